@@ -1,0 +1,5 @@
+//! `gleaner`: the headless node and lab CLI.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

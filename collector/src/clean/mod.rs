@@ -1,0 +1,1 @@
+//! Main-content extraction (the cleaner). Pure: no I/O, no async runtime.
