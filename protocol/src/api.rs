@@ -1,0 +1,187 @@
+//! JSON wire types of the validator's HTTP API, shared by node and validator.
+//!
+//! Node endpoints require a signed request ([`crate::auth`]); batches travel as
+//! [`crate::BATCH_CONTENT_TYPE`]; errors are `application/problem+json` ([`Problem`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Digest, EpochRoot, PublicKey, RewardLeaf};
+
+pub const PATH_REGISTER: &str = "/v1/nodes/register";
+pub const PATH_LEASE: &str = "/v1/jobs/lease";
+pub const PATH_REPORT: &str = "/v1/jobs/report";
+pub const PATH_RELEASE: &str = "/v1/jobs/release";
+pub const PATH_BATCHES: &str = "/v1/batches";
+pub const PATH_INFO: &str = "/v1/info";
+pub const PATH_ME: &str = "/v1/nodes/me";
+/// `GET /v1/epochs/{epoch}/proof/{claimant}`
+pub const PATH_EPOCHS: &str = "/v1/epochs";
+
+/// `POST /v1/nodes/register` (signed): the node's payout address and client name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// Where rewards go; an ed25519 key (Solana address). Defaults to the node key.
+    pub payout: PublicKey,
+    /// Client name and version, e.g. `gleaner/0.1.0`.
+    pub client: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub node: PublicKey,
+    pub payout: PublicKey,
+    pub validator: PublicKey,
+    /// Credibility in [0, 1]; new identities start low.
+    pub credibility: f64,
+}
+
+/// `GET /v1/info`: who the validator is and what it accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidatorInfo {
+    pub validator: PublicKey,
+    pub version: String,
+    pub epoch: u64,
+    pub max_batch_records: u32,
+    pub max_batch_bytes: u64,
+    pub scoring: String,
+}
+
+/// `POST /v1/jobs/lease` (signed): ask for up to `max` jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    pub max: u32,
+}
+
+/// One crawl job: fetch `url` and answer with a record carrying `lease_id` before `expires_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub lease_id: String,
+    pub url: String,
+    /// Unix milliseconds UTC.
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseResponse {
+    pub jobs: Vec<Job>,
+    /// When `jobs` is empty: how long to wait before asking again.
+    pub retry_after_ms: u64,
+}
+
+/// Why a node could not produce a record for a job. Stable snake_case codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    RobotsDisallowed,
+    /// robots.txt answered 5xx or could not be reached: treated as disallowed for now.
+    RobotsUnreachable,
+    HttpError,
+    BlockedAddress,
+    BlockedDomain,
+    NotHtml,
+    Timeout,
+    TooLarge,
+    TooManyRedirects,
+    NetworkError,
+    InvalidUrl,
+    NoIndex,
+    Other,
+}
+
+impl FailureReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            FailureReason::RobotsDisallowed => "robots_disallowed",
+            FailureReason::RobotsUnreachable => "robots_unreachable",
+            FailureReason::HttpError => "http_error",
+            FailureReason::BlockedAddress => "blocked_address",
+            FailureReason::BlockedDomain => "blocked_domain",
+            FailureReason::NotHtml => "not_html",
+            FailureReason::Timeout => "timeout",
+            FailureReason::TooLarge => "too_large",
+            FailureReason::TooManyRedirects => "too_many_redirects",
+            FailureReason::NetworkError => "network_error",
+            FailureReason::InvalidUrl => "invalid_url",
+            FailureReason::NoIndex => "noindex",
+            FailureReason::Other => "other",
+        }
+    }
+}
+
+/// `POST /v1/jobs/report` (signed): jobs that ended without a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRequest {
+    pub failures: Vec<JobFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    pub lease_id: String,
+    pub reason: FailureReason,
+    /// Human-readable detail (bounded by the validator).
+    pub detail: String,
+    /// HTTP status when there was one.
+    pub status: Option<u16>,
+    /// robots.txt Crawl-delay for the domain, when known, for network-wide politeness.
+    pub crawl_delay_ms: Option<u32>,
+}
+
+/// `POST /v1/jobs/release` (signed): give leases back unfetched (pause, exit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub lease_ids: Vec<String>,
+}
+
+/// Answer to report and release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub accepted: u32,
+}
+
+/// `GET /v1/nodes/me` (signed): the node's standing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub node: PublicKey,
+    pub payout: PublicKey,
+    pub credibility: f64,
+    /// Points credited in total (all epochs).
+    pub points_total: u64,
+    /// Points credited in the open epoch.
+    pub points_pending: u64,
+    pub epoch: u64,
+}
+
+/// `GET /v1/epochs/{epoch}/proof/{claimant}`: a claim proof, verifiable with
+/// [`crate::verify_reward_proof`] against `epoch.root`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimProof {
+    pub epoch: EpochRoot,
+    pub leaf: RewardLeaf,
+    /// Sibling hashes from the leaf up, hex.
+    pub proof: Vec<Digest>,
+}
+
+/// An RFC 9457 problem document with a stable reason `code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI naming the problem type, `urn:gleaner:problem:{code}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable reason code, e.g. `bad_signature`.
+    pub code: String,
+}
+
+impl Problem {
+    pub fn new(status: u16, code: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:gleaner:problem:{code}"),
+            title: code.replace('_', " "),
+            status,
+            detail: detail.into(),
+            code: code.to_string(),
+        }
+    }
+}

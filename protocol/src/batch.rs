@@ -1,0 +1,240 @@
+//! `Batch`: a node's signed bundle of records, sent zstd-compressed to a validator.
+
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Canon, Digest, ProtocolError, PublicKey, Record, SecretKey, Signature, merkle_root};
+
+/// Domain tag of a batch header's signing bytes.
+pub const BATCH_DOMAIN: &str = "gleaner/batch/v1";
+
+/// The HTTP media type of an encoded batch body.
+pub const BATCH_CONTENT_TYPE: &str = "application/vnd.gleaner.batch+zstd";
+
+/// zstd level for batches: level 3 is zstd's default, ~0.4 ms per 170 KB page here, and text
+/// compresses 3–4× at it; higher levels cost CPU on the consumer's machine for little gain.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// Limits applied while decoding an untrusted batch body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest compressed body accepted.
+    pub max_compressed_bytes: usize,
+    /// Largest decompressed body accepted; decoding stops reading one byte past it.
+    pub max_decompressed_bytes: usize,
+    /// Most records in one batch.
+    pub max_records: usize,
+}
+
+impl Default for DecodeLimits {
+    /// 8 MiB compressed, 64 MiB decompressed, 1,000 records: a node's batches are bounded far below
+    /// (about 256 records of a few KB of text), so these leave headroom and still cap memory.
+    fn default() -> Self {
+        DecodeLimits {
+            max_compressed_bytes: 8 * 1024 * 1024,
+            max_decompressed_bytes: 64 * 1024 * 1024,
+            max_records: 1_000,
+        }
+    }
+}
+
+/// A batch header: who sent it, when, how many records, and the Merkle root of their ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchHeader {
+    pub node: PublicKey,
+    /// Unix milliseconds UTC.
+    pub created_at_ms: i64,
+    pub record_count: u32,
+    /// Root of the blake3 Merkle tree ([`crate::merkle`]) over the record ids, in batch order.
+    pub records_root: Digest,
+    pub signature: Signature,
+}
+
+impl BatchHeader {
+    /// Domain tag `gleaner/batch/v1`, then `node` 32 bytes, `created_at_ms` i64, `record_count`
+    /// u32, `records_root` 32 bytes.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut c = Canon::new(BATCH_DOMAIN);
+        c.key(&self.node)
+            .i64(self.created_at_ms)
+            .u32(self.record_count)
+            .digest(&self.records_root);
+        c.finish()
+    }
+}
+
+/// A list of records with a signed header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub header: BatchHeader,
+    pub records: Vec<Record>,
+}
+
+impl Batch {
+    /// Assembles and signs a batch of records the same key signed.
+    pub fn new(key: &SecretKey, created_at_ms: i64, records: Vec<Record>) -> Self {
+        let ids: Vec<Digest> = records.iter().map(Record::id).collect();
+        let mut header = BatchHeader {
+            node: key.public(),
+            created_at_ms,
+            record_count: u32::try_from(records.len()).unwrap_or(u32::MAX),
+            records_root: merkle_root(&ids),
+            signature: Signature::from_bytes([0; 64]),
+        };
+        header.signature = key.sign(&header.signing_bytes());
+        Batch { header, records }
+    }
+
+    /// The batch id: blake3 of the header's signing bytes. It covers the record ids through the
+    /// Merkle root, so resubmitting the same batch gives the same id.
+    pub fn id(&self) -> Digest {
+        Digest::of_canonical(&self.header.signing_bytes())
+    }
+
+    /// JSON, then zstd. (JSON is the transport; what is signed is the canonical bytes.)
+    pub fn encode(&self) -> Result<Vec<u8>, ProtocolError> {
+        let json = serde_json::to_vec(self).map_err(|e| ProtocolError::Malformed {
+            what: "batch",
+            why: e.to_string(),
+        })?;
+        zstd::bulk::compress(&json, ZSTD_LEVEL).map_err(|e| ProtocolError::Malformed {
+            what: "batch",
+            why: e.to_string(),
+        })
+    }
+
+    /// Decodes an untrusted body within `limits`. A body that would expand past
+    /// `max_decompressed_bytes` is refused after reading one byte more than the limit, never
+    /// allocated whole. Checks the declared record count; does not verify signatures (see
+    /// [`Batch::verify_header`] and [`Record::verify`]).
+    pub fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Self, ProtocolError> {
+        if body.len() > limits.max_compressed_bytes {
+            return Err(ProtocolError::TooLarge {
+                what: "compressed batch",
+                limit: limits.max_compressed_bytes as u64,
+                actual: body.len() as u64,
+            });
+        }
+        let json = decompress_limited(body, limits.max_decompressed_bytes)?;
+        let batch: Batch = serde_json::from_slice(&json).map_err(|e| ProtocolError::Malformed {
+            what: "batch",
+            why: e.to_string(),
+        })?;
+        if batch.records.len() > limits.max_records {
+            return Err(ProtocolError::TooLarge {
+                what: "record count",
+                limit: limits.max_records as u64,
+                actual: batch.records.len() as u64,
+            });
+        }
+        if batch.header.record_count as usize != batch.records.len() {
+            return Err(ProtocolError::CountMismatch {
+                what: "record",
+                declared: u64::from(batch.header.record_count),
+                actual: batch.records.len() as u64,
+            });
+        }
+        Ok(batch)
+    }
+
+    /// The header is signed by its node, its count and Merkle root match the records, and every
+    /// record names the same node. Records' own signatures are checked by [`Record::verify`] or
+    /// [`Batch::verify`].
+    pub fn verify_header(&self) -> Result<(), ProtocolError> {
+        if self.header.record_count as usize != self.records.len() {
+            return Err(ProtocolError::CountMismatch {
+                what: "record",
+                declared: u64::from(self.header.record_count),
+                actual: self.records.len() as u64,
+            });
+        }
+        if let Some(r) = self.records.iter().find(|r| r.node != self.header.node) {
+            return Err(ProtocolError::InvalidField {
+                field: "node",
+                why: format!(
+                    "record signed by {} in a batch from {}",
+                    r.node, self.header.node
+                ),
+            });
+        }
+        let ids: Vec<Digest> = self.records.iter().map(Record::id).collect();
+        let root = merkle_root(&ids);
+        if root != self.header.records_root {
+            return Err(ProtocolError::DigestMismatch {
+                what: "records root",
+                claimed: self.header.records_root.to_string(),
+                computed: root.to_string(),
+            });
+        }
+        self.header.node.verify(
+            &self.header.signing_bytes(),
+            &self.header.signature,
+            "batch header",
+        )
+    }
+
+    /// The header and every record. Record signatures are batch-verified together; only when that
+    /// fails are they checked one by one to name the culprit.
+    pub fn verify(&self) -> Result<(), ProtocolError> {
+        self.verify_header()?;
+        let results = verify_records(&self.records);
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    }
+}
+
+/// Verifies each record, returning one result per record in order. Signatures are checked with
+/// ed25519 batch verification first (several times faster); only if that fails are the records
+/// checked one by one.
+pub fn verify_records(records: &[Record]) -> Vec<Result<(), ProtocolError>> {
+    let mut results: Vec<Result<(), ProtocolError>> = records
+        .iter()
+        .map(|r| r.check_fields().and_then(|()| r.check_text_digest()))
+        .collect();
+    let signing: Vec<Vec<u8>> = records.iter().map(Record::signing_bytes).collect();
+    let items: Vec<(&PublicKey, &[u8], &Signature)> = records
+        .iter()
+        .zip(&signing)
+        .zip(&results)
+        .filter(|(_, res)| res.is_ok())
+        .map(|((r, bytes), _)| (&r.node, bytes.as_slice(), &r.signature))
+        .collect();
+    if crate::keys::verify_batch(&items).is_err() {
+        for ((r, bytes), res) in records.iter().zip(&signing).zip(results.iter_mut()) {
+            if res.is_ok() {
+                *res = r.node.verify(bytes, &r.signature, "record");
+            }
+        }
+    }
+    results
+}
+
+/// zstd-decompresses at most `limit` bytes; more is an error, detected by reading one byte past.
+pub fn decompress_limited(body: &[u8], limit: usize) -> Result<Vec<u8>, ProtocolError> {
+    let decoder = zstd::stream::read::Decoder::new(body).map_err(|e| ProtocolError::Malformed {
+        what: "zstd stream",
+        why: e.to_string(),
+    })?;
+    // Grow gradually: the initial capacity is bounded by the compressed size, not the claim.
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ProtocolError::Malformed {
+            what: "zstd stream",
+            why: e.to_string(),
+        })?;
+    if out.len() > limit {
+        return Err(ProtocolError::TooLarge {
+            what: "decompressed batch",
+            limit: limit as u64,
+            actual: out.len() as u64,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,280 @@
+//! `Record`: what one fetched page becomes, signed by the node that fetched it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Canon, Digest, ProtocolError, PublicKey, SecretKey, Signature};
+
+/// Domain tag of a record's signing bytes.
+pub const RECORD_DOMAIN: &str = "gleaner/record/v1";
+
+/// Longest URL accepted (bytes). Browsers and CDNs cap around 8 KiB; longer ones are abuse.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+/// Longest title (bytes). Real titles are short; this bounds junk.
+pub const MAX_TITLE_BYTES: usize = 2 * 1024;
+/// Longest cleaned text (bytes). The node's body cap is 5 MiB of HTML; main text is a fraction.
+pub const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
+/// Longest short metadata field (content type, charset, lease id, language).
+pub const MAX_SHORT_FIELD_BYTES: usize = 256;
+/// Earliest plausible fetch time (2024-01-01T00:00:00Z, in Unix milliseconds): Gleaner did not exist
+/// before, so earlier times are forged or broken clocks.
+pub const MIN_FETCH_TIME_MS: i64 = 1_704_067_200_000;
+
+/// How robots.txt treated the URL when the node fetched it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RobotsVerdict {
+    /// robots.txt was fetched (2xx) and allows the URL for Gleaner's user agent.
+    Allowed,
+    /// robots.txt answered 4xx ("unavailable" in RFC 9309): everything may be fetched.
+    Unavailable,
+}
+
+impl RobotsVerdict {
+    /// The byte that stands for the verdict in signing bytes.
+    pub fn code(self) -> u8 {
+        match self {
+            RobotsVerdict::Allowed => 1,
+            RobotsVerdict::Unavailable => 2,
+        }
+    }
+}
+
+/// One fetched page, cleaned, hashed and signed by the node. Verifies on its own, without its batch.
+///
+/// Times are Unix milliseconds (UTC). Digests are blake3. `signature` is the node's ed25519
+/// signature over [`Record::signing_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The validator's lease (job) this record answers.
+    pub lease_id: String,
+    /// The URL the node was asked to fetch.
+    pub url: String,
+    /// The URL after redirects (equal to `url` when there were none).
+    pub final_url: String,
+    /// When the response was received, Unix milliseconds UTC.
+    pub fetched_at_ms: i64,
+    /// HTTP status code of the final response.
+    pub status: u16,
+    /// `Content-Type` media type of the final response, lower-cased, without parameters.
+    pub content_type: String,
+    /// Character encoding the body was decoded with (WHATWG label, lower-cased).
+    pub charset: String,
+    /// Bytes received on the wire for the body (before content decoding).
+    pub wire_bytes: u64,
+    /// Bytes of the body after content decoding (what `raw_digest` covers).
+    pub body_bytes: u64,
+    /// Whether the body was cut at the node's size cap.
+    pub truncated: bool,
+    /// blake3 of the decoded body bytes (before charset decoding).
+    pub raw_digest: Digest,
+    /// Cleaned title.
+    pub title: String,
+    /// Cleaned main text: paragraphs separated by a blank line.
+    pub text: String,
+    /// Language of the text, ISO 639-1 (`und` when unknown).
+    pub lang: String,
+    /// blake3 of `text` as UTF-8.
+    pub text_digest: Digest,
+    /// robots.txt verdict for the URL.
+    pub robots: RobotsVerdict,
+    /// robots.txt `Crawl-delay` for Gleaner in milliseconds, 0 when none; reported for politeness.
+    pub crawl_delay_ms: u32,
+    /// The node that fetched the page.
+    pub node: PublicKey,
+    /// The node's signature over the signing bytes.
+    pub signature: Signature,
+}
+
+/// The unsigned content of a record, as the node assembles it before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordDraft {
+    pub lease_id: String,
+    pub url: String,
+    pub final_url: String,
+    pub fetched_at_ms: i64,
+    pub status: u16,
+    pub content_type: String,
+    pub charset: String,
+    pub wire_bytes: u64,
+    pub body_bytes: u64,
+    pub truncated: bool,
+    pub raw_digest: Digest,
+    pub title: String,
+    pub text: String,
+    pub lang: String,
+    pub robots: RobotsVerdict,
+    pub crawl_delay_ms: u32,
+}
+
+impl RecordDraft {
+    /// Computes the text digest and signs. This is how every record comes into being.
+    pub fn sign(self, key: &SecretKey) -> Record {
+        let mut record = Record {
+            text_digest: Digest::of(self.text.as_bytes()),
+            lease_id: self.lease_id,
+            url: self.url,
+            final_url: self.final_url,
+            fetched_at_ms: self.fetched_at_ms,
+            status: self.status,
+            content_type: self.content_type,
+            charset: self.charset,
+            wire_bytes: self.wire_bytes,
+            body_bytes: self.body_bytes,
+            truncated: self.truncated,
+            raw_digest: self.raw_digest,
+            title: self.title,
+            text: self.text,
+            lang: self.lang,
+            robots: self.robots,
+            crawl_delay_ms: self.crawl_delay_ms,
+            node: key.public(),
+            signature: Signature::from_bytes([0; 64]),
+        };
+        record.signature = key.sign(&record.signing_bytes());
+        record
+    }
+}
+
+impl Record {
+    /// The exact bytes the node signs: domain tag `gleaner/record/v1`, then, in this order,
+    /// `lease_id` str, `url` str, `final_url` str, `fetched_at_ms` i64, `status` u16,
+    /// `content_type` str, `charset` str, `wire_bytes` u64, `body_bytes` u64, `truncated` bool,
+    /// `raw_digest` 32 bytes, `title` str, `text_digest` 32 bytes, `lang` str, `robots` u8
+    /// (1 allowed, 2 unavailable), `crawl_delay_ms` u32, `node` 32 bytes. See [`crate::canon`] for
+    /// the encoding of each kind. The text itself is covered through `text_digest`.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut c = Canon::new(RECORD_DOMAIN);
+        c.str(&self.lease_id)
+            .str(&self.url)
+            .str(&self.final_url)
+            .i64(self.fetched_at_ms)
+            .u16(self.status)
+            .str(&self.content_type)
+            .str(&self.charset)
+            .u64(self.wire_bytes)
+            .u64(self.body_bytes)
+            .bool(self.truncated)
+            .digest(&self.raw_digest)
+            .str(&self.title)
+            .digest(&self.text_digest)
+            .str(&self.lang)
+            .u8(self.robots.code())
+            .u32(self.crawl_delay_ms)
+            .key(&self.node);
+        c.finish()
+    }
+
+    /// The record's id: blake3 of its signing bytes. Content-derived, so the same record always has
+    /// the same id, and any change to a signed field changes it.
+    pub fn id(&self) -> Digest {
+        Digest::of_canonical(&self.signing_bytes())
+    }
+
+    /// Checks everything that can be checked about a record alone: field limits and shapes, the
+    /// text digest, and the node's signature.
+    pub fn verify(&self) -> Result<(), ProtocolError> {
+        self.check_fields()?;
+        self.check_text_digest()?;
+        self.node
+            .verify(&self.signing_bytes(), &self.signature, "record")
+    }
+
+    /// The text digest matches the text.
+    pub fn check_text_digest(&self) -> Result<(), ProtocolError> {
+        let computed = Digest::of(self.text.as_bytes());
+        if computed != self.text_digest {
+            return Err(ProtocolError::DigestMismatch {
+                what: "text",
+                claimed: self.text_digest.to_string(),
+                computed: computed.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Field limits and shapes: lengths, no control characters in single-line fields, http(s)
+    /// URLs, a plausible fetch time, a valid key.
+    pub fn check_fields(&self) -> Result<(), ProtocolError> {
+        limit("url", &self.url, MAX_URL_BYTES)?;
+        limit("final_url", &self.final_url, MAX_URL_BYTES)?;
+        limit("title", &self.title, MAX_TITLE_BYTES)?;
+        limit("text", &self.text, MAX_TEXT_BYTES)?;
+        for (field, value) in [
+            ("lease_id", &self.lease_id),
+            ("content_type", &self.content_type),
+            ("charset", &self.charset),
+            ("lang", &self.lang),
+        ] {
+            limit(field, value, MAX_SHORT_FIELD_BYTES)?;
+        }
+        for (field, value) in [
+            ("lease_id", &self.lease_id),
+            ("url", &self.url),
+            ("final_url", &self.final_url),
+            ("title", &self.title),
+            ("content_type", &self.content_type),
+            ("charset", &self.charset),
+            ("lang", &self.lang),
+        ] {
+            single_line(field, value)?;
+        }
+        if self.lease_id.is_empty() {
+            return Err(invalid("lease_id", "empty"));
+        }
+        for (field, value) in [("url", &self.url), ("final_url", &self.final_url)] {
+            let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                return Err(invalid(field, "not an http(s) URL"));
+            }
+        }
+        if !(100..=599).contains(&self.status) {
+            return Err(invalid(
+                "status",
+                &format!("{} is not an HTTP status", self.status),
+            ));
+        }
+        if self.fetched_at_ms < MIN_FETCH_TIME_MS {
+            return Err(invalid("fetched_at_ms", "before 2024"));
+        }
+        if self.body_bytes < self.text.len() as u64 / 8 && !self.text.is_empty() {
+            // Cleaned text cannot be much larger than the body it came from.
+            return Err(invalid(
+                "text",
+                "longer than the body it was extracted from",
+            ));
+        }
+        if !self.node.is_valid() {
+            return Err(invalid("node", "not a valid ed25519 public key"));
+        }
+        Ok(())
+    }
+}
+
+fn limit(field: &'static str, value: &str, max: usize) -> Result<(), ProtocolError> {
+    if value.len() > max {
+        return Err(ProtocolError::TooLarge {
+            what: field,
+            limit: max as u64,
+            actual: value.len() as u64,
+        });
+    }
+    Ok(())
+}
+
+fn single_line(field: &'static str, value: &str) -> Result<(), ProtocolError> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(invalid(
+            field,
+            &format!("contains control character U+{:04X}", c as u32),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str, why: &str) -> ProtocolError {
+    ProtocolError::InvalidField {
+        field,
+        why: why.to_string(),
+    }
+}
