@@ -48,6 +48,6 @@ pub use merkle::{
 };
 pub use receipt::{EPOCH_DOMAIN, EpochRoot, RECEIPT_DOMAIN, Receipt, RecordVerdict, Verdict};
 pub use record::{
-    MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES, MIN_FETCH_TIME_MS,
-    RECORD_DOMAIN, Record, RecordDraft, RobotsVerdict,
+    MAX_OUTLINKS, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES,
+    MIN_FETCH_TIME_MS, RECORD_DOMAIN, Record, RecordDraft, RobotsVerdict, outlinks_digest,
 };

@@ -15,6 +15,9 @@ pub const MAX_TITLE_BYTES: usize = 2 * 1024;
 pub const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
 /// Longest short metadata field (content type, charset, lease id, language).
 pub const MAX_SHORT_FIELD_BYTES: usize = 256;
+/// Most outlinks a record carries. Pages with more links are mostly link farms; the frontier needs
+/// a sample, not all of them.
+pub const MAX_OUTLINKS: usize = 1_000;
 /// Earliest plausible fetch time (2024-01-01T00:00:00Z, in Unix milliseconds): Gleaner did not exist
 /// before, so earlier times are forged or broken clocks.
 pub const MIN_FETCH_TIME_MS: i64 = 1_704_067_200_000;
@@ -80,6 +83,10 @@ pub struct Record {
     pub robots: RobotsVerdict,
     /// robots.txt `Crawl-delay` for Gleaner in milliseconds, 0 when none; reported for politeness.
     pub crawl_delay_ms: u32,
+    /// Absolute http(s) links found on the page, for the validator's frontier (not part of the text).
+    pub outlinks: Vec<String>,
+    /// [`outlinks_digest`] of `outlinks`.
+    pub outlinks_digest: Digest,
     /// The node that fetched the page.
     pub node: PublicKey,
     /// The node's signature over the signing bytes.
@@ -105,6 +112,7 @@ pub struct RecordDraft {
     pub lang: String,
     pub robots: RobotsVerdict,
     pub crawl_delay_ms: u32,
+    pub outlinks: Vec<String>,
 }
 
 impl RecordDraft {
@@ -128,6 +136,8 @@ impl RecordDraft {
             lang: self.lang,
             robots: self.robots,
             crawl_delay_ms: self.crawl_delay_ms,
+            outlinks_digest: outlinks_digest(&self.outlinks),
+            outlinks: self.outlinks,
             node: key.public(),
             signature: Signature::from_bytes([0; 64]),
         };
@@ -141,8 +151,9 @@ impl Record {
     /// `lease_id` str, `url` str, `final_url` str, `fetched_at_ms` i64, `status` u16,
     /// `content_type` str, `charset` str, `wire_bytes` u64, `body_bytes` u64, `truncated` bool,
     /// `raw_digest` 32 bytes, `title` str, `text_digest` 32 bytes, `lang` str, `robots` u8
-    /// (1 allowed, 2 unavailable), `crawl_delay_ms` u32, `node` 32 bytes. See [`crate::canon`] for
-    /// the encoding of each kind. The text itself is covered through `text_digest`.
+    /// (1 allowed, 2 unavailable), `crawl_delay_ms` u32, `outlinks_digest` 32 bytes, `node` 32 bytes.
+    /// See [`crate::canon`] for the encoding of each kind. The text and the outlinks are covered
+    /// through their digests, so a dataset row can be verified without the outlinks.
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut c = Canon::new(RECORD_DOMAIN);
         c.str(&self.lease_id)
@@ -161,6 +172,7 @@ impl Record {
             .str(&self.lang)
             .u8(self.robots.code())
             .u32(self.crawl_delay_ms)
+            .digest(&self.outlinks_digest)
             .key(&self.node);
         c.finish()
     }
@@ -180,13 +192,21 @@ impl Record {
             .verify(&self.signing_bytes(), &self.signature, "record")
     }
 
-    /// The text digest matches the text.
+    /// The text digest matches the text and the outlinks digest matches the outlinks.
     pub fn check_text_digest(&self) -> Result<(), ProtocolError> {
         let computed = Digest::of(self.text.as_bytes());
         if computed != self.text_digest {
             return Err(ProtocolError::DigestMismatch {
                 what: "text",
                 claimed: self.text_digest.to_string(),
+                computed: computed.to_string(),
+            });
+        }
+        let computed = outlinks_digest(&self.outlinks);
+        if computed != self.outlinks_digest {
+            return Err(ProtocolError::DigestMismatch {
+                what: "outlinks",
+                claimed: self.outlinks_digest.to_string(),
                 computed: computed.to_string(),
             });
         }
@@ -219,6 +239,17 @@ impl Record {
         ] {
             single_line(field, value)?;
         }
+        if self.outlinks.len() > MAX_OUTLINKS {
+            return Err(ProtocolError::TooLarge {
+                what: "outlinks",
+                limit: MAX_OUTLINKS as u64,
+                actual: self.outlinks.len() as u64,
+            });
+        }
+        for link in &self.outlinks {
+            limit("outlinks", link, MAX_URL_BYTES)?;
+            single_line("outlinks", link)?;
+        }
         if self.lease_id.is_empty() {
             return Err(invalid("lease_id", "empty"));
         }
@@ -249,6 +280,17 @@ impl Record {
         }
         Ok(())
     }
+}
+
+/// Digest of a list of links: blake3 over the canonical encoding with domain tag
+/// `gleaner/outlinks/v1`, the count u32, then each link as a str.
+pub fn outlinks_digest(links: &[String]) -> Digest {
+    let mut c = Canon::new("gleaner/outlinks/v1");
+    c.u32(u32::try_from(links.len()).unwrap_or(u32::MAX));
+    for link in links {
+        c.str(link);
+    }
+    Digest::of_canonical(&c.finish())
 }
 
 fn limit(field: &'static str, value: &str, max: usize) -> Result<(), ProtocolError> {
