@@ -5,6 +5,8 @@
 //! Regenerate (only when a format version changes on purpose) with
 //! `GLEANER_BLESS=1 cargo test -p gleaner-protocol --test golden`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::PathBuf;

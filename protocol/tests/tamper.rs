@@ -1,6 +1,8 @@
 //! Tampering with any signed field, any byte of a signature, or any encoded byte makes
 //! verification fail with a typed reason; decoding respects its limits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -14,8 +16,11 @@ fn code(r: Result<(), ProtocolError>) -> &'static str {
     r.err().map(|e| e.code()).unwrap_or("ok")
 }
 
+type RecordMutation = Box<dyn Fn(&mut gleaner_protocol::Record)>;
+type DraftMutation = Box<dyn Fn(&mut gleaner_protocol::RecordDraft)>;
+
 /// Every field of a record, changed one at a time.
-fn record_mutations() -> Vec<(&'static str, Box<dyn Fn(&mut gleaner_protocol::Record)>)> {
+fn record_mutations() -> Vec<(&'static str, RecordMutation)> {
     vec![
         ("lease_id", Box::new(|r| r.lease_id.push('x'))),
         ("url", Box::new(|r| r.url.push('x'))),
@@ -90,7 +95,7 @@ fn text_or_outlinks_without_digest_is_a_digest_mismatch() {
 
 #[test]
 fn absurd_fields_are_invalid() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut gleaner_protocol::RecordDraft)>, &str)> = vec![
+    let cases: Vec<(&str, DraftMutation, &str)> = vec![
         (
             "huge url",
             Box::new(|d| d.url = format!("https://a.example/{}", "a".repeat(9_000))),

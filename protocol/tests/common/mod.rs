@@ -1,5 +1,6 @@
 //! Deterministic fixtures shared by the protocol tests: fixed seeds, fixed inputs.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gleaner_protocol::{
     Batch, Digest, Receipt, Record, RecordDraft, RecordVerdict, RobotsVerdict, SecretKey, Verdict,
