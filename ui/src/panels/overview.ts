@@ -1,0 +1,213 @@
+// The overview: bandwidth against the caps with a live chart, pages, points and validators.
+
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { BridgeError, Stats } from '../bridge';
+import { Panel, formatBytes, formatNumber, formatRate, formatTime, h, humanCode, meter } from '../dom';
+
+/** Seconds of throughput the chart keeps (one sample per stats event, about one a second). */
+const CHART_WINDOW = 120;
+
+export class Overview {
+  readonly bandwidth = new Panel('bandwidth', 'Bandwidth');
+  readonly pages = new Panel('pages', 'Pages');
+  readonly points = new Panel('points', 'Points');
+  readonly validators = new Panel('validators', 'Validators');
+  readonly root = h(
+    'div',
+    { class: 'grid' },
+    this.bandwidth.root,
+    this.pages.root,
+    this.points.root,
+    this.validators.root,
+  );
+
+  private times: number[] = [];
+  private rates: number[] = [];
+  private chart: uPlot | null = null;
+  private chartBox = h('div', { class: 'chart', role: 'img', 'aria-label': 'Throughput over the last two minutes' });
+  private readonly figures = h('div', { class: 'figures' });
+
+  error(err: BridgeError, retry: () => void): void {
+    for (const p of [this.bandwidth, this.pages, this.points, this.validators]) p.error(err, retry);
+  }
+
+  update(stats: Stats): void {
+    this.sample(stats.bandwidth.nowBps);
+    this.renderBandwidth(stats);
+    this.renderPages(stats);
+    this.renderPoints(stats);
+    this.renderValidators(stats);
+  }
+
+  private sample(bps: number): void {
+    this.times.push(Date.now() / 1000);
+    this.rates.push(bps);
+    if (this.times.length > CHART_WINDOW) {
+      this.times.shift();
+      this.rates.shift();
+    }
+    this.chart?.setData([this.times, this.rates]);
+  }
+
+  private renderBandwidth(stats: Stats): void {
+    const b = stats.bandwidth;
+    this.figures.replaceChildren(
+      h('p', { class: 'big', id: 'rate-now' }, formatRate(b.nowBps)),
+      h('p', { class: 'muted small' }, b.rateCapBps !== null ? `now · limit ${formatRate(b.rateCapBps)}` : 'now · no limit'),
+      meter('Today', b.todayBytes, undefined, formatBytes(b.todayBytes)),
+      meter(
+        'This month',
+        b.monthBytes,
+        b.monthlyCapBytes,
+        b.monthlyCapBytes !== null
+          ? `${formatBytes(b.monthBytes)} of ${formatBytes(b.monthlyCapBytes)}`
+          : formatBytes(b.monthBytes),
+      ),
+    );
+    if (this.bandwidth.root.dataset.state !== 'ready') {
+      this.bandwidth.content(this.figures, this.chartBox);
+      this.makeChart();
+    }
+  }
+
+  private makeChart(): void {
+    if (this.chart) return;
+    const width = Math.max(260, this.chartBox.clientWidth || 320);
+    this.chart = new uPlot(
+      {
+        width,
+        height: 140,
+        legend: { show: false },
+        cursor: { show: false },
+        series: [{}, { label: 'Throughput', stroke: '#2f7d5b', fill: 'rgba(47,125,91,0.15)', width: 2 }],
+        axes: [
+          {
+            stroke: '#4a4a4a',
+            grid: { stroke: '#e5e5e5' },
+            splits: (_u, _i, _min, max) => [max - 120, max - 90, max - 60, max - 30, max],
+            values: (_u, vals) => vals.map((v, i) => (i === vals.length - 1 ? 'now' : `-${Math.round(vals[vals.length - 1] - v)}s`)),
+          },
+          { stroke: '#4a4a4a', grid: { stroke: '#e5e5e5' }, size: 70, values: (_u, vals) => vals.map((v) => formatRate(v)) },
+        ],
+        scales: {
+          x: { time: true, range: (_u, _min, max) => [max - CHART_WINDOW, max] },
+          y: { range: (_u, _min, max) => [0, Math.max(max, 1024)] },
+        },
+      },
+      [this.times, this.rates],
+      this.chartBox,
+    );
+  }
+
+  private renderPages(stats: Stats): void {
+    const p = stats.pages;
+    if (p.fetched === 0 && p.failed === 0) {
+      this.pages.empty('No pages fetched yet. They show up here as soon as sharing starts.');
+      return;
+    }
+    const row = (label: string, value: number, cls: string) =>
+      h('div', { class: `kv ${cls}` }, h('dt', {}, label), h('dd', {}, formatNumber(value)));
+    const reasons = p.reasons.length
+      ? h(
+          'table',
+          { class: 'reasons' },
+          h('caption', {}, 'Why pages were rejected or failed'),
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Reason'), h('th', { scope: 'col' }, 'Count'))),
+          h(
+            'tbody',
+            {},
+            ...p.reasons.map((r) =>
+              h('tr', {}, h('td', {}, h('code', {}, r.code), ' ', humanCode(r.code)), h('td', { class: 'num' }, formatNumber(r.count))),
+            ),
+          ),
+        )
+      : null;
+    this.pages.content(
+      h(
+        'dl',
+        { class: 'kvs' },
+        row('Fetched', p.fetched, ''),
+        row('Accepted', p.accepted, 'ok'),
+        row('Duplicate', p.duplicate, ''),
+        row('Rejected', p.rejected, 'bad'),
+        row('Failed here', p.failed, 'bad'),
+      ),
+      reasons ?? h('p', { class: 'muted small' }, 'Nothing rejected.'),
+    );
+  }
+
+  private renderPoints(stats: Stats): void {
+    const pts = stats.points;
+    const totals = h(
+      'dl',
+      { class: 'kvs' },
+      h('div', { class: 'kv ok' }, h('dt', {}, 'Credited'), h('dd', { id: 'points-credited' }, formatNumber(pts.credited))),
+      h('div', { class: 'kv' }, h('dt', {}, 'Pending'), h('dd', {}, formatNumber(pts.pending))),
+    );
+    if (pts.epochs.length === 0) {
+      this.points.content(totals, h('p', { class: 'muted empty' }, 'No receipts yet: points appear once a validator has checked your first batch.'));
+      return;
+    }
+    const epochs = pts.epochs.map((e) =>
+      h(
+        'details',
+        { class: 'epoch' },
+        h('summary', {}, `Epoch ${e.epoch} · ${formatNumber(e.points)} points · ${e.closed ? 'credited' : 'pending'}`),
+        h(
+          'table',
+          {},
+          h('caption', { class: 'sr-only' }, `Receipts for epoch ${e.epoch}`),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...['Batch', 'Issued', 'Accepted', 'Duplicate', 'Rejected', 'Points'].map((c) => h('th', { scope: 'col' }, c)),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            ...e.receipts.map((r) =>
+              h(
+                'tr',
+                {},
+                h('td', {}, h('code', { title: `Validator ${r.validator}` }, r.batchId)),
+                h('td', {}, formatTime(r.issuedAtMs)),
+                h('td', { class: 'num' }, formatNumber(r.accepted)),
+                h('td', { class: 'num' }, formatNumber(r.duplicate)),
+                h('td', { class: 'num' }, formatNumber(r.rejected)),
+                h('td', { class: 'num' }, formatNumber(r.points)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    this.points.content(totals, h('div', { class: 'epochs' }, ...epochs));
+  }
+
+  private renderValidators(stats: Stats): void {
+    if (stats.validators.length === 0) {
+      this.validators.empty('No validator configured. Add one in Settings.');
+      return;
+    }
+    this.validators.content(
+      h(
+        'ul',
+        { class: 'validators' },
+        ...stats.validators.map((v) =>
+          h(
+            'li',
+            {},
+            h('span', { class: `dot ${v.reachable ? 'dot-sharing' : 'dot-error'}`, 'aria-hidden': 'true' }),
+            h('span', {}, v.url),
+            h('span', { class: 'small' }, v.reachable ? 'reachable' : `unreachable${v.lastError ? `: ${v.lastError}` : ''}`),
+          ),
+        ),
+      ),
+    );
+  }
+}
