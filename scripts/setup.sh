@@ -44,12 +44,12 @@ if ! skip apt; then
 fi
 
 if ! skip pip; then
-  if python3 -c 'import pyarrow, duckdb' 2>/dev/null; then
+  if python3 -c "import pyarrow, duckdb, blake3, cryptography" 2>/dev/null; then
     say "Python readers: present"
   else
-    say "installing pyarrow and duckdb (PyPI)"
-    python3 -m pip install --quiet --disable-pip-version-check pyarrow duckdb \
-      || python3 -m pip install --quiet --break-system-packages pyarrow duckdb
+    say "installing pyarrow, duckdb, blake3, cryptography (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check pyarrow duckdb blake3 cryptography \
+      || python3 -m pip install --quiet --break-system-packages pyarrow duckdb blake3 cryptography
   fi
 fi
 
