@@ -6,7 +6,9 @@ say() { printf '\033[1;34m[test]\033[0m %s\n' "$*"; }
 start=$(date +%s)
 
 say "Rust: every crate of the workspace"
-cargo test --workspace --all-targets --no-fail-fast
+# Not --all-targets: bench targets are plain binaries (harness = false) that would run whole
+# benchmarks in debug mode. Benchmarks run with `make bench`.
+cargo test --workspace --lib --bins --tests --no-fail-fast
 cargo test --workspace --doc
 
 if [[ -f ui/package.json ]]; then
