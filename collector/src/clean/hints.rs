@@ -1,0 +1,291 @@
+//! Tag and attribute hints: what an element's name, `class`, `id` and `role` say about it.
+//!
+//! Everything here is a pure function of one element; no allocation except one reusable
+//! lower-case buffer owned by the caller.
+
+use scraper::node::Element;
+
+/// How an element is rendered, as far as line breaks in the text are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Display {
+    /// Inline content: text flows on.
+    Inline,
+    /// Block: paragraph break before and after.
+    Block,
+    /// One line of a block (list item, table row, definition term): line break before and after.
+    Line,
+    /// A table cell: its own line, like a list item.
+    Cell,
+    /// `<br>`: a line break.
+    Break,
+    /// `<pre>`: block whose whitespace is kept.
+    Pre,
+}
+
+/// What the tag name says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagClass {
+    /// Never visible text (script, style, media, form controls): the subtree is skipped entirely.
+    Skip,
+    /// Structural boilerplate by name (nav, footer, aside, header): removed unless protected.
+    Boiler,
+    /// An element that marks main content (main, article).
+    Main,
+    /// Anything else.
+    Plain,
+}
+
+/// Classify a tag name (html5ever gives lower-case local names).
+pub(crate) fn tag_class(name: &str) -> TagClass {
+    match name {
+        "script" | "style" | "noscript" | "template" | "svg" | "math" | "canvas" | "iframe"
+        | "object" | "embed" | "video" | "audio" | "picture" | "img" | "select" | "option"
+        | "button" | "input" | "textarea" | "head" | "dialog" | "map" | "link" | "meta" => {
+            TagClass::Skip
+        }
+        "nav" | "footer" | "aside" | "header" | "menu" => TagClass::Boiler,
+        "main" | "article" => TagClass::Main,
+        _ => TagClass::Plain,
+    }
+}
+
+/// How a tag name renders.
+pub(crate) fn display(name: &str) -> Display {
+    match name {
+        "p" | "div" | "section" | "article" | "main" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+        | "ul" | "ol" | "dl" | "table" | "blockquote" | "figure" | "figcaption" | "form"
+        | "header" | "footer" | "nav" | "aside" | "address" | "details" | "summary"
+        | "fieldset" | "hr" | "center" | "body" | "html" | "hgroup" | "caption" | "legend"
+        | "thead" | "tbody" | "tfoot" | "menu" | "dialog" => Display::Block,
+        "li" | "tr" | "dt" | "dd" | "option" => Display::Line,
+        "td" | "th" => Display::Cell,
+        "br" => Display::Break,
+        "pre" | "listing" | "plaintext" | "xmp" => Display::Pre,
+        _ => Display::Inline,
+    }
+}
+
+/// Heading level 1..=6 of a tag name, 0 otherwise.
+pub(crate) fn heading_level(name: &str) -> u8 {
+    match name {
+        "h1" => 1,
+        "h2" => 2,
+        "h3" => 3,
+        "h4" => 4,
+        "h5" => 5,
+        "h6" => 6,
+        _ => 0,
+    }
+}
+
+/// What `class`, `id` and `role` say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AttrHint {
+    /// Looks like boilerplate (navigation, cookie banner, share bar, sidebar, ads...).
+    pub negative: bool,
+    /// Looks like a comment section (boilerplate on articles, content on forums).
+    pub comment: bool,
+    /// Looks like the main content container.
+    pub positive: bool,
+    /// Hidden by attribute or inline style.
+    pub hidden: bool,
+}
+
+/// Only this many bytes of an attribute are inspected: a class list longer than this is
+/// either generated garbage or an attack, and hints beyond it are noise. Keeps giant
+/// attributes from costing time.
+const MAX_HINT_BYTES: usize = 256;
+
+/// Whole-token boilerplate words (tokens are the alphanumeric runs of class and id).
+const NEGATIVE_TOKENS: &[&str] = &[
+    "nav",
+    "navbar",
+    "navigation",
+    "menu",
+    "menubar",
+    "submenu",
+    "megamenu",
+    "footer",
+    "masthead",
+    "sidebar",
+    "widget",
+    "widgets",
+    "breadcrumb",
+    "breadcrumbs",
+    "crumbs",
+    "cookie",
+    "cookies",
+    "consent",
+    "gdpr",
+    "share",
+    "sharing",
+    "social",
+    "socials",
+    "related",
+    "recommended",
+    "newsletter",
+    "subscribe",
+    "subscription",
+    "signup",
+    "popup",
+    "modal",
+    "overlay",
+    "ad",
+    "ads",
+    "advert",
+    "advertisement",
+    "sponsor",
+    "sponsored",
+    "promo",
+    "skip",
+    "pagination",
+    "pager",
+    "toolbar",
+    "offcanvas",
+    "drawer",
+    "dropdown",
+    "search",
+    "login",
+    "print",
+    "tags",
+    "tagcloud",
+    "hidden",
+    "visually",
+    "sr",
+    "screen",
+    "disclaimer",
+    "copyright",
+    "legal",
+    "byline",
+    "meta",
+    "author",
+    "topbar",
+    "utility",
+    "cta",
+    "header",
+    "banner",
+];
+
+/// Substrings that mark boilerplate even inside concatenated class names ("sharebar",
+/// "cookieNotice"). Only words that are unambiguous as substrings.
+const NEGATIVE_SUBSTRINGS: &[&str] = &[
+    "cookie",
+    "consent",
+    "gdpr",
+    "breadcrumb",
+    "newsletter",
+    "sidebar",
+    "navbar",
+    "sharing",
+    "social",
+    "advert",
+    "sponsor",
+    "related",
+    "popup",
+    "subscribe",
+    "recommend",
+    "footer",
+];
+
+/// Tokens and substrings marking comment sections.
+const COMMENT_SUBSTRINGS: &[&str] = &["comment", "disqus", "respond", "replies"];
+
+/// Tokens that mark main content.
+const POSITIVE_SUBSTRINGS: &[&str] = &[
+    "article",
+    "content",
+    "entry",
+    "post-body",
+    "postbody",
+    "story",
+    "prose",
+    "markdown",
+    "main",
+    "text",
+    "body",
+];
+
+/// ARIA roles that mark boilerplate.
+fn negative_role(role: &str) -> bool {
+    matches!(
+        role.trim().to_ascii_lowercase().as_str(),
+        "navigation"
+            | "banner"
+            | "contentinfo"
+            | "complementary"
+            | "menu"
+            | "menubar"
+            | "dialog"
+            | "alertdialog"
+            | "search"
+            | "toolbar"
+            | "tablist"
+    )
+}
+
+/// Cut `s` to at most `max` bytes at a char boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Inspect `class`, `id`, `role`, `hidden`, `aria-hidden` and `style`. `buf` is a scratch
+/// buffer reused across calls to avoid an allocation per element.
+pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
+    let mut hint = AttrHint::default();
+    if el.attr("hidden").is_some()
+        || el
+            .attr("aria-hidden")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        hint.hidden = true;
+    }
+    if let Some(style) = el.attr("style") {
+        let style = prefix(style, MAX_HINT_BYTES);
+        buf.clear();
+        buf.extend(
+            style
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| c.to_ascii_lowercase()),
+        );
+        if buf.contains("display:none") || buf.contains("visibility:hidden") {
+            hint.hidden = true;
+        }
+    }
+    if el.attr("role").is_some_and(negative_role) {
+        hint.negative = true;
+    }
+    buf.clear();
+    if let Some(class) = el.attr("class") {
+        buf.push_str(prefix(class, MAX_HINT_BYTES));
+    }
+    if let Some(id) = el.attr("id") {
+        buf.push(' ');
+        buf.push_str(prefix(id, MAX_HINT_BYTES));
+    }
+    if buf.is_empty() {
+        return hint;
+    }
+    buf.make_ascii_lowercase();
+    let s = buf.as_str();
+    if COMMENT_SUBSTRINGS.iter().any(|w| s.contains(w)) {
+        hint.comment = true;
+    }
+    if NEGATIVE_SUBSTRINGS.iter().any(|w| s.contains(w))
+        || s.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|t| NEGATIVE_TOKENS.contains(&t))
+    {
+        hint.negative = true;
+    }
+    if POSITIVE_SUBSTRINGS.iter().any(|w| s.contains(w)) {
+        hint.positive = true;
+    }
+    hint
+}

@@ -1,0 +1,172 @@
+//! Boilerplate decisions and main-content root selection.
+//!
+//! 1. **Prune.** Top-down over the arena, an element is removed when its tag (`nav`, `footer`,
+//!    `aside`, `header`), ARIA role, or `class`/`id` words say boilerplate, or it is hidden —
+//!    unless it is *protected*: it contains the page's `<h1>` or a `main`/`article` element
+//!    (page wrappers with classes like `has-sidebar` must survive), or it holds most of the
+//!    page's text. Comment sections are removed only when comments are not the content.
+//! 2. **Re-count.** Bottom-up, the text statistics of what survives (`good`).
+//! 3. **Root.** Start at `<body>`; jump to the largest `main`/`article` if it holds most of
+//!    the surviving text; then descend while one child holds nearly all of its parent's
+//!    non-link text. Everything that survives under the root is the main content.
+
+use super::dom::{Dom, Item, NO_PARENT};
+use super::hints::TagClass;
+
+/// Tuning knobs for one extraction attempt, built by the caller from the page type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    /// Remove comment sections (articles) or keep them (forums).
+    pub drop_comments: bool,
+    /// Apply class/id/role hints (the fallback pass turns them off).
+    pub use_attr_hints: bool,
+}
+
+/// A subtree holding at least this share of the body's text is never removed by hints:
+/// a "boilerplate" class on it is far more likely a mislabelled page wrapper.
+const PROTECT_SHARE: f64 = 0.5;
+
+/// Descend into a child that holds at least this share of the current root's non-link text.
+/// High, so that sibling blocks of real content (intro, second column) are not cut off.
+const DESCEND_SHARE: f64 = 0.9;
+
+/// Jump to the largest `main`/`article` when it holds at least this share of body text.
+const MAIN_SHARE: f64 = 0.4;
+
+/// Decide which elements are boilerplate; fills `removed` and `good` on every item.
+pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
+    let body_chars = dom
+        .facts
+        .body
+        .and_then(|b| dom.items.get(b as usize))
+        .map_or(0, |b| b.raw.chars);
+    let protect_chars = (f64::from(body_chars) * PROTECT_SHARE) as u32;
+    let items = &mut dom.items;
+    for i in 0..items.len() {
+        let parent_removed = match items[i].parent {
+            NO_PARENT => false,
+            p => items[p as usize].removed,
+        };
+        let it = &items[i];
+        let removed = parent_removed || is_boilerplate(it, cfg, protect_chars);
+        items[i].removed = removed;
+        items[i].good = Default::default();
+    }
+    for i in (0..items.len()).rev() {
+        let it = &items[i];
+        if it.removed {
+            continue;
+        }
+        let own = if matches!(it.kind, super::dom::Kind::Text(_)) {
+            it.raw
+        } else {
+            it.good
+        };
+        let p = it.parent;
+        if matches!(it.kind, super::dom::Kind::Text(_)) {
+            items[i].good = own;
+        }
+        if p != NO_PARENT {
+            items[p as usize].good.add(&own);
+        }
+    }
+}
+
+fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
+    if matches!(it.kind, super::dom::Kind::Text(_)) {
+        return false;
+    }
+    if matches!(it.tag, "body" | "html") {
+        return false;
+    }
+    if it.hint.hidden {
+        return true;
+    }
+    let protected =
+        it.has_h1 || it.has_main || (protect_chars > 0 && it.raw.chars >= protect_chars);
+    if protected {
+        return false;
+    }
+    if it.tag_class == TagClass::Boiler {
+        return true;
+    }
+    if !cfg.use_attr_hints || it.tag_class == TagClass::Main {
+        return false;
+    }
+    if it.hint.comment && cfg.drop_comments {
+        return true;
+    }
+    // On forums a "comment" container is content even when it also matches a negative word.
+    it.hint.negative && (cfg.drop_comments || !it.hint.comment)
+}
+
+/// Choose the root of the main content: an index into the arena.
+pub(crate) fn choose_root(dom: &Dom<'_>) -> usize {
+    let items = &dom.items;
+    let mut root = dom.facts.body.map_or(0, |b| b as usize);
+    let Some(body) = items.get(root) else {
+        return 0;
+    };
+    let body_plain = body.good.plain();
+    if body_plain == 0 {
+        return root;
+    }
+    // Largest surviving main/article element.
+    let mut best_main: Option<(usize, u32)> = None;
+    for (i, it) in items.iter().enumerate().skip(root) {
+        if it.removed || it.tag_class != TagClass::Main && !it.has_main_self() {
+            continue;
+        }
+        let p = it.good.plain();
+        if best_main.is_none_or(|(_, bp)| p > bp) {
+            best_main = Some((i, p));
+        }
+    }
+    if let Some((i, p)) = best_main
+        && f64::from(p) >= f64::from(body_plain) * MAIN_SHARE
+    {
+        root = i;
+    }
+    // Descend while one child dominates.
+    loop {
+        let cur = &items[root];
+        let cur_plain = cur.good.plain();
+        if cur_plain == 0 {
+            break;
+        }
+        let mut best: Option<(usize, u32)> = None;
+        let mut child = root + 1;
+        while child < cur.end as usize {
+            let c = &items[child];
+            if !c.removed {
+                let p = c.good.plain();
+                if best.is_none_or(|(_, bp)| p > bp) {
+                    best = Some((child, p));
+                }
+            }
+            child = c.end as usize;
+        }
+        match best {
+            Some((c, p))
+                if matches!(items[c].kind, super::dom::Kind::Elem(_))
+                    && f64::from(p) >= f64::from(cur_plain) * DESCEND_SHARE =>
+            {
+                root = c
+            }
+            _ => break,
+        }
+    }
+    root
+}
+
+impl Item<'_> {
+    /// This element itself (not a descendant) is `role=main`.
+    fn has_main_self(&self) -> bool {
+        match self.kind {
+            super::dom::Kind::Elem(el) => el
+                .attr("role")
+                .is_some_and(|r| r.eq_ignore_ascii_case("main")),
+            super::dom::Kind::Text(_) => false,
+        }
+    }
+}

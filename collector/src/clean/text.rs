@@ -1,0 +1,213 @@
+//! Text output: walk a subtree of the arena and write normalised text with paragraph and
+//! line breaks at block boundaries.
+//!
+//! Breaks are *pending* until the next visible character, so nested blocks collapse into one
+//! break, the strongest wins (paragraph over line over space), and nothing trails. Words from
+//! adjacent blocks are therefore never glued.
+
+use super::dom::{Dom, Kind};
+use super::hints::Display;
+
+/// A break waiting to be written before the next visible character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pending {
+    None,
+    Space,
+    Line,
+    Para,
+}
+
+/// Characters dropped from text: soft hyphen and zero-width characters (invisible, and they
+/// split words for tokenisers).
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+/// Writes normalised text.
+pub(crate) struct Writer {
+    out: String,
+    pending: Pending,
+}
+
+impl Writer {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Writer {
+            out: String::with_capacity(capacity),
+            pending: Pending::None,
+        }
+    }
+
+    fn brk(&mut self, p: Pending) {
+        if p > self.pending {
+            self.pending = p;
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        if !self.out.is_empty() {
+            match self.pending {
+                Pending::None => {}
+                Pending::Space => self.out.push(' '),
+                Pending::Line => self.out.push('\n'),
+                Pending::Para => self.out.push_str("\n\n"),
+            }
+        }
+        self.pending = Pending::None;
+    }
+
+    /// Flowing text: whitespace runs become one space.
+    fn text(&mut self, s: &str) {
+        for c in s.chars() {
+            if c.is_whitespace() {
+                self.brk(Pending::Space);
+            } else if !is_invisible(c) && !c.is_control() {
+                self.flush_pending();
+                self.out.push(c);
+            }
+        }
+    }
+
+    /// Preformatted text: newlines kept, other whitespace runs become one space.
+    fn pre(&mut self, s: &str) {
+        for c in s.chars() {
+            if c == '\n' {
+                self.brk(Pending::Line);
+            } else if c.is_whitespace() {
+                self.brk(Pending::Space);
+            } else if !is_invisible(c) && !c.is_control() {
+                self.flush_pending();
+                self.out.push(c);
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Options for one text walk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Emit {
+    /// Skip blocks that are mostly link text (link lists inside the content).
+    pub drop_link_blocks: bool,
+    /// Arena index of an element to leave out (the heading used as the title).
+    pub skip: Option<usize>,
+}
+
+/// A block whose link text is at least this share of its text is a list of links (table of
+/// contents, tag list, "read more" list), not prose.
+const LINK_BLOCK_DENSITY: f64 = 0.7;
+
+/// Is arena item `i` a link-list block to drop?
+fn is_link_block(dom: &Dom<'_>, i: usize) -> bool {
+    let it = &dom.items[i];
+    matches!(
+        it.tag,
+        "ul" | "ol" | "div" | "section" | "table" | "p" | "dl" | "li" | "tr"
+    ) && it.good.chars > 0
+        && it.good.link_density() >= LINK_BLOCK_DENSITY
+}
+
+/// Write the surviving text of the subtree rooted at `root`.
+pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
+    let items = &dom.items;
+    let Some(r) = items.get(root) else {
+        return String::new();
+    };
+    let end = r.end as usize;
+    let mut w = Writer::new((r.good.chars as usize).saturating_mul(2) + 16);
+    // Open elements as (end index, display): closing emits the trailing break.
+    let mut open: Vec<(usize, Display)> = Vec::with_capacity(32);
+    let mut pre_depth = 0usize;
+    let mut i = root;
+    while i < end {
+        while let Some(&(e, d)) = open.last() {
+            if e > i {
+                break;
+            }
+            open.pop();
+            close(&mut w, d, &mut pre_depth);
+        }
+        let it = &items[i];
+        if it.removed
+            || opts.skip == Some(i)
+            || (opts.drop_link_blocks && i != root && is_link_block(dom, i))
+        {
+            if it.display != Display::Inline {
+                w.brk(Pending::Para);
+            } else {
+                w.brk(Pending::Space);
+            }
+            i = it.end as usize;
+            continue;
+        }
+        match it.kind {
+            Kind::Text(s) => {
+                if pre_depth > 0 {
+                    w.pre(s);
+                } else {
+                    w.text(s);
+                }
+            }
+            Kind::Elem(_) => {
+                match it.display {
+                    Display::Block | Display::Pre => w.brk(Pending::Para),
+                    Display::Line | Display::Cell | Display::Break => w.brk(Pending::Line),
+                    Display::Inline => {}
+                }
+                if it.display == Display::Pre {
+                    pre_depth += 1;
+                }
+                open.push((it.end as usize, it.display));
+            }
+        }
+        i += 1;
+    }
+    while let Some((_, d)) = open.pop() {
+        close(&mut w, d, &mut pre_depth);
+    }
+    w.finish()
+}
+
+fn close(w: &mut Writer, d: Display, pre_depth: &mut usize) {
+    match d {
+        Display::Block => w.brk(Pending::Para),
+        Display::Pre => {
+            *pre_depth = pre_depth.saturating_sub(1);
+            w.brk(Pending::Para);
+        }
+        Display::Line | Display::Cell => w.brk(Pending::Line),
+        Display::Break | Display::Inline => {}
+    }
+}
+
+/// Normalise a short string (title, heading): collapse whitespace, drop invisible chars.
+pub(crate) fn normalise_inline(s: &str) -> String {
+    let mut w = Writer::new(s.len());
+    w.text(s);
+    w.finish()
+}
+
+/// Visible text of one subtree on one line (for headings).
+pub(crate) fn inline_text(dom: &Dom<'_>, root: usize) -> String {
+    let items = &dom.items;
+    let Some(r) = items.get(root) else {
+        return String::new();
+    };
+    let mut w = Writer::new(64);
+    for it in &items[root..r.end as usize] {
+        match it.kind {
+            Kind::Text(s) => w.text(s),
+            Kind::Elem(_) => {
+                if it.display != Display::Inline {
+                    w.brk(Pending::Space);
+                }
+            }
+        }
+    }
+    w.finish()
+}

@@ -1,0 +1,299 @@
+//! Cleaner tests: snapshots over small fixture pages, behaviour checks, hostile inputs.
+
+use std::time::{Duration, Instant};
+
+use gleaner_collector::clean::{MAX_OUTLINKS, PageType, clean};
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/clean/{name}.html",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+macro_rules! snapshot_fixture {
+    ($test:ident, $name:literal, $url:literal) => {
+        #[test]
+        fn $test() {
+            let cleaned = clean(&fixture($name), Some($url));
+            insta::assert_yaml_snapshot!($name, cleaned);
+        }
+    };
+}
+
+snapshot_fixture!(
+    snapshot_article,
+    "article",
+    "https://bread.example/2026/sourdough"
+);
+snapshot_fixture!(
+    snapshot_forum,
+    "forum",
+    "https://forum.example/t/store-pasta/42"
+);
+snapshot_fixture!(
+    snapshot_product,
+    "product",
+    "https://shop.example/p/skillet-26"
+);
+snapshot_fixture!(snapshot_docs, "docs", "https://widget.example/docs/config");
+snapshot_fixture!(snapshot_listing, "listing", "https://trails.example/lyon");
+snapshot_fixture!(
+    snapshot_tables_lists,
+    "tables_lists",
+    "https://rail.example/timetable"
+);
+snapshot_fixture!(
+    snapshot_german,
+    "german",
+    "https://reise.example/schwarzwald"
+);
+snapshot_fixture!(
+    snapshot_service,
+    "service",
+    "https://flowfix.example/emergency"
+);
+
+#[test]
+fn article_keeps_content_and_drops_boilerplate() {
+    let c = clean(
+        &fixture("article"),
+        Some("https://bread.example/2026/sourdough"),
+    );
+    assert!(c.text.contains("wild yeast and lactic acid bacteria"));
+    assert!(c.text.contains("Time and temperature"));
+    for junk in [
+        "cookies",
+        "Tweet",
+        "Rye bread basics",
+        "Great post",
+        "Subscribe",
+        "All rights reserved",
+        "Recipes",
+    ] {
+        assert!(!c.text.contains(junk), "{junk:?} leaked into {:?}", c.text);
+    }
+    assert_eq!(c.page_type, PageType::Article);
+    assert_eq!(c.lang, "en");
+}
+
+#[test]
+fn forum_keeps_the_posts() {
+    let c = clean(
+        &fixture("forum"),
+        Some("https://forum.example/t/store-pasta/42"),
+    );
+    assert_eq!(c.page_type, PageType::Forum);
+    for post in ["big batch of fettuccine", "Freeze it", "Drying works too"] {
+        assert!(c.text.contains(post), "{post:?} missing from {:?}", c.text);
+    }
+}
+
+#[test]
+fn no_glued_words_at_block_boundaries() {
+    let html = "<body><div>alpha</div><div>beta</div><p>gamma</p><ul><li>delta</li><li>epsilon</li></ul>\
+                <table><tr><td>zeta</td><td>eta</td></tr></table>theta<br>iota<h2>kappa</h2>lambda</body>";
+    let c = clean(html, None);
+    let words: Vec<&str> = c.text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+            "lambda"
+        ]
+    );
+    assert!(c.text.contains("alpha\n\nbeta"), "{:?}", c.text);
+    assert!(c.text.contains("delta\nepsilon"), "{:?}", c.text);
+    assert!(c.text.contains("zeta\neta"), "{:?}", c.text);
+    assert!(c.text.contains("theta\niota"), "{:?}", c.text);
+}
+
+#[test]
+fn inline_elements_do_not_split_words_and_whitespace_is_normalised() {
+    let c = clean("<p>  un<b>break</b>able \n\t words  <i>here</i> </p>", None);
+    assert_eq!(c.text, "unbreakable words here");
+}
+
+#[test]
+fn soft_hyphens_and_zero_width_characters_are_removed() {
+    let c = clean(
+        "<p>ex\u{AD}traor\u{AD}dinary zero\u{200B}width\u{200C}joiner\u{FEFF}s and\u{2060}more</p>",
+        None,
+    );
+    assert_eq!(c.text, "extraordinary zerowidthjoiners andmore");
+}
+
+#[test]
+fn title_precedence_og_then_h1_then_title() {
+    let og = r#"<head><title>Tag title</title><meta property="og:title" content="OG title"></head><body><h1>H1 title</h1></body>"#;
+    assert_eq!(clean(og, None).title, "OG title");
+    let h1 =
+        "<head><title>Tag title</title></head><body><h1>H1  <span>title</span></h1><p>x</p></body>";
+    assert_eq!(clean(h1, None).title, "H1 title");
+    let tag = "<head><title> Tag\n title </title></head><body><p>x</p></body>";
+    assert_eq!(clean(tag, None).title, "Tag title");
+    assert_eq!(clean("<p>x</p>", None).title, "");
+}
+
+#[test]
+fn outlinks_are_resolved_deduplicated_and_absent_from_text() {
+    let html = r##"<body><p>Read <a href="/a#top">this</a> and <a href="/a">that</a>, <a href="b?x=1">more</a>,
+        <a href="https://other.example/c">elsewhere</a>, <a href="mailto:x@example.com">mail</a>,
+        <a href="javascript:void(0)">js</a>, <a href="#frag">anchor</a>.</p></body>"##;
+    let c = clean(html, Some("https://site.example/dir/page.html"));
+    assert_eq!(
+        c.outlinks,
+        [
+            "https://site.example/a",
+            "https://site.example/dir/b?x=1",
+            "https://other.example/c"
+        ]
+    );
+    for l in &c.outlinks {
+        assert!(!c.text.contains(l.as_str()));
+    }
+    assert!(!c.text.contains("href"));
+    // <base href> wins over the page URL.
+    let based =
+        r#"<head><base href="https://cdn.example/root/"></head><body><a href="x">x</a></body>"#;
+    assert_eq!(
+        clean(based, Some("https://site.example/")).outlinks,
+        ["https://cdn.example/root/x"]
+    );
+    // Without any base only absolute links survive.
+    assert_eq!(clean(html, None).outlinks, ["https://other.example/c"]);
+}
+
+#[test]
+fn outlinks_are_capped() {
+    let html: String = (0..MAX_OUTLINKS + 500)
+        .map(|i| format!("<a href=\"/p{i}\">p</a> "))
+        .collect();
+    assert_eq!(
+        clean(&html, Some("https://site.example/")).outlinks.len(),
+        MAX_OUTLINKS
+    );
+}
+
+#[test]
+fn meta_robots_is_parsed() {
+    let c = clean(
+        r#"<head><meta name="robots" content="NOINDEX, follow"></head><p>x</p>"#,
+        None,
+    );
+    assert!(c.robots.noindex && !c.robots.nofollow);
+    let c = clean(
+        r#"<head><meta name="googlebot" content="nofollow"></head><p>x</p>"#,
+        None,
+    );
+    assert!(!c.robots.noindex && c.robots.nofollow);
+    let c = clean(
+        r#"<head><meta name="robots" content="none"></head><p>x</p>"#,
+        None,
+    );
+    assert!(c.robots.noindex && c.robots.nofollow);
+    let c = clean(
+        r#"<head><meta name="description" content="noindex"></head><p>x</p>"#,
+        None,
+    );
+    assert!(!c.robots.noindex && !c.robots.nofollow);
+}
+
+#[test]
+fn language_is_detected_or_und() {
+    let c = clean(&fixture("german"), None);
+    assert_eq!(c.lang, "de");
+    assert!(c.lang_score > 0.5 && c.lang_score <= 1.0);
+    let c = clean("<p>?</p>", None);
+    assert_eq!(c.lang, "und");
+    assert_eq!(c.lang_score, 0.0);
+}
+
+#[test]
+fn empty_and_text_only_inputs() {
+    let c = clean("", None);
+    assert_eq!(c.text, "");
+    assert_eq!(c.lang, "und");
+    assert_eq!(clean("just some words", None).text, "just some words");
+}
+
+/// Generous bound for hostile inputs in an unoptimised test build on a busy machine; the
+/// point is "bounded", not a benchmark.
+const HOSTILE_BUDGET: Duration = Duration::from_secs(20);
+
+fn hostile(name: &str, html: &str) {
+    let t = Instant::now();
+    let c = clean(html, Some("https://hostile.example/"));
+    let took = t.elapsed();
+    assert!(took < HOSTILE_BUDGET, "{name} took {took:?}");
+    assert!(c.text.len() <= html.len(), "{name}");
+}
+
+#[test]
+fn hostile_deep_nesting() {
+    let depth = 100_000;
+    for tag in ["div", "span", "b", "a", "li", "table"] {
+        let html = format!(
+            "{}deep text{}",
+            format!("<{tag}>").repeat(depth),
+            format!("</{tag}>").repeat(depth)
+        );
+        hostile(tag, &html);
+        // And without any closing tag.
+        hostile(tag, &format!("<{tag}>").repeat(depth));
+    }
+}
+
+#[test]
+fn hostile_megabytes_without_closing_tags() {
+    let five_mb = 5 * 1024 * 1024;
+    let words = "lorem ipsum dolor sit amet ".repeat(five_mb / 27);
+    for open in [
+        "<p>",
+        "<div>",
+        "<script>",
+        "<style>",
+        "<textarea>",
+        "<title>",
+        "<!--",
+        "<a href=\"",
+        "<table><tr><td>",
+    ] {
+        hostile(open, &format!("<html><body>{open}{words}"));
+    }
+    let paragraphs = "<p>one more paragraph without its end ".repeat(five_mb / 38);
+    hostile("many <p>", &paragraphs);
+}
+
+#[test]
+fn hostile_giant_attribute() {
+    let mb = "x".repeat(1024 * 1024);
+    let html = format!(
+        r#"<html><head><title>{mb}</title><meta property="og:title" content="{mb}"></head><body class="{mb}"><div id="{mb}" style="{mb}"><a href="/{mb}">link</a><p title="{mb}">body text</p></div></body></html>"#
+    );
+    hostile("giant attribute", &html);
+    let c = clean(&html, Some("https://hostile.example/"));
+    assert!(c.title.chars().count() <= 300);
+    assert!(c.text.contains("body text"));
+}
+
+#[test]
+fn hostile_garbage_bytes_lossily_decoded() {
+    // Deterministic pseudo-random bytes (xorshift), with some markup characters mixed in.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut bytes = Vec::with_capacity(2 * 1024 * 1024);
+    for _ in 0..bytes.capacity() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.push(match x % 16 {
+            0 => b'<',
+            1 => b'>',
+            2 => b'/',
+            _ => (x >> 8) as u8,
+        });
+    }
+    let html = String::from_utf8_lossy(&bytes);
+    hostile("garbage", &html);
+}
