@@ -1,0 +1,2 @@
+//! Node benchmarks (placeholder; filled in below in a later commit).
+fn main() {}

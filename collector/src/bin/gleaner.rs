@@ -1,5 +1,0 @@
-//! `gleaner`: the headless node and lab CLI.
-
-fn main() -> anyhow::Result<()> {
-    Ok(())
-}
