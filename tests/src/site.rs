@@ -632,3 +632,20 @@ fn generate(config: &SiteConfig) -> BTreeMap<String, Page> {
     }
     pages
 }
+
+/// A plausible article that no website serves: what a dishonest node invents instead of fetching.
+/// It reads like the sample site's pages, so only a comparison with a real fetch can tell.
+pub fn fabricated_article(seed: u64) -> (String, String) {
+    let mut rng = Rng(seed ^ 0xFAB1_CA7E);
+    let title = format!(
+        "{} {} {}",
+        rng.pick(SUBJECTS),
+        rng.pick(VERBS),
+        rng.pick(OBJECTS)
+    );
+    let text = (0..5)
+        .map(|_| paragraph(&mut rng, 3))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    (title, text)
+}
