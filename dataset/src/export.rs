@@ -1,0 +1,509 @@
+//! Deterministic export: accepted records → Parquet shards, receipts, card and signed manifest.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
+    StructArray, UInt16Array, UInt32Array, UInt64Array,
+};
+use arrow_buffer::OffsetBuffer;
+use gleaner_protocol::{Digest, Receipt, RobotsVerdict, SecretKey, Signature};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::manifest::digest_file;
+use crate::schema::{LANGUAGE_SCORE_KEY, columns, iso_date, quality_item, quality_struct};
+use crate::{
+    CARD_FILE, DatasetError, ExportRow, FileEntry, LANGUAGE_DETECTOR, MANIFEST_FILE,
+    MANIFEST_FORMAT, Manifest, RECEIPTS_FILE, TOKENIZER_NAME, TokenCounter, arrow_schema,
+    dump_label,
+};
+
+/// Rows per row group: datatrove's Parquet writer default, small enough for fine-grained range
+/// reads and large enough for good compression.
+pub const ROW_GROUP_ROWS: usize = 1_000;
+/// Text bytes per row group before it is cut early: keeps Arrow's 32-bit string offsets (2 GiB)
+/// far away even with 4 MiB texts, and bounds the writer's memory.
+pub const ROW_GROUP_MAX_TEXT_BYTES: usize = 64 * 1024 * 1024;
+/// Default shard size cap: Hub tooling and `datasets` streaming work best with files of a few
+/// hundred MB (datatrove caps at 5 GB; the Hub recommends < 1 GB per file for the viewer).
+pub const DEFAULT_SHARD_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// zstd level: 3 is zstd's default and a good speed/size balance for text; higher levels cost
+/// export time for a few percent.
+pub const PARQUET_ZSTD_LEVEL: i32 = 3;
+/// `created_by` written in every shard. Fixed, so shards do not change with the host.
+pub const CREATED_BY: &str = "gleaner-dataset v1 (parquet-rs)";
+/// License of the exported text. The pages belong to their authors; ODC-By is what FineWeb uses,
+/// subject to the source sites' terms.
+pub const DEFAULT_LICENSE: &str = "odc-by";
+
+/// Columns whose values repeat a lot and get dictionary encoding; the rest (text, ids, digests,
+/// signatures) are unique per row, where a dictionary only costs.
+const DICTIONARY_COLUMNS: &[&str] = &[
+    columns::DUMP,
+    columns::LANGUAGE,
+    columns::FILE_PATH,
+    columns::CONTENT_TYPE,
+    columns::CHARSET,
+    columns::ROBOTS,
+    columns::NODE,
+    columns::BATCH_ID,
+    columns::VALIDATOR,
+    columns::RECEIPT_SIGNATURE,
+];
+
+/// How to export.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// The dataset directory to create (replaced atomically if it exists).
+    pub dir: PathBuf,
+    /// The dataset's name (manifest and card).
+    pub name: String,
+    pub license: String,
+    /// A shard is closed once it reaches this size; a shard exceeds it by at most one row group.
+    pub shard_max_bytes: u64,
+}
+
+impl ExportConfig {
+    /// Defaults: the directory's file name as the dataset name, ODC-By, 512 MiB shards.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "gleaner".to_string());
+        ExportConfig {
+            dir,
+            name,
+            license: DEFAULT_LICENSE.to_string(),
+            shard_max_bytes: DEFAULT_SHARD_MAX_BYTES,
+        }
+    }
+}
+
+/// What to export: accepted rows and the receipts of their batches (extra receipts are ignored).
+#[derive(Debug, Clone, Default)]
+pub struct ExportInput {
+    pub rows: Vec<ExportRow>,
+    pub receipts: Vec<Receipt>,
+}
+
+/// The outcome of an export.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+    /// Rows dropped because an identical record or an identical text was already exported.
+    pub duplicates_dropped: u64,
+}
+
+/// A row with the values derived from it.
+struct Prepared {
+    row: ExportRow,
+    id: String,
+    receipt_signature: String,
+    token_count: i64,
+}
+
+/// Exports `input` as a signed dataset in `config.dir`. Deterministic: the same rows and receipts
+/// (in any order) give byte-identical files. Rows are deduplicated by record id and by text
+/// digest (keeping the earliest epoch, then the smallest id), sorted by epoch then id, and sharded
+/// per epoch (`data/<dump>/part-NNNNN.parquet`).
+pub fn export(
+    input: ExportInput,
+    key: &SecretKey,
+    config: &ExportConfig,
+) -> Result<ExportSummary, DatasetError> {
+    let validator = key.public();
+    let receipts: BTreeMap<Digest, Receipt> = input
+        .receipts
+        .into_iter()
+        .map(|r| (r.batch_id, r))
+        .collect();
+    for r in receipts.values() {
+        if r.validator != validator {
+            return Err(DatasetError::ForeignReceipt {
+                batch_id: r.batch_id.to_string(),
+                found: r.validator.to_string(),
+                expected: validator.to_string(),
+            });
+        }
+    }
+
+    // Order and deduplicate.
+    let mut keyed: Vec<(u64, Digest, ExportRow)> = input
+        .rows
+        .into_iter()
+        .map(|row| (row.epoch, row.record.id(), row))
+        .collect();
+    keyed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let total_in = keyed.len() as u64;
+    let mut seen_ids = HashSet::new();
+    let mut seen_texts = HashSet::new();
+    keyed.retain(|(_, id, row)| seen_ids.insert(*id) && seen_texts.insert(row.record.text_digest));
+    let duplicates_dropped = total_in - keyed.len() as u64;
+
+    let mut tokens = TokenCounter::new()?;
+    let mut used_receipts = BTreeMap::new();
+    let mut prepared = Vec::with_capacity(keyed.len());
+    for (_, id, row) in keyed {
+        let receipt = receipts
+            .get(&row.batch_id)
+            .ok_or_else(|| DatasetError::MissingReceipt {
+                record_id: id.to_string(),
+                batch_id: row.batch_id.to_string(),
+            })?;
+        used_receipts.insert(row.batch_id, receipt);
+        let token_count = i64::try_from(tokens.count(&row.record.text)).unwrap_or(i64::MAX);
+        prepared.push(Prepared {
+            id: id.to_string(),
+            receipt_signature: receipt.signature.to_string(),
+            token_count,
+            row,
+        });
+    }
+
+    // Build in a sibling directory, then swap it in, so readers never see a half-written dataset.
+    let staging = sibling(&config.dir, "partial")?;
+    remove_dir_if_exists(&staging)?;
+    std::fs::create_dir_all(&staging).map_err(|e| DatasetError::io(&staging, e))?;
+
+    let shards = write_shards(&staging, &prepared, &validator.to_string(), config)?;
+    let receipts_entry = write_receipts(&staging, used_receipts.values().copied())?;
+
+    let epoch_from = prepared.first().map_or(0, |p| p.row.epoch);
+    let epoch_to = prepared.last().map_or(0, |p| p.row.epoch);
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        name: config.name.clone(),
+        validator,
+        license: config.license.clone(),
+        epoch_from,
+        epoch_to,
+        rows: prepared.len() as u64,
+        tokenizer: TOKENIZER_NAME.to_string(),
+        language_detector: LANGUAGE_DETECTOR.to_string(),
+        shards,
+        receipts: receipts_entry,
+        card: FileEntry {
+            path: CARD_FILE.to_string(),
+            rows: 0,
+            bytes: 0,
+            blake3: Digest::default(),
+        },
+        signature: Signature::from_bytes([0; 64]),
+    };
+    let card = crate::render_card(&manifest);
+    let card_path = staging.join(CARD_FILE);
+    std::fs::write(&card_path, card.as_bytes()).map_err(|e| DatasetError::io(&card_path, e))?;
+    manifest.card.bytes = card.len() as u64;
+    manifest.card.blake3 = Digest::of(card.as_bytes());
+    manifest.sign(key);
+    let manifest_path = staging.join(MANIFEST_FILE);
+    std::fs::write(&manifest_path, manifest.to_json()?)
+        .map_err(|e| DatasetError::io(&manifest_path, e))?;
+
+    swap_in(&staging, &config.dir)?;
+    tracing::info!(
+        dataset = %manifest.name,
+        rows = manifest.rows,
+        shards = manifest.shards.len(),
+        duplicates_dropped,
+        "dataset exported"
+    );
+    Ok(ExportSummary {
+        manifest,
+        dir: config.dir.clone(),
+        duplicates_dropped,
+    })
+}
+
+fn sibling(dir: &Path, suffix: &str) -> Result<PathBuf, DatasetError> {
+    let name = dir.file_name().ok_or_else(|| DatasetError::UnsafePath {
+        path: dir.display().to_string(),
+    })?;
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    Ok(parent.join(format!(".{}.{suffix}", name.to_string_lossy())))
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<(), DatasetError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(DatasetError::io(dir, e)),
+    }
+}
+
+fn swap_in(staging: &Path, dir: &Path) -> Result<(), DatasetError> {
+    if dir.exists() {
+        let old = sibling(dir, "old")?;
+        remove_dir_if_exists(&old)?;
+        std::fs::rename(dir, &old).map_err(|e| DatasetError::io(dir, e))?;
+        std::fs::rename(staging, dir).map_err(|e| DatasetError::io(dir, e))?;
+        remove_dir_if_exists(&old)
+    } else {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
+        }
+        std::fs::rename(staging, dir).map_err(|e| DatasetError::io(dir, e))
+    }
+}
+
+fn writer_properties() -> Result<WriterProperties, DatasetError> {
+    let level = ZstdLevel::try_new(PARQUET_ZSTD_LEVEL)
+        .map_err(|e| DatasetError::parquet("(writer properties)", e))?;
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        // Page-level statistics make the writer emit the page index (column and offset indexes).
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(CREATED_BY.to_string())
+        .set_dictionary_enabled(false);
+    for col in DICTIONARY_COLUMNS {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(*col), true);
+    }
+    Ok(props.build())
+}
+
+struct OpenShard {
+    writer: ArrowWriter<BufWriter<File>>,
+    path: PathBuf,
+    rel: String,
+    rows: u64,
+}
+
+fn write_shards(
+    staging: &Path,
+    rows: &[Prepared],
+    validator: &str,
+    config: &ExportConfig,
+) -> Result<Vec<FileEntry>, DatasetError> {
+    let schema = arrow_schema();
+    let props = writer_properties()?;
+    let mut entries = Vec::new();
+    let mut open: Option<OpenShard> = None;
+    let mut part = 0usize;
+    let mut current_epoch = None;
+    let mut start = 0;
+    while start < rows.len() {
+        let epoch = rows[start].row.epoch;
+        // One row group: same epoch, at most ROW_GROUP_ROWS rows and ROW_GROUP_MAX_TEXT_BYTES.
+        let mut end = start;
+        let mut text_bytes = 0usize;
+        while end < rows.len()
+            && rows[end].row.epoch == epoch
+            && end - start < ROW_GROUP_ROWS
+            && (end == start
+                || text_bytes + rows[end].row.record.text.len() <= ROW_GROUP_MAX_TEXT_BYTES)
+        {
+            text_bytes += rows[end].row.record.text.len();
+            end += 1;
+        }
+        if current_epoch != Some(epoch) {
+            if let Some(shard) = open.take() {
+                entries.push(close_shard(shard)?);
+            }
+            current_epoch = Some(epoch);
+            part = 0;
+        }
+        let shard = match open.as_mut() {
+            Some(s) => s,
+            None => {
+                let rel = format!("data/{}/part-{part:05}.parquet", dump_label(epoch));
+                part += 1;
+                let path = staging.join(&rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
+                }
+                let file = File::create(&path).map_err(|e| DatasetError::io(&path, e))?;
+                let writer =
+                    ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(props.clone()))
+                        .map_err(|e| DatasetError::parquet(&path, e))?;
+                open.insert(OpenShard {
+                    writer,
+                    path,
+                    rel,
+                    rows: 0,
+                })
+            }
+        };
+        let batch = record_batch(&rows[start..end], validator)
+            .map_err(|e| DatasetError::parquet(&shard.path, e))?;
+        shard
+            .writer
+            .write(&batch)
+            .and_then(|()| shard.writer.flush())
+            .map_err(|e| DatasetError::parquet(&shard.path, e))?;
+        shard.rows += (end - start) as u64;
+        if shard.writer.bytes_written() as u64 >= config.shard_max_bytes {
+            if let Some(shard) = open.take() {
+                entries.push(close_shard(shard)?);
+            }
+        }
+        start = end;
+    }
+    if let Some(shard) = open.take() {
+        entries.push(close_shard(shard)?);
+    }
+    Ok(entries)
+}
+
+fn close_shard(shard: OpenShard) -> Result<FileEntry, DatasetError> {
+    let OpenShard {
+        writer,
+        path,
+        rel,
+        rows,
+    } = shard;
+    let mut inner = writer
+        .into_inner()
+        .map_err(|e| DatasetError::parquet(&path, e))?;
+    inner.flush().map_err(|e| DatasetError::io(&path, e))?;
+    drop(inner);
+    let (blake3, bytes) = digest_file(&path)?;
+    Ok(FileEntry {
+        path: rel,
+        rows,
+        bytes,
+        blake3,
+    })
+}
+
+fn strings<'a>(rows: &'a [Prepared], f: impl Fn(&'a Prepared) -> &'a str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+}
+
+fn owned_strings(rows: &[Prepared], f: impl Fn(&Prepared) -> String) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+}
+
+fn r(p: &Prepared) -> &gleaner_protocol::Record {
+    &p.row.record
+}
+
+fn record_batch(
+    rows: &[Prepared],
+    validator: &str,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut names = Vec::new();
+    let mut scores = Vec::new();
+    let mut lengths = Vec::with_capacity(rows.len());
+    for p in rows {
+        lengths.push(p.row.quality.len());
+        for (k, v) in &p.row.quality {
+            names.push(k.as_str());
+            scores.push(*v);
+        }
+    }
+    let quality_values = StructArray::try_new(
+        quality_struct(),
+        vec![
+            Arc::new(StringArray::from_iter_values(names)) as ArrayRef,
+            Arc::new(Float64Array::from(scores)) as ArrayRef,
+        ],
+        None,
+    )?;
+    let quality = ListArray::try_new(
+        quality_item(),
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(quality_values),
+        None,
+    )?;
+    let columns: Vec<ArrayRef> = vec![
+        strings(rows, |p| &r(p).text),
+        strings(rows, |p| &p.id),
+        owned_strings(rows, |p| dump_label(p.row.epoch)),
+        strings(rows, |p| &r(p).final_url),
+        owned_strings(rows, |p| iso_date(r(p).fetched_at_ms)),
+        owned_strings(rows, |p| format!("gleaner:batch:{}", p.row.batch_id)),
+        strings(rows, |p| &r(p).lang),
+        Arc::new(Float64Array::from_iter(
+            rows.iter()
+                .map(|p| p.row.quality.get(LANGUAGE_SCORE_KEY).copied()),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|p| p.token_count),
+        )),
+        strings(rows, |p| &r(p).url),
+        strings(rows, |p| &r(p).lease_id),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|p| r(p).fetched_at_ms),
+        )),
+        Arc::new(UInt16Array::from_iter_values(
+            rows.iter().map(|p| r(p).status),
+        )),
+        strings(rows, |p| &r(p).content_type),
+        strings(rows, |p| &r(p).charset),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|p| r(p).wire_bytes),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|p| r(p).body_bytes),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|p| Some(r(p).truncated)),
+        )),
+        owned_strings(rows, |p| r(p).raw_digest.to_string()),
+        strings(rows, |p| &r(p).title),
+        owned_strings(rows, |p| r(p).text_digest.to_string()),
+        strings(rows, |p| robots_label(r(p).robots)),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|p| r(p).crawl_delay_ms),
+        )),
+        owned_strings(rows, |p| r(p).outlinks_digest.to_string()),
+        owned_strings(rows, |p| r(p).node.to_string()),
+        owned_strings(rows, |p| r(p).signature.to_string()),
+        owned_strings(rows, |p| p.row.batch_id.to_string()),
+        strings(rows, |_| validator),
+        strings(rows, |p| &p.receipt_signature),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|p| p.row.epoch),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|p| p.row.accepted_at_ms),
+        )),
+        Arc::new(quality),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|p| i64::from(p.row.minhash_cluster_size)),
+        )),
+    ];
+    RecordBatch::try_new(arrow_schema(), columns)
+}
+
+/// The `robots` column's value.
+pub(crate) fn robots_label(v: RobotsVerdict) -> &'static str {
+    match v {
+        RobotsVerdict::Allowed => "allowed",
+        RobotsVerdict::Unavailable => "unavailable",
+    }
+}
+
+fn write_receipts<'a>(
+    staging: &Path,
+    receipts: impl Iterator<Item = &'a Receipt>,
+) -> Result<FileEntry, DatasetError> {
+    let path = staging.join(RECEIPTS_FILE);
+    let mut out = Vec::new();
+    let mut count = 0u64;
+    for r in receipts {
+        serde_json::to_writer(&mut out, r).map_err(|e| DatasetError::Json {
+            what: RECEIPTS_FILE.into(),
+            why: e.to_string(),
+        })?;
+        out.push(b'\n');
+        count += 1;
+    }
+    std::fs::write(&path, &out).map_err(|e| DatasetError::io(&path, e))?;
+    Ok(FileEntry {
+        path: RECEIPTS_FILE.to_string(),
+        rows: count,
+        bytes: out.len() as u64,
+        blake3: Digest::of(&out),
+    })
+}

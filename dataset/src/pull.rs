@@ -1,0 +1,1 @@
+//! Resumable HTTP download of a dataset.
