@@ -1,0 +1,247 @@
+//! Validator settings: defaults, then a TOML file, then `GLEANER_VALIDATOR_*` environment variables.
+//!
+//! Built once at the edge (the binary) and handed to the server; never re-read while running.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// File read from the data directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "validator.toml";
+
+/// Every tunable of the validator. All fields have defaults; a config file lists only overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Bearer token for `/v1/admin/*`. Empty disables the admin API.
+    pub admin_token: String,
+    /// Bearer tokens labs use to submit crawl requests. Empty list disables the lab API.
+    pub lab_tokens: Vec<String>,
+    /// Largest request body, bytes (batches included).
+    pub max_body_bytes: usize,
+    /// Largest decompressed batch, bytes.
+    pub max_batch_decompressed_bytes: usize,
+    /// Most records in one batch.
+    pub max_batch_records: u32,
+    /// Seconds before a request is answered with `request_timeout`.
+    pub request_timeout_secs: u64,
+    /// Requests served at once; more wait in line.
+    pub max_concurrent_requests: usize,
+    /// Sustained requests per second allowed per client IP address.
+    pub per_ip_rps: u32,
+    /// Burst allowance per client IP address.
+    pub per_ip_burst: u32,
+    /// Sustained signed requests per second allowed per node key.
+    pub per_node_rps: u32,
+    /// Burst allowance per node key.
+    pub per_node_burst: u32,
+    /// How long a lease lasts, milliseconds.
+    pub lease_ttl_ms: i64,
+    /// Minimum delay between two fetches of one registered domain across the whole network.
+    pub domain_delay_ms: i64,
+    /// Leases one registered domain may have open at once across the network.
+    pub max_leases_per_domain: u32,
+    /// Share of accepted records whose URL is fetched again by a second node (0..=1).
+    pub cross_check_rate: f64,
+    /// Share for nodes with fewer than `scoring::PROVEN_CHECKS` checks: new identities are checked
+    /// more often so they can prove themselves (0..=1).
+    pub new_node_cross_check_rate: f64,
+    /// ISO 639-1 languages accepted; empty accepts every language.
+    pub languages: Vec<String>,
+    /// Close the open epoch every this many seconds; 0 closes epochs only on command.
+    pub epoch_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            admin_token: String::new(),
+            lab_tokens: Vec::new(),
+            // A batch is at most 8 MiB compressed (protocol's DecodeLimits); JSON bodies are tiny.
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_decompressed_bytes: 64 * 1024 * 1024,
+            max_batch_records: 1_000,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 1_024,
+            per_ip_rps: 50,
+            per_ip_burst: 200,
+            per_node_rps: 10,
+            per_node_burst: 40,
+            lease_ttl_ms: 10 * 60 * 1000,
+            domain_delay_ms: 5_000,
+            max_leases_per_domain: 1,
+            cross_check_rate: 0.07,
+            new_node_cross_check_rate: 0.5,
+            languages: Vec::new(),
+            epoch_interval_secs: 0,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {why}")]
+    Parse { path: String, why: String },
+    #[error("environment variable {var} is invalid: {why}")]
+    Env { var: &'static str, why: String },
+    #[error("setting {field} is out of range: {why}")]
+    Range { field: &'static str, why: String },
+}
+
+impl ConfigError {
+    /// Stable reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_read",
+            ConfigError::Parse { .. } => "config_parse",
+            ConfigError::Env { .. } => "config_env",
+            ConfigError::Range { .. } => "config_range",
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given, or `DIR/validator.toml` if it exists), then the environment.
+    pub fn load(file: Option<&Path>, data_dir: &Path) -> Result<Self, ConfigError> {
+        let default_file = data_dir.join(DEFAULT_CONFIG_FILE);
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_file.exists() => Some(default_file),
+            None => None,
+        };
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                Self::from_toml(&text).map_err(|why| ConfigError::Parse {
+                    path: p.display().to_string(),
+                    why,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document of overrides.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `GLEANER_VALIDATOR_ADMIN_TOKEN`, `..._LAB_TOKENS` (comma-separated),
+    /// `..._DOMAIN_DELAY_MS`, `..._LEASE_TTL_MS`, `..._CROSS_CHECK_RATE`, `..._PER_IP_RPS`,
+    /// `..._PER_NODE_RPS`, `..._EPOCH_INTERVAL_SECS`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+                var,
+                why: e.to_string(),
+            })
+        }
+        if let Some(v) = get("GLEANER_VALIDATOR_ADMIN_TOKEN") {
+            self.admin_token = v;
+        }
+        if let Some(v) = get("GLEANER_VALIDATOR_LAB_TOKENS") {
+            self.lab_tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        const DELAY: &str = "GLEANER_VALIDATOR_DOMAIN_DELAY_MS";
+        if let Some(v) = get(DELAY) {
+            self.domain_delay_ms = parse(DELAY, &v)?;
+        }
+        const TTL: &str = "GLEANER_VALIDATOR_LEASE_TTL_MS";
+        if let Some(v) = get(TTL) {
+            self.lease_ttl_ms = parse(TTL, &v)?;
+        }
+        const RATE: &str = "GLEANER_VALIDATOR_CROSS_CHECK_RATE";
+        if let Some(v) = get(RATE) {
+            self.cross_check_rate = parse(RATE, &v)?;
+        }
+        const IP: &str = "GLEANER_VALIDATOR_PER_IP_RPS";
+        if let Some(v) = get(IP) {
+            self.per_ip_rps = parse(IP, &v)?;
+        }
+        const NODE: &str = "GLEANER_VALIDATOR_PER_NODE_RPS";
+        if let Some(v) = get(NODE) {
+            self.per_node_rps = parse(NODE, &v)?;
+        }
+        const EPOCH: &str = "GLEANER_VALIDATOR_EPOCH_INTERVAL_SECS";
+        if let Some(v) = get(EPOCH) {
+            self.epoch_interval_secs = parse(EPOCH, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Rejects settings that would make the service unsafe or useless.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let range = |field, why: &str| ConfigError::Range {
+            field,
+            why: why.to_string(),
+        };
+        if !(0.0..=1.0).contains(&self.cross_check_rate) {
+            return Err(range("cross_check_rate", "must be within 0..=1"));
+        }
+        if !(0.0..=1.0).contains(&self.new_node_cross_check_rate) {
+            return Err(range("new_node_cross_check_rate", "must be within 0..=1"));
+        }
+        if self.lease_ttl_ms < 1_000 {
+            return Err(range("lease_ttl_ms", "must be at least 1000"));
+        }
+        if self.domain_delay_ms < 0 {
+            return Err(range("domain_delay_ms", "must not be negative"));
+        }
+        if self.max_leases_per_domain == 0 {
+            return Err(range("max_leases_per_domain", "must be at least 1"));
+        }
+        if self.per_ip_rps == 0 || self.per_node_rps == 0 {
+            return Err(range("per_ip_rps/per_node_rps", "must be at least 1"));
+        }
+        if self.max_batch_records == 0 || self.max_body_bytes < 1024 {
+            return Err(range("max_batch_records/max_body_bytes", "too small"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_then_env_override_defaults() {
+        let mut c = Config::from_toml("domain_delay_ms = 100\nlab_tokens = [\"a\"]\n").unwrap();
+        assert_eq!(c.domain_delay_ms, 100);
+        assert_eq!(c.lease_ttl_ms, Config::default().lease_ttl_ms);
+        c.apply_env(|k| match k {
+            "GLEANER_VALIDATOR_DOMAIN_DELAY_MS" => Some("7".into()),
+            "GLEANER_VALIDATOR_LAB_TOKENS" => Some("x, y".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.domain_delay_ms, 7);
+        assert_eq!(c.lab_tokens, vec!["x", "y"]);
+        assert!(Config::from_toml("no_such_key = 1").is_err());
+        let err = c
+            .apply_env(|k| (k == "GLEANER_VALIDATOR_LEASE_TTL_MS").then(|| "soon".into()))
+            .unwrap_err();
+        assert_eq!(err.code(), "config_env");
+    }
+}

@@ -1,0 +1,260 @@
+//! Deduplication: an exact key (blake3 of normalised text) and MinHash signatures with LSH bands
+//! for near-duplicates, in FineWeb's configuration (word 5-grams, 14 bands × 8 hashes = 112).
+//!
+//! `minhash/v1` (stored signatures depend on it; change the version if any of this changes):
+//! * text is simplified: lower-cased, ASCII digits → `0`, every non-alphanumeric character → space
+//!   (diacritics are *not* stripped: that needs Unicode decomposition tables we do not ship);
+//! * words are hashed with [`word_hash`], shingles are 5 consecutive words (a shorter text is one
+//!   shingle) combined by a fixed mixing function;
+//! * hash `i` of a shingle `s` is `((A[i] · s + B[i]) mod 2^64) >> 32`, with `A`, `B` drawn from
+//!   splitmix64 seeded with [`MINHASH_SEED`]; the signature keeps the minimum of each;
+//! * band `b` is the blake3 of its 8 values (little-endian u32), truncated to 8 bytes.
+
+use std::hash::Hasher;
+
+use gleaner_protocol::Digest;
+
+/// Hashes per signature.
+pub const NUM_HASHES: usize = 112;
+/// LSH bands; `NUM_HASHES / NUM_BANDS` = 8 rows per band gives a threshold near Jaccard 0.72.
+pub const NUM_BANDS: usize = 14;
+/// Rows per band.
+pub const ROWS_PER_BAND: usize = NUM_HASHES / NUM_BANDS;
+/// Words per shingle.
+pub const SHINGLE_WORDS: usize = 5;
+/// Seed of the hash family (`gleaner` in ASCII).
+pub const MINHASH_SEED: u64 = 0x0067_6c65_616e_6572;
+/// Version label of the scheme, stored with signatures.
+pub const MINHASH_VERSION: &str = "minhash/v1";
+
+/// A MinHash signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinHash(pub [u32; NUM_HASHES]);
+
+/// A hasher that passes through an already well-mixed `u64` key.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = word_hash(bytes);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A fast, stable 64-bit hash of a short byte string (FxHash-style, 8 bytes at a time, finished
+/// with a murmur3 mix). Not for adversarial keys' security, only for counting and sketching.
+pub fn word_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    fmix64(h)
+}
+
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// The exact-duplicate key: blake3 of the text lower-cased with whitespace runs collapsed to one
+/// space and trimmed.
+pub fn exact_key(text: &str) -> Digest {
+    let mut h = blake3::Hasher::new();
+    let mut first = true;
+    let mut buf = [0u8; 4];
+    for word in text.split_whitespace() {
+        if !first {
+            h.update(b" ");
+        }
+        first = false;
+        for c in word.chars().flat_map(char::to_lowercase) {
+            h.update(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    Digest::from_bytes(*h.finalize().as_bytes())
+}
+
+struct Family {
+    a: [u64; NUM_HASHES],
+    b: [u64; NUM_HASHES],
+}
+
+fn family() -> &'static Family {
+    static FAMILY: std::sync::OnceLock<Family> = std::sync::OnceLock::new();
+    FAMILY.get_or_init(|| {
+        let mut state = MINHASH_SEED;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            fmix64(state)
+        };
+        let mut f = Family {
+            a: [0; NUM_HASHES],
+            b: [0; NUM_HASHES],
+        };
+        for i in 0..NUM_HASHES {
+            f.a[i] = next() | 1;
+            f.b[i] = next();
+        }
+        f
+    })
+}
+
+/// Hashes of the simplified words of `text`.
+fn simplified_word_hashes(text: &str) -> Vec<u64> {
+    let mut out = Vec::with_capacity(text.len() / 5);
+    let mut word = String::with_capacity(32);
+    let flush = |word: &mut String, out: &mut Vec<u64>| {
+        if !word.is_empty() {
+            out.push(word_hash(word.as_bytes()));
+            word.clear();
+        }
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            word.push('0');
+        } else if c.is_alphanumeric() {
+            if c.is_ascii() {
+                word.push(c.to_ascii_lowercase());
+            } else {
+                word.extend(c.to_lowercase());
+            }
+        } else {
+            flush(&mut word, &mut out);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+impl MinHash {
+    /// The signature of `text` (see the module docs).
+    pub fn of(text: &str) -> Self {
+        let words = simplified_word_hashes(text);
+        let f = family();
+        let mut sig = [u32::MAX; NUM_HASHES];
+        let mut add = |s: u64| {
+            for ((m, a), b) in sig.iter_mut().zip(&f.a).zip(&f.b) {
+                let v = (a.wrapping_mul(s).wrapping_add(*b) >> 32) as u32;
+                if v < *m {
+                    *m = v;
+                }
+            }
+        };
+        if words.len() < SHINGLE_WORDS {
+            if !words.is_empty() {
+                add(shingle(&words));
+            }
+        } else {
+            for w in words.windows(SHINGLE_WORDS) {
+                add(shingle(w));
+            }
+        }
+        MinHash(sig)
+    }
+
+    /// The LSH band keys, one per band.
+    pub fn bands(&self) -> [i64; NUM_BANDS] {
+        let mut out = [0i64; NUM_BANDS];
+        for (b, rows) in self.0.chunks_exact(ROWS_PER_BAND).enumerate() {
+            let mut h = blake3::Hasher::new();
+            for v in rows {
+                h.update(&v.to_le_bytes());
+            }
+            let mut k = [0u8; 8];
+            k.copy_from_slice(&h.finalize().as_bytes()[..8]);
+            out[b] = i64::from_le_bytes(k);
+        }
+        out
+    }
+
+    /// Estimated Jaccard similarity: the share of equal positions.
+    pub fn similarity(&self, other: &MinHash) -> f64 {
+        let same = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
+        same as f64 / NUM_HASHES as f64
+    }
+
+    /// Little-endian bytes, for storage.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// From [`MinHash::to_bytes`]; `None` when the length is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != NUM_HASHES * 4 {
+            return None;
+        }
+        let mut sig = [0u32; NUM_HASHES];
+        for (i, c) in bytes.chunks_exact(4).enumerate() {
+            sig[i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Some(MinHash(sig))
+    }
+}
+
+fn shingle(words: &[u64]) -> u64 {
+    fmix64(words.iter().fold(0x243f_6a88_85a3_08d3u64, |acc, h| {
+        (acc.rotate_left(27) ^ h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(seed: u64, n: usize) -> String {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = fmix64(s.wrapping_add(1));
+                format!("w{}", s % 5000)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn exact_key_ignores_case_and_spacing() {
+        assert_eq!(
+            exact_key("Hello   World\n\nAgain"),
+            exact_key("hello world again")
+        );
+        assert_ne!(exact_key("hello world"), exact_key("hello there"));
+    }
+
+    #[test]
+    fn similar_texts_share_a_band_and_different_ones_do_not() {
+        let base = words(1, 800);
+        let edited = format!("Updated 12:45 today. {base} 1,234 views. Advertisement.");
+        let (a, b) = (MinHash::of(&base), MinHash::of(&edited));
+        assert!(a.similarity(&b) > 0.8, "{}", a.similarity(&b));
+        assert!(a.bands().iter().zip(b.bands()).any(|(x, y)| *x == y));
+        let other = MinHash::of(&words(2, 800));
+        assert!(a.similarity(&other) < 0.1);
+        assert!(!a.bands().iter().zip(other.bands()).any(|(x, y)| *x == y));
+        assert_eq!(MinHash::from_bytes(&a.to_bytes()), Some(a));
+        // Digits are simplified: a changed counter is the same shingle.
+        assert_eq!(
+            MinHash::of("seen 123 times by many people here"),
+            MinHash::of("seen 456 times by many people here")
+        );
+    }
+}

@@ -1,0 +1,450 @@
+//! Quality rules for cleaned text, in FineWeb's (datatrove's) order: language → Gopher repetition →
+//! Gopher quality → C4 → FineWeb. Thresholds are the published ones (see
+//! `/work/shared/notes/datasets.md`). The first failing rule names the rejection with a stable
+//! reason code; the statistics computed along the way are kept as the record's quality scores.
+//!
+//! The validator cannot change a signed text, so C4's line filters are used to *measure* (how many
+//! sentences survive them), never to rewrite. Character fractions are over UTF-8 bytes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+use crate::dedup::{IdentityHasher, word_hash};
+
+/// Texts shorter than this many bytes are not worth a record: below a short paragraph.
+pub const MIN_TEXT_BYTES: usize = 200;
+/// Only this prefix goes to the language detector: a kilobyte identifies a language reliably and
+/// keeps detection off the ingest hot path.
+const LANG_SAMPLE_BYTES: usize = 1024;
+
+/// Gopher quality: bounds on non-symbol words.
+const GOPHER_MIN_WORDS: usize = 50;
+const GOPHER_MAX_WORDS: usize = 100_000;
+const GOPHER_MEAN_WORD_LEN: (f64, f64) = (3.0, 10.0);
+const GOPHER_MAX_SYMBOL_RATIO: f64 = 0.1;
+const GOPHER_MAX_BULLET_LINES: f64 = 0.9;
+const GOPHER_MAX_ELLIPSIS_LINES: f64 = 0.3;
+const GOPHER_MIN_ALPHA_WORDS: f64 = 0.8;
+const GOPHER_MIN_STOP_WORDS: usize = 2;
+const GOPHER_STOP_WORDS: [&str; 8] = ["the", "be", "to", "of", "and", "that", "have", "with"];
+/// Gopher repetition limits.
+const GOPHER_DUP_PARA_FRAC: f64 = 0.3;
+const GOPHER_DUP_PARA_CHAR_FRAC: f64 = 0.2;
+const GOPHER_DUP_LINE_FRAC: f64 = 0.3;
+const GOPHER_DUP_LINE_CHAR_FRAC: f64 = 0.2;
+const GOPHER_TOP_NGRAM: [(usize, f64); 3] = [(2, 0.20), (3, 0.18), (4, 0.16)];
+const GOPHER_DUP_NGRAM: [(usize, f64); 6] = [
+    (5, 0.15),
+    (6, 0.14),
+    (7, 0.13),
+    (8, 0.12),
+    (9, 0.11),
+    (10, 0.10),
+];
+/// C4: lines need this many words; documents this many sentences.
+const C4_MIN_LINE_WORDS: usize = 3;
+const C4_MIN_SENTENCES: usize = 5;
+const C4_POLICY_PHRASES: [&str; 6] = [
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+];
+/// FineWeb line rules.
+const FINEWEB_MIN_PUNCT_LINES: f64 = 0.12;
+const FINEWEB_MAX_SHORT_LINES: f64 = 0.67;
+const FINEWEB_SHORT_LINE_BYTES: usize = 30;
+const FINEWEB_MAX_DUP_LINE_CHARS: f64 = 0.01;
+const FINEWEB_MAX_NEWLINES_PER_WORD: f64 = 0.3;
+
+/// The outcome of the quality rules for one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityReport {
+    /// Statistics by stable name (`gopher_words`, `fineweb_line_punct_ratio`, `language_score`, …).
+    pub scores: BTreeMap<String, f64>,
+    /// The first rule that failed, as a reason code; `None` when the text passed.
+    pub rejection: Option<&'static str>,
+}
+
+type FastSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+type FastMap = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
+
+fn ends_terminal(line: &str) -> bool {
+    matches!(
+        line.trim_end().chars().last(),
+        Some('.' | '!' | '?' | '"' | '\'' | '”' | '’' | '…' | ')' | '。' | '！' | '？')
+    )
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Runs every rule on `text`, declared to be in `lang` (ISO 639-1). `languages` lists accepted
+/// languages; empty accepts all.
+pub fn assess(text: &str, lang: &str, languages: &[String]) -> QualityReport {
+    let mut scores = BTreeMap::new();
+    let rejection = run(text, lang, languages, &mut scores);
+    QualityReport { scores, rejection }
+}
+
+fn run(
+    text: &str,
+    lang: &str,
+    languages: &[String],
+    s: &mut BTreeMap<String, f64>,
+) -> Option<&'static str> {
+    let mut put = |k: &str, v: f64| {
+        s.insert(k.to_string(), v);
+    };
+    put("text_bytes", text.len() as f64);
+    if text.len() < MIN_TEXT_BYTES {
+        return Some("text_too_short");
+    }
+
+    // Language.
+    if lang.is_empty() || lang == "und" {
+        return Some("lang_unknown");
+    }
+    if !languages.is_empty() && !languages.iter().any(|l| l == lang) {
+        return Some("lang_not_accepted");
+    }
+    let mut end = text.len().min(LANG_SAMPLE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Some(info) = whatlang::detect(&text[..end]) {
+        let detected = iso639_1(info.lang().code());
+        if info.is_reliable() && detected.is_some_and(|d| d != lang) {
+            put("language_score", 0.0);
+            return Some("lang_mismatch");
+        }
+        put("language_score", info.confidence());
+    } else {
+        put("language_score", 0.0);
+    }
+
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
+    let word_bytes: usize = words.iter().map(|w| w.len()).sum();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+
+    // Gopher repetition.
+    let (dup_paras, dup_para_chars, n_paras) = dup_units(text.split("\n\n"));
+    put("gopher_dup_para_frac", ratio(dup_paras, n_paras));
+    if ratio(dup_paras, n_paras) > GOPHER_DUP_PARA_FRAC
+        || ratio(dup_para_chars, text.len()) > GOPHER_DUP_PARA_CHAR_FRAC
+    {
+        return Some("gopher_dup_paragraphs");
+    }
+    let (dup_lines, dup_line_chars, n_lines) = dup_units(lines.iter().copied());
+    put("gopher_dup_line_frac", ratio(dup_lines, n_lines));
+    if ratio(dup_lines, n_lines) > GOPHER_DUP_LINE_FRAC
+        || ratio(dup_line_chars, text.len()) > GOPHER_DUP_LINE_CHAR_FRAC
+    {
+        return Some("gopher_dup_lines");
+    }
+    for (n, max) in GOPHER_TOP_NGRAM {
+        let frac = top_ngram_frac(&words, &hashes, n, word_bytes);
+        put(&format!("gopher_top_{n}gram"), frac);
+        if frac > max {
+            return Some("gopher_top_ngram");
+        }
+    }
+    for (n, max) in GOPHER_DUP_NGRAM {
+        let frac = dup_ngram_frac(&words, &hashes, n, word_bytes);
+        if n == 5 {
+            put("gopher_dup_5gram", frac);
+        }
+        if frac > max {
+            return Some("gopher_dup_ngram");
+        }
+    }
+
+    // Gopher quality.
+    let non_symbol: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .collect();
+    put("gopher_words", non_symbol.len() as f64);
+    if !(GOPHER_MIN_WORDS..=GOPHER_MAX_WORDS).contains(&non_symbol.len()) {
+        return Some("gopher_word_count");
+    }
+    let mean_len = non_symbol.iter().map(|w| w.chars().count()).sum::<usize>() as f64
+        / non_symbol.len() as f64;
+    put("gopher_mean_word_length", mean_len);
+    if !(GOPHER_MEAN_WORD_LEN.0..=GOPHER_MEAN_WORD_LEN.1).contains(&mean_len) {
+        return Some("gopher_mean_word_length");
+    }
+    let hashes_n = text.bytes().filter(|&b| b == b'#').count();
+    let ellipses = text.matches("...").count() + text.matches('…').count();
+    if ratio(hashes_n, words.len()) > GOPHER_MAX_SYMBOL_RATIO
+        || ratio(ellipses, words.len()) > GOPHER_MAX_SYMBOL_RATIO
+    {
+        return Some("gopher_symbol_ratio");
+    }
+    let bullets = lines
+        .iter()
+        .filter(|l| l.starts_with(['•', '●', '○', '▪', '-', '*', '·']))
+        .count();
+    if ratio(bullets, lines.len()) > GOPHER_MAX_BULLET_LINES {
+        return Some("gopher_bullet_lines");
+    }
+    let ellipsis_lines = lines
+        .iter()
+        .filter(|l| l.ends_with("...") || l.ends_with('…'))
+        .count();
+    if ratio(ellipsis_lines, lines.len()) > GOPHER_MAX_ELLIPSIS_LINES {
+        return Some("gopher_ellipsis_lines");
+    }
+    let alpha = words
+        .iter()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count();
+    put("gopher_alpha_ratio", ratio(alpha, words.len()));
+    if ratio(alpha, words.len()) < GOPHER_MIN_ALPHA_WORDS {
+        return Some("gopher_alpha_words");
+    }
+    if lang == "en" {
+        let stop = words
+            .iter()
+            .filter(|w| {
+                let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+                GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
+            })
+            .count();
+        put("gopher_stop_words", stop as f64);
+        if stop < GOPHER_MIN_STOP_WORDS {
+            return Some("gopher_stop_words");
+        }
+    }
+
+    // C4.
+    let lower = text.to_lowercase();
+    if lower.contains("lorem ipsum") {
+        return Some("c4_lorem_ipsum");
+    }
+    if text.contains('{') {
+        return Some("c4_curly_bracket");
+    }
+    let mut sentences = 0usize;
+    for line in lower.split('\n').map(str::trim) {
+        if line.split_whitespace().count() < C4_MIN_LINE_WORDS
+            || !ends_terminal(line)
+            || line.contains("javascript")
+            || C4_POLICY_PHRASES.iter().any(|p| line.contains(p))
+        {
+            continue;
+        }
+        sentences += line
+            .split_whitespace()
+            .filter(|w| w.ends_with(['.', '!', '?']) || w.ends_with(".\"") || w.ends_with("?\""))
+            .count();
+    }
+    put("c4_sentences", sentences as f64);
+    if sentences < C4_MIN_SENTENCES {
+        return Some("c4_too_few_sentences");
+    }
+
+    // FineWeb.
+    let punct = lines.iter().filter(|l| ends_terminal(l)).count();
+    let punct_ratio = ratio(punct, lines.len());
+    put("fineweb_line_punct_ratio", punct_ratio);
+    if punct_ratio < FINEWEB_MIN_PUNCT_LINES {
+        return Some("fineweb_punctuation");
+    }
+    let short = lines
+        .iter()
+        .filter(|l| l.len() <= FINEWEB_SHORT_LINE_BYTES)
+        .count();
+    put("fineweb_short_line_ratio", ratio(short, lines.len()));
+    if ratio(short, lines.len()) > FINEWEB_MAX_SHORT_LINES {
+        return Some("fineweb_short_lines");
+    }
+    let dup_char_ratio = ratio(dup_line_chars, text.len());
+    put("fineweb_dup_line_char_ratio", dup_char_ratio);
+    if dup_char_ratio > FINEWEB_MAX_DUP_LINE_CHARS {
+        return Some("fineweb_dup_lines");
+    }
+    let newlines = text.bytes().filter(|&b| b == b'\n').count();
+    put("fineweb_newline_ratio", ratio(newlines, words.len()));
+    if ratio(newlines, words.len()) > FINEWEB_MAX_NEWLINES_PER_WORD {
+        return Some("fineweb_newlines");
+    }
+    None
+}
+
+/// (duplicate units, bytes in duplicate units, units) over trimmed non-empty units.
+fn dup_units<'a>(units: impl Iterator<Item = &'a str>) -> (usize, usize, usize) {
+    let mut seen = FastSet::default();
+    let (mut dups, mut chars, mut n) = (0, 0, 0);
+    for u in units.map(str::trim).filter(|u| !u.is_empty()) {
+        n += 1;
+        if !seen.insert(word_hash(u.as_bytes())) {
+            dups += 1;
+            chars += u.len();
+        }
+    }
+    (dups, chars, n)
+}
+
+fn ngram_hash(hashes: &[u64]) -> u64 {
+    hashes.iter().fold(0x9e37_79b9_7f4a_7c15u64, |acc, h| {
+        (acc.rotate_left(23) ^ h).wrapping_mul(0x5851_f42d_4c95_7f2d)
+    })
+}
+
+/// Share of word bytes covered by the most frequent `n`-gram (when it occurs more than once).
+fn top_ngram_frac(words: &[&str], hashes: &[u64], n: usize, word_bytes: usize) -> f64 {
+    if hashes.len() < n || word_bytes == 0 {
+        return 0.0;
+    }
+    let mut counts = FastMap::default();
+    counts.reserve(hashes.len());
+    let mut best = (0u32, 0usize);
+    for (i, w) in hashes.windows(n).enumerate() {
+        let c = counts.entry(ngram_hash(w)).or_insert(0);
+        *c += 1;
+        if *c > best.0 {
+            best = (*c, i);
+        }
+    }
+    if best.0 < 2 {
+        return 0.0;
+    }
+    let len: usize = words[best.1..best.1 + n].iter().map(|w| w.len()).sum();
+    ratio(len * best.0 as usize, word_bytes)
+}
+
+/// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
+fn dup_ngram_frac(words: &[&str], hashes: &[u64], n: usize, word_bytes: usize) -> f64 {
+    if hashes.len() < n || word_bytes == 0 {
+        return 0.0;
+    }
+    let mut seen = FastSet::default();
+    seen.reserve(hashes.len());
+    let mut dup = 0usize;
+    let mut i = 0;
+    while i + n <= hashes.len() {
+        if seen.insert(ngram_hash(&hashes[i..i + n])) {
+            i += 1;
+        } else {
+            dup += words[i..i + n].iter().map(|w| w.len()).sum::<usize>();
+            i += n;
+        }
+    }
+    ratio(dup, word_bytes)
+}
+
+/// ISO 639-3 (whatlang) to ISO 639-1 for the common languages; `None` skips the mismatch check.
+fn iso639_1(code3: &str) -> Option<&'static str> {
+    Some(match code3 {
+        "eng" => "en",
+        "rus" => "ru",
+        "cmn" => "zh",
+        "spa" => "es",
+        "por" => "pt",
+        "ita" => "it",
+        "fra" => "fr",
+        "deu" => "de",
+        "ukr" => "uk",
+        "ara" => "ar",
+        "hin" => "hi",
+        "jpn" => "ja",
+        "pol" => "pl",
+        "kor" => "ko",
+        "nld" => "nl",
+        "tur" => "tr",
+        "swe" => "sv",
+        "dan" => "da",
+        "fin" => "fi",
+        "ces" => "cs",
+        "ell" => "el",
+        "hun" => "hu",
+        "ron" => "ro",
+        "vie" => "vi",
+        "ind" => "id",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn good_text() -> String {
+        let para = "The history of the river valley is long and varied, and the people who \
+                    settled there had to adapt to floods with patience. Farmers learned to read \
+                    the seasons and to build their houses on higher ground.";
+        let para2 = "Later, merchants arrived with new tools and ideas that changed the local \
+                     economy. Markets grew along the banks, and bridges connected villages that \
+                     had been separated for generations.";
+        let para3 = "Today the valley is known for its orchards and quiet roads. Visitors come to \
+                     walk the old paths and to learn about the traditions that shaped the region.";
+        format!("{para}\n\n{para2}\n\n{para3}")
+    }
+
+    #[test]
+    fn natural_text_passes_and_has_scores() {
+        let r = assess(&good_text(), "en", &[]);
+        assert_eq!(r.rejection, None, "{:?}", r.scores);
+        assert!(r.scores["gopher_words"] > 50.0);
+        assert!(r.scores["fineweb_line_punct_ratio"] > 0.9);
+    }
+
+    #[test]
+    fn each_rule_has_its_reason_code() {
+        let cases: Vec<(String, &str, &str)> = vec![
+            ("short".into(), "en", "text_too_short"),
+            (good_text(), "und", "lang_unknown"),
+            (good_text(), "de", "lang_mismatch"),
+            (
+                format!("{}\n\nLorem ipsum dolor sit amet.", good_text()),
+                "en",
+                "c4_lorem_ipsum",
+            ),
+            (
+                format!("{}\n\nvar x = {{ a: 1 }};", good_text()),
+                "en",
+                "c4_curly_bracket",
+            ),
+            ("word ".repeat(300), "en", "gopher_top_ngram"),
+            (
+                (0..40)
+                    .map(|i| format!("wordnumber{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                "en",
+                "gopher_word_count",
+            ),
+        ];
+        for (text, lang, code) in cases {
+            let r = assess(&text, lang, &[]);
+            assert_eq!(
+                r.rejection,
+                Some(code),
+                "text {:?}",
+                &text[..text.len().min(60)]
+            );
+        }
+        let r = assess(&good_text(), "en", &["fr".to_string()]);
+        assert_eq!(r.rejection, Some("lang_not_accepted"));
+    }
+
+    #[test]
+    fn duplicate_paragraphs_are_rejected() {
+        let p = good_text();
+        let text = format!("{p}\n\n{p}\n\n{p}");
+        assert_eq!(
+            assess(&text, "en", &[]).rejection,
+            Some("gopher_dup_paragraphs")
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Points and credibility: `points/v1`.
+//!
+//! ## Credibility
+//! Every cross-check a node takes part in yields 1 (its text agreed with the independent fetch)
+//! or 0 (it disagreed and a third fetch sided against it). Credibility is an exponential moving
+//! average of those results, `c ← (1 − α)·c + α·x` with [`CREDIBILITY_ALPHA`] = 0.15 (Bittensor
+//! subnet 13's value), starting at [`CREDIBILITY_START`] = 0: new identities earn little until
+//! proven. After n passes c = 1 − 0.85ⁿ (5 → 0.56, 10 → 0.80, 20 → 0.96).
+//!
+//! ## Points for one accepted record (`points/v1`)
+//! `points = round(POINTS_PER_KCHAR × kchars × quality × max(FLOOR, c^2.5))` where
+//! * `kchars` = min(text bytes, [`POINTS_TEXT_CAP_BYTES`]) / 1000 (long pages do not farm points);
+//! * `quality` = 0.5 + 0.5 · min(1, line-punctuation ratio / 0.5), in [0.5, 1]: prose scores more
+//!   than lists that barely passed the filters;
+//! * `c^2.5` makes fabrication ruinous (c = 0.8 earns 57 %, c = 0.5 earns 18 %), and
+//!   [`REWARD_FLOOR`] = 0.05 lets an unproven node earn a little so it has reason to stay.
+//!
+//! Duplicates and rejected records earn 0. A node caught fabricating by a third fetch loses the
+//! points of that record through a negative `penalty` ledger entry.
+
+/// Name and version of the formula, carried in every receipt.
+pub const SCORING: &str = "points/v1";
+/// EMA weight of the newest check result.
+pub const CREDIBILITY_ALPHA: f64 = 0.15;
+/// Credibility of a new identity.
+pub const CREDIBILITY_START: f64 = 0.0;
+/// Exponent of credibility in rewards.
+pub const REWARD_EXPONENT: f64 = 2.5;
+/// Smallest reward multiplier, so new nodes earn something while they are being checked.
+pub const REWARD_FLOOR: f64 = 0.05;
+/// Points per 1,000 bytes of accepted text at full quality and credibility.
+pub const POINTS_PER_KCHAR: f64 = 100.0;
+/// Text beyond this many bytes earns nothing more: 50 KB is a long article.
+pub const POINTS_TEXT_CAP_BYTES: usize = 50_000;
+/// Checks after which a node is no longer "new" (and is cross-checked at the normal rate).
+pub const PROVEN_CHECKS: u64 = 10;
+/// Two fetches of one URL "agree" when their MinHash similarity reaches this: ads, dates and
+/// counters change a few shingles; a fabricated or substituted page shares almost none.
+pub const AGREEMENT_SIMILARITY: f64 = 0.5;
+
+/// The next credibility after a check with `passed`.
+pub fn update_credibility(current: f64, passed: bool) -> f64 {
+    let x = if passed { 1.0 } else { 0.0 };
+    ((1.0 - CREDIBILITY_ALPHA) * current + CREDIBILITY_ALPHA * x).clamp(0.0, 1.0)
+}
+
+/// The reward multiplier of a credibility.
+pub fn reward_multiplier(credibility: f64) -> f64 {
+    credibility
+        .clamp(0.0, 1.0)
+        .powf(REWARD_EXPONENT)
+        .max(REWARD_FLOOR)
+}
+
+/// Points for an accepted text of `text_bytes` with FineWeb line-punctuation ratio
+/// `punct_ratio`, from a node with `credibility`.
+pub fn points(text_bytes: usize, punct_ratio: f64, credibility: f64) -> u64 {
+    let kchars = text_bytes.min(POINTS_TEXT_CAP_BYTES) as f64 / 1000.0;
+    let punct = if punct_ratio.is_nan() {
+        0.0
+    } else {
+        punct_ratio
+    };
+    let quality = 0.5 + 0.5 * (punct / 0.5).clamp(0.0, 1.0);
+    let p = POINTS_PER_KCHAR * kchars * quality * reward_multiplier(credibility);
+    if p.is_finite() && p > 0.0 {
+        p.round() as u64
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credibility_rises_slowly_and_falls_fast_in_rewards() {
+        let mut c = CREDIBILITY_START;
+        for _ in 0..10 {
+            c = update_credibility(c, true);
+        }
+        assert!((c - (1.0 - 0.85f64.powi(10))).abs() < 1e-9);
+        assert_eq!(points(5_000, 1.0, 1.0), 500);
+        assert_eq!(points(5_000, 1.0, 0.0), 25);
+        assert_eq!(points(500_000, 1.0, 1.0), 5_000);
+        assert!(points(5_000, 1.0, 0.5) < points(5_000, 1.0, 0.9) / 2);
+        assert_eq!(points(5_000, f64::NAN, 1.0), 250);
+    }
+}

@@ -1,0 +1,603 @@
+//! Route handlers. Node endpoints verify the request signature before anything else; admin and
+//! lab endpoints check bearer tokens; everything else is read-only.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use gleaner_protocol::api::{
+    Ack, LeaseRequest, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER,
+    PATH_RELEASE, PATH_REPORT, RegisterRequest, RegisterResponse, ReleaseRequest, ReportRequest,
+    ValidatorInfo,
+};
+use gleaner_protocol::{BATCH_CONTENT_TYPE, DecodeLimits, PublicKey, Verdict};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::openapi::schema;
+use super::{AppState, blocking};
+use crate::ingest::{self, IngestOutcome, IngestParams};
+use crate::scoring::SCORING;
+use crate::store::{CrawlRequest, LeaseParams};
+
+/// Largest JSON request body: the biggest legitimate one is a report of a few hundred failures.
+pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
+/// Most items in one report or release.
+pub const MAX_REPORT_ITEMS: usize = 1_000;
+/// Most open leases per node: a node works through a few hundred pages between submissions.
+pub const MAX_OPEN_LEASES_PER_NODE: u32 = 512;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .route(PATH_INFO, get(info))
+        .route(PATH_REGISTER, post(register))
+        .route(PATH_LEASE, post(lease))
+        .route(PATH_REPORT, post(report))
+        .route(PATH_RELEASE, post(release))
+        .route(PATH_BATCHES, post(submit_batch))
+        .route(PATH_ME, get(me))
+        .route("/v1/epochs", get(list_epochs))
+        .route("/v1/epochs/{epoch}", get(get_epoch))
+        .route("/v1/epochs/{epoch}/proof/{claimant}", get(proof))
+        .route("/v1/crawl-requests", post(lab_crawl))
+        .route("/v1/admin/crawl-requests", post(admin_crawl))
+        .route("/v1/admin/nodes", get(admin_nodes))
+        .route("/v1/admin/nodes/{node}/ledger", get(admin_ledger))
+        .route("/v1/admin/epochs/close", post(admin_close_epoch))
+        .route("/v1/admin/stats", get(admin_stats))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        405,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Reads a body of at most `limit` bytes.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            413,
+            "body_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// A JSON body: content type JSON (or absent), bounded, parsed.
+async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, T), ApiError> {
+    if let Some(ct) = content_type(headers)
+        && ct != "application/json"
+    {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            format!("expected application/json, got {ct}"),
+        ));
+    }
+    let bytes = read_body(headers, body, MAX_JSON_BODY_BYTES).await?;
+    let value = parse_json(&bytes)?;
+    Ok((bytes, value))
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed", format!("invalid JSON body: {e}")))
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "public",
+    responses((status = 200, description = "The server and its database answer.")))]
+pub(super) async fn healthz(
+    State(s): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = s.store().clone();
+    let epoch = blocking(move || store.open_epoch()).await??;
+    Ok(Json(
+        serde_json::json!({ "status": "ok", "open_epoch": epoch }),
+    ))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "public",
+    responses((status = 200, description = "Prometheus text exposition format.", content_type = "text/plain")))]
+pub(super) async fn metrics(State(s): State<AppState>) -> Response {
+    let nonces = s.inner.nonces.lock().map(|n| n.len()).unwrap_or(0);
+    let text = s.metrics().render(&[(
+        "gleaner_nonces_remembered",
+        "Request nonces held for replay protection.",
+        nonces as f64,
+    )]);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+pub(super) async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        super::openapi::document_json(),
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/v1/info", tag = "public",
+    responses((status = 200, body = schema::ValidatorInfo)))]
+pub(super) async fn info(State(s): State<AppState>) -> Result<Json<ValidatorInfo>, ApiError> {
+    let store = s.store().clone();
+    let epoch = blocking(move || store.open_epoch()).await??;
+    let c = s.config();
+    Ok(Json(ValidatorInfo {
+        validator: s.identity().public(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        epoch,
+        max_batch_records: c.max_batch_records,
+        max_batch_bytes: c.max_body_bytes as u64,
+        scoring: SCORING.to_string(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/nodes/register", tag = "nodes",
+    request_body = schema::RegisterRequest,
+    responses((status = 200, body = schema::RegisterResponse),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    description = "Signed request (x-gleaner-node, -timestamp, -nonce, -signature). Registers or \
+                   updates the node's payout address; credibility and history are kept.")]
+pub(super) async fn register(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<RegisterResponse>, ApiError> {
+    let (bytes, req): (_, RegisterRequest) = json_body(&headers, body).await?;
+    let node = s.authenticate(&method, &uri, &headers, &bytes)?;
+    let store = s.store().clone();
+    let now = s.now_ms();
+    let row = blocking(move || store.register_node(&node, &req.payout, &req.client, now)).await??;
+    s.inner.known.insert(node);
+    tracing::info!(node = %node, payout = %row.payout, client = %row.client, "node registered");
+    Ok(Json(RegisterResponse {
+        node,
+        payout: row.payout,
+        validator: s.identity().public(),
+        credibility: row.credibility,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/jobs/lease", tag = "nodes",
+    request_body = schema::LeaseRequest,
+    responses((status = 200, body = schema::LeaseResponse),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    description = "Signed. Up to `max` jobs, at most one per free registered domain.")]
+pub(super) async fn lease(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (bytes, req): (_, LeaseRequest) = json_body(&headers, body).await?;
+    let node = s
+        .authenticate_registered(&method, &uri, &headers, &bytes)
+        .await?;
+    let c = s.config();
+    let params = LeaseParams {
+        ttl_ms: c.lease_ttl_ms,
+        max_per_domain: c.max_leases_per_domain,
+        domain_delay_ms: c.domain_delay_ms,
+        max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
+    };
+    let store = s.store().clone();
+    let now = s.now_ms();
+    let res = blocking(move || store.lease(&node, req.max, now, &params)).await??;
+    s.metrics()
+        .add("gleaner_leases_issued_total", "", res.jobs.len() as u64);
+    Ok(Json(res).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/jobs/report", tag = "nodes",
+    request_body = schema::ReportRequest,
+    responses((status = 200, body = schema::Ack),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    description = "Signed. Jobs that ended without a record; unknown or foreign leases are not counted.")]
+pub(super) async fn report(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Ack>, ApiError> {
+    let (bytes, req): (_, ReportRequest) = json_body(&headers, body).await?;
+    let node = s
+        .authenticate_registered(&method, &uri, &headers, &bytes)
+        .await?;
+    if req.failures.len() > MAX_REPORT_ITEMS {
+        return Err(ApiError::new(
+            413,
+            "too_many_items",
+            format!("at most {MAX_REPORT_ITEMS} failures per report"),
+        ));
+    }
+    let store = s.store().clone();
+    let now = s.now_ms();
+    let delay = s.config().domain_delay_ms;
+    let out = blocking(move || store.report_failures(&node, &req.failures, now, delay)).await??;
+    Ok(Json(Ack {
+        accepted: out.accepted,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/jobs/release", tag = "nodes",
+    request_body = schema::ReleaseRequest,
+    responses((status = 200, body = schema::Ack),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    description = "Signed. Gives leases back unfetched.")]
+pub(super) async fn release(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Ack>, ApiError> {
+    let (bytes, req): (_, ReleaseRequest) = json_body(&headers, body).await?;
+    let node = s
+        .authenticate_registered(&method, &uri, &headers, &bytes)
+        .await?;
+    if req.lease_ids.len() > MAX_REPORT_ITEMS {
+        return Err(ApiError::new(
+            413,
+            "too_many_items",
+            format!("at most {MAX_REPORT_ITEMS} leases per release"),
+        ));
+    }
+    let store = s.store().clone();
+    let now = s.now_ms();
+    let out = blocking(move || store.release(&node, &req.lease_ids, now)).await??;
+    Ok(Json(Ack {
+        accepted: out.accepted,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/batches", tag = "nodes",
+    request_body(content = Vec<u8>, content_type = "application/vnd.gleaner.batch+zstd",
+        description = "A zstd-compressed JSON Batch (see gleaner-protocol)."),
+    responses((status = 200, body = schema::Receipt,
+            description = "The signed receipt; a resubmitted batch gets the stored receipt, byte for byte."),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json",
+            description = "The whole batch was refused and nothing changed: malformed, too large, \
+                           bad signature, digest mismatch, unknown/foreign/expired lease, already \
+                           submitted record, future timestamp, …")),
+    description = "Signed. Verified and ingested in one transaction.")]
+pub(super) async fn submit_batch(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    match content_type(&headers) {
+        Some(ct) if ct == BATCH_CONTENT_TYPE => {}
+        other => {
+            return Err(ApiError::new(
+                415,
+                "unsupported_media_type",
+                format!(
+                    "expected {BATCH_CONTENT_TYPE}, got {}",
+                    other.as_deref().unwrap_or("nothing")
+                ),
+            ));
+        }
+    }
+    let c = s.config().clone();
+    let bytes = read_body(&headers, body, c.max_body_bytes).await?;
+    let node = s
+        .authenticate_registered(&method, &uri, &headers, &bytes)
+        .await?;
+    let started = Instant::now();
+    let state = s.clone();
+    let outcome = blocking(move || {
+        let limits = DecodeLimits {
+            max_compressed_bytes: c.max_body_bytes,
+            max_decompressed_bytes: c.max_batch_decompressed_bytes,
+            max_records: c.max_batch_records as usize,
+        };
+        let batch = ingest::decode(&bytes, &limits)?;
+        if batch.header.node == node
+            && let Some(json) = state.store().receipt(&batch.id())?
+        {
+            return Ok(IngestOutcome::Replayed { json });
+        }
+        let now = state.now_ms();
+        let (batch_id, prepared) = ingest::prepare(&batch, &node, now, &c.languages)?;
+        let params = IngestParams {
+            cross_check_rate: c.cross_check_rate,
+            new_node_cross_check_rate: c.new_node_cross_check_rate,
+            domain_delay_ms: c.domain_delay_ms,
+        };
+        state.store().ingest(
+            batch_id,
+            &node,
+            &prepared,
+            now,
+            state.identity().secret(),
+            &params,
+        )
+    })
+    .await?
+    .map_err(|e| {
+        s.metrics()
+            .add("gleaner_batches_total", "outcome=\"refused\"", 1);
+        ApiError::from(e)
+    })?;
+    let m = s.metrics();
+    m.observe_ingest(started.elapsed().as_secs_f64());
+    match &outcome {
+        IngestOutcome::Fresh { receipt, .. } => {
+            m.add("gleaner_batches_total", "outcome=\"ingested\"", 1);
+            m.add("gleaner_points_credited_total", "", receipt.points);
+            for v in &receipt.verdicts {
+                let verdict = match v.verdict {
+                    Verdict::Accepted => "accepted",
+                    Verdict::Duplicate => "duplicate",
+                    Verdict::Rejected => "rejected",
+                };
+                m.add(
+                    "gleaner_records_total",
+                    &format!("verdict=\"{verdict}\",reason=\"{}\"", v.reason),
+                    1,
+                );
+            }
+            tracing::info!(node = %node, batch = %receipt.batch_id, records = receipt.verdicts.len(),
+                points = receipt.points, "batch ingested");
+        }
+        IngestOutcome::Replayed { .. } => {
+            m.add("gleaner_batches_total", "outcome=\"replayed\"", 1);
+        }
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        outcome.json().to_vec(),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/nodes/me", tag = "nodes",
+    responses((status = 200, body = schema::NodeStatus),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    description = "Signed (empty body). The node's standing.")]
+pub(super) async fn me(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<NodeStatus>, ApiError> {
+    let bytes = read_body(&headers, body, MAX_JSON_BODY_BYTES).await?;
+    let node = s
+        .authenticate_registered(&method, &uri, &headers, &bytes)
+        .await?;
+    let store = s.store().clone();
+    let (row, epoch, points) = blocking(move || {
+        let epoch = store.open_epoch()?;
+        let row = store.node(&node)?;
+        let points = store.node_points(&node, epoch)?;
+        Ok::<_, crate::store::StoreError>((row, epoch, points))
+    })
+    .await??;
+    let row = row.ok_or_else(|| ApiError::new(403, "unknown_node", "node is not registered"))?;
+    Ok(Json(NodeStatus {
+        node,
+        payout: row.payout,
+        credibility: row.credibility,
+        points_total: u64::try_from(points.0).unwrap_or(0),
+        points_pending: u64::try_from(points.1).unwrap_or(0),
+        epoch,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/epochs", tag = "public",
+    responses((status = 200, body = Vec<schema::EpochRoot>, description = "Closed epochs, newest first.")))]
+pub(super) async fn list_epochs(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let store = s.store().clone();
+    let roots = blocking(move || store.epochs()).await??;
+    Ok(Json(roots).into_response())
+}
+
+fn parse_epoch(raw: &str) -> Result<u64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("bad_path", format!("epoch {raw:?} is not a number")))
+}
+
+fn parse_key(raw: &str, what: &str) -> Result<PublicKey, ApiError> {
+    raw.parse()
+        .map_err(|e| ApiError::bad_request("bad_path", format!("{what} {raw:?}: {e}")))
+}
+
+#[utoipa::path(get, path = "/v1/epochs/{epoch}", tag = "public",
+    params(("epoch" = u64, Path, description = "Epoch number")),
+    responses((status = 200, body = schema::EpochDetail, description = "The signed root, the total and all leaves."),
+        (status = 404, body = schema::Problem, content_type = "application/problem+json")))]
+pub(super) async fn get_epoch(
+    State(s): State<AppState>,
+    Path(epoch): Path<String>,
+) -> Result<Response, ApiError> {
+    let epoch = parse_epoch(&epoch)?;
+    let store = s.store().clone();
+    let found = blocking(move || store.epoch(epoch)).await??;
+    let (root, leaves) =
+        found.ok_or_else(|| ApiError::not_found(format!("epoch {epoch} is not closed")))?;
+    Ok(Json(serde_json::json!({ "root": root, "leaves": leaves })).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/epochs/{epoch}/proof/{claimant}", tag = "public",
+    params(("epoch" = u64, Path, description = "Epoch number"),
+        ("claimant" = String, Path, description = "Payout key, base58")),
+    responses((status = 200, body = schema::ClaimProof,
+            description = "Verifiable with gleaner_protocol::verify_reward_proof against epoch.root."),
+        (status = 404, body = schema::Problem, content_type = "application/problem+json")))]
+pub(super) async fn proof(
+    State(s): State<AppState>,
+    Path((epoch, claimant)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let epoch = parse_epoch(&epoch)?;
+    let claimant = parse_key(&claimant, "claimant")?;
+    let store = s.store().clone();
+    let proof = blocking(move || store.epoch_proof(epoch, &claimant)).await??;
+    let proof = proof.ok_or_else(|| {
+        ApiError::not_found(format!("no leaf for {claimant} in closed epoch {epoch}"))
+    })?;
+    Ok(Json(proof).into_response())
+}
+
+async fn add_crawl(
+    s: &AppState,
+    requester: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (_, req): (_, CrawlRequest) = json_body(headers, body).await?;
+    let store = s.store().clone();
+    let now = s.now_ms();
+    let added = blocking(move || store.add_crawl_request(&requester, &req, now)).await??;
+    Ok(Json(added).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/crawl-requests", tag = "labs",
+    request_body = schema::CrawlRequest,
+    responses((status = 200, body = schema::CrawlRequestAdded),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+    description = "Lab API key (bearer). Seeds, domains in scope and sitemaps to crawl.")]
+pub(super) async fn lab_crawl(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = s.require_lab(&headers)?;
+    add_crawl(&s, who, &headers, body).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/crawl-requests", tag = "admin",
+    request_body = schema::CrawlRequest,
+    responses((status = 200, body = schema::CrawlRequestAdded),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_crawl(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    add_crawl(&s, "operator".into(), &headers, body).await
+}
+
+#[utoipa::path(get, path = "/v1/admin/nodes", tag = "admin",
+    responses((status = 200, body = Vec<schema::NodeRow>),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_nodes(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    let store = s.store().clone();
+    let nodes = blocking(move || store.nodes()).await??;
+    Ok(Json(nodes).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/admin/nodes/{node}/ledger", tag = "admin",
+    params(("node" = String, Path, description = "Node key, base58")),
+    responses((status = 200, body = Vec<schema::LedgerEntry>),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_ledger(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    let node = parse_key(&node, "node")?;
+    let store = s.store().clone();
+    let entries = blocking(move || store.ledger(&node)).await??;
+    Ok(Json(entries).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/admin/epochs/close", tag = "admin",
+    responses((status = 200, body = schema::EpochRoot),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_close_epoch(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    let root = s.close_epoch().await?;
+    Ok(Json(root).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/admin/stats", tag = "admin",
+    responses((status = 200, body = schema::NetworkStats),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_stats(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    let store = s.store().clone();
+    let now = s.now_ms();
+    let stats = blocking(move || store.network_stats(now)).await??;
+    Ok(Json(stats).into_response())
+}

@@ -1,0 +1,265 @@
+//! The HTTP API (axum). The caller binds the socket; [`run`] serves until `shutdown` resolves;
+//! [`spawn`] returns a [`ServerHandle`] for tests and embedding. [`app`] builds the router, so
+//! other modules (datasets, console) can `merge` their routes into it.
+//!
+//! Layers, outermost first: request counting and per-IP rate limit → timeout (problem+json 503)
+//! → concurrency cap. Bodies are read by handlers with explicit limits (413 `body_too_large`).
+
+mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use gleaner_protocol::PublicKey;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::identity::Identity;
+use crate::store::Store;
+pub use auth::NonceCache;
+pub use error::{ApiError, PROBLEM_CONTENT_TYPE};
+use metrics::Metrics;
+
+/// Shared state of all handlers. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    identity: Identity,
+    config: Config,
+    clock: Clock,
+    nonces: auth::NonceMutex,
+    known: auth::KnownNodes,
+    node_limiter: DefaultKeyedRateLimiter<PublicKey>,
+    ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    metrics: Metrics,
+}
+
+fn quota(rps: u32, burst: u32) -> Quota {
+    let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(rps).allow_burst(NonZeroU32::new(burst).unwrap_or(rps))
+}
+
+impl AppState {
+    /// State over an open store, the validator's identity, settings and clock.
+    pub fn new(store: Arc<Store>, identity: Identity, config: Config, clock: Clock) -> Self {
+        let node_limiter = RateLimiter::keyed(quota(config.per_node_rps, config.per_node_burst));
+        let ip_limiter = RateLimiter::keyed(quota(config.per_ip_rps, config.per_ip_burst));
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                identity,
+                config,
+                clock,
+                nonces: Mutex::new(NonceCache::default()),
+                known: auth::KnownNodes::default(),
+                node_limiter,
+                ip_limiter,
+                metrics: Metrics::default(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The validator's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The validator's clock, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Closes the open epoch (used by the timer and the admin API).
+    pub async fn close_epoch(&self) -> Result<gleaner_protocol::EpochRoot, ApiError> {
+        let state = self.clone();
+        let now = self.now_ms();
+        let root = blocking(move || {
+            state
+                .inner
+                .store
+                .close_epoch(state.inner.identity.secret(), now)
+        })
+        .await??;
+        Ok(root)
+    }
+}
+
+/// Runs blocking work (SQLite, CPU-heavy checks) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("join_error", &e))
+}
+
+/// The router with every route and layer.
+pub fn app(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.inner.config.request_timeout_secs.max(1));
+    let max_concurrent = state.inner.config.max_concurrent_requests.max(1);
+    api::routes()
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(handle_layer_error))
+                .timeout(timeout)
+                .concurrency_limit(max_concurrent),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
+        .with_state(state)
+}
+
+async fn handle_layer_error(err: tower::BoxError) -> Response {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(503, "request_timeout", "the request took too long").into_response()
+    } else {
+        ApiError::internal("layer_error", &err).into_response()
+    }
+}
+
+/// Outermost middleware: per-IP rate limit (health and metrics exempt), request metrics.
+async fn edge(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let exempt = path == "/healthz" || path == "/metrics";
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let started = Instant::now();
+    let res = match ip {
+        Some(ip) if !exempt && state.inner.ip_limiter.check_key(&ip).is_err() => {
+            ApiError::new(429, "rate_limited", "too many requests from this address")
+                .into_response()
+        }
+        _ => next.run(req).await,
+    };
+    let m = &state.inner.metrics;
+    m.add(
+        "gleaner_http_requests_total",
+        &format!("status=\"{}\"", res.status().as_u16()),
+        1,
+    );
+    if let Some(code) = res.extensions().get::<error::ProblemCode>() {
+        m.add("gleaner_problems_total", &format!("code=\"{}\"", code.0), 1);
+    }
+    tracing::debug!(path = %path, status = res.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    res
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Also closes epochs on a timer when `epoch_interval_secs` is set.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let interval = state.inner.config.epoch_interval_secs;
+    let timer = (interval > 0).then(|| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(interval));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match state.close_epoch().await {
+                    Ok(root) => tracing::info!(epoch = root.epoch, "epoch closed by timer"),
+                    Err(e) => tracing::error!(error = %e, "epoch timer failed"),
+                }
+            }
+        })
+    });
+    tracing::info!(addr = ?listener.local_addr().ok(), validator = %state.inner.identity.public(), "validator listening");
+    let res = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    if let Some(t) = timer {
+        t.abort();
+    }
+    tracing::info!("validator stopped");
+    res
+}
+
+/// A running server: its address, and a way to stop it. Dropping the handle stops the server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, waits for in-flight requests, and returns the server's result.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts [`run`] on a task.
+pub fn spawn(listener: TcpListener, state: AppState) -> std::io::Result<ServerHandle> {
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Ok(ServerHandle {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    })
+}

@@ -1,0 +1,748 @@
+//! The ingest transaction: lease checks, dedup, cross-checks, frontier growth, ledger and receipt,
+//! all in one SQLite transaction (accepted or not, never half).
+
+use std::collections::HashMap;
+
+use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
+use gleaner_protocol::{
+    Digest, ProtocolError, PublicKey, Receipt, Record, RecordVerdict, SecretKey, Verdict,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::jobs::{close_domain_lease, enqueue, note_crawl_delay, push_task};
+use super::nodes::{apply_check, payout_and_credibility};
+use super::{Op, Store, StoreError, open_epoch};
+use crate::dedup::{MinHash, NUM_BANDS};
+use crate::frontier::{NormalUrl, in_scope};
+use crate::scoring::{self, AGREEMENT_SIMILARITY, PROVEN_CHECKS, SCORING};
+
+/// A record after the CPU-side checks ([`crate::ingest::prepare`]), ready for the transaction.
+#[derive(Debug, Clone)]
+pub struct PreparedRecord {
+    pub record: Record,
+    pub id: Digest,
+    /// The record as JSON, stored for export.
+    pub json: Vec<u8>,
+    /// The first quality rule that failed, if any.
+    pub rejection: Option<&'static str>,
+    pub quality_json: String,
+    /// FineWeb line-punctuation ratio (points weight).
+    pub punct_ratio: f64,
+    pub text_key: Digest,
+    pub minhash: MinHash,
+    pub bands: [i64; NUM_BANDS],
+    /// Normalised outlinks (capped), for the frontier.
+    pub outlinks: Vec<NormalUrl>,
+}
+
+/// Settings of the ingest transaction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IngestParams {
+    pub cross_check_rate: f64,
+    pub new_node_cross_check_rate: f64,
+    pub domain_delay_ms: i64,
+}
+
+/// The result of ingesting a batch.
+#[derive(Debug, Clone)]
+pub enum IngestOutcome {
+    /// Newly ingested: the signed receipt and its stored JSON bytes.
+    Fresh {
+        receipt: Box<Receipt>,
+        json: Vec<u8>,
+    },
+    /// The batch was ingested before: the stored receipt bytes, unchanged.
+    Replayed { json: Vec<u8> },
+}
+
+impl IngestOutcome {
+    /// The receipt JSON to send back.
+    pub fn json(&self) -> &[u8] {
+        match self {
+            IngestOutcome::Fresh { json, .. } | IngestOutcome::Replayed { json } => json,
+        }
+    }
+}
+
+/// Why a batch was refused as a whole. Nothing is stored when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("batch rejected: {source}")]
+    Batch {
+        #[source]
+        source: ProtocolError,
+    },
+    #[error("record {index} rejected: {source}")]
+    Record {
+        index: usize,
+        #[source]
+        source: ProtocolError,
+    },
+    #[error("batch header is signed by {header}, but the request by {request}")]
+    WrongNode {
+        header: PublicKey,
+        request: PublicKey,
+    },
+    #[error("node {0} is not registered")]
+    UnknownNode(PublicKey),
+    #[error("record {index}: lease {lease_id} does not exist")]
+    UnknownLease { index: usize, lease_id: String },
+    #[error("record {index}: lease {lease_id} belongs to another node")]
+    LeaseNotYours { index: usize, lease_id: String },
+    #[error("record {index}: lease {lease_id} is for another URL")]
+    LeaseUrlMismatch { index: usize, lease_id: String },
+    #[error("record {index}: lease {lease_id} expired at {expired_at_ms}")]
+    LeaseExpired {
+        index: usize,
+        lease_id: String,
+        expired_at_ms: i64,
+    },
+    #[error("record {index}: lease {lease_id} was released or reported failed")]
+    LeaseClosed { index: usize, lease_id: String },
+    #[error("record {index} ({record_id}) was already submitted")]
+    AlreadySubmitted { index: usize, record_id: Digest },
+    #[error("record {index} appears twice in the batch")]
+    DuplicateInBatch { index: usize },
+    #[error("record {index}: fetched_at_ms {fetched_at_ms} is in the future")]
+    FutureTimestamp { index: usize, fetched_at_ms: i64 },
+    #[error("record {index}: fetched before its lease was issued")]
+    FetchedBeforeLease { index: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IngestError {
+    /// Stable reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::Batch { source } | IngestError::Record { source, .. } => source.code(),
+            IngestError::WrongNode { .. } => "wrong_node",
+            IngestError::UnknownNode(_) => "unknown_node",
+            IngestError::UnknownLease { .. } => "unknown_lease",
+            IngestError::LeaseNotYours { .. } => "lease_not_yours",
+            IngestError::LeaseUrlMismatch { .. } => "lease_url_mismatch",
+            IngestError::LeaseExpired { .. } => "lease_expired",
+            IngestError::LeaseClosed { .. } => "lease_closed",
+            IngestError::AlreadySubmitted { .. } => "already_submitted",
+            IngestError::DuplicateInBatch { .. } => "duplicate_in_batch",
+            IngestError::FutureTimestamp { .. } => "future_timestamp",
+            IngestError::FetchedBeforeLease { .. } => "fetched_before_lease",
+            IngestError::Store(e) => e.code(),
+        }
+    }
+
+    /// HTTP status for the problem document.
+    pub fn status(&self) -> u16 {
+        match self {
+            IngestError::Batch {
+                source: ProtocolError::TooLarge { .. },
+            } => 413,
+            IngestError::Batch {
+                source: ProtocolError::BadSignature { .. },
+            }
+            | IngestError::Record {
+                source: ProtocolError::BadSignature { .. },
+                ..
+            } => 422,
+            IngestError::WrongNode { .. }
+            | IngestError::UnknownNode(_)
+            | IngestError::LeaseNotYours { .. } => 403,
+            IngestError::LeaseExpired { .. }
+            | IngestError::LeaseClosed { .. }
+            | IngestError::AlreadySubmitted { .. } => 409,
+            IngestError::Store(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+struct LeaseRow {
+    node: String,
+    url: String,
+    state: String,
+    issued_at_ms: i64,
+    expires_at_ms: i64,
+    task_id: i64,
+    domain: String,
+}
+
+struct TaskRow {
+    kind: String,
+    check_id: Option<i64>,
+    request_id: i64,
+    depth: i64,
+}
+
+/// (primary record, primary node, check record, check node) of a cross-check.
+type CheckRow = (Vec<u8>, String, Option<Vec<u8>>, Option<String>);
+
+struct RequestScope {
+    scope: Vec<String>,
+    max_pages: i64,
+    max_depth: i64,
+    pages_queued: i64,
+}
+
+impl Store {
+    /// Ingests a verified, prepared batch in one transaction and signs its receipt.
+    pub fn ingest(
+        &self,
+        batch_id: Digest,
+        node: &PublicKey,
+        records: &[PreparedRecord],
+        now_ms: i64,
+        key: &SecretKey,
+        p: &IngestParams,
+    ) -> Result<IngestOutcome, IngestError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("ingest")?;
+        if let Some(json) = stored_receipt(&tx, &batch_id)? {
+            return Ok(IngestOutcome::Replayed { json });
+        }
+        let node_s = node.to_string();
+        let (payout, credibility, checks) =
+            payout_and_credibility(&tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
+        let epoch = open_epoch(&tx)?;
+        let mut verdicts = Vec::with_capacity(records.len());
+        let mut counts = [0i64; 3];
+        let mut scopes: HashMap<i64, RequestScope> = HashMap::new();
+        for (index, pr) in records.iter().enumerate() {
+            let r = &pr.record;
+            let lease = lease_row(&tx, &r.lease_id)?.ok_or_else(|| IngestError::UnknownLease {
+                index,
+                lease_id: r.lease_id.clone(),
+            })?;
+            let lease_id = || r.lease_id.clone();
+            if lease.node != node_s {
+                return Err(IngestError::LeaseNotYours {
+                    index,
+                    lease_id: lease_id(),
+                });
+            }
+            if lease.url != r.url {
+                return Err(IngestError::LeaseUrlMismatch {
+                    index,
+                    lease_id: lease_id(),
+                });
+            }
+            let exists: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM records WHERE record_id = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![pr.id.as_bytes().as_slice()], |r| r.get(0))
+                        .optional()
+                })
+                .op("ingest")?;
+            if exists.is_some() || lease.state == "done" {
+                return Err(IngestError::AlreadySubmitted {
+                    index,
+                    record_id: pr.id,
+                });
+            }
+            match lease.state.as_str() {
+                "open" if lease.expires_at_ms >= now_ms => {}
+                "open" | "expired" => {
+                    return Err(IngestError::LeaseExpired {
+                        index,
+                        lease_id: lease_id(),
+                        expired_at_ms: lease.expires_at_ms,
+                    });
+                }
+                _ => {
+                    return Err(IngestError::LeaseClosed {
+                        index,
+                        lease_id: lease_id(),
+                    });
+                }
+            }
+            if r.fetched_at_ms < lease.issued_at_ms.saturating_sub(MAX_CLOCK_SKEW_MS) {
+                return Err(IngestError::FetchedBeforeLease { index });
+            }
+            let task = task_row(&tx, lease.task_id)?;
+
+            // Close the lease and the task; the domain rests.
+            tx.prepare_cached(
+                "UPDATE leases SET state = 'done', closed_at_ms = ?2 WHERE lease_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![r.lease_id, now_ms]))
+            .op("ingest")?;
+            tx.prepare_cached("UPDATE tasks SET state = 'done' WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![lease.task_id]))
+                .op("ingest")?;
+            if r.crawl_delay_ms > 0 {
+                note_crawl_delay(&tx, &lease.domain, i64::from(r.crawl_delay_ms))?;
+            }
+            close_domain_lease(&tx, &lease.domain, now_ms, p.domain_delay_ms, None)?;
+
+            let is_primary = task.kind == "primary";
+            let (verdict, reason, points, dup_of) = if let Some(reason) = pr.rejection {
+                (Verdict::Rejected, reason, 0, None)
+            } else if !is_primary {
+                let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
+                (Verdict::Accepted, "cross_check", pts, None)
+            } else if let Some(orig) = find_duplicate(&tx, pr)? {
+                (Verdict::Duplicate, orig.1, 0, Some(orig.0))
+            } else {
+                let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
+                (Verdict::Accepted, "ok", pts, None)
+            };
+            if let Some(orig) = &dup_of {
+                tx.prepare_cached(
+                    "UPDATE records SET cluster_size = cluster_size + 1 WHERE record_id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![orig.as_bytes().as_slice()]))
+                .op("ingest")?;
+            }
+            let verdict_s = match verdict {
+                Verdict::Accepted => "accepted",
+                Verdict::Duplicate => "duplicate",
+                Verdict::Rejected => "rejected",
+            };
+            counts[usize::from(verdict.code() - 1)] += 1;
+            tx.prepare_cached(
+                "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
+                     dup_of, record_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    pr.id.as_bytes().as_slice(),
+                    batch_id.as_bytes().as_slice(),
+                    node_s,
+                    r.lease_id,
+                    r.url,
+                    task.kind,
+                    i64::try_from(epoch).unwrap_or(i64::MAX),
+                    now_ms,
+                    verdict_s,
+                    reason,
+                    i64::try_from(points).unwrap_or(i64::MAX),
+                    pr.text_key.as_bytes().as_slice(),
+                    pr.minhash.to_bytes(),
+                    pr.quality_json,
+                    dup_of.map(|d| d.as_bytes().to_vec()),
+                    (verdict != Verdict::Rejected).then_some(pr.json.as_slice()),
+                ])
+            })
+            .op("ingest")?;
+
+            if verdict == Verdict::Accepted && is_primary {
+                for (band, key) in pr.bands.iter().enumerate() {
+                    tx.prepare_cached("INSERT INTO lsh(band, key, record_id) VALUES (?1, ?2, ?3)")
+                        .and_then(|mut s| {
+                            s.execute(params![band as i64, key, pr.id.as_bytes().as_slice()])
+                        })
+                        .op("ingest")?;
+                }
+                let rate = if checks < PROVEN_CHECKS {
+                    p.new_node_cross_check_rate
+                } else {
+                    p.cross_check_rate
+                };
+                if sampled(&pr.id, rate) {
+                    tx.execute(
+                        "INSERT INTO cross_checks(url, primary_record, primary_node, outcome,
+                                                  created_at_ms)
+                         VALUES (?1, ?2, ?3, 'pending', ?4)",
+                        params![r.url, pr.id.as_bytes().as_slice(), node_s, now_ms],
+                    )
+                    .op("ingest")?;
+                    let check_id = tx.last_insert_rowid();
+                    push_task(
+                        &tx,
+                        &r.url,
+                        &lease.domain,
+                        task.request_id,
+                        task.depth,
+                        "check",
+                        Some(check_id),
+                        &node_s,
+                        now_ms,
+                    )?;
+                }
+                grow_frontier(&tx, &mut scopes, &task, &pr.outlinks, now_ms)?;
+            } else if !is_primary && let Some(check_id) = task.check_id {
+                resolve_check(&tx, check_id, &task, &lease, pr, &node_s, epoch, now_ms)?;
+            }
+            verdicts.push(RecordVerdict {
+                record_id: pr.id,
+                verdict,
+                reason: reason.to_string(),
+                points,
+            });
+        }
+        for (reqid, s) in &scopes {
+            tx.execute(
+                "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
+                params![reqid, s.pages_queued],
+            )
+            .op("ingest")?;
+        }
+        tx.execute(
+            "UPDATE nodes SET records_accepted = records_accepted + ?2,
+                    records_duplicate = records_duplicate + ?3,
+                    records_rejected = records_rejected + ?4, last_seen_ms = ?5
+             WHERE node = ?1",
+            params![node_s, counts[0], counts[1], counts[2], now_ms],
+        )
+        .op("ingest")?;
+        let receipt = Receipt::sign(key, batch_id, *node, epoch, now_ms, SCORING, verdicts);
+        if receipt.points > 0 {
+            tx.execute(
+                "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, batch_id, note)
+                 VALUES (?1, ?2, ?3, ?4, 'credit', ?5, ?6, ?7)",
+                params![
+                    now_ms,
+                    i64::try_from(epoch).unwrap_or(i64::MAX),
+                    node_s,
+                    payout,
+                    i64::try_from(receipt.points).unwrap_or(i64::MAX),
+                    batch_id.as_bytes().as_slice(),
+                    SCORING
+                ],
+            )
+            .op("ingest")?;
+        }
+        let json = serde_json::to_vec(&receipt).map_err(|e| StoreError::Corrupt {
+            what: "receipt",
+            why: e.to_string(),
+        })?;
+        tx.execute(
+            "INSERT INTO batches(batch_id, node, received_at_ms, epoch, record_count, points,
+                                 receipt_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                batch_id.as_bytes().as_slice(),
+                node_s,
+                now_ms,
+                i64::try_from(epoch).unwrap_or(i64::MAX),
+                records.len() as i64,
+                i64::try_from(receipt.points).unwrap_or(i64::MAX),
+                json
+            ],
+        )
+        .op("ingest")?;
+        tx.commit().op("ingest")?;
+        Ok(IngestOutcome::Fresh {
+            receipt: Box::new(receipt),
+            json,
+        })
+    }
+
+    /// The stored receipt JSON of a batch, if it was ingested.
+    pub fn receipt(&self, batch_id: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        stored_receipt(&*self.conn()?, batch_id)
+    }
+}
+
+fn stored_receipt(conn: &Connection, batch_id: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.prepare_cached("SELECT receipt_json FROM batches WHERE batch_id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![batch_id.as_bytes().as_slice()], |r| r.get(0))
+                .optional()
+        })
+        .op("stored_receipt")
+}
+
+fn lease_row(conn: &Connection, lease_id: &str) -> Result<Option<LeaseRow>, StoreError> {
+    conn.prepare_cached(
+        "SELECT node, url, state, issued_at_ms, expires_at_ms, task_id, domain
+         FROM leases WHERE lease_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![lease_id], |r| {
+            Ok(LeaseRow {
+                node: r.get(0)?,
+                url: r.get(1)?,
+                state: r.get(2)?,
+                issued_at_ms: r.get(3)?,
+                expires_at_ms: r.get(4)?,
+                task_id: r.get(5)?,
+                domain: r.get(6)?,
+            })
+        })
+        .optional()
+    })
+    .op("lease_row")
+}
+
+fn task_row(conn: &Connection, id: i64) -> Result<TaskRow, StoreError> {
+    conn.prepare_cached("SELECT kind, check_id, request_id, depth FROM tasks WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![id], |r| {
+                Ok(TaskRow {
+                    kind: r.get(0)?,
+                    check_id: r.get(1)?,
+                    request_id: r.get(2)?,
+                    depth: r.get(3)?,
+                })
+            })
+        })
+        .op("task_row")
+}
+
+/// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
+/// (an LSH band in common).
+fn find_duplicate(
+    conn: &Connection,
+    pr: &PreparedRecord,
+) -> Result<Option<(Digest, &'static str)>, StoreError> {
+    let exact: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT record_id FROM records
+             WHERE text_key = ?1 AND verdict = 'accepted' AND role = 'primary' LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![pr.text_key.as_bytes().as_slice()], |r| r.get(0))
+                .optional()
+        })
+        .op("dedup")?;
+    if let Some(id) = exact {
+        return Ok(Some((
+            super::digest_from(&id, "record id")?,
+            "exact_duplicate",
+        )));
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT record_id FROM lsh WHERE band = ?1 AND key = ?2 LIMIT 1")
+        .op("dedup")?;
+    for (band, key) in pr.bands.iter().enumerate() {
+        let hit: Option<Vec<u8>> = stmt
+            .query_row(params![band as i64, key], |r| r.get(0))
+            .optional()
+            .op("dedup")?;
+        if let Some(id) = hit {
+            return Ok(Some((
+                super::digest_from(&id, "record id")?,
+                "near_duplicate",
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Deterministic sampling: the record id's first 8 bytes as a fraction of 2^64.
+fn sampled(id: &Digest, rate: f64) -> bool {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id.as_bytes()[..8]);
+    (u64::from_le_bytes(b) as f64 / u64::MAX as f64) < rate
+}
+
+/// Queues in-scope outlinks of an accepted record, within the request's page and depth budget.
+fn grow_frontier(
+    conn: &Connection,
+    scopes: &mut HashMap<i64, RequestScope>,
+    task: &TaskRow,
+    outlinks: &[NormalUrl],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if outlinks.is_empty() {
+        return Ok(());
+    }
+    if let std::collections::hash_map::Entry::Vacant(slot) = scopes.entry(task.request_id) {
+        let row: Option<(String, i64, i64, i64)> = conn
+            .query_row(
+                "SELECT scope_json, max_pages, max_depth, pages_queued FROM crawl_requests
+                 WHERE id = ?1",
+                params![task.request_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .op("grow_frontier")?;
+        let Some((scope, max_pages, max_depth, pages_queued)) = row else {
+            return Ok(());
+        };
+        let scope: Vec<String> = serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt {
+            what: "crawl scope",
+            why: e.to_string(),
+        })?;
+        slot.insert(RequestScope {
+            scope,
+            max_pages,
+            max_depth,
+            pages_queued,
+        });
+    }
+    let Some(s) = scopes.get_mut(&task.request_id) else {
+        return Ok(());
+    };
+    if task.depth + 1 > s.max_depth {
+        return Ok(());
+    }
+    for link in outlinks {
+        if s.pages_queued >= s.max_pages {
+            break;
+        }
+        if in_scope(&link.domain, &s.scope)
+            && enqueue(conn, link, task.request_id, task.depth + 1, now_ms)?
+        {
+            s.pages_queued += 1;
+        }
+    }
+    Ok(())
+}
+
+fn minhash_of(conn: &Connection, record: &[u8]) -> Result<Option<MinHash>, StoreError> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT minhash FROM records WHERE record_id = ?1",
+            params![record],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("minhash_of")?;
+    Ok(bytes.as_deref().and_then(MinHash::from_bytes))
+}
+
+/// Compares a check or tie-break fetch with the earlier fetches and settles credibility.
+#[allow(clippy::too_many_arguments)]
+fn resolve_check(
+    conn: &Connection,
+    check_id: i64,
+    task: &TaskRow,
+    lease: &LeaseRow,
+    pr: &PreparedRecord,
+    node: &str,
+    epoch: u64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let row: Option<CheckRow> = conn
+        .query_row(
+            "SELECT primary_record, primary_node, check_record, check_node FROM cross_checks
+             WHERE id = ?1",
+            params![check_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .op("resolve_check")?;
+    let Some((primary_record, primary_node, check_record, check_node)) = row else {
+        return Ok(());
+    };
+    let Some(primary_sig) = minhash_of(conn, &primary_record)? else {
+        return Ok(());
+    };
+    let this = pr.id.as_bytes().as_slice();
+    if task.kind == "check" {
+        let sim = pr.minhash.similarity(&primary_sig);
+        if sim >= AGREEMENT_SIMILARITY {
+            apply_check(conn, &primary_node, true)?;
+            apply_check(conn, node, true)?;
+            conn.execute(
+                "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
+                        outcome = 'agreed', resolved_at_ms = ?5 WHERE id = ?1",
+                params![check_id, this, node, sim, now_ms],
+            )
+            .op("resolve_check")?;
+        } else {
+            conn.execute(
+                "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
+                        outcome = 'disputed' WHERE id = ?1",
+                params![check_id, this, node, sim],
+            )
+            .op("resolve_check")?;
+            push_task(
+                conn,
+                &lease.url,
+                &lease.domain,
+                task.request_id,
+                task.depth,
+                "tiebreak",
+                Some(check_id),
+                &format!("{primary_node} {node}"),
+                now_ms,
+            )?;
+            tracing::info!(
+                check = check_id,
+                similarity = sim,
+                "cross-check disputed; tie-break queued"
+            );
+        }
+        return Ok(());
+    }
+    // Tie-break: side with whichever earlier fetch the third one agrees with.
+    let (Some(check_record), Some(check_node)) = (check_record, check_node) else {
+        return Ok(());
+    };
+    let Some(check_sig) = minhash_of(conn, &check_record)? else {
+        return Ok(());
+    };
+    let agrees_primary = pr.minhash.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
+    let agrees_check = pr.minhash.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
+    let (outcome, liar) = match (agrees_primary, agrees_check) {
+        (true, false) => ("primary_upheld", Some((check_node.as_str(), check_record))),
+        (false, true) => (
+            "check_upheld",
+            Some((primary_node.as_str(), primary_record)),
+        ),
+        _ => ("inconclusive", None),
+    };
+    if let Some((liar, liar_record)) = liar {
+        let honest = if liar == primary_node {
+            &check_node
+        } else {
+            &primary_node
+        };
+        apply_check(conn, liar, false)?;
+        apply_check(conn, honest, true)?;
+        apply_check(conn, node, true)?;
+        penalise(conn, liar, &liar_record, epoch, now_ms)?;
+        tracing::warn!(check = check_id, node = %liar, "node failed a cross-check; penalised");
+    }
+    conn.execute(
+        "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
+                resolved_at_ms = ?5 WHERE id = ?1",
+        params![check_id, this, node, outcome, now_ms],
+    )
+    .op("resolve_check")?;
+    Ok(())
+}
+
+/// Claws back a fabricated record's points (a negative ledger entry) and revokes the record so
+/// it never reaches a dataset.
+fn penalise(
+    conn: &Connection,
+    node: &str,
+    record: &[u8],
+    epoch: u64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let points: i64 = conn
+        .query_row(
+            "SELECT points FROM records WHERE record_id = ?1",
+            params![record],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("penalise")?
+        .unwrap_or(0);
+    conn.execute(
+        "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check' WHERE record_id = ?1",
+        params![record],
+    )
+    .op("penalise")?;
+    conn.execute("DELETE FROM lsh WHERE record_id = ?1", params![record])
+        .op("penalise")?;
+    if points > 0 {
+        let payout: String = conn
+            .query_row(
+                "SELECT payout FROM nodes WHERE node = ?1",
+                params![node],
+                |r| r.get(0),
+            )
+            .op("penalise")?;
+        conn.execute(
+            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
+             VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'failed_cross_check')",
+            params![
+                now_ms,
+                i64::try_from(epoch).unwrap_or(i64::MAX),
+                node,
+                payout,
+                -points,
+                record
+            ],
+        )
+        .op("penalise")?;
+    }
+    Ok(())
+}

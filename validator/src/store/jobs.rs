@@ -1,0 +1,617 @@
+//! The frontier: crawl requests, the seen-set, per-domain politeness, tasks and leases.
+//!
+//! Politeness is network-wide and keyed on the registered domain: a domain has at most
+//! `max_leases_per_domain` open leases (1 by default), and after each fetch (or failure) it rests
+//! for max(configured delay, reported robots Crawl-delay) before the next lease; repeated transient
+//! failures back off exponentially. Leases expire and their task is reissued to another node.
+
+use gleaner_protocol::PublicKey;
+use gleaner_protocol::api::{FailureReason, Job, JobFailure, LeaseResponse};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Op, Store, StoreError};
+use crate::frontier::{NormalUrl, normalize, registered_domain};
+
+/// Most jobs handed out in one lease call: a node works through a few dozen pages at a time.
+pub const MAX_JOBS_PER_LEASE: u32 = 64;
+/// A task is given up after this many failed or expired leases.
+pub const MAX_TASK_ATTEMPTS: i64 = 3;
+/// Largest robots Crawl-delay honoured (Nutch and StormCrawler skip or cap at 30 s); a node
+/// reporting more cannot starve a domain for everyone.
+pub const MAX_CRAWL_DELAY_MS: i64 = 30_000;
+/// Most seeds (and domains, and sitemaps) in one crawl request.
+pub const MAX_SEEDS_PER_REQUEST: usize = 10_000;
+/// Cap of consecutive-failure exponent in domain back-off (2^6 = 64× the delay).
+const MAX_BACKOFF_SHIFT: i64 = 6;
+/// Candidate domains examined per job wanted, when some domains only have tasks this node may
+/// not take (its own cross-checks).
+const DOMAIN_SCAN_FACTOR: u32 = 4;
+/// Longest failure detail kept from a node.
+const MAX_FAILURE_DETAIL: usize = 256;
+
+/// A crawl request from an operator or a lab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlRequest {
+    /// URLs to fetch first.
+    pub seeds: Vec<String>,
+    /// Registered domains whose outlinks are followed (the seeds' domains always are).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Sitemap URLs (recorded; fetching them needs the validator's own fetcher, not yet wired).
+    #[serde(default)]
+    pub sitemaps: Vec<String>,
+    /// Most pages queued for this request, seeds included.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// How many links away from a seed the crawl may go (0 = seeds only).
+    #[serde(default = "default_max_depth")]
+    pub max_depth: u32,
+}
+
+fn default_max_pages() -> u32 {
+    10_000
+}
+fn default_max_depth() -> u32 {
+    3
+}
+
+/// What adding a crawl request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlRequestAdded {
+    pub id: i64,
+    /// New URLs queued.
+    pub queued: u32,
+    /// Seeds already in the seen-set.
+    pub already_seen: u32,
+    /// Seeds refused, with a reason code.
+    pub refused: Vec<(String, String)>,
+}
+
+/// Lease settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeaseParams {
+    pub ttl_ms: i64,
+    pub max_per_domain: u32,
+    pub domain_delay_ms: i64,
+    /// Most open leases one node may hold.
+    pub max_open_per_node: u32,
+}
+
+/// Answer to a failure report or release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOutcome {
+    pub accepted: u32,
+}
+
+impl Store {
+    /// Adds a crawl request and queues its seeds.
+    pub fn add_crawl_request(
+        &self,
+        requester: &str,
+        req: &CrawlRequest,
+        now_ms: i64,
+    ) -> Result<CrawlRequestAdded, StoreError> {
+        if req.seeds.len() > MAX_SEEDS_PER_REQUEST
+            || req.domains.len() > MAX_SEEDS_PER_REQUEST
+            || req.sitemaps.len() > MAX_SEEDS_PER_REQUEST
+        {
+            return Err(StoreError::Invalid {
+                field: "seeds",
+                why: format!("at most {MAX_SEEDS_PER_REQUEST} seeds, domains and sitemaps"),
+            });
+        }
+        if req.seeds.is_empty() && req.sitemaps.is_empty() {
+            return Err(StoreError::Invalid {
+                field: "seeds",
+                why: "a crawl request needs seeds or sitemaps".into(),
+            });
+        }
+        let mut refused = Vec::new();
+        let mut seeds: Vec<NormalUrl> = Vec::new();
+        for s in &req.seeds {
+            match normalize(s) {
+                Ok(n) => seeds.push(n),
+                Err(e) => refused.push((truncate(s, 200), e.code().to_string())),
+            }
+        }
+        let mut scope: Vec<String> = seeds.iter().map(|n| n.domain.clone()).collect();
+        for d in &req.domains {
+            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            if d.is_empty() || d.len() > 253 || d.chars().any(|c| c.is_control() || c == '/') {
+                refused.push((truncate(&d, 200), "domain_invalid".into()));
+                continue;
+            }
+            scope.push(registered_domain(&d));
+        }
+        scope.sort();
+        scope.dedup();
+        let sitemaps: Vec<String> = req
+            .sitemaps
+            .iter()
+            .filter_map(|s| match normalize(s) {
+                Ok(n) => Some(n.url),
+                Err(e) => {
+                    refused.push((truncate(s, 200), e.code().to_string()));
+                    None
+                }
+            })
+            .collect();
+        let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("add_crawl_request")?;
+        tx.execute(
+            "INSERT INTO crawl_requests(created_at_ms, requester, scope_json, sitemaps_json,
+                                        max_pages, max_depth)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                now_ms,
+                truncate(requester, 128),
+                json(&scope),
+                json(&sitemaps),
+                req.max_pages,
+                req.max_depth
+            ],
+        )
+        .op("add_crawl_request")?;
+        let id = tx.last_insert_rowid();
+        let (mut queued, mut already_seen) = (0u32, 0u32);
+        for n in seeds.iter().take(req.max_pages as usize) {
+            if enqueue(&tx, n, id, 0, now_ms)? {
+                queued += 1;
+            } else {
+                already_seen += 1;
+            }
+        }
+        tx.execute(
+            "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
+            params![id, queued],
+        )
+        .op("add_crawl_request")?;
+        tx.commit().op("add_crawl_request")?;
+        tracing::info!(
+            request = id,
+            queued,
+            already_seen,
+            refused = refused.len(),
+            "crawl request added"
+        );
+        Ok(CrawlRequestAdded {
+            id,
+            queued,
+            already_seen,
+            refused,
+        })
+    }
+
+    /// Leases up to `max` jobs to `node`, at most one per free domain.
+    pub fn lease(
+        &self,
+        node: &PublicKey,
+        max: u32,
+        now_ms: i64,
+        p: &LeaseParams,
+    ) -> Result<LeaseResponse, StoreError> {
+        let node_s = node.to_string();
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("lease")?;
+        expire_leases(&tx, now_ms, p.domain_delay_ms)?;
+        tx.execute(
+            "UPDATE nodes SET last_seen_ms = ?2 WHERE node = ?1",
+            params![node_s, now_ms],
+        )
+        .op("lease")?;
+        let open: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM leases WHERE node = ?1 AND state = 'open'",
+                params![node_s],
+                |r| r.get(0),
+            )
+            .op("lease")?;
+        let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
+        let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
+        let mut jobs = Vec::new();
+        if want > 0 {
+            let domains: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT domain FROM domains
+                         WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?2
+                         ORDER BY next_allowed_ms, domain LIMIT ?3",
+                    )
+                    .op("lease")?;
+                let rows = stmt
+                    .query_map(
+                        params![
+                            now_ms,
+                            p.max_per_domain,
+                            want * i64::from(DOMAIN_SCAN_FACTOR)
+                        ],
+                        |r| r.get(0),
+                    )
+                    .op("lease")?;
+                rows.collect::<Result<_, _>>().op("lease")?
+            };
+            for domain in domains {
+                if jobs.len() as i64 >= want {
+                    break;
+                }
+                let task: Option<(i64, String)> = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT id, url, excluded FROM tasks
+                             WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16",
+                        )
+                        .op("lease")?;
+                    let rows = stmt
+                        .query_map(params![domain], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                            ))
+                        })
+                        .op("lease")?;
+                    let mut found = None;
+                    for row in rows {
+                        let (id, url, excluded) = row.op("lease")?;
+                        if !excluded.split(' ').any(|k| k == node_s) {
+                            found = Some((id, url));
+                            break;
+                        }
+                    }
+                    found
+                };
+                let Some((task_id, url)) = task else { continue };
+                let lease_id = hex::encode(rand::random::<[u8; 16]>());
+                let expires = now_ms.saturating_add(p.ttl_ms);
+                tx.execute(
+                    "INSERT INTO leases(lease_id, task_id, node, url, domain, issued_at_ms,
+                                        expires_at_ms, state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open')",
+                    params![lease_id, task_id, node_s, url, domain, now_ms, expires],
+                )
+                .op("lease")?;
+                tx.execute(
+                    "UPDATE tasks SET state = 'leased' WHERE id = ?1",
+                    params![task_id],
+                )
+                .op("lease")?;
+                tx.execute(
+                    "UPDATE domains SET active_leases = active_leases + 1, queued = queued - 1
+                     WHERE domain = ?1",
+                    params![domain],
+                )
+                .op("lease")?;
+                jobs.push(Job {
+                    lease_id,
+                    url,
+                    expires_at_ms: expires,
+                });
+            }
+        }
+        let retry_after_ms = if jobs.is_empty() {
+            let next: Option<i64> = tx
+                .query_row(
+                    "SELECT MIN(next_allowed_ms) FROM domains WHERE queued > 0",
+                    [],
+                    |r| r.get(0),
+                )
+                .op("lease")?;
+            match next {
+                Some(t) => u64::try_from((t - now_ms).clamp(1_000, 60_000)).unwrap_or(1_000),
+                None => 10_000,
+            }
+        } else {
+            0
+        };
+        tx.commit().op("lease")?;
+        Ok(LeaseResponse {
+            jobs,
+            retry_after_ms,
+        })
+    }
+
+    /// Records jobs that ended without a record. Unknown, foreign or closed leases are skipped
+    /// (not counted in `accepted`).
+    pub fn report_failures(
+        &self,
+        node: &PublicKey,
+        failures: &[JobFailure],
+        now_ms: i64,
+        domain_delay_ms: i64,
+    ) -> Result<ReportOutcome, StoreError> {
+        let node_s = node.to_string();
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("report")?;
+        let mut accepted = 0u32;
+        for f in failures {
+            let Some((task_id, domain)) = open_lease_of(&tx, &f.lease_id, &node_s)? else {
+                continue;
+            };
+            accepted += 1;
+            tx.execute(
+                "UPDATE leases SET state = 'failed', closed_at_ms = ?2, failure_reason = ?3
+                 WHERE lease_id = ?1",
+                params![f.lease_id, now_ms, f.reason.code()],
+            )
+            .op("report")?;
+            tx.execute(
+                "UPDATE nodes SET jobs_failed = jobs_failed + 1, last_seen_ms = ?2 WHERE node = ?1",
+                params![node_s, now_ms],
+            )
+            .op("report")?;
+            if let Some(cd) = f.crawl_delay_ms {
+                note_crawl_delay(&tx, &domain, i64::from(cd))?;
+            }
+            let transient = matches!(
+                f.reason,
+                FailureReason::HttpError
+                    | FailureReason::Timeout
+                    | FailureReason::NetworkError
+                    | FailureReason::RobotsUnreachable
+            ) || matches!(f.status, Some(429 | 503));
+            close_domain_lease(&tx, &domain, now_ms, domain_delay_ms, Some(transient))?;
+            let permanent = matches!(
+                f.reason,
+                FailureReason::RobotsDisallowed
+                    | FailureReason::BlockedAddress
+                    | FailureReason::BlockedDomain
+                    | FailureReason::NotHtml
+                    | FailureReason::TooLarge
+                    | FailureReason::InvalidUrl
+                    | FailureReason::NoIndex
+            );
+            requeue_or_fail(&tx, task_id, &domain, permanent, true)?;
+            tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
+                detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
+        }
+        tx.commit().op("report")?;
+        Ok(ReportOutcome { accepted })
+    }
+
+    /// Gives leases back unfetched; their tasks return to the queue at once.
+    pub fn release(
+        &self,
+        node: &PublicKey,
+        lease_ids: &[String],
+        now_ms: i64,
+    ) -> Result<ReportOutcome, StoreError> {
+        let node_s = node.to_string();
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("release")?;
+        let mut accepted = 0u32;
+        for id in lease_ids {
+            let Some((task_id, domain)) = open_lease_of(&tx, id, &node_s)? else {
+                continue;
+            };
+            accepted += 1;
+            tx.execute(
+                "UPDATE leases SET state = 'released', closed_at_ms = ?2 WHERE lease_id = ?1",
+                params![id, now_ms],
+            )
+            .op("release")?;
+            tx.execute(
+                "UPDATE domains SET active_leases = MAX(active_leases - 1, 0) WHERE domain = ?1",
+                params![domain],
+            )
+            .op("release")?;
+            requeue_or_fail(&tx, task_id, &domain, false, false)?;
+        }
+        tx.commit().op("release")?;
+        Ok(ReportOutcome { accepted })
+    }
+
+    /// Expires overdue leases now (also done at every lease call). Returns how many expired.
+    pub fn expire_leases(&self, now_ms: i64, domain_delay_ms: i64) -> Result<u32, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("expire")?;
+        let n = expire_leases(&tx, now_ms, domain_delay_ms)?;
+        tx.commit().op("expire")?;
+        Ok(n)
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].chars().filter(|c| !c.is_control()).collect()
+}
+
+/// The task and domain of an open lease held by `node`.
+fn open_lease_of(
+    conn: &Connection,
+    lease_id: &str,
+    node: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
+    conn.query_row(
+        "SELECT task_id, domain FROM leases WHERE lease_id = ?1 AND node = ?2 AND state = 'open'",
+        params![lease_id, node],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .op("lease_lookup")
+}
+
+/// Queues a URL if it was never seen. Returns whether it was new.
+pub(crate) fn enqueue(
+    conn: &Connection,
+    n: &NormalUrl,
+    request_id: i64,
+    depth: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let added = conn
+        .execute(
+            "INSERT OR IGNORE INTO urls(url, domain, request_id, depth, added_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![n.url, n.domain, request_id, depth, now_ms],
+        )
+        .op("enqueue")?;
+    if added == 0 {
+        return Ok(false);
+    }
+    push_task(
+        conn, &n.url, &n.domain, request_id, depth, "primary", None, "", now_ms,
+    )?;
+    Ok(true)
+}
+
+/// Adds a queued task and counts it on its domain.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push_task(
+    conn: &Connection,
+    url: &str,
+    domain: &str,
+    request_id: i64,
+    depth: i64,
+    kind: &str,
+    check_id: Option<i64>,
+    excluded: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO tasks(url, domain, request_id, depth, kind, check_id, excluded, state,
+                           created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            url, domain, request_id, depth, kind, check_id, excluded, now_ms
+        ])
+    })
+    .op("push_task")?;
+    conn.prepare_cached(
+        "INSERT INTO domains(domain, queued) VALUES (?1, 1)
+         ON CONFLICT(domain) DO UPDATE SET queued = queued + 1",
+    )
+    .and_then(|mut s| s.execute(params![domain]))
+    .op("push_task")?;
+    Ok(())
+}
+
+/// A fetch on `domain` ended: one lease fewer, and the domain rests before the next.
+/// `failed`: `Some(true)` for a transient failure (back off), `Some(false)` for another failure,
+/// `None` for success (resets the failure count).
+pub(crate) fn close_domain_lease(
+    conn: &Connection,
+    domain: &str,
+    now_ms: i64,
+    domain_delay_ms: i64,
+    failed: Option<bool>,
+) -> Result<(), StoreError> {
+    let (crawl_delay, failures): (i64, i64) = conn
+        .query_row(
+            "SELECT crawl_delay_ms, failures FROM domains WHERE domain = ?1",
+            params![domain],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .op("close_domain_lease")?
+        .unwrap_or((0, 0));
+    let failures = match failed {
+        Some(true) => failures + 1,
+        Some(false) => failures,
+        None => 0,
+    };
+    let base = domain_delay_ms.max(crawl_delay);
+    let delay = base.saturating_mul(1 << failures.clamp(0, MAX_BACKOFF_SHIFT));
+    conn.prepare_cached(
+        "UPDATE domains SET active_leases = MAX(active_leases - 1, 0), failures = ?3,
+                next_allowed_ms = MAX(next_allowed_ms, ?2)
+         WHERE domain = ?1",
+    )
+    .and_then(|mut s| s.execute(params![domain, now_ms.saturating_add(delay), failures]))
+    .op("close_domain_lease")?;
+    Ok(())
+}
+
+/// Remembers a robots Crawl-delay a node reported for `domain` (capped).
+pub(crate) fn note_crawl_delay(
+    conn: &Connection,
+    domain: &str,
+    delay_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE domains SET crawl_delay_ms = ?2 WHERE domain = ?1")
+        .and_then(|mut s| s.execute(params![domain, delay_ms.clamp(0, MAX_CRAWL_DELAY_MS)]))
+        .op("note_crawl_delay")?;
+    Ok(())
+}
+
+/// Puts a task back in the queue, or gives it up (permanent failure or too many attempts).
+fn requeue_or_fail(
+    conn: &Connection,
+    task_id: i64,
+    domain: &str,
+    permanent: bool,
+    count_attempt: bool,
+) -> Result<(), StoreError> {
+    let (attempts, kind, check_id): (i64, String, Option<i64>) = conn
+        .query_row(
+            "SELECT attempts, kind, check_id FROM tasks WHERE id = ?1",
+            params![task_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .op("requeue")?;
+    let attempts = attempts + i64::from(count_attempt);
+    if permanent || attempts >= MAX_TASK_ATTEMPTS {
+        conn.execute(
+            "UPDATE tasks SET state = 'failed', attempts = ?2 WHERE id = ?1",
+            params![task_id, attempts],
+        )
+        .op("requeue")?;
+        if kind != "primary"
+            && let Some(c) = check_id
+        {
+            // A check that could not be done counts against nobody.
+            conn.execute(
+                "UPDATE cross_checks SET outcome = 'abandoned' WHERE id = ?1",
+                params![c],
+            )
+            .op("requeue")?;
+        }
+    } else {
+        conn.execute(
+            "UPDATE tasks SET state = 'queued', attempts = ?2 WHERE id = ?1",
+            params![task_id, attempts],
+        )
+        .op("requeue")?;
+        conn.execute(
+            "UPDATE domains SET queued = queued + 1 WHERE domain = ?1",
+            params![domain],
+        )
+        .op("requeue")?;
+    }
+    Ok(())
+}
+
+fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result<u32, StoreError> {
+    let expired: Vec<(String, i64, String)> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT lease_id, task_id, domain FROM leases
+                 WHERE state = 'open' AND expires_at_ms < ?1",
+            )
+            .op("expire")?;
+        let rows = stmt
+            .query_map(params![now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .op("expire")?;
+        rows.collect::<Result<_, _>>().op("expire")?
+    };
+    for (lease_id, task_id, domain) in &expired {
+        conn.execute(
+            "UPDATE leases SET state = 'expired', closed_at_ms = ?2 WHERE lease_id = ?1",
+            params![lease_id, now_ms],
+        )
+        .op("expire")?;
+        close_domain_lease(conn, domain, now_ms, domain_delay_ms, Some(false))?;
+        requeue_or_fail(conn, *task_id, domain, false, true)?;
+    }
+    if !expired.is_empty() {
+        tracing::info!(count = expired.len(), "leases expired; tasks requeued");
+    }
+    Ok(u32::try_from(expired.len()).unwrap_or(u32::MAX))
+}

@@ -1,0 +1,206 @@
+//! Persistent state: one SQLite database (`DIR/validator.db`, WAL) behind a small struct API.
+//!
+//! **API boundary:** nothing outside this module sees SQL or `rusqlite`. Every operation is one
+//! method taking and returning plain types, so a PostgreSQL implementation can replace this one
+//! method by method when one server is not enough.
+//!
+//! Writes are serialised through one connection behind a mutex (SQLite has one writer anyway);
+//! the server calls these methods from `spawn_blocking`. Read-only handles
+//! ([`Store::open_read_only`]) are for exporters and admin tools running next to the server.
+
+mod epochs;
+mod ingest;
+mod jobs;
+mod nodes;
+mod read;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use gleaner_protocol::{Digest, PublicKey};
+use rusqlite::{Connection, OpenFlags};
+
+pub use ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
+pub use jobs::{CrawlRequest, CrawlRequestAdded, LeaseParams, ReportOutcome};
+pub use read::{AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow, ReasonCount};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "validator.db";
+/// Schema version this build writes.
+const SCHEMA_VERSION: i64 = 1;
+/// How long a connection waits for another process's write lock (admin CLI next to the server).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database error during {op}: {source}")]
+    Sqlite {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("stored {what} is corrupt: {why}")]
+    Corrupt { what: &'static str, why: String },
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaVersion { found: i64, supported: i64 },
+    #[error("the store was opened read-only")]
+    ReadOnly,
+    #[error("the store's lock is poisoned by a panic in another thread")]
+    Poisoned,
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("invalid {field}: {why}")]
+    Invalid { field: &'static str, why: String },
+}
+
+impl StoreError {
+    /// Stable reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Open { .. } => "store_open",
+            StoreError::Sqlite { .. } => "store_error",
+            StoreError::Corrupt { .. } => "store_corrupt",
+            StoreError::SchemaVersion { .. } => "store_schema_version",
+            StoreError::ReadOnly => "store_read_only",
+            StoreError::Poisoned => "store_poisoned",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::Invalid { .. } => "invalid_request",
+        }
+    }
+}
+
+/// Attaches an operation name to rusqlite errors.
+pub(crate) trait Op<T> {
+    fn op(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Op<T> for Result<T, rusqlite::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite { op, source })
+    }
+}
+
+/// The validator's database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    read_only: bool,
+}
+
+impl Store {
+    /// Opens (creating if needed) `DIR/validator.db` for reading and writing.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        Self::open_file(&data_dir.join(DB_FILE))
+    }
+
+    /// Opens a database file for reading and writing, creating it and its schema if needed.
+    pub fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT).op("busy_timeout")?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .op("journal_mode")?;
+        tracing::debug!(path = %path.display(), journal_mode = %mode, "opened store");
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .op("pragmas")?;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .op("user_version")?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaVersion {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.execute_batch(include_str!("schema.sql"))
+            .op("schema")?;
+        conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
+            .op("user_version")?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('open_epoch', '1')",
+            [],
+        )
+        .op("meta")?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            read_only: false,
+        })
+    }
+
+    /// Opens `DIR/validator.db` read-only (the database must exist). Safe while a server writes.
+    pub fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT).op("busy_timeout")?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            read_only: true,
+        })
+    }
+
+    pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        self.conn()
+    }
+
+    /// The epoch currently open for crediting (epochs count from 1).
+    pub fn open_epoch(&self) -> Result<u64, StoreError> {
+        open_epoch(&*self.conn()?)
+    }
+}
+
+pub(crate) fn open_epoch(conn: &Connection) -> Result<u64, StoreError> {
+    let v: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'open_epoch'", [], |r| {
+            r.get(0)
+        })
+        .op("open_epoch")?;
+    v.parse().map_err(|_| StoreError::Corrupt {
+        what: "open_epoch",
+        why: v.clone(),
+    })
+}
+
+pub(crate) fn key_from(s: &str, what: &'static str) -> Result<PublicKey, StoreError> {
+    s.parse()
+        .map_err(|e: gleaner_protocol::ProtocolError| StoreError::Corrupt {
+            what,
+            why: e.to_string(),
+        })
+}
+
+pub(crate) fn digest_from(b: &[u8], what: &'static str) -> Result<Digest, StoreError> {
+    let arr: [u8; 32] = b.try_into().map_err(|_| StoreError::Corrupt {
+        what,
+        why: format!("{} bytes, expected 32", b.len()),
+    })?;
+    Ok(Digest::from_bytes(arr))
+}

@@ -1,0 +1,117 @@
+//! Node registration and credibility.
+
+use gleaner_protocol::PublicKey;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{NodeRow, Op, Store, StoreError};
+use crate::scoring::{CREDIBILITY_START, update_credibility};
+
+/// Longest client name kept (`gleaner/0.1.0 (linux)` is ~25 bytes).
+pub const MAX_CLIENT_BYTES: usize = 64;
+
+impl Store {
+    /// Registers `node` (or updates its payout address and client name). Credibility and history
+    /// are kept across re-registration, so a node cannot launder a bad record by registering again.
+    pub fn register_node(
+        &self,
+        node: &PublicKey,
+        payout: &PublicKey,
+        client: &str,
+        now_ms: i64,
+    ) -> Result<NodeRow, StoreError> {
+        if client.len() > MAX_CLIENT_BYTES || client.chars().any(char::is_control) {
+            return Err(StoreError::Invalid {
+                field: "client",
+                why: format!("at most {MAX_CLIENT_BYTES} bytes without control characters"),
+            });
+        }
+        if !payout.is_valid() {
+            return Err(StoreError::Invalid {
+                field: "payout",
+                why: "not a valid ed25519 public key".into(),
+            });
+        }
+        self.writer()?
+            .execute(
+                "INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+                 ON CONFLICT(node) DO UPDATE SET payout = ?2, client = ?3, last_seen_ms = ?4",
+                params![
+                    node.to_string(),
+                    payout.to_string(),
+                    client,
+                    now_ms,
+                    CREDIBILITY_START
+                ],
+            )
+            .op("register_node")?;
+        self.node(node)?.ok_or_else(|| StoreError::NotFound {
+            what: format!("node {node}"),
+        })
+    }
+
+    /// Whether `node` is registered.
+    pub fn is_registered(&self, node: &PublicKey) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .conn()?
+            .query_row(
+                "SELECT 1 FROM nodes WHERE node = ?1",
+                params![node.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .op("is_registered")?;
+        Ok(found.is_some())
+    }
+
+    /// Points credited to `node` in total and in `epoch`.
+    pub fn node_points(&self, node: &PublicKey, epoch: u64) -> Result<(i64, i64), StoreError> {
+        let conn = self.conn()?;
+        let e = i64::try_from(epoch).unwrap_or(i64::MAX);
+        conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(CASE WHEN epoch = ?2 THEN amount END), 0)
+             FROM ledger WHERE node = ?1",
+            params![node.to_string(), e],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .op("node_points")
+    }
+}
+
+/// The node's payout key and credibility, inside a transaction.
+pub(crate) fn payout_and_credibility(
+    conn: &Connection,
+    node: &PublicKey,
+) -> Result<Option<(String, f64, u64)>, StoreError> {
+    conn.query_row(
+        "SELECT payout, credibility, checks_passed + checks_failed FROM nodes WHERE node = ?1",
+        params![node.to_string()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?)),
+    )
+    .optional()
+    .op("node_standing")
+    .map(|o| o.map(|(p, c, n)| (p, c, u64::try_from(n).unwrap_or(0))))
+}
+
+/// Records a cross-check result for `node` (a node key as text).
+pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result<(), StoreError> {
+    let current: Option<f64> = conn
+        .query_row(
+            "SELECT credibility FROM nodes WHERE node = ?1",
+            params![node],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("apply_check")?;
+    let Some(current) = current else {
+        return Ok(());
+    };
+    let next = update_credibility(current, passed);
+    let sql = if passed {
+        "UPDATE nodes SET credibility = ?2, checks_passed = checks_passed + 1 WHERE node = ?1"
+    } else {
+        "UPDATE nodes SET credibility = ?2, checks_failed = checks_failed + 1 WHERE node = ?1"
+    };
+    conn.execute(sql, params![node, next]).op("apply_check")?;
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! Read API: accepted records for dataset export, nodes, the ledger and network statistics for the
+//! web console.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gleaner_protocol::{Digest, EpochRoot, PublicKey, Receipt, Record};
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Op, Store, StoreError, digest_from, key_from, open_epoch};
+
+/// One accepted (verified, unique, good enough) record with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedRecord {
+    /// The full signed record as submitted.
+    pub record: Record,
+    pub batch_id: Digest,
+    /// The full signed receipt of that batch.
+    pub receipt: Receipt,
+    /// The epoch the record was credited in.
+    pub epoch: u64,
+    /// When the validator accepted it, Unix milliseconds UTC.
+    pub accepted_at_ms: i64,
+    /// Quality statistics (see [`crate::quality`]): `gopher_words`, `language_score`, …
+    pub quality: BTreeMap<String, f64>,
+    /// 1 = unique; more = size of its near-duplicate cluster (this record is the one kept).
+    pub minhash_cluster_size: u32,
+}
+
+/// A registered node and its standing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeRow {
+    pub node: PublicKey,
+    pub payout: PublicKey,
+    pub client: String,
+    pub registered_at_ms: i64,
+    pub last_seen_ms: i64,
+    pub credibility: f64,
+    pub checks_passed: u64,
+    pub checks_failed: u64,
+    pub records_accepted: u64,
+    pub records_duplicate: u64,
+    pub records_rejected: u64,
+    pub jobs_failed: u64,
+    /// Sum of the node's ledger entries (all epochs).
+    pub points_total: i64,
+}
+
+/// One ledger entry (credit or penalty).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerEntry {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub epoch: u64,
+    pub node: PublicKey,
+    pub payout: PublicKey,
+    /// `credit` or `penalty`.
+    pub kind: String,
+    pub amount: i64,
+    pub batch_id: Option<Digest>,
+    pub record_id: Option<Digest>,
+    pub note: String,
+}
+
+/// A closed epoch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochSummary {
+    /// The signed root (validator, epoch, closed_at_ms, root, total, leaf_count, signature).
+    pub root: EpochRoot,
+}
+
+/// A reason code and how often it occurred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub count: u64,
+}
+
+/// What the web console shows about the network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkStats {
+    pub now_ms: i64,
+    pub open_epoch: u64,
+    pub nodes_total: u64,
+    /// Nodes seen in the last 24 hours.
+    pub nodes_active_24h: u64,
+    /// Records received per hour over the last 24 hours, oldest first: (hour start ms, count).
+    pub pages_per_hour: Vec<(i64, u64)>,
+    pub records_total: u64,
+    pub records_accepted: u64,
+    pub records_duplicate: u64,
+    pub records_rejected: u64,
+    /// accepted / total (0 when nothing was received).
+    pub acceptance_rate: f64,
+    /// Rejection and duplicate reasons, most frequent first.
+    pub rejection_reasons: Vec<ReasonCount>,
+    /// Job failure reasons reported by nodes, most frequent first.
+    pub failure_reasons: Vec<ReasonCount>,
+    pub frontier_queued: u64,
+    pub leases_open: u64,
+    pub urls_seen: u64,
+    /// Closed epochs, newest first.
+    pub epochs: Vec<EpochRoot>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl Store {
+    /// Accepted primary records with `epoch >= since_epoch`, ordered by (epoch, record id).
+    pub fn accepted_records(
+        &self,
+        since_epoch: Option<u64>,
+    ) -> Result<Vec<AcceptedRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_accepted(since_epoch, |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Streams accepted records in the order of [`Store::accepted_records`] without holding them
+    /// all in memory. Stops at the first error `f` returns.
+    pub fn for_each_accepted(
+        &self,
+        since_epoch: Option<u64>,
+        mut f: impl FnMut(AcceptedRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let since = i64::try_from(since_epoch.unwrap_or(0)).unwrap_or(i64::MAX);
+        let mut stmt = conn
+            .prepare(
+                "SELECT r.record_json, r.batch_id, r.epoch, r.received_at_ms, r.quality_json,
+                        r.cluster_size, b.receipt_json
+                 FROM records r JOIN batches b ON b.batch_id = r.batch_id
+                 WHERE r.verdict = 'accepted' AND r.role = 'primary' AND r.epoch >= ?1
+                 ORDER BY r.epoch, r.record_id",
+            )
+            .op("accepted_records")?;
+        let mut rows = stmt.query(params![since]).op("accepted_records")?;
+        let mut receipts: HashMap<Digest, Receipt> = HashMap::new();
+        while let Some(row) = rows.next().op("accepted_records")? {
+            let record_json: Vec<u8> = row.get(0).op("accepted_records")?;
+            let batch: Vec<u8> = row.get(1).op("accepted_records")?;
+            let epoch: i64 = row.get(2).op("accepted_records")?;
+            let at: i64 = row.get(3).op("accepted_records")?;
+            let quality: String = row.get(4).op("accepted_records")?;
+            let cluster: i64 = row.get(5).op("accepted_records")?;
+            let batch_id = digest_from(&batch, "batch id")?;
+            let receipt = match receipts.get(&batch_id) {
+                Some(r) => r.clone(),
+                None => {
+                    let bytes: Vec<u8> = row.get(6).op("accepted_records")?;
+                    let r: Receipt =
+                        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                            what: "receipt",
+                            why: e.to_string(),
+                        })?;
+                    receipts.clear();
+                    receipts.insert(batch_id, r.clone());
+                    r
+                }
+            };
+            let record: Record =
+                serde_json::from_slice(&record_json).map_err(|e| StoreError::Corrupt {
+                    what: "record",
+                    why: e.to_string(),
+                })?;
+            let quality = serde_json::from_str(&quality).map_err(|e| StoreError::Corrupt {
+                what: "quality",
+                why: e.to_string(),
+            })?;
+            f(AcceptedRecord {
+                record,
+                batch_id,
+                receipt,
+                epoch: u64::try_from(epoch).unwrap_or(0),
+                accepted_at_ms: at,
+                quality,
+                minhash_cluster_size: u32::try_from(cluster).unwrap_or(u32::MAX),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every registered node, by key.
+    pub fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        self.nodes_where(None)
+    }
+
+    /// One node's row, if registered.
+    pub fn node(&self, node: &PublicKey) -> Result<Option<NodeRow>, StoreError> {
+        Ok(self.nodes_where(Some(node))?.into_iter().next())
+    }
+
+    fn nodes_where(&self, only: Option<&PublicKey>) -> Result<Vec<NodeRow>, StoreError> {
+        let conn = self.conn()?;
+        let only = only.map(|k| k.to_string());
+        let mut stmt = conn
+            .prepare(
+                "SELECT n.node, n.payout, n.client, n.registered_at_ms, n.last_seen_ms,
+                        n.credibility, n.checks_passed, n.checks_failed, n.records_accepted,
+                        n.records_duplicate, n.records_rejected, n.jobs_failed,
+                        (SELECT COALESCE(SUM(amount), 0) FROM ledger l WHERE l.node = n.node)
+                 FROM nodes n WHERE (?1 IS NULL OR n.node = ?1) ORDER BY n.node",
+            )
+            .op("nodes")?;
+        let rows = stmt
+            .query_map(params![only], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, f64>(5)?,
+                    [
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, i64>(9)?,
+                        r.get::<_, i64>(10)?,
+                        r.get::<_, i64>(11)?,
+                    ],
+                    r.get::<_, i64>(12)?,
+                ))
+            })
+            .op("nodes")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (node, payout, client, reg, seen, cred, n, pts) = row.op("nodes")?;
+            let u = |v: i64| u64::try_from(v).unwrap_or(0);
+            out.push(NodeRow {
+                node: key_from(&node, "node key")?,
+                payout: key_from(&payout, "payout key")?,
+                client,
+                registered_at_ms: reg,
+                last_seen_ms: seen,
+                credibility: cred,
+                checks_passed: u(n[0]),
+                checks_failed: u(n[1]),
+                records_accepted: u(n[2]),
+                records_duplicate: u(n[3]),
+                records_rejected: u(n[4]),
+                jobs_failed: u(n[5]),
+                points_total: pts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The ledger entries of one node, oldest first.
+    pub fn ledger(&self, node: &PublicKey) -> Result<Vec<LedgerEntry>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, at_ms, epoch, node, payout, kind, amount, batch_id, record_id, note
+                 FROM ledger WHERE node = ?1 ORDER BY seq",
+            )
+            .op("ledger")?;
+        let rows = stmt
+            .query_map(params![node.to_string()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, Option<Vec<u8>>>(7)?,
+                    r.get::<_, Option<Vec<u8>>>(8)?,
+                    r.get::<_, String>(9)?,
+                ))
+            })
+            .op("ledger")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, at_ms, epoch, node, payout, kind, amount, batch, record, note) =
+                row.op("ledger")?;
+            out.push(LedgerEntry {
+                seq,
+                at_ms,
+                epoch: u64::try_from(epoch).unwrap_or(0),
+                node: key_from(&node, "node key")?,
+                payout: key_from(&payout, "payout key")?,
+                kind,
+                amount,
+                batch_id: batch.map(|b| digest_from(&b, "batch id")).transpose()?,
+                record_id: record.map(|b| digest_from(&b, "record id")).transpose()?,
+                note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Number of ledger entries (tests use it to show bad input changed nothing).
+    pub fn ledger_len(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn()?
+            .query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))
+            .op("ledger_len")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Closed epochs, newest first.
+    pub fn epochs(&self) -> Result<Vec<EpochRoot>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT root_json FROM epochs ORDER BY epoch DESC")
+            .op("epochs")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).op("epochs")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let json = row.op("epochs")?;
+            out.push(
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    what: "epoch root",
+                    why: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Network statistics as of `now_ms`.
+    pub fn network_stats(&self, now_ms: i64) -> Result<NetworkStats, StoreError> {
+        let conn = self.conn()?;
+        let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64, StoreError> {
+            let n: i64 = conn.query_row(sql, p, |r| r.get(0)).op("network_stats")?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let nodes_total = count("SELECT COUNT(*) FROM nodes", &[])?;
+        let day_ago = now_ms - 24 * HOUR_MS;
+        let nodes_active_24h = count(
+            "SELECT COUNT(*) FROM nodes WHERE last_seen_ms >= ?1",
+            &[&day_ago],
+        )?;
+        let by_verdict = |v: &str| count("SELECT COUNT(*) FROM records WHERE verdict = ?1", &[&v]);
+        let records_accepted = by_verdict("accepted")?;
+        let records_duplicate = by_verdict("duplicate")?;
+        let records_rejected = by_verdict("rejected")?;
+        let records_total = count("SELECT COUNT(*) FROM records", &[])?;
+        let start = (now_ms / HOUR_MS - 23) * HOUR_MS;
+        let mut per_hour: BTreeMap<i64, u64> = (0..24).map(|h| (start + h * HOUR_MS, 0)).collect();
+        {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT (received_at_ms / 3600000) * 3600000 AS h, COUNT(*)
+                     FROM records WHERE received_at_ms >= ?1 GROUP BY h",
+                )
+                .op("network_stats")?;
+            let rows = stmt
+                .query_map(params![start], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .op("network_stats")?;
+            for row in rows {
+                let (h, n) = row.op("network_stats")?;
+                if let Some(slot) = per_hour.get_mut(&h) {
+                    *slot = u64::try_from(n).unwrap_or(0);
+                }
+            }
+        }
+        let reasons = |sql: &str| -> Result<Vec<ReasonCount>, StoreError> {
+            let mut stmt = conn.prepare(sql).op("network_stats")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .op("network_stats")?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (reason, n) = row.op("network_stats")?;
+                out.push(ReasonCount {
+                    reason,
+                    count: u64::try_from(n).unwrap_or(0),
+                });
+            }
+            Ok(out)
+        };
+        let rejection_reasons = reasons(
+            "SELECT reason, COUNT(*) AS n FROM records WHERE verdict != 'accepted'
+             GROUP BY reason ORDER BY n DESC, reason",
+        )?;
+        let failure_reasons = reasons(
+            "SELECT failure_reason, COUNT(*) AS n FROM leases WHERE failure_reason IS NOT NULL
+             GROUP BY failure_reason ORDER BY n DESC, failure_reason",
+        )?;
+        let frontier_queued = count("SELECT COALESCE(SUM(queued), 0) FROM domains", &[])?;
+        let leases_open = count("SELECT COUNT(*) FROM leases WHERE state = 'open'", &[])?;
+        let urls_seen = count("SELECT COUNT(*) FROM urls", &[])?;
+        let open = open_epoch(&conn)?;
+        drop(conn);
+        Ok(NetworkStats {
+            now_ms,
+            open_epoch: open,
+            nodes_total,
+            nodes_active_24h,
+            pages_per_hour: per_hour.into_iter().collect(),
+            records_total,
+            records_accepted,
+            records_duplicate,
+            records_rejected,
+            acceptance_rate: if records_total == 0 {
+                0.0
+            } else {
+                records_accepted as f64 / records_total as f64
+            },
+            rejection_reasons,
+            failure_reasons,
+            frontier_queued,
+            leases_open,
+            urls_seen,
+            epochs: self.epochs()?,
+        })
+    }
+}

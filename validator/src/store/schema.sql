@@ -1,0 +1,170 @@
+-- Gleaner validator schema, version 1. Times are Unix milliseconds UTC; keys are base58 text;
+-- digests are 32-byte blobs.
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS nodes (
+    node              TEXT PRIMARY KEY,
+    payout            TEXT NOT NULL,
+    client            TEXT NOT NULL,
+    registered_at_ms  INTEGER NOT NULL,
+    last_seen_ms      INTEGER NOT NULL,
+    credibility       REAL NOT NULL,
+    checks_passed     INTEGER NOT NULL DEFAULT 0,
+    checks_failed     INTEGER NOT NULL DEFAULT 0,
+    records_accepted  INTEGER NOT NULL DEFAULT 0,
+    records_duplicate INTEGER NOT NULL DEFAULT 0,
+    records_rejected  INTEGER NOT NULL DEFAULT 0,
+    jobs_failed       INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS crawl_requests (
+    id             INTEGER PRIMARY KEY,
+    created_at_ms  INTEGER NOT NULL,
+    requester      TEXT NOT NULL,
+    scope_json     TEXT NOT NULL,
+    sitemaps_json  TEXT NOT NULL,
+    max_pages      INTEGER NOT NULL,
+    max_depth      INTEGER NOT NULL,
+    pages_queued   INTEGER NOT NULL DEFAULT 0
+);
+
+-- The seen-set: every normalised URL ever queued.
+CREATE TABLE IF NOT EXISTS urls (
+    url          TEXT PRIMARY KEY,
+    domain       TEXT NOT NULL,
+    request_id   INTEGER NOT NULL,
+    depth        INTEGER NOT NULL,
+    added_at_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS domains (
+    domain           TEXT PRIMARY KEY,
+    crawl_delay_ms   INTEGER NOT NULL DEFAULT 0,
+    next_allowed_ms  INTEGER NOT NULL DEFAULT 0,
+    active_leases    INTEGER NOT NULL DEFAULT 0,
+    queued           INTEGER NOT NULL DEFAULT 0,
+    failures         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS domains_ready ON domains(next_allowed_ms) WHERE queued > 0;
+
+-- Work to hand out: a first fetch ('primary'), a cross-check ('check') or a tie-break ('tiebreak').
+CREATE TABLE IF NOT EXISTS tasks (
+    id             INTEGER PRIMARY KEY,
+    url            TEXT NOT NULL,
+    domain         TEXT NOT NULL,
+    request_id     INTEGER NOT NULL,
+    depth          INTEGER NOT NULL,
+    kind           TEXT NOT NULL,
+    check_id       INTEGER,
+    excluded       TEXT NOT NULL DEFAULT '',
+    state          TEXT NOT NULL,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    created_at_ms  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(domain, state, id);
+
+CREATE TABLE IF NOT EXISTS leases (
+    lease_id        TEXT PRIMARY KEY,
+    task_id         INTEGER NOT NULL,
+    node            TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    domain          TEXT NOT NULL,
+    issued_at_ms    INTEGER NOT NULL,
+    expires_at_ms   INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    closed_at_ms    INTEGER,
+    failure_reason  TEXT
+);
+CREATE INDEX IF NOT EXISTS leases_open ON leases(state, expires_at_ms);
+CREATE INDEX IF NOT EXISTS leases_node ON leases(node, state);
+
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id        BLOB PRIMARY KEY,
+    node            TEXT NOT NULL,
+    received_at_ms  INTEGER NOT NULL,
+    epoch           INTEGER NOT NULL,
+    record_count    INTEGER NOT NULL,
+    points          INTEGER NOT NULL,
+    receipt_json    BLOB NOT NULL
+);
+
+-- One row per record ever received in an ingested batch, whatever its verdict.
+CREATE TABLE IF NOT EXISTS records (
+    record_id       BLOB PRIMARY KEY,
+    batch_id        BLOB NOT NULL,
+    node            TEXT NOT NULL,
+    lease_id        TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    epoch           INTEGER NOT NULL,
+    received_at_ms  INTEGER NOT NULL,
+    verdict         TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    points          INTEGER NOT NULL,
+    text_key        BLOB NOT NULL,
+    minhash         BLOB NOT NULL,
+    quality_json    TEXT NOT NULL,
+    cluster_size    INTEGER NOT NULL DEFAULT 1,
+    dup_of          BLOB,
+    record_json     BLOB
+);
+CREATE INDEX IF NOT EXISTS records_text_key ON records(text_key) WHERE verdict = 'accepted' AND role = 'primary';
+CREATE INDEX IF NOT EXISTS records_epoch ON records(epoch, record_id) WHERE verdict = 'accepted' AND role = 'primary';
+CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
+
+-- LSH bands of accepted primary records.
+CREATE TABLE IF NOT EXISTS lsh (
+    band       INTEGER NOT NULL,
+    key        INTEGER NOT NULL,
+    record_id  BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lsh_key ON lsh(band, key);
+
+CREATE TABLE IF NOT EXISTS cross_checks (
+    id               INTEGER PRIMARY KEY,
+    url              TEXT NOT NULL,
+    primary_record   BLOB NOT NULL,
+    primary_node     TEXT NOT NULL,
+    check_record     BLOB,
+    check_node       TEXT,
+    tiebreak_record  BLOB,
+    tiebreak_node    TEXT,
+    similarity       REAL,
+    outcome          TEXT NOT NULL,
+    created_at_ms    INTEGER NOT NULL,
+    resolved_at_ms   INTEGER
+);
+
+-- Append-only. Balances are sums over it.
+CREATE TABLE IF NOT EXISTS ledger (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms      INTEGER NOT NULL,
+    epoch      INTEGER NOT NULL,
+    node       TEXT NOT NULL,
+    payout     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    amount     INTEGER NOT NULL,
+    batch_id   BLOB,
+    record_id  BLOB,
+    note       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS ledger_node ON ledger(node, seq);
+CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+
+CREATE TABLE IF NOT EXISTS epochs (
+    epoch           INTEGER PRIMARY KEY,
+    closed_at_ms    INTEGER NOT NULL,
+    root_json       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epoch_leaves (
+    epoch     INTEGER NOT NULL,
+    claimant  TEXT NOT NULL,
+    amount    INTEGER NOT NULL,
+    PRIMARY KEY (epoch, claimant)
+);
