@@ -1,0 +1,425 @@
+//! End-to-end: a whole Gleaner network on 127.0.0.1 — sample sites, a validator process, honest
+//! `gleaner run` processes and dishonest nodes — from crawl request to verified claims.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use gleaner_e2e::adversary::{Adversary, Behaviour};
+use gleaner_e2e::network::{Network, NetworkConfig, num};
+use gleaner_protocol::api::ClaimProof;
+use gleaner_protocol::{PublicKey, verify_reward_proof};
+use serde_json::Value;
+
+/// Waits until the crawl is done (nothing queued, no lease open, for two polls in a row) and
+/// every node process has exited (`--exit-when-idle`), or panics after `timeout`.
+async fn wait_crawl(net: &mut Network, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut quiet = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if net.crawl_done().await.unwrap_or(false) {
+            quiet += 1;
+        } else {
+            quiet = 0;
+        }
+        let exited = net.nodes.iter_mut().all(|n| n.try_wait().is_some());
+        if quiet >= 2 && exited {
+            return;
+        }
+        if Instant::now() > deadline {
+            let s = net.stats().await.unwrap_or_default();
+            let logs: Vec<String> = net
+                .nodes
+                .iter()
+                .map(|n| format!("{}:\n{}", n.name, n.tail(15)))
+                .collect();
+            panic!(
+                "crawl not done after {timeout:?}: {s}\n{}\nvalidator:\n{}",
+                logs.join("\n"),
+                net.validator.tail(20)
+            );
+        }
+    }
+}
+
+fn points_by_node(nodes: &[Value]) -> BTreeMap<String, u64> {
+    nodes
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_string(),
+                num(n, "points_total"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_path_from_crawl_request_to_verified_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Network::start(NetworkConfig::new(dir.path()))
+        .await
+        .unwrap();
+    let seeds: Vec<String> = net
+        .sites
+        .iter()
+        .map(|s| format!("{}/", s.origin()))
+        .collect();
+    net.add_crawl(&seeds, 500).await.unwrap();
+    for i in 0..2 {
+        net.start_node(i, &[]).unwrap();
+    }
+    wait_crawl(&mut net, Duration::from_secs(180)).await;
+
+    let stats = net.stats().await.unwrap();
+    let articles: usize = net.sites.iter().map(|s| s.article_urls().len()).sum();
+    assert!(
+        num(&stats, "records_accepted") as usize >= articles,
+        "every article accepted: {stats}"
+    );
+    assert!(
+        num(&stats, "records_duplicate") >= 1,
+        "the republished articles are duplicates: {stats}"
+    );
+    let reasons: Vec<&str> = stats["rejection_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["reason"].as_str())
+        .collect();
+    assert!(
+        !reasons.is_empty(),
+        "thin pages are rejected with a reason: {stats}"
+    );
+    // robots.txt was obeyed: nobody fetched the disallowed area.
+    for site in &net.sites {
+        assert!(
+            site.hits().iter().all(|h| !h.path.starts_with("/private/")),
+            "robots.txt obeyed"
+        );
+        assert!(site.hits().iter().all(|h| h.method == "GET"), "GET only");
+    }
+
+    let nodes = net.nodes_view().await.unwrap();
+    let points = points_by_node(&nodes);
+    assert_eq!(points.len(), 2);
+    assert!(
+        points.values().all(|p| *p > 0),
+        "both honest nodes earned points: {points:?}"
+    );
+
+    // The epoch closes with a signed root; each node's claim verifies with the protocol alone.
+    let root = net.close_epoch().await.unwrap();
+    let epoch = root["epoch"].as_u64().unwrap();
+    for node in points.keys() {
+        let node: PublicKey = node.parse().unwrap();
+        let proof: ClaimProof = serde_json::from_value(
+            net.get(&format!("/v1/epochs/{epoch}/proof/{node}"))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        proof.epoch.verify().unwrap();
+        let path: Vec<[u8; 32]> = proof.proof.iter().map(|d| *d.as_bytes()).collect();
+        verify_reward_proof(proof.epoch.root.as_bytes(), &proof.leaf, &path).unwrap();
+        assert!(proof.leaf.amount > 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dishonest_nodes_are_caught_and_earn_little() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NetworkConfig::new(dir.path());
+    config.articles_per_site = 16;
+    config.cross_check_rate = 0.5;
+    let mut net = Network::start(config).await.unwrap();
+    let seeds: Vec<String> = net
+        .sites
+        .iter()
+        .map(|s| format!("{}/", s.origin()))
+        .collect();
+    net.add_crawl(&seeds, 500).await.unwrap();
+    for i in 0..2 {
+        net.start_node(i, &[]).unwrap();
+    }
+    let url = net.validator_url();
+    let addrs = net.site_addrs();
+    let mut liar = Adversary::new(
+        &url,
+        [0xA1; 32],
+        Behaviour::FabricateAll,
+        &dir.path().join("a1"),
+        &addrs,
+    )
+    .unwrap();
+    let mut sometimes = Adversary::new(
+        &url,
+        [0xA2; 32],
+        Behaviour::FabricateShare(0.1),
+        &dir.path().join("a2"),
+        &addrs,
+    )
+    .unwrap();
+    liar.register().await.unwrap();
+    sometimes.register().await.unwrap();
+    let mut swarm: Vec<Adversary> = (0..50u8)
+        .map(|i| {
+            let mut seed = [0xC0; 32];
+            seed[0] = i;
+            Adversary::new(
+                &url,
+                seed,
+                Behaviour::Unsolicited,
+                &dir.path().join("swarm"),
+                &addrs,
+            )
+            .unwrap()
+        })
+        .collect();
+    for s in &swarm {
+        let _ = s.register().await;
+    }
+    let mut swarm_refusals = 0;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while Instant::now() < deadline {
+        let _ = liar.round(3).await;
+        let _ = sometimes.round(3).await;
+        for s in swarm.iter_mut().take(10) {
+            let r = s.round(2).await.unwrap();
+            swarm_refusals += r.refused.len();
+            if let Some(receipt) = r.receipt {
+                assert_eq!(receipt.points, 0, "unsolicited records earn nothing");
+            }
+        }
+        if net.crawl_done().await.unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_crawl(&mut net, Duration::from_secs(120)).await;
+
+    // The replayer copies what honest nodes made: from the validator's accepted records.
+    let store = gleaner_validator::Store::open_read_only(&net.validator_dir()).unwrap();
+    let seen: Vec<_> = store
+        .accepted_records(None)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.record)
+        .collect();
+    assert!(!seen.is_empty());
+    let mut replayer = Adversary::new(
+        &url,
+        [0xA3; 32],
+        Behaviour::Replay(seen),
+        &dir.path().join("a3"),
+        &addrs,
+    )
+    .unwrap();
+    replayer.register().await.unwrap();
+    // More work for it to claim: the same sites again, as a new request.
+    let _ = replayer.round(5).await;
+
+    let nodes = net.nodes_view().await.unwrap();
+    let points = points_by_node(&nodes);
+    let honest: Vec<u64> = (0..2)
+        .map(|i| {
+            let key = std::fs::read_to_string(net.node_dir(i).join("node.key")).unwrap();
+            let mut seed = [0u8; 32];
+            hex::decode_to_slice(key.trim(), &mut seed).unwrap();
+            let pk = gleaner_protocol::SecretKey::from_bytes(&seed)
+                .public()
+                .to_string();
+            points.get(&pk).copied().unwrap_or(0)
+        })
+        .collect();
+    let honest_min = *honest.iter().min().unwrap();
+    assert!(honest_min > 0, "honest nodes earn: {points:?}");
+    let of = |p: &PublicKey| points.get(&p.to_string()).copied().unwrap_or(0);
+    // Stated bounds: a node that fabricates everything earns under 5% of an honest node;
+    // one that fabricates 10% under 50%; replayers and spam identities nothing.
+    assert!(
+        of(&liar.public_key()) * 20 <= honest_min,
+        "fabricator: {} vs {honest_min}",
+        of(&liar.public_key())
+    );
+    assert!(
+        of(&sometimes.public_key()) * 2 <= honest_min,
+        "10% fabricator: {} vs {honest_min}",
+        of(&sometimes.public_key())
+    );
+    assert_eq!(of(&replayer.public_key()), 0, "replayer earns nothing");
+    for s in &swarm {
+        assert_eq!(of(&s.public_key()), 0, "spam identities earn nothing");
+    }
+    assert!(swarm_refusals > 0 || nodes.len() >= 2);
+    let liar_row = nodes
+        .iter()
+        .find(|n| n["node"] == liar.public_key().to_string().as_str())
+        .unwrap();
+    assert!(
+        num(liar_row, "checks_failed") >= 1,
+        "the fabricator failed cross-checks: {liar_row}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_pages_do_not_penalise_honest_nodes_and_the_network_stays_polite() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NetworkConfig::new(dir.path());
+    config.sites = 2;
+    config.cross_check_rate = 1.0; // every job fetched twice: counters and ads differ each time
+    config.crawl_delay_secs = 0.3;
+    config.domain_delay_ms = 300;
+    let mut net = Network::start(config).await.unwrap();
+    let seeds: Vec<String> = net
+        .sites
+        .iter()
+        .map(|s| format!("{}/", s.origin()))
+        .collect();
+    net.add_crawl(&seeds, 500).await.unwrap();
+    for i in 0..5 {
+        net.start_node(i, &[]).unwrap();
+    }
+    wait_crawl(&mut net, Duration::from_secs(240)).await;
+    let nodes = net.nodes_view().await.unwrap();
+    assert_eq!(nodes.len(), 5);
+    for n in &nodes {
+        assert_eq!(
+            num(n, "checks_failed"),
+            0,
+            "honest node penalised for a changing page: {n}"
+        );
+    }
+    assert!(
+        nodes.iter().map(|n| num(n, "checks_passed")).sum::<u64>() >= 1,
+        "cross-checks happened: {nodes:?}"
+    );
+    // Politeness, counted at the sites: at most one page request per crawl delay (plus one for
+    // the window's edge) per site, with five nodes eager to fetch.
+    for site in &net.sites {
+        let allowed = (1.0 / site.crawl_delay().as_secs_f64()).floor() as usize + 1;
+        assert!(
+            site.max_requests_per_second() <= allowed,
+            "{} saw {} requests in one second (allowed {allowed})",
+            site.origin(),
+            site.max_requests_per_second()
+        );
+        let gap = site.min_gap().unwrap();
+        assert!(
+            gap >= site.crawl_delay().mul_f64(0.8),
+            "{} gap {gap:?}",
+            site.origin()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_lose_nothing_and_count_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NetworkConfig::new(dir.path());
+    config.articles_per_site = 16;
+    let mut net = Network::start(config).await.unwrap();
+    let seeds: Vec<String> = net
+        .sites
+        .iter()
+        .map(|s| format!("{}/", s.origin()))
+        .collect();
+    net.add_crawl(&seeds, 500).await.unwrap();
+    for i in 0..3 {
+        net.start_node(i, &[]).unwrap();
+    }
+    // Kill nodes and the validator at pseudo-random moments, several times, then restart them.
+    let mut rng = 0x5EED_u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for round in 0..5 {
+        tokio::time::sleep(Duration::from_millis(700 + next() % 1500)).await;
+        let victim = (next() % 4) as usize;
+        if victim == 3 || round == 2 {
+            net.restart_validator(true).await.unwrap();
+        } else {
+            net.nodes[victim].kill();
+            let mut cmd_args: Vec<&str> = Vec::new();
+            cmd_args.clear();
+            // Restart the same node (same data dir) in place.
+            let idx = net.start_node(victim, &cmd_args).unwrap();
+            net.nodes.swap(victim, idx);
+            net.nodes.pop();
+        }
+    }
+    // Let everything finish; nodes that exited early are restarted to drain their queues.
+    for i in 0..3 {
+        if net.nodes[i].try_wait().is_some() {
+            let idx = net.start_node(i, &[]).unwrap();
+            net.nodes.swap(i, idx);
+            net.nodes.pop();
+        }
+    }
+    wait_crawl(&mut net, Duration::from_secs(240)).await;
+
+    let store = gleaner_validator::Store::open_read_only(&net.validator_dir()).unwrap();
+    let accepted = store.accepted_records(None).unwrap();
+    let accepted_ids: HashSet<_> = accepted.iter().map(|a| a.record.id()).collect();
+    assert_eq!(
+        accepted_ids.len(),
+        accepted.len(),
+        "no record accepted twice"
+    );
+    let mut credited = HashSet::new();
+    let mut ledger_by_node: BTreeMap<String, i64> = BTreeMap::new();
+    for n in store.nodes().unwrap() {
+        for e in store.ledger(&n.node).unwrap() {
+            *ledger_by_node.entry(n.node.to_string()).or_default() += e.amount;
+            if let Some(r) = e.record_id {
+                if e.amount > 0 {
+                    assert!(credited.insert(r), "record {r} credited twice");
+                    assert!(accepted_ids.contains(&r), "credited record {r} is accepted");
+                }
+            }
+        }
+    }
+    // Every accepted record appears in a receipt the node holds, and the receipts add up to the
+    // ledger (per node, credits only: fraud penalties are separate ledger entries).
+    for i in 0..3 {
+        let conn = rusqlite::Connection::open(net.node_dir(i).join("node.sqlite")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT receipt FROM batches WHERE state = 'receipted'")
+            .unwrap();
+        let receipts: Vec<gleaner_protocol::Receipt> = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|r| serde_json::from_str(&r.unwrap()).unwrap())
+            .collect();
+        let unsent: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE state != 'receipted'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unsent, 0, "node-{i}: every fetched record ended receipted");
+        let mut sum = 0u64;
+        for r in &receipts {
+            r.verify().unwrap();
+            sum += r.points;
+        }
+        if let Some(node) = receipts.first().map(|r| r.node.to_string()) {
+            let credits: i64 = store
+                .ledger(&node.parse().unwrap())
+                .unwrap()
+                .iter()
+                .filter(|e| e.amount > 0)
+                .map(|e| e.amount)
+                .sum();
+            assert_eq!(
+                sum as i64, credits,
+                "node-{i}: receipts equal ledger credits"
+            );
+        }
+    }
+}
