@@ -147,6 +147,8 @@ mod tests {
         let mut out = Vec::new();
         write_entries(&[e], ExportFormat::Csv, &mut out).unwrap();
         let s = String::from_utf8(out).unwrap();
-        assert!(s.ends_with("1,page,\"http://a.example/?q=1,2\",a.example,200,5,ok,\"say \"\"hi\"\"\"\n"));
+        assert!(s.ends_with(
+            "1,page,\"http://a.example/?q=1,2\",a.example,200,5,ok,\"say \"\"hi\"\"\"\n"
+        ));
     }
 }

@@ -273,6 +273,9 @@ mod tests {
         let text = toml::to_string_pretty(&c).unwrap();
         let back: NodeConfig = toml::from_str(&text).unwrap();
         assert_eq!(back, c);
-        assert!(c.apply_env(|k| (k == "GLEANER_BANDWIDTH").then(|| "fast".into())).is_err());
+        assert!(
+            c.apply_env(|k| (k == "GLEANER_BANDWIDTH").then(|| "fast".into()))
+                .is_err()
+        );
     }
 }

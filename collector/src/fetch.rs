@@ -264,9 +264,7 @@ struct NoDns;
 impl reqwest::dns::Resolve for NoDns {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let name = name.as_str().to_string();
-        Box::pin(async move {
-            Err(format!("{name}: unpinned DNS lookups are refused").into())
-        })
+        Box::pin(async move { Err(format!("{name}: unpinned DNS lookups are refused").into()) })
     }
 }
 
@@ -427,18 +425,18 @@ impl Fetcher {
                 });
             }
             Ok(Err(e)) => {
-                let err = if e.is_timeout() || e.is_connect() && format!("{e:?}").contains("Timeout")
-                {
-                    FetchError::Timeout {
-                        url: shown.clone(),
-                        what: "connect",
-                    }
-                } else {
-                    FetchError::Network {
-                        url: shown.clone(),
-                        why: error_chain(&e),
-                    }
-                };
+                let err =
+                    if e.is_timeout() || e.is_connect() && format!("{e:?}").contains("Timeout") {
+                        FetchError::Timeout {
+                            url: shown.clone(),
+                            what: "connect",
+                        }
+                    } else {
+                        FetchError::Network {
+                            url: shown.clone(),
+                            why: error_chain(&e),
+                        }
+                    };
                 log(None, 0, err.code(), err.to_string());
                 return Err(err);
             }
@@ -453,7 +451,12 @@ impl Fetcher {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            log(Some(status), 0, "redirect", location.clone().unwrap_or_default());
+            log(
+                Some(status),
+                0,
+                "redirect",
+                location.clone().unwrap_or_default(),
+            );
             let Some(location) = location else {
                 return Err(FetchError::Http {
                     url: shown,
@@ -519,7 +522,12 @@ impl Fetcher {
         let mut decoder = match Decoder::new(&encoding, cap) {
             Some(d) => d,
             None => {
-                log(Some(status), 0, "other", format!("content-encoding {encoding}"));
+                log(
+                    Some(status),
+                    0,
+                    "other",
+                    format!("content-encoding {encoding}"),
+                );
                 return Err(FetchError::Other {
                     url: shown,
                     what: format!("unsupported content-encoding {encoding:?}"),
@@ -554,7 +562,12 @@ impl Fetcher {
             wire += chunk.len() as u64;
             hooks.on_bytes(chunk.len() as u64).await;
             if decoder.write(&chunk).is_err() {
-                log(Some(status), wire, "network_error", "corrupt content encoding".into());
+                log(
+                    Some(status),
+                    wire,
+                    "network_error",
+                    "corrupt content encoding".into(),
+                );
                 return Err(FetchError::Network {
                     url: shown,
                     why: format!("corrupt {encoding} body"),
@@ -593,7 +606,11 @@ impl Fetcher {
             Some(status),
             wire,
             "ok",
-            if truncated { "truncated".into() } else { String::new() },
+            if truncated {
+                "truncated".into()
+            } else {
+                String::new()
+            },
         );
 
         if purpose == Purpose::Page && media.is_empty() && !looks_like_html(&body) {
@@ -655,9 +672,11 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let when = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822)
-        .ok()?;
-    let delta = when.unix_timestamp().saturating_sub(time::OffsetDateTime::now_utc().unix_timestamp());
+    let when =
+        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let delta = when
+        .unix_timestamp()
+        .saturating_sub(time::OffsetDateTime::now_utc().unix_timestamp());
     Some(Duration::from_secs(delta.max(0) as u64).min(MAX_RETRY_AFTER))
 }
 
@@ -753,7 +772,9 @@ fn meta_charset(body: &[u8]) -> Option<&'static encoding_rs::Encoding> {
     let mut i = 0;
     while let Some(pos) = find(&lower[i..], b"charset") {
         let mut j = i + pos + 7;
-        while j < lower.len() && (lower[j] == b' ' || lower[j] == b'=' || lower[j] == b'"' || lower[j] == b'\'') {
+        while j < lower.len()
+            && (lower[j] == b' ' || lower[j] == b'=' || lower[j] == b'"' || lower[j] == b'\'')
+        {
             j += 1;
         }
         let start = j;
@@ -914,20 +935,34 @@ mod tests {
     #[test]
     fn charset_precedence() {
         let url = Url::parse("http://example.ru/").unwrap();
-        let (t, cs) = decode_text(b"<meta charset=\"windows-1251\"><p>\xcf\xf0\xe8", "text/html", &url);
+        let (t, cs) = decode_text(
+            b"<meta charset=\"windows-1251\"><p>\xcf\xf0\xe8",
+            "text/html",
+            &url,
+        );
         assert_eq!(cs, "windows-1251");
         assert!(t.contains("При"));
         let (_, cs) = decode_text(b"\xef\xbb\xbfhi", "text/html; charset=iso-8859-1", &url);
         assert_eq!(cs, "utf-8");
         // Declared UTF-8 that is not: the detector decides.
-        let (_, cs) = decode_text(b"<p>caf\xe9 cr\xe8me br\xfbl\xe9e</p>", "text/html; charset=utf-8", &url);
+        let (_, cs) = decode_text(
+            b"<p>caf\xe9 cr\xe8me br\xfbl\xe9e</p>",
+            "text/html; charset=utf-8",
+            &url,
+        );
         assert_ne!(cs, "utf-8");
     }
 
     #[test]
     fn x_robots() {
         let x = parse_x_robots(["otherbot: noindex", "GleanerBot: nofollow"].into_iter());
-        assert_eq!(x, XRobots { noindex: false, nofollow: true });
+        assert_eq!(
+            x,
+            XRobots {
+                noindex: false,
+                nofollow: true
+            }
+        );
         let x = parse_x_robots(["none"].into_iter());
         assert!(x.noindex && x.nofollow);
     }

@@ -114,8 +114,12 @@ pub enum Cap {
 pub enum Gate {
     Open,
     /// Paused by the user; `until_ms` when paused for a duration.
-    Paused { until_ms: Option<i64> },
-    Capped { cap: Cap },
+    Paused {
+        until_ms: Option<i64>,
+    },
+    Capped {
+        cap: Cap,
+    },
     OutsideSchedule,
     WaitingForIdle,
     Metered,
@@ -338,5 +342,166 @@ fn roll(s: &mut State, now_ms: i64) {
     let m = month_of(now_ms);
     if m != s.month.0 {
         s.month = (m, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-24T12:00:00Z, a Tuesday.
+    const NOON: i64 = 1_795_521_600_000;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bandwidth_ceiling_is_a_token_bucket() {
+        let g = Governor::new(
+            Limits {
+                bandwidth_bytes_per_sec: Some(100_000),
+                ..limits()
+            },
+            NOON,
+            0,
+            0,
+        );
+        let t0 = Instant::now();
+        // 1 MB in 16 KB chunks at 100 KB/s: about 10 s of (virtual) time.
+        for _ in 0..64 {
+            g.throttle(16_384, NOON).await;
+        }
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(9_400) && took <= Duration::from_millis(10_600),
+            "{took:?}"
+        );
+        assert_eq!(g.used(NOON), (64 * 16_384, 64 * 16_384));
+        // Without a ceiling nothing waits.
+        let free = Governor::new(limits(), NOON, 0, 0);
+        let t1 = Instant::now();
+        free.throttle(50_000_000, NOON).await;
+        assert_eq!(t1.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pause_for_expires_by_itself() {
+        let g = Governor::new(limits(), NOON, 0, 0);
+        assert_eq!(g.gate(NOON), Gate::Open);
+        g.pause();
+        assert_eq!(g.gate(NOON), Gate::Paused { until_ms: None });
+        g.resume();
+        assert_eq!(g.gate(NOON), Gate::Open);
+        let mut rx = g.watch();
+        g.pause_for(Duration::from_secs(600), NOON);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(
+            g.gate(NOON),
+            Gate::Paused {
+                until_ms: Some(NOON + 600_000)
+            }
+        );
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert!(matches!(g.gate(NOON), Gate::Paused { .. }));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(g.gate(NOON), Gate::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn daily_and_monthly_caps_reset_on_new_periods() {
+        let g = Governor::new(
+            Limits {
+                daily_bytes: Some(1_000),
+                monthly_bytes: Some(2_500),
+                ..limits()
+            },
+            NOON,
+            900,
+            900,
+        );
+        assert_eq!(g.gate(NOON), Gate::Open);
+        g.throttle(200, NOON).await;
+        assert_eq!(g.gate(NOON), Gate::Capped { cap: Cap::Daily });
+        let tomorrow = NOON + 86_400_000;
+        assert_eq!(g.gate(tomorrow), Gate::Open);
+        g.throttle(1_500, tomorrow).await;
+        assert_eq!(g.gate(tomorrow), Gate::Capped { cap: Cap::Daily });
+        let day_after = tomorrow + 86_400_000;
+        assert_eq!(g.gate(day_after), Gate::Capped { cap: Cap::Monthly });
+        let next_month = NOON + 8 * 86_400_000; // 2026-12-02
+        assert_eq!(g.gate(next_month), Gate::Open);
+    }
+
+    #[test]
+    fn schedule_windows() {
+        let s = Schedule {
+            windows: vec![
+                Window {
+                    days: vec![2],
+                    start: "09:00".into(),
+                    end: "17:00".into(),
+                },
+                Window {
+                    days: vec![],
+                    start: "22:00".into(),
+                    end: "06:00".into(),
+                },
+            ],
+            utc_offset_minutes: 0,
+        };
+        s.validate().unwrap();
+        assert!(s.allows(NOON)); // Tuesday 12:00
+        assert!(!s.allows(NOON + 86_400_000)); // Wednesday 12:00
+        assert!(s.allows(NOON + 86_400_000 + 11 * 3_600_000)); // Wednesday 23:00
+        assert!(s.allows(NOON + 2 * 86_400_000 - 7 * 3_600_000)); // Thursday 05:00
+        // Same instant, two hours east: 14:00 local, still inside 09–17.
+        let east = Schedule {
+            utc_offset_minutes: 120,
+            ..s.clone()
+        };
+        assert!(east.allows(NOON));
+        assert!(!east.allows(NOON + 4 * 3_600_000)); // 18:00 local
+        let bad = Schedule {
+            windows: vec![Window {
+                days: vec![9],
+                start: "25:00".into(),
+                end: "x".into(),
+            }],
+            utc_offset_minutes: 0,
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_metered_and_schedule_gates() {
+        let g = Governor::new(
+            Limits {
+                only_when_idle: true,
+                pause_on_metered: true,
+                ..limits()
+            },
+            NOON,
+            0,
+            0,
+        );
+        assert_eq!(g.gate(NOON), Gate::WaitingForIdle);
+        g.set_idle(true);
+        assert_eq!(g.gate(NOON), Gate::Open);
+        g.set_metered(true);
+        assert_eq!(g.gate(NOON), Gate::Metered);
+        g.set_metered(false);
+        g.set_limits(Limits {
+            schedule: Schedule {
+                windows: vec![Window {
+                    days: vec![],
+                    start: "01:00".into(),
+                    end: "02:00".into(),
+                }],
+                utc_offset_minutes: 0,
+            },
+            ..limits()
+        });
+        assert_eq!(g.gate(NOON), Gate::OutsideSchedule);
     }
 }

@@ -94,14 +94,20 @@ pub enum NodeState {
     Sharing,
     /// Running, but no validator has jobs right now.
     Waiting,
-    Paused { until_ms: Option<i64> },
-    Capped { cap: Cap },
+    Paused {
+        until_ms: Option<i64>,
+    },
+    Capped {
+        cap: Cap,
+    },
     OutsideSchedule,
     WaitingForIdle,
     Metered,
     /// No validator reachable.
     Offline,
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Things that happened, for the app's dashboard (via [`Node::subscribe`]).
@@ -517,7 +523,9 @@ impl Node {
         let (vt, vp) = validators
             .iter()
             .filter_map(|h| h.standing.as_ref())
-            .fold((0, 0), |(t, p), s| (t + s.points_total, p + s.points_pending));
+            .fold((0, 0), |(t, p), s| {
+                (t + s.points_total, p + s.points_pending)
+            });
         Ok(Stats {
             node: self.public_key().to_string(),
             bandwidth: BandwidthStats {
@@ -841,10 +849,10 @@ impl Node {
                     status: e.status(),
                     crawl_delay_ms: None,
                 };
-                if let Err(se) = self
-                    .inner
-                    .store
-                    .insert_failure(&v.url, &job.url, &failure, now_ms())
+                if let Err(se) =
+                    self.inner
+                        .store
+                        .insert_failure(&v.url, &job.url, &failure, now_ms())
                 {
                     tracing::error!(cause = %se, "storing a failure failed");
                 }
@@ -945,7 +953,13 @@ impl Node {
                         }
                         Err(e) => {
                             self.health_err(v, &e);
-                            if matches!(e, SubmitError::Status { status: 401 | 403, .. }) {
+                            if matches!(
+                                e,
+                                SubmitError::Status {
+                                    status: 401 | 403,
+                                    ..
+                                }
+                            ) {
                                 v.registered.store(false, Ordering::Release);
                             }
                             no_jobs[vi] = false;
@@ -1137,7 +1151,9 @@ impl Node {
             loop {
                 let (count, oldest) = self.inner.store.fetched_backlog(&v.url)?;
                 let old = oldest.is_some_and(|t| {
-                    now - t >= i64::try_from(cfg.batch_max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+                    now - t
+                        >= i64::try_from(cfg.batch_max_age_secs.saturating_mul(1000))
+                            .unwrap_or(i64::MAX)
                 });
                 if count == 0 || (count < max_records as u64 && !force && !old) {
                     break;
@@ -1227,7 +1243,12 @@ impl FetchHooks for NodeHooks {
             let domain = url.host_str().map(registered_domain).unwrap_or_default();
             let mut crawl_delay = None;
             if purpose == Purpose::Page {
-                let d = self.node.inner.robots.check(&self.fetcher, self, url).await?;
+                let d = self
+                    .node
+                    .inner
+                    .robots
+                    .check(&self.fetcher, self, url)
+                    .await?;
                 crawl_delay = d.crawl_delay;
                 if let Ok(mut g) = self.decision.lock()
                     && g.is_none()
@@ -1236,7 +1257,9 @@ impl FetchHooks for NodeHooks {
                 }
             }
             let pol = &self.node.inner.politeness;
-            let wait = pol.next_free(&domain).saturating_duration_since(Instant::now());
+            let wait = pol
+                .next_free(&domain)
+                .saturating_duration_since(Instant::now());
             if wait > MAX_POLITENESS_WAIT {
                 return Err(FetchError::Busy {
                     url: url.to_string(),
@@ -1266,7 +1289,11 @@ impl FetchHooks for NodeHooks {
             ActivityKind::Page
         };
         if e.wire_bytes > 0
-            && let Err(err) = self.node.inner.store.add_usage(day_of(e.at_ms), e.wire_bytes)
+            && let Err(err) = self
+                .node
+                .inner
+                .store
+                .add_usage(day_of(e.at_ms), e.wire_bytes)
         {
             tracing::warn!(cause = %err, "usage write failed");
         }

@@ -187,10 +187,12 @@ impl AddressPolicy {
             return Err(PolicyError::Credentials { url: shown });
         }
         url.set_fragment(None);
-        let port = url.port_or_known_default().ok_or_else(|| PolicyError::InvalidUrl {
-            url: shown.clone(),
-            why: "no port".into(),
-        })?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| PolicyError::InvalidUrl {
+                url: shown.clone(),
+                why: "no port".into(),
+            })?;
         if !DEFAULT_PORTS.contains(&port) && !self.allow_addrs.iter().any(|a| a.port() == port) {
             return Err(PolicyError::Port { url: shown, port });
         }
@@ -277,9 +279,7 @@ fn canonical_sa(addr: SocketAddr) -> SocketAddr {
 /// Names that always mean this machine or the local network, whatever DNS says.
 fn is_local_name(host: &str) -> bool {
     const LOCAL_SUFFIXES: [&str; 5] = [".localhost", ".local", ".internal", ".home.arpa", ".lan"];
-    host == "localhost"
-        || !host.contains('.')
-        || LOCAL_SUFFIXES.iter().any(|s| host.ends_with(s))
+    host == "localhost" || !host.contains('.') || LOCAL_SUFFIXES.iter().any(|s| host.ends_with(s))
 }
 
 /// Whether `ip` is globally routable. Refuses every special-purpose range (loopback, private,
@@ -376,7 +376,13 @@ mod tests {
 
     #[test]
     fn public_and_private_addresses() {
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
             assert!(is_public_ip(ip.parse().unwrap()), "{ip}");
         }
         for ip in [

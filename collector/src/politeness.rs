@@ -117,7 +117,10 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(p.reserve("example.com", None), t0);
         assert_eq!(p.reserve("example.com", None), t0 + Duration::from_secs(2));
-        assert_eq!(p.reserve("example.com", Some(Duration::from_secs(10))), t0 + Duration::from_secs(4));
+        assert_eq!(
+            p.reserve("example.com", Some(Duration::from_secs(10))),
+            t0 + Duration::from_secs(4)
+        );
         assert_eq!(p.reserve("example.com", None), t0 + Duration::from_secs(14));
         assert_eq!(p.reserve("other.org", None), t0);
         p.retry_after("other.org", Duration::from_secs(60));

@@ -213,8 +213,7 @@ impl Store {
     /// Stores a signed record (state `fetched`) and closes its lease, in one transaction.
     /// Returns false if the record was already stored.
     pub fn insert_record(&self, validator: &str, record: &Record) -> Result<bool, StoreError> {
-        let body =
-            serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut db = self.db()?;
         let tx = db.transaction()?;
         let n = tx.execute(
@@ -344,7 +343,8 @@ impl Store {
             })?;
             for row in rows {
                 let (id, body) = row?;
-                let body = body.ok_or_else(|| StoreError::Corrupt(format!("record {id} has no body")))?;
+                let body =
+                    body.ok_or_else(|| StoreError::Corrupt(format!("record {id} has no body")))?;
                 let rec: Record = serde_json::from_str(&body)
                     .map_err(|e| StoreError::Corrupt(format!("record {id}: {e}")))?;
                 records.push((id, rec));
@@ -415,7 +415,8 @@ impl Store {
                         .parse()
                         .map_err(|_| StoreError::Corrupt(format!("batch id {id}")))?,
                     validator,
-                    body: body.ok_or_else(|| StoreError::Corrupt(format!("batch {id} has no body")))?,
+                    body: body
+                        .ok_or_else(|| StoreError::Corrupt(format!("batch {id} has no body")))?,
                     record_count: count as u32,
                     attempts: attempts as u32,
                 })
@@ -530,9 +531,14 @@ impl Store {
         let db = self.db()?;
         let mut c = QueueCounts::default();
         {
-            let mut st = db.prepare("SELECT state, COUNT(*), SUM(wire_bytes) FROM records GROUP BY state")?;
+            let mut st =
+                db.prepare("SELECT state, COUNT(*), SUM(wire_bytes) FROM records GROUP BY state")?;
             let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
             })?;
             for row in rows {
                 let (state, n, bytes) = row?;
@@ -576,10 +582,12 @@ impl Store {
             }
         }
         {
-            let mut st =
-                db.prepare("SELECT reason, COUNT(*) FROM failures GROUP BY reason ORDER BY 2 DESC")?;
+            let mut st = db
+                .prepare("SELECT reason, COUNT(*) FROM failures GROUP BY reason ORDER BY 2 DESC")?;
             c.failures_by_reason = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
         }
         c.upload_bytes = db.query_row(

@@ -65,7 +65,9 @@ impl SubmitError {
     pub fn is_transient(&self) -> bool {
         match self {
             SubmitError::Unreachable { .. } | SubmitError::Decode { .. } => true,
-            SubmitError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            SubmitError::Status { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
             SubmitError::BadReceipt { .. } => true,
             SubmitError::Sign(_) => false,
         }
@@ -216,8 +218,12 @@ impl ValidatorClient {
     }
 
     pub async fn lease(&self, max: u32) -> Result<LeaseResponse, SubmitError> {
-        self.json(reqwest::Method::POST, PATH_LEASE, Some(&LeaseRequest { max }))
-            .await
+        self.json(
+            reqwest::Method::POST,
+            PATH_LEASE,
+            Some(&LeaseRequest { max }),
+        )
+        .await
     }
 
     pub async fn report(&self, failures: Vec<JobFailure>) -> Result<Ack, SubmitError> {
@@ -256,7 +262,12 @@ impl ValidatorClient {
             None => self.info().await?.validator,
         };
         let out = self
-            .call(reqwest::Method::POST, PATH_BATCHES, BATCH_CONTENT_TYPE, body)
+            .call(
+                reqwest::Method::POST,
+                PATH_BATCHES,
+                BATCH_CONTENT_TYPE,
+                body,
+            )
             .await?;
         let url = format!("{}{}", self.base, PATH_BATCHES);
         let receipt: Receipt = serde_json::from_slice(&out).map_err(|e| SubmitError::Decode {
@@ -297,7 +308,9 @@ mod tests {
         for attempt in 0..40 {
             let d = backoff(attempt);
             assert!(d <= BACKOFF_MAX);
-            let full = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_MAX);
+            let full = BACKOFF_BASE
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(BACKOFF_MAX);
             assert!(d >= full / 2, "{attempt}: {d:?}");
         }
     }

@@ -94,13 +94,18 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
             for e in node.activity(&q)? {
                 let t = time::OffsetDateTime::from_unix_timestamp(e.at_ms / 1000)
                     .ok()
-                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
                     .unwrap_or_else(|| e.at_ms.to_string());
                 writeln!(
                     out,
                     "{t}  {:<7} {:<4} {:>9}  {:<18} {}",
                     e.kind.as_str(),
-                    e.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                    e.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     e.bytes,
                     e.verdict,
                     e.url

@@ -42,7 +42,11 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
     let summary = rt.block_on(async {
         let mut events = node.subscribe();
         if !json {
-            eprintln!("gleaner node {} — data in {}", node.public_key(), data_dir.display());
+            eprintln!(
+                "gleaner node {} — data in {}",
+                node.public_key(),
+                data_dir.display()
+            );
         }
         let printer = tokio::spawn(async move {
             loop {
@@ -82,12 +86,17 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
 
 fn print_event(ev: &NodeEvent) {
     match ev {
-        NodeEvent::Fetched { url, wire_bytes, .. } => {
+        NodeEvent::Fetched {
+            url, wire_bytes, ..
+        } => {
             println!("fetched  {url} ({})", crate::common::bytes(*wire_bytes));
         }
         NodeEvent::Failed { url, reason, .. } => println!("failed   {url}: {reason}"),
         NodeEvent::Batched { batch_id, records } => {
-            println!("batched  {records} records as {}", &batch_id[..12.min(batch_id.len())]);
+            println!(
+                "batched  {records} records as {}",
+                &batch_id[..12.min(batch_id.len())]
+            );
         }
         NodeEvent::Receipted {
             batch_id,
@@ -98,7 +107,10 @@ fn print_event(ev: &NodeEvent) {
             &batch_id[..12.min(batch_id.len())]
         ),
         NodeEvent::StateChanged { state } => {
-            println!("state    {}", serde_json::to_string(state).unwrap_or_default());
+            println!(
+                "state    {}",
+                serde_json::to_string(state).unwrap_or_default()
+            );
         }
         NodeEvent::ValidatorUnreachable { validator, error } => {
             println!("offline  {validator}: {error}");
