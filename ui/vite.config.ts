@@ -10,5 +10,8 @@ export default defineConfig({
     target: 'es2022',
     emptyOutDir: true,
     chunkSizeWarningLimit: 200,
+    // WebKitGTK under tauri:// never fires load events for Vite's preload links, which leaves
+    // dynamic imports pending forever; the app has only the fake bridge as a lazy chunk anyway.
+    modulePreload: false,
   },
 });

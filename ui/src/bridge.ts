@@ -4,6 +4,9 @@
 // In a plain browser (development, the Chromium tests) a fake bridge with canned data stands in,
 // loaded lazily so it stays out of the app's main chunk.
 
+import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+
 /** What the node is doing, as the tray icon shows it. */
 export type NodeState = 'sharing' | 'paused' | 'capped' | 'offline' | 'error';
 
@@ -190,9 +193,7 @@ export const EVENTS = {
   activity: 'gleaner://activity',
 } as const;
 
-async function tauriBridge(): Promise<Bridge> {
-  const { invoke } = await import('@tauri-apps/api/core');
-  const { listen } = await import('@tauri-apps/api/event');
+function tauriBridge(): Bridge {
   const call = async <T>(cmd: string, args?: Record<string, unknown>): Promise<T> => {
     try {
       return await invoke<T>(cmd, args);

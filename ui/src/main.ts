@@ -90,8 +90,12 @@ function start(bridge: Bridge): void {
   void loadStats();
 }
 
-connect().then(start, (err) => {
-  document.body.replaceChildren(
-    h('div', { class: 'error', role: 'alert' }, h('h1', {}, 'Gleaner could not start'), h('p', {}, toBridgeError(err).message)),
-  );
-});
+connect()
+  .then(start)
+  .catch((err: unknown) => {
+    const e = toBridgeError(err);
+    console.error('gleaner: start failed', err);
+    document.body.replaceChildren(
+      h('div', { class: 'error', role: 'alert', id: 'fatal' }, h('h1', {}, 'Gleaner could not start'), h('p', {}, `${e.message} (${e.code})`)),
+    );
+  });

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Memory (all processes: the app and its WebKit processes) and idle CPU of the running app, from
+# /proc, under Xvfb. Prints figures; asserts nothing. Uses the release build (as users run it).
+#   src-tauri/scripts/bench.sh            # builds with app-build.sh first
+#   GLEANER_BENCH_BIN=path bench.sh       # measure another binary
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${GLEANER_BENCH_BIN:-}"
+if [[ -z "$bin" ]]; then
+  "$root/src-tauri/scripts/app-build.sh" >/dev/null
+  bin="$root/target/release/gleaner-app"
+fi
+exec xvfb-run -a -s "-screen 0 1280x800x24" \
+  dbus-run-session -- python3 "$root/src-tauri/scripts/bench.py" "$bin"

@@ -1,0 +1,186 @@
+"""The real app on a virtual display: WebDriver drives the window, D-Bus drives the tray.
+
+Run by test-xvfb.sh inside `xvfb-run … dbus-run-session`. Usage: e2e.py BINARY
+Prints 'N passed, N failed' at the end; exits non-zero on any failure.
+Screenshots of the main states go to target/screenshots/app-*.png.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+from desktop import SHOTS, Tray, WebDriver, wait_for
+
+BINARY = os.path.abspath(sys.argv[1])
+# Fixed ports: one run at a time, fresh CI machines. 4444 is tauri-driver's default.
+DRIVER_PORT = 4444
+NATIVE_PORT = 4445
+
+
+def fresh_env():
+    d = tempfile.mkdtemp(prefix="gleaner-app-e2e-")
+    env = dict(os.environ, GLEANER_APP_DIR=d, RUST_LOG="info")
+    return d, env
+
+
+def test_window_and_tray(results):
+    """Onboarding, Share/Pause from the window and from the tray, settings saved to disk."""
+    app_dir, env = fresh_env()
+    driver_bin = shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver")
+    driver = subprocess.Popen([driver_bin, "--port", str(DRIVER_PORT), "--native-port", str(NATIVE_PORT)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wd = WebDriver(DRIVER_PORT)
+    try:
+        wait_for("tauri-driver", wd.ready, timeout=30)
+        os.environ.update(GLEANER_APP_DIR=app_dir)
+        wd.start(BINARY)
+
+        def check(name, fn):
+            try:
+                fn()
+                results.append((name, None))
+                print(f"ok - {name}", flush=True)
+            except Exception as e:  # noqa: BLE001
+                results.append((name, e))
+                print(f"not ok - {name}: {e}", flush=True)
+                traceback.print_exc()
+                try:
+                    wd.screenshot(f"app-FAILED-{name.replace(' ', '-')}.png")
+                except Exception:  # noqa: BLE001
+                    pass
+
+        def onboarding():
+            wait_for("onboarding dialog", lambda: wd.attr("#onboarding", "open") is not None, timeout=40)
+            text = wd.text("#onboarding")
+            for words in ["GET requests", "No cookies", "private address", "robots.txt", "No server can override"]:
+                assert words in text, f"onboarding lacks {words!r}"
+            wd.screenshot("app-onboarding.png")
+            wd.click("#onboarding-start")
+            wait_for("onboarding closed", lambda: wd.js("return !document.getElementById('onboarding')"))
+            wait_for("app.json written", lambda: json.load(open(os.path.join(app_dir, "app.json")))["onboarded"])
+
+        def share_pause_from_window():
+            wd.wait_attr("#state", "data-node-state", "sharing")
+            wait_for("panels ready", lambda: wd.attr("#bandwidth", "data-state") == "ready")
+            wd.screenshot("app-sharing.png")
+            wd.click("#pause")
+            wd.wait_attr("#state", "data-node-state", "paused")
+            wd.screenshot("app-paused.png")
+            wd.click("#resume")
+            wd.wait_attr("#state", "data-node-state", "sharing")
+
+        pid = wait_for("app process", lambda: app_pid(BINARY))
+
+        def tray_toggles():
+            tray = Tray(pid)
+            items = tray.items()
+            for label in ["Pause sharing", "Pause for 1 hour", "Open dashboard", "Quit"]:
+                assert label in items, f"tray lacks {label!r}: {sorted(items)}"
+            assert any(label.startswith("Today: ") for label in items), sorted(items)
+            tray.click("Pause sharing")
+            wd.wait_attr("#state", "data-node-state", "paused")
+            wait_for("tray says Resume", lambda: "Resume sharing" in tray.items())
+            tray.click("Resume sharing")
+            wd.wait_attr("#state", "data-node-state", "sharing")
+            wait_for("tray says Pause", lambda: "Pause sharing" in tray.items())
+            tray.click("Pause for 1 hour")
+            wd.wait_attr("#state", "data-node-state", "paused")
+            assert "Resumes by itself" in wd.text("#control")
+            tray.click("Resume sharing")
+            wd.wait_attr("#state", "data-node-state", "sharing")
+
+        def settings_saved():
+            wd.click("#nav-activity")
+            wait_for("activity panel", lambda: wd.attr("#activity", "data-state") in ("ready", "empty"))
+            wd.screenshot("app-activity.png")
+            wd.click("#nav-settings")
+            wait_for("settings panel", lambda: wd.attr("#settings", "data-state") == "ready")
+            wd.js("document.getElementById('s-validators').value = 'https://validator.example';"
+                  "document.getElementById('s-blocklist').value = 'Example.COM';")
+            wd.click("#settings-save")
+            wait_for("saved", lambda: wd.text("#settings-msg") == "Saved.")
+            stored = json.load(open(os.path.join(app_dir, "node", "settings.json")))
+            assert stored["blocklist"] == ["example.com"], stored
+            assert stored["validators"] == ["https://validator.example"], stored
+            wd.screenshot("app-settings.png")
+            wd.js("document.getElementById('s-validators').value = 'ftp://nope';")
+            wd.click("#settings-save")
+            wait_for("refusal shown", lambda: "Not saved" in (wd.text("#settings-msg") or ""))
+
+        check("first-run onboarding", onboarding)
+        check("share and pause from the window", share_pause_from_window)
+        check("the tray menu toggles sharing", tray_toggles)
+        check("settings are saved by the node", settings_saved)
+    finally:
+        try:
+            wd.quit()
+        except Exception:  # noqa: BLE001
+            pass
+        driver.send_signal(signal.SIGTERM)
+        try:
+            driver.wait(10)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            driver.wait()
+        shutil.rmtree(app_dir, ignore_errors=True)
+
+
+def app_pid(binary):
+    """The newest process running `binary`."""
+    best = None
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/exe") == binary:
+                    best = max(best or 0, int(entry))
+            except OSError:
+                pass
+    return best
+
+
+def test_single_instance_and_quit(results):
+    """A second launch hands over and exits; Quit in the tray ends the app with status 0."""
+    app_dir, env = fresh_env()
+    app = subprocess.Popen([BINARY, "--hidden"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    name = "single instance, then Quit from the tray exits 0"
+    try:
+        tray = Tray(app.pid)
+        second = subprocess.run([BINARY], env=env, capture_output=True, timeout=30)
+        assert second.returncode == 0, f"second launch exited {second.returncode}"
+        assert app.poll() is None, "the first instance must keep running"
+        tray.click("Quit")
+        code = app.wait(20)
+        assert code == 0, f"Quit exited {code}: {app.stderr.read()[-2000:]!r}"
+        results.append((name, None))
+        print(f"ok - {name}", flush=True)
+    except Exception as e:  # noqa: BLE001
+        results.append((name, e))
+        print(f"not ok - {name}: {e}", flush=True)
+        traceback.print_exc()
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        shutil.rmtree(app_dir, ignore_errors=True)
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    results = []
+    started = time.monotonic()
+    test_window_and_tray(results)
+    test_single_instance_and_quit(results)
+    failed = [n for n, e in results if e is not None]
+    print(f"# app under Xvfb: {time.monotonic() - started:.0f} s; screenshots in {SHOTS}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The real app under Xvfb: WebDriver (tauri-driver + WebKitWebDriver) drives the window, gdbus drives
+# the tray menu over a private session bus. Screenshots: target/screenshots/app-*.png.
+# Needs: xvfb, xauth, dbus-daemon, libglib2.0-bin (gdbus), webkit2gtk-driver, tauri-driver (cargo install).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+for tool in xvfb-run dbus-run-session gdbus WebKitWebDriver tauri-driver; do
+  command -v "$tool" >/dev/null || { echo "test-xvfb: $tool is missing (see src-tauri/README.md)" >&2; exit 1; }
+done
+"$root/src-tauri/scripts/ui.sh"
+cd "$root"
+cargo build -p gleaner-app --quiet
+# -a: a free display number; the WebDriver ports are fixed (4444/4445) inside e2e.py.
+exec xvfb-run -a -s "-screen 0 1280x800x24" \
+  dbus-run-session -- python3 "$root/src-tauri/scripts/e2e.py" "$root/target/debug/gleaner-app"

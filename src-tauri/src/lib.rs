@@ -1,0 +1,138 @@
+//! Gleaner's desktop tray app: a thin Tauri shell over the node.
+//!
+//! Layers: `commands` (a few lines each) and the tray menu call the feature functions on
+//! [`state::AppState`], which drive a [`node::NodeApi`]. `events` pushes the node's events to the
+//! window, the tray and notifications. The dashboard itself is `ui/` (TypeScript).
+
+pub mod commands;
+pub mod error;
+pub mod events;
+pub mod model;
+pub mod node;
+pub mod state;
+pub mod tray;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tauri::{App, AppHandle, Manager, RunEvent, Runtime, WindowEvent};
+use tauri_plugin_autostart::{MacosLauncher, ManagerExt};
+
+use crate::model::NodeSettings;
+use crate::node::local::LocalNode;
+use crate::state::AppState;
+
+/// The dashboard window's label (see `tauri.conf.json`).
+pub const MAIN_WINDOW: &str = "main";
+/// Start in the tray without opening the window (passed by start-at-login).
+pub const HIDDEN_ARG: &str = "--hidden";
+/// Overrides where the app keeps its files (tests use a temporary folder).
+pub const DIR_ENV: &str = "GLEANER_APP_DIR";
+
+/// Registers the commands on `builder`; the rest of the wiring is in [`run`] (and in the tests).
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::status,
+        commands::stats,
+        commands::pause,
+        commands::pause_for,
+        commands::resume,
+        commands::activity,
+        commands::export_activity,
+        commands::settings,
+        commands::update_settings,
+        commands::complete_onboarding,
+        commands::export_key,
+    ])
+}
+
+/// Shows, un-minimises and focuses the dashboard.
+pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let shown = window
+            .show()
+            .and_then(|()| window.unminimize())
+            .and_then(|()| window.set_focus());
+        if let Err(err) = shown {
+            tracing::warn!(%err, "could not show the dashboard");
+        }
+    }
+}
+
+/// Runs the app until the user quits from the tray.
+pub fn run() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+
+    let builder = tauri::Builder::default()
+        // First: a second launch hands over to this one, which shows its window.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            show_main(app)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec![HIDDEN_ARG]),
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .setup(|app| setup(app).map_err(Into::into))
+        .on_window_event(|window, event| {
+            // Closing the window keeps the app in the tray.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                if let Err(err) = window.hide() {
+                    tracing::warn!(%err, "could not hide the window");
+                }
+            }
+        });
+    let app = match with_commands(builder).build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(%err, "the app could not start");
+            std::process::exit(1);
+        }
+    };
+    app.run(|_app, event| {
+        // Only an explicit exit (Quit) ends the app; the last window closing does not.
+        if let RunEvent::ExitRequested { code: None, api, .. } = event {
+            api.prevent_exit();
+        }
+    });
+}
+
+/// Where the app keeps its files: `$GLEANER_APP_DIR`, else the platform's data folder.
+fn app_dir<R: Runtime>(app: &App<R>) -> Result<PathBuf, error::AppError> {
+    if let Some(dir) = std::env::var_os(DIR_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    app.path()
+        .app_data_dir()
+        .map_err(|e| error::AppError::Node(format!("no data folder: {e}")))
+}
+
+fn setup(app: &mut App) -> Result<(), error::AppError> {
+    let dir = app_dir(app)?;
+    tracing::info!(dir = %dir.display(), "starting");
+    let node = Arc::new(LocalNode::open(&dir.join("node"), NodeSettings::default())?);
+    let export_dir = app
+        .path()
+        .download_dir()
+        .unwrap_or_else(|_| dir.join("exports"));
+    let handle = app.handle().clone();
+    let login: state::LoginHook = Box::new(move |on| {
+        let launcher = handle.autolaunch();
+        if on { launcher.enable() } else { launcher.disable() }.map_err(|e| e.to_string())
+    });
+    let state = AppState::new(node, dir.join("app.json"), export_dir, login)?;
+    let status = state.status();
+    app.manage(state);
+    // Without a tray host (no session bus) the app still runs, window only.
+    if let Err(err) = tray::create(app.handle(), &status) {
+        tracing::warn!(%err, "no tray icon");
+    }
+    events::spawn(app.handle());
+    if !std::env::args().any(|a| a == HIDDEN_ARG) {
+        show_main(app.handle());
+    }
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! View models: what the dashboard and the tray show. Serialised in camelCase to match
+//! `ui/src/bridge.ts`; keep both in step.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::AppError;
+
+/// What the node is doing; the tray icon has one picture per state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Sharing,
+    Paused,
+    Capped,
+    Offline,
+    Error,
+}
+
+impl NodeState {
+    /// A short label for people ("Sharing", "Paused", …).
+    pub fn label(self) -> &'static str {
+        match self {
+            NodeState::Sharing => "Sharing",
+            NodeState::Paused => "Paused",
+            NodeState::Capped => "Paused by your cap",
+            NodeState::Offline => "Offline",
+            NodeState::Error => "Error",
+        }
+    }
+
+    /// True when the user's choice is "share" (the node may still be waiting on a cap or network).
+    pub fn wants_to_share(self) -> bool {
+        matches!(self, NodeState::Sharing | NodeState::Offline)
+    }
+}
+
+/// The node's own status, as the node library reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub state: NodeState,
+    pub detail: Option<String>,
+    /// Unix ms at which a timed pause ends.
+    pub paused_until_ms: Option<i64>,
+}
+
+/// The status the dashboard shows: the node's plus what only the app knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    #[serde(flatten)]
+    pub node: NodeStatus,
+    pub public_key: String,
+    pub onboarded: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bandwidth {
+    pub now_bps: u64,
+    pub today_bytes: u64,
+    pub month_bytes: u64,
+    pub rate_cap_bps: Option<u64>,
+    pub monthly_cap_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReasonCount {
+    pub code: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Pages {
+    pub fetched: u64,
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub reasons: Vec<ReasonCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptSummary {
+    pub batch_id: String,
+    pub validator: String,
+    pub issued_at_ms: i64,
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+    pub points: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochPoints {
+    pub epoch: u64,
+    pub closed: bool,
+    pub points: u64,
+    pub receipts: Vec<ReceiptSummary>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Points {
+    pub credited: u64,
+    pub pending: u64,
+    pub epochs: Vec<EpochPoints>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorHealth {
+    pub url: String,
+    pub reachable: bool,
+    pub last_error: Option<String>,
+    pub last_contact_ms: Option<i64>,
+}
+
+/// Everything the overview shows, pushed about once a second while the window is open.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub bandwidth: Bandwidth,
+    pub pages: Pages,
+    pub points: Points,
+    pub validators: Vec<ValidatorHealth>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityVerdict {
+    Pending,
+    Accepted,
+    Duplicate,
+    Rejected,
+    Failed,
+}
+
+impl ActivityVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityVerdict::Pending => "pending",
+            ActivityVerdict::Accepted => "accepted",
+            ActivityVerdict::Duplicate => "duplicate",
+            ActivityVerdict::Rejected => "rejected",
+            ActivityVerdict::Failed => "failed",
+        }
+    }
+}
+
+/// One request made on this connection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityEntry {
+    pub id: u64,
+    pub at_ms: i64,
+    pub method: String,
+    pub url: String,
+    pub domain: String,
+    pub status: Option<u16>,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub verdict: ActivityVerdict,
+    pub reason: Option<String>,
+}
+
+/// Most rows one activity page returns: the UI shows 25; this bounds a hostile or buggy caller.
+pub const MAX_ACTIVITY_PAGE: u32 = 500;
+
+/// A search of the activity log. The UI sends `""` for "any" domain or verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityQuery {
+    #[serde(default)]
+    pub search: String,
+    #[serde(default)]
+    pub domain: String,
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub verdict: Option<ActivityVerdict>,
+    #[serde(default)]
+    pub offset: u32,
+    /// Rows wanted; 0 means all (used by the export).
+    #[serde(default)]
+    pub limit: u32,
+}
+
+fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ActivityVerdict>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?;
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some(v) => serde_json::from_value(serde_json::Value::String(v.to_string()))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+impl ActivityQuery {
+    /// Does `entry` match this query's filters (not its paging)?
+    pub fn matches(&self, entry: &ActivityEntry) -> bool {
+        let needle = self.search.trim().to_lowercase();
+        (self.domain.is_empty() || entry.domain == self.domain)
+            && self.verdict.is_none_or(|v| v == entry.verdict)
+            && (needle.is_empty()
+                || entry.url.to_lowercase().contains(&needle)
+                || entry.reason.as_deref().is_some_and(|r| r.contains(&needle)))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ActivityPage {
+    pub entries: Vec<ActivityEntry>,
+    pub total: u64,
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportResult {
+    pub path: String,
+    pub rows: u64,
+}
+
+/// Local-time window in which sharing is allowed, "HH:MM" each; `end < start` spans midnight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub start: String,
+    pub end: String,
+}
+
+/// The node's settings (the part the node library owns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSettings {
+    pub validators: Vec<String>,
+    pub rate_cap_bps: Option<u64>,
+    pub monthly_cap_bytes: Option<u64>,
+    pub schedule: Option<Schedule>,
+    pub idle_only: bool,
+    pub pause_on_metered: bool,
+    pub blocklist: Vec<String>,
+    pub payout_address: Option<String>,
+}
+
+/// Most validators and blocklist entries: far above real use, low enough to keep the files small.
+pub const MAX_LIST_LEN: usize = 1_000;
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            validators: Vec::new(),
+            rate_cap_bps: None,
+            monthly_cap_bytes: None,
+            schedule: None,
+            idle_only: false,
+            pause_on_metered: true,
+            blocklist: Vec::new(),
+            payout_address: None,
+        }
+    }
+}
+
+impl NodeSettings {
+    /// Checks and normalises (trims, lower-cases domains, drops duplicates).
+    pub fn validated(mut self) -> Result<Self, AppError> {
+        let bad = |field, why: String| AppError::InvalidSettings { field, why };
+        if self.validators.len() > MAX_LIST_LEN || self.blocklist.len() > MAX_LIST_LEN {
+            return Err(bad("validators", format!("at most {MAX_LIST_LEN} entries")));
+        }
+        for v in &mut self.validators {
+            *v = v.trim().trim_end_matches('/').to_string();
+            let rest = v
+                .strip_prefix("https://")
+                .or_else(|| v.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                return Err(bad(
+                    "validators",
+                    format!("{v:?} is not an http(s) address"),
+                ));
+            }
+        }
+        for d in &mut self.blocklist {
+            *d = d.trim().trim_start_matches("*.").trim_end_matches('.').to_lowercase();
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            if !ok {
+                return Err(bad("blocklist", format!("{d:?} is not a domain name")));
+            }
+        }
+        self.blocklist.sort();
+        self.blocklist.dedup();
+        if self.rate_cap_bps == Some(0) || self.monthly_cap_bytes == Some(0) {
+            return Err(bad("caps", "a cap must be above zero (empty: no cap)".into()));
+        }
+        if let Some(s) = &self.schedule {
+            for t in [&s.start, &s.end] {
+                if !is_hh_mm(t) {
+                    return Err(bad("schedule", format!("{t:?} is not a time like 22:00")));
+                }
+            }
+        }
+        if let Some(p) = &self.payout_address {
+            let p = p.trim();
+            if p.parse::<gleaner_protocol::PublicKey>().is_err() {
+                return Err(bad(
+                    "payoutAddress",
+                    format!("{p:?} is not a Gleaner public key"),
+                ));
+            }
+            self.payout_address = Some(p.to_string());
+        }
+        Ok(self)
+    }
+}
+
+fn is_hh_mm(t: &str) -> bool {
+    let Some((h, m)) = t.split_once(':') else {
+        return false;
+    };
+    h.len() == 2
+        && m.len() == 2
+        && h.parse::<u8>().is_ok_and(|h| h < 24)
+        && m.parse::<u8>().is_ok_and(|m| m < 60)
+}
+
+/// The settings the dashboard edits: the node's, plus the app's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    #[serde(flatten)]
+    pub node: NodeSettings,
+    pub start_at_login: bool,
+    pub notifications: bool,
+}
+
+/// Writes activity rows as CSV (RFC 4180 quoting) to `out`; returns the number of rows.
+pub fn write_csv<'a>(
+    rows: impl IntoIterator<Item = &'a ActivityEntry>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<u64> {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    }
+    writeln!(out, "time_ms,method,url,domain,status,bytes,duration_ms,verdict,reason")?;
+    let mut n = 0;
+    for e in rows {
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
+            e.at_ms,
+            field(&e.method),
+            field(&e.url),
+            field(&e.domain),
+            e.status.map(|s| s.to_string()).unwrap_or_default(),
+            e.bytes,
+            e.duration_ms,
+            e.verdict.as_str(),
+            field(e.reason.as_deref().unwrap_or("")),
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_normalised_and_checked() {
+        let s = NodeSettings {
+            validators: vec![" https://v.example/ ".into()],
+            blocklist: vec!["Example.COM".into(), "*.ads.net".into(), "example.com".into()],
+            schedule: Some(Schedule {
+                start: "22:00".into(),
+                end: "07:30".into(),
+            }),
+            ..NodeSettings::default()
+        }
+        .validated()
+        .unwrap();
+        assert_eq!(s.validators, ["https://v.example"]);
+        assert_eq!(s.blocklist, ["ads.net", "example.com"]);
+
+        for (bad, code_field) in [
+            (
+                NodeSettings {
+                    validators: vec!["ftp://x".into()],
+                    ..NodeSettings::default()
+                },
+                "validators",
+            ),
+            (
+                NodeSettings {
+                    blocklist: vec!["not a domain".into()],
+                    ..NodeSettings::default()
+                },
+                "blocklist",
+            ),
+            (
+                NodeSettings {
+                    rate_cap_bps: Some(0),
+                    ..NodeSettings::default()
+                },
+                "caps",
+            ),
+            (
+                NodeSettings {
+                    schedule: Some(Schedule {
+                        start: "25:00".into(),
+                        end: "07:00".into(),
+                    }),
+                    ..NodeSettings::default()
+                },
+                "schedule",
+            ),
+            (
+                NodeSettings {
+                    payout_address: Some("nope".into()),
+                    ..NodeSettings::default()
+                },
+                "payoutAddress",
+            ),
+        ] {
+            match bad.validated() {
+                Err(AppError::InvalidSettings { field, .. }) => assert_eq!(field, code_field),
+                other => panic!("expected invalid {code_field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn settings_json_matches_the_ui() {
+        let json = serde_json::json!({
+            "validators": ["https://v.example"], "rateCapBps": 2048, "monthlyCapBytes": null,
+            "schedule": {"start": "22:00", "end": "07:00"}, "idleOnly": true, "pauseOnMetered": false,
+            "blocklist": [], "payoutAddress": null, "startAtLogin": true, "notifications": false
+        });
+        let s: Settings = serde_json::from_value(json.clone()).unwrap();
+        assert!(s.start_at_login && s.node.idle_only);
+        assert_eq!(serde_json::to_value(&s).unwrap(), json);
+    }
+
+    #[test]
+    fn activity_query_accepts_the_ui_empty_strings() {
+        let q: ActivityQuery =
+            serde_json::from_str(r#"{"search":"","domain":"","verdict":"","offset":0,"limit":25}"#)
+                .unwrap();
+        assert_eq!(q.verdict, None);
+        let q: ActivityQuery = serde_json::from_str(r#"{"verdict":"failed"}"#).unwrap();
+        assert_eq!(q.verdict, Some(ActivityVerdict::Failed));
+        assert!(serde_json::from_str::<ActivityQuery>(r#"{"verdict":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let e = ActivityEntry {
+            id: 1,
+            at_ms: 5,
+            method: "GET".into(),
+            url: "https://a.example/x,\"y\"".into(),
+            domain: "a.example".into(),
+            status: None,
+            bytes: 10,
+            duration_ms: 3,
+            verdict: ActivityVerdict::Failed,
+            reason: Some("robots_disallowed".into()),
+        };
+        let mut out = Vec::new();
+        assert_eq!(write_csv([&e], &mut out).unwrap(), 1);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            r#"5,GET,"https://a.example/x,""y""",a.example,,10,3,failed,robots_disallowed"#
+        );
+    }
+}
