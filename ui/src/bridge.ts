@@ -69,7 +69,11 @@ export interface EpochPoints {
 
 export interface Points {
   credited: number;
+  /** Points the validators report as pending in the open epoch. */
   pending: number;
+  /** Records sent or queued without a receipt yet. */
+  pendingRecords: number;
+  /** Per-epoch receipts, when the node reports them (empty otherwise). */
   epochs: EpochPoints[];
 }
 
@@ -87,21 +91,25 @@ export interface Stats {
   validators: ValidatorHealth[];
 }
 
-export type ActivityVerdict = 'pending' | 'accepted' | 'duplicate' | 'rejected' | 'failed';
+/** ok: fetched; redirect: the next hop is its own entry; refused: blocked before any connection. */
+export type ActivityVerdict = 'ok' | 'redirect' | 'refused' | 'failed';
 
-/** One request this machine made. */
+/** One request this machine made (or refused to make). */
 export interface ActivityEntry {
   id: number;
   atMs: number;
+  /** "GET", or "—" when no request was made. */
   method: string;
   url: string;
   domain: string;
+  /** A robots.txt request. */
+  robots: boolean;
   status: number | null;
   bytes: number;
-  durationMs: number;
   verdict: ActivityVerdict;
-  /** Reason code for rejected/failed entries. */
+  /** Reason code for refused/failed entries, e.g. `robots_disallowed`. */
   reason: string | null;
+  detail: string;
 }
 
 export interface ActivityQuery {
@@ -124,6 +132,8 @@ export interface Schedule {
   /** "HH:MM", local time. */
   start: string;
   end: string;
+  /** Local time minus UTC, in minutes. */
+  utcOffsetMinutes: number;
 }
 
 export interface Settings {

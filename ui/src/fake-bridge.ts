@@ -36,13 +36,12 @@ const NOW = Date.UTC(2026, 10, 24, 18, 0, 0);
 const KEY = '7Hq3bJp4u2aVfN1xZkR9mYc5tLwE8sD6oGiUe3rQnB2';
 
 const DOMAINS = ['en.wikipedia.org', 'docs.python.org', 'www.gutenberg.org', 'blog.rust-lang.org', 'example.org'];
-const VERDICTS: ActivityEntry['verdict'][] = ['accepted', 'accepted', 'accepted', 'duplicate', 'rejected', 'failed', 'pending'];
+const VERDICTS: ActivityEntry['verdict'][] = ['ok', 'ok', 'ok', 'redirect', 'ok', 'failed', 'refused'];
 const REASONS: Record<string, string | null> = {
-  accepted: null,
-  duplicate: 'near_duplicate',
-  rejected: 'gopher_word_count',
+  ok: null,
+  redirect: null,
+  refused: 'blocked_domain',
   failed: 'robots_disallowed',
-  pending: null,
 };
 
 function makeActivity(count: number): ActivityEntry[] {
@@ -53,14 +52,15 @@ function makeActivity(count: number): ActivityEntry[] {
     out.push({
       id: count - i,
       atMs: NOW - i * 37_000,
-      method: 'GET',
+      method: verdict === 'refused' ? '—' : 'GET',
       url: `https://${domain}/page/${count - i}`,
       domain,
-      status: verdict === 'failed' ? null : 200,
-      bytes: 20_000 + ((i * 7919) % 180_000),
-      durationMs: 120 + ((i * 31) % 900),
+      robots: false,
+      status: verdict === 'failed' || verdict === 'refused' ? null : verdict === 'redirect' ? 301 : 200,
+      bytes: verdict === 'refused' ? 0 : 20_000 + ((i * 7919) % 180_000),
       verdict,
       reason: REASONS[verdict],
+      detail: verdict === 'failed' ? 'Disallow: /page/' : '',
     });
   }
   return out;
@@ -110,10 +110,11 @@ function makeStats(scenario: Scenario): Stats {
           ],
         },
     points: empty
-      ? { credited: 0, pending: 0, epochs: [] }
+      ? { credited: 0, pending: 0, pendingRecords: 0, epochs: [] }
       : {
           credited: 10_930,
           pending: 412,
+          pendingRecords: 37,
           epochs: [
             {
               epoch: 42,

@@ -151,7 +151,9 @@ describe('dashboard', () => {
     assert.equal(saved.rateCapBps, 500 * 1024);
     assert.equal(saved.monthlyCapBytes, null);
     assert.deepEqual(saved.blocklist, ['facebook.com', 'example.com']);
-    assert.deepEqual(saved.schedule, { start: '23:00', end: '07:00' });
+    assert.equal(saved.schedule.start, '23:00');
+    assert.equal(saved.schedule.end, '07:00');
+    assert.equal(typeof saved.schedule.utcOffsetMinutes, 'number');
     assert.equal(saved.idleOnly, true);
     assert.equal(saved.pauseOnMetered, false);
     assert.equal(saved.payoutAddress, 'PayoutKey111');

@@ -6,7 +6,14 @@ import { Panel, formatBytes, formatTime, h, humanCode } from '../dom';
 /** Rows per page: enough to scan, small enough to render instantly. */
 const PAGE_SIZE = 25;
 
-const VERDICTS = ['', 'accepted', 'duplicate', 'rejected', 'failed', 'pending'] as const;
+const VERDICTS = ['', 'ok', 'redirect', 'failed', 'refused'] as const;
+const VERDICT_LABELS: Record<(typeof VERDICTS)[number], string> = {
+  '': 'All outcomes',
+  ok: 'Fetched',
+  redirect: 'Redirected',
+  failed: 'Failed',
+  refused: 'Refused (not requested)',
+};
 
 export class ActivityPanel {
   readonly panel: Panel;
@@ -16,7 +23,7 @@ export class ActivityPanel {
   private readonly verdict = h(
     'select',
     { id: 'activity-verdict' },
-    ...VERDICTS.map((v) => h('option', { value: v }, v === '' ? 'All verdicts' : v)),
+    ...VERDICTS.map((v) => h('option', { value: v }, VERDICT_LABELS[v])),
   );
   private readonly exportMsg = h('p', { class: 'small', id: 'export-msg', role: 'status' });
   private seq = 0;
@@ -30,7 +37,7 @@ export class ActivityPanel {
       { class: 'filters', role: 'search', onsubmit: (e: Event) => e.preventDefault() },
       h('label', {}, 'Search', this.search),
       h('label', {}, 'Domain', this.domain),
-      h('label', {}, 'Verdict', this.verdict),
+      h('label', {}, 'Outcome', this.verdict),
     );
     this.search.addEventListener('input', () => {
       window.clearTimeout(this.debounce);
@@ -90,10 +97,10 @@ export class ActivityPanel {
         { 'data-verdict': e.verdict },
         h('td', {}, formatTime(e.atMs)),
         h('td', {}, e.method),
-        h('td', { class: 'url' }, h('span', { title: e.url }, e.url)),
+        h('td', { class: 'url' }, h('span', { title: e.detail ? `${e.url}\n${e.detail}` : e.url }, e.url), e.robots ? h('span', { class: 'small' }, ' (robots.txt)') : null),
         h('td', { class: 'num' }, e.status ?? '—'),
         h('td', { class: 'num' }, formatBytes(e.bytes)),
-        h('td', {}, h('span', { class: `verdict v-${e.verdict}` }, e.verdict), e.reason ? h('span', { class: 'small' }, ` ${humanCode(e.reason)}`) : null),
+        h('td', {}, h('span', { class: `verdict v-${e.verdict}` }, VERDICT_LABELS[e.verdict]), e.reason ? h('span', { class: 'small' }, ` ${humanCode(e.reason)}`) : null),
       ),
     );
     const first = this.query.offset + 1;
@@ -112,7 +119,7 @@ export class ActivityPanel {
         h(
           'table',
           { id: 'activity-table' },
-          h('thead', {}, h('tr', {}, ...['Time', 'Method', 'Address', 'HTTP', 'Size', 'Verdict'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('thead', {}, h('tr', {}, ...['Time', 'Method', 'Address', 'HTTP', 'Size', 'Outcome'].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, ...rows),
         ),
       ),

@@ -1,12 +1,24 @@
 // The overview: bandwidth against the caps with a live chart, pages, points and validators.
 
-import uPlot from 'uplot';
+import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { BridgeError, Stats } from '../bridge';
 import { Panel, formatBytes, formatNumber, formatRate, formatTime, h, humanCode, meter } from '../dom';
 
 /** Seconds of throughput the chart keeps (one sample per stats event, about one a second). */
 const CHART_WINDOW = 120;
+
+/**
+ * WebKitGTK reports the POSIX locale ("C") as `navigator.language` when LANG=C, and `Intl` rejects
+ * it; libraries that format with the browser's language then throw. Fall back to English.
+ */
+function safeLocale(): void {
+  try {
+    new Intl.NumberFormat(navigator.language);
+  } catch {
+    Object.defineProperty(navigator, 'language', { value: 'en-US', configurable: true });
+  }
+}
 
 export class Overview {
   readonly bandwidth = new Panel('bandwidth', 'Bandwidth');
@@ -25,6 +37,7 @@ export class Overview {
   private times: number[] = [];
   private rates: number[] = [];
   private chart: uPlot | null = null;
+  private chartLoading = false;
   private chartBox = h('div', { class: 'chart', role: 'img', 'aria-label': 'Throughput over the last two minutes' });
   private readonly figures = h('div', { class: 'figures' });
 
@@ -67,14 +80,24 @@ export class Overview {
     );
     if (this.bandwidth.root.dataset.state !== 'ready') {
       this.bandwidth.content(this.figures, this.chartBox);
-      this.makeChart();
+      void this.makeChart();
     }
   }
 
-  private makeChart(): void {
-    if (this.chart) return;
+  /** uPlot is loaded on first use, after `safeLocale()`: it formats numbers at load time. */
+  private async makeChart(): Promise<void> {
+    if (this.chart || this.chartLoading) return;
+    this.chartLoading = true;
+    safeLocale();
+    let UPlot: typeof uPlot;
+    try {
+      UPlot = (await import('uplot')).default;
+    } catch (err) {
+      this.chartBox.replaceChildren(h('p', { class: 'muted small' }, `Chart unavailable: ${String(err)}`));
+      return;
+    }
     const width = Math.max(260, this.chartBox.clientWidth || 320);
-    this.chart = new uPlot(
+    this.chart = new UPlot(
       {
         width,
         height: 140,
@@ -144,6 +167,7 @@ export class Overview {
       { class: 'kvs' },
       h('div', { class: 'kv ok' }, h('dt', {}, 'Credited'), h('dd', { id: 'points-credited' }, formatNumber(pts.credited))),
       h('div', { class: 'kv' }, h('dt', {}, 'Pending'), h('dd', {}, formatNumber(pts.pending))),
+      h('div', { class: 'kv' }, h('dt', {}, 'Awaiting receipt'), h('dd', {}, `${formatNumber(pts.pendingRecords)} pages`)),
     );
     if (pts.epochs.length === 0) {
       this.points.content(totals, h('p', { class: 'muted empty' }, 'No receipts yet: points appear once a validator has checked your first batch.'));

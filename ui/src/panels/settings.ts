@@ -57,7 +57,7 @@ export class SettingsPanel {
         'fieldset',
         {},
         h('legend', {}, 'Where to work'),
-        field('Validators', h('textarea', { id: 's-validators', rows: 3 }), 'One address per line. The node asks these servers what to fetch and sends them the results.'),
+        field('Validators', h('textarea', { id: 's-validators', rows: 3 }), 'One address per line. The node asks these servers what to fetch and sends them the results. A change here applies at the next start.'),
       ),
       h(
         'fieldset',
@@ -165,7 +165,11 @@ export class SettingsPanel {
       rateCapBps: numberOrNull(this.el('s-rate'), KB),
       monthlyCapBytes: numberOrNull(this.el('s-monthly'), GB),
       schedule: this.el<HTMLInputElement>('s-schedule-on').checked
-        ? { start: this.el<HTMLInputElement>('s-start').value, end: this.el<HTMLInputElement>('s-end').value }
+        ? {
+            start: this.el<HTMLInputElement>('s-start').value,
+            end: this.el<HTMLInputElement>('s-end').value,
+            utcOffsetMinutes: -new Date().getTimezoneOffset(),
+          }
         : null,
       idleOnly: this.el<HTMLInputElement>('s-idle').checked,
       pauseOnMetered: this.el<HTMLInputElement>('s-metered').checked,
