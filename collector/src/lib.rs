@@ -45,6 +45,7 @@
 pub mod activity;
 pub mod clean;
 pub mod config;
+pub mod dataset;
 pub mod fetch;
 pub mod governor;
 pub mod identity;

@@ -44,6 +44,8 @@ enum Command {
     Key(key::Args),
     /// The effective configuration.
     Config(config::Args),
+    /// Datasets for AI labs: download resumably, verify offline.
+    Dataset(gleaner_collector::dataset::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Log(a) => log::main(&cli.global, a),
         Command::Key(a) => key::main(&cli.global, a),
         Command::Config(a) => config::main(&cli.global, a),
+        Command::Dataset(a) => gleaner_collector::dataset::main(a, cli.global.json),
     };
     match result {
         Ok(code) => code,

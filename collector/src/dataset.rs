@@ -1,0 +1,174 @@
+//! `gleaner dataset pull|verify`: the lab side of Gleaner datasets. Glue over
+//! [`gleaner_dataset`]: download a dataset resumably, and verify one offline.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use gleaner_dataset::pull::{PullOptions, pull};
+use gleaner_dataset::{VerifyOptions, VerifyReport, verify_dir};
+use gleaner_protocol::PublicKey;
+
+/// `gleaner dataset …`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The dataset subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Download a dataset from a validator (resuming interrupted transfers), check every file's
+    /// digest, then verify every row.
+    Pull {
+        /// The dataset's URL, e.g. https://validator.example/v1/datasets/NAME
+        url: String,
+        /// Directory to download into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Lab API key, when the validator requires one.
+        #[arg(long, env = "GLEANER_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Validator keys to trust (base58); repeat for several.
+        #[arg(long = "trust", value_name = "VALIDATOR_KEY")]
+        trust: Vec<PublicKey>,
+        /// Skip the row-by-row verification after the download.
+        #[arg(long)]
+        no_verify: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Verify a downloaded dataset offline: the manifest's signature, every file's digest, every
+    /// receipt's signature and every row's node signature. Exits non-zero on any failure.
+    Verify {
+        /// The dataset directory (holding manifest.json).
+        dir: PathBuf,
+        /// Validator keys to trust (base58); repeat for several. Without any, any validator whose
+        /// signatures verify is accepted and the summary says the key was not pinned.
+        #[arg(long = "trust", value_name = "VALIDATOR_KEY")]
+        trust: Vec<PublicKey>,
+    },
+}
+
+/// Runs a dataset subcommand; `json` prints machine-readable output.
+pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Pull {
+            url,
+            out,
+            api_key,
+            trust,
+            no_verify,
+            quiet,
+        } => {
+            let opts = PullOptions {
+                api_key,
+                progress: !quiet && !json,
+                ..PullOptions::default()
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(pull(&url, &out, &opts))?;
+            if !json {
+                println!(
+                    "pulled {} ({} rows, {} files) into {}: {} bytes downloaded, {} files already present, {} resumed",
+                    report.manifest.name,
+                    report.manifest.rows,
+                    report.manifest.files().count(),
+                    out.display(),
+                    report.bytes_downloaded,
+                    report.files_skipped,
+                    report.resumed_requests
+                );
+            }
+            if no_verify {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "pulled": report.manifest.name,
+                            "rows": report.manifest.rows,
+                            "bytes_downloaded": report.bytes_downloaded,
+                        })
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(print_verify(&out, &trust, json))
+        }
+        Command::Verify { dir, trust } => Ok(print_verify(&dir, &trust, json)),
+    }
+}
+
+fn print_verify(dir: &std::path::Path, trust: &[PublicKey], json: bool) -> ExitCode {
+    let report = verify_dir(
+        dir,
+        &VerifyOptions {
+            trust: trust.to_vec(),
+            ..VerifyOptions::default()
+        },
+    );
+    if json {
+        println!("{}", report_json(&report));
+    } else {
+        print_report(&report);
+    }
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn report_json(r: &VerifyReport) -> serde_json::Value {
+    serde_json::json!({
+        "ok": r.is_ok(),
+        "dataset": r.manifest.as_ref().map(|m| m.name.clone()),
+        "validator": r.manifest.as_ref().map(|m| m.validator.to_string()),
+        "validator_pinned": r.validator_pinned,
+        "files_checked": r.files_checked,
+        "receipts_checked": r.receipts_checked,
+        "rows_checked": r.rows_checked,
+        "failure_count": r.failure_count,
+        "failures": r.failures.iter().map(|f| serde_json::json!({
+            "place": f.place.to_string(),
+            "code": f.code,
+            "detail": f.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_report(r: &VerifyReport) {
+    if let Some(m) = &r.manifest {
+        println!("dataset    {} (epochs {}–{})", m.name, m.epoch_from, m.epoch_to);
+        println!(
+            "validator  {} ({})",
+            m.validator,
+            if r.validator_pinned {
+                "trusted"
+            } else {
+                "NOT pinned: pass --trust KEY"
+            }
+        );
+    }
+    println!(
+        "checked    {} files, {} receipts, {} rows",
+        r.files_checked, r.receipts_checked, r.rows_checked
+    );
+    for f in &r.failures {
+        println!("FAIL       {f}");
+    }
+    if r.failure_count > r.failures.len() as u64 {
+        println!(
+            "FAIL       … and {} more",
+            r.failure_count - r.failures.len() as u64
+        );
+    }
+    if r.is_ok() {
+        println!("result     OK");
+    } else {
+        println!("result     FAILED ({} failures)", r.failure_count);
+    }
+}
