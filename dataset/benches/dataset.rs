@@ -1,1 +1,67 @@
-fn main() {}
+//! Export and verification throughput, one core. Prints figures; asserts nothing.
+//!
+//! `cargo bench -p gleaner-dataset --bench dataset` (env `BENCH_ROWS`, `BENCH_TEXT_BYTES`).
+
+use std::time::Instant;
+
+use gleaner_dataset::fixtures::{sample, validator_key};
+use gleaner_dataset::{ExportConfig, TokenCounter, VerifyOptions, export, verify_dir};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let rows = env("BENCH_ROWS", 50_000);
+    let text_bytes = env("BENCH_TEXT_BYTES", 2_000);
+    let t = Instant::now();
+    let input = sample(rows, text_bytes);
+    let text_total: usize = input.rows.iter().map(|r| r.record.text.len()).sum();
+    println!(
+        "sample: {rows} signed rows, {:.1} MB of text, generated in {:.2}s",
+        text_total as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut counter = TokenCounter::new().unwrap_or_else(|e| panic!("{e}"));
+    let t = Instant::now();
+    let tokens: u64 = input
+        .rows
+        .iter()
+        .map(|r| counter.count(&r.record.text))
+        .sum();
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "token count (gpt2): {tokens} tokens, {:.0} rows/s, {:.1} MB/s",
+        rows as f64 / s,
+        text_total as f64 / 1e6 / s
+    );
+
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join("bench");
+    let config = ExportConfig::new(&dir);
+    let t = Instant::now();
+    let summary = export(input, &validator_key(), &config).unwrap_or_else(|e| panic!("{e}"));
+    let s = t.elapsed().as_secs_f64();
+    let bytes: u64 = summary.manifest.shards.iter().map(|f| f.bytes).sum();
+    println!(
+        "export: {rows} rows in {s:.2}s = {:.0} rows/s ({:.1} MB/s of text), {} shards, {:.1} MB parquet",
+        rows as f64 / s,
+        text_total as f64 / 1e6 / s,
+        summary.manifest.shards.len(),
+        bytes as f64 / 1e6
+    );
+
+    let t = Instant::now();
+    let report = verify_dir(&dir, &VerifyOptions::default());
+    let s = t.elapsed().as_secs_f64();
+    assert!(report.is_ok(), "{:?}", report.failures);
+    println!(
+        "verify: {} rows in {s:.2}s = {:.0} rows/s",
+        report.rows_checked,
+        report.rows_checked as f64 / s
+    );
+}

@@ -95,7 +95,8 @@ fn points_total_ok(r: &Receipt) -> Result<(), gleaner_protocol::ProtocolError> {
 
 /// What a row needs from its batch's receipt.
 struct ReceiptFacts {
-    signature: Signature,
+    /// The receipt's signature, base58, as rows carry it.
+    signature: String,
     node: PublicKey,
     epoch: u64,
     accepted: HashSet<Digest>,
@@ -298,7 +299,7 @@ fn check_receipts(
         facts.insert(
             r.batch_id,
             ReceiptFacts {
-                signature: r.signature,
+                signature: r.signature.to_string(),
                 node: r.node,
                 epoch: r.epoch,
                 accepted,
@@ -606,7 +607,7 @@ fn check_receipt(
             format!("the receipt for batch {batch_id} does not verify"),
         ));
     }
-    if cols.receipt_signature.value(i) != facts.signature.to_string() {
+    if cols.receipt_signature.value(i) != facts.signature {
         return Err((
             "receipt_signature_mismatch",
             format!("row's receipt signature differs from batch {batch_id}'s receipt"),
