@@ -1,1 +1,193 @@
-fn main() {}
+//! 1,000 concurrent simulated nodes on loopback against one in-process validator: each registers,
+//! then runs a bounded number of rounds of lease → submit batch → verify receipt.
+//!
+//! `cargo bench -p gleaner-validator --bench load` (optional: `-- NODES ROUNDS JOBS_PER_ROUND`).
+//! Prints throughput and p50/p99 latencies; target p99 ≤ 250 ms for a submit.
+
+// A benchmark binary: failing loudly on setup errors is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gleaner_protocol::api::{LeaseResponse, PATH_BATCHES, PATH_LEASE, PATH_REGISTER};
+use gleaner_protocol::{BATCH_CONTENT_TYPE, Batch, Receipt, RequestAuth, SecretKey, random_nonce};
+use gleaner_validator::server::{self, AppState};
+use gleaner_validator::testkit::{record_for, sample_text};
+use gleaner_validator::{Clock, Config, CrawlRequest, Identity, Store, clock};
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1e3
+}
+
+async fn signed(
+    http: &reqwest::Client,
+    base: &str,
+    key: &SecretKey,
+    path: &str,
+    body: Vec<u8>,
+    ct: &str,
+) -> reqwest::Response {
+    let auth = RequestAuth::sign(
+        key,
+        "POST",
+        path,
+        clock::system_now_ms(),
+        random_nonce().expect("nonce"),
+        &body,
+    );
+    let mut r = http
+        .post(format!("{base}{path}"))
+        .header("content-type", ct)
+        .body(body);
+    for (k, v) in auth.headers() {
+        r = r.header(k, v);
+    }
+    r.send().await.expect("request")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let nodes: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let per_round: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("store"));
+        let total_jobs = nodes * rounds * per_round as usize;
+        let seeds: Vec<String> = (0..total_jobs)
+            .map(|i| format!("http://site{i}.example/"))
+            .collect();
+        store
+            .add_crawl_request(
+                "bench",
+                &CrawlRequest {
+                    seeds,
+                    domains: vec![],
+                    sitemaps: vec![],
+                    max_pages: total_jobs as u32,
+                    max_depth: 0,
+                },
+                clock::system_now_ms(),
+            )
+            .expect("crawl");
+        let config = Config {
+            domain_delay_ms: 0,
+            per_ip_rps: 1_000_000,
+            per_ip_burst: 1_000_000,
+            max_concurrent_requests: 4_096,
+            ..Config::default()
+        };
+        let state = AppState::new(
+            store,
+            Identity::from_key(SecretKey::from_bytes(&[200; 32])),
+            config,
+            Clock::System,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let handle = server::spawn(listener, state).expect("spawn");
+        let base = format!("http://{}", handle.local_addr());
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(nodes)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        eprintln!("pre-generating texts for {total_jobs} jobs…");
+        let texts: Arc<Vec<String>> =
+            Arc::new((0..total_jobs).map(|i| sample_text(i as u64, 5_000)).collect());
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(nodes);
+        for n in 0..nodes {
+            let http = http.clone();
+            let base = base.clone();
+            let texts = texts.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut seed = [0u8; 32];
+                seed[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
+                let key = SecretKey::from_bytes(&seed);
+                let reg = serde_json::json!({ "payout": key.public().to_string(), "client": "bench" });
+                let r = signed(&http, &base, &key, PATH_REGISTER, serde_json::to_vec(&reg).expect("json"), "application/json").await;
+                assert_eq!(r.status(), 200);
+                let (mut lease_lat, mut submit_lat, mut records, mut errors) = (Vec::new(), Vec::new(), 0usize, 0usize);
+                for round in 0..rounds {
+                    let t = Instant::now();
+                    let body = serde_json::to_vec(&serde_json::json!({ "max": per_round })).expect("json");
+                    let r = signed(&http, &base, &key, PATH_LEASE, body, "application/json").await;
+                    if r.status() != 200 {
+                        errors += 1;
+                        continue;
+                    }
+                    let lease: LeaseResponse = r.json().await.expect("lease json");
+                    lease_lat.push(t.elapsed());
+                    if lease.jobs.is_empty() {
+                        continue;
+                    }
+                    let now = clock::system_now_ms();
+                    let recs = lease
+                        .jobs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, j)| {
+                            let idx = (n * rounds + round) * per_round as usize + i;
+                            record_for(&key, j, texts[idx % texts.len()].clone(), now)
+                        })
+                        .collect();
+                    let batch = Batch::new(&key, now, recs);
+                    let body = batch.encode().expect("encode");
+                    let t = Instant::now();
+                    let r = signed(&http, &base, &key, PATH_BATCHES, body, BATCH_CONTENT_TYPE).await;
+                    if r.status() != 200 {
+                        errors += 1;
+                        continue;
+                    }
+                    let receipt: Receipt = r.json().await.expect("receipt json");
+                    submit_lat.push(t.elapsed());
+                    records += receipt.verdicts.len();
+                }
+                (lease_lat, submit_lat, records, errors)
+            }));
+        }
+        let (mut lease_lat, mut submit_lat, mut records, mut errors) = (Vec::new(), Vec::new(), 0, 0);
+        for t in tasks {
+            let (l, s, r, e) = t.await.expect("task");
+            lease_lat.extend(l);
+            submit_lat.extend(s);
+            records += r;
+            errors += e;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!("load: {nodes} concurrent nodes × {rounds} rounds × up to {per_round} jobs, ~5 KB texts, loopback");
+        println!(
+            "load: {:.2} s; {} submits ({:.0}/s), {records} records ({:.0}/s), {} leases, {errors} errors",
+            secs,
+            submit_lat.len(),
+            submit_lat.len() as f64 / secs,
+            records as f64 / secs,
+            lease_lat.len()
+        );
+        println!(
+            "load: lease p50 {:.1} ms p99 {:.1} ms; submit p50 {:.1} ms p99 {:.1} ms",
+            pct(&mut lease_lat, 0.5),
+            pct(&mut lease_lat, 0.99),
+            pct(&mut submit_lat, 0.5),
+            pct(&mut submit_lat, 0.99)
+        );
+        handle.shutdown().await.expect("shutdown");
+    });
+}

@@ -225,7 +225,13 @@ mod tests {
         (0..n)
             .map(|_| {
                 s = fmix64(s.wrapping_add(1));
-                format!("w{}", s % 5000)
+                let mut n = s % 5000;
+                let mut w = String::from("w");
+                while n > 0 {
+                    w.push(char::from(b'a' + (n % 26) as u8));
+                    n /= 26;
+                }
+                w
             })
             .collect::<Vec<_>>()
             .join(" ")

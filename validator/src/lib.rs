@@ -27,6 +27,7 @@ pub mod quality;
 pub mod scoring;
 pub mod server;
 pub mod store;
+pub mod testkit;
 
 pub use clock::Clock;
 pub use config::Config;

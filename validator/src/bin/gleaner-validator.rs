@@ -1,5 +1,256 @@
 //! `gleaner-validator`: the validator service and its admin commands.
+//!
+//! Admin commands (`crawl add`, `nodes list`, `ledger show`, `key show`, `epoch close`, `stats`)
+//! work directly on the data directory; SQLite's WAL lets them run next to a serving validator.
+//! The same operations are available over HTTP at `/v1/admin/*` with the admin bearer token.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gleaner_validator::server::{self, AppState};
+use gleaner_validator::{Clock, Config, CrawlRequest, Identity, Store, clock};
+
+#[derive(Parser)]
+#[command(
+    name = "gleaner-validator",
+    version,
+    about = "Gleaner validator service"
+)]
+struct Cli {
+    /// Data directory (database, key, optional validator.toml).
+    #[arg(
+        long,
+        global = true,
+        env = "GLEANER_VALIDATOR_DATA",
+        default_value = "validator-data"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Config file (TOML); default DATA/validator.toml when present.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Crawl requests.
+    Crawl {
+        #[command(subcommand)]
+        command: CrawlCommand,
+    },
+    /// Registered nodes.
+    Nodes {
+        #[command(subcommand)]
+        command: NodesCommand,
+    },
+    /// The reward ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// The validator's key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Epochs.
+    Epoch {
+        #[command(subcommand)]
+        command: EpochCommand,
+    },
+    /// Network statistics (JSON).
+    Stats,
+}
+
+#[derive(Subcommand)]
+enum CrawlCommand {
+    /// Queue seed URLs; outlinks within their registered domains (and --domain) are followed.
+    Add {
+        /// Seed URL (repeatable).
+        #[arg(long = "seed", required_unless_present = "sitemaps")]
+        seeds: Vec<String>,
+        /// Extra registered domain in scope (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Sitemap URL (repeatable; recorded, not fetched yet).
+        #[arg(long = "sitemap")]
+        sitemaps: Vec<String>,
+        #[arg(long, default_value_t = 10_000)]
+        max_pages: u32,
+        #[arg(long, default_value_t = 3)]
+        max_depth: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodesCommand {
+    /// Every node with credibility, counts and points (JSON lines).
+    List,
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// A node's ledger entries (JSON lines).
+    Show { node: String },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print the validator's public key (creates the key if missing).
+    Show,
+}
+
+#[derive(Subcommand)]
+enum EpochCommand {
+    /// Close the open epoch and print its signed root.
+    Close,
+    /// List closed epochs.
+    List,
+}
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(v)?);
     Ok(())
+}
+
+fn open_store(data: &Path) -> anyhow::Result<Store> {
+    Store::open(data).with_context(|| format!("opening the store in {}", data.display()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let data = cli.data;
+    match cli.command {
+        Command::Serve { listen, config } => serve(&data, &listen, config.as_deref()),
+        Command::Crawl {
+            command:
+                CrawlCommand::Add {
+                    seeds,
+                    domains,
+                    sitemaps,
+                    max_pages,
+                    max_depth,
+                },
+        } => {
+            let store = open_store(&data)?;
+            let req = CrawlRequest {
+                seeds,
+                domains,
+                sitemaps,
+                max_pages,
+                max_depth,
+            };
+            print_json(&store.add_crawl_request("operator-cli", &req, clock::system_now_ms())?)
+        }
+        Command::Nodes {
+            command: NodesCommand::List,
+        } => {
+            for n in open_store(&data)?.nodes()? {
+                print_json(&n)?;
+            }
+            Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::Show { node },
+        } => {
+            let key = node
+                .parse()
+                .map_err(|e| anyhow::anyhow!("node key {node:?}: {e}"))?;
+            let entries = open_store(&data)?.ledger(&key)?;
+            let total: i64 = entries.iter().map(|e| e.amount).sum();
+            for e in &entries {
+                print_json(e)?;
+            }
+            eprintln!("{} entries, balance {total}", entries.len());
+            Ok(())
+        }
+        Command::Key {
+            command: KeyCommand::Show,
+        } => {
+            println!("{}", Identity::load_or_create(&data)?.public());
+            Ok(())
+        }
+        Command::Epoch {
+            command: EpochCommand::Close,
+        } => {
+            let id = Identity::load_or_create(&data)?;
+            let root = open_store(&data)?.close_epoch(id.secret(), clock::system_now_ms())?;
+            print_json(&root)
+        }
+        Command::Epoch {
+            command: EpochCommand::List,
+        } => {
+            for e in open_store(&data)?.epochs()? {
+                print_json(&e)?;
+            }
+            Ok(())
+        }
+        Command::Stats => print_json(&open_store(&data)?.network_stats(clock::system_now_ms())?),
+    }
+}
+
+fn serve(data: &Path, listen: &str, config: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(config, data)?;
+    let identity = Identity::load_or_create(data)?;
+    let store = Arc::new(open_store(data)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let state = AppState::new(store, identity, config, Clock::System);
+        server::run(listener, state, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
 }

@@ -1,0 +1,178 @@
+//! Helpers for tests and benchmarks (of this crate and others): natural-looking unique texts that
+//! pass the quality rules, and records answering a job. Not used by the service itself.
+
+use gleaner_protocol::api::Job;
+use gleaner_protocol::{Digest, Record, RecordDraft, RobotsVerdict, SecretKey};
+
+const WORDS: [&str; 96] = [
+    "river",
+    "valley",
+    "people",
+    "settled",
+    "farmers",
+    "learned",
+    "seasons",
+    "houses",
+    "higher",
+    "ground",
+    "merchants",
+    "arrived",
+    "tools",
+    "ideas",
+    "changed",
+    "economy",
+    "markets",
+    "banks",
+    "bridges",
+    "villages",
+    "separated",
+    "generations",
+    "orchards",
+    "quiet",
+    "roads",
+    "visitors",
+    "walk",
+    "paths",
+    "traditions",
+    "shaped",
+    "region",
+    "winter",
+    "summer",
+    "harvest",
+    "stone",
+    "timber",
+    "mill",
+    "church",
+    "school",
+    "teacher",
+    "children",
+    "letters",
+    "records",
+    "archive",
+    "museum",
+    "council",
+    "mayor",
+    "election",
+    "railway",
+    "station",
+    "factory",
+    "workers",
+    "wages",
+    "union",
+    "strike",
+    "newspaper",
+    "editor",
+    "printed",
+    "stories",
+    "journey",
+    "mountain",
+    "forest",
+    "hunters",
+    "fishermen",
+    "boats",
+    "harbor",
+    "storm",
+    "damage",
+    "repair",
+    "builders",
+    "family",
+    "daughter",
+    "brother",
+    "market",
+    "bread",
+    "cheese",
+    "wine",
+    "festival",
+    "music",
+    "dance",
+    "garden",
+    "flowers",
+    "apples",
+    "pears",
+    "honey",
+    "bees",
+    "cattle",
+    "sheep",
+    "wool",
+    "weavers",
+    "cloth",
+    "trade",
+    "silver",
+    "coins",
+    "ledger",
+    "clerk",
+];
+const GLUE: [&str; 12] = [
+    "the", "of", "and", "to", "with", "that", "in", "for", "on", "by", "from", "near",
+];
+
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A unique English-looking text of about `bytes` bytes for `seed`: paragraphs of sentences
+/// separated by blank lines, passing the Gopher, C4 and FineWeb rules. Different seeds give texts
+/// that are not near-duplicates of each other.
+pub fn sample_text(seed: u64, bytes: usize) -> String {
+    let mut s = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5eed;
+    let mut out = String::with_capacity(bytes + 200);
+    while out.len() < bytes {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        let sentences = 3 + next(&mut s) % 3;
+        for k in 0..sentences {
+            if k > 0 {
+                out.push(' ');
+            }
+            let n = 8 + next(&mut s) % 8;
+            for i in 0..n {
+                let w = if i % 3 == 1 {
+                    GLUE[(next(&mut s) % GLUE.len() as u64) as usize]
+                } else {
+                    WORDS[(next(&mut s) % WORDS.len() as u64) as usize]
+                };
+                if i == 0 {
+                    let mut c = w.chars();
+                    if let Some(f) = c.next() {
+                        out.extend(f.to_uppercase());
+                        out.push_str(c.as_str());
+                    }
+                } else {
+                    out.push(' ');
+                    out.push_str(w);
+                }
+            }
+            out.push('.');
+        }
+    }
+    out
+}
+
+/// A signed record answering `job` with `text`, fetched at `fetched_at_ms`.
+pub fn record_for(key: &SecretKey, job: &Job, text: String, fetched_at_ms: i64) -> Record {
+    RecordDraft {
+        lease_id: job.lease_id.clone(),
+        url: job.url.clone(),
+        final_url: job.url.clone(),
+        fetched_at_ms,
+        status: 200,
+        content_type: "text/html".into(),
+        charset: "utf-8".into(),
+        wire_bytes: text.len() as u64 * 2,
+        body_bytes: text.len() as u64 * 3,
+        truncated: false,
+        raw_digest: Digest::of(text.as_bytes()),
+        title: "A page".into(),
+        text,
+        lang: "en".into(),
+        robots: RobotsVerdict::Allowed,
+        crawl_delay_ms: 0,
+        outlinks: Vec::new(),
+    }
+    .sign(key)
+}
