@@ -2,7 +2,7 @@
 //!
 //! Built once at the edge (the binary) and handed to the server; never re-read while running.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +50,8 @@ pub struct Config {
     pub languages: Vec<String>,
     /// Close the open epoch every this many seconds; 0 closes epochs only on command.
     pub epoch_interval_secs: u64,
+    /// Directory of exported datasets, served at `/v1/datasets` (empty: `DATA/datasets`).
+    pub datasets_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             new_node_cross_check_rate: 0.5,
             languages: Vec::new(),
             epoch_interval_secs: 0,
+            datasets_dir: PathBuf::new(),
         }
     }
 }
@@ -130,6 +133,9 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        if config.datasets_dir.as_os_str().is_empty() {
+            config.datasets_dir = crate::dataset::datasets_root(data_dir);
+        }
         config.check()?;
         Ok(config)
     }

@@ -19,6 +19,8 @@
 
 pub mod clock;
 pub mod config;
+pub mod console;
+pub mod dataset;
 pub mod dedup;
 pub mod frontier;
 pub mod identity;

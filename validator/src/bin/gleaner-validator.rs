@@ -69,6 +69,8 @@ enum Command {
     },
     /// Network statistics (JSON).
     Stats,
+    /// Datasets for AI labs: export, list.
+    Dataset(gleaner_validator::dataset::Args),
 }
 
 #[derive(Subcommand)]
@@ -212,6 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Stats => print_json(&open_store(&data)?.network_stats(clock::system_now_ms())?),
+        Command::Dataset(a) => gleaner_validator::dataset::main(&data, a),
     }
 }
 
@@ -227,6 +230,8 @@ fn serve(data: &Path, listen: &str, config: Option<&Path>) -> anyhow::Result<()>
             .await
             .with_context(|| format!("binding {listen}"))?;
         let state = AppState::new(store, identity, config, Clock::System);
+        let _export =
+            gleaner_validator::dataset::spawn_export_timer(state.clone(), data.to_path_buf());
         server::run(listener, state, shutdown_signal()).await?;
         Ok(())
     })

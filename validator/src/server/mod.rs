@@ -133,6 +133,8 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.inner.config.request_timeout_secs.max(1));
     let max_concurrent = state.inner.config.max_concurrent_requests.max(1);
     api::routes()
+        .merge(crate::dataset::routes())
+        .merge(crate::console::routes())
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(handle_layer_error))
