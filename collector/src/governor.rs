@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(g.gate(NOON), Gate::Paused { until_ms: None });
         g.resume();
         assert_eq!(g.gate(NOON), Gate::Open);
-        let mut rx = g.watch();
+        let rx = g.watch();
         g.pause_for(Duration::from_secs(600), NOON);
         assert!(rx.has_changed().unwrap());
         assert_eq!(

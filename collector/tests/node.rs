@@ -493,8 +493,8 @@ async fn sigterm_releases_leases_and_flushes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_loses_nothing_and_never_credits_twice() {
     let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
-    let mut urls: Vec<String> = (0..60).map(|i| site.url(&format!("/page/{i}"))).collect();
-    urls.extend((0..5).map(|i| site.url(&format!("/private/{i}"))));
+    let mut urls: Vec<String> = (0..200).map(|i| site.url(&format!("/page/{i}"))).collect();
+    urls.extend((0..10).map(|i| site.url(&format!("/private/{i}"))));
     let stub = spawn_stub(urls, 1_500).await;
     let dir = tempfile::tempdir().unwrap();
     let run = || {
@@ -507,6 +507,8 @@ async fn sigkill_at_random_points_loses_nothing_and_never_credits_twice() {
             &site.addr.to_string(),
             "--exit-when-idle",
         ])
+        // About 70 pages a second: a run takes a few seconds, so the kills land mid-run.
+        .env("GLEANER_MIN_DOMAIN_DELAY_MS", "15")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
         c
@@ -570,6 +572,14 @@ async fn sigkill_at_random_points_loses_nothing_and_never_credits_twice() {
     let credited: HashSet<&String> = s.credits.keys().collect();
     assert_eq!(stored, credited);
     // Every page URL ended up in a credited record (possibly fetched twice after a crash, under
-    // two leases; both are distinct records).
-    assert!(s.credits.len() >= 60);
+    // two leases; both are distinct records), and every private URL was reported.
+    assert_eq!(
+        s.failures
+            .iter()
+            .filter(|f| f.reason == FailureReason::RobotsDisallowed)
+            .count()
+            >= 10,
+        true
+    );
+    assert!(s.credits.len() >= 200);
 }
