@@ -16,8 +16,13 @@ fn main() {
     let index = dist.join("index.html");
     println!("cargo:rerun-if-changed=../ui/dist/index.html");
     if !index.exists() {
-        if let Err(err) = std::fs::create_dir_all(dist).and_then(|()| std::fs::write(&index, PLACEHOLDER)) {
-            println!("cargo:warning=could not write a placeholder {}: {err}", index.display());
+        if let Err(err) =
+            std::fs::create_dir_all(dist).and_then(|()| std::fs::write(&index, PLACEHOLDER))
+        {
+            println!(
+                "cargo:warning=could not write a placeholder {}: {err}",
+                index.display()
+            );
         }
     }
     tauri_build::build();

@@ -7,6 +7,7 @@ Screenshots of the main states go to target/screenshots/app-*.png.
 
 import json
 import os
+import tomllib
 import shutil
 import signal
 import subprocess
@@ -65,15 +66,18 @@ def test_window_and_tray(results):
             wait_for("onboarding closed", lambda: wd.js("return !document.getElementById('onboarding')"))
             wait_for("app.json written", lambda: json.load(open(os.path.join(app_dir, "app.json")))["onboarded"])
 
+        # No validator is configured, so the node cannot run: the state is "offline", and the
+        # Share/Pause control still works (pausing is the user's choice, whatever the network).
         def share_pause_from_window():
-            wd.wait_attr("#state", "data-node-state", "sharing")
+            wd.wait_attr("#state", "data-node-state", "offline")
+            assert "add a validator" in wd.text("#control")
             wait_for("panels ready", lambda: wd.attr("#bandwidth", "data-state") == "ready")
-            wd.screenshot("app-sharing.png")
+            wd.screenshot("app-offline.png")
             wd.click("#pause")
             wd.wait_attr("#state", "data-node-state", "paused")
             wd.screenshot("app-paused.png")
             wd.click("#resume")
-            wd.wait_attr("#state", "data-node-state", "sharing")
+            wd.wait_attr("#state", "data-node-state", "offline")
 
         pid = wait_for("app process", lambda: app_pid(BINARY))
 
@@ -87,13 +91,13 @@ def test_window_and_tray(results):
             wd.wait_attr("#state", "data-node-state", "paused")
             wait_for("tray says Resume", lambda: "Resume sharing" in tray.items())
             tray.click("Resume sharing")
-            wd.wait_attr("#state", "data-node-state", "sharing")
+            wd.wait_attr("#state", "data-node-state", "offline")
             wait_for("tray says Pause", lambda: "Pause sharing" in tray.items())
             tray.click("Pause for 1 hour")
             wd.wait_attr("#state", "data-node-state", "paused")
             assert "Resumes by itself" in wd.text("#control")
             tray.click("Resume sharing")
-            wd.wait_attr("#state", "data-node-state", "sharing")
+            wd.wait_attr("#state", "data-node-state", "offline")
 
         def settings_saved():
             wd.click("#nav-activity")
@@ -105,7 +109,8 @@ def test_window_and_tray(results):
                   "document.getElementById('s-blocklist').value = 'Example.COM';")
             wd.click("#settings-save")
             wait_for("saved", lambda: wd.text("#settings-msg") == "Saved.")
-            stored = json.load(open(os.path.join(app_dir, "node", "settings.json")))
+            with open(os.path.join(app_dir, "config.toml"), "rb") as f:
+                stored = tomllib.load(f)
             assert stored["blocklist"] == ["example.com"], stored
             assert stored["validators"] == ["https://validator.example"], stored
             wd.screenshot("app-settings.png")

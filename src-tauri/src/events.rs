@@ -87,11 +87,14 @@ fn on_node_event<R: Runtime>(app: &AppHandle<R>, event: NodeEvent) {
             emit(app, STATUS, &status);
         }
         NodeEvent::Activity => emit(app, ACTIVITY, &()),
-        NodeEvent::EpochCredited { epoch, points } => notify(
-            app,
-            "Points credited",
-            &format!("Epoch {epoch} closed: {points} points credited."),
-        ),
+        NodeEvent::PointsCredited { accepted, points } => {
+            emit(app, ACTIVITY, &());
+            notify(
+                app,
+                "Points credited",
+                &format!("{points} points for {accepted} accepted pages."),
+            );
+        }
         NodeEvent::ValidatorUnreachable { url, error } => notify(
             app,
             "Validator unreachable",

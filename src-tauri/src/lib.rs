@@ -14,12 +14,12 @@ pub mod tray;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tauri::{App, AppHandle, Manager, RunEvent, Runtime, WindowEvent};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt};
 
-use crate::model::NodeSettings;
-use crate::node::local::LocalNode;
+use crate::node::collector::CollectorNode;
 use crate::state::AppState;
 
 /// The dashboard window's label (see `tauri.conf.json`).
@@ -28,6 +28,21 @@ pub const MAIN_WINDOW: &str = "main";
 pub const HIDDEN_ARG: &str = "--hidden";
 /// Overrides where the app keeps its files (tests use a temporary folder).
 pub const DIR_ENV: &str = "GLEANER_APP_DIR";
+/// How long Quit waits for the node to release its leases and submit what it has; whatever is
+/// left stays queued on disk for the next start.
+pub const QUIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Quits the app after letting the node stop cleanly (at most [`QUIT_GRACE`]).
+pub fn quit<R: Runtime>(app: &AppHandle<R>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Some(node) = app.try_state::<Arc<CollectorNode>>() {
+            let node = node.inner().clone();
+            node.stop(QUIT_GRACE).await;
+        }
+        app.exit(0);
+    });
+}
 
 /// Registers the commands on `builder`; the rest of the wiring is in [`run`] (and in the tests).
 pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
@@ -94,7 +109,10 @@ pub fn run() {
     };
     app.run(|_app, event| {
         // Only an explicit exit (Quit) ends the app; the last window closing does not.
-        if let RunEvent::ExitRequested { code: None, api, .. } = event {
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+        {
             api.prevent_exit();
         }
     });
@@ -113,7 +131,12 @@ fn app_dir<R: Runtime>(app: &App<R>) -> Result<PathBuf, error::AppError> {
 fn setup(app: &mut App) -> Result<(), error::AppError> {
     let dir = app_dir(app)?;
     tracing::info!(dir = %dir.display(), "starting");
-    let node = Arc::new(LocalNode::open(&dir.join("node"), NodeSettings::default())?);
+    let node = Arc::new(CollectorNode::open(
+        &dir.join("config.toml"),
+        &dir.join("node"),
+    )?);
+    node.start();
+    app.manage(node.clone());
     let export_dir = app
         .path()
         .download_dir()
@@ -121,7 +144,12 @@ fn setup(app: &mut App) -> Result<(), error::AppError> {
     let handle = app.handle().clone();
     let login: state::LoginHook = Box::new(move |on| {
         let launcher = handle.autolaunch();
-        if on { launcher.enable() } else { launcher.disable() }.map_err(|e| e.to_string())
+        if on {
+            launcher.enable()
+        } else {
+            launcher.disable()
+        }
+        .map_err(|e| e.to_string())
     });
     let state = AppState::new(node, dir.join("app.json"), export_dir, login)?;
     let status = state.status();

@@ -28,9 +28,10 @@ impl NodeState {
         }
     }
 
-    /// True when the user's choice is "share" (the node may still be waiting on a cap or network).
+    /// True unless the user paused: the node may still be held back by a cap, a rule or the
+    /// network, but the toggle offers "Pause".
     pub fn wants_to_share(self) -> bool {
-        matches!(self, NodeState::Sharing | NodeState::Offline)
+        self != NodeState::Paused
     }
 }
 
@@ -101,9 +102,13 @@ pub struct EpochPoints {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Points {
     pub credited: u64,
+    /// Points the validators report as pending in the open epoch.
     pub pending: u64,
+    /// Records sent or queued without a receipt yet.
+    pub pending_records: u64,
     pub epochs: Vec<EpochPoints>,
 }
 
@@ -125,23 +130,26 @@ pub struct Stats {
     pub validators: Vec<ValidatorHealth>,
 }
 
+/// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityVerdict {
-    Pending,
-    Accepted,
-    Duplicate,
-    Rejected,
+    /// Fetched.
+    Ok,
+    /// Answered with a redirect (the next hop is its own entry).
+    Redirect,
+    /// Refused before any connection (safety policy, blocklist): no request was made.
+    Refused,
+    /// Failed; `reason` says why (robots.txt, timeout, size…).
     Failed,
 }
 
 impl ActivityVerdict {
     pub fn as_str(self) -> &'static str {
         match self {
-            ActivityVerdict::Pending => "pending",
-            ActivityVerdict::Accepted => "accepted",
-            ActivityVerdict::Duplicate => "duplicate",
-            ActivityVerdict::Rejected => "rejected",
+            ActivityVerdict::Ok => "ok",
+            ActivityVerdict::Redirect => "redirect",
+            ActivityVerdict::Refused => "refused",
             ActivityVerdict::Failed => "failed",
         }
     }
@@ -156,11 +164,13 @@ pub struct ActivityEntry {
     pub method: String,
     pub url: String,
     pub domain: String,
+    /// A robots.txt request (not a page).
+    pub robots: bool,
     pub status: Option<u16>,
     pub bytes: u64,
-    pub duration_ms: u64,
     pub verdict: ActivityVerdict,
     pub reason: Option<String>,
+    pub detail: String,
 }
 
 /// Most rows one activity page returns: the UI shows 25; this bounds a hostile or buggy caller.
@@ -201,7 +211,8 @@ impl ActivityQuery {
             && self.verdict.is_none_or(|v| v == entry.verdict)
             && (needle.is_empty()
                 || entry.url.to_lowercase().contains(&needle)
-                || entry.reason.as_deref().is_some_and(|r| r.contains(&needle)))
+                || entry.reason.as_deref().is_some_and(|r| r.contains(&needle))
+                || entry.detail.to_lowercase().contains(&needle))
     }
 }
 
@@ -220,9 +231,13 @@ pub struct ExportResult {
 
 /// Local-time window in which sharing is allowed, "HH:MM" each; `end < start` spans midnight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Schedule {
     pub start: String,
     pub end: String,
+    /// The user's local time minus UTC, in minutes (the dashboard knows it).
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
 }
 
 /// The node's settings (the part the node library owns).
@@ -277,11 +292,14 @@ impl NodeSettings {
             }
         }
         for d in &mut self.blocklist {
-            *d = d.trim().trim_start_matches("*.").trim_end_matches('.').to_lowercase();
+            *d = d
+                .trim()
+                .trim_start_matches("*.")
+                .trim_end_matches('.')
+                .to_lowercase();
             let ok = !d.is_empty()
                 && d.len() <= 253
-                && d
-                    .chars()
+                && d.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
             if !ok {
                 return Err(bad("blocklist", format!("{d:?} is not a domain name")));
@@ -290,7 +308,10 @@ impl NodeSettings {
         self.blocklist.sort();
         self.blocklist.dedup();
         if self.rate_cap_bps == Some(0) || self.monthly_cap_bytes == Some(0) {
-            return Err(bad("caps", "a cap must be above zero (empty: no cap)".into()));
+            return Err(bad(
+                "caps",
+                "a cap must be above zero (empty: no cap)".into(),
+            ));
         }
         if let Some(s) = &self.schedule {
             for t in [&s.start, &s.end] {
@@ -345,21 +366,25 @@ pub fn write_csv<'a>(
             s.to_string()
         }
     }
-    writeln!(out, "time_ms,method,url,domain,status,bytes,duration_ms,verdict,reason")?;
+    writeln!(
+        out,
+        "time_ms,method,url,domain,robots,status,bytes,verdict,reason,detail"
+    )?;
     let mut n = 0;
     for e in rows {
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             e.at_ms,
             field(&e.method),
             field(&e.url),
             field(&e.domain),
+            e.robots,
             e.status.map(|s| s.to_string()).unwrap_or_default(),
             e.bytes,
-            e.duration_ms,
             e.verdict.as_str(),
             field(e.reason.as_deref().unwrap_or("")),
+            field(&e.detail),
         )?;
         n += 1;
     }
@@ -374,10 +399,15 @@ mod tests {
     fn settings_are_normalised_and_checked() {
         let s = NodeSettings {
             validators: vec![" https://v.example/ ".into()],
-            blocklist: vec!["Example.COM".into(), "*.ads.net".into(), "example.com".into()],
+            blocklist: vec![
+                "Example.COM".into(),
+                "*.ads.net".into(),
+                "example.com".into(),
+            ],
             schedule: Some(Schedule {
                 start: "22:00".into(),
                 end: "07:30".into(),
+                utc_offset_minutes: 60,
             }),
             ..NodeSettings::default()
         }
@@ -413,6 +443,7 @@ mod tests {
                     schedule: Some(Schedule {
                         start: "25:00".into(),
                         end: "07:00".into(),
+                        utc_offset_minutes: 0,
                     }),
                     ..NodeSettings::default()
                 },
@@ -437,7 +468,7 @@ mod tests {
     fn settings_json_matches_the_ui() {
         let json = serde_json::json!({
             "validators": ["https://v.example"], "rateCapBps": 2048, "monthlyCapBytes": null,
-            "schedule": {"start": "22:00", "end": "07:00"}, "idleOnly": true, "pauseOnMetered": false,
+            "schedule": {"start": "22:00", "end": "07:00", "utcOffsetMinutes": -300}, "idleOnly": true, "pauseOnMetered": false,
             "blocklist": [], "payoutAddress": null, "startAtLogin": true, "notifications": false
         });
         let s: Settings = serde_json::from_value(json.clone()).unwrap();
@@ -451,8 +482,8 @@ mod tests {
             serde_json::from_str(r#"{"search":"","domain":"","verdict":"","offset":0,"limit":25}"#)
                 .unwrap();
         assert_eq!(q.verdict, None);
-        let q: ActivityQuery = serde_json::from_str(r#"{"verdict":"failed"}"#).unwrap();
-        assert_eq!(q.verdict, Some(ActivityVerdict::Failed));
+        let q: ActivityQuery = serde_json::from_str(r#"{"verdict":"refused"}"#).unwrap();
+        assert_eq!(q.verdict, Some(ActivityVerdict::Refused));
         assert!(serde_json::from_str::<ActivityQuery>(r#"{"verdict":"nope"}"#).is_err());
     }
 
@@ -464,18 +495,19 @@ mod tests {
             method: "GET".into(),
             url: "https://a.example/x,\"y\"".into(),
             domain: "a.example".into(),
+            robots: false,
             status: None,
             bytes: 10,
-            duration_ms: 3,
             verdict: ActivityVerdict::Failed,
             reason: Some("robots_disallowed".into()),
+            detail: "Disallow: /x".into(),
         };
         let mut out = Vec::new();
         assert_eq!(write_csv([&e], &mut out).unwrap(), 1);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text.lines().nth(1).unwrap(),
-            r#"5,GET,"https://a.example/x,""y""",a.example,,10,3,failed,robots_disallowed"#
+            r#"5,GET,"https://a.example/x,""y""",a.example,false,,10,failed,robots_disallowed,Disallow: /x"#
         );
     }
 }

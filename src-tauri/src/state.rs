@@ -163,10 +163,13 @@ impl AppState {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let path = self.export_dir.join(format!("gleaner-activity-{stamp}.csv"));
+        let path = self
+            .export_dir
+            .join(format!("gleaner-activity-{stamp}.csv"));
         std::fs::create_dir_all(&self.export_dir)
             .map_err(|e| AppError::io("export folder", &self.export_dir, e))?;
-        let file = std::fs::File::create(&path).map_err(|e| AppError::io("activity export", &path, e))?;
+        let file =
+            std::fs::File::create(&path).map_err(|e| AppError::io("activity export", &path, e))?;
         let mut out = std::io::BufWriter::new(file);
         let rows = self.node.export_activity_csv(query, &mut out)?;
         std::io::Write::flush(&mut out).map_err(|e| AppError::io("activity export", &path, e))?;

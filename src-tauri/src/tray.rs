@@ -80,7 +80,11 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<
     };
     let status_item = item(MenuId::Status, status.node.state.label(), false)?;
     let toggle = item(MenuId::Toggle, toggle_label(status.node.state), true)?;
-    let pause_hour = item(MenuId::PauseHour, "Pause for 1 hour", status.node.state.wants_to_share())?;
+    let pause_hour = item(
+        MenuId::PauseHour,
+        "Pause for 1 hour",
+        status.node.state.wants_to_share(),
+    )?;
     let today = item(MenuId::Today, "Today: 0 B · 0 points", false)?;
     let open = item(MenuId::Open, "Open dashboard", true)?;
     let quit = item(MenuId::Quit, "Quit", true)?;
@@ -136,7 +140,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             Ok(())
         }
         MenuId::Quit => {
-            app.exit(0);
+            crate::quit(app);
             Ok(())
         }
         MenuId::Status | MenuId::Today => Ok(()),
@@ -156,10 +160,12 @@ pub fn show_status<R: Runtime>(app: &AppHandle<R>, status: &Status) {
         let mut shown = ui.shown.lock().unwrap_or_else(|p| p.into_inner());
         if *shown != Some(state) {
             ui.tray.set_icon(Some(icon(state)?))?;
-            ui.tray.set_tooltip(Some(format!("Gleaner: {}", state.label())))?;
+            ui.tray
+                .set_tooltip(Some(format!("Gleaner: {}", state.label())))?;
             *shown = Some(state);
         }
-        ui.status.set_text(status.node.detail.as_deref().unwrap_or(state.label()))?;
+        ui.status
+            .set_text(status.node.detail.as_deref().unwrap_or(state.label()))?;
         ui.toggle.set_text(toggle_label(state))?;
         ui.pause_hour.set_enabled(state.wants_to_share())?;
         Ok(())

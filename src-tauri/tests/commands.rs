@@ -1,16 +1,19 @@
 //! The commands through Tauri's mock runtime (no display): what the dashboard sends, what it gets.
+//! The node is the real library (`gleaner-collector`) in a temporary folder; nothing is fetched
+//! except from a local server the test starts.
 
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gleaner_app::model::NodeSettings;
-use gleaner_app::node::local::LocalNode;
+use gleaner_app::node::collector::CollectorNode;
 use gleaner_app::state::AppState;
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets};
+use tauri::test::{
+    INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets,
+};
 use tauri::webview::InvokeRequest;
 use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
 
@@ -21,7 +24,8 @@ struct Harness {
 }
 
 fn harness(dir: &Path) -> Harness {
-    let node = Arc::new(LocalNode::open(&dir.join("node"), NodeSettings::default()).unwrap());
+    let node = Arc::new(CollectorNode::open(&dir.join("config.toml"), &dir.join("node")).unwrap());
+    node.start();
     let logins = Arc::new(Mutex::new(Vec::new()));
     let seen = logins.clone();
     let state = AppState::new(
@@ -75,7 +79,10 @@ impl Harness {
 
     fn err_code(&self, cmd: &str, args: Value) -> String {
         let err = self.call(cmd, args).expect_err(cmd);
-        err["code"].as_str().unwrap_or_else(|| panic!("{cmd}: untyped error {err}")).to_string()
+        err["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{cmd}: untyped error {err}"))
+            .to_string()
     }
 }
 
@@ -88,7 +95,14 @@ fn status_and_first_run_onboarding_persist() {
     let dir = tempfile::tempdir().unwrap();
     let h = harness(dir.path());
     let status = h.ok("status", json!({}));
-    assert_eq!(status["state"], "sharing");
+    // No validator yet: the node cannot run, and says what to do.
+    assert_eq!(status["state"], "offline");
+    assert!(
+        status["detail"]
+            .as_str()
+            .unwrap()
+            .contains("add a validator")
+    );
     assert_eq!(status["onboarded"], false);
     let key = status["publicKey"].as_str().unwrap().to_string();
     assert!(key.parse::<gleaner_protocol::PublicKey>().is_ok());
@@ -98,7 +112,11 @@ fn status_and_first_run_onboarding_persist() {
     let again = harness(dir.path());
     let status = again.ok("status", json!({}));
     assert_eq!(status["onboarded"], true);
-    assert_eq!(status["publicKey"], key.as_str(), "same node key after a restart");
+    assert_eq!(
+        status["publicKey"],
+        key.as_str(),
+        "same node key after a restart"
+    );
 }
 
 #[test]
@@ -106,7 +124,7 @@ fn pause_resume_and_timed_pause() {
     let dir = tempfile::tempdir().unwrap();
     let h = harness(dir.path());
     assert_eq!(h.ok("pause", json!({}))["state"], "paused");
-    assert_eq!(h.ok("resume", json!({}))["state"], "sharing");
+    assert_eq!(h.ok("resume", json!({}))["state"], "offline");
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -114,9 +132,18 @@ fn pause_resume_and_timed_pause() {
     let paused = h.ok("pause_for", json!({"minutes": 60}));
     assert_eq!(paused["state"], "paused");
     let until = paused["pausedUntilMs"].as_i64().unwrap();
-    assert!((before + 3_590_000..=before + 3_610_000).contains(&until), "{until}");
-    assert_eq!(h.err_code("pause_for", json!({"minutes": 0})), "invalid_argument");
-    assert_eq!(h.err_code("pause_for", json!({"minutes": 100_000})), "invalid_argument");
+    assert!(
+        (before + 3_590_000..=before + 3_610_000).contains(&until),
+        "{until}"
+    );
+    assert_eq!(
+        h.err_code("pause_for", json!({"minutes": 0})),
+        "invalid_argument"
+    );
+    assert_eq!(
+        h.err_code("pause_for", json!({"minutes": 100_000})),
+        "invalid_argument"
+    );
     // A malformed argument is refused before reaching the app.
     assert!(h.call("pause_for", json!({"minutes": "soon"})).is_err());
 }
@@ -152,21 +179,42 @@ fn settings_round_trip_and_refusals() {
     settings["startAtLogin"] = json!(true);
     let saved = h.ok("update_settings", json!({ "settings": settings }));
     assert_eq!(saved["validators"], json!(["https://validator.example"]));
-    assert_eq!(saved["blocklist"], json!(["ads.example.net", "example.com"]));
-    assert_eq!(*h.logins.lock().unwrap(), [true], "start at login applied once");
+    assert_eq!(
+        saved["blocklist"],
+        json!(["ads.example.net", "example.com"])
+    );
+    assert_eq!(
+        *h.logins.lock().unwrap(),
+        [true],
+        "start at login applied once"
+    );
     assert_eq!(h.ok("settings", json!({})), saved);
 
     let mut bad = saved.clone();
     bad["validators"] = json!(["ftp://nope"]);
-    assert_eq!(h.err_code("update_settings", json!({ "settings": bad })), "invalid_settings");
+    assert_eq!(
+        h.err_code("update_settings", json!({ "settings": bad })),
+        "invalid_settings"
+    );
     let mut bad = saved.clone();
     bad["payoutAddress"] = json!("not-a-key");
-    assert_eq!(h.err_code("update_settings", json!({ "settings": bad })), "invalid_settings");
-    assert_eq!(h.ok("settings", json!({})), saved, "a refusal changes nothing");
+    assert_eq!(
+        h.err_code("update_settings", json!({ "settings": bad })),
+        "invalid_settings"
+    );
+    assert_eq!(
+        h.ok("settings", json!({})),
+        saved,
+        "a refusal changes nothing"
+    );
     drop(h);
 
     let again = harness(dir.path());
-    assert_eq!(again.ok("settings", json!({})), saved, "settings survive a restart");
+    assert_eq!(
+        again.ok("settings", json!({})),
+        saved,
+        "settings survive a restart"
+    );
 }
 
 #[test]
@@ -178,14 +226,22 @@ fn activity_paging_is_bounded_and_export_writes_csv() {
     assert_eq!(page["entries"], json!([]));
     assert_eq!(h.err_code("activity", query(0)), "invalid_argument");
     assert_eq!(h.err_code("activity", query(10_000)), "invalid_argument");
-    assert!(h.call("activity", json!({"query": {"verdict": "bogus", "limit": 5}})).is_err());
+    assert!(
+        h.call(
+            "activity",
+            json!({"query": {"verdict": "bogus", "limit": 5}})
+        )
+        .is_err()
+    );
 
     let export = h.ok("export_activity", query(0));
     assert_eq!(export["rows"], 0);
     let path = export["path"].as_str().unwrap();
     assert!(path.starts_with(dir.path().join("exports").to_str().unwrap()));
     let csv = std::fs::read_to_string(path).unwrap();
-    assert!(csv.starts_with("time_ms,method,url,domain,status,bytes,duration_ms,verdict,reason\n"));
+    assert!(
+        csv.starts_with("time_ms,method,url,domain,robots,status,bytes,verdict,reason,detail\n")
+    );
 }
 
 #[test]
@@ -197,5 +253,113 @@ fn stats_and_key_export() {
     assert_eq!(stats["pages"]["fetched"], 0);
     assert_eq!(stats["points"]["epochs"], json!([]));
     let key = h.ok("export_key", json!({}));
-    assert!(key.as_str().unwrap().starts_with("gleaner-key-v1:"));
+    let key = key.as_str().unwrap();
+    assert_eq!(key.len(), 64, "the key's seed as hex");
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+/// A tiny HTML server on 127.0.0.1: `/robots.txt` disallows `/private`, every other path is a page.
+fn local_site() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (kind, body) = if path == "/robots.txt" {
+                (
+                    "text/plain",
+                    "User-agent: *\nDisallow: /private\n".to_string(),
+                )
+            } else {
+                let words = "Gleaner test page with enough plain words to be kept by the cleaner. "
+                    .repeat(20);
+                (
+                    "text/html; charset=utf-8",
+                    format!(
+                        "<html><head><title>{path}</title></head><body><article><h1>Page {path}</h1><p>{words}</p></article></body></html>"
+                    ),
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn activity_of_real_fetches_filters_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = local_site();
+    // The only exemption from the public-address policy: this exact local socket.
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("allow_addrs = [\"{site}\"]\n"),
+    )
+    .unwrap();
+    let node =
+        CollectorNode::open(&dir.path().join("config.toml"), &dir.path().join("node")).unwrap();
+    for path in ["/a", "/b", "/private"] {
+        let _ = tauri::async_runtime::block_on(
+            node.library().fetch_one(&format!("http://{site}{path}")),
+        );
+    }
+    drop(node);
+    let h = harness(dir.path());
+
+    let all = h.ok("activity", query(25));
+    let entries = all["entries"].as_array().unwrap();
+    assert!(all["total"].as_u64().unwrap() >= 4, "{all}");
+    assert_eq!(all["domains"], json!(["127.0.0.1"]));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["robots"] == true && e["url"].as_str().unwrap().ends_with("/robots.txt"))
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["verdict"] == "ok" && e["url"].as_str().unwrap().ends_with("/a"))
+    );
+
+    let refused = h.ok(
+        "activity",
+        json!({"query": {"verdict": "refused", "limit": 25}}),
+    );
+    assert_eq!(refused["total"], 1, "{refused}");
+    assert_eq!(refused["entries"][0]["reason"], "robots_disallowed");
+    assert_eq!(refused["entries"][0]["method"], "—");
+
+    let search = h.ok("activity", json!({"query": {"search": "/b", "limit": 25}}));
+    assert!(
+        search["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["url"].as_str().unwrap().contains("/b"))
+    );
+    assert!(search["total"].as_u64().unwrap() >= 1);
+
+    let paged = h.ok("activity", json!({"query": {"offset": 1, "limit": 2}}));
+    assert_eq!(paged["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(paged["entries"][0], all["entries"][1]);
+
+    let export = h.ok("export_activity", json!({"query": {"verdict": "ok"}}));
+    let csv = std::fs::read_to_string(export["path"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        csv.lines().count() as u64,
+        1 + export["rows"].as_u64().unwrap()
+    );
+    assert!(csv.lines().skip(1).all(|l| l.contains(",ok,")), "{csv}");
+
+    let stats = h.ok("stats", json!({}));
+    assert!(stats["pages"]["failed"].as_u64().is_some(), "{stats}");
 }

@@ -4,7 +4,9 @@
 use tauri::State;
 
 use crate::error::AppError;
-use crate::model::{ActivityPage, ActivityQuery, ExportResult, MAX_ACTIVITY_PAGE, Settings, Stats, Status};
+use crate::model::{
+    ActivityPage, ActivityQuery, ExportResult, MAX_ACTIVITY_PAGE, Settings, Stats, Status,
+};
 use crate::state::AppState;
 
 #[tauri::command]

@@ -1,11 +1,10 @@
 //! What the app needs from a node, as one narrow trait.
 //!
 //! **API boundary:** the commands, the tray and the event pump see only [`NodeApi`]; only the
-//! module that implements it knows the node library. [`local::LocalNode`] implements the control
-//! plane (settings, pause and resume, the key) on disk; the collector's `Node` is wired in through
-//! the same trait as its API lands.
+//! module that implements it, [`collector`], knows the node library. The trait also keeps the
+//! commands testable without the library's background work.
 
-pub mod local;
+pub mod collector;
 
 use std::io::Write;
 use std::time::Duration;
@@ -22,8 +21,8 @@ pub enum NodeEvent {
     Status(NodeStatus),
     /// New requests were added to the activity log.
     Activity,
-    /// An epoch closed and its points were credited.
-    EpochCredited { epoch: u64, points: u64 },
+    /// A validator's receipt credited points.
+    PointsCredited { accepted: u64, points: u64 },
     /// A validator stopped answering.
     ValidatorUnreachable { url: String, error: String },
     /// A cap the user set was reached; sharing paused.
@@ -41,8 +40,11 @@ pub trait NodeApi: Send + Sync + 'static {
     fn resume(&self) -> Result<NodeStatus, AppError>;
     fn activity(&self, query: &ActivityQuery) -> Result<ActivityPage, AppError>;
     /// Writes every entry matching `query` (paging ignored) as CSV; returns the row count.
-    fn export_activity_csv(&self, query: &ActivityQuery, out: &mut dyn Write)
-    -> Result<u64, AppError>;
+    fn export_activity_csv(
+        &self,
+        query: &ActivityQuery,
+        out: &mut dyn Write,
+    ) -> Result<u64, AppError>;
     fn settings(&self) -> Result<NodeSettings, AppError>;
     /// Validates, stores and applies; returns the settings as stored.
     fn update_settings(&self, settings: NodeSettings) -> Result<NodeSettings, AppError>;

@@ -1,0 +1,419 @@
+//! [`NodeApi`] over the node library (`gleaner-collector`): the only module that knows it.
+//!
+//! The node's settings live in `<app dir>/config.toml` (the library's format, so the `gleaner` CLI
+//! can read the same file) and its state in `<app dir>/node/`. `GLEANER_*` variables override the
+//! file, as for the CLI.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gleaner_collector::governor::{Cap, Schedule as Weekly, Window};
+use gleaner_collector::node::ValidatorHealth as NodeHealth;
+use gleaner_collector::{ActivityKind, Node, NodeConfig, NodeState as LibState, RunOptions};
+use tokio::sync::{broadcast, watch};
+
+use super::{NodeApi, NodeEvent};
+use crate::error::AppError;
+use crate::model::{
+    ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, NodeSettings,
+    NodeState, NodeStatus, Pages, Points, ReasonCount, Schedule, Stats, ValidatorHealth, write_csv,
+};
+
+/// Events buffered per subscriber: a slow window skips old ones rather than stalling the node.
+const EVENT_BUFFER: usize = 256;
+/// Most log entries scanned for one activity page (filters, paging and the total work on these):
+/// about a day of steady sharing, and a fast query on the node's SQLite store.
+const ACTIVITY_SCAN: usize = 5_000;
+/// Most rows one CSV export writes.
+const EXPORT_MAX: usize = 1_000_000;
+/// Longest timed pause: a day covers "pause for the night"; anything longer is a plain pause.
+pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
+
+fn node_err(e: gleaner_collector::node::NodeError) -> AppError {
+    AppError::Node(format!("{} ({})", e, e.code()))
+}
+
+/// The node library, wired for the app.
+pub struct CollectorNode {
+    node: Node,
+    config_path: PathBuf,
+    events: broadcast::Sender<NodeEvent>,
+    stop: watch::Sender<bool>,
+    running: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+}
+
+impl CollectorNode {
+    /// Opens the node: settings from `config_path` (defaults when missing) with `GLEANER_*`
+    /// overrides; state in `data_dir`. Contacts nobody until [`CollectorNode::start`].
+    pub fn open(config_path: &Path, data_dir: &Path) -> Result<Self, AppError> {
+        let mut config = NodeConfig::load(Some(config_path))
+            .map_err(|e| AppError::Node(format!("{e} ({})", e.code())))?;
+        config.data_dir = data_dir.to_path_buf();
+        let node = Node::open(config).map_err(node_err)?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (stop, _) = watch::channel(false);
+        Ok(CollectorNode {
+            node,
+            config_path: config_path.to_path_buf(),
+            events,
+            stop,
+            running: Mutex::new(None),
+        })
+    }
+
+    /// Forwards the library's events and, when validators are configured, runs the node on
+    /// Tauri's async runtime until [`CollectorNode::stop`]. Must be called inside that runtime's
+    /// reach (from `setup`, or a test).
+    pub fn start(&self) {
+        let mut lib_events = self.node.subscribe();
+        let events = self.events.clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                match lib_events.recv().await {
+                    Ok(event) => {
+                        if let Some(e) = translate(event) {
+                            let _ = events.send(e);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = events.send(NodeEvent::Activity);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        if self.node.settings().validators.is_empty() {
+            tracing::info!("no validator configured: the node waits for settings");
+            return;
+        }
+        let node = self.node.clone();
+        let mut stop = self.stop.subscribe();
+        let handle = tauri::async_runtime::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            match node.run(RunOptions::default(), shutdown).await {
+                Ok(summary) => tracing::info!(pages = summary.pages, "node stopped"),
+                Err(err) => tracing::error!(code = err.code(), %err, "node stopped"),
+            }
+        });
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    }
+
+    /// Asks the node to stop (it releases its leases and flushes what it can) and waits at most
+    /// `grace` for that.
+    pub async fn stop(&self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let handle = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle
+            && tokio::time::timeout(grace, handle).await.is_err()
+        {
+            tracing::warn!("node did not stop in time; its queue is kept for the next start");
+        }
+    }
+
+    /// The library's node (for tools and tests).
+    pub fn library(&self) -> &Node {
+        &self.node
+    }
+
+    fn scan(&self, query: &ActivityQuery, max: usize) -> Result<Vec<ActivityEntry>, AppError> {
+        let lib_query = gleaner_collector::ActivityQuery {
+            domain: (!query.domain.is_empty()).then(|| query.domain.clone()),
+            text: (!query.search.trim().is_empty()).then(|| query.search.trim().to_string()),
+            limit: Some(max),
+            ..Default::default()
+        };
+        let entries = self.node.activity(&lib_query).map_err(node_err)?;
+        Ok(entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| entry(i, e))
+            .filter(|e| query.verdict.is_none_or(|v| v == e.verdict))
+            .collect())
+    }
+}
+
+fn entry(i: usize, e: gleaner_collector::ActivityEntry) -> ActivityEntry {
+    let verdict = match (e.kind, e.verdict.as_str()) {
+        (ActivityKind::Refused, _) => ActivityVerdict::Refused,
+        (_, "ok") => ActivityVerdict::Ok,
+        (_, "redirect") => ActivityVerdict::Redirect,
+        _ => ActivityVerdict::Failed,
+    };
+    let reason = match verdict {
+        ActivityVerdict::Ok | ActivityVerdict::Redirect => None,
+        _ => Some(e.verdict.clone()),
+    };
+    ActivityEntry {
+        id: i as u64,
+        at_ms: e.at_ms,
+        method: match e.kind {
+            ActivityKind::Refused => "—".into(),
+            _ => "GET".into(),
+        },
+        robots: e.kind == ActivityKind::Robots,
+        url: e.url,
+        domain: e.domain,
+        status: e.status,
+        bytes: e.bytes,
+        verdict,
+        reason,
+        detail: e.detail,
+    }
+}
+
+/// The library's state in the app's five states, with words for the user.
+fn status(state: LibState) -> NodeStatus {
+    let (state, detail, until) = match state {
+        LibState::Sharing => (NodeState::Sharing, None, None),
+        LibState::Waiting => (
+            NodeState::Sharing,
+            Some("Waiting for work from the validators.".to_string()),
+            None,
+        ),
+        LibState::Stopped => (
+            NodeState::Offline,
+            Some("Not running: add a validator in Settings, then restart Gleaner.".into()),
+            None,
+        ),
+        LibState::Paused { until_ms } => (NodeState::Paused, None, until_ms),
+        LibState::Capped { cap } => (
+            NodeState::Capped,
+            Some(match cap {
+                Cap::Daily => "Today's cap is reached; sharing resumes tomorrow.".into(),
+                Cap::Monthly => "This month's cap is reached; sharing resumes on the 1st.".into(),
+            }),
+            None,
+        ),
+        LibState::OutsideSchedule => (
+            NodeState::Capped,
+            Some("Outside your sharing hours.".into()),
+            None,
+        ),
+        LibState::WaitingForIdle => (
+            NodeState::Capped,
+            Some("Waiting until this computer is idle.".into()),
+            None,
+        ),
+        LibState::Metered => (
+            NodeState::Capped,
+            Some("Paused on a metered network.".into()),
+            None,
+        ),
+        LibState::Offline => (
+            NodeState::Offline,
+            Some("No validator answers; Gleaner keeps trying.".into()),
+            None,
+        ),
+        LibState::Error { message } => (NodeState::Error, Some(message), None),
+    };
+    NodeStatus {
+        state,
+        detail,
+        paused_until_ms: until,
+    }
+}
+
+fn translate(event: gleaner_collector::NodeEvent) -> Option<NodeEvent> {
+    use gleaner_collector::NodeEvent as E;
+    Some(match event {
+        E::StateChanged { state } => match state {
+            LibState::Capped { cap } => NodeEvent::CapReached {
+                detail: status(LibState::Capped { cap }).detail.unwrap_or_default(),
+            },
+            other => NodeEvent::Status(status(other)),
+        },
+        E::Fetched { .. } | E::Failed { .. } => NodeEvent::Activity,
+        E::Receipted {
+            accepted, points, ..
+        } => NodeEvent::PointsCredited {
+            accepted: u64::from(accepted),
+            points,
+        },
+        E::ValidatorUnreachable { validator, error } => NodeEvent::ValidatorUnreachable {
+            url: validator,
+            error,
+        },
+        E::Batched { .. } => return None,
+    })
+}
+
+fn health(h: NodeHealth) -> ValidatorHealth {
+    ValidatorHealth {
+        url: h.url,
+        reachable: h.reachable,
+        last_error: h.last_error,
+        last_contact_ms: h.last_ok_ms,
+    }
+}
+
+impl NodeApi for CollectorNode {
+    fn status(&self) -> NodeStatus {
+        status(self.node.status())
+    }
+
+    fn stats(&self) -> Result<Stats, AppError> {
+        let s = self.node.stats().map_err(node_err)?;
+        let mut reasons: Vec<ReasonCount> = s
+            .pages
+            .rejected_by_reason
+            .into_iter()
+            .chain(s.pages.failed_by_reason)
+            .map(|(code, count)| ReasonCount { code, count })
+            .collect();
+        reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+        Ok(Stats {
+            bandwidth: Bandwidth {
+                now_bps: s.bandwidth.now_bytes_per_sec,
+                today_bytes: s.bandwidth.today_bytes,
+                month_bytes: s.bandwidth.month_bytes,
+                rate_cap_bps: s.bandwidth.ceiling_bytes_per_sec,
+                monthly_cap_bytes: s.bandwidth.monthly_cap,
+            },
+            pages: Pages {
+                fetched: s.pages.fetched,
+                accepted: s.pages.accepted,
+                duplicate: s.pages.duplicate,
+                rejected: s.pages.rejected,
+                failed: s.pages.failed,
+                reasons,
+            },
+            points: Points {
+                credited: s.points.credited,
+                pending: s.points.validator_pending,
+                pending_records: s.points.pending_records,
+                epochs: Vec::new(),
+            },
+            validators: s.validators.into_iter().map(health).collect(),
+        })
+    }
+
+    fn pause(&self) -> Result<NodeStatus, AppError> {
+        self.node.pause();
+        Ok(self.status())
+    }
+
+    fn pause_for(&self, duration: Duration) -> Result<NodeStatus, AppError> {
+        if duration.is_zero() || duration > MAX_PAUSE {
+            return Err(AppError::InvalidArgument(format!(
+                "a timed pause lasts between 1 minute and {} hours",
+                MAX_PAUSE.as_secs() / 3600
+            )));
+        }
+        self.node.pause_for(duration);
+        Ok(self.status())
+    }
+
+    fn resume(&self) -> Result<NodeStatus, AppError> {
+        self.node.resume();
+        Ok(self.status())
+    }
+
+    fn activity(&self, query: &ActivityQuery) -> Result<ActivityPage, AppError> {
+        let all = self.scan(query, ACTIVITY_SCAN)?;
+        let mut domains: Vec<String> = self
+            .scan(&ActivityQuery::default(), ACTIVITY_SCAN)?
+            .into_iter()
+            .map(|e| e.domain)
+            .collect();
+        domains.sort();
+        domains.dedup();
+        let total = all.len() as u64;
+        let entries = all
+            .into_iter()
+            .skip(query.offset as usize)
+            .take(query.limit as usize)
+            .collect();
+        Ok(ActivityPage {
+            entries,
+            total,
+            domains,
+        })
+    }
+
+    fn export_activity_csv(
+        &self,
+        query: &ActivityQuery,
+        out: &mut dyn Write,
+    ) -> Result<u64, AppError> {
+        let rows = self.scan(query, EXPORT_MAX)?;
+        write_csv(&rows, out).map_err(|e| AppError::io("activity export", &self.config_path, e))
+    }
+
+    fn settings(&self) -> Result<NodeSettings, AppError> {
+        let c = self.node.settings();
+        Ok(NodeSettings {
+            validators: c.validators,
+            rate_cap_bps: c.limits.bandwidth_bytes_per_sec,
+            monthly_cap_bytes: c.limits.monthly_bytes,
+            schedule: c.limits.schedule.windows.first().map(|w| Schedule {
+                start: w.start.clone(),
+                end: w.end.clone(),
+                utc_offset_minutes: c.limits.schedule.utc_offset_minutes,
+            }),
+            idle_only: c.limits.only_when_idle,
+            pause_on_metered: c.limits.pause_on_metered,
+            blocklist: c.blocklist,
+            payout_address: c.payout,
+        })
+    }
+
+    fn update_settings(&self, settings: NodeSettings) -> Result<NodeSettings, AppError> {
+        let s = settings.validated()?;
+        let mut c = self.node.settings();
+        c.validators = s.validators;
+        c.payout = s.payout_address;
+        c.blocklist = s.blocklist;
+        c.limits.bandwidth_bytes_per_sec = s.rate_cap_bps;
+        c.limits.monthly_bytes = s.monthly_cap_bytes;
+        c.limits.only_when_idle = s.idle_only;
+        c.limits.pause_on_metered = s.pause_on_metered;
+        c.limits.schedule = match s.schedule {
+            Some(w) => Weekly {
+                windows: vec![Window {
+                    days: Vec::new(),
+                    start: w.start,
+                    end: w.end,
+                }],
+                utc_offset_minutes: w.utc_offset_minutes,
+            },
+            None => Weekly::default(),
+        };
+        self.node
+            .update_settings(c.clone())
+            .map_err(|e| AppError::InvalidSettings {
+                field: "settings",
+                why: format!("{e} ({})", e.code()),
+            })?;
+        c.save(&self.config_path)
+            .map_err(|e| AppError::Node(format!("{e} ({})", e.code())))?;
+        self.settings()
+    }
+
+    fn public_key(&self) -> String {
+        self.node.public_key().to_string()
+    }
+
+    fn export_key(&self) -> Result<String, AppError> {
+        Ok(self.node.export_key().to_string())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    fn set_idle(&self, idle: bool) {
+        self.node.set_idle(idle);
+    }
+
+    fn set_metered(&self, metered: bool) {
+        self.node.set_metered(metered);
+    }
+}
