@@ -24,6 +24,7 @@ pub mod fixtures;
 mod manifest;
 #[cfg(feature = "pull")]
 pub mod pull;
+mod sample;
 mod schema;
 mod tokens;
 mod verify;
@@ -33,8 +34,9 @@ pub use error::{DatasetError, Failure, Place};
 pub use export::{ExportConfig, ExportInput, ExportSummary, export};
 pub use manifest::{
     CARD_FILE, FileEntry, MANIFEST_DOMAIN, MANIFEST_FILE, MANIFEST_FORMAT, Manifest, RECEIPTS_FILE,
-    list_datasets,
+    list_datasets, safe_join,
 };
+pub use sample::{SampleRow, sample_rows};
 pub use schema::{ExportRow, arrow_schema, columns, dump_label};
 pub use tokens::{TOKENIZER_NAME, TokenCounter};
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};
