@@ -80,8 +80,11 @@ class WebDriver:
         return self.s("POST", "/element", {"using": "css selector", "value": css})[self.ELEMENT]
 
     def click(self, css):
-        el = wait_for(f"element {css}", lambda: self.find(css))
-        self.s("POST", f"/element/{el}/click", {})
+        """Clicks through the DOM: WebKitWebDriver's synthesized pointer clicks drop the connection
+        on this setup (no window manager), so the element's own click() is used."""
+        wait_for(f"element {css}", lambda: self.js(
+            "const e = document.querySelector(arguments[0]); if (!e || e.disabled) return false; e.click(); return true;",
+            css))
 
     def text(self, css):
         return self.js("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
