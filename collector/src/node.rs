@@ -971,9 +971,9 @@ impl Node {
             }
             if gate == Gate::Open {
                 while workers.len() < concurrency
-                    && !opts
+                    && opts
                         .max_pages
-                        .is_some_and(|m| summary.pages + workers.len() as u64 >= m)
+                        .is_none_or(|m| summary.pages + (workers.len() as u64) < m)
                 {
                     let Some((vi, job)) = queue.pop_front() else {
                         break;
@@ -1104,10 +1104,8 @@ impl Node {
                 _ = self.inner.flush.notified() => true,
                 _ = tokio::time::sleep(SUBMIT_TICK) => false,
             };
-            if force {
-                if let Err(e) = self.submit_round(true, false).await {
-                    tracing::error!(cause = %e, "submit round failed");
-                }
+            if force && let Err(e) = self.submit_round(true, false).await {
+                tracing::error!(cause = %e, "submit round failed");
             }
         }
     }

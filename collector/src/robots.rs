@@ -49,10 +49,13 @@ pub struct RobotsDecision {
     pub crawl_delay: Option<Duration>,
 }
 
+/// One origin's slot: fetches of the same robots.txt are serialised behind its lock.
+type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
+
 /// A per-origin robots.txt cache. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct RobotsCache {
-    entries: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Entry>>>>>>,
+    entries: Arc<Mutex<HashMap<String, Slot>>>,
 }
 
 /// `scheme://host:port`, the robots.txt scope.

@@ -667,7 +667,7 @@ impl Store {
         }
         if let Some(t) = &q.text {
             sql.push_str(" AND (url LIKE ? OR detail LIKE ?)");
-            let pat = format!("%{}%", t.replace('%', "").replace('_', ""));
+            let pat = format!("%{}%", t.replace(['%', '_'], ""));
             args.push(pat.clone().into());
             args.push(pat.into());
         }
