@@ -177,6 +177,9 @@ def test_single_instance_and_quit(results):
 
 def main():
     os.makedirs(SHOTS, exist_ok=True)
+    for old in os.listdir(SHOTS):
+        if old.startswith("app-FAILED-"):
+            os.remove(os.path.join(SHOTS, old))
     results = []
     started = time.monotonic()
     test_window_and_tray(results)

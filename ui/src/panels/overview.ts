@@ -167,7 +167,7 @@ export class Overview {
       { class: 'kvs' },
       h('div', { class: 'kv ok' }, h('dt', {}, 'Credited'), h('dd', { id: 'points-credited' }, formatNumber(pts.credited))),
       h('div', { class: 'kv' }, h('dt', {}, 'Pending'), h('dd', {}, formatNumber(pts.pending))),
-      h('div', { class: 'kv' }, h('dt', {}, 'Awaiting receipt'), h('dd', {}, `${formatNumber(pts.pendingRecords)} pages`)),
+      h('div', { class: 'kv' }, h('dt', {}, 'Pages awaiting receipt'), h('dd', {}, formatNumber(pts.pendingRecords))),
     );
     if (pts.epochs.length === 0) {
       this.points.content(totals, h('p', { class: 'muted empty' }, 'No receipts yet: points appear once a validator has checked your first batch.'));
