@@ -3,7 +3,8 @@
 //! `cargo bench -p gleaner-collector --bench clean` runs over `../shared/bench/wcxb-dev`
 //! (relative to the workspace; override with `WCXB_DIR`). `BENCH_LIMIT=N` runs only the first N
 //! pages; `BENCH_DUMP=DIR` writes each prediction to `DIR/NNNN.txt` with its F1 in
-//! `DIR/scores.tsv`. Single thread: all pages are decompressed first, then only `clean()` is
+//! `DIR/scores.tsv`. `BENCH_TUNE="descend_share=0.8,min_text_chars=100;protect_share=0"` runs
+//! one evaluation per `;`-separated variant of the default thresholds. Single thread: all pages are decompressed first, then only `clean()` is
 //! timed.
 //!
 //! Metric (the benchmark's): tokens are lower-cased `\w+` runs; per page, precision and
@@ -15,7 +16,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gleaner_collector::clean::clean;
+use gleaner_collector::clean::{Tuning, clean_tuned};
 use regex::Regex;
 
 struct Page {
@@ -168,15 +169,50 @@ fn main() -> anyhow::Result<()> {
     self_check(&re);
 
     let pages = load(&dir, limit)?;
+    println!("WCXB dev: {} pages from {}", pages.len(), dir.display());
+    let variants = std::env::var("BENCH_TUNE").unwrap_or_default();
+    let mut tunings = vec![("default".to_string(), Tuning::DEFAULT)];
+    for v in variants.split(';').map(str::trim).filter(|v| !v.is_empty()) {
+        tunings.push((v.to_string(), parse_tuning(v)?));
+    }
+    for (name, tuning) in &tunings {
+        println!("\n== tuning: {name}");
+        run(&pages, tuning, &re, dump.as_deref())?;
+    }
+    Ok(())
+}
+
+fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
+    let mut t = Tuning::DEFAULT;
+    for kv in spec.split(',') {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("bad tuning {kv:?}"))?;
+        let v = v.trim();
+        match k.trim() {
+            "protect_share" => t.protect_share = v.parse()?,
+            "descend_share" => t.descend_share = v.parse()?,
+            "main_share" => t.main_share = v.parse()?,
+            "min_text_chars" => t.min_text_chars = v.parse()?,
+            "link_block_density" => t.link_block_density = v.parse()?,
+            "link_keep_share" => t.link_keep_share = v.parse()?,
+            "skip_title_h1" => t.skip_title_h1 = v.parse()?,
+            other => anyhow::bail!("unknown tuning key {other:?}"),
+        }
+    }
+    Ok(t)
+}
+
+fn run(pages: &[Page], tuning: &Tuning, re: &Regex, dump: Option<&Path>) -> anyhow::Result<()> {
     // Warm-up (page cache, allocator) on a few pages, not timed.
     for p in pages.iter().take(5) {
-        std::hint::black_box(clean(&p.html, p.url.as_deref()));
+        std::hint::black_box(clean_tuned(&p.html, p.url.as_deref(), tuning));
     }
     let mut times = Vec::with_capacity(pages.len());
     let mut outputs = Vec::with_capacity(pages.len());
-    for p in &pages {
+    for p in pages {
         let t = Instant::now();
-        let c = clean(&p.html, p.url.as_deref());
+        let c = clean_tuned(&p.html, p.url.as_deref(), tuning);
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         outputs.push(c);
     }
@@ -188,11 +224,11 @@ fn main() -> anyhow::Result<()> {
     let (mut with_n, mut with_hit, mut without_n, mut without_hit, mut empties) = (0, 0, 0, 0, 0);
     let mut type_hits: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut scores = String::new();
-    if let Some(d) = &dump {
+    if let Some(d) = dump {
         std::fs::create_dir_all(d)?;
     }
     for (p, c) in pages.iter().zip(&outputs) {
-        let s = prf(&re, &c.text, &p.truth);
+        let s = prf(re, &c.text, &p.truth);
         all.add(s);
         let num: u32 = p.id.parse().unwrap_or(0);
         if num.is_multiple_of(2) {
@@ -226,7 +262,7 @@ fn main() -> anyhow::Result<()> {
                 without_hit += 1;
             }
         }
-        if let Some(d) = &dump {
+        if let Some(d) = dump {
             std::fs::write(d.join(format!("{}.txt", p.id)), &c.text)?;
             scores.push_str(&format!(
                 "{}\t{}\t{:?}\t{:.3}\t{:.3}\t{:.3}\n",
@@ -234,7 +270,7 @@ fn main() -> anyhow::Result<()> {
             ));
         }
     }
-    if let Some(d) = &dump {
+    if let Some(d) = dump {
         std::fs::write(d.join("scores.tsv"), scores)?;
     }
     times.sort_by(|a, b| a.total_cmp(b));
@@ -252,7 +288,6 @@ fn main() -> anyhow::Result<()> {
         }
     };
 
-    println!("WCXB dev: {} pages from {}", pages.len(), dir.display());
     println!("{}", all.line("overall"));
     for (t, a) in &by_type {
         let (n, hit) = type_hits.get(t).copied().unwrap_or((0, 0));

@@ -38,12 +38,12 @@ pub(crate) enum TagClass {
 /// Classify a tag name (html5ever gives lower-case local names).
 pub(crate) fn tag_class(name: &str) -> TagClass {
     match name {
-        "script" | "style" | "noscript" | "template" | "svg" | "math" | "canvas" | "iframe"
-        | "object" | "embed" | "video" | "audio" | "picture" | "img" | "select" | "option"
-        | "button" | "input" | "textarea" | "head" | "dialog" | "map" | "link" | "meta" => {
-            TagClass::Skip
-        }
-        "nav" | "footer" | "aside" | "header" | "menu" => TagClass::Boiler,
+        "script" | "style" | "template" | "svg" | "math" | "canvas" | "iframe" | "object"
+        | "embed" | "video" | "audio" | "picture" | "img" | "select" | "option" | "button"
+        | "input" | "textarea" | "head" | "dialog" | "map" | "link" | "meta" => TagClass::Skip,
+        // `noscript` usually says "enable JavaScript"; when it holds the page (server-rendered
+        // fallbacks), the protection rules in `select` keep it.
+        "nav" | "footer" | "aside" | "header" | "menu" | "noscript" => TagClass::Boiler,
         "main" | "article" => TagClass::Main,
         _ => TagClass::Plain,
     }
@@ -83,6 +83,9 @@ pub(crate) fn heading_level(name: &str) -> u8 {
 pub(crate) struct AttrHint {
     /// Looks like boilerplate (navigation, cookie banner, share bar, sidebar, ads...).
     pub negative: bool,
+    /// Looks like an overlay that is never the content (cookie/consent banner, modal, popup,
+    /// newsletter box, ad): removed even when it is large.
+    pub strong: bool,
     /// Looks like a comment section (boilerplate on articles, content on forums).
     pub comment: bool,
     /// Looks like the main content container.
@@ -187,6 +190,18 @@ const NEGATIVE_SUBSTRINGS: &[&str] = &[
     "footer",
 ];
 
+/// Substrings marking overlays and ads that are never content, however much text they hold.
+const STRONG_SUBSTRINGS: &[&str] = &[
+    "cookie",
+    "consent",
+    "gdpr",
+    "modal",
+    "popup",
+    "newsletter",
+    "advert",
+    "onetrust",
+];
+
 /// Tokens and substrings marking comment sections.
 const COMMENT_SUBSTRINGS: &[&str] = &["comment", "disqus", "respond", "replies"];
 
@@ -282,6 +297,10 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
         || s.split(|c: char| !c.is_ascii_alphanumeric())
             .any(|t| NEGATIVE_TOKENS.contains(&t))
     {
+        hint.negative = true;
+    }
+    if STRONG_SUBSTRINGS.iter().any(|w| s.contains(w)) {
+        hint.strong = true;
         hint.negative = true;
     }
     if POSITIVE_SUBSTRINGS.iter().any(|w| s.contains(w)) {

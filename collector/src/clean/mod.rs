@@ -52,39 +52,114 @@ pub struct Cleaned {
 /// largest is about 3 MB); it bounds parse time and memory for hostile input.
 pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;
 
-/// A first pass yielding fewer non-whitespace characters than this is considered failed, and
-/// the fallback pass runs.
-const MIN_TEXT_CHARS: u32 = 250;
+/// The extraction thresholds. [`Tuning::DEFAULT`] is what [`clean`] uses; the benchmark
+/// harness varies them to measure their effect. Not a stable API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// A subtree holding at least this share of the body's text is never removed by class/id
+    /// hints (a "boilerplate" class on it is likely a mislabelled wrapper). 0 disables.
+    pub protect_share: f64,
+    /// Descend into a child holding at least this share of the root's non-link text.
+    pub descend_share: f64,
+    /// Jump to the largest `main`/`article` when it holds this share of the body's text.
+    pub main_share: f64,
+    /// A first pass yielding fewer non-whitespace characters runs the fallback pass.
+    pub min_text_chars: u32,
+    /// A block with at least this share of link text is a link list and dropped.
+    pub link_block_density: f64,
+    /// When dropping link blocks would leave less than this share of the root's text, the
+    /// links are the content (a listing, a product grid) and are kept.
+    pub link_keep_share: f64,
+    /// Leave the `<h1>` that became the title out of the text.
+    pub skip_title_h1: bool,
+}
+
+impl Tuning {
+    /// Values measured on the WCXB development split (see `benches/clean.rs`).
+    pub const DEFAULT: Tuning = Tuning {
+        protect_share: 0.5,
+        descend_share: 0.8,
+        main_share: 0.4,
+        min_text_chars: 500,
+        link_block_density: 0.7,
+        link_keep_share: 0.5,
+        skip_title_h1: true,
+    };
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning::DEFAULT
+    }
+}
 
 /// Extract the main content of `html`. `base_url` (the page's URL) resolves relative links.
 pub fn clean(html: &str, base_url: Option<&str>) -> Cleaned {
+    clean_tuned(html, base_url, &Tuning::DEFAULT)
+}
+
+/// Parse with scripting disabled, so that `<noscript>` content (often the whole server-rendered
+/// page on JavaScript-heavy sites) is parsed as markup rather than as one text blob.
+fn parse(html: &str) -> scraper::Html {
+    use html5ever::tendril::TendrilSink;
+    let mut opts = html5ever::ParseOpts::default();
+    opts.tree_builder.scripting_enabled = false;
+    html5ever::driver::parse_document(
+        scraper::HtmlTreeSink::new(scraper::Html::new_document()),
+        opts,
+    )
+    .one(html)
+}
+
+/// [`clean`] with explicit thresholds.
+#[doc(hidden)]
+pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Cleaned {
     let html = guard::limit_depth(cut(html, MAX_INPUT_BYTES));
-    let doc = scraper::Html::parse_document(&html);
+    let doc = parse(&html);
     let mut dom = dom::build(&doc);
     let page_type = page_type::guess(&dom, base_url);
 
     let cfg = select::Config {
         drop_comments: page_type != PageType::Forum,
         use_attr_hints: true,
+        protect_share: tuning.protect_share,
     };
     select::prune(&mut dom, cfg);
     let (title, title_h1) = meta::title(&dom);
-    let drop_link_blocks = !matches!(page_type, PageType::Listing | PageType::Collection);
-    let root = select::choose_root(&dom);
-    let mut text = text::emit(
-        &dom,
-        root,
-        text::Emit {
-            drop_link_blocks,
-            skip: title_h1,
-        },
-    );
+    let title_h1 = title_h1.filter(|_| tuning.skip_title_h1);
+    let emit = text::Emit {
+        // On listings and collections the links are the content.
+        drop_link_blocks: !matches!(page_type, PageType::Listing | PageType::Collection),
+        link_block_density: tuning.link_block_density,
+        skip: title_h1,
+    };
+    let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
+    let mut text = text::emit(&dom, root, emit);
+    // Product pages keep dropping: their link-dense blocks are recommendation grids.
+    if emit.drop_link_blocks && page_type != PageType::Product {
+        let root_chars = dom.items.get(root).map_or(0, |r| r.good.chars);
+        let kept = text.chars().filter(|c| !c.is_whitespace()).count();
+        if (kept as f64) < f64::from(root_chars) * tuning.link_keep_share {
+            text = text::emit(
+                &dom,
+                root,
+                text::Emit {
+                    drop_link_blocks: false,
+                    ..emit
+                },
+            );
+        }
+    }
 
+    // Fallback: the hint-driven pass found too little; take the whole body with only
+    // structural boilerplate removed, if that is longer.
     let root_chars = dom.items.get(root).map_or(0, |r| r.good.chars);
-    if root_chars < MIN_TEXT_CHARS {
+    if root_chars < tuning.min_text_chars {
         let cfg = select::Config {
             drop_comments: false,
             use_attr_hints: false,
+            ..cfg
         };
         select::prune(&mut dom, cfg);
         let body = dom.facts.body.map_or(0, |b| b as usize);
@@ -93,7 +168,7 @@ pub fn clean(html: &str, base_url: Option<&str>) -> Cleaned {
             body,
             text::Emit {
                 drop_link_blocks: false,
-                skip: title_h1,
+                ..emit
             },
         );
         if fallback.len() > text.len() {

@@ -20,18 +20,9 @@ pub(crate) struct Config {
     pub drop_comments: bool,
     /// Apply class/id/role hints (the fallback pass turns them off).
     pub use_attr_hints: bool,
+    /// See [`super::Tuning::protect_share`].
+    pub protect_share: f64,
 }
-
-/// A subtree holding at least this share of the body's text is never removed by hints:
-/// a "boilerplate" class on it is far more likely a mislabelled page wrapper.
-const PROTECT_SHARE: f64 = 0.5;
-
-/// Descend into a child that holds at least this share of the current root's non-link text.
-/// High, so that sibling blocks of real content (intro, second column) are not cut off.
-const DESCEND_SHARE: f64 = 0.9;
-
-/// Jump to the largest `main`/`article` when it holds at least this share of body text.
-const MAIN_SHARE: f64 = 0.4;
 
 /// Decide which elements are boilerplate; fills `removed` and `good` on every item.
 pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
@@ -40,7 +31,11 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
         .body
         .and_then(|b| dom.items.get(b as usize))
         .map_or(0, |b| b.raw.chars);
-    let protect_chars = (f64::from(body_chars) * PROTECT_SHARE) as u32;
+    let protect_chars = if cfg.protect_share > 0.0 {
+        (f64::from(body_chars) * cfg.protect_share) as u32
+    } else {
+        u32::MAX
+    };
     let items = &mut dom.items;
     for i in 0..items.len() {
         let parent_removed = match items[i].parent {
@@ -82,26 +77,36 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
     if it.hint.hidden {
         return true;
     }
-    let protected =
-        it.has_h1 || it.has_main || (protect_chars > 0 && it.raw.chars >= protect_chars);
+    // Overlays (cookie banners, modals) go even in the hint-free fallback pass.
+    if it.hint.strong && it.tag_class != TagClass::Main && !it.has_h1 {
+        return true;
+    }
+    let protected = it.has_h1 || it.has_main || it.raw.chars >= protect_chars;
     if protected {
         return false;
     }
     if it.tag_class == TagClass::Boiler {
         return true;
     }
-    if !cfg.use_attr_hints || it.tag_class == TagClass::Main {
+    if it.tag_class == TagClass::Main {
         return false;
     }
     if it.hint.comment && cfg.drop_comments {
         return true;
+    }
+    if !cfg.use_attr_hints {
+        return false;
     }
     // On forums a "comment" container is content even when it also matches a negative word.
     it.hint.negative && (cfg.drop_comments || !it.hint.comment)
 }
 
 /// Choose the root of the main content: an index into the arena.
-pub(crate) fn choose_root(dom: &Dom<'_>) -> usize {
+///
+/// `main_share`: jump to the largest `main`/`article` when it holds this share of the body's
+/// non-link text. `descend_share`: descend into a child holding this share of its parent's —
+/// high, so that sibling blocks of real content (intro, second column) are not cut off.
+pub(crate) fn choose_root(dom: &Dom<'_>, main_share: f64, descend_share: f64) -> usize {
     let items = &dom.items;
     let mut root = dom.facts.body.map_or(0, |b| b as usize);
     let Some(body) = items.get(root) else {
@@ -123,7 +128,7 @@ pub(crate) fn choose_root(dom: &Dom<'_>) -> usize {
         }
     }
     if let Some((i, p)) = best_main
-        && f64::from(p) >= f64::from(body_plain) * MAIN_SHARE
+        && f64::from(p) >= f64::from(body_plain) * main_share
     {
         root = i;
     }
@@ -149,7 +154,7 @@ pub(crate) fn choose_root(dom: &Dom<'_>) -> usize {
         match best {
             Some((c, p))
                 if matches!(items[c].kind, super::dom::Kind::Elem(_))
-                    && f64::from(p) >= f64::from(cur_plain) * DESCEND_SHARE =>
+                    && f64::from(p) >= f64::from(cur_plain) * descend_share =>
             {
                 root = c
             }

@@ -94,22 +94,21 @@ impl Writer {
 pub(crate) struct Emit {
     /// Skip blocks that are mostly link text (link lists inside the content).
     pub drop_link_blocks: bool,
+    /// A block with at least this share of link text is a link list (table of contents, tag
+    /// list, "read more" list), not prose.
+    pub link_block_density: f64,
     /// Arena index of an element to leave out (the heading used as the title).
     pub skip: Option<usize>,
 }
 
-/// A block whose link text is at least this share of its text is a list of links (table of
-/// contents, tag list, "read more" list), not prose.
-const LINK_BLOCK_DENSITY: f64 = 0.7;
-
 /// Is arena item `i` a link-list block to drop?
-fn is_link_block(dom: &Dom<'_>, i: usize) -> bool {
+fn is_link_block(dom: &Dom<'_>, i: usize, density: f64) -> bool {
     let it = &dom.items[i];
     matches!(
         it.tag,
         "ul" | "ol" | "div" | "section" | "table" | "p" | "dl" | "li" | "tr"
     ) && it.good.chars > 0
-        && it.good.link_density() >= LINK_BLOCK_DENSITY
+        && it.good.link_density() >= density
 }
 
 /// Write the surviving text of the subtree rooted at `root`.
@@ -135,7 +134,9 @@ pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
         let it = &items[i];
         if it.removed
             || opts.skip == Some(i)
-            || (opts.drop_link_blocks && i != root && is_link_block(dom, i))
+            || (opts.drop_link_blocks
+                && i != root
+                && is_link_block(dom, i, opts.link_block_density))
         {
             if it.display != Display::Inline {
                 w.brk(Pending::Para);
