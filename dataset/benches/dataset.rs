@@ -2,6 +2,8 @@
 //!
 //! `cargo bench -p gleaner-dataset --bench dataset` (env `BENCH_ROWS`, `BENCH_TEXT_BYTES`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
 use std::time::Instant;
 
 use gleaner_dataset::fixtures::{sample, validator_key};

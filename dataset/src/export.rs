@@ -142,7 +142,7 @@ pub fn export(
         .into_iter()
         .map(|row| (row.epoch, row.record.id(), row))
         .collect();
-    keyed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    keyed.sort_by_key(|a| (a.0, a.1));
     let total_in = keyed.len() as u64;
     let mut seen_ids = HashSet::new();
     let mut seen_texts = HashSet::new();
@@ -341,10 +341,10 @@ fn write_shards(
             .and_then(|()| shard.writer.flush())
             .map_err(|e| DatasetError::parquet(&shard.path, e))?;
         shard.rows += (end - start) as u64;
-        if shard.writer.bytes_written() as u64 >= config.shard_max_bytes {
-            if let Some(shard) = open.take() {
-                entries.push(close_shard(shard)?);
-            }
+        if shard.writer.bytes_written() as u64 >= config.shard_max_bytes
+            && let Some(shard) = open.take()
+        {
+            entries.push(close_shard(shard)?);
         }
         start = end;
     }

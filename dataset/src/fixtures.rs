@@ -147,7 +147,7 @@ pub fn validator_key() -> SecretKey {
 pub fn sample(records: usize, text_bytes: usize) -> ExportInput {
     let node = node_key();
     let validator = validator_key();
-    let mut rng = Rng(0x676C_6561_6E65_72);
+    let mut rng = Rng(0x0067_6C65_616E_6572);
     let mut input = ExportInput::default();
     let mut index = 0;
     let mut batch_no = 0usize;

@@ -116,12 +116,13 @@ pub async fn pull(url: &str, out: &Path, opts: &PullOptions) -> Result<PullRepor
     for entry in manifest.files() {
         bar.set_message(entry.path.clone());
         let dest = safe_join(out, &entry.path)?;
-        if let Ok((digest, bytes)) = digest_file(&dest) {
-            if digest == entry.blake3 && bytes == entry.bytes {
-                bar.inc(entry.bytes);
-                report.files_skipped += 1;
-                continue;
-            }
+        if let Ok((digest, bytes)) = digest_file(&dest)
+            && digest == entry.blake3
+            && bytes == entry.bytes
+        {
+            bar.inc(entry.bytes);
+            report.files_skipped += 1;
+            continue;
         }
         pull_file(&client, &base, entry, &dest, opts, &bar, &mut report).await?;
     }

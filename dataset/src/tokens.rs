@@ -69,12 +69,12 @@ impl TokenCounter {
             let piece = m.as_str();
             // `\s+(?!\S)`: a whitespace run followed by a non-space leaves its last character to
             // start the next piece (so " word" keeps its leading space).
-            if end < text.len() && piece.chars().all(char::is_whitespace) {
-                if let Some(last) = piece.chars().next_back() {
-                    if piece.len() > last.len_utf8() {
-                        end -= last.len_utf8();
-                    }
-                }
+            if end < text.len()
+                && piece.chars().all(char::is_whitespace)
+                && let Some(last) = piece.chars().next_back()
+                && piece.len() > last.len_utf8()
+            {
+                end -= last.len_utf8();
             }
             total += u64::from(self.count_piece(&text[m.start()..end]));
             pos = end;

@@ -198,17 +198,17 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
             &mut report,
             max,
         );
-        if let Some(rows) = rows {
-            if rows != entry.rows {
-                report.fail(
-                    max,
-                    Place::File {
-                        path: entry.path.clone(),
-                    },
-                    "row_count_mismatch",
-                    format!("manifest says {} rows, shard has {rows}", entry.rows),
-                );
-            }
+        if let Some(rows) = rows
+            && rows != entry.rows
+        {
+            report.fail(
+                max,
+                Place::File {
+                    path: entry.path.clone(),
+                },
+                "row_count_mismatch",
+                format!("manifest says {} rows, shard has {rows}", entry.rows),
+            );
         }
     }
     report.manifest = Some(manifest);

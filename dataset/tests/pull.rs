@@ -1,5 +1,7 @@
 //! The pull client against a real HTTP server on 127.0.0.1 that cuts connections midway.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,8 @@
 //! files with range requests and ETags, lab API keys, a resumable pull that ends verified, and a
 //! headless-Chromium screenshot of the console (kept in target/screenshots/).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
