@@ -1,0 +1,171 @@
+//! `dataset export` over a real store fed by real ingest: register, lease, sign, ingest, close an
+//! epoch, export (library and CLI), and verify the result offline.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use gleaner_dataset::{VerifyOptions, verify_dir};
+use gleaner_protocol::{Batch, SecretKey};
+use gleaner_validator::dataset::{datasets_root, export_from_store};
+use gleaner_validator::ingest::prepare;
+use gleaner_validator::store::{IngestParams, LeaseParams};
+use gleaner_validator::testkit::{record_for, sample_text};
+use gleaner_validator::{CrawlRequest, Identity, Store};
+
+const T0: i64 = 1_767_225_600_000;
+
+fn fill(data: &std::path::Path) -> (Identity, usize) {
+    let identity = Identity::load_or_create(data).unwrap();
+    let store = Store::open(data).unwrap();
+    let node = SecretKey::from_bytes(&[7; 32]);
+    store
+        .register_node(&node.public(), &node.public(), "test/1", T0)
+        .unwrap();
+    let seeds: Vec<String> = (0..30)
+        .map(|i| format!("https://site{i}.example/page"))
+        .collect();
+    store
+        .add_crawl_request(
+            "test",
+            &CrawlRequest {
+                seeds,
+                domains: Vec::new(),
+                sitemaps: Vec::new(),
+                max_pages: 100,
+                max_depth: 0,
+            },
+            T0,
+        )
+        .unwrap();
+    let jobs = store
+        .lease(
+            &node.public(),
+            30,
+            T0,
+            &LeaseParams {
+                ttl_ms: 600_000,
+                max_per_domain: 1,
+                domain_delay_ms: 0,
+                max_open_per_node: 100,
+            },
+        )
+        .unwrap()
+        .jobs;
+    assert!(jobs.len() >= 20, "{} jobs", jobs.len());
+    for (n, chunk) in jobs.chunks(10).enumerate() {
+        let records = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                record_for(
+                    &node,
+                    job,
+                    sample_text((n * 10 + i) as u64, 2_000),
+                    T0 + 1_000,
+                )
+            })
+            .collect();
+        let now = T0 + 2_000 + n as i64;
+        let batch = Batch::new(&node, now, records);
+        let (batch_id, prepared) = prepare(&batch, &node.public(), now, &[]).unwrap();
+        store
+            .ingest(
+                batch_id,
+                &node.public(),
+                &prepared,
+                now,
+                identity.secret(),
+                &IngestParams {
+                    cross_check_rate: 0.0,
+                    new_node_cross_check_rate: 0.0,
+                    domain_delay_ms: 0,
+                },
+            )
+            .unwrap();
+        if n == 0 {
+            store.close_epoch(identity.secret(), now + 1).unwrap();
+        }
+    }
+    let accepted = store.accepted_records(None).unwrap().len();
+    assert!(accepted >= 20, "{accepted} accepted");
+    (identity, accepted)
+}
+
+#[test]
+fn export_from_a_real_store_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (identity, accepted) = fill(tmp.path());
+    let store = Store::open(tmp.path()).unwrap();
+    let root = datasets_root(tmp.path());
+    let summary = export_from_store(&store, identity.secret(), &root, None, None).unwrap();
+    assert_eq!(summary.manifest.rows, accepted as u64);
+    assert_eq!(summary.manifest.validator, identity.public());
+    assert_eq!(summary.manifest.epoch_from, 1);
+    assert_eq!(summary.manifest.epoch_to, 2);
+    assert_eq!(summary.manifest.name, "gleaner-e000001-e000002");
+    let report = verify_dir(
+        &summary.dir,
+        &VerifyOptions {
+            trust: vec![identity.public()],
+            ..VerifyOptions::default()
+        },
+    );
+    assert!(report.is_ok(), "{:?}", report.failures);
+    assert_eq!(report.rows_checked, accepted as u64);
+
+    let since =
+        export_from_store(&store, identity.secret(), &root, Some(2), Some("recent")).unwrap();
+    assert!(since.manifest.rows < accepted as u64);
+    assert_eq!(since.manifest.epoch_from, 2);
+    let err = export_from_store(&store, identity.secret(), &root, Some(9), None).unwrap_err();
+    assert_eq!(err.code(), "nothing_to_export");
+    let err = export_from_store(&store, identity.secret(), &root, None, Some("../x")).unwrap_err();
+    assert_eq!(err.code(), "bad_dataset_name");
+}
+
+#[test]
+fn the_cli_exports_and_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (identity, accepted) = fill(tmp.path());
+    let bin = env!("CARGO_BIN_EXE_gleaner-validator");
+    let out = std::process::Command::new(bin)
+        .arg("--data")
+        .arg(tmp.path())
+        .args(["dataset", "export", "--name", "cli-export"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["dataset"], "cli-export");
+    assert_eq!(v["rows"], accepted);
+    let dir = datasets_root(tmp.path()).join("cli-export");
+    let report = verify_dir(
+        &dir,
+        &VerifyOptions {
+            trust: vec![identity.public()],
+            ..VerifyOptions::default()
+        },
+    );
+    assert!(report.is_ok(), "{:?}", report.failures);
+
+    let out = std::process::Command::new(bin)
+        .arg("--data")
+        .arg(tmp.path())
+        .args(["dataset", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"name\":\"cli-export\""));
+
+    let out = std::process::Command::new(bin)
+        .arg("--data")
+        .arg(tmp.path())
+        .args(["dataset", "export", "--since", "99"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no accepted records"));
+}
