@@ -945,7 +945,9 @@ impl Node {
                         Ok(resp) => {
                             self.health_ok(v);
                             failures[vi] = 0;
-                            no_jobs[vi] = true;
+                            // Idle only when the network has nothing left; otherwise the
+                            // validator is pacing domains and more jobs will come.
+                            no_jobs[vi] = resp.pending == 0;
                             let wait = Duration::from_millis(resp.retry_after_ms)
                                 .clamp(LEASE_RETRY_MIN, LEASE_RETRY_MAX);
                             next_lease_at[vi] = Instant::now() + wait;
@@ -1180,6 +1182,11 @@ impl Node {
                     Err(e) => tracing::debug!(cause = %e, "standing refresh failed"),
                 }
             }
+        }
+        if refresh_standing {
+            // Keep the activity log within its retention during long runs too.
+            let retention_ms = i64::from(cfg.activity_retention_days) * 86_400_000;
+            self.inner.store.prune_activity(now - retention_ms)?;
         }
         for b in self.inner.store.due_batches(now, 16)? {
             let Some(v) = self.inner.validators.iter().find(|v| v.url == b.validator) else {

@@ -66,6 +66,10 @@ pub struct LeaseResponse {
     pub jobs: Vec<Job>,
     /// When `jobs` is empty: how long to wait before asking again.
     pub retry_after_ms: u64,
+    /// Jobs still waiting in the network (queued, or leased and not yet answered), besides
+    /// `jobs`. An empty answer with `pending > 0` means "later" (politeness); `0` means done.
+    #[serde(default)]
+    pub pending: u64,
 }
 
 /// Why a node could not produce a record for a job. Stable snake_case codes.

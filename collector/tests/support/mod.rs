@@ -709,6 +709,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
         axum::Json(LeaseResponse {
             jobs,
             retry_after_ms: 200,
+            pending: 0,
         })
         .into_response()
     }

@@ -69,6 +69,7 @@ pub mod schema {
     pub struct LeaseResponse {
         pub jobs: Vec<Job>,
         pub retry_after_ms: u64,
+        pub pending: u64,
     }
 
     #[derive(ToSchema)]

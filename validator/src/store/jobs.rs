@@ -306,8 +306,16 @@ impl Store {
         } else {
             0
         };
+        let pending: i64 = tx
+            .query_row(
+                "SELECT COALESCE(SUM(queued), 0) + COALESCE(SUM(active_leases), 0) FROM domains",
+                [],
+                |r| r.get(0),
+            )
+            .op("lease")?;
         tx.commit().op("lease")?;
         Ok(LeaseResponse {
+            pending: u64::try_from(pending).unwrap_or(0).saturating_sub(jobs.len() as u64),
             jobs,
             retry_after_ms,
         })
