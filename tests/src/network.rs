@@ -83,10 +83,7 @@ impl Network {
         }
         let validator_addr = free_addr()?;
         let validator = spawn_validator(&config, validator_addr)?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let http = crate::proc::http_client(Duration::from_secs(30))?;
         let net = Network {
             config,
             sites,

@@ -140,12 +140,19 @@ impl Drop for Proc {
     }
 }
 
+/// An HTTP client for talking to the network under test (the node's TLS setup, no proxy).
+pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    let tls = gleaner_collector::fetch::tls_config().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .timeout(timeout)
+        .build()?)
+}
+
 /// Polls `GET url` until it answers 200 or `timeout` passes.
 pub async fn wait_http_ok(url: &str, timeout: Duration) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()?;
+    let client = http_client(Duration::from_secs(2))?;
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(r) = client.get(url).send().await {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use gleaner_e2e::adversary::{Adversary, Behaviour};
 use gleaner_e2e::network::{Network, NetworkConfig, num};
+use gleaner_e2e::site::Site;
 use gleaner_protocol::api::ClaimProof;
 use gleaner_protocol::{PublicKey, verify_reward_proof};
 use serde_json::Value;
@@ -64,7 +65,7 @@ async fn honest_path_from_crawl_request_to_verified_claims() {
     let seeds: Vec<String> = net
         .sites
         .iter()
-        .map(|s| format!("{}/", s.origin()))
+        .flat_map(Site::public_urls)
         .collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..2 {
@@ -137,7 +138,7 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     let seeds: Vec<String> = net
         .sites
         .iter()
-        .map(|s| format!("{}/", s.origin()))
+        .flat_map(Site::public_urls)
         .collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..2 {
@@ -275,7 +276,7 @@ async fn changing_pages_do_not_penalise_honest_nodes_and_the_network_stays_polit
     let seeds: Vec<String> = net
         .sites
         .iter()
-        .map(|s| format!("{}/", s.origin()))
+        .flat_map(Site::public_urls)
         .collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..5 {
@@ -323,7 +324,7 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
     let seeds: Vec<String> = net
         .sites
         .iter()
-        .map(|s| format!("{}/", s.origin()))
+        .flat_map(Site::public_urls)
         .collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..3 {

@@ -12,6 +12,7 @@ use clap::Parser;
 use gleaner_e2e::adversary::{Adversary, Behaviour};
 use gleaner_e2e::network::{Network, NetworkConfig, num};
 use gleaner_e2e::proc::binary;
+use gleaner_e2e::site::Site;
 
 #[derive(Parser)]
 #[command(
@@ -89,7 +90,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => net
             .sites
             .iter()
-            .map(|s| format!("{}/", s.origin()))
+            .flat_map(Site::public_urls)
             .collect(),
     };
     step(&format!(
@@ -110,6 +111,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             net.config.dir.join(format!("logs/node-{i}.log")).display()
         );
     }
+    // The dishonest node joins a moment later, as nodes come and go on a real network.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let mut liar = Adversary::new(
         &net.validator_url(),
         [0xBA; 32],
@@ -155,7 +158,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             idle_polls = 0;
         }
-        if (nodes_done || idle_polls >= 3) && idle_polls >= 1 {
+        if (nodes_done && idle_polls >= 1) || idle_polls >= 3 {
             break;
         }
         if Instant::now() > deadline {
