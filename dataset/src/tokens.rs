@@ -7,6 +7,7 @@
 //! .encode_ordinary(text))` (tested against the crate's own encoder).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::Regex;
 use tiktoken_rs::CoreBPE;
@@ -16,10 +17,6 @@ use crate::DatasetError;
 /// The tokenizer named in the card and the manifest.
 pub const TOKENIZER_NAME: &str = "gpt2 (r50k_base BPE ranks embedded in tiktoken-rs 0.12)";
 
-/// GPT-2's pre-tokenizer, minus its whitespace look-ahead (`\s+(?!\S)`), which [`TokenCounter`]
-/// applies by hand because the `regex` crate has no look-around.
-const PIECE_PATTERN: &str = r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+";
-
 /// Most distinct pieces memoised before the cache is cleared: ~1 M pieces of a few bytes is a few
 /// tens of MB, while a web corpus's working vocabulary is far smaller.
 const MAX_CACHED_PIECES: usize = 1 << 20;
@@ -28,11 +25,48 @@ const MAX_CACHED_PIECES: usize = 1 << 20;
 /// directly.
 const MAX_CACHED_PIECE_BYTES: usize = 64;
 
-/// Counts GPT-2 tokens. Not `Sync`: each thread owns one (it carries a cache).
+/// Character classes of GPT-2's pre-tokenizer pattern
+/// `'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Letter,
+    Number,
+    Space,
+    Other,
+}
+
+/// FxHash (rustc's hasher): the piece cache hashes millions of short strings, where SipHash's
+/// DoS resistance buys nothing (the exporter's own input) and costs most of the lookup.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// Counts GPT-2 tokens. Not `Sync`: each thread owns one (it carries caches).
 pub struct TokenCounter {
     bpe: CoreBPE,
-    pieces: Regex,
-    cache: HashMap<String, u32>,
+    letter: Regex,
+    classes: FxMap<char, Class>,
+    cache: FxMap<String, u32>,
 }
 
 impl std::fmt::Debug for TokenCounter {
@@ -43,43 +77,110 @@ impl std::fmt::Debug for TokenCounter {
     }
 }
 
+fn next_char(text: &str, i: usize) -> Option<(char, usize)> {
+    text.get(i..)?.chars().next().map(|c| (c, i + c.len_utf8()))
+}
+
 impl TokenCounter {
     /// Loads the embedded GPT-2 ranks (~20 ms).
     pub fn new() -> Result<Self, DatasetError> {
         let bpe =
             tiktoken_rs::r50k_base().map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
-        let pieces = Regex::new(PIECE_PATTERN)
-            .map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
+        let letter =
+            Regex::new(r"^\p{L}$").map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
         Ok(TokenCounter {
             bpe,
-            pieces,
-            cache: HashMap::new(),
+            letter,
+            classes: FxMap::default(),
+            cache: FxMap::default(),
         })
     }
 
     /// The number of GPT-2 tokens in `text` (no special tokens).
     pub fn count(&mut self, text: &str) -> u64 {
         let mut total = 0u64;
-        let mut pos = 0;
-        while pos < text.len() {
-            let Some(m) = self.pieces.find_at(text, pos) else {
+        let mut i = 0;
+        while i < text.len() {
+            let end = self.piece_end(text, i);
+            if end <= i {
                 break;
-            };
-            let mut end = m.end();
-            let piece = m.as_str();
-            // `\s+(?!\S)`: a whitespace run followed by a non-space leaves its last character to
-            // start the next piece (so " word" keeps its leading space).
-            if end < text.len()
-                && piece.chars().all(char::is_whitespace)
-                && let Some(last) = piece.chars().next_back()
-                && piece.len() > last.len_utf8()
-            {
-                end -= last.len_utf8();
             }
-            total += u64::from(self.count_piece(&text[m.start()..end]));
-            pos = end;
+            total += u64::from(self.count_piece(&text[i..end]));
+            i = end;
         }
         total
+    }
+
+    fn class(&mut self, c: char) -> Class {
+        if c.is_ascii() {
+            return match c {
+                'a'..='z' | 'A'..='Z' => Class::Letter,
+                '0'..='9' => Class::Number,
+                _ if c.is_whitespace() => Class::Space,
+                _ => Class::Other,
+            };
+        }
+        if let Some(k) = self.classes.get(&c) {
+            return *k;
+        }
+        let mut buf = [0u8; 4];
+        let k = if c.is_whitespace() {
+            Class::Space
+        } else if self.letter.is_match(c.encode_utf8(&mut buf)) {
+            Class::Letter
+        } else if c.is_numeric() {
+            Class::Number
+        } else {
+            Class::Other
+        };
+        self.classes.insert(c, k);
+        k
+    }
+
+    /// End of the run of `class` characters starting at `i`.
+    fn run(&mut self, text: &str, mut i: usize, class: Class) -> usize {
+        while let Some((c, j)) = next_char(text, i) {
+            if self.class(c) != class {
+                break;
+            }
+            i = j;
+        }
+        i
+    }
+
+    /// End of the pre-tokenizer piece starting at `i` (GPT-2's pattern, alternatives in order).
+    fn piece_end(&mut self, text: &str, i: usize) -> usize {
+        let Some((c, j)) = next_char(text, i) else {
+            return text.len();
+        };
+        if c == '\'' {
+            let rest = &text.as_bytes()[j..];
+            if matches!(rest.first(), Some(b's' | b'd' | b'm' | b't')) {
+                return j + 1;
+            }
+            if rest.starts_with(b"ll") || rest.starts_with(b"ve") || rest.starts_with(b"re") {
+                return j + 2;
+            }
+        }
+        // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional single space, then a run.
+        let (start, first) = match (c, next_char(text, j)) {
+            (' ', Some((c2, _))) if self.class(c2) != Class::Space => (j, c2),
+            _ => (i, c),
+        };
+        let class = self.class(first);
+        if class != Class::Space {
+            return self.run(text, start, class);
+        }
+        // `\s+(?!\S)|\s+`: a whitespace run followed by a non-space leaves its last character to
+        // start the next piece (so " word" keeps its leading space).
+        let end = self.run(text, i, Class::Space);
+        if end == text.len() {
+            return end;
+        }
+        match text[i..end].chars().next_back() {
+            Some(last) if end - i > last.len_utf8() => end - last.len_utf8(),
+            _ => end,
+        }
     }
 
     fn count_piece(&mut self, piece: &str) -> u32 {
@@ -121,6 +222,10 @@ mod tests {
             "trailing newline\n",
             "\n",
             "   ",
+            "'''' 's  's\t'll x'  \u{85}y \u{2028}z",
+            "Ⓐ circled, देवनागरी लिपि, ١٢٣٤, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢, e\u{301}t\u{e9}",
+            "end with space ",
+            " \n\t mixed\r\n\r\nlines\u{a0}\u{a0}nbsp",
         ];
         for text in texts {
             assert_eq!(
