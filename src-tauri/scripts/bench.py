@@ -19,8 +19,8 @@ import time
 from desktop import Tray, cpu_ticks, descendants, memory_kib, names, wait_for
 
 BINARY = os.path.abspath(sys.argv[1])
-SETTLE_S = float(os.environ.get("GLEANER_BENCH_SETTLE", "8"))
-SAMPLE_S = float(os.environ.get("GLEANER_BENCH_SAMPLE", "30"))
+SETTLE_S = float(os.environ.get("GLEANER_BENCH_SETTLE", "6"))
+SAMPLE_S = float(os.environ.get("GLEANER_BENCH_SAMPLE", "20"))
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -46,7 +46,8 @@ def phase(label, args, pause=False):
         pids = descendants(app.pid)
         cpu = (cpu_ticks(pids) - c0) / HZ / (time.monotonic() - t0) * 100
         rss, pss = memory_kib(pids)
-        print(f"{label:<24} processes={len(pids)} ({', '.join(sorted(set(names(pids))))})")
+        each = ", ".join(f"{n} {memory_kib([p])[1] / 1024:.0f}" for p, n in zip(pids, names(pids)))
+        print(f"{label:<24} processes={len(pids)}, PSS MiB each: {each}")
         print(f"{'':<24} memory RSS {rss / 1024:6.1f} MiB (peak {peak_rss / 1024:.1f})  "
               f"PSS {pss / 1024:6.1f} MiB (peak {peak_pss / 1024:.1f})  CPU {cpu:.2f}% of a core "
               f"over {SAMPLE_S:.0f} s", flush=True)

@@ -121,7 +121,7 @@ class Tray:
 
     def __init__(self, pid):
         self.pid = pid
-        self.dest, self.path = wait_for("the tray on D-Bus", self._find, timeout=30)
+        self.dest, self.path = wait_for("the tray on D-Bus", self._find, timeout=60)
 
     def _find(self):
         bus = ("org.freedesktop.DBus", "/org/freedesktop/DBus")
@@ -135,7 +135,7 @@ class Tray:
                 continue
             try:
                 xml = gdbus(name, "/org/ayatana/NotificationItem", "org.freedesktop.DBus.Introspectable.Introspect")
-            except RuntimeError:
+            except (RuntimeError, subprocess.TimeoutExpired):
                 continue
             for node in re.findall(r'<node name="([^"]+)"', xml):
                 return name, f"/org/ayatana/NotificationItem/{node}/Menu"

@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 
-from desktop import SHOTS, Tray, WebDriver, wait_for
+from desktop import SHOTS, Tray, WebDriver, descendants, names, wait_for
 
 BINARY = os.path.abspath(sys.argv[1])
 # Fixed ports: one run at a time, fresh CI machines. 4444 is tauri-driver's default.
@@ -153,9 +153,13 @@ def test_single_instance_and_quit(results):
     """A second launch hands over and exits; Quit in the tray ends the app with status 0."""
     app_dir, env = fresh_env()
     app = subprocess.Popen([BINARY, "--hidden"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    name = "single instance, then Quit from the tray exits 0"
+    name = "window on demand, single instance, then Quit from the tray exits 0"
     try:
         tray = Tray(app.pid)
+        # In the tray only, no webview exists; "Open dashboard" creates the window on demand.
+        assert "WebKitWebProces" not in names(descendants(app.pid)), names(descendants(app.pid))
+        tray.click("Open dashboard")
+        wait_for("the dashboard's web process", lambda: "WebKitWebProces" in names(descendants(app.pid)))
         second = subprocess.run([BINARY], env=env, capture_output=True, timeout=30)
         assert second.returncode == 0, f"second launch exited {second.returncode}"
         assert app.poll() is None, "the first instance must keep running"

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tauri::{App, AppHandle, Manager, RunEvent, Runtime, WindowEvent};
+use tauri::{App, AppHandle, Manager, RunEvent, Runtime};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt};
 
 use crate::node::collector::CollectorNode;
@@ -61,16 +61,31 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
     ])
 }
 
-/// Shows, un-minimises and focuses the dashboard.
+/// Shows, un-minimises and focuses the dashboard, creating it when it is not open.
+///
+/// The window exists only while it is open: closing it destroys the webview, so the app idles
+/// in the tray without WebKit's web process (most of its memory).
 pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let shown = window
+    let shown = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => window
             .show()
             .and_then(|()| window.unminimize())
-            .and_then(|()| window.set_focus());
-        if let Err(err) = shown {
-            tracing::warn!(%err, "could not show the dashboard");
-        }
+            .and_then(|()| window.set_focus()),
+        None => match app
+            .config()
+            .app
+            .windows
+            .iter()
+            .find(|w| w.label == MAIN_WINDOW)
+        {
+            Some(config) => tauri::WebviewWindowBuilder::from_config(app, config)
+                .and_then(|b| b.build())
+                .and_then(|w| w.set_focus()),
+            None => Ok(()),
+        },
+    };
+    if let Err(err) = shown {
+        tracing::warn!(%err, "could not show the dashboard");
     }
 }
 
@@ -90,16 +105,7 @@ pub fn run() {
             Some(vec![HIDDEN_ARG]),
         ))
         .plugin(tauri_plugin_notification::init())
-        .setup(|app| setup(app).map_err(Into::into))
-        .on_window_event(|window, event| {
-            // Closing the window keeps the app in the tray.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                if let Err(err) = window.hide() {
-                    tracing::warn!(%err, "could not hide the window");
-                }
-            }
-        });
+        .setup(|app| setup(app).map_err(Into::into));
     let app = match with_commands(builder).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(err) => {
@@ -108,7 +114,7 @@ pub fn run() {
         }
     };
     app.run(|_app, event| {
-        // Only an explicit exit (Quit) ends the app; the last window closing does not.
+        // Only an explicit exit (Quit) ends the app; closing the window keeps it in the tray.
         if let RunEvent::ExitRequested {
             code: None, api, ..
         } = event
