@@ -86,6 +86,34 @@ fn main() {
             Batch::new(&node, now, recs).encode().expect("encode")
         })
         .collect();
+    // Per-stage cost on one record, for the breakdown.
+    {
+        let text = sample_text(424_242, text_bytes);
+        let rec = record_for(&node, &jobs[0], text.clone(), now);
+        let reps = 200;
+        let time = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / reps as f64
+        };
+        let q = time(&mut || {
+            std::hint::black_box(gleaner_validator::quality::assess(&text, "en", &[]));
+        });
+        let m = time(&mut || {
+            std::hint::black_box(gleaner_validator::dedup::MinHash::of(&text));
+        });
+        let v = time(&mut || {
+            std::hint::black_box(gleaner_protocol::verify_records(std::slice::from_ref(&rec)));
+        });
+        let l = time(&mut || {
+            std::hint::black_box(whatlang::detect(&text[..1000]));
+        });
+        println!(
+            "stages: quality {q:.0} µs (of which language {l:.0} µs), minhash {m:.0} µs, verify (single) {v:.0} µs"
+        );
+    }
     let c = Config::default();
     let limits = DecodeLimits::default();
     let params = IngestParams {
