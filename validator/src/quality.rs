@@ -13,9 +13,9 @@ use crate::dedup::{IdentityHasher, word_hash};
 
 /// Texts shorter than this many bytes are not worth a record: below a short paragraph.
 pub const MIN_TEXT_BYTES: usize = 200;
-/// Only this prefix goes to the language detector: a kilobyte identifies a language reliably and
-/// keeps detection off the ingest hot path.
-const LANG_SAMPLE_BYTES: usize = 1024;
+/// Only this prefix goes to the language detector: half a kilobyte (~80 words) identifies a
+/// language when whatlang calls itself reliable, and detection costs grow with the sample.
+const LANG_SAMPLE_BYTES: usize = 512;
 
 /// Gopher quality: bounds on non-symbol words.
 const GOPHER_MIN_WORDS: usize = 50;
@@ -164,6 +164,10 @@ fn run(
         }
         if frac > max {
             return Some("gopher_dup_ngram");
+        }
+        if frac == 0.0 {
+            // No repeated n-gram means no repeated longer n-gram either (each contains one).
+            break;
         }
     }
 
