@@ -21,7 +21,11 @@ use gleaner_collector::clean::clean;
 use gleaner_collector::store::Store;
 use gleaner_protocol::{Batch, Digest, RecordDraft, RobotsVerdict, SecretKey};
 
-const CORPUS: &str = "../shared/bench/wcxb-dev/html";
+/// The shared benchmark corpus, next to the workspace (`../shared` from the workspace root).
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/bench/wcxb-dev/html"
+);
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

@@ -43,6 +43,10 @@ impl StoreError {
     }
 }
 
+/// Most title and text bytes in one batch before compression: bounds the node's memory while
+/// encoding (ordinary pages carry 5–20 KB of text, so 100 records stay well under it).
+pub const MAX_BATCH_TEXT_BYTES: usize = 4 * 1024 * 1024;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records(
   id TEXT PRIMARY KEY,
@@ -353,27 +357,40 @@ impl Store {
         if records.is_empty() {
             return Ok(None);
         }
-        // Shrink until the encoded batch fits (halving keeps this to a few tries).
-        let mut n = records.len();
+        // Bound the uncompressed size (and so the memory of encoding): stop at the text cap.
+        let mut text_bytes = 0usize;
+        let mut n = 0;
+        for (_, r) in &records {
+            text_bytes += r.text.len() + r.title.len();
+            n += 1;
+            if text_bytes >= MAX_BATCH_TEXT_BYTES {
+                break;
+            }
+        }
+        let mut ids: Vec<String> = records.iter().map(|(id, _)| id.clone()).collect();
+        let mut recs: Vec<Record> = records.into_iter().map(|(_, r)| r).collect();
+        recs.truncate(n);
+        // Shrink until the encoded batch fits (halving keeps this to a few tries). Records are
+        // moved into the batch, not copied.
         let (batch, body) = loop {
-            let batch = Batch::new(
-                key,
-                now_ms,
-                records[..n].iter().map(|(_, r)| r.clone()).collect(),
-            );
+            let batch = Batch::new(key, now_ms, recs);
             let body = batch.encode()?;
             if body.len() as u64 <= max_bytes || n == 1 {
                 break (batch, body);
             }
             n = n.div_ceil(2);
+            recs = batch.records;
+            recs.truncate(n);
         };
+        ids.truncate(n);
         let id = batch.id();
         tx.execute(
             "INSERT INTO batches(id, validator, created_at_ms, record_count, body, body_bytes, state)
              VALUES (?1,?2,?3,?4,?5,?6,'batched')",
             params![id.to_string(), validator, now_ms, n as i64, body, body.len() as i64],
         )?;
-        for (rid, _) in &records[..n] {
+        drop(batch);
+        for rid in &ids {
             tx.execute(
                 "UPDATE records SET state = 'batched', batch_id = ?1 WHERE id = ?2 AND state = 'fetched'",
                 params![id.to_string(), rid],
