@@ -614,6 +614,11 @@ impl Node {
                         retry_after: Some(wait),
                         ..
                     } => self.inner.politeness.retry_after(&domain, *wait),
+                    // A missing page (404, 410, …) says nothing about the host's health; only
+                    // server errors, time-outs and network failures make the node back off.
+                    FetchError::Http { status, .. } if *status < 500 => {
+                        self.inner.politeness.outcome(&domain, true)
+                    }
                     FetchError::Http { .. }
                     | FetchError::Timeout { .. }
                     | FetchError::Network { .. } => self.inner.politeness.outcome(&domain, false),

@@ -15,8 +15,10 @@
 //! * `c^2.5` makes fabrication ruinous (c = 0.8 earns 57 %, c = 0.5 earns 18 %), and
 //!   [`REWARD_FLOOR`] = 0.05 lets an unproven node earn a little so it has reason to stay.
 //!
-//! Duplicates and rejected records earn 0. A node caught fabricating by a third fetch loses the
-//! points of that record through a negative `penalty` ledger entry.
+//! Duplicates and rejected records earn 0. A node caught fabricating by a third fetch forfeits
+//! everything it earned in the open epoch through a negative `penalty` ledger entry (a sampled
+//! check stands for the unsampled jobs), and its records of the open epoch are revoked, so they
+//! never reach a dataset.
 
 /// Name and version of the formula, carried in every receipt.
 pub const SCORING: &str = "points/v1";

@@ -196,6 +196,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !export.status.success() {
         print_indented(&export.stderr);
     }
+    // The export prints a JSON summary naming the dataset's directory.
+    let dataset = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["dir"].as_str().map(PathBuf::from))
+        .unwrap_or(dataset);
     let info = net.get("/v1/info").await?;
     let validator_key = info["validator"].as_str().unwrap_or_default().to_string();
     let verify = std::process::Command::new(binary("gleaner")?)

@@ -697,8 +697,9 @@ fn resolve_check(
     Ok(())
 }
 
-/// Claws back a fabricated record's points (a negative ledger entry) and revokes the record so
-/// it never reaches a dataset.
+/// Revokes a fabricated record so it never reaches a dataset, and forfeits everything the node
+/// has earned in the open epoch (a negative ledger entry): one lie found by a sampled check
+/// stands for the unsampled ones, so fabricating must cost more than it can earn.
 fn penalise(
     conn: &Connection,
     node: &str,
@@ -708,20 +709,58 @@ fn penalise(
 ) -> Result<(), StoreError> {
     let points: i64 = conn
         .query_row(
-            "SELECT points FROM records WHERE record_id = ?1",
-            params![record],
+            "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE node = ?1 AND epoch = ?2",
+            params![node, i64::try_from(epoch).unwrap_or(i64::MAX)],
             |r| r.get(0),
         )
-        .optional()
-        .op("penalise")?
-        .unwrap_or(0);
+        .op("penalise")?;
+    // The lie and everything else the node delivered this epoch leave the accepted set (and the
+    // dedup index), so no fabricated text reaches a dataset unsampled; their URLs go back to the
+    // frontier for other nodes.
+    let epoch_i = i64::try_from(epoch).unwrap_or(i64::MAX);
+    let refetch: Vec<(String, String, i64, i64)> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT l.url, l.domain, t.request_id, t.depth FROM records r
+                   JOIN leases l ON l.lease_id = r.lease_id
+                   JOIN tasks t ON t.id = l.task_id
+                  WHERE r.node = ?1 AND r.epoch = ?2 AND r.verdict = 'accepted'
+                    AND r.role = 'primary'",
+            )
+            .op("penalise")?;
+        let rows = stmt
+            .query_map(params![node, epoch_i], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .op("penalise")?;
+        rows.collect::<Result<_, _>>().op("penalise")?
+    };
+    for (url, domain, request_id, depth) in &refetch {
+        super::jobs::push_task(
+            conn,
+            url,
+            domain,
+            *request_id,
+            *depth,
+            "primary",
+            None,
+            node,
+            now_ms,
+        )?;
+    }
     conn.execute(
-        "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check' WHERE record_id = ?1",
-        params![record],
+        "DELETE FROM lsh WHERE record_id IN (SELECT record_id FROM records
+             WHERE node = ?1 AND epoch = ?2 AND verdict = 'accepted')
+            OR record_id = ?3",
+        params![node, epoch_i, record],
     )
     .op("penalise")?;
-    conn.execute("DELETE FROM lsh WHERE record_id = ?1", params![record])
-        .op("penalise")?;
+    conn.execute(
+        "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
+         WHERE record_id = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
+        params![node, epoch_i, record],
+    )
+    .op("penalise")?;
     if points > 0 {
         let payout: String = conn
             .query_row(

@@ -315,7 +315,9 @@ impl Store {
             .op("lease")?;
         tx.commit().op("lease")?;
         Ok(LeaseResponse {
-            pending: u64::try_from(pending).unwrap_or(0).saturating_sub(jobs.len() as u64),
+            pending: u64::try_from(pending)
+                .unwrap_or(0)
+                .saturating_sub(jobs.len() as u64),
             jobs,
             retry_after_ms,
         })
@@ -353,24 +355,32 @@ impl Store {
             if let Some(cd) = f.crawl_delay_ms {
                 note_crawl_delay(&tx, &domain, i64::from(cd))?;
             }
-            let transient = matches!(
-                f.reason,
-                FailureReason::HttpError
-                    | FailureReason::Timeout
-                    | FailureReason::NetworkError
-                    | FailureReason::RobotsUnreachable
-            ) || matches!(f.status, Some(429 | 503));
+            // Host trouble backs the domain off; a client error (404, 410, …) is the page's
+            // problem, not the host's.
+            let host_error = match f.reason {
+                FailureReason::HttpError => f.status.is_none_or(|s| s >= 500 || s == 429),
+                FailureReason::Timeout
+                | FailureReason::NetworkError
+                | FailureReason::RobotsUnreachable => true,
+                _ => false,
+            };
+            let transient = host_error || matches!(f.status, Some(429 | 503));
             close_domain_lease(&tx, &domain, now_ms, domain_delay_ms, Some(transient))?;
-            let permanent = matches!(
-                f.reason,
-                FailureReason::RobotsDisallowed
-                    | FailureReason::BlockedAddress
-                    | FailureReason::BlockedDomain
-                    | FailureReason::NotHtml
-                    | FailureReason::TooLarge
-                    | FailureReason::InvalidUrl
-                    | FailureReason::NoIndex
-            );
+            // A client error other than 429 will not change on a retry: the page is gone.
+            let gone = f.reason == FailureReason::HttpError
+                && f.status
+                    .is_some_and(|s| (400..500).contains(&s) && s != 429);
+            let permanent = gone
+                || matches!(
+                    f.reason,
+                    FailureReason::RobotsDisallowed
+                        | FailureReason::BlockedAddress
+                        | FailureReason::BlockedDomain
+                        | FailureReason::NotHtml
+                        | FailureReason::TooLarge
+                        | FailureReason::InvalidUrl
+                        | FailureReason::NoIndex
+                );
             requeue_or_fail(&tx, task_id, &domain, permanent, true)?;
             tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
                 detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
