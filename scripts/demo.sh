@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# `make demo`: the whole Gleaner network on this machine, with no internet.
+# `make demo`: the whole Gleaner network on this machine, with no internet. Builds what it needs
+# (the dev profile, shared with `make test`), then runs the demo driver (tests/src/bin/gleaner-demo.rs).
+# Pass --seeds FILE to crawl real URLs instead of the local sample sites (needs internet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ -f tests/src/bin/gleaner-demo.rs ]]; then
-  exec cargo run --quiet --release -p gleaner-e2e --bin gleaner-demo -- "$@"
-fi
-echo "The full network demo (issue #8) has not landed yet; running the parts that work:"
-cargo test --quiet -p gleaner-protocol
+echo "Building gleaner, gleaner-validator and the demo driver…"
+cargo build --quiet -p gleaner-collector -p gleaner-validator -p gleaner-e2e --bins
+exec target/debug/gleaner-demo "$@"
