@@ -142,7 +142,10 @@ fn report_json(r: &VerifyReport) -> serde_json::Value {
 
 fn print_report(r: &VerifyReport) {
     if let Some(m) = &r.manifest {
-        println!("dataset    {} (epochs {}–{})", m.name, m.epoch_from, m.epoch_to);
+        println!(
+            "dataset    {} (epochs {}–{})",
+            m.name, m.epoch_from, m.epoch_to
+        );
         println!(
             "validator  {} ({})",
             m.validator,
