@@ -15,15 +15,14 @@ fn main() {
     let dist = Path::new("../ui/dist");
     let index = dist.join("index.html");
     println!("cargo:rerun-if-changed=../ui/dist/index.html");
-    if !index.exists() {
-        if let Err(err) =
+    if !index.exists()
+        && let Err(err) =
             std::fs::create_dir_all(dist).and_then(|()| std::fs::write(&index, PLACEHOLDER))
-        {
-            println!(
-                "cargo:warning=could not write a placeholder {}: {err}",
-                index.display()
-            );
-        }
+    {
+        println!(
+            "cargo:warning=could not write a placeholder {}: {err}",
+            index.display()
+        );
     }
     tauri_build::build();
 }

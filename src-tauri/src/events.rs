@@ -56,7 +56,7 @@ fn tick<R: Runtime>(app: &AppHandle<R>, n: u64) {
     // Reading the status also ends a timed pause whose time has come (that emits an event).
     let _ = state.node().status();
     let visible = window_visible(app);
-    if !visible && n % TRAY_EVERY != 0 {
+    if !visible && !n.is_multiple_of(TRAY_EVERY) {
         return;
     }
     match state.node().stats() {
@@ -64,7 +64,7 @@ fn tick<R: Runtime>(app: &AppHandle<R>, n: u64) {
             if visible {
                 emit(app, STATS, &stats);
             }
-            if n % TRAY_EVERY == 0 {
+            if n.is_multiple_of(TRAY_EVERY) {
                 crate::tray::show_today(app, &stats);
             }
         }

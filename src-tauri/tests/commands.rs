@@ -1,6 +1,7 @@
 //! The commands through Tauri's mock runtime (no display): what the dashboard sends, what it gets.
 //! The node is the real library (`gleaner-collector`) in a temporary folder; nothing is fetched
 //! except from a local server the test starts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap, helpers included
 
 use std::path::Path;
 use std::sync::mpsc;
