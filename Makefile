@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help setup build demo test lint fmt bench bench-clean app app-build package clean-demo
+.PHONY: help setup build demo test lint fmt bench bench-clean bench-app app app-build package clean-demo
 
 help:
 	@echo "make demo         run the whole network on this machine (sample site, validator, nodes)"
@@ -38,6 +38,9 @@ bench:
 
 bench-clean:
 	$(CARGO) bench -p gleaner-collector --bench clean
+
+bench-app:
+	src-tauri/scripts/bench.sh
 
 app: setup
 	src-tauri/scripts/app.sh

@@ -2,7 +2,8 @@
 # Installs what Gleaner's build and tests need, idempotently: it checks before it installs.
 #   Debian packages: GTK/WebKit for the Tauri app, Xvfb/D-Bus/WebKitWebDriver for its tests,
 #                    Chromium for UI and console tests.
-#   Python packages: pyarrow and duckdb, the third-party readers the dataset tests use.
+#   Python packages: pyarrow, DuckDB and Hugging Face datasets (the third-party readers the dataset
+#                    tests use), blake3 and cryptography (the independent protocol check).
 #   npm packages:    the UI's lockfile (npm ci), only when node_modules is missing or stale.
 #   cargo tools:     tauri-driver, for the app's WebDriver tests.
 # Set GLEANER_SETUP_SKIP=apt,pip,npm,cargo (any subset) to skip parts.
@@ -17,7 +18,7 @@ DEBIAN_PACKAGES=(
   # Tauri v2 on Linux (see ../shared/notes/tauri-linux.md)
   libssl-dev libgtk-3-dev libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   # running the app under a virtual display, driving it, and its tray over D-Bus
-  xvfb xauth xdotool imagemagick webkit2gtk-driver dbus-daemon dbus-x11
+  xvfb xauth xdotool imagemagick webkit2gtk-driver dbus-daemon dbus-x11 libglib2.0-bin
   # headless browser for the UI and console tests
   chromium
 )
@@ -44,12 +45,12 @@ if ! skip apt; then
 fi
 
 if ! skip pip; then
-  if python3 -c "import pyarrow, duckdb, blake3, cryptography" 2>/dev/null; then
+  if python3 -c "import pyarrow, duckdb, datasets, blake3, cryptography" 2>/dev/null; then
     say "Python readers: present"
   else
-    say "installing pyarrow, duckdb, blake3, cryptography (PyPI)"
-    python3 -m pip install --quiet --disable-pip-version-check pyarrow duckdb blake3 cryptography \
-      || python3 -m pip install --quiet --break-system-packages pyarrow duckdb blake3 cryptography
+    say "installing pyarrow, duckdb, datasets, blake3, cryptography (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check pyarrow duckdb datasets blake3 cryptography \
+      || python3 -m pip install --quiet --break-system-packages pyarrow duckdb datasets blake3 cryptography
   fi
 fi
 
