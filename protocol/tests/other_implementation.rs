@@ -7,7 +7,9 @@ use std::process::Command;
 #[test]
 fn python_implementation_agrees_with_the_golden_vectors() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
-    let probe = Command::new("python3").args(["-c", "import blake3, cryptography"]).output();
+    let probe = Command::new("python3")
+        .args(["-c", "import blake3, cryptography"])
+        .output();
     if !probe.is_ok_and(|o| o.status.success()) {
         assert!(
             std::env::var_os("CI").is_none(),

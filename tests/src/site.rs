@@ -432,60 +432,167 @@ impl Rng {
 }
 
 const SUBJECTS: &[&str] = &[
-    "The city council", "A local bakery", "The river authority", "Our school board", "A group of volunteers",
-    "The new library", "Farmers in the valley", "The hospital staff", "A young engineer", "The football club",
-    "Researchers at the university", "The mayor", "Shop owners on Main Street", "The fire brigade",
-    "A retired teacher", "The museum", "Residents of the old quarter", "The bus company", "A family of beekeepers",
-    "The harbour master", "The regional court", "A small theatre company", "Nurses from the clinic",
-    "The tourist office", "A cycling club", "The water utility", "Parents at the primary school",
-    "The chamber of commerce", "A veteran journalist", "Two local architects",
+    "The city council",
+    "A local bakery",
+    "The river authority",
+    "Our school board",
+    "A group of volunteers",
+    "The new library",
+    "Farmers in the valley",
+    "The hospital staff",
+    "A young engineer",
+    "The football club",
+    "Researchers at the university",
+    "The mayor",
+    "Shop owners on Main Street",
+    "The fire brigade",
+    "A retired teacher",
+    "The museum",
+    "Residents of the old quarter",
+    "The bus company",
+    "A family of beekeepers",
+    "The harbour master",
+    "The regional court",
+    "A small theatre company",
+    "Nurses from the clinic",
+    "The tourist office",
+    "A cycling club",
+    "The water utility",
+    "Parents at the primary school",
+    "The chamber of commerce",
+    "A veteran journalist",
+    "Two local architects",
 ];
 const VERBS: &[&str] = &[
-    "announced", "questioned", "celebrated", "rebuilt", "discussed", "planned", "opened", "repaired",
-    "funded", "delayed", "measured", "proposed", "reviewed", "welcomed", "explained", "organised",
-    "restored", "criticised", "supported", "studied", "defended", "postponed", "approved", "inspected",
-    "documented", "challenged", "launched", "expanded", "simplified", "rejected",
+    "announced",
+    "questioned",
+    "celebrated",
+    "rebuilt",
+    "discussed",
+    "planned",
+    "opened",
+    "repaired",
+    "funded",
+    "delayed",
+    "measured",
+    "proposed",
+    "reviewed",
+    "welcomed",
+    "explained",
+    "organised",
+    "restored",
+    "criticised",
+    "supported",
+    "studied",
+    "defended",
+    "postponed",
+    "approved",
+    "inspected",
+    "documented",
+    "challenged",
+    "launched",
+    "expanded",
+    "simplified",
+    "rejected",
 ];
 const OBJECTS: &[&str] = &[
-    "a plan for the northern bridge", "the budget for next year", "the flooded cycle path",
-    "a festival of winter music", "the cost of school meals", "new opening hours for the pool",
-    "a study of air quality near the station", "the restoration of the clock tower",
-    "a scheme to plant two thousand trees", "the rules for parking in the centre",
-    "an exhibition of local photography", "the safety of the old pier", "a market for regional produce",
-    "the route of the new tram line", "a programme of evening classes", "the future of the town hall",
-    "a survey of nesting birds", "the price of fresh bread", "a shelter for homeless families",
-    "the noise from the motorway", "a repair fund for village roofs", "the timetable of the night buses",
-    "an archive of wartime letters", "the lighting along the canal", "a garden on the hospital roof",
-    "the merger of two small schools", "a registry of empty shops", "the care of ancient oak trees",
-    "a new dental practice", "the drainage of the lower meadows", "an app for reporting potholes",
-    "the renovation of the swimming baths", "a summer camp for teenagers", "the heating of public buildings",
-    "a course in first aid", "the mapping of old footpaths", "a loan scheme for farm machinery",
-    "the reopening of the cinema", "a competition for young painters", "the cleaning of the harbour basin",
-    "a shuttle service to the airport", "the protection of the marshland",
+    "a plan for the northern bridge",
+    "the budget for next year",
+    "the flooded cycle path",
+    "a festival of winter music",
+    "the cost of school meals",
+    "new opening hours for the pool",
+    "a study of air quality near the station",
+    "the restoration of the clock tower",
+    "a scheme to plant two thousand trees",
+    "the rules for parking in the centre",
+    "an exhibition of local photography",
+    "the safety of the old pier",
+    "a market for regional produce",
+    "the route of the new tram line",
+    "a programme of evening classes",
+    "the future of the town hall",
+    "a survey of nesting birds",
+    "the price of fresh bread",
+    "a shelter for homeless families",
+    "the noise from the motorway",
+    "a repair fund for village roofs",
+    "the timetable of the night buses",
+    "an archive of wartime letters",
+    "the lighting along the canal",
+    "a garden on the hospital roof",
+    "the merger of two small schools",
+    "a registry of empty shops",
+    "the care of ancient oak trees",
+    "a new dental practice",
+    "the drainage of the lower meadows",
+    "an app for reporting potholes",
+    "the renovation of the swimming baths",
+    "a summer camp for teenagers",
+    "the heating of public buildings",
+    "a course in first aid",
+    "the mapping of old footpaths",
+    "a loan scheme for farm machinery",
+    "the reopening of the cinema",
+    "a competition for young painters",
+    "the cleaning of the harbour basin",
+    "a shuttle service to the airport",
+    "the protection of the marshland",
 ];
 const CLAUSES: &[&str] = &[
-    "after months of careful debate", "despite strong objections from neighbours",
-    "with the help of dozens of residents", "because the old arrangement had failed",
-    "while critics asked who would pay for it", "in a meeting that lasted until midnight",
-    "as the weather turned colder", "to the surprise of many observers", "following a petition signed by hundreds",
-    "even though the details remain unclear", "so that children can walk to school safely",
-    "and the first results are expected in spring", "which has divided opinion across the district",
-    "after a report found serious problems", "at a cost that few had predicted",
-    "once the insurance question was settled", "before the election campaign began",
-    "without waiting for national funding", "thanks to an anonymous donation",
-    "under pressure from local businesses", "with support from the neighbouring towns",
-    "although several members abstained", "in time for the busy holiday season",
-    "after engineers raised fresh doubts", "on the advice of an independent panel",
+    "after months of careful debate",
+    "despite strong objections from neighbours",
+    "with the help of dozens of residents",
+    "because the old arrangement had failed",
+    "while critics asked who would pay for it",
+    "in a meeting that lasted until midnight",
+    "as the weather turned colder",
+    "to the surprise of many observers",
+    "following a petition signed by hundreds",
+    "even though the details remain unclear",
+    "so that children can walk to school safely",
+    "and the first results are expected in spring",
+    "which has divided opinion across the district",
+    "after a report found serious problems",
+    "at a cost that few had predicted",
+    "once the insurance question was settled",
+    "before the election campaign began",
+    "without waiting for national funding",
+    "thanks to an anonymous donation",
+    "under pressure from local businesses",
+    "with support from the neighbouring towns",
+    "although several members abstained",
+    "in time for the busy holiday season",
+    "after engineers raised fresh doubts",
+    "on the advice of an independent panel",
 ];
 const TIMES: &[&str] = &[
-    "On Tuesday morning", "Late last week", "Earlier this month", "Over the weekend", "In early October",
-    "Shortly after noon", "During the summer", "On Friday evening", "Two years ago", "Last spring",
-    "At the end of January", "Within a few hours",
+    "On Tuesday morning",
+    "Late last week",
+    "Earlier this month",
+    "Over the weekend",
+    "In early October",
+    "Shortly after noon",
+    "During the summer",
+    "On Friday evening",
+    "Two years ago",
+    "Last spring",
+    "At the end of January",
+    "Within a few hours",
 ];
 const PLACES: &[&str] = &[
-    "the market square", "the east bank", "the old mill district", "the harbour front", "the station area",
-    "the northern suburbs", "the hill villages", "the university quarter", "the industrial estate",
-    "the cathedral close", "the lakeside park", "the western ring road",
+    "the market square",
+    "the east bank",
+    "the old mill district",
+    "the harbour front",
+    "the station area",
+    "the northern suburbs",
+    "the hill villages",
+    "the university quarter",
+    "the industrial estate",
+    "the cathedral close",
+    "the lakeside park",
+    "the western ring road",
 ];
 const QUOTES: &[&str] = &[
     "We have waited a long time for this, and it matters to every family here",
@@ -502,8 +609,20 @@ const QUOTES: &[&str] = &[
     "It took courage to admit that the first design was wrong",
 ];
 const NAMES: &[&str] = &[
-    "Maria Lopez", "Tom Becker", "Aisha Khan", "Jonas Berg", "Elena Rossi", "Samuel Okafor", "Hannah Weiss",
-    "Lucas Martin", "Priya Nair", "Oliver Grant", "Chloe Dubois", "Mateo Silva", "Ingrid Holm", "Yusuf Demir",
+    "Maria Lopez",
+    "Tom Becker",
+    "Aisha Khan",
+    "Jonas Berg",
+    "Elena Rossi",
+    "Samuel Okafor",
+    "Hannah Weiss",
+    "Lucas Martin",
+    "Priya Nair",
+    "Oliver Grant",
+    "Chloe Dubois",
+    "Mateo Silva",
+    "Ingrid Holm",
+    "Yusuf Demir",
 ];
 
 /// Deals phrases without replacement within one document, so no phrase repeats in it (as real
@@ -515,7 +634,10 @@ struct Deck<'a> {
 
 impl<'a> Deck<'a> {
     fn new(source: &'a [&'a str]) -> Self {
-        Deck { items: Vec::new(), source }
+        Deck {
+            items: Vec::new(),
+            source,
+        }
     }
 
     fn deal(&mut self, rng: &mut Rng) -> &'a str {
@@ -556,10 +678,16 @@ impl Writer<'static> {
     fn sentence(&mut self, rng: &mut Rng) -> String {
         let lower = |s: &str| {
             let mut c = s.chars();
-            c.next().map(|f| f.to_lowercase().chain(c).collect::<String>()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_lowercase().chain(c).collect::<String>())
+                .unwrap_or_default()
         };
         match rng.below(6) {
-            0 => format!("\"{}\", said {}.", self.quotes.deal(rng), self.names.deal(rng)),
+            0 => format!(
+                "\"{}\", said {}.",
+                self.quotes.deal(rng),
+                self.names.deal(rng)
+            ),
             1 => format!(
                 "{}, {} {} {}.",
                 self.times.deal(rng),
@@ -594,38 +722,78 @@ impl Writer<'static> {
 
     fn paragraph(&mut self, rng: &mut Rng, min_sentences: usize) -> String {
         let sentences = min_sentences + rng.below(2);
-        (0..sentences).map(|_| self.sentence(rng)).collect::<Vec<_>>().join(" ")
+        (0..sentences)
+            .map(|_| self.sentence(rng))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn title(&mut self, rng: &mut Rng) -> String {
-        format!("{} {} {}", self.subjects.deal(rng), self.verbs.deal(rng), self.objects.deal(rng))
+        format!(
+            "{} {} {}",
+            self.subjects.deal(rng),
+            self.verbs.deal(rng),
+            self.objects.deal(rng)
+        )
     }
 }
 
 fn generate(config: &SiteConfig) -> BTreeMap<String, Page> {
     let mut rng = Rng(config.seed);
     let mut pages = BTreeMap::new();
-    let article_paths: Vec<String> = (0..config.articles).map(|i| format!("/news/story-{:03}", i + 1)).collect();
+    let article_paths: Vec<String> = (0..config.articles)
+        .map(|i| format!("/news/story-{:03}", i + 1))
+        .collect();
     for (i, path) in article_paths.iter().enumerate() {
         let mut w = Writer::new();
         let title = w.title(&mut rng);
-        let paragraphs = (0..4 + rng.below(3)).map(|_| w.paragraph(&mut rng, 3)).collect();
-        let related = (1..=3).map(|k| article_paths[(i + k * 5) % article_paths.len()].clone()).collect();
-        let comments = (0..rng.below(4))
-            .map(|_| (rng.pick(NAMES).to_string(), format!("{}.", rng.pick(QUOTES))))
+        let paragraphs = (0..4 + rng.below(3))
+            .map(|_| w.paragraph(&mut rng, 3))
             .collect();
-        pages.insert(path.clone(), Page { title, kind: PageKind::Article, paragraphs, related, comments });
+        let related = (1..=3)
+            .map(|k| article_paths[(i + k * 5) % article_paths.len()].clone())
+            .collect();
+        let comments = (0..rng.below(4))
+            .map(|_| {
+                (
+                    rng.pick(NAMES).to_string(),
+                    format!("{}.", rng.pick(QUOTES)),
+                )
+            })
+            .collect();
+        pages.insert(
+            path.clone(),
+            Page {
+                title,
+                kind: PageKind::Article,
+                paragraphs,
+                related,
+                comments,
+            },
+        );
     }
     for i in 0..config.threads {
         let mut w = Writer::new();
-        let title = format!("Forum: what do you think about {}?", w.objects.deal(&mut rng));
+        let title = format!(
+            "Forum: what do you think about {}?",
+            w.objects.deal(&mut rng)
+        );
         let posts: Vec<(String, String)> = (0..4 + rng.below(3))
             .map(|_| (w.names.deal(&mut rng).to_string(), w.paragraph(&mut rng, 2)))
             .collect();
-        let paragraphs = posts.iter().map(|(who, text)| format!("{who} wrote: {text}")).collect();
+        let paragraphs = posts
+            .iter()
+            .map(|(who, text)| format!("{who} wrote: {text}"))
+            .collect();
         pages.insert(
             format!("/forum/thread-{}", i + 1),
-            Page { title, kind: PageKind::Thread, paragraphs, related: Vec::new(), comments: Vec::new() },
+            Page {
+                title,
+                kind: PageKind::Thread,
+                paragraphs,
+                related: Vec::new(),
+                comments: Vec::new(),
+            },
         );
     }
     for i in 0..config.thin {
@@ -654,6 +822,9 @@ pub fn fabricated_article(seed: u64) -> (String, String) {
     let mut rng = Rng(seed ^ 0xFAB1_CA7E);
     let mut w = Writer::new();
     let title = w.title(&mut rng);
-    let text = (0..5).map(|_| w.paragraph(&mut rng, 3)).collect::<Vec<_>>().join("\n\n");
+    let text = (0..5)
+        .map(|_| w.paragraph(&mut rng, 3))
+        .collect::<Vec<_>>()
+        .join("\n\n");
     (title, text)
 }

@@ -62,11 +62,7 @@ async fn honest_path_from_crawl_request_to_verified_claims() {
     let mut net = Network::start(NetworkConfig::new(dir.path()))
         .await
         .unwrap();
-    let seeds: Vec<String> = net
-        .sites
-        .iter()
-        .flat_map(Site::public_urls)
-        .collect();
+    let seeds: Vec<String> = net.sites.iter().flat_map(Site::public_urls).collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..2 {
         net.start_node(i, &[]).unwrap();
@@ -135,11 +131,7 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     config.articles_per_site = 16;
     config.cross_check_rate = 0.5;
     let mut net = Network::start(config).await.unwrap();
-    let seeds: Vec<String> = net
-        .sites
-        .iter()
-        .flat_map(Site::public_urls)
-        .collect();
+    let seeds: Vec<String> = net.sites.iter().flat_map(Site::public_urls).collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..2 {
         net.start_node(i, &[]).unwrap();
@@ -273,11 +265,7 @@ async fn changing_pages_do_not_penalise_honest_nodes_and_the_network_stays_polit
     config.crawl_delay_secs = 0.3;
     config.domain_delay_ms = 300;
     let mut net = Network::start(config).await.unwrap();
-    let seeds: Vec<String> = net
-        .sites
-        .iter()
-        .flat_map(Site::public_urls)
-        .collect();
+    let seeds: Vec<String> = net.sites.iter().flat_map(Site::public_urls).collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..5 {
         net.start_node(i, &[]).unwrap();
@@ -321,11 +309,7 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
     let mut config = NetworkConfig::new(dir.path());
     config.articles_per_site = 16;
     let mut net = Network::start(config).await.unwrap();
-    let seeds: Vec<String> = net
-        .sites
-        .iter()
-        .flat_map(Site::public_urls)
-        .collect();
+    let seeds: Vec<String> = net.sites.iter().flat_map(Site::public_urls).collect();
     net.add_crawl(&seeds, 500).await.unwrap();
     for i in 0..3 {
         net.start_node(i, &[]).unwrap();

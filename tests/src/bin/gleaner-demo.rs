@@ -87,11 +87,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(str::to_string)
             .collect(),
-        None => net
-            .sites
-            .iter()
-            .flat_map(Site::public_urls)
-            .collect(),
+        None => net.sites.iter().flat_map(Site::public_urls).collect(),
     };
     step(&format!(
         "Submitting a crawl request for {} seed URLs",
