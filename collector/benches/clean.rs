@@ -10,6 +10,7 @@
 //! Metric (the benchmark's): tokens are lower-cased `\w+` runs; per page, precision and
 //! recall from multiset overlap, F1 from those (empty reference + empty prediction = 1);
 //! macro-averaged overall and per page type. Snippets: case-insensitive substring.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;

@@ -1,4 +1,5 @@
 //! Cleaner tests: snapshots over small fixture pages, behaviour checks, hostile inputs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -155,10 +155,10 @@ pub async fn wait_http_ok(url: &str, timeout: Duration) -> anyhow::Result<()> {
     let client = http_client(Duration::from_secs(2))?;
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
         }
         anyhow::ensure!(
             Instant::now() < deadline,

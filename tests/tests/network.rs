@@ -360,11 +360,11 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
     for n in store.nodes().unwrap() {
         for e in store.ledger(&n.node).unwrap() {
             *ledger_by_node.entry(n.node.to_string()).or_default() += e.amount;
-            if let Some(r) = e.record_id {
-                if e.amount > 0 {
-                    assert!(credited.insert(r), "record {r} credited twice");
-                    assert!(accepted_ids.contains(&r), "credited record {r} is accepted");
-                }
+            if let Some(r) = e.record_id
+                && e.amount > 0
+            {
+                assert!(credited.insert(r), "record {r} credited twice");
+                assert!(accepted_ids.contains(&r), "credited record {r} is accepted");
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The validator over a real socket on 127.0.0.1 with a real SQLite file: the node protocol end to
 //! end, and every kind of bad input refused with a problem document that changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
