@@ -236,6 +236,54 @@ impl Network {
     pub fn validator_dir(&self) -> PathBuf {
         self.config.dir.join("validator")
     }
+
+    /// Exports the validator's accepted records as a dataset under `out` (with the real
+    /// `gleaner-validator dataset export`), then verifies it as a lab would (with the real
+    /// `gleaner dataset verify --trust KEY --json`). Returns the dataset's directory and the
+    /// verifier's JSON report; fails unless the export succeeded and the report says `ok`.
+    pub async fn export_and_verify_dataset(&self, out: &Path) -> anyhow::Result<(PathBuf, Value)> {
+        let data = self.validator_dir().display().to_string();
+        let export = self.validator_cli(&[
+            "dataset",
+            "export",
+            "--data",
+            &data,
+            "--out",
+            &out.display().to_string(),
+        ])?;
+        anyhow::ensure!(
+            export.status.success(),
+            "dataset export failed: {}",
+            String::from_utf8_lossy(&export.stderr)
+        );
+        let dir = String::from_utf8_lossy(&export.stdout)
+            .lines()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+            .and_then(|v| v["dir"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| out.to_path_buf());
+        let info = self.get("/v1/info").await?;
+        let key = info["validator"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("/v1/info has no validator key: {info}"))?
+            .to_string();
+        let verify = Command::new(binary("gleaner")?)
+            .args(["--json", "dataset", "verify"])
+            .arg(&dir)
+            .args(["--trust", &key])
+            .output()?;
+        let report: Value = serde_json::from_slice(&verify.stdout).map_err(|e| {
+            anyhow::anyhow!(
+                "verify printed no JSON ({e}): {}{}",
+                String::from_utf8_lossy(&verify.stdout),
+                String::from_utf8_lossy(&verify.stderr)
+            )
+        })?;
+        anyhow::ensure!(
+            verify.status.success() && report["ok"] == true,
+            "dataset verify failed: {report}"
+        );
+        Ok((dir, report))
+    }
 }
 
 /// An integer field of a JSON object, 0 when absent.

@@ -57,7 +57,7 @@ fn points_by_node(nodes: &[Value]) -> BTreeMap<String, u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn honest_path_from_crawl_request_to_verified_claims() {
+async fn honest_path_from_crawl_request_to_verified_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = Network::start(NetworkConfig::new(dir.path()))
         .await
@@ -122,6 +122,22 @@ async fn honest_path_from_crawl_request_to_verified_claims() {
         verify_reward_proof(proof.epoch.root.as_bytes(), &proof.leaf, &path).unwrap();
         assert!(proof.leaf.amount > 0);
     }
+
+    // A lab exports the accepted records and verifies the dataset offline: one row per record.
+    let (_, report) = net
+        .export_and_verify_dataset(&dir.path().join("dataset"))
+        .await
+        .unwrap();
+    assert_eq!(report["validator_pinned"], true, "{report}");
+    // Cross-check fetches of a URL are credited but the dataset keeps the primary record only.
+    let store = gleaner_validator::Store::open_read_only(&net.validator_dir()).unwrap();
+    let primaries = store.accepted_records(None).unwrap().len() as u64;
+    assert!(primaries >= articles as u64, "{primaries} primary records");
+    assert_eq!(
+        num(&report, "rows_checked"),
+        primaries,
+        "every accepted record is a verified dataset row: {report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,4 +423,14 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
             );
         }
     }
+    // And no accepted record is missing from the dataset.
+    let (_, report) = net
+        .export_and_verify_dataset(&dir.path().join("dataset"))
+        .await
+        .unwrap();
+    assert_eq!(
+        num(&report, "rows_checked"),
+        accepted.len() as u64,
+        "every accepted record is a verified dataset row: {report}"
+    );
 }
