@@ -1,5 +1,9 @@
 //! End-to-end: a whole Gleaner network on 127.0.0.1 — sample sites, a validator process, honest
-//! `gleaner run` processes and dishonest nodes — from crawl request to verified claims.
+//! `gleaner run` processes and dishonest nodes — from crawl request to a verified dataset.
+//!
+//! The tests run one at a time (see [`one_network_at_a_time`]): each already runs a validator,
+//! three sites and several node processes on a 2-core machine, and the crawl deadlines assume the
+//! network has the machine to itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashSet};
@@ -11,6 +15,13 @@ use gleaner_e2e::site::Site;
 use gleaner_protocol::api::ClaimProof;
 use gleaner_protocol::{PublicKey, verify_reward_proof};
 use serde_json::Value;
+
+/// Serialises the tests of this file, whatever `--test-threads` says.
+/// (A tokio mutex: each test has its own runtime, and the guard is held across awaits.)
+async fn one_network_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
 
 /// Waits until the crawl is done (nothing queued, no lease open, for two polls in a row) and
 /// every node process has exited (`--exit-when-idle`), or panics after `timeout`.
@@ -58,6 +69,7 @@ fn points_by_node(nodes: &[Value]) -> BTreeMap<String, u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_path_from_crawl_request_to_verified_dataset() {
+    let _serial = one_network_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let mut net = Network::start(NetworkConfig::new(dir.path()))
         .await
@@ -142,6 +154,7 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dishonest_nodes_are_caught_and_earn_little() {
+    let _serial = one_network_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = NetworkConfig::new(dir.path());
     config.articles_per_site = 16;
@@ -206,7 +219,7 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    wait_crawl(&mut net, Duration::from_secs(120)).await;
+    wait_crawl(&mut net, Duration::from_secs(240)).await;
 
     // The replayer copies what honest nodes made: from the validator's accepted records.
     let store = gleaner_validator::Store::open_read_only(&net.validator_dir()).unwrap();
@@ -274,6 +287,7 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_pages_do_not_penalise_honest_nodes_and_the_network_stays_polite() {
+    let _serial = one_network_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = NetworkConfig::new(dir.path());
     config.sites = 2;
@@ -321,6 +335,7 @@ async fn changing_pages_do_not_penalise_honest_nodes_and_the_network_stays_polit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_lose_nothing_and_count_nothing_twice() {
+    let _serial = one_network_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = NetworkConfig::new(dir.path());
     config.articles_per_site = 16;

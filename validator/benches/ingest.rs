@@ -86,32 +86,56 @@ fn main() {
             Batch::new(&node, now, recs).encode().expect("encode")
         })
         .collect();
-    // Per-stage cost on one record, for the breakdown.
+    // Per-stage cost per record, measured on the first batch, for the breakdown.
     {
-        let text = sample_text(424_242, text_bytes);
-        let rec = record_for(&node, &jobs[0], text.clone(), now);
-        let reps = 200;
+        let limits = DecodeLimits::default();
+        let batch = ingest::decode(&bodies[0], &limits).expect("decode");
+        let k = batch.records.len().max(1) as f64;
+        let reps = 20;
         let time = |f: &mut dyn FnMut()| {
             let t = Instant::now();
             for _ in 0..reps {
                 f();
             }
-            t.elapsed().as_secs_f64() * 1e6 / reps as f64
+            t.elapsed().as_secs_f64() * 1e6 / reps as f64 / k
         };
+        let dec = time(&mut || {
+            std::hint::black_box(ingest::decode(&bodies[0], &limits).expect("decode"));
+        });
+        let hdr = time(&mut || {
+            std::hint::black_box(batch.verify_header().expect("header"));
+        });
+        let ver = time(&mut || {
+            std::hint::black_box(gleaner_protocol::verify_records(&batch.records));
+        });
         let q = time(&mut || {
-            std::hint::black_box(gleaner_validator::quality::assess(&text, "en", &[]));
-        });
-        let m = time(&mut || {
-            std::hint::black_box(gleaner_validator::dedup::MinHash::of(&text));
-        });
-        let v = time(&mut || {
-            std::hint::black_box(gleaner_protocol::verify_records(std::slice::from_ref(&rec)));
+            for r in &batch.records {
+                std::hint::black_box(gleaner_validator::quality::assess(&r.text, "en", &[]));
+            }
         });
         let l = time(&mut || {
-            std::hint::black_box(whatlang::detect(&text[..1000]));
+            for r in &batch.records {
+                std::hint::black_box(whatlang::detect(&r.text[..512]));
+            }
+        });
+        let m = time(&mut || {
+            for r in &batch.records {
+                std::hint::black_box(gleaner_validator::dedup::MinHash::of(&r.text));
+            }
+        });
+        let x = time(&mut || {
+            for r in &batch.records {
+                std::hint::black_box(gleaner_validator::dedup::exact_key(&r.text));
+            }
+        });
+        let all = time(&mut || {
+            std::hint::black_box(
+                ingest::prepare(&batch, &node.public(), now, &[]).expect("prepare"),
+            );
         });
         println!(
-            "stages: quality {q:.0} µs (of which language {l:.0} µs), minhash {m:.0} µs, verify (single) {v:.0} µs"
+            "stages (µs/record): decode {dec:.1}, verify header {hdr:.1}, verify records {ver:.1}, \
+             quality {q:.1} (language {l:.1}), minhash {m:.1}, exact key {x:.1}; prepare in all {all:.1}"
         );
     }
     let c = Config::default();
