@@ -103,7 +103,7 @@ fn main() {
             std::hint::black_box(ingest::decode(&bodies[0], &limits).expect("decode"));
         });
         let hdr = time(&mut || {
-            std::hint::black_box(batch.verify_header().expect("header"));
+            std::hint::black_box(batch.verify_header()).expect("header");
         });
         let ver = time(&mut || {
             std::hint::black_box(gleaner_protocol::verify_records(&batch.records));

@@ -81,6 +81,22 @@ pub fn exact_key(text: &str) -> Digest {
     // The normalised text is built in one buffer and hashed once: feeding blake3 a character at a
     // time costs more than everything else in ingest. Same bytes, same digest.
     let mut buf = Vec::with_capacity(text.len());
+    if text.is_ascii() {
+        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D.
+        let mut pending_space = false;
+        for &b in text.as_bytes() {
+            if matches!(b, b' ' | b'\t'..=b'\r') {
+                pending_space = !buf.is_empty();
+            } else {
+                if pending_space {
+                    buf.push(b' ');
+                    pending_space = false;
+                }
+                buf.push(b.to_ascii_lowercase());
+            }
+        }
+        return Digest::of(&buf);
+    }
     let mut utf8 = [0u8; 4];
     for word in text.split_whitespace() {
         if !buf.is_empty() {
@@ -294,5 +310,117 @@ mod tests {
             MinHash::of("seen 123 times by many people here"),
             MinHash::of("seen 456 times by many people here")
         );
+    }
+
+    /// `minhash/v1` and the exact key as first written (a character at a time): the fast paths
+    /// must give the same bytes, signatures and digests on any text.
+    mod reference {
+        use super::super::*;
+
+        pub fn exact_key(text: &str) -> Digest {
+            let mut h = blake3::Hasher::new();
+            let mut first = true;
+            let mut buf = [0u8; 4];
+            for word in text.split_whitespace() {
+                if !first {
+                    h.update(b" ");
+                }
+                first = false;
+                for c in word.chars().flat_map(char::to_lowercase) {
+                    h.update(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+            Digest::from_bytes(*h.finalize().as_bytes())
+        }
+
+        fn word_hashes(text: &str) -> Vec<u64> {
+            let mut out = Vec::new();
+            let mut word = String::new();
+            let flush = |word: &mut String, out: &mut Vec<u64>| {
+                if !word.is_empty() {
+                    out.push(word_hash(word.as_bytes()));
+                    word.clear();
+                }
+            };
+            for c in text.chars() {
+                if c.is_ascii_digit() {
+                    word.push('0');
+                } else if c.is_alphanumeric() {
+                    if c.is_ascii() {
+                        word.push(c.to_ascii_lowercase());
+                    } else {
+                        word.extend(c.to_lowercase());
+                    }
+                } else {
+                    flush(&mut word, &mut out);
+                }
+            }
+            flush(&mut word, &mut out);
+            out
+        }
+
+        pub fn minhash(text: &str) -> MinHash {
+            let words = word_hashes(text);
+            let f = family();
+            let mut sig = [u32::MAX; NUM_HASHES];
+            let mut add = |s: u64| {
+                for ((m, a), b) in sig.iter_mut().zip(&f.a).zip(&f.b) {
+                    let v = (a.wrapping_mul(s).wrapping_add(*b) >> 32) as u32;
+                    if v < *m {
+                        *m = v;
+                    }
+                }
+            };
+            if words.len() < SHINGLE_WORDS {
+                if !words.is_empty() {
+                    add(shingle(&words));
+                }
+            } else {
+                for w in words.windows(SHINGLE_WORDS) {
+                    add(shingle(w));
+                }
+            }
+            MinHash(sig)
+        }
+    }
+
+    #[test]
+    fn fast_paths_match_the_reference() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "one".into(),
+            "a b c d".into(),
+            "a b c d e".into(),
+            "  Hello,   WORLD!\n\n 2024-01-01  ".into(),
+            "İstanbul'da ΣΟΦΟΣ Straße ÉCOLE naïve café ǅungla".into(),
+            "日本語のテキストと中文文本 and English 混合 ١٢٣ ٤٥٦ numbers ⅫⅣ".into(),
+            "emoji 😀 between 🎉words, combining e\u{301}e\u{301} marks\u{200b}zero width".into(),
+            "Ωmega ΑΒΓ ΔΕΖ αβγ δεζ ΗΘΙ ηθι ΚΛΜ κλμ ΝΞΟ νξο ΠΡΣ πρσ ΤΥΦ τυφ".into(),
+            crate::testkit::sample_text(7, 5_000),
+            " \t\x0b\x0c\r\n lead\x0b\x0cand\x1ftrail\x1c \r\n".into(),
+            words(3, 300),
+        ];
+        let mut s = 0x1234_5678u64;
+        for _ in 0..50 {
+            let mut t = String::new();
+            for _ in 0..200 {
+                s = fmix64(s.wrapping_add(1));
+                let c = match s % 9 {
+                    0 => ' ',
+                    1 => '\n',
+                    2 => char::from(b'0' + (s >> 8) as u8 % 10),
+                    3 => char::from_u32(0xC0 + (s >> 8) as u32 % 0x180).unwrap_or('x'),
+                    4 => char::from_u32(0x391 + (s >> 8) as u32 % 0x50).unwrap_or('x'),
+                    5 => ['.', ',', '-', '\'', '’', '#'][(s >> 8) as usize % 6],
+                    _ => char::from(b'A' + (s >> 8) as u8 % 58),
+                };
+                t.push(c);
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            assert_eq!(exact_key(t), reference::exact_key(t), "{t:?}");
+            assert_eq!(MinHash::of(t), reference::minhash(t), "{t:?}");
+        }
     }
 }
