@@ -84,7 +84,7 @@ impl Schedule {
 }
 
 /// The user's resource limits (part of [`crate::config::NodeConfig`]).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
     /// Download ceiling in bytes per second.
@@ -98,6 +98,20 @@ pub struct Limits {
     pub only_when_idle: bool,
     /// Pause while the network is metered (the app reports it with `set_metered`).
     pub pause_on_metered: bool,
+}
+
+impl Default for Limits {
+    /// No caps, any time; pause on metered networks (a phone's hotspot is not idle bandwidth).
+    fn default() -> Self {
+        Limits {
+            bandwidth_bytes_per_sec: None,
+            daily_bytes: None,
+            monthly_bytes: None,
+            schedule: Schedule::default(),
+            only_when_idle: false,
+            pause_on_metered: true,
+        }
+    }
 }
 
 /// Which cap was reached.

@@ -10,6 +10,8 @@ pub mod events;
 pub mod model;
 pub mod node;
 pub mod state;
+#[cfg(target_os = "linux")]
+pub mod system;
 pub mod tray;
 
 use std::path::PathBuf;
@@ -143,6 +145,9 @@ fn setup(app: &mut App) -> Result<(), error::AppError> {
     )?);
     node.start();
     app.manage(node.clone());
+    // "Only when idle" and "pause on metered networks" need the desktop's answers.
+    #[cfg(target_os = "linux")]
+    system::spawn(node.clone());
     let export_dir = app
         .path()
         .download_dir()
