@@ -149,6 +149,15 @@ pub struct QueueCounts {
     pub upload_bytes: u64,
 }
 
+/// What one epoch brought this node (from its stored receipts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochTotal {
+    pub epoch: u64,
+    pub points: u64,
+    /// Receipted batches.
+    pub batches: u64,
+}
+
 /// The store. Cheap to clone; one connection behind a mutex (operations are short).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -527,6 +536,39 @@ impl Store {
         json.flatten()
             .map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
+    }
+
+    /// Points and receipted batches per epoch, newest epoch first, at most `max` epochs.
+    pub fn epoch_totals(&self, max: usize) -> Result<Vec<EpochTotal>, StoreError> {
+        let db = self.db()?;
+        let mut st = db.prepare_cached(
+            "SELECT json_extract(receipt, '$.epoch') AS epoch, SUM(points), COUNT(*)
+             FROM batches WHERE state = 'receipted' AND receipt IS NOT NULL
+             GROUP BY epoch ORDER BY epoch DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map([max as i64], |r| {
+            Ok(EpochTotal {
+                epoch: r.get::<_, Option<i64>>(0)?.unwrap_or(0).max(0) as u64,
+                points: r.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0) as u64,
+                batches: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The `max` most recently received receipts, newest first.
+    pub fn recent_receipts(&self, max: usize) -> Result<Vec<Receipt>, StoreError> {
+        let db = self.db()?;
+        let mut st = db.prepare_cached(
+            "SELECT receipt FROM batches WHERE state = 'receipted' AND receipt IS NOT NULL
+             ORDER BY receipted_at_ms DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map([max as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(serde_json::from_str(&json?).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
     }
 
     /// Whether anything is left to send: fetched records, unsent or unreceipted batches,

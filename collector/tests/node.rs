@@ -165,6 +165,14 @@ async fn run_leases_fetches_submits_and_reports() {
         0
     );
     assert_eq!(stats.points.credited, 100);
+    // Per epoch, from the stored receipts (the stub credits everything in epoch 1).
+    let totals = node.store().epoch_totals(10).unwrap();
+    assert_eq!(totals.len(), 1, "{totals:?}");
+    assert_eq!((totals[0].epoch, totals[0].points), (1, 100));
+    let receipts = node.store().recent_receipts(100).unwrap();
+    assert_eq!(receipts.len() as u64, totals[0].batches);
+    assert_eq!(receipts.iter().map(|r| r.points).sum::<u64>(), 100);
+    assert!(receipts.iter().all(|r| r.verify().is_ok()));
     assert_eq!(stats.pages.failed, 5);
     assert_eq!(
         stats.pages.failed_by_reason.get("robots_disallowed"),

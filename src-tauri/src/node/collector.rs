@@ -17,8 +17,9 @@ use tokio::sync::{broadcast, watch};
 use super::{NodeApi, NodeEvent};
 use crate::error::AppError;
 use crate::model::{
-    ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, NodeSettings,
-    NodeState, NodeStatus, Pages, Points, ReasonCount, Schedule, Stats, ValidatorHealth, write_csv,
+    ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, EpochPoints,
+    NodeSettings, NodeState, NodeStatus, Pages, Points, ReasonCount, ReceiptSummary, Schedule,
+    Stats, ValidatorHealth, write_csv,
 };
 
 /// Events buffered per subscriber: a slow window skips old ones rather than stalling the node.
@@ -31,8 +32,31 @@ const EXPORT_MAX: usize = 1_000_000;
 /// Longest timed pause: a day covers "pause for the night"; anything longer is a plain pause.
 pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
 
+/// Epochs the points panel lists, newest first.
+const EPOCHS_SHOWN: usize = 12;
+/// Latest receipts listed under their epochs.
+const RECEIPTS_SHOWN: usize = 50;
+
 fn node_err(e: gleaner_collector::node::NodeError) -> AppError {
     AppError::Node(format!("{} ({})", e, e.code()))
+}
+
+fn store_err(e: gleaner_collector::store::StoreError) -> AppError {
+    AppError::Node(format!("{} ({})", e, e.code()))
+}
+
+fn receipt_summary(r: &gleaner_protocol::Receipt) -> ReceiptSummary {
+    let count =
+        |v: gleaner_protocol::Verdict| r.verdicts.iter().filter(|x| x.verdict == v).count() as u64;
+    ReceiptSummary {
+        batch_id: r.batch_id.to_string(),
+        validator: r.validator.to_string(),
+        issued_at_ms: r.issued_at_ms,
+        accepted: count(gleaner_protocol::Verdict::Accepted),
+        duplicate: count(gleaner_protocol::Verdict::Duplicate),
+        rejected: count(gleaner_protocol::Verdict::Rejected),
+        points: r.points,
+    }
 }
 
 /// The node library, wired for the app.
@@ -121,6 +145,28 @@ impl CollectorNode {
     /// The library's node (for tools and tests).
     pub fn library(&self) -> &Node {
         &self.node
+    }
+
+    /// Points per epoch with each epoch's latest receipts, newest epoch first. An epoch counts as
+    /// closed once a validator has credited a later one (the node learns of closes no other way).
+    fn epochs(&self) -> Result<Vec<EpochPoints>, AppError> {
+        let store = self.node.store();
+        let totals = store.epoch_totals(EPOCHS_SHOWN).map_err(store_err)?;
+        let receipts = store.recent_receipts(RECEIPTS_SHOWN).map_err(store_err)?;
+        let newest = totals.first().map_or(0, |t| t.epoch);
+        Ok(totals
+            .into_iter()
+            .map(|t| EpochPoints {
+                epoch: t.epoch,
+                closed: t.epoch < newest,
+                points: t.points,
+                receipts: receipts
+                    .iter()
+                    .filter(|r| r.epoch == t.epoch)
+                    .map(receipt_summary)
+                    .collect(),
+            })
+            .collect())
     }
 
     fn scan(&self, query: &ActivityQuery, max: usize) -> Result<Vec<ActivityEntry>, AppError> {
@@ -289,7 +335,7 @@ impl NodeApi for CollectorNode {
                 credited: s.points.credited,
                 pending: s.points.validator_pending,
                 pending_records: s.points.pending_records,
-                epochs: Vec::new(),
+                epochs: self.epochs()?,
             },
             validators: s.validators.into_iter().map(health).collect(),
         })
@@ -415,5 +461,45 @@ impl NodeApi for CollectorNode {
 
     fn set_metered(&self, metered: bool) {
         self.node.set_metered(metered);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gleaner_protocol::{Digest, Receipt, RecordVerdict, SecretKey, Verdict};
+
+    use super::receipt_summary;
+
+    #[test]
+    fn a_receipt_summary_counts_each_verdict() {
+        let validator = SecretKey::from_bytes(&[7; 32]);
+        let node = SecretKey::from_bytes(&[8; 32]).public();
+        let verdict = |i: u8, verdict, points| RecordVerdict {
+            record_id: Digest::of(&[i]),
+            verdict,
+            reason: "ok".into(),
+            points,
+        };
+        let receipt = Receipt::sign(
+            &validator,
+            Digest::of(b"batch"),
+            node,
+            3,
+            1_700_000_000_000,
+            "points/v1",
+            vec![
+                verdict(1, Verdict::Accepted, 40),
+                verdict(2, Verdict::Accepted, 60),
+                verdict(3, Verdict::Duplicate, 0),
+                verdict(4, Verdict::Rejected, 0),
+            ],
+        );
+        let s = receipt_summary(&receipt);
+        assert_eq!(
+            (s.accepted, s.duplicate, s.rejected, s.points),
+            (2, 1, 1, 100)
+        );
+        assert_eq!(s.validator, validator.public().to_string());
+        assert_eq!(s.batch_id, Digest::of(b"batch").to_string());
     }
 }
