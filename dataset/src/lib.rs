@@ -22,6 +22,7 @@ mod error;
 mod export;
 pub mod fixtures;
 mod manifest;
+mod par;
 #[cfg(feature = "pull")]
 pub mod pull;
 mod sample;

@@ -15,6 +15,7 @@ use gleaner_protocol::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::manifest::{digest_file, safe_join};
+use crate::par;
 use crate::schema::{columns as c, iso_date};
 use crate::{Failure, Manifest, Place, dump_label};
 
@@ -184,33 +185,7 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     }
 
     let receipts = check_receipts(dir, &manifest, &mut report, max);
-    let mut seen_ids = HashSet::new();
-    for entry in &manifest.shards {
-        let Ok(path) = safe_join(dir, &entry.path) else {
-            continue;
-        };
-        let rows = check_shard(
-            &path,
-            &entry.path,
-            &manifest,
-            &receipts,
-            &mut seen_ids,
-            &mut report,
-            max,
-        );
-        if let Some(rows) = rows
-            && rows != entry.rows
-        {
-            report.fail(
-                max,
-                Place::File {
-                    path: entry.path.clone(),
-                },
-                "row_count_mismatch",
-                format!("manifest says {} rows, shard has {rows}", entry.rows),
-            );
-        }
-    }
+    check_shards(dir, &manifest, &receipts, &mut report, max);
     report.manifest = Some(manifest);
     report
 }
@@ -388,7 +363,7 @@ impl<'a> Cols<'a> {
     }
 
     /// Rebuilds the signed record of row `i` (empty outlinks, stored outlinks digest).
-    fn record(&self, i: usize) -> Result<Record, String> {
+    fn record(&self, i: usize, nodes: &mut NodeCache) -> Result<Record, String> {
         let digest = |a: &StringArray, what: &str| {
             a.value(i)
                 .parse::<Digest>()
@@ -420,11 +395,7 @@ impl<'a> Cols<'a> {
             crawl_delay_ms: self.crawl_delay_ms.value(i),
             outlinks: Vec::new(),
             outlinks_digest: digest(self.outlinks_digest, "outlinks_digest")?,
-            node: self
-                .node
-                .value(i)
-                .parse()
-                .map_err(|e| format!("node: {e}"))?,
+            node: nodes.parse(self.node.value(i))?,
             signature: self
                 .node_signature
                 .value(i)
@@ -434,145 +405,345 @@ impl<'a> Cols<'a> {
     }
 }
 
-/// Checks every row of one shard; returns its row count, or `None` if it could not be read.
-fn check_shard(
-    path: &Path,
-    shard: &str,
+/// What the reading thread hands on: shards are read (decompressed and decoded) in order on the
+/// calling thread, and their batches are checked on worker threads.
+enum Item {
+    /// A decoded batch whose columns have the expected types, and its first row's index.
+    Batch {
+        shard: usize,
+        row_base: u64,
+        batch: RecordBatch,
+    },
+    /// The shard could not be opened or read further, or its columns are wrong; its remaining
+    /// rows are not checked.
+    Stop {
+        place: Place,
+        code: &'static str,
+        detail: String,
+    },
+    /// The shard was read to the end: `rows` rows.
+    End { shard: usize, rows: u64 },
+}
+
+/// A batch's outcome, in the order the checks ran.
+enum Event {
+    Fail {
+        row: u64,
+        code: &'static str,
+        detail: String,
+    },
+    /// The row's record id, for the duplicate check (which spans batches and shards, so it runs
+    /// on the consuming thread, in order).
+    Seen { row: u64, id: Digest },
+}
+
+/// Checks what each item stands for, on the worker threads.
+enum Outcome {
+    Batch {
+        shard: usize,
+        rows: u64,
+        events: Vec<Event>,
+    },
+    Stop {
+        place: Place,
+        code: &'static str,
+        detail: String,
+    },
+    End {
+        shard: usize,
+        rows: u64,
+    },
+}
+
+/// Reads the shards in manifest order, yielding their batches and how each shard ended.
+fn shard_items<'a>(dir: &'a Path, manifest: &'a Manifest) -> impl Iterator<Item = Item> + 'a {
+    manifest
+        .shards
+        .iter()
+        .enumerate()
+        .filter_map(move |(shard, entry)| Some((shard, entry, safe_join(dir, &entry.path).ok()?)))
+        .flat_map(move |(shard, entry, path)| {
+            let file_place = || Place::File {
+                path: entry.path.clone(),
+            };
+            let reader = std::fs::File::open(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|f| {
+                    ParquetRecordBatchReaderBuilder::try_new(f)
+                        .and_then(|b| b.with_batch_size(VERIFY_BATCH_ROWS).build())
+                        .map_err(|e| e.to_string())
+                });
+            let mut reader = match reader {
+                Ok(r) => Some(r),
+                Err(detail) => {
+                    return Box::new(std::iter::once(Item::Stop {
+                        place: file_place(),
+                        code: "unreadable_shard",
+                        detail,
+                    })) as Box<dyn Iterator<Item = Item>>;
+                }
+            };
+            let mut row_base = 0u64;
+            Box::new(std::iter::from_fn(move || {
+                let next = reader.as_mut()?.next();
+                let item = match next {
+                    None => Item::End {
+                        shard,
+                        rows: row_base,
+                    },
+                    Some(Err(e)) => Item::Stop {
+                        place: Place::Row {
+                            shard: entry.path.clone(),
+                            row: row_base,
+                        },
+                        code: "unreadable_shard",
+                        detail: e.to_string(),
+                    },
+                    Some(Ok(batch)) => match Cols::of(&batch) {
+                        Err(detail) => Item::Stop {
+                            place: file_place(),
+                            code: "bad_schema",
+                            detail,
+                        },
+                        Ok(_) => {
+                            let item = Item::Batch {
+                                shard,
+                                row_base,
+                                batch,
+                            };
+                            row_base += batch_rows(&item);
+                            return Some(item);
+                        }
+                    },
+                };
+                reader = None;
+                Some(item)
+            }))
+        })
+}
+
+fn batch_rows(item: &Item) -> u64 {
+    match item {
+        Item::Batch { batch, .. } => batch.num_rows() as u64,
+        _ => 0,
+    }
+}
+
+/// Checks every row of every shard: batches are checked in parallel, and their failures are
+/// reported in shard and row order, as a sequential check would.
+fn check_shards(
+    dir: &Path,
     manifest: &Manifest,
     receipts: &HashMap<Digest, ReceiptFacts>,
-    seen_ids: &mut HashSet<Digest>,
     report: &mut VerifyReport,
     max: usize,
-) -> Option<u64> {
-    let file_place = || Place::File {
-        path: shard.to_string(),
-    };
-    let reader = std::fs::File::open(path)
-        .map_err(|e| e.to_string())
-        .and_then(|f| {
-            ParquetRecordBatchReaderBuilder::try_new(f)
-                .and_then(|b| b.with_batch_size(VERIFY_BATCH_ROWS).build())
-                .map_err(|e| e.to_string())
-        });
-    let reader = match reader {
-        Ok(r) => r,
-        Err(e) => {
-            report.fail(max, file_place(), "unreadable_shard", e);
-            return None;
-        }
-    };
+) {
     let validator = manifest.validator.to_string();
-    let mut row_base = 0u64;
-    for batch in reader {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                report.fail(
-                    max,
-                    Place::Row {
-                        shard: shard.to_string(),
-                        row: row_base,
-                    },
-                    "unreadable_shard",
-                    e.to_string(),
-                );
-                return None;
-            }
-        };
-        let cols = match Cols::of(&batch) {
-            Ok(c) => c,
-            Err(e) => {
-                report.fail(max, file_place(), "bad_schema", e);
-                return None;
-            }
-        };
-        // (row index, record) of rows whose non-signature checks passed.
-        let mut signed: Vec<(u64, Record, Vec<u8>)> = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
-            let row = row_base + i as u64;
-            let place = || Place::Row {
-                shard: shard.to_string(),
-                row,
-            };
-            let record = match cols.record(i) {
-                Ok(r) => r,
-                Err(e) => {
-                    report.fail(max, place(), "bad_encoding", e);
-                    continue;
+    let mut seen_ids = HashSet::new();
+    let result: Result<(), std::convert::Infallible> = par::ordered(
+        shard_items(dir, manifest),
+        || Ok(()),
+        |(), item| {
+            Ok(match item {
+                Item::Batch {
+                    shard,
+                    row_base,
+                    batch,
+                } => Outcome::Batch {
+                    shard,
+                    rows: batch.num_rows() as u64,
+                    events: check_batch(&batch, row_base, &validator, receipts),
+                },
+                Item::Stop {
+                    place,
+                    code,
+                    detail,
+                } => Outcome::Stop {
+                    place,
+                    code,
+                    detail,
+                },
+                Item::End { shard, rows } => Outcome::End { shard, rows },
+            })
+        },
+        |outcome| {
+            match outcome {
+                Outcome::Batch {
+                    shard,
+                    rows,
+                    events,
+                } => {
+                    let path = manifest.shards.get(shard).map_or("", |e| e.path.as_str());
+                    let place = |row| Place::Row {
+                        shard: path.to_string(),
+                        row,
+                    };
+                    for event in events {
+                        match event {
+                            Event::Fail { row, code, detail } => {
+                                report.fail(max, place(row), code, detail);
+                            }
+                            Event::Seen { row, id } => {
+                                if !seen_ids.insert(id) {
+                                    report.fail(
+                                        max,
+                                        place(row),
+                                        "duplicate_row",
+                                        format!("record {id} appears twice"),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    report.rows_checked += rows;
                 }
-            };
-            let text_digest = Digest::of(cols.text.value(i).as_bytes());
-            if text_digest != record.text_digest {
-                report.fail(
-                    max,
-                    place(),
-                    "text_digest_mismatch",
-                    format!(
-                        "text hashes to {text_digest}, row says {}",
-                        record.text_digest
-                    ),
-                );
-                continue;
-            }
-            let bytes = record.signing_bytes();
-            let id = Digest::of_canonical(&bytes);
-            if cols.id.value(i) != id.to_string() {
-                report.fail(
-                    max,
-                    place(),
-                    "id_mismatch",
-                    format!("row says id {}, its fields give {id}", cols.id.value(i)),
-                );
-                continue;
-            }
-            if !seen_ids.insert(id) {
-                report.fail(
-                    max,
-                    place(),
-                    "duplicate_row",
-                    format!("record {id} appears twice"),
-                );
-            }
-            let epoch = cols.epoch.value(i);
-            if cols.dump.value(i) != dump_label(epoch)
-                || cols.date.value(i) != iso_date(record.fetched_at_ms)
-            {
-                report.fail(
-                    max,
-                    place(),
-                    "derived_column_mismatch",
-                    "`dump` or `date` disagrees with `epoch` or `fetched_at_ms`",
-                );
-            }
-            if let Err(e) = check_receipt(&cols, i, &id, &record, &validator, receipts) {
-                report.fail(max, place(), e.0, e.1);
-                continue;
-            }
-            signed.push((row, record, bytes));
-        }
-        let items: Vec<(&PublicKey, &[u8], &Signature)> = signed
-            .iter()
-            .map(|(_, r, b)| (&r.node, b.as_slice(), &r.signature))
-            .collect();
-        if verify_batch(&items).is_err() {
-            for (row, r, b) in &signed {
-                if let Err(e) = r.node.verify(b, &r.signature, "record") {
-                    report.fail(
-                        max,
-                        Place::Row {
-                            shard: shard.to_string(),
-                            row: *row,
-                        },
-                        "bad_record_signature",
-                        e.to_string(),
-                    );
+                Outcome::Stop {
+                    place,
+                    code,
+                    detail,
+                } => report.fail(max, place, code, detail),
+                Outcome::End { shard, rows } => {
+                    if let Some(entry) = manifest.shards.get(shard)
+                        && rows != entry.rows
+                    {
+                        report.fail(
+                            max,
+                            Place::File {
+                                path: entry.path.clone(),
+                            },
+                            "row_count_mismatch",
+                            format!("manifest says {} rows, shard has {rows}", entry.rows),
+                        );
+                    }
                 }
             }
-        }
-        row_base += batch.num_rows() as u64;
-        report.rows_checked += batch.num_rows() as u64;
+            Ok(())
+        },
+    );
+    if let Err(never) = result {
+        match never {}
     }
-    Some(row_base)
+}
+
+/// Checks every row of one batch (everything but duplicates across batches); returns the
+/// failures and record ids in check order.
+fn check_batch(
+    batch: &RecordBatch,
+    row_base: u64,
+    validator: &str,
+    receipts: &HashMap<Digest, ReceiptFacts>,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    let cols = match Cols::of(batch) {
+        Ok(c) => c,
+        Err(detail) => {
+            // The reading thread checked the columns already; kept for robustness.
+            events.push(Event::Fail {
+                row: row_base,
+                code: "bad_schema",
+                detail,
+            });
+            return events;
+        }
+    };
+    let mut nodes = NodeCache::default();
+    // (row index, record, signing bytes) of rows whose non-signature checks passed.
+    let mut signed: Vec<(u64, Record, Vec<u8>)> = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let row = row_base + i as u64;
+        let mut fail = |code, detail: String| events.push(Event::Fail { row, code, detail });
+        let record = match cols.record(i, &mut nodes) {
+            Ok(r) => r,
+            Err(e) => {
+                fail("bad_encoding", e);
+                continue;
+            }
+        };
+        let text_digest = Digest::of(cols.text.value(i).as_bytes());
+        if text_digest != record.text_digest {
+            fail(
+                "text_digest_mismatch",
+                format!(
+                    "text hashes to {text_digest}, row says {}",
+                    record.text_digest
+                ),
+            );
+            continue;
+        }
+        let bytes = record.signing_bytes();
+        let id = Digest::of_canonical(&bytes);
+        if !hex_eq(cols.id.value(i), &id) {
+            fail(
+                "id_mismatch",
+                format!("row says id {}, its fields give {id}", cols.id.value(i)),
+            );
+            continue;
+        }
+        events.push(Event::Seen { row, id });
+        let epoch = cols.epoch.value(i);
+        if cols.dump.value(i) != dump_label(epoch)
+            || cols.date.value(i) != iso_date(record.fetched_at_ms)
+        {
+            events.push(Event::Fail {
+                row,
+                code: "derived_column_mismatch",
+                detail: "`dump` or `date` disagrees with `epoch` or `fetched_at_ms`".to_string(),
+            });
+        }
+        if let Err((code, detail)) = check_receipt(&cols, i, &id, &record, validator, receipts) {
+            events.push(Event::Fail { row, code, detail });
+            continue;
+        }
+        signed.push((row, record, bytes));
+    }
+    let items: Vec<(&PublicKey, &[u8], &Signature)> = signed
+        .iter()
+        .map(|(_, r, b)| (&r.node, b.as_slice(), &r.signature))
+        .collect();
+    if verify_batch(&items).is_err() {
+        for (row, r, b) in &signed {
+            if let Err(e) = r.node.verify(b, &r.signature, "record") {
+                events.push(Event::Fail {
+                    row: *row,
+                    code: "bad_record_signature",
+                    detail: e.to_string(),
+                });
+            }
+        }
+    }
+    events
+}
+
+/// Whether `text` is `digest` in lowercase hex (as `Digest`'s `Display` prints it), without
+/// allocating.
+fn hex_eq(text: &str, digest: &Digest) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let text = text.as_bytes();
+    text.len() == 64
+        && digest.as_bytes().iter().enumerate().all(|(k, b)| {
+            text.get(2 * k) == HEX.get(usize::from(b >> 4))
+                && text.get(2 * k + 1) == HEX.get(usize::from(b & 0xf))
+        })
+}
+
+/// The last node key parsed: rows of a batch mostly come from few nodes, and base58 decoding is
+/// slow.
+#[derive(Default)]
+struct NodeCache {
+    last: Option<(String, PublicKey)>,
+}
+
+impl NodeCache {
+    fn parse(&mut self, text: &str) -> Result<PublicKey, String> {
+        if let Some((t, key)) = &self.last
+            && t == text
+        {
+            return Ok(*key);
+        }
+        let key: PublicKey = text.parse().map_err(|e| format!("node: {e}"))?;
+        self.last = Some((text.to_string(), key));
+        Ok(key)
+    }
 }
 
 /// The row's receipt exists, is valid, is the one the row names, and lists the record as accepted.
