@@ -65,6 +65,8 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 pub struct TokenCounter {
     bpe: CoreBPE,
     letter: Regex,
+    /// The class of each ASCII character, so scanning ASCII text is a table lookup per byte.
+    ascii: [Class; 128],
     classes: FxMap<char, Class>,
     cache: FxMap<String, u32>,
 }
@@ -74,6 +76,16 @@ impl std::fmt::Debug for TokenCounter {
         f.debug_struct("TokenCounter")
             .field("cached_pieces", &self.cache.len())
             .finish()
+    }
+}
+
+/// The class of an ASCII character (the table in [`TokenCounter`] is built from this).
+fn ascii_class(c: char) -> Class {
+    match c {
+        'a'..='z' | 'A'..='Z' => Class::Letter,
+        '0'..='9' => Class::Number,
+        _ if c.is_whitespace() => Class::Space,
+        _ => Class::Other,
     }
 }
 
@@ -88,9 +100,14 @@ impl TokenCounter {
             tiktoken_rs::r50k_base().map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
         let letter =
             Regex::new(r"^\p{L}$").map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
+        let mut ascii = [Class::Other; 128];
+        for (b, class) in (0u8..).zip(ascii.iter_mut()) {
+            *class = ascii_class(char::from(b));
+        }
         Ok(TokenCounter {
             bpe,
             letter,
+            ascii,
             classes: FxMap::default(),
             cache: FxMap::default(),
         })
@@ -113,12 +130,7 @@ impl TokenCounter {
 
     fn class(&mut self, c: char) -> Class {
         if c.is_ascii() {
-            return match c {
-                'a'..='z' | 'A'..='Z' => Class::Letter,
-                '0'..='9' => Class::Number,
-                _ if c.is_whitespace() => Class::Space,
-                _ => Class::Other,
-            };
+            return self.ascii.get(c as usize).copied().unwrap_or(Class::Other);
         }
         if let Some(k) = self.classes.get(&c) {
             return *k;
@@ -137,13 +149,22 @@ impl TokenCounter {
         k
     }
 
-    /// End of the run of `class` characters starting at `i`.
+    /// End of the run of `class` characters starting at `i`. ASCII bytes are classified by table
+    /// without decoding characters (most web text is mostly ASCII).
     fn run(&mut self, text: &str, mut i: usize, class: Class) -> usize {
-        while let Some((c, j)) = next_char(text, i) {
-            if self.class(c) != class {
-                break;
+        let bytes = text.as_bytes();
+        while let Some(&b) = bytes.get(i) {
+            if let Some(&k) = self.ascii.get(usize::from(b)) {
+                if k != class {
+                    break;
+                }
+                i += 1;
+                continue;
             }
-            i = j;
+            match next_char(text, i) {
+                Some((c, j)) if self.class(c) == class => i = j,
+                _ => break,
+            }
         }
         i
     }
