@@ -78,6 +78,49 @@ fn ends_terminal(line: &str) -> bool {
     )
 }
 
+/// `str::split_whitespace`, with a byte-wise path for ASCII text (where whitespace is exactly
+/// space and U+0009..=U+000D), which is most web text and several times faster.
+fn split_words(text: &str) -> Words<'_> {
+    if text.is_ascii() {
+        Words::Ascii { text, pos: 0 }
+    } else {
+        Words::Unicode(text.split_whitespace())
+    }
+}
+
+enum Words<'a> {
+    Ascii { text: &'a str, pos: usize },
+    Unicode(std::str::SplitWhitespace<'a>),
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Words::Unicode(it) => it.next(),
+            Words::Ascii { text, pos } => {
+                let bytes = text.as_bytes();
+                let is_space = |b: u8| matches!(b, b' ' | b'\t'..=b'\r');
+                let mut start = *pos;
+                while start < bytes.len() && is_space(bytes[start]) {
+                    start += 1;
+                }
+                let mut end = start;
+                while end < bytes.len() && !is_space(bytes[end]) {
+                    end += 1;
+                }
+                *pos = end;
+                if start == end {
+                    None
+                } else {
+                    text.get(start..end)
+                }
+            }
+        }
+    }
+}
+
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
@@ -126,7 +169,7 @@ fn run(
         put("language_score", 0.0);
     }
 
-    let words: Vec<&str> = text.split_whitespace().collect();
+    let words: Vec<&str> = split_words(text).collect();
     let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
     let word_bytes: usize = words.iter().map(|w| w.len()).sum();
     let lines: Vec<&str> = text
@@ -221,7 +264,8 @@ fn run(
             .iter()
             .filter(|w| {
                 let w = w.trim_matches(|c: char| !c.is_alphanumeric());
-                GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
+                (2..=4).contains(&w.len())
+                    && GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
             })
             .count();
         put("gopher_stop_words", stop as f64);
@@ -240,15 +284,14 @@ fn run(
     }
     let mut sentences = 0usize;
     for line in lower.split('\n').map(str::trim) {
-        if line.split_whitespace().count() < C4_MIN_LINE_WORDS
+        if split_words(line).count() < C4_MIN_LINE_WORDS
             || !ends_terminal(line)
             || line.contains("javascript")
             || C4_POLICY_PHRASES.iter().any(|p| line.contains(p))
         {
             continue;
         }
-        sentences += line
-            .split_whitespace()
+        sentences += split_words(line)
             .filter(|w| w.ends_with(['.', '!', '?']) || w.ends_with(".\"") || w.ends_with("?\""))
             .count();
     }
@@ -450,5 +493,21 @@ mod tests {
             assess(&text, "en", &[]).rejection,
             Some("gopher_dup_paragraphs")
         );
+    }
+
+    #[test]
+    fn ascii_word_split_matches_split_whitespace() {
+        let texts = [
+            String::new(),
+            "   ".to_string(),
+            " a  b\tc\n\nd\x0be\x0cf\rg \x1fh\x1c ".to_string(),
+            good_text(),
+            "non-ASCII\u{a0}nbsp and\u{2003}em space".to_string(),
+        ];
+        for t in &texts {
+            let fast: Vec<&str> = split_words(t).collect();
+            let std: Vec<&str> = t.split_whitespace().collect();
+            assert_eq!(fast, std, "{t:?}");
+        }
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::jobs::{close_domain_lease, enqueue, note_crawl_delay, push_task};
 use super::nodes::{apply_check, payout_and_credibility};
-use super::{Op, Store, StoreError, open_epoch};
+use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
 use crate::frontier::{NormalUrl, in_scope};
 use crate::scoring::{self, AGREEMENT_SIMILARITY, PROVEN_CHECKS, SCORING};
@@ -327,20 +327,14 @@ impl Store {
             .op("ingest")?;
 
             if verdict == Verdict::Accepted && is_primary {
-                for (band, key) in pr.bands.iter().enumerate() {
-                    tx.prepare_cached("INSERT INTO lsh(band, key, record_id) VALUES (?1, ?2, ?3)")
-                        .and_then(|mut s| {
-                            s.execute(params![band as i64, key, pr.id.as_bytes().as_slice()])
-                        })
-                        .op("ingest")?;
-                }
+                insert_bands(&tx, pr)?;
                 let rate = if checks < PROVEN_CHECKS {
                     p.new_node_cross_check_rate
                 } else {
                     p.cross_check_rate
                 };
                 if sampled(&pr.id, rate) {
-                    tx.execute(
+                    tx.exec_cached(
                         "INSERT INTO cross_checks(url, primary_record, primary_node, outcome,
                                                   created_at_ms)
                          VALUES (?1, ?2, ?3, 'pending', ?4)",
@@ -372,13 +366,13 @@ impl Store {
             });
         }
         for (reqid, s) in &scopes {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
                 params![reqid, s.pages_queued],
             )
             .op("ingest")?;
         }
-        tx.execute(
+        tx.exec_cached(
             "UPDATE nodes SET records_accepted = records_accepted + ?2,
                     records_duplicate = records_duplicate + ?3,
                     records_rejected = records_rejected + ?4, last_seen_ms = ?5
@@ -388,7 +382,7 @@ impl Store {
         .op("ingest")?;
         let receipt = Receipt::sign(key, batch_id, *node, epoch, now_ms, SCORING, verdicts);
         if receipt.points > 0 {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, batch_id, note)
                  VALUES (?1, ?2, ?3, ?4, 'credit', ?5, ?6, ?7)",
                 params![
@@ -407,7 +401,7 @@ impl Store {
             what: "receipt",
             why: e.to_string(),
         })?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO batches(batch_id, node, received_at_ms, epoch, record_count, points,
                                  receipt_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -521,6 +515,27 @@ fn find_duplicate(
     Ok(None)
 }
 
+/// `INSERT INTO lsh` of all bands of a record in one statement, bands in order (the same rows,
+/// in the same rowid order, as one insert per band).
+fn insert_bands(conn: &Connection, pr: &PreparedRecord) -> Result<(), StoreError> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let values: Vec<String> = (0..NUM_BANDS)
+            .map(|b| format!("({b}, ?{}, ?{})", b + 1, NUM_BANDS + 1))
+            .collect();
+        format!(
+            "INSERT INTO lsh(band, key, record_id) VALUES {}",
+            values.join(", ")
+        )
+    });
+    let id = pr.id.as_bytes().as_slice();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(NUM_BANDS + 1);
+    values.extend(pr.bands.iter().map(|k| k as &dyn rusqlite::ToSql));
+    values.push(&id);
+    conn.exec_cached(sql, values.as_slice()).op("ingest")?;
+    Ok(())
+}
+
 /// Deterministic sampling: the record id's first 8 bytes as a fraction of 2^64.
 fn sampled(id: &Digest, rate: f64) -> bool {
     let mut b = [0u8; 8];
@@ -541,7 +556,7 @@ fn grow_frontier(
     }
     if let std::collections::hash_map::Entry::Vacant(slot) = scopes.entry(task.request_id) {
         let row: Option<(String, i64, i64, i64)> = conn
-            .query_row(
+            .query_row_cached(
                 "SELECT scope_json, max_pages, max_depth, pages_queued FROM crawl_requests
                  WHERE id = ?1",
                 params![task.request_id],
@@ -584,7 +599,7 @@ fn grow_frontier(
 
 fn minhash_of(conn: &Connection, record: &[u8]) -> Result<Option<MinHash>, StoreError> {
     let bytes: Option<Vec<u8>> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT minhash FROM records WHERE record_id = ?1",
             params![record],
             |r| r.get(0),
@@ -607,7 +622,7 @@ fn resolve_check(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let row: Option<CheckRow> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT primary_record, primary_node, check_record, check_node FROM cross_checks
              WHERE id = ?1",
             params![check_id],
@@ -627,14 +642,14 @@ fn resolve_check(
         if sim >= AGREEMENT_SIMILARITY {
             apply_check(conn, &primary_node, true)?;
             apply_check(conn, node, true)?;
-            conn.execute(
+            conn.exec_cached(
                 "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
                         outcome = 'agreed', resolved_at_ms = ?5 WHERE id = ?1",
                 params![check_id, this, node, sim, now_ms],
             )
             .op("resolve_check")?;
         } else {
-            conn.execute(
+            conn.exec_cached(
                 "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
                         outcome = 'disputed' WHERE id = ?1",
                 params![check_id, this, node, sim],
@@ -688,7 +703,7 @@ fn resolve_check(
         penalise(conn, liar, &liar_record, epoch, now_ms)?;
         tracing::warn!(check = check_id, node = %liar, "node failed a cross-check; penalised");
     }
-    conn.execute(
+    conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
                 resolved_at_ms = ?5 WHERE id = ?1",
         params![check_id, this, node, outcome, now_ms],
@@ -708,7 +723,7 @@ fn penalise(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let points: i64 = conn
-        .query_row(
+        .query_row_cached(
             "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE node = ?1 AND epoch = ?2",
             params![node, i64::try_from(epoch).unwrap_or(i64::MAX)],
             |r| r.get(0),
@@ -748,14 +763,14 @@ fn penalise(
             now_ms,
         )?;
     }
-    conn.execute(
+    conn.exec_cached(
         "DELETE FROM lsh WHERE record_id IN (SELECT record_id FROM records
              WHERE node = ?1 AND epoch = ?2 AND verdict = 'accepted')
             OR record_id = ?3",
         params![node, epoch_i, record],
     )
     .op("penalise")?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
          WHERE record_id = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
         params![node, epoch_i, record],
@@ -763,13 +778,13 @@ fn penalise(
     .op("penalise")?;
     if points > 0 {
         let payout: String = conn
-            .query_row(
+            .query_row_cached(
                 "SELECT payout FROM nodes WHERE node = ?1",
                 params![node],
                 |r| r.get(0),
             )
             .op("penalise")?;
-        conn.execute(
+        conn.exec_cached(
             "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
              VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'failed_cross_check')",
             params![

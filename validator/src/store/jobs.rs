@@ -10,7 +10,7 @@ use gleaner_protocol::api::{FailureReason, Job, JobFailure, LeaseResponse};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Op, Store, StoreError};
+use super::{Cached, Op, Store, StoreError};
 use crate::frontier::{NormalUrl, normalize, registered_domain};
 
 /// Most jobs handed out in one lease call: a node works through a few dozen pages at a time.
@@ -141,7 +141,7 @@ impl Store {
         let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
         let mut conn = self.writer()?;
         let tx = conn.transaction().op("add_crawl_request")?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO crawl_requests(created_at_ms, requester, scope_json, sitemaps_json,
                                         max_pages, max_depth)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -164,7 +164,7 @@ impl Store {
                 already_seen += 1;
             }
         }
-        tx.execute(
+        tx.exec_cached(
             "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
             params![id, queued],
         )
@@ -197,13 +197,13 @@ impl Store {
         let mut conn = self.writer()?;
         let tx = conn.transaction().op("lease")?;
         expire_leases(&tx, now_ms, p.domain_delay_ms)?;
-        tx.execute(
+        tx.exec_cached(
             "UPDATE nodes SET last_seen_ms = ?2 WHERE node = ?1",
             params![node_s, now_ms],
         )
         .op("lease")?;
         let open: i64 = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT COUNT(*) FROM leases WHERE node = ?1 AND state = 'open'",
                 params![node_s],
                 |r| r.get(0),
@@ -266,19 +266,19 @@ impl Store {
                 let Some((task_id, url)) = task else { continue };
                 let lease_id = hex::encode(rand::random::<[u8; 16]>());
                 let expires = now_ms.saturating_add(p.ttl_ms);
-                tx.execute(
+                tx.exec_cached(
                     "INSERT INTO leases(lease_id, task_id, node, url, domain, issued_at_ms,
                                         expires_at_ms, state)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open')",
                     params![lease_id, task_id, node_s, url, domain, now_ms, expires],
                 )
                 .op("lease")?;
-                tx.execute(
+                tx.exec_cached(
                     "UPDATE tasks SET state = 'leased' WHERE id = ?1",
                     params![task_id],
                 )
                 .op("lease")?;
-                tx.execute(
+                tx.exec_cached(
                     "UPDATE domains SET active_leases = active_leases + 1, queued = queued - 1
                      WHERE domain = ?1",
                     params![domain],
@@ -293,7 +293,7 @@ impl Store {
         }
         let retry_after_ms = if jobs.is_empty() {
             let next: Option<i64> = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT MIN(next_allowed_ms) FROM domains WHERE queued > 0",
                     [],
                     |r| r.get(0),
@@ -307,7 +307,7 @@ impl Store {
             0
         };
         let pending: i64 = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT COALESCE(SUM(queued), 0) + COALESCE(SUM(active_leases), 0) FROM domains",
                 [],
                 |r| r.get(0),
@@ -341,13 +341,13 @@ impl Store {
                 continue;
             };
             accepted += 1;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE leases SET state = 'failed', closed_at_ms = ?2, failure_reason = ?3
                  WHERE lease_id = ?1",
                 params![f.lease_id, now_ms, f.reason.code()],
             )
             .op("report")?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE nodes SET jobs_failed = jobs_failed + 1, last_seen_ms = ?2 WHERE node = ?1",
                 params![node_s, now_ms],
             )
@@ -405,12 +405,12 @@ impl Store {
                 continue;
             };
             accepted += 1;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE leases SET state = 'released', closed_at_ms = ?2 WHERE lease_id = ?1",
                 params![id, now_ms],
             )
             .op("release")?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE domains SET active_leases = MAX(active_leases - 1, 0) WHERE domain = ?1",
                 params![domain],
             )
@@ -445,7 +445,7 @@ fn open_lease_of(
     lease_id: &str,
     node: &str,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT task_id, domain FROM leases WHERE lease_id = ?1 AND node = ?2 AND state = 'open'",
         params![lease_id, node],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -463,7 +463,7 @@ pub(crate) fn enqueue(
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let added = conn
-        .execute(
+        .exec_cached(
             "INSERT OR IGNORE INTO urls(url, domain, request_id, depth, added_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![n.url, n.domain, request_id, depth, now_ms],
@@ -522,7 +522,7 @@ pub(crate) fn close_domain_lease(
     failed: Option<bool>,
 ) -> Result<(), StoreError> {
     let (crawl_delay, failures): (i64, i64) = conn
-        .query_row(
+        .query_row_cached(
             "SELECT crawl_delay_ms, failures FROM domains WHERE domain = ?1",
             params![domain],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -568,7 +568,7 @@ fn requeue_or_fail(
     count_attempt: bool,
 ) -> Result<(), StoreError> {
     let (attempts, kind, check_id): (i64, String, Option<i64>) = conn
-        .query_row(
+        .query_row_cached(
             "SELECT attempts, kind, check_id FROM tasks WHERE id = ?1",
             params![task_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -576,7 +576,7 @@ fn requeue_or_fail(
         .op("requeue")?;
     let attempts = attempts + i64::from(count_attempt);
     if permanent || attempts >= MAX_TASK_ATTEMPTS {
-        conn.execute(
+        conn.exec_cached(
             "UPDATE tasks SET state = 'failed', attempts = ?2 WHERE id = ?1",
             params![task_id, attempts],
         )
@@ -585,19 +585,19 @@ fn requeue_or_fail(
             && let Some(c) = check_id
         {
             // A check that could not be done counts against nobody.
-            conn.execute(
+            conn.exec_cached(
                 "UPDATE cross_checks SET outcome = 'abandoned' WHERE id = ?1",
                 params![c],
             )
             .op("requeue")?;
         }
     } else {
-        conn.execute(
+        conn.exec_cached(
             "UPDATE tasks SET state = 'queued', attempts = ?2 WHERE id = ?1",
             params![task_id, attempts],
         )
         .op("requeue")?;
-        conn.execute(
+        conn.exec_cached(
             "UPDATE domains SET queued = queued + 1 WHERE domain = ?1",
             params![domain],
         )
@@ -620,7 +620,7 @@ fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result
         rows.collect::<Result<_, _>>().op("expire")?
     };
     for (lease_id, task_id, domain) in &expired {
-        conn.execute(
+        conn.exec_cached(
             "UPDATE leases SET state = 'expired', closed_at_ms = ?2 WHERE lease_id = ?1",
             params![lease_id, now_ms],
         )

@@ -88,6 +88,37 @@ impl<T> Op<T> for Result<T, rusqlite::Error> {
     }
 }
 
+/// Statements kept prepared per connection. Ingest alone runs a few dozen distinct statements
+/// per batch; with rusqlite's default of 16 the cache thrashes and every statement is parsed and
+/// planned again each time.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+/// Page cache of the writing connection, in KiB (SQLite's negative `cache_size`): the indexes
+/// ingest probes (records, lsh, leases, tasks) stay in memory instead of being read back.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// `execute` and `query_row` through the connection's prepared-statement cache.
+pub(crate) trait Cached {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 /// The validator's database.
 #[derive(Debug)]
 pub struct Store {
@@ -116,8 +147,11 @@ impl Store {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .op("journal_mode")?;
         tracing::debug!(path = %path.display(), journal_mode = %mode, "opened store");
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-            .op("pragmas")?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{WRITER_CACHE_KIB};"
+        ))
+        .op("pragmas")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         let found: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .op("user_version")?;
@@ -154,6 +188,7 @@ impl Store {
             source,
         })?;
         conn.busy_timeout(BUSY_TIMEOUT).op("busy_timeout")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Store {
             conn: Mutex::new(conn),
             read_only: true,
@@ -179,7 +214,7 @@ impl Store {
 
 pub(crate) fn open_epoch(conn: &Connection) -> Result<u64, StoreError> {
     let v: String = conn
-        .query_row("SELECT value FROM meta WHERE key = 'open_epoch'", [], |r| {
+        .query_row_cached("SELECT value FROM meta WHERE key = 'open_epoch'", [], |r| {
             r.get(0)
         })
         .op("open_epoch")?;

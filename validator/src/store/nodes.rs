@@ -3,7 +3,7 @@
 use gleaner_protocol::PublicKey;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{NodeRow, Op, Store, StoreError};
+use super::{Cached, NodeRow, Op, Store, StoreError};
 use crate::scoring::{CREDIBILITY_START, update_credibility};
 
 /// Longest client name kept (`gleaner/0.1.0 (linux)` is ~25 bytes).
@@ -68,7 +68,7 @@ impl Store {
     pub fn node_points(&self, node: &PublicKey, epoch: u64) -> Result<(i64, i64), StoreError> {
         let conn = self.conn()?;
         let e = i64::try_from(epoch).unwrap_or(i64::MAX);
-        conn.query_row(
+        conn.query_row_cached(
             "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(CASE WHEN epoch = ?2 THEN amount END), 0)
              FROM ledger WHERE node = ?1",
             params![node.to_string(), e],
@@ -83,7 +83,7 @@ pub(crate) fn payout_and_credibility(
     conn: &Connection,
     node: &PublicKey,
 ) -> Result<Option<(String, f64, u64)>, StoreError> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT payout, credibility, checks_passed + checks_failed FROM nodes WHERE node = ?1",
         params![node.to_string()],
         |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?)),
@@ -96,7 +96,7 @@ pub(crate) fn payout_and_credibility(
 /// Records a cross-check result for `node` (a node key as text).
 pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result<(), StoreError> {
     let current: Option<f64> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT credibility FROM nodes WHERE node = ?1",
             params![node],
             |r| r.get(0),
@@ -112,6 +112,7 @@ pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result
     } else {
         "UPDATE nodes SET credibility = ?2, checks_failed = checks_failed + 1 WHERE node = ?1"
     };
-    conn.execute(sql, params![node, next]).op("apply_check")?;
+    conn.exec_cached(sql, params![node, next])
+        .op("apply_check")?;
     Ok(())
 }
