@@ -19,6 +19,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
+use crate::b58;
 use crate::manifest::digest_file;
 use crate::par;
 use crate::schema::{LANGUAGE_SCORE_KEY, columns, iso_date, quality_item, quality_struct};
@@ -584,7 +585,9 @@ fn record_batch(
         strings(rows, |p| {
             derived.nodes.get(&r(p).node).map_or("", String::as_str)
         }),
-        owned_strings(rows, |p| r(p).signature.to_string()),
+        owned_strings(rows, |p| {
+            b58::encode(r(p).signature.as_bytes()).unwrap_or_else(|| r(p).signature.to_string())
+        }),
         owned_strings(rows, |p| p.row.batch_id.to_string()),
         strings(rows, |_| &derived.validator),
         strings(rows, |p| {
