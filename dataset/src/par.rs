@@ -117,13 +117,15 @@ where
             sink(result?)?;
             Ok(true)
         };
+        // A worker that stopped (its `init` failed, or its `work` returned an error) has dropped
+        // its queue.
+        let mut stopped = None;
         for item in items {
             if sent - taken == n * DEPTH && !take(&mut taken)? {
                 return Ok(());
             }
-            // A worker whose `init` failed has dropped its queue: stop sending and let the
-            // draining below deliver its error in order.
             if inputs[sent % n].send(item).is_err() {
+                stopped = Some(sent % n);
                 break;
             }
             sent += 1;
@@ -133,6 +135,12 @@ where
             if !take(&mut taken)? {
                 return Ok(());
             }
+        }
+        // Every item sent was fine, so the stopped worker's error is from its `init`.
+        if let Some(w) = stopped
+            && let Ok(Err(e)) = outputs[w].recv()
+        {
+            return Err(e);
         }
         Ok(())
     })
