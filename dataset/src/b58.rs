@@ -1,8 +1,8 @@
-//! Base58 (Bitcoin alphabet) text of keys and signatures, and its decoding, as `gleaner_protocol`'s `Display`
-//! prints them, but faster: every exported row carries a 64-byte node signature in base58, and
-//! the `bs58` crate's byte-at-a-time conversion was a sixth of the export's encoding time. This
-//! converts 32 bits at a time into limbs of five base58 digits. Output is identical (tested
-//! against the protocol's `Display`).
+//! Base58 (Bitcoin alphabet) text of keys and signatures, as `gleaner_protocol`'s `Display` prints
+//! it and its `FromStr` parses it, but faster: every row carries a 64-byte node signature in
+//! base58, and the `bs58` crate's digit-at-a-time conversion was a sixth of the export's encoding
+//! time. This converts 32 bits at a time against limbs of five base58 digits. Results are
+//! identical (tested against the protocol's `Display` and `FromStr`).
 
 const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 /// 58^5: five digits per limb; `LIMB * 2^32 + 2^32` fits in a `u64`.
