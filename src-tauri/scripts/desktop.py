@@ -124,6 +124,8 @@ class Tray:
         self.dest, self.path = wait_for("the tray on D-Bus", self._find, timeout=60)
 
     def _find(self):
+        if not os.path.exists(f"/proc/{self.pid}"):
+            raise AssertionError(f"process {self.pid} exited before its tray appeared")
         bus = ("org.freedesktop.DBus", "/org/freedesktop/DBus")
         names = re.findall(r"'(:[0-9.]+)'", gdbus(*bus, "org.freedesktop.DBus.ListNames"))
         for name in names:

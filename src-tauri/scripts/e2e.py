@@ -149,8 +149,20 @@ def app_pid(binary):
     return best
 
 
+def no_app_left(timeout=30):
+    """Waits for every earlier instance to exit (then kills stragglers): an instance still
+    holding the single-instance name would make the next launch hand over and exit."""
+    try:
+        wait_for("earlier app instances to exit", lambda: app_pid(BINARY) is None, timeout=timeout)
+    except AssertionError:
+        while (pid := app_pid(BINARY)) is not None:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+
+
 def test_single_instance_and_quit(results):
     """A second launch hands over and exits; Quit in the tray ends the app with status 0."""
+    no_app_left()
     app_dir, env = fresh_env()
     app = subprocess.Popen([BINARY, "--hidden"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     name = "window on demand, single instance, then Quit from the tray exits 0"
