@@ -121,15 +121,19 @@ mod tests {
     use super::*;
     use gleaner_protocol::{PublicKey, Signature};
 
-    #[test]
-    fn decodes_as_the_protocol_parser() {
-        let mut state = 0x0bad_cafe_f00d_1234u64;
-        let mut next = || {
+    /// A small deterministic generator for the random cases.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
+        }
+    }
+
+    #[test]
+    fn decodes_as_the_protocol_parser() {
+        let mut next = xorshift(0x0bad_cafe_f00d_1234u64);
         for case in 0..5_000 {
             let mut sig = [0u8; 64];
             for b in sig.iter_mut() {
@@ -175,13 +179,7 @@ mod tests {
 
     #[test]
     fn equals_the_protocol_text() {
-        let mut state = 0x1234_5678_9abc_def0u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x1234_5678_9abc_def0u64);
         for case in 0..5_000 {
             let mut sig = [0u8; 64];
             for b in sig.iter_mut() {
