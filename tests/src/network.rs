@@ -157,6 +157,15 @@ impl Network {
         Ok(self.nodes.len() - 1)
     }
 
+    /// Kills node `i` (if still running) and starts it again in place, on the same data dir.
+    pub fn restart_node(&mut self, i: usize) -> anyhow::Result<()> {
+        self.nodes[i].kill();
+        let idx = self.start_node(i, &[])?;
+        self.nodes.swap(i, idx);
+        self.nodes.pop();
+        Ok(())
+    }
+
     fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.validator_url()))

@@ -359,21 +359,13 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
         if victim == 3 || round == 2 {
             net.restart_validator(true).await.unwrap();
         } else {
-            net.nodes[victim].kill();
-            let mut cmd_args: Vec<&str> = Vec::new();
-            cmd_args.clear();
-            // Restart the same node (same data dir) in place.
-            let idx = net.start_node(victim, &cmd_args).unwrap();
-            net.nodes.swap(victim, idx);
-            net.nodes.pop();
+            net.restart_node(victim).unwrap();
         }
     }
     // Let everything finish; nodes that exited early are restarted to drain their queues.
     for i in 0..3 {
         if net.nodes[i].try_wait().is_some() {
-            let idx = net.start_node(i, &[]).unwrap();
-            net.nodes.swap(i, idx);
-            net.nodes.pop();
+            net.restart_node(i).unwrap();
         }
     }
     wait_crawl(&mut net, Duration::from_secs(240)).await;
