@@ -30,6 +30,16 @@ def fresh_env():
     return d, env
 
 
+def report(results, name, error=None):
+    """Records one check's outcome and prints it as a TAP-style line (with the traceback)."""
+    results.append((name, error))
+    if error is None:
+        print(f"ok - {name}", flush=True)
+    else:
+        print(f"not ok - {name}: {error}", flush=True)
+        traceback.print_exception(error)
+
+
 def test_window_and_tray(results):
     """Onboarding, Share/Pause from the window and from the tray, settings saved to disk."""
     app_dir, env = fresh_env()
@@ -45,12 +55,9 @@ def test_window_and_tray(results):
         def check(name, fn):
             try:
                 fn()
-                results.append((name, None))
-                print(f"ok - {name}", flush=True)
+                report(results, name)
             except Exception as e:  # noqa: BLE001
-                results.append((name, e))
-                print(f"not ok - {name}: {e}", flush=True)
-                traceback.print_exc()
+                report(results, name, e)
                 try:
                     wd.screenshot(f"app-FAILED-{name.replace(' ', '-')}.png")
                 except Exception:  # noqa: BLE001
@@ -178,12 +185,9 @@ def test_single_instance_and_quit(results):
         tray.click("Quit")
         code = app.wait(20)
         assert code == 0, f"Quit exited {code}: {app.stderr.read()[-2000:]!r}"
-        results.append((name, None))
-        print(f"ok - {name}", flush=True)
+        report(results, name)
     except Exception as e:  # noqa: BLE001
-        results.append((name, e))
-        print(f"not ok - {name}: {e}", flush=True)
-        traceback.print_exc()
+        report(results, name, e)
     finally:
         if app.poll() is None:
             app.kill()
