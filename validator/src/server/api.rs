@@ -236,9 +236,10 @@ pub(super) async fn lease(
         domain_delay_ms: c.domain_delay_ms,
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
     };
-    let store = s.store().clone();
     let now = s.now_ms();
-    let res = blocking(move || store.lease(&node, req.max, now, &params)).await??;
+    let res = s
+        .write(move |g| g.lease(&node, req.max, now, &params))
+        .await??;
     s.metrics()
         .add("gleaner_leases_issued_total", "", res.jobs.len() as u64);
     Ok(Json(res).into_response())
@@ -344,7 +345,7 @@ pub(super) async fn submit_batch(
         .await?;
     let started = Instant::now();
     let state = s.clone();
-    let outcome = blocking(move || {
+    let prepared = blocking(move || {
         let limits = DecodeLimits {
             max_compressed_bytes: c.max_body_bytes,
             max_decompressed_bytes: c.max_batch_decompressed_bytes,
@@ -354,7 +355,7 @@ pub(super) async fn submit_batch(
         if batch.header.node == node
             && let Some(json) = state.store().receipt(&batch.id())?
         {
-            return Ok(IngestOutcome::Replayed { json });
+            return Ok(Err(IngestOutcome::Replayed { json }));
         }
         let now = state.now_ms();
         let (batch_id, prepared) = ingest::prepare(&batch, &node, now, &c.languages)?;
@@ -363,17 +364,29 @@ pub(super) async fn submit_batch(
             new_node_cross_check_rate: c.new_node_cross_check_rate,
             domain_delay_ms: c.domain_delay_ms,
         };
-        state.store().ingest(
-            batch_id,
-            &node,
-            &prepared,
-            now,
-            state.identity().secret(),
-            &params,
-        )
+        Ok(Ok((batch_id, prepared, now, params)))
     })
-    .await?
-    .map_err(|e| {
+    .await?;
+    // Stored by the group-commit writer; the receipt goes out only after the commit.
+    let outcome = match prepared {
+        Ok(Ok((batch_id, prepared, now, params))) => {
+            let state = s.clone();
+            s.write(move |g| {
+                g.ingest(
+                    batch_id,
+                    &node,
+                    &prepared,
+                    now,
+                    state.identity().secret(),
+                    &params,
+                )
+            })
+            .await?
+        }
+        Ok(Err(replayed)) => Ok(replayed),
+        Err(e) => Err(e),
+    }
+    .map_err(|e: ingest::IngestError| {
         s.metrics()
             .add("gleaner_batches_total", "outcome=\"refused\"", 1);
         ApiError::from(e)

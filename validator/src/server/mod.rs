@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod writer;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +53,9 @@ struct Inner {
     node_limiter: DefaultKeyedRateLimiter<PublicKey>,
     ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     metrics: Metrics,
+    /// Group-commit writer for ingest and leases; `None` if its thread could not start (then
+    /// each write commits on its own).
+    writer: Option<writer::Writer>,
 }
 
 fn quota(rps: u32, burst: u32) -> Quota {
@@ -64,6 +68,13 @@ impl AppState {
     pub fn new(store: Arc<Store>, identity: Identity, config: Config, clock: Clock) -> Self {
         let node_limiter = RateLimiter::keyed(quota(config.per_node_rps, config.per_node_burst));
         let ip_limiter = RateLimiter::keyed(quota(config.per_ip_rps, config.per_ip_burst));
+        let writer = match writer::Writer::start(store.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the store writer; committing each write alone");
+                None
+            }
+        };
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -75,6 +86,7 @@ impl AppState {
                 node_limiter,
                 ip_limiter,
                 metrics: Metrics::default(),
+                writer,
             }),
         }
     }
@@ -102,6 +114,22 @@ impl AppState {
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Runs `f` in the store's next group-committed transaction (see [`writer`]) and returns its
+    /// result once the commit is done.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> FnOnce(&'a mut crate::store::Group<'c>) -> T + Send + 'static,
+    {
+        match &self.inner.writer {
+            Some(w) => w.write(f).await,
+            None => {
+                let store = self.inner.store.clone();
+                Ok(blocking(move || store.group(f)).await??)
+            }
+        }
     }
 
     /// Closes the open epoch (used by the timer and the admin API).

@@ -194,239 +194,250 @@ impl Store {
         key: &SecretKey,
         p: &IngestParams,
     ) -> Result<IngestOutcome, IngestError> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().op("ingest")?;
-        if let Some(json) = stored_receipt(&tx, &batch_id)? {
-            return Ok(IngestOutcome::Replayed { json });
-        }
-        let node_s = node.to_string();
-        let (payout, credibility, checks) =
-            payout_and_credibility(&tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
-        let epoch = open_epoch(&tx)?;
-        let mut verdicts = Vec::with_capacity(records.len());
-        let mut counts = [0i64; 3];
-        let mut scopes: HashMap<i64, RequestScope> = HashMap::new();
-        for (index, pr) in records.iter().enumerate() {
-            let r = &pr.record;
-            let lease = lease_row(&tx, &r.lease_id)?.ok_or_else(|| IngestError::UnknownLease {
-                index,
-                lease_id: r.lease_id.clone(),
-            })?;
-            let lease_id = || r.lease_id.clone();
-            if lease.node != node_s {
-                return Err(IngestError::LeaseNotYours {
-                    index,
-                    lease_id: lease_id(),
-                });
-            }
-            if lease.url != r.url {
-                return Err(IngestError::LeaseUrlMismatch {
-                    index,
-                    lease_id: lease_id(),
-                });
-            }
-            let exists: Option<i64> = tx
-                .prepare_cached("SELECT 1 FROM records WHERE record_id = ?1")
-                .and_then(|mut s| {
-                    s.query_row(params![pr.id.as_bytes().as_slice()], |r| r.get(0))
-                        .optional()
-                })
-                .op("ingest")?;
-            if exists.is_some() || lease.state == "done" {
-                return Err(IngestError::AlreadySubmitted {
-                    index,
-                    record_id: pr.id,
-                });
-            }
-            match lease.state.as_str() {
-                "open" if lease.expires_at_ms >= now_ms => {}
-                "open" | "expired" => {
-                    return Err(IngestError::LeaseExpired {
-                        index,
-                        lease_id: lease_id(),
-                        expired_at_ms: lease.expires_at_ms,
-                    });
-                }
-                _ => {
-                    return Err(IngestError::LeaseClosed {
-                        index,
-                        lease_id: lease_id(),
-                    });
-                }
-            }
-            if r.fetched_at_ms < lease.issued_at_ms.saturating_sub(MAX_CLOCK_SKEW_MS) {
-                return Err(IngestError::FetchedBeforeLease { index });
-            }
-            let task = task_row(&tx, lease.task_id)?;
-
-            // Close the lease and the task; the domain rests.
-            tx.prepare_cached(
-                "UPDATE leases SET state = 'done', closed_at_ms = ?2 WHERE lease_id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![r.lease_id, now_ms]))
-            .op("ingest")?;
-            tx.prepare_cached("UPDATE tasks SET state = 'done' WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![lease.task_id]))
-                .op("ingest")?;
-            if r.crawl_delay_ms > 0 {
-                note_crawl_delay(&tx, &lease.domain, i64::from(r.crawl_delay_ms))?;
-            }
-            close_domain_lease(&tx, &lease.domain, now_ms, p.domain_delay_ms, None)?;
-
-            let is_primary = task.kind == "primary";
-            let (verdict, reason, points, dup_of) = if let Some(reason) = pr.rejection {
-                (Verdict::Rejected, reason, 0, None)
-            } else if !is_primary {
-                let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
-                (Verdict::Accepted, "cross_check", pts, None)
-            } else if let Some(orig) = find_duplicate(&tx, pr)? {
-                (Verdict::Duplicate, orig.1, 0, Some(orig.0))
-            } else {
-                let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
-                (Verdict::Accepted, "ok", pts, None)
-            };
-            if let Some(orig) = &dup_of {
-                tx.prepare_cached(
-                    "UPDATE records SET cluster_size = cluster_size + 1 WHERE record_id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![orig.as_bytes().as_slice()]))
-                .op("ingest")?;
-            }
-            let verdict_s = match verdict {
-                Verdict::Accepted => "accepted",
-                Verdict::Duplicate => "duplicate",
-                Verdict::Rejected => "rejected",
-            };
-            counts[usize::from(verdict.code() - 1)] += 1;
-            tx.prepare_cached(
-                "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
-                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
-                     dup_of, record_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    pr.id.as_bytes().as_slice(),
-                    batch_id.as_bytes().as_slice(),
-                    node_s,
-                    r.lease_id,
-                    r.url,
-                    task.kind,
-                    i64::try_from(epoch).unwrap_or(i64::MAX),
-                    now_ms,
-                    verdict_s,
-                    reason,
-                    i64::try_from(points).unwrap_or(i64::MAX),
-                    pr.text_key.as_bytes().as_slice(),
-                    pr.minhash.to_bytes(),
-                    pr.quality_json,
-                    dup_of.map(|d| d.as_bytes().to_vec()),
-                    (verdict != Verdict::Rejected).then_some(pr.json.as_slice()),
-                ])
-            })
-            .op("ingest")?;
-
-            if verdict == Verdict::Accepted && is_primary {
-                insert_bands(&tx, pr)?;
-                let rate = if checks < PROVEN_CHECKS {
-                    p.new_node_cross_check_rate
-                } else {
-                    p.cross_check_rate
-                };
-                if sampled(&pr.id, rate) {
-                    tx.exec_cached(
-                        "INSERT INTO cross_checks(url, primary_record, primary_node, outcome,
-                                                  created_at_ms)
-                         VALUES (?1, ?2, ?3, 'pending', ?4)",
-                        params![r.url, pr.id.as_bytes().as_slice(), node_s, now_ms],
-                    )
-                    .op("ingest")?;
-                    let check_id = tx.last_insert_rowid();
-                    push_task(
-                        &tx,
-                        &r.url,
-                        &lease.domain,
-                        task.request_id,
-                        task.depth,
-                        "check",
-                        Some(check_id),
-                        &node_s,
-                        now_ms,
-                    )?;
-                }
-                grow_frontier(&tx, &mut scopes, &task, &pr.outlinks, now_ms)?;
-            } else if !is_primary && let Some(check_id) = task.check_id {
-                resolve_check(&tx, check_id, &task, &lease, pr, &node_s, epoch, now_ms)?;
-            }
-            verdicts.push(RecordVerdict {
-                record_id: pr.id,
-                verdict,
-                reason: reason.to_string(),
-                points,
-            });
-        }
-        for (reqid, s) in &scopes {
-            tx.exec_cached(
-                "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
-                params![reqid, s.pages_queued],
-            )
-            .op("ingest")?;
-        }
-        tx.exec_cached(
-            "UPDATE nodes SET records_accepted = records_accepted + ?2,
-                    records_duplicate = records_duplicate + ?3,
-                    records_rejected = records_rejected + ?4, last_seen_ms = ?5
-             WHERE node = ?1",
-            params![node_s, counts[0], counts[1], counts[2], now_ms],
-        )
-        .op("ingest")?;
-        let receipt = Receipt::sign(key, batch_id, *node, epoch, now_ms, SCORING, verdicts);
-        if receipt.points > 0 {
-            tx.exec_cached(
-                "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, batch_id, note)
-                 VALUES (?1, ?2, ?3, ?4, 'credit', ?5, ?6, ?7)",
-                params![
-                    now_ms,
-                    i64::try_from(epoch).unwrap_or(i64::MAX),
-                    node_s,
-                    payout,
-                    i64::try_from(receipt.points).unwrap_or(i64::MAX),
-                    batch_id.as_bytes().as_slice(),
-                    SCORING
-                ],
-            )
-            .op("ingest")?;
-        }
-        let json = serde_json::to_vec(&receipt).map_err(|e| StoreError::Corrupt {
-            what: "receipt",
-            why: e.to_string(),
-        })?;
-        tx.exec_cached(
-            "INSERT INTO batches(batch_id, node, received_at_ms, epoch, record_count, points,
-                                 receipt_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                batch_id.as_bytes().as_slice(),
-                node_s,
-                now_ms,
-                i64::try_from(epoch).unwrap_or(i64::MAX),
-                records.len() as i64,
-                i64::try_from(receipt.points).unwrap_or(i64::MAX),
-                json
-            ],
-        )
-        .op("ingest")?;
-        tx.commit().op("ingest")?;
-        Ok(IngestOutcome::Fresh {
-            receipt: Box::new(receipt),
-            json,
-        })
+        self.group(|g| g.ingest(batch_id, node, records, now_ms, key, p))?
     }
 
     /// The stored receipt JSON of a batch, if it was ingested.
     pub fn receipt(&self, batch_id: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         stored_receipt(&*self.conn()?, batch_id)
     }
+}
+
+/// The body of [`Store::ingest`], on a connection inside a transaction (or savepoint) that the
+/// caller commits or rolls back: an `Err` leaves changes behind that the caller must undo.
+pub(super) fn ingest_in(
+    tx: &Connection,
+    batch_id: Digest,
+    node: &PublicKey,
+    records: &[PreparedRecord],
+    now_ms: i64,
+    key: &SecretKey,
+    p: &IngestParams,
+) -> Result<IngestOutcome, IngestError> {
+    if let Some(json) = stored_receipt(tx, &batch_id)? {
+        return Ok(IngestOutcome::Replayed { json });
+    }
+    let node_s = node.to_string();
+    let (payout, credibility, checks) =
+        payout_and_credibility(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
+    let epoch = open_epoch(tx)?;
+    let mut verdicts = Vec::with_capacity(records.len());
+    let mut counts = [0i64; 3];
+    let mut scopes: HashMap<i64, RequestScope> = HashMap::new();
+    for (index, pr) in records.iter().enumerate() {
+        let r = &pr.record;
+        let lease = lease_row(tx, &r.lease_id)?.ok_or_else(|| IngestError::UnknownLease {
+            index,
+            lease_id: r.lease_id.clone(),
+        })?;
+        let lease_id = || r.lease_id.clone();
+        if lease.node != node_s {
+            return Err(IngestError::LeaseNotYours {
+                index,
+                lease_id: lease_id(),
+            });
+        }
+        if lease.url != r.url {
+            return Err(IngestError::LeaseUrlMismatch {
+                index,
+                lease_id: lease_id(),
+            });
+        }
+        let exists: Option<i64> = tx
+            .prepare_cached("SELECT 1 FROM records WHERE record_id = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![pr.id.as_bytes().as_slice()], |r| r.get(0))
+                    .optional()
+            })
+            .op("ingest")?;
+        if exists.is_some() || lease.state == "done" {
+            return Err(IngestError::AlreadySubmitted {
+                index,
+                record_id: pr.id,
+            });
+        }
+        match lease.state.as_str() {
+            "open" if lease.expires_at_ms >= now_ms => {}
+            "open" | "expired" => {
+                return Err(IngestError::LeaseExpired {
+                    index,
+                    lease_id: lease_id(),
+                    expired_at_ms: lease.expires_at_ms,
+                });
+            }
+            _ => {
+                return Err(IngestError::LeaseClosed {
+                    index,
+                    lease_id: lease_id(),
+                });
+            }
+        }
+        if r.fetched_at_ms < lease.issued_at_ms.saturating_sub(MAX_CLOCK_SKEW_MS) {
+            return Err(IngestError::FetchedBeforeLease { index });
+        }
+        let task = task_row(tx, lease.task_id)?;
+
+        // Close the lease and the task; the domain rests.
+        tx.prepare_cached(
+            "UPDATE leases SET state = 'done', closed_at_ms = ?2 WHERE lease_id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![r.lease_id, now_ms]))
+        .op("ingest")?;
+        tx.prepare_cached("UPDATE tasks SET state = 'done' WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![lease.task_id]))
+            .op("ingest")?;
+        if r.crawl_delay_ms > 0 {
+            note_crawl_delay(tx, &lease.domain, i64::from(r.crawl_delay_ms))?;
+        }
+        close_domain_lease(tx, &lease.domain, now_ms, p.domain_delay_ms, None)?;
+
+        let is_primary = task.kind == "primary";
+        let (verdict, reason, points, dup_of) = if let Some(reason) = pr.rejection {
+            (Verdict::Rejected, reason, 0, None)
+        } else if !is_primary {
+            let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
+            (Verdict::Accepted, "cross_check", pts, None)
+        } else if let Some(orig) = find_duplicate(tx, pr)? {
+            (Verdict::Duplicate, orig.1, 0, Some(orig.0))
+        } else {
+            let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
+            (Verdict::Accepted, "ok", pts, None)
+        };
+        if let Some(orig) = &dup_of {
+            tx.prepare_cached(
+                "UPDATE records SET cluster_size = cluster_size + 1 WHERE record_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![orig.as_bytes().as_slice()]))
+            .op("ingest")?;
+        }
+        let verdict_s = match verdict {
+            Verdict::Accepted => "accepted",
+            Verdict::Duplicate => "duplicate",
+            Verdict::Rejected => "rejected",
+        };
+        counts[usize::from(verdict.code() - 1)] += 1;
+        tx.prepare_cached(
+            "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
+                     dup_of, record_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                pr.id.as_bytes().as_slice(),
+                batch_id.as_bytes().as_slice(),
+                node_s,
+                r.lease_id,
+                r.url,
+                task.kind,
+                i64::try_from(epoch).unwrap_or(i64::MAX),
+                now_ms,
+                verdict_s,
+                reason,
+                i64::try_from(points).unwrap_or(i64::MAX),
+                pr.text_key.as_bytes().as_slice(),
+                pr.minhash.to_bytes(),
+                pr.quality_json,
+                dup_of.map(|d| d.as_bytes().to_vec()),
+                (verdict != Verdict::Rejected).then_some(pr.json.as_slice()),
+            ])
+        })
+        .op("ingest")?;
+
+        if verdict == Verdict::Accepted && is_primary {
+            insert_bands(tx, pr)?;
+            let rate = if checks < PROVEN_CHECKS {
+                p.new_node_cross_check_rate
+            } else {
+                p.cross_check_rate
+            };
+            if sampled(&pr.id, rate) {
+                tx.exec_cached(
+                    "INSERT INTO cross_checks(url, primary_record, primary_node, outcome,
+                                                  created_at_ms)
+                         VALUES (?1, ?2, ?3, 'pending', ?4)",
+                    params![r.url, pr.id.as_bytes().as_slice(), node_s, now_ms],
+                )
+                .op("ingest")?;
+                let check_id = tx.last_insert_rowid();
+                push_task(
+                    tx,
+                    &r.url,
+                    &lease.domain,
+                    task.request_id,
+                    task.depth,
+                    "check",
+                    Some(check_id),
+                    &node_s,
+                    now_ms,
+                )?;
+            }
+            grow_frontier(tx, &mut scopes, &task, &pr.outlinks, now_ms)?;
+        } else if !is_primary && let Some(check_id) = task.check_id {
+            resolve_check(tx, check_id, &task, &lease, pr, &node_s, epoch, now_ms)?;
+        }
+        verdicts.push(RecordVerdict {
+            record_id: pr.id,
+            verdict,
+            reason: reason.to_string(),
+            points,
+        });
+    }
+    for (reqid, s) in &scopes {
+        tx.exec_cached(
+            "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
+            params![reqid, s.pages_queued],
+        )
+        .op("ingest")?;
+    }
+    tx.exec_cached(
+        "UPDATE nodes SET records_accepted = records_accepted + ?2,
+                    records_duplicate = records_duplicate + ?3,
+                    records_rejected = records_rejected + ?4, last_seen_ms = ?5
+             WHERE node = ?1",
+        params![node_s, counts[0], counts[1], counts[2], now_ms],
+    )
+    .op("ingest")?;
+    let receipt = Receipt::sign(key, batch_id, *node, epoch, now_ms, SCORING, verdicts);
+    if receipt.points > 0 {
+        tx.exec_cached(
+            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, batch_id, note)
+                 VALUES (?1, ?2, ?3, ?4, 'credit', ?5, ?6, ?7)",
+            params![
+                now_ms,
+                i64::try_from(epoch).unwrap_or(i64::MAX),
+                node_s,
+                payout,
+                i64::try_from(receipt.points).unwrap_or(i64::MAX),
+                batch_id.as_bytes().as_slice(),
+                SCORING
+            ],
+        )
+        .op("ingest")?;
+    }
+    let json = serde_json::to_vec(&receipt).map_err(|e| StoreError::Corrupt {
+        what: "receipt",
+        why: e.to_string(),
+    })?;
+    tx.exec_cached(
+        "INSERT INTO batches(batch_id, node, received_at_ms, epoch, record_count, points,
+                                 receipt_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            batch_id.as_bytes().as_slice(),
+            node_s,
+            now_ms,
+            i64::try_from(epoch).unwrap_or(i64::MAX),
+            records.len() as i64,
+            i64::try_from(receipt.points).unwrap_or(i64::MAX),
+            json
+        ],
+    )
+    .op("ingest")?;
+    Ok(IngestOutcome::Fresh {
+        receipt: Box::new(receipt),
+        json,
+    })
 }
 
 fn stored_receipt(conn: &Connection, batch_id: &Digest) -> Result<Option<Vec<u8>>, StoreError> {

@@ -193,134 +193,7 @@ impl Store {
         now_ms: i64,
         p: &LeaseParams,
     ) -> Result<LeaseResponse, StoreError> {
-        let node_s = node.to_string();
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().op("lease")?;
-        expire_leases(&tx, now_ms, p.domain_delay_ms)?;
-        tx.exec_cached(
-            "UPDATE nodes SET last_seen_ms = ?2 WHERE node = ?1",
-            params![node_s, now_ms],
-        )
-        .op("lease")?;
-        let open: i64 = tx
-            .query_row_cached(
-                "SELECT COUNT(*) FROM leases WHERE node = ?1 AND state = 'open'",
-                params![node_s],
-                |r| r.get(0),
-            )
-            .op("lease")?;
-        let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
-        let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
-        let mut jobs = Vec::new();
-        if want > 0 {
-            let domains: Vec<String> = {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT domain FROM domains
-                         WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?2
-                         ORDER BY next_allowed_ms, domain LIMIT ?3",
-                    )
-                    .op("lease")?;
-                let rows = stmt
-                    .query_map(
-                        params![
-                            now_ms,
-                            p.max_per_domain,
-                            want * i64::from(DOMAIN_SCAN_FACTOR)
-                        ],
-                        |r| r.get(0),
-                    )
-                    .op("lease")?;
-                rows.collect::<Result<_, _>>().op("lease")?
-            };
-            for domain in domains {
-                if jobs.len() as i64 >= want {
-                    break;
-                }
-                let task: Option<(i64, String)> = {
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "SELECT id, url, excluded FROM tasks
-                             WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16",
-                        )
-                        .op("lease")?;
-                    let rows = stmt
-                        .query_map(params![domain], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
-                            ))
-                        })
-                        .op("lease")?;
-                    let mut found = None;
-                    for row in rows {
-                        let (id, url, excluded) = row.op("lease")?;
-                        if !excluded.split(' ').any(|k| k == node_s) {
-                            found = Some((id, url));
-                            break;
-                        }
-                    }
-                    found
-                };
-                let Some((task_id, url)) = task else { continue };
-                let lease_id = hex::encode(rand::random::<[u8; 16]>());
-                let expires = now_ms.saturating_add(p.ttl_ms);
-                tx.exec_cached(
-                    "INSERT INTO leases(lease_id, task_id, node, url, domain, issued_at_ms,
-                                        expires_at_ms, state)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open')",
-                    params![lease_id, task_id, node_s, url, domain, now_ms, expires],
-                )
-                .op("lease")?;
-                tx.exec_cached(
-                    "UPDATE tasks SET state = 'leased' WHERE id = ?1",
-                    params![task_id],
-                )
-                .op("lease")?;
-                tx.exec_cached(
-                    "UPDATE domains SET active_leases = active_leases + 1, queued = queued - 1
-                     WHERE domain = ?1",
-                    params![domain],
-                )
-                .op("lease")?;
-                jobs.push(Job {
-                    lease_id,
-                    url,
-                    expires_at_ms: expires,
-                });
-            }
-        }
-        let retry_after_ms = if jobs.is_empty() {
-            let next: Option<i64> = tx
-                .query_row_cached(
-                    "SELECT MIN(next_allowed_ms) FROM domains WHERE queued > 0",
-                    [],
-                    |r| r.get(0),
-                )
-                .op("lease")?;
-            match next {
-                Some(t) => u64::try_from((t - now_ms).clamp(1_000, 60_000)).unwrap_or(1_000),
-                None => 10_000,
-            }
-        } else {
-            0
-        };
-        let pending: i64 = tx
-            .query_row_cached(
-                "SELECT COALESCE(SUM(queued), 0) + COALESCE(SUM(active_leases), 0) FROM domains",
-                [],
-                |r| r.get(0),
-            )
-            .op("lease")?;
-        tx.commit().op("lease")?;
-        Ok(LeaseResponse {
-            pending: u64::try_from(pending)
-                .unwrap_or(0)
-                .saturating_sub(jobs.len() as u64),
-            jobs,
-            retry_after_ms,
-        })
+        self.group(|g| g.lease(node, max, now_ms, p))?
     }
 
     /// Records jobs that ended without a record. Unknown, foreign or closed leases are skipped
@@ -429,6 +302,141 @@ impl Store {
         tx.commit().op("expire")?;
         Ok(n)
     }
+}
+
+/// The body of [`Store::lease`], inside a transaction or savepoint the caller ends.
+pub(super) fn lease_in(
+    tx: &Connection,
+    node: &PublicKey,
+    max: u32,
+    now_ms: i64,
+    p: &LeaseParams,
+) -> Result<LeaseResponse, StoreError> {
+    let node_s = node.to_string();
+    expire_leases(tx, now_ms, p.domain_delay_ms)?;
+    tx.exec_cached(
+        "UPDATE nodes SET last_seen_ms = ?2 WHERE node = ?1",
+        params![node_s, now_ms],
+    )
+    .op("lease")?;
+    let open: i64 = tx
+        .query_row_cached(
+            "SELECT COUNT(*) FROM leases WHERE node = ?1 AND state = 'open'",
+            params![node_s],
+            |r| r.get(0),
+        )
+        .op("lease")?;
+    let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
+    let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
+    let mut jobs = Vec::new();
+    if want > 0 {
+        let domains: Vec<String> = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT domain FROM domains
+                         WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?2
+                         ORDER BY next_allowed_ms, domain LIMIT ?3",
+                )
+                .op("lease")?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        now_ms,
+                        p.max_per_domain,
+                        want * i64::from(DOMAIN_SCAN_FACTOR)
+                    ],
+                    |r| r.get(0),
+                )
+                .op("lease")?;
+            rows.collect::<Result<_, _>>().op("lease")?
+        };
+        for domain in domains {
+            if jobs.len() as i64 >= want {
+                break;
+            }
+            let task: Option<(i64, String)> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id, url, excluded FROM tasks
+                             WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16",
+                    )
+                    .op("lease")?;
+                let rows = stmt
+                    .query_map(params![domain], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .op("lease")?;
+                let mut found = None;
+                for row in rows {
+                    let (id, url, excluded) = row.op("lease")?;
+                    if !excluded.split(' ').any(|k| k == node_s) {
+                        found = Some((id, url));
+                        break;
+                    }
+                }
+                found
+            };
+            let Some((task_id, url)) = task else { continue };
+            let lease_id = hex::encode(rand::random::<[u8; 16]>());
+            let expires = now_ms.saturating_add(p.ttl_ms);
+            tx.exec_cached(
+                "INSERT INTO leases(lease_id, task_id, node, url, domain, issued_at_ms,
+                                        expires_at_ms, state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open')",
+                params![lease_id, task_id, node_s, url, domain, now_ms, expires],
+            )
+            .op("lease")?;
+            tx.exec_cached(
+                "UPDATE tasks SET state = 'leased' WHERE id = ?1",
+                params![task_id],
+            )
+            .op("lease")?;
+            tx.exec_cached(
+                "UPDATE domains SET active_leases = active_leases + 1, queued = queued - 1
+                     WHERE domain = ?1",
+                params![domain],
+            )
+            .op("lease")?;
+            jobs.push(Job {
+                lease_id,
+                url,
+                expires_at_ms: expires,
+            });
+        }
+    }
+    let retry_after_ms = if jobs.is_empty() {
+        let next: Option<i64> = tx
+            .query_row_cached(
+                "SELECT MIN(next_allowed_ms) FROM domains WHERE queued > 0",
+                [],
+                |r| r.get(0),
+            )
+            .op("lease")?;
+        match next {
+            Some(t) => u64::try_from((t - now_ms).clamp(1_000, 60_000)).unwrap_or(1_000),
+            None => 10_000,
+        }
+    } else {
+        0
+    };
+    let pending: i64 = tx
+        .query_row_cached(
+            "SELECT COALESCE(SUM(queued), 0) + COALESCE(SUM(active_leases), 0) FROM domains",
+            [],
+            |r| r.get(0),
+        )
+        .op("lease")?;
+    Ok(LeaseResponse {
+        pending: u64::try_from(pending)
+            .unwrap_or(0)
+            .saturating_sub(jobs.len() as u64),
+        jobs,
+        retry_after_ms,
+    })
 }
 
 fn truncate(s: &str, max: usize) -> String {

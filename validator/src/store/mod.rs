@@ -9,6 +9,7 @@
 //! ([`Store::open_read_only`]) are for exporters and admin tools running next to the server.
 
 mod epochs;
+mod group;
 mod ingest;
 mod jobs;
 mod nodes;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use gleaner_protocol::{Digest, PublicKey};
 use rusqlite::{Connection, OpenFlags};
 
+pub use group::Group;
 pub use ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{CrawlRequest, CrawlRequestAdded, LeaseParams, ReportOutcome};
 pub use read::{AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow, ReasonCount};
@@ -55,6 +57,8 @@ pub enum StoreError {
     ReadOnly,
     #[error("the store's lock is poisoned by a panic in another thread")]
     Poisoned,
+    #[error("the shared write transaction was abandoned: {why}")]
+    GroupAborted { why: String },
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("invalid {field}: {why}")]
@@ -71,6 +75,7 @@ impl StoreError {
             StoreError::SchemaVersion { .. } => "store_schema_version",
             StoreError::ReadOnly => "store_read_only",
             StoreError::Poisoned => "store_poisoned",
+            StoreError::GroupAborted { .. } => "store_error",
             StoreError::NotFound { .. } => "not_found",
             StoreError::Invalid { .. } => "invalid_request",
         }

@@ -1,0 +1,105 @@
+//! Group commit: several requests' writes in one SQLite transaction, each in its own savepoint.
+//!
+//! Committing is the dearest part of a small write (every touched page goes to the WAL), so the
+//! server's writer runs all pending batch ingests and leases in one transaction and commits once.
+//! Each operation runs inside `SAVEPOINT op … RELEASE op`; one that fails is rolled back to its
+//! savepoint, so a refused batch still changes nothing while the others in the group stand.
+//! Callers must not act on an operation's result (send a receipt, hand out a lease) until
+//! [`Store::group`] has returned `Ok`, i.e. the shared commit is done.
+
+use gleaner_protocol::api::LeaseResponse;
+use gleaner_protocol::{Digest, PublicKey, SecretKey};
+use rusqlite::Connection;
+
+use super::ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
+use super::jobs::LeaseParams;
+use super::{Op, Store, StoreError};
+
+/// An open write transaction shared by several operations. See the module docs.
+pub struct Group<'c> {
+    conn: &'c Connection,
+    /// Set when a savepoint could not be rolled back: the transaction's state is unknown, so
+    /// nothing more runs in it and it is not committed.
+    broken: Option<String>,
+}
+
+impl std::fmt::Debug for Group<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("broken", &self.broken)
+            .finish()
+    }
+}
+
+impl Group<'_> {
+    /// Runs `f` in a savepoint: released when it returns `Ok`, rolled back when it returns `Err`.
+    fn savepoint<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if let Some(why) = &self.broken {
+            return Err(StoreError::GroupAborted { why: why.clone() }.into());
+        }
+        self.conn.execute_batch("SAVEPOINT op").op("savepoint")?;
+        let out = f(self.conn);
+        let end = if out.is_ok() {
+            self.conn.execute_batch("RELEASE op")
+        } else {
+            self.conn.execute_batch("ROLLBACK TO op; RELEASE op")
+        };
+        if let Err(e) = end {
+            let why = format!("ending a savepoint failed: {e}");
+            tracing::error!(error = %e, "group transaction aborted");
+            self.broken = Some(why.clone());
+            return Err(StoreError::GroupAborted { why }.into());
+        }
+        out
+    }
+
+    /// [`Store::ingest`] inside the group.
+    pub fn ingest(
+        &mut self,
+        batch_id: Digest,
+        node: &PublicKey,
+        records: &[PreparedRecord],
+        now_ms: i64,
+        key: &SecretKey,
+        p: &IngestParams,
+    ) -> Result<IngestOutcome, IngestError> {
+        self.savepoint(|conn| {
+            super::ingest::ingest_in(conn, batch_id, node, records, now_ms, key, p)
+        })
+    }
+
+    /// [`Store::lease`] inside the group.
+    pub fn lease(
+        &mut self,
+        node: &PublicKey,
+        max: u32,
+        now_ms: i64,
+        p: &LeaseParams,
+    ) -> Result<LeaseResponse, StoreError> {
+        self.savepoint(|conn| super::jobs::lease_in(conn, node, max, now_ms, p))
+    }
+}
+
+impl Store {
+    /// Runs `f` with a [`Group`] in one write transaction and commits it. `Err` means nothing
+    /// `f` did is stored (the transaction was not begun, a savepoint broke, or the commit failed).
+    pub fn group<T>(&self, f: impl FnOnce(&mut Group<'_>) -> T) -> Result<T, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .op("group")?;
+        let mut g = Group {
+            conn: &tx,
+            broken: None,
+        };
+        let out = f(&mut g);
+        if let Some(why) = g.broken {
+            return Err(StoreError::GroupAborted { why });
+        }
+        tx.commit().op("group commit")?;
+        Ok(out)
+    }
+}
