@@ -128,7 +128,7 @@ fn main() {
         });
         let l = time(&mut || {
             for r in &batch.records {
-                std::hint::black_box(whatlang::detect(&r.text[..512]));
+                std::hint::black_box(gleaner_validator::lang::detect(&r.text[..512]));
             }
         });
         let m = time(&mut || {

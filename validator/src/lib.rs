@@ -14,7 +14,8 @@
 //! * [`identity`], [`config`], [`clock`]: the validator's key, settings and time source.
 //!
 //! **Architecture invariant:** ingest of one batch is one SQLite transaction; a resubmitted batch
-//! gets its stored receipt back byte for byte and credits nothing twice. The ledger is
+//! gets its stored receipt back byte for byte and credits nothing twice. (Under load several
+//! batches share one transaction, each in its own savepoint: see [`store::Group`].) The ledger is
 //! append-only; balances are always derived from it.
 
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod dedup;
 pub mod frontier;
 pub mod identity;
 pub mod ingest;
+pub mod lang;
 pub mod quality;
 pub mod scoring;
 pub mod server;

@@ -158,7 +158,7 @@ fn run(
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    if let Some(info) = whatlang::detect(&text[..end]) {
+    if let Some(info) = crate::lang::detect(&text[..end]) {
         let detected = iso639_1(info.lang().code());
         if info.is_reliable() && detected.is_some_and(|d| d != lang) {
             put("language_score", 0.0);

@@ -1,0 +1,318 @@
+//! Language identification: exactly whatlang's `detect`, computed faster for Latin-script text.
+//!
+//! whatlang scores a Latin text against 37 trigram profiles by looking each profile's 300
+//! trigrams up in the text's trigram map: ~11,000 hash look-ups whatever the text, most of the
+//! cost of the quality rules. This module inverts the profiles once (trigram → languages and
+//! ranks) and looks up only the text's own trigrams (at most 600), then combines the scores with
+//! whatlang's own alphabet scores exactly as whatlang does. Same arithmetic, same sorts on the
+//! same input order, so the same `Info`; `tests::matches_whatlang` checks it on many texts.
+//! Other scripts go to whatlang unchanged. The profiles are copied from whatlang 0.18.0
+//! (`lang/latin_trigrams.txt`); if they cannot be read, everything goes to whatlang.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use whatlang::dev::{
+    FilterList, LowercaseText, alphabet_latin_calculate_scores, raw_detect_script,
+};
+use whatlang::{Info, Lang, Script};
+
+/// whatlang's `MAX_TRIGRAM_DISTANCE`: the penalty of a profile trigram missing from the text.
+const MAX_TRIGRAM_DISTANCE: i64 = 300;
+/// whatlang's `MAX_TOTAL_DISTANCE`.
+const MAX_TOTAL_DISTANCE: i64 = MAX_TRIGRAM_DISTANCE * MAX_TRIGRAM_DISTANCE;
+/// whatlang's `TEXT_TRIGRAMS_SIZE`: only the text's most frequent trigrams are ranked.
+const TEXT_TRIGRAMS_SIZE: usize = 600;
+const PROFILES: &str = include_str!("lang/latin_trigrams.txt");
+
+/// A hasher for packed trigrams (already distinct `u64`s): one multiply-xorshift mix.
+#[derive(Default, Clone, Copy)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let x = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+type TrigramMap<V> = HashMap<u64, V, BuildHasherDefault<MixHasher>>;
+
+struct Profiles {
+    /// Languages in whatlang's `LATIN_LANGS` order.
+    langs: Vec<Lang>,
+    /// Packed trigram → (language index, rank in that language's profile).
+    inverted: TrigramMap<Vec<(u8, u16)>>,
+}
+
+/// Packs a trigram so that packed order is whatlang's `Trigram` order (char by char).
+fn pack(a: char, b: char, c: char) -> u64 {
+    (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c)
+}
+
+fn profiles() -> Option<&'static Profiles> {
+    static P: OnceLock<Option<Profiles>> = OnceLock::new();
+    P.get_or_init(|| {
+        let parsed = parse_profiles();
+        if parsed.is_none() {
+            tracing::error!("language profiles unreadable; using whatlang for every text");
+        }
+        parsed
+    })
+    .as_ref()
+}
+
+fn parse_profiles() -> Option<Profiles> {
+    let mut langs = Vec::new();
+    let mut inverted: TrigramMap<Vec<(u8, u16)>> = TrigramMap::default();
+    for line in PROFILES.lines().filter(|l| !l.starts_with('#')) {
+        let (code, trigrams) = line.split_once('|')?;
+        let lang = Lang::from_code(code)?;
+        let index = u8::try_from(langs.len()).ok()?;
+        let chars: Vec<char> = trigrams.chars().collect();
+        if chars.len() != 3 * MAX_TRIGRAM_DISTANCE as usize {
+            return None;
+        }
+        for (rank, t) in chars.chunks_exact(3).enumerate() {
+            let rank = u16::try_from(rank).ok()?;
+            inverted
+                .entry(pack(t[0], t[1], t[2]))
+                .or_default()
+                .push((index, rank));
+        }
+        langs.push(lang);
+    }
+    (langs.len() == Script::Latin.langs().len()).then_some(Profiles { langs, inverted })
+}
+
+/// whatlang's `is_stop_char`: space, ASCII punctuation and digits.
+fn is_stop_char(ch: char) -> bool {
+    matches!(ch, '\u{0000}'..='\u{0040}' | '\u{005B}'..='\u{0060}' | '\u{007B}'..='\u{007E}')
+}
+
+/// The same answer as `whatlang::detect(text)`.
+pub fn detect(text: &str) -> Option<Info> {
+    let script = raw_detect_script(text);
+    match (script.counters.first(), profiles()) {
+        (Some(&(Script::Latin, n)), Some(p)) if n > 0 => Some(detect_latin(text, p)),
+        _ => whatlang::detect(text),
+    }
+}
+
+/// whatlang's combined (alphabet + trigram) method on a Latin-script text.
+fn detect_latin(text: &str, p: &Profiles) -> Info {
+    let lower = LowercaseText::new(text);
+    let alphabet = alphabet_latin_calculate_scores(&lower, &FilterList::default());
+    let (trigram_scores, trigrams_count) = trigram_scores(&lower, p);
+
+    // whatlang's combined::raw_detect.
+    let mut all_langs: Vec<Lang> = alphabet.scores.iter().map(|x| x.0).collect();
+    for (lang, _) in &trigram_scores {
+        if !all_langs.contains(lang) {
+            all_langs.push(*lang);
+        }
+    }
+    let alphabet_weight =
+        (-(alphabet.count as f64 / 300.0) + 2.0 / 3.0).clamp(1.0 / 3.0, 2.0 / 3.0);
+    let trigram_weight = 1.0 - alphabet_weight;
+    let mut scores: Vec<(Lang, f64)> = all_langs
+        .into_iter()
+        .map(|lang| {
+            let a = alphabet
+                .scores
+                .iter()
+                .find(|(l, _)| *l == lang)
+                .map_or(0.0, |x| x.1);
+            let t = trigram_scores
+                .iter()
+                .find(|(l, _)| *l == lang)
+                .map_or(0.0, |x| x.1);
+            (lang, a * alphabet_weight + t * trigram_weight)
+        })
+        .collect();
+    scores.sort_unstable_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Less));
+
+    // whatlang's combined::detect (a Latin text always has at least one candidate).
+    let mut it = scores.into_iter();
+    let (lang1, score1) = it.next().unwrap_or((Lang::Eng, 0.0));
+    let confidence = match it.next() {
+        Some((_, score2)) => confidence(score1, score2, trigrams_count),
+        None => 1.0,
+    };
+    Info::new(Script::Latin, lang1, confidence)
+}
+
+/// whatlang's `calculate_scores_in_profiles` over the Latin profiles: (scores sorted by
+/// distance, number of distinct trigrams in the text).
+fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
+    // Count trigrams exactly as whatlang's `trigrams::utils::count`.
+    let mut counts: TrigramMap<u32> = TrigramMap::default();
+    counts.reserve(lower.len().min(2048));
+    let mut chars = lower
+        .chars()
+        .map(|c| if is_stop_char(c) { ' ' } else { c })
+        .chain(Some(' '));
+    let mut c1 = ' ';
+    let mut c2 = chars.next().unwrap_or(' ');
+    for c3 in chars {
+        if !(c2 == ' ' && (c1 == ' ' || c3 == ' ')) {
+            *counts.entry(pack(c1, c2, c3)).or_insert(0) += 1;
+        }
+        c1 = c2;
+        c2 = c3;
+    }
+    // Rank: by count, then trigram, both descending; the first 600 only.
+    let mut ranked: Vec<(u32, u64)> = counts.into_iter().map(|(t, n)| (n, t)).collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    ranked.truncate(TEXT_TRIGRAMS_SIZE);
+    let unique = ranked.len();
+
+    // Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
+    // it, when it costs |text rank − profile rank| instead.
+    let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
+    for (pos, &(_, t)) in ranked.iter().enumerate() {
+        if let Some(entries) = p.inverted.get(&t) {
+            for &(lang, rank) in entries {
+                let d = (pos as i64 - i64::from(rank)).abs();
+                dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;
+            }
+        }
+    }
+    let count = unique as i64;
+    let mut lang_distances: Vec<(Lang, u32)> = p
+        .langs
+        .iter()
+        .zip(dist)
+        .map(|(&lang, mut d)| {
+            if MAX_TRIGRAM_DISTANCE > count {
+                d -= (MAX_TRIGRAM_DISTANCE - count) * MAX_TRIGRAM_DISTANCE;
+            }
+            (
+                lang,
+                u32::try_from(d.clamp(0, MAX_TOTAL_DISTANCE)).unwrap_or(0),
+            )
+        })
+        .collect();
+    lang_distances.sort_unstable_by_key(|(_, d)| *d);
+    let max_dist = unique as u32 * MAX_TRIGRAM_DISTANCE as u32;
+    let scores = lang_distances
+        .into_iter()
+        .map(|(lang, d)| {
+            (
+                lang,
+                f64::from(max_dist.saturating_sub(d)) / f64::from(max_dist),
+            )
+        })
+        .collect();
+    (scores, unique)
+}
+
+/// whatlang's `calculate_confidence`.
+fn confidence(highest: f64, second: f64, count: usize) -> f64 {
+    if highest == 0.0 {
+        return 0.0;
+    }
+    if second == 0.0 {
+        return highest;
+    }
+    let confident_rate = (3.0 / count as f64) + 0.015;
+    let rate = (highest - second) / second;
+    if rate > confident_rate {
+        1.0
+    } else {
+        rate / confident_rate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(text: &str) {
+        let ours = detect(text);
+        let theirs = whatlang::detect(text);
+        assert_eq!(
+            ours.as_ref()
+                .map(|i| (i.lang(), i.script(), i.confidence().to_bits())),
+            theirs
+                .as_ref()
+                .map(|i| (i.lang(), i.script(), i.confidence().to_bits())),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn profiles_parse() {
+        let p = profiles().map(|p| p.langs.len());
+        assert_eq!(p, Some(Script::Latin.langs().len()));
+    }
+
+    #[test]
+    fn matches_whatlang() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            " ".into(),
+            "a".into(),
+            "Hi!".into(),
+            "I am begging pardon".into(),
+            "There is no reason not to learn Esperanto.".into(),
+            "Además de todo lo anteriormente dicho, también encontramos...".into(),
+            "Die Ordnung muss für immer in diesem Codebase bleiben".into(),
+            "Mit dem Wissen wächst der Zweifel. Ich weiß nicht, was soll es bedeuten.".into(),
+            "Le renard brun rapide saute par-dessus le chien paresseux, à côté de l'église.".into(),
+            "O rato roeu a roupa do rei de Roma e a rainha ficou furiosa com ele.".into(),
+            "Il gatto è sul tavolo e la cena è pronta per tutti quanti noi stasera.".into(),
+            "Zażółć gęślą jaźń, a potem przyjdź do mnie na kawę i ciastko.".into(),
+            "Tiếng Việt là ngôn ngữ chính thức của Việt Nam và được nhiều người sử dụng.".into(),
+            "Het is een mooie dag en wij gaan samen naar het strand met de kinderen.".into(),
+            "Bugün hava çok güzel ve biz parkta yürüyüş yapmaya karar verdik.".into(),
+            "Мы хотим видеть дальше, чем окна дома напротив".into(),
+            "水は生命にとって欠かせないものです。".into(),
+            "Ωmega ΑΒΓ ΔΕΖ αβγ δεζ".into(),
+            "12345 !!! ??? ... ---".into(),
+            "English words with some Deutsch Wörter und français mélangés ensemble ici.".into(),
+            "aaa aaa aaa aaa aaa bbb bbb bbb".into(),
+        ];
+        for seed in 0..40 {
+            let t = crate::testkit::sample_text(seed, 2_000);
+            for len in [30, 100, 250, 512, 2_000] {
+                let mut end = t.len().min(len);
+                while !t.is_char_boundary(end) {
+                    end -= 1;
+                }
+                texts.push(t[..end].to_string());
+            }
+        }
+        // Pseudo-random Latin letters with diacritics, spaces and punctuation: many trigrams.
+        let mut s = 0x1234_5678_u64;
+        for n in [20, 80, 300, 600, 1_500] {
+            for _ in 0..20 {
+                let mut t = String::new();
+                for _ in 0..n {
+                    s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let c = match (s >> 33) % 10 {
+                        0 | 1 => ' ',
+                        2 => ['.', ',', '!', '1', '-'][(s >> 40) as usize % 5],
+                        3 => ['é', 'ä', 'ö', 'ñ', 'ç', 'ł', 'ş', 'ő', 'à', 'ß']
+                            [(s >> 40) as usize % 10],
+                        _ => char::from(b'a' + ((s >> 40) % 26) as u8),
+                    };
+                    t.push(c);
+                }
+                texts.push(t);
+            }
+        }
+        for t in &texts {
+            same(t);
+        }
+    }
+}
