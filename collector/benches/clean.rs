@@ -198,6 +198,14 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "link_block_density" => t.link_block_density = v.parse()?,
             "link_keep_share" => t.link_keep_share = v.parse()?,
             "skip_title_h1" => t.skip_title_h1 = v.parse()?,
+            "grid_min" => t.grid_min = v.parse()?,
+            "keep_collapsed" => t.keep_collapsed = v.parse()?,
+            "protect_max_link_density" => t.protect_max_link_density = v.parse()?,
+            "grid_card_chars" => t.grid_card_chars = v.parse()?,
+            "grid_share" => t.grid_share = v.parse()?,
+            "nav_min_links" => t.nav_min_links = v.parse()?,
+            "control_chars" => t.control_chars = v.parse()?,
+            "dedup_min" => t.dedup_min = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }

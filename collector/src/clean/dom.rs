@@ -33,6 +33,11 @@ pub(crate) struct Stats {
     pub link_chars: u32,
     /// Sentence punctuation (`, . ; ! ?` and CJK equivalents): a sign of prose.
     pub punct: u32,
+    /// `<a>` elements.
+    pub links: u32,
+    /// Form controls (`input`, `select`, `button`, `textarea`): many of them mark a filter
+    /// panel or a form, not prose.
+    pub controls: u32,
 }
 
 impl Stats {
@@ -40,6 +45,8 @@ impl Stats {
         self.chars = self.chars.saturating_add(o.chars);
         self.link_chars = self.link_chars.saturating_add(o.link_chars);
         self.punct = self.punct.saturating_add(o.punct);
+        self.links = self.links.saturating_add(o.links);
+        self.controls = self.controls.saturating_add(o.controls);
     }
 
     /// Share of the text that sits inside links, 0..=1.
@@ -75,6 +82,12 @@ pub(crate) struct Item<'a> {
     pub raw: Stats,
     /// Statistics over the subtree without removed parts (filled by `select`).
     pub good: Stats,
+    /// Statistics of this item alone, not its descendants (a link counts itself; an element
+    /// counts its skipped form-control children).
+    pub own: Stats,
+    /// Hash of the tag name and `class` attribute: siblings with the same signature are
+    /// repetitions of one template (cards of a grid, slides of a carousel).
+    pub sig: u32,
     /// Subtree contains an `<h1>`.
     pub has_h1: bool,
     /// Subtree contains a `main`/`article` element or `role=main`.
@@ -144,6 +157,7 @@ fn text_stats(s: &str, in_link: bool) -> Stats {
         chars,
         link_chars: if in_link { chars } else { 0 },
         punct,
+        ..Stats::default()
     }
 }
 
@@ -196,6 +210,18 @@ fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<
     }
 }
 
+/// Template signature of an element: FNV-1a over its tag name and (a bounded prefix of) its
+/// `class` attribute.
+fn signature(name: &str, class: Option<&str>) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let class = class.map_or("", |c| prefix(c.trim(), 256));
+    for b in name.bytes().chain([b' ']).chain(class.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
 /// Flatten the document into the arena.
 pub(crate) fn build(html: &Html) -> Dom<'_> {
     let mut items: Vec<Item<'_>> = Vec::with_capacity(1024);
@@ -223,6 +249,12 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                 }
                 if tag_class == TagClass::Skip {
                     note_skipped(cur, el, &mut facts);
+                    if matches!(name, "input" | "select" | "button" | "textarea")
+                        && let Some(p) = items.get_mut(parent as usize)
+                    {
+                        p.own.controls = p.own.controls.saturating_add(1);
+                        p.raw.controls = p.raw.controls.saturating_add(1);
+                    }
                 } else {
                     let idx = items.len() as u32;
                     let hint = hints::attr_hint(el, &mut buf);
@@ -253,6 +285,10 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                             .attr("role")
                             .is_some_and(|r| r.eq_ignore_ascii_case("main"));
                     let heading = hints::heading_level(name);
+                    let own = Stats {
+                        links: u32::from(matches!(name, "a" | "area")),
+                        ..Stats::default()
+                    };
                     items.push(Item {
                         kind: Kind::Elem(el),
                         parent,
@@ -262,8 +298,10 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         tag_class,
                         hint,
                         heading,
-                        raw: Stats::default(),
+                        raw: own,
                         good: Stats::default(),
+                        own,
+                        sig: signature(name, el.attr("class")),
                         has_h1: heading == 1,
                         has_main: is_main,
                         removed: false,
@@ -288,6 +326,8 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         heading: 0,
                         raw,
                         good: Stats::default(),
+                        own: raw,
+                        sig: 0,
                         has_h1: false,
                         has_main: false,
                         removed: false,

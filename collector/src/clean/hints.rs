@@ -92,6 +92,10 @@ pub(crate) struct AttrHint {
     pub positive: bool,
     /// Hidden by attribute or inline style.
     pub hidden: bool,
+    /// Hidden only by the `hidden` attribute: collapsed accordions and inactive tabs, whose
+    /// text is part of the page (readers open them), as opposed to `aria-hidden` or
+    /// `display:none` (decorative duplicates, templates).
+    pub collapsed: bool,
 }
 
 /// Only this many bytes of an attribute are inspected: a class list longer than this is
@@ -254,12 +258,12 @@ fn prefix(s: &str, max: usize) -> &str {
 /// buffer reused across calls to avoid an allocation per element.
 pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
     let mut hint = AttrHint::default();
-    if el.attr("hidden").is_some()
-        || el
-            .attr("aria-hidden")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
+    let aria_hidden = el
+        .attr("aria-hidden")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if el.attr("hidden").is_some() || aria_hidden {
         hint.hidden = true;
+        hint.collapsed = !aria_hidden;
     }
     if let Some(style) = el.attr("style") {
         let style = prefix(style, MAX_HINT_BYTES);
@@ -272,10 +276,22 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
         );
         if buf.contains("display:none") || buf.contains("visibility:hidden") {
             hint.hidden = true;
+            hint.collapsed = false;
         }
     }
     if el.attr("role").is_some_and(negative_role) {
         hint.negative = true;
+    }
+    // A dialog is an overlay (terms of service, size guide, login box), never the page.
+    if el.attr("role").is_some_and(|r| {
+        let r = r.trim();
+        r.eq_ignore_ascii_case("dialog") || r.eq_ignore_ascii_case("alertdialog")
+    }) || el
+        .attr("aria-modal")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        hint.negative = true;
+        hint.strong = true;
     }
     buf.clear();
     if let Some(class) = el.attr("class") {

@@ -60,6 +60,11 @@ pub struct Tuning {
     /// A subtree holding at least this share of the body's text is never removed by class/id
     /// hints (a "boilerplate" class on it is likely a mislabelled wrapper). 0 disables.
     pub protect_share: f64,
+    /// Protection by share applies only to blocks whose link density is below this.
+    pub protect_max_link_density: f64,
+    /// Keep the text of elements hidden only by the `hidden` attribute (collapsed accordions,
+    /// inactive tabs).
+    pub keep_collapsed: bool,
     /// Descend into a child holding at least this share of the root's non-link text.
     pub descend_share: f64,
     /// Jump to the largest `main`/`article` when it holds this share of the body's text.
@@ -73,18 +78,41 @@ pub struct Tuning {
     pub link_keep_share: f64,
     /// Leave the `<h1>` that became the title out of the text.
     pub skip_title_h1: bool,
+    /// A grid of at least this many repeated link cards is removed outside listings and
+    /// collections (recommendation carousels). 0 disables.
+    pub grid_min: u32,
+    /// Cards of a removable grid hold at most this many characters each on average.
+    pub grid_card_chars: u32,
+    /// A grid holding at least this share of the body's text is the content and kept.
+    pub grid_share: f64,
+    /// A block with at least this many short links and almost no other text is a menu. 0
+    /// disables.
+    pub nav_min_links: u32,
+    /// A block with several form controls and at most this many characters per control is a
+    /// filter panel or form. 0 disables.
+    pub control_chars: u32,
+    /// Repeated paragraphs of at least this many bytes are written once. 0 disables.
+    pub dedup_min: usize,
 }
 
 impl Tuning {
     /// Values measured on the WCXB development split (see `benches/clean.rs`).
     pub const DEFAULT: Tuning = Tuning {
         protect_share: 0.5,
+        protect_max_link_density: 0.5,
+        keep_collapsed: true,
         descend_share: 0.8,
         main_share: 0.4,
         min_text_chars: 500,
         link_block_density: 0.7,
         link_keep_share: 0.5,
         skip_title_h1: true,
+        grid_min: 0,
+        grid_card_chars: 200,
+        grid_share: 0.3,
+        nav_min_links: 10,
+        control_chars: 40,
+        dedup_min: 20,
     };
 }
 
@@ -124,6 +152,17 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         drop_comments: page_type != PageType::Forum,
         use_attr_hints: true,
         protect_share: tuning.protect_share,
+        drop_grids: !matches!(
+            page_type,
+            PageType::Listing | PageType::Collection | PageType::Forum
+        ),
+        keep_collapsed: tuning.keep_collapsed,
+        protect_max_link_density: tuning.protect_max_link_density,
+        grid_min: tuning.grid_min,
+        grid_card_chars: tuning.grid_card_chars,
+        grid_share: tuning.grid_share,
+        nav_min_links: tuning.nav_min_links,
+        control_chars: tuning.control_chars,
     };
     select::prune(&mut dom, cfg);
     let (title, title_h1) = meta::title(&dom);
@@ -133,8 +172,10 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         drop_link_blocks: !matches!(page_type, PageType::Listing | PageType::Collection),
         link_block_density: tuning.link_block_density,
         skip: title_h1,
+        dedup_min: tuning.dedup_min,
     };
     let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
+    select::drop_grids(&mut dom, root, cfg);
     let mut text = text::emit(&dom, root, emit);
     // Product pages keep dropping: their link-dense blocks are recommendation grids.
     if emit.drop_link_blocks && page_type != PageType::Product {

@@ -22,6 +22,23 @@ pub(crate) struct Config {
     pub use_attr_hints: bool,
     /// See [`super::Tuning::protect_share`].
     pub protect_share: f64,
+    /// Remove grids of repeated link cards (recommendations, carousels); off where the cards
+    /// are the content (listings, collections).
+    pub drop_grids: bool,
+    /// See [`super::Tuning::keep_collapsed`].
+    pub keep_collapsed: bool,
+    /// See [`super::Tuning::protect_max_link_density`].
+    pub protect_max_link_density: f64,
+    /// See [`super::Tuning::grid_min`].
+    pub grid_min: u32,
+    /// See [`super::Tuning::grid_card_chars`].
+    pub grid_card_chars: u32,
+    /// See [`super::Tuning::grid_share`].
+    pub grid_share: f64,
+    /// See [`super::Tuning::nav_min_links`].
+    pub nav_min_links: u32,
+    /// See [`super::Tuning::control_chars`].
+    pub control_chars: u32,
 }
 
 /// Decide which elements are boilerplate; fills `removed` and `good` on every item.
@@ -43,28 +60,163 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
             p => items[p as usize].removed,
         };
         let it = &items[i];
-        let removed = parent_removed || is_boilerplate(it, cfg, protect_chars);
+        let removed = parent_removed
+            || is_boilerplate(it, cfg, protect_chars)
+            || (cfg.use_attr_hints
+                && !it.has_h1
+                && !it.has_main
+                && matches!(it.kind, super::dom::Kind::Elem(_))
+                && (is_nav_block(it, cfg) || is_control_block(it, cfg)));
         items[i].removed = removed;
-        items[i].good = Default::default();
+    }
+    recount(items);
+}
+
+/// Remove grids of link cards under `root` that hold less than `grid_share` of its text
+/// (recommendations and carousels beside the content; a grid holding most of the root's text
+/// is the content). Runs after [`choose_root`], so that a content grid cannot lose the root.
+pub(crate) fn drop_grids(dom: &mut Dom<'_>, root: usize, cfg: Config) {
+    let items = &mut dom.items;
+    let Some(r) = items.get(root) else {
+        return;
+    };
+    if !cfg.drop_grids || cfg.grid_min == 0 {
+        return;
+    }
+    let end = r.end as usize;
+    let grid_chars = (f64::from(r.good.chars) * cfg.grid_share) as u32;
+    let mut sigs: Vec<u32> = Vec::new();
+    let mut any = false;
+    let mut i = root + 1;
+    while i < end {
+        let it = &items[i];
+        if it.removed {
+            i = it.end as usize;
+            continue;
+        }
+        if matches!(it.kind, super::dom::Kind::Elem(_))
+            && !it.has_h1
+            && it.good.chars < grid_chars
+            && is_card_grid(items, i, cfg, &mut sigs)
+        {
+            let e = it.end as usize;
+            for x in &mut items[i..e] {
+                x.removed = true;
+            }
+            any = true;
+            i = e;
+            continue;
+        }
+        i += 1;
+    }
+    if any {
+        recount(items);
+    }
+}
+
+/// Bottom-up text statistics of what survives (`good`).
+fn recount(items: &mut [Item<'_>]) {
+    for it in items.iter_mut() {
+        it.good = if it.removed {
+            Default::default()
+        } else {
+            it.own
+        };
     }
     for i in (0..items.len()).rev() {
         let it = &items[i];
-        if it.removed {
+        if it.removed || it.parent == NO_PARENT {
             continue;
         }
-        let own = if matches!(it.kind, super::dom::Kind::Text(_)) {
-            it.raw
-        } else {
-            it.good
-        };
-        let p = it.parent;
-        if matches!(it.kind, super::dom::Kind::Text(_)) {
-            items[i].good = own;
+        let (own, p) = (it.good, it.parent as usize);
+        items[p].good.add(&own);
+    }
+}
+
+/// A navigation block outside `<nav>` (mega-menus, footer link columns): many links and
+/// almost all of its text inside them, each link short.
+fn is_nav_block(it: &Item<'_>, cfg: Config) -> bool {
+    let s = &it.raw;
+    cfg.nav_min_links > 0
+        && s.links >= cfg.nav_min_links
+        && s.link_density() >= 0.9
+        && s.link_chars <= s.links.saturating_mul(NAV_LINK_CHARS)
+        && s.punct.saturating_mul(50) <= s.chars
+}
+
+/// Average characters per link up to which a link list reads as a menu.
+const NAV_LINK_CHARS: u32 = 24;
+
+/// Form controls from which a block with little text per control is a filter panel or form.
+const MIN_CONTROLS: u32 = 4;
+
+/// A filter panel or form: several controls and little text per control.
+fn is_control_block(it: &Item<'_>, cfg: Config) -> bool {
+    let s = &it.raw;
+    cfg.control_chars > 0
+        && s.controls >= MIN_CONTROLS
+        && s.chars <= s.controls.saturating_mul(cfg.control_chars)
+}
+
+/// A grid or carousel of link cards: at least `grid_min` element children built from one
+/// template (same tag and class), which carry nearly all of the element's text, each
+/// holding a link and a short text without sentences.
+fn is_card_grid(items: &[Item<'_>], i: usize, cfg: Config, sigs: &mut Vec<u32>) -> bool {
+    let it = &items[i];
+    if cfg.grid_min == 0 || it.raw.links < cfg.grid_min || it.raw.chars == 0 {
+        return false;
+    }
+    sigs.clear();
+    let mut child = i + 1;
+    while child < it.end as usize {
+        let c = &items[child];
+        if matches!(c.kind, super::dom::Kind::Elem(_)) {
+            sigs.push(c.sig);
         }
-        if p != NO_PARENT {
-            items[p as usize].good.add(&own);
+        child = c.end as usize;
+    }
+    if sigs.len() < cfg.grid_min as usize {
+        return false;
+    }
+    sigs.sort_unstable();
+    // The most frequent signature.
+    let (mut best, mut best_n, mut run) = (0u32, 0usize, 0usize);
+    for (k, &sg) in sigs.iter().enumerate() {
+        run = if k > 0 && sigs[k - 1] == sg {
+            run + 1
+        } else {
+            1
+        };
+        if run > best_n {
+            best_n = run;
+            best = sg;
         }
     }
+    if best_n < cfg.grid_min as usize {
+        return false;
+    }
+    let mut cards = super::dom::Stats::default();
+    let mut with_link = 0usize;
+    let mut child = i + 1;
+    while child < it.end as usize {
+        let c = &items[child];
+        if matches!(c.kind, super::dom::Kind::Elem(_)) && c.sig == best {
+            cards.add(&c.raw);
+            if c.raw.links > 0 {
+                with_link += 1;
+            }
+        }
+        child = c.end as usize;
+    }
+    let n = best_n as u32;
+    // Cards carry the block's text,
+    cards.chars.saturating_mul(10) >= it.raw.chars.saturating_mul(7)
+        // nearly every card links somewhere,
+        && with_link * 10 >= best_n * 8
+        // cards are short,
+        && cards.chars <= n.saturating_mul(cfg.grid_card_chars)
+        // and not prose: few sentence marks per card.
+        && cards.punct <= n.saturating_mul(3)
 }
 
 fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
@@ -74,14 +226,18 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
     if matches!(it.tag, "body" | "html") {
         return false;
     }
-    if it.hint.hidden {
+    if it.hint.hidden && !(cfg.keep_collapsed && it.hint.collapsed) {
         return true;
     }
     // Overlays (cookie banners, modals) go even in the hint-free fallback pass.
     if it.hint.strong && it.tag_class != TagClass::Main && !it.has_h1 {
         return true;
     }
-    let protected = it.has_h1 || it.has_main || it.raw.chars >= protect_chars;
+    // A big block is protected only when it is not mostly links: a mega-menu can hold most of
+    // a page's text.
+    let protected = it.has_h1
+        || it.has_main
+        || (it.raw.chars >= protect_chars && it.raw.link_density() < cfg.protect_max_link_density);
     if protected {
         return false;
     }

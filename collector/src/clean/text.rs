@@ -5,6 +5,9 @@
 //! break, the strongest wins (paragraph over line over space), and nothing trails. Words from
 //! adjacent blocks are therefore never glued.
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
 use super::dom::{Dom, Kind};
 use super::hints::Display;
 
@@ -30,6 +33,15 @@ pub(crate) fn is_invisible(c: char) -> bool {
 pub(crate) struct Writer {
     out: String,
     pending: Pending,
+    /// Byte offset where the current paragraph starts, and where the separator before it
+    /// starts (equal for the first paragraph).
+    para_start: usize,
+    sep_start: usize,
+    /// A paragraph of at least this many bytes that repeats an earlier one is dropped
+    /// (0: keep all). Responsive pages carry the same block twice, for mobile and desktop.
+    dedup_min: usize,
+    /// Hashes of the paragraphs written so far (only when `dedup_min > 0`).
+    seen: HashSet<u64>,
 }
 
 impl Writer {
@@ -37,6 +49,34 @@ impl Writer {
         Writer {
             out: String::with_capacity(capacity),
             pending: Pending::None,
+            para_start: 0,
+            sep_start: 0,
+            dedup_min: 0,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Drop repeated paragraphs of at least `min` bytes (0: keep all).
+    pub(crate) fn dedup(mut self, min: usize) -> Self {
+        self.dedup_min = min;
+        self
+    }
+
+    /// The current paragraph is complete: drop it when it repeats an earlier one.
+    fn end_paragraph(&mut self) {
+        if self.dedup_min == 0 {
+            return;
+        }
+        let Some(p) = self.out.get(self.para_start..) else {
+            return;
+        };
+        if p.len() < self.dedup_min {
+            return;
+        }
+        let mut h = std::hash::DefaultHasher::new();
+        p.hash(&mut h);
+        if !self.seen.insert(h.finish()) {
+            self.out.truncate(self.sep_start);
         }
     }
 
@@ -47,12 +87,24 @@ impl Writer {
     }
 
     fn flush_pending(&mut self) {
+        if self.pending == Pending::Para {
+            self.end_paragraph();
+        }
         if !self.out.is_empty() {
             match self.pending {
                 Pending::None => {}
                 Pending::Space => self.out.push(' '),
                 Pending::Line => self.out.push('\n'),
-                Pending::Para => self.out.push_str("\n\n"),
+                Pending::Para => {
+                    self.sep_start = self.out.len();
+                    self.out.push_str("\n\n");
+                }
+            }
+        }
+        if self.pending == Pending::Para || self.out.is_empty() {
+            self.para_start = self.out.len();
+            if self.out.is_empty() {
+                self.sep_start = 0;
             }
         }
         self.pending = Pending::None;
@@ -84,7 +136,8 @@ impl Writer {
         }
     }
 
-    pub(crate) fn finish(self) -> String {
+    pub(crate) fn finish(mut self) -> String {
+        self.end_paragraph();
         self.out
     }
 }
@@ -99,6 +152,8 @@ pub(crate) struct Emit {
     pub link_block_density: f64,
     /// Arena index of an element to leave out (the heading used as the title).
     pub skip: Option<usize>,
+    /// See [`Writer::dedup`].
+    pub dedup_min: usize,
 }
 
 /// Is arena item `i` a link-list block to drop?
@@ -118,7 +173,7 @@ pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
         return String::new();
     };
     let end = r.end as usize;
-    let mut w = Writer::new((r.good.chars as usize).saturating_mul(2) + 16);
+    let mut w = Writer::new((r.good.chars as usize).saturating_mul(2) + 16).dedup(opts.dedup_min);
     // Open elements as (end index, display): closing emits the trailing break.
     let mut open: Vec<(usize, Display)> = Vec::with_capacity(32);
     let mut pre_depth = 0usize;
