@@ -33,6 +33,24 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// CPU time (user + system, all threads) of this process so far, from `/proc/self/stat` (Linux;
+/// clock ticks at the usual 100 Hz). Rows per CPU-second is the one-core figure, and it barely
+/// moves when other work shares the machine, unlike wall time.
+fn process_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 fn main() {
     let rows = env("BENCH_ROWS", 50_000);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -64,9 +82,11 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let dir = tmp.path().join("bench");
     let config = ExportConfig::new(&dir);
+    let cpu = process_cpu();
     let t = Instant::now();
     let summary = export(input, &validator_key(), &config).unwrap_or_else(|e| panic!("{e}"));
     let s = t.elapsed().as_secs_f64();
+    let export_cpu = process_cpu() - cpu;
     let bytes: u64 = summary.manifest.shards.iter().map(|f| f.bytes).sum();
     println!(
         "export: {rows} rows in {s:.2}s = {:.0} rows/s ({:.1} MB/s of text), {} shards, {:.1} MB parquet",
@@ -75,14 +95,24 @@ fn main() {
         summary.manifest.shards.len(),
         bytes as f64 / 1e6
     );
+    println!(
+        "export CPU: {export_cpu:.2} CPU-s = {:.0} rows per core-second",
+        rows as f64 / export_cpu
+    );
 
+    let cpu = process_cpu();
     let t = Instant::now();
     let report = verify_dir(&dir, &VerifyOptions::default());
     let s = t.elapsed().as_secs_f64();
+    let verify_cpu = process_cpu() - cpu;
     assert!(report.is_ok(), "{:?}", report.failures);
     println!(
         "verify: {} rows in {s:.2}s = {:.0} rows/s",
         report.rows_checked,
         report.rows_checked as f64 / s
+    );
+    println!(
+        "verify CPU: {verify_cpu:.2} CPU-s = {:.0} rows per core-second",
+        report.rows_checked as f64 / verify_cpu
     );
 }

@@ -62,6 +62,20 @@ const DICTIONARY_COLUMNS: &[&str] = &[
     columns::RECEIPT_SIGNATURE,
 ];
 
+/// Columns without statistics: nobody filters rows by the lexical minimum of a page's text or
+/// of random digests and signatures, and computing them compares every value (the largest
+/// single cost of the page index after compression). Every other column keeps page statistics,
+/// so the page index still serves `url`, `id`, `date`, `language`, `token_count`, … filters.
+const NO_STATISTICS_COLUMNS: &[&str] = &[
+    columns::TEXT,
+    columns::TITLE,
+    columns::RAW_DIGEST,
+    columns::TEXT_DIGEST,
+    columns::OUTLINKS_DIGEST,
+    columns::NODE_SIGNATURE,
+    columns::RECEIPT_SIGNATURE,
+];
+
 /// How to export.
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
@@ -310,6 +324,10 @@ fn writer_properties() -> Result<WriterProperties, DatasetError> {
         .set_dictionary_enabled(false);
     for col in DICTIONARY_COLUMNS {
         props = props.set_column_dictionary_enabled(ColumnPath::from(*col), true);
+    }
+    for col in NO_STATISTICS_COLUMNS {
+        props =
+            props.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::None);
     }
     Ok(props.build())
 }

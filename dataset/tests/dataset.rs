@@ -87,7 +87,25 @@ fn third_party_readers_read_the_shards() {
     if v["pyarrow_rows"] != "missing" {
         assert_eq!(v["files"], manifest.shards.len());
         assert_eq!(v["compression"], "ZSTD");
-        assert_eq!(v["pyarrow_page_index"], true);
+        assert_eq!(
+            v["pyarrow_page_index"], true,
+            "every column has an offset index"
+        );
+        let indexed: Vec<&str> = v["pyarrow_column_index"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        for col in ["id", "url", "date", "language", "token_count", "epoch"] {
+            assert!(
+                indexed.contains(&col),
+                "{col} lacks a column index: {indexed:?}"
+            );
+        }
+        for col in ["text", "node_signature"] {
+            assert!(!indexed.contains(&col), "{col} should carry no statistics");
+        }
         let schema = v["pyarrow_schema"].as_array().unwrap();
         let names: Vec<&str> = schema.iter().map(|f| f["name"].as_str().unwrap()).collect();
         assert_eq!(

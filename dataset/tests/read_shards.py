@@ -21,6 +21,7 @@ try:
 
     rows = 0
     page_index = True
+    column_index = set()
     for f in files:
         pf = pq.ParquetFile(f)
         rows += pf.metadata.num_rows
@@ -28,14 +29,19 @@ try:
             {"name": field.name, "type": str(field.type)} for field in pf.schema_arrow
         ]
         for rg in range(pf.metadata.num_row_groups):
-            col = pf.metadata.row_group(rg).column(0)
-            out["compression"] = col.compression
-            if hasattr(col, "has_offset_index") and not col.has_offset_index:
-                page_index = False
-            if hasattr(col, "has_column_index") and not col.has_column_index:
-                page_index = False
+            group = pf.metadata.row_group(rg)
+            out["compression"] = group.column(0).compression
+            for c in range(group.num_columns):
+                col = group.column(c)
+                # Every column chunk has an offset index (page locations); column indexes
+                # (page min/max) exist where statistics are written.
+                if hasattr(col, "has_offset_index") and not col.has_offset_index:
+                    page_index = False
+                if getattr(col, "has_column_index", False):
+                    column_index.add(col.path_in_schema)
     out["pyarrow_rows"] = rows
     out["pyarrow_page_index"] = page_index
+    out["pyarrow_column_index"] = sorted(column_index)
     table = pq.read_table(files[0])
     out["pyarrow_first_id"] = table.column("id")[0].as_py()
 except ImportError:
