@@ -196,27 +196,7 @@ impl MinHash {
         } else {
             words.windows(SHINGLE_WORDS).map(shingle).collect()
         };
-        let f = family();
-        let mut sig = [u32::MAX; NUM_HASHES];
-        for ((m, a), b) in sig
-            .chunks_exact_mut(LANES)
-            .zip(f.a.chunks_exact(LANES))
-            .zip(f.b.chunks_exact(LANES))
-        {
-            let mut a8 = [0u64; LANES];
-            let mut b8 = [0u64; LANES];
-            a8.copy_from_slice(a);
-            b8.copy_from_slice(b);
-            let mut m8 = [u32::MAX; LANES];
-            for &s in &shingles {
-                for j in 0..LANES {
-                    let v = (a8[j].wrapping_mul(s).wrapping_add(b8[j]) >> 32) as u32;
-                    m8[j] = m8[j].min(v);
-                }
-            }
-            m.copy_from_slice(&m8);
-        }
-        MinHash(sig)
+        MinHash(min_hashes(&shingles))
     }
 
     /// The LSH band keys, one per band.
@@ -258,6 +238,69 @@ impl MinHash {
     }
 }
 
+/// The signature's minima over `shingles`: the hot loop of MinHash (112 multiply-adds per
+/// shingle). The baseline x86-64 target has no vector 64-bit multiply, so on CPUs that have one
+/// (AVX-512DQ) or wider vectors (AVX2) the same code is run compiled for them, chosen at run time.
+/// Every variant computes exactly the same values.
+fn min_hashes(shingles: &[u64]) -> [u32; NUM_HASHES] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU supports AVX-512F and AVX-512DQ, checked just above; that is the
+            // only requirement of calling a `#[target_feature]` function.
+            #[allow(unsafe_code)]
+            return unsafe { min_hashes_avx512(shingles) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            #[allow(unsafe_code)]
+            return unsafe { min_hashes_avx2(shingles) };
+        }
+    }
+    min_hashes_portable(shingles)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn min_hashes_avx512(shingles: &[u64]) -> [u32; NUM_HASHES] {
+    min_hashes_portable(shingles)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn min_hashes_avx2(shingles: &[u64]) -> [u32; NUM_HASHES] {
+    min_hashes_portable(shingles)
+}
+
+/// `min over s of ((A[i]·s + B[i]) mod 2^64) >> 32` for each hash `i`, [`LANES`] hashes per pass
+/// over the shingles so their multipliers, offsets and minima stay in (vector) registers.
+#[inline(always)]
+fn min_hashes_portable(shingles: &[u64]) -> [u32; NUM_HASHES] {
+    let f = family();
+    let mut sig = [u32::MAX; NUM_HASHES];
+    for ((m, a), b) in sig
+        .chunks_exact_mut(LANES)
+        .zip(f.a.chunks_exact(LANES))
+        .zip(f.b.chunks_exact(LANES))
+    {
+        let mut a8 = [0u64; LANES];
+        let mut b8 = [0u64; LANES];
+        a8.copy_from_slice(a);
+        b8.copy_from_slice(b);
+        let mut m8 = [u32::MAX; LANES];
+        for &s in shingles {
+            for j in 0..LANES {
+                let v = (a8[j].wrapping_mul(s).wrapping_add(b8[j]) >> 32) as u32;
+                m8[j] = m8[j].min(v);
+            }
+        }
+        m.copy_from_slice(&m8);
+    }
+    sig
+}
+
 fn shingle(words: &[u64]) -> u64 {
     fmix64(words.iter().fold(0x243f_6a88_85a3_08d3u64, |acc, h| {
         (acc.rotate_left(27) ^ h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -283,6 +326,21 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    #[test]
+    fn every_min_hash_variant_agrees() {
+        let shingles: Vec<u64> = (0..1_000u64).map(|i| fmix64(i ^ 0xabcd)).collect();
+        let portable = min_hashes_portable(&shingles);
+        assert_eq!(min_hashes(&shingles), portable);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present, checked just above.
+            #[allow(unsafe_code)]
+            let avx2 = unsafe { min_hashes_avx2(&shingles) };
+            assert_eq!(avx2, portable);
+        }
+        assert_eq!(min_hashes(&[]), [u32::MAX; NUM_HASHES]);
     }
 
     #[test]
