@@ -214,18 +214,13 @@ fn run(
         }
     }
 
-    // Gopher quality.
-    let non_symbol: Vec<&str> = words
-        .iter()
-        .copied()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .collect();
-    put("gopher_words", non_symbol.len() as f64);
-    if !(GOPHER_MIN_WORDS..=GOPHER_MAX_WORDS).contains(&non_symbol.len()) {
+    // Gopher quality. One pass over the words gathers what the rules below need.
+    let ws = word_stats(&words, lang == "en");
+    put("gopher_words", ws.non_symbol as f64);
+    if !(GOPHER_MIN_WORDS..=GOPHER_MAX_WORDS).contains(&ws.non_symbol) {
         return Some("gopher_word_count");
     }
-    let mean_len = non_symbol.iter().map(|w| w.chars().count()).sum::<usize>() as f64
-        / non_symbol.len() as f64;
+    let mean_len = ws.non_symbol_chars as f64 / ws.non_symbol as f64;
     put("gopher_mean_word_length", mean_len);
     if !(GOPHER_MEAN_WORD_LEN.0..=GOPHER_MEAN_WORD_LEN.1).contains(&mean_len) {
         return Some("gopher_mean_word_length");
@@ -251,25 +246,13 @@ fn run(
     if ratio(ellipsis_lines, lines.len()) > GOPHER_MAX_ELLIPSIS_LINES {
         return Some("gopher_ellipsis_lines");
     }
-    let alpha = words
-        .iter()
-        .filter(|w| w.chars().any(char::is_alphabetic))
-        .count();
-    put("gopher_alpha_ratio", ratio(alpha, words.len()));
-    if ratio(alpha, words.len()) < GOPHER_MIN_ALPHA_WORDS {
+    put("gopher_alpha_ratio", ratio(ws.alpha, words.len()));
+    if ratio(ws.alpha, words.len()) < GOPHER_MIN_ALPHA_WORDS {
         return Some("gopher_alpha_words");
     }
     if lang == "en" {
-        let stop = words
-            .iter()
-            .filter(|w| {
-                let w = w.trim_matches(|c: char| !c.is_alphanumeric());
-                (2..=4).contains(&w.len())
-                    && GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
-            })
-            .count();
-        put("gopher_stop_words", stop as f64);
-        if stop < GOPHER_MIN_STOP_WORDS {
+        put("gopher_stop_words", ws.stop as f64);
+        if ws.stop < GOPHER_MIN_STOP_WORDS {
             return Some("gopher_stop_words");
         }
     }
@@ -284,16 +267,22 @@ fn run(
     }
     let mut sentences = 0usize;
     for line in lower.split('\n').map(str::trim) {
-        if split_words(line).count() < C4_MIN_LINE_WORDS
+        // Words and sentence-ending words in one pass over the line.
+        let (mut n_words, mut ends) = (0usize, 0usize);
+        for w in split_words(line) {
+            n_words += 1;
+            if w.ends_with(['.', '!', '?']) || w.ends_with(".\"") || w.ends_with("?\"") {
+                ends += 1;
+            }
+        }
+        if n_words < C4_MIN_LINE_WORDS
             || !ends_terminal(line)
             || line.contains("javascript")
             || C4_POLICY_PHRASES.iter().any(|p| line.contains(p))
         {
             continue;
         }
-        sentences += split_words(line)
-            .filter(|w| w.ends_with(['.', '!', '?']) || w.ends_with(".\"") || w.ends_with("?\""))
-            .count();
+        sentences += ends;
     }
     put("c4_sentences", sentences as f64);
     if sentences < C4_MIN_SENTENCES {
@@ -326,6 +315,59 @@ fn run(
         return Some("fineweb_newlines");
     }
     None
+}
+
+/// Per-word counts for the Gopher quality rules, gathered in one pass.
+struct WordStats {
+    /// Words with an alphanumeric character ("non-symbol" words).
+    non_symbol: usize,
+    /// Characters in those words.
+    non_symbol_chars: usize,
+    /// Words with an alphabetic character.
+    alpha: usize,
+    /// Gopher stop words (counted only when asked).
+    stop: usize,
+}
+
+fn word_stats(words: &[&str], count_stop_words: bool) -> WordStats {
+    let mut ws = WordStats {
+        non_symbol: 0,
+        non_symbol_chars: 0,
+        alpha: 0,
+        stop: 0,
+    };
+    for w in words {
+        // On ASCII, `char::is_alphanumeric`/`is_alphabetic` are the ASCII tests and a byte is a
+        // character.
+        let (alnum, alpha, chars) = if w.is_ascii() {
+            let b = w.as_bytes();
+            (
+                b.iter().any(u8::is_ascii_alphanumeric),
+                b.iter().any(u8::is_ascii_alphabetic),
+                b.len(),
+            )
+        } else {
+            (
+                w.chars().any(char::is_alphanumeric),
+                w.chars().any(char::is_alphabetic),
+                w.chars().count(),
+            )
+        };
+        if alnum {
+            ws.non_symbol += 1;
+            ws.non_symbol_chars += chars;
+        }
+        ws.alpha += usize::from(alpha);
+        if count_stop_words {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            if (2..=4).contains(&w.len())
+                && GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
+            {
+                ws.stop += 1;
+            }
+        }
+    }
+    ws
 }
 
 /// (duplicate units, bytes in duplicate units, units) over trimmed non-empty units.
