@@ -179,3 +179,50 @@ fn leases_in_a_group_see_each_other() {
         .unwrap();
     assert_eq!(a.jobs.len() + b.jobs.len(), 1, "one task, one lease");
 }
+
+#[test]
+fn pending_counts_queued_and_leased_work() {
+    let f = fixture(4);
+    let pending = |f: &Fixture| {
+        f.store
+            .lease(&f.node.public(), 4, NOW, &LEASE)
+            .unwrap()
+            .pending
+    };
+    // Four open leases, nothing queued.
+    assert_eq!(pending(&f), 4);
+    let (id, recs) = f.batch(&f.jobs[0..1], 900);
+    f.store
+        .ingest(id, &f.node.public(), &recs, NOW, &f.validator, &PARAMS)
+        .unwrap();
+    assert_eq!(pending(&f), 3);
+    f.store
+        .release(&f.node.public(), &[f.jobs[1].lease_id.clone()], NOW)
+        .unwrap();
+    // The released task is queued again (1) next to two open leases; a lease call takes it.
+    let res = f.store.lease(&f.node.public(), 4, NOW, &LEASE).unwrap();
+    assert_eq!(res.jobs.len(), 1);
+    assert_eq!(res.pending, 2);
+    assert_eq!(pending(&f), 3);
+    // A fresh crawl request adds to it; reopening the store keeps the count.
+    f.store
+        .add_crawl_request(
+            "test",
+            &CrawlRequest {
+                seeds: vec!["http://new.example/".into(), "http://new2.example/".into()],
+                domains: vec![],
+                sitemaps: vec![],
+                max_pages: 10,
+                max_depth: 0,
+            },
+            NOW,
+        )
+        .unwrap();
+    let reopened = Store::open(f._dir.path()).unwrap();
+    let other = SecretKey::from_bytes(&[8; 32]);
+    reopened
+        .register_node(&other.public(), &other.public(), "test", NOW)
+        .unwrap();
+    let res = reopened.lease(&other.public(), 0, NOW, &LEASE).unwrap();
+    assert_eq!(res.pending, 5);
+}

@@ -425,7 +425,7 @@ pub(super) fn lease_in(
     };
     let pending: i64 = tx
         .query_row_cached(
-            "SELECT COALESCE(SUM(queued), 0) + COALESCE(SUM(active_leases), 0) FROM domains",
+            "SELECT value FROM counters WHERE name = 'pending'",
             [],
             |r| r.get(0),
         )
