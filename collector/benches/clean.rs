@@ -200,6 +200,7 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "skip_title_h1" => t.skip_title_h1 = v.parse()?,
             "grid_min" => t.grid_min = v.parse()?,
             "keep_collapsed" => t.keep_collapsed = v.parse()?,
+            "drop_reviews" => t.drop_reviews = v.parse()?,
             "protect_max_link_density" => t.protect_max_link_density = v.parse()?,
             "grid_card_chars" => t.grid_card_chars = v.parse()?,
             "grid_share" => t.grid_share = v.parse()?,

@@ -96,6 +96,10 @@ pub(crate) struct AttrHint {
     /// text is part of the page (readers open them), as opposed to `aria-hidden` or
     /// `display:none` (decorative duplicates, templates).
     pub collapsed: bool,
+    /// `role=dialog` / `aria-modal`: an overlay even when it holds a heading.
+    pub dialog: bool,
+    /// Looks like customer reviews (boilerplate on product pages).
+    pub review: bool,
 }
 
 /// Only this many bytes of an attribute are inspected: a class list longer than this is
@@ -292,6 +296,7 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
     {
         hint.negative = true;
         hint.strong = true;
+        hint.dialog = true;
     }
     buf.clear();
     if let Some(class) = el.attr("class") {
@@ -309,9 +314,14 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
     if COMMENT_SUBSTRINGS.iter().any(|w| s.contains(w)) {
         hint.comment = true;
     }
+    if s.contains("review") || s.contains("rating") {
+        hint.review = true;
+    }
+    // `hidden md:block` (utility CSS) is hidden only on small screens.
+    let responsive = s.contains(":block") || s.contains(":flex") || s.contains(":grid");
     if NEGATIVE_SUBSTRINGS.iter().any(|w| s.contains(w))
         || s.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|t| NEGATIVE_TOKENS.contains(&t))
+            .any(|t| NEGATIVE_TOKENS.contains(&t) && !(responsive && t == "hidden"))
     {
         hint.negative = true;
     }

@@ -65,6 +65,8 @@ pub struct Tuning {
     /// Keep the text of elements hidden only by the `hidden` attribute (collapsed accordions,
     /// inactive tabs).
     pub keep_collapsed: bool,
+    /// Remove customer reviews on product pages.
+    pub drop_reviews: bool,
     /// Descend into a child holding at least this share of the root's non-link text.
     pub descend_share: f64,
     /// Jump to the largest `main`/`article` when it holds this share of the body's text.
@@ -101,6 +103,7 @@ impl Tuning {
         protect_share: 0.5,
         protect_max_link_density: 0.5,
         keep_collapsed: true,
+        drop_reviews: true,
         descend_share: 0.8,
         main_share: 0.4,
         min_text_chars: 500,
@@ -157,6 +160,7 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
             PageType::Listing | PageType::Collection | PageType::Forum
         ),
         keep_collapsed: tuning.keep_collapsed,
+        drop_reviews: tuning.drop_reviews && page_type == PageType::Product,
         protect_max_link_density: tuning.protect_max_link_density,
         grid_min: tuning.grid_min,
         grid_card_chars: tuning.grid_card_chars,

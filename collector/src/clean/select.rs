@@ -25,6 +25,8 @@ pub(crate) struct Config {
     /// Remove grids of repeated link cards (recommendations, carousels); off where the cards
     /// are the content (listings, collections).
     pub drop_grids: bool,
+    /// Remove customer reviews (product pages).
+    pub drop_reviews: bool,
     /// See [`super::Tuning::keep_collapsed`].
     pub keep_collapsed: bool,
     /// See [`super::Tuning::protect_max_link_density`].
@@ -230,7 +232,10 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
         return true;
     }
     // Overlays (cookie banners, modals) go even in the hint-free fallback pass.
-    if it.hint.strong && it.tag_class != TagClass::Main && !it.has_h1 {
+    if it.hint.strong
+        && it.tag_class != TagClass::Main
+        && (!it.has_h1 || it.hint.dialog && !it.has_main)
+    {
         return true;
     }
     // A big block is protected only when it is not mostly links: a mega-menu can hold most of
@@ -248,6 +253,9 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
         return false;
     }
     if it.hint.comment && cfg.drop_comments {
+        return true;
+    }
+    if it.hint.review && cfg.drop_reviews {
         return true;
     }
     if !cfg.use_attr_hints {
