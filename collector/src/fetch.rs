@@ -82,11 +82,14 @@ impl Default for FetchConfig {
     }
 }
 
-/// What is being fetched: a page (HTML only) or a robots.txt (any type, smaller cap, any status).
+/// What is being fetched: a page (2xx HTML only), a robots.txt (any type, smaller cap, any
+/// status), or a sitemap (2xx, any type: XML, or gzip-compressed XML; the validator's crawl
+/// requests name them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Page,
     Robots,
+    Sitemap,
 }
 
 /// `X-Robots-Tag` directives that apply to Gleaner.
@@ -398,6 +401,7 @@ impl Fetcher {
         let accept = match purpose {
             Purpose::Page => "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
             Purpose::Robots => "text/plain,*/*;q=0.5",
+            Purpose::Sitemap => "application/xml,text/xml;q=0.9,*/*;q=0.1",
         };
         let req = client
             .get(url.clone())
@@ -484,7 +488,7 @@ impl Fetcher {
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
-        if purpose == Purpose::Page {
+        if purpose != Purpose::Robots {
             if !(200..300).contains(&status) {
                 let retry_after = if status == 429 || status == 503 {
                     headers
@@ -501,7 +505,9 @@ impl Fetcher {
                     retry_after,
                 });
             }
-            if !(media == "text/html" || media == "application/xhtml+xml" || media.is_empty()) {
+            if purpose == Purpose::Page
+                && !(media == "text/html" || media == "application/xhtml+xml" || media.is_empty())
+            {
                 log(Some(status), 0, "not_html", media.clone());
                 return Err(FetchError::NotHtml {
                     url: shown,
@@ -516,7 +522,7 @@ impl Fetcher {
             .trim()
             .to_ascii_lowercase();
         let cap = match purpose {
-            Purpose::Page => self.cfg.max_body_bytes,
+            Purpose::Page | Purpose::Sitemap => self.cfg.max_body_bytes,
             Purpose::Robots => MAX_ROBOTS_BYTES.min(self.cfg.max_body_bytes),
         };
         let mut decoder = match Decoder::new(&encoding, cap) {

@@ -52,6 +52,11 @@ pub struct Config {
     pub epoch_interval_secs: u64,
     /// Directory of exported datasets, served at `/v1/datasets` (empty: `DATA/datasets`).
     pub datasets_dir: PathBuf,
+    /// Look for queued sitemaps every this many seconds; 0 leaves them unfetched.
+    pub sitemap_interval_secs: u64,
+    /// Socket addresses the validator's own fetcher may reach although they are not public
+    /// (local development and tests only; the safety policy refuses every other private address).
+    pub fetch_allow_addrs: Vec<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -77,6 +82,8 @@ impl Default for Config {
             languages: Vec::new(),
             epoch_interval_secs: 0,
             datasets_dir: PathBuf::new(),
+            sitemap_interval_secs: 30,
+            fetch_allow_addrs: Vec::new(),
         }
     }
 }

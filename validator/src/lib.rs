@@ -30,6 +30,7 @@ pub mod lang;
 pub mod quality;
 pub mod scoring;
 pub mod server;
+pub mod sitemaps;
 pub mod store;
 pub mod testkit;
 

@@ -210,6 +210,36 @@ async fn edge(State(state): State<AppState>, req: Request<Body>, next: Next) -> 
     res
 }
 
+/// Fetches the sitemaps crawl requests name, every `sitemap_interval_secs` (0: never).
+fn spawn_sitemap_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = state.inner.config.sitemap_interval_secs;
+    if interval == 0 {
+        return None;
+    }
+    let fetcher = match crate::sitemaps::SitemapFetcher::new(&state.inner.config.fetch_allow_addrs)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "sitemaps will not be fetched");
+            return None;
+        }
+    };
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(interval));
+        loop {
+            tick.tick().await;
+            let clock = state.inner.clock.clone();
+            if let Err(e) = fetcher
+                .run_pending(&state.inner.store, || clock.now_ms())
+                .await
+            {
+                tracing::error!(error = %e, "sitemap pass failed");
+            }
+        }
+    }))
+}
+
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 /// Also closes epochs on a timer when `epoch_interval_secs` is set.
 pub async fn run(
@@ -232,6 +262,7 @@ pub async fn run(
             }
         })
     });
+    let sitemaps = spawn_sitemap_timer(&state);
     tracing::info!(addr = ?listener.local_addr().ok(), validator = %state.inner.identity.public(), "validator listening");
     let res = axum::serve(
         listener,
@@ -240,6 +271,9 @@ pub async fn run(
     .with_graceful_shutdown(shutdown)
     .await;
     if let Some(t) = timer {
+        t.abort();
+    }
+    if let Some(t) = sitemaps {
         t.abort();
     }
     tracing::info!("validator stopped");

@@ -117,6 +117,19 @@ impl Store {
             }
         }
         let mut scope: Vec<String> = seeds.iter().map(|n| n.domain.clone()).collect();
+        let sitemaps: Vec<NormalUrl> = req
+            .sitemaps
+            .iter()
+            .filter_map(|s| match normalize(s) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    refused.push((truncate(s, 200), e.code().to_string()));
+                    None
+                }
+            })
+            .collect();
+        // A sitemap's own site is in scope: what it lists is what the request asks for.
+        scope.extend(sitemaps.iter().map(|n| n.domain.clone()));
         for d in &req.domains {
             let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
             if d.is_empty() || d.len() > 253 || d.chars().any(|c| c.is_control() || c == '/') {
@@ -127,17 +140,7 @@ impl Store {
         }
         scope.sort();
         scope.dedup();
-        let sitemaps: Vec<String> = req
-            .sitemaps
-            .iter()
-            .filter_map(|s| match normalize(s) {
-                Ok(n) => Some(n.url),
-                Err(e) => {
-                    refused.push((truncate(s, 200), e.code().to_string()));
-                    None
-                }
-            })
-            .collect();
+        let sitemap_urls: Vec<String> = sitemaps.iter().map(|n| n.url.clone()).collect();
         let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
         let mut conn = self.writer()?;
         let tx = conn.transaction().op("add_crawl_request")?;
@@ -149,7 +152,7 @@ impl Store {
                 now_ms,
                 truncate(requester, 128),
                 json(&scope),
-                json(&sitemaps),
+                json(&sitemap_urls),
                 req.max_pages,
                 req.max_depth
             ],
@@ -169,6 +172,9 @@ impl Store {
             params![id, queued],
         )
         .op("add_crawl_request")?;
+        for url in &sitemap_urls {
+            super::sitemaps::queue_sitemap(&tx, id, url, 0, now_ms)?;
+        }
         tx.commit().op("add_crawl_request")?;
         tracing::info!(
             request = id,

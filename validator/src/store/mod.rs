@@ -14,6 +14,7 @@ mod ingest;
 mod jobs;
 mod nodes;
 mod read;
+mod sitemaps;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -26,6 +27,10 @@ pub use group::Group;
 pub use ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{CrawlRequest, CrawlRequestAdded, LeaseParams, ReportOutcome};
 pub use read::{AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow, ReasonCount};
+pub use sitemaps::{
+    MAX_CHILD_SITEMAPS, MAX_SITEMAP_DEPTH, SitemapApplied, SitemapJob, SitemapOutcome,
+    SitemapStatus,
+};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "validator.db";

@@ -31,6 +31,22 @@ CREATE TABLE IF NOT EXISTS crawl_requests (
     pages_queued   INTEGER NOT NULL DEFAULT 0
 );
 
+-- Sitemaps named by crawl requests (and sitemaps those index), fetched by the validator itself.
+-- state: queued | done | failed (error says why).
+CREATE TABLE IF NOT EXISTS sitemaps (
+    request_id     INTEGER NOT NULL,
+    url            TEXT NOT NULL,
+    depth          INTEGER NOT NULL,
+    state          TEXT NOT NULL DEFAULT 'queued',
+    added_at_ms    INTEGER NOT NULL,
+    fetched_at_ms  INTEGER,
+    urls_found     INTEGER NOT NULL DEFAULT 0,
+    urls_queued    INTEGER NOT NULL DEFAULT 0,
+    error          TEXT,
+    PRIMARY KEY (request_id, url)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sitemaps_queued ON sitemaps(state, added_at_ms) WHERE state = 'queued';
+
 -- The seen-set: every normalised URL ever queued.
 CREATE TABLE IF NOT EXISTS urls (
     url          TEXT PRIMARY KEY,
