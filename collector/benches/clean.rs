@@ -201,6 +201,7 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "grid_min" => t.grid_min = v.parse()?,
             "keep_collapsed" => t.keep_collapsed = v.parse()?,
             "drop_reviews" => t.drop_reviews = v.parse()?,
+            "product_drops_links" => t.product_drops_links = v.parse()?,
             "protect_max_link_density" => t.protect_max_link_density = v.parse()?,
             "grid_card_chars" => t.grid_card_chars = v.parse()?,
             "grid_share" => t.grid_share = v.parse()?,

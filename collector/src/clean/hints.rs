@@ -160,7 +160,6 @@ const NEGATIVE_TOKENS: &[&str] = &[
     "print",
     "tags",
     "tagcloud",
-    "hidden",
     "visually",
     "sr",
     "screen",
@@ -317,11 +316,16 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
     if s.contains("review") || s.contains("rating") {
         hint.review = true;
     }
-    // `hidden md:block` (utility CSS) is hidden only on small screens.
+    // A `hidden` class word hides the element, unless utility CSS shows it from some screen
+    // width on (`hidden md:block`); `overflow-hidden` and the like clip, they do not hide.
     let responsive = s.contains(":block") || s.contains(":flex") || s.contains(":grid");
-    if NEGATIVE_SUBSTRINGS.iter().any(|w| s.contains(w))
+    let hidden_class = !responsive
+        && s.split_ascii_whitespace()
+            .any(|w| matches!(w, "hidden" | "is-hidden" | "hide" | "d-none"));
+    if hidden_class
+        || NEGATIVE_SUBSTRINGS.iter().any(|w| s.contains(w))
         || s.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|t| NEGATIVE_TOKENS.contains(&t) && !(responsive && t == "hidden"))
+            .any(|t| NEGATIVE_TOKENS.contains(&t))
     {
         hint.negative = true;
     }

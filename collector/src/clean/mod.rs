@@ -67,6 +67,8 @@ pub struct Tuning {
     pub keep_collapsed: bool,
     /// Remove customer reviews on product pages.
     pub drop_reviews: bool,
+    /// On product pages, link blocks are dropped even when that leaves little text.
+    pub product_drops_links: bool,
     /// Descend into a child holding at least this share of the root's non-link text.
     pub descend_share: f64,
     /// Jump to the largest `main`/`article` when it holds this share of the body's text.
@@ -104,6 +106,7 @@ impl Tuning {
         protect_max_link_density: 0.5,
         keep_collapsed: true,
         drop_reviews: true,
+        product_drops_links: false,
         descend_share: 0.8,
         main_share: 0.4,
         min_text_chars: 500,
@@ -182,7 +185,7 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
     select::drop_grids(&mut dom, root, cfg);
     let mut text = text::emit(&dom, root, emit);
     // Product pages keep dropping: their link-dense blocks are recommendation grids.
-    if emit.drop_link_blocks && page_type != PageType::Product {
+    if emit.drop_link_blocks && (page_type != PageType::Product || !tuning.product_drops_links) {
         let root_chars = dom.items.get(root).map_or(0, |r| r.good.chars);
         let kept = text.chars().filter(|c| !c.is_whitespace()).count();
         if (kept as f64) < f64::from(root_chars) * tuning.link_keep_share {
