@@ -1,8 +1,14 @@
 //! 1,000 concurrent simulated nodes on loopback against one in-process validator: each registers,
 //! then runs a bounded number of rounds of lease → submit batch → verify receipt.
 //!
-//! `cargo bench -p gleaner-validator --bench load` (optional: `-- NODES ROUNDS JOBS_PER_ROUND`).
-//! Prints throughput and p50/p99 latencies; target p99 ≤ 250 ms for a submit.
+//! `cargo bench -p gleaner-validator --bench load` (optional:
+//! `-- NODES ROUNDS JOBS_PER_ROUND [FETCH_MS]`). Prints throughput and p50/p99 latencies; target
+//! p99 ≤ 250 ms for a submit.
+//!
+//! By default nodes never pause (a closed loop: every node always has a request in flight, so
+//! by Little's law a request waits about NODES / throughput whatever the server does). A real
+//! node spends seconds fetching its pages politely between lease and submit; `FETCH_MS` models
+//! that: each node waits 0.5–1.5 × FETCH_MS (fixed per node and round) after a lease.
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -59,6 +65,7 @@ fn main() {
     let nodes: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     let per_round: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4);
+    let fetch_ms: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(0);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -138,6 +145,12 @@ fn main() {
                     if lease.jobs.is_empty() {
                         continue;
                     }
+                    if fetch_ms > 0 {
+                        // 0.5–1.5 × FETCH_MS, spread by node and round.
+                        let spread = (n as u64 * 7_919 + round as u64 * 104_729) % 1_000;
+                        let pause = fetch_ms / 2 + fetch_ms * spread / 1_000;
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
                     let now = clock::system_now_ms();
                     let recs = lease
                         .jobs
@@ -172,7 +185,7 @@ fn main() {
             errors += e;
         }
         let secs = started.elapsed().as_secs_f64();
-        println!("load: {nodes} concurrent nodes × {rounds} rounds × up to {per_round} jobs, ~5 KB texts, loopback");
+        println!("load: {nodes} concurrent nodes × {rounds} rounds × up to {per_round} jobs, ~5 KB texts, loopback, fetch pause {fetch_ms} ms (0 = closed loop)");
         println!(
             "load: {:.2} s; {} submits ({:.0}/s), {records} records ({:.0}/s), {} leases, {errors} errors",
             secs,
