@@ -157,6 +157,13 @@ pub fn render_card(m: &Manifest) -> String {
         s,
         "\n## Loading\n\n```python\nfrom datasets import load_dataset\nds = load_dataset(\"parquet\", data_files=\"data/*/*.parquet\", split=\"train\")\n```\n"
     );
+    if !m.jsonl.is_empty() {
+        let _ = writeln!(
+            s,
+            "The same rows, in the same order, are also in `jsonl/*/*.jsonl.zst` (JSON Lines, zstd; \
+             the same field names, `quality` as an object), for readers that stream JSON.\n"
+        );
+    }
     let _ = writeln!(
         s,
         "## Verifying\n\n`manifest.json` lists every file with its size and blake3 digest and is \
@@ -170,7 +177,7 @@ pub fn render_card(m: &Manifest) -> String {
         s,
         "## Files\n\n| file | rows | bytes | blake3 |\n| --- | --- | --- | --- |"
     );
-    for e in m.shards.iter().chain([&m.receipts]) {
+    for e in m.shards.iter().chain([&m.receipts]).chain(m.jsonl.iter()) {
         let _ = writeln!(
             s,
             "| `{}` | {} | {} | `{}` |",

@@ -86,6 +86,9 @@ pub struct ExportConfig {
     pub license: String,
     /// A shard is closed once it reaches this size; a shard exceeds it by at most one row group.
     pub shard_max_bytes: u64,
+    /// Also write each shard's rows as JSON Lines + zstd (`jsonl/<dump>/part-NNNNN.jsonl.zst`,
+    /// the layout datatrove and Dolma readers take), listed and signed in the manifest.
+    pub jsonl: bool,
 }
 
 impl ExportConfig {
@@ -101,6 +104,7 @@ impl ExportConfig {
             name,
             license: DEFAULT_LICENSE.to_string(),
             shard_max_bytes: DEFAULT_SHARD_MAX_BYTES,
+            jsonl: false,
         }
     }
 }
@@ -232,6 +236,11 @@ pub fn export(
     std::fs::create_dir_all(&staging).map_err(|e| DatasetError::io(&staging, e))?;
 
     let shards = write_shards(&staging, &prepared, &derived, config)?;
+    let jsonl = if config.jsonl {
+        write_jsonl(&staging, &prepared, &derived, &shards)?
+    } else {
+        Vec::new()
+    };
     let receipts_entry = write_receipts(&staging, used_receipts.values().map(|(_, r)| *r))?;
 
     let epoch_from = prepared.first().map_or(0, |p| p.row.epoch);
@@ -254,6 +263,7 @@ pub fn export(
             bytes: 0,
             blake3: Digest::default(),
         },
+        jsonl,
         signature: Signature::from_bytes([0; 64]),
     };
     let card = crate::render_card(&manifest);
@@ -626,6 +636,137 @@ fn record_batch(
         )),
     ];
     RecordBatch::try_new(arrow_schema(), columns)
+}
+
+/// One row of a JSON Lines file: the Parquet columns under the same names, in the same order
+/// (`quality` as an object of scores).
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    text: &'a str,
+    id: String,
+    dump: String,
+    url: &'a str,
+    date: String,
+    file_path: String,
+    language: &'a str,
+    language_score: Option<f64>,
+    token_count: u64,
+    requested_url: &'a str,
+    lease_id: &'a str,
+    fetched_at_ms: i64,
+    status: u16,
+    content_type: &'a str,
+    charset: &'a str,
+    wire_bytes: u64,
+    body_bytes: u64,
+    truncated: bool,
+    raw_digest: String,
+    title: &'a str,
+    text_digest: String,
+    robots: &'static str,
+    crawl_delay_ms: u32,
+    outlinks_digest: String,
+    node: &'a str,
+    node_signature: String,
+    batch_id: String,
+    validator: &'a str,
+    receipt_signature: &'a str,
+    epoch: u64,
+    accepted_at_ms: i64,
+    quality: &'a BTreeMap<String, f64>,
+    minhash_cluster_size: u32,
+}
+
+/// Writes the rows of each Parquet shard again as `jsonl/<dump>/part-NNNNN.jsonl.zst` (same
+/// order; zstd level [`PARQUET_ZSTD_LEVEL`], single-threaded, so the bytes are deterministic).
+fn write_jsonl(
+    staging: &Path,
+    rows: &[Prepared],
+    derived: &Derived,
+    shards: &[FileEntry],
+) -> Result<Vec<FileEntry>, DatasetError> {
+    let mut tokens = TokenCounter::new()?;
+    let mut entries = Vec::with_capacity(shards.len());
+    let mut start = 0usize;
+    for shard in shards {
+        let n = usize::try_from(shard.rows).unwrap_or(usize::MAX);
+        let end = start.saturating_add(n).min(rows.len());
+        let rel = shard
+            .path
+            .strip_prefix("data/")
+            .and_then(|p| p.strip_suffix(".parquet"))
+            .map(|p| format!("jsonl/{p}.jsonl.zst"))
+            .ok_or_else(|| DatasetError::UnsafePath {
+                path: shard.path.clone(),
+            })?;
+        let path = staging.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
+        }
+        let file = File::create(&path).map_err(|e| DatasetError::io(&path, e))?;
+        let mut out = zstd::Encoder::new(BufWriter::new(file), PARQUET_ZSTD_LEVEL)
+            .map_err(|e| DatasetError::io(&path, e))?;
+        for p in rows.get(start..end).unwrap_or_default() {
+            let rec = r(p);
+            let row = JsonRow {
+                text: &rec.text,
+                id: p.id.to_string(),
+                dump: dump_label(p.row.epoch),
+                url: &rec.final_url,
+                date: iso_date(rec.fetched_at_ms),
+                file_path: format!("gleaner:batch:{}", p.row.batch_id),
+                language: &rec.lang,
+                language_score: p.row.quality.get(LANGUAGE_SCORE_KEY).copied(),
+                token_count: tokens.count(&rec.text),
+                requested_url: &rec.url,
+                lease_id: &rec.lease_id,
+                fetched_at_ms: rec.fetched_at_ms,
+                status: rec.status,
+                content_type: &rec.content_type,
+                charset: &rec.charset,
+                wire_bytes: rec.wire_bytes,
+                body_bytes: rec.body_bytes,
+                truncated: rec.truncated,
+                raw_digest: rec.raw_digest.to_string(),
+                title: &rec.title,
+                text_digest: rec.text_digest.to_string(),
+                robots: robots_label(rec.robots),
+                crawl_delay_ms: rec.crawl_delay_ms,
+                outlinks_digest: rec.outlinks_digest.to_string(),
+                node: derived.nodes.get(&rec.node).map_or("", String::as_str),
+                node_signature: b58::encode(rec.signature.as_bytes())
+                    .unwrap_or_else(|| rec.signature.to_string()),
+                batch_id: p.row.batch_id.to_string(),
+                validator: &derived.validator,
+                receipt_signature: derived
+                    .receipt_signatures
+                    .get(p.receipt)
+                    .map_or("", String::as_str),
+                epoch: p.row.epoch,
+                accepted_at_ms: p.row.accepted_at_ms,
+                quality: &p.row.quality,
+                minhash_cluster_size: p.row.minhash_cluster_size,
+            };
+            serde_json::to_writer(&mut out, &row).map_err(|e| DatasetError::Json {
+                what: rel.clone(),
+                why: e.to_string(),
+            })?;
+            out.write_all(b"\n")
+                .map_err(|e| DatasetError::io(&path, e))?;
+        }
+        out.finish()
+            .and_then(|mut w| w.flush())
+            .map_err(|e| DatasetError::io(&path, e))?;
+        let (blake3, bytes) = digest_file(&path)?;
+        entries.push(FileEntry {
+            path: rel,
+            rows: (end - start) as u64,
+            bytes,
+            blake3,
+        });
+        start = end;
+    }
+    Ok(entries)
 }
 
 /// The `robots` column's value.

@@ -8,6 +8,8 @@
 //!   README.md                          Hugging Face dataset card (YAML header: license, configs, features)
 //!   receipts.jsonl                     every receipt the rows refer to, one JSON object per line
 //!   data/<dump>/part-00000.parquet     shards, zstd, page index, rows sorted by (epoch, id)
+//!   jsonl/<dump>/part-00000.jsonl.zst  optional (`ExportConfig::jsonl`): each shard's rows as
+//!                                      JSON Lines + zstd, same order and field names
 //! ```
 //! Each row carries every signed field of its [`gleaner_protocol::Record`] (except the outlinks,
 //! which are covered by `outlinks_digest`), so [`verify_dir`] can rebuild the record's signing

@@ -57,6 +57,10 @@ pub struct Manifest {
     pub shards: Vec<FileEntry>,
     pub receipts: FileEntry,
     pub card: FileEntry,
+    /// Optional JSON Lines + zstd copies of the shards (same rows, same order, one file per
+    /// shard). Absent from manifests exported without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jsonl: Vec<FileEntry>,
     /// The validator's ed25519 signature over [`Manifest::signing_bytes`].
     pub signature: Signature,
 }
@@ -65,8 +69,9 @@ impl Manifest {
     /// Domain tag `gleaner/manifest/v1`, then `format` str, `name` str, `validator` 32 bytes,
     /// `license` str, `epoch_from` u64, `epoch_to` u64, `rows` u64, `tokenizer` str,
     /// `language_detector` str, the shard count u32 and each shard, then the receipts entry and the
-    /// card entry. A file entry is `path` str, `rows` u64, `bytes` u64, `blake3` 32 bytes.
-    /// Encoding per [`gleaner_protocol::canon`]. Every field but the signature is covered.
+    /// card entry, then — only when there are JSON Lines files — their count u32 and each entry.
+    /// A file entry is `path` str, `rows` u64, `bytes` u64, `blake3` 32 bytes. Encoding per
+    /// [`gleaner_protocol::canon`]. Every field but the signature is covered.
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut c = Canon::new(MANIFEST_DOMAIN);
         c.str(&self.format)
@@ -84,6 +89,15 @@ impl Manifest {
                 .u64(entry.rows)
                 .u64(entry.bytes)
                 .digest(&entry.blake3);
+        }
+        if !self.jsonl.is_empty() {
+            c.u32(u32::try_from(self.jsonl.len()).unwrap_or(u32::MAX));
+            for entry in &self.jsonl {
+                c.str(&entry.path)
+                    .u64(entry.rows)
+                    .u64(entry.bytes)
+                    .digest(&entry.blake3);
+            }
         }
         c.finish()
     }
@@ -106,9 +120,12 @@ impl Manifest {
             .map_err(|e| DatasetError::BadManifest { why: e.to_string() })
     }
 
-    /// Every file entry: shards, then receipts, then the card.
+    /// Every file entry: shards, then receipts, then the card, then any JSON Lines files.
     pub fn files(&self) -> impl Iterator<Item = &FileEntry> {
-        self.shards.iter().chain([&self.receipts, &self.card])
+        self.shards
+            .iter()
+            .chain([&self.receipts, &self.card])
+            .chain(self.jsonl.iter())
     }
 
     /// Pretty JSON with a trailing newline (deterministic: struct field order).

@@ -424,3 +424,96 @@ fn tampering_is_detected_and_located() {
     let report = verify_dir(&dir, &opts);
     assert!(has(&report.failures, &Place::Manifest, "bad_manifest"));
 }
+
+fn jsonl_rows(path: &Path) -> Vec<serde_json::Value> {
+    let bytes = zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn jsonl_copies_hold_the_shards_rows_are_signed_and_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let export_with_jsonl = |dir: &Path| {
+        let mut config = ExportConfig::new(dir);
+        config.shard_max_bytes = 200 * 1024;
+        config.jsonl = true;
+        export(sample(900, 1_500), &validator_key(), &config)
+            .unwrap()
+            .manifest
+    };
+    let dir = tmp.path().join("a").join("ds");
+    let manifest = export_with_jsonl(&dir);
+    assert_eq!(manifest.jsonl.len(), manifest.shards.len());
+    let mut total = 0;
+    for (shard, jsonl) in manifest.shards.iter().zip(&manifest.jsonl) {
+        assert!(jsonl.path.starts_with("jsonl/") && jsonl.path.ends_with(".jsonl.zst"));
+        let rows = jsonl_rows(&dir.join(&jsonl.path));
+        assert_eq!(rows.len() as u64, shard.rows);
+        assert_eq!(jsonl.rows, shard.rows);
+        // Same rows, same order, same values as the Parquet shard.
+        for i in [0, rows.len() / 2, rows.len() - 1] {
+            for col in ["id", "text", "url", "node_signature", "receipt_signature"] {
+                assert_eq!(
+                    rows[i][col].as_str().unwrap(),
+                    cell(&dir.join(&shard.path), col, i),
+                    "{} row {i} {col}",
+                    jsonl.path
+                );
+            }
+            assert!(rows[i]["token_count"].as_u64().unwrap() > 0);
+        }
+        total += rows.len();
+    }
+    assert_eq!(total, 900);
+    let card = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(
+        card.contains("jsonl/"),
+        "the card names the JSON Lines files"
+    );
+
+    // Verified with the rest, and covered by the manifest's signature.
+    let report = verify_dir(&dir, &VerifyOptions::default());
+    assert!(report.is_ok(), "{:?}", report.failures);
+    assert_eq!(report.files_checked, manifest.shards.len() * 2 + 2);
+    let mut forged = Manifest::read(&dir).unwrap();
+    forged.jsonl.pop();
+    assert!(
+        forged.verify_signature().is_err(),
+        "dropping a file breaks the signature"
+    );
+
+    // Deterministic: a second export is byte-identical.
+    let again = tmp.path().join("b").join("ds");
+    export_with_jsonl(&again);
+    for x in files_under(&dir) {
+        let y = again.join(x.strip_prefix(&dir).unwrap());
+        assert!(
+            std::fs::read(&x).unwrap() == std::fs::read(&y).unwrap(),
+            "{} differs",
+            x.display()
+        );
+    }
+
+    // A changed byte in a JSON Lines file is caught and named.
+    let victim = dir.join(&manifest.jsonl[0].path);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&victim, bytes).unwrap();
+    let report = verify_dir(&dir, &VerifyOptions::default());
+    assert!(
+        has(
+            &report.failures,
+            &Place::File {
+                path: manifest.jsonl[0].path.clone()
+            },
+            "digest_mismatch"
+        ),
+        "{:?}",
+        report.failures
+    );
+}

@@ -83,7 +83,7 @@ enum CrawlCommand {
         /// Extra registered domain in scope (repeatable).
         #[arg(long = "domain")]
         domains: Vec<String>,
-        /// Sitemap URL (repeatable; recorded, not fetched yet).
+        /// Sitemap URL (repeatable; fetched by the validator, robots.txt permitting).
         #[arg(long = "sitemap")]
         sitemaps: Vec<String>,
         #[arg(long, default_value_t = 10_000)]

@@ -87,6 +87,18 @@ pub fn export_from_store(
     since: Option<u64>,
     name: Option<&str>,
 ) -> Result<ExportSummary, ExportError> {
+    export_from_store_with(store, key, root, since, name, false)
+}
+
+/// [`export_from_store`], optionally also writing JSON Lines + zstd copies of the shards.
+pub fn export_from_store_with(
+    store: &Store,
+    key: &SecretKey,
+    root: &Path,
+    since: Option<u64>,
+    name: Option<&str>,
+    jsonl: bool,
+) -> Result<ExportSummary, ExportError> {
     let mut input = ExportInput::default();
     let mut receipts = BTreeMap::new();
     store.for_each_accepted(since, |a| {
@@ -116,7 +128,10 @@ pub fn export_from_store(
     if !valid_name(&name) {
         return Err(ExportError::BadName(name));
     }
-    let config = ExportConfig::new(root.join(&name));
+    let config = ExportConfig {
+        jsonl,
+        ..ExportConfig::new(root.join(&name))
+    };
     Ok(gleaner_dataset::export(input, key, &config)?)
 }
 
@@ -189,6 +204,9 @@ pub enum Command {
         /// Dataset name (default gleaner-eFROM-eTO).
         #[arg(long)]
         name: Option<String>,
+        /// Also write each shard as JSON Lines + zstd under jsonl/ (listed in the manifest).
+        #[arg(long)]
+        jsonl: bool,
     },
     /// List exported datasets (JSON lines).
     List {
@@ -200,12 +218,23 @@ pub enum Command {
 /// Runs a dataset command against the data directory.
 pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Export { since, out, name } => {
+        Command::Export {
+            since,
+            out,
+            name,
+            jsonl,
+        } => {
             let identity = crate::Identity::load_or_create(data_dir)?;
             let store = Store::open(data_dir)?;
             let root = out.unwrap_or_else(|| datasets_root(data_dir));
-            let summary =
-                export_from_store(&store, identity.secret(), &root, since, name.as_deref())?;
+            let summary = export_from_store_with(
+                &store,
+                identity.secret(),
+                &root,
+                since,
+                name.as_deref(),
+                jsonl,
+            )?;
             let m = &summary.manifest;
             println!(
                 "{}",
@@ -214,6 +243,7 @@ pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<()> {
                     "dir": summary.dir,
                     "rows": m.rows,
                     "shards": m.shards.len(),
+                    "jsonl_files": m.jsonl.len(),
                     "epoch_from": m.epoch_from,
                     "epoch_to": m.epoch_to,
                     "duplicates_dropped": summary.duplicates_dropped,
