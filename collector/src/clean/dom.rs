@@ -243,7 +243,12 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
         match cur.value() {
             Node::Element(el) => {
                 let name = el.name();
-                let tag_class = hints::tag_class(name);
+                let mut tag_class = hints::tag_class(name);
+                // An accordion's heading is a button inside a heading: its text is the
+                // heading's, not a control label.
+                if name == "button" && items.get(parent as usize).is_some_and(|p| p.heading > 0) {
+                    tag_class = TagClass::Plain;
+                }
                 if name == "html" {
                     facts.html_lang = el.attr("lang");
                 }
@@ -353,8 +358,13 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                 Some(p) if p.id() != root.id() => {
                     cur = p;
                     // The parent was entered (it has children we visited), so it is open
-                    // exactly when it is an arena element.
-                    descend = matches!(p.value(), Node::Element(e) if hints::tag_class(e.name()) != TagClass::Skip);
+                    // exactly when it is the innermost open arena element.
+                    descend = match (p.value(), open.last()) {
+                        (Node::Element(e), Some(&o)) => items.get(o as usize).is_some_and(
+                            |it| matches!(it.kind, Kind::Elem(x) if std::ptr::eq(x, e)),
+                        ),
+                        _ => false,
+                    };
                 }
                 _ => break 'walk,
             }
