@@ -51,6 +51,11 @@ snapshot_fixture!(
     "https://reise.example/schwarzwald"
 );
 snapshot_fixture!(
+    snapshot_shop_guide,
+    "shop_guide",
+    "https://outdoor.example/expert-advice/tents"
+);
+snapshot_fixture!(
     snapshot_service,
     "service",
     "https://flowfix.example/emergency"
@@ -77,6 +82,35 @@ fn article_keeps_content_and_drops_boilerplate() {
     }
     assert_eq!(c.page_type, PageType::Article);
     assert_eq!(c.lang, "en");
+}
+
+#[test]
+fn menus_dialogs_duplicates_and_filters_go_collapsed_sections_stay() {
+    let c = clean(
+        &fixture("shop_guide"),
+        Some("https://outdoor.example/expert-advice/tents"),
+    );
+    // A mega-menu outside <nav>, holding most of the page's text, is still a menu.
+    for junk in ["Sleeping Pads", "Quickdraws", "Crampons"] {
+        assert!(!c.text.contains(junk), "{junk:?} leaked into {:?}", c.text);
+    }
+    // A dialog is an overlay even though it holds an <h1>, and the title is the page's.
+    assert!(!c.text.contains("binding arbitration"), "{:?}", c.text);
+    assert_eq!(c.title, "How to choose a tent");
+    // A filter panel is a form, not prose.
+    assert!(!c.text.contains("Price under 200"), "{:?}", c.text);
+    // The same paragraph for mobile and desktop is written once.
+    assert_eq!(
+        c.text.matches("A tent is your home").count(),
+        1,
+        "{:?}",
+        c.text
+    );
+    // `overflow-hidden` clips, it does not hide.
+    assert!(c.text.contains("Capacity ratings assume snug sleepers"));
+    // A collapsed accordion (heading button + `hidden` panel) is part of the page.
+    assert!(c.text.contains("How heavy should a backpacking tent be?"));
+    assert!(c.text.contains("under two kilograms per person"));
 }
 
 #[test]

@@ -267,3 +267,46 @@ pub(crate) fn inline_text(dom: &Dom<'_>, root: usize) -> String {
     }
     w.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Pending, Writer};
+
+    fn para(w: &mut Writer, s: &str) {
+        w.brk(Pending::Para);
+        w.text(s);
+    }
+
+    #[test]
+    fn repeated_paragraphs_are_written_once_short_ones_are_kept() {
+        let mut w = Writer::new(64).dedup(20);
+        para(&mut w, "The same long paragraph, twice.");
+        para(&mut w, "Short");
+        para(&mut w, "The same long paragraph, twice.");
+        para(&mut w, "Short");
+        para(&mut w, "Another paragraph.");
+        assert_eq!(
+            w.finish(),
+            "The same long paragraph, twice.\n\nShort\n\nShort\n\nAnother paragraph."
+        );
+    }
+
+    #[test]
+    fn a_repeated_last_paragraph_leaves_no_trailing_break() {
+        let mut w = Writer::new(64).dedup(20);
+        para(&mut w, "The same long paragraph, twice.");
+        para(&mut w, "The same long paragraph, twice.");
+        assert_eq!(w.finish(), "The same long paragraph, twice.");
+    }
+
+    #[test]
+    fn without_dedup_everything_is_kept() {
+        let mut w = Writer::new(64);
+        para(&mut w, "The same long paragraph, twice.");
+        para(&mut w, "The same long paragraph, twice.");
+        assert_eq!(
+            w.finish(),
+            "The same long paragraph, twice.\n\nThe same long paragraph, twice."
+        );
+    }
+}
