@@ -1,14 +1,22 @@
 //! Boilerplate decisions and main-content root selection.
 //!
 //! 1. **Prune.** Top-down over the arena, an element is removed when its tag (`nav`, `footer`,
-//!    `aside`, `header`), ARIA role, or `class`/`id` words say boilerplate, or it is hidden —
-//!    unless it is *protected*: it contains the page's `<h1>` or a `main`/`article` element
-//!    (page wrappers with classes like `has-sidebar` must survive), or it holds most of the
-//!    page's text. Comment sections are removed only when comments are not the content.
+//!    `aside`, `header`), ARIA role, or `class`/`id` words say boilerplate, or it is hidden
+//!    (elements hidden only by the `hidden` attribute — collapsed accordions, inactive tabs —
+//!    stay) — unless it is *protected*: it contains the page's `<h1>` or a `main`/`article`
+//!    element (page wrappers with classes like `has-sidebar` must survive), or it holds most of
+//!    the page's text and is not mostly links (a mega-menu can hold most of a page's text).
+//!    Dialogs (`role=dialog`, `aria-modal`) go even when they hold an `<h1>`. Comment sections
+//!    are removed only when comments are not the content, customer reviews on product pages.
+//!    In the hint-driven pass, two structural rules also apply: menus outside `<nav>` (many
+//!    short links and almost no other text) and filter panels (several form controls, little
+//!    text per control) are removed.
 //! 2. **Re-count.** Bottom-up, the text statistics of what survives (`good`).
 //! 3. **Root.** Start at `<body>`; jump to the largest `main`/`article` if it holds most of
 //!    the surviving text; then descend while one child holds nearly all of its parent's
 //!    non-link text. Everything that survives under the root is the main content.
+//! 4. **Grids** (off by default, see [`super::Tuning::grid_min`]): grids of repeated link
+//!    cards under the root that hold little of its text.
 
 use super::dom::{Dom, Item, NO_PARENT};
 use super::hints::TagClass;
