@@ -235,9 +235,9 @@ pub fn export(
     remove_dir_if_exists(&staging)?;
     std::fs::create_dir_all(&staging).map_err(|e| DatasetError::io(&staging, e))?;
 
-    let shards = write_shards(&staging, &prepared, &derived, config)?;
+    let (shards, tokens) = write_shards(&staging, &prepared, &derived, config)?;
     let jsonl = if config.jsonl {
-        write_jsonl(&staging, &prepared, &derived, &shards)?
+        write_jsonl(&staging, &prepared, &tokens, &derived, &shards)?
     } else {
         Vec::new()
     };
@@ -391,14 +391,15 @@ fn file_writer<W: Write + Send>(
 }
 
 /// Encodes one row group into its column chunks (token counting, Arrow arrays, Parquet encoding
-/// and compression): the part of the export that runs on the worker threads. The chunks do not
+/// and compression) and returns them with the rows' token counts: the part of the export that
+/// runs on the worker threads. The chunks do not
 /// depend on where they will be written, so row groups are encoded in parallel and appended to
 /// the shards in order.
 fn encode_group(
     enc: &mut Encoder,
     group: &Group<'_>,
     derived: &Derived,
-) -> Result<Vec<ArrowColumnChunk>, DatasetError> {
+) -> Result<(Vec<ArrowColumnChunk>, Vec<i64>), DatasetError> {
     let where_ = || format!("(row group of {})", dump_label(group.epoch));
     let tokens: Vec<i64> = group
         .rows
@@ -424,20 +425,23 @@ fn encode_group(
                 .map_err(|e| DatasetError::parquet(where_(), e))?;
         }
     }
-    writers
+    let chunks = writers
         .into_iter()
         .map(|w| w.close().map_err(|e| DatasetError::parquet(where_(), e)))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((chunks, tokens))
 }
 
+/// Writes the Parquet shards. Returns their entries and every row's token count, in row order.
 fn write_shards(
     staging: &Path,
     rows: &[Prepared],
     derived: &Derived,
     config: &ExportConfig,
-) -> Result<Vec<FileEntry>, DatasetError> {
+) -> Result<(Vec<FileEntry>, Vec<i64>), DatasetError> {
     let props = writer_properties()?;
     let mut entries = Vec::new();
+    let mut token_counts = Vec::with_capacity(rows.len());
     let mut open: Option<OpenShard> = None;
     let mut part = 0usize;
     let mut current_epoch = None;
@@ -453,7 +457,8 @@ fn write_shards(
             })
         },
         |enc, (epoch, group)| Ok((epoch, group.rows.len(), encode_group(enc, &group, derived)?)),
-        |(epoch, n, chunks)| {
+        |(epoch, n, (chunks, tokens))| {
+            token_counts.extend(tokens);
             if current_epoch != Some(epoch) {
                 if let Some(shard) = open.take() {
                     entries.push(close_shard(shard)?);
@@ -505,7 +510,7 @@ fn write_shards(
     if let Some(shard) = open.take() {
         entries.push(close_shard(shard)?);
     }
-    Ok(entries)
+    Ok((entries, token_counts))
 }
 
 fn close_shard(shard: OpenShard) -> Result<FileEntry, DatasetError> {
@@ -639,7 +644,8 @@ fn record_batch(
 }
 
 /// One row of a JSON Lines file: the Parquet columns under the same names, in the same order
-/// (`quality` as an object of scores).
+/// (`quality` as an object of scores). Mirrors [`record_batch`]; the dataset tests compare the
+/// field names with the Arrow schema and the values with the Parquet cells.
 #[derive(serde::Serialize)]
 struct JsonRow<'a> {
     text: &'a str,
@@ -650,7 +656,7 @@ struct JsonRow<'a> {
     file_path: String,
     language: &'a str,
     language_score: Option<f64>,
-    token_count: u64,
+    token_count: i64,
     requested_url: &'a str,
     lease_id: &'a str,
     fetched_at_ms: i64,
@@ -679,13 +685,14 @@ struct JsonRow<'a> {
 
 /// Writes the rows of each Parquet shard again as `jsonl/<dump>/part-NNNNN.jsonl.zst` (same
 /// order; zstd level [`PARQUET_ZSTD_LEVEL`], single-threaded, so the bytes are deterministic).
+/// `tokens` are the rows' counts from [`write_shards`].
 fn write_jsonl(
     staging: &Path,
     rows: &[Prepared],
+    tokens: &[i64],
     derived: &Derived,
     shards: &[FileEntry],
 ) -> Result<Vec<FileEntry>, DatasetError> {
-    let mut tokens = TokenCounter::new()?;
     let mut entries = Vec::with_capacity(shards.len());
     let mut start = 0usize;
     for shard in shards {
@@ -706,7 +713,8 @@ fn write_jsonl(
         let file = File::create(&path).map_err(|e| DatasetError::io(&path, e))?;
         let mut out = zstd::Encoder::new(BufWriter::new(file), PARQUET_ZSTD_LEVEL)
             .map_err(|e| DatasetError::io(&path, e))?;
-        for p in rows.get(start..end).unwrap_or_default() {
+        let counts = tokens.get(start..end).unwrap_or_default();
+        for (p, &token_count) in rows.get(start..end).unwrap_or_default().iter().zip(counts) {
             let rec = r(p);
             let row = JsonRow {
                 text: &rec.text,
@@ -717,7 +725,7 @@ fn write_jsonl(
                 file_path: format!("gleaner:batch:{}", p.row.batch_id),
                 language: &rec.lang,
                 language_score: p.row.quality.get(LANGUAGE_SCORE_KEY).copied(),
-                token_count: tokens.count(&rec.text),
+                token_count,
                 requested_url: &rec.url,
                 lease_id: &rec.lease_id,
                 fetched_at_ms: rec.fetched_at_ms,

@@ -425,6 +425,16 @@ fn tampering_is_detected_and_located() {
     assert!(has(&report.failures, &Place::Manifest, "bad_manifest"));
 }
 
+fn first_line(path: &Path) -> String {
+    let bytes = zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 fn jsonl_rows(path: &Path) -> Vec<serde_json::Value> {
     let bytes = zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap();
     String::from_utf8(bytes)
@@ -448,11 +458,37 @@ fn jsonl_copies_hold_the_shards_rows_are_signed_and_deterministic() {
     let dir = tmp.path().join("a").join("ds");
     let manifest = export_with_jsonl(&dir);
     assert_eq!(manifest.jsonl.len(), manifest.shards.len());
+    let columns: Vec<String> = gleaner_dataset::arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let mut total = 0;
     for (shard, jsonl) in manifest.shards.iter().zip(&manifest.jsonl) {
         assert!(jsonl.path.starts_with("jsonl/") && jsonl.path.ends_with(".jsonl.zst"));
         let rows = jsonl_rows(&dir.join(&jsonl.path));
         assert_eq!(rows.len() as u64, shard.rows);
+        // The Parquet columns, under the same names and in the same order (a quote inside a
+        // string value is escaped, so `,"name":` only matches keys).
+        let mut keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+        let mut expected: Vec<&String> = columns.iter().collect();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
+        let raw = first_line(&dir.join(&jsonl.path));
+        let at: Vec<usize> = columns
+            .iter()
+            .skip(1)
+            .map(|c| {
+                raw.find(&format!(",\"{c}\":"))
+                    .unwrap_or_else(|| panic!("no {c}"))
+            })
+            .collect();
+        assert!(raw.starts_with("{\"text\":"));
+        assert!(
+            at.windows(2).all(|w| w[0] < w[1]),
+            "fields out of order: {raw}"
+        );
         assert_eq!(jsonl.rows, shard.rows);
         // Same rows, same order, same values as the Parquet shard.
         for i in [0, rows.len() / 2, rows.len() - 1] {
