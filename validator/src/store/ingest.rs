@@ -9,11 +9,11 @@ use gleaner_protocol::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::jobs::{close_domain_lease, enqueue, note_crawl_delay, push_task};
+use super::jobs::{RequestScope, close_domain_lease, note_crawl_delay, push_task};
 use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
-use crate::frontier::{NormalUrl, in_scope};
+use crate::frontier::NormalUrl;
 use crate::scoring::{self, AGREEMENT_SIMILARITY, PROVEN_CHECKS, SCORING};
 
 /// A record after the CPU-side checks ([`crate::ingest::prepare`]), ready for the transaction.
@@ -175,13 +175,6 @@ struct TaskRow {
 
 /// (primary record, primary node, check record, check node) of a cross-check.
 type CheckRow = (Vec<u8>, String, Option<Vec<u8>>, Option<String>);
-
-struct RequestScope {
-    scope: Vec<String>,
-    max_pages: i64,
-    max_depth: i64,
-    pages_queued: i64,
-}
 
 impl Store {
     /// Ingests a verified, prepared batch in one transaction and signs its receipt.
@@ -383,12 +376,8 @@ pub(super) fn ingest_in(
             points,
         });
     }
-    for (reqid, s) in &scopes {
-        tx.exec_cached(
-            "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
-            params![reqid, s.pages_queued],
-        )
-        .op("ingest")?;
+    for s in scopes.values() {
+        s.save(tx)?;
     }
     tx.exec_cached(
         "UPDATE nodes SET records_accepted = records_accepted + ?2,
@@ -566,28 +555,10 @@ fn grow_frontier(
         return Ok(());
     }
     if let std::collections::hash_map::Entry::Vacant(slot) = scopes.entry(task.request_id) {
-        let row: Option<(String, i64, i64, i64)> = conn
-            .query_row_cached(
-                "SELECT scope_json, max_pages, max_depth, pages_queued FROM crawl_requests
-                 WHERE id = ?1",
-                params![task.request_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .op("grow_frontier")?;
-        let Some((scope, max_pages, max_depth, pages_queued)) = row else {
+        let Some(scope) = RequestScope::load(conn, task.request_id)? else {
             return Ok(());
         };
-        let scope: Vec<String> = serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt {
-            what: "crawl scope",
-            why: e.to_string(),
-        })?;
-        slot.insert(RequestScope {
-            scope,
-            max_pages,
-            max_depth,
-            pages_queued,
-        });
+        slot.insert(scope);
     }
     let Some(s) = scopes.get_mut(&task.request_id) else {
         return Ok(());
@@ -596,14 +567,10 @@ fn grow_frontier(
         return Ok(());
     }
     for link in outlinks {
-        if s.pages_queued >= s.max_pages {
+        if s.full() {
             break;
         }
-        if in_scope(&link.domain, &s.scope)
-            && enqueue(conn, link, task.request_id, task.depth + 1, now_ms)?
-        {
-            s.pages_queued += 1;
-        }
+        s.offer(conn, link, task.depth + 1, now_ms)?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Cached, Op, Store, StoreError};
-use crate::frontier::{NormalUrl, normalize, registered_domain};
+use crate::frontier::{NormalUrl, in_scope, normalize, registered_domain};
 
 /// Most jobs handed out in one lease call: a node works through a few dozen pages at a time.
 pub const MAX_JOBS_PER_LEASE: u32 = 64;
@@ -466,6 +466,84 @@ fn open_lease_of(
     )
     .optional()
     .op("lease_lookup")
+}
+
+/// A crawl request's scope and page budget, loaded once per transaction; [`RequestScope::offer`]
+/// queues URLs within them and [`RequestScope::save`] stores the new page count.
+pub(crate) struct RequestScope {
+    request_id: i64,
+    scope: Vec<String>,
+    max_pages: i64,
+    pub(crate) max_depth: i64,
+    pages_queued: i64,
+}
+
+impl RequestScope {
+    /// The scope of crawl request `request_id`, or `None` if there is no such request.
+    pub(crate) fn load(conn: &Connection, request_id: i64) -> Result<Option<Self>, StoreError> {
+        let row: Option<(String, i64, i64, i64)> = conn
+            .query_row_cached(
+                "SELECT scope_json, max_pages, max_depth, pages_queued FROM crawl_requests
+                 WHERE id = ?1",
+                params![request_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .op("request_scope")?;
+        let Some((scope, max_pages, max_depth, pages_queued)) = row else {
+            return Ok(None);
+        };
+        let scope = serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt {
+            what: "crawl scope",
+            why: e.to_string(),
+        })?;
+        Ok(Some(RequestScope {
+            request_id,
+            scope,
+            max_pages,
+            max_depth,
+            pages_queued,
+        }))
+    }
+
+    /// Whether a URL on registered domain `domain` belongs to the request.
+    pub(crate) fn contains(&self, domain: &str) -> bool {
+        in_scope(domain, &self.scope)
+    }
+
+    /// Whether the page budget is spent.
+    pub(crate) fn full(&self) -> bool {
+        self.pages_queued >= self.max_pages
+    }
+
+    /// Queues `url` at `depth` if it is in scope, never seen, and the budget allows. Returns
+    /// whether it was queued.
+    pub(crate) fn offer(
+        &mut self,
+        conn: &Connection,
+        url: &NormalUrl,
+        depth: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        if self.full()
+            || !self.contains(&url.domain)
+            || !enqueue(conn, url, self.request_id, depth, now_ms)?
+        {
+            return Ok(false);
+        }
+        self.pages_queued += 1;
+        Ok(true)
+    }
+
+    /// Stores the request's page count.
+    pub(crate) fn save(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.exec_cached(
+            "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
+            params![self.request_id, self.pages_queued],
+        )
+        .op("request_scope")?;
+        Ok(())
+    }
 }
 
 /// Queues a URL if it was never seen. Returns whether it was new.

@@ -3,8 +3,9 @@
 
 use rusqlite::{Connection, params};
 
+use super::jobs::RequestScope;
 use super::{Cached, Op, Store, StoreError};
-use crate::frontier::{in_scope, normalize};
+use crate::frontier::normalize;
 
 /// Sitemap indexes are followed this many levels deep (an index of indexes is allowed by
 /// sitemaps.org; deeper nesting is either a mistake or a trap).
@@ -149,47 +150,33 @@ impl Store {
                 .op("sitemap_fetched")?;
             }
             SitemapOutcome::Parsed { pages, sitemaps } => {
-                let (scope, max_pages, mut pages_queued): (String, i64, i64) = tx
-                    .query_row_cached(
-                        "SELECT scope_json, max_pages, pages_queued FROM crawl_requests
-                         WHERE id = ?1",
-                        params![job.request_id],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .op("sitemap_fetched")?;
-                let scope: Vec<String> =
-                    serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt {
-                        what: "crawl scope",
-                        why: e.to_string(),
-                    })?;
+                let mut scope = RequestScope::load(&tx, job.request_id)?.ok_or_else(|| {
+                    StoreError::NotFound {
+                        what: format!("crawl request {}", job.request_id),
+                    }
+                })?;
                 applied.found = u32::try_from(pages.len() + sitemaps.len()).unwrap_or(u32::MAX);
                 for page in pages {
-                    if pages_queued >= max_pages {
+                    if scope.full() {
                         break;
                     }
-                    let Ok(n) = normalize(page) else { continue };
-                    if in_scope(&n.domain, &scope)
-                        && super::jobs::enqueue(&tx, &n, job.request_id, 0, now_ms)?
+                    if let Ok(n) = normalize(page)
+                        && scope.offer(&tx, &n, 0, now_ms)?
                     {
-                        pages_queued += 1;
                         applied.queued += 1;
                     }
                 }
                 if job.depth < MAX_SITEMAP_DEPTH {
                     for child in sitemaps.iter().take(MAX_CHILD_SITEMAPS) {
-                        let Ok(n) = normalize(child) else { continue };
-                        if in_scope(&n.domain, &scope)
+                        if let Ok(n) = normalize(child)
+                            && scope.contains(&n.domain)
                             && queue_sitemap(&tx, job.request_id, &n.url, job.depth + 1, now_ms)?
                         {
                             applied.sitemaps_queued += 1;
                         }
                     }
                 }
-                tx.exec_cached(
-                    "UPDATE crawl_requests SET pages_queued = ?2 WHERE id = ?1",
-                    params![job.request_id, pages_queued],
-                )
-                .op("sitemap_fetched")?;
+                scope.save(&tx)?;
                 tx.exec_cached(
                     "UPDATE sitemaps SET state = 'done', fetched_at_ms = ?3, urls_found = ?4,
                                          urls_queued = ?5, error = NULL
