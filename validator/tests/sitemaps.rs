@@ -71,6 +71,16 @@ async fn site() -> SocketAddr {
             "/private/sitemap.xml",
             get(move || async move { xml(private) }),
         )
+        // An index that names the next index, without end.
+        .route(
+            "/deep/{n}",
+            get(move |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                xml(format!(
+                    r#"<sitemapindex><sitemap><loc>http://{addr}/deep/{}</loc></sitemap></sitemapindex>"#,
+                    n + 1
+                ))
+            }),
+        )
         .route(
             "/page.html",
             get(|| async {
@@ -82,6 +92,24 @@ async fn site() -> SocketAddr {
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
+}
+
+/// The fixture site and an empty store.
+async fn setup() -> (SocketAddr, tempfile::TempDir, Arc<Store>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let site = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    (site, dir, store)
+}
+
+/// Runs sitemap passes until none is left queued.
+async fn drain(fetcher: &SitemapFetcher, store: &Arc<Store>) {
+    let mut passes = 0;
+    while fetcher.run_pending(store, || T0 + 1_000).await.unwrap() > 0 {
+        passes += 1;
+        assert!(passes < 10, "sitemap passes never end");
+    }
 }
 
 fn request(site: SocketAddr, sitemaps: &[&str], max_pages: u32) -> CrawlRequest {
@@ -99,10 +127,7 @@ fn request(site: SocketAddr, sitemaps: &[&str], max_pages: u32) -> CrawlRequest 
 
 #[tokio::test]
 async fn sitemaps_feed_the_frontier_within_scope_budget_and_robots() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let site = site().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let (site, _dir, store) = setup().await;
     let added = store
         .add_crawl_request(
             "lab",
@@ -111,11 +136,7 @@ async fn sitemaps_feed_the_frontier_within_scope_budget_and_robots() {
         )
         .unwrap();
     let fetcher = SitemapFetcher::new(&[site]).unwrap();
-    let mut passes = 0;
-    while fetcher.run_pending(&store, || T0 + 1_000).await.unwrap() > 0 {
-        passes += 1;
-        assert!(passes < 10, "sitemap passes never end");
-    }
+    drain(&fetcher, &store).await;
     let status = store.sitemap_status(added.id).unwrap();
     let by_url = |suffix: &str| {
         status
@@ -163,22 +184,19 @@ async fn sitemaps_feed_the_frontier_within_scope_budget_and_robots() {
     assert!(status.iter().all(|s| !s.url.contains("elsewhere")));
     assert_eq!(status.len(), 5, "{status:#?}");
 
-    // A page budget of 2 stops after two pages.
-    let small = store
-        .add_crawl_request("lab", &request(site, &["/sitemap-a.xml"], 2), T0)
+    // A second request naming the same sitemap: its pages are already in the seen-set from the
+    // first request, so nothing is queued twice.
+    let again = store
+        .add_crawl_request("lab", &request(site, &["/sitemap-a.xml"], 10), T0)
         .unwrap();
-    // The pages are already in the seen-set from the first request: nothing new to queue.
-    while fetcher.run_pending(&store, || T0 + 2_000).await.unwrap() > 0 {}
-    let s = store.sitemap_status(small.id).unwrap();
+    drain(&fetcher, &store).await;
+    let s = store.sitemap_status(again.id).unwrap();
     assert_eq!((s[0].state.as_str(), s[0].urls_queued), ("done", 0));
 }
 
 #[tokio::test]
 async fn page_budget_caps_what_a_sitemap_queues() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let site = site().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let (site, _dir, store) = setup().await;
     let added = store
         .add_crawl_request("lab", &request(site, &["/sitemap-a.xml"], 2), T0)
         .unwrap();
@@ -189,11 +207,27 @@ async fn page_budget_caps_what_a_sitemap_queues() {
 }
 
 #[tokio::test]
+async fn nested_indexes_are_followed_two_levels_deep() {
+    let (site, _dir, store) = setup().await;
+    let added = store
+        .add_crawl_request("lab", &request(site, &["/deep/0"], 10), T0)
+        .unwrap();
+    drain(&SitemapFetcher::new(&[site]).unwrap(), &store).await;
+    let s = store.sitemap_status(added.id).unwrap();
+    let depths: Vec<(i64, &str, u32)> = s
+        .iter()
+        .map(|s| (s.depth, s.state.as_str(), s.urls_found))
+        .collect();
+    assert_eq!(
+        depths,
+        [(0, "done", 1), (1, "done", 1), (2, "done", 1)],
+        "{s:#?}"
+    );
+}
+
+#[tokio::test]
 async fn private_addresses_stay_refused_unless_allowed() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let site = site().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let (site, _dir, store) = setup().await;
     let added = store
         .add_crawl_request("lab", &request(site, &["/sitemap-a.xml"], 10), T0)
         .unwrap();
@@ -207,10 +241,7 @@ async fn private_addresses_stay_refused_unless_allowed() {
 
 #[tokio::test]
 async fn the_server_fetches_sitemaps_on_its_own() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let site = site().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let (site, _dir, store) = setup().await;
     let config = Config {
         sitemap_interval_secs: 1,
         fetch_allow_addrs: vec![site],
