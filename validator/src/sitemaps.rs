@@ -11,6 +11,7 @@
 //! Limits follow sitemaps.org: at most 50,000 `<loc>`s and 50 MB uncompressed per file.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gleaner_collector::fetch::{NoHooks, Purpose};
@@ -210,20 +211,16 @@ impl SitemapFetcher {
     }
 
     /// Fetches up to [`SITEMAPS_PER_PASS`] queued sitemaps and applies them to the frontier.
-    /// Returns how many were handled. A failed fetch marks its sitemap failed with the reason.
+    /// Returns how many were handled. A failed fetch marks its sitemap failed with the reason; an
+    /// `Err` is a store failure, which leaves the sitemap queued for the next pass.
     pub async fn run_pending(
         &self,
-        store: &std::sync::Arc<Store>,
+        store: &Arc<Store>,
         now_ms: impl Fn() -> i64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, SitemapError> {
         let pending = {
             let store = store.clone();
-            tokio::task::spawn_blocking(move || store.pending_sitemaps(SITEMAPS_PER_PASS))
-                .await
-                .map_err(|e| StoreError::Invalid {
-                    field: "sitemaps",
-                    why: format!("join: {e}"),
-                })??
+            blocking(move || store.pending_sitemaps(SITEMAPS_PER_PASS)).await?
         };
         let n = pending.len();
         for job in pending {
@@ -232,34 +229,32 @@ impl SitemapFetcher {
                     pages: p.pages,
                     sitemaps: p.sitemaps,
                 },
-                Err(e) => SitemapOutcome::Failed {
-                    code: e.code.to_string(),
-                    message: e.message,
-                },
+                Err(e) => {
+                    tracing::warn!(url = %job.url, request = job.request_id, code = e.code,
+                        message = %e.message, "sitemap failed");
+                    SitemapOutcome::Failed {
+                        code: e.code.to_string(),
+                        message: e.message,
+                    }
+                }
             };
-            let store = store.clone();
-            let now = now_ms();
-            let applied = tokio::task::spawn_blocking(move || {
-                store
-                    .sitemap_fetched(&job, &outcome, now)
-                    .map(|a| (job, outcome, a))
-            })
-            .await
-            .map_err(|e| StoreError::Invalid {
-                field: "sitemaps",
-                why: format!("join: {e}"),
-            })??;
-            match &applied {
-                (job, SitemapOutcome::Failed { code, message }, _) => {
-                    tracing::warn!(url = %job.url, request = job.request_id, code, message, "sitemap failed");
-                }
-                (job, _, a) => {
-                    tracing::info!(url = %job.url, request = job.request_id, found = a.found,
-                        queued = a.queued, sitemaps = a.sitemaps_queued, "sitemap read");
-                }
-            }
+            let (store, now) = (store.clone(), now_ms());
+            let (url, request) = (job.url.clone(), job.request_id);
+            let a = blocking(move || store.sitemap_fetched(&job, &outcome, now)).await?;
+            tracing::info!(%url, request, found = a.found, queued = a.queued,
+                sitemaps = a.sitemaps_queued, "sitemap applied");
         }
         Ok(n)
+    }
+}
+
+/// Runs a store call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, SitemapError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(|e| SitemapError::new(e.code(), e.to_string())),
+        Err(e) => Err(SitemapError::new("sitemap_task", e.to_string())),
     }
 }
 
