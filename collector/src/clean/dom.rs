@@ -85,9 +85,6 @@ pub(crate) struct Item<'a> {
     /// Statistics of this item alone, not its descendants (a link counts itself; an element
     /// counts its skipped form-control children).
     pub own: Stats,
-    /// Hash of the tag name and `class` attribute: siblings with the same signature are
-    /// repetitions of one template (cards of a grid, slides of a carousel).
-    pub sig: u32,
     /// Subtree contains an `<h1>`.
     pub has_h1: bool,
     /// Subtree contains a `main`/`article` element or `role=main`.
@@ -210,18 +207,6 @@ fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<
     }
 }
 
-/// Template signature of an element: FNV-1a over its tag name and (a bounded prefix of) its
-/// `class` attribute.
-fn signature(name: &str, class: Option<&str>) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    let class = class.map_or("", |c| prefix(c.trim(), 256));
-    for b in name.bytes().chain([b' ']).chain(class.bytes()) {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
 /// Flatten the document into the arena.
 pub(crate) fn build(html: &Html) -> Dom<'_> {
     let mut items: Vec<Item<'_>> = Vec::with_capacity(1024);
@@ -306,7 +291,6 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         raw: own,
                         good: Stats::default(),
                         own,
-                        sig: signature(name, el.attr("class")),
                         has_h1: heading == 1,
                         has_main: is_main,
                         removed: false,
@@ -332,7 +316,6 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         raw,
                         good: Stats::default(),
                         own: raw,
-                        sig: 0,
                         has_h1: false,
                         has_main: false,
                         removed: false,

@@ -83,15 +83,6 @@ pub struct Tuning {
     pub link_keep_share: f64,
     /// Leave the `<h1>` that became the title out of the text.
     pub skip_title_h1: bool,
-    /// A grid of at least this many repeated link cards is removed outside listings and
-    /// collections (recommendation carousels). 0 disables; off by default because on the WCXB
-    /// development split it removed content grids (documentation card lists, service
-    /// features) more often than recommendation carousels (macro F1 -0.003 at 4).
-    pub grid_min: u32,
-    /// Cards of a removable grid hold at most this many characters each on average.
-    pub grid_card_chars: u32,
-    /// A grid holding at least this share of the body's text is the content and kept.
-    pub grid_share: f64,
     /// A block with at least this many short links and almost no other text is a menu. 0
     /// disables.
     pub nav_min_links: u32,
@@ -116,9 +107,6 @@ impl Tuning {
         link_block_density: 0.7,
         link_keep_share: 0.5,
         skip_title_h1: true,
-        grid_min: 0,
-        grid_card_chars: 200,
-        grid_share: 0.3,
         nav_min_links: 10,
         control_chars: 40,
         dedup_min: 20,
@@ -161,16 +149,9 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         drop_comments: page_type != PageType::Forum,
         use_attr_hints: true,
         protect_share: tuning.protect_share,
-        drop_grids: !matches!(
-            page_type,
-            PageType::Listing | PageType::Collection | PageType::Forum
-        ),
         keep_collapsed: tuning.keep_collapsed,
         drop_reviews: tuning.drop_reviews && page_type == PageType::Product,
         protect_max_link_density: tuning.protect_max_link_density,
-        grid_min: tuning.grid_min,
-        grid_card_chars: tuning.grid_card_chars,
-        grid_share: tuning.grid_share,
         nav_min_links: tuning.nav_min_links,
         control_chars: tuning.control_chars,
     };
@@ -185,7 +166,6 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         dedup_min: tuning.dedup_min,
     };
     let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
-    select::drop_grids(&mut dom, root, cfg);
     let mut text = text::emit(&dom, root, emit);
     // Product pages keep dropping: their link-dense blocks are recommendation grids.
     if emit.drop_link_blocks && (page_type != PageType::Product || !tuning.product_drops_links) {

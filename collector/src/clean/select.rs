@@ -15,8 +15,6 @@
 //! 3. **Root.** Start at `<body>`; jump to the largest `main`/`article` if it holds most of
 //!    the surviving text; then descend while one child holds nearly all of its parent's
 //!    non-link text. Everything that survives under the root is the main content.
-//! 4. **Grids** (off by default, see [`super::Tuning::grid_min`]): grids of repeated link
-//!    cards under the root that hold little of its text.
 
 use super::dom::{Dom, Item, NO_PARENT};
 use super::hints::TagClass;
@@ -30,21 +28,12 @@ pub(crate) struct Config {
     pub use_attr_hints: bool,
     /// See [`super::Tuning::protect_share`].
     pub protect_share: f64,
-    /// Remove grids of repeated link cards (recommendations, carousels); off where the cards
-    /// are the content (listings, collections).
-    pub drop_grids: bool,
     /// Remove customer reviews (product pages).
     pub drop_reviews: bool,
     /// See [`super::Tuning::keep_collapsed`].
     pub keep_collapsed: bool,
     /// See [`super::Tuning::protect_max_link_density`].
     pub protect_max_link_density: f64,
-    /// See [`super::Tuning::grid_min`].
-    pub grid_min: u32,
-    /// See [`super::Tuning::grid_card_chars`].
-    pub grid_card_chars: u32,
-    /// See [`super::Tuning::grid_share`].
-    pub grid_share: f64,
     /// See [`super::Tuning::nav_min_links`].
     pub nav_min_links: u32,
     /// See [`super::Tuning::control_chars`].
@@ -80,48 +69,6 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
         items[i].removed = removed;
     }
     recount(items);
-}
-
-/// Remove grids of link cards under `root` that hold less than `grid_share` of its text
-/// (recommendations and carousels beside the content; a grid holding most of the root's text
-/// is the content). Runs after [`choose_root`], so that a content grid cannot lose the root.
-pub(crate) fn drop_grids(dom: &mut Dom<'_>, root: usize, cfg: Config) {
-    let items = &mut dom.items;
-    let Some(r) = items.get(root) else {
-        return;
-    };
-    if !cfg.drop_grids || cfg.grid_min == 0 {
-        return;
-    }
-    let end = r.end as usize;
-    let grid_chars = (f64::from(r.good.chars) * cfg.grid_share) as u32;
-    let mut sigs: Vec<u32> = Vec::new();
-    let mut any = false;
-    let mut i = root + 1;
-    while i < end {
-        let it = &items[i];
-        if it.removed {
-            i = it.end as usize;
-            continue;
-        }
-        if matches!(it.kind, super::dom::Kind::Elem(_))
-            && !it.has_h1
-            && it.good.chars < grid_chars
-            && is_card_grid(items, i, cfg, &mut sigs)
-        {
-            let e = it.end as usize;
-            for x in &mut items[i..e] {
-                x.removed = true;
-            }
-            any = true;
-            i = e;
-            continue;
-        }
-        i += 1;
-    }
-    if any {
-        recount(items);
-    }
 }
 
 /// Bottom-up text statistics of what survives (`good`).
@@ -166,67 +113,6 @@ fn is_control_block(it: &Item<'_>, cfg: Config) -> bool {
     cfg.control_chars > 0
         && s.controls >= MIN_CONTROLS
         && s.chars <= s.controls.saturating_mul(cfg.control_chars)
-}
-
-/// A grid or carousel of link cards: at least `grid_min` element children built from one
-/// template (same tag and class), which carry nearly all of the element's text, each
-/// holding a link and a short text without sentences.
-fn is_card_grid(items: &[Item<'_>], i: usize, cfg: Config, sigs: &mut Vec<u32>) -> bool {
-    let it = &items[i];
-    if cfg.grid_min == 0 || it.raw.links < cfg.grid_min || it.raw.chars == 0 {
-        return false;
-    }
-    sigs.clear();
-    let mut child = i + 1;
-    while child < it.end as usize {
-        let c = &items[child];
-        if matches!(c.kind, super::dom::Kind::Elem(_)) {
-            sigs.push(c.sig);
-        }
-        child = c.end as usize;
-    }
-    if sigs.len() < cfg.grid_min as usize {
-        return false;
-    }
-    sigs.sort_unstable();
-    // The most frequent signature.
-    let (mut best, mut best_n, mut run) = (0u32, 0usize, 0usize);
-    for (k, &sg) in sigs.iter().enumerate() {
-        run = if k > 0 && sigs[k - 1] == sg {
-            run + 1
-        } else {
-            1
-        };
-        if run > best_n {
-            best_n = run;
-            best = sg;
-        }
-    }
-    if best_n < cfg.grid_min as usize {
-        return false;
-    }
-    let mut cards = super::dom::Stats::default();
-    let mut with_link = 0usize;
-    let mut child = i + 1;
-    while child < it.end as usize {
-        let c = &items[child];
-        if matches!(c.kind, super::dom::Kind::Elem(_)) && c.sig == best {
-            cards.add(&c.raw);
-            if c.raw.links > 0 {
-                with_link += 1;
-            }
-        }
-        child = c.end as usize;
-    }
-    let n = best_n as u32;
-    // Cards carry the block's text,
-    cards.chars.saturating_mul(10) >= it.raw.chars.saturating_mul(7)
-        // nearly every card links somewhere,
-        && with_link * 10 >= best_n * 8
-        // cards are short,
-        && cards.chars <= n.saturating_mul(cfg.grid_card_chars)
-        // and not prose: few sentence marks per card.
-        && cards.punct <= n.saturating_mul(3)
 }
 
 fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
