@@ -4,6 +4,39 @@
 use gleaner_protocol::api::Job;
 use gleaner_protocol::{Digest, Record, RecordDraft, RobotsVerdict, SecretKey};
 
+use crate::store::{CrawlRequest, LeaseParams, Store, StoreError};
+
+/// Registers `node` (paying itself) and leases it one job on each of `pages` sites
+/// (`http://site{i}.example/`, one page each, no politeness delay), as a node does before
+/// submitting records.
+pub fn leased_jobs(
+    store: &Store,
+    node: &SecretKey,
+    pages: usize,
+    now_ms: i64,
+) -> Result<Vec<Job>, StoreError> {
+    store.register_node(&node.public(), &node.public(), "test", now_ms)?;
+    let seeds = (0..pages)
+        .map(|i| format!("http://site{i}.example/"))
+        .collect();
+    let request = CrawlRequest {
+        seeds,
+        domains: Vec::new(),
+        sitemaps: Vec::new(),
+        max_pages: u32::try_from(pages).unwrap_or(u32::MAX),
+        max_depth: 0,
+    };
+    store.add_crawl_request("test", &request, now_ms)?;
+    let params = LeaseParams {
+        ttl_ms: 3_600_000,
+        max_per_domain: 1,
+        domain_delay_ms: 0,
+        max_open_per_node: u32::try_from(pages).unwrap_or(u32::MAX),
+    };
+    let n = u32::try_from(pages).unwrap_or(u32::MAX);
+    Ok(store.lease(&node.public(), n, now_ms, &params)?.jobs)
+}
+
 const WORDS: [&str; 96] = [
     "river",
     "valley",

@@ -7,9 +7,9 @@ use gleaner_dataset::{VerifyOptions, verify_dir};
 use gleaner_protocol::{Batch, SecretKey};
 use gleaner_validator::dataset::{datasets_root, export_from_store};
 use gleaner_validator::ingest::prepare;
-use gleaner_validator::store::{IngestParams, LeaseParams};
-use gleaner_validator::testkit::{record_for, sample_text};
-use gleaner_validator::{CrawlRequest, Identity, Store};
+use gleaner_validator::store::IngestParams;
+use gleaner_validator::testkit::{leased_jobs, record_for, sample_text};
+use gleaner_validator::{Identity, Store};
 
 const T0: i64 = 1_767_225_600_000;
 
@@ -17,39 +17,7 @@ fn fill(data: &std::path::Path) -> (Identity, usize) {
     let identity = Identity::load_or_create(data).unwrap();
     let store = Store::open(data).unwrap();
     let node = SecretKey::from_bytes(&[7; 32]);
-    store
-        .register_node(&node.public(), &node.public(), "test/1", T0)
-        .unwrap();
-    let seeds: Vec<String> = (0..30)
-        .map(|i| format!("https://site{i}.example/page"))
-        .collect();
-    store
-        .add_crawl_request(
-            "test",
-            &CrawlRequest {
-                seeds,
-                domains: Vec::new(),
-                sitemaps: Vec::new(),
-                max_pages: 100,
-                max_depth: 0,
-            },
-            T0,
-        )
-        .unwrap();
-    let jobs = store
-        .lease(
-            &node.public(),
-            30,
-            T0,
-            &LeaseParams {
-                ttl_ms: 600_000,
-                max_per_domain: 1,
-                domain_delay_ms: 0,
-                max_open_per_node: 100,
-            },
-        )
-        .unwrap()
-        .jobs;
+    let jobs = leased_jobs(&store, &node, 30, T0).unwrap();
     assert!(jobs.len() >= 20, "{} jobs", jobs.len());
     for (n, chunk) in jobs.chunks(10).enumerate() {
         let records = chunk

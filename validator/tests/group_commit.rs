@@ -8,7 +8,7 @@ use gleaner_protocol::api::Job;
 use gleaner_protocol::{Batch, Digest, SecretKey};
 use gleaner_validator::ingest::{self, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 use gleaner_validator::store::LeaseParams;
-use gleaner_validator::testkit::{record_for, sample_text};
+use gleaner_validator::testkit::{leased_jobs, record_for, sample_text};
 use gleaner_validator::{CrawlRequest, Store};
 
 const NOW: i64 = 1_767_225_600_000;
@@ -36,29 +36,7 @@ fn fixture(pages: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let node = SecretKey::from_bytes(&[7; 32]);
-    store
-        .register_node(&node.public(), &node.public(), "test", NOW)
-        .unwrap();
-    let seeds = (0..pages)
-        .map(|i| format!("http://site{i}.example/"))
-        .collect();
-    store
-        .add_crawl_request(
-            "test",
-            &CrawlRequest {
-                seeds,
-                domains: vec![],
-                sitemaps: vec![],
-                max_pages: pages as u32,
-                max_depth: 0,
-            },
-            NOW,
-        )
-        .unwrap();
-    let jobs = store
-        .lease(&node.public(), pages as u32, NOW, &LEASE)
-        .unwrap()
-        .jobs;
+    let jobs = leased_jobs(&store, &node, pages, NOW).unwrap();
     assert_eq!(jobs.len(), pages);
     Fixture {
         _dir: dir,
