@@ -131,7 +131,11 @@ async fn sitemaps_feed_the_frontier_within_scope_budget_and_robots() {
     let added = store
         .add_crawl_request(
             "lab",
-            &request(site, &["/sitemap_index.xml", "/page.html"], 1_000),
+            &request(
+                site,
+                &["/sitemap_index.xml", "/page.html", "/missing.xml"],
+                1_000,
+            ),
             T0,
         )
         .unwrap();
@@ -180,9 +184,20 @@ async fn sitemaps_feed_the_frontier_within_scope_budget_and_robots() {
             .starts_with("sitemap_not_sitemap"),
         "{html:?}"
     );
+    // A sitemap answering 404 is a failed fetch, not an empty sitemap.
+    let missing = by_url("/missing.xml");
+    assert_eq!(missing.state, "failed");
+    assert!(
+        missing
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("sitemap_fetch"),
+        "{missing:?}"
+    );
     // The out-of-scope child sitemap was never queued.
     assert!(status.iter().all(|s| !s.url.contains("elsewhere")));
-    assert_eq!(status.len(), 5, "{status:#?}");
+    assert_eq!(status.len(), 6, "{status:#?}");
 
     // A second request naming the same sitemap: its pages are already in the seen-set from the
     // first request, so nothing is queued twice.
