@@ -123,6 +123,8 @@ fn exported(tmp: &Path) -> (PathBuf, Manifest) {
     let dir = tmp.join("served");
     let mut config = ExportConfig::new(&dir);
     config.shard_max_bytes = 100 * 1024;
+    // With JSON Lines copies, so pulls cover every kind of file a manifest lists.
+    config.jsonl = true;
     let m = export(sample(1_500, 1_500), &validator_key(), &config)
         .unwrap()
         .manifest;
@@ -141,6 +143,7 @@ async fn an_interrupted_pull_resumes_and_ends_verified() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, manifest) = exported(tmp.path());
     let cut: HashSet<String> = manifest.files().map(|f| f.path.clone()).collect();
+    assert!(cut.iter().any(|p| p.ends_with(".jsonl.zst")), "{cut:?}");
     let server = serve(
         dir,
         Faults {
