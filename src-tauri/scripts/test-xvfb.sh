@@ -10,9 +10,10 @@ for tool in xvfb-run dbus-run-session gdbus WebKitWebDriver tauri-driver; do
 done
 "$root/src-tauri/scripts/ui.sh"
 cd "$root"
-# The binary with the feature set `cargo test` already built (tauri's `test` feature comes in as a
-# dev-dependency); a plain `cargo build` would compile tauri a second time without it.
-cargo test -p gleaner-app --no-run --quiet
+# The binary `make test` already built: the same command as scripts/test.sh, so nothing is compiled
+# again. `-p gleaner-app` or a plain `cargo build` would unify dependency features differently (and
+# drop tauri's `test` feature, a dev-dependency) and compile tauri and gtk a second time.
+cargo test --workspace --lib --bins --tests --no-run --quiet
 # -a: a free display number; the WebDriver ports are fixed (4444/4445) inside e2e.py.
 exec xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- python3 "$root/src-tauri/scripts/e2e.py" "$root/target/debug/gleaner-app"
