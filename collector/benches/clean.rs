@@ -3,7 +3,10 @@
 //! `cargo bench -p gleaner-collector --bench clean` runs over `../shared/bench/wcxb-dev`
 //! (relative to the workspace; override with `WCXB_DIR`). `BENCH_LIMIT=N` runs only the first N
 //! pages; `BENCH_DUMP=DIR` writes each prediction to `DIR/NNNN.txt` with its F1 in
-//! `DIR/scores.tsv`. `BENCH_TUNE="descend_share=0.8,min_text_chars=100;protect_share=0"` runs
+//! `DIR/scores.tsv`. `BENCH_ORACLE=1` gives the cleaner the true page type
+//! (to measure what a better type guess would gain). `BENCH_EXPLAIN=ID:text` prints, for page ID, the
+//! ancestors of the first text node containing `text` with their hints and whether they were
+//! removed, then exits. `BENCH_TUNE="descend_share=0.8,min_text_chars=100;protect_share=0"` runs
 //! one evaluation per `;`-separated variant of the default thresholds. Single thread: all pages are decompressed first, then only `clean()` is
 //! timed.
 //!
@@ -17,7 +20,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gleaner_collector::clean::{Tuning, clean_tuned};
+use gleaner_collector::clean::{PageType, Tuning, clean_tuned, explain};
 use regex::Regex;
 
 struct Page {
@@ -87,6 +90,10 @@ fn load(dir: &Path, limit: usize) -> anyhow::Result<Vec<Page>> {
         .collect();
     ids.sort();
     ids.truncate(limit);
+    load_ids(dir, &ids)
+}
+
+fn load_ids(dir: &Path, ids: &[String]) -> anyhow::Result<Vec<Page>> {
     let mut pages = Vec::with_capacity(ids.len());
     for id in ids {
         let gz = std::fs::read(dir.join("html").join(format!("{id}.html.gz")))?;
@@ -116,7 +123,7 @@ fn load(dir: &Path, limit: usize) -> anyhow::Result<Vec<Page>> {
                 .to_string(),
             with: strs(&g["with"]),
             without: strs(&g["without"]),
-            id,
+            id: id.clone(),
         });
     }
     Ok(pages)
@@ -169,6 +176,16 @@ fn main() -> anyhow::Result<()> {
     let re = Regex::new(r"\w+")?;
     self_check(&re);
 
+    if let Ok(spec) = std::env::var("BENCH_EXPLAIN") {
+        // `BENCH_EXPLAIN=0638:some text`: where that text sits and why it is dropped or kept.
+        let (id, needle) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+        let pages = load_ids(&dir, &[id.to_string()])?;
+        for p in &pages {
+            println!("{} {}", p.id, p.url.as_deref().unwrap_or(""));
+            print!("{}", explain(&p.html, p.url.as_deref(), needle));
+        }
+        return Ok(());
+    }
     let pages = load(&dir, limit)?;
     println!("WCXB dev: {} pages from {}", pages.len(), dir.display());
     let variants = std::env::var("BENCH_TUNE").unwrap_or_default();
@@ -205,6 +222,10 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "nav_min_links" => t.nav_min_links = v.parse()?,
             "control_chars" => t.control_chars = v.parse()?,
             "dedup_min" => t.dedup_min = v.parse()?,
+            "keep_hidden_main" => t.keep_hidden_main = v.parse()?,
+            "desc_fallback" => t.desc_fallback = v.parse()?,
+            "fallback_structural" => t.fallback_structural = v.parse()?,
+            "rec_headings" => t.rec_headings = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }
@@ -216,11 +237,26 @@ fn run(pages: &[Page], tuning: &Tuning, re: &Regex, dump: Option<&Path>) -> anyh
     for p in pages.iter().take(5) {
         std::hint::black_box(clean_tuned(&p.html, p.url.as_deref(), tuning));
     }
+    let oracle = std::env::var_os("BENCH_ORACLE").is_some();
     let mut times = Vec::with_capacity(pages.len());
     let mut outputs = Vec::with_capacity(pages.len());
     for p in pages {
+        let mut tuning = *tuning;
+        if oracle {
+            // Diagnosis: the true page type instead of the guess.
+            tuning.force_type = Some(match p.page_type.as_str() {
+                "article" => PageType::Article,
+                "forum" => PageType::Forum,
+                "product" => PageType::Product,
+                "listing" => PageType::Listing,
+                "documentation" => PageType::Documentation,
+                "service" => PageType::Service,
+                "collection" => PageType::Collection,
+                _ => PageType::Other,
+            });
+        }
         let t = Instant::now();
-        let c = clean_tuned(&p.html, p.url.as_deref(), tuning);
+        let c = clean_tuned(&p.html, p.url.as_deref(), &tuning);
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         outputs.push(c);
     }

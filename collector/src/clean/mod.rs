@@ -91,6 +91,18 @@ pub struct Tuning {
     pub control_chars: u32,
     /// Repeated paragraphs of at least this many bytes are written once. 0 disables.
     pub dedup_min: usize,
+    /// A hidden element that holds the page's `main`/`article` or `<h1>` is kept: it is the
+    /// page, hidden until a script reveals it (anti-flicker, access gates).
+    pub keep_hidden_main: bool,
+    /// When the extraction is empty, fall back to the page's meta description.
+    pub desc_fallback: bool,
+    /// The fallback pass still removes blocks whose class names page furniture (footer,
+    /// navigation, menu, breadcrumb, cookie banner, share bar).
+    pub fallback_structural: bool,
+    /// Remove blocks headed "Customers also viewed", "You may also like" and the like.
+    pub rec_headings: bool,
+    /// Use this page type instead of the guess (benchmark diagnosis only).
+    pub force_type: Option<PageType>,
 }
 
 impl Tuning {
@@ -110,6 +122,11 @@ impl Tuning {
         nav_min_links: 10,
         control_chars: 40,
         dedup_min: 20,
+        keep_hidden_main: false,
+        desc_fallback: false,
+        force_type: None,
+        fallback_structural: false,
+        rec_headings: false,
     };
 }
 
@@ -143,9 +160,14 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
     let html = guard::limit_depth(cut(html, MAX_INPUT_BYTES));
     let doc = parse(&html);
     let mut dom = dom::build(&doc);
-    let page_type = page_type::guess(&dom, base_url);
+    let page_type = tuning
+        .force_type
+        .unwrap_or_else(|| page_type::guess(&dom, base_url));
 
     let cfg = select::Config {
+        keep_hidden_main: tuning.keep_hidden_main,
+        fallback_structural: tuning.fallback_structural,
+        rec_headings: tuning.rec_headings,
         drop_comments: page_type != PageType::Forum,
         use_attr_hints: true,
         protect_share: tuning.protect_share,
@@ -207,6 +229,10 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         }
     }
 
+    if tuning.desc_fallback && text.trim().is_empty() {
+        text = meta::description(&dom.facts);
+    }
+
     let (lang, lang_score) = lang::detect(&text, &title, &dom.facts);
     let outlinks = meta::outlinks(&dom.facts, base_url);
     let robots = meta::robots(&dom.facts);
@@ -219,6 +245,74 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         outlinks,
         robots,
     }
+}
+
+/// Diagnosis for the benchmark harness: the page type, the chosen root, and for the first text
+/// node containing `needle` (case-insensitive) its ancestor chain with each element's hints,
+/// statistics and whether it was removed. Not a stable API.
+#[doc(hidden)]
+pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
+    use std::fmt::Write as _;
+    let tuning = Tuning::DEFAULT;
+    let html = guard::limit_depth(cut(html, MAX_INPUT_BYTES));
+    let doc = parse(&html);
+    let mut dom = dom::build(&doc);
+    let page_type = page_type::guess(&dom, base_url);
+    let cfg = select::Config {
+        keep_hidden_main: tuning.keep_hidden_main,
+        fallback_structural: tuning.fallback_structural,
+        rec_headings: tuning.rec_headings,
+        drop_comments: page_type != PageType::Forum,
+        use_attr_hints: true,
+        protect_share: tuning.protect_share,
+        keep_collapsed: tuning.keep_collapsed,
+        drop_reviews: tuning.drop_reviews && page_type == PageType::Product,
+        protect_max_link_density: tuning.protect_max_link_density,
+        nav_min_links: tuning.nav_min_links,
+        control_chars: tuning.control_chars,
+    };
+    select::prune(&mut dom, cfg);
+    let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
+    let mut out = String::new();
+    let _ = writeln!(out, "type {page_type:?}, root {root}");
+    let needle = needle.to_lowercase();
+    let hit = dom.items.iter().position(|it| match it.kind {
+        dom::Kind::Text(t) => t.to_lowercase().contains(&needle),
+        dom::Kind::Elem(_) => false,
+    });
+    let Some(mut i) = hit else {
+        out.push_str("needle not found\n");
+        return out;
+    };
+    loop {
+        let Some(it) = dom.items.get(i) else { break };
+        let attrs = match it.kind {
+            dom::Kind::Elem(el) => format!(
+                "class={:?} id={:?}",
+                text::cut_chars(el.attr("class").unwrap_or(""), 60),
+                el.attr("id").unwrap_or("")
+            ),
+            dom::Kind::Text(t) => format!("{:?}", text::cut_chars(t, 60)),
+        };
+        let _ = writeln!(
+            out,
+            "{i:>6} {:<8} removed={} {:?} {:?} raw={}/{}l/{}p good={}/{}l {attrs}",
+            it.tag,
+            it.removed,
+            it.tag_class,
+            it.hint,
+            it.raw.chars,
+            it.raw.link_chars,
+            it.raw.links,
+            it.good.chars,
+            it.good.link_chars,
+        );
+        if it.parent == dom::NO_PARENT {
+            break;
+        }
+        i = it.parent as usize;
+    }
+    out
 }
 
 /// Cut `s` to at most `max` bytes at a char boundary.

@@ -38,6 +38,12 @@ pub(crate) struct Config {
     pub nav_min_links: u32,
     /// See [`super::Tuning::control_chars`].
     pub control_chars: u32,
+    /// See [`super::Tuning::keep_hidden_main`].
+    pub keep_hidden_main: bool,
+    /// See [`super::Tuning::fallback_structural`].
+    pub fallback_structural: bool,
+    /// See [`super::Tuning::rec_headings`].
+    pub rec_headings: bool,
 }
 
 /// Decide which elements are boilerplate; fills `removed` and `good` on every item.
@@ -68,7 +74,80 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
                 && (is_nav_block(it, cfg) || is_control_block(it, cfg)));
         items[i].removed = removed;
     }
-    recount(items);
+    if cfg.rec_headings {
+        drop_recommendations(dom, body_chars);
+    }
+    recount(&mut dom.items);
+}
+
+/// Headings that introduce recommendations rather than content ("Customers also viewed",
+/// "You may also like", "Related products"): lower-case phrases.
+const RECOMMENDATION_PHRASES: &[&str] = &[
+    "also viewed",
+    "also bought",
+    "also purchased",
+    "also like",
+    "also love",
+    "also enjoy",
+    "similar items",
+    "similar products",
+    "related products",
+    "related items",
+    "recently viewed",
+    "frequently bought",
+    "seller's other items",
+    "more from this seller",
+    "complete the look",
+    "you might like",
+    "recommended for you",
+    "more to explore",
+    "more to consider",
+];
+
+/// A heading (or a short heading-like block) whose text introduces recommendations removes
+/// the block it heads: its nearest ancestor holding clearly more text than the heading, when
+/// that block is not the page (no `<h1>`, no `main`, under a third of the body's text).
+fn drop_recommendations(dom: &mut Dom<'_>, body_chars: u32) {
+    let n = dom.items.len();
+    let mut i = 0;
+    while i < n {
+        let it = &dom.items[i];
+        if it.removed || it.heading < 2 || it.raw.chars > 60 {
+            i += 1;
+            continue;
+        }
+        let t = super::text::inline_text(dom, i).to_lowercase();
+        if !RECOMMENDATION_PHRASES.iter().any(|p| t.contains(p)) {
+            i += 1;
+            continue;
+        }
+        let own = it.raw.chars;
+        let mut a = it.parent;
+        let mut target = None;
+        while a != NO_PARENT {
+            let anc = &dom.items[a as usize];
+            if anc.has_h1 || anc.has_main || anc.tag == "body" {
+                break;
+            }
+            if anc.raw.chars > own.saturating_mul(2).saturating_add(20) {
+                if anc.raw.chars.saturating_mul(3) < body_chars {
+                    target = Some(a as usize);
+                }
+                break;
+            }
+            a = anc.parent;
+        }
+        match target {
+            Some(t) => {
+                let end = dom.items[t].end as usize;
+                for x in &mut dom.items[t..end] {
+                    x.removed = true;
+                }
+                i = end.max(i + 1);
+            }
+            None => i += 1,
+        }
+    }
 }
 
 /// Bottom-up text statistics of what survives (`good`).
@@ -122,7 +201,10 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
     if matches!(it.tag, "body" | "html") {
         return false;
     }
-    if it.hint.hidden && !(cfg.keep_collapsed && it.hint.collapsed) {
+    if it.hint.hidden
+        && !(cfg.keep_collapsed && it.hint.collapsed)
+        && !(cfg.keep_hidden_main && (it.has_main || it.has_h1))
+    {
         return true;
     }
     // Overlays (cookie banners, modals) go even in the hint-free fallback pass.
@@ -153,7 +235,7 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
         return true;
     }
     if !cfg.use_attr_hints {
-        return false;
+        return cfg.fallback_structural && it.hint.structural && !it.hint.comment;
     }
     // On forums a "comment" container is content even when it also matches a negative word.
     it.hint.negative && (cfg.drop_comments || !it.hint.comment)

@@ -241,6 +241,14 @@ fn close(w: &mut Writer, d: Display, pre_depth: &mut usize) {
     }
 }
 
+/// The first `max` characters of `s`.
+pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 /// Normalise a short string (title, heading): collapse whitespace, drop invisible chars.
 pub(crate) fn normalise_inline(s: &str) -> String {
     let mut w = Writer::new(s.len());
