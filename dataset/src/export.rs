@@ -446,11 +446,13 @@ fn write_shards(
     let mut part = 0usize;
     let mut current_epoch = None;
     let groups = row_groups(rows).map(|g| (g.epoch, g));
+    // The GPT-2 ranks are loaded once and shared; each worker keeps its own piece cache.
+    let ranks = TokenCounter::new()?;
     par::ordered(
         groups,
         || {
             Ok(Encoder {
-                tokens: TokenCounter::new()?,
+                tokens: ranks.share(),
                 columns: file_writer(std::io::sink(), &props)
                     .map_err(|e| DatasetError::parquet("(writer properties)", e))?
                     .1,

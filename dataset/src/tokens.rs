@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use regex::Regex;
 use tiktoken_rs::CoreBPE;
@@ -61,9 +62,10 @@ impl Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// Counts GPT-2 tokens. Not `Sync`: each thread owns one (it carries caches).
+/// Counts GPT-2 tokens. Each thread owns one (it carries caches); [`TokenCounter::share`] gives
+/// another thread a counter over the same ranks without loading them again.
 pub struct TokenCounter {
-    bpe: CoreBPE,
+    bpe: Arc<CoreBPE>,
     letter: Regex,
     /// The class of each ASCII character, so scanning ASCII text is a table lookup per byte.
     ascii: [Class; 128],
@@ -105,12 +107,24 @@ impl TokenCounter {
             *class = ascii_class(char::from(b));
         }
         Ok(TokenCounter {
-            bpe,
+            bpe: Arc::new(bpe),
             letter,
             ascii,
             classes: FxMap::default(),
             cache: FxMap::default(),
         })
+    }
+
+    /// Another counter over the same ranks (shared, not loaded again) with empty caches of its
+    /// own, for another thread.
+    pub fn share(&self) -> Self {
+        TokenCounter {
+            bpe: Arc::clone(&self.bpe),
+            letter: self.letter.clone(),
+            ascii: self.ascii,
+            classes: FxMap::default(),
+            cache: FxMap::default(),
+        }
     }
 
     /// The number of GPT-2 tokens in `text` (no special tokens).
@@ -255,12 +269,13 @@ mod tests {
                 "{text:?}"
             );
         }
-        // Twice, so the cached path is exercised too.
+        // Twice, so the cached path is exercised too, and once more on a counter sharing the
+        // ranks with empty caches.
+        let mut shared = counter.share();
         for text in texts {
-            assert_eq!(
-                counter.count(text),
-                reference.encode_ordinary(text).len() as u64
-            );
+            let expected = reference.encode_ordinary(text).len() as u64;
+            assert_eq!(counter.count(text), expected, "{text:?}");
+            assert_eq!(shared.count(text), expected, "{text:?}");
         }
     }
 }
