@@ -6,6 +6,7 @@ Used by e2e.py (the tests) and bench.py (the resource figures). Both run inside
 """
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -42,18 +43,25 @@ class WebDriver:
         self.base = f"http://127.0.0.1:{port}"
         self.session = None
 
-    def _req(self, method, path, body=None, timeout=60):
+    def _req(self, method, path, body=None, timeout=60, retry=False):
+        """One WebDriver command. With `retry` (reads only: status, screenshots, reading the DOM), a
+        connection the driver dropped before answering is tried again, twice at most."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return json.loads(r.read() or b"{}").get("value")
-        except urllib.error.HTTPError as e:
-            raise AssertionError(f"WebDriver {method} {path}: {e.code} {e.read()[:400]!r}") from None
+        for attempt in range(3 if retry else 1):
+            req = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"content-type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    return json.loads(r.read() or b"{}").get("value")
+            except urllib.error.HTTPError as e:
+                raise AssertionError(f"WebDriver {method} {path}: {e.code} {e.read()[:400]!r}") from None
+            except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+                if attempt == (2 if retry else 0):
+                    raise AssertionError(f"WebDriver {method} {path}: {e}") from None
+                time.sleep(1)
 
     def ready(self):
-        return self._req("GET", "/status", timeout=2)
+        return self._req("GET", "/status", timeout=2, retry=True)
 
     def start(self, application, args=()):
         caps = {"capabilities": {"alwaysMatch": {
@@ -70,11 +78,15 @@ class WebDriver:
             finally:
                 self.session = None
 
-    def s(self, method, path, body=None):
-        return self._req(method, f"/session/{self.session}{path}", body)
+    def s(self, method, path, body=None, retry=False):
+        return self._req(method, f"/session/{self.session}{path}", body, retry=retry)
 
     def js(self, script, *args):
         return self.s("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def read(self, script, *args):
+        """Like `js`, for scripts that only read the page: safe to send again."""
+        return self.s("POST", "/execute/sync", {"script": script, "args": list(args)}, retry=True)
 
     def find(self, css):
         return self.s("POST", "/element", {"using": "css selector", "value": css})[self.ELEMENT]
@@ -87,10 +99,10 @@ class WebDriver:
             css))
 
     def text(self, css):
-        return self.js("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
+        return self.read("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
 
     def attr(self, css, name):
-        return self.js("const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
+        return self.read("const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
                        css, name)
 
     def wait_attr(self, css, name, want, timeout=20):
@@ -100,7 +112,7 @@ class WebDriver:
         os.makedirs(SHOTS, exist_ok=True)
         path = os.path.join(SHOTS, name)
         with open(path, "wb") as f:
-            f.write(base64.b64decode(self.s("GET", "/screenshot")))
+            f.write(base64.b64decode(self.s("GET", "/screenshot", retry=True)))
         return path
 
 

@@ -10,6 +10,7 @@ import os
 import tomllib
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,9 +20,14 @@ import traceback
 from desktop import SHOTS, Tray, WebDriver, descendants, names, wait_for
 
 BINARY = os.path.abspath(sys.argv[1])
-# Fixed ports: one run at a time, fresh CI machines. 4444 is tauri-driver's default.
-DRIVER_PORT = 4444
-NATIVE_PORT = 4445
+
+
+def free_port():
+    """A port nothing listens on now (the kernel's pick), so a driver left over from another run
+    on the usual 4444/4445 cannot answer for this one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def fresh_env():
@@ -44,9 +50,12 @@ def test_window_and_tray(results):
     """Onboarding, Share/Pause from the window and from the tray, settings saved to disk."""
     app_dir, env = fresh_env()
     driver_bin = shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver")
-    driver = subprocess.Popen([driver_bin, "--port", str(DRIVER_PORT), "--native-port", str(NATIVE_PORT)],
+    driver_port, native_port = free_port(), free_port()
+    while native_port == driver_port:
+        native_port = free_port()
+    driver = subprocess.Popen([driver_bin, "--port", str(driver_port), "--native-port", str(native_port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wd = WebDriver(DRIVER_PORT)
+    wd = WebDriver(driver_port)
     try:
         wait_for("tauri-driver", wd.ready, timeout=30)
         os.environ.update(GLEANER_APP_DIR=app_dir)
