@@ -226,6 +226,8 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "desc_fallback" => t.desc_fallback = v.parse()?,
             "fallback_structural" => t.fallback_structural = v.parse()?,
             "rec_headings" => t.rec_headings = v.parse()?,
+            "repeat_min" => t.repeat_min = v.parse()?,
+            "repeat_share" => t.repeat_share = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }

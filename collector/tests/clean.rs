@@ -332,3 +332,30 @@ fn hostile_garbage_bytes_lossily_decoded() {
     let html = String::from_utf8_lossy(&bytes);
     hostile("garbage", &html);
 }
+
+#[test]
+fn repeated_item_parts_stay_recommendations_and_search_results_do_not_go() {
+    let entry = |n: u32| {
+        format!(
+            "<li><div class=\"title\">Paper number {n} on sparse attention</div>\
+             <div class=\"meta\">Authors: Ada Lovelace, Alan Turing; pages {n}, figures 4.</div></li>"
+        )
+    };
+    let entries: String = (1..=8).map(entry).collect();
+    let html = format!(
+        "<html><body><main><h1>Recent papers</h1><ul>{entries}</ul>\
+         <div class=\"box\"><h2>Customers also viewed</h2><div>A completely other thing to buy</div>\
+         <div>Another thing for sale elsewhere</div></div></main></body></html>"
+    );
+    let c = clean(&html, Some("https://papers.example/list"));
+    assert!(c.text.contains("Authors: Ada Lovelace"), "{}", c.text);
+    assert!(c.text.contains("Paper number 8"));
+    assert!(!c.text.contains("also viewed"), "{}", c.text);
+    assert!(!c.text.contains("Another thing for sale"));
+
+    let html = "<html><body><main><h1>Tents</h1><p>Our tents, tested in storms.</p>\
+         <ul class=\"search-result-items\"><li>Dome tent, 2 person, 3.1 kg</li>\
+         <li>Tunnel tent, 4 person, 4.5 kg</li></ul></main></body></html>";
+    let c = clean(html, Some("https://outdoor.example/c/tents"));
+    assert!(c.text.contains("Tunnel tent, 4 person"), "{}", c.text);
+}

@@ -91,6 +91,10 @@ pub(crate) struct Item<'a> {
     pub has_main: bool,
     /// Removed as boilerplate (filled by `select`).
     pub removed: bool,
+    /// For elements whose class/id reads as boilerplate: a hash of the tag and `class`, so
+    /// that `select` can tell a one-off block from a part repeated in every item of a list
+    /// (a "meta" line under each entry). 0 otherwise.
+    pub sig: u32,
 }
 
 /// Document-level facts gathered in the same pass.
@@ -207,6 +211,26 @@ fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<
     }
 }
 
+/// Text for screen readers only (`sr-only`, `visually-hidden`): it repeats visible text, so
+/// it is never rescued as part of a list item.
+fn screen_reader_only(el: &Element) -> bool {
+    el.attr("class").is_some_and(|c| {
+        let c = prefix(c, 256).to_ascii_lowercase();
+        c.contains("sr-only") || c.contains("visually") || c.contains("screen-reader")
+    })
+}
+
+/// FNV-1a over the tag name and (a bounded prefix of) the `class` attribute; never 0.
+fn signature(name: &str, class: Option<&str>) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let class = class.map_or("", |c| prefix(c.trim(), 256));
+    for b in name.bytes().chain([b' ']).chain(class.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h.max(1)
+}
+
 /// Flatten the document into the arena.
 pub(crate) fn build(html: &Html) -> Dom<'_> {
     let mut items: Vec<Item<'_>> = Vec::with_capacity(1024);
@@ -294,6 +318,11 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         has_h1: heading == 1,
                         has_main: is_main,
                         removed: false,
+                        sig: if hint.negative && !hint.strong && !screen_reader_only(el) {
+                            signature(name, el.attr("class"))
+                        } else {
+                            0
+                        },
                     });
                     open.push(idx);
                     descend = true;
@@ -319,6 +348,7 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         has_h1: false,
                         has_main: false,
                         removed: false,
+                        sig: 0,
                     });
                 }
             }

@@ -101,6 +101,12 @@ pub struct Tuning {
     pub fallback_structural: bool,
     /// Remove blocks headed "Customers also viewed", "You may also like" and the like.
     pub rec_headings: bool,
+    /// A boilerplate class word on an element is ignored when elements of the same tag and
+    /// class occur at least this often and together hold `repeat_share` of the body's text:
+    /// they are parts of list items. 0 disables.
+    pub repeat_min: u32,
+    /// See `repeat_min`.
+    pub repeat_share: f64,
     /// Use this page type instead of the guess (benchmark diagnosis only).
     pub force_type: Option<PageType>,
 }
@@ -126,7 +132,9 @@ impl Tuning {
         desc_fallback: false,
         force_type: None,
         fallback_structural: false,
-        rec_headings: false,
+        rec_headings: true,
+        repeat_min: 4,
+        repeat_share: 0.1,
     };
 }
 
@@ -168,6 +176,8 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         keep_hidden_main: tuning.keep_hidden_main,
         fallback_structural: tuning.fallback_structural,
         rec_headings: tuning.rec_headings,
+        repeat_min: tuning.repeat_min,
+        repeat_share: tuning.repeat_share,
         drop_comments: page_type != PageType::Forum,
         use_attr_hints: true,
         protect_share: tuning.protect_share,
@@ -262,6 +272,8 @@ pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
         keep_hidden_main: tuning.keep_hidden_main,
         fallback_structural: tuning.fallback_structural,
         rec_headings: tuning.rec_headings,
+        repeat_min: tuning.repeat_min,
+        repeat_share: tuning.repeat_share,
         drop_comments: page_type != PageType::Forum,
         use_attr_hints: true,
         protect_share: tuning.protect_share,
@@ -284,8 +296,7 @@ pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
         out.push_str("needle not found\n");
         return out;
     };
-    loop {
-        let Some(it) = dom.items.get(i) else { break };
+    while let Some(it) = dom.items.get(i) {
         let attrs = match it.kind {
             dom::Kind::Elem(el) => format!(
                 "class={:?} id={:?}",

@@ -44,6 +44,10 @@ pub(crate) struct Config {
     pub fallback_structural: bool,
     /// See [`super::Tuning::rec_headings`].
     pub rec_headings: bool,
+    /// See [`super::Tuning::repeat_min`].
+    pub repeat_min: u32,
+    /// See [`super::Tuning::repeat_share`].
+    pub repeat_share: f64,
 }
 
 /// Decide which elements are boilerplate; fills `removed` and `good` on every item.
@@ -58,6 +62,7 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
     } else {
         u32::MAX
     };
+    let repeated = repeated_templates(&dom.items, body_chars, cfg);
     let items = &mut dom.items;
     for i in 0..items.len() {
         let parent_removed = match items[i].parent {
@@ -66,7 +71,7 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
         };
         let it = &items[i];
         let removed = parent_removed
-            || is_boilerplate(it, cfg, protect_chars)
+            || is_boilerplate(it, cfg, protect_chars, &repeated)
             || (cfg.use_attr_hints
                 && !it.has_h1
                 && !it.has_main
@@ -194,7 +199,38 @@ fn is_control_block(it: &Item<'_>, cfg: Config) -> bool {
         && s.chars <= s.controls.saturating_mul(cfg.control_chars)
 }
 
-fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
+/// Signatures of boilerplate-looking elements repeated at least `repeat_min` times that
+/// together hold at least `repeat_share` of the body's text: parts of every item of a list
+/// (a "meta" line, a "subscription" badge), which is the content, not page furniture.
+fn repeated_templates(items: &[Item<'_>], body_chars: u32, cfg: Config) -> Vec<u32> {
+    let mut sigs: Vec<(u32, u32)> = items
+        .iter()
+        .filter(|it| it.sig != 0)
+        .map(|it| (it.sig, it.raw.chars))
+        .collect();
+    if cfg.repeat_min == 0 || sigs.len() < cfg.repeat_min as usize {
+        return Vec::new();
+    }
+    sigs.sort_unstable();
+    let min_chars = (f64::from(body_chars) * cfg.repeat_share) as u32;
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < sigs.len() {
+        let sig = sigs[k].0;
+        let (mut n, mut chars) = (0u32, 0u32);
+        while k < sigs.len() && sigs[k].0 == sig {
+            n += 1;
+            chars = chars.saturating_add(sigs[k].1);
+            k += 1;
+        }
+        if n >= cfg.repeat_min && chars >= min_chars {
+            out.push(sig);
+        }
+    }
+    out
+}
+
+fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32, repeated: &[u32]) -> bool {
     if matches!(it.kind, super::dom::Kind::Text(_)) {
         return false;
     }
@@ -238,7 +274,9 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32) -> bool {
         return cfg.fallback_structural && it.hint.structural && !it.hint.comment;
     }
     // On forums a "comment" container is content even when it also matches a negative word.
-    it.hint.negative && (cfg.drop_comments || !it.hint.comment)
+    it.hint.negative
+        && (cfg.drop_comments || !it.hint.comment)
+        && !(it.sig != 0 && repeated.contains(&it.sig))
 }
 
 /// Choose the root of the main content: an index into the arena.
