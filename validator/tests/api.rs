@@ -350,12 +350,13 @@ async fn node_lifecycle_receipts_ledger_and_epoch_proofs() {
     // The read API for datasets.
     let accepted = net.state.store().accepted_records(None).unwrap();
     assert_eq!(accepted.len(), 3);
+    assert_eq!(net.state.store().accepted_count().unwrap(), 3);
     assert!(
         accepted
             .windows(2)
             .all(|w| w[0].record.id() < w[1].record.id())
     );
-    assert_eq!(accepted[0].receipt, receipt);
+    assert_eq!(*accepted[0].receipt, receipt);
     assert_eq!(accepted[0].minhash_cluster_size, 1);
     assert!(accepted[0].quality.contains_key("gopher_words"));
     assert!(

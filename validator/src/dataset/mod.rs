@@ -21,7 +21,7 @@ use gleaner_dataset::{
     DatasetError, ExportConfig, ExportInput, ExportRow, ExportSummary, MANIFEST_FILE, Manifest,
     list_datasets, safe_join,
 };
-use gleaner_protocol::{Digest, SecretKey};
+use gleaner_protocol::{Digest, Receipt, SecretKey};
 use serde::Serialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -102,7 +102,9 @@ pub fn export_from_store_with(
     let mut input = ExportInput::default();
     let mut receipts = BTreeMap::new();
     store.for_each_accepted(since, |a| {
-        receipts.entry(a.batch_id).or_insert(a.receipt);
+        receipts
+            .entry(a.batch_id)
+            .or_insert_with(|| Receipt::clone(&a.receipt));
         input.rows.push(ExportRow {
             record: a.record,
             batch_id: a.batch_id,
@@ -154,10 +156,7 @@ pub fn spawn_export_timer(
             let root = datasets_root(&data_dir);
             let prev = last_rows;
             let res = tokio::task::spawn_blocking(move || {
-                let rows = state
-                    .store()
-                    .accepted_records(None)
-                    .map(|r| r.len() as u64)?;
+                let rows = state.store().accepted_count()?;
                 if Some(rows) == prev {
                     return Ok(rows);
                 }

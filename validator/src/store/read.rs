@@ -2,6 +2,7 @@
 //! web console.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use gleaner_protocol::{Digest, EpochRoot, PublicKey, Receipt, Record};
 use rusqlite::params;
@@ -15,8 +16,8 @@ pub struct AcceptedRecord {
     /// The full signed record as submitted.
     pub record: Record,
     pub batch_id: Digest,
-    /// The full signed receipt of that batch.
-    pub receipt: Receipt,
+    /// The full signed receipt of that batch, shared by the batch's records (parsed once).
+    pub receipt: Arc<Receipt>,
     /// The epoch the record was credited in.
     pub epoch: u64,
     /// When the validator accepted it, Unix milliseconds UTC.
@@ -119,6 +120,20 @@ impl Store {
         Ok(out)
     }
 
+    /// How many records [`Store::accepted_records`] would return for all epochs (one query; the
+    /// export timer's "anything new?" check).
+    pub fn accepted_count(&self) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE verdict = 'accepted' AND role = 'primary'",
+                [],
+                |r| r.get(0),
+            )
+            .op("accepted_count")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Streams accepted records in the order of [`Store::accepted_records`] without holding them
     /// all in memory. Stops at the first error `f` returns.
     pub fn for_each_accepted(
@@ -130,15 +145,19 @@ impl Store {
         let since = i64::try_from(since_epoch.unwrap_or(0)).unwrap_or(i64::MAX);
         let mut stmt = conn
             .prepare(
-                "SELECT r.record_json, r.batch_id, r.epoch, r.received_at_ms, r.quality_json,
-                        r.cluster_size, b.receipt_json
-                 FROM records r JOIN batches b ON b.batch_id = r.batch_id
-                 WHERE r.verdict = 'accepted' AND r.role = 'primary' AND r.epoch >= ?1
-                 ORDER BY r.epoch, r.record_id",
+                "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size
+                 FROM records
+                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch >= ?1
+                 ORDER BY epoch, record_id",
             )
             .op("accepted_records")?;
+        let mut receipt_of = conn
+            .prepare("SELECT receipt_json FROM batches WHERE batch_id = ?1")
+            .op("accepted_records")?;
         let mut rows = stmt.query(params![since]).op("accepted_records")?;
-        let mut receipts: HashMap<Digest, Receipt> = HashMap::new();
+        // Rows come in record-id order, not batch order: each batch's receipt is parsed once and
+        // shared (parsing it for every row cost more than the rest of the read).
+        let mut receipts: HashMap<Digest, Arc<Receipt>> = HashMap::new();
         while let Some(row) = rows.next().op("accepted_records")? {
             let record_json: Vec<u8> = row.get(0).op("accepted_records")?;
             let batch: Vec<u8> = row.get(1).op("accepted_records")?;
@@ -148,16 +167,19 @@ impl Store {
             let cluster: i64 = row.get(5).op("accepted_records")?;
             let batch_id = digest_from(&batch, "batch id")?;
             let receipt = match receipts.get(&batch_id) {
-                Some(r) => r.clone(),
+                Some(r) => Arc::clone(r),
                 None => {
-                    let bytes: Vec<u8> = row.get(6).op("accepted_records")?;
-                    let r: Receipt =
-                        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                            what: "receipt",
-                            why: e.to_string(),
-                        })?;
-                    receipts.clear();
-                    receipts.insert(batch_id, r.clone());
+                    let bytes: Vec<u8> = receipt_of
+                        .query_row(params![batch.as_slice()], |r| r.get(0))
+                        .op("accepted_records")?;
+                    let r: Arc<Receipt> =
+                        Arc::new(serde_json::from_slice(&bytes).map_err(|e| {
+                            StoreError::Corrupt {
+                                what: "receipt",
+                                why: e.to_string(),
+                            }
+                        })?);
+                    receipts.insert(batch_id, Arc::clone(&r));
                     r
                 }
             };
