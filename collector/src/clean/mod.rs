@@ -91,8 +91,9 @@ pub struct Tuning {
     pub control_chars: u32,
     /// Repeated paragraphs of at least this many bytes are written once. 0 disables.
     pub dedup_min: usize,
-    /// A hidden element that holds the page's `main`/`article` or `<h1>` is kept: it is the
-    /// page, hidden until a script reveals it (anti-flicker, access gates).
+    /// A hidden element that holds the page's `main`/`article` or `<h1>` and most of its text
+    /// (see `protect_share`) is kept: it is the page, hidden until a script reveals it
+    /// (anti-flicker, access gates).
     pub keep_hidden_main: bool,
     /// When the extraction is empty, fall back to the page's meta description.
     pub desc_fallback: bool,
@@ -128,7 +129,7 @@ impl Tuning {
         nav_min_links: 10,
         control_chars: 40,
         dedup_min: 20,
-        keep_hidden_main: false,
+        keep_hidden_main: true,
         desc_fallback: false,
         force_type: None,
         fallback_structural: false,

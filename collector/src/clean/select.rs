@@ -10,7 +10,11 @@
 //!    are removed only when comments are not the content, customer reviews on product pages.
 //!    In the hint-driven pass, two structural rules also apply: menus outside `<nav>` (many
 //!    short links and almost no other text) and filter panels (several form controls, little
-//!    text per control) are removed.
+//!    text per control) are removed. A hidden element that holds the page's `<h1>` or `main`
+//!    and most of its text is the page hidden until a script runs, and stays. A boilerplate
+//!    class word repeated on many elements of one template that together hold a good share of
+//!    the text ("meta" under every entry) marks parts of list items and is ignored. A block
+//!    headed "Customers also viewed", "You may also like" and the like is removed.
 //! 2. **Re-count.** Bottom-up, the text statistics of what survives (`good`).
 //! 3. **Root.** Start at `<body>`; jump to the largest `main`/`article` if it holds most of
 //!    the surviving text; then descend while one child holds nearly all of its parent's
@@ -239,7 +243,7 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32, repeated: &[u3
     }
     if it.hint.hidden
         && !(cfg.keep_collapsed && it.hint.collapsed)
-        && !(cfg.keep_hidden_main && (it.has_main || it.has_h1))
+        && !(cfg.keep_hidden_main && (it.has_main || it.has_h1) && it.raw.chars >= protect_chars)
     {
         return true;
     }
