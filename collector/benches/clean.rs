@@ -223,8 +223,6 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "control_chars" => t.control_chars = v.parse()?,
             "dedup_min" => t.dedup_min = v.parse()?,
             "keep_hidden_main" => t.keep_hidden_main = v.parse()?,
-            "desc_fallback" => t.desc_fallback = v.parse()?,
-            "fallback_structural" => t.fallback_structural = v.parse()?,
             "rec_headings" => t.rec_headings = v.parse()?,
             "repeat_min" => t.repeat_min = v.parse()?,
             "repeat_share" => t.repeat_share = v.parse()?,

@@ -100,10 +100,6 @@ pub(crate) struct AttrHint {
     pub dialog: bool,
     /// Looks like customer reviews (boilerplate on product pages).
     pub review: bool,
-    /// Names page furniture that is never content (footer, navigation, menu, breadcrumb,
-    /// cookie banner, share bar): removed even in the fallback pass, which ignores the other
-    /// class words.
-    pub structural: bool,
 }
 
 /// Only this many bytes of an attribute are inspected: a class list longer than this is
@@ -199,32 +195,6 @@ const NEGATIVE_SUBSTRINGS: &[&str] = &[
     "subscribe",
     "recommend",
     "footer",
-];
-
-/// Substrings naming page furniture (see [`AttrHint::structural`]).
-const STRUCTURAL_SUBSTRINGS: &[&str] = &[
-    "footer",
-    "navbar",
-    "breadcrumb",
-    "cookie",
-    "consent",
-    "megamenu",
-    "mega-menu",
-];
-
-/// Whole tokens naming page furniture (see [`AttrHint::structural`]).
-const STRUCTURAL_TOKENS: &[&str] = &[
-    "nav",
-    "navigation",
-    "menu",
-    "menubar",
-    "submenu",
-    "masthead",
-    "header",
-    "topbar",
-    "share",
-    "social",
-    "newsletter",
 ];
 
 /// Substrings marking overlays and ads that are never content, however much text they hold.
@@ -360,12 +330,6 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
             .any(|t| NEGATIVE_TOKENS.contains(&t) && !(results && t == "search"))
     {
         hint.negative = true;
-    }
-    if STRUCTURAL_SUBSTRINGS.iter().any(|w| s.contains(w))
-        || s.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|t| STRUCTURAL_TOKENS.contains(&t))
-    {
-        hint.structural = true;
     }
     if STRONG_SUBSTRINGS.iter().any(|w| s.contains(w)) {
         hint.strong = true;

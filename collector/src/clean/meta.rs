@@ -82,18 +82,6 @@ pub(crate) fn title(dom: &Dom<'_>) -> (String, Option<usize>) {
     (cap_chars(title), if h1_is_title { h1 } else { None })
 }
 
-/// The page's own summary: `description`, `og:description` or `twitter:description`.
-pub(crate) fn description(facts: &Facts<'_>) -> String {
-    ["description", "og:description", "twitter:description"]
-        .iter()
-        .find_map(|k| {
-            meta(facts, k)
-                .map(text::normalise_inline)
-                .filter(|t| !t.is_empty())
-        })
-        .unwrap_or_default()
-}
-
 /// Same title up to case, or one contains the other (og:title often adds " | Site").
 fn similar(a: &str, b: &str) -> bool {
     let a = a.to_lowercase();

@@ -95,11 +95,6 @@ pub struct Tuning {
     /// (see `protect_share`) is kept: it is the page, hidden until a script reveals it
     /// (anti-flicker, access gates).
     pub keep_hidden_main: bool,
-    /// When the extraction is empty, fall back to the page's meta description.
-    pub desc_fallback: bool,
-    /// The fallback pass still removes blocks whose class names page furniture (footer,
-    /// navigation, menu, breadcrumb, cookie banner, share bar).
-    pub fallback_structural: bool,
     /// Remove blocks headed "Customers also viewed", "You may also like" and the like.
     pub rec_headings: bool,
     /// A boilerplate class word on an element is ignored when elements of the same tag and
@@ -130,9 +125,7 @@ impl Tuning {
         control_chars: 40,
         dedup_min: 20,
         keep_hidden_main: true,
-        desc_fallback: false,
         force_type: None,
-        fallback_structural: false,
         rec_headings: true,
         repeat_min: 4,
         repeat_share: 0.1,
@@ -175,7 +168,6 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
 
     let cfg = select::Config {
         keep_hidden_main: tuning.keep_hidden_main,
-        fallback_structural: tuning.fallback_structural,
         rec_headings: tuning.rec_headings,
         repeat_min: tuning.repeat_min,
         repeat_share: tuning.repeat_share,
@@ -240,10 +232,6 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         }
     }
 
-    if tuning.desc_fallback && text.trim().is_empty() {
-        text = meta::description(&dom.facts);
-    }
-
     let (lang, lang_score) = lang::detect(&text, &title, &dom.facts);
     let outlinks = meta::outlinks(&dom.facts, base_url);
     let robots = meta::robots(&dom.facts);
@@ -271,7 +259,6 @@ pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
     let page_type = page_type::guess(&dom, base_url);
     let cfg = select::Config {
         keep_hidden_main: tuning.keep_hidden_main,
-        fallback_structural: tuning.fallback_structural,
         rec_headings: tuning.rec_headings,
         repeat_min: tuning.repeat_min,
         repeat_share: tuning.repeat_share,

@@ -44,8 +44,6 @@ pub(crate) struct Config {
     pub control_chars: u32,
     /// See [`super::Tuning::keep_hidden_main`].
     pub keep_hidden_main: bool,
-    /// See [`super::Tuning::fallback_structural`].
-    pub fallback_structural: bool,
     /// See [`super::Tuning::rec_headings`].
     pub rec_headings: bool,
     /// See [`super::Tuning::repeat_min`].
@@ -275,7 +273,7 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32, repeated: &[u3
         return true;
     }
     if !cfg.use_attr_hints {
-        return cfg.fallback_structural && it.hint.structural && !it.hint.comment;
+        return false;
     }
     // On forums a "comment" container is content even when it also matches a negative word.
     it.hint.negative
