@@ -244,16 +244,11 @@ fn run(pages: &[Page], tuning: &Tuning, re: &Regex, dump: Option<&Path>) -> anyh
         let mut tuning = *tuning;
         if oracle {
             // Diagnosis: the true page type instead of the guess.
-            tuning.force_type = Some(match p.page_type.as_str() {
-                "article" => PageType::Article,
-                "forum" => PageType::Forum,
-                "product" => PageType::Product,
-                "listing" => PageType::Listing,
-                "documentation" => PageType::Documentation,
-                "service" => PageType::Service,
-                "collection" => PageType::Collection,
-                _ => PageType::Other,
-            });
+            // (The ground truth uses the same lower-case names as `PageType`'s serde form.)
+            tuning.force_type = Some(
+                serde_json::from_value(serde_json::Value::from(p.page_type.as_str()))
+                    .unwrap_or(PageType::Other),
+            );
         }
         let t = Instant::now();
         let c = clean_tuned(&p.html, p.url.as_deref(), &tuning);

@@ -49,9 +49,11 @@ fn meta<'a>(facts: &Facts<'a>, key: &str) -> Option<&'a str> {
 }
 
 fn cap_chars(s: String) -> String {
-    match s.char_indices().nth(MAX_TITLE_CHARS) {
-        Some((i, _)) => s[..i].trim_end().to_string(),
-        None => s,
+    let cut = text::cut_chars(&s, MAX_TITLE_CHARS);
+    if cut.len() == s.len() {
+        s
+    } else {
+        cut.trim_end().to_string()
     }
 }
 

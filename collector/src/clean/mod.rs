@@ -166,20 +166,7 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         .force_type
         .unwrap_or_else(|| page_type::guess(&dom, base_url));
 
-    let cfg = select::Config {
-        keep_hidden_main: tuning.keep_hidden_main,
-        rec_headings: tuning.rec_headings,
-        repeat_min: tuning.repeat_min,
-        repeat_share: tuning.repeat_share,
-        drop_comments: page_type != PageType::Forum,
-        use_attr_hints: true,
-        protect_share: tuning.protect_share,
-        keep_collapsed: tuning.keep_collapsed,
-        drop_reviews: tuning.drop_reviews && page_type == PageType::Product,
-        protect_max_link_density: tuning.protect_max_link_density,
-        nav_min_links: tuning.nav_min_links,
-        control_chars: tuning.control_chars,
-    };
+    let cfg = hint_pass(tuning, page_type);
     select::prune(&mut dom, cfg);
     let (title, title_h1) = meta::title(&dom);
     let title_h1 = title_h1.filter(|_| tuning.skip_title_h1);
@@ -246,18 +233,9 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
     }
 }
 
-/// Diagnosis for the benchmark harness: the page type, the chosen root, and for the first text
-/// node containing `needle` (case-insensitive) its ancestor chain with each element's hints,
-/// statistics and whether it was removed. Not a stable API.
-#[doc(hidden)]
-pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
-    use std::fmt::Write as _;
-    let tuning = Tuning::DEFAULT;
-    let html = guard::limit_depth(cut(html, MAX_INPUT_BYTES));
-    let doc = parse(&html);
-    let mut dom = dom::build(&doc);
-    let page_type = page_type::guess(&dom, base_url);
-    let cfg = select::Config {
+/// The boilerplate rules of the first, hint-driven pass for a page of `page_type`.
+fn hint_pass(tuning: &Tuning, page_type: PageType) -> select::Config {
+    select::Config {
         keep_hidden_main: tuning.keep_hidden_main,
         rec_headings: tuning.rec_headings,
         repeat_min: tuning.repeat_min,
@@ -270,7 +248,21 @@ pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
         protect_max_link_density: tuning.protect_max_link_density,
         nav_min_links: tuning.nav_min_links,
         control_chars: tuning.control_chars,
-    };
+    }
+}
+
+/// Diagnosis for the benchmark harness: the page type, the chosen root, and for the first text
+/// node containing `needle` (case-insensitive) its ancestor chain with each element's hints,
+/// statistics and whether it was removed. Not a stable API.
+#[doc(hidden)]
+pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
+    use std::fmt::Write as _;
+    let tuning = Tuning::DEFAULT;
+    let html = guard::limit_depth(cut(html, MAX_INPUT_BYTES));
+    let doc = parse(&html);
+    let mut dom = dom::build(&doc);
+    let page_type = page_type::guess(&dom, base_url);
+    let cfg = hint_pass(&tuning, page_type);
     select::prune(&mut dom, cfg);
     let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
     let mut out = String::new();

@@ -4,12 +4,12 @@
 //! The guess is cheap and coarse; extraction uses it only to decide whether comments are
 //! content (forums) and whether link lists are content (listings, collections).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::dom::Dom;
 
 /// What kind of page this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PageType {
     Article,
