@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use gleaner_dataset::fixtures::{sample, validator_key};
 use gleaner_dataset::{
     ExportConfig, Manifest, Place, VerifyOptions, export, list_datasets, verify_dir,
@@ -261,6 +261,7 @@ fn rewrite_cell(path: &Path, column: &str, row: usize, value: impl Fn(&str) -> S
     writer.close().unwrap();
 }
 
+/// One cell of a string or 64-bit integer column, as text.
 fn cell(path: &Path, column: &str, row: usize) -> String {
     let file = std::fs::File::open(path).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -271,13 +272,14 @@ fn cell(path: &Path, column: &str, row: usize) -> String {
     for batch in reader {
         let batch = batch.unwrap();
         if row < base + batch.num_rows() {
-            let col = batch.column_by_name(column).unwrap();
-            return col
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .value(row - base)
-                .to_string();
+            let col = batch.column_by_name(column).unwrap().as_any();
+            if let Some(strings) = col.downcast_ref::<StringArray>() {
+                return strings.value(row - base).to_string();
+            }
+            let ints = col
+                .downcast_ref::<Int64Array>()
+                .unwrap_or_else(|| panic!("{column} is neither strings nor int64"));
+            return ints.value(row - base).to_string();
         }
         base += batch.num_rows();
     }
@@ -425,21 +427,19 @@ fn tampering_is_detected_and_located() {
     assert!(has(&report.failures, &Place::Manifest, "bad_manifest"));
 }
 
-fn first_line(path: &Path) -> String {
+/// The lines of a `.jsonl.zst` file.
+fn jsonl_lines(path: &Path) -> Vec<String> {
     let bytes = zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap();
     String::from_utf8(bytes)
         .unwrap()
         .lines()
-        .next()
-        .unwrap()
-        .to_string()
+        .map(str::to_string)
+        .collect()
 }
 
 fn jsonl_rows(path: &Path) -> Vec<serde_json::Value> {
-    let bytes = zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap();
-    String::from_utf8(bytes)
-        .unwrap()
-        .lines()
+    jsonl_lines(path)
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
@@ -475,7 +475,7 @@ fn jsonl_copies_hold_the_shards_rows_are_signed_and_deterministic() {
         keys.sort();
         expected.sort();
         assert_eq!(keys, expected);
-        let raw = first_line(&dir.join(&jsonl.path));
+        let raw = jsonl_lines(&dir.join(&jsonl.path)).swap_remove(0);
         let at: Vec<usize> = columns
             .iter()
             .skip(1)
@@ -501,6 +501,12 @@ fn jsonl_copies_hold_the_shards_rows_are_signed_and_deterministic() {
                 );
             }
             assert!(rows[i]["token_count"].as_u64().unwrap() > 0);
+            assert_eq!(
+                rows[i]["token_count"].to_string(),
+                cell(&dir.join(&shard.path), "token_count", i),
+                "{} row {i} token_count",
+                jsonl.path
+            );
         }
         total += rows.len();
     }
