@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use gleaner_protocol::{Batch, DecodeLimits, SecretKey};
 use gleaner_validator::ingest::{self, IngestParams};
-use gleaner_validator::store::LeaseParams;
-use gleaner_validator::testkit::{record_for, sample_text};
-use gleaner_validator::{Config, CrawlRequest, Store};
+use gleaner_validator::testkit::{leased_jobs, record_for, sample_text};
+use gleaner_validator::{Config, Store};
 
 const BATCH_RECORDS: usize = 100;
 
@@ -46,42 +45,7 @@ fn main() {
     let validator = SecretKey::from_bytes(&[200; 32]);
     let node = SecretKey::from_bytes(&[1; 32]);
     let now = 1_767_225_600_000i64;
-    store
-        .register_node(&node.public(), &node.public(), "bench", now)
-        .expect("register");
-    let seeds: Vec<String> = (0..n)
-        .map(|i| format!("http://site{i}.example/page"))
-        .collect();
-    store
-        .add_crawl_request(
-            "bench",
-            &CrawlRequest {
-                seeds,
-                domains: vec![],
-                sitemaps: vec![],
-                max_pages: n as u32,
-                max_depth: 0,
-            },
-            now,
-        )
-        .expect("crawl");
-    let lp = LeaseParams {
-        ttl_ms: 3_600_000,
-        max_per_domain: 1,
-        domain_delay_ms: 0,
-        max_open_per_node: u32::MAX,
-    };
-    let mut jobs = Vec::with_capacity(n);
-    while jobs.len() < n {
-        let got = store
-            .lease(&node.public(), 64, now, &lp)
-            .expect("lease")
-            .jobs;
-        if got.is_empty() {
-            break;
-        }
-        jobs.extend(got);
-    }
+    let jobs = leased_jobs(&store, &node, n, now).expect("lease");
     eprintln!("preparing {} records of ~{text_bytes} bytes…", jobs.len());
     let bodies: Vec<Vec<u8>> = jobs
         .chunks(BATCH_RECORDS)

@@ -33,8 +33,17 @@ pub fn leased_jobs(
         domain_delay_ms: 0,
         max_open_per_node: u32::try_from(pages).unwrap_or(u32::MAX),
     };
-    let n = u32::try_from(pages).unwrap_or(u32::MAX);
-    Ok(store.lease(&node.public(), n, now_ms, &params)?.jobs)
+    // One lease call hands out at most `store::jobs::MAX_JOBS_PER_LEASE` jobs.
+    let mut jobs = Vec::with_capacity(pages);
+    while jobs.len() < pages {
+        let want = u32::try_from(pages - jobs.len()).unwrap_or(u32::MAX);
+        let got = store.lease(&node.public(), want, now_ms, &params)?.jobs;
+        if got.is_empty() {
+            break;
+        }
+        jobs.extend(got);
+    }
+    Ok(jobs)
 }
 
 const WORDS: [&str; 96] = [
@@ -208,4 +217,23 @@ pub fn record_for(key: &SecretKey, job: &Job, text: String, fetched_at_ms: i64) 
         outlinks: Vec::new(),
     }
     .sign(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leased_jobs_leases_every_page_not_just_one_lease_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // More than two lease calls' worth (one call hands out at most 64 jobs).
+        let pages = 133;
+        let jobs = leased_jobs(&store, &SecretKey::from_bytes(&[7; 32]), pages, 1_000).unwrap();
+        assert_eq!(jobs.len(), pages);
+        let mut urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
+        urls.sort_unstable();
+        urls.dedup();
+        assert_eq!(urls.len(), pages, "one job per site");
+    }
 }
