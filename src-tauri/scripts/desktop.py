@@ -47,7 +47,8 @@ class WebDriver:
         """One WebDriver command. With `retry` (reads only: status, screenshots, reading the DOM), a
         connection the driver dropped before answering is tried again, twice at most."""
         data = json.dumps(body).encode() if body is not None else None
-        for attempt in range(3 if retry else 1):
+        attempts = 3 if retry else 1
+        for attempt in range(attempts):
             req = urllib.request.Request(self.base + path, data=data, method=method,
                                          headers={"content-type": "application/json"})
             try:
@@ -56,7 +57,7 @@ class WebDriver:
             except urllib.error.HTTPError as e:
                 raise AssertionError(f"WebDriver {method} {path}: {e.code} {e.read()[:400]!r}") from None
             except (http.client.RemoteDisconnected, ConnectionResetError) as e:
-                if attempt == (2 if retry else 0):
+                if attempt == attempts - 1:
                     raise AssertionError(f"WebDriver {method} {path}: {e}") from None
                 time.sleep(1)
 

@@ -14,6 +14,6 @@ cd "$root"
 # again. `-p gleaner-app` or a plain `cargo build` would unify dependency features differently (and
 # drop tauri's `test` feature, a dev-dependency) and compile tauri and gtk a second time.
 cargo test --workspace --lib --bins --tests --no-run --quiet
-# -a: a free display number; the WebDriver ports are fixed (4444/4445) inside e2e.py.
+# -a: a free display number; e2e.py starts tauri-driver on ports the kernel picks.
 exec xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- python3 "$root/src-tauri/scripts/e2e.py" "$root/target/debug/gleaner-app"
