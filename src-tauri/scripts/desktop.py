@@ -59,6 +59,7 @@ class WebDriver:
             except (http.client.RemoteDisconnected, ConnectionResetError) as e:
                 if attempt == attempts - 1:
                     raise AssertionError(f"WebDriver {method} {path}: {e}") from None
+                print(f"# WebDriver {method} {path}: {e}; sending it again", flush=True)
                 time.sleep(1)
 
     def ready(self):
@@ -82,12 +83,13 @@ class WebDriver:
     def s(self, method, path, body=None, retry=False):
         return self._req(method, f"/session/{self.session}{path}", body, retry=retry)
 
-    def js(self, script, *args):
-        return self.s("POST", "/execute/sync", {"script": script, "args": list(args)})
+    def js(self, script, *args, idempotent=False):
+        """Runs `script` in the page. `idempotent` (it only reads the page, or sets values that
+        are the same when set twice): safe to send again if the driver drops the connection."""
+        return self.s("POST", "/execute/sync", {"script": script, "args": list(args)}, retry=idempotent)
 
     def read(self, script, *args):
-        """Like `js`, for scripts that only read the page: safe to send again."""
-        return self.s("POST", "/execute/sync", {"script": script, "args": list(args)}, retry=True)
+        return self.js(script, *args, idempotent=True)
 
     def find(self, css):
         return self.s("POST", "/element", {"using": "css selector", "value": css})[self.ELEMENT]

@@ -122,7 +122,7 @@ def test_window_and_tray(results):
             wd.click("#nav-settings")
             wait_for("settings panel", lambda: wd.attr("#settings", "data-state") == "ready")
             wd.js("document.getElementById('s-validators').value = 'https://validator.example';"
-                  "document.getElementById('s-blocklist').value = 'Example.COM';")
+                  "document.getElementById('s-blocklist').value = 'Example.COM';", idempotent=True)
             wd.click("#settings-save")
             wait_for("saved", lambda: wd.text("#settings-msg") == "Saved.")
             with open(os.path.join(app_dir, "config.toml"), "rb") as f:
@@ -130,7 +130,7 @@ def test_window_and_tray(results):
             assert stored["blocklist"] == ["example.com"], stored
             assert stored["validators"] == ["https://validator.example"], stored
             wd.screenshot("app-settings.png")
-            wd.js("document.getElementById('s-validators').value = 'ftp://nope';")
+            wd.js("document.getElementById('s-validators').value = 'ftp://nope';", idempotent=True)
             wd.click("#settings-save")
             wait_for("refusal shown", lambda: "Not saved" in (wd.text("#settings-msg") or ""))
 
