@@ -192,9 +192,20 @@ impl Batch {
 /// ed25519 batch verification first (several times faster); only if that fails are the records
 /// checked one by one.
 pub fn verify_records(records: &[Record]) -> Vec<Result<(), ProtocolError>> {
+    // A batch's records normally share one node key: it is validated (decompressed) once, not
+    // once per record. Same verdict for every record as `check_fields`.
+    let mut last: Option<(&PublicKey, bool)> = None;
     let mut results: Vec<Result<(), ProtocolError>> = records
         .iter()
-        .map(|r| r.check_fields().and_then(|()| r.check_text_digest()))
+        .map(|r| {
+            let valid = match last {
+                Some((key, valid)) if *key == r.node => valid,
+                _ => r.node.is_valid(),
+            };
+            last = Some((&r.node, valid));
+            r.check_fields_with(valid)
+                .and_then(|()| r.check_text_digest())
+        })
         .collect();
     let signing: Vec<Vec<u8>> = records.iter().map(Record::signing_bytes).collect();
     let items: Vec<(&PublicKey, &[u8], &Signature)> = records

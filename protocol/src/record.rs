@@ -216,6 +216,12 @@ impl Record {
     /// Field limits and shapes: lengths, no control characters in single-line fields, http(s)
     /// URLs, a plausible fetch time, a valid key.
     pub fn check_fields(&self) -> Result<(), ProtocolError> {
+        self.check_fields_with(self.node.is_valid())
+    }
+
+    /// [`Record::check_fields`] given whether `node` is a valid key (`node.is_valid()`), for
+    /// callers checking many records of one node: validating a key decompresses it.
+    pub(crate) fn check_fields_with(&self, node_is_valid: bool) -> Result<(), ProtocolError> {
         limit("url", &self.url, MAX_URL_BYTES)?;
         limit("final_url", &self.final_url, MAX_URL_BYTES)?;
         limit("title", &self.title, MAX_TITLE_BYTES)?;
@@ -275,7 +281,7 @@ impl Record {
                 "longer than the body it was extracted from",
             ));
         }
-        if !self.node.is_valid() {
+        if !node_is_valid {
             return Err(invalid("node", "not a valid ed25519 public key"));
         }
         Ok(())
