@@ -147,7 +147,7 @@ impl Acc {
     fn line(&self, name: &str) -> String {
         let n = self.n.max(1) as f64;
         format!(
-            "{name:<14} n={:<5} P={:.3} R={:.3} F1={:.3}",
+            "{name:<14} n={:<5} P={:.3} R={:.3} F1={:.4}",
             self.n,
             self.p / n,
             self.r / n,
@@ -226,6 +226,8 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "rec_headings" => t.rec_headings = v.parse()?,
             "repeat_min" => t.repeat_min = v.parse()?,
             "repeat_share" => t.repeat_share = v.parse()?,
+            "fallback_links" => t.fallback_links = v.parse()?,
+            "descend_repeat_min" => t.descend_repeat_min = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }
