@@ -80,23 +80,29 @@ fn fmix64(mut k: u64) -> u64 {
 pub fn exact_key(text: &str) -> Digest {
     // The normalised text is built in one buffer and hashed once: feeding blake3 a character at a
     // time costs more than everything else in ingest. Same bytes, same digest.
-    let mut buf = Vec::with_capacity(text.len());
     if text.is_ascii() {
-        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D.
-        let mut pending_space = false;
-        for &b in text.as_bytes() {
-            if matches!(b, b' ' | b'\t'..=b'\r') {
-                pending_space = !buf.is_empty();
-            } else {
-                if pending_space {
-                    buf.push(b' ');
-                    pending_space = false;
-                }
-                buf.push(b.to_ascii_lowercase());
+        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D. Without branches:
+        // every byte is written (whitespace as a space), and the write position advances unless
+        // this byte and the one before are both whitespace, so a run leaves one space; leading
+        // whitespace leaves none (`prev_space` starts true) and a trailing space is dropped.
+        let bytes = text.as_bytes();
+        let mut buf = vec![0u8; bytes.len()];
+        let mut j = 0usize;
+        let mut prev_space = true;
+        for &b in bytes {
+            let space = matches!(b, b' ' | b'\t'..=b'\r');
+            if let Some(out) = buf.get_mut(j) {
+                *out = if space { b' ' } else { b.to_ascii_lowercase() };
             }
+            j += usize::from(!(space & prev_space));
+            prev_space = space;
         }
-        return Digest::of(&buf);
+        if prev_space && j > 0 {
+            j -= 1;
+        }
+        return Digest::of(buf.get(..j).unwrap_or_default());
     }
+    let mut buf = Vec::with_capacity(text.len());
     let mut utf8 = [0u8; 4];
     for word in text.split_whitespace() {
         if !buf.is_empty() {
@@ -138,6 +144,25 @@ fn family() -> &'static Family {
     })
 }
 
+/// What each ASCII byte becomes in a simplified word: digits `0`, letters lower-cased, every
+/// other byte 0 (it ends the word).
+const ASCII_SIMPLIFIED: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            b'0'
+        } else if c.is_ascii_alphabetic() {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Hashes of the simplified words of `text`. ASCII bytes take a byte-wise path; everything else
 /// goes through `char`'s Unicode tables, exactly as before.
 fn simplified_word_hashes(text: &str) -> Vec<u64> {
@@ -150,10 +175,10 @@ fn simplified_word_hashes(text: &str) -> Vec<u64> {
         let b = bytes[i];
         if b.is_ascii() {
             i += 1;
-            if b.is_ascii_digit() {
-                word.push(b'0');
-            } else if b.is_ascii_alphabetic() {
-                word.push(b.to_ascii_lowercase());
+            // ASCII_SIMPLIFIED: digits → '0', letters lower-cased, anything else 0 (a separator).
+            let m = ASCII_SIMPLIFIED[usize::from(b)];
+            if m != 0 {
+                word.push(m);
             } else if !word.is_empty() {
                 out.push(word_hash(&word));
                 word.clear();
@@ -473,6 +498,20 @@ mod tests {
                     _ => char::from(b'A' + (s >> 8) as u8 % 58),
                 };
                 t.push(c);
+            }
+            texts.push(t);
+        }
+        // ASCII only (the branch-free path of the exact key), whitespace runs everywhere.
+        for _ in 0..200 {
+            let mut t = String::new();
+            for _ in 0..((s % 64) as usize) {
+                s = fmix64(s.wrapping_add(1));
+                t.push(char::from(match s % 7 {
+                    0 => b' ',
+                    1 => b"\t\n\x0b\x0c\r"[(s >> 8) as usize % 5],
+                    2 => b'\x1f',
+                    _ => b'!' + (s >> 8) as u8 % 94,
+                }));
             }
             texts.push(t);
         }

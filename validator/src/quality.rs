@@ -6,7 +6,7 @@
 //! The validator cannot change a signed text, so C4's line filters are used to *measure* (how many
 //! sentences survive them), never to rewrite. Character fractions are over UTF-8 bytes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use crate::dedup::{IdentityHasher, word_hash};
@@ -69,7 +69,6 @@ pub struct QualityReport {
 }
 
 type FastSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
-type FastMap = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
 
 fn ends_terminal(line: &str) -> bool {
     matches!(
@@ -169,6 +168,7 @@ fn run(
         put("language_score", 0.0);
     }
 
+    let ascii = text.is_ascii();
     let words: Vec<&str> = split_words(text).collect();
     let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
     let word_bytes: usize = words.iter().map(|w| w.len()).sum();
@@ -193,15 +193,16 @@ fn run(
     {
         return Some("gopher_dup_lines");
     }
+    let mut counter = Counter::with_capacity(hashes.len());
     for (n, max) in GOPHER_TOP_NGRAM {
-        let frac = top_ngram_frac(&words, &hashes, n, word_bytes);
+        let frac = top_ngram_frac(&words, &hashes, n, word_bytes, &mut counter);
         put(&format!("gopher_top_{n}gram"), frac);
         if frac > max {
             return Some("gopher_top_ngram");
         }
     }
     for (n, max) in GOPHER_DUP_NGRAM {
-        let frac = dup_ngram_frac(&words, &hashes, n, word_bytes);
+        let frac = dup_ngram_frac(&words, &hashes, n, word_bytes, &mut counter);
         if n == 5 {
             put("gopher_dup_5gram", frac);
         }
@@ -226,7 +227,12 @@ fn run(
         return Some("gopher_mean_word_length");
     }
     let hashes_n = text.bytes().filter(|&b| b == b'#').count();
-    let ellipses = text.matches("...").count() + text.matches('…').count();
+    let ellipses = text.matches("...").count()
+        + if ascii {
+            0
+        } else {
+            text.matches('…').count()
+        };
     if ratio(hashes_n, words.len()) > GOPHER_MAX_SYMBOL_RATIO
         || ratio(ellipses, words.len()) > GOPHER_MAX_SYMBOL_RATIO
     {
@@ -339,20 +345,25 @@ fn word_stats(words: &[&str], count_stop_words: bool) -> WordStats {
     for w in words {
         // On ASCII, `char::is_alphanumeric`/`is_alphabetic` are the ASCII tests and a byte is a
         // character.
-        let (alnum, alpha, chars) = if w.is_ascii() {
-            let b = w.as_bytes();
-            (
-                b.iter().any(u8::is_ascii_alphanumeric),
-                b.iter().any(u8::is_ascii_alphabetic),
-                b.len(),
-            )
-        } else {
-            (
-                w.chars().any(char::is_alphanumeric),
-                w.chars().any(char::is_alphabetic),
-                w.chars().count(),
-            )
-        };
+        let b = w.as_bytes();
+        if b.is_ascii() {
+            let alnum = b.iter().any(u8::is_ascii_alphanumeric);
+            let alpha = alnum && b.iter().any(u8::is_ascii_alphabetic);
+            if alnum {
+                ws.non_symbol += 1;
+                ws.non_symbol_chars += b.len();
+            }
+            ws.alpha += usize::from(alpha);
+            if count_stop_words && alnum && is_ascii_stop_word(b) {
+                ws.stop += 1;
+            }
+            continue;
+        }
+        let (alnum, alpha, chars) = (
+            w.chars().any(char::is_alphanumeric),
+            w.chars().any(char::is_alphabetic),
+            w.chars().count(),
+        );
         if alnum {
             ws.non_symbol += 1;
             ws.non_symbol_chars += chars;
@@ -368,6 +379,23 @@ fn word_stats(words: &[&str], count_stop_words: bool) -> WordStats {
         }
     }
     ws
+}
+
+/// `w` (ASCII, with an alphanumeric byte) trimmed of non-alphanumeric bytes is a Gopher stop
+/// word, ignoring case: the ASCII case of the `trim_matches`/`eq_ignore_ascii_case` test.
+fn is_ascii_stop_word(w: &[u8]) -> bool {
+    let Some(start) = w.iter().position(u8::is_ascii_alphanumeric) else {
+        return false;
+    };
+    let end = w
+        .iter()
+        .rposition(u8::is_ascii_alphanumeric)
+        .map_or(start, |e| e + 1);
+    let t = &w[start..end];
+    (2..=4).contains(&t.len())
+        && GOPHER_STOP_WORDS
+            .iter()
+            .any(|s| t.eq_ignore_ascii_case(s.as_bytes()))
 }
 
 /// (duplicate units, bytes in duplicate units, units) over trimmed non-empty units.
@@ -390,19 +418,70 @@ fn ngram_hash(hashes: &[u64]) -> u64 {
     })
 }
 
+/// Occurrence counts of `u64` keys (n-gram hashes) in an open-addressing table with linear
+/// probing, at most half full: the same counts as a `HashMap<u64, u32>` (keys compared exactly),
+/// several times cheaper per key, and reused from one n-gram size to the next.
+struct Counter {
+    keys: Vec<u64>,
+    counts: Vec<u32>,
+    shift: u32,
+}
+
+impl Counter {
+    /// A table for up to `n` distinct keys.
+    fn with_capacity(n: usize) -> Self {
+        let slots = n.saturating_mul(2).next_power_of_two().max(16);
+        Counter {
+            keys: vec![0; slots],
+            counts: vec![0; slots],
+            shift: 64 - slots.trailing_zeros(),
+        }
+    }
+
+    /// Forgets every key (a key is present while its count is non-zero).
+    fn clear(&mut self) {
+        self.counts.fill(0);
+    }
+
+    /// Counts one more occurrence of `key` and returns its count so far. At most
+    /// [`Counter::with_capacity`]'s `n` distinct keys may be added between clears.
+    #[inline]
+    fn add(&mut self, key: u64) -> u32 {
+        let mask = self.keys.len() - 1;
+        let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
+        loop {
+            let c = self.counts[i];
+            if c == 0 {
+                self.keys[i] = key;
+                self.counts[i] = 1;
+                return 1;
+            }
+            if self.keys[i] == key {
+                self.counts[i] = c + 1;
+                return c + 1;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
 /// Share of word bytes covered by the most frequent `n`-gram (when it occurs more than once).
-fn top_ngram_frac(words: &[&str], hashes: &[u64], n: usize, word_bytes: usize) -> f64 {
+fn top_ngram_frac(
+    words: &[&str],
+    hashes: &[u64],
+    n: usize,
+    word_bytes: usize,
+    counts: &mut Counter,
+) -> f64 {
     if hashes.len() < n || word_bytes == 0 {
         return 0.0;
     }
-    let mut counts = FastMap::default();
-    counts.reserve(hashes.len());
+    counts.clear();
     let mut best = (0u32, 0usize);
     for (i, w) in hashes.windows(n).enumerate() {
-        let c = counts.entry(ngram_hash(w)).or_insert(0);
-        *c += 1;
-        if *c > best.0 {
-            best = (*c, i);
+        let c = counts.add(ngram_hash(w));
+        if c > best.0 {
+            best = (c, i);
         }
     }
     if best.0 < 2 {
@@ -413,16 +492,21 @@ fn top_ngram_frac(words: &[&str], hashes: &[u64], n: usize, word_bytes: usize) -
 }
 
 /// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
-fn dup_ngram_frac(words: &[&str], hashes: &[u64], n: usize, word_bytes: usize) -> f64 {
+fn dup_ngram_frac(
+    words: &[&str],
+    hashes: &[u64],
+    n: usize,
+    word_bytes: usize,
+    seen: &mut Counter,
+) -> f64 {
     if hashes.len() < n || word_bytes == 0 {
         return 0.0;
     }
-    let mut seen = FastSet::default();
-    seen.reserve(hashes.len());
+    seen.clear();
     let mut dup = 0usize;
     let mut i = 0;
     while i + n <= hashes.len() {
-        if seen.insert(ngram_hash(&hashes[i..i + n])) {
+        if seen.add(ngram_hash(&hashes[i..i + n])) == 1 {
             i += 1;
         } else {
             dup += words[i..i + n].iter().map(|w| w.len()).sum::<usize>();
@@ -535,6 +619,157 @@ mod tests {
             assess(&text, "en", &[]).rejection,
             Some("gopher_dup_paragraphs")
         );
+    }
+
+    /// Texts with repeats of every kind (words, n-grams, lines, paragraphs), punctuation around
+    /// words, and non-ASCII words, for the fast paths' equivalence tests.
+    fn varied_texts() -> Vec<String> {
+        let mut texts = vec![good_text(), "word ".repeat(300), String::new()];
+        for seed in 0..200u64 {
+            let base = crate::testkit::sample_text(seed, 200 + (seed as usize * 37) % 6_000);
+            let mut t = base.clone();
+            if seed % 3 == 0 {
+                t.push_str("\n\n");
+                t.push_str(&base[..base.len() / 2]);
+            }
+            if seed % 4 == 1 {
+                t = t.replace(" the ", " (The) ").replace(" of ", " \"of\", ");
+            }
+            if seed % 5 == 2 {
+                t = t.replace(" and ", " ÄND and… ");
+            }
+            if seed % 7 == 3 {
+                t = t.replace(". ", ".\n- ");
+            }
+            texts.push(t);
+        }
+        texts
+    }
+
+    #[test]
+    fn counter_counts_like_a_hash_map() {
+        for text in varied_texts() {
+            let words: Vec<&str> = split_words(&text).collect();
+            let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
+            let word_bytes: usize = words.iter().map(|w| w.len()).sum();
+            let mut counter = Counter::with_capacity(hashes.len());
+            for n in 1..=10 {
+                assert_eq!(
+                    top_ngram_frac(&words, &hashes, n, word_bytes, &mut counter),
+                    reference::top_ngram_frac(&words, &hashes, n, word_bytes),
+                    "top {n}-gram of {:?}",
+                    &text[..text.len().min(60)]
+                );
+                assert_eq!(
+                    dup_ngram_frac(&words, &hashes, n, word_bytes, &mut counter),
+                    reference::dup_ngram_frac(&words, &hashes, n, word_bytes),
+                    "dup {n}-gram of {:?}",
+                    &text[..text.len().min(60)]
+                );
+            }
+        }
+        let mut c = Counter::with_capacity(3);
+        assert_eq!((c.add(0), c.add(0), c.add(7), c.add(0)), (1, 2, 1, 3));
+        c.clear();
+        assert_eq!(c.add(0), 1);
+    }
+
+    #[test]
+    fn ascii_stop_words_match_the_unicode_test() {
+        let unicode = |w: &str| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            (2..=4).contains(&w.len())
+                && GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
+        };
+        for w in [
+            "the", "The", "(the)", "\"THE\",", "--of--", "to.", "t", "tothe", "with", "with!", "",
+            "...", "a&b", "be", "bee", "and/or", "that's", "have", "1of", "of1",
+        ] {
+            let ascii =
+                w.bytes().any(|b| b.is_ascii_alphanumeric()) && is_ascii_stop_word(w.as_bytes());
+            assert_eq!(ascii, unicode(w), "{w:?}");
+        }
+        for text in varied_texts() {
+            let words: Vec<&str> = split_words(&text).collect();
+            let fast = word_stats(&words, true);
+            let reference = reference::word_stats(&words);
+            assert_eq!(
+                (
+                    fast.non_symbol,
+                    fast.non_symbol_chars,
+                    fast.alpha,
+                    fast.stop
+                ),
+                reference,
+                "{:?}",
+                &text[..text.len().min(60)]
+            );
+        }
+    }
+
+    /// The rules' helpers as they were before the fast paths (hash maps, `char` tests).
+    mod reference {
+        use super::super::*;
+        use std::collections::HashMap;
+
+        type FastMap = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
+
+        pub fn top_ngram_frac(words: &[&str], hashes: &[u64], n: usize, word_bytes: usize) -> f64 {
+            if hashes.len() < n || word_bytes == 0 {
+                return 0.0;
+            }
+            let mut counts = FastMap::default();
+            let mut best = (0u32, 0usize);
+            for (i, w) in hashes.windows(n).enumerate() {
+                let c = counts.entry(ngram_hash(w)).or_insert(0);
+                *c += 1;
+                if *c > best.0 {
+                    best = (*c, i);
+                }
+            }
+            if best.0 < 2 {
+                return 0.0;
+            }
+            let len: usize = words[best.1..best.1 + n].iter().map(|w| w.len()).sum();
+            ratio(len * best.0 as usize, word_bytes)
+        }
+
+        pub fn dup_ngram_frac(words: &[&str], hashes: &[u64], n: usize, word_bytes: usize) -> f64 {
+            if hashes.len() < n || word_bytes == 0 {
+                return 0.0;
+            }
+            let mut seen = FastSet::default();
+            let mut dup = 0usize;
+            let mut i = 0;
+            while i + n <= hashes.len() {
+                if seen.insert(ngram_hash(&hashes[i..i + n])) {
+                    i += 1;
+                } else {
+                    dup += words[i..i + n].iter().map(|w| w.len()).sum::<usize>();
+                    i += n;
+                }
+            }
+            ratio(dup, word_bytes)
+        }
+
+        /// (non-symbol words, their characters, alphabetic words, stop words).
+        pub fn word_stats(words: &[&str]) -> (usize, usize, usize, usize) {
+            let mut out = (0, 0, 0, 0);
+            for w in words {
+                if w.chars().any(char::is_alphanumeric) {
+                    out.0 += 1;
+                    out.1 += w.chars().count();
+                }
+                out.2 += usize::from(w.chars().any(char::is_alphabetic));
+                let t = w.trim_matches(|c: char| !c.is_alphanumeric());
+                if (2..=4).contains(&t.len())
+                    && GOPHER_STOP_WORDS.iter().any(|s| t.eq_ignore_ascii_case(s))
+                {
+                    out.3 += 1;
+                }
+            }
+            out
+        }
     }
 
     #[test]
