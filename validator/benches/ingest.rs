@@ -69,7 +69,8 @@ fn main() {
     // Per-stage cost per record, measured on the first batch, for the breakdown.
     {
         let limits = DecodeLimits::default();
-        let batch = ingest::decode(&bodies[0], &limits).expect("decode");
+        let received = ingest::decode_received(&bodies[0], &limits).expect("decode");
+        let batch = &received.batch;
         let k = batch.records.len().max(1) as f64;
         let reps = 20;
         let time = |f: &mut dyn FnMut()| {
@@ -80,7 +81,7 @@ fn main() {
             t.elapsed().as_secs_f64() * 1e6 / reps as f64 / k
         };
         let dec = time(&mut || {
-            std::hint::black_box(ingest::decode(&bodies[0], &limits).expect("decode"));
+            std::hint::black_box(ingest::decode_received(&bodies[0], &limits).expect("decode"));
         });
         let hdr = time(&mut || {
             std::hint::black_box(batch.verify_header()).expect("header");
@@ -110,7 +111,7 @@ fn main() {
         });
         let all = time(&mut || {
             std::hint::black_box(
-                ingest::prepare(&batch, &node.public(), now, &[]).expect("prepare"),
+                ingest::prepare_received(&received, &node.public(), now, &[]).expect("prepare"),
             );
         });
         println!(
@@ -146,9 +147,9 @@ fn main() {
     let started = Instant::now();
     for body in &bodies[..half] {
         let t = Instant::now();
-        let batch = ingest::decode(body, &limits).expect("decode");
-        let (id, prepared) =
-            ingest::prepare(&batch, &node.public(), now, &c.languages).expect("prepare");
+        let received = ingest::decode_received(body, &limits).expect("decode");
+        let (id, prepared) = ingest::prepare_received(&received, &node.public(), now, &c.languages)
+            .expect("prepare");
         let t2 = Instant::now();
         let out = store
             .ingest(id, &node.public(), &prepared, now, &validator, &params)
@@ -188,8 +189,9 @@ fn main() {
         let (limits, languages, key, bodies) = (&limits, &c.languages, node.public(), &bodies);
         s.spawn(move || {
             for body in &bodies[half..] {
-                let batch = ingest::decode(body, limits).expect("decode");
-                let prepared = ingest::prepare(&batch, &key, now, languages).expect("prepare");
+                let received = ingest::decode_received(body, limits).expect("decode");
+                let prepared =
+                    ingest::prepare_received(&received, &key, now, languages).expect("prepare");
                 if tx.send(prepared).is_err() {
                     break;
                 }

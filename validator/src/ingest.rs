@@ -4,7 +4,10 @@
 use std::collections::HashSet;
 
 use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
-use gleaner_protocol::{Batch, DecodeLimits, Digest, PublicKey, Record, verify_records};
+use gleaner_protocol::{
+    Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, decompress_limited,
+    verify_records,
+};
 
 use crate::dedup::{MinHash, exact_key};
 use crate::frontier::normalize;
@@ -20,6 +23,87 @@ pub fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Batch, IngestError> 
     Batch::decode(body, limits).map_err(|source| IngestError::Batch { source })
 }
 
+/// A decoded batch together with the JSON text each record arrived as, which is what gets stored
+/// for export: it parses back to the same `Record`, so nothing needs serialising again (base58
+/// of keys and signatures, escaping of the text).
+#[derive(Debug)]
+pub struct Received {
+    pub batch: Batch,
+    /// The decompressed body.
+    json: Vec<u8>,
+    /// Where each record's JSON value lies in `json`, in record order.
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl Received {
+    /// The JSON text record `index` arrived as.
+    pub fn record_json(&self, index: usize) -> Option<&[u8]> {
+        self.spans.get(index).and_then(|r| self.json.get(r.clone()))
+    }
+}
+
+/// The batch as [`Batch`]'s JSON, each record kept as raw JSON text until parsed.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBatch<'a> {
+    header: gleaner_protocol::BatchHeader,
+    #[serde(borrow)]
+    records: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// [`decode`], keeping each record's received JSON text ([`Received::record_json`]). Accepts and
+/// refuses exactly the bodies [`Batch::decode`] does, with the same error codes in the same
+/// order of checks.
+pub fn decode_received(body: &[u8], limits: &DecodeLimits) -> Result<Received, IngestError> {
+    let refuse = |source| IngestError::Batch { source };
+    let malformed = |e: serde_json::Error| {
+        refuse(ProtocolError::Malformed {
+            what: "batch",
+            why: e.to_string(),
+        })
+    };
+    if body.len() > limits.max_compressed_bytes {
+        return Err(refuse(ProtocolError::TooLarge {
+            what: "compressed batch",
+            limit: limits.max_compressed_bytes as u64,
+            actual: body.len() as u64,
+        }));
+    }
+    let json = decompress_limited(body, limits.max_decompressed_bytes).map_err(refuse)?;
+    let (header, records, spans) = {
+        let wire: WireBatch<'_> = serde_json::from_slice(&json).map_err(malformed)?;
+        let base = json.as_ptr() as usize;
+        let mut records = Vec::with_capacity(wire.records.len());
+        let mut spans = Vec::with_capacity(wire.records.len());
+        for raw in &wire.records {
+            let text = raw.get();
+            let start = (text.as_ptr() as usize).saturating_sub(base);
+            spans.push(start..start + text.len());
+            records.push(serde_json::from_str::<Record>(text).map_err(malformed)?);
+        }
+        (wire.header, records, spans)
+    };
+    if records.len() > limits.max_records {
+        return Err(refuse(ProtocolError::TooLarge {
+            what: "record count",
+            limit: limits.max_records as u64,
+            actual: records.len() as u64,
+        }));
+    }
+    if header.record_count as usize != records.len() {
+        return Err(refuse(ProtocolError::CountMismatch {
+            what: "record",
+            declared: u64::from(header.record_count),
+            actual: records.len() as u64,
+        }));
+    }
+    Ok(Received {
+        batch: Batch { header, records },
+        json,
+        spans,
+    })
+}
+
 /// Fewest records worth handing to another thread: below this, spawning costs more than it saves.
 const MIN_RECORDS_PER_THREAD: usize = 8;
 
@@ -31,6 +115,26 @@ const MIN_RECORDS_PER_THREAD: usize = 8;
 /// results do not depend on how it is split.
 pub fn prepare(
     batch: &Batch,
+    sender: &PublicKey,
+    now_ms: i64,
+    languages: &[String],
+) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
+    prepare_with(batch, None, sender, now_ms, languages)
+}
+
+/// [`prepare`] on a [`Received`] batch: the records' received JSON is what gets stored.
+pub fn prepare_received(
+    received: &Received,
+    sender: &PublicKey,
+    now_ms: i64,
+    languages: &[String],
+) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
+    prepare_with(&received.batch, Some(received), sender, now_ms, languages)
+}
+
+fn prepare_with(
+    batch: &Batch,
+    received: Option<&Received>,
     sender: &PublicKey,
     now_ms: i64,
     languages: &[String],
@@ -51,7 +155,10 @@ pub fn prepare(
     let computed = par_chunks(&batch.records, |first, part| {
         part.iter()
             .enumerate()
-            .map(|(i, record)| prepare_record(first + i, record, languages))
+            .map(|(i, record)| {
+                let json = received.and_then(|r| r.record_json(first + i));
+                prepare_record(first + i, record, json, languages)
+            })
             .collect()
     });
     let mut seen = HashSet::with_capacity(batch.records.len());
@@ -84,6 +191,7 @@ pub fn prepare(
 fn prepare_record(
     index: usize,
     record: &Record,
+    received_json: Option<&[u8]>,
     languages: &[String],
 ) -> Result<PreparedRecord, IngestError> {
     let id = record.id();
@@ -105,13 +213,16 @@ fn prepare_record(
         .take(MAX_OUTLINKS_FOLLOWED)
         .filter_map(|l| normalize(l).ok())
         .collect();
-    let json = serde_json::to_vec(record).map_err(|e| IngestError::Record {
-        index,
-        source: gleaner_protocol::ProtocolError::Malformed {
-            what: "record",
-            why: e.to_string(),
-        },
-    })?;
+    let json = match received_json {
+        Some(json) => json.to_vec(),
+        None => serde_json::to_vec(record).map_err(|e| IngestError::Record {
+            index,
+            source: ProtocolError::Malformed {
+                what: "record",
+                why: e.to_string(),
+            },
+        })?,
+    };
     Ok(PreparedRecord {
         record: record.clone(),
         id,
@@ -168,4 +279,112 @@ where
         }
         out
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{record_for, sample_text};
+    use gleaner_protocol::api::Job;
+    use gleaner_protocol::{SecretKey, ZSTD_LEVEL};
+
+    fn batch(records: usize) -> Batch {
+        let key = SecretKey::from_bytes(&[3; 32]);
+        let recs = (0..records)
+            .map(|i| {
+                let job = Job {
+                    lease_id: format!("lease-{i}"),
+                    url: format!("https://site{i}.example/a \"quoted\" path"),
+                    expires_at_ms: 0,
+                };
+                let mut text = sample_text(i as u64, 800);
+                text.push_str("\n\n\"Quotes\", tabs\t, back\\slashes, ünïcödé and \u{1}.");
+                record_for(&key, &job, text, 1_767_225_600_000)
+            })
+            .collect();
+        Batch::new(&key, 1_767_225_600_000, recs)
+    }
+
+    fn zstd(json: &[u8]) -> Vec<u8> {
+        zstd::bulk::compress(json, ZSTD_LEVEL).unwrap()
+    }
+
+    #[test]
+    fn received_records_keep_their_json_and_parse_back_the_same() {
+        let b = batch(5);
+        let limits = DecodeLimits::default();
+        // As a node sends it, and with other spacing and escapes than serde_json writes.
+        let compact = serde_json::to_vec(&b).unwrap();
+        let pretty = serde_json::to_vec_pretty(&b).unwrap();
+        for json in [compact, pretty] {
+            let body = zstd(&json);
+            let r = decode_received(&body, &limits).unwrap();
+            assert_eq!(r.batch, decode(&body, &limits).unwrap());
+            for (i, record) in b.records.iter().enumerate() {
+                let raw = r.record_json(i).unwrap();
+                assert_eq!(&serde_json::from_slice::<Record>(raw).unwrap(), record);
+            }
+            assert_eq!(r.record_json(5), None);
+            let (id, prepared) = prepare_received(&r, &b.header.node, 1_767_225_600_000, &[])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let (id2, prepared2) = prepare(&b, &b.header.node, 1_767_225_600_000, &[]).unwrap();
+            assert_eq!(id, id2);
+            for (p, q) in prepared.iter().zip(&prepared2) {
+                let back: Record = serde_json::from_slice(&p.json).unwrap();
+                assert_eq!(back, p.record);
+                assert_eq!(
+                    (p.id, &p.quality_json, p.text_key),
+                    (q.id, &q.quality_json, q.text_key)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn received_decoding_refuses_what_batch_decoding_refuses() {
+        let b = batch(3);
+        let json = serde_json::to_string(&b).unwrap();
+        let mut more = b.clone();
+        more.header.record_count = 4;
+        let mut unknown: serde_json::Value = serde_json::to_value(&b).unwrap();
+        unknown["records"][1]["extra"] = 1.into();
+        let mut unknown_top = serde_json::to_value(&b).unwrap();
+        unknown_top["extra"] = 1.into();
+        let bodies = [
+            zstd(json.as_bytes()),
+            zstd(&json.as_bytes()[..json.len() - 1]),
+            zstd(serde_json::to_string(&more).unwrap().as_bytes()),
+            zstd(unknown.to_string().as_bytes()),
+            zstd(unknown_top.to_string().as_bytes()),
+            zstd(
+                json.replacen("\"lease_id\"", "\"lease_id\":\"x\",\"lease_id\"", 1)
+                    .as_bytes(),
+            ),
+            zstd(b"[]"),
+            b"not zstd".to_vec(),
+        ];
+        for limits in [
+            DecodeLimits::default(),
+            DecodeLimits {
+                max_records: 2,
+                ..DecodeLimits::default()
+            },
+            DecodeLimits {
+                max_decompressed_bytes: 100,
+                ..DecodeLimits::default()
+            },
+            DecodeLimits {
+                max_compressed_bytes: 10,
+                ..DecodeLimits::default()
+            },
+        ] {
+            for body in &bodies {
+                let old = decode(body, &limits).map_err(|e| e.code());
+                let new = decode_received(body, &limits)
+                    .map(|r| r.batch)
+                    .map_err(|e| e.code());
+                assert_eq!(new, old, "{limits:?}");
+            }
+        }
+    }
 }

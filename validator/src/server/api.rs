@@ -351,14 +351,15 @@ pub(super) async fn submit_batch(
             max_decompressed_bytes: c.max_batch_decompressed_bytes,
             max_records: c.max_batch_records as usize,
         };
-        let batch = ingest::decode(&bytes, &limits)?;
+        let received = ingest::decode_received(&bytes, &limits)?;
+        let batch = &received.batch;
         if batch.header.node == node
             && let Some(json) = state.store().receipt(&batch.id())?
         {
             return Ok(Err(IngestOutcome::Replayed { json }));
         }
         let now = state.now_ms();
-        let (batch_id, prepared) = ingest::prepare(&batch, &node, now, &c.languages)?;
+        let (batch_id, prepared) = ingest::prepare_received(&received, &node, now, &c.languages)?;
         let params = IngestParams {
             cross_check_rate: c.cross_check_rate,
             new_node_cross_check_rate: c.new_node_cross_check_rate,
