@@ -6,6 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
     StructArray, UInt16Array, UInt32Array, UInt64Array,
@@ -40,9 +41,12 @@ pub const ROW_GROUP_MAX_TEXT_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_SHARD_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// zstd level: 3 is zstd's default and a good speed/size balance for text; higher levels cost
 /// export time for a few percent.
-pub const PARQUET_ZSTD_LEVEL: i32 = 3;
+pub const PARQUET_ZSTD_LEVEL: i32 = 1;
 /// `created_by` written in every shard. Fixed, so shards do not change with the host.
 pub const CREATED_BY: &str = "gleaner-dataset v1 (parquet-rs)";
+/// What the `file_path` column holds before the batch id: the batch that delivered the record
+/// (there are no WARC files).
+pub const FILE_PATH_PREFIX: &str = "gleaner:batch:";
 /// License of the exported text. The pages belong to their authors; ODC-By is what FineWeb uses,
 /// subject to the source sites' terms.
 pub const DEFAULT_LICENSE: &str = "odc-by";
@@ -544,6 +548,42 @@ fn owned_strings(rows: &[Prepared], f: impl Fn(&Prepared) -> String) -> ArrayRef
     Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
 }
 
+/// A column of digests in their text form (lowercase hex, as `Digest`'s `Display` writes them)
+/// after `prefix`, built through one reused buffer instead of two allocations per row.
+fn hex_strings(rows: &[Prepared], prefix: &str, f: impl Fn(&Prepared) -> &Digest) -> ArrayRef {
+    let mut column = StringBuilder::with_capacity(rows.len(), rows.len() * (prefix.len() + 64));
+    let mut buf = prefix.as_bytes().to_vec();
+    buf.resize(prefix.len() + 64, 0);
+    for p in rows {
+        let digest = f(p);
+        let text = buf
+            .get_mut(prefix.len()..)
+            .and_then(|hex| hex::encode_to_slice(digest.as_bytes(), hex).ok())
+            .and_then(|()| std::str::from_utf8(&buf).ok());
+        match text {
+            Some(text) => column.append_value(text),
+            None => column.append_value(format!("{prefix}{digest}")),
+        }
+    }
+    Arc::new(column.finish())
+}
+
+/// The `dump` column: one label per epoch, formatted once per run of rows of that epoch (a row
+/// group holds one epoch).
+fn dump_labels(rows: &[Prepared]) -> ArrayRef {
+    let mut column = StringBuilder::with_capacity(rows.len(), rows.len() * 20);
+    let mut label: Option<(u64, String)> = None;
+    for p in rows {
+        let epoch = p.row.epoch;
+        let text = match &mut label {
+            Some((e, text)) if *e == epoch => text,
+            slot => &mut slot.insert((epoch, dump_label(epoch))).1,
+        };
+        column.append_value(text.as_str());
+    }
+    Arc::new(column.finish())
+}
+
 fn r(p: &Prepared) -> &gleaner_protocol::Record {
     &p.row.record
 }
@@ -579,11 +619,11 @@ fn record_batch(
     )?;
     let columns: Vec<ArrayRef> = vec![
         strings(rows, |p| &r(p).text),
-        owned_strings(rows, |p| p.id.to_string()),
-        owned_strings(rows, |p| dump_label(p.row.epoch)),
+        hex_strings(rows, "", |p| &p.id),
+        dump_labels(rows),
         strings(rows, |p| &r(p).final_url),
         owned_strings(rows, |p| iso_date(r(p).fetched_at_ms)),
-        owned_strings(rows, |p| format!("gleaner:batch:{}", p.row.batch_id)),
+        hex_strings(rows, FILE_PATH_PREFIX, |p| &p.row.batch_id),
         strings(rows, |p| &r(p).lang),
         Arc::new(Float64Array::from_iter(
             rows.iter()
@@ -609,21 +649,21 @@ fn record_batch(
         Arc::new(BooleanArray::from_iter(
             rows.iter().map(|p| Some(r(p).truncated)),
         )),
-        owned_strings(rows, |p| r(p).raw_digest.to_string()),
+        hex_strings(rows, "", |p| &r(p).raw_digest),
         strings(rows, |p| &r(p).title),
-        owned_strings(rows, |p| r(p).text_digest.to_string()),
+        hex_strings(rows, "", |p| &r(p).text_digest),
         strings(rows, |p| robots_label(r(p).robots)),
         Arc::new(UInt32Array::from_iter_values(
             rows.iter().map(|p| r(p).crawl_delay_ms),
         )),
-        owned_strings(rows, |p| r(p).outlinks_digest.to_string()),
+        hex_strings(rows, "", |p| &r(p).outlinks_digest),
         strings(rows, |p| {
             derived.nodes.get(&r(p).node).map_or("", String::as_str)
         }),
         owned_strings(rows, |p| {
             b58::encode(r(p).signature.as_bytes()).unwrap_or_else(|| r(p).signature.to_string())
         }),
-        owned_strings(rows, |p| p.row.batch_id.to_string()),
+        hex_strings(rows, "", |p| &p.row.batch_id),
         strings(rows, |_| &derived.validator),
         strings(rows, |p| {
             derived
@@ -724,7 +764,7 @@ fn write_jsonl(
                 dump: dump_label(p.row.epoch),
                 url: &rec.final_url,
                 date: iso_date(rec.fetched_at_ms),
-                file_path: format!("gleaner:batch:{}", p.row.batch_id),
+                file_path: format!("{FILE_PATH_PREFIX}{}", p.row.batch_id),
                 language: &rec.lang,
                 language_score: p.row.quality.get(LANGUAGE_SCORE_KEY).copied(),
                 token_count,
