@@ -125,7 +125,7 @@ impl Tuning {
         product_drops_links: false,
         descend_share: 0.8,
         main_share: 0.4,
-        min_text_chars: 600,
+        min_text_chars: 500,
         link_block_density: 0.7,
         link_keep_share: 0.5,
         skip_title_h1: true,
