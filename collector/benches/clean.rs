@@ -227,7 +227,6 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "repeat_min" => t.repeat_min = v.parse()?,
             "repeat_share" => t.repeat_share = v.parse()?,
             "fallback_links" => t.fallback_links = v.parse()?,
-            "descend_repeat_min" => t.descend_repeat_min = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }

@@ -106,11 +106,6 @@ pub struct Tuning {
     /// The fallback pass drops link blocks when that keeps at least `link_keep_share` of its
     /// text (the whole body's menus and link columns), as the first pass does.
     pub fallback_links: bool,
-    /// Root choice does not descend into a child that has at least this many siblings (itself
-    /// included) of the same tag and class: the parent is a list of posts or items, and one
-    /// long item is not the page. 0 disables (3 measured +0.0005 F1 but more must-not-have
-    /// snippets; off).
-    pub descend_repeat_min: u32,
     /// Use this page type instead of the guess (benchmark diagnosis only).
     pub force_type: Option<PageType>,
 }
@@ -138,7 +133,6 @@ impl Tuning {
         repeat_min: 4,
         repeat_share: 0.1,
         fallback_links: true,
-        descend_repeat_min: 0,
     };
 }
 
@@ -187,23 +181,13 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         skip: title_h1,
         dedup_min: tuning.dedup_min,
     };
-    let root = select::choose_root(&dom, tuning);
-    let mut text = text::emit(&dom, root, emit);
+    let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
     // Product pages keep dropping: their link-dense blocks are recommendation grids.
-    if emit.drop_link_blocks && (page_type != PageType::Product || !tuning.product_drops_links) {
-        let root_chars = dom.items.get(root).map_or(0, |r| r.good.chars);
-        let kept = text.chars().filter(|c| !c.is_whitespace()).count();
-        if (kept as f64) < f64::from(root_chars) * tuning.link_keep_share {
-            text = text::emit(
-                &dom,
-                root,
-                text::Emit {
-                    drop_link_blocks: false,
-                    ..emit
-                },
-            );
-        }
-    }
+    let mut text = if page_type == PageType::Product && tuning.product_drops_links {
+        text::emit(&dom, root, emit)
+    } else {
+        emit_dropping_links(&dom, root, emit, tuning.link_keep_share)
+    };
 
     // Fallback: the hint-driven pass found too little; take the whole body with only
     // structural boilerplate removed, if that is longer. Its menus and link columns go as in
@@ -217,22 +201,11 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         };
         select::prune(&mut dom, cfg);
         let body = dom.facts.body.map_or(0, |b| b as usize);
-        let mut fallback = text::emit(
-            &dom,
-            body,
-            text::Emit {
-                drop_link_blocks: false,
-                ..emit
-            },
-        );
-        if tuning.fallback_links && emit.drop_link_blocks {
-            let body_chars = dom.items.get(body).map_or(0, |r| r.good.chars);
-            let dropped = text::emit(&dom, body, emit);
-            let kept = dropped.chars().filter(|c| !c.is_whitespace()).count();
-            if (kept as f64) >= f64::from(body_chars) * tuning.link_keep_share {
-                fallback = dropped;
-            }
-        }
+        let fallback_emit = text::Emit {
+            drop_link_blocks: emit.drop_link_blocks && tuning.fallback_links,
+            ..emit
+        };
+        let fallback = emit_dropping_links(&dom, body, fallback_emit, tuning.link_keep_share);
         if fallback.len() > text.len() {
             text = fallback;
         }
@@ -270,6 +243,28 @@ fn hint_pass(tuning: &Tuning, page_type: PageType) -> select::Config {
     }
 }
 
+/// The text under `at`, its link blocks dropped (when `emit.drop_link_blocks`) unless that keeps
+/// less than `keep_share` of the text: then the links are the content (a listing) and stay.
+fn emit_dropping_links(dom: &dom::Dom<'_>, at: usize, emit: text::Emit, keep_share: f64) -> String {
+    let text = text::emit(dom, at, emit);
+    if !emit.drop_link_blocks {
+        return text;
+    }
+    let chars = dom.items.get(at).map_or(0, |r| r.good.chars);
+    let kept = text.chars().filter(|c| !c.is_whitespace()).count();
+    if (kept as f64) >= f64::from(chars) * keep_share {
+        return text;
+    }
+    text::emit(
+        dom,
+        at,
+        text::Emit {
+            drop_link_blocks: false,
+            ..emit
+        },
+    )
+}
+
 /// Diagnosis for the benchmark harness: the page type, the chosen root, and for the first text
 /// node containing `needle` (case-insensitive) its ancestor chain with each element's hints,
 /// statistics and whether it was removed. Not a stable API.
@@ -283,7 +278,7 @@ pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
     let page_type = page_type::guess(&dom, base_url);
     let cfg = hint_pass(&tuning, page_type);
     select::prune(&mut dom, cfg);
-    let root = select::choose_root(&dom, &tuning);
+    let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
     let mut out = String::new();
     let _ = writeln!(out, "type {page_type:?}, root {root}");
     let needle = needle.to_lowercase();

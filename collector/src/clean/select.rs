@@ -18,8 +18,7 @@
 //! 2. **Re-count.** Bottom-up, the text statistics of what survives (`good`).
 //! 3. **Root.** Start at `<body>`; jump to the largest `main`/`article` if it holds most of
 //!    the surviving text; then descend while one child holds nearly all of its parent's
-//!    non-link text and is not one of several siblings of the same tag and class (one long
-//!    post of a thread, one long entry of a list). Everything that survives under the root is the main content.
+//!    non-link text. Everything that survives under the root is the main content.
 
 use super::dom::{Dom, Item, NO_PARENT};
 use super::hints::TagClass;
@@ -284,14 +283,10 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32, repeated: &[u3
 
 /// Choose the root of the main content: an index into the arena.
 ///
-/// `tuning.main_share`: jump to the largest `main`/`article` when it holds this share of the
-/// body's non-link text. `tuning.descend_share`: descend into a child holding this share of its
-/// parent's — high, so that sibling blocks of real content (intro, second column) are not cut
-/// off. A child repeated `tuning.descend_repeat_min` times among its siblings (same tag and
-/// class: posts of a thread, entries of a list) is one item of the content, however long, and
-/// is not descended into.
-pub(crate) fn choose_root(dom: &Dom<'_>, tuning: &super::Tuning) -> usize {
-    let (main_share, descend_share) = (tuning.main_share, tuning.descend_share);
+/// `main_share`: jump to the largest `main`/`article` when it holds this share of the body's
+/// non-link text. `descend_share`: descend into a child holding this share of its parent's —
+/// high, so that sibling blocks of real content (intro, second column) are not cut off.
+pub(crate) fn choose_root(dom: &Dom<'_>, main_share: f64, descend_share: f64) -> usize {
     let items = &dom.items;
     let mut root = dom.facts.body.map_or(0, |b| b as usize);
     let Some(body) = items.get(root) else {
@@ -339,9 +334,7 @@ pub(crate) fn choose_root(dom: &Dom<'_>, tuning: &super::Tuning) -> usize {
         match best {
             Some((c, p))
                 if matches!(items[c].kind, super::dom::Kind::Elem(_))
-                    && f64::from(p) >= f64::from(cur_plain) * descend_share
-                    && !(tuning.descend_repeat_min > 0
-                        && same_siblings(items, root, c) >= tuning.descend_repeat_min) =>
+                    && f64::from(p) >= f64::from(cur_plain) * descend_share =>
             {
                 root = c
             }
@@ -349,27 +342,6 @@ pub(crate) fn choose_root(dom: &Dom<'_>, tuning: &super::Tuning) -> usize {
         }
     }
     root
-}
-
-/// How many children of `parent` (`child` included) share `child`'s tag and `class` and hold
-/// text.
-fn same_siblings(items: &[Item<'_>], parent: usize, child: usize) -> u32 {
-    let class = |i: usize| match items[i].kind {
-        super::dom::Kind::Elem(el) => el.attr("class"),
-        super::dom::Kind::Text(_) => None,
-    };
-    let (tag, cls) = (items[child].tag, class(child));
-    let mut n = 0;
-    let mut i = parent + 1;
-    let end = items[parent].end as usize;
-    while i < end {
-        let it = &items[i];
-        if !it.removed && it.good.chars > 0 && it.tag == tag && class(i) == cls {
-            n += 1;
-        }
-        i = it.end as usize;
-    }
-    n
 }
 
 impl Item<'_> {
