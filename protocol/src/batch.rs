@@ -111,6 +111,18 @@ impl Batch {
     /// allocated whole. Checks the declared record count; does not verify signatures (see
     /// [`Batch::verify_header`] and [`Record::verify`]).
     pub fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Self, ProtocolError> {
+        let json = Self::decompress(body, limits)?;
+        let batch: Batch = serde_json::from_slice(&json).map_err(|e| ProtocolError::Malformed {
+            what: "batch",
+            why: e.to_string(),
+        })?;
+        Self::check_count(&batch.header, batch.records.len(), limits)?;
+        Ok(batch)
+    }
+
+    /// The first step of [`Batch::decode`]: the compressed size limit, then decompression
+    /// within the decompressed size limit. For decoders of the JSON other than `Batch`'s own.
+    pub fn decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, ProtocolError> {
         if body.len() > limits.max_compressed_bytes {
             return Err(ProtocolError::TooLarge {
                 what: "compressed batch",
@@ -118,26 +130,31 @@ impl Batch {
                 actual: body.len() as u64,
             });
         }
-        let json = decompress_limited(body, limits.max_decompressed_bytes)?;
-        let batch: Batch = serde_json::from_slice(&json).map_err(|e| ProtocolError::Malformed {
-            what: "batch",
-            why: e.to_string(),
-        })?;
-        if batch.records.len() > limits.max_records {
+        decompress_limited(body, limits.max_decompressed_bytes)
+    }
+
+    /// The last step of [`Batch::decode`], on a parsed header and its number of records: the
+    /// record count limit, then the declared count.
+    pub fn check_count(
+        header: &BatchHeader,
+        records: usize,
+        limits: &DecodeLimits,
+    ) -> Result<(), ProtocolError> {
+        if records > limits.max_records {
             return Err(ProtocolError::TooLarge {
                 what: "record count",
                 limit: limits.max_records as u64,
-                actual: batch.records.len() as u64,
+                actual: records as u64,
             });
         }
-        if batch.header.record_count as usize != batch.records.len() {
+        if header.record_count as usize != records {
             return Err(ProtocolError::CountMismatch {
                 what: "record",
-                declared: u64::from(batch.header.record_count),
-                actual: batch.records.len() as u64,
+                declared: u64::from(header.record_count),
+                actual: records as u64,
             });
         }
-        Ok(batch)
+        Ok(())
     }
 
     /// The header is signed by its node, its count and Merkle root match the records, and every

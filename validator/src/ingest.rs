@@ -5,8 +5,7 @@ use std::collections::HashSet;
 
 use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
 use gleaner_protocol::{
-    Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, decompress_limited,
-    verify_records,
+    Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, verify_records,
 };
 
 use crate::dedup::{MinHash, exact_key};
@@ -62,14 +61,7 @@ pub fn decode_received(body: &[u8], limits: &DecodeLimits) -> Result<Received, I
             why: e.to_string(),
         })
     };
-    if body.len() > limits.max_compressed_bytes {
-        return Err(refuse(ProtocolError::TooLarge {
-            what: "compressed batch",
-            limit: limits.max_compressed_bytes as u64,
-            actual: body.len() as u64,
-        }));
-    }
-    let json = decompress_limited(body, limits.max_decompressed_bytes).map_err(refuse)?;
+    let json = Batch::decompress(body, limits).map_err(refuse)?;
     let (header, records, spans) = {
         let wire: WireBatch<'_> = serde_json::from_slice(&json).map_err(malformed)?;
         let base = json.as_ptr() as usize;
@@ -83,20 +75,7 @@ pub fn decode_received(body: &[u8], limits: &DecodeLimits) -> Result<Received, I
         }
         (wire.header, records, spans)
     };
-    if records.len() > limits.max_records {
-        return Err(refuse(ProtocolError::TooLarge {
-            what: "record count",
-            limit: limits.max_records as u64,
-            actual: records.len() as u64,
-        }));
-    }
-    if header.record_count as usize != records.len() {
-        return Err(refuse(ProtocolError::CountMismatch {
-            what: "record",
-            declared: u64::from(header.record_count),
-            actual: records.len() as u64,
-        }));
-    }
+    Batch::check_count(&header, records.len(), limits).map_err(refuse)?;
     Ok(Received {
         batch: Batch { header, records },
         json,
