@@ -497,17 +497,21 @@ fn find_duplicate(
             "exact_duplicate",
         )));
     }
-    // Most records share no band with anything: one statement probes all bands (in band order,
-    // stopping at the first hit) instead of one statement per band. Only on a hit is the band
-    // loop below run, to pick exactly the row it always picked.
+    // One statement probes every band, in band order, stopping at the first hit: most records
+    // share no band with anything, and one statement costs less than one per band.
     static ANY_BAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let any_band = ANY_BAND.get_or_init(|| {
         let probes: Vec<String> = (0..NUM_BANDS)
-            .map(|b| format!("SELECT {b} FROM lsh WHERE band = {b} AND key = ?{}", b + 1))
+            .map(|b| {
+                format!(
+                    "SELECT record_id FROM lsh WHERE band = {b} AND key = ?{}",
+                    b + 1
+                )
+            })
             .collect();
         format!("{} LIMIT 1", probes.join(" UNION ALL "))
     });
-    let first_band: Option<i64> = conn
+    let near: Option<Vec<u8>> = conn
         .prepare_cached(any_band)
         .and_then(|mut s| {
             let keys: Vec<&dyn rusqlite::ToSql> =
@@ -515,30 +519,13 @@ fn find_duplicate(
             s.query_row(keys.as_slice(), |r| r.get(0)).optional()
         })
         .op("dedup")?;
-    let Some(first_band) = first_band else {
-        return Ok(None);
-    };
-    let mut stmt = conn
-        .prepare_cached("SELECT record_id FROM lsh WHERE band = ?1 AND key = ?2 LIMIT 1")
-        .op("dedup")?;
-    for (band, key) in pr
-        .bands
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(first_band).unwrap_or(0))
-    {
-        let hit: Option<Vec<u8>> = stmt
-            .query_row(params![band as i64, key], |r| r.get(0))
-            .optional()
-            .op("dedup")?;
-        if let Some(id) = hit {
-            return Ok(Some((
-                super::digest_from(&id, "record id")?,
-                "near_duplicate",
-            )));
-        }
+    match near {
+        Some(id) => Ok(Some((
+            super::digest_from(&id, "record id")?,
+            "near_duplicate",
+        ))),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// `INSERT INTO lsh` of all bands of a record in one statement, bands in order (the same rows,
