@@ -346,39 +346,36 @@ fn word_stats(words: &[&str], count_stop_words: bool) -> WordStats {
         // On ASCII, `char::is_alphanumeric`/`is_alphabetic` are the ASCII tests and a byte is a
         // character.
         let b = w.as_bytes();
-        if b.is_ascii() {
+        let (alnum, alpha, chars, stop) = if b.is_ascii() {
             let alnum = b.iter().any(u8::is_ascii_alphanumeric);
-            let alpha = alnum && b.iter().any(u8::is_ascii_alphabetic);
-            if alnum {
-                ws.non_symbol += 1;
-                ws.non_symbol_chars += b.len();
-            }
-            ws.alpha += usize::from(alpha);
-            if count_stop_words && alnum && is_ascii_stop_word(b) {
-                ws.stop += 1;
-            }
-            continue;
-        }
-        let (alnum, alpha, chars) = (
-            w.chars().any(char::is_alphanumeric),
-            w.chars().any(char::is_alphabetic),
-            w.chars().count(),
-        );
+            (
+                alnum,
+                alnum && b.iter().any(u8::is_ascii_alphabetic),
+                b.len(),
+                count_stop_words && alnum && is_ascii_stop_word(b),
+            )
+        } else {
+            (
+                w.chars().any(char::is_alphanumeric),
+                w.chars().any(char::is_alphabetic),
+                w.chars().count(),
+                count_stop_words && is_stop_word(w),
+            )
+        };
         if alnum {
             ws.non_symbol += 1;
             ws.non_symbol_chars += chars;
         }
         ws.alpha += usize::from(alpha);
-        if count_stop_words {
-            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
-            if (2..=4).contains(&w.len())
-                && GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
-            {
-                ws.stop += 1;
-            }
-        }
+        ws.stop += usize::from(stop);
     }
     ws
+}
+
+/// `w` trimmed of non-alphanumeric characters is a Gopher stop word, ignoring case.
+fn is_stop_word(w: &str) -> bool {
+    let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+    (2..=4).contains(&w.len()) && GOPHER_STOP_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s))
 }
 
 /// `w` (ASCII, with an alphanumeric byte) trimmed of non-alphanumeric bytes is a Gopher stop
