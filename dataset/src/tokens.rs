@@ -79,6 +79,18 @@ fn front_slot(key: u128) -> usize {
     (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FRONT_SLOTS_LOG2)) as usize
 }
 
+/// `SHORT_MASKS[len]` keeps the low `len` bytes of a `u128` (a table: a variable 128-bit shift
+/// costs several instructions on the hot path).
+static SHORT_MASKS: [u128; SHORT_PIECE_BYTES + 1] = {
+    let mut masks = [0u128; SHORT_PIECE_BYTES + 1];
+    let mut len = 0;
+    while len <= SHORT_PIECE_BYTES {
+        masks[len] = (1u128 << (8 * len)) - 1;
+        len += 1;
+    }
+    masks
+};
+
 /// The short piece `bytes[start..start + len]` (`len` at most [`SHORT_PIECE_BYTES`]) packed into
 /// a `u128`: its bytes little-endian, its length in the top byte. The cache then hashes and
 /// compares two machine words instead of a heap string; most pieces of web text (a word with its
@@ -90,8 +102,7 @@ fn short_key(bytes: &[u8], start: usize, len: usize) -> u128 {
     if let Some(window) = bytes.get(start..end)
         && let Ok(window) = <[u8; 16]>::try_from(window)
     {
-        let mask = (1u128 << (8 * len)) - 1;
-        return (u128::from_le_bytes(window) & mask) | tag;
+        return (u128::from_le_bytes(window) & SHORT_MASKS[len]) | tag;
     }
     let piece = bytes.get(start..).unwrap_or_default();
     piece
@@ -99,6 +110,126 @@ fn short_key(bytes: &[u8], start: usize, len: usize) -> u128 {
         .take(len)
         .enumerate()
         .fold(tag, |key, (k, &b)| key | u128::from(b) << (8 * k))
+}
+
+/// Byte classes of the ASCII fast path ([`ascii_piece_end`]): letters, digits, other ASCII
+/// (punctuation and symbols), ASCII whitespace, and any byte of a character outside ASCII.
+const B_LETTER: u8 = 0;
+const B_NUMBER: u8 = 1;
+const B_OTHER: u8 = 2;
+const B_SPACE: u8 = 3;
+const B_NON_ASCII: u8 = 4;
+
+/// The fast path's class of every byte value.
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [B_NON_ASCII; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match b as u8 {
+            b'a'..=b'z' | b'A'..=b'Z' => B_LETTER,
+            b'0'..=b'9' => B_NUMBER,
+            // `char::is_whitespace` (Unicode White_Space, the pattern's `\s`) within ASCII.
+            b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ' => B_SPACE,
+            _ => B_OTHER,
+        };
+        b += 1;
+    }
+    table
+};
+
+#[inline]
+fn byte_class(b: u8) -> u8 {
+    BYTE_CLASS[usize::from(b)]
+}
+
+/// The end of the piece starting at `i` (whose first byte is `first`) when the pattern's answer
+/// there can be read from ASCII bytes alone: ` ?` then a run of letters, digits or other
+/// characters that ends before a non-ASCII byte, not starting with an apostrophe. `None` sends
+/// the piece to the general path (contractions, whitespace runs, non-ASCII text).
+#[inline]
+fn ascii_piece_end(bytes: &[u8], i: usize, first: u8) -> Option<usize> {
+    let (run_start, class) = match byte_class(first) {
+        B_SPACE if first == b' ' => {
+            let next = *bytes.get(i + 1)?;
+            let class = byte_class(next);
+            if class > B_OTHER {
+                return None;
+            }
+            (i + 1, class)
+        }
+        class if class <= B_OTHER && first != b'\'' => (i, class),
+        _ => return None,
+    };
+    let end = run_end(bytes, run_start, class);
+    // A character outside ASCII may continue the run: let the general path decide.
+    match bytes.get(end) {
+        Some(&b) if b >= 0x80 => None,
+        _ => Some(end),
+    }
+}
+
+/// `b` in every byte of a word.
+const fn splat(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// The high bit of every byte.
+const HIGH: u64 = splat(0x80);
+
+/// The high bit of each byte lane of `word` (all lanes below 0x80) that is at least `c`
+/// (`c` at most 0x80): adding `0x80 - c` carries into the high bit exactly then, and never
+/// across lanes.
+const fn at_least(word: u64, c: u8) -> u64 {
+    word.wrapping_add(splat(0x80 - c)) & HIGH
+}
+
+/// The high bit of each byte lane of `word` (eight bytes, little-endian) whose byte is in
+/// `class` (one of [`B_LETTER`], [`B_NUMBER`], [`B_OTHER`]): the byte table's answer for eight
+/// bytes at once, without a branch per byte.
+fn class_lanes(word: u64, class: u8) -> u64 {
+    let ascii = !word & HIGH;
+    let low = word & !HIGH;
+    let in_range = |x: u64, lo: u8, hi: u8| at_least(x, lo) & !at_least(x, hi + 1);
+    let letter = in_range(low | splat(0x20), b'a', b'z');
+    let number = in_range(low, b'0', b'9');
+    let lanes = match class {
+        B_LETTER => letter,
+        B_NUMBER => number,
+        _ => {
+            let space = in_range(low, 0x09, 0x0D) | in_range(low, b' ', b' ');
+            !(letter | number | space)
+        }
+    };
+    lanes & ascii
+}
+
+/// The end of the run of `class` bytes starting at `start` (whose first byte is of `class`),
+/// eight bytes per step.
+fn run_end(bytes: &[u8], start: usize, class: u8) -> usize {
+    let mut at = start;
+    loop {
+        let word = match bytes.get(at..at + 8) {
+            Some(window) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(window);
+                u64::from_le_bytes(w)
+            }
+            None => {
+                // Near the end: pad with a byte of no class (0x80 is not ASCII).
+                let mut w = [0x80u8; 8];
+                let rest = bytes.get(at..).unwrap_or_default();
+                for (slot, &b) in w.iter_mut().zip(rest) {
+                    *slot = b;
+                }
+                u64::from_le_bytes(w)
+            }
+        };
+        let outside = !class_lanes(word, class) & HIGH;
+        if outside != 0 {
+            return at + (outside.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
 }
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
@@ -180,10 +311,20 @@ impl TokenCounter {
     }
 
     /// The number of GPT-2 tokens in `text` (no special tokens).
+    ///
+    /// Pieces made of ASCII alone (most pieces of most text) are cut and looked up in one tight
+    /// loop over a byte table; any piece touching a byte outside ASCII, or starting with an
+    /// apostrophe (contractions), takes the general path, which follows the pattern exactly.
     pub fn count(&mut self, text: &str) -> u64 {
+        let bytes = text.as_bytes();
         let mut total = 0u64;
         let mut i = 0;
-        while i < text.len() {
+        while let Some(&b) = bytes.get(i) {
+            if let Some(end) = ascii_piece_end(bytes, i, b) {
+                total += u64::from(self.count_ascii_piece(text, i, end));
+                i = end;
+                continue;
+            }
             let end = self.piece_end(text, i);
             if end <= i {
                 break;
@@ -192,6 +333,22 @@ impl TokenCounter {
             i = end;
         }
         total
+    }
+
+    /// [`Self::count_piece`] for a piece known to be ASCII: short pieces go straight to the
+    /// front cache.
+    #[inline]
+    fn count_ascii_piece(&mut self, text: &str, start: usize, end: usize) -> u32 {
+        let len = end - start;
+        if len <= SHORT_PIECE_BYTES {
+            let key = short_key(text.as_bytes(), start, len);
+            if let Some(&(k, n)) = self.front.get(front_slot(key))
+                && k == key
+            {
+                return n;
+            }
+        }
+        self.count_piece(text, start, end)
     }
 
     #[inline]
@@ -377,7 +534,9 @@ mod tests {
                     Just("word"), Just("Word"), Just("a"), Just("123"), Just("4"), Just("\u{661}"),
                     Just("."), Just("..."), Just("!?"), Just("-"), Just("é"), Just("e\u{301}"),
                     Just("日本"), Just("русский"), Just("🙂"), Just("\u{200b}"), Just("Ⅻ"),
-                    Just("averyveryverylongwordthatexceedsfifteenbytes"),
+                    Just("averyveryverylongwordthatexceedsfifteenbytes"), Just("\u{b}"),
+                    Just("\u{c}"), Just("\u{1c}"), Just("\u{85}"), Just("\"'s"), Just("x'"),
+                    Just("—"), Just("-—"), Just("a1b2"), Just("$"), Just("café"),
                 ],
                 0..40,
             )
@@ -388,6 +547,37 @@ mod tests {
             let mut counter = base.share();
             prop_assert_eq!(counter.count(&text), expected, "{:?}", text);
             prop_assert_eq!(counter.count(&text), expected, "warm cache: {:?}", text);
+        }
+    }
+
+    proptest! {
+        /// Eight bytes at a time, the lanes of a class are the bytes the byte table puts in it,
+        /// whatever their neighbours (bytes outside ASCII included).
+        #[test]
+        fn class_lanes_agree_with_the_byte_table(bytes in proptest::array::uniform8(any::<u8>())) {
+            let word = u64::from_le_bytes(bytes);
+            for class in [B_LETTER, B_NUMBER, B_OTHER] {
+                let lanes = class_lanes(word, class);
+                for (k, &b) in bytes.iter().enumerate() {
+                    let lane = lanes >> (8 * k) & 0x80 != 0;
+                    prop_assert_eq!(lane, BYTE_CLASS[usize::from(b)] == class, "{:?} {}", bytes, k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_is_in_its_table_class_alone() {
+        for b in 0..=255u8 {
+            for class in [B_LETTER, B_NUMBER, B_OTHER] {
+                let lanes = class_lanes(splat(b), class);
+                let expected = if BYTE_CLASS[usize::from(b)] == class {
+                    HIGH
+                } else {
+                    0
+                };
+                assert_eq!(lanes, expected, "byte {b:#04x} class {class}");
+            }
         }
     }
 
