@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${GLEANER_BENCH_BIN:-}"
 if [[ -z "$bin" ]]; then
   "$root/src-tauri/scripts/app-build.sh" >/dev/null
-  bin="$root/target/release/gleaner-app"
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/gleaner-app"
 fi
 exec xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- python3 "$root/src-tauri/scripts/bench.py" "$bin"

@@ -16,4 +16,4 @@ cd "$root"
 cargo test --workspace --lib --bins --tests --no-run --quiet
 # -a: a free display number; e2e.py starts tauri-driver on ports the kernel picks.
 exec xvfb-run -a -s "-screen 0 1280x800x24" \
-  dbus-run-session -- python3 "$root/src-tauri/scripts/e2e.py" "$root/target/debug/gleaner-app"
+  dbus-run-session -- python3 "$root/src-tauri/scripts/e2e.py" "${CARGO_TARGET_DIR:-$root/target}/debug/gleaner-app"
