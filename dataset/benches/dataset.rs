@@ -21,6 +21,19 @@
 //! rows per core-second, +30 %); shards 37.7 -> 39.4 MB. Instruction counts (callgrind, 5,000 rows):
 //! token counting 94k -> 68k per row.
 //!
+//! Later on 2026-12-01, the token counter cutting ASCII pieces eight bytes at a time: one core
+//! (`taskset -c 1 <bench binary>`, so the export runs on one thread; every other process on the
+//! machine stopped with SIGSTOP during the runs), before and after run alternately four times:
+//! export 24,000 / 24,500 / 28,400 / 31,300 -> 33,300 / 34,700 / 35,700 / 36,200 rows per
+//! core-second (medians ~26,500 -> ~35,200, +33 %); the single-thread token count 72-90k ->
+//! 126-162k rows/s. Even with the machine otherwise idle, repeated runs of one binary spread by
+//! ±10 %. Where one-core export time goes now (`perf record -e cpu-clock`, single thread): zstd
+//! level 1 compression about half, token counting about a fifth, Arrow arrays and Parquet
+//! encoding about a fifth, the rest ids, sorting, zstd context creation (one per column per row
+//! group) and writing. 50,000 rows/s would leave ~20 µs a row, about what zstd alone takes at
+//! level 1 here plus the token count; lower levels compress worse without being faster on this
+//! text (levels -1/-3/-7: same instructions within 5 %, shards 23-44 % larger).
+//!
 //! On a busy machine the wall-clock figures mostly measure the share of CPU the bench gets; with
 //! both cores free, export takes about half its CPU time (44,000 rows/s was seen in a quieter
 //! moment), so compare CPU-seconds across runs.
