@@ -111,11 +111,43 @@ class WebDriver:
     def wait_attr(self, css, name, want, timeout=20):
         return wait_for(f"{css}[{name}={want}]", lambda: self.attr(css, name) == want, timeout)
 
+    # WebKitGTK's WebDriver screenshot waits for the page's next repaint. The app renders without
+    # GPU compositing, and then WebKit's own "draw once more" request does not produce one (seen
+    # with 2.50): on a page where nothing changes (the activity panel, empty) the screenshot waited
+    # forever, and it returned as soon as anything on the page changed. So while a screenshot is
+    # pending, a 1-pixel, practically transparent element in a corner changes colour every 50 ms
+    # (for at most 10 s); the app's own rendering is not involved.
+    PULSE_ON = """
+        let e = document.getElementById('__wd-repaint');
+        if (!e) {
+            e = document.createElement('div');
+            e.id = '__wd-repaint';
+            e.setAttribute('aria-hidden', 'true');
+            e.style.cssText = 'position:fixed;right:0;bottom:0;width:1px;height:1px;pointer-events:none;z-index:2147483647';
+            document.documentElement.append(e);
+        }
+        clearInterval(window.__wdRepaint);
+        let n = 0;
+        window.__wdRepaint = setInterval(() => {
+            e.style.background = ++n % 2 ? 'rgba(0,0,0,0.004)' : 'rgba(255,255,255,0.004)';
+            if (n > 200) clearInterval(window.__wdRepaint);
+        }, 50);
+        return true;"""
+    PULSE_OFF = "clearInterval(window.__wdRepaint); document.getElementById('__wd-repaint')?.remove(); return true;"
+
     def screenshot(self, name):
         os.makedirs(SHOTS, exist_ok=True)
         path = os.path.join(SHOTS, name)
+        self.js(self.PULSE_ON, idempotent=True)
+        try:
+            data = self.s("GET", "/screenshot", retry=True)
+        finally:
+            try:
+                self.js(self.PULSE_OFF, idempotent=True)
+            except AssertionError:
+                pass
         with open(path, "wb") as f:
-            f.write(base64.b64decode(self.s("GET", "/screenshot", retry=True)))
+            f.write(base64.b64decode(data))
         return path
 
 

@@ -34,6 +34,20 @@ pub const DIR_ENV: &str = "GLEANER_APP_DIR";
 /// left stays queued on disk for the next start.
 pub const QUIT_GRACE: Duration = Duration::from_secs(3);
 
+/// Environment for WebKitGTK that `main` sets for the app and its WebKit processes (unless the
+/// user set it). Measured with `src-tauri/scripts/bench.sh`; see the README's figures.
+///
+/// `WEBKIT_DISABLE_COMPOSITING_MODE`: the dashboard is a static page (a few panels and one small
+/// canvas) that gains nothing from GPU compositing, and compositing costs the web process ~90 MiB
+/// (its layers and GL buffers) and two thirds of the window's idle CPU.
+///
+/// `JSC_useJIT=false`: JavaScriptCore interprets instead of compiling; the dashboard runs little
+/// script (one render a second at most), and the JIT's code and data cost the web process ~8 MiB.
+pub const WEBVIEW_ENV: &[(&str, &str)] = &[
+    ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+    ("JSC_useJIT", "false"),
+];
+
 /// Quits the app after letting the node stop cleanly (at most [`QUIT_GRACE`]).
 pub fn quit<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
