@@ -41,16 +41,31 @@ export class Overview {
   private chartBox = h('div', { class: 'chart', role: 'img', 'aria-label': 'Throughput over the last two minutes' });
   private readonly figures = h('div', { class: 'figures' });
 
+  /** What each panel shows now (its data as JSON): a push that changes nothing redraws nothing. */
+  private shown: Record<'bandwidth' | 'pages' | 'points' | 'validators', string> = { bandwidth: '', pages: '', points: '', validators: '' };
+
   error(err: BridgeError, retry: () => void): void {
     for (const p of [this.bandwidth, this.pages, this.points, this.validators]) p.error(err, retry);
+    this.shown = { bandwidth: '', pages: '', points: '', validators: '' };
   }
 
+  /**
+   * Stats arrive every second while the window is open; most of the time nothing but the chart
+   * has changed. Rebuilding an unchanged panel still costs WebKit a layout and a repaint.
+   */
   update(stats: Stats): void {
     this.sample(stats.bandwidth.nowBps);
-    this.renderBandwidth(stats);
-    this.renderPages(stats);
-    this.renderPoints(stats);
-    this.renderValidators(stats);
+    if (this.changed('bandwidth', stats.bandwidth)) this.renderBandwidth(stats);
+    if (this.changed('pages', stats.pages)) this.renderPages(stats);
+    if (this.changed('points', stats.points)) this.renderPoints(stats);
+    if (this.changed('validators', stats.validators)) this.renderValidators(stats);
+  }
+
+  private changed(panel: keyof Overview['shown'], data: unknown): boolean {
+    const json = JSON.stringify(data);
+    if (json === this.shown[panel]) return false;
+    this.shown[panel] = json;
+    return true;
   }
 
   private sample(bps: number): void {
