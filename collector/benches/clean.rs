@@ -227,6 +227,10 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "repeat_min" => t.repeat_min = v.parse()?,
             "repeat_share" => t.repeat_share = v.parse()?,
             "fallback_links" => t.fallback_links = v.parse()?,
+            "fallback_comments" => t.fallback_comments = v.parse()?,
+            "comment_keep_share" => t.comment_keep_share = v.parse()?,
+            "drop_orphan_headings" => t.drop_orphan_headings = v.parse()?,
+            "drop_screen_reader" => t.drop_screen_reader = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }

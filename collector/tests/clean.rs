@@ -125,6 +125,56 @@ fn forum_keeps_the_posts() {
     }
 }
 
+/// A page whose hint-driven pass keeps too little (each paragraph sits in a wrapper with a
+/// boilerplate word, neither holding half the page), so the fallback pass over the whole body
+/// decides.
+fn short_page(extra: &str) -> String {
+    format!(
+        r#"<body><div class="post-widget"><p>Our starter doubled overnight at room temperature.</p></div>
+        <div class="post-widget"><p>Feed it twice a day and keep it covered; it should smell sour.</p></div>
+        {extra}</body>"#
+    )
+}
+
+#[test]
+fn fallback_drops_comments_unless_they_are_the_page() {
+    let few = r#"<section class="comments-area"><div class="comment"><p>Great post, thanks!</p></div></section>"#;
+    let c = clean(&short_page(few), Some("https://bread.example/starter"));
+    assert!(c.text.contains("doubled overnight"), "{:?}", c.text);
+    assert!(!c.text.contains("Great post"), "{:?}", c.text);
+    // Comments holding most of the text are a thread the type guess missed: they stay.
+    let many: String = (0..12)
+        .map(|i| format!(r#"<div class="comment"><p>Reply {i}: mine took three days to get going, then it was fine.</p></div>"#))
+        .collect();
+    let thread = format!(r#"<section class="comments-area">{many}</section>"#);
+    let c = clean(&short_page(&thread), Some("https://bread.example/starter"));
+    assert!(c.text.contains("Reply 11: mine took"), "{:?}", c.text);
+}
+
+#[test]
+fn screen_reader_text_is_not_written_twice() {
+    let html = r#"<body><main><h1>Chain 520</h1><p>A gold O-ring chain for road bikes, 104 links,
+        riveted master link included, ready to fit.</p>
+        <div><span>EUR 163.12<span class="clipped">EUR 163.12</span></span></div>
+        <p>Ships in two days.<span class="sr-only"> (opens in a new window)</span></p></main></body>"#;
+    let c = clean(html, Some("https://shop.example/p/chain"));
+    assert_eq!(c.text.matches("EUR 163.12").count(), 1, "{:?}", c.text);
+    assert!(!c.text.contains("new window"), "{:?}", c.text);
+}
+
+#[test]
+fn fallback_drops_a_heading_whose_section_was_dropped() {
+    let extra = r#"<section><h2>More from the bread blog</h2><ul><li><a href="/rye">Rye bread basics</a></li>
+        <li><a href="/f">Easy focaccia</a></li></ul></section>
+        <div><h2>Timing</h2></div><div><p>A warm kitchen shortens every step of the bake.</p></div>"#;
+    let c = clean(&short_page(extra), Some("https://bread.example/starter"));
+    assert!(c.text.contains("doubled overnight"), "{:?}", c.text);
+    assert!(!c.text.contains("More from the bread blog"), "{:?}", c.text);
+    assert!(!c.text.contains("Rye bread"), "{:?}", c.text);
+    // A heading alone in its wrapper, its text in the next block, stays.
+    assert!(c.text.contains("Timing\n\nA warm kitchen"), "{:?}", c.text);
+}
+
 #[test]
 fn no_glued_words_at_block_boundaries() {
     let html = "<body><div>alpha</div><div>beta</div><p>gamma</p><ul><li>delta</li><li>epsilon</li></ul>\

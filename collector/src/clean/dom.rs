@@ -211,15 +211,6 @@ fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<
     }
 }
 
-/// Text for screen readers only (`sr-only`, `visually-hidden`): it repeats visible text, so
-/// it is never rescued as part of a list item.
-fn screen_reader_only(el: &Element) -> bool {
-    el.attr("class").is_some_and(|c| {
-        let c = prefix(c, 256).to_ascii_lowercase();
-        c.contains("sr-only") || c.contains("visually") || c.contains("screen-reader")
-    })
-}
-
 /// FNV-1a over the tag name and (a bounded prefix of) the `class` attribute; never 0.
 fn signature(name: &str, class: Option<&str>) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
@@ -318,7 +309,7 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         has_h1: heading == 1,
                         has_main: is_main,
                         removed: false,
-                        sig: if hint.negative && !hint.strong && !screen_reader_only(el) {
+                        sig: if hint.negative && !hint.strong && !hint.screen_reader {
                             signature(name, el.attr("class"))
                         } else {
                             0

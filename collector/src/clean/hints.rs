@@ -100,6 +100,9 @@ pub(crate) struct AttrHint {
     pub dialog: bool,
     /// Looks like customer reviews (boilerplate on product pages).
     pub review: bool,
+    /// Text for screen readers only (`sr-only`, `visually-hidden`, `clipped`, `a-offscreen`):
+    /// it repeats visible text ("EUR 12.00" twice) or labels controls, and is never shown.
+    pub screen_reader: bool,
 }
 
 /// Only this many bytes of an attribute are inspected: a class list longer than this is
@@ -209,6 +212,29 @@ const STRONG_SUBSTRINGS: &[&str] = &[
     "onetrust",
 ];
 
+/// Substrings of `class`/`id` marking text for screen readers only.
+const SCREEN_READER_SUBSTRINGS: &[&str] = &[
+    "sr-only",
+    "sr_only",
+    "visually-hidden",
+    "visuallyhidden",
+    "screen-reader",
+    "screenreader",
+    "offscreen",
+    "element-invisible",
+    "show-for-sr",
+];
+
+/// Whole `class` words marking text for screen readers only.
+const SCREEN_READER_WORDS: &[&str] = &["clipped", "u-hidden", "assistive-text"];
+
+/// Does the lower-cased `class`/`id` text `s` mark screen-reader-only text?
+pub(crate) fn screen_reader_class(s: &str) -> bool {
+    SCREEN_READER_SUBSTRINGS.iter().any(|w| s.contains(w))
+        || s.split_ascii_whitespace()
+            .any(|w| SCREEN_READER_WORDS.contains(&w))
+}
+
 /// Tokens and substrings marking comment sections.
 const COMMENT_SUBSTRINGS: &[&str] = &["comment", "disqus", "respond", "replies"];
 
@@ -316,6 +342,7 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
     if s.contains("review") || s.contains("rating") {
         hint.review = true;
     }
+    hint.screen_reader = screen_reader_class(s);
     // A `hidden` class word hides the element, unless utility CSS shows it from some screen
     // width on (`hidden md:block`); `overflow-hidden` and the like clip, they do not hide.
     let responsive = s.contains(":block") || s.contains(":flex") || s.contains(":grid");

@@ -13,7 +13,8 @@
 //! 4. [`text::emit`]: write the surviving text under the root with paragraph/line breaks; a
 //!    paragraph repeating an earlier one (responsive pages carry blocks twice) is written once.
 //! 5. Fallback: when that yields too little, a second pass without class/id hints rooted at
-//!    `<body>`, dropping link blocks when enough text remains, keeping the longer result.
+//!    `<body>`, dropping link blocks and comment sections when enough text remains (and the
+//!    headings left alone above a dropped block), keeping the longer result.
 //!
 //! **Architecture invariant:** the cleaner never re-serialises HTML and never recurses over the
 //! DOM; its cost is bounded by [`MAX_INPUT_BYTES`] of input.
@@ -106,6 +107,19 @@ pub struct Tuning {
     /// The fallback pass drops link blocks when that keeps at least `link_keep_share` of its
     /// text (the whole body's menus and link columns), as the first pass does.
     pub fallback_links: bool,
+    /// The fallback pass drops comment sections like the first pass (all pages but forums):
+    /// a short article whose first pass falls under `min_text_chars` must not gain its
+    /// comments from the fallback.
+    pub fallback_comments: bool,
+    /// When dropping comment sections in the fallback leaves less than this share of its
+    /// text, the comments are the content (a thread the type guess missed) and stay.
+    pub comment_keep_share: f64,
+    /// Remove screen-reader-only text (`sr-only`, `visually-hidden`, `clipped`...) in both
+    /// passes, not only as a boilerplate class word in the first.
+    pub drop_screen_reader: bool,
+    /// In the fallback pass, leave out a heading whose section lost everything after it (a
+    /// link list dropped). Not in the first pass: references keep such headings there.
+    pub drop_orphan_headings: bool,
     /// Use this page type instead of the guess (benchmark diagnosis only).
     pub force_type: Option<PageType>,
 }
@@ -120,7 +134,7 @@ impl Tuning {
         product_drops_links: false,
         descend_share: 0.8,
         main_share: 0.4,
-        min_text_chars: 500,
+        min_text_chars: 600,
         link_block_density: 0.7,
         link_keep_share: 0.5,
         skip_title_h1: true,
@@ -133,6 +147,10 @@ impl Tuning {
         repeat_min: 4,
         repeat_share: 0.1,
         fallback_links: true,
+        fallback_comments: true,
+        comment_keep_share: 0.5,
+        drop_screen_reader: true,
+        drop_orphan_headings: true,
     };
 }
 
@@ -180,6 +198,7 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         link_block_density: tuning.link_block_density,
         skip: title_h1,
         dedup_min: tuning.dedup_min,
+        drop_orphan_headings: false,
     };
     let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
     // Product pages keep dropping: their link-dense blocks are recommendation grids.
@@ -191,18 +210,35 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
 
     // Fallback: the hint-driven pass found too little; take the whole body with only
     // structural boilerplate removed, if that is longer. Its menus and link columns go as in
-    // the first pass, unless the links are most of the text (a listing).
+    // the first pass, unless the links are most of the text (a listing); so do its comment
+    // sections, unless they are most of the text (a thread the type guess missed).
     let root_chars = dom.items.get(root).map_or(0, |r| r.good.chars);
     if root_chars < tuning.min_text_chars {
-        let cfg = select::Config {
+        let keep_comments = select::Config {
             drop_comments: false,
             use_attr_hints: false,
             ..cfg
         };
-        select::prune(&mut dom, cfg);
+        if cfg.drop_comments && tuning.fallback_comments {
+            select::prune(&mut dom, keep_comments);
+            let with_comments = body_chars(&dom);
+            select::prune(
+                &mut dom,
+                select::Config {
+                    drop_comments: true,
+                    ..keep_comments
+                },
+            );
+            if f64::from(body_chars(&dom)) < f64::from(with_comments) * tuning.comment_keep_share {
+                select::prune(&mut dom, keep_comments);
+            }
+        } else {
+            select::prune(&mut dom, keep_comments);
+        }
         let body = dom.facts.body.map_or(0, |b| b as usize);
         let fallback_emit = text::Emit {
             drop_link_blocks: emit.drop_link_blocks && tuning.fallback_links,
+            drop_orphan_headings: tuning.drop_orphan_headings,
             ..emit
         };
         let fallback = emit_dropping_links(&dom, body, fallback_emit, tuning.link_keep_share);
@@ -225,6 +261,14 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
     }
 }
 
+/// Surviving (not removed) text characters under `<body>`.
+fn body_chars(dom: &dom::Dom<'_>) -> u32 {
+    dom.facts
+        .body
+        .and_then(|b| dom.items.get(b as usize))
+        .map_or(0, |b| b.good.chars)
+}
+
 /// The boilerplate rules of the first, hint-driven pass for a page of `page_type`.
 fn hint_pass(tuning: &Tuning, page_type: PageType) -> select::Config {
     select::Config {
@@ -240,6 +284,7 @@ fn hint_pass(tuning: &Tuning, page_type: PageType) -> select::Config {
         protect_max_link_density: tuning.protect_max_link_density,
         nav_min_links: tuning.nav_min_links,
         control_chars: tuning.control_chars,
+        drop_screen_reader: tuning.drop_screen_reader,
     }
 }
 

@@ -8,6 +8,8 @@
 //!    the page's text and is not mostly links (a mega-menu can hold most of a page's text).
 //!    Dialogs (`role=dialog`, `aria-modal`) go even when they hold an `<h1>`. Comment sections
 //!    are removed only when comments are not the content, customer reviews on product pages.
+//!    Screen-reader-only text (`sr-only`, `visually-hidden`, `clipped`) repeats what is shown
+//!    and goes in both passes.
 //!    In the hint-driven pass, two structural rules also apply: menus outside `<nav>` (many
 //!    short links and almost no other text) and filter panels (several form controls, little
 //!    text per control) are removed. A hidden element that holds the page's `<h1>` or `main`
@@ -50,6 +52,8 @@ pub(crate) struct Config {
     pub repeat_min: u32,
     /// See [`super::Tuning::repeat_share`].
     pub repeat_share: f64,
+    /// See [`super::Tuning::drop_screen_reader`].
+    pub drop_screen_reader: bool,
 }
 
 /// Decide which elements are boilerplate; fills `removed` and `good` on every item.
@@ -242,6 +246,15 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32, repeated: &[u3
     if it.hint.hidden
         && !(cfg.keep_collapsed && it.hint.collapsed)
         && !(cfg.keep_hidden_main && (it.has_main || it.has_h1) && it.raw.chars >= protect_chars)
+    {
+        return true;
+    }
+    // Screen-reader-only text repeats what is shown; it goes in both passes, unless it
+    // holds most of the page (a misused class on a wrapper).
+    if cfg.drop_screen_reader
+        && it.hint.screen_reader
+        && !it.has_main
+        && it.raw.chars < protect_chars
     {
         return true;
     }

@@ -136,6 +136,23 @@ impl Writer {
         }
     }
 
+    /// Bytes written so far (pending breaks not included).
+    fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Forget everything written from byte `at` on (a paragraph boundary recorded with
+    /// [`Writer::len`]); the next text starts a new paragraph.
+    fn truncate(&mut self, at: usize) {
+        if at >= self.out.len() {
+            return;
+        }
+        self.out.truncate(at);
+        self.para_start = self.para_start.min(at);
+        self.sep_start = self.sep_start.min(at);
+        self.brk(Pending::Para);
+    }
+
     pub(crate) fn finish(mut self) -> String {
         self.end_paragraph();
         self.out
@@ -154,6 +171,32 @@ pub(crate) struct Emit {
     pub skip: Option<usize>,
     /// See [`Writer::dedup`].
     pub dedup_min: usize,
+    /// Leave out a heading when everything after it in its parent was dropped ("Related
+    /// posts" over a dropped link list).
+    pub drop_orphan_headings: bool,
+}
+
+/// A heading written by [`emit`], waiting to see whether its section keeps any text.
+#[derive(Debug, Clone, Copy)]
+struct Heading {
+    /// End of the heading's own subtree and of its parent's.
+    end: usize,
+    parent_end: usize,
+    /// Output length before the heading and after it.
+    mark: usize,
+    after: Option<usize>,
+    /// Something after the heading in its parent was dropped.
+    dropped: bool,
+}
+
+impl Heading {
+    /// The heading's section is over (or another heading starts): drop the heading when
+    /// nothing was written after it and something was dropped.
+    fn settle(self, w: &mut Writer) {
+        if self.dropped && self.after == Some(w.len()) {
+            w.truncate(self.mark);
+        }
+    }
 }
 
 /// Is arena item `i` a link-list block to drop?
@@ -177,6 +220,7 @@ pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
     // Open elements as (end index, display): closing emits the trailing break.
     let mut open: Vec<(usize, Display)> = Vec::with_capacity(32);
     let mut pre_depth = 0usize;
+    let mut heading: Option<Heading> = None;
     let mut i = root;
     while i < end {
         while let Some(&(e, d)) = open.last() {
@@ -186,6 +230,15 @@ pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
             open.pop();
             close(&mut w, d, &mut pre_depth);
         }
+        if let Some(h) = heading.as_mut() {
+            if h.after.is_none() && i >= h.end {
+                h.after = Some(w.len());
+            }
+            if i >= h.parent_end {
+                h.settle(&mut w);
+                heading = None;
+            }
+        }
         let it = &items[i];
         if it.removed
             || opts.skip == Some(i)
@@ -193,6 +246,11 @@ pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
                 && i != root
                 && is_link_block(dom, i, opts.link_block_density))
         {
+            if let Some(h) = heading.as_mut()
+                && h.after.is_some()
+            {
+                h.dropped = true;
+            }
             if it.display != Display::Inline {
                 w.brk(Pending::Para);
             } else {
@@ -210,6 +268,22 @@ pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
                 }
             }
             Kind::Elem(_) => {
+                if opts.drop_orphan_headings
+                    && it.heading > 0
+                    && i != root
+                    && let Some(p) = items.get(it.parent as usize)
+                {
+                    if let Some(h) = heading.take() {
+                        h.settle(&mut w);
+                    }
+                    heading = Some(Heading {
+                        end: it.end as usize,
+                        parent_end: p.end as usize,
+                        mark: w.len(),
+                        after: None,
+                        dropped: false,
+                    });
+                }
                 match it.display {
                     Display::Block | Display::Pre => w.brk(Pending::Para),
                     Display::Line | Display::Cell | Display::Break => w.brk(Pending::Line),
@@ -225,6 +299,12 @@ pub(crate) fn emit(dom: &Dom<'_>, root: usize, opts: Emit) -> String {
     }
     while let Some((_, d)) = open.pop() {
         close(&mut w, d, &mut pre_depth);
+    }
+    if let Some(mut h) = heading {
+        if h.after.is_none() {
+            h.after = Some(w.len());
+        }
+        h.settle(&mut w);
     }
     w.finish()
 }
