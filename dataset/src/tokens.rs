@@ -399,31 +399,10 @@ impl TokenCounter {
         i
     }
 
-    /// End of the pre-tokenizer piece starting at `i` (GPT-2's pattern, alternatives in order).
+    /// End of the pre-tokenizer piece starting at `i` (GPT-2's pattern, alternatives in order),
+    /// decoding characters: the pieces [`ascii_piece_end`] leaves (contractions, whitespace
+    /// runs, text outside ASCII).
     fn piece_end(&mut self, text: &str, i: usize) -> usize {
-        // Fast path, most pieces of most text: an ASCII letter, digit or punctuation run,
-        // optionally after one ASCII space, not starting with an apostrophe (contractions).
-        let bytes = text.as_bytes();
-        if let Some(&b) = bytes.get(i)
-            && b != b'\''
-            && let Some(&k) = self.ascii.get(usize::from(b))
-        {
-            if k != Class::Space {
-                return self.run(text, i, k);
-            }
-            if b == b' '
-                && let Some(&next) = bytes.get(i + 1)
-                && let Some(&k) = self.ascii.get(usize::from(next))
-                && k != Class::Space
-            {
-                return self.run(text, i + 1, k);
-            }
-        }
-        self.piece_end_general(text, i)
-    }
-
-    /// [`Self::piece_end`] for every case, decoding characters.
-    fn piece_end_general(&mut self, text: &str, i: usize) -> usize {
         let Some((c, j)) = next_char(text, i) else {
             return text.len();
         };
