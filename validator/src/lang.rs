@@ -101,6 +101,27 @@ fn is_stop_char(ch: char) -> bool {
 
 /// The same answer as `whatlang::detect(text)`.
 pub fn detect(text: &str) -> Option<Info> {
+    if text.is_ascii()
+        && let Some(p) = profiles()
+    {
+        // whatlang's script detection on ASCII: the letters are Latin, every other byte is a
+        // stop character or (DEL) no script's, so the script is Latin when there is a letter.
+        let lower = text.to_ascii_lowercase();
+        let mut letters = [0u32; 26];
+        let mut del = 0u32;
+        for b in lower.bytes() {
+            if b.is_ascii_lowercase() {
+                letters[usize::from(b - b'a')] += 1;
+            } else {
+                del += u32::from(b == 0x7f);
+            }
+        }
+        if letters.iter().all(|&n| n == 0) {
+            return whatlang::detect(text);
+        }
+        let (alphabet, count) = ascii_alphabet_scores(&letters, del);
+        return Some(combine(alphabet, count, &lower, p));
+    }
     let script = raw_detect_script(text);
     match (script.counters.first(), profiles()) {
         (Some(&(Script::Latin, n)), Some(p)) if n > 0 => Some(detect_latin(text, p)),
@@ -112,23 +133,90 @@ pub fn detect(text: &str) -> Option<Info> {
 fn detect_latin(text: &str, p: &Profiles) -> Info {
     let lower = LowercaseText::new(text);
     let alphabet = alphabet_latin_calculate_scores(&lower, &FilterList::default());
-    let (trigram_scores, trigrams_count) = trigram_scores(&lower, p);
+    combine(alphabet.scores, alphabet.count, &lower, p)
+}
+
+/// ASCII letters missing from a Latin language's alphabet in whatlang 0.18.0
+/// (`alphabets/latin.rs`); every other Latin language has all 26.
+const MISSING_ASCII_LETTERS: [(Lang, &str); 5] = [
+    (Lang::Aka, "cjqvxz"),
+    (Lang::Aze, "w"),
+    (Lang::Epo, "qwxy"),
+    (Lang::Tuk, "cqvx"),
+    (Lang::Uzb, "w"),
+];
+
+/// whatlang's `alphabet_latin_calculate_scores` on an ASCII text given its lower-cased letter
+/// counts and DEL count (the other non-stop byte): (scores, count).
+fn ascii_alphabet_scores(letters: &[u32; 26], del: u32) -> (Vec<(Lang, f64)>, usize) {
+    let langs = Script::Latin.langs();
+    // whatlang adds 2 per character to each language whose alphabet has it (or to a score
+    // common to all when every language has it), then subtracts the count of non-stop
+    // characters.
+    let max_raw_score = letters.iter().sum::<u32>() as usize + del as usize;
+    let mut common = 0usize;
+    let mut per_lang = [0usize; 37];
+    for (l, &n) in letters.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let letter = char::from(b'a' + l as u8);
+        let lacking = |lang: Lang| {
+            MISSING_ASCII_LETTERS
+                .iter()
+                .any(|(m, missing)| *m == lang && missing.contains(letter))
+        };
+        if langs.iter().all(|&lang| !lacking(lang)) {
+            common += 2 * n as usize;
+        } else {
+            for (i, &lang) in langs.iter().enumerate() {
+                if !lacking(lang) {
+                    if let Some(s) = per_lang.get_mut(i) {
+                        *s += 2 * n as usize;
+                    }
+                }
+            }
+        }
+    }
+    let mut raw: Vec<(Lang, usize)> = langs
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let own = per_lang.get(i).copied().unwrap_or(0);
+            (l, (own + common).saturating_sub(max_raw_score))
+        })
+        .collect();
+    raw.sort_unstable_by_key(|(_, score)| std::cmp::Reverse(*score));
+    let scores = raw
+        .into_iter()
+        .map(|(l, s)| (l, s as f64 / max_raw_score as f64))
+        .collect();
+    (scores, max_raw_score)
+}
+
+/// whatlang's combined::raw_detect and combined::detect, from the alphabet scores and count.
+fn combine(
+    alphabet_scores: Vec<(Lang, f64)>,
+    alphabet_count: usize,
+    lower: &str,
+    p: &Profiles,
+) -> Info {
+    let (trigram_scores, trigrams_count) = trigram_scores(lower, p);
 
     // whatlang's combined::raw_detect.
-    let mut all_langs: Vec<Lang> = alphabet.scores.iter().map(|x| x.0).collect();
+    let mut all_langs: Vec<Lang> = alphabet_scores.iter().map(|x| x.0).collect();
     for (lang, _) in &trigram_scores {
         if !all_langs.contains(lang) {
             all_langs.push(*lang);
         }
     }
     let alphabet_weight =
-        (-(alphabet.count as f64 / 300.0) + 2.0 / 3.0).clamp(1.0 / 3.0, 2.0 / 3.0);
+        (-(alphabet_count as f64 / 300.0) + 2.0 / 3.0).clamp(1.0 / 3.0, 2.0 / 3.0);
     let trigram_weight = 1.0 - alphabet_weight;
     let mut scores: Vec<(Lang, f64)> = all_langs
         .into_iter()
         .map(|lang| {
-            let a = alphabet
-                .scores
+            let a = alphabet_scores
                 .iter()
                 .find(|(l, _)| *l == lang)
                 .map_or(0.0, |x| x.1);
@@ -154,9 +242,14 @@ fn detect_latin(text: &str, p: &Profiles) -> Info {
 /// whatlang's `calculate_scores_in_profiles` over the Latin profiles: (scores sorted by
 /// distance, number of distinct trigrams in the text).
 fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
-    // Count trigrams exactly as whatlang's `trigrams::utils::count`.
-    let mut counts: TrigramMap<u32> = TrigramMap::default();
-    counts.reserve(lower.len().min(2048));
+    // Count trigrams exactly as whatlang's `trigrams::utils::count`, in an open-addressing table
+    // (linear probing, at most half full; a slot is free while its count is 0).
+    let slots = (2 * (lower.len() + 2)).next_power_of_two().max(64);
+    let mask = slots - 1;
+    let shift = 64 - slots.trailing_zeros();
+    let mut keys = vec![0u64; slots];
+    let mut counts = vec![0u32; slots];
+    let mut distinct = 0usize;
     let mut chars = lower
         .chars()
         .map(|c| if is_stop_char(c) { ' ' } else { c })
@@ -165,13 +258,33 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
     let mut c2 = chars.next().unwrap_or(' ');
     for c3 in chars {
         if !(c2 == ' ' && (c1 == ' ' || c3 == ' ')) {
-            *counts.entry(pack(c1, c2, c3)).or_insert(0) += 1;
+            let t = pack(c1, c2, c3);
+            let mut i = (t.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize & mask;
+            loop {
+                if counts[i] == 0 {
+                    keys[i] = t;
+                    counts[i] = 1;
+                    distinct += 1;
+                    break;
+                }
+                if keys[i] == t {
+                    counts[i] += 1;
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
         }
         c1 = c2;
         c2 = c3;
     }
-    // Rank: by count, then trigram, both descending; the first 600 only.
-    let mut ranked: Vec<(u32, u64)> = counts.into_iter().map(|(t, n)| (n, t)).collect();
+    // Rank: by count, then trigram, both descending (trigrams are distinct, so this is one
+    // order whatever the sort); the first 600 only. Count and trigram in one u128 key.
+    let mut ranked: Vec<u128> = Vec::with_capacity(distinct);
+    for (&t, &n) in keys.iter().zip(&counts) {
+        if n > 0 {
+            ranked.push((u128::from(n) << 64) | u128::from(t));
+        }
+    }
     ranked.sort_unstable_by(|a, b| b.cmp(a));
     ranked.truncate(TEXT_TRIGRAMS_SIZE);
     let unique = ranked.len();
@@ -179,8 +292,8 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
     // Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
     // it, when it costs |text rank − profile rank| instead.
     let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
-    for (pos, &(_, t)) in ranked.iter().enumerate() {
-        if let Some(entries) = p.inverted.get(&t) {
+    for (pos, &key) in ranked.iter().enumerate() {
+        if let Some(entries) = p.inverted.get(&(key as u64)) {
             for &(lang, rank) in entries {
                 let d = (pos as i64 - i64::from(rank)).abs();
                 dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;
@@ -311,8 +424,47 @@ mod tests {
                 texts.push(t);
             }
         }
+        // Pure ASCII: every letter, digits, punctuation, controls and DEL (the ASCII path).
+        for n in [1, 5, 40, 200, 512, 2_000] {
+            for _ in 0..40 {
+                let t: String = (0..n)
+                    .map(|_| {
+                        s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        match (s >> 33) % 12 {
+                            0 | 1 => ' ',
+                            2 => char::from(((s >> 40) % 128) as u8),
+                            3 => char::from(b'A' + ((s >> 40) % 26) as u8),
+                            4 => ['q', 'w', 'x', 'y', 'z', 'j', 'c', 'v'][(s >> 40) as usize % 8],
+                            _ => char::from(b'a' + ((s >> 40) % 26) as u8),
+                        }
+                    })
+                    .collect();
+                texts.push(t);
+            }
+        }
         for t in &texts {
             same(t);
+            if t.is_ascii() {
+                let lower = LowercaseText::new(t);
+                let theirs = alphabet_latin_calculate_scores(&lower, &FilterList::default());
+                let mut letters = [0u32; 26];
+                let mut del = 0;
+                for b in lower.bytes() {
+                    match b {
+                        b'a'..=b'z' => letters[usize::from(b - b'a')] += 1,
+                        0x7f => del += 1,
+                        _ => {}
+                    }
+                }
+                if theirs.count > 0 {
+                    let (ours, count) = ascii_alphabet_scores(&letters, del);
+                    assert_eq!(count, theirs.count, "{t:?}");
+                    let bits = |v: &[(Lang, f64)]| -> Vec<(Lang, u64)> {
+                        v.iter().map(|(l, x)| (*l, x.to_bits())).collect()
+                    };
+                    assert_eq!(bits(&ours), bits(&theirs.scores), "{t:?}");
+                }
+            }
         }
     }
 }

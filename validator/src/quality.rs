@@ -32,7 +32,11 @@ const GOPHER_DUP_PARA_FRAC: f64 = 0.3;
 const GOPHER_DUP_PARA_CHAR_FRAC: f64 = 0.2;
 const GOPHER_DUP_LINE_FRAC: f64 = 0.3;
 const GOPHER_DUP_LINE_CHAR_FRAC: f64 = 0.2;
-const GOPHER_TOP_NGRAM: [(usize, f64); 3] = [(2, 0.20), (3, 0.18), (4, 0.16)];
+const GOPHER_TOP_NGRAM: [(usize, f64, &str); 3] = [
+    (2, 0.20, "gopher_top_2gram"),
+    (3, 0.18, "gopher_top_3gram"),
+    (4, 0.16, "gopher_top_4gram"),
+];
 const GOPHER_DUP_NGRAM: [(usize, f64); 6] = [
     (5, 0.15),
     (6, 0.14),
@@ -44,7 +48,9 @@ const GOPHER_DUP_NGRAM: [(usize, f64); 6] = [
 /// C4: lines need this many words; documents this many sentences.
 const C4_MIN_LINE_WORDS: usize = 3;
 const C4_MIN_SENTENCES: usize = 5;
-const C4_POLICY_PHRASES: [&str; 6] = [
+/// A line with one of these (lower-cased) is not counted: `javascript`, then the policy phrases.
+const C4_LINE_PHRASES: [&str; 7] = [
+    "javascript",
     "terms of use",
     "privacy policy",
     "cookie policy",
@@ -78,7 +84,8 @@ fn ends_terminal(line: &str) -> bool {
 }
 
 /// `str::split_whitespace`, with a byte-wise path for ASCII text (where whitespace is exactly
-/// space and U+0009..=U+000D), which is most web text and several times faster.
+/// space and U+0009..=U+000D): the tests' reference for `Cut`.
+#[cfg(test)]
 fn split_words(text: &str) -> Words<'_> {
     if text.is_ascii() {
         Words::Ascii { text, pos: 0 }
@@ -87,11 +94,13 @@ fn split_words(text: &str) -> Words<'_> {
     }
 }
 
+#[cfg(test)]
 enum Words<'a> {
     Ascii { text: &'a str, pos: usize },
     Unicode(std::str::SplitWhitespace<'a>),
 }
 
+#[cfg(test)]
 impl<'a> Iterator for Words<'a> {
     type Item = &'a str;
 
@@ -169,9 +178,9 @@ fn run(
     }
 
     let ascii = text.is_ascii();
-    let words: Vec<&str> = split_words(text).collect();
-    let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
-    let word_bytes: usize = words.iter().map(|w| w.len()).sum();
+    let cut = Cut::new(text, ascii, lang == "en");
+    let words = &cut.words;
+    let word_bytes = cut.word_bytes;
     let lines: Vec<&str> = text
         .split('\n')
         .map(str::trim)
@@ -179,7 +188,7 @@ fn run(
         .collect();
 
     // Gopher repetition.
-    let (dup_paras, dup_para_chars, n_paras) = dup_units(text.split("\n\n"));
+    let (dup_paras, dup_para_chars, n_paras) = dup_units(paragraphs(text, &cut.newlines));
     put("gopher_dup_para_frac", ratio(dup_paras, n_paras));
     if ratio(dup_paras, n_paras) > GOPHER_DUP_PARA_FRAC
         || ratio(dup_para_chars, text.len()) > GOPHER_DUP_PARA_CHAR_FRAC
@@ -193,16 +202,26 @@ fn run(
     {
         return Some("gopher_dup_lines");
     }
-    let mut counter = Counter::with_capacity(hashes.len());
-    for (n, max) in GOPHER_TOP_NGRAM {
-        let frac = top_ngram_frac(&words, &hashes, n, word_bytes, &mut counter);
-        put(&format!("gopher_top_{n}gram"), frac);
+    // N-gram hashes for n = 1, 2, 3, …, each from the one before: `grams[i]` is the hash of the
+    // n words from `i` (see `ngram_hash`), valid for `i + n <= words.len()`.
+    let mut grams: Vec<u64> = cut
+        .hashes
+        .iter()
+        .map(|&h| ngram_step(NGRAM_SEED, h))
+        .collect();
+    let mut grams_n = 1;
+    let mut counter = Counter::reused(cut.hashes.len());
+    for (n, max, name) in GOPHER_TOP_NGRAM {
+        grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
+        let frac = top_ngram_frac(words, &grams, n, word_bytes, &mut counter);
+        put(name, frac);
         if frac > max {
             return Some("gopher_top_ngram");
         }
     }
     for (n, max) in GOPHER_DUP_NGRAM {
-        let frac = dup_ngram_frac(&words, &hashes, n, word_bytes, &mut counter);
+        grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
+        let frac = dup_ngram_frac(words, &grams, n, word_bytes, &mut counter);
         if n == 5 {
             put("gopher_dup_5gram", frac);
         }
@@ -215,8 +234,8 @@ fn run(
         }
     }
 
-    // Gopher quality. One pass over the words gathers what the rules below need.
-    let ws = word_stats(&words, lang == "en");
+    // Gopher quality, from the counts gathered while cutting the words.
+    let ws = &cut.stats;
     put("gopher_words", ws.non_symbol as f64);
     if !(GOPHER_MIN_WORDS..=GOPHER_MAX_WORDS).contains(&ws.non_symbol) {
         return Some("gopher_word_count");
@@ -227,12 +246,16 @@ fn run(
         return Some("gopher_mean_word_length");
     }
     let hashes_n = text.bytes().filter(|&b| b == b'#').count();
-    let ellipses = text.matches("...").count()
-        + if ascii {
-            0
-        } else {
-            text.matches('…').count()
-        };
+    // `contains` has a vectorised path; most texts have no "...".
+    let ellipses = if text.contains("...") {
+        text.matches("...").count()
+    } else {
+        0
+    } + if ascii {
+        0
+    } else {
+        text.matches('…').count()
+    };
     if ratio(hashes_n, words.len()) > GOPHER_MAX_SYMBOL_RATIO
         || ratio(ellipses, words.len()) > GOPHER_MAX_SYMBOL_RATIO
     {
@@ -263,32 +286,42 @@ fn run(
         }
     }
 
-    // C4.
-    let lower = text.to_lowercase();
+    // C4. The rules read the lower-cased text; lower-casing keeps every line break and every
+    // word boundary, and never changes what a word or line ends with (checked for every
+    // `char` in the tests), so the per-line word and sentence counts come from the cut words and
+    // only the phrase searches need the lower-cased copy: one search of the whole text per
+    // phrase, mapping a hit to its line.
+    let lower = if ascii {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
+    };
     if lower.contains("lorem ipsum") {
         return Some("c4_lorem_ipsum");
     }
     if text.contains('{') {
         return Some("c4_curly_bracket");
     }
-    let mut sentences = 0usize;
-    for line in lower.split('\n').map(str::trim) {
-        // Words and sentence-ending words in one pass over the line.
-        let (mut n_words, mut ends) = (0usize, 0usize);
-        for w in split_words(line) {
-            n_words += 1;
-            if w.ends_with(['.', '!', '?']) || w.ends_with(".\"") || w.ends_with("?\"") {
-                ends += 1;
-            }
+    let mut excluded: Vec<usize> = Vec::new();
+    for phrase in C4_LINE_PHRASES {
+        if lower.contains(phrase) {
+            excluded.extend(lower.match_indices(phrase).map(|(at, _)| {
+                lower
+                    .as_bytes()
+                    .get(..at)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+            }));
         }
-        if n_words < C4_MIN_LINE_WORDS
-            || !ends_terminal(line)
-            || line.contains("javascript")
-            || C4_POLICY_PHRASES.iter().any(|p| line.contains(p))
-        {
+    }
+    let mut sentences = 0usize;
+    for (k, (line, &(n_words, ends))) in text.split('\n').zip(&cut.line_words).enumerate() {
+        if (n_words as usize) < C4_MIN_LINE_WORDS || !ends_terminal(line) || excluded.contains(&k) {
             continue;
         }
-        sentences += ends;
+        sentences += ends as usize;
     }
     put("c4_sentences", sentences as f64);
     if sentences < C4_MIN_SENTENCES {
@@ -315,12 +348,199 @@ fn run(
     if dup_char_ratio > FINEWEB_MAX_DUP_LINE_CHARS {
         return Some("fineweb_dup_lines");
     }
-    let newlines = text.bytes().filter(|&b| b == b'\n').count();
+    let newlines = cut.line_words.len() - 1;
     put("fineweb_newline_ratio", ratio(newlines, words.len()));
     if ratio(newlines, words.len()) > FINEWEB_MAX_NEWLINES_PER_WORD {
         return Some("fineweb_newlines");
     }
     None
+}
+
+/// Turns `grams` from `grams_n`-gram hashes of `hashes` into `n`-gram hashes (as far as there
+/// are words).
+fn grow_grams(grams: &mut Vec<u64>, grams_n: &mut usize, hashes: &[u64], n: usize) {
+    while *grams_n < n && *grams_n < hashes.len() {
+        let tail = hashes.get(*grams_n..).unwrap_or_default();
+        for (g, &h) in grams.iter_mut().zip(tail) {
+            *g = ngram_step(*g, h);
+        }
+        *grams_n += 1;
+        grams.truncate(hashes.len() + 1 - *grams_n);
+    }
+}
+
+/// The text cut into words once for every rule: `str::split_whitespace`'s words with their
+/// hashes, the Gopher per-word counts, and per line (`text.split('\n')`, empty lines included)
+/// the number of words and of sentence-ending words (C4). A word never spans lines: `\n` is
+/// whitespace.
+struct Cut<'a> {
+    words: Vec<&'a str>,
+    hashes: Vec<u64>,
+    /// Bytes in all words.
+    word_bytes: usize,
+    stats: WordStats,
+    /// Per line: (words, words ending with `.`, `!`, `?`, `."` or `?"`).
+    line_words: Vec<(u32, u32)>,
+    /// Byte offsets of the line breaks.
+    newlines: Vec<usize>,
+}
+
+/// `text.split("\n\n")` from the offsets of its line breaks: the same pieces (leftmost
+/// non-overlapping separators).
+fn paragraphs<'a>(text: &'a str, newlines: &[usize]) -> impl Iterator<Item = &'a str> {
+    let mut k = 0;
+    let mut from = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        while let Some(&at) = newlines.get(k) {
+            if newlines.get(k + 1) == Some(&(at + 1)) {
+                k += 2;
+                let piece = text.get(from..at).unwrap_or_default();
+                from = at + 2;
+                return Some(piece);
+            }
+            k += 1;
+        }
+        if done {
+            return None;
+        }
+        done = true;
+        Some(text.get(from..).unwrap_or_default())
+    })
+}
+
+/// Byte classes for the ASCII cut: whitespace (as `char::is_whitespace`), alphanumeric,
+/// alphabetic.
+const SPACE: u8 = 1;
+const ALNUM: u8 = 2;
+const ALPHA: u8 = 4;
+const ASCII_CLASS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if matches!(c, b' ' | b'\t'..=b'\r') {
+            SPACE
+        } else if c.is_ascii_alphabetic() {
+            ALNUM | ALPHA
+        } else if c.is_ascii_digit() {
+            ALNUM
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// C4's sentence end: the word ends with `.`, `!`, `?`, `."` or `?"` (ASCII, so the bytes
+/// decide whatever the word's encoding).
+fn ends_sentence(w: &[u8]) -> bool {
+    match w {
+        [.., b'.' | b'!' | b'?'] => true,
+        [.., b'.' | b'?', b'"'] => true,
+        _ => false,
+    }
+}
+
+impl<'a> Cut<'a> {
+    fn new(text: &'a str, ascii: bool, count_stop_words: bool) -> Self {
+        let mut cut = Cut {
+            words: Vec::with_capacity(text.len() / 5),
+            hashes: Vec::with_capacity(text.len() / 5),
+            word_bytes: 0,
+            stats: WordStats {
+                non_symbol: 0,
+                non_symbol_chars: 0,
+                alpha: 0,
+                stop: 0,
+            },
+            line_words: Vec::with_capacity(64),
+            newlines: Vec::with_capacity(64),
+        };
+        let mut line = (0u32, 0u32);
+        if ascii {
+            let bytes = text.as_bytes();
+            let class = |b: u8| ASCII_CLASS[usize::from(b & 0x7f)];
+            let mut i = 0;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if class(b) & SPACE != 0 {
+                    if b == b'\n' {
+                        cut.newlines.push(i);
+                        cut.line_words.push(line);
+                        line = (0, 0);
+                    }
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                let mut seen = 0u8;
+                while let Some(&b) = bytes.get(i) {
+                    let c = class(b);
+                    if c & SPACE != 0 {
+                        break;
+                    }
+                    seen |= c;
+                    i += 1;
+                }
+                let w = bytes.get(start..i).unwrap_or_default();
+                line.0 += 1;
+                line.1 += u32::from(ends_sentence(w));
+                if seen & ALNUM != 0 {
+                    cut.stats.non_symbol += 1;
+                    cut.stats.non_symbol_chars += w.len();
+                    cut.stats.stop += usize::from(count_stop_words && is_ascii_stop_word(w));
+                }
+                cut.stats.alpha += usize::from(seen & ALPHA != 0);
+                cut.push(text.get(start..i).unwrap_or_default());
+            }
+        } else {
+            let mut end = 0;
+            for w in text.split_whitespace() {
+                let start = w.as_ptr() as usize - text.as_ptr() as usize;
+                for (k, &b) in text
+                    .as_bytes()
+                    .get(end..start)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    if b == b'\n' {
+                        cut.newlines.push(end + k);
+                        cut.line_words.push(line);
+                        line = (0, 0);
+                    }
+                }
+                end = start + w.len();
+                line.0 += 1;
+                line.1 += u32::from(ends_sentence(w.as_bytes()));
+                cut.stats.add(w, count_stop_words);
+                cut.push(w);
+            }
+            for (k, &b) in text
+                .as_bytes()
+                .get(end..)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                if b == b'\n' {
+                    cut.newlines.push(end + k);
+                    cut.line_words.push(line);
+                    line = (0, 0);
+                }
+            }
+        }
+        cut.line_words.push(line);
+        cut
+    }
+
+    fn push(&mut self, w: &'a str) {
+        self.words.push(w);
+        self.hashes.push(word_hash(w.as_bytes()));
+        self.word_bytes += w.len();
+    }
 }
 
 /// Per-word counts for the Gopher quality rules, gathered in one pass.
@@ -335,14 +555,9 @@ struct WordStats {
     stop: usize,
 }
 
-fn word_stats(words: &[&str], count_stop_words: bool) -> WordStats {
-    let mut ws = WordStats {
-        non_symbol: 0,
-        non_symbol_chars: 0,
-        alpha: 0,
-        stop: 0,
-    };
-    for w in words {
+impl WordStats {
+    /// Counts one word (any text; `Cut::new` counts ASCII text's words itself).
+    fn add(&mut self, w: &str, count_stop_words: bool) {
         // On ASCII, `char::is_alphanumeric`/`is_alphabetic` are the ASCII tests and a byte is a
         // character.
         let b = w.as_bytes();
@@ -363,13 +578,12 @@ fn word_stats(words: &[&str], count_stop_words: bool) -> WordStats {
             )
         };
         if alnum {
-            ws.non_symbol += 1;
-            ws.non_symbol_chars += chars;
+            self.non_symbol += 1;
+            self.non_symbol_chars += chars;
         }
-        ws.alpha += usize::from(alpha);
-        ws.stop += usize::from(stop);
+        self.alpha += usize::from(alpha);
+        self.stop += usize::from(stop);
     }
-    ws
 }
 
 /// `w` trimmed of non-alphanumeric characters is a Gopher stop word, ignoring case.
@@ -388,12 +602,33 @@ fn is_ascii_stop_word(w: &[u8]) -> bool {
         .iter()
         .rposition(u8::is_ascii_alphanumeric)
         .map_or(start, |e| e + 1);
-    let t = &w[start..end];
-    (2..=4).contains(&t.len())
-        && GOPHER_STOP_WORDS
-            .iter()
-            .any(|s| t.eq_ignore_ascii_case(s.as_bytes()))
+    let t = w.get(start..end).unwrap_or_default();
+    if !(2..=4).contains(&t.len()) {
+        return false;
+    }
+    // The bytes big-endian in a u32, letters lower-cased by setting bit 5 (which changes no
+    // other byte into a lower-case letter), against the stop words packed the same way.
+    let key = t.iter().fold(0u32, |k, &b| (k << 8) | u32::from(b | 0x20));
+    ASCII_STOP_KEYS.contains(&key)
 }
+
+/// `GOPHER_STOP_WORDS` packed as in `is_ascii_stop_word` (all are 2 to 4 lower-case letters).
+const ASCII_STOP_KEYS: [u32; 8] = {
+    let mut keys = [0u32; 8];
+    let mut i = 0;
+    while i < 8 {
+        let w = GOPHER_STOP_WORDS[i].as_bytes();
+        let mut k = 0u32;
+        let mut j = 0;
+        while j < w.len() {
+            k = (k << 8) | w[j] as u32;
+            j += 1;
+        }
+        keys[i] = k;
+        i += 1;
+    }
+    keys
+};
 
 /// (duplicate units, bytes in duplicate units, units) over trimmed non-empty units.
 fn dup_units<'a>(units: impl Iterator<Item = &'a str>) -> (usize, usize, usize) {
@@ -409,19 +644,67 @@ fn dup_units<'a>(units: impl Iterator<Item = &'a str>) -> (usize, usize, usize) 
     (dups, chars, n)
 }
 
+const NGRAM_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// One word more in an n-gram hash.
+#[inline]
+fn ngram_step(acc: u64, h: u64) -> u64 {
+    (acc.rotate_left(23) ^ h).wrapping_mul(0x5851_f42d_4c95_7f2d)
+}
+
+/// The hash of the n-gram of these word hashes: `ngram_step` from `NGRAM_SEED` over them, so the
+/// hash of an (n+1)-gram is one step from its first n words' hash.
+#[cfg(test)]
 fn ngram_hash(hashes: &[u64]) -> u64 {
-    hashes.iter().fold(0x9e37_79b9_7f4a_7c15u64, |acc, h| {
-        (acc.rotate_left(23) ^ h).wrapping_mul(0x5851_f42d_4c95_7f2d)
-    })
+    hashes.iter().fold(NGRAM_SEED, |acc, &h| ngram_step(acc, h))
 }
 
 /// Occurrence counts of `u64` keys (n-gram hashes) in an open-addressing table with linear
 /// probing, at most half full: the same counts as a `HashMap<u64, u32>` (keys compared exactly),
-/// several times cheaper per key, and reused from one n-gram size to the next.
+/// several times cheaper per key, and reused from one n-gram size to the next and (per thread)
+/// from one text to the next. A slot holds a key only while its stamp is the current one, so
+/// clearing is one increment.
 struct Counter {
-    keys: Vec<u64>,
-    counts: Vec<u32>,
+    /// (key, count, stamp).
+    slots: Vec<(u64, u32, u32)>,
+    stamp: u32,
     shift: u32,
+}
+
+thread_local! {
+    static SPARE_COUNTER: std::cell::Cell<Option<Counter>> = const { std::cell::Cell::new(None) };
+}
+
+/// A [`Counter`] borrowed from this thread's spare (see [`Counter::reused`]).
+struct Reused(Option<Counter>);
+
+impl std::ops::Deref for Reused {
+    type Target = Counter;
+    fn deref(&self) -> &Counter {
+        // Some from construction until drop.
+        self.0.as_ref().unwrap_or(&EMPTY_COUNTER)
+    }
+}
+
+/// Never used for counting: what a `Reused` would show if it were empty (it never is).
+static EMPTY_COUNTER: Counter = Counter {
+    slots: Vec::new(),
+    stamp: 1,
+    shift: 0,
+};
+
+impl std::ops::DerefMut for Reused {
+    fn deref_mut(&mut self) -> &mut Counter {
+        self.0.get_or_insert_with(|| Counter::with_capacity(0))
+    }
+}
+
+impl Drop for Reused {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            SPARE_COUNTER.with(|s| s.set(Some(c)));
+        }
+    }
 }
 
 impl Counter {
@@ -429,33 +712,47 @@ impl Counter {
     fn with_capacity(n: usize) -> Self {
         let slots = n.saturating_mul(2).next_power_of_two().max(16);
         Counter {
-            keys: vec![0; slots],
-            counts: vec![0; slots],
+            slots: vec![(0, 0, 0); slots],
+            stamp: 1,
             shift: 64 - slots.trailing_zeros(),
         }
     }
 
-    /// Forgets every key (a key is present while its count is non-zero).
+    /// This thread's spare counter (or a new one), emptied and large enough for `n` distinct
+    /// keys; it goes back when the guard is dropped.
+    fn reused(n: usize) -> Reused {
+        let mut c = SPARE_COUNTER.with(|s| s.take());
+        match &mut c {
+            Some(c) if c.slots.len() >= n.saturating_mul(2) => c.clear(),
+            _ => c = Some(Counter::with_capacity(n)),
+        }
+        Reused(c)
+    }
+
+    /// Forgets every key.
     fn clear(&mut self) {
-        self.counts.fill(0);
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.slots.fill((0, 0, 0));
+            self.stamp = 1;
+        }
     }
 
     /// Counts one more occurrence of `key` and returns its count so far. At most
     /// [`Counter::with_capacity`]'s `n` distinct keys may be added between clears.
     #[inline]
     fn add(&mut self, key: u64) -> u32 {
-        let mask = self.keys.len() - 1;
+        let mask = self.slots.len() - 1;
         let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
         loop {
-            let c = self.counts[i];
-            if c == 0 {
-                self.keys[i] = key;
-                self.counts[i] = 1;
+            let slot = &mut self.slots[i];
+            if slot.2 != self.stamp {
+                *slot = (key, 1, self.stamp);
                 return 1;
             }
-            if self.keys[i] == key {
-                self.counts[i] = c + 1;
-                return c + 1;
+            if slot.0 == key {
+                slot.1 += 1;
+                return slot.1;
             }
             i = (i + 1) & mask;
         }
@@ -463,20 +760,21 @@ impl Counter {
 }
 
 /// Share of word bytes covered by the most frequent `n`-gram (when it occurs more than once).
+/// `grams[i]` is the hash of the `n` words from `i`, for every `i + n <= words.len()`.
 fn top_ngram_frac(
     words: &[&str],
-    hashes: &[u64],
+    grams: &[u64],
     n: usize,
     word_bytes: usize,
     counts: &mut Counter,
 ) -> f64 {
-    if hashes.len() < n || word_bytes == 0 {
+    if words.len() < n || word_bytes == 0 {
         return 0.0;
     }
     counts.clear();
     let mut best = (0u32, 0usize);
-    for (i, w) in hashes.windows(n).enumerate() {
-        let c = counts.add(ngram_hash(w));
+    for (i, &g) in grams.iter().take(words.len() + 1 - n).enumerate() {
+        let c = counts.add(g);
         if c > best.0 {
             best = (c, i);
         }
@@ -489,21 +787,22 @@ fn top_ngram_frac(
 }
 
 /// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
+/// `grams` as for [`top_ngram_frac`].
 fn dup_ngram_frac(
     words: &[&str],
-    hashes: &[u64],
+    grams: &[u64],
     n: usize,
     word_bytes: usize,
     seen: &mut Counter,
 ) -> f64 {
-    if hashes.len() < n || word_bytes == 0 {
+    if words.len() < n || word_bytes == 0 {
         return 0.0;
     }
     seen.clear();
     let mut dup = 0usize;
     let mut i = 0;
-    while i + n <= hashes.len() {
-        if seen.add(ngram_hash(&hashes[i..i + n])) == 1 {
+    while i + n <= words.len() {
+        if seen.add(grams[i]) == 1 {
             i += 1;
         } else {
             dup += words[i..i + n].iter().map(|w| w.len()).sum::<usize>();
@@ -546,8 +845,164 @@ fn iso639_1(code3: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+mod v1;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Texts for the equivalence tests against `v1`: every rule reached and failed, ASCII and
+    /// not, CJK, long lines, no spaces, repeated lines, case-changing characters next to the
+    /// C4 phrases (`K` is the Kelvin sign, which lower-cases to ASCII `k`).
+    fn many_texts() -> Vec<String> {
+        let mut texts = varied_texts();
+        let lines = [
+            "This site uses cookies. We use cookies to improve it, as you know.",
+            "Read our Privacy Policy and Terms of Use before you go on, please.",
+            "Enable JavaScript to see the comments below this article, thanks.",
+            "We use of cookies here and there, see our cookie policy for this.",
+            "Our COOKIE POLICY is short, and it says what it says, no more.",
+            "This site uses coo\u{212a}ies to remember you, and you know it.",
+            "İstanbul is a city. İt is large and old, with many people in it.",
+            "Lorem Ipsum dolor sit amet, consectetur adipiscing elit, sed do.",
+            "var x = 1; function f() { return x; }",
+            "- a bullet line with words in it",
+            "* another bullet line that goes on...",
+            "• unicode bullet with an ellipsis…",
+            "# heading ## with ### hashes ####",
+            "Short line.",
+            "\"Quoted sentence ends here.\" And another one?\" Yes!",
+            "日本語の文章です。これは二つ目の文です。三つ目！",
+            "中文文本没有空格但是有标点符号。这是第二句话？",
+            "Ünïcödé wörds ärë hërë, ănd thëy ëñd wïth pünctüätïön.",
+            "nospacesatallinthislinejustonelongwordthatgoesonandonandon.",
+            "tabs\there\tand\u{a0}nbsp\u{2003}em spaces\u{3000}ideographic.",
+            "trailing spaces and CR   \r",
+        ];
+        let mut s = 0x5eed_u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 33) as usize
+        };
+        for seed in 0..300u64 {
+            let base = crate::testkit::sample_text(1_000 + seed, 300 + next() % 4_000);
+            let mut parts: Vec<String> = base.split("\n\n").map(str::to_string).collect();
+            for _ in 0..next() % 8 {
+                let at = next() % (parts.len() + 1);
+                let line = lines[next() % lines.len()];
+                let sep = ["\n", "\n\n", " ", "\n\n\n"][next() % 4];
+                parts.insert(at, format!("{sep}{line}"));
+            }
+            if seed % 11 == 0 {
+                // A repeated line, a repeated paragraph.
+                let p = parts[0].clone();
+                parts.push(p);
+            }
+            if seed % 13 == 0 {
+                parts.push("word ".repeat(next() % 200));
+            }
+            if seed % 17 == 0 {
+                parts.push("x".repeat(5_000 + next() % 10_000));
+            }
+            let joiner = ["\n\n", "\n", "\r\n\r\n", " \n \n"][next() % 4];
+            let mut t = parts.join(joiner);
+            if seed % 9 == 4 {
+                t = t.to_uppercase();
+            }
+            if seed % 19 == 5 {
+                t = t.replace(' ', "");
+            }
+            texts.push(t);
+        }
+        // Whole non-Latin and mixed texts.
+        for (i, line) in lines.iter().enumerate() {
+            texts.push(format!("{}\n", line).repeat(3 + i * 7));
+        }
+        texts.push("日本語の文章です。".repeat(200));
+        texts.push("Это русский текст, и он довольно длинный. ".repeat(80));
+        texts
+    }
+
+    #[test]
+    fn same_verdicts_and_scores_as_v1() {
+        let mut reasons = BTreeMap::new();
+        for text in many_texts() {
+            for lang in ["en", "de", "ja"] {
+                let new = assess(&text, lang, &[]);
+                let old = v1::assess(&text, lang, &[]);
+                assert_eq!(
+                    new,
+                    old,
+                    "{lang} {:?}",
+                    &text[..text.floor_char_boundary(80)]
+                );
+                *reasons
+                    .entry(new.rejection.unwrap_or("passed"))
+                    .or_insert(0) += 1;
+            }
+        }
+        // The texts reach every stage.
+        for r in [
+            "passed",
+            "c4_too_few_sentences",
+            "c4_lorem_ipsum",
+            "c4_curly_bracket",
+            "gopher_top_ngram",
+            "gopher_dup_paragraphs",
+        ] {
+            assert!(reasons.contains_key(r), "{r} not reached: {reasons:?}");
+        }
+    }
+
+    /// What C4's per-line counts rely on when they come from the original text's words instead
+    /// of the lower-cased text's: lower-casing maps whitespace to itself and nothing else to
+    /// whitespace or to a line break, and a character ends with one of the sentence or line
+    /// ends (`.`, `!`, `?`, `"`, and `ends_terminal`'s) after lower-casing only if it is that
+    /// character.
+    #[test]
+    fn paragraphs_split_like_str_split() {
+        let mut texts: Vec<String> = [
+            "",
+            "\n",
+            "\n\n",
+            "\n\n\n",
+            "a\n\n\nb",
+            "a\n\n\n\nb\n",
+            "\n\na\n\n",
+            "a\nb\n\nc",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        texts.extend(many_texts());
+        for t in &texts {
+            let newlines: Vec<usize> = t.match_indices('\n').map(|(i, _)| i).collect();
+            let ours: Vec<&str> = paragraphs(t, &newlines).collect();
+            let std: Vec<&str> = t.split("\n\n").collect();
+            assert_eq!(ours, std, "{t:?}");
+            assert_eq!(Cut::new(t, t.is_ascii(), false).newlines, newlines);
+        }
+    }
+
+    #[test]
+    fn lower_casing_keeps_words_lines_and_ends() {
+        let ends = [
+            '.', '!', '?', '"', '\'', '”', '’', '…', ')', '。', '！', '？',
+        ];
+        for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+            let lower: Vec<char> = c.to_lowercase().collect();
+            if c.is_whitespace() {
+                assert_eq!(lower, [c]);
+            } else {
+                assert!(!lower.iter().any(|l| l.is_whitespace()), "{c:?}");
+            }
+            if let Some(last) = lower.last() {
+                assert!(!ends.contains(last) || *last == c, "{c:?}");
+            }
+        }
+    }
 
     pub(crate) fn good_text() -> String {
         let para = "The history of the river valley is long and varied, and the people who \
@@ -650,15 +1105,27 @@ mod tests {
             let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
             let word_bytes: usize = words.iter().map(|w| w.len()).sum();
             let mut counter = Counter::with_capacity(hashes.len());
+            let (mut grams, mut grams_n) = (
+                hashes
+                    .iter()
+                    .map(|&h| ngram_step(NGRAM_SEED, h))
+                    .collect::<Vec<u64>>(),
+                1,
+            );
             for n in 1..=10 {
+                grow_grams(&mut grams, &mut grams_n, &hashes, n);
+                if n <= hashes.len() {
+                    let windows: Vec<u64> = hashes.windows(n).map(ngram_hash).collect();
+                    assert_eq!(grams, windows, "{n}-gram hashes");
+                }
                 assert_eq!(
-                    top_ngram_frac(&words, &hashes, n, word_bytes, &mut counter),
+                    top_ngram_frac(&words, &grams, n, word_bytes, &mut counter),
                     reference::top_ngram_frac(&words, &hashes, n, word_bytes),
                     "top {n}-gram of {:?}",
                     &text[..text.len().min(60)]
                 );
                 assert_eq!(
-                    dup_ngram_frac(&words, &hashes, n, word_bytes, &mut counter),
+                    dup_ngram_frac(&words, &grams, n, word_bytes, &mut counter),
                     reference::dup_ngram_frac(&words, &hashes, n, word_bytes),
                     "dup {n}-gram of {:?}",
                     &text[..text.len().min(60)]
@@ -688,7 +1155,7 @@ mod tests {
         }
         for text in varied_texts() {
             let words: Vec<&str> = split_words(&text).collect();
-            let fast = word_stats(&words, true);
+            let fast = Cut::new(&text, text.is_ascii(), true).stats;
             let reference = reference::word_stats(&words);
             assert_eq!(
                 (
