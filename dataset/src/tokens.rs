@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
-use tiktoken_rs::CoreBPE;
+use rustc_hash::FxHashMap;
+use tiktoken_rs::{CoreBPE, Rank};
 
 use crate::DatasetError;
 
@@ -25,6 +26,11 @@ const MAX_CACHED_PIECES: usize = 1 << 20;
 /// Longest piece memoised; longer ones (long runs of punctuation or digits) are rare and counted
 /// directly.
 const MAX_CACHED_PIECE_BYTES: usize = 64;
+
+/// Pieces shorter than this go through BPE merging directly ([`tiktoken_rs::byte_pair_split`],
+/// quadratic in the piece's length); longer ones through the encoder, whose merge loop is
+/// `O(n log n)` (tiktoken's own threshold).
+const DIRECT_BPE_MAX_BYTES: usize = 100;
 
 /// Character classes of GPT-2's pre-tokenizer pattern
 /// `'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
@@ -237,7 +243,7 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 /// Counts GPT-2 tokens. Each thread owns one (it carries caches); [`TokenCounter::share`] gives
 /// another thread a counter over the same ranks without loading them again.
 pub struct TokenCounter {
-    bpe: Arc<CoreBPE>,
+    vocab: Arc<Vocabulary>,
     letter: Regex,
     /// The class of each ASCII character, so scanning ASCII text is a table lookup per byte.
     ascii: [Class; 128],
@@ -275,10 +281,10 @@ fn next_char(text: &str, i: usize) -> Option<(char, usize)> {
 }
 
 impl TokenCounter {
-    /// Loads the embedded GPT-2 ranks (~20 ms).
+    /// A counter over the embedded GPT-2 ranks (loaded on first use in the process, ~30 ms, then
+    /// shared).
     pub fn new() -> Result<Self, DatasetError> {
-        let bpe =
-            tiktoken_rs::r50k_base().map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
+        let vocab = vocabulary()?;
         let letter =
             Regex::new(r"^\p{L}$").map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
         let mut ascii = [Class::Other; 128];
@@ -286,7 +292,7 @@ impl TokenCounter {
             *class = ascii_class(char::from(b));
         }
         Ok(TokenCounter {
-            bpe: Arc::new(bpe),
+            vocab,
             letter,
             ascii,
             classes: FxMap::default(),
@@ -300,7 +306,7 @@ impl TokenCounter {
     /// own, for another thread.
     pub fn share(&self) -> Self {
         TokenCounter {
-            bpe: Arc::clone(&self.bpe),
+            vocab: Arc::clone(&self.vocab),
             letter: self.letter.clone(),
             ascii: self.ascii,
             classes: FxMap::default(),
@@ -479,8 +485,63 @@ impl TokenCounter {
 
     /// The BPE length of one piece, from the ranks (the uncached path).
     fn bpe_len(&self, piece: &str) -> u32 {
-        u32::try_from(self.bpe.encode_ordinary(piece).len()).unwrap_or(u32::MAX)
+        let bytes = piece.as_bytes();
+        let n = match &self.vocab.ranks {
+            _ if bytes.len() <= 1 => bytes.len(),
+            Some(ranks) if bytes.len() < DIRECT_BPE_MAX_BYTES => {
+                tiktoken_rs::byte_pair_split(bytes, ranks).len()
+            }
+            _ => self.vocab.bpe.encode_ordinary(piece).len(),
+        };
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
+}
+
+/// The GPT-2 encoder and its ordinary ranks.
+struct Vocabulary {
+    bpe: CoreBPE,
+    /// Bytes to rank, for merging one piece without the encoder's regex split: a piece is
+    /// already one pre-token, and the split cost ~3,000 instructions per uncached piece. `None`
+    /// if the ranks could not be read back complete (then the encoder counts every uncached
+    /// piece).
+    ranks: Option<FxHashMap<Vec<u8>, Rank>>,
+}
+
+/// Loaded once per process and shared by every counter: loading costs ~30 ms (~170 M
+/// instructions, a tenth of them to free it again), which a validator exporting on a timer
+/// would otherwise pay on every export.
+static VOCABULARY: OnceLock<Result<Arc<Vocabulary>, String>> = OnceLock::new();
+
+fn vocabulary() -> Result<Arc<Vocabulary>, DatasetError> {
+    VOCABULARY
+        .get_or_init(|| {
+            let bpe = tiktoken_rs::r50k_base().map_err(|e| e.to_string())?;
+            let ranks = ordinary_ranks(&bpe);
+            Ok(Arc::new(Vocabulary { bpe, ranks }))
+        })
+        .clone()
+        .map_err(|why| DatasetError::Tokenizer { why })
+}
+
+/// The encoder's ordinary ranks, read back through `decode_bytes` (tiktoken-rs does not expose
+/// the map): ranks from 0 up to the first that does not decode, without special tokens. `None`
+/// unless every single byte has a rank, which byte-level BPE merging needs (so a piece always
+/// splits into known tokens, and the count equals the encoder's).
+fn ordinary_ranks(bpe: &CoreBPE) -> Option<FxHashMap<Vec<u8>, Rank>> {
+    let special = bpe.special_tokens();
+    let mut ranks = FxHashMap::default();
+    for rank in 0..Rank::MAX {
+        let Ok(bytes) = bpe.decode_bytes(&[rank]) else {
+            break;
+        };
+        if std::str::from_utf8(&bytes).is_ok_and(|s| special.contains(s)) {
+            continue;
+        }
+        ranks.insert(bytes, rank);
+    }
+    (0..=u8::MAX)
+        .all(|b| ranks.contains_key([b].as_slice()))
+        .then_some(ranks)
 }
 
 #[cfg(test)]
@@ -609,6 +670,29 @@ mod tests {
             let expected = reference.encode_ordinary(text).len() as u64;
             assert_eq!(counter.count(text), expected, "{text:?}");
             assert_eq!(shared.count(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn pieces_merge_directly_with_the_full_vocabulary() {
+        let (reference, counter) = &*REFERENCE;
+        // r50k_base: 50,256 ordinary tokens; `<|endoftext|>` (50256) is special and left out.
+        let ranks = counter.vocab.ranks.as_ref().expect("ranks read back");
+        assert_eq!(ranks.len(), 50_256);
+        assert!(!ranks.contains_key(b"<|endoftext|>".as_slice()));
+        // Uncached pieces on both sides of the direct-merge threshold, and one far beyond it
+        // (a hostile run of letters must not take the quadratic path).
+        let mut counter = counter.share();
+        for len in [2, 3, 50, 98, 99, 100, 101, 150, 20_000] {
+            for unit in ["ab", "qz", "7", "\u{e9}", "!?"] {
+                let piece = unit.repeat(len / unit.len() + 1);
+                let text = format!("x {piece} {piece}y");
+                assert_eq!(
+                    counter.count(&text),
+                    reference.encode_ordinary(&text).len() as u64,
+                    "{len} x {unit:?}"
+                );
+            }
         }
     }
 }

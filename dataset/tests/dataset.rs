@@ -286,6 +286,34 @@ fn cell(path: &Path, column: &str, row: usize) -> String {
     panic!("no row {row}");
 }
 
+/// Repeating columns are dictionary-encoded, unique ones plain; a misspelt column path in the
+/// writer's settings would silently fall back to the default, so this reads the encodings back.
+#[test]
+fn repeating_columns_are_dictionary_encoded() {
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let manifest = export_sample(&dir, 300);
+    let shard = dir.join(&manifest.shards[0].path);
+    let reader = SerializedFileReader::new(std::fs::File::open(&shard).unwrap()).unwrap();
+    let group = reader.metadata().row_group(0);
+    let dictionary = |path: &str| {
+        let column = group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == path)
+            .unwrap_or_else(|| panic!("no column {path}"));
+        column.encodings().any(|e| e == Encoding::RLE_DICTIONARY)
+    };
+    for path in ["dump", "node", "batch_id", "quality.list.item.name"] {
+        assert!(dictionary(path), "{path} should be dictionary-encoded");
+    }
+    for path in ["text", "id", "node_signature", "quality.list.item.score"] {
+        assert!(!dictionary(path), "{path} should be plain");
+    }
+}
+
 #[test]
 fn tampering_is_detected_and_located() {
     let tmp = tempfile::tempdir().unwrap();
