@@ -231,6 +231,7 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "comment_keep_share" => t.comment_keep_share = v.parse()?,
             "drop_orphan_headings" => t.drop_orphan_headings = v.parse()?,
             "drop_screen_reader" => t.drop_screen_reader = v.parse()?,
+            "descend_share_other" => t.descend_share_other = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }

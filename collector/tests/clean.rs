@@ -409,3 +409,41 @@ fn repeated_item_parts_stay_recommendations_and_search_results_do_not_go() {
     let c = clean(html, Some("https://outdoor.example/c/tents"));
     assert!(c.text.contains("Tunnel tent, 4 person"), "{}", c.text);
 }
+
+/// A page whose text sits in one wrapper: a long description block and a short sibling
+/// section (about 10 % of the text).
+fn split_sections(head: &str) -> String {
+    let paras: String = (1..=10)
+        .map(|i| format!("<p>Point {i}: the frame is oak, finished by hand, and every joint is glued and pinned.</p>"))
+        .collect();
+    format!(
+        r#"<html><head>{head}</head><body><div class="wrap"><div class="desc">{paras}</div>
+        <div class="extra"><h3>Delivery and returns</h3><p>Free delivery in five days; returns within thirty days.</p></div>
+        </div></body></html>"#
+    )
+}
+
+#[test]
+fn shop_pages_keep_sibling_sections_articles_descend_into_the_main_block() {
+    // Product (and other non-article) pages: the root stays above a block holding ~90 % of
+    // the text, so the delivery section next to the description stays.
+    let c = clean(
+        &split_sections(""),
+        Some("https://shop.example/products/oak-chair"),
+    );
+    assert_eq!(c.page_type, PageType::Product);
+    assert!(c.text.contains("Point 10: the frame"), "{:?}", c.text);
+    assert!(
+        c.text.contains("Free delivery in five days"),
+        "{:?}",
+        c.text
+    );
+    // Articles descend into that block: the sibling is a teaser or a comment box.
+    let c = clean(
+        &split_sections(r#"<meta property="og:type" content="article">"#),
+        Some("https://news.example/2026/oak-chair"),
+    );
+    assert_eq!(c.page_type, PageType::Article);
+    assert!(c.text.contains("Point 10: the frame"), "{:?}", c.text);
+    assert!(!c.text.contains("Free delivery"), "{:?}", c.text);
+}

@@ -120,6 +120,11 @@ pub struct Tuning {
     /// In the fallback pass, leave out a heading whose section lost everything after it (a
     /// link list dropped). Not in the first pass: references keep such headings there.
     pub drop_orphan_headings: bool,
+    /// `descend_share` on pages not guessed as articles or forums (products, collections,
+    /// services, documentation...): their main text is split into sibling sections
+    /// (description, details, shipping; intro and grid), so the root stays higher. Articles
+    /// and forums keep `descend_share`: their neighbouring blocks are comments and teasers.
+    pub descend_share_other: f64,
     /// Use this page type instead of the guess (benchmark diagnosis only).
     pub force_type: Option<PageType>,
 }
@@ -151,6 +156,7 @@ impl Tuning {
         comment_keep_share: 0.5,
         drop_screen_reader: true,
         drop_orphan_headings: true,
+        descend_share_other: 0.95,
     };
 }
 
@@ -200,7 +206,7 @@ pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Clean
         dedup_min: tuning.dedup_min,
         drop_orphan_headings: false,
     };
-    let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
+    let root = select::choose_root(&dom, tuning.main_share, descend_share(tuning, page_type));
     // Product pages keep dropping: their link-dense blocks are recommendation grids.
     let mut text = if page_type == PageType::Product && tuning.product_drops_links {
         text::emit(&dom, root, emit)
@@ -269,6 +275,15 @@ fn body_chars(dom: &dom::Dom<'_>) -> u32 {
         .map_or(0, |b| b.good.chars)
 }
 
+/// The share of its parent's text a child needs for the root to descend into it, on a page
+/// of `page_type` (see [`Tuning::descend_share_other`]).
+fn descend_share(tuning: &Tuning, page_type: PageType) -> f64 {
+    match page_type {
+        PageType::Article | PageType::Forum => tuning.descend_share,
+        _ => tuning.descend_share_other,
+    }
+}
+
 /// The boilerplate rules of the first, hint-driven pass for a page of `page_type`.
 fn hint_pass(tuning: &Tuning, page_type: PageType) -> select::Config {
     select::Config {
@@ -323,7 +338,7 @@ pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
     let page_type = page_type::guess(&dom, base_url);
     let cfg = hint_pass(&tuning, page_type);
     select::prune(&mut dom, cfg);
-    let root = select::choose_root(&dom, tuning.main_share, tuning.descend_share);
+    let root = select::choose_root(&dom, tuning.main_share, descend_share(&tuning, page_type));
     let mut out = String::new();
     let _ = writeln!(out, "type {page_type:?}, root {root}");
     let needle = needle.to_lowercase();
