@@ -48,6 +48,18 @@ pub const WEBVIEW_ENV: &[(&str, &str)] = &[
     ("JSC_useJIT", "false"),
 ];
 
+/// The variables of [`WEBVIEW_ENV`] that `main` sets: those the user has not set. `is_set` tells
+/// whether a variable is in the environment (a parameter, so the tests need not change the real
+/// environment).
+pub fn webview_env_to_set(
+    is_set: impl Fn(&str) -> bool,
+) -> impl Iterator<Item = (&'static str, &'static str)> {
+    WEBVIEW_ENV
+        .iter()
+        .copied()
+        .filter(move |(name, _)| !is_set(name))
+}
+
 /// Quits the app after letting the node stop cleanly (at most [`QUIT_GRACE`]).
 pub fn quit<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
@@ -188,4 +200,32 @@ fn setup(app: &mut App) -> Result<(), error::AppError> {
         show_main(app.handle());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webview_env_sets_every_variable_in_a_clean_environment() {
+        let set: Vec<_> = webview_env_to_set(|_| false).collect();
+        assert_eq!(set, WEBVIEW_ENV);
+    }
+
+    #[test]
+    fn webview_env_keeps_what_the_user_set() {
+        let user = WEBVIEW_ENV[0].0;
+        let set: Vec<_> = webview_env_to_set(|name| name == user).collect();
+        assert!(set.iter().all(|(name, _)| *name != user));
+        assert_eq!(set.len(), WEBVIEW_ENV.len() - 1);
+        assert_eq!(webview_env_to_set(|_| true).count(), 0);
+    }
+
+    #[test]
+    fn webview_env_names_are_unique() {
+        let mut names: Vec<_> = WEBVIEW_ENV.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), WEBVIEW_ENV.len());
+    }
 }

@@ -12,12 +12,10 @@ fn main() {
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn webview_environment() {
-    for (name, value) in gleaner_app::WEBVIEW_ENV {
-        if std::env::var_os(name).is_none() {
-            // SAFETY: `main` calls this before anything else: no other thread exists yet that
-            // could read the environment concurrently.
-            unsafe { std::env::set_var(name, value) };
-        }
+    for (name, value) in gleaner_app::webview_env_to_set(|name| std::env::var_os(name).is_some()) {
+        // SAFETY: `main` calls this before anything else: no other thread exists yet that could
+        // read the environment concurrently.
+        unsafe { std::env::set_var(name, value) };
     }
 }
 
