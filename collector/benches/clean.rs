@@ -232,6 +232,7 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "drop_orphan_headings" => t.drop_orphan_headings = v.parse()?,
             "drop_screen_reader" => t.drop_screen_reader = v.parse()?,
             "descend_share_other" => t.descend_share_other = v.parse()?,
+            "hidden_main_plain" => t.hidden_main_plain = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }

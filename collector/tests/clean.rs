@@ -447,3 +447,33 @@ fn shop_pages_keep_sibling_sections_articles_descend_into_the_main_block() {
     assert!(c.text.contains("Point 10: the frame"), "{:?}", c.text);
     assert!(!c.text.contains("Free delivery"), "{:?}", c.text);
 }
+
+#[test]
+fn a_hidden_page_wrapper_stays_when_it_holds_most_text_outside_links() {
+    // The page is hidden until a script runs; menus hold most of its characters, but the
+    // hidden wrapper with the `<h1>` holds most of the text outside links.
+    let menu: String = (0..60)
+        .map(|i| format!(r#"<li><a href="/c/{i}">Department number {i}</a></li>"#))
+        .collect();
+    let paras: String = (1..=8)
+        .map(|i| {
+            format!("<p>Fact {i}: these almond thins are baked twice and stay crisp for weeks.</p>")
+        })
+        .collect();
+    let html = format!(
+        r#"<body><div class="menu-list"><ul>{menu}</ul></div>
+        <div style="display:none" class="product-wrap"><article><h1>Almond thins</h1>{paras}</article></div></body>"#
+    );
+    let c = clean(&html, Some("https://shop.example/pr/almond-thins"));
+    assert!(
+        c.text.contains("Fact 8: these almond thins"),
+        "{:?}",
+        c.text
+    );
+    // A hidden block without the `<h1>` or `main`/`article` is not the page: it still goes.
+    let html = html
+        .replace("<article><h1>Almond thins</h1>", "<div>")
+        .replace("</article>", "</div>");
+    let c = clean(&html, Some("https://shop.example/pr/almond-thins"));
+    assert!(!c.text.contains("Fact 8"), "{:?}", c.text);
+}

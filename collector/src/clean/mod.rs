@@ -125,6 +125,9 @@ pub struct Tuning {
     /// (description, details, shipping; intro and grid), so the root stays higher. Articles
     /// and forums keep `descend_share`: their neighbouring blocks are comments and teasers.
     pub descend_share_other: f64,
+    /// `keep_hidden_main` also when the hidden element holds most of the body's text outside
+    /// links (menus can hold most of a shop page's characters).
+    pub hidden_main_plain: bool,
     /// Use this page type instead of the guess (benchmark diagnosis only).
     pub force_type: Option<PageType>,
 }
@@ -157,6 +160,7 @@ impl Tuning {
         drop_screen_reader: true,
         drop_orphan_headings: true,
         descend_share_other: 0.95,
+        hidden_main_plain: true,
     };
 }
 
@@ -300,6 +304,7 @@ fn hint_pass(tuning: &Tuning, page_type: PageType) -> select::Config {
         nav_min_links: tuning.nav_min_links,
         control_chars: tuning.control_chars,
         drop_screen_reader: tuning.drop_screen_reader,
+        hidden_main_plain: tuning.hidden_main_plain,
     }
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct Config {
     pub repeat_share: f64,
     /// See [`super::Tuning::drop_screen_reader`].
     pub drop_screen_reader: bool,
+    /// See [`super::Tuning::hidden_main_plain`].
+    pub hidden_main_plain: bool,
 }
 
 /// Decide which elements are boilerplate; fills `removed` and `good` on every item.
@@ -68,6 +70,18 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
     } else {
         u32::MAX
     };
+    // The same share of the body's text outside links (a page whose menus hold most of its
+    // characters).
+    let body_plain = dom
+        .facts
+        .body
+        .and_then(|b| dom.items.get(b as usize))
+        .map_or(0, |b| b.raw.plain());
+    let protect_plain = if cfg.protect_share > 0.0 && cfg.hidden_main_plain {
+        (f64::from(body_plain) * cfg.protect_share) as u32
+    } else {
+        u32::MAX
+    };
     let repeated = repeated_templates(&dom.items, body_chars, cfg);
     let items = &mut dom.items;
     for i in 0..items.len() {
@@ -77,7 +91,7 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
         };
         let it = &items[i];
         let removed = parent_removed
-            || is_boilerplate(it, cfg, protect_chars, &repeated)
+            || is_boilerplate(it, cfg, (protect_chars, protect_plain), &repeated)
             || (cfg.use_attr_hints
                 && !it.has_h1
                 && !it.has_main
@@ -236,7 +250,10 @@ fn repeated_templates(items: &[Item<'_>], body_chars: u32, cfg: Config) -> Vec<u
     out
 }
 
-fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32, repeated: &[u32]) -> bool {
+/// `protect`: the characters, and the characters outside links, from which a block holds
+/// most of the page.
+fn is_boilerplate(it: &Item<'_>, cfg: Config, protect: (u32, u32), repeated: &[u32]) -> bool {
+    let (protect_chars, protect_plain) = protect;
     if matches!(it.kind, super::dom::Kind::Text(_)) {
         return false;
     }
@@ -245,7 +262,9 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect_chars: u32, repeated: &[u3
     }
     if it.hint.hidden
         && !(cfg.keep_collapsed && it.hint.collapsed)
-        && !(cfg.keep_hidden_main && (it.has_main || it.has_h1) && it.raw.chars >= protect_chars)
+        && !(cfg.keep_hidden_main
+            && (it.has_main || it.has_h1)
+            && (it.raw.chars >= protect_chars || it.raw.plain() >= protect_plain))
     {
         return true;
     }
