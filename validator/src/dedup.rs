@@ -181,10 +181,36 @@ const ASCII_SIMPLIFIED: [u8; 128] = {
     t
 };
 
+/// `ASCII_SIMPLIFIED[b]` by arithmetic: setting bit 5 makes a letter lower-case and makes nothing
+/// else a lower-case letter.
+#[inline]
+fn simplify_ascii(b: u8) -> u8 {
+    let lower = b | 0x20;
+    if b.wrapping_sub(b'0') < 10 {
+        b'0'
+    } else if lower.wrapping_sub(b'a') < 26 {
+        lower
+    } else {
+        0
+    }
+}
+
 /// Hashes of the simplified words of `text`. ASCII bytes take a byte-wise path; everything else
 /// goes through `char`'s Unicode tables, exactly as before.
 fn simplified_word_hashes(text: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(text.len() / 5);
+    if text.is_ascii() {
+        // The whole text simplified in one pass, then each run of non-zero bytes hashed where it
+        // lies: no byte-at-a-time pushes into a word buffer.
+        let simplified: Vec<u8> = text.bytes().map(simplify_ascii).collect();
+        out.extend(
+            simplified
+                .split(|&b| b == 0)
+                .filter(|w| !w.is_empty())
+                .map(word_hash),
+        );
+        return out;
+    }
     let mut word: Vec<u8> = Vec::with_capacity(64);
     let mut utf8 = [0u8; 4];
     let bytes = text.as_bytes();
@@ -384,6 +410,13 @@ mod tests {
             assert_eq!(avx2, portable);
         }
         assert_eq!(min_hashes(&[]), [u32::MAX; NUM_HASHES]);
+    }
+
+    #[test]
+    fn simplify_ascii_is_the_table() {
+        for b in 0..128u8 {
+            assert_eq!(simplify_ascii(b), ASCII_SIMPLIFIED[usize::from(b)], "{b}");
+        }
     }
 
     #[test]

@@ -169,11 +169,9 @@ fn ascii_alphabet_scores(letters: &[u32; 26], del: u32) -> (Vec<(Lang, f64)>, us
         if langs.iter().all(|&lang| !lacking(lang)) {
             common += 2 * n as usize;
         } else {
-            for (i, &lang) in langs.iter().enumerate() {
+            for (s, &lang) in per_lang.iter_mut().zip(langs) {
                 if !lacking(lang) {
-                    if let Some(s) = per_lang.get_mut(i) {
-                        *s += 2 * n as usize;
-                    }
+                    *s += 2 * n as usize;
                 }
             }
         }

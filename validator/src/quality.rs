@@ -436,11 +436,7 @@ const ASCII_CLASS: [u8; 128] = {
 /// C4's sentence end: the word ends with `.`, `!`, `?`, `."` or `?"` (ASCII, so the bytes
 /// decide whatever the word's encoding).
 fn ends_sentence(w: &[u8]) -> bool {
-    match w {
-        [.., b'.' | b'!' | b'?'] => true,
-        [.., b'.' | b'?', b'"'] => true,
-        _ => false,
-    }
+    matches!(w, [.., b'.' | b'!' | b'?'] | [.., b'.' | b'?', b'"'])
 }
 
 impl<'a> Cut<'a> {
@@ -918,7 +914,7 @@ mod tests {
         }
         // Whole non-Latin and mixed texts.
         for (i, line) in lines.iter().enumerate() {
-            texts.push(format!("{}\n", line).repeat(3 + i * 7));
+            texts.push(format!("{line}\n").repeat(3 + i * 7));
         }
         texts.push("日本語の文章です。".repeat(200));
         texts.push("Это русский текст, и он довольно длинный. ".repeat(80));
