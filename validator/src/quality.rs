@@ -83,52 +83,6 @@ fn ends_terminal(line: &str) -> bool {
     )
 }
 
-/// `str::split_whitespace`, with a byte-wise path for ASCII text (where whitespace is exactly
-/// space and U+0009..=U+000D): the tests' reference for `Cut`.
-#[cfg(test)]
-fn split_words(text: &str) -> Words<'_> {
-    if text.is_ascii() {
-        Words::Ascii { text, pos: 0 }
-    } else {
-        Words::Unicode(text.split_whitespace())
-    }
-}
-
-#[cfg(test)]
-enum Words<'a> {
-    Ascii { text: &'a str, pos: usize },
-    Unicode(std::str::SplitWhitespace<'a>),
-}
-
-#[cfg(test)]
-impl<'a> Iterator for Words<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        match self {
-            Words::Unicode(it) => it.next(),
-            Words::Ascii { text, pos } => {
-                let bytes = text.as_bytes();
-                let is_space = |b: u8| matches!(b, b' ' | b'\t'..=b'\r');
-                let mut start = *pos;
-                while start < bytes.len() && is_space(bytes[start]) {
-                    start += 1;
-                }
-                let mut end = start;
-                while end < bytes.len() && !is_space(bytes[end]) {
-                    end += 1;
-                }
-                *pos = end;
-                if start == end {
-                    None
-                } else {
-                    text.get(start..end)
-                }
-            }
-        }
-    }
-}
-
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
@@ -463,9 +417,7 @@ impl<'a> Cut<'a> {
                 let b = bytes[i];
                 if class(b) & SPACE != 0 {
                     if b == b'\n' {
-                        cut.newlines.push(i);
-                        cut.line_words.push(line);
-                        line = (0, 0);
+                        cut.end_line(i, &mut line);
                     }
                     i += 1;
                     continue;
@@ -495,41 +447,31 @@ impl<'a> Cut<'a> {
             let mut end = 0;
             for w in text.split_whitespace() {
                 let start = w.as_ptr() as usize - text.as_ptr() as usize;
-                for (k, &b) in text
-                    .as_bytes()
-                    .get(end..start)
-                    .unwrap_or_default()
-                    .iter()
-                    .enumerate()
-                {
-                    if b == b'\n' {
-                        cut.newlines.push(end + k);
-                        cut.line_words.push(line);
-                        line = (0, 0);
-                    }
-                }
+                cut.end_lines_between(text, end, start, &mut line);
                 end = start + w.len();
                 line.0 += 1;
                 line.1 += u32::from(ends_sentence(w.as_bytes()));
                 cut.stats.add(w, count_stop_words);
                 cut.push(w);
             }
-            for (k, &b) in text
-                .as_bytes()
-                .get(end..)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-            {
-                if b == b'\n' {
-                    cut.newlines.push(end + k);
-                    cut.line_words.push(line);
-                    line = (0, 0);
-                }
-            }
+            cut.end_lines_between(text, end, text.len(), &mut line);
         }
         cut.line_words.push(line);
         cut
+    }
+
+    /// Ends the current line at the newline at byte `at`.
+    fn end_line(&mut self, at: usize, line: &mut (u32, u32)) {
+        self.newlines.push(at);
+        self.line_words.push(std::mem::take(line));
+    }
+
+    /// Ends a line at every newline in `text[from..to]` (the whitespace between two words).
+    fn end_lines_between(&mut self, text: &str, from: usize, to: usize, line: &mut (u32, u32)) {
+        let gap = text.as_bytes().get(from..to).unwrap_or_default();
+        for (k, _) in gap.iter().enumerate().filter(|&(_, &b)| b == b'\n') {
+            self.end_line(from + k, line);
+        }
     }
 
     fn push(&mut self, w: &'a str) {
@@ -1097,7 +1039,7 @@ mod tests {
     #[test]
     fn counter_counts_like_a_hash_map() {
         for text in varied_texts() {
-            let words: Vec<&str> = split_words(&text).collect();
+            let words: Vec<&str> = v1::split_words(&text).collect();
             let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
             let word_bytes: usize = words.iter().map(|w| w.len()).sum();
             let mut counter = Counter::with_capacity(hashes.len());
@@ -1150,7 +1092,7 @@ mod tests {
             assert_eq!(ascii, unicode(w), "{w:?}");
         }
         for text in varied_texts() {
-            let words: Vec<&str> = split_words(&text).collect();
+            let words: Vec<&str> = v1::split_words(&text).collect();
             let fast = Cut::new(&text, text.is_ascii(), true).stats;
             let reference = reference::word_stats(&words);
             assert_eq!(
@@ -1242,7 +1184,7 @@ mod tests {
             "non-ASCII\u{a0}nbsp and\u{2003}em space".to_string(),
         ];
         for t in &texts {
-            let fast: Vec<&str> = split_words(t).collect();
+            let fast: Vec<&str> = v1::split_words(t).collect();
             let std: Vec<&str> = t.split_whitespace().collect();
             assert_eq!(fast, std, "{t:?}");
         }

@@ -6,39 +6,20 @@ use std::hash::BuildHasherDefault;
 
 use crate::dedup::{IdentityHasher, word_hash};
 
-/// Texts shorter than this many bytes are not worth a record: below a short paragraph.
-const MIN_TEXT_BYTES: usize = 200;
-/// Only this prefix goes to the language detector: half a kilobyte (~80 words) identifies a
-/// language when whatlang calls itself reliable, and detection costs grow with the sample.
-const LANG_SAMPLE_BYTES: usize = 512;
+// The thresholds are parameters, not the code under test: shared with the current rules. The
+// top n-gram table and the C4 phrases are v1's own shapes (the current tables name each score
+// and put `javascript` with the phrases).
+use super::{
+    C4_MIN_LINE_WORDS, C4_MIN_SENTENCES, FINEWEB_MAX_DUP_LINE_CHARS, FINEWEB_MAX_NEWLINES_PER_WORD,
+    FINEWEB_MAX_SHORT_LINES, FINEWEB_MIN_PUNCT_LINES, FINEWEB_SHORT_LINE_BYTES,
+    GOPHER_DUP_LINE_CHAR_FRAC, GOPHER_DUP_LINE_FRAC, GOPHER_DUP_NGRAM, GOPHER_DUP_PARA_CHAR_FRAC,
+    GOPHER_DUP_PARA_FRAC, GOPHER_MAX_BULLET_LINES, GOPHER_MAX_ELLIPSIS_LINES,
+    GOPHER_MAX_SYMBOL_RATIO, GOPHER_MAX_WORDS, GOPHER_MEAN_WORD_LEN, GOPHER_MIN_ALPHA_WORDS,
+    GOPHER_MIN_STOP_WORDS, GOPHER_MIN_WORDS, GOPHER_STOP_WORDS, LANG_SAMPLE_BYTES, MIN_TEXT_BYTES,
+    ends_terminal, iso639_1, ratio,
+};
 
-/// Gopher quality: bounds on non-symbol words.
-const GOPHER_MIN_WORDS: usize = 50;
-const GOPHER_MAX_WORDS: usize = 100_000;
-const GOPHER_MEAN_WORD_LEN: (f64, f64) = (3.0, 10.0);
-const GOPHER_MAX_SYMBOL_RATIO: f64 = 0.1;
-const GOPHER_MAX_BULLET_LINES: f64 = 0.9;
-const GOPHER_MAX_ELLIPSIS_LINES: f64 = 0.3;
-const GOPHER_MIN_ALPHA_WORDS: f64 = 0.8;
-const GOPHER_MIN_STOP_WORDS: usize = 2;
-const GOPHER_STOP_WORDS: [&str; 8] = ["the", "be", "to", "of", "and", "that", "have", "with"];
-/// Gopher repetition limits.
-const GOPHER_DUP_PARA_FRAC: f64 = 0.3;
-const GOPHER_DUP_PARA_CHAR_FRAC: f64 = 0.2;
-const GOPHER_DUP_LINE_FRAC: f64 = 0.3;
-const GOPHER_DUP_LINE_CHAR_FRAC: f64 = 0.2;
 const GOPHER_TOP_NGRAM: [(usize, f64); 3] = [(2, 0.20), (3, 0.18), (4, 0.16)];
-const GOPHER_DUP_NGRAM: [(usize, f64); 6] = [
-    (5, 0.15),
-    (6, 0.14),
-    (7, 0.13),
-    (8, 0.12),
-    (9, 0.11),
-    (10, 0.10),
-];
-/// C4: lines need this many words; documents this many sentences.
-const C4_MIN_LINE_WORDS: usize = 3;
-const C4_MIN_SENTENCES: usize = 5;
 const C4_POLICY_PHRASES: [&str; 6] = [
     "terms of use",
     "privacy policy",
@@ -47,27 +28,14 @@ const C4_POLICY_PHRASES: [&str; 6] = [
     "use of cookies",
     "use cookies",
 ];
-/// FineWeb line rules.
-const FINEWEB_MIN_PUNCT_LINES: f64 = 0.12;
-const FINEWEB_MAX_SHORT_LINES: f64 = 0.67;
-const FINEWEB_SHORT_LINE_BYTES: usize = 30;
-const FINEWEB_MAX_DUP_LINE_CHARS: f64 = 0.01;
-const FINEWEB_MAX_NEWLINES_PER_WORD: f64 = 0.3;
 
 use super::QualityReport;
 
 type FastSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 
-fn ends_terminal(line: &str) -> bool {
-    matches!(
-        line.trim_end().chars().last(),
-        Some('.' | '!' | '?' | '"' | '\'' | '”' | '’' | '…' | ')' | '。' | '！' | '？')
-    )
-}
-
 /// `str::split_whitespace`, with a byte-wise path for ASCII text (where whitespace is exactly
 /// space and U+0009..=U+000D), which is most web text and several times faster.
-fn split_words(text: &str) -> Words<'_> {
+pub(super) fn split_words(text: &str) -> Words<'_> {
     if text.is_ascii() {
         Words::Ascii { text, pos: 0 }
     } else {
@@ -75,7 +43,7 @@ fn split_words(text: &str) -> Words<'_> {
     }
 }
 
-enum Words<'a> {
+pub(super) enum Words<'a> {
     Ascii { text: &'a str, pos: usize },
     Unicode(std::str::SplitWhitespace<'a>),
 }
@@ -106,10 +74,6 @@ impl<'a> Iterator for Words<'a> {
             }
         }
     }
-}
-
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
 /// Runs every rule on `text`, declared to be in `lang` (ISO 639-1). `languages` lists accepted
@@ -499,36 +463,4 @@ fn dup_ngram_frac(
         }
     }
     ratio(dup, word_bytes)
-}
-
-/// ISO 639-3 (whatlang) to ISO 639-1 for the common languages; `None` skips the mismatch check.
-fn iso639_1(code3: &str) -> Option<&'static str> {
-    Some(match code3 {
-        "eng" => "en",
-        "rus" => "ru",
-        "cmn" => "zh",
-        "spa" => "es",
-        "por" => "pt",
-        "ita" => "it",
-        "fra" => "fr",
-        "deu" => "de",
-        "ukr" => "uk",
-        "ara" => "ar",
-        "hin" => "hi",
-        "jpn" => "ja",
-        "pol" => "pl",
-        "kor" => "ko",
-        "nld" => "nl",
-        "tur" => "tr",
-        "swe" => "sv",
-        "dan" => "da",
-        "fin" => "fi",
-        "ces" => "cs",
-        "ell" => "el",
-        "hun" => "hu",
-        "ron" => "ro",
-        "vie" => "vi",
-        "ind" => "id",
-        _ => return None,
-    })
 }
