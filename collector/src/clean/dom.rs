@@ -262,10 +262,11 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                     }
                 } else {
                     let idx = items.len() as u32;
-                    let hint = hints::attr_hint(el, &mut buf);
+                    let attrs = hints::Attrs::of(el);
+                    let hint = hints::attr_hint(&attrs, &mut buf);
                     match name {
                         "a" | "area" => {
-                            if let Some(h) = el.attr("href") {
+                            if let Some(h) = attrs.href {
                                 facts.hrefs.push(h);
                             }
                             link_depth += 1;
@@ -273,22 +274,20 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         "body" if facts.body.is_none() => facts.body = Some(idx),
                         "pre" | "code" => facts.code_blocks += 1,
                         "article" => facts.articles += 1,
-                        "form" if el.attr("action").is_some_and(|a| a.contains("cart")) => {
+                        "form" if attrs.action.is_some_and(|a| a.contains("cart")) => {
                             facts.cart_hints += 1;
                         }
                         "title" | "meta" | "base" | "link" => note_skipped(cur, el, &mut facts),
                         _ => {}
                     }
-                    if el
-                        .attr("itemprop")
+                    if attrs
+                        .itemprop
                         .is_some_and(|p| p.eq_ignore_ascii_case("price"))
                     {
                         facts.price_hints += 1;
                     }
                     let is_main = tag_class == TagClass::Main
-                        || el
-                            .attr("role")
-                            .is_some_and(|r| r.eq_ignore_ascii_case("main"));
+                        || attrs.role.is_some_and(|r| r.eq_ignore_ascii_case("main"));
                     let heading = hints::heading_level(name);
                     let own = Stats {
                         links: u32::from(matches!(name, "a" | "area")),
@@ -310,7 +309,7 @@ pub(crate) fn build(html: &Html) -> Dom<'_> {
                         has_main: is_main,
                         removed: false,
                         sig: if hint.negative && !hint.strong && !hint.screen_reader {
-                            signature(name, el.attr("class"))
+                            signature(name, attrs.class)
                         } else {
                             0
                         },

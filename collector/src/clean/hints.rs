@@ -228,13 +228,6 @@ const SCREEN_READER_SUBSTRINGS: &[&str] = &[
 /// Whole `class` words marking text for screen readers only.
 const SCREEN_READER_WORDS: &[&str] = &["clipped", "u-hidden", "assistive-text"];
 
-/// Does the lower-cased `class`/`id` text `s` mark screen-reader-only text?
-pub(crate) fn screen_reader_class(s: &str) -> bool {
-    SCREEN_READER_SUBSTRINGS.iter().any(|w| s.contains(w))
-        || s.split_ascii_whitespace()
-            .any(|w| SCREEN_READER_WORDS.contains(&w))
-}
-
 /// Tokens and substrings marking comment sections.
 const COMMENT_SUBSTRINGS: &[&str] = &["comment", "disqus", "respond", "replies"];
 
@@ -283,18 +276,136 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// The attributes the cleaner reads, gathered in one pass over an element's attribute list:
+/// `Element::attr` interns its argument and binary-searches the list on every call, and the
+/// arena build asked for a dozen attributes per element.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Attrs<'a> {
+    pub class: Option<&'a str>,
+    pub id: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub style: Option<&'a str>,
+    pub hidden: bool,
+    pub aria_hidden: Option<&'a str>,
+    pub aria_modal: Option<&'a str>,
+    pub href: Option<&'a str>,
+    pub itemprop: Option<&'a str>,
+    pub action: Option<&'a str>,
+}
+
+impl<'a> Attrs<'a> {
+    pub(crate) fn of(el: &'a Element) -> Self {
+        let mut a = Attrs::default();
+        for (name, value) in el.attrs() {
+            match name {
+                "class" => a.class = Some(value),
+                "id" => a.id = Some(value),
+                "role" => a.role = Some(value),
+                "style" => a.style = Some(value),
+                "hidden" => a.hidden = true,
+                "aria-hidden" => a.aria_hidden = Some(value),
+                "aria-modal" => a.aria_modal = Some(value),
+                "href" => a.href = Some(value),
+                "itemprop" => a.itemprop = Some(value),
+                "action" => a.action = Some(value),
+                _ => {}
+            }
+        }
+        a
+    }
+}
+
+/// Which word lists a substring belongs to (bits of `Matcher::substring_hits`).
+const HIT_COMMENT: u16 = 1;
+const HIT_REVIEW: u16 = 1 << 1;
+const HIT_SCREEN_READER: u16 = 1 << 2;
+const HIT_RESPONSIVE: u16 = 1 << 3;
+const HIT_RESULTS: u16 = 1 << 4;
+const HIT_NEGATIVE: u16 = 1 << 5;
+const HIT_STRONG: u16 = 1 << 6;
+const HIT_POSITIVE: u16 = 1 << 7;
+
+/// Every substring list above, each pattern once with the lists it is in.
+fn substring_table() -> Vec<(&'static str, u16)> {
+    let lists: [(&[&'static str], u16); 8] = [
+        (COMMENT_SUBSTRINGS, HIT_COMMENT),
+        (&["review", "rating"], HIT_REVIEW),
+        (SCREEN_READER_SUBSTRINGS, HIT_SCREEN_READER),
+        // Utility CSS that shows an element from some screen width on (`hidden md:block`).
+        (&[":block", ":flex", ":grid"], HIT_RESPONSIVE),
+        // Search results are the content of a search or category page, not a search box.
+        (&["result"], HIT_RESULTS),
+        (NEGATIVE_SUBSTRINGS, HIT_NEGATIVE),
+        (STRONG_SUBSTRINGS, HIT_STRONG),
+        (POSITIVE_SUBSTRINGS, HIT_POSITIVE),
+    ];
+    let mut table: Vec<(&'static str, u16)> = Vec::new();
+    for (words, bit) in lists {
+        for &w in words {
+            match table.iter_mut().find(|(p, _)| *p == w) {
+                Some((_, mask)) => *mask |= bit,
+                None => table.push((w, bit)),
+            }
+        }
+    }
+    table
+}
+
+/// All substring lists in one automaton (one scan of the class text instead of one search
+/// per word), and the whole-token list sorted for binary search.
+struct Matcher {
+    /// `None` only if the automaton could not be built; then the table is scanned word by word.
+    ac: Option<aho_corasick::AhoCorasick>,
+    table: Vec<(&'static str, u16)>,
+    tokens: Vec<&'static str>,
+}
+
+fn matcher() -> &'static Matcher {
+    static M: std::sync::OnceLock<Matcher> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        let table = substring_table();
+        let ac = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(table.iter().map(|(p, _)| p))
+            .ok();
+        let mut tokens = NEGATIVE_TOKENS.to_vec();
+        tokens.sort_unstable();
+        Matcher { ac, table, tokens }
+    })
+}
+
+impl Matcher {
+    /// The lists with a word occurring anywhere in `s` (bits `HIT_*`).
+    fn substring_hits(&self, s: &str) -> u16 {
+        match &self.ac {
+            Some(ac) => ac
+                .find_overlapping_iter(s)
+                .fold(0, |m, hit| m | self.table[hit.pattern().as_usize()].1),
+            None => self
+                .table
+                .iter()
+                .filter(|(p, _)| s.contains(p))
+                .fold(0, |m, (_, bit)| m | bit),
+        }
+    }
+
+    fn negative_token(&self, t: &str) -> bool {
+        self.tokens.binary_search(&t).is_ok()
+    }
+}
+
 /// Inspect `class`, `id`, `role`, `hidden`, `aria-hidden` and `style`. `buf` is a scratch
 /// buffer reused across calls to avoid an allocation per element.
-pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
+pub(crate) fn attr_hint(a: &Attrs<'_>, buf: &mut String) -> AttrHint {
     let mut hint = AttrHint::default();
-    let aria_hidden = el
-        .attr("aria-hidden")
+    let aria_hidden = a
+        .aria_hidden
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if el.attr("hidden").is_some() || aria_hidden {
+    if a.hidden || aria_hidden {
         hint.hidden = true;
         hint.collapsed = !aria_hidden;
     }
-    if let Some(style) = el.attr("style") {
+    if let Some(style) = a.style {
         let style = prefix(style, MAX_HINT_BYTES);
         buf.clear();
         buf.extend(
@@ -308,15 +419,15 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
             hint.collapsed = false;
         }
     }
-    if el.attr("role").is_some_and(negative_role) {
+    if a.role.is_some_and(negative_role) {
         hint.negative = true;
     }
     // A dialog is an overlay (terms of service, size guide, login box), never the page.
-    if el.attr("role").is_some_and(|r| {
+    if a.role.is_some_and(|r| {
         let r = r.trim();
         r.eq_ignore_ascii_case("dialog") || r.eq_ignore_ascii_case("alertdialog")
-    }) || el
-        .attr("aria-modal")
+    }) || a
+        .aria_modal
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     {
         hint.negative = true;
@@ -324,10 +435,10 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
         hint.dialog = true;
     }
     buf.clear();
-    if let Some(class) = el.attr("class") {
+    if let Some(class) = a.class {
         buf.push_str(prefix(class, MAX_HINT_BYTES));
     }
-    if let Some(id) = el.attr("id") {
+    if let Some(id) = a.id {
         buf.push(' ');
         buf.push_str(prefix(id, MAX_HINT_BYTES));
     }
@@ -336,33 +447,32 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
     }
     buf.make_ascii_lowercase();
     let s = buf.as_str();
-    if COMMENT_SUBSTRINGS.iter().any(|w| s.contains(w)) {
-        hint.comment = true;
-    }
-    if s.contains("review") || s.contains("rating") {
-        hint.review = true;
-    }
-    hint.screen_reader = screen_reader_class(s);
+    let m = matcher();
+    let hits = m.substring_hits(s);
+    hint.comment = hits & HIT_COMMENT != 0;
+    hint.review = hits & HIT_REVIEW != 0;
+    // Text for screen readers only: a marker anywhere, or one of a few whole class words.
+    hint.screen_reader = hits & HIT_SCREEN_READER != 0
+        || s.split_ascii_whitespace()
+            .any(|w| SCREEN_READER_WORDS.contains(&w));
     // A `hidden` class word hides the element, unless utility CSS shows it from some screen
     // width on (`hidden md:block`); `overflow-hidden` and the like clip, they do not hide.
-    let responsive = s.contains(":block") || s.contains(":flex") || s.contains(":grid");
-    let hidden_class = !responsive
+    let hidden_class = hits & HIT_RESPONSIVE == 0
         && s.split_ascii_whitespace()
             .any(|w| matches!(w, "hidden" | "is-hidden" | "hide" | "d-none"));
-    // Search results are the content of a search or category page, not a search box.
-    let results = s.contains("result");
+    let results = hits & HIT_RESULTS != 0;
     if hidden_class
-        || NEGATIVE_SUBSTRINGS.iter().any(|w| s.contains(w))
+        || hits & HIT_NEGATIVE != 0
         || s.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|t| NEGATIVE_TOKENS.contains(&t) && !(results && t == "search"))
+            .any(|t| m.negative_token(t) && !(results && t == "search"))
     {
         hint.negative = true;
     }
-    if STRONG_SUBSTRINGS.iter().any(|w| s.contains(w)) {
+    if hits & HIT_STRONG != 0 {
         hint.strong = true;
         hint.negative = true;
     }
-    if POSITIVE_SUBSTRINGS.iter().any(|w| s.contains(w)) {
+    if hits & HIT_POSITIVE != 0 {
         hint.positive = true;
     }
     hint

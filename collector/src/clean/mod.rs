@@ -4,7 +4,8 @@
 //! meta-robots directives.
 //!
 //! Pipeline (one parse, then a few linear passes, no recursion over DOM depth):
-//! 0. [`guard::limit_depth`]: drop start tags nested deeper than the parser handles cheaply.
+//! 0. [`guard::prepare`]: cut out script and style bodies (never read) and drop start tags
+//!    nested deeper than the parser handles cheaply.
 //! 1. [`dom::build`]: parse with `scraper` (html5ever) and flatten the tree into a pre-order
 //!    arena with per-subtree text statistics and tag/class hints, collecting `<head>` facts.
 //! 2. [`page_type::guess`]: coarse page type from structured data, URL words and DOM counts.
@@ -191,7 +192,7 @@ fn parse(html: &str) -> scraper::Html {
 /// [`clean`] with explicit thresholds.
 #[doc(hidden)]
 pub fn clean_tuned(html: &str, base_url: Option<&str>, tuning: &Tuning) -> Cleaned {
-    let html = guard::limit_depth(cut(html, MAX_INPUT_BYTES));
+    let html = guard::prepare(cut(html, MAX_INPUT_BYTES));
     let doc = parse(&html);
     let mut dom = dom::build(&doc);
     let page_type = tuning
@@ -337,7 +338,7 @@ fn emit_dropping_links(dom: &dom::Dom<'_>, at: usize, emit: text::Emit, keep_sha
 pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
     use std::fmt::Write as _;
     let tuning = Tuning::DEFAULT;
-    let html = guard::limit_depth(cut(html, MAX_INPUT_BYTES));
+    let html = guard::prepare(cut(html, MAX_INPUT_BYTES));
     let doc = parse(&html);
     let mut dom = dom::build(&doc);
     let page_type = page_type::guess(&dom, base_url);
