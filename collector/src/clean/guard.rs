@@ -23,6 +23,8 @@
 
 use std::borrow::Cow;
 
+use super::hints;
+
 /// Deepest nesting passed to the parser. Real pages rarely exceed 60 levels and almost never
 /// 200; at 256 the parser's scope checks stay cheap even for megabytes of siblings.
 pub(crate) const MAX_DEPTH: u32 = 256;
@@ -124,33 +126,81 @@ fn find_closing_tag(b: &[u8], from: usize, name: &[u8]) -> Option<usize> {
     }
 }
 
-/// Position of the `>` that ends the start tag whose attributes begin at `i`, reading quoted
-/// attribute values whole (a `>` or `<` inside quotes belongs to the value).
-fn start_tag_end(b: &[u8], mut i: usize) -> Option<usize> {
+/// One attribute of a start tag: byte offsets of its start, the end of its name, and its end
+/// (past the value, if any).
+#[derive(Debug, Clone, Copy)]
+struct Attr {
+    start: usize,
+    name_end: usize,
+    end: usize,
+}
+
+/// Read the rest of a start tag from `i` (just past its name) as the tokenizer does: quoted
+/// values are read whole (a `>` or `<` inside quotes belongs to the value), the first
+/// character of a name is part of it even when it is `=`, and a `/` right before the `>`
+/// makes the tag self-closing. Returns the position of the `>` and the self-closing flag, and
+/// leaves the attributes in `attrs`; `None` when the document ends inside the tag.
+fn scan_start_tag(b: &[u8], mut i: usize, attrs: &mut Vec<Attr>) -> Option<(usize, bool)> {
+    attrs.clear();
     loop {
-        match *b.get(i)? {
-            b'>' => return Some(i),
-            b'=' => {
-                i += 1;
-                while b.get(i).is_some_and(u8::is_ascii_whitespace) {
-                    i += 1;
-                }
-                match *b.get(i)? {
-                    q @ (b'"' | b'\'') => i += 1 + memchr::memchr(q, b.get(i + 1..)?)? + 1,
-                    b'>' => return Some(i),
-                    _ => {
-                        while b
-                            .get(i)
-                            .is_some_and(|c| !c.is_ascii_whitespace() && *c != b'>')
-                        {
-                            i += 1;
-                        }
+        // Before an attribute name: whitespace and stray slashes.
+        loop {
+            match *b.get(i)? {
+                b'>' => return Some((i, false)),
+                b'/' if b.get(i + 1) == Some(&b'>') => return Some((i + 1, true)),
+                c if c.is_ascii_whitespace() || c == b'/' => i += 1,
+                _ => break,
+            }
+        }
+        let start = i;
+        i += 1;
+        while b
+            .get(i)
+            .is_some_and(|&c| !(c.is_ascii_whitespace() || matches!(c, b'/' | b'>' | b'=')))
+        {
+            i += 1;
+        }
+        let name_end = i;
+        let mut j = i;
+        while b.get(j).is_some_and(u8::is_ascii_whitespace) {
+            j += 1;
+        }
+        if b.get(j) == Some(&b'=') {
+            j += 1;
+            while b.get(j).is_some_and(u8::is_ascii_whitespace) {
+                j += 1;
+            }
+            match *b.get(j)? {
+                q @ (b'"' | b'\'') => j += 1 + memchr::memchr(q, b.get(j + 1..)?)? + 1,
+                // No value: the `>` ends the tag.
+                b'>' => {}
+                _ => {
+                    while b
+                        .get(j)
+                        .is_some_and(|c| !c.is_ascii_whitespace() && *c != b'>')
+                    {
+                        j += 1;
                     }
                 }
             }
-            _ => i += 1,
+            i = j;
         }
+        attrs.push(Attr {
+            start,
+            name_end,
+            end: i,
+        });
     }
+}
+
+/// Attributes that reach the parser: the ones the cleaner reads and the ones that change how
+/// the tree is built (`type` of an `<input>` in a table; `color`, `face`, `size` of a `<font>`
+/// in SVG; `encoding` of MathML's `annotation-xml`).
+fn kept_attribute(name: &[u8]) -> bool {
+    hints::READ_ATTRIBUTES
+        .iter()
+        .chain(&["type", "color", "face", "size", "encoding"])
+        .any(|k| name.eq_ignore_ascii_case(k.as_bytes()))
 }
 
 /// Tag name starting at `start`: ASCII alphanumerics, `-`, `:`, `_`, lower-cased into `buf`.
@@ -179,6 +229,7 @@ pub(crate) fn prepare(html: &str) -> Cow<'_, str> {
     let mut depth = 0u32;
     let mut i = 0usize;
     let mut buf = [0u8; 16];
+    let mut attrs: Vec<Attr> = Vec::new();
     while let Some(off) = b.get(i..).and_then(|s| memchr::memchr(b'<', s)) {
         let lt = i + off;
         let next = b.get(lt + 1).copied().unwrap_or(0);
@@ -211,7 +262,7 @@ pub(crate) fn prepare(html: &str) -> Cow<'_, str> {
             continue;
         }
         let (name, name_end) = tag_name(b, lt + 1, &mut buf);
-        let Some(gt) = start_tag_end(b, name_end) else {
+        let Some((gt, self_closing)) = scan_start_tag(b, name_end, &mut attrs) else {
             break;
         };
         if name == b"plaintext" {
@@ -242,16 +293,49 @@ pub(crate) fn prepare(html: &str) -> Cow<'_, str> {
             i = close + 2;
             continue;
         }
-        let self_closing = gt > 0 && b[gt - 1] == b'/';
+        if name == b"svg"
+            && name_ends
+            && !self_closing
+            && let Some(close) = find_closing_tag(b, gt + 1, b"svg")
+            && svg_body_is_closed(&b[gt + 1..close])
+        {
+            if close > gt + 1 {
+                let o = out.get_or_insert_with(|| String::with_capacity(html.len() / 2));
+                o.push_str(&html[copied..=gt]);
+                copied = close;
+            }
+            i = close + 2;
+            continue;
+        }
         if !is_void(name) && !is_optional_end(name) && !self_closing {
             if depth >= MAX_DEPTH {
                 // Drop this start tag: copy what precedes it, skip the tag itself.
                 let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
                 o.push_str(&html[copied..lt]);
                 copied = gt + 1;
-            } else {
-                depth += 1;
+                i = gt + 1;
+                continue;
             }
+            depth += 1;
+        }
+        // Attributes nobody reads (`data-*`, `srcset`, `onclick`, ...; a quarter of what is
+        // left of a page) are left out, so the tokenizer does not copy them char by char.
+        if name_ends
+            && attrs
+                .iter()
+                .any(|a| !kept_attribute(&b[a.start..a.name_end]))
+        {
+            let o = out.get_or_insert_with(|| String::with_capacity(html.len() / 2));
+            o.push_str(&html[copied..name_end]);
+            for a in attrs
+                .iter()
+                .filter(|a| kept_attribute(&b[a.start..a.name_end]))
+            {
+                o.push(' ');
+                o.push_str(html.get(a.start..a.end).unwrap_or_default());
+            }
+            o.push_str(if self_closing { " />" } else { ">" });
+            copied = gt + 1;
         }
         i = gt + 1;
     }
@@ -262,6 +346,89 @@ pub(crate) fn prepare(html: &str) -> Cow<'_, str> {
             Cow::Owned(o)
         }
     }
+}
+
+/// HTML tags that end foreign content when they appear inside `<svg>`: the tree builder
+/// closes the `svg` and the tag and its text become part of the page (`</p>` and `</br>` too).
+/// `font` only does so with some attributes; it is counted here whatever its attributes.
+fn breaks_out_of_svg(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"b" | b"big"
+            | b"blockquote"
+            | b"body"
+            | b"br"
+            | b"center"
+            | b"code"
+            | b"dd"
+            | b"div"
+            | b"dl"
+            | b"dt"
+            | b"em"
+            | b"embed"
+            | b"font"
+            | b"h1"
+            | b"h2"
+            | b"h3"
+            | b"h4"
+            | b"h5"
+            | b"h6"
+            | b"head"
+            | b"hr"
+            | b"i"
+            | b"img"
+            | b"li"
+            | b"listing"
+            | b"menu"
+            | b"meta"
+            | b"nobr"
+            | b"ol"
+            | b"p"
+            | b"pre"
+            | b"ruby"
+            | b"s"
+            | b"small"
+            | b"span"
+            | b"strong"
+            | b"strike"
+            | b"sub"
+            | b"sup"
+            | b"table"
+            | b"tt"
+            | b"u"
+            | b"ul"
+            | b"var"
+    )
+}
+
+/// Does the first `</svg` after an `<svg>` start tag end it, with nothing inside that the
+/// parser would take out of the SVG? No comment or CDATA section (either may hide that end
+/// tag), no nested `<svg>` (its end tag comes first) and no HTML tag that breaks out of foreign
+/// content. Then the body is never read (the cleaner skips `svg` whole) and can be cut.
+fn svg_body_is_closed(body: &[u8]) -> bool {
+    let mut buf = [0u8; 16];
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'<', &body[i..]) {
+        let lt = i + off;
+        match body.get(lt + 1) {
+            Some(b'!') => return false,
+            Some(b'/') => {
+                let (name, _) = tag_name(body, lt + 2, &mut buf);
+                if breaks_out_of_svg(name) {
+                    return false;
+                }
+            }
+            Some(_) => {
+                let (name, _) = tag_name(body, lt + 1, &mut buf);
+                if name == b"svg" || breaks_out_of_svg(name) {
+                    return false;
+                }
+            }
+            None => {}
+        }
+        i = lt + 1;
+    }
+    true
 }
 
 /// Does `hay` contain `needle` (lower-case ASCII), ignoring ASCII case?
@@ -278,8 +445,7 @@ mod tests {
 
     #[test]
     fn markup_without_scripts_is_untouched() {
-        let html =
-            "<html><body><div><p>a<p>b<br><img src=x><!-- <script>x</script> --></div></body>";
+        let html = "<html><body><div class=a><p>a<p>b<br><img><!-- <script>x</script> --></div>";
         assert!(matches!(prepare(html), Cow::Borrowed(_)));
     }
 
@@ -307,7 +473,10 @@ mod tests {
     fn a_script_tag_inside_an_attribute_value_is_not_a_tag() {
         // A `>` inside quotes does not end the tag either.
         let html = r#"<div title="a>b <script>" lang='x'><p>kept</p></div><i>x</i></script>"#;
-        assert!(matches!(prepare(html), Cow::Borrowed(_)));
+        assert_eq!(
+            prepare(html),
+            "<div lang='x'><p>kept</p></div><i>x</i></script>"
+        );
     }
 
     #[test]
@@ -327,6 +496,58 @@ mod tests {
             prepare(html),
             "<!--><script></script><!doctype html><? <script> ?>"
         );
+    }
+
+    #[test]
+    fn svg_bodies_are_cut_unless_the_parser_would_leave_the_svg_early() {
+        let icon =
+            r#"<a href=/><svg viewBox="0 0 9 9"><path d="M0 0h9"/><title>x</title></svg>Home</a>"#;
+        assert_eq!(
+            prepare(icon),
+            r#"<a href=/><svg viewBox="0 0 9 9"></svg>Home</a>"#
+        );
+        // `<p>` breaks out of foreign content: "text" is page text after the svg.
+        let breakout = "<svg><p>text</p></svg>";
+        assert!(matches!(prepare(breakout), Cow::Borrowed(_)));
+        // A comment or a nested svg may hide where the svg really ends.
+        let comment = "<svg><!-- </svg> --><g/></svg><p>a</p>";
+        assert!(matches!(prepare(comment), Cow::Borrowed(_)));
+        // (the inner one is whole and goes).
+        let nested = "<svg><svg><g/></svg><g/></svg>";
+        assert_eq!(prepare(nested), "<svg><svg></svg><g/></svg>");
+        // A self-closing svg has no body: the next svg's end tag is not its end.
+        let closed = "<svg/><p>kept</p><svg><g/></svg>";
+        assert_eq!(prepare(closed), "<svg/><p>kept</p><svg></svg>");
+    }
+
+    #[test]
+    fn unread_attributes_are_dropped_and_read_ones_kept_as_written() {
+        let html = r#"<DIV data-x='{"a":1}' CLASS="nav main" onclick=go() id=top/><br/><a href=x/ rel=nofollow>a</a>"#;
+        assert_eq!(
+            prepare(html),
+            r#"<DIV CLASS="nav main" id=top/><br/><a href=x/>a</a>"#
+        );
+        // Every attribute the arena reads reaches the parser, in its place.
+        let all: String = hints::READ_ATTRIBUTES
+            .iter()
+            .map(|a| format!(" {a}=v-{a}"))
+            .collect();
+        let page = format!("<p data-drop=1{all} srcset=x>text</p>");
+        let kept = prepare(&page);
+        assert_eq!(kept, format!("<p{all}>text</p>"));
+        let doc = scraper::Html::parse_document(&kept);
+        let p = doc
+            .root_element()
+            .descendants()
+            .find_map(|n| n.value().as_element().filter(|e| e.name() == "p"))
+            .expect("p element");
+        for a in hints::READ_ATTRIBUTES {
+            assert_eq!(p.attr(a), Some(format!("v-{a}").as_str()), "{a}");
+        }
+        // Odd input read as the tokenizer reads it: a name starting with `=`, no space after a
+        // quoted value, a value after spaces (`data-b`'s value is `id=i`), a missing value.
+        let odd = "<p =x data-a=\"1\"class=k hidden data-b= id=i lang=>t</p>";
+        assert_eq!(prepare(odd), "<p class=k hidden lang=>t</p>");
     }
 
     #[test]

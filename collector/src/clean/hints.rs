@@ -276,7 +276,27 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The attributes the cleaner reads, gathered in one pass over an element's attribute list:
+/// Every attribute the cleaner reads, here and in `dom`/`select`; the pre-parse guard drops
+/// all others from start tags. A new attribute read anywhere must be added here.
+pub(crate) const READ_ATTRIBUTES: &[&str] = &[
+    "class",
+    "id",
+    "role",
+    "style",
+    "hidden",
+    "aria-hidden",
+    "aria-modal",
+    "href",
+    "itemprop",
+    "action",
+    "lang",
+    "type",
+    "name",
+    "property",
+    "content",
+];
+
+/// The attributes the cleaner reads (all in [`READ_ATTRIBUTES`]), gathered in one pass over an element's attribute list:
 /// `Element::attr` interns its argument and binary-searches the list on every call, and the
 /// arena build asked for a dozen attributes per element.
 #[derive(Debug, Clone, Copy, Default)]
