@@ -103,6 +103,9 @@ pub(crate) struct AttrHint {
     /// Text for screen readers only (`sr-only`, `visually-hidden`, `clipped`, `a-offscreen`):
     /// it repeats visible text ("EUR 12.00" twice) or labels controls, and is never shown.
     pub screen_reader: bool,
+    /// A `hidden` class word (`hidden`, `is-hidden`, `hide`, `d-none`) not overridden by a
+    /// responsive utility class (`md:block`).
+    pub hidden_class: bool,
 }
 
 /// Only this many bytes of an attribute are inspected: a class list longer than this is
@@ -349,6 +352,12 @@ pub(crate) fn attr_hint(el: &Element, buf: &mut String) -> AttrHint {
     let hidden_class = !responsive
         && s.split_ascii_whitespace()
             .any(|w| matches!(w, "hidden" | "is-hidden" | "hide" | "d-none"));
+    // Bootstrap shows a `d-none` element from some width on with `d-md-block` and the like,
+    // other frameworks with `show@medium` or `show-for-medium`.
+    hint.hidden_class = hidden_class
+        && !["d-sm-", "d-md-", "d-lg-", "d-xl-", "show@", "show-for-"]
+            .iter()
+            .any(|w| s.contains(w));
     // Search results are the content of a search or category page, not a search box.
     let results = s.contains("result");
     if hidden_class
