@@ -233,6 +233,9 @@ fn parse_tuning(spec: &str) -> anyhow::Result<Tuning> {
             "drop_screen_reader" => t.drop_screen_reader = v.parse()?,
             "descend_share_other" => t.descend_share_other = v.parse()?,
             "hidden_main_plain" => t.hidden_main_plain = v.parse()?,
+            "hidden_class_hides" => t.hidden_class_hides = v.parse()?,
+            "drop_cta" => t.drop_cta = v.parse()?,
+            "hidden_big" => t.hidden_big = v.parse()?,
             other => anyhow::bail!("unknown tuning key {other:?}"),
         }
     }

@@ -470,10 +470,83 @@ fn a_hidden_page_wrapper_stays_when_it_holds_most_text_outside_links() {
         "{:?}",
         c.text
     );
-    // A hidden block without the `<h1>` or `main`/`article` is not the page: it still goes.
+    // Without the `<h1>` or `main`/`article`, a hidden block holding half the text outside
+    // links is still the page (a product grid revealed by a script)...
     let html = html
         .replace("<article><h1>Almond thins</h1>", "<div>")
         .replace("</article>", "</div>");
     let c = clean(&html, Some("https://shop.example/pr/almond-thins"));
-    assert!(!c.text.contains("Fact 8"), "{:?}", c.text);
+    assert!(c.text.contains("Fact 8"), "{:?}", c.text);
+    // ...but a smaller hidden block (a size guide next to the visible description) goes.
+    let html = format!(
+        r#"<body><main><h1>Almond thins</h1>{paras}</main>
+        <div style="display:none"><p>Size guide: one box holds twenty thins.</p></div></body>"#
+    );
+    let c = clean(&html, Some("https://shop.example/pr/almond-thins"));
+    assert!(c.text.contains("Fact 8"), "{:?}", c.text);
+    assert!(!c.text.contains("Size guide"), "{:?}", c.text);
+}
+
+/// A category page: an intro, product cards with call-to-action labels, and a comparison
+/// drawer hidden by a `hidden` class that holds most of the page's text.
+fn category_page(drawer_class: &str) -> String {
+    let cards: String = (1..=6)
+        .map(|i| {
+            format!(
+                r#"<li class="card"><a href="/products/mug-{i}">Stoneware mug number {i}</a>
+                <span class="price">$1{i}.00</span><a class="btn" href="/cart/add/{i}">Add to cart</a>
+                <a href="/quick/{i}"> Quick
+                 view </a></li>"#
+            )
+        })
+        .collect();
+    let specs: String = (1..=12)
+        .map(|i| format!("<p>Spec {i}: capacity, glaze, weight and dishwasher rating compared side by side.</p>"))
+        .collect();
+    format!(
+        r#"<html><body><main><h1>Mugs</h1><p>Hand-thrown stoneware mugs, glazed and fired twice in our studio.</p>
+        <ul class="grid">{cards}</ul><div class="{drawer_class}">{specs}</div></main></body></html>"#
+    )
+}
+
+#[test]
+fn shop_pages_drop_call_to_action_labels_and_hidden_class_drawers() {
+    let c = clean(
+        &category_page("compare-drawer hidden"),
+        Some("https://shop.example/collections/mugs"),
+    );
+    assert_eq!(c.page_type, PageType::Collection);
+    assert!(c.text.contains("Hand-thrown stoneware"), "{:?}", c.text);
+    assert!(c.text.contains("Stoneware mug number 6"), "{:?}", c.text);
+    assert!(c.text.contains("$16.00"), "{:?}", c.text);
+    assert!(!c.text.contains("Add to cart"), "{:?}", c.text);
+    assert!(!c.text.contains("Quick"), "{:?}", c.text);
+    // The drawer holds most of the text, but its `hidden` class hides it.
+    assert!(!c.text.contains("Spec 12"), "{:?}", c.text);
+    // A `hidden` class overridden from some width on (`hidden md:block`) does not hide.
+    let c = clean(
+        &category_page("compare-drawer hidden md:block"),
+        Some("https://shop.example/collections/mugs"),
+    );
+    assert!(c.text.contains("Spec 12"), "{:?}", c.text);
+}
+
+#[test]
+fn hidden_class_accordions_stay_on_articles_and_services() {
+    // Collapsed FAQ answers carry a `hidden` class that a script removes: on pages not
+    // guessed as products or collections they are content.
+    let faq: String = (1..=6)
+        .map(|i| {
+            format!(
+                r#"<h3>Question {i}?</h3><div class="answer hidden"><p>Answer {i}: we scope, design and build the app in about three months.</p></div>"#
+            )
+        })
+        .collect();
+    let html = format!(
+        r#"<html><body><main><h1>App development</h1><p>We build progressive web apps for shops and banks.</p>
+        {faq}</main></body></html>"#
+    );
+    let c = clean(&html, Some("https://agency.example/services/pwa"));
+    assert_eq!(c.page_type, PageType::Service);
+    assert!(c.text.contains("Answer 6: we scope"), "{:?}", c.text);
 }

@@ -103,6 +103,9 @@ pub(crate) struct AttrHint {
     /// Text for screen readers only (`sr-only`, `visually-hidden`, `clipped`, `a-offscreen`):
     /// it repeats visible text ("EUR 12.00" twice) or labels controls, and is never shown.
     pub screen_reader: bool,
+    /// A `hidden` class word (`hidden`, `is-hidden`, `hide`, `d-none`) not overridden by a
+    /// responsive utility class (`md:block`).
+    pub hidden_class: bool,
 }
 
 /// Only this many bytes of an attribute are inspected: a class list longer than this is
@@ -344,10 +347,11 @@ const HIT_RESULTS: u16 = 1 << 4;
 const HIT_NEGATIVE: u16 = 1 << 5;
 const HIT_STRONG: u16 = 1 << 6;
 const HIT_POSITIVE: u16 = 1 << 7;
+const HIT_SHOWN: u16 = 1 << 8;
 
 /// Every substring list above, each pattern once with the lists it is in.
 fn substring_table() -> Vec<(&'static str, u16)> {
-    let lists: [(&[&'static str], u16); 8] = [
+    let lists: [(&[&'static str], u16); 9] = [
         (COMMENT_SUBSTRINGS, HIT_COMMENT),
         (&["review", "rating"], HIT_REVIEW),
         (SCREEN_READER_SUBSTRINGS, HIT_SCREEN_READER),
@@ -358,6 +362,11 @@ fn substring_table() -> Vec<(&'static str, u16)> {
         (NEGATIVE_SUBSTRINGS, HIT_NEGATIVE),
         (STRONG_SUBSTRINGS, HIT_STRONG),
         (POSITIVE_SUBSTRINGS, HIT_POSITIVE),
+        // Responsive classes that show a `d-none`/`hidden` element again from some width on.
+        (
+            &["d-sm-", "d-md-", "d-lg-", "d-xl-", "show@", "show-for-"],
+            HIT_SHOWN,
+        ),
     ];
     let mut table: Vec<(&'static str, u16)> = Vec::new();
     for (words, bit) in lists {
@@ -480,6 +489,9 @@ pub(crate) fn attr_hint(a: &Attrs<'_>, buf: &mut String) -> AttrHint {
     let hidden_class = hits & HIT_RESPONSIVE == 0
         && s.split_ascii_whitespace()
             .any(|w| matches!(w, "hidden" | "is-hidden" | "hide" | "d-none"));
+    // Bootstrap shows a `d-none` element from some width on with `d-md-block` and the like,
+    // other frameworks with `show@medium` or `show-for-medium`.
+    hint.hidden_class = hidden_class && hits & HIT_SHOWN == 0;
     let results = hits & HIT_RESULTS != 0;
     if hidden_class
         || hits & HIT_NEGATIVE != 0

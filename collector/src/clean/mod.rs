@@ -129,6 +129,20 @@ pub struct Tuning {
     /// `keep_hidden_main` also when the hidden element holds most of the body's text outside
     /// links (menus can hold most of a shop page's characters).
     pub hidden_main_plain: bool,
+    /// A `hidden` class word (`hidden`, `is-hidden`, `hide`, `d-none`) hides the element like
+    /// `display:none`, instead of being one more boilerplate word that a big block overrides:
+    /// 0 never, 1 on pages guessed as products or collections (shop themes hide promo bars,
+    /// comparison drawers and quick-view panels that way), 2 also on `Other`, 3 always. Not
+    /// on articles, services and forums: their collapsed FAQ answers and tabs carry the class
+    /// and are content.
+    pub hidden_class_hides: u8,
+    /// On shop-like pages, a text node that is only a call-to-action label ("Add to cart",
+    /// "Quick view", "Choose options", "Sold out") is left out: product cards repeat them.
+    pub drop_cta: bool,
+    /// An element hidden by style or attribute (not by a class word) that holds half the
+    /// body's text outside links is kept even without an `<h1>` or `main` inside (a product
+    /// grid hidden until a script runs).
+    pub hidden_big: bool,
     /// Use this page type instead of the guess (benchmark diagnosis only).
     pub force_type: Option<PageType>,
 }
@@ -162,6 +176,9 @@ impl Tuning {
         drop_orphan_headings: true,
         descend_share_other: 0.95,
         hidden_main_plain: true,
+        hidden_class_hides: 1,
+        drop_cta: true,
+        hidden_big: true,
     };
 }
 
@@ -306,6 +323,21 @@ fn hint_pass(tuning: &Tuning, page_type: PageType) -> select::Config {
         control_chars: tuning.control_chars,
         drop_screen_reader: tuning.drop_screen_reader,
         hidden_main_plain: tuning.hidden_main_plain,
+        hidden_class_hides: match tuning.hidden_class_hides {
+            0 => false,
+            1 => matches!(page_type, PageType::Product | PageType::Collection),
+            2 => matches!(
+                page_type,
+                PageType::Product | PageType::Collection | PageType::Other
+            ),
+            _ => true,
+        },
+        shop_rules: !matches!(
+            page_type,
+            PageType::Article | PageType::Forum | PageType::Documentation
+        ),
+        drop_cta: tuning.drop_cta,
+        hidden_big: tuning.hidden_big,
     }
 }
 

@@ -16,7 +16,9 @@
 //!    and most of its text is the page hidden until a script runs, and stays. A boilerplate
 //!    class word repeated on many elements of one template that together hold a good share of
 //!    the text ("meta" under every entry) marks parts of list items and is ignored. A block
-//!    headed "Customers also viewed", "You may also like" and the like is removed.
+//!    headed "Customers also viewed", "You may also like" and the like is removed. On pages
+//!    guessed as products or collections a `hidden` class word hides like `display:none`;
+//!    on shop-like pages, text that is only a call-to-action label ("Add to cart") goes.
 //! 2. **Re-count.** Bottom-up, the text statistics of what survives (`good`).
 //! 3. **Root.** Start at `<body>`; jump to the largest `main`/`article` if it holds most of
 //!    the surviving text; then descend while one child holds nearly all of its parent's
@@ -56,6 +58,15 @@ pub(crate) struct Config {
     pub drop_screen_reader: bool,
     /// See [`super::Tuning::hidden_main_plain`].
     pub hidden_main_plain: bool,
+    /// See [`super::Tuning::hidden_class_hides`].
+    pub hidden_class_hides: bool,
+    /// The page may be a shop page (not guessed as an article, forum or documentation):
+    /// call-to-action labels go (`drop_cta`).
+    pub shop_rules: bool,
+    /// See [`super::Tuning::drop_cta`].
+    pub drop_cta: bool,
+    /// See [`super::Tuning::hidden_big`].
+    pub hidden_big: bool,
 }
 
 /// Decide which elements are boilerplate; fills `removed` and `good` on every item.
@@ -91,6 +102,7 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
         };
         let it = &items[i];
         let removed = parent_removed
+            || (cfg.drop_cta && cfg.shop_rules && is_cta(it))
             || is_boilerplate(it, cfg, (protect_chars, protect_plain), &repeated)
             || (cfg.use_attr_hints
                 && !it.has_h1
@@ -173,6 +185,51 @@ fn drop_recommendations(dom: &mut Dom<'_>, body_chars: u32) {
             None => i += 1,
         }
     }
+}
+
+/// Call-to-action labels of product cards, lower case, words separated by one space.
+const CTA_LABELS: &[&str] = &[
+    "add to cart",
+    "add to bag",
+    "add to basket",
+    "add to compare",
+    "compare",
+    "add to wishlist",
+    "add to wish list",
+    "quick view",
+    "quick shop",
+    "quick add",
+    "choose options",
+    "select options",
+    "show options",
+    "view details",
+    "view product",
+    "view options",
+    "learn more",
+    "sold out",
+    "top rated",
+    "new arrival",
+    "limited edition",
+];
+
+/// Longest [`CTA_LABELS`] entry in non-whitespace characters.
+const CTA_MAX_CHARS: u32 = 14;
+
+/// Is `it` a text node holding only a call-to-action label ("Add to cart")?
+fn is_cta(it: &Item<'_>) -> bool {
+    let super::dom::Kind::Text(t) = it.kind else {
+        return false;
+    };
+    if it.raw.chars == 0 || it.raw.chars > CTA_MAX_CHARS {
+        return false;
+    }
+    CTA_LABELS.iter().any(|label| {
+        let mut words = t.split_whitespace();
+        label
+            .split(' ')
+            .all(|w| words.next().is_some_and(|x| x.eq_ignore_ascii_case(w)))
+            && words.next().is_none()
+    })
 }
 
 /// Bottom-up text statistics of what survives (`good`).
@@ -260,11 +317,14 @@ fn is_boilerplate(it: &Item<'_>, cfg: Config, protect: (u32, u32), repeated: &[u
     if matches!(it.tag, "body" | "html") {
         return false;
     }
-    if it.hint.hidden
+    // A big element hidden by style or attribute (not by a class word) is the page hidden
+    // until a script runs (`hidden_big`); so is one holding the `<h1>` or `main`.
+    let hidden_page = (it.has_main || it.has_h1)
+        && (it.raw.chars >= protect_chars || it.raw.plain() >= protect_plain)
+        || (cfg.hidden_big && it.hint.hidden && it.raw.plain() >= protect_plain);
+    if (it.hint.hidden || (cfg.hidden_class_hides && it.hint.hidden_class))
         && !(cfg.keep_collapsed && it.hint.collapsed)
-        && !(cfg.keep_hidden_main
-            && (it.has_main || it.has_h1)
-            && (it.raw.chars >= protect_chars || it.raw.plain() >= protect_plain))
+        && !(cfg.keep_hidden_main && hidden_page)
     {
         return true;
     }
