@@ -550,3 +550,27 @@ fn hidden_class_accordions_stay_on_articles_and_services() {
     assert_eq!(c.page_type, PageType::Service);
     assert!(c.text.contains("Answer 6: we scope"), "{:?}", c.text);
 }
+
+#[test]
+fn enable_javascript_notices_are_not_content() {
+    // A client-rendered shop: the markup holds only the `<noscript>` notice.
+    let c = clean(
+        r#"<html><body><noscript>You need to enable JavaScript to run this app.</noscript>
+        <div id="root"></div></body></html>"#,
+        Some("https://shop.example/women/clearance"),
+    );
+    assert_eq!(c.text, "", "{:?}", c.text);
+    // Next to real content, the notice goes and the content stays.
+    let paras: String = (1..=8)
+        .map(|i| format!("<p>Paragraph {i} about glazing stoneware mugs in a wood-fired kiln.</p>"))
+        .collect();
+    let c = clean(
+        &format!(
+            r#"<html><body><noscript><p>Please enable JavaScript in your browser.</p></noscript>
+            <article><h1>Glazing</h1>{paras}</article></body></html>"#
+        ),
+        Some("https://blog.example/glazing"),
+    );
+    assert!(c.text.contains("Paragraph 8"), "{:?}", c.text);
+    assert!(!c.text.contains("JavaScript"), "{:?}", c.text);
+}

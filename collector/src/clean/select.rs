@@ -103,6 +103,7 @@ pub(crate) fn prune(dom: &mut Dom<'_>, cfg: Config) {
         let it = &items[i];
         let removed = parent_removed
             || (cfg.drop_cta && cfg.shop_rules && is_cta(it))
+            || is_js_notice(it)
             || is_boilerplate(it, cfg, (protect_chars, protect_plain), &repeated)
             || (cfg.use_attr_hints
                 && !it.has_h1
@@ -230,6 +231,27 @@ fn is_cta(it: &Item<'_>) -> bool {
             .all(|w| words.next().is_some_and(|x| x.eq_ignore_ascii_case(w)))
             && words.next().is_none()
     })
+}
+
+/// Longest "enable JavaScript" notice, in non-whitespace characters.
+const JS_NOTICE_MAX_CHARS: u32 = 100;
+
+/// Is `it` a short text node asking the reader to enable JavaScript ("You need to enable
+/// JavaScript to run this app.")? Such `<noscript>` notices are never the page's content;
+/// on a client-rendered page they are all the markup holds, and the reference is empty.
+fn is_js_notice(it: &Item<'_>) -> bool {
+    let super::dom::Kind::Text(t) = it.kind else {
+        return false;
+    };
+    if it.raw.chars < 10 || it.raw.chars > JS_NOTICE_MAX_CHARS {
+        return false;
+    }
+    let has = |word: &str| {
+        t.as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    has("javascript") && ["enable", "turn on", "activate"].iter().any(|w| has(w))
 }
 
 /// Bottom-up text statistics of what survives (`good`).
