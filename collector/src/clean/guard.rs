@@ -23,7 +23,7 @@
 
 use std::borrow::Cow;
 
-use super::hints;
+use super::{hints, text};
 
 /// Deepest nesting passed to the parser. Real pages rarely exceed 60 levels and almost never
 /// 200; at 256 the parser's scope checks stay cheap even for megabytes of siblings.
@@ -280,7 +280,7 @@ pub(crate) fn prepare(html: &str) -> Cow<'_, str> {
             let unread = match name.as_slice() {
                 b"style" => true,
                 b"script" => {
-                    !contains_ignore_case(&b[lt..gt], b"ld+json")
+                    !text::contains_ignore_case(&b[lt..gt], b"ld+json")
                         && memchr::memmem::find(body, b"<!--").is_none()
                 }
                 _ => false,
@@ -429,14 +429,6 @@ fn svg_body_is_closed(body: &[u8]) -> bool {
         i = lt + 1;
     }
     true
-}
-
-/// Does `hay` contain `needle` (lower-case ASCII), ignoring ASCII case?
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    needle.len() <= hay.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

@@ -299,9 +299,9 @@ pub(crate) const READ_ATTRIBUTES: &[&str] = &[
     "content",
 ];
 
-/// The attributes the cleaner reads (all in [`READ_ATTRIBUTES`]), gathered in one pass over an element's attribute list:
-/// `Element::attr` interns its argument and binary-searches the list on every call, and the
-/// arena build asked for a dozen attributes per element.
+/// The attributes the cleaner reads (all in [`READ_ATTRIBUTES`]), gathered in one pass over an
+/// element's attribute list: `Element::attr` interns its argument and binary-searches the list
+/// on every call, and the arena build asked for a dozen attributes per element.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Attrs<'a> {
     pub class: Option<&'a str>,

@@ -4,8 +4,9 @@
 //! meta-robots directives.
 //!
 //! Pipeline (one parse, then a few linear passes, no recursion over DOM depth):
-//! 0. [`guard::prepare`]: cut out script and style bodies (never read) and drop start tags
-//!    nested deeper than the parser handles cheaply.
+//! 0. [`guard::prepare`]: cut out what no later pass reads (script and style bodies, SVG
+//!    bodies, attributes outside `hints::READ_ATTRIBUTES`) and drop start tags nested deeper
+//!    than the parser handles cheaply.
 //! 1. [`dom::build`]: parse with `scraper` (html5ever) and flatten the tree into a pre-order
 //!    arena with per-subtree text statistics and tag/class hints, collecting `<head>` facts.
 //! 2. [`page_type::guess`]: coarse page type from structured data, URL words and DOM counts.

@@ -246,11 +246,7 @@ fn is_js_notice(it: &Item<'_>) -> bool {
     if it.raw.chars < 10 || it.raw.chars > JS_NOTICE_MAX_CHARS {
         return false;
     }
-    let has = |word: &str| {
-        t.as_bytes()
-            .windows(word.len())
-            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
-    };
+    let has = |word: &str| super::text::contains_ignore_case(t.as_bytes(), word.as_bytes());
     has("javascript") && ["enable", "turn on", "activate"].iter().any(|w| has(w))
 }
 

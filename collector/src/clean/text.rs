@@ -321,6 +321,14 @@ fn close(w: &mut Writer, d: Display, pre_depth: &mut usize) {
     }
 }
 
+/// Does `hay` contain `needle`, ignoring ASCII case?
+pub(crate) fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= hay.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 /// The first `max` characters of `s`.
 pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
