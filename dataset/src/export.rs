@@ -20,7 +20,6 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
-use crate::b58;
 use crate::manifest::digest_file;
 use crate::par;
 use crate::schema::{LANGUAGE_SCORE_KEY, columns, iso_date, quality_item, quality_struct};
@@ -671,9 +670,7 @@ fn record_batch(
         strings(rows, |p| {
             derived.nodes.get(&r(p).node).map_or("", String::as_str)
         }),
-        owned_strings(rows, |p| {
-            b58::encode(r(p).signature.as_bytes()).unwrap_or_else(|| r(p).signature.to_string())
-        }),
+        owned_strings(rows, |p| r(p).signature.to_string()),
         hex_strings(rows, "", |p| &p.row.batch_id),
         strings(rows, |_| &derived.validator),
         strings(rows, |p| {
@@ -795,8 +792,7 @@ fn write_jsonl(
                 crawl_delay_ms: rec.crawl_delay_ms,
                 outlinks_digest: rec.outlinks_digest.to_string(),
                 node: derived.nodes.get(&rec.node).map_or("", String::as_str),
-                node_signature: b58::encode(rec.signature.as_bytes())
-                    .unwrap_or_else(|| rec.signature.to_string()),
+                node_signature: rec.signature.to_string(),
                 batch_id: p.row.batch_id.to_string(),
                 validator: &derived.validator,
                 receipt_signature: derived

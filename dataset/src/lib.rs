@@ -19,7 +19,6 @@
 //! **Architecture invariant:** this crate does file I/O only under the directories it is given,
 //! and network I/O only in [`pull`] (feature `pull`). It never signs records; it signs manifests.
 
-mod b58;
 mod card;
 mod error;
 mod export;

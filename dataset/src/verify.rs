@@ -15,9 +15,9 @@ use gleaner_protocol::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::manifest::{digest_file, safe_join};
+use crate::par;
 use crate::schema::{columns as c, iso_date};
 use crate::{Failure, Manifest, Place, dump_label};
-use crate::{b58, par};
 
 /// Rows decoded per Arrow batch while verifying (also the ed25519 batch-verification size).
 const VERIFY_BATCH_ROWS: usize = 1_024;
@@ -396,14 +396,11 @@ impl<'a> Cols<'a> {
             outlinks: Vec::new(),
             outlinks_digest: digest(self.outlinks_digest, "outlinks_digest")?,
             node: nodes.parse(self.node.value(i))?,
-            signature: match b58::decode_64(self.node_signature.value(i)) {
-                Some(bytes) => Signature::from_bytes(bytes),
-                None => self
-                    .node_signature
-                    .value(i)
-                    .parse()
-                    .map_err(|e| format!("node_signature: {e}"))?,
-            },
+            signature: self
+                .node_signature
+                .value(i)
+                .parse()
+                .map_err(|e| format!("node_signature: {e}"))?,
         })
     }
 }

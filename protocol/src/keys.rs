@@ -139,7 +139,10 @@ macro_rules! base58_text {
     ($ty:ident, $len:expr, $what:expr) => {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&bs58::encode(&self.0).into_string())
+                match crate::base58::encode(&self.0) {
+                    Some(text) => f.write_str(text.as_str()),
+                    None => f.write_str(&bs58::encode(&self.0).into_string()),
+                }
             }
         }
 
@@ -152,6 +155,11 @@ macro_rules! base58_text {
         impl FromStr for $ty {
             type Err = ProtocolError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
+                // Plain canonical text (every well-formed message) takes the fast path; `bs58`
+                // decides everything else and says why it fails.
+                if let Some(bytes) = crate::base58::decode::<$len>(s.trim()) {
+                    return Ok($ty(bytes));
+                }
                 let mut out = [0u8; $len];
                 let n = bs58::decode(s.trim()).onto(&mut out).map_err(|e| {
                     ProtocolError::BadEncoding {
@@ -171,7 +179,10 @@ macro_rules! base58_text {
 
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                match crate::base58::encode(&self.0) {
+                    Some(text) => s.serialize_str(text.as_str()),
+                    None => s.collect_str(self),
+                }
             }
         }
 

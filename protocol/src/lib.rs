@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod auth;
+mod base58;
 mod batch;
 pub mod canon;
 mod digest;
