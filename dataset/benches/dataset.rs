@@ -47,6 +47,14 @@
 //! these run lengths): no measurable change. zstd's share bounds the target: 82 k instructions
 //! per row is ~14 µs here, and 50,000 rows/s leaves 20 µs for everything.
 //!
+//! 2026-12-02: base58 and hex text now come from `gleaner_protocol` on the stack (the dataset's
+//! own base58 moved there, so the validator's decoding and every receipt's JSON share it).
+//! Instructions (same callgrind command, 3,000 rows): export 556.0 M -> 547.1 M (-3 k per row),
+//! verify 680.9 M -> 676.1 M. What bounds export is unchanged: zstd level 1 compresses the real
+//! WCXB texts at ~150 MB/s on one core of this machine (`zstd -b1 -B1048576` on their
+//! concatenation, load ~3), so zstd alone allows ~60,000 rows/s of this bench's 2.4 kB rows and
+//! ~20,000 rows/s of real pages (WCXB median 7 kB, mean 9.7 kB).
+//!
 //! On a busy machine the wall-clock figures mostly measure the share of CPU the bench gets; with
 //! both cores free, export takes about half its CPU time (44,000 rows/s was seen in a quieter
 //! moment), so compare CPU-seconds across runs.
