@@ -50,19 +50,28 @@ impl Hasher for IdentityHasher {
 /// A fast, stable 64-bit hash of a short byte string (FxHash-style, 8 bytes at a time, finished
 /// with a murmur3 mix). Not for adversarial keys' security, only for counting and sketching.
 pub fn word_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h: u64 = bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(WORD_HASH_K);
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        h = (h.rotate_left(5) ^ le_padded(rest)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ le_padded(rest)).wrapping_mul(WORD_HASH_K);
     }
     fmix64(h)
+}
+
+const WORD_HASH_K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// [`word_hash`] of a word of 1 to 7 bytes, given its length and its bytes as
+/// `u64::from_le_bytes` of the word padded with zeros (for callers that already hold the word in
+/// a register).
+#[inline]
+pub(crate) fn short_word_hash(len: usize, padded: u64) -> u64 {
+    fmix64(((len as u64).rotate_left(5) ^ padded).wrapping_mul(WORD_HASH_K))
 }
 
 /// `u64::from_le_bytes` of `rest` (1 to 7 bytes) padded with zeros, from two overlapping loads
@@ -96,27 +105,34 @@ pub fn exact_key(text: &str) -> Digest {
     // The normalised text is built in one buffer and hashed once: feeding blake3 a character at a
     // time costs more than everything else in ingest. Same bytes, same digest.
     if text.is_ascii() {
-        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D: the words are
-        // copied a run at a time with one space between them, then lower-cased in place.
+        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D. A single space
+        // between two words is already normalised, so the text is copied in runs that end only
+        // at other whitespace (a longer run, another character, or the text's ends), each such
+        // run becoming one space; then the copy is lower-cased in place.
         let bytes = text.as_bytes();
-        let space = |b: u8| matches!(b, b' ' | b'\t'..=b'\r');
         let mut buf = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            while bytes.get(i).is_some_and(|&b| space(b)) {
-                i += 1;
+        let mut i = bytes.iter().take_while(|&&b| is_ascii_space(b)).count();
+        // `bytes[from..]` is not copied yet; it starts at a word.
+        let mut from = i;
+        while let Some(at) = next_ascii_space(bytes, i) {
+            let mut end = at + 1;
+            while bytes.get(end).is_some_and(|&b| is_ascii_space(b)) {
+                end += 1;
             }
-            let start = i;
-            while bytes.get(i).is_some_and(|&b| !space(b)) {
-                i += 1;
+            if end == bytes.len() {
+                // Trailing whitespace: dropped.
+                buf.extend_from_slice(bytes.get(from..at).unwrap_or_default());
+                from = end;
+                break;
             }
-            if start < i {
-                if !buf.is_empty() {
-                    buf.push(b' ');
-                }
-                buf.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+            if end > at + 1 || bytes.get(at) != Some(&b' ') {
+                buf.extend_from_slice(bytes.get(from..at).unwrap_or_default());
+                buf.push(b' ');
+                from = end;
             }
+            i = end;
         }
+        buf.extend_from_slice(bytes.get(from..).unwrap_or_default());
         buf.make_ascii_lowercase();
         return Digest::of(&buf);
     }
@@ -135,6 +151,37 @@ pub fn exact_key(text: &str) -> Digest {
         }
     }
     Digest::of(&buf)
+}
+
+/// `char::is_whitespace` on an ASCII byte: space and `\t`, `\n`, vertical tab, form feed, `\r`.
+#[inline]
+pub(crate) fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
+/// For 8 ASCII bytes (all below 0x80) as a little-endian `u64`: the high bit of every byte that
+/// is at most 0x20, i.e. may be whitespace (control characters are marked too). `b + 0x5f` sets
+/// a byte's high bit exactly when `b > 0x20` and carries into no other byte.
+#[inline]
+pub(crate) fn ascii_space_candidates(x: u64) -> u64 {
+    !x.wrapping_add(0x5f5f_5f5f_5f5f_5f5f) & 0x8080_8080_8080_8080
+}
+
+/// The first whitespace byte of ASCII `bytes` at or after `i`, 8 bytes at a time.
+fn next_ascii_space(bytes: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(chunk) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        let mut candidates = ascii_space_candidates(u64::from_le_bytes(*chunk));
+        while candidates != 0 {
+            let k = (candidates.trailing_zeros() / 8) as usize;
+            if chunk.get(k).is_some_and(|&b| is_ascii_space(b)) {
+                return Some(i + k);
+            }
+            candidates &= candidates - 1;
+        }
+        i += 8;
+    }
+    let rest = bytes.get(i..).unwrap_or_default();
+    rest.iter().position(|&b| is_ascii_space(b)).map(|k| i + k)
 }
 
 struct Family {
@@ -201,14 +248,36 @@ fn simplified_word_hashes(text: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(text.len() / 5);
     if text.is_ascii() {
         // The whole text simplified in one pass, then each run of non-zero bytes hashed where it
-        // lies: no byte-at-a-time pushes into a word buffer.
+        // lies: no byte-at-a-time pushes into a word buffer. A word of at most 7 bytes (most
+        // words) is found and hashed from one 8-byte load: the lowest byte flagged by the
+        // classic zero-byte test `(x - 0x01…) & !x & 0x80…` is the first zero byte.
         let simplified: Vec<u8> = text.bytes().map(simplify_ascii).collect();
-        out.extend(
-            simplified
-                .split(|&b| b == 0)
-                .filter(|w| !w.is_empty())
-                .map(word_hash),
-        );
+        let mut i = 0;
+        while let Some(&b) = simplified.get(i) {
+            if b == 0 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut end = start + 1;
+            if let Some(chunk) = simplified.get(start..).and_then(|r| r.first_chunk::<8>()) {
+                let x = u64::from_le_bytes(*chunk);
+                let zeros = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+                if zeros != 0 {
+                    // k ≥ 1: byte 0 is not zero.
+                    let k = (zeros.trailing_zeros() / 8) as usize;
+                    out.push(short_word_hash(k, x & ((1u64 << (8 * k)) - 1)));
+                    i = start + k + 1;
+                    continue;
+                }
+                end = start + 8;
+            }
+            while simplified.get(end).is_some_and(|&b| b != 0) {
+                end += 1;
+            }
+            out.push(word_hash(simplified.get(start..end).unwrap_or_default()));
+            i = end;
+        }
         return out;
     }
     let mut word: Vec<u8> = Vec::with_capacity(64);
@@ -562,6 +631,12 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(word_hash(&bytes), reference(&bytes), "{bytes:?}");
+                if (1..8).contains(&len) {
+                    let mut padded = [0u8; 8];
+                    padded[..len].copy_from_slice(&bytes);
+                    let short = short_word_hash(len, u64::from_le_bytes(padded));
+                    assert_eq!(short, word_hash(&bytes), "{bytes:?}");
+                }
             }
         }
     }
@@ -708,6 +783,22 @@ mod tests {
                     0 => b' ',
                     1 => b"\t\n\x0b\x0c\r"[(s >> 8) as usize % 5],
                     2 => b'\x1f',
+                    _ => b'!' + (s >> 8) as u8 % 94,
+                }));
+            }
+            texts.push(t);
+        }
+        // Longer ASCII texts: words of every length around the 8-byte loads, single spaces
+        // and runs, control characters next to whitespace.
+        for _ in 0..100 {
+            let mut t = String::new();
+            for _ in 0..((s % 400) as usize) {
+                s = fmix64(s.wrapping_add(1));
+                t.push(char::from(match s % 16 {
+                    0..=2 => b' ',
+                    3 => b"\t\n\x0b\x0c\r"[(s >> 8) as usize % 5],
+                    4 => b"\x00\x1f\x7f"[(s >> 8) as usize % 3],
+                    5 => b'0' + (s >> 8) as u8 % 10,
                     _ => b'!' + (s >> 8) as u8 % 94,
                 }));
             }
