@@ -146,10 +146,32 @@ const MISSING_ASCII_LETTERS: [(Lang, &str); 5] = [
     (Lang::Uzb, "w"),
 ];
 
+/// Per Latin language (in `Script::Latin.langs()` order), its missing ASCII letters as a bit mask
+/// (bit `l` for letter `b'a' + l`), from [`MISSING_ASCII_LETTERS`].
+fn missing_letter_masks() -> &'static [u32] {
+    static MASKS: OnceLock<Vec<u32>> = OnceLock::new();
+    MASKS.get_or_init(|| {
+        Script::Latin
+            .langs()
+            .iter()
+            .map(|&lang| {
+                MISSING_ASCII_LETTERS
+                    .iter()
+                    .filter(|(m, _)| *m == lang)
+                    .flat_map(|(_, missing)| missing.bytes())
+                    .fold(0u32, |mask, b| mask | 1 << (b - b'a'))
+            })
+            .collect()
+    })
+}
+
 /// whatlang's `alphabet_latin_calculate_scores` on an ASCII text given its lower-cased letter
 /// counts and DEL count (the other non-stop byte): (scores, count).
 fn ascii_alphabet_scores(letters: &[u32; 26], del: u32) -> (Vec<(Lang, f64)>, usize) {
     let langs = Script::Latin.langs();
+    let missing = missing_letter_masks();
+    // Letters some language lacks; every language has the others.
+    let rare = missing.iter().fold(0u32, |all, &m| all | m);
     // whatlang adds 2 per character to each language whose alphabet has it (or to a score
     // common to all when every language has it), then subtracts the count of non-stop
     // characters.
@@ -160,17 +182,12 @@ fn ascii_alphabet_scores(letters: &[u32; 26], del: u32) -> (Vec<(Lang, f64)>, us
         if n == 0 {
             continue;
         }
-        let letter = char::from(b'a' + l as u8);
-        let lacking = |lang: Lang| {
-            MISSING_ASCII_LETTERS
-                .iter()
-                .any(|(m, missing)| *m == lang && missing.contains(letter))
-        };
-        if langs.iter().all(|&lang| !lacking(lang)) {
+        let bit = 1u32 << l;
+        if rare & bit == 0 {
             common += 2 * n as usize;
         } else {
-            for (s, &lang) in per_lang.iter_mut().zip(langs) {
-                if !lacking(lang) {
+            for (s, &m) in per_lang.iter_mut().zip(missing) {
+                if m & bit == 0 {
                     *s += 2 * n as usize;
                 }
             }
@@ -247,7 +264,8 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
     let shift = 64 - slots.trailing_zeros();
     let mut keys = vec![0u64; slots];
     let mut counts = vec![0u32; slots];
-    let mut distinct = 0usize;
+    // The slots in use, so that ranking reads only those.
+    let mut used: Vec<usize> = Vec::with_capacity(lower.len() + 1);
     let mut chars = lower
         .chars()
         .map(|c| if is_stop_char(c) { ' ' } else { c })
@@ -262,7 +280,7 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
                 if counts[i] == 0 {
                     keys[i] = t;
                     counts[i] = 1;
-                    distinct += 1;
+                    used.push(i);
                     break;
                 }
                 if keys[i] == t {
@@ -276,22 +294,40 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
         c2 = c3;
     }
     // Rank: by count, then trigram, both descending (trigrams are distinct, so this is one
-    // order whatever the sort); the first 600 only. Count and trigram in one u128 key.
-    let mut ranked: Vec<u128> = Vec::with_capacity(distinct);
-    for (&t, &n) in keys.iter().zip(&counts) {
-        if n > 0 {
-            ranked.push((u128::from(n) << 64) | u128::from(t));
-        }
-    }
-    ranked.sort_unstable_by(|a, b| b.cmp(a));
-    ranked.truncate(TEXT_TRIGRAMS_SIZE);
+    // order whatever the sort); the first 600 only. Count and trigram in one sort key: a u128,
+    // or for an ASCII text a u64 with the trigram's three 7-bit characters in 21 bits (the same
+    // order as the packed trigram), which sorts about twice as fast.
+    let ranked: Vec<u64> = if lower.is_ascii() {
+        const CHAR: u64 = 0x7f;
+        const PACKED_CHAR: u64 = (1 << 21) - 1;
+        let compact =
+            |t: u64| ((t >> 42) << 14) | (((t >> 21) & PACKED_CHAR) << 7) | (t & PACKED_CHAR);
+        let mut ranked: Vec<u64> = used
+            .iter()
+            .map(|&i| (u64::from(counts[i]) << 21) | compact(keys[i]))
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        ranked.truncate(TEXT_TRIGRAMS_SIZE);
+        ranked
+            .into_iter()
+            .map(|k| ((k >> 14 & CHAR) << 42) | ((k >> 7 & CHAR) << 21) | (k & CHAR))
+            .collect()
+    } else {
+        let mut ranked: Vec<u128> = used
+            .iter()
+            .map(|&i| (u128::from(counts[i]) << 64) | u128::from(keys[i]))
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        ranked.truncate(TEXT_TRIGRAMS_SIZE);
+        ranked.into_iter().map(|k| k as u64).collect()
+    };
     let unique = ranked.len();
 
     // Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
     // it, when it costs |text rank − profile rank| instead.
     let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
     for (pos, &key) in ranked.iter().enumerate() {
-        if let Some(entries) = p.inverted.get(&(key as u64)) {
+        if let Some(entries) = p.inverted.get(&key) {
             for &(lang, rank) in entries {
                 let d = (pos as i64 - i64::from(rank)).abs();
                 dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;

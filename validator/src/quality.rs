@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasherDefault;
 
-use crate::dedup::{IdentityHasher, word_hash};
+use crate::dedup::{
+    IdentityHasher, ascii_space_candidates, is_ascii_space, short_word_hash, word_hash,
+};
 
 /// Texts shorter than this many bytes are not worth a record: below a short paragraph.
 pub const MIN_TEXT_BYTES: usize = 200;
@@ -133,13 +135,8 @@ fn run(
 
     let ascii = text.is_ascii();
     let cut = Cut::new(text, ascii, lang == "en");
-    let words = &cut.words;
-    let word_bytes = cut.word_bytes;
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let n_words = cut.hashes.len();
+    let lines = LineStats::new(text, &cut);
 
     // Gopher repetition.
     let (dup_paras, dup_para_chars, n_paras) = dup_units(paragraphs(text, &cut.newlines));
@@ -149,7 +146,7 @@ fn run(
     {
         return Some("gopher_dup_paragraphs");
     }
-    let (dup_lines, dup_line_chars, n_lines) = dup_units(lines.iter().copied());
+    let (dup_lines, dup_line_chars, n_lines) = (lines.dups, lines.dup_bytes, lines.n);
     put("gopher_dup_line_frac", ratio(dup_lines, n_lines));
     if ratio(dup_lines, n_lines) > GOPHER_DUP_LINE_FRAC
         || ratio(dup_line_chars, text.len()) > GOPHER_DUP_LINE_CHAR_FRAC
@@ -165,17 +162,32 @@ fn run(
         .collect();
     let mut grams_n = 1;
     let mut counter = Counter::reused(cut.hashes.len());
+    // Every n-gram that occurs twice starts with an (n-1)-gram that occurs twice, so once no
+    // n-gram repeats, no longer one does: their fractions are 0 without counting.
+    let mut repeats = true;
     for (n, max, name) in GOPHER_TOP_NGRAM {
-        grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
-        let frac = top_ngram_frac(words, &grams, n, word_bytes, &mut counter);
+        let frac = if repeats {
+            grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
+            top_ngram_frac(&cut.ends, &grams, n, &mut counter)
+        } else {
+            0.0
+        };
+        // Positive exactly when some n-gram occurs twice (words are never empty).
+        repeats = frac > 0.0;
         put(name, frac);
         if frac > max {
             return Some("gopher_top_ngram");
         }
     }
     for (n, max) in GOPHER_DUP_NGRAM {
+        if !repeats {
+            if n == 5 {
+                put("gopher_dup_5gram", 0.0);
+            }
+            break;
+        }
         grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
-        let frac = dup_ngram_frac(words, &grams, n, word_bytes, &mut counter);
+        let frac = dup_ngram_frac(&cut.ends, &grams, n, &mut counter);
         if n == 5 {
             put("gopher_dup_5gram", frac);
         }
@@ -199,7 +211,8 @@ fn run(
     if !(GOPHER_MEAN_WORD_LEN.0..=GOPHER_MEAN_WORD_LEN.1).contains(&mean_len) {
         return Some("gopher_mean_word_length");
     }
-    let hashes_n = text.bytes().filter(|&b| b == b'#').count();
+    // `matches` finds a `char` with `memchr`; a byte filter is not vectorised.
+    let hashes_n = text.matches('#').count();
     // `contains` has a vectorised path; most texts have no "...".
     let ellipses = if text.contains("...") {
         text.matches("...").count()
@@ -210,27 +223,19 @@ fn run(
     } else {
         text.matches('…').count()
     };
-    if ratio(hashes_n, words.len()) > GOPHER_MAX_SYMBOL_RATIO
-        || ratio(ellipses, words.len()) > GOPHER_MAX_SYMBOL_RATIO
+    if ratio(hashes_n, n_words) > GOPHER_MAX_SYMBOL_RATIO
+        || ratio(ellipses, n_words) > GOPHER_MAX_SYMBOL_RATIO
     {
         return Some("gopher_symbol_ratio");
     }
-    let bullets = lines
-        .iter()
-        .filter(|l| l.starts_with(['•', '●', '○', '▪', '-', '*', '·']))
-        .count();
-    if ratio(bullets, lines.len()) > GOPHER_MAX_BULLET_LINES {
+    if ratio(lines.bullets, lines.n) > GOPHER_MAX_BULLET_LINES {
         return Some("gopher_bullet_lines");
     }
-    let ellipsis_lines = lines
-        .iter()
-        .filter(|l| l.ends_with("...") || l.ends_with('…'))
-        .count();
-    if ratio(ellipsis_lines, lines.len()) > GOPHER_MAX_ELLIPSIS_LINES {
+    if ratio(lines.ellipsis, lines.n) > GOPHER_MAX_ELLIPSIS_LINES {
         return Some("gopher_ellipsis_lines");
     }
-    put("gopher_alpha_ratio", ratio(ws.alpha, words.len()));
-    if ratio(ws.alpha, words.len()) < GOPHER_MIN_ALPHA_WORDS {
+    put("gopher_alpha_ratio", ratio(ws.alpha, n_words));
+    if ratio(ws.alpha, n_words) < GOPHER_MIN_ALPHA_WORDS {
         return Some("gopher_alpha_words");
     }
     if lang == "en" {
@@ -257,8 +262,10 @@ fn run(
         return Some("c4_curly_bracket");
     }
     let mut excluded: Vec<usize> = Vec::new();
+    // Four phrases contain "cookie": one search rules them all out on most texts.
+    let cookies = lower.contains("cookie");
     for phrase in C4_LINE_PHRASES {
-        if lower.contains(phrase) {
+        if (cookies || !phrase.contains("cookie")) && lower.contains(phrase) {
             excluded.extend(lower.match_indices(phrase).map(|(at, _)| {
                 lower
                     .as_bytes()
@@ -270,31 +277,26 @@ fn run(
             }));
         }
     }
-    let mut sentences = 0usize;
-    for (k, (line, &(n_words, ends))) in text.split('\n').zip(&cut.line_words).enumerate() {
-        if (n_words as usize) < C4_MIN_LINE_WORDS || !ends_terminal(line) || excluded.contains(&k) {
-            continue;
-        }
-        sentences += ends as usize;
-    }
+    let sentences: usize = lines
+        .c4_sentences
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !excluded.contains(k))
+        .map(|(_, &n)| n as usize)
+        .sum();
     put("c4_sentences", sentences as f64);
     if sentences < C4_MIN_SENTENCES {
         return Some("c4_too_few_sentences");
     }
 
     // FineWeb.
-    let punct = lines.iter().filter(|l| ends_terminal(l)).count();
-    let punct_ratio = ratio(punct, lines.len());
+    let punct_ratio = ratio(lines.punct, lines.n);
     put("fineweb_line_punct_ratio", punct_ratio);
     if punct_ratio < FINEWEB_MIN_PUNCT_LINES {
         return Some("fineweb_punctuation");
     }
-    let short = lines
-        .iter()
-        .filter(|l| l.len() <= FINEWEB_SHORT_LINE_BYTES)
-        .count();
-    put("fineweb_short_line_ratio", ratio(short, lines.len()));
-    if ratio(short, lines.len()) > FINEWEB_MAX_SHORT_LINES {
+    put("fineweb_short_line_ratio", ratio(lines.short, lines.n));
+    if ratio(lines.short, lines.n) > FINEWEB_MAX_SHORT_LINES {
         return Some("fineweb_short_lines");
     }
     let dup_char_ratio = ratio(dup_line_chars, text.len());
@@ -303,8 +305,8 @@ fn run(
         return Some("fineweb_dup_lines");
     }
     let newlines = cut.line_words.len() - 1;
-    put("fineweb_newline_ratio", ratio(newlines, words.len()));
-    if ratio(newlines, words.len()) > FINEWEB_MAX_NEWLINES_PER_WORD {
+    put("fineweb_newline_ratio", ratio(newlines, n_words));
+    if ratio(newlines, n_words) > FINEWEB_MAX_NEWLINES_PER_WORD {
         return Some("fineweb_newlines");
     }
     None
@@ -323,15 +325,16 @@ fn grow_grams(grams: &mut Vec<u64>, grams_n: &mut usize, hashes: &[u64], n: usiz
     }
 }
 
-/// The text cut into words once for every rule: `str::split_whitespace`'s words with their
-/// hashes, the Gopher per-word counts, and per line (`text.split('\n')`, empty lines included)
-/// the number of words and of sentence-ending words (C4). A word never spans lines: `\n` is
-/// whitespace.
-struct Cut<'a> {
-    words: Vec<&'a str>,
+/// The text cut into words once for every rule: `str::split_whitespace`'s words as their
+/// hashes and lengths, the Gopher per-word counts, and per line (`text.split('\n')`, empty lines
+/// included) the number of words and of sentence-ending words (C4). A word never spans lines:
+/// `\n` is whitespace.
+struct Cut {
+    /// [`word_hash`] of each word.
     hashes: Vec<u64>,
-    /// Bytes in all words.
-    word_bytes: usize,
+    /// Bytes in the words before each word, then in all of them (one more entry than words): the
+    /// words `i..i + n` have `ends[i + n] - ends[i]` bytes.
+    ends: Vec<usize>,
     stats: WordStats,
     /// Per line: (words, words ending with `.`, `!`, `?`, `."` or `?"`).
     line_words: Vec<(u32, u32)>,
@@ -363,9 +366,7 @@ fn paragraphs<'a>(text: &'a str, newlines: &[usize]) -> impl Iterator<Item = &'a
     })
 }
 
-/// Byte classes for the ASCII cut: whitespace (as `char::is_whitespace`), alphanumeric,
-/// alphabetic.
-const SPACE: u8 = 1;
+/// Byte classes for the ASCII cut: alphanumeric, alphabetic.
 const ALNUM: u8 = 2;
 const ALPHA: u8 = 4;
 const ASCII_CLASS: [u8; 128] = {
@@ -373,9 +374,7 @@ const ASCII_CLASS: [u8; 128] = {
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
-        t[b] = if matches!(c, b' ' | b'\t'..=b'\r') {
-            SPACE
-        } else if c.is_ascii_alphabetic() {
+        t[b] = if c.is_ascii_alphabetic() {
             ALNUM | ALPHA
         } else if c.is_ascii_digit() {
             ALNUM
@@ -393,12 +392,13 @@ fn ends_sentence(w: &[u8]) -> bool {
     matches!(w, [.., b'.' | b'!' | b'?'] | [.., b'.' | b'?', b'"'])
 }
 
-impl<'a> Cut<'a> {
-    fn new(text: &'a str, ascii: bool, count_stop_words: bool) -> Self {
+impl Cut {
+    fn new(text: &str, ascii: bool, count_stop_words: bool) -> Self {
+        let mut ends = Vec::with_capacity(text.len() / 5 + 1);
+        ends.push(0);
         let mut cut = Cut {
-            words: Vec::with_capacity(text.len() / 5),
             hashes: Vec::with_capacity(text.len() / 5),
-            word_bytes: 0,
+            ends,
             stats: WordStats {
                 non_symbol: 0,
                 non_symbol_chars: 0,
@@ -411,11 +411,9 @@ impl<'a> Cut<'a> {
         let mut line = (0u32, 0u32);
         if ascii {
             let bytes = text.as_bytes();
-            let class = |b: u8| ASCII_CLASS[usize::from(b & 0x7f)];
             let mut i = 0;
-            while i < bytes.len() {
-                let b = bytes[i];
-                if class(b) & SPACE != 0 {
+            while let Some(&b) = bytes.get(i) {
+                if is_ascii_space(b) {
                     if b == b'\n' {
                         cut.end_line(i, &mut line);
                     }
@@ -423,25 +421,35 @@ impl<'a> Cut<'a> {
                     continue;
                 }
                 let start = i;
-                let mut seen = 0u8;
-                while let Some(&b) = bytes.get(i) {
-                    let c = class(b);
-                    if c & SPACE != 0 {
-                        break;
-                    }
-                    seen |= c;
-                    i += 1;
-                }
+                let hash;
+                (i, hash) = ascii_word(bytes, start);
                 let w = bytes.get(start..i).unwrap_or_default();
                 line.0 += 1;
                 line.1 += u32::from(ends_sentence(w));
+                let class = |b: u8| ASCII_CLASS[usize::from(b & 0x7f)];
+                // A word starting with a letter has both classes (most words).
+                let seen = if class(b) & ALPHA != 0 {
+                    ALNUM | ALPHA
+                } else {
+                    w.iter().fold(0, |seen, &b| seen | class(b))
+                };
                 if seen & ALNUM != 0 {
                     cut.stats.non_symbol += 1;
                     cut.stats.non_symbol_chars += w.len();
-                    cut.stats.stop += usize::from(count_stop_words && is_ascii_stop_word(w));
+                    if count_stop_words {
+                        // A word with an alphanumeric byte at both ends (most words) is its own
+                        // trimmed form.
+                        let last = w.last().copied().unwrap_or(b);
+                        let stop = if class(b) & class(last) & ALNUM != 0 {
+                            (2..=4).contains(&w.len()) && ASCII_STOP_KEYS.contains(&stop_key(w))
+                        } else {
+                            is_ascii_stop_word(w)
+                        };
+                        cut.stats.stop += usize::from(stop);
+                    }
                 }
                 cut.stats.alpha += usize::from(seen & ALPHA != 0);
-                cut.push(text.get(start..i).unwrap_or_default());
+                cut.push(w.len(), hash);
             }
         } else {
             let mut end = 0;
@@ -452,7 +460,7 @@ impl<'a> Cut<'a> {
                 line.0 += 1;
                 line.1 += u32::from(ends_sentence(w.as_bytes()));
                 cut.stats.add(w, count_stop_words);
-                cut.push(w);
+                cut.push(w.len(), word_hash(w.as_bytes()));
             }
             cut.end_lines_between(text, end, text.len(), &mut line);
         }
@@ -474,10 +482,105 @@ impl<'a> Cut<'a> {
         }
     }
 
-    fn push(&mut self, w: &'a str) {
-        self.words.push(w);
-        self.hashes.push(word_hash(w.as_bytes()));
-        self.word_bytes += w.len();
+    fn push(&mut self, len: usize, hash: u64) {
+        self.hashes.push(hash);
+        self.ends.push(self.word_bytes() + len);
+    }
+
+    /// Bytes in all words.
+    fn word_bytes(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+}
+
+/// The end of the word of ASCII `bytes` starting at `start` (not whitespace), and its
+/// [`word_hash`]. A word of at most 7 bytes followed by whitespace (most words) is found and
+/// hashed from one 8-byte load, its whitespace candidates tested one by one.
+#[inline]
+fn ascii_word(bytes: &[u8], start: usize) -> (usize, u64) {
+    let mut end = start + 1;
+    if let Some(chunk) = bytes.get(start..).and_then(|rest| rest.first_chunk::<8>()) {
+        let x = u64::from_le_bytes(*chunk);
+        let mut candidates = ascii_space_candidates(x);
+        while candidates != 0 {
+            let k = (candidates.trailing_zeros() / 8) as usize;
+            // k ≥ 1: byte 0 is not whitespace.
+            if chunk.get(k).is_some_and(|&b| is_ascii_space(b)) {
+                let word = x & ((1u64 << (8 * k)) - 1);
+                return (start + k, short_word_hash(k, word));
+            }
+            candidates &= candidates - 1;
+        }
+        // The 8 bytes are all in the word.
+        end = start + 8;
+    }
+    while bytes.get(end).is_some_and(|&b| !is_ascii_space(b)) {
+        end += 1;
+    }
+    (end, word_hash(bytes.get(start..end).unwrap_or_default()))
+}
+
+/// Per-line counts for the Gopher, C4 and FineWeb line rules, from one pass over the lines.
+/// `n` and the counts after it are over trimmed non-empty lines (`str::trim`), as the rules
+/// define them.
+struct LineStats {
+    /// Trimmed non-empty lines.
+    n: usize,
+    /// Lines equal to an earlier line, and their bytes (Gopher repetition).
+    dups: usize,
+    dup_bytes: usize,
+    /// Lines starting with a bullet (Gopher).
+    bullets: usize,
+    /// Lines ending with an ellipsis (Gopher).
+    ellipsis: usize,
+    /// Lines ending with terminal punctuation (FineWeb).
+    punct: usize,
+    /// Lines of at most `FINEWEB_SHORT_LINE_BYTES` bytes (FineWeb).
+    short: usize,
+    /// Per line of `text.split('\n')`: the sentences C4 counts on it (its sentence-ending words
+    /// when it has `C4_MIN_LINE_WORDS` words and ends with terminal punctuation, else 0), before
+    /// the phrase filter.
+    c4_sentences: Vec<u32>,
+}
+
+impl LineStats {
+    fn new(text: &str, cut: &Cut) -> Self {
+        let mut stats = LineStats {
+            n: 0,
+            dups: 0,
+            dup_bytes: 0,
+            bullets: 0,
+            ellipsis: 0,
+            punct: 0,
+            short: 0,
+            c4_sentences: Vec::with_capacity(cut.line_words.len()),
+        };
+        let mut seen = FastSet::with_capacity_and_hasher(cut.line_words.len(), Default::default());
+        let mut from = 0;
+        let breaks = cut.newlines.iter().copied().chain(Some(text.len()));
+        for (at, &(n_words, ends)) in breaks.zip(&cut.line_words) {
+            let raw = text.get(from..at).unwrap_or_default();
+            from = at + 1;
+            // The last character after `trim_end` is the same for the line and its trimmed
+            // copy, so one test serves C4 (on the line) and FineWeb (on the trimmed line).
+            let terminal = ends_terminal(raw);
+            let c4 = (n_words as usize >= C4_MIN_LINE_WORDS && terminal).then_some(ends);
+            stats.c4_sentences.push(c4.unwrap_or(0));
+            let line = raw.trim();
+            if line.is_empty() {
+                continue;
+            }
+            stats.n += 1;
+            if !seen.insert(word_hash(line.as_bytes())) {
+                stats.dups += 1;
+                stats.dup_bytes += line.len();
+            }
+            stats.bullets += usize::from(line.starts_with(['•', '●', '○', '▪', '-', '*', '·']));
+            stats.ellipsis += usize::from(line.ends_with("...") || line.ends_with('…'));
+            stats.punct += usize::from(terminal);
+            stats.short += usize::from(line.len() <= FINEWEB_SHORT_LINE_BYTES);
+        }
+        stats
     }
 }
 
@@ -541,16 +644,17 @@ fn is_ascii_stop_word(w: &[u8]) -> bool {
         .rposition(u8::is_ascii_alphanumeric)
         .map_or(start, |e| e + 1);
     let t = w.get(start..end).unwrap_or_default();
-    if !(2..=4).contains(&t.len()) {
-        return false;
-    }
-    // The bytes big-endian in a u32, letters lower-cased by setting bit 5 (which changes no
-    // other byte into a lower-case letter), against the stop words packed the same way.
-    let key = t.iter().fold(0u32, |k, &b| (k << 8) | u32::from(b | 0x20));
-    ASCII_STOP_KEYS.contains(&key)
+    (2..=4).contains(&t.len()) && ASCII_STOP_KEYS.contains(&stop_key(t))
 }
 
-/// `GOPHER_STOP_WORDS` packed as in `is_ascii_stop_word` (all are 2 to 4 lower-case letters).
+/// A trimmed word of 2 to 4 bytes packed as [`ASCII_STOP_KEYS`] holds the stop words: the bytes
+/// big-endian in a u32, letters lower-cased by setting bit 5 (which changes no other byte into a
+/// lower-case letter).
+fn stop_key(t: &[u8]) -> u32 {
+    t.iter().fold(0u32, |k, &b| (k << 8) | u32::from(b | 0x20))
+}
+
+/// `GOPHER_STOP_WORDS` packed as by [`stop_key`] (all are 2 to 4 lower-case letters).
 const ASCII_STOP_KEYS: [u32; 8] = {
     let mut keys = [0u32; 8];
     let mut i = 0;
@@ -698,20 +802,19 @@ impl Counter {
 }
 
 /// Share of word bytes covered by the most frequent `n`-gram (when it occurs more than once).
-/// `grams[i]` is the hash of the `n` words from `i`, for every `i + n <= words.len()`.
-fn top_ngram_frac(
-    words: &[&str],
-    grams: &[u64],
-    n: usize,
-    word_bytes: usize,
-    counts: &mut Counter,
-) -> f64 {
-    if words.len() < n || word_bytes == 0 {
+/// `ends` as [`Cut::ends`]; `grams[i]` is the hash of the `n` words from `i`, for every
+/// `i + n <= words`.
+fn top_ngram_frac(ends: &[usize], grams: &[u64], n: usize, counts: &mut Counter) -> f64 {
+    let (words, word_bytes) = (
+        ends.len().saturating_sub(1),
+        ends.last().copied().unwrap_or(0),
+    );
+    if words < n || word_bytes == 0 {
         return 0.0;
     }
     counts.clear();
     let mut best = (0u32, 0usize);
-    for (i, &g) in grams.iter().take(words.len() + 1 - n).enumerate() {
+    for (i, &g) in grams.iter().take(words + 1 - n).enumerate() {
         let c = counts.add(g);
         if c > best.0 {
             best = (c, i);
@@ -720,30 +823,28 @@ fn top_ngram_frac(
     if best.0 < 2 {
         return 0.0;
     }
-    let len: usize = words[best.1..best.1 + n].iter().map(|w| w.len()).sum();
+    let len = ends[best.1 + n] - ends[best.1];
     ratio(len * best.0 as usize, word_bytes)
 }
 
 /// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
-/// `grams` as for [`top_ngram_frac`].
-fn dup_ngram_frac(
-    words: &[&str],
-    grams: &[u64],
-    n: usize,
-    word_bytes: usize,
-    seen: &mut Counter,
-) -> f64 {
-    if words.len() < n || word_bytes == 0 {
+/// `ends` and `grams` as for [`top_ngram_frac`].
+fn dup_ngram_frac(ends: &[usize], grams: &[u64], n: usize, seen: &mut Counter) -> f64 {
+    let (words, word_bytes) = (
+        ends.len().saturating_sub(1),
+        ends.last().copied().unwrap_or(0),
+    );
+    if words < n || word_bytes == 0 {
         return 0.0;
     }
     seen.clear();
     let mut dup = 0usize;
     let mut i = 0;
-    while i + n <= words.len() {
+    while i + n <= words {
         if seen.add(grams[i]) == 1 {
             i += 1;
         } else {
-            dup += words[i..i + n].iter().map(|w| w.len()).sum::<usize>();
+            dup += ends[i + n] - ends[i];
             i += n;
         }
     }
@@ -891,6 +992,20 @@ mod tests {
             "gopher_dup_paragraphs",
         ] {
             assert!(reasons.contains_key(r), "{r} not reached: {reasons:?}");
+        }
+    }
+
+    /// The ingest bench's records (`sample_text(seed, 5_000)`, the texts the instruction counts
+    /// in the README are measured on) get the same report as from `v1`.
+    #[test]
+    fn bench_texts_same_as_v1() {
+        for seed in 0..300 {
+            let text = crate::testkit::sample_text(seed, 5_000);
+            assert_eq!(
+                assess(&text, "en", &[]),
+                v1::assess(&text, "en", &[]),
+                "{seed}"
+            );
         }
     }
 
@@ -1042,6 +1157,12 @@ mod tests {
             let words: Vec<&str> = v1::split_words(&text).collect();
             let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
             let word_bytes: usize = words.iter().map(|w| w.len()).sum();
+            let ends: Vec<usize> = std::iter::once(0)
+                .chain(words.iter().scan(0, |sum, w| {
+                    *sum += w.len();
+                    Some(*sum)
+                }))
+                .collect();
             let mut counter = Counter::with_capacity(hashes.len());
             let (mut grams, mut grams_n) = (
                 hashes
@@ -1057,13 +1178,13 @@ mod tests {
                     assert_eq!(grams, windows, "{n}-gram hashes");
                 }
                 assert_eq!(
-                    top_ngram_frac(&words, &grams, n, word_bytes, &mut counter),
+                    top_ngram_frac(&ends, &grams, n, &mut counter),
                     reference::top_ngram_frac(&words, &hashes, n, word_bytes),
                     "top {n}-gram of {:?}",
                     &text[..text.len().min(60)]
                 );
                 assert_eq!(
-                    dup_ngram_frac(&words, &grams, n, word_bytes, &mut counter),
+                    dup_ngram_frac(&ends, &grams, n, &mut counter),
                     reference::dup_ngram_frac(&words, &hashes, n, word_bytes),
                     "dup {n}-gram of {:?}",
                     &text[..text.len().min(60)]
@@ -1085,7 +1206,8 @@ mod tests {
         };
         for w in [
             "the", "The", "(the)", "\"THE\",", "--of--", "to.", "t", "tothe", "with", "with!", "",
-            "...", "a&b", "be", "bee", "and/or", "that's", "have", "1of", "of1",
+            "...", "a&b", "be", "bee", "and/or", "that's", "have", "1of", "of1", "the.", "and,",
+            "THE!", "with?", "them.", "toe", "an.", "of.)", "haves", "be.", "(be", "x.", "have.\"",
         ] {
             let ascii =
                 w.bytes().any(|b| b.is_ascii_alphanumeric()) && is_ascii_stop_word(w.as_bytes());
@@ -1187,6 +1309,51 @@ mod tests {
             let fast: Vec<&str> = v1::split_words(t).collect();
             let std: Vec<&str> = t.split_whitespace().collect();
             assert_eq!(fast, std, "{t:?}");
+        }
+    }
+
+    /// The cut's word hashes and byte counts are those of `split_whitespace`'s words, whatever
+    /// the word lengths (around the 8-byte load), control characters inside or next to words,
+    /// and words at the very end of the text.
+    #[test]
+    fn cut_words_are_split_whitespace_words() {
+        let mut texts: Vec<String> = vec![
+            "a".into(),
+            "abcdefg".into(),
+            "abcdefgh".into(),
+            "abcdefghi x".into(),
+            "abcdefg abcdefgh abcdefghi\x01abc \x1f\x1fab\x00 c\x7f".into(),
+        ];
+        let mut s = 0x77_u64;
+        for len in [1, 2, 7, 8, 9, 15, 16, 17, 40, 200] {
+            for _ in 0..30 {
+                let t: String = (0..len)
+                    .map(|_| {
+                        s = s
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        let r = (s >> 33) as usize;
+                        match r % 10 {
+                            0 => [' ', '\n', '\t', '\r', '\x0b', '\x0c'][r / 10 % 6],
+                            1 => ['\x00', '\x08', '\x0e', '\x1f', '\x7f', '!'][r / 10 % 6],
+                            _ => char::from(b'a' + (r / 10 % 26) as u8),
+                        }
+                    })
+                    .collect();
+                texts.push(t);
+            }
+        }
+        texts.extend(many_texts());
+        for t in &texts {
+            let cut = Cut::new(t, t.is_ascii(), true);
+            let words: Vec<&str> = t.split_whitespace().collect();
+            let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
+            assert_eq!(cut.hashes, hashes, "{t:?}");
+            let mut ends = vec![0];
+            for w in &words {
+                ends.push(ends.last().copied().unwrap_or(0) + w.len());
+            }
+            assert_eq!(cut.ends, ends, "{t:?}");
         }
     }
 }
