@@ -188,7 +188,7 @@ mod tests {
         for b in bytes.iter_mut() {
             *b = next() as u8;
         }
-        let zeros = if case % 5 == 0 {
+        let zeros = if case.is_multiple_of(5) {
             (next() % (N as u64 + 1)) as usize
         } else {
             0
