@@ -11,8 +11,8 @@
 const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 /// 58^5: five digits per limb; `LIMB * 2^32 + 2^32` fits in a `u64`.
 const LIMB: u64 = 656_356_768;
-/// Largest input handled: a signature.
-pub(crate) const MAX_BYTES: usize = 64;
+/// Largest value handled: a signature.
+const MAX_BYTES: usize = 64;
 /// Limbs of five digits for the largest input (64 bytes: at most 88 digits).
 const MAX_LIMBS: usize = 18;
 /// Longest text: 88 digits for 64 bytes (64 leading zero bytes give 64 `1`s).
@@ -43,13 +43,11 @@ impl Text {
     }
 }
 
-/// `bytes` (at most [`MAX_BYTES`]) in base58; `None` for longer input.
-pub(crate) fn encode(bytes: &[u8]) -> Option<Text> {
-    if bytes.len() > MAX_BYTES {
-        return None;
-    }
+/// `bytes` in base58 (`N` at most [`MAX_BYTES`], checked at compile time).
+pub(crate) fn encode<const N: usize>(bytes: &[u8; N]) -> Text {
+    const { assert!(N <= MAX_BYTES) };
     let zeros = bytes.iter().take_while(|&&b| b == 0).count();
-    let rest = bytes.get(zeros..)?;
+    let rest = bytes.get(zeros..).unwrap_or_default();
     // Little-endian limbs of the number `rest` (big-endian bytes).
     let mut limbs = [0u64; MAX_LIMBS];
     let mut used = 0usize;
@@ -79,29 +77,32 @@ pub(crate) fn encode(bytes: &[u8]) -> Option<Text> {
         let word = w.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
         feed(word, 32);
     }
-    // Digits, most significant first, then the number's leading zero digits dropped.
-    let mut digits = [0u8; 5 * MAX_LIMBS];
+    // Digit characters, most significant first, then the number's leading zero digits (`1`)
+    // dropped.
+    let mut digits = [b'1'; 5 * MAX_LIMBS];
     for (slot, &limb) in digits
         .chunks_exact_mut(5)
         .zip(limbs.iter().take(used).rev())
     {
         let mut v = limb;
         for d in slot.iter_mut().rev() {
-            *d = (v % 58) as u8;
+            *d = ALPHABET[(v % 58) as usize];
             v /= 58;
         }
     }
-    let digits = digits.get(..5 * used)?;
-    let significant = digits.iter().take_while(|&&d| d == 0).count();
-    let digits = digits.get(significant..)?;
+    let digits = digits.get(..5 * used).unwrap_or_default();
+    let significant = digits.iter().take_while(|&&d| d == b'1').count();
+    let digits = digits.get(significant..).unwrap_or_default();
+    // The zero bytes' `1`s are already in the buffer; at most 88 characters for 64 bytes.
     let mut text = Text {
         buf: [b'1'; MAX_TEXT],
-        len: zeros + digits.len(),
+        len: (zeros + digits.len()).min(MAX_TEXT),
     };
-    for (slot, &d) in text.buf.get_mut(zeros..text.len)?.iter_mut().zip(digits) {
-        *slot = *ALPHABET.get(usize::from(d))?;
+    let tail = text.buf.get_mut(zeros..).unwrap_or_default();
+    for (slot, &d) in tail.iter_mut().zip(digits) {
+        *slot = d;
     }
-    Some(text)
+    text
 }
 
 /// The `N` bytes whose base58 text is `text`, when `text` is plainly that: alphabet characters
@@ -109,9 +110,10 @@ pub(crate) fn encode(bytes: &[u8]) -> Option<Text> {
 /// caller then asks `bs58`, which also reports why. Whenever this returns bytes, they are what
 /// `bs58` decodes (tested).
 pub(crate) fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
+    const { assert!(N <= MAX_BYTES) };
     // Longest text of N bytes: N leading '1's, or the digits of the largest number (at most
     // 1.37 digits per byte, rounded up).
-    if N > MAX_BYTES || text.len() > N * 137 / 100 + 1 {
+    if text.len() > N * 137 / 100 + 1 {
         return None;
     }
     let digits = text.as_bytes();
@@ -239,6 +241,17 @@ mod tests {
         assert_eq!(decode::<32>(&"z".repeat(200)), None);
     }
 
+    /// The first `N` bytes of `src`, encoded here and by `bs58`.
+    fn check_encode<const N: usize>(src: &[u8; 64]) {
+        let mut part = [0u8; N];
+        part.copy_from_slice(&src[..N]);
+        assert_eq!(
+            encode(&part).as_str(),
+            bs58::encode(part).into_string(),
+            "{part:?}"
+        );
+    }
+
     #[test]
     fn encodes_as_bs58() {
         let mut next = xorshift(0x1234_5678_9abc_def0u64);
@@ -259,19 +272,19 @@ mod tests {
             if case == 1 {
                 sig = [0xff; 64];
             }
-            for n in [64, 32, 31, 5, 2, 1, 0] {
-                let part = &sig[..n];
-                let ours = encode(part).map(|t| t.as_str().to_string());
-                assert_eq!(ours, Some(bs58::encode(part).into_string()), "{part:?}");
-            }
+            check_encode::<64>(&sig);
+            check_encode::<32>(&sig);
+            check_encode::<31>(&sig);
+            check_encode::<5>(&sig);
+            check_encode::<2>(&sig);
+            check_encode::<1>(&sig);
+            check_encode::<0>(&sig);
         }
-        let text = |b: &[u8]| encode(b).map(|t| t.as_str().to_string());
-        assert_eq!(text(&[]).as_deref(), Some(""));
-        assert_eq!(text(&[0]).as_deref(), Some("1"));
-        assert_eq!(text(&[0, 0, 1]).as_deref(), Some("112"));
-        assert_eq!(text(&[57]).as_deref(), Some("z"));
-        assert_eq!(text(&[58]).as_deref(), Some("21"));
-        assert_eq!(text(&[0; 64]).as_deref(), Some("1".repeat(64).as_str()));
-        assert!(encode(&[1; 65]).is_none());
+        assert_eq!(encode(&[]).as_str(), "");
+        assert_eq!(encode(&[0]).as_str(), "1");
+        assert_eq!(encode(&[0, 0, 1]).as_str(), "112");
+        assert_eq!(encode(&[57]).as_str(), "z");
+        assert_eq!(encode(&[58]).as_str(), "21");
+        assert_eq!(encode(&[0u8; 64]).as_str(), "1".repeat(64));
     }
 }

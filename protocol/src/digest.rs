@@ -29,22 +29,16 @@ impl Digest {
     pub fn of_canonical(bytes: &[u8]) -> Self {
         Self::of(bytes)
     }
-}
 
-impl Digest {
-    /// Lower-case hex in a stack buffer: digests are printed into every record, receipt and
-    /// dataset row, and this spares a heap string each time.
+    /// The 64 lowercase hex digits, in a stack buffer: digests are printed into every record,
+    /// receipt and dataset row, and this spares a heap string each time.
     fn hex(&self) -> HexText {
         let mut buf = [0u8; 64];
-        for (pair, &b) in buf.chunks_exact_mut(2).zip(&self.0) {
-            pair[0] = HEX_DIGITS[usize::from(b >> 4)];
-            pair[1] = HEX_DIGITS[usize::from(b & 0x0f)];
-        }
+        // 32 bytes always fill 64 digits exactly; the error case cannot occur.
+        let _ = hex::encode_to_slice(self.0, &mut buf);
         HexText(buf)
     }
 }
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// The 64 hex digits of a digest.
 struct HexText([u8; 64]);

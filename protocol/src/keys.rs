@@ -139,10 +139,7 @@ macro_rules! base58_text {
     ($ty:ident, $len:expr, $what:expr) => {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match crate::base58::encode(&self.0) {
-                    Some(text) => f.write_str(text.as_str()),
-                    None => f.write_str(&bs58::encode(&self.0).into_string()),
-                }
+                f.write_str(crate::base58::encode(&self.0).as_str())
             }
         }
 
@@ -179,10 +176,7 @@ macro_rules! base58_text {
 
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                match crate::base58::encode(&self.0) {
-                    Some(text) => s.serialize_str(text.as_str()),
-                    None => s.collect_str(self),
-                }
+                s.serialize_str(crate::base58::encode(&self.0).as_str())
             }
         }
 
