@@ -446,31 +446,18 @@ fn min_hashes_avx2(shingles: &[u64]) -> [u32; NUM_HASHES] {
         let a = |j: usize| f.a[8 * g + j];
         let b = |j: usize| f.b[8 * g + j] as i64;
         let low = |j: usize| i64::from(a(j) as u32);
+        // 32-bit lanes of one half of each multiplier, in `ORDER`.
+        let lanes = |half: fn(u64) -> i32| {
+            let v = ORDER.map(|j| half(a(j)));
+            _mm256_setr_epi32(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+        };
         Group {
             al_lo: _mm256_set_epi64x(low(3), low(2), low(1), low(0)),
             b_lo: _mm256_set_epi64x(b(3), b(2), b(1), b(0)),
             al_hi: _mm256_set_epi64x(low(7), low(6), low(5), low(4)),
             b_hi: _mm256_set_epi64x(b(7), b(6), b(5), b(4)),
-            ah: _mm256_setr_epi32(
-                hi32(a(0)),
-                hi32(a(4)),
-                hi32(a(1)),
-                hi32(a(5)),
-                hi32(a(2)),
-                hi32(a(6)),
-                hi32(a(3)),
-                hi32(a(7)),
-            ),
-            al: _mm256_setr_epi32(
-                lo32(a(0)),
-                lo32(a(4)),
-                lo32(a(1)),
-                lo32(a(5)),
-                lo32(a(2)),
-                lo32(a(6)),
-                lo32(a(3)),
-                lo32(a(7)),
-            ),
+            ah: lanes(hi32),
+            al: lanes(lo32),
         }
     };
     // Half the groups (56 hashes) per pass over the shingles: their 7 minima stay in vector

@@ -294,40 +294,20 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
         c2 = c3;
     }
     // Rank: by count, then trigram, both descending (trigrams are distinct, so this is one
-    // order whatever the sort); the first 600 only. Count and trigram in one sort key: a u128,
-    // or for an ASCII text a u64 with the trigram's three 7-bit characters in 21 bits (the same
-    // order as the packed trigram), which sorts about twice as fast.
-    let ranked: Vec<u64> = if lower.is_ascii() {
-        const CHAR: u64 = 0x7f;
-        const PACKED_CHAR: u64 = (1 << 21) - 1;
-        let compact =
-            |t: u64| ((t >> 42) << 14) | (((t >> 21) & PACKED_CHAR) << 7) | (t & PACKED_CHAR);
-        let mut ranked: Vec<u64> = used
-            .iter()
-            .map(|&i| (u64::from(counts[i]) << 21) | compact(keys[i]))
-            .collect();
-        ranked.sort_unstable_by(|a, b| b.cmp(a));
-        ranked.truncate(TEXT_TRIGRAMS_SIZE);
-        ranked
-            .into_iter()
-            .map(|k| ((k >> 14 & CHAR) << 42) | ((k >> 7 & CHAR) << 21) | (k & CHAR))
-            .collect()
-    } else {
-        let mut ranked: Vec<u128> = used
-            .iter()
-            .map(|&i| (u128::from(counts[i]) << 64) | u128::from(keys[i]))
-            .collect();
-        ranked.sort_unstable_by(|a, b| b.cmp(a));
-        ranked.truncate(TEXT_TRIGRAMS_SIZE);
-        ranked.into_iter().map(|k| k as u64).collect()
-    };
+    // order whatever the sort); the first 600 only. Count and trigram in one u128 key.
+    let mut ranked: Vec<u128> = used
+        .iter()
+        .map(|&i| (u128::from(counts[i]) << 64) | u128::from(keys[i]))
+        .collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    ranked.truncate(TEXT_TRIGRAMS_SIZE);
     let unique = ranked.len();
 
     // Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
     // it, when it costs |text rank − profile rank| instead.
     let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
     for (pos, &key) in ranked.iter().enumerate() {
-        if let Some(entries) = p.inverted.get(&key) {
+        if let Some(entries) = p.inverted.get(&(key as u64)) {
             for &(lang, rank) in entries {
                 let d = (pos as i64 - i64::from(rank)).abs();
                 dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;

@@ -146,7 +146,8 @@ fn run(
     {
         return Some("gopher_dup_paragraphs");
     }
-    let (dup_lines, dup_line_chars, n_lines) = (lines.dups, lines.dup_bytes, lines.n);
+    let (dup_lines, dup_line_chars, n_lines) =
+        (lines.units.dups, lines.units.dup_bytes, lines.units.n);
     put("gopher_dup_line_frac", ratio(dup_lines, n_lines));
     if ratio(dup_lines, n_lines) > GOPHER_DUP_LINE_FRAC
         || ratio(dup_line_chars, text.len()) > GOPHER_DUP_LINE_CHAR_FRAC
@@ -228,10 +229,10 @@ fn run(
     {
         return Some("gopher_symbol_ratio");
     }
-    if ratio(lines.bullets, lines.n) > GOPHER_MAX_BULLET_LINES {
+    if ratio(lines.bullets, lines.units.n) > GOPHER_MAX_BULLET_LINES {
         return Some("gopher_bullet_lines");
     }
-    if ratio(lines.ellipsis, lines.n) > GOPHER_MAX_ELLIPSIS_LINES {
+    if ratio(lines.ellipsis, lines.units.n) > GOPHER_MAX_ELLIPSIS_LINES {
         return Some("gopher_ellipsis_lines");
     }
     put("gopher_alpha_ratio", ratio(ws.alpha, n_words));
@@ -290,13 +291,16 @@ fn run(
     }
 
     // FineWeb.
-    let punct_ratio = ratio(lines.punct, lines.n);
+    let punct_ratio = ratio(lines.punct, lines.units.n);
     put("fineweb_line_punct_ratio", punct_ratio);
     if punct_ratio < FINEWEB_MIN_PUNCT_LINES {
         return Some("fineweb_punctuation");
     }
-    put("fineweb_short_line_ratio", ratio(lines.short, lines.n));
-    if ratio(lines.short, lines.n) > FINEWEB_MAX_SHORT_LINES {
+    put(
+        "fineweb_short_line_ratio",
+        ratio(lines.short, lines.units.n),
+    );
+    if ratio(lines.short, lines.units.n) > FINEWEB_MAX_SHORT_LINES {
         return Some("fineweb_short_lines");
     }
     let dup_char_ratio = ratio(dup_line_chars, text.len());
@@ -489,7 +493,7 @@ impl Cut {
 
     /// Bytes in all words.
     fn word_bytes(&self) -> usize {
-        self.ends.last().copied().unwrap_or(0)
+        words_and_bytes(&self.ends).1
     }
 }
 
@@ -524,11 +528,9 @@ fn ascii_word(bytes: &[u8], start: usize) -> (usize, u64) {
 /// `n` and the counts after it are over trimmed non-empty lines (`str::trim`), as the rules
 /// define them.
 struct LineStats {
-    /// Trimmed non-empty lines.
-    n: usize,
-    /// Lines equal to an earlier line, and their bytes (Gopher repetition).
-    dups: usize,
-    dup_bytes: usize,
+    /// Trimmed non-empty lines (`units.n`), and those equal to an earlier line with their bytes
+    /// (Gopher repetition).
+    units: DupUnits,
     /// Lines starting with a bullet (Gopher).
     bullets: usize,
     /// Lines ending with an ellipsis (Gopher).
@@ -546,16 +548,13 @@ struct LineStats {
 impl LineStats {
     fn new(text: &str, cut: &Cut) -> Self {
         let mut stats = LineStats {
-            n: 0,
-            dups: 0,
-            dup_bytes: 0,
+            units: DupUnits::with_capacity(cut.line_words.len()),
             bullets: 0,
             ellipsis: 0,
             punct: 0,
             short: 0,
             c4_sentences: Vec::with_capacity(cut.line_words.len()),
         };
-        let mut seen = FastSet::with_capacity_and_hasher(cut.line_words.len(), Default::default());
         let mut from = 0;
         let breaks = cut.newlines.iter().copied().chain(Some(text.len()));
         for (at, &(n_words, ends)) in breaks.zip(&cut.line_words) {
@@ -570,11 +569,7 @@ impl LineStats {
             if line.is_empty() {
                 continue;
             }
-            stats.n += 1;
-            if !seen.insert(word_hash(line.as_bytes())) {
-                stats.dups += 1;
-                stats.dup_bytes += line.len();
-            }
+            stats.units.add(line);
             stats.bullets += usize::from(line.starts_with(['•', '●', '○', '▪', '-', '*', '·']));
             stats.ellipsis += usize::from(line.ends_with("...") || line.ends_with('…'));
             stats.punct += usize::from(terminal);
@@ -674,16 +669,42 @@ const ASCII_STOP_KEYS: [u32; 8] = {
 
 /// (duplicate units, bytes in duplicate units, units) over trimmed non-empty units.
 fn dup_units<'a>(units: impl Iterator<Item = &'a str>) -> (usize, usize, usize) {
-    let mut seen = FastSet::default();
-    let (mut dups, mut chars, mut n) = (0, 0, 0);
-    for u in units.map(str::trim).filter(|u| !u.is_empty()) {
-        n += 1;
-        if !seen.insert(word_hash(u.as_bytes())) {
-            dups += 1;
-            chars += u.len();
+    let mut dups = DupUnits::default();
+    for u in units {
+        dups.add(u.trim());
+    }
+    (dups.dups, dups.dup_bytes, dups.n)
+}
+
+/// Gopher's repetition count over units (paragraphs or lines), each trimmed by the caller:
+/// non-empty units, those equal to an earlier one, and their bytes.
+#[derive(Default)]
+struct DupUnits {
+    seen: FastSet,
+    n: usize,
+    dups: usize,
+    dup_bytes: usize,
+}
+
+impl DupUnits {
+    fn with_capacity(units: usize) -> Self {
+        DupUnits {
+            seen: FastSet::with_capacity_and_hasher(units, Default::default()),
+            ..DupUnits::default()
         }
     }
-    (dups, chars, n)
+
+    /// Counts `unit` (already trimmed); empty units do not count.
+    fn add(&mut self, unit: &str) {
+        if unit.is_empty() {
+            return;
+        }
+        self.n += 1;
+        if !self.seen.insert(word_hash(unit.as_bytes())) {
+            self.dups += 1;
+            self.dup_bytes += unit.len();
+        }
+    }
 }
 
 const NGRAM_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -801,14 +822,19 @@ impl Counter {
     }
 }
 
+/// The number of words and their bytes, from [`Cut::ends`].
+fn words_and_bytes(ends: &[usize]) -> (usize, usize) {
+    (
+        ends.len().saturating_sub(1),
+        ends.last().copied().unwrap_or(0),
+    )
+}
+
 /// Share of word bytes covered by the most frequent `n`-gram (when it occurs more than once).
 /// `ends` as [`Cut::ends`]; `grams[i]` is the hash of the `n` words from `i`, for every
 /// `i + n <= words`.
 fn top_ngram_frac(ends: &[usize], grams: &[u64], n: usize, counts: &mut Counter) -> f64 {
-    let (words, word_bytes) = (
-        ends.len().saturating_sub(1),
-        ends.last().copied().unwrap_or(0),
-    );
+    let (words, word_bytes) = words_and_bytes(ends);
     if words < n || word_bytes == 0 {
         return 0.0;
     }
@@ -830,10 +856,7 @@ fn top_ngram_frac(ends: &[usize], grams: &[u64], n: usize, counts: &mut Counter)
 /// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
 /// `ends` and `grams` as for [`top_ngram_frac`].
 fn dup_ngram_frac(ends: &[usize], grams: &[u64], n: usize, seen: &mut Counter) -> f64 {
-    let (words, word_bytes) = (
-        ends.len().saturating_sub(1),
-        ends.last().copied().unwrap_or(0),
-    );
+    let (words, word_bytes) = words_and_bytes(ends);
     if words < n || word_bytes == 0 {
         return 0.0;
     }
