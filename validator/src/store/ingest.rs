@@ -528,8 +528,10 @@ fn find_duplicate(
     }
 }
 
-/// `INSERT INTO lsh` of all bands of a record in one statement, bands in order (the same rows,
-/// in the same rowid order, as one insert per band).
+/// `INSERT INTO lsh` of all bands of a record in one statement. An accepted primary record shares
+/// no band with an earlier one (else it would be a near duplicate), so no key is taken; `OR
+/// IGNORE` keeps the first record of a key if one ever were, which is the record a look-up
+/// answered when the table kept every row (schema version 1).
 fn insert_bands(conn: &Connection, pr: &PreparedRecord) -> Result<(), StoreError> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
@@ -537,7 +539,7 @@ fn insert_bands(conn: &Connection, pr: &PreparedRecord) -> Result<(), StoreError
             .map(|b| format!("({b}, ?{}, ?{})", b + 1, NUM_BANDS + 1))
             .collect();
         format!(
-            "INSERT INTO lsh(band, key, record_id) VALUES {}",
+            "INSERT OR IGNORE INTO lsh(band, key, record_id) VALUES {}",
             values.join(", ")
         )
     });
@@ -546,6 +548,45 @@ fn insert_bands(conn: &Connection, pr: &PreparedRecord) -> Result<(), StoreError
     values.extend(pr.bands.iter().map(|k| k as &dyn rusqlite::ToSql));
     values.push(&id);
     conn.exec_cached(sql, values.as_slice()).op("ingest")?;
+    Ok(())
+}
+
+/// Takes the LSH bands of the records `penalise` revokes out of the dedup index: each record's
+/// bands are recomputed from its stored MinHash and deleted by key, where the key is the record's
+/// (a look-up by key instead of a scan of the whole table for their ids).
+fn remove_bands(
+    conn: &Connection,
+    node: &str,
+    epoch: i64,
+    record: &[u8],
+) -> Result<(), StoreError> {
+    let revoked: Vec<(Vec<u8>, Vec<u8>)> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT record_id, minhash FROM records
+                  WHERE (node = ?1 AND epoch = ?2 AND verdict = 'accepted' AND role = 'primary')
+                     OR (record_id = ?3 AND verdict = 'accepted' AND role = 'primary')",
+            )
+            .op("penalise")?;
+        let rows = stmt
+            .query_map(params![node, epoch, record], |r| Ok((r.get(0)?, r.get(1)?)))
+            .op("penalise")?;
+        rows.collect::<Result<_, _>>().op("penalise")?
+    };
+    let mut delete = conn
+        .prepare_cached("DELETE FROM lsh WHERE band = ?1 AND key = ?2 AND record_id = ?3")
+        .op("penalise")?;
+    for (id, minhash) in &revoked {
+        let minhash = MinHash::from_bytes(minhash).ok_or_else(|| StoreError::Corrupt {
+            what: "record minhash",
+            why: format!("{} bytes", minhash.len()),
+        })?;
+        for (band, key) in minhash.bands().iter().enumerate() {
+            delete
+                .execute(params![band as i64, key, id])
+                .op("penalise")?;
+        }
+    }
     Ok(())
 }
 
@@ -754,13 +795,7 @@ fn penalise(
             now_ms,
         )?;
     }
-    conn.exec_cached(
-        "DELETE FROM lsh WHERE record_id IN (SELECT record_id FROM records
-             WHERE node = ?1 AND epoch = ?2 AND verdict = 'accepted')
-            OR record_id = ?3",
-        params![node, epoch_i, record],
-    )
-    .op("penalise")?;
+    remove_bands(conn, node, epoch_i, record)?;
     conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
          WHERE record_id = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
@@ -790,4 +825,93 @@ fn penalise(
         .op("penalise")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add_record(conn: &Connection, id: u8, node: &str, epoch: i64, verdict: &str, text: &str) {
+        let minhash = MinHash::of(text);
+        conn.execute(
+            "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json)
+             VALUES (?1, ?1, ?2, 'l', 'https://example.org/', 'primary', ?3, 0, ?4, 'ok', 0,
+                     ?1, ?5, '{}')",
+            params![
+                [id; 32].as_slice(),
+                node,
+                epoch,
+                verdict,
+                minhash.to_bytes()
+            ],
+        )
+        .unwrap();
+        for (band, key) in minhash.bands().iter().enumerate() {
+            conn.execute(
+                "INSERT OR IGNORE INTO lsh(band, key, record_id) VALUES (?1, ?2, ?3)",
+                params![band as i64, key, [id; 32].as_slice()],
+            )
+            .unwrap();
+        }
+    }
+
+    fn lsh_owners(conn: &Connection) -> Vec<u8> {
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT record_id FROM lsh ORDER BY record_id")
+            .unwrap();
+        stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|id| id.unwrap()[0])
+            .collect()
+    }
+
+    #[test]
+    fn revoked_records_leave_the_lsh_index_and_nothing_else_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.writer().unwrap();
+        // 200 pseudo-random letter words per text (MinHash ignores digits).
+        let text = |n: u64| {
+            let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut t = String::new();
+            for _ in 0..200 {
+                for _ in 0..6 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    t.push(char::from(b'a' + (x % 26) as u8));
+                }
+                t.push(' ');
+            }
+            t
+        };
+        add_record(&conn, 1, "liar", 3, "accepted", &text(1));
+        add_record(&conn, 2, "liar", 3, "accepted", &text(2));
+        add_record(&conn, 3, "liar", 2, "accepted", &text(3)); // an earlier epoch: kept
+        add_record(&conn, 4, "honest", 3, "accepted", &text(4));
+        add_record(&conn, 5, "honest", 2, "accepted", &text(5)); // the lie itself
+        assert_eq!(lsh_owners(&conn), vec![1, 2, 3, 4, 5]);
+        let rows = |c: &Connection| -> i64 {
+            c.query_row("SELECT COUNT(*) FROM lsh", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(rows(&conn), 5 * NUM_BANDS as i64);
+
+        remove_bands(&conn, "liar", 3, [5u8; 32].as_slice()).unwrap();
+        assert_eq!(lsh_owners(&conn), vec![3, 4]);
+        assert_eq!(rows(&conn), 2 * NUM_BANDS as i64);
+    }
+
+    #[test]
+    fn a_corrupt_stored_minhash_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.writer().unwrap();
+        add_record(&conn, 1, "liar", 3, "accepted", "some words here and there");
+        conn.execute("UPDATE records SET minhash = x'0102'", [])
+            .unwrap();
+        let err = remove_bands(&conn, "liar", 3, &[9u8; 32]).unwrap_err();
+        assert_eq!(err.code(), "store_corrupt", "{err}");
+    }
 }

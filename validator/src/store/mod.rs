@@ -12,6 +12,7 @@ mod epochs;
 mod group;
 mod ingest;
 mod jobs;
+mod migrate;
 mod nodes;
 mod read;
 mod sitemaps;
@@ -34,8 +35,6 @@ pub use sitemaps::{
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "validator.db";
-/// Schema version this build writes.
-const SCHEMA_VERSION: i64 = 1;
 /// How long a connection waits for another process's write lock (admin CLI next to the server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -148,7 +147,7 @@ impl Store {
 
     /// Opens a database file for reading and writing, creating it and its schema if needed.
     pub fn open_file(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
@@ -171,19 +170,7 @@ impl Store {
         ))
         .op("pragmas")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-        let found: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .op("user_version")?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaVersion {
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        conn.execute_batch(include_str!("schema.sql"))
-            .op("schema")?;
-        conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
-            .op("user_version")?;
+        migrate::to_current(&mut conn)?;
         conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('open_epoch', '1')",
             [],

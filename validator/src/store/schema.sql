@@ -1,5 +1,6 @@
--- Gleaner validator schema, version 1. Times are Unix milliseconds UTC; keys are base58 text;
--- digests are 32-byte blobs.
+-- Gleaner validator schema, version 2: what a new database gets. Older databases are brought here
+-- by `migrate.rs` first. Times are Unix milliseconds UTC; keys are base58 text; digests are 32-byte
+-- blobs.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -159,13 +160,16 @@ CREATE INDEX IF NOT EXISTS records_text_key ON records(text_key) WHERE verdict =
 CREATE INDEX IF NOT EXISTS records_epoch ON records(epoch, record_id) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
 
--- LSH bands of accepted primary records.
+-- LSH bands of accepted primary records: each (band, key) names the first accepted record that
+-- had it. A record sharing a band with an accepted one is a near duplicate and adds no bands, so a
+-- second record never claims a key; ingest inserts with OR IGNORE, which keeps the first if one
+-- ever did. (Version 1 was a rowid table with an index on (band, key), every row twice.)
 CREATE TABLE IF NOT EXISTS lsh (
     band       INTEGER NOT NULL,
     key        INTEGER NOT NULL,
-    record_id  BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS lsh_key ON lsh(band, key);
+    record_id  BLOB NOT NULL,
+    PRIMARY KEY (band, key)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS cross_checks (
     id               INTEGER PRIMARY KEY,

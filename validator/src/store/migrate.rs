@@ -1,0 +1,217 @@
+//! Schema versions: `schema.sql` is the current shape, which a new database gets whole; a database
+//! written by an earlier version is first brought to it by the steps below, in order.
+//!
+//! The version is SQLite's `user_version`. Each step runs in its own `IMMEDIATE` transaction that
+//! also sets the new version, so a crash leaves the database at one version or the next, never
+//! between, and a second process opening the same file at the same time waits, then finds the
+//! work done.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Op, StoreError};
+
+/// Schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// One step: the SQL that takes version `to - 1` to `to`.
+struct Step {
+    to: i64,
+    what: &'static str,
+    sql: &'static str,
+}
+
+const STEPS: &[Step] = &[Step {
+    to: 2,
+    what: "LSH bands in a WITHOUT ROWID table",
+    sql: include_str!("migrations/0002_lsh_without_rowid.sql"),
+}];
+
+/// Brings the database to [`SCHEMA_VERSION`]: the steps an older database needs, then the
+/// current schema (`CREATE … IF NOT EXISTS`, so a no-op on an up-to-date database) and the
+/// version, in one transaction.
+pub(crate) fn to_current(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaVersion {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::Corrupt {
+            what: "schema version",
+            why: format!("user_version is {found}"),
+        });
+    }
+    // 0 is a new (empty) database: it gets the current schema whole.
+    if found > 0 {
+        for step in STEPS {
+            apply(conn, step)?;
+        }
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .op("schema")?;
+    tx.execute_batch(include_str!("schema.sql")).op("schema")?;
+    tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
+        .op("user_version")?;
+    tx.commit().op("schema")
+}
+
+fn apply(conn: &mut Connection, step: &Step) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .op("migrate")?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let version = user_version(&tx)?;
+    if version >= step.to {
+        return Ok(());
+    }
+    if version != step.to - 1 {
+        return Err(StoreError::Corrupt {
+            what: "schema version",
+            why: format!("version {version} has no migration to {}", step.to),
+        });
+    }
+    tx.execute_batch(step.sql).op("migrate")?;
+    tx.execute_batch(&format!("PRAGMA user_version={}", step.to))
+        .op("migrate")?;
+    tx.commit().op("migrate")?;
+    tracing::info!(
+        from = version,
+        to = step.to,
+        step = step.what,
+        "migrated the store's schema"
+    );
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .op("user_version")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn table_sql(conn: &Connection, name: &str) -> Option<String> {
+        conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
+    /// Makes `path` a version 1 database: the current schema with version 1's `lsh` table.
+    fn make_v1(path: &std::path::Path, rows: &[(i64, i64, u8)]) {
+        drop(Store::open_file(path).unwrap());
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE lsh;
+             CREATE TABLE lsh (band INTEGER NOT NULL, key INTEGER NOT NULL, record_id BLOB NOT NULL);
+             CREATE INDEX lsh_key ON lsh(band, key);
+             PRAGMA user_version=1;",
+        )
+        .unwrap();
+        for &(band, key, id) in rows {
+            conn.execute(
+                "INSERT INTO lsh(band, key, record_id) VALUES (?1, ?2, ?3)",
+                rusqlite::params![band, key, [id; 32].as_slice()],
+            )
+            .unwrap();
+        }
+    }
+
+    fn lsh_rows(conn: &Connection) -> Vec<(i64, i64, Vec<u8>)> {
+        let mut stmt = conn
+            .prepare("SELECT band, key, record_id FROM lsh ORDER BY band, key")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_database_gets_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert!(table_sql(&conn, "lsh").unwrap().contains("WITHOUT ROWID"));
+        assert_eq!(table_sql(&conn, "lsh_key"), None);
+    }
+
+    #[test]
+    fn version_1_lsh_keeps_the_first_record_of_each_band_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        // (0, 7) twice: version 1's look-up answered the first inserted, record 0xA1.
+        make_v1(
+            &path,
+            &[(0, 7, 0xA1), (3, -9, 0xB2), (0, 7, 0xC3), (13, 7, 0xC3)],
+        );
+        drop(Store::open_file(&path).unwrap());
+
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        assert!(table_sql(&conn, "lsh").unwrap().contains("WITHOUT ROWID"));
+        assert_eq!(table_sql(&conn, "lsh_key"), None, "the old index is gone");
+        assert_eq!(table_sql(&conn, "lsh_v2"), None);
+        assert_eq!(
+            lsh_rows(&conn),
+            vec![
+                (0, 7, vec![0xA1; 32]),
+                (3, -9, vec![0xB2; 32]),
+                (13, 7, vec![0xC3; 32]),
+            ]
+        );
+        drop(conn);
+        // Opening again changes nothing.
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(lsh_rows(&conn).len(), 3);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        drop(Store::open_file(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version=99")
+            .unwrap();
+        let err = Store::open_file(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::SchemaVersion {
+                    found: 99,
+                    supported: 2
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.code(), "store_schema_version");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 99);
+    }
+
+    #[test]
+    fn a_version_without_a_path_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        make_v1(&path, &[]);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version=-3")
+            .unwrap();
+        let err = Store::open_file(&path).unwrap_err();
+        assert_eq!(err.code(), "store_corrupt", "{err}");
+    }
+}
