@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{Op, StoreError};
 
 /// Schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// One step: the SQL that takes version `to - 1` to `to`.
 struct Step {
@@ -20,11 +20,18 @@ struct Step {
     sql: &'static str,
 }
 
-const STEPS: &[Step] = &[Step {
-    to: 2,
-    what: "LSH bands in a WITHOUT ROWID table",
-    sql: include_str!("migrations/0002_lsh_without_rowid.sql"),
-}];
+const STEPS: &[Step] = &[
+    Step {
+        to: 2,
+        what: "LSH bands in a WITHOUT ROWID table",
+        sql: include_str!("migrations/0002_lsh_without_rowid.sql"),
+    },
+    Step {
+        to: 3,
+        what: "task queue and lease indexes over live rows only",
+        sql: include_str!("migrations/0003_live_row_indexes.sql"),
+    },
+];
 
 /// Brings the database to [`SCHEMA_VERSION`]: the steps an older database needs, then the
 /// current schema (`CREATE … IF NOT EXISTS`, so a no-op on an up-to-date database) and the
@@ -105,7 +112,8 @@ mod tests {
         .ok()
     }
 
-    /// Makes `path` a version 1 database: the current schema with version 1's `lsh` table.
+    /// Makes `path` a version 1 database: the current schema with version 1's `lsh` table and
+    /// version 1's task and lease indexes.
     fn make_v1(path: &std::path::Path, rows: &[(i64, i64, u8)]) {
         drop(Store::open_file(path).unwrap());
         let conn = Connection::open(path).unwrap();
@@ -113,6 +121,12 @@ mod tests {
             "DROP TABLE lsh;
              CREATE TABLE lsh (band INTEGER NOT NULL, key INTEGER NOT NULL, record_id BLOB NOT NULL);
              CREATE INDEX lsh_key ON lsh(band, key);
+             DROP INDEX tasks_queued;
+             DROP INDEX leases_open_expiry;
+             DROP INDEX leases_open_node;
+             CREATE INDEX tasks_queue ON tasks(domain, state, id);
+             CREATE INDEX leases_open ON leases(state, expires_at_ms);
+             CREATE INDEX leases_node ON leases(node, state);
              PRAGMA user_version=1;",
         )
         .unwrap();
@@ -158,10 +172,19 @@ mod tests {
         drop(Store::open_file(&path).unwrap());
 
         let conn = Connection::open(&path).unwrap();
-        assert_eq!(user_version(&conn).unwrap(), 2);
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         assert!(table_sql(&conn, "lsh").unwrap().contains("WITHOUT ROWID"));
         assert_eq!(table_sql(&conn, "lsh_key"), None, "the old index is gone");
         assert_eq!(table_sql(&conn, "lsh_v2"), None);
+        for old in ["tasks_queue", "leases_open", "leases_node"] {
+            assert_eq!(table_sql(&conn, old), None, "{old} is dropped");
+        }
+        for new in ["tasks_queued", "leases_open_expiry", "leases_open_node"] {
+            assert!(
+                table_sql(&conn, new).unwrap().contains("WHERE state"),
+                "{new}"
+            );
+        }
         assert_eq!(
             lsh_rows(&conn),
             vec![
@@ -175,6 +198,50 @@ mod tests {
         drop(Store::open_file(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
         assert_eq!(lsh_rows(&conn).len(), 3);
+    }
+
+    /// The plan SQLite picks for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let params: Vec<i64> = vec![0; n];
+        stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .join("\n")
+    }
+
+    /// The partial indexes serve the queries the lease, expiry and node-limit paths run (a
+    /// partial index is used only when the query names its state literally).
+    #[test]
+    fn live_row_indexes_serve_the_hot_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT id, url, excluded FROM tasks
+                  WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16",
+                "tasks_queued",
+            ),
+            (
+                "SELECT lease_id, task_id, domain FROM leases
+                  WHERE state = 'open' AND expires_at_ms < ?1",
+                "leases_open_expiry",
+            ),
+            (
+                "SELECT COUNT(*) FROM leases WHERE node = ?1 AND state = 'open'",
+                "leases_open_node",
+            ),
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(plan.contains(index), "{sql}\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}\n{plan}");
+        }
     }
 
     #[test]
@@ -192,7 +259,7 @@ mod tests {
                 err,
                 StoreError::SchemaVersion {
                     found: 99,
-                    supported: 2
+                    supported: SCHEMA_VERSION
                 }
             ),
             "{err}"

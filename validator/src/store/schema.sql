@@ -1,4 +1,4 @@
--- Gleaner validator schema, version 2: what a new database gets. Older databases are brought here
+-- Gleaner validator schema, version 3: what a new database gets. Older databases are brought here
 -- by `migrate.rs` first. Times are Unix milliseconds UTC; keys are base58 text; digests are 32-byte
 -- blobs.
 CREATE TABLE IF NOT EXISTS meta (
@@ -109,7 +109,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     attempts       INTEGER NOT NULL DEFAULT 0,
     created_at_ms  INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(domain, state, id);
+-- Queued tasks only: a task leaves the index when it is leased and a finished one costs the index
+-- nothing. (Version 2 indexed (domain, state, id) over every task ever made.)
+CREATE INDEX IF NOT EXISTS tasks_queued ON tasks(domain, id) WHERE state = 'queued';
 
 CREATE TABLE IF NOT EXISTS leases (
     lease_id        TEXT PRIMARY KEY,
@@ -123,8 +125,10 @@ CREATE TABLE IF NOT EXISTS leases (
     closed_at_ms    INTEGER,
     failure_reason  TEXT
 );
-CREATE INDEX IF NOT EXISTS leases_open ON leases(state, expires_at_ms);
-CREATE INDEX IF NOT EXISTS leases_node ON leases(node, state);
+-- Open leases only (expiry sweep, a node's open leases, the console's count): closing a lease
+-- removes its entries and adds none. (Version 2 indexed every lease by state.)
+CREATE INDEX IF NOT EXISTS leases_open_expiry ON leases(expires_at_ms) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS leases_open_node ON leases(node) WHERE state = 'open';
 
 CREATE TABLE IF NOT EXISTS batches (
     batch_id        BLOB PRIMARY KEY,
