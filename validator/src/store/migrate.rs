@@ -149,12 +149,18 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn a_new_database_gets_the_current_schema() {
+    /// A new database made by [`Store::open_file`], and a plain connection to it.
+    fn new_database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.db");
         drop(Store::open_file(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
+        (dir, path, conn)
+    }
+
+    #[test]
+    fn a_new_database_gets_the_current_schema() {
+        let (_dir, _, conn) = new_database();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         assert!(table_sql(&conn, "lsh").unwrap().contains("WITHOUT ROWID"));
         assert_eq!(table_sql(&conn, "lsh_key"), None);
@@ -218,10 +224,7 @@ mod tests {
     /// partial index is used only when the query names its state literally).
     #[test]
     fn live_row_indexes_serve_the_hot_queries() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.db");
-        drop(Store::open_file(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
+        let (_dir, _, conn) = new_database();
         for (sql, index) in [
             (
                 "SELECT id, url, excluded FROM tasks
@@ -246,13 +249,9 @@ mod tests {
 
     #[test]
     fn a_newer_database_is_refused_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.db");
-        drop(Store::open_file(&path).unwrap());
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA user_version=99")
-            .unwrap();
+        let (_dir, path, conn) = new_database();
+        conn.execute_batch("PRAGMA user_version=99").unwrap();
+        drop(conn);
         let err = Store::open_file(&path).unwrap_err();
         assert!(
             matches!(
