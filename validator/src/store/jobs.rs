@@ -310,6 +310,17 @@ impl Store {
     }
 }
 
+/// Ready domains in lease order, with no lease out (the default of one lease per domain). The
+/// literal `active_leases = 0` is what lets SQLite use the partial index `domains_idle_order`.
+pub(super) const IDLE_DOMAINS_SQL: &str = "SELECT domain FROM domains
+     WHERE queued > 0 AND active_leases = 0 AND next_allowed_ms <= ?1
+     ORDER BY next_allowed_ms, domain LIMIT ?2";
+
+/// Ready domains in lease order with room for another lease (more than one per domain allowed).
+pub(super) const READY_DOMAINS_SQL: &str = "SELECT domain FROM domains
+     WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?3
+     ORDER BY next_allowed_ms, domain LIMIT ?2";
+
 /// The body of [`Store::lease`], inside a transaction or savepoint the caller ends.
 pub(super) fn lease_in(
     tx: &Connection,
@@ -337,23 +348,17 @@ pub(super) fn lease_in(
     let mut jobs = Vec::new();
     if want > 0 {
         let domains: Vec<String> = {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT domain FROM domains
-                         WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?2
-                         ORDER BY next_allowed_ms, domain LIMIT ?3",
-                )
-                .op("lease")?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        now_ms,
-                        p.max_per_domain,
-                        want * i64::from(DOMAIN_SCAN_FACTOR)
-                    ],
-                    |r| r.get(0),
-                )
-                .op("lease")?;
+            let scan = want * i64::from(DOMAIN_SCAN_FACTOR);
+            let first = |r: &rusqlite::Row<'_>| r.get::<_, String>(0);
+            let mut stmt;
+            let rows = if p.max_per_domain == 1 {
+                stmt = tx.prepare_cached(IDLE_DOMAINS_SQL).op("lease")?;
+                stmt.query_map(params![now_ms, scan], first)
+            } else {
+                stmt = tx.prepare_cached(READY_DOMAINS_SQL).op("lease")?;
+                stmt.query_map(params![now_ms, scan, p.max_per_domain], first)
+            }
+            .op("lease")?;
             rows.collect::<Result<_, _>>().op("lease")?
         };
         for domain in domains {
@@ -724,4 +729,82 @@ fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result
         tracing::info!(count = expired.len(), "leases expired; tasks requeued");
     }
     Ok(u32::try_from(expired.len()).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gleaner_protocol::SecretKey;
+
+    /// A store with one registered node and a request for `pages` URLs on each of `sites` sites.
+    fn store_with(sites: usize, pages: usize) -> (tempfile::TempDir, Store, PublicKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let node = SecretKey::from_bytes(&[7; 32]).public();
+        store.register_node(&node, &node, "test", 0).unwrap();
+        let seeds = (0..sites)
+            .flat_map(|s| (0..pages).map(move |p| format!("http://site{s}.example/p{p}")))
+            .collect();
+        let request = CrawlRequest {
+            seeds,
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: 1_000,
+            max_depth: 0,
+        };
+        store.add_crawl_request("test", &request, 0).unwrap();
+        (dir, store, node)
+    }
+
+    fn params(max_per_domain: u32) -> LeaseParams {
+        LeaseParams {
+            ttl_ms: 3_600_000,
+            max_per_domain,
+            domain_delay_ms: 0,
+            max_open_per_node: 100,
+        }
+    }
+
+    fn domains(jobs: &[Job]) -> Vec<String> {
+        let mut d: Vec<String> = jobs
+            .iter()
+            .map(|j| j.url.split('/').nth(2).unwrap().to_string())
+            .collect();
+        d.sort();
+        d
+    }
+
+    #[test]
+    fn one_lease_per_domain_by_default_however_many_domains_are_busy() {
+        let (_dir, store, node) = store_with(20, 3);
+        let p = params(1);
+        let first = store.lease(&node, 10, 1, &p).unwrap().jobs;
+        assert_eq!(first.len(), 10);
+        let mut seen = domains(&first);
+        seen.dedup();
+        assert_eq!(seen.len(), 10, "one job per domain: {seen:?}");
+        // The ten busy domains come first in lease order; the other ten are still found.
+        let second = store.lease(&node, 20, 2, &p).unwrap().jobs;
+        assert_eq!(second.len(), 10);
+        let both: Vec<String> = [domains(&first), domains(&second)].concat();
+        let mut unique = both.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 20, "no domain leased twice: {both:?}");
+        // Every domain has its one lease out: nothing more, though 40 URLs are queued.
+        let third = store.lease(&node, 20, 3, &p).unwrap();
+        assert!(third.jobs.is_empty(), "{:?}", third.jobs);
+        assert_eq!(third.pending, 60);
+    }
+
+    #[test]
+    fn a_higher_per_domain_limit_allows_that_many_leases() {
+        let (_dir, store, node) = store_with(1, 5);
+        let p = params(2);
+        let mut jobs = Vec::new();
+        for now in 1..=4 {
+            jobs.extend(store.lease(&node, 5, now, &p).unwrap().jobs);
+        }
+        assert_eq!(jobs.len(), 2, "two leases on the one domain: {jobs:?}");
+    }
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{Op, StoreError};
 
 /// Schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// One step: the SQL that takes version `to - 1` to `to`.
 struct Step {
@@ -30,6 +30,11 @@ const STEPS: &[Step] = &[
         to: 3,
         what: "task queue and lease indexes over live rows only",
         sql: include_str!("migrations/0003_live_row_indexes.sql"),
+    },
+    Step {
+        to: 4,
+        what: "an index of idle ready domains",
+        sql: include_str!("migrations/0004_idle_domains_index.sql"),
     },
 ];
 
@@ -127,6 +132,7 @@ mod tests {
              CREATE INDEX tasks_queue ON tasks(domain, state, id);
              CREATE INDEX leases_open ON leases(state, expires_at_ms);
              CREATE INDEX leases_node ON leases(node, state);
+             DROP INDEX domains_idle_order;
              PRAGMA user_version=1;",
         )
         .unwrap();
@@ -185,9 +191,14 @@ mod tests {
         for old in ["tasks_queue", "leases_open", "leases_node"] {
             assert_eq!(table_sql(&conn, old), None, "{old} is dropped");
         }
-        for new in ["tasks_queued", "leases_open_expiry", "leases_open_node"] {
+        for new in [
+            "tasks_queued",
+            "leases_open_expiry",
+            "leases_open_node",
+            "domains_idle_order",
+        ] {
             assert!(
-                table_sql(&conn, new).unwrap().contains("WHERE state"),
+                table_sql(&conn, new).unwrap().contains(" WHERE "),
                 "{new}"
             );
         }
@@ -240,6 +251,8 @@ mod tests {
                 "SELECT COUNT(*) FROM leases WHERE node = ?1 AND state = 'open'",
                 "leases_open_node",
             ),
+            (super::super::jobs::IDLE_DOMAINS_SQL, "domains_idle_order"),
+            (super::super::jobs::READY_DOMAINS_SQL, "domains_ready_order"),
         ] {
             let plan = plan(&conn, sql);
             assert!(plan.contains(index), "{sql}\n{plan}");
