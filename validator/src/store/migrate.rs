@@ -197,10 +197,7 @@ mod tests {
             "leases_open_node",
             "domains_idle_order",
         ] {
-            assert!(
-                table_sql(&conn, new).unwrap().contains(" WHERE "),
-                "{new}"
-            );
+            assert!(table_sql(&conn, new).unwrap().contains(" WHERE "), "{new}");
         }
         assert_eq!(
             lsh_rows(&conn),
