@@ -871,21 +871,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let conn = store.writer().unwrap();
-        // 200 pseudo-random letter words per text (MinHash ignores digits).
-        let text = |n: u64| {
-            let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            let mut t = String::new();
-            for _ in 0..200 {
-                for _ in 0..6 {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    t.push(char::from(b'a' + (x % 26) as u8));
-                }
-                t.push(' ');
-            }
-            t
-        };
+        let text = |seed: u64| crate::testkit::sample_text(seed, 2_000);
         add_record(&conn, 1, "liar", 3, "accepted", &text(1));
         add_record(&conn, 2, "liar", 3, "accepted", &text(2));
         add_record(&conn, 3, "liar", 2, "accepted", &text(3)); // an earlier epoch: kept

@@ -10,9 +10,6 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Op, StoreError};
 
-/// Schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
-
 /// One step: the SQL that takes version `to - 1` to `to`.
 struct Step {
     to: i64,
@@ -38,6 +35,9 @@ const STEPS: &[Step] = &[
     },
 ];
 
+/// Schema version this build writes: where the last step leads.
+pub(crate) const SCHEMA_VERSION: i64 = STEPS[STEPS.len() - 1].to;
+
 /// Brings the database to [`SCHEMA_VERSION`]: the steps an older database needs, then the
 /// current schema (`CREATE … IF NOT EXISTS`, so a no-op on an up-to-date database) and the
 /// version, in one transaction.
@@ -55,9 +55,10 @@ pub(crate) fn to_current(conn: &mut Connection) -> Result<(), StoreError> {
             why: format!("user_version is {found}"),
         });
     }
-    // 0 is a new (empty) database: it gets the current schema whole.
+    // 0 is a new (empty) database: it gets the current schema whole. An up-to-date one takes no
+    // step's write lock.
     if found > 0 {
-        for step in STEPS {
+        for step in STEPS.iter().filter(|s| s.to > found) {
             apply(conn, step)?;
         }
     }
