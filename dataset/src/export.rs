@@ -152,7 +152,8 @@ struct Derived {
 
 /// What a worker thread keeps between row groups.
 struct Encoder {
-    tokens: TokenCounter,
+    /// `None` when every row came with its token count (the ranks are then never loaded).
+    tokens: Option<TokenCounter>,
     columns: ArrowRowGroupWriterFactory,
 }
 
@@ -417,8 +418,19 @@ fn encode_group(
     let tokens: Vec<i64> = group
         .rows
         .iter()
-        .map(|p| i64::try_from(enc.tokens.count(&p.row.record.text)).unwrap_or(i64::MAX))
-        .collect();
+        .map(|p| {
+            let n = match (p.row.token_count, enc.tokens.as_mut()) {
+                (Some(n), _) => n,
+                (None, Some(counter)) => counter.count(&p.row.record.text),
+                (None, None) => {
+                    return Err(DatasetError::Tokenizer {
+                        why: "a row without a token count, and no counter loaded".into(),
+                    });
+                }
+            };
+            Ok(i64::try_from(n).unwrap_or(i64::MAX))
+        })
+        .collect::<Result<_, _>>()?;
     let batch = record_batch(group.rows, &tokens, derived)
         .map_err(|e| DatasetError::parquet(where_(), e))?;
     // The row group index only matters to encrypted files; these are not encrypted.
@@ -459,14 +471,18 @@ fn write_shards(
     let mut part = 0usize;
     let mut current_epoch = None;
     let groups = row_groups(rows).map(|g| (g.epoch, g));
-    // The GPT-2 ranks are loaded once per process and shared; each worker keeps its own piece
-    // cache.
-    let ranks = TokenCounter::new()?;
+    // Rows the validator counted at acceptance carry their token count. For the others, the
+    // GPT-2 ranks are loaded once per process and shared; each worker keeps its own piece cache.
+    let ranks = if rows.iter().any(|p| p.row.token_count.is_none()) {
+        Some(TokenCounter::new()?)
+    } else {
+        None
+    };
     par::ordered(
         groups,
         || {
             Ok(Encoder {
-                tokens: ranks.share(),
+                tokens: ranks.as_ref().map(TokenCounter::share),
                 columns: file_writer(std::io::sink(), &props)
                     .map_err(|e| DatasetError::parquet("(writer properties)", e))?
                     .1,

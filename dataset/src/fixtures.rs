@@ -141,6 +141,15 @@ pub fn validator_key() -> SecretKey {
     SecretKey::from_bytes(&[9; 32])
 }
 
+/// `input` with each row's token count filled in, as the validator does at acceptance
+/// ([`crate::count_tokens`]), so the export does not count them.
+pub fn with_token_counts(mut input: ExportInput) -> Result<ExportInput, crate::DatasetError> {
+    for row in &mut input.rows {
+        row.token_count = Some(crate::count_tokens(&row.record.text)?);
+    }
+    Ok(input)
+}
+
 /// `records` accepted rows of about `text_bytes` bytes of text each, with their receipts. Batches
 /// hold [`SAMPLE_BATCH_RECORDS`] records; each receipt also rejects one extra record that is not
 /// exported (as real receipts do), so receipts cover more than the rows.
@@ -239,6 +248,7 @@ pub fn sample(records: usize, text_bytes: usize) -> ExportInput {
                 accepted_at_ms: created + 250,
                 quality,
                 minhash_cluster_size: 1 + (k % 3) as u32,
+                token_count: None,
             });
         }
         input.receipts.push(receipt);

@@ -77,6 +77,10 @@ pub struct ExportRow {
     pub accepted_at_ms: i64,
     pub quality: BTreeMap<String, f64>,
     pub minhash_cluster_size: u32,
+    /// The text's GPT-2 token count when the validator counted it at acceptance (with
+    /// [`crate::count_tokens`]); `None` makes the export count it. The export writes the value
+    /// as given: it is the validator's, like the quality scores.
+    pub token_count: Option<u64>,
 }
 
 /// The quality key read into FineWeb's `language_score` column, when the validator scored it.

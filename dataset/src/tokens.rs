@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use regex::Regex;
 use rustc_hash::FxHashMap;
@@ -497,6 +497,33 @@ impl TokenCounter {
     }
 }
 
+/// Counters waiting for a caller of [`count_tokens`], their caches warm from earlier texts.
+static POOL: Mutex<Vec<TokenCounter>> = Mutex::new(Vec::new());
+
+/// The GPT-2 token count of `text`, with a counter borrowed from a process-wide pool: for
+/// callers on short-lived threads (the validator counts each accepted record once, on the
+/// threads that check its batch), whose own counters would start cold every time. Equal to
+/// [`TokenCounter::count`]. At most one idle counter per core is kept; each caches at most
+/// [`MAX_CACHED_PIECES`] pieces.
+pub fn count_tokens(text: &str) -> Result<u64, DatasetError> {
+    let pooled = POOL.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    let mut counter = match pooled {
+        Some(c) => c,
+        None => TokenCounter::new()?,
+    };
+    let n = counter.count(text);
+    // Read once: `available_parallelism` reads the cgroup's CPU quota from files each call.
+    static KEEP: OnceLock<usize> = OnceLock::new();
+    let keep = *KEEP.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.len() < keep {
+        pool.push(counter);
+    }
+    Ok(n)
+}
+
 /// The GPT-2 encoder and its ordinary ranks.
 struct Vocabulary {
     bpe: CoreBPE,
@@ -694,5 +721,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pooled_counts_equal_the_encoder_on_many_threads() {
+        let (reference, _) = &*REFERENCE;
+        let texts: Vec<String> = (0..64)
+            .map(|i| {
+                format!("Page {i}: caf\u{e9} costs {i}.{i} \u{20ac} and it's   fine\n\ntwice {i}")
+            })
+            .collect();
+        let expected: Vec<u64> = texts
+            .iter()
+            .map(|t| reference.encode_ordinary(t).len() as u64)
+            .collect();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for (text, want) in texts.iter().zip(&expected) {
+                        assert_eq!(count_tokens(text).unwrap(), *want, "{text:?}");
+                    }
+                });
+            }
+        });
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert!(
+            POOL.lock().unwrap().len() <= cores,
+            "idle counters are bounded"
+        );
     }
 }

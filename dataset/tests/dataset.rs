@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
-use gleaner_dataset::fixtures::{sample, validator_key};
+use gleaner_dataset::fixtures::{sample, validator_key, with_token_counts};
 use gleaner_dataset::{
     ExportConfig, Manifest, Place, VerifyOptions, export, list_datasets, verify_dir,
 };
@@ -185,6 +185,52 @@ fn exports_are_byte_identical_and_order_independent() {
     let again = export_sample(&a, 700);
     assert_eq!(again, Manifest::read(&b).unwrap());
     assert_eq!(list_datasets(&tmp.path().join("a")).unwrap().len(), 1);
+}
+
+/// Rows the validator counted at acceptance carry their token counts: the export writes them as
+/// given and counts only the rows without one, so correct counts give the same bytes as counting.
+#[test]
+fn token_counts_given_with_the_rows_are_written_as_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let counted = tmp.path().join("counted");
+    export_sample(&counted, 300);
+    let given = tmp.path().join("given");
+    let mut input = with_token_counts(sample(300, 1_500)).unwrap();
+    // Half the rows without a count: those are counted during the export.
+    for row in input.rows.iter_mut().step_by(2) {
+        row.token_count = None;
+    }
+    let mut config = ExportConfig::new(&given);
+    config.shard_max_bytes = 200 * 1024;
+    export(input, &validator_key(), &config).unwrap();
+    let (fa, fb) = (files_under(&counted), files_under(&given));
+    assert_eq!(fa.len(), fb.len());
+    for (x, y) in fa.iter().zip(&fb) {
+        if x.file_name()
+            .is_some_and(|n| n == "manifest.json" || n == "README.md")
+        {
+            continue; // they name the dataset, whose directory names differ
+        }
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{} differs",
+            x.display()
+        );
+    }
+
+    // A given count is the validator's word and is not recomputed.
+    let seven = tmp.path().join("seven");
+    let mut input = sample(40, 1_500);
+    for row in &mut input.rows {
+        row.token_count = Some(7);
+    }
+    let manifest = export(input, &validator_key(), &ExportConfig::new(&seven))
+        .unwrap()
+        .manifest;
+    let shard = seven.join(&manifest.shards[0].path);
+    for row in 0..manifest.shards[0].rows as usize {
+        assert_eq!(cell(&shard, "token_count", row), "7");
+    }
 }
 
 #[test]

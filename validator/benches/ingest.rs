@@ -109,6 +109,13 @@ fn main() {
                 std::hint::black_box(gleaner_validator::dedup::exact_key(&r.text));
             }
         });
+        // The GPT-2 ranks load once per process (~30 ms); not part of a record's cost.
+        gleaner_dataset::count_tokens("warm up").expect("tokens");
+        let tok = time(&mut || {
+            for r in &batch.records {
+                std::hint::black_box(gleaner_dataset::count_tokens(&r.text).expect("tokens"));
+            }
+        });
         let all = time(&mut || {
             std::hint::black_box(
                 ingest::prepare_received(&received, &node.public(), now, &[]).expect("prepare"),
@@ -116,7 +123,8 @@ fn main() {
         });
         println!(
             "stages (µs/record): decode {dec:.1}, verify header {hdr:.1}, verify records {ver:.1}, \
-             quality {q:.1} (language {l:.1}), minhash {m:.1}, exact key {x:.1}; prepare in all {all:.1}"
+             quality {q:.1} (language {l:.1}), minhash {m:.1}, exact key {x:.1}, \
+             token count {tok:.1}; prepare in all {all:.1}"
         );
     }
     let c = Config::default();

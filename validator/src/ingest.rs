@@ -186,6 +186,13 @@ fn prepare_record(
         .unwrap_or(0.0);
     let minhash = MinHash::of(&record.text);
     let bands = minhash.bands();
+    // Counted once, here, so dataset exports (which re-export on a timer) never count again.
+    let token_count = match report.rejection {
+        None => gleaner_dataset::count_tokens(&record.text)
+            .inspect_err(|e| tracing::warn!(error = %e, "token count left to the export"))
+            .ok(),
+        Some(_) => None,
+    };
     let outlinks = record
         .outlinks
         .iter()
@@ -213,6 +220,7 @@ fn prepare_record(
         minhash,
         bands,
         outlinks,
+        token_count,
     })
 }
 
@@ -226,7 +234,11 @@ where
     R: Send,
     F: Fn(usize, &[T]) -> Vec<R> + Sync,
 {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // Read once: `available_parallelism` reads the cgroup's CPU quota from files on every call.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let threads = cores.min(items.len() / MIN_RECORDS_PER_THREAD).max(1);
     if threads == 1 {
         return f(0, items);

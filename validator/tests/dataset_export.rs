@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gleaner_dataset::{VerifyOptions, verify_dir};
+use gleaner_dataset::{TokenCounter, VerifyOptions, verify_dir};
 use gleaner_protocol::{Batch, SecretKey};
 use gleaner_validator::dataset::{datasets_root, export_from_store};
 use gleaner_validator::ingest::prepare;
-use gleaner_validator::store::IngestParams;
+use gleaner_validator::store::{DB_FILE, IngestParams};
 use gleaner_validator::testkit::{leased_jobs, record_for, sample_text};
 use gleaner_validator::{Identity, Store};
 
@@ -88,6 +88,50 @@ fn export_from_a_real_store_verifies() {
     assert_eq!(err.code(), "nothing_to_export");
     let err = export_from_store(&store, identity.secret(), &root, None, Some("../x")).unwrap_err();
     assert_eq!(err.code(), "bad_dataset_name");
+}
+
+/// Token counts are counted once, at acceptance, and stored; records stored before schema
+/// version 5 have none, and the export counts theirs: the exported column is the same either way.
+#[test]
+fn token_counts_come_from_acceptance_or_from_the_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (identity, accepted) = fill(tmp.path());
+    let store = Store::open(tmp.path()).unwrap();
+    let mut counter = TokenCounter::new().unwrap();
+    let mut stored = Vec::new();
+    store
+        .for_each_accepted(None, |a| {
+            stored.push((a.record.id(), a.token_count));
+            assert_eq!(a.token_count, Some(counter.count(&a.record.text)));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(stored.len(), accepted);
+    let root = datasets_root(tmp.path());
+    let fresh = export_from_store(&store, identity.secret(), &root, None, Some("fresh")).unwrap();
+
+    // As a store migrated from version 4 would hold them: no counts for half the records.
+    let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
+    let cleared = conn
+        .execute(
+            "UPDATE records SET token_count = NULL WHERE rowid % 2 = 0 AND verdict = 'accepted'",
+            [],
+        )
+        .unwrap();
+    assert!(cleared > 0);
+    let mut missing = 0;
+    store
+        .for_each_accepted(None, |a| {
+            missing += usize::from(a.token_count.is_none());
+            Ok(())
+        })
+        .unwrap();
+    assert!(missing > 0 && missing < accepted, "{missing} of {accepted}");
+    let old = export_from_store(&store, identity.secret(), &root, None, Some("old")).unwrap();
+    assert_eq!(fresh.manifest.shards.len(), old.manifest.shards.len());
+    for (a, b) in fresh.manifest.shards.iter().zip(&old.manifest.shards) {
+        assert_eq!(a.blake3, b.blake3, "{} differs", a.path);
+    }
 }
 
 #[test]

@@ -112,6 +112,7 @@ pub fn export_from_store_with(
             accepted_at_ms: a.accepted_at_ms,
             quality: a.quality,
             minhash_cluster_size: a.minhash_cluster_size,
+            token_count: a.token_count,
         });
         Ok(())
     })?;

@@ -33,6 +33,10 @@ pub struct PreparedRecord {
     pub bands: [i64; NUM_BANDS],
     /// Normalised outlinks (capped), for the frontier.
     pub outlinks: Vec<NormalUrl>,
+    /// GPT-2 token count of the text for the dataset's `token_count` column, counted once here
+    /// for records that pass the quality rules; `None` for rejected ones (and if the tokenizer
+    /// could not load, when the export counts instead).
+    pub token_count: Option<u64>,
 }
 
 /// Settings of the ingest transaction.
@@ -312,8 +316,9 @@ pub(super) fn ingest_in(
         tx.prepare_cached(
             "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
                      received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
-                     dup_of, record_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                     dup_of, record_json, token_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -333,6 +338,9 @@ pub(super) fn ingest_in(
                 pr.quality_json,
                 dup_of.map(|d| d.as_bytes().to_vec()),
                 (verdict != Verdict::Rejected).then_some(pr.json.as_slice()),
+                pr.token_count
+                    .filter(|_| verdict != Verdict::Rejected)
+                    .and_then(|n| i64::try_from(n).ok()),
             ])
         })
         .op("ingest")?;

@@ -33,6 +33,11 @@ const STEPS: &[Step] = &[
         what: "an index of idle ready domains",
         sql: include_str!("migrations/0004_idle_domains_index.sql"),
     },
+    Step {
+        to: 5,
+        what: "token counts of records, counted at acceptance",
+        sql: include_str!("migrations/0005_records_token_count.sql"),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -118,8 +123,8 @@ mod tests {
         .ok()
     }
 
-    /// Makes `path` a version 1 database: the current schema with version 1's `lsh` table and
-    /// version 1's task and lease indexes.
+    /// Makes `path` a version 1 database: the current schema with version 1's `lsh` table,
+    /// version 1's task and lease indexes, and `records` without version 5's token counts.
     fn make_v1(path: &std::path::Path, rows: &[(i64, i64, u8)]) {
         drop(Store::open_file(path).unwrap());
         let conn = Connection::open(path).unwrap();
@@ -134,6 +139,7 @@ mod tests {
              CREATE INDEX leases_open ON leases(state, expires_at_ms);
              CREATE INDEX leases_node ON leases(node, state);
              DROP INDEX domains_idle_order;
+             ALTER TABLE records DROP COLUMN token_count;
              PRAGMA user_version=1;",
         )
         .unwrap();
@@ -189,6 +195,10 @@ mod tests {
         assert!(table_sql(&conn, "lsh").unwrap().contains("WITHOUT ROWID"));
         assert_eq!(table_sql(&conn, "lsh_key"), None, "the old index is gone");
         assert_eq!(table_sql(&conn, "lsh_v2"), None);
+        assert!(
+            table_sql(&conn, "records").unwrap().contains("token_count"),
+            "version 5 adds token counts"
+        );
         for old in ["tasks_queue", "leases_open", "leases_node"] {
             assert_eq!(table_sql(&conn, old), None, "{old} is dropped");
         }

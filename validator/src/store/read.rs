@@ -26,6 +26,9 @@ pub struct AcceptedRecord {
     pub quality: BTreeMap<String, f64>,
     /// 1 = unique; more = size of its near-duplicate cluster (this record is the one kept).
     pub minhash_cluster_size: u32,
+    /// GPT-2 token count of the text, counted at acceptance (`None` for records stored before
+    /// schema version 5: the export counts those).
+    pub token_count: Option<u64>,
 }
 
 /// A registered node and its standing.
@@ -145,7 +148,8 @@ impl Store {
         let since = i64::try_from(since_epoch.unwrap_or(0)).unwrap_or(i64::MAX);
         let mut stmt = conn
             .prepare(
-                "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size
+                "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size,
+                        token_count
                  FROM records
                  WHERE verdict = 'accepted' AND role = 'primary' AND epoch >= ?1
                  ORDER BY epoch, record_id",
@@ -165,6 +169,7 @@ impl Store {
             let at: i64 = row.get(3).op("accepted_records")?;
             let quality: String = row.get(4).op("accepted_records")?;
             let cluster: i64 = row.get(5).op("accepted_records")?;
+            let tokens: Option<i64> = row.get(6).op("accepted_records")?;
             let batch_id = digest_from(&batch, "batch id")?;
             let receipt = match receipts.get(&batch_id) {
                 Some(r) => Arc::clone(r),
@@ -200,6 +205,7 @@ impl Store {
                 accepted_at_ms: at,
                 quality,
                 minhash_cluster_size: u32::try_from(cluster).unwrap_or(u32::MAX),
+                token_count: tokens.and_then(|n| u64::try_from(n).ok()),
             })?;
         }
         Ok(())

@@ -163,7 +163,10 @@ CREATE TABLE IF NOT EXISTS records (
     quality_json    TEXT NOT NULL,
     cluster_size    INTEGER NOT NULL DEFAULT 1,
     dup_of          BLOB,
-    record_json     BLOB
+    record_json     BLOB,
+    -- GPT-2 token count of the text, counted at acceptance for the dataset's token_count
+    -- column; NULL for rejected records and for records stored before version 5.
+    token_count     INTEGER
 );
 CREATE INDEX IF NOT EXISTS records_text_key ON records(text_key) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_epoch ON records(epoch, record_id) WHERE verdict = 'accepted' AND role = 'primary';
