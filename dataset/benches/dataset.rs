@@ -61,7 +61,13 @@
 //! core (`taskset -c 1 <bench binary>`, 5 runs, load average ~1.5), rows per core-second:
 //! `export` (counts given) 55,556 / 48,544 / 52,083 / 52,632 / 51,020, median **52,083**;
 //! `export, counting tokens` 38,760 / 32,468 / 39,370 / 37,313 / 38,760, median 38,760 (ratio
-//! 1.34). The count moves to ingest, where it costs ~127 k instructions per 5 kB record
+//! 1.34). An hour later, the machine otherwise idle (load ~0.4) but slower (the single-thread
+//! `token count` line fell from 150-163k to 101-138k rows/s), six more runs of the same binary:
+//! `export` 43,860 / 39,370 / 35,714 / 45,872 / 44,643 / 34,247 (median ~42,000), counting
+//! 28,409 / 27,473 / 25,907 / 30,488 / 29,762 / 24,752: the ratio held (~1.5), the floor did
+//! not. Instructions with counts given (callgrind, 3,000 rows): ~120 k per row, of which zstd
+//! level 1 is 82 k, Parquet encoding and Arrow arrays ~25 k, the main thread (ids, order,
+//! receipts, shard digests, freeing the rows) ~13 k. The count moves to ingest, where it costs ~127 k instructions per 5 kB record
 //! (callgrind; see `validator/benches/ingest.rs`), once per record instead of once per export.
 //! The sample's 65-word vocabulary flatters counting: on the real WCXB texts the warm-cache count
 //! runs at ~128 MB/s, ~16 µs for a 2 kB row, more than the rest of that row's export.
