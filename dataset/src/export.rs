@@ -22,7 +22,9 @@ use parquet::schema::types::ColumnPath;
 
 use crate::manifest::digest_file;
 use crate::par;
-use crate::schema::{LANGUAGE_SCORE_KEY, columns, iso_date, quality_item, quality_struct};
+use crate::schema::{
+    LANGUAGE_SCORE_KEY, columns, iso_date, quality_item, quality_struct, with_iso_date,
+};
 use crate::{
     CARD_FILE, DatasetError, ExportRow, FileEntry, LANGUAGE_DETECTOR, MANIFEST_FILE,
     MANIFEST_FORMAT, Manifest, RECEIPTS_FILE, TOKENIZER_NAME, TokenCounter, arrow_schema,
@@ -594,6 +596,15 @@ fn hex_strings(rows: &[Prepared], prefix: &str, f: impl Fn(&Prepared) -> &Digest
     Arc::new(column.finish())
 }
 
+/// The `date` column, each value written without an allocation.
+fn dates(rows: &[Prepared]) -> ArrayRef {
+    let mut column = StringBuilder::with_capacity(rows.len(), rows.len() * 20);
+    for p in rows {
+        with_iso_date(r(p).fetched_at_ms, |s| column.append_value(s));
+    }
+    Arc::new(column.finish())
+}
+
 /// The `dump` column: one label per epoch, formatted once per run of rows of that epoch (a row
 /// group holds one epoch).
 fn dump_labels(rows: &[Prepared]) -> ArrayRef {
@@ -648,7 +659,7 @@ fn record_batch(
         hex_strings(rows, "", |p| &p.id),
         dump_labels(rows),
         strings(rows, |p| &r(p).final_url),
-        owned_strings(rows, |p| iso_date(r(p).fetched_at_ms)),
+        dates(rows),
         hex_strings(rows, FILE_PATH_PREFIX, |p| &p.row.batch_id),
         strings(rows, |p| &r(p).lang),
         Arc::new(Float64Array::from_iter(

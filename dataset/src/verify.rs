@@ -16,7 +16,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::manifest::{digest_file, safe_join};
 use crate::par;
-use crate::schema::{columns as c, iso_date};
+use crate::schema::{columns as c, with_iso_date};
 use crate::{Failure, Manifest, Place, dump_label};
 
 /// Rows decoded per Arrow batch while verifying (also the ed25519 batch-verification size).
@@ -682,7 +682,7 @@ fn check_batch(
         events.push(Event::Seen { row, id });
         let epoch = cols.epoch.value(i);
         if cols.dump.value(i) != dump_label(epoch)
-            || cols.date.value(i) != iso_date(record.fetched_at_ms)
+            || with_iso_date(record.fetched_at_ms, |s| cols.date.value(i) != s)
         {
             events.push(Event::Fail {
                 row,
