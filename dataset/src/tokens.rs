@@ -497,31 +497,45 @@ impl TokenCounter {
     }
 }
 
-/// Counters waiting for a caller of [`count_tokens`], their caches warm from earlier texts.
+/// Counters waiting for a caller of [`with_pooled_counter`], their caches warm from earlier texts.
 static POOL: Mutex<Vec<TokenCounter>> = Mutex::new(Vec::new());
 
-/// The GPT-2 token count of `text`, with a counter borrowed from a process-wide pool: for
+/// What new pooled counters are made from: [`TokenCounter::share`] reuses its ranks and compiled
+/// pattern (compiling the pattern alone costs ~2 M instructions).
+static TEMPLATE: OnceLock<Result<TokenCounter, String>> = OnceLock::new();
+
+/// Runs `f` with a counter borrowed from a process-wide pool and returns it afterwards: for
 /// callers on short-lived threads (the validator counts each accepted record once, on the
-/// threads that check its batch), whose own counters would start cold every time. Equal to
-/// [`TokenCounter::count`]. At most one idle counter per core is kept; each caches at most
-/// [`MAX_CACHED_PIECES`] pieces.
-pub fn count_tokens(text: &str) -> Result<u64, DatasetError> {
+/// threads that check its batch), whose own counters would start cold every time. Idle counters
+/// kept: two per core (each caches at most [`MAX_CACHED_PIECES`] pieces); under more concurrency
+/// the extra counters are made from a shared template and dropped afterwards.
+pub fn with_pooled_counter<R>(f: impl FnOnce(&mut TokenCounter) -> R) -> Result<R, DatasetError> {
     let pooled = POOL.lock().unwrap_or_else(PoisonError::into_inner).pop();
     let mut counter = match pooled {
         Some(c) => c,
-        None => TokenCounter::new()?,
+        None => TEMPLATE
+            .get_or_init(|| TokenCounter::new().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|why| DatasetError::Tokenizer { why: why.clone() })?
+            .share(),
     };
-    let n = counter.count(text);
+    let out = f(&mut counter);
     // Read once: `available_parallelism` reads the cgroup's CPU quota from files each call.
     static KEEP: OnceLock<usize> = OnceLock::new();
     let keep = *KEEP.get_or_init(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     if pool.len() < keep {
         pool.push(counter);
     }
-    Ok(n)
+    Ok(out)
+}
+
+/// The GPT-2 token count of `text`, with a pooled counter ([`with_pooled_counter`]). Equal to
+/// [`TokenCounter::count`].
+pub fn count_tokens(text: &str) -> Result<u64, DatasetError> {
+    with_pooled_counter(|c| c.count(text))
 }
 
 /// The GPT-2 encoder and its ordinary ranks.

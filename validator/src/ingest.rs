@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use gleaner_dataset::TokenCounter;
 use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
 use gleaner_protocol::{
     Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, verify_records,
@@ -132,13 +133,22 @@ fn prepare_with(
         res.map_err(|source| IngestError::Record { index, source })?;
     }
     let computed = par_chunks(&batch.records, |first, part| {
-        part.iter()
-            .enumerate()
-            .map(|(i, record)| {
-                let json = received.and_then(|r| r.record_json(first + i));
-                prepare_record(first + i, record, json, languages)
-            })
-            .collect()
+        let prepare = |tokens: &mut Option<&mut TokenCounter>| {
+            part.iter()
+                .enumerate()
+                .map(|(i, record)| {
+                    let json = received.and_then(|r| r.record_json(first + i));
+                    prepare_record(first + i, record, json, languages, tokens.as_deref_mut())
+                })
+                .collect()
+        };
+        // One pooled counter per chunk (its caches stay warm from earlier batches).
+        gleaner_dataset::with_pooled_counter(|counter| prepare(&mut Some(counter))).unwrap_or_else(
+            |e| {
+                tracing::warn!(error = %e, "token counts left to the export");
+                prepare(&mut None)
+            },
+        )
     });
     let mut seen = HashSet::with_capacity(batch.records.len());
     let mut out = Vec::with_capacity(batch.records.len());
@@ -172,6 +182,7 @@ fn prepare_record(
     record: &Record,
     received_json: Option<&[u8]>,
     languages: &[String],
+    tokens: Option<&mut TokenCounter>,
 ) -> Result<PreparedRecord, IngestError> {
     let id = record.id();
     let report = quality::assess(&record.text, &record.lang, languages);
@@ -187,11 +198,9 @@ fn prepare_record(
     let minhash = MinHash::of(&record.text);
     let bands = minhash.bands();
     // Counted once, here, so dataset exports (which re-export on a timer) never count again.
-    let token_count = match report.rejection {
-        None => gleaner_dataset::count_tokens(&record.text)
-            .inspect_err(|e| tracing::warn!(error = %e, "token count left to the export"))
-            .ok(),
-        Some(_) => None,
+    let token_count = match (report.rejection, tokens) {
+        (None, Some(counter)) => Some(counter.count(&record.text)),
+        _ => None,
     };
     let outlinks = record
         .outlinks
