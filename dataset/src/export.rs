@@ -154,8 +154,8 @@ struct Derived {
 
 /// What a worker thread keeps between row groups.
 struct Encoder {
-    /// `None` when every row came with its token count (the ranks are then never loaded).
-    tokens: Option<TokenCounter>,
+    /// Counts the rows that come without a token count.
+    tokens: TokenCounter,
     columns: ArrowRowGroupWriterFactory,
 }
 
@@ -421,18 +421,13 @@ fn encode_group(
         .rows
         .iter()
         .map(|p| {
-            let n = match (p.row.token_count, enc.tokens.as_mut()) {
-                (Some(n), _) => n,
-                (None, Some(counter)) => counter.count(&p.row.record.text),
-                (None, None) => {
-                    return Err(DatasetError::Tokenizer {
-                        why: "a row without a token count, and no counter loaded".into(),
-                    });
-                }
+            let n = match p.row.token_count {
+                Some(n) => n,
+                None => enc.tokens.count(&p.row.record.text),
             };
-            Ok(i64::try_from(n).unwrap_or(i64::MAX))
+            i64::try_from(n).unwrap_or(i64::MAX)
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     let batch = record_batch(group.rows, &tokens, derived)
         .map_err(|e| DatasetError::parquet(where_(), e))?;
     // The row group index only matters to encrypted files; these are not encrypted.
@@ -473,18 +468,15 @@ fn write_shards(
     let mut part = 0usize;
     let mut current_epoch = None;
     let groups = row_groups(rows).map(|g| (g.epoch, g));
-    // Rows the validator counted at acceptance carry their token count. For the others, the
-    // GPT-2 ranks are loaded once per process and shared; each worker keeps its own piece cache.
-    let ranks = if rows.iter().any(|p| p.row.token_count.is_none()) {
-        Some(TokenCounter::new()?)
-    } else {
-        None
-    };
+    // Rows the validator counted at acceptance carry their token count; the others are counted
+    // here. The GPT-2 ranks are loaded once per process and shared; each worker keeps its own
+    // piece cache.
+    let ranks = TokenCounter::new()?;
     par::ordered(
         groups,
         || {
             Ok(Encoder {
-                tokens: ranks.as_ref().map(TokenCounter::share),
+                tokens: ranks.share(),
                 columns: file_writer(std::io::sink(), &props)
                     .map_err(|e| DatasetError::parquet("(writer properties)", e))?
                     .1,

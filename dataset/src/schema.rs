@@ -150,8 +150,8 @@ pub fn arrow_schema() -> Arc<Schema> {
     ]))
 }
 
-/// ISO 8601 UTC with second precision, FineWeb's `date` format. Times outside the representable
-/// range (impossible for records, which are bounded at signing) print as the Unix epoch.
+/// ISO 8601 UTC with second precision, FineWeb's `date` format. Years outside 0 to 9999
+/// (impossible for records, which are bounded at signing) print with a sign or more digits.
 pub(crate) fn iso_date(ms: i64) -> String {
     with_iso_date(ms, str::to_string)
 }

@@ -244,7 +244,6 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 /// another thread a counter over the same ranks without loading them again.
 pub struct TokenCounter {
     vocab: Arc<Vocabulary>,
-    letter: Regex,
     /// The class of each ASCII character, so scanning ASCII text is a table lookup per byte.
     ascii: [Class; 128],
     classes: FxMap<char, Class>,
@@ -281,34 +280,25 @@ fn next_char(text: &str, i: usize) -> Option<(char, usize)> {
 }
 
 impl TokenCounter {
-    /// A counter over the embedded GPT-2 ranks (loaded on first use in the process, ~30 ms, then
-    /// shared).
+    /// A counter with empty caches over the embedded GPT-2 ranks, which are loaded on first use
+    /// in the process (~30 ms) and then shared, so later counters cost only their caches.
     pub fn new() -> Result<Self, DatasetError> {
-        let vocab = vocabulary()?;
-        let letter =
-            Regex::new(r"^\p{L}$").map_err(|e| DatasetError::Tokenizer { why: e.to_string() })?;
+        Ok(Self::over(vocabulary()?))
+    }
+
+    /// Another counter over the same ranks with empty caches of its own, for another thread.
+    pub fn share(&self) -> Self {
+        Self::over(Arc::clone(&self.vocab))
+    }
+
+    fn over(vocab: Arc<Vocabulary>) -> Self {
         let mut ascii = [Class::Other; 128];
         for (b, class) in (0u8..).zip(ascii.iter_mut()) {
             *class = ascii_class(char::from(b));
         }
-        Ok(TokenCounter {
-            vocab,
-            letter,
-            ascii,
-            classes: FxMap::default(),
-            front: vec![(0, 0); 1 << FRONT_SLOTS_LOG2],
-            short: FxMap::default(),
-            cache: FxMap::default(),
-        })
-    }
-
-    /// Another counter over the same ranks (shared, not loaded again) with empty caches of its
-    /// own, for another thread.
-    pub fn share(&self) -> Self {
         TokenCounter {
-            vocab: Arc::clone(&self.vocab),
-            letter: self.letter.clone(),
-            ascii: self.ascii,
+            vocab,
+            ascii,
             classes: FxMap::default(),
             front: vec![(0, 0); 1 << FRONT_SLOTS_LOG2],
             short: FxMap::default(),
@@ -374,7 +364,7 @@ impl TokenCounter {
         let mut buf = [0u8; 4];
         let k = if c.is_whitespace() {
             Class::Space
-        } else if self.letter.is_match(c.encode_utf8(&mut buf)) {
+        } else if self.vocab.letter.is_match(c.encode_utf8(&mut buf)) {
             Class::Letter
         } else if c.is_numeric() {
             Class::Number
@@ -500,33 +490,28 @@ impl TokenCounter {
 /// Counters waiting for a caller of [`with_pooled_counter`], their caches warm from earlier texts.
 static POOL: Mutex<Vec<TokenCounter>> = Mutex::new(Vec::new());
 
-/// What new pooled counters are made from: [`TokenCounter::share`] reuses its ranks and compiled
-/// pattern (compiling the pattern alone costs ~2 M instructions).
-static TEMPLATE: OnceLock<Result<TokenCounter, String>> = OnceLock::new();
+/// Most idle counters the pool keeps: two per worker thread (each caches at most
+/// [`MAX_CACHED_PIECES`] pieces). Read once: the thread count comes from the cgroup's CPU quota
+/// files.
+fn pool_capacity() -> usize {
+    static CAPACITY: OnceLock<usize> = OnceLock::new();
+    *CAPACITY.get_or_init(|| 2 * crate::par::threads())
+}
 
 /// Runs `f` with a counter borrowed from a process-wide pool and returns it afterwards: for
 /// callers on short-lived threads (the validator counts each accepted record once, on the
-/// threads that check its batch), whose own counters would start cold every time. Idle counters
-/// kept: two per core (each caches at most [`MAX_CACHED_PIECES`] pieces); under more concurrency
-/// the extra counters are made from a shared template and dropped afterwards.
+/// threads that check its batch), whose own counters would start cold every time. Under more
+/// concurrency than [`pool_capacity`], the extra counters start with empty caches and are
+/// dropped afterwards.
 pub fn with_pooled_counter<R>(f: impl FnOnce(&mut TokenCounter) -> R) -> Result<R, DatasetError> {
     let pooled = POOL.lock().unwrap_or_else(PoisonError::into_inner).pop();
     let mut counter = match pooled {
         Some(c) => c,
-        None => TEMPLATE
-            .get_or_init(|| TokenCounter::new().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|why| DatasetError::Tokenizer { why: why.clone() })?
-            .share(),
+        None => TokenCounter::new()?,
     };
     let out = f(&mut counter);
-    // Read once: `available_parallelism` reads the cgroup's CPU quota from files each call.
-    static KEEP: OnceLock<usize> = OnceLock::new();
-    let keep = *KEEP.get_or_init(|| {
-        2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-    if pool.len() < keep {
+    if pool.len() < pool_capacity() {
         pool.push(counter);
     }
     Ok(out)
@@ -538,9 +523,11 @@ pub fn count_tokens(text: &str) -> Result<u64, DatasetError> {
     with_pooled_counter(|c| c.count(text))
 }
 
-/// The GPT-2 encoder and its ordinary ranks.
+/// The GPT-2 encoder, its ordinary ranks, and the pre-tokenizer's letter class.
 struct Vocabulary {
     bpe: CoreBPE,
+    /// `\p{L}`, for characters outside ASCII (compiled once: ~2 M instructions).
+    letter: Regex,
     /// Bytes to rank, for merging one piece without the encoder's regex split: a piece is
     /// already one pre-token, and the split cost ~3,000 instructions per uncached piece. `None`
     /// if the ranks could not be read back complete (then the encoder counts every uncached
@@ -557,8 +544,9 @@ fn vocabulary() -> Result<Arc<Vocabulary>, DatasetError> {
     VOCABULARY
         .get_or_init(|| {
             let bpe = tiktoken_rs::r50k_base().map_err(|e| e.to_string())?;
+            let letter = Regex::new(r"^\p{L}$").map_err(|e| e.to_string())?;
             let ranks = ordinary_ranks(&bpe);
-            Ok(Arc::new(Vocabulary { bpe, ranks }))
+            Ok(Arc::new(Vocabulary { bpe, letter, ranks }))
         })
         .clone()
         .map_err(|why| DatasetError::Tokenizer { why })
@@ -749,8 +737,9 @@ mod tests {
             .iter()
             .map(|t| reference.encode_ordinary(t).len() as u64)
             .collect();
+        // More threads than the pool keeps, so some counters are made fresh and dropped.
         std::thread::scope(|scope| {
-            for _ in 0..4 {
+            for _ in 0..pool_capacity() + 2 {
                 scope.spawn(|| {
                     for (text, want) in texts.iter().zip(&expected) {
                         assert_eq!(count_tokens(text).unwrap(), *want, "{text:?}");
@@ -758,9 +747,8 @@ mod tests {
                 });
             }
         });
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         assert!(
-            POOL.lock().unwrap().len() <= cores,
+            POOL.lock().unwrap().len() <= pool_capacity(),
             "idle counters are bounded"
         );
     }

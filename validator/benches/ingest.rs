@@ -111,10 +111,14 @@ fn main() {
         });
         // The GPT-2 ranks load once per process (~30 ms); not part of a record's cost.
         gleaner_dataset::count_tokens("warm up").expect("tokens");
+        // As `prepare` does: one pooled counter for a chunk of records.
         let tok = time(&mut || {
-            for r in &batch.records {
-                std::hint::black_box(gleaner_dataset::count_tokens(&r.text).expect("tokens"));
-            }
+            gleaner_dataset::with_pooled_counter(|counter| {
+                for r in &batch.records {
+                    std::hint::black_box(counter.count(&r.text));
+                }
+            })
+            .expect("tokens");
         });
         let all = time(&mut || {
             std::hint::black_box(

@@ -133,7 +133,7 @@ fn prepare_with(
         res.map_err(|source| IngestError::Record { index, source })?;
     }
     let computed = par_chunks(&batch.records, |first, part| {
-        let prepare = |tokens: &mut Option<&mut TokenCounter>| {
+        let prepare = |mut tokens: Option<&mut TokenCounter>| {
             part.iter()
                 .enumerate()
                 .map(|(i, record)| {
@@ -143,12 +143,10 @@ fn prepare_with(
                 .collect()
         };
         // One pooled counter per chunk (its caches stay warm from earlier batches).
-        gleaner_dataset::with_pooled_counter(|counter| prepare(&mut Some(counter))).unwrap_or_else(
-            |e| {
-                tracing::warn!(error = %e, "token counts left to the export");
-                prepare(&mut None)
-            },
-        )
+        gleaner_dataset::with_pooled_counter(|counter| prepare(Some(counter))).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "token counts left to the export");
+            prepare(None)
+        })
     });
     let mut seen = HashSet::with_capacity(batch.records.len());
     let mut out = Vec::with_capacity(batch.records.len());

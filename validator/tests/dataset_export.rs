@@ -98,15 +98,15 @@ fn token_counts_come_from_acceptance_or_from_the_export() {
     let (identity, accepted) = fill(tmp.path());
     let store = Store::open(tmp.path()).unwrap();
     let mut counter = TokenCounter::new().unwrap();
-    let mut stored = Vec::new();
+    let mut checked = 0;
     store
         .for_each_accepted(None, |a| {
-            stored.push((a.record.id(), a.token_count));
             assert_eq!(a.token_count, Some(counter.count(&a.record.text)));
+            checked += 1;
             Ok(())
         })
         .unwrap();
-    assert_eq!(stored.len(), accepted);
+    assert_eq!(checked, accepted);
     let root = datasets_root(tmp.path());
     let fresh = export_from_store(&store, identity.secret(), &root, None, Some("fresh")).unwrap();
 
