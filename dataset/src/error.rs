@@ -31,6 +31,17 @@ pub enum DatasetError {
         found: String,
         expected: String,
     },
+    /// A piece of a streamed export holds a row that sorts before rows already added.
+    #[error(
+        "record {record_id} (epoch {epoch}) is out of order: pieces of an export must come in \
+         (epoch, record id) order, and epoch {after_epoch} record {after_id} was already added"
+    )]
+    OutOfOrder {
+        record_id: String,
+        epoch: u64,
+        after_id: String,
+        after_epoch: u64,
+    },
     /// The tokenizer could not be loaded.
     #[error("tokenizer unavailable: {why}")]
     Tokenizer { why: String },
@@ -57,6 +68,7 @@ impl DatasetError {
             DatasetError::Json { .. } => "bad_json",
             DatasetError::MissingReceipt { .. } => "missing_receipt",
             DatasetError::ForeignReceipt { .. } => "foreign_receipt",
+            DatasetError::OutOfOrder { .. } => "export_out_of_order",
             DatasetError::Tokenizer { .. } => "tokenizer_unavailable",
             DatasetError::UnsafePath { .. } => "unsafe_path",
             DatasetError::BadManifest { .. } => "bad_manifest",

@@ -163,143 +163,260 @@ struct Encoder {
 /// (in any order) give byte-identical files. Rows are deduplicated by record id and by text
 /// digest (keeping the earliest epoch, then the smallest id), sorted by epoch then id, and sharded
 /// per epoch (`data/<dump>/part-NNNNN.parquet`).
+///
+/// Holds every row in memory; [`ExportWriter`] takes them in pieces instead.
 pub fn export(
     input: ExportInput,
     key: &SecretKey,
     config: &ExportConfig,
 ) -> Result<ExportSummary, DatasetError> {
-    let validator = key.public();
-    let receipts: BTreeMap<Digest, Receipt> = input
-        .receipts
-        .into_iter()
-        .map(|r| (r.batch_id, r))
-        .collect();
-    for r in receipts.values() {
-        if r.validator != validator {
-            return Err(DatasetError::ForeignReceipt {
-                batch_id: r.batch_id.to_string(),
-                found: r.validator.to_string(),
-                expected: validator.to_string(),
+    let mut writer = ExportWriter::create(key, config.clone())?;
+    writer.add(input)?;
+    writer.finish()
+}
+
+/// An export fed in pieces, so that no more than a piece of the rows is in memory at once: the
+/// validator streams its accepted records through one.
+///
+/// Rows within a piece may come in any order, but every row of a piece must sort (by epoch, then
+/// record id) at or after every row of the pieces before it; a row that does not is refused with
+/// [`DatasetError::OutOfOrder`]. Wherever the pieces are cut, the files are byte-identical to one
+/// [`export`] of all the rows. Memory: one piece, the rows of a row group not yet complete, and
+/// the record id and text digest of every row kept so far (for deduplication).
+///
+/// Files are written in a sibling staging directory, swapped in by [`ExportWriter::finish`];
+/// dropping the writer unfinished removes them.
+pub struct ExportWriter<'k> {
+    key: &'k SecretKey,
+    config: ExportConfig,
+    staging: PathBuf,
+    /// Every receipt given so far, by batch id.
+    receipts: BTreeMap<Digest, Receipt>,
+    /// Batches with exported rows → index of their receipt's signature in `derived`.
+    used_receipts: BTreeMap<Digest, usize>,
+    derived: Derived,
+    seen_ids: HashSet<Digest>,
+    seen_texts: HashSet<Digest>,
+    /// The largest (epoch, record id) added so far.
+    last: Option<(u64, Digest)>,
+    /// Kept rows whose row group is not complete yet (the last group may grow with the next
+    /// piece).
+    pending: Vec<Prepared>,
+    shards: Shards,
+    rows_in: u64,
+    rows_out: u64,
+    epochs: Option<(u64, u64)>,
+    finished: bool,
+}
+
+impl<'k> ExportWriter<'k> {
+    /// Starts an export into `config.dir` (created on [`ExportWriter::finish`]), signed by `key`.
+    pub fn create(key: &'k SecretKey, config: ExportConfig) -> Result<Self, DatasetError> {
+        // Build in a sibling directory, then swap it in, so readers never see a half-written
+        // dataset.
+        let staging = sibling(&config.dir, "partial")?;
+        remove_dir_if_exists(&staging)?;
+        std::fs::create_dir_all(&staging).map_err(|e| DatasetError::io(&staging, e))?;
+        Ok(ExportWriter {
+            key,
+            shards: Shards::new(&staging, config.jsonl)?,
+            config,
+            staging,
+            receipts: BTreeMap::new(),
+            used_receipts: BTreeMap::new(),
+            derived: Derived {
+                validator: key.public().to_string(),
+                receipt_signatures: Vec::new(),
+                nodes: HashMap::new(),
+            },
+            seen_ids: HashSet::new(),
+            seen_texts: HashSet::new(),
+            last: None,
+            pending: Vec::new(),
+            rows_in: 0,
+            rows_out: 0,
+            epochs: None,
+            finished: false,
+        })
+    }
+
+    /// Adds a piece: rows and the receipts of their batches (a receipt may come with any piece
+    /// up to the one holding its batch's first row; repeats and extra receipts are ignored).
+    /// Writes every row group the piece completes.
+    pub fn add(&mut self, input: ExportInput) -> Result<(), DatasetError> {
+        let validator = self.key.public();
+        for r in input.receipts {
+            if r.validator != validator {
+                return Err(DatasetError::ForeignReceipt {
+                    batch_id: r.batch_id.to_string(),
+                    found: r.validator.to_string(),
+                    expected: validator.to_string(),
+                });
+            }
+            self.receipts.entry(r.batch_id).or_insert(r);
+        }
+
+        // Order and deduplicate. Record ids (blake3 of the signing bytes) are computed in
+        // parallel; small keys are sorted, then the rows are moved once (rows are large: sorting
+        // them directly spent most of its time in memmove). The index breaks ties as a stable
+        // sort would.
+        let ids = par::map_slice(&input.rows, |row| row.record.id());
+        let mut order: Vec<(u64, Digest, usize)> = input
+            .rows
+            .iter()
+            .zip(ids)
+            .enumerate()
+            .map(|(i, (row, id))| (row.epoch, id, i))
+            .collect();
+        order.sort_unstable();
+        if let (Some(&(epoch, id, _)), Some((after_epoch, after_id))) = (order.first(), self.last)
+            && (epoch, id) < (after_epoch, after_id)
+        {
+            return Err(DatasetError::OutOfOrder {
+                record_id: id.to_string(),
+                epoch,
+                after_id: after_id.to_string(),
+                after_epoch,
             });
         }
-    }
-
-    // Order and deduplicate. Record ids (blake3 of the signing bytes) are computed in parallel;
-    // small keys are sorted, then the rows are moved once (rows are large: sorting them directly
-    // spent most of its time in memmove). The index breaks ties as a stable sort would.
-    let ids = par::map_slice(&input.rows, |row| row.record.id());
-    let mut order: Vec<(u64, Digest, usize)> = input
-        .rows
-        .iter()
-        .zip(ids)
-        .enumerate()
-        .map(|(i, (row, id))| (row.epoch, id, i))
-        .collect();
-    order.sort_unstable();
-    let total_in = order.len() as u64;
-    let mut seen_ids = HashSet::with_capacity(order.len());
-    let mut seen_texts = HashSet::with_capacity(order.len());
-    order.retain(|&(_, id, i)| {
-        seen_ids.insert(id)
-            && input
-                .rows
-                .get(i)
-                .is_some_and(|row| seen_texts.insert(row.record.text_digest))
-    });
-    let kept = order.len();
-    let duplicates_dropped = total_in - kept as u64;
-    let mut slots: Vec<Option<ExportRow>> = input.rows.into_iter().map(Some).collect();
-    let keyed = order
-        .into_iter()
-        .filter_map(|(_, id, i)| Some((id, slots.get_mut(i)?.take()?)));
-
-    let mut used_receipts: BTreeMap<Digest, (usize, &Receipt)> = BTreeMap::new();
-    let mut derived = Derived {
-        validator: validator.to_string(),
-        receipt_signatures: Vec::new(),
-        nodes: HashMap::new(),
-    };
-    let mut prepared = Vec::with_capacity(kept);
-    for (id, row) in keyed {
-        let receipt = receipts
-            .get(&row.batch_id)
-            .ok_or_else(|| DatasetError::MissingReceipt {
-                record_id: id.to_string(),
-                batch_id: row.batch_id.to_string(),
-            })?;
-        let next = derived.receipt_signatures.len();
-        let (receipt, _) = *used_receipts.entry(row.batch_id).or_insert_with(|| {
-            derived
-                .receipt_signatures
-                .push(receipt.signature.to_string());
-            (next, receipt)
+        if let Some(&(epoch, id, _)) = order.last() {
+            self.last = Some((epoch, id));
+        }
+        self.rows_in += order.len() as u64;
+        let (seen_ids, seen_texts) = (&mut self.seen_ids, &mut self.seen_texts);
+        order.retain(|&(_, id, i)| {
+            seen_ids.insert(id)
+                && input
+                    .rows
+                    .get(i)
+                    .is_some_and(|row| seen_texts.insert(row.record.text_digest))
         });
-        derived
-            .nodes
-            .entry(row.record.node)
-            .or_insert_with(|| row.record.node.to_string());
-        prepared.push(Prepared { row, id, receipt });
+        let mut slots: Vec<Option<ExportRow>> = input.rows.into_iter().map(Some).collect();
+        self.pending.reserve(order.len());
+        for (_, id, i) in order {
+            let Some(row) = slots.get_mut(i).and_then(Option::take) else {
+                continue;
+            };
+            let next = self.derived.receipt_signatures.len();
+            let receipt = match self.used_receipts.get(&row.batch_id) {
+                Some(&index) => index,
+                None => {
+                    let receipt = self.receipts.get(&row.batch_id).ok_or_else(|| {
+                        DatasetError::MissingReceipt {
+                            record_id: id.to_string(),
+                            batch_id: row.batch_id.to_string(),
+                        }
+                    })?;
+                    self.derived
+                        .receipt_signatures
+                        .push(receipt.signature.to_string());
+                    self.used_receipts.insert(row.batch_id, next);
+                    next
+                }
+            };
+            self.derived
+                .nodes
+                .entry(row.record.node)
+                .or_insert_with(|| row.record.node.to_string());
+            let epoch = row.epoch;
+            self.epochs = Some(match self.epochs {
+                None => (epoch, epoch),
+                Some((from, _)) => (from, epoch),
+            });
+            self.rows_out += 1;
+            self.pending.push(Prepared { row, id, receipt });
+        }
+        self.write_groups(false)
     }
 
-    // Build in a sibling directory, then swap it in, so readers never see a half-written dataset.
-    let staging = sibling(&config.dir, "partial")?;
-    remove_dir_if_exists(&staging)?;
-    std::fs::create_dir_all(&staging).map_err(|e| DatasetError::io(&staging, e))?;
+    /// Writes the complete row groups among the pending rows: all of them when `all`, else all
+    /// but the last (which the next piece may extend).
+    fn write_groups(&mut self, all: bool) -> Result<(), DatasetError> {
+        let keep = if all {
+            0
+        } else {
+            row_groups(&self.pending).last().map_or(0, |g| g.rows.len())
+        };
+        let ready = self.pending.len() - keep;
+        if ready > 0 {
+            let rows = self.pending.get(..ready).unwrap_or_default();
+            self.shards.write(rows, &self.derived, &self.config)?;
+            self.pending.drain(..ready);
+        }
+        Ok(())
+    }
 
-    let (shards, tokens) = write_shards(&staging, &prepared, &derived, config)?;
-    let jsonl = if config.jsonl {
-        write_jsonl(&staging, &prepared, &tokens, &derived, &shards)?
-    } else {
-        Vec::new()
-    };
-    let receipts_entry = write_receipts(&staging, used_receipts.values().map(|(_, r)| *r))?;
+    /// Writes the last row group, the receipts, the card and the signed manifest, and swaps the
+    /// dataset into `config.dir`.
+    pub fn finish(mut self) -> Result<ExportSummary, DatasetError> {
+        self.write_groups(true)?;
+        let (shards, jsonl) = self.shards.close()?;
+        let receipts = self
+            .used_receipts
+            .keys()
+            .filter_map(|batch| self.receipts.get(batch));
+        let receipts_entry = write_receipts(&self.staging, receipts)?;
 
-    let epoch_from = prepared.first().map_or(0, |p| p.row.epoch);
-    let epoch_to = prepared.last().map_or(0, |p| p.row.epoch);
-    let mut manifest = Manifest {
-        format: MANIFEST_FORMAT.to_string(),
-        name: config.name.clone(),
-        validator,
-        license: config.license.clone(),
-        epoch_from,
-        epoch_to,
-        rows: prepared.len() as u64,
-        tokenizer: TOKENIZER_NAME.to_string(),
-        language_detector: LANGUAGE_DETECTOR.to_string(),
-        shards,
-        receipts: receipts_entry,
-        card: FileEntry {
-            path: CARD_FILE.to_string(),
-            rows: 0,
-            bytes: 0,
-            blake3: Digest::default(),
-        },
-        jsonl,
-        signature: Signature::from_bytes([0; 64]),
-    };
-    let card = crate::render_card(&manifest);
-    let card_path = staging.join(CARD_FILE);
-    std::fs::write(&card_path, card.as_bytes()).map_err(|e| DatasetError::io(&card_path, e))?;
-    manifest.card.bytes = card.len() as u64;
-    manifest.card.blake3 = Digest::of(card.as_bytes());
-    manifest.sign(key);
-    let manifest_path = staging.join(MANIFEST_FILE);
-    std::fs::write(&manifest_path, manifest.to_json()?)
-        .map_err(|e| DatasetError::io(&manifest_path, e))?;
+        let (epoch_from, epoch_to) = self.epochs.unwrap_or((0, 0));
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            name: self.config.name.clone(),
+            validator: self.key.public(),
+            license: self.config.license.clone(),
+            epoch_from,
+            epoch_to,
+            rows: self.rows_out,
+            tokenizer: TOKENIZER_NAME.to_string(),
+            language_detector: LANGUAGE_DETECTOR.to_string(),
+            shards,
+            receipts: receipts_entry,
+            card: FileEntry {
+                path: CARD_FILE.to_string(),
+                rows: 0,
+                bytes: 0,
+                blake3: Digest::default(),
+            },
+            jsonl,
+            signature: Signature::from_bytes([0; 64]),
+        };
+        let card = crate::render_card(&manifest);
+        let card_path = self.staging.join(CARD_FILE);
+        std::fs::write(&card_path, card.as_bytes()).map_err(|e| DatasetError::io(&card_path, e))?;
+        manifest.card.bytes = card.len() as u64;
+        manifest.card.blake3 = Digest::of(card.as_bytes());
+        manifest.sign(self.key);
+        let manifest_path = self.staging.join(MANIFEST_FILE);
+        std::fs::write(&manifest_path, manifest.to_json()?)
+            .map_err(|e| DatasetError::io(&manifest_path, e))?;
 
-    swap_in(&staging, &config.dir)?;
-    tracing::info!(
-        dataset = %manifest.name,
-        rows = manifest.rows,
-        shards = manifest.shards.len(),
-        duplicates_dropped,
-        "dataset exported"
-    );
-    Ok(ExportSummary {
-        manifest,
-        dir: config.dir.clone(),
-        duplicates_dropped,
-    })
+        swap_in(&self.staging, &self.config.dir)?;
+        self.finished = true;
+        let duplicates_dropped = self.rows_in - self.rows_out;
+        tracing::info!(
+            dataset = %manifest.name,
+            rows = manifest.rows,
+            shards = manifest.shards.len(),
+            duplicates_dropped,
+            "dataset exported"
+        );
+        Ok(ExportSummary {
+            manifest,
+            dir: self.config.dir.clone(),
+            duplicates_dropped,
+        })
+    }
+}
+
+impl Drop for ExportWriter<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Close the open files before removing them; errors no longer matter.
+            self.shards.open = None;
+            if let Err(e) = remove_dir_if_exists(&self.staging) {
+                tracing::warn!(cause = %e, "could not remove an unfinished export");
+            }
+        }
+    }
 }
 
 fn sibling(dir: &Path, suffix: &str) -> Result<PathBuf, DatasetError> {
@@ -356,13 +473,6 @@ fn writer_properties() -> Result<WriterProperties, DatasetError> {
 /// one part, which matches no nested column).
 fn column_path(dotted: &str) -> ColumnPath {
     ColumnPath::new(dotted.split('.').map(str::to_string).collect())
-}
-
-struct OpenShard {
-    writer: SerializedFileWriter<BufWriter<File>>,
-    path: PathBuf,
-    rel: String,
-    rows: u64,
 }
 
 /// A row group: consecutive rows of one epoch.
@@ -454,97 +564,199 @@ fn encode_group(
     Ok((chunks, tokens))
 }
 
-/// Writes the Parquet shards. Returns their entries and every row's token count, in row order.
-fn write_shards(
-    staging: &Path,
-    rows: &[Prepared],
-    derived: &Derived,
-    config: &ExportConfig,
-) -> Result<(Vec<FileEntry>, Vec<i64>), DatasetError> {
-    let props = writer_properties()?;
-    let mut entries = Vec::new();
-    let mut token_counts = Vec::with_capacity(rows.len());
-    let mut open: Option<OpenShard> = None;
-    let mut part = 0usize;
-    let mut current_epoch = None;
-    let groups = row_groups(rows).map(|g| (g.epoch, g));
-    // Rows the validator counted at acceptance carry their token count; the others are counted
-    // here. The GPT-2 ranks are loaded once per process and shared; each worker keeps its own
-    // piece cache.
-    let ranks = TokenCounter::new()?;
-    par::ordered(
-        groups,
-        || {
-            Ok(Encoder {
-                tokens: ranks.share(),
-                columns: file_writer(std::io::sink(), &props)
-                    .map_err(|e| DatasetError::parquet("(writer properties)", e))?
-                    .1,
-            })
-        },
-        |enc, (epoch, group)| Ok((epoch, group.rows.len(), encode_group(enc, &group, derived)?)),
-        |(epoch, n, (chunks, tokens))| {
-            token_counts.extend(tokens);
-            if current_epoch != Some(epoch) {
-                if let Some(shard) = open.take() {
-                    entries.push(close_shard(shard)?);
-                }
-                current_epoch = Some(epoch);
-                part = 0;
-            }
-            let shard = match open.as_mut() {
-                Some(s) => s,
-                None => {
-                    let rel = format!("data/{}/part-{part:05}.parquet", dump_label(epoch));
-                    part += 1;
-                    let path = staging.join(&rel);
-                    if let Some(parent) = path.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
-                    }
-                    let file = File::create(&path).map_err(|e| DatasetError::io(&path, e))?;
-                    let (writer, _) = file_writer(BufWriter::new(file), &props)
-                        .map_err(|e| DatasetError::parquet(&path, e))?;
-                    open.insert(OpenShard {
-                        writer,
-                        path,
-                        rel,
-                        rows: 0,
-                    })
-                }
-            };
-            let mut group = shard
-                .writer
-                .next_row_group()
-                .map_err(|e| DatasetError::parquet(&shard.path, e))?;
-            for chunk in chunks {
-                chunk
-                    .append_to_row_group(&mut group)
-                    .map_err(|e| DatasetError::parquet(&shard.path, e))?;
-            }
-            group
-                .close()
-                .map_err(|e| DatasetError::parquet(&shard.path, e))?;
-            shard.rows += n as u64;
-            if shard.writer.bytes_written() as u64 >= config.shard_max_bytes
-                && let Some(shard) = open.take()
-            {
-                entries.push(close_shard(shard)?);
-            }
-            Ok(())
-        },
-    )?;
-    if let Some(shard) = open.take() {
-        entries.push(close_shard(shard)?);
-    }
-    Ok((entries, token_counts))
+/// The shards of an export: the open Parquet file (with its JSON Lines copy, when asked for) and
+/// the entries of those already closed.
+struct Shards {
+    staging: PathBuf,
+    props: WriterProperties,
+    /// Counts the rows that come without a token count. The GPT-2 ranks are loaded once per
+    /// process, and only when a row needs counting; each worker shares them with its own piece
+    /// cache.
+    ranks: TokenCounter,
+    jsonl: bool,
+    open: Option<OpenShard>,
+    /// The epoch whose shards are being written, and the next part number within it.
+    epoch: Option<u64>,
+    part: usize,
+    entries: Vec<FileEntry>,
+    jsonl_entries: Vec<FileEntry>,
 }
 
-fn close_shard(shard: OpenShard) -> Result<FileEntry, DatasetError> {
+struct OpenShard {
+    writer: SerializedFileWriter<BufWriter<File>>,
+    path: PathBuf,
+    rel: String,
+    rows: u64,
+    jsonl: Option<JsonlShard>,
+}
+
+/// A shard's rows again as `jsonl/<dump>/part-NNNNN.jsonl.zst` (same order; zstd level
+/// [`PARQUET_ZSTD_LEVEL`], written on one thread, so the bytes are deterministic).
+struct JsonlShard {
+    out: zstd::Encoder<'static, BufWriter<File>>,
+    path: PathBuf,
+    rel: String,
+    rows: u64,
+}
+
+impl Shards {
+    fn new(staging: &Path, jsonl: bool) -> Result<Self, DatasetError> {
+        Ok(Shards {
+            staging: staging.to_path_buf(),
+            props: writer_properties()?,
+            ranks: TokenCounter::new()?,
+            jsonl,
+            open: None,
+            epoch: None,
+            part: 0,
+            entries: Vec::new(),
+            jsonl_entries: Vec::new(),
+        })
+    }
+
+    /// Writes `rows` (sorted, whole row groups) as row groups appended to the shards: encoded on
+    /// the worker threads, appended in order on this one. A shard holds one epoch and is closed
+    /// once it reaches `config.shard_max_bytes`.
+    fn write(
+        &mut self,
+        rows: &[Prepared],
+        derived: &Derived,
+        config: &ExportConfig,
+    ) -> Result<(), DatasetError> {
+        let Shards {
+            staging,
+            props,
+            ranks,
+            jsonl,
+            open,
+            epoch,
+            part,
+            entries,
+            jsonl_entries,
+        } = self;
+        par::ordered(
+            row_groups(rows),
+            || {
+                Ok(Encoder {
+                    tokens: ranks.share(),
+                    columns: file_writer(std::io::sink(), props)
+                        .map_err(|e| DatasetError::parquet("(writer properties)", e))?
+                        .1,
+                })
+            },
+            |enc, group| {
+                let (chunks, tokens) = encode_group(enc, &group, derived)?;
+                Ok((group, chunks, tokens))
+            },
+            |(group, chunks, tokens)| {
+                if *epoch != Some(group.epoch) {
+                    if let Some(shard) = open.take() {
+                        close_shard(shard, entries, jsonl_entries)?;
+                    }
+                    *epoch = Some(group.epoch);
+                    *part = 0;
+                }
+                let shard = match open {
+                    Some(s) => s,
+                    None => {
+                        let shard = open_shard(staging, group.epoch, *part, props, *jsonl)?;
+                        *part += 1;
+                        open.insert(shard)
+                    }
+                };
+                let mut row_group = shard
+                    .writer
+                    .next_row_group()
+                    .map_err(|e| DatasetError::parquet(&shard.path, e))?;
+                for chunk in chunks {
+                    chunk
+                        .append_to_row_group(&mut row_group)
+                        .map_err(|e| DatasetError::parquet(&shard.path, e))?;
+                }
+                row_group
+                    .close()
+                    .map_err(|e| DatasetError::parquet(&shard.path, e))?;
+                shard.rows += group.rows.len() as u64;
+                if let Some(copy) = shard.jsonl.as_mut() {
+                    write_jsonl_rows(copy, group.rows, &tokens, derived)?;
+                }
+                if shard.writer.bytes_written() as u64 >= config.shard_max_bytes
+                    && let Some(shard) = open.take()
+                {
+                    close_shard(shard, entries, jsonl_entries)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Closes the open shard; returns the entries of the Parquet shards and of their JSON Lines
+    /// copies, in writing order.
+    fn close(&mut self) -> Result<(Vec<FileEntry>, Vec<FileEntry>), DatasetError> {
+        if let Some(shard) = self.open.take() {
+            close_shard(shard, &mut self.entries, &mut self.jsonl_entries)?;
+        }
+        Ok((
+            std::mem::take(&mut self.entries),
+            std::mem::take(&mut self.jsonl_entries),
+        ))
+    }
+}
+
+fn open_shard(
+    staging: &Path,
+    epoch: u64,
+    part: usize,
+    props: &WriterProperties,
+    jsonl: bool,
+) -> Result<OpenShard, DatasetError> {
+    let create = |rel: &str| -> Result<(PathBuf, File), DatasetError> {
+        let path = staging.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
+        }
+        let file = File::create(&path).map_err(|e| DatasetError::io(&path, e))?;
+        Ok((path, file))
+    };
+    let stem = format!("{}/part-{part:05}", dump_label(epoch));
+    let rel = format!("data/{stem}.parquet");
+    let (path, file) = create(&rel)?;
+    let (writer, _) =
+        file_writer(BufWriter::new(file), props).map_err(|e| DatasetError::parquet(&path, e))?;
+    let jsonl = if jsonl {
+        let rel = format!("jsonl/{stem}.jsonl.zst");
+        let (path, file) = create(&rel)?;
+        let out = zstd::Encoder::new(BufWriter::new(file), PARQUET_ZSTD_LEVEL)
+            .map_err(|e| DatasetError::io(&path, e))?;
+        Some(JsonlShard {
+            out,
+            path,
+            rel,
+            rows: 0,
+        })
+    } else {
+        None
+    };
+    Ok(OpenShard {
+        writer,
+        path,
+        rel,
+        rows: 0,
+        jsonl,
+    })
+}
+
+fn close_shard(
+    shard: OpenShard,
+    entries: &mut Vec<FileEntry>,
+    jsonl_entries: &mut Vec<FileEntry>,
+) -> Result<(), DatasetError> {
     let OpenShard {
         writer,
         path,
         rel,
         rows,
+        jsonl,
     } = shard;
     let mut inner = writer
         .into_inner()
@@ -552,12 +764,31 @@ fn close_shard(shard: OpenShard) -> Result<FileEntry, DatasetError> {
     inner.flush().map_err(|e| DatasetError::io(&path, e))?;
     drop(inner);
     let (blake3, bytes) = digest_file(&path)?;
-    Ok(FileEntry {
+    entries.push(FileEntry {
         path: rel,
         rows,
         bytes,
         blake3,
-    })
+    });
+    if let Some(JsonlShard {
+        out,
+        path,
+        rel,
+        rows,
+    }) = jsonl
+    {
+        out.finish()
+            .and_then(|mut w| w.flush())
+            .map_err(|e| DatasetError::io(&path, e))?;
+        let (blake3, bytes) = digest_file(&path)?;
+        jsonl_entries.push(FileEntry {
+            path: rel,
+            rows,
+            bytes,
+            blake3,
+        });
+    }
+    Ok(())
 }
 
 fn strings<'a>(rows: &'a [Prepared], f: impl Fn(&'a Prepared) -> &'a str) -> ArrayRef {
@@ -752,97 +983,63 @@ struct JsonRow<'a> {
     minhash_cluster_size: u32,
 }
 
-/// Writes the rows of each Parquet shard again as `jsonl/<dump>/part-NNNNN.jsonl.zst` (same
-/// order; zstd level [`PARQUET_ZSTD_LEVEL`], single-threaded, so the bytes are deterministic).
-/// `tokens` are the rows' counts from [`write_shards`].
-fn write_jsonl(
-    staging: &Path,
+/// Appends `rows` (with their token counts, in order) to a shard's JSON Lines copy.
+fn write_jsonl_rows(
+    copy: &mut JsonlShard,
     rows: &[Prepared],
     tokens: &[i64],
     derived: &Derived,
-    shards: &[FileEntry],
-) -> Result<Vec<FileEntry>, DatasetError> {
-    let mut entries = Vec::with_capacity(shards.len());
-    let mut start = 0usize;
-    for shard in shards {
-        let n = usize::try_from(shard.rows).unwrap_or(usize::MAX);
-        let end = start.saturating_add(n).min(rows.len());
-        let rel = shard
-            .path
-            .strip_prefix("data/")
-            .and_then(|p| p.strip_suffix(".parquet"))
-            .map(|p| format!("jsonl/{p}.jsonl.zst"))
-            .ok_or_else(|| DatasetError::UnsafePath {
-                path: shard.path.clone(),
-            })?;
-        let path = staging.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
-        }
-        let file = File::create(&path).map_err(|e| DatasetError::io(&path, e))?;
-        let mut out = zstd::Encoder::new(BufWriter::new(file), PARQUET_ZSTD_LEVEL)
-            .map_err(|e| DatasetError::io(&path, e))?;
-        let counts = tokens.get(start..end).unwrap_or_default();
-        for (p, &token_count) in rows.get(start..end).unwrap_or_default().iter().zip(counts) {
-            let rec = r(p);
-            let row = JsonRow {
-                text: &rec.text,
-                id: p.id.to_string(),
-                dump: dump_label(p.row.epoch),
-                url: &rec.final_url,
-                date: iso_date(rec.fetched_at_ms),
-                file_path: format!("{FILE_PATH_PREFIX}{}", p.row.batch_id),
-                language: &rec.lang,
-                language_score: p.row.quality.get(LANGUAGE_SCORE_KEY).copied(),
-                token_count,
-                requested_url: &rec.url,
-                lease_id: &rec.lease_id,
-                fetched_at_ms: rec.fetched_at_ms,
-                status: rec.status,
-                content_type: &rec.content_type,
-                charset: &rec.charset,
-                wire_bytes: rec.wire_bytes,
-                body_bytes: rec.body_bytes,
-                truncated: rec.truncated,
-                raw_digest: rec.raw_digest.to_string(),
-                title: &rec.title,
-                text_digest: rec.text_digest.to_string(),
-                robots: robots_label(rec.robots),
-                crawl_delay_ms: rec.crawl_delay_ms,
-                outlinks_digest: rec.outlinks_digest.to_string(),
-                node: derived.nodes.get(&rec.node).map_or("", String::as_str),
-                node_signature: rec.signature.to_string(),
-                batch_id: p.row.batch_id.to_string(),
-                validator: &derived.validator,
-                receipt_signature: derived
-                    .receipt_signatures
-                    .get(p.receipt)
-                    .map_or("", String::as_str),
-                epoch: p.row.epoch,
-                accepted_at_ms: p.row.accepted_at_ms,
-                quality: &p.row.quality,
-                minhash_cluster_size: p.row.minhash_cluster_size,
-            };
-            serde_json::to_writer(&mut out, &row).map_err(|e| DatasetError::Json {
-                what: rel.clone(),
-                why: e.to_string(),
-            })?;
-            out.write_all(b"\n")
-                .map_err(|e| DatasetError::io(&path, e))?;
-        }
-        out.finish()
-            .and_then(|mut w| w.flush())
-            .map_err(|e| DatasetError::io(&path, e))?;
-        let (blake3, bytes) = digest_file(&path)?;
-        entries.push(FileEntry {
-            path: rel,
-            rows: (end - start) as u64,
-            bytes,
-            blake3,
-        });
-        start = end;
+) -> Result<(), DatasetError> {
+    for (p, &token_count) in rows.iter().zip(tokens) {
+        let rec = r(p);
+        let row = JsonRow {
+            text: &rec.text,
+            id: p.id.to_string(),
+            dump: dump_label(p.row.epoch),
+            url: &rec.final_url,
+            date: iso_date(rec.fetched_at_ms),
+            file_path: format!("{FILE_PATH_PREFIX}{}", p.row.batch_id),
+            language: &rec.lang,
+            language_score: p.row.quality.get(LANGUAGE_SCORE_KEY).copied(),
+            token_count,
+            requested_url: &rec.url,
+            lease_id: &rec.lease_id,
+            fetched_at_ms: rec.fetched_at_ms,
+            status: rec.status,
+            content_type: &rec.content_type,
+            charset: &rec.charset,
+            wire_bytes: rec.wire_bytes,
+            body_bytes: rec.body_bytes,
+            truncated: rec.truncated,
+            raw_digest: rec.raw_digest.to_string(),
+            title: &rec.title,
+            text_digest: rec.text_digest.to_string(),
+            robots: robots_label(rec.robots),
+            crawl_delay_ms: rec.crawl_delay_ms,
+            outlinks_digest: rec.outlinks_digest.to_string(),
+            node: derived.nodes.get(&rec.node).map_or("", String::as_str),
+            node_signature: rec.signature.to_string(),
+            batch_id: p.row.batch_id.to_string(),
+            validator: &derived.validator,
+            receipt_signature: derived
+                .receipt_signatures
+                .get(p.receipt)
+                .map_or("", String::as_str),
+            epoch: p.row.epoch,
+            accepted_at_ms: p.row.accepted_at_ms,
+            quality: &p.row.quality,
+            minhash_cluster_size: p.row.minhash_cluster_size,
+        };
+        serde_json::to_writer(&mut copy.out, &row).map_err(|e| DatasetError::Json {
+            what: copy.rel.clone(),
+            why: e.to_string(),
+        })?;
+        copy.out
+            .write_all(b"\n")
+            .map_err(|e| DatasetError::io(&copy.path, e))?;
+        copy.rows += 1;
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// The `robots` column's value.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use gleaner_dataset::fixtures::{sample, validator_key, with_token_counts};
 use gleaner_dataset::{
-    ExportConfig, Manifest, Place, VerifyOptions, export, list_datasets, verify_dir,
+    ExportConfig, ExportInput, ExportWriter, Manifest, Place, VerifyOptions, export, list_datasets,
+    verify_dir,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -185,6 +186,108 @@ fn exports_are_byte_identical_and_order_independent() {
     let again = export_sample(&a, 700);
     assert_eq!(again, Manifest::read(&b).unwrap());
     assert_eq!(list_datasets(&tmp.path().join("a")).unwrap().len(), 1);
+}
+
+/// Rows sorted as an export orders them: by epoch, then record id.
+fn in_export_order(mut input: ExportInput) -> ExportInput {
+    input.rows.sort_by_cached_key(|r| (r.epoch, r.record.id()));
+    input
+}
+
+/// The rows `rows` of `all` as a piece, with the receipts of their batches only.
+fn piece(all: &ExportInput, rows: std::ops::Range<usize>) -> ExportInput {
+    let rows = all.rows[rows].to_vec();
+    let receipts = all
+        .receipts
+        .iter()
+        .filter(|r| rows.iter().any(|row| row.batch_id == r.batch_id))
+        .cloned()
+        .collect();
+    ExportInput { rows, receipts }
+}
+
+/// The validator streams its records into an `ExportWriter` in pieces. Wherever the pieces are
+/// cut (inside a row group, inside a shard, at an epoch's end, between a row and its duplicate),
+/// the files equal one export of all the rows, JSON Lines copies included.
+#[test]
+fn an_export_written_in_pieces_equals_one_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut input = sample(2_500, 1_500);
+    // Epoch 2's rows moved into epoch 1, so one epoch spans two full row groups of 1,000 rows.
+    // (Their receipts still say epoch 2, which `verify` would report; this test is about bytes.)
+    for row in &mut input.rows {
+        if row.epoch == 2 {
+            row.epoch = 1;
+        }
+    }
+    let mut input = in_export_order(input);
+    // A duplicate right after its original: the cut below falls between them.
+    let dup = input.rows[1_200].clone();
+    input.rows.insert(1_201, dup);
+    let config = |dir: &Path| {
+        let mut config = ExportConfig::new(dir);
+        config.shard_max_bytes = 200 * 1024;
+        config.jsonl = true;
+        config
+    };
+    let whole_dir = tmp.path().join("whole").join("ds");
+    let whole = export(input.clone(), &validator_key(), &config(&whole_dir)).unwrap();
+    assert_eq!(whole.duplicates_dropped, 1);
+
+    let pieces_dir = tmp.path().join("pieces").join("ds");
+    let key = validator_key();
+    let mut writer = ExportWriter::create(&key, config(&pieces_dir)).unwrap();
+    let mut start = 0;
+    for size in [1, 998, 3, 197, 2, 1_000, 0, 37].into_iter().cycle() {
+        let end = (start + size).min(input.rows.len());
+        writer.add(piece(&input, start..end)).unwrap();
+        start = end;
+        if start == input.rows.len() {
+            break;
+        }
+    }
+    let pieces = writer.finish().unwrap();
+    assert_eq!(pieces.duplicates_dropped, 1);
+    assert_eq!(pieces.manifest, whole.manifest);
+    let (fa, fb) = (files_under(&whole_dir), files_under(&pieces_dir));
+    assert_eq!(fa.len(), fb.len());
+    assert!(fa.len() > 6, "several shards and JSON Lines copies: {fa:?}");
+    for (x, y) in fa.iter().zip(&fb) {
+        assert_eq!(
+            x.strip_prefix(&whole_dir).unwrap(),
+            y.strip_prefix(&pieces_dir).unwrap()
+        );
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{} differs",
+            y.display()
+        );
+    }
+}
+
+/// A piece holding a row that sorts before rows already added is refused with a reason code;
+/// a writer dropped unfinished leaves the dataset already in place as it was, and no files.
+#[test]
+fn a_piece_out_of_order_is_refused_and_an_unfinished_export_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let before = export_sample(&dir, 300);
+    let input = in_export_order(sample(300, 1_500));
+    let key = validator_key();
+    let mut writer = ExportWriter::create(&key, ExportConfig::new(&dir)).unwrap();
+    writer.add(piece(&input, 150..300)).unwrap();
+    let err = writer.add(piece(&input, 0..150)).unwrap_err();
+    assert_eq!(err.code(), "export_out_of_order");
+    let message = err.to_string();
+    assert!(message.contains("out of order"), "{message}");
+    drop(writer);
+    assert_eq!(Manifest::read(&dir).unwrap(), before);
+    assert!(verify_dir(&dir, &VerifyOptions::default()).is_ok());
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("ds")]);
 }
 
 /// Rows the validator counted at acceptance carry their token counts: the export writes them as
