@@ -33,6 +33,13 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`, …) in KiB.
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -227,6 +234,9 @@ fn main() {
     // (each record's JSON parsed), then the Parquet shards, manifest and card.
     // `cargo bench -p gleaner-dataset` measures the Parquet part alone, from rows in memory.
     let out = tempfile::tempdir().expect("tempdir");
+    // The export's peak memory: the process's peak RSS reset to its current RSS, read after.
+    let reset_peak = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let rss_before = status_kib("VmRSS");
     let cpu_before = process_cpu();
     let started = Instant::now();
     let summary = gleaner_validator::dataset::export_from_store(
@@ -240,6 +250,17 @@ fn main() {
     let secs = started.elapsed().as_secs_f64();
     let rows = summary.manifest.rows;
     println!("export from the store: {rows} rows in {secs:.2} s");
+    if let (true, Some(before), Some(peak)) = (reset_peak, rss_before, status_kib("VmHWM")) {
+        println!(
+            "export from the store: peak RSS {:.1} MiB, {:.1} MiB above the {:.1} MiB before it \
+             ({} records of ~{text_bytes} B of text: {:.1} MiB)",
+            peak as f64 / 1024.0,
+            peak.saturating_sub(before) as f64 / 1024.0,
+            before as f64 / 1024.0,
+            rows,
+            (rows as usize * text_bytes) as f64 / (1024.0 * 1024.0)
+        );
+    }
     if let Some(used) = process_cpu()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before))

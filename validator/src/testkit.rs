@@ -2,9 +2,11 @@
 //! pass the quality rules, and records answering a job. Not used by the service itself.
 
 use gleaner_protocol::api::Job;
-use gleaner_protocol::{Digest, Record, RecordDraft, RobotsVerdict, SecretKey};
+use gleaner_protocol::{Batch, Digest, Record, RecordDraft, RobotsVerdict, SecretKey};
 
-use crate::store::{CrawlRequest, LeaseParams, Store, StoreError};
+use crate::Identity;
+use crate::ingest::prepare;
+use crate::store::{CrawlRequest, IngestParams, LeaseParams, Store, StoreError};
 
 /// Registers `node` (paying itself) and leases it one job on each of `pages` sites
 /// (`http://site{i}.example/`, one page each, no politeness delay), as a node does before
@@ -217,6 +219,55 @@ pub fn record_for(key: &SecretKey, job: &Job, text: String, fetched_at_ms: i64) 
         outlinks: Vec::new(),
     }
     .sign(key)
+}
+
+/// Start of the records [`fill_store`] makes, Unix milliseconds (2026-01-01).
+pub const FILL_T0: i64 = 1_767_225_600_000;
+
+/// Fills a validator data directory as real use does: a node registers and leases `jobs` jobs,
+/// then submits records of ~2 kB answering them in batches of 10 through the real checks and
+/// store; epoch 1 is closed after the first batch, so the records span epochs 1 and 2. Returns
+/// the validator's identity and how many records were accepted.
+pub fn fill_store(data: &std::path::Path, jobs: usize) -> anyhow::Result<(Identity, usize)> {
+    let identity = Identity::load_or_create(data)?;
+    let store = Store::open(data)?;
+    let node = SecretKey::from_bytes(&[7; 32]);
+    let jobs = leased_jobs(&store, &node, jobs, FILL_T0)?;
+    for (n, chunk) in jobs.chunks(10).enumerate() {
+        let records = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let text = sample_text((n * 10 + i) as u64, 2_000);
+                record_for(&node, job, text, FILL_T0 + 1_000)
+            })
+            .collect();
+        let now = FILL_T0 + 2_000 + n as i64;
+        let batch = Batch::new(&node, now, records);
+        let (batch_id, prepared) = prepare(&batch, &node.public(), now, &[])?;
+        let params = IngestParams {
+            cross_check_rate: 0.0,
+            new_node_cross_check_rate: 0.0,
+            domain_delay_ms: 0,
+        };
+        store.ingest(
+            batch_id,
+            &node.public(),
+            &prepared,
+            now,
+            identity.secret(),
+            &params,
+        )?;
+        if n == 0 {
+            store.close_epoch(identity.secret(), now + 1)?;
+        }
+    }
+    let mut accepted = 0;
+    store.for_each_accepted(None, |_| {
+        accepted += 1;
+        Ok(())
+    })?;
+    Ok((identity, accepted))
 }
 
 #[cfg(test)]

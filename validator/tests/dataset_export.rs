@@ -4,56 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gleaner_dataset::{TokenCounter, VerifyOptions, verify_dir};
-use gleaner_protocol::{Batch, SecretKey};
 use gleaner_validator::dataset::{datasets_root, export_from_store};
-use gleaner_validator::ingest::prepare;
-use gleaner_validator::store::{DB_FILE, IngestParams};
-use gleaner_validator::testkit::{leased_jobs, record_for, sample_text};
+use gleaner_validator::store::DB_FILE;
+use gleaner_validator::testkit::fill_store;
 use gleaner_validator::{Identity, Store};
 
-const T0: i64 = 1_767_225_600_000;
-
 fn fill(data: &std::path::Path) -> (Identity, usize) {
-    let identity = Identity::load_or_create(data).unwrap();
-    let store = Store::open(data).unwrap();
-    let node = SecretKey::from_bytes(&[7; 32]);
-    let jobs = leased_jobs(&store, &node, 30, T0).unwrap();
-    assert!(jobs.len() >= 20, "{} jobs", jobs.len());
-    for (n, chunk) in jobs.chunks(10).enumerate() {
-        let records = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, job)| {
-                record_for(
-                    &node,
-                    job,
-                    sample_text((n * 10 + i) as u64, 2_000),
-                    T0 + 1_000,
-                )
-            })
-            .collect();
-        let now = T0 + 2_000 + n as i64;
-        let batch = Batch::new(&node, now, records);
-        let (batch_id, prepared) = prepare(&batch, &node.public(), now, &[]).unwrap();
-        store
-            .ingest(
-                batch_id,
-                &node.public(),
-                &prepared,
-                now,
-                identity.secret(),
-                &IngestParams {
-                    cross_check_rate: 0.0,
-                    new_node_cross_check_rate: 0.0,
-                    domain_delay_ms: 0,
-                },
-            )
-            .unwrap();
-        if n == 0 {
-            store.close_epoch(identity.secret(), now + 1).unwrap();
-        }
-    }
-    let accepted = store.accepted_records(None).unwrap().len();
+    let (identity, accepted) = fill_store(data, 30).unwrap();
     assert!(accepted >= 20, "{accepted} accepted");
     (identity, accepted)
 }

@@ -7,7 +7,7 @@
 //! **Architecture invariant:** only files listed in a dataset's manifest (and the manifest) are
 //! ever served; paths are never joined from the request without that check.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gleaner_dataset::{
-    DatasetError, ExportConfig, ExportInput, ExportRow, ExportSummary, MANIFEST_FILE, Manifest,
-    list_datasets, safe_join,
+    DatasetError, ExportConfig, ExportInput, ExportRow, ExportSummary, ExportWriter, MANIFEST_FILE,
+    Manifest, list_datasets, safe_join,
 };
 use gleaner_protocol::{Digest, Receipt, SecretKey};
 use serde::Serialize;
@@ -35,6 +35,10 @@ pub const DATASETS_DIR: &str = "datasets";
 pub const LATEST_DATASET: &str = "gleaner-latest";
 /// Environment variable: export [`LATEST_DATASET`] every this many seconds (0 or unset: never).
 pub const EXPORT_INTERVAL_ENV: &str = "GLEANER_DATASET_EXPORT_SECS";
+/// Most records handed to the dataset writer at once by [`export_from_store_with`].
+pub const EXPORT_PIECE_ROWS: usize = 8_192;
+/// Most text bytes handed to the dataset writer at once by [`export_from_store_with`].
+pub const EXPORT_PIECE_TEXT_BYTES: usize = 64 * 1024 * 1024;
 /// Longest dataset name accepted in a URL.
 const MAX_NAME_BYTES: usize = 128;
 
@@ -91,6 +95,11 @@ pub fn export_from_store(
 }
 
 /// [`export_from_store`], optionally also writing JSON Lines + zstd copies of the shards.
+///
+/// Records stream from the store into a [`gleaner_dataset::ExportWriter`] in pieces of at most
+/// [`EXPORT_PIECE_ROWS`] rows or [`EXPORT_PIECE_TEXT_BYTES`] of text, so the export's memory does
+/// not grow with the history: one piece of records, a row group, and per record kept its id and
+/// text digest, plus the receipts of the batches (see `validator/README.md`).
 pub fn export_from_store_with(
     store: &Store,
     key: &SecretKey,
@@ -99,34 +108,25 @@ pub fn export_from_store_with(
     name: Option<&str>,
     jsonl: bool,
 ) -> Result<ExportSummary, ExportError> {
-    let mut input = ExportInput::default();
-    let mut receipts = BTreeMap::new();
-    store.for_each_accepted(since, |a| {
-        receipts
-            .entry(a.batch_id)
-            .or_insert_with(|| Receipt::clone(&a.receipt));
-        input.rows.push(ExportRow {
-            record: a.record,
-            batch_id: a.batch_id,
-            epoch: a.epoch,
-            accepted_at_ms: a.accepted_at_ms,
-            quality: a.quality,
-            minhash_cluster_size: a.minhash_cluster_size,
-            token_count: a.token_count,
-        });
-        Ok(())
-    })?;
-    if input.rows.is_empty() {
+    export_in_pieces(store, key, root, since, name, jsonl, EXPORT_PIECE_ROWS)
+}
+
+/// [`export_from_store_with`] with pieces of at most `piece_rows` records.
+fn export_in_pieces(
+    store: &Store,
+    key: &SecretKey,
+    root: &Path,
+    since: Option<u64>,
+    name: Option<&str>,
+    jsonl: bool,
+    piece_rows: usize,
+) -> Result<ExportSummary, ExportError> {
+    let Some((from, to)) = store.accepted_epochs(since)? else {
         return Err(ExportError::NothingToExport { since });
-    }
-    input.receipts = receipts.into_values().collect();
+    };
     let name = match name {
         Some(n) => n.to_string(),
-        None => {
-            let from = input.rows.iter().map(|r| r.epoch).min().unwrap_or(0);
-            let to = input.rows.iter().map(|r| r.epoch).max().unwrap_or(0);
-            format!("gleaner-e{from:06}-e{to:06}")
-        }
+        None => format!("gleaner-e{from:06}-e{to:06}"),
     };
     if !valid_name(&name) {
         return Err(ExportError::BadName(name));
@@ -135,7 +135,35 @@ pub fn export_from_store_with(
         jsonl,
         ..ExportConfig::new(root.join(&name))
     };
-    Ok(gleaner_dataset::export(input, key, &config)?)
+    let mut writer = ExportWriter::create(key, config)?;
+    let mut piece = ExportInput::default();
+    let mut piece_text = 0usize;
+    // Batches whose receipt the writer already has.
+    let mut given: HashSet<Digest> = HashSet::new();
+    // Only the epochs counted above, so the name matches the rows even if an epoch opens
+    // meanwhile.
+    store.for_each_accepted_in(from..=to, |a| -> Result<(), ExportError> {
+        if given.insert(a.batch_id) {
+            piece.receipts.push(Receipt::clone(&a.receipt));
+        }
+        piece_text += a.record.text.len();
+        piece.rows.push(ExportRow {
+            record: a.record,
+            batch_id: a.batch_id,
+            epoch: a.epoch,
+            accepted_at_ms: a.accepted_at_ms,
+            quality: a.quality,
+            minhash_cluster_size: a.minhash_cluster_size,
+            token_count: a.token_count,
+        });
+        if piece.rows.len() >= piece_rows || piece_text >= EXPORT_PIECE_TEXT_BYTES {
+            writer.add(std::mem::take(&mut piece))?;
+            piece_text = 0;
+        }
+        Ok(())
+    })?;
+    writer.add(piece)?;
+    Ok(writer.finish()?)
 }
 
 /// Re-exports [`LATEST_DATASET`] every `GLEANER_DATASET_EXPORT_SECS` seconds when set, skipping
@@ -481,6 +509,55 @@ async fn file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).unwrap();
+                    out.push((p.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The store's records stream to the dataset writer in pieces; small pieces (cut inside
+    /// batches, row groups and epochs) give the same files as one piece, and they verify.
+    #[test]
+    fn records_streamed_in_pieces_export_the_same_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (identity, accepted) = crate::testkit::fill_store(tmp.path(), 30).unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let key = identity.secret();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let one = export_in_pieces(&store, key, &a, None, None, true, usize::MAX).unwrap();
+        let many = export_in_pieces(&store, key, &b, None, None, true, 3).unwrap();
+        assert_eq!(one.manifest.rows, accepted as u64);
+        assert_eq!(many.manifest, one.manifest);
+        let (fa, fb) = (files(&one.dir), files(&many.dir));
+        assert!(
+            fa.len() >= 6,
+            "{:?}",
+            fa.iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+        assert!(fa == fb, "the files differ");
+        let report = gleaner_dataset::verify_dir(
+            &many.dir,
+            &gleaner_dataset::VerifyOptions {
+                trust: vec![identity.public()],
+                ..Default::default()
+            },
+        );
+        assert!(report.is_ok(), "{:?}", report.failures);
+        assert_eq!(report.rows_checked, accepted as u64);
+    }
 
     #[test]
     fn names_are_single_plain_segments() {

@@ -27,7 +27,10 @@ use rusqlite::{Connection, OpenFlags};
 pub use group::Group;
 pub use ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{CrawlRequest, CrawlRequestAdded, LeaseParams, ReportOutcome};
-pub use read::{AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow, ReasonCount};
+pub use read::{
+    ACCEPTED_PAGE_ROWS, AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow,
+    ReasonCount,
+};
 pub use sitemaps::{
     MAX_CHILD_SITEMAPS, MAX_SITEMAP_DEPTH, SitemapApplied, SitemapJob, SitemapOutcome,
     SitemapStatus,

@@ -109,6 +109,9 @@ pub struct NetworkStats {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Accepted records per read in [`Store::for_each_accepted_in`].
+pub const ACCEPTED_PAGE_ROWS: usize = 2_048;
+
 impl Store {
     /// Accepted primary records with `epoch >= since_epoch`, ordered by (epoch, record id).
     pub fn accepted_records(
@@ -137,31 +140,114 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The first and last epoch holding accepted primary records at or after `since_epoch`
+    /// (`None` when there are none).
+    pub fn accepted_epochs(
+        &self,
+        since_epoch: Option<u64>,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let conn = self.conn()?;
+        let since = i64::try_from(since_epoch.unwrap_or(0)).unwrap_or(i64::MAX);
+        let range: (Option<i64>, Option<i64>) = conn
+            .query_row(
+                "SELECT MIN(epoch), MAX(epoch) FROM records
+                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch >= ?1",
+                params![since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .op("accepted_epochs")?;
+        Ok(match range {
+            (Some(first), Some(last)) => Some((
+                u64::try_from(first).unwrap_or(0),
+                u64::try_from(last).unwrap_or(0),
+            )),
+            _ => None,
+        })
+    }
+
     /// Streams accepted records in the order of [`Store::accepted_records`] without holding them
     /// all in memory. Stops at the first error `f` returns.
     pub fn for_each_accepted(
         &self,
         since_epoch: Option<u64>,
-        mut f: impl FnMut(AcceptedRecord) -> Result<(), StoreError>,
+        f: impl FnMut(AcceptedRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let conn = self.conn()?;
-        let since = i64::try_from(since_epoch.unwrap_or(0)).unwrap_or(i64::MAX);
-        let mut stmt = conn
-            .prepare(
-                "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size,
-                        token_count
-                 FROM records
-                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch >= ?1
-                 ORDER BY epoch, record_id",
-            )
-            .op("accepted_records")?;
-        let mut receipt_of = conn
-            .prepare("SELECT receipt_json FROM batches WHERE batch_id = ?1")
-            .op("accepted_records")?;
-        let mut rows = stmt.query(params![since]).op("accepted_records")?;
+        self.for_each_accepted_in(since_epoch.unwrap_or(0)..=u64::MAX, f)
+    }
+
+    /// Streams the accepted primary records credited in `epochs`, ordered by (epoch, record id),
+    /// without holding them all in memory. Stops at the first error `f` returns.
+    ///
+    /// Records are read in pages of [`ACCEPTED_PAGE_ROWS`], each page its own short read that
+    /// resumes after the last (epoch, record id) seen: a slow consumer (the dataset export) never
+    /// holds a read transaction open, which would keep SQLite from checkpointing its write-ahead
+    /// log while ingest goes on. Records accepted during the stream are included when they sort
+    /// after the page being read.
+    pub fn for_each_accepted_in<E: From<StoreError>>(
+        &self,
+        epochs: std::ops::RangeInclusive<u64>,
+        f: impl FnMut(AcceptedRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.for_each_accepted_paged(epochs, ACCEPTED_PAGE_ROWS, f)
+    }
+
+    /// [`Store::for_each_accepted_in`] with pages of `page_rows` (at least 1).
+    pub(crate) fn for_each_accepted_paged<E: From<StoreError>>(
+        &self,
+        epochs: std::ops::RangeInclusive<u64>,
+        page_rows: usize,
+        mut f: impl FnMut(AcceptedRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let page_rows = page_rows.max(1);
+        let from = i64::try_from(*epochs.start()).unwrap_or(i64::MAX);
+        let to = i64::try_from(*epochs.end()).unwrap_or(i64::MAX);
         // Rows come in record-id order, not batch order: each batch's receipt is parsed once and
         // shared (parsing it for every row cost more than the rest of the read).
         let mut receipts: HashMap<Digest, Arc<Receipt>> = HashMap::new();
+        // Resume after this (epoch, record id); every record id is longer than the empty blob.
+        let mut after: (i64, Vec<u8>) = (from, Vec::new());
+        loop {
+            let page = self.accepted_page(from, to, &after, page_rows, &mut receipts)?;
+            let full = page.len() >= page_rows;
+            for (record, key) in page {
+                after = key;
+                f(record)?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One page of [`Store::for_each_accepted_in`], each record with its (epoch, record id).
+    fn accepted_page(
+        &self,
+        from: i64,
+        to: i64,
+        after: &(i64, Vec<u8>),
+        page_rows: usize,
+        receipts: &mut HashMap<Digest, Arc<Receipt>>,
+    ) -> Result<Vec<(AcceptedRecord, (i64, Vec<u8>))>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size,
+                        token_count, record_id
+                 FROM records
+                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2
+                   AND (epoch, record_id) > (?3, ?4)
+                 ORDER BY epoch, record_id
+                 LIMIT ?5",
+            )
+            .op("accepted_records")?;
+        let mut receipt_of = conn
+            .prepare_cached("SELECT receipt_json FROM batches WHERE batch_id = ?1")
+            .op("accepted_records")?;
+        let limit = i64::try_from(page_rows).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(params![from, to, after.0, after.1.as_slice(), limit])
+            .op("accepted_records")?;
+        let mut page = Vec::with_capacity(page_rows.min(ACCEPTED_PAGE_ROWS));
         while let Some(row) = rows.next().op("accepted_records")? {
             let record_json: Vec<u8> = row.get(0).op("accepted_records")?;
             let batch: Vec<u8> = row.get(1).op("accepted_records")?;
@@ -170,6 +256,7 @@ impl Store {
             let quality: String = row.get(4).op("accepted_records")?;
             let cluster: i64 = row.get(5).op("accepted_records")?;
             let tokens: Option<i64> = row.get(6).op("accepted_records")?;
+            let record_id: Vec<u8> = row.get(7).op("accepted_records")?;
             let batch_id = digest_from(&batch, "batch id")?;
             let receipt = match receipts.get(&batch_id) {
                 Some(r) => Arc::clone(r),
@@ -197,7 +284,7 @@ impl Store {
                 what: "quality",
                 why: e.to_string(),
             })?;
-            f(AcceptedRecord {
+            let accepted = AcceptedRecord {
                 record,
                 batch_id,
                 receipt,
@@ -206,9 +293,10 @@ impl Store {
                 quality,
                 minhash_cluster_size: u32::try_from(cluster).unwrap_or(u32::MAX),
                 token_count: tokens.and_then(|n| u64::try_from(n).ok()),
-            })?;
+            };
+            page.push((accepted, (epoch, record_id)));
         }
-        Ok(())
+        Ok(page)
     }
 
     /// Every registered node, by key.
@@ -440,5 +528,52 @@ impl Store {
             urls_seen,
             epochs: self.epochs()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(
+        store: &Store,
+        epochs: std::ops::RangeInclusive<u64>,
+        page_rows: usize,
+    ) -> Vec<(u64, Digest)> {
+        let mut out = Vec::new();
+        store
+            .for_each_accepted_paged(epochs, page_rows, |a| -> Result<(), StoreError> {
+                out.push((a.epoch, a.record.id()));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    /// Paging resumes exactly after the last (epoch, record id) read, whatever the page size, and
+    /// keeps to the epochs asked for.
+    #[test]
+    fn pages_of_any_size_read_every_accepted_record_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, accepted) = crate::testkit::fill_store(dir.path(), 25).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let all = ids(&store, 0..=u64::MAX, ACCEPTED_PAGE_ROWS);
+        assert_eq!(all.len(), accepted);
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+        let epochs: Vec<u64> = all.iter().map(|(e, _)| *e).collect();
+        assert!(epochs.contains(&1) && epochs.contains(&2), "{epochs:?}");
+        for page_rows in [0, 1, 2, 3, 7, accepted - 1, accepted, accepted + 1] {
+            assert_eq!(
+                ids(&store, 0..=u64::MAX, page_rows),
+                all,
+                "pages of {page_rows}"
+            );
+        }
+        let second: Vec<_> = all.iter().filter(|(e, _)| *e == 2).copied().collect();
+        assert_eq!(ids(&store, 2..=2, 3), second);
+        assert!(ids(&store, 3..=9, 3).is_empty());
+        assert_eq!(store.accepted_epochs(None).unwrap(), Some((1, 2)));
+        assert_eq!(store.accepted_epochs(Some(2)).unwrap(), Some((2, 2)));
+        assert_eq!(store.accepted_epochs(Some(3)).unwrap(), None);
     }
 }
