@@ -18,17 +18,21 @@ pub fn leased_jobs(
     now_ms: i64,
 ) -> Result<Vec<Job>, StoreError> {
     store.register_node(&node.public(), &node.public(), "test", now_ms)?;
-    let seeds = (0..pages)
-        .map(|i| format!("http://site{i}.example/"))
-        .collect();
-    let request = CrawlRequest {
-        seeds,
-        domains: Vec::new(),
-        sitemaps: Vec::new(),
-        max_pages: u32::try_from(pages).unwrap_or(u32::MAX),
-        max_depth: 0,
-    };
-    store.add_crawl_request("test", &request, now_ms)?;
+    // A crawl request takes at most 10,000 seeds: larger runs add several.
+    let all: Vec<usize> = (0..pages).collect();
+    for part in all.chunks(10_000) {
+        let request = CrawlRequest {
+            seeds: part
+                .iter()
+                .map(|i| format!("http://site{i}.example/"))
+                .collect(),
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: u32::try_from(part.len()).unwrap_or(u32::MAX),
+            max_depth: 0,
+        };
+        store.add_crawl_request("test", &request, now_ms)?;
+    }
     let params = LeaseParams {
         ttl_ms: 3_600_000,
         max_per_domain: 1,
