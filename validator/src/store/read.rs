@@ -109,6 +109,9 @@ pub struct NetworkStats {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Where a page of accepted records resumes: after this (epoch, record id).
+type PageKey = (i64, Vec<u8>);
+
 /// Accepted records per read in [`Store::for_each_accepted_in`].
 pub const ACCEPTED_PAGE_ROWS: usize = 2_048;
 
@@ -205,7 +208,7 @@ impl Store {
         // shared (parsing it for every row cost more than the rest of the read).
         let mut receipts: HashMap<Digest, Arc<Receipt>> = HashMap::new();
         // Resume after this (epoch, record id); every record id is longer than the empty blob.
-        let mut after: (i64, Vec<u8>) = (from, Vec::new());
+        let mut after: PageKey = (from, Vec::new());
         loop {
             let page = self.accepted_page(from, to, &after, page_rows, &mut receipts)?;
             let full = page.len() >= page_rows;
@@ -224,10 +227,10 @@ impl Store {
         &self,
         from: i64,
         to: i64,
-        after: &(i64, Vec<u8>),
+        after: &PageKey,
         page_rows: usize,
         receipts: &mut HashMap<Digest, Arc<Receipt>>,
-    ) -> Result<Vec<(AcceptedRecord, (i64, Vec<u8>))>, StoreError> {
+    ) -> Result<Vec<(AcceptedRecord, PageKey)>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
