@@ -205,6 +205,7 @@ pub struct ExportWriter<'k> {
     shards: Shards,
     rows_in: u64,
     rows_out: u64,
+    /// The first and last epoch of the rows kept so far.
     epochs: Option<(u64, u64)>,
     finished: bool,
 }
@@ -318,11 +319,9 @@ impl<'k> ExportWriter<'k> {
                 .nodes
                 .entry(row.record.node)
                 .or_insert_with(|| row.record.node.to_string());
-            let epoch = row.epoch;
-            self.epochs = Some(match self.epochs {
-                None => (epoch, epoch),
-                Some((from, _)) => (from, epoch),
-            });
+            // Rows come in epoch order: the first kept row's epoch is the first.
+            let first = self.epochs.map_or(row.epoch, |(first, _)| first);
+            self.epochs = Some((first, row.epoch));
             self.rows_out += 1;
             self.pending.push(Prepared { row, id, receipt });
         }

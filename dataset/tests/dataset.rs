@@ -282,6 +282,37 @@ fn a_piece_out_of_order_is_refused_and_an_unfinished_export_changes_nothing() {
     assert!(message.contains("out of order"), "{message}");
     drop(writer);
     assert_eq!(Manifest::read(&dir).unwrap(), before);
+
+    // A row whose batch's receipt came with no piece so far is refused; so is a receipt signed
+    // by another validator. A receipt given with an earlier piece serves the later ones.
+    let mut writer = ExportWriter::create(&key, ExportConfig::new(&dir)).unwrap();
+    // One row, so one batch's receipt.
+    writer.add(piece(&input, 0..1)).unwrap();
+    let given = [input.rows[0].batch_id];
+    let later = input.rows[1..]
+        .iter()
+        .position(|r| given.contains(&r.batch_id))
+        .unwrap()
+        + 1;
+    let no_receipts = |rows: std::ops::Range<usize>| ExportInput {
+        rows: input.rows[rows].to_vec(),
+        receipts: Vec::new(),
+    };
+    writer.add(no_receipts(later..later + 1)).unwrap();
+    let orphan = input.rows[later + 1..]
+        .iter()
+        .position(|r| !given.contains(&r.batch_id))
+        .unwrap()
+        + later
+        + 1;
+    let err = writer.add(no_receipts(orphan..orphan + 1)).unwrap_err();
+    assert_eq!(err.code(), "missing_receipt");
+    let mut foreign = piece(&input, orphan + 1..orphan + 2);
+    foreign.receipts[0].validator = gleaner_protocol::SecretKey::from_bytes(&[0xee; 32]).public();
+    let err = writer.add(foreign).unwrap_err();
+    assert_eq!(err.code(), "foreign_receipt");
+    drop(writer);
+    assert_eq!(Manifest::read(&dir).unwrap(), before);
     assert!(verify_dir(&dir, &VerifyOptions::default()).is_ok());
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()

@@ -266,11 +266,7 @@ pub fn fill_store(data: &std::path::Path, jobs: usize) -> anyhow::Result<(Identi
             store.close_epoch(identity.secret(), now + 1)?;
         }
     }
-    let mut accepted = 0;
-    store.for_each_accepted(None, |_| {
-        accepted += 1;
-        Ok(())
-    })?;
+    let accepted = usize::try_from(store.accepted_count()?)?;
     Ok((identity, accepted))
 }
 
