@@ -34,7 +34,9 @@ mod verify;
 
 pub use card::render_card;
 pub use error::{DatasetError, Failure, Place};
-pub use export::{ExportConfig, ExportInput, ExportSummary, ExportWriter, export};
+pub use export::{
+    ExportConfig, ExportInput, ExportSummary, ExportWriter, PARQUET_ZSTD_LEVEL, export,
+};
 pub use manifest::{
     CARD_FILE, FileEntry, MANIFEST_DOMAIN, MANIFEST_FILE, MANIFEST_FORMAT, Manifest, RECEIPTS_FILE,
     list_datasets, safe_join,
