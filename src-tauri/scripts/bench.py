@@ -4,6 +4,8 @@ Three phases, each a fresh start of the app in a temporary data folder:
   window open, sharing   — the dashboard visible, live stats pushed every second
   tray only, sharing     — started with --hidden
   tray only, paused      — started with --hidden, then paused from the tray
+and, when bench.sh could build it (argument 2), the platform's floor measured the same way:
+  bare WebKitGTK window  — webkit-floor.c: a GTK window, one web view, one line of HTML
 Memory is summed over the app and every process below it (WebKit's web and network processes):
 RSS (what `top` shows, shared pages counted in each process) and PSS (shared pages split fairly).
 CPU is the processes' user+system time over the sampling window, as % of one core.
@@ -19,19 +21,20 @@ import time
 from desktop import Tray, cpu_ticks, descendants, memory_kib, names, wait_for
 
 BINARY = os.path.abspath(sys.argv[1])
+FLOOR = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
 SETTLE_S = float(os.environ.get("GLEANER_BENCH_SETTLE", "6"))
 SAMPLE_S = float(os.environ.get("GLEANER_BENCH_SAMPLE", "20"))
 HZ = os.sysconf("SC_CLK_TCK")
 
 
-def phase(label, args, pause=False):
+def phase(label, args, pause=False, binary=BINARY):
     d = tempfile.mkdtemp(prefix="gleaner-bench-")
     with open(os.path.join(d, "app.json"), "w") as f:
         json.dump({"onboarded": True}, f)
     env = dict(os.environ, GLEANER_APP_DIR=d, RUST_LOG="warn")
-    app = subprocess.Popen([BINARY, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = subprocess.Popen([binary, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        tray = Tray(app.pid)
+        tray = Tray(app.pid) if binary == BINARY else None
         if pause:
             tray.click("Pause sharing")
             wait_for("paused", lambda: "Resume sharing" in tray.items())
@@ -51,7 +54,10 @@ def phase(label, args, pause=False):
         print(f"{'':<24} memory RSS {rss / 1024:6.1f} MiB (peak {peak_rss / 1024:.1f})  "
               f"PSS {pss / 1024:6.1f} MiB (peak {peak_pss / 1024:.1f})  CPU {cpu:.2f}% of a core "
               f"over {SAMPLE_S:.0f} s", flush=True)
-        tray.click("Quit")
+        if tray:
+            tray.click("Quit")
+        else:
+            app.terminate()
         app.wait(20)
     finally:
         if app.poll() is None:
@@ -65,6 +71,8 @@ def main():
     phase("window open, sharing", [])
     phase("tray only, sharing", ["--hidden"])
     phase("tray only, paused", ["--hidden"], pause=True)
+    if FLOOR:
+        phase("bare WebKitGTK window", [], binary=FLOOR)
 
 
 if __name__ == "__main__":
