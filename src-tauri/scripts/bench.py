@@ -6,6 +6,7 @@ Three phases, each a fresh start of the app in a temporary data folder:
   tray only, paused      — started with --hidden, then paused from the tray
 and, when bench.sh could build it (argument 2), the platform's floor measured the same way:
   bare WebKitGTK window  — webkit-floor.c: a GTK window, one web view, one line of HTML
+  the same, lean         — with every WebKit setting that could lower memory (`--lean`)
 Memory is summed over the app and every process below it (WebKit's web and network processes):
 RSS (what `top` shows, shared pages counted in each process) and PSS (shared pages split fairly).
 CPU is the processes' user+system time over the sampling window, as % of one core.
@@ -73,6 +74,7 @@ def main():
     phase("tray only, paused", ["--hidden"], pause=True)
     if FLOOR:
         phase("bare WebKitGTK window", [], binary=FLOOR)
+        phase("the same, lean settings", ["--lean"], binary=FLOOR)
 
 
 if __name__ == "__main__":
