@@ -790,8 +790,15 @@ fn close_shard(
     Ok(())
 }
 
+/// A string column, its value buffer sized up front: growing it by doubling would copy a row
+/// group's texts (megabytes) several times over.
 fn strings<'a>(rows: &'a [Prepared], f: impl Fn(&'a Prepared) -> &'a str) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    let bytes = rows.iter().map(|p| f(p).len()).sum();
+    let mut column = StringBuilder::with_capacity(rows.len(), bytes);
+    for p in rows {
+        column.append_value(f(p));
+    }
+    Arc::new(column.finish())
 }
 
 fn owned_strings(rows: &[Prepared], f: impl Fn(&Prepared) -> String) -> ArrayRef {
