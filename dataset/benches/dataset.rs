@@ -86,6 +86,12 @@
 //! malloc tuned against returning memory (`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:
 //! glibc.malloc.trim_threshold=…`): no change. None is worth its size; all kept compressed.
 //!
+//! Later that evening, with string columns sized up front (`8e1c0d9`, -1.85 k instructions per
+//! row): eight more one-core runs, 50,505 / 51,546 / 54,945 / 53,191 / 44,248 / 54,945 / 55,556 /
+//! 54,348 rows per core-second (median ~54,000; the ceiling 125,000-131,579). The same bench
+//! built with mimalloc as its global allocator, alternated three times with it: 56,818 / 54,945 /
+//! 55,556 against 54,945 / 55,556 / 54,348, no difference worth a dependency; not kept.
+//!
 //! On a busy machine the wall-clock figures mostly measure the share of CPU the bench gets; with
 //! both cores free, export takes about half its CPU time (44,000 rows/s was seen in a quieter
 //! moment), so compare CPU-seconds across runs.
