@@ -289,11 +289,14 @@ impl Store {
                 params![id, now_ms],
             )
             .op("release")?;
-            tx.exec_cached(
-                "UPDATE domains SET active_leases = MAX(active_leases - 1, 0) WHERE domain = ?1",
-                params![domain],
-            )
-            .op("release")?;
+            let closed = tx
+                .exec_cached(
+                    "UPDATE domains SET active_leases = active_leases - 1
+                     WHERE domain = ?1 AND active_leases > 0",
+                    params![domain],
+                )
+                .op("release")?;
+            add_pending(&tx, -count(closed))?;
             requeue_or_fail(&tx, task_id, &domain, false, false)?;
         }
         tx.commit().op("release")?;
@@ -599,13 +602,35 @@ pub(crate) fn push_task(
         ])
     })
     .op("push_task")?;
-    conn.prepare_cached(
-        "INSERT INTO domains(domain, queued) VALUES (?1, 1)
-         ON CONFLICT(domain) DO UPDATE SET queued = queued + 1",
-    )
-    .and_then(|mut s| s.execute(params![domain]))
-    .op("push_task")?;
+    let counted = conn
+        .exec_cached(
+            "INSERT INTO domains(domain, queued) VALUES (?1, 1)
+             ON CONFLICT(domain) DO UPDATE SET queued = queued + 1",
+            params![domain],
+        )
+        .op("push_task")?;
+    add_pending(conn, count(counted))
+}
+
+/// Moves the `pending` counter (`SUM(domains.queued) + SUM(domains.active_leases)`) by `delta`.
+/// Every statement that changes those columns calls it in the same transaction; the lease, which
+/// moves one task from queued to leased, leaves the sum as it is. A counter table with one
+/// single-row UPDATE here, rather than triggers on `domains`, keeps those statements single-row
+/// writes, which need no statement journal (schema version 6).
+fn add_pending(conn: &Connection, delta: i64) -> Result<(), StoreError> {
+    if delta != 0 {
+        conn.exec_cached(
+            "UPDATE counters SET value = value + ?1 WHERE name = 'pending'",
+            params![delta],
+        )
+        .op("pending")?;
+    }
     Ok(())
+}
+
+/// Rows a statement changed, as a counter delta.
+fn count(rows: usize) -> i64 {
+    i64::try_from(rows).unwrap_or(i64::MAX)
 }
 
 /// A fetch on `domain` ended: one lease fewer, and the domain rests before the next.
@@ -618,15 +643,15 @@ pub(crate) fn close_domain_lease(
     domain_delay_ms: i64,
     failed: Option<bool>,
 ) -> Result<(), StoreError> {
-    let (crawl_delay, failures): (i64, i64) = conn
+    let (crawl_delay, failures, active): (i64, i64, i64) = conn
         .query_row_cached(
-            "SELECT crawl_delay_ms, failures FROM domains WHERE domain = ?1",
+            "SELECT crawl_delay_ms, failures, active_leases FROM domains WHERE domain = ?1",
             params![domain],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()
         .op("close_domain_lease")?
-        .unwrap_or((0, 0));
+        .unwrap_or((0, 0, 0));
     let failures = match failed {
         Some(true) => failures + 1,
         Some(false) => failures,
@@ -641,7 +666,8 @@ pub(crate) fn close_domain_lease(
     )
     .and_then(|mut s| s.execute(params![domain, now_ms.saturating_add(delay), failures]))
     .op("close_domain_lease")?;
-    Ok(())
+    // `MAX(active_leases - 1, 0)` took one lease off the sum if there was one.
+    add_pending(conn, -i64::from(active > 0))
 }
 
 /// Remembers a robots Crawl-delay a node reported for `domain` (capped).
@@ -694,11 +720,13 @@ fn requeue_or_fail(
             params![task_id, attempts],
         )
         .op("requeue")?;
-        conn.exec_cached(
-            "UPDATE domains SET queued = queued + 1 WHERE domain = ?1",
-            params![domain],
-        )
-        .op("requeue")?;
+        let requeued = conn
+            .exec_cached(
+                "UPDATE domains SET queued = queued + 1 WHERE domain = ?1",
+                params![domain],
+            )
+            .op("requeue")?;
+        add_pending(conn, count(requeued))?;
     }
     Ok(())
 }
@@ -795,6 +823,78 @@ mod tests {
         let third = store.lease(&node, 20, 3, &p).unwrap();
         assert!(third.jobs.is_empty(), "{:?}", third.jobs);
         assert_eq!(third.pending, 60);
+    }
+
+    /// The `pending` counter, and `SUM(queued) + SUM(active_leases)` recounted from `domains`.
+    fn pending_and_recount(store: &Store) -> (i64, i64) {
+        let conn = store.conn().unwrap();
+        let counter = conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let recount = conn
+            .query_row(
+                "SELECT COALESCE(SUM(queued), 0) + COALESCE(SUM(active_leases), 0) FROM domains",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (counter, recount)
+    }
+
+    #[test]
+    fn the_pending_counter_follows_every_change_to_the_queue() {
+        let (_dir, store, node) = store_with(6, 3);
+        let check = |what: &str, expected: i64| {
+            let (counter, recount) = pending_and_recount(&store);
+            assert_eq!(counter, recount, "{what}: counter against the table");
+            assert_eq!(counter, expected, "{what}");
+        };
+        check("18 URLs queued", 18);
+        let p = params(1);
+        let jobs = store.lease(&node, 6, 1, &p).unwrap().jobs;
+        assert_eq!(jobs.len(), 6);
+        check("a lease moves a task from queued to leased", 18);
+        let failure = |lease: &Job, reason, status| JobFailure {
+            lease_id: lease.lease_id.clone(),
+            reason,
+            detail: String::new(),
+            status,
+            crawl_delay_ms: None,
+        };
+        let reported = store
+            .report_failures(
+                &node,
+                &[
+                    // transient: the task goes back to the queue
+                    failure(&jobs[0], FailureReason::Timeout, None),
+                    // permanent: the task fails and leaves the queue
+                    failure(&jobs[1], FailureReason::HttpError, Some(404)),
+                ],
+                2,
+                0,
+            )
+            .unwrap();
+        assert_eq!(reported.accepted, 2);
+        check("one failure requeued, one gone", 17);
+        let released = store
+            .release(
+                &node,
+                &[jobs[2].lease_id.clone(), jobs[2].lease_id.clone()],
+                3,
+            )
+            .unwrap();
+        assert_eq!(released.accepted, 1, "a lease is released once");
+        check("a released lease is queued again", 17);
+        // Three leases are still out; past their expiry they are requeued.
+        let expired = store.expire_leases(3_600_000 + 10, 0).unwrap();
+        assert_eq!(expired, 3);
+        check("expired leases are queued again", 17);
+        store.expire_leases(3_600_000 + 20, 0).unwrap();
+        check("nothing left to expire changes nothing", 17);
     }
 
     #[test]

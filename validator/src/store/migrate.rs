@@ -38,6 +38,11 @@ const STEPS: &[Step] = &[
         what: "token counts of records, counted at acceptance",
         sql: include_str!("migrations/0005_records_token_count.sql"),
     },
+    Step {
+        to: 6,
+        what: "the pending counter kept without triggers",
+        sql: include_str!("migrations/0006_pending_without_triggers.sql"),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -223,6 +228,54 @@ mod tests {
         drop(Store::open_file(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
         assert_eq!(lsh_rows(&conn).len(), 3);
+    }
+
+    #[test]
+    fn version_5_triggers_are_dropped_and_the_pending_counter_recounted() {
+        let (_dir, path, conn) = new_database();
+        conn.execute_batch(
+            "INSERT INTO domains(domain, queued, active_leases) VALUES ('a.example', 3, 1),
+                                                                 ('b.example', 0, 2);
+             UPDATE counters SET value = 999 WHERE name = 'pending';
+             CREATE TRIGGER domains_pending_insert AFTER INSERT ON domains
+             BEGIN
+                 UPDATE counters SET value = value + NEW.queued + NEW.active_leases
+                  WHERE name = 'pending';
+             END;
+             CREATE TRIGGER domains_pending_update AFTER UPDATE OF queued, active_leases ON domains
+             BEGIN
+                 UPDATE counters SET value = value + (NEW.queued + NEW.active_leases)
+                                                   - (OLD.queued + OLD.active_leases)
+                  WHERE name = 'pending';
+             END;
+             CREATE TRIGGER domains_pending_delete AFTER DELETE ON domains
+             BEGIN
+                 UPDATE counters SET value = value - (OLD.queued + OLD.active_leases)
+                  WHERE name = 'pending';
+             END;
+             PRAGMA user_version=5;",
+        )
+        .unwrap();
+        drop(conn);
+        drop(Store::open_file(&path).unwrap());
+
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        for trigger in [
+            "domains_pending_insert",
+            "domains_pending_update",
+            "domains_pending_delete",
+        ] {
+            assert_eq!(table_sql(&conn, trigger), None, "{trigger} is dropped");
+        }
+        let pending: i64 = conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 6, "recounted from the domains, not kept at 999");
     }
 
     /// The plan SQLite picks for `sql`, one line per step.

@@ -76,8 +76,10 @@ CREATE INDEX IF NOT EXISTS domains_ready_order ON domains(next_allowed_ms, domai
 CREATE INDEX IF NOT EXISTS domains_idle_order ON domains(next_allowed_ms, domain)
     WHERE queued > 0 AND active_leases = 0;
 
--- Running totals kept by triggers, so hot paths read one row instead of summing a table.
--- `pending`: SUM(domains.queued) + SUM(domains.active_leases) (every lease call reports it).
+-- Running totals, so hot paths read one row instead of summing a table.
+-- `pending`: SUM(domains.queued) + SUM(domains.active_leases) (every lease call reports it), kept
+-- by the statements that change those columns (`add_pending` in store/jobs.rs), not by triggers:
+-- a trigger makes each such UPDATE open a statement journal (see migrations/0006).
 CREATE TABLE IF NOT EXISTS counters (
     name   TEXT PRIMARY KEY,
     value  INTEGER NOT NULL
@@ -85,20 +87,6 @@ CREATE TABLE IF NOT EXISTS counters (
 -- Seeded from the table the first time (a database from before the counter existed).
 INSERT OR IGNORE INTO counters(name, value)
     SELECT 'pending', COALESCE(SUM(queued), 0) + COALESCE(SUM(active_leases), 0) FROM domains;
-CREATE TRIGGER IF NOT EXISTS domains_pending_insert AFTER INSERT ON domains
-BEGIN
-    UPDATE counters SET value = value + NEW.queued + NEW.active_leases WHERE name = 'pending';
-END;
-CREATE TRIGGER IF NOT EXISTS domains_pending_update AFTER UPDATE OF queued, active_leases ON domains
-BEGIN
-    UPDATE counters SET value = value + (NEW.queued + NEW.active_leases)
-                                      - (OLD.queued + OLD.active_leases)
-     WHERE name = 'pending';
-END;
-CREATE TRIGGER IF NOT EXISTS domains_pending_delete AFTER DELETE ON domains
-BEGIN
-    UPDATE counters SET value = value - (OLD.queued + OLD.active_leases) WHERE name = 'pending';
-END;
 
 -- Work to hand out: a first fetch ('primary'), a cross-check ('check') or a tie-break ('tiebreak').
 CREATE TABLE IF NOT EXISTS tasks (
