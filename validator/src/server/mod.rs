@@ -263,6 +263,15 @@ pub async fn run(
         })
     });
     let sitemaps = spawn_sitemap_timer(&state);
+    // The near-duplicate index is built from the store before the first request, not by it.
+    let store = state.inner.store.clone();
+    match tokio::task::spawn_blocking(move || store.load_band_index()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot build the band index; the first ingest will try again");
+        }
+        Err(e) => tracing::error!(error = %e, "building the band index failed"),
+    }
     tracing::info!(addr = ?listener.local_addr().ok(), validator = %state.inner.identity.public(), "validator listening");
     let res = axum::serve(
         listener,

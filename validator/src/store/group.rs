@@ -11,6 +11,7 @@ use gleaner_protocol::api::LeaseResponse;
 use gleaner_protocol::{Digest, PublicKey, SecretKey};
 use rusqlite::Connection;
 
+use super::bands::BandIndex;
 use super::ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
 use super::jobs::LeaseParams;
 use super::{Op, Store, StoreError};
@@ -18,6 +19,8 @@ use super::{Op, Store, StoreError};
 /// An open write transaction shared by several operations. See the module docs.
 pub struct Group<'c> {
     conn: &'c Connection,
+    /// The in-memory band index, changed in step with the transaction.
+    bands: BandIndex,
     /// Set when a savepoint could not be rolled back: the transaction's state is unknown, so
     /// nothing more runs in it and it is not committed.
     broken: Option<String>,
@@ -35,13 +38,17 @@ impl Group<'_> {
     /// Runs `f` in a savepoint: released when it returns `Ok`, rolled back when it returns `Err`.
     fn savepoint<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&Connection) -> Result<T, E>,
+        f: impl FnOnce(&Connection, &mut BandIndex) -> Result<T, E>,
     ) -> Result<T, E> {
         if let Some(why) = &self.broken {
             return Err(StoreError::GroupAborted { why: why.clone() }.into());
         }
         self.conn.execute_batch("SAVEPOINT op").op("savepoint")?;
-        let out = f(self.conn);
+        let mark = self.bands.mark();
+        let out = f(self.conn, &mut self.bands);
+        if out.is_err() {
+            self.bands.undo_to(mark);
+        }
         let end = if out.is_ok() {
             self.conn.execute_batch("RELEASE op")
         } else {
@@ -66,8 +73,8 @@ impl Group<'_> {
         key: &SecretKey,
         p: &IngestParams,
     ) -> Result<IngestOutcome, IngestError> {
-        self.savepoint(|conn| {
-            super::ingest::ingest_in(conn, batch_id, node, records, now_ms, key, p)
+        self.savepoint(|conn, bands| {
+            super::ingest::ingest_in(conn, bands, batch_id, node, records, now_ms, key, p)
         })
     }
 
@@ -79,7 +86,7 @@ impl Group<'_> {
         now_ms: i64,
         p: &LeaseParams,
     ) -> Result<LeaseResponse, StoreError> {
-        self.savepoint(|conn| super::jobs::lease_in(conn, node, max, now_ms, p))
+        self.savepoint(|conn, _| super::jobs::lease_in(conn, node, max, now_ms, p))
     }
 }
 
@@ -88,18 +95,49 @@ impl Store {
     /// `f` did is stored (the transaction was not begun, a savepoint broke, or the commit failed).
     pub fn group<T>(&self, f: impl FnOnce(&mut Group<'_>) -> T) -> Result<T, StoreError> {
         let mut conn = self.writer()?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .op("group")?;
+        // A panic in an earlier group may have left the index between states: build it again.
+        let mut slot = self.bands.lock().unwrap_or_else(|poisoned| {
+            let mut slot = poisoned.into_inner();
+            *slot = None;
+            slot
+        });
+        // Taken out for the group and put back after it; if a panic unwinds through `f`, the
+        // slot stays empty and the next group rebuilds the index from what was committed.
+        let bands = match slot.take() {
+            Some(bands) => bands,
+            None => BandIndex::load(&conn)?,
+        };
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                *slot = Some(bands);
+                return Err(e).op("group");
+            }
+        };
         let mut g = Group {
             conn: &tx,
+            bands,
             broken: None,
         };
         let out = f(&mut g);
-        if let Some(why) = g.broken {
-            return Err(StoreError::GroupAborted { why });
+        let Group {
+            mut bands, broken, ..
+        } = g;
+        let done = match broken {
+            Some(why) => Err(StoreError::GroupAborted { why }),
+            None => tx.commit().op("group commit"),
+        };
+        match done {
+            Ok(()) => bands.committed(),
+            Err(_) => bands.undo_to(0),
         }
-        tx.commit().op("group commit")?;
-        Ok(out)
+        *slot = Some(bands);
+        done.map(|()| out)
+    }
+
+    /// Builds the in-memory band index now rather than at the first ingest (the server calls
+    /// this before it listens, so no request waits for it).
+    pub fn load_band_index(&self) -> Result<(), StoreError> {
+        self.group(|_| ())
     }
 }

@@ -9,6 +9,7 @@ use gleaner_protocol::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::bands::BandIndex;
 use super::jobs::{RequestScope, close_domain_lease, note_crawl_delay, push_task};
 use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
@@ -202,8 +203,10 @@ impl Store {
 
 /// The body of [`Store::ingest`], on a connection inside a transaction (or savepoint) that the
 /// caller commits or rolls back: an `Err` leaves changes behind that the caller must undo.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn ingest_in(
     tx: &Connection,
+    bands: &mut BandIndex,
     batch_id: Digest,
     node: &PublicKey,
     records: &[PreparedRecord],
@@ -294,7 +297,7 @@ pub(super) fn ingest_in(
         } else if !is_primary {
             let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
             (Verdict::Accepted, "cross_check", pts, None)
-        } else if let Some(orig) = find_duplicate(tx, pr)? {
+        } else if let Some(orig) = find_duplicate(tx, bands, pr)? {
             (Verdict::Duplicate, orig.1, 0, Some(orig.0))
         } else {
             let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
@@ -346,7 +349,7 @@ pub(super) fn ingest_in(
         .op("ingest")?;
 
         if verdict == Verdict::Accepted && is_primary {
-            insert_bands(tx, pr)?;
+            bands.insert(pr.id, &pr.bands);
             let rate = if checks < PROVEN_CHECKS {
                 p.new_node_cross_check_rate
             } else {
@@ -375,7 +378,9 @@ pub(super) fn ingest_in(
             }
             grow_frontier(tx, &mut scopes, &task, &pr.outlinks, now_ms)?;
         } else if !is_primary && let Some(check_id) = task.check_id {
-            resolve_check(tx, check_id, &task, &lease, pr, &node_s, epoch, now_ms)?;
+            resolve_check(
+                tx, bands, check_id, &task, &lease, pr, &node_s, epoch, now_ms,
+            )?;
         }
         verdicts.push(RecordVerdict {
             record_id: pr.id,
@@ -484,9 +489,10 @@ fn task_row(conn: &Connection, id: i64) -> Result<TaskRow, StoreError> {
 }
 
 /// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
-/// (an LSH band in common).
+/// (an LSH band in common, looked up in the in-memory band index, in band order).
 fn find_duplicate(
     conn: &Connection,
+    bands: &BandIndex,
     pr: &PreparedRecord,
 ) -> Result<Option<(Digest, &'static str)>, StoreError> {
     let exact: Option<Vec<u8>> = conn
@@ -505,65 +511,14 @@ fn find_duplicate(
             "exact_duplicate",
         )));
     }
-    // One statement probes every band, in band order, stopping at the first hit: most records
-    // share no band with anything, and one statement costs less than one per band.
-    static ANY_BAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let any_band = ANY_BAND.get_or_init(|| {
-        let probes: Vec<String> = (0..NUM_BANDS)
-            .map(|b| {
-                format!(
-                    "SELECT record_id FROM lsh WHERE band = {b} AND key = ?{}",
-                    b + 1
-                )
-            })
-            .collect();
-        format!("{} LIMIT 1", probes.join(" UNION ALL "))
-    });
-    let near: Option<Vec<u8>> = conn
-        .prepare_cached(any_band)
-        .and_then(|mut s| {
-            let keys: Vec<&dyn rusqlite::ToSql> =
-                pr.bands.iter().map(|k| k as &dyn rusqlite::ToSql).collect();
-            s.query_row(keys.as_slice(), |r| r.get(0)).optional()
-        })
-        .op("dedup")?;
-    match near {
-        Some(id) => Ok(Some((
-            super::digest_from(&id, "record id")?,
-            "near_duplicate",
-        ))),
-        None => Ok(None),
-    }
+    Ok(bands.find(&pr.bands).map(|id| (id, "near_duplicate")))
 }
 
-/// `INSERT INTO lsh` of all bands of a record in one statement. An accepted primary record shares
-/// no band with an earlier one (else it would be a near duplicate), so no key is taken; `OR
-/// IGNORE` keeps the first record of a key if one ever were, which is the record a look-up
-/// answered when the table kept every row (schema version 1).
-fn insert_bands(conn: &Connection, pr: &PreparedRecord) -> Result<(), StoreError> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let values: Vec<String> = (0..NUM_BANDS)
-            .map(|b| format!("({b}, ?{}, ?{})", b + 1, NUM_BANDS + 1))
-            .collect();
-        format!(
-            "INSERT OR IGNORE INTO lsh(band, key, record_id) VALUES {}",
-            values.join(", ")
-        )
-    });
-    let id = pr.id.as_bytes().as_slice();
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(NUM_BANDS + 1);
-    values.extend(pr.bands.iter().map(|k| k as &dyn rusqlite::ToSql));
-    values.push(&id);
-    conn.exec_cached(sql, values.as_slice()).op("ingest")?;
-    Ok(())
-}
-
-/// Takes the LSH bands of the records `penalise` revokes out of the dedup index: each record's
-/// bands are recomputed from its stored MinHash and deleted by key, where the key is the record's
-/// (a look-up by key instead of a scan of the whole table for their ids).
+/// Takes the LSH bands of the records `penalise` revokes out of the band index: each record's
+/// bands are recomputed from its stored MinHash and removed where the record owns them.
 fn remove_bands(
     conn: &Connection,
+    bands: &mut BandIndex,
     node: &str,
     epoch: i64,
     record: &[u8],
@@ -581,19 +536,12 @@ fn remove_bands(
             .op("penalise")?;
         rows.collect::<Result<_, _>>().op("penalise")?
     };
-    let mut delete = conn
-        .prepare_cached("DELETE FROM lsh WHERE band = ?1 AND key = ?2 AND record_id = ?3")
-        .op("penalise")?;
     for (id, minhash) in &revoked {
         let minhash = MinHash::from_bytes(minhash).ok_or_else(|| StoreError::Corrupt {
             what: "record minhash",
             why: format!("{} bytes", minhash.len()),
         })?;
-        for (band, key) in minhash.bands().iter().enumerate() {
-            delete
-                .execute(params![band as i64, key, id])
-                .op("penalise")?;
-        }
+        bands.remove(&super::digest_from(id, "record id")?, &minhash.bands());
     }
     Ok(())
 }
@@ -653,6 +601,7 @@ fn minhash_of(conn: &Connection, record: &[u8]) -> Result<Option<MinHash>, Store
 #[allow(clippy::too_many_arguments)]
 fn resolve_check(
     conn: &Connection,
+    bands: &mut BandIndex,
     check_id: i64,
     task: &TaskRow,
     lease: &LeaseRow,
@@ -740,7 +689,7 @@ fn resolve_check(
         apply_check(conn, liar, false)?;
         apply_check(conn, honest, true)?;
         apply_check(conn, node, true)?;
-        penalise(conn, liar, &liar_record, epoch, now_ms)?;
+        penalise(conn, bands, liar, &liar_record, epoch, now_ms)?;
         tracing::warn!(check = check_id, node = %liar, "node failed a cross-check; penalised");
     }
     conn.exec_cached(
@@ -757,6 +706,7 @@ fn resolve_check(
 /// stands for the unsampled ones, so fabricating must cost more than it can earn.
 fn penalise(
     conn: &Connection,
+    bands: &mut BandIndex,
     node: &str,
     record: &[u8],
     epoch: u64,
@@ -803,7 +753,7 @@ fn penalise(
             now_ms,
         )?;
     }
-    remove_bands(conn, node, epoch_i, record)?;
+    remove_bands(conn, bands, node, epoch_i, record)?;
     conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
          WHERE record_id = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
@@ -839,7 +789,15 @@ fn penalise(
 mod tests {
     use super::*;
 
-    fn add_record(conn: &Connection, id: u8, node: &str, epoch: i64, verdict: &str, text: &str) {
+    fn add_record(
+        conn: &Connection,
+        bands: &mut BandIndex,
+        id: u8,
+        node: &str,
+        epoch: i64,
+        verdict: &str,
+        text: &str,
+    ) {
         let minhash = MinHash::of(text);
         conn.execute(
             "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
@@ -855,46 +813,37 @@ mod tests {
             ],
         )
         .unwrap();
-        for (band, key) in minhash.bands().iter().enumerate() {
-            conn.execute(
-                "INSERT OR IGNORE INTO lsh(band, key, record_id) VALUES (?1, ?2, ?3)",
-                params![band as i64, key, [id; 32].as_slice()],
-            )
-            .unwrap();
-        }
+        bands.insert(Digest::from_bytes([id; 32]), &minhash.bands());
     }
 
-    fn lsh_owners(conn: &Connection) -> Vec<u8> {
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT record_id FROM lsh ORDER BY record_id")
-            .unwrap();
-        stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .unwrap()
-            .map(|id| id.unwrap()[0])
-            .collect()
+    fn owners(bands: &BandIndex) -> Vec<u8> {
+        bands.owners().iter().map(|d| d.as_bytes()[0]).collect()
     }
 
     #[test]
-    fn revoked_records_leave_the_lsh_index_and_nothing_else_does() {
+    fn revoked_records_leave_the_band_index_and_nothing_else_does() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let conn = store.writer().unwrap();
+        let mut bands = BandIndex::default();
         let text = |seed: u64| crate::testkit::sample_text(seed, 2_000);
-        add_record(&conn, 1, "liar", 3, "accepted", &text(1));
-        add_record(&conn, 2, "liar", 3, "accepted", &text(2));
-        add_record(&conn, 3, "liar", 2, "accepted", &text(3)); // an earlier epoch: kept
-        add_record(&conn, 4, "honest", 3, "accepted", &text(4));
-        add_record(&conn, 5, "honest", 2, "accepted", &text(5)); // the lie itself
-        assert_eq!(lsh_owners(&conn), vec![1, 2, 3, 4, 5]);
-        let rows = |c: &Connection| -> i64 {
-            c.query_row("SELECT COUNT(*) FROM lsh", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(rows(&conn), 5 * NUM_BANDS as i64);
+        add_record(&conn, &mut bands, 1, "liar", 3, "accepted", &text(1));
+        add_record(&conn, &mut bands, 2, "liar", 3, "accepted", &text(2));
+        add_record(&conn, &mut bands, 3, "liar", 2, "accepted", &text(3)); // an earlier epoch: kept
+        add_record(&conn, &mut bands, 4, "honest", 3, "accepted", &text(4));
+        add_record(&conn, &mut bands, 5, "honest", 2, "accepted", &text(5)); // the lie itself
+        assert_eq!(owners(&bands), vec![1, 2, 3, 4, 5]);
+        assert_eq!(bands.len(), 5 * NUM_BANDS);
+        // The index built from the stored records is the same.
+        let loaded = BandIndex::load(&conn).unwrap();
+        assert_eq!(
+            (owners(&loaded), loaded.len()),
+            (owners(&bands), bands.len())
+        );
 
-        remove_bands(&conn, "liar", 3, [5u8; 32].as_slice()).unwrap();
-        assert_eq!(lsh_owners(&conn), vec![3, 4]);
-        assert_eq!(rows(&conn), 2 * NUM_BANDS as i64);
+        remove_bands(&conn, &mut bands, "liar", 3, [5u8; 32].as_slice()).unwrap();
+        assert_eq!(owners(&bands), vec![3, 4]);
+        assert_eq!(bands.len(), 2 * NUM_BANDS);
     }
 
     #[test]
@@ -902,10 +851,205 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let conn = store.writer().unwrap();
-        add_record(&conn, 1, "liar", 3, "accepted", "some words here and there");
+        let mut bands = BandIndex::default();
+        add_record(
+            &conn,
+            &mut bands,
+            1,
+            "liar",
+            3,
+            "accepted",
+            "some words here and there",
+        );
         conn.execute("UPDATE records SET minhash = x'0102'", [])
             .unwrap();
-        let err = remove_bands(&conn, "liar", 3, &[9u8; 32]).unwrap_err();
+        let err = remove_bands(&conn, &mut bands, "liar", 3, &[9u8; 32]).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
+        let err = BandIndex::load(&conn).unwrap_err();
+        assert_eq!(err.code(), "store_corrupt", "{err}");
+    }
+
+    /// Leases one job per text on new sites (`tag` keeps the URLs of each call apart), submits
+    /// the texts as one batch of `node` through `prepare` and the store, and returns each
+    /// record's verdict and reason, or the batch's error code.
+    fn submit(
+        store: &Store,
+        node: u8,
+        tag: &str,
+        texts: &[String],
+        now: i64,
+    ) -> Result<Vec<(Verdict, String)>, String> {
+        use crate::store::{CrawlRequest, LeaseParams};
+        use crate::testkit::record_for;
+        let key = SecretKey::from_bytes(&[node; 32]);
+        store
+            .register_node(&key.public(), &key.public(), "test", now)
+            .unwrap();
+        let seeds: Vec<String> = (0..texts.len())
+            .map(|i| format!("http://{tag}-{i}.example/"))
+            .collect();
+        let request = CrawlRequest {
+            seeds: seeds.clone(),
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: 100,
+            max_depth: 0,
+        };
+        store.add_crawl_request("test", &request, now).unwrap();
+        let params = LeaseParams {
+            ttl_ms: 3_600_000,
+            max_per_domain: 1,
+            domain_delay_ms: 0,
+            max_open_per_node: 1_000,
+        };
+        let mut jobs = store.lease(&key.public(), 64, now, &params).unwrap().jobs;
+        jobs.sort_by_key(|j| seeds.iter().position(|s| *s == j.url));
+        assert_eq!(jobs.len(), texts.len());
+        let records = jobs
+            .iter()
+            .zip(texts)
+            .map(|(job, text)| record_for(&key, job, text.clone(), now))
+            .collect();
+        let batch = gleaner_protocol::Batch::new(&key, now, records);
+        let (id, prepared) = crate::ingest::prepare(&batch, &key.public(), now, &[])
+            .map_err(|e| e.code().to_string())?;
+        let p = IngestParams {
+            cross_check_rate: 0.0,
+            new_node_cross_check_rate: 0.0,
+            domain_delay_ms: 0,
+        };
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        match store.ingest(id, &key.public(), &prepared, now, &validator, &p) {
+            Ok(IngestOutcome::Fresh { receipt, .. }) => Ok(receipt
+                .verdicts
+                .iter()
+                .map(|v| (v.verdict, v.reason.clone()))
+                .collect()),
+            Ok(IngestOutcome::Replayed { .. }) => Err("replayed".into()),
+            Err(e) => Err(e.code().to_string()),
+        }
+    }
+
+    fn near(text: &str) -> String {
+        format!("Updated 12 March. {text} Share this page. 1,024 views.")
+    }
+
+    fn accepted() -> (Verdict, String) {
+        (Verdict::Accepted, "ok".into())
+    }
+
+    fn near_duplicate() -> (Verdict, String) {
+        (Verdict::Duplicate, "near_duplicate".into())
+    }
+
+    #[test]
+    fn near_duplicates_are_found_after_a_restart_and_after_the_version_7_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = |seed: u64| crate::testkit::sample_text(seed, 3_000);
+        let now = crate::testkit::FILL_T0;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                submit(&store, 1, "a", &[text(1), text(2)], now),
+                Ok(vec![accepted(), accepted()])
+            );
+            assert_eq!(
+                submit(&store, 1, "b", &[near(&text(1))], now + 1),
+                Ok(vec![near_duplicate()])
+            );
+        }
+        // A restart: the index is rebuilt from the stored records.
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                submit(&store, 2, "c", &[near(&text(2)), text(3)], now + 2),
+                Ok(vec![near_duplicate(), accepted()])
+            );
+        }
+        // The same database as version 6 left it: bands in the `lsh` table, no `records_bands`.
+        {
+            let conn = Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+            conn.execute_batch(
+                "DROP INDEX records_bands;
+                 CREATE TABLE lsh (band INTEGER NOT NULL, key INTEGER NOT NULL,
+                                   record_id BLOB NOT NULL, PRIMARY KEY (band, key)) WITHOUT ROWID;
+                 PRAGMA user_version=6;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            submit(
+                &store,
+                3,
+                "d",
+                &[near(&text(3)), near(&text(1)), text(4)],
+                now + 3
+            ),
+            Ok(vec![near_duplicate(), near_duplicate(), accepted()])
+        );
+        store.load_band_index().unwrap();
+    }
+
+    #[test]
+    fn a_refused_batch_leaves_no_band_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let text = |seed: u64| crate::testkit::sample_text(seed, 3_000);
+        let now = crate::testkit::FILL_T0;
+        // Record 0 passes every check and takes its bands; record 1 answers a lease that does not
+        // exist, so the whole batch is refused and record 0's bands must go with it.
+        let key = SecretKey::from_bytes(&[1; 32]);
+        store
+            .register_node(&key.public(), &key.public(), "test", now)
+            .unwrap();
+        let request = crate::store::CrawlRequest {
+            seeds: vec!["http://r-0.example/".into()],
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: 10,
+            max_depth: 0,
+        };
+        store.add_crawl_request("test", &request, now).unwrap();
+        let params = crate::store::LeaseParams {
+            ttl_ms: 3_600_000,
+            max_per_domain: 1,
+            domain_delay_ms: 0,
+            max_open_per_node: 10,
+        };
+        let job = store
+            .lease(&key.public(), 1, now, &params)
+            .unwrap()
+            .jobs
+            .remove(0);
+        let mut forged = job.clone();
+        forged.lease_id = "no-such-lease".into();
+        let records = vec![
+            crate::testkit::record_for(&key, &job, text(1), now),
+            crate::testkit::record_for(&key, &forged, text(2), now),
+        ];
+        let batch = gleaner_protocol::Batch::new(&key, now, records);
+        let (id, prepared) = crate::ingest::prepare(&batch, &key.public(), now, &[]).unwrap();
+        let p = IngestParams {
+            cross_check_rate: 0.0,
+            new_node_cross_check_rate: 0.0,
+            domain_delay_ms: 0,
+        };
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        let err = store
+            .ingest(id, &key.public(), &prepared, now, &validator, &p)
+            .unwrap_err();
+        assert_eq!(err.code(), "unknown_lease");
+        // Nothing of record 0 stayed: its text is new to the index, in memory and after a restart.
+        assert_eq!(
+            submit(&store, 2, "s", &[near(&text(1))], now + 1),
+            Ok(vec![accepted()])
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            submit(&store, 2, "t", &[near(&near(&text(1)))], now + 2),
+            Ok(vec![near_duplicate()])
+        );
     }
 }
