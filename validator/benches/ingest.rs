@@ -230,6 +230,25 @@ fn main() {
         total as f64 / secs
     );
 
+    // The near-duplicate index as a restarted server rebuilds it from the stored records.
+    {
+        let started = Instant::now();
+        let reopened = Store::open(dir.path()).expect("reopen");
+        reopened.load_band_index().expect("band index");
+        let secs = started.elapsed().as_secs_f64();
+        let accepted = reopened.accepted_count().expect("count");
+        let size = reopened.band_index_size().expect("built");
+        println!(
+            "band index: rebuilt from {accepted} accepted records in {:.1} ms ({:.0} records/s); \
+             {} slots, {:.1} MiB of heap (~{:.0} B per record)",
+            secs * 1e3,
+            accepted as f64 / secs.max(f64::MIN_POSITIVE),
+            size.slots,
+            size.heap_bytes as f64 / (1024.0 * 1024.0),
+            size.heap_bytes as f64 / (size.records.max(1) as f64)
+        );
+    }
+
     // The dataset export as the validator runs it: accepted records read back from the store
     // (each record's JSON parsed), then the Parquet shards, manifest and card.
     // `cargo bench -p gleaner-dataset` measures the Parquet part alone, from rows in memory.

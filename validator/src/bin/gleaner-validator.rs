@@ -220,6 +220,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(data: &Path, listen: &str, config: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(config, data)?;
+    // Held until the process ends: one server ingests into a data directory at a time.
+    let _serving = Store::lock_for_serving(data)
+        .with_context(|| format!("claiming {} for this server", data.display()))?;
     let identity = Identity::load_or_create(data)?;
     let store = Arc::new(open_store(data)?);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -41,6 +41,17 @@ fn slot(band: usize, key: i64) -> u64 {
     ((key as u64) & !((1 << BAND_BITS) - 1)) | band as u64
 }
 
+/// What [`BandIndex::size`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BandIndexSize {
+    /// Records that own or owned slots (revoked ones stay counted until the next rebuild).
+    pub records: usize,
+    /// (band, key) slots owned.
+    pub slots: usize,
+    /// Heap memory of the index, estimated from its capacities.
+    pub heap_bytes: usize,
+}
+
 #[derive(Debug)]
 enum Undo {
     /// A slot was added: remove it.
@@ -94,10 +105,12 @@ impl BandIndex {
             })?;
             index.insert(id, &minhash.bands());
         }
-        index.undo.clear();
+        index.undo = Vec::new();
+        let size = index.size();
         tracing::info!(
-            records = index.owners.len(),
-            slots = index.slots.len(),
+            records = size.records,
+            slots = size.slots,
+            mib = size.heap_bytes / (1 << 20),
             ms = started.elapsed().as_millis() as u64,
             "band index loaded"
         );
@@ -171,6 +184,23 @@ impl BandIndex {
         self.undo.clear();
     }
 
+    /// How much the index holds, and its heap memory (hashbrown's table: a power-of-two
+    /// number of buckets at most 7/8 full, each an entry and a control byte).
+    pub(crate) fn size(&self) -> BandIndexSize {
+        let buckets = if self.slots.capacity() == 0 {
+            0
+        } else {
+            (self.slots.capacity() * 8 / 7).next_power_of_two()
+        };
+        BandIndexSize {
+            records: self.owners.len(),
+            slots: self.slots.len(),
+            heap_bytes: buckets * (std::mem::size_of::<(u64, u32)>() + 1)
+                + self.owners.capacity() * std::mem::size_of::<Digest>()
+                + self.undo.capacity() * std::mem::size_of::<Undo>(),
+        }
+    }
+
     /// Number of (band, key) slots owned.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -224,6 +254,9 @@ mod tests {
         ix.remove(&id(2), &near);
         assert_eq!(ix.len(), NUM_BANDS);
         assert_eq!(ix.owners(), vec![id(1)]);
+        let size = ix.size();
+        assert_eq!((size.records, size.slots), (2, NUM_BANDS), "{size:?}");
+        assert!(size.heap_bytes >= NUM_BANDS * 17 + 2 * 32, "{size:?}");
         // The same key in another band is another slot.
         let mut shifted = b;
         shifted[0] = a[1];

@@ -140,4 +140,10 @@ impl Store {
     pub fn load_band_index(&self) -> Result<(), StoreError> {
         self.group(|_| ())
     }
+
+    /// The band index's size, once it is built.
+    pub fn band_index_size(&self) -> Option<super::BandIndexSize> {
+        let slot = self.bands.lock().ok()?;
+        slot.as_ref().map(BandIndex::size)
+    }
 }

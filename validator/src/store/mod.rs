@@ -25,6 +25,7 @@ use std::time::Duration;
 use gleaner_protocol::{Digest, PublicKey};
 use rusqlite::{Connection, OpenFlags};
 
+pub use bands::BandIndexSize;
 pub use group::Group;
 pub use ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{CrawlRequest, CrawlRequestAdded, LeaseParams, ReportOutcome};
@@ -39,6 +40,14 @@ pub use sitemaps::{
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "validator.db";
+/// File in the data directory locked by the process that serves (and so ingests into) it.
+pub const SERVE_LOCK_FILE: &str = "serve.lock";
+
+/// Held by the one process that ingests into a data directory; see [`Store::lock_for_serving`].
+#[derive(Debug)]
+pub struct ServeLock {
+    _file: std::fs::File,
+}
 /// How long a connection waits for another process's write lock (admin CLI next to the server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -71,6 +80,12 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("invalid {field}: {why}")]
     Invalid { field: &'static str, why: String },
+    #[error("another process is serving {path}: it holds the lock on {lock} ({why})")]
+    InUse {
+        path: PathBuf,
+        lock: PathBuf,
+        why: String,
+    },
 }
 
 impl StoreError {
@@ -86,6 +101,7 @@ impl StoreError {
             StoreError::GroupAborted { .. } => "store_error",
             StoreError::NotFound { .. } => "not_found",
             StoreError::Invalid { .. } => "invalid_request",
+            StoreError::InUse { .. } => "store_in_use",
         }
     }
 }
@@ -218,6 +234,36 @@ impl Store {
         })
     }
 
+    /// Claims `data_dir` for the process that serves it, until the returned lock is dropped (or
+    /// the process ends). The near-duplicate index lives in the ingesting process's memory
+    /// (`store/bands.rs`), so two servers ingesting into one store would each miss the other's
+    /// records; a second claim, from any process, is refused (`store_in_use`). An advisory lock
+    /// (`flock`) on `DIR/serve.lock`, released by the kernel when the process dies however it
+    /// dies. Admin commands next to a server do not claim it: they do not ingest.
+    pub fn lock_for_serving(data_dir: &Path) -> Result<ServeLock, StoreError> {
+        let lock = data_dir.join(SERVE_LOCK_FILE);
+        let io = |source: std::io::Error| StoreError::Open {
+            path: lock.clone(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(source)),
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(ServeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+                path: data_dir.to_path_buf(),
+                lock,
+                why: "locked".into(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
     pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn.lock().map_err(|_| StoreError::Poisoned)
     }
@@ -266,6 +312,19 @@ pub(crate) fn digest_from(b: &[u8], what: &'static str) -> Result<Digest, StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_process_at_a_time_serves_a_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::lock_for_serving(dir.path()).unwrap();
+        // flock conflicts between open files, so a second claim in this process stands for
+        // one from another process.
+        let err = Store::lock_for_serving(dir.path()).unwrap_err();
+        assert_eq!(err.code(), "store_in_use", "{err}");
+        assert!(err.to_string().contains(SERVE_LOCK_FILE), "{err}");
+        drop(first);
+        let _again = Store::lock_for_serving(dir.path()).unwrap();
+    }
 
     #[test]
     fn the_writer_logs_ahead_fsyncs_every_commit_and_checkpoints_late() {
