@@ -392,6 +392,17 @@ async fn node_lifecycle_receipts_ledger_and_epoch_proofs() {
         metrics.contains("gleaner_batches_total{outcome=\"ingested\"} 1"),
         "{metrics}"
     );
+    // The three accepted records are in the near-duplicate index, and its memory is reported.
+    assert!(
+        metrics.contains("\ngleaner_band_index_records 3\n"),
+        "{metrics}"
+    );
+    let bytes: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gleaner_band_index_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(bytes >= 3.0 * 14.0 * 17.0, "{metrics}");
     net.handle.shutdown().await.unwrap();
 }
 

@@ -143,11 +143,27 @@ pub(super) async fn healthz(
     responses((status = 200, description = "Prometheus text exposition format.", content_type = "text/plain")))]
 pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     let nonces = s.inner.nonces.lock().map(|n| n.len()).unwrap_or(0);
-    let text = s.metrics().render(&[(
+    let bands = s.store().band_index_size();
+    let mut gauges = vec![(
         "gleaner_nonces_remembered",
         "Request nonces held for replay protection.",
         nonces as f64,
-    )]);
+    )];
+    if let Some(b) = bands {
+        gauges.extend([
+            (
+                "gleaner_band_index_records",
+                "Accepted records in the in-memory near-duplicate (LSH band) index.",
+                b.records as f64,
+            ),
+            (
+                "gleaner_band_index_bytes",
+                "Heap memory of the near-duplicate index (estimated from its capacities).",
+                b.heap_bytes as f64,
+            ),
+        ]);
+    }
+    let text = s.metrics().render(&gauges);
     (
         [(
             header::CONTENT_TYPE,

@@ -131,6 +131,9 @@ impl Store {
             Ok(()) => bands.committed(),
             Err(_) => bands.undo_to(0),
         }
+        if let Ok(mut size) = self.band_size.lock() {
+            *size = Some(bands.size());
+        }
         *slot = Some(bands);
         done.map(|()| out)
     }
@@ -141,9 +144,8 @@ impl Store {
         self.group(|_| ())
     }
 
-    /// The band index's size, once it is built.
+    /// The band index's size after the last write, once it is built (never waits for a write).
     pub fn band_index_size(&self) -> Option<super::BandIndexSize> {
-        let slot = self.bands.lock().ok()?;
-        slot.as_ref().map(BandIndex::size)
+        *self.band_size.lock().ok()?
     }
 }

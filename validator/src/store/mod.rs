@@ -162,6 +162,8 @@ pub struct Store {
     /// The LSH band index, built from the records when a writer first needs it. Locked only
     /// while `conn` is held, after it.
     bands: Mutex<Option<bands::BandIndex>>,
+    /// The index's size after the last group, readable without waiting for a write in progress.
+    band_size: Mutex<Option<BandIndexSize>>,
     read_only: bool,
 }
 
@@ -210,6 +212,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             bands: Mutex::new(None),
+            band_size: Mutex::new(None),
             read_only: false,
         })
     }
@@ -230,6 +233,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             bands: Mutex::new(None),
+            band_size: Mutex::new(None),
             read_only: true,
         })
     }
