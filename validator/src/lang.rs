@@ -52,6 +52,40 @@ struct Profiles {
     langs: Vec<Lang>,
     /// Packed trigram → (language index, rank in that language's profile).
     inverted: TrigramMap<Vec<(u8, u16)>>,
+    /// The same for the trigrams of a lower-cased ASCII text, indexed directly
+    /// ([`ascii_trigram`]): the entries of trigram `t` are
+    /// `ascii_entries[ascii_offsets[t]..ascii_offsets[t + 1]]`.
+    ascii_offsets: Vec<u32>,
+    ascii_entries: Vec<(u8, u16)>,
+}
+
+/// Symbols of a lower-cased ASCII text once stop characters are spaces: space, then `a`–`z`, in
+/// `char` order (DEL, the one other byte, is left to the general path).
+const ASCII_SYMBOLS: usize = 27;
+const ASCII_TRIGRAMS: usize = ASCII_SYMBOLS * ASCII_SYMBOLS * ASCII_SYMBOLS;
+
+/// A lower-cased ASCII byte as a symbol: 0 for a stop character, 1–26 for a letter.
+fn ascii_symbol(b: u8) -> Option<usize> {
+    if b.is_ascii_lowercase() {
+        Some(usize::from(b - b'a') + 1)
+    } else if is_stop_char(char::from(b)) {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+/// The trigram of three symbols as an index; index order is packed (`char`) order.
+fn ascii_trigram(a: usize, b: usize, c: usize) -> usize {
+    (a * ASCII_SYMBOLS + b) * ASCII_SYMBOLS + c
+}
+
+/// The `char` of a symbol.
+fn ascii_char(symbol: usize) -> char {
+    match symbol {
+        0 => ' ',
+        n => char::from(b'a' + (n as u8 - 1)),
+    }
 }
 
 /// Packs a trigram so that packed order is whatlang's `Trigram` order (char by char).
@@ -91,7 +125,27 @@ fn parse_profiles() -> Option<Profiles> {
         }
         langs.push(lang);
     }
-    (langs.len() == Script::Latin.langs().len()).then_some(Profiles { langs, inverted })
+    let mut ascii_offsets = Vec::with_capacity(ASCII_TRIGRAMS + 1);
+    let mut ascii_entries = Vec::new();
+    for t in 0..ASCII_TRIGRAMS {
+        ascii_offsets.push(u32::try_from(ascii_entries.len()).ok()?);
+        let (a, b, c) = (
+            t / (ASCII_SYMBOLS * ASCII_SYMBOLS),
+            t / ASCII_SYMBOLS % ASCII_SYMBOLS,
+            t % ASCII_SYMBOLS,
+        );
+        let key = pack(ascii_char(a), ascii_char(b), ascii_char(c));
+        if let Some(entries) = inverted.get(&key) {
+            ascii_entries.extend_from_slice(entries);
+        }
+    }
+    ascii_offsets.push(u32::try_from(ascii_entries.len()).ok()?);
+    (langs.len() == Script::Latin.langs().len()).then_some(Profiles {
+        langs,
+        inverted,
+        ascii_offsets,
+        ascii_entries,
+    })
 }
 
 /// whatlang's `is_stop_char`: space, ASCII punctuation and digits.
@@ -257,6 +311,9 @@ fn combine(
 /// whatlang's `calculate_scores_in_profiles` over the Latin profiles: (scores sorted by
 /// distance, number of distinct trigrams in the text).
 fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
+    if let Some(dist) = ascii_trigram_distances(lower.as_bytes(), p) {
+        return scores_from_distances(dist, p);
+    }
     // Count trigrams exactly as whatlang's `trigrams::utils::count`, in an open-addressing table
     // (linear probing, at most half full; a slot is free while its count is 0).
     let slots = (2 * (lower.len() + 2)).next_power_of_two().max(64);
@@ -314,6 +371,15 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
             }
         }
     }
+    scores_from_distances((dist, unique), p)
+}
+
+/// Sums of rank differences per language (see [`trigram_scores`]) and the number of ranked
+/// text trigrams, to whatlang's scores, sorted by distance.
+fn scores_from_distances(
+    (dist, unique): (Vec<i64>, usize),
+    p: &Profiles,
+) -> (Vec<(Lang, f64)>, usize) {
     let count = unique as i64;
     let mut lang_distances: Vec<(Lang, u32)> = p
         .langs
@@ -341,6 +407,61 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
         })
         .collect();
     (scores, unique)
+}
+
+/// [`trigram_scores`]' counting, ranking and distances for a lower-cased ASCII text without DEL,
+/// with the trigrams as direct indexes: counts in a reused table (reset through the trigrams
+/// used), ranks sorted as `u64`s, profile entries read from a flat array. `None` for any other
+/// text. Same order of trigrams (index order is `char` order), so the same distances.
+fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usize)> {
+    thread_local! {
+        static COUNTS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let symbols: Vec<usize> = lower
+        .iter()
+        .map(|&b| ascii_symbol(b))
+        .collect::<Option<_>>()?;
+    COUNTS.with(|counts| {
+        let mut counts = counts.try_borrow_mut().ok()?;
+        if counts.len() != ASCII_TRIGRAMS {
+            *counts = vec![0; ASCII_TRIGRAMS];
+        }
+        let mut used: Vec<usize> = Vec::with_capacity(symbols.len() + 1);
+        let mut c1 = 0;
+        let mut c2 = symbols.first().copied().unwrap_or(0);
+        for &c3 in symbols.iter().skip(1).chain(Some(&0)) {
+            if !(c2 == 0 && (c1 == 0 || c3 == 0)) {
+                let t = ascii_trigram(c1, c2, c3);
+                let n = counts.get_mut(t)?;
+                if *n == 0 {
+                    used.push(t);
+                }
+                *n += 1;
+            }
+            c1 = c2;
+            c2 = c3;
+        }
+        // By count, then trigram, both descending; the first 600 only.
+        let mut ranked: Vec<u64> = used
+            .iter()
+            .map(|&t| (u64::from(counts[t]) << 32) | t as u64)
+            .collect();
+        for &t in &used {
+            counts[t] = 0;
+        }
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        ranked.truncate(TEXT_TRIGRAMS_SIZE);
+        let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
+        for (pos, &key) in ranked.iter().enumerate() {
+            let t = (key & 0xffff_ffff) as usize;
+            let (from, to) = (*p.ascii_offsets.get(t)?, *p.ascii_offsets.get(t + 1)?);
+            for &(lang, rank) in p.ascii_entries.get(from as usize..to as usize)? {
+                let d = (pos as i64 - i64::from(rank)).abs();
+                dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;
+            }
+        }
+        Some((dist, ranked.len()))
+    })
 }
 
 /// whatlang's `calculate_confidence`.
