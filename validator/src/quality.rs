@@ -166,10 +166,23 @@ fn run(
     // Every n-gram that occurs twice starts with an (n-1)-gram that occurs twice, so once no
     // n-gram repeats, no longer one does: their fractions are 0 without counting.
     let mut repeats = true;
+    // Which (n-1)-grams and n-grams repeat, for counting only the positions that can.
+    let (mut prev, mut repeated): (Option<Vec<bool>>, Vec<bool>) = (None, Vec::new());
+    let mut last_n = 0;
     for (n, max, name) in GOPHER_TOP_NGRAM {
         let frac = if repeats {
             grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
-            top_ngram_frac(&cut.ends, &grams, n, &mut counter)
+            let frac = top_ngram_frac(
+                &cut.ends,
+                &grams,
+                n,
+                &mut counter,
+                prev.as_deref(),
+                &mut repeated,
+            );
+            prev = Some(std::mem::take(&mut repeated));
+            last_n = n;
+            frac
         } else {
             0.0
         };
@@ -180,6 +193,7 @@ fn run(
             return Some("gopher_top_ngram");
         }
     }
+    let runs = prev.as_deref().map(repeated_runs);
     for (n, max) in GOPHER_DUP_NGRAM {
         if !repeats {
             if n == 5 {
@@ -188,7 +202,13 @@ fn run(
             break;
         }
         grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
-        let frac = dup_ngram_frac(&cut.ends, &grams, n, &mut counter);
+        let frac = dup_ngram_frac(
+            &cut.ends,
+            &grams,
+            n,
+            &mut counter,
+            runs.as_deref().map(|r| (r, last_n)),
+        );
         if n == 5 {
             put("gopher_dup_5gram", frac);
         }
@@ -805,19 +825,34 @@ impl Counter {
     /// [`Counter::with_capacity`]'s `n` distinct keys may be added between clears.
     #[inline]
     fn add(&mut self, key: u64) -> u32 {
+        self.add_at(key).0
+    }
+
+    /// [`Counter::add`], also returning the key's slot, where [`Counter::count_at`] reads its
+    /// count later (a key never moves until the next clear).
+    #[inline]
+    fn add_at(&mut self, key: u64) -> (u32, usize) {
         let mask = self.slots.len() - 1;
         let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
         loop {
             let slot = &mut self.slots[i];
             if slot.2 != self.stamp {
                 *slot = (key, 1, self.stamp);
-                return 1;
+                return (1, i);
             }
             if slot.0 == key {
                 slot.1 += 1;
-                return slot.1;
+                return (slot.1, i);
             }
             i = (i + 1) & mask;
+        }
+    }
+
+    /// The count of the key added at `slot` since the last clear.
+    fn count_at(&self, slot: usize) -> u32 {
+        match self.slots.get(slot) {
+            Some(&(_, n, stamp)) if stamp == self.stamp => n,
+            _ => 0,
         }
     }
 }
@@ -833,18 +868,43 @@ fn words_and_bytes(ends: &[usize]) -> (usize, usize) {
 /// Share of word bytes covered by the most frequent `n`-gram (when it occurs more than once).
 /// `ends` as [`Cut::ends`]; `grams[i]` is the hash of the `n` words from `i`, for every
 /// `i + n <= words`.
-fn top_ngram_frac(ends: &[usize], grams: &[u64], n: usize, counts: &mut Counter) -> f64 {
+///
+/// Sets `repeated[i]` to whether the `n`-gram at `i` occurs more than once. Given the `n - 1`
+/// answer as `prev`, only positions whose two `(n - 1)`-grams both repeat are counted: an
+/// `n`-gram at any other position occurs once, and leaving it out changes no other count nor
+/// the order in which counts grow, so the result is the same.
+fn top_ngram_frac(
+    ends: &[usize],
+    grams: &[u64],
+    n: usize,
+    counts: &mut Counter,
+    prev: Option<&[bool]>,
+    repeated: &mut Vec<bool>,
+) -> f64 {
     let (words, word_bytes) = words_and_bytes(ends);
+    repeated.clear();
     if words < n || word_bytes == 0 {
         return 0.0;
     }
     counts.clear();
+    let positions = words + 1 - n;
+    repeated.resize(positions, false);
+    let mut slots: Vec<(usize, usize)> = Vec::with_capacity(positions);
     let mut best = (0u32, 0usize);
-    for (i, &g) in grams.iter().take(words + 1 - n).enumerate() {
-        let c = counts.add(g);
+    for (i, &g) in grams.iter().take(positions).enumerate() {
+        if let Some(p) = prev
+            && !(p.get(i).copied().unwrap_or(true) && p.get(i + 1).copied().unwrap_or(true))
+        {
+            continue;
+        }
+        let (c, slot) = counts.add_at(g);
+        slots.push((i, slot));
         if c > best.0 {
             best = (c, i);
         }
+    }
+    for (i, slot) in slots {
+        repeated[i] = counts.count_at(slot) >= 2;
     }
     if best.0 < 2 {
         return 0.0;
@@ -855,7 +915,17 @@ fn top_ngram_frac(ends: &[usize], grams: &[u64], n: usize, counts: &mut Counter)
 
 /// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
 /// `ends` and `grams` as for [`top_ngram_frac`].
-fn dup_ngram_frac(ends: &[usize], grams: &[u64], n: usize, seen: &mut Counter) -> f64 {
+///
+/// With `runs` = ([`repeated_runs`] of the `m`-grams, `m`), an `n`-gram containing an `m`-gram
+/// that occurs once is known to occur once, and is not counted (the same result, as for
+/// [`top_ngram_frac`]).
+fn dup_ngram_frac(
+    ends: &[usize],
+    grams: &[u64],
+    n: usize,
+    seen: &mut Counter,
+    runs: Option<(&[u32], usize)>,
+) -> f64 {
     let (words, word_bytes) = words_and_bytes(ends);
     if words < n || word_bytes == 0 {
         return 0.0;
@@ -864,7 +934,10 @@ fn dup_ngram_frac(ends: &[usize], grams: &[u64], n: usize, seen: &mut Counter) -
     let mut dup = 0usize;
     let mut i = 0;
     while i + n <= words {
-        if seen.add(grams[i]) == 1 {
+        let once = runs.is_some_and(|(runs, m)| {
+            (runs.get(i).copied().unwrap_or(u32::MAX) as usize) < (n + 1).saturating_sub(m)
+        });
+        if once || seen.add(grams[i]) == 1 {
             i += 1;
         } else {
             dup += ends[i + n] - ends[i];
@@ -872,6 +945,18 @@ fn dup_ngram_frac(ends: &[usize], grams: &[u64], n: usize, seen: &mut Counter) -
         }
     }
     ratio(dup, word_bytes)
+}
+
+/// For each position, how many `m`-grams in a row from it occur more than once (`repeated` as
+/// [`top_ngram_frac`] leaves it): an `n`-gram at `i` contains the `m`-grams `i..=i + n - m`.
+fn repeated_runs(repeated: &[bool]) -> Vec<u32> {
+    let mut runs = vec![0u32; repeated.len()];
+    let mut run = 0u32;
+    for (r, &rep) in runs.iter_mut().zip(repeated).rev() {
+        run = if rep { run + 1 } else { 0 };
+        *r = run;
+    }
+    runs
 }
 
 /// ISO 639-3 (whatlang) to ISO 639-1 for the common languages; `None` skips the mismatch check.
@@ -1194,24 +1279,70 @@ mod tests {
                     .collect::<Vec<u64>>(),
                 1,
             );
+            // Which (n-1)-grams repeat, and which 4-grams, for the filtered counts.
+            let (mut prev, mut rep4): (Option<Vec<bool>>, Option<Vec<bool>>) = (None, None);
             for n in 1..=10 {
                 grow_grams(&mut grams, &mut grams_n, &hashes, n);
                 if n <= hashes.len() {
                     let windows: Vec<u64> = hashes.windows(n).map(ngram_hash).collect();
                     assert_eq!(grams, windows, "{n}-gram hashes");
                 }
+                let top = reference::top_ngram_frac(&words, &hashes, n, word_bytes);
+                let dup = reference::dup_ngram_frac(&words, &hashes, n, word_bytes);
+                let what = text
+                    .char_indices()
+                    .nth(60)
+                    .map_or(text.as_str(), |(i, _)| &text[..i]);
+                let mut repeated = Vec::new();
                 assert_eq!(
-                    top_ngram_frac(&ends, &grams, n, &mut counter),
-                    reference::top_ngram_frac(&words, &hashes, n, word_bytes),
-                    "top {n}-gram of {:?}",
-                    &text[..text.len().min(60)]
+                    top_ngram_frac(&ends, &grams, n, &mut counter, None, &mut repeated),
+                    top,
+                    "top {n}-gram of {what:?}"
                 );
+                // Counting only where the (n-1)-grams repeat: the same fraction, and the same
+                // answer to which n-grams repeat.
+                let mut filtered = Vec::new();
                 assert_eq!(
-                    dup_ngram_frac(&ends, &grams, n, &mut counter),
-                    reference::dup_ngram_frac(&words, &hashes, n, word_bytes),
-                    "dup {n}-gram of {:?}",
-                    &text[..text.len().min(60)]
+                    top_ngram_frac(
+                        &ends,
+                        &grams,
+                        n,
+                        &mut counter,
+                        prev.as_deref(),
+                        &mut filtered
+                    ),
+                    top,
+                    "filtered top {n}-gram of {what:?}"
                 );
+                assert_eq!(filtered, repeated, "repeated {n}-grams of {what:?}");
+                let mut occurrences: std::collections::HashMap<&[u64], usize> =
+                    std::collections::HashMap::new();
+                for w in hashes.windows(n) {
+                    *occurrences.entry(w).or_default() += 1;
+                }
+                let expected: Vec<bool> = hashes.windows(n).map(|w| occurrences[w] > 1).collect();
+                if n <= words.len() {
+                    assert_eq!(repeated, expected, "repeated {n}-grams of {what:?}");
+                }
+                assert_eq!(
+                    dup_ngram_frac(&ends, &grams, n, &mut counter, None),
+                    dup,
+                    "dup {n}-gram of {what:?}"
+                );
+                for (runs_of, m) in [(prev.as_deref(), n.saturating_sub(1)), (rep4.as_deref(), 4)] {
+                    if let Some(r) = runs_of.filter(|_| m >= 1 && m < n) {
+                        let runs = repeated_runs(r);
+                        assert_eq!(
+                            dup_ngram_frac(&ends, &grams, n, &mut counter, Some((&runs, m))),
+                            dup,
+                            "dup {n}-gram of {what:?}, filtered by the {m}-grams"
+                        );
+                    }
+                }
+                if n == 4 {
+                    rep4 = Some(repeated.clone());
+                }
+                prev = Some(repeated);
             }
         }
         let mut c = Counter::with_capacity(3);

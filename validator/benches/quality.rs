@@ -1,0 +1,84 @@
+//! The quality rules and language id on real page text: the main content of the WCXB dev set's
+//! 1,497 pages (human ground truth, `../shared/bench/wcxb-dev`, CC-BY-4.0), as a node's cleaner
+//! would hand them in. The ingest bench's texts are synthetic (a 96-word vocabulary), which
+//! repeats n-grams far more than real text does; this bench is the other view.
+//!
+//! `cargo bench -p gleaner-validator --bench quality` (optional: `-- ROUNDS`, default 5). Prints
+//! µs per text and per KB for `quality::assess` (language id included) and for language id alone,
+//! medians of the rounds, and the verdicts' reason codes. Needs the data set; without it, says so
+//! and exits.
+
+// A benchmark binary: failing loudly on setup errors is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::time::Instant;
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/bench/wcxb-dev/ground-truth");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!(
+            "quality: no data set at {}; nothing measured",
+            dir.display()
+        );
+        return;
+    };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    let texts: Vec<String> = paths
+        .iter()
+        .filter_map(|p| {
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+            let t = v["ground_truth"]["main_content"].as_str()?.to_string();
+            (!t.is_empty()).then_some(t)
+        })
+        .collect();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    println!(
+        "quality: {} texts, {:.1} KB on average",
+        texts.len(),
+        bytes as f64 / texts.len().max(1) as f64 / 1e3
+    );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut assess = Vec::new();
+    let mut lang = Vec::new();
+    let mut reasons = std::collections::BTreeMap::<&str, usize>::new();
+    for round in 0..rounds {
+        let t = Instant::now();
+        for text in &texts {
+            let report = gleaner_validator::quality::assess(text, "en", &[]);
+            if round == 0 {
+                *reasons.entry(report.rejection.unwrap_or("ok")).or_default() += 1;
+            }
+            std::hint::black_box(report);
+        }
+        assess.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for text in &texts {
+            let mut end = text.len().min(512);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            std::hint::black_box(gleaner_validator::lang::detect(&text[..end]));
+        }
+        lang.push(t.elapsed().as_secs_f64());
+    }
+    let (a, l) = (median(assess), median(lang));
+    let n = texts.len().max(1) as f64;
+    println!(
+        "quality: assess {:.1} µs per text, {:.2} µs per KB (language id on 512 bytes: {:.1} µs per text); medians of {rounds} rounds",
+        a * 1e6 / n,
+        a * 1e9 / bytes.max(1) as f64,
+        l * 1e6 / n
+    );
+    println!("quality: verdicts {reasons:?}");
+}
