@@ -25,6 +25,8 @@ const MAX_TOTAL_DISTANCE: i64 = MAX_TRIGRAM_DISTANCE * MAX_TRIGRAM_DISTANCE;
 /// whatlang's `TEXT_TRIGRAMS_SIZE`: only the text's most frequent trigrams are ranked.
 const TEXT_TRIGRAMS_SIZE: usize = 600;
 const PROFILES: &str = include_str!("lang/latin_trigrams.txt");
+/// More than whatlang's languages' discriminants (0 to 68 in 0.18): one slot each.
+const LANG_SLOTS: usize = 128;
 
 /// A hasher for packed trigrams (already distinct `u64`s): one multiply-xorshift mix.
 #[derive(Default, Clone, Copy)]
@@ -273,26 +275,45 @@ fn combine(
     let (trigram_scores, trigrams_count) = trigram_scores(lower, p);
 
     // whatlang's combined::raw_detect.
-    let mut all_langs: Vec<Lang> = alphabet_scores.iter().map(|x| x.0).collect();
-    for (lang, _) in &trigram_scores {
-        if !all_langs.contains(lang) {
-            all_langs.push(*lang);
+    // whatlang finds each language's two scores by a linear search of each list; here they are
+    // looked up by the language's discriminant (the first entry of a language wins, as `find`'s).
+    let mut alphabet_of = [None; LANG_SLOTS];
+    let mut trigram_of = [None; LANG_SLOTS];
+    let mut listed = [false; LANG_SLOTS];
+    let mut all_langs: Vec<Lang> = Vec::with_capacity(alphabet_scores.len());
+    for (list, of) in [
+        (&alphabet_scores, &mut alphabet_of),
+        (&trigram_scores, &mut trigram_of),
+    ] {
+        for &(lang, score) in list {
+            let new = match (of.get_mut(lang as usize), listed.get_mut(lang as usize)) {
+                (Some(slot), Some(seen)) => {
+                    if slot.is_none() {
+                        *slot = Some(score);
+                    }
+                    !std::mem::replace(seen, true)
+                }
+                _ => !all_langs.contains(&lang),
+            };
+            if new {
+                all_langs.push(lang);
+            }
         }
     }
     let alphabet_weight =
         (-(alphabet_count as f64 / 300.0) + 2.0 / 3.0).clamp(1.0 / 3.0, 2.0 / 3.0);
     let trigram_weight = 1.0 - alphabet_weight;
+    let score_of = |of: &[Option<f64>; LANG_SLOTS], list: &[(Lang, f64)], lang: Lang| match of
+        .get(lang as usize)
+    {
+        Some(score) => score.unwrap_or(0.0),
+        None => list.iter().find(|(l, _)| *l == lang).map_or(0.0, |x| x.1),
+    };
     let mut scores: Vec<(Lang, f64)> = all_langs
         .into_iter()
         .map(|lang| {
-            let a = alphabet_scores
-                .iter()
-                .find(|(l, _)| *l == lang)
-                .map_or(0.0, |x| x.1);
-            let t = trigram_scores
-                .iter()
-                .find(|(l, _)| *l == lang)
-                .map_or(0.0, |x| x.1);
+            let a = score_of(&alphabet_of, &alphabet_scores, lang);
+            let t = score_of(&trigram_of, &trigram_scores, lang);
             (lang, a * alphabet_weight + t * trigram_weight)
         })
         .collect();
