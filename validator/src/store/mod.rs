@@ -48,6 +48,7 @@ pub const SERVE_LOCK_FILE: &str = "serve.lock";
 pub struct ServeLock {
     _file: std::fs::File,
 }
+
 /// How long a connection waits for another process's write lock (admin CLI next to the server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -122,14 +123,15 @@ impl<T> Op<T> for Result<T, rusqlite::Error> {
 /// planned again each time.
 const STATEMENT_CACHE_CAPACITY: usize = 256;
 /// Page cache of the writing connection, in KiB (SQLite's negative `cache_size`): the indexes
-/// ingest probes (records, lsh, leases, tasks) stay in memory instead of being read back.
+/// ingest probes (records, leases, tasks, domains) stay in memory instead of being read back.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Write-ahead log size, in pages, past which a commit checkpoints (SQLite's default is 1,000,
 /// ~4 MiB). Ingest dirties pages scattered over the indexes (a record's 14 LSH bands above all):
 /// a 100-record batch's commit logged 1.0 MiB in an empty store and 4.6 MiB once 5,000 records
 /// were stored, so with the default nearly every commit checkpointed and each dirty page went to
-/// disk twice per commit, once into the log and once back into the database. At 10,000 (~40 MiB) a checkpoint writes back a page once for all the commits that
-/// dirtied it since the last one. Figures in the validator README ("Checkpoints").
+/// disk twice per commit, once into the log and once back into the database. At 10,000
+/// (~40 MiB) a checkpoint writes a page back once for all the commits that dirtied it since the
+/// last one. Figures in the validator README ("Where the store's writes went").
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// `execute` and `query_row` through the connection's prepared-statement cache.
