@@ -5,7 +5,7 @@
 //! Band keys are hashes, so every insert landed on a random page of that table: once the table
 //! outgrew a batch, each accepted record dirtied 14 pages, each written to the log at commit and
 //! again into the database at the checkpoint. That was the largest write cost of ingest, and it
-//! grew with the store (see the validator README, "The band index in memory").
+//! grew with the store (see the validator README, "Where the store's writes went, and the band index in memory").
 //!
 //! The index is now a hash map in the writer's memory, rebuilt from the records themselves when a
 //! writer first needs it: every accepted primary record's stored MinHash gives its bands, read in
@@ -35,8 +35,9 @@ const _: () = assert!(NUM_BANDS <= 1 << BAND_BITS);
 
 /// One map entry per (band, key): the key with its low 4 bits replaced by the band. Two keys of
 /// one band that differ only in those bits share a slot, so a band match is decided on 60 bits of
-/// the band's hash instead of 64: with a billion records, a false match has odds of about 10⁻⁹
-/// per record, far below the LSH scheme's own false positives.
+/// the band's hash instead of 64: with a billion records stored, 14 probes against 10⁹ keys per
+/// band at 2⁻⁶⁰ each give a false match with odds of about 10⁻⁸ per record, far below the LSH
+/// scheme's own false positives.
 fn slot(band: usize, key: i64) -> u64 {
     ((key as u64) & !((1 << BAND_BITS) - 1)) | band as u64
 }
