@@ -95,14 +95,15 @@ impl Store {
     /// `f` did is stored (the transaction was not begun, a savepoint broke, or the commit failed).
     pub fn group<T>(&self, f: impl FnOnce(&mut Group<'_>) -> T) -> Result<T, StoreError> {
         let mut conn = self.writer()?;
-        // A panic in an earlier group may have left the index between states: build it again.
+        // A panic in an earlier group may have left the index between states: build it again
+        // (should the connection's lock ever be recovered too).
         let mut slot = self.bands.lock().unwrap_or_else(|poisoned| {
             let mut slot = poisoned.into_inner();
             *slot = None;
             slot
         });
         // Taken out for the group and put back after it; if a panic unwinds through `f`, the
-        // slot stays empty and the next group rebuilds the index from what was committed.
+        // slot stays empty, so no half-changed index is ever used.
         let bands = match slot.take() {
             Some(bands) => bands,
             None => BandIndex::load(&conn)?,
