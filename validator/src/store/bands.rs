@@ -1,5 +1,4 @@
-//! The dedup index of accepted primary records, kept in memory (schema version 7): their LSH
-//! band keys (near duplicates) and their exact-text keys (exact duplicates).
+//! The LSH band index of accepted primary records, kept in memory (schema version 7).
 //!
 //! Near-duplicate detection asks, for each of a record's 14 band keys, whether an accepted
 //! primary record already has it. Until version 6 that was a SQLite table keyed by (band, key).
@@ -20,9 +19,7 @@
 //!
 //! Semantics are those of the table it replaces: a key belongs to the first accepted record that
 //! had it, a record sharing a key with an accepted one is a near duplicate (and adds no keys), and
-//! a revoked record's keys leave the index. The exact-text key (`text_key`, the digest of the
-//! normalised text) joins them for the same reason: its SQLite index took one insert at a random
-//! page per accepted record. An exact match is confirmed on the whole 32-byte key.
+//! a revoked record's keys leave the index.
 
 use std::collections::HashMap;
 
@@ -32,11 +29,9 @@ use rusqlite::Connection;
 use super::{Op, StoreError, digest_from};
 use crate::dedup::{MinHash, NUM_BANDS};
 
-/// `NUM_BANDS` bands and the exact key's tag fit the slot's low 4 bits.
+/// `NUM_BANDS` fits the slot's low 4 bits.
 const BAND_BITS: u32 = 4;
-/// The "band" of a record's exact-text key.
-const EXACT: usize = NUM_BANDS;
-const _: () = assert!(EXACT < 1 << BAND_BITS);
+const _: () = assert!(NUM_BANDS <= 1 << BAND_BITS);
 
 /// One map entry per (band, key): the key with its low 4 bits replaced by the band. Two keys of
 /// one band that differ only in those bits share a slot, so a band match is decided on 60 bits of
@@ -45,13 +40,6 @@ const _: () = assert!(EXACT < 1 << BAND_BITS);
 /// scheme's own false positives.
 fn slot(band: usize, key: i64) -> u64 {
     ((key as u64) & !((1 << BAND_BITS) - 1)) | band as u64
-}
-
-/// The slot of an exact-text key: its first 8 bytes as a key of band [`EXACT`].
-fn exact_slot(text_key: &Digest) -> u64 {
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&text_key.as_bytes()[..8]);
-    slot(EXACT, i64::from_le_bytes(first))
 }
 
 /// What [`BandIndex::size`] reports.
@@ -82,8 +70,6 @@ pub(crate) struct BandIndex {
     slots: HashMap<u64, u32>,
     /// Ids of records that own or owned slots (a revoked record's id stays; its slots go).
     owners: Vec<Digest>,
-    /// Each owner's exact-text key, to confirm an exact match on all 32 bytes.
-    text_keys: Vec<Digest>,
     /// Changes of the open transaction, oldest first.
     undo: Vec<Undo>,
 }
@@ -96,7 +82,7 @@ impl BandIndex {
         let mut index = BandIndex::default();
         let mut stmt = conn
             .prepare(
-                "SELECT record_id, minhash, text_key FROM records INDEXED BY records_bands
+                "SELECT record_id, minhash FROM records INDEXED BY records_bands
                   WHERE verdict = 'accepted' AND role = 'primary'
                   ORDER BY received_at_ms, record_id",
             )
@@ -118,8 +104,7 @@ impl BandIndex {
                 what: "record minhash",
                 why: format!("{} bytes", bytes.len()),
             })?;
-            let text_key = digest_from(blob(2, "record text key")?, "record text key")?;
-            index.insert(id, &text_key, &minhash.bands());
+            index.insert(id, &minhash.bands());
         }
         index.undo = Vec::new();
         let size = index.size();
@@ -141,29 +126,16 @@ impl BandIndex {
         })
     }
 
-    /// The record whose normalised text has `text_key`, if one owns it.
-    pub(crate) fn find_exact(&self, text_key: &Digest) -> Option<Digest> {
-        let owner = *self.slots.get(&exact_slot(text_key))? as usize;
-        (self.text_keys.get(owner)? == text_key)
-            .then(|| self.owners.get(owner).copied())
-            .flatten()
-    }
-
-    /// Gives `id` its exact-text key and every one of `bands` that no record owns yet.
-    pub(crate) fn insert(&mut self, id: Digest, text_key: &Digest, bands: &[i64; NUM_BANDS]) {
+    /// Gives `id` every one of `bands` that no record owns yet.
+    pub(crate) fn insert(&mut self, id: Digest, bands: &[i64; NUM_BANDS]) {
         let Ok(owner) = u32::try_from(self.owners.len()) else {
             tracing::error!("band index full: {} owners", self.owners.len());
             return;
         };
         self.owners.push(id);
-        self.text_keys.push(*text_key);
         self.undo.push(Undo::Owner);
-        let slots = bands
-            .iter()
-            .enumerate()
-            .map(|(b, &key)| slot(b, key))
-            .chain([exact_slot(text_key)]);
-        for s in slots {
+        for (b, &key) in bands.iter().enumerate() {
+            let s = slot(b, key);
             if let std::collections::hash_map::Entry::Vacant(e) = self.slots.entry(s) {
                 e.insert(owner);
                 self.undo.push(Undo::Added(s));
@@ -171,14 +143,10 @@ impl BandIndex {
         }
     }
 
-    /// Takes out `id`'s exact-text key and every one of `bands` that `id` owns.
-    pub(crate) fn remove(&mut self, id: &Digest, text_key: &Digest, bands: &[i64; NUM_BANDS]) {
-        let slots = bands
-            .iter()
-            .enumerate()
-            .map(|(b, &key)| slot(b, key))
-            .chain([exact_slot(text_key)]);
-        for s in slots {
+    /// Takes out every one of `bands` that `id` owns.
+    pub(crate) fn remove(&mut self, id: &Digest, bands: &[i64; NUM_BANDS]) {
+        for (b, &key) in bands.iter().enumerate() {
+            let s = slot(b, key);
             let Some(&owner) = self.slots.get(&s) else {
                 continue;
             };
@@ -206,7 +174,6 @@ impl BandIndex {
                 }
                 Some(Undo::Owner) => {
                     self.owners.pop();
-                    self.text_keys.pop();
                 }
                 None => break,
             }
@@ -230,8 +197,7 @@ impl BandIndex {
             records: self.owners.len(),
             slots: self.slots.len(),
             heap_bytes: buckets * (std::mem::size_of::<(u64, u32)>() + 1)
-                + (self.owners.capacity() + self.text_keys.capacity())
-                    * std::mem::size_of::<Digest>()
+                + self.owners.capacity() * std::mem::size_of::<Digest>()
                 + self.undo.capacity() * std::mem::size_of::<Undo>(),
         }
     }
@@ -268,18 +234,13 @@ mod tests {
         Digest::from_bytes([n; 32])
     }
 
-    /// A text key for record `n`.
-    fn key(n: u8) -> Digest {
-        Digest::from_bytes([n.wrapping_add(100); 32])
-    }
-
     #[test]
     fn the_first_owner_keeps_a_key_and_a_shared_band_finds_it() {
         let mut ix = BandIndex::default();
         let (a, b) = (bands(1), bands(2));
         assert_eq!(ix.find(&a), None);
-        ix.insert(id(1), &key(1), &a);
-        assert_eq!(ix.len(), NUM_BANDS + 1);
+        ix.insert(id(1), &a);
+        assert_eq!(ix.len(), NUM_BANDS);
         assert_eq!(ix.find(&a), Some(id(1)));
         assert_eq!(ix.find(&b), None);
         // Sharing one band (the last) is enough.
@@ -287,20 +248,16 @@ mod tests {
         near[NUM_BANDS - 1] = a[NUM_BANDS - 1];
         assert_eq!(ix.find(&near), Some(id(1)));
         // A later record with that band does not take it over.
-        ix.insert(id(2), &key(2), &near);
-        assert_eq!(
-            ix.len(),
-            2 * NUM_BANDS + 1,
-            "13 bands and an exact key more"
-        );
+        ix.insert(id(2), &near);
+        assert_eq!(ix.len(), 2 * NUM_BANDS - 1);
         assert_eq!(ix.find(&a), Some(id(1)));
         // Removing a record takes out only the keys it owns.
-        ix.remove(&id(2), &key(2), &near);
-        assert_eq!(ix.len(), NUM_BANDS + 1);
+        ix.remove(&id(2), &near);
+        assert_eq!(ix.len(), NUM_BANDS);
         assert_eq!(ix.owners(), vec![id(1)]);
         let size = ix.size();
-        assert_eq!((size.records, size.slots), (2, NUM_BANDS + 1), "{size:?}");
-        assert!(size.heap_bytes >= NUM_BANDS * 17 + 2 * 64, "{size:?}");
+        assert_eq!((size.records, size.slots), (2, NUM_BANDS), "{size:?}");
+        assert!(size.heap_bytes >= NUM_BANDS * 17 + 2 * 32, "{size:?}");
         // The same key in another band is another slot.
         let mut shifted = b;
         shifted[0] = a[1];
@@ -308,59 +265,29 @@ mod tests {
     }
 
     #[test]
-    fn an_exact_key_matches_on_all_32_bytes() {
-        let mut ix = BandIndex::default();
-        ix.insert(id(1), &key(1), &bands(1));
-        assert_eq!(ix.find_exact(&key(1)), Some(id(1)));
-        assert_eq!(ix.find_exact(&key(2)), None);
-        // Same first 8 bytes (the same slot), another key: no match.
-        let mut twin = *key(1).as_bytes();
-        twin[31] ^= 1;
-        assert_eq!(ix.find_exact(&Digest::from_bytes(twin)), None);
-        // An exact key is not a band key: a band equal to its first 8 bytes finds nothing.
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&key(1).as_bytes()[..8]);
-        let mut other = bands(2);
-        other[0] = i64::from_le_bytes(first);
-        assert_eq!(ix.find(&other), None);
-        // Removed with its record, put back by undo.
-        let mark = ix.mark();
-        ix.remove(&id(1), &key(1), &bands(1));
-        assert_eq!(ix.find_exact(&key(1)), None);
-        ix.undo_to(mark);
-        assert_eq!(ix.find_exact(&key(1)), Some(id(1)));
-    }
-
-    #[test]
     fn undo_restores_the_index_as_it_was_at_the_mark() {
         let mut ix = BandIndex::default();
-        ix.insert(id(1), &key(1), &bands(1));
-        ix.insert(id(2), &key(2), &bands(2));
+        ix.insert(id(1), &bands(1));
+        ix.insert(id(2), &bands(2));
         ix.committed();
-        let before = (ix.slots.clone(), ix.owners.clone(), ix.text_keys.clone());
+        let before = (ix.slots.clone(), ix.owners.clone());
 
         let mark = ix.mark();
-        ix.insert(id(3), &key(3), &bands(3));
-        ix.remove(&id(1), &key(1), &bands(1));
+        ix.insert(id(3), &bands(3));
+        ix.remove(&id(1), &bands(1));
         let inner = ix.mark();
-        ix.remove(&id(2), &key(2), &bands(2));
-        ix.insert(id(4), &key(1), &bands(1)); // takes the keys id 1 gave up
+        ix.remove(&id(2), &bands(2));
+        ix.insert(id(4), &bands(1)); // takes the keys id 1 gave up
         assert_eq!(ix.owners(), vec![id(3), id(4)]);
-        assert_eq!(ix.find_exact(&key(1)), Some(id(4)));
         ix.undo_to(inner);
         assert_eq!(ix.owners(), vec![id(2), id(3)]);
         assert_eq!(ix.find(&bands(1)), None);
-        assert_eq!(ix.find_exact(&key(1)), None);
         ix.undo_to(mark);
-        assert_eq!(
-            (ix.slots.clone(), ix.owners.clone(), ix.text_keys.clone()),
-            before
-        );
+        assert_eq!((ix.slots.clone(), ix.owners.clone()), before);
         assert_eq!(ix.find(&bands(1)), Some(id(1)));
-        assert_eq!(ix.find_exact(&key(1)), Some(id(1)));
 
         // Committed changes stay.
-        ix.insert(id(5), &key(5), &bands(5));
+        ix.insert(id(5), &bands(5));
         ix.committed();
         ix.undo_to(0);
         assert_eq!(ix.find(&bands(5)), Some(id(5)));

@@ -297,7 +297,7 @@ pub(super) fn ingest_in(
         } else if !is_primary {
             let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
             (Verdict::Accepted, "cross_check", pts, None)
-        } else if let Some(orig) = find_duplicate(bands, pr) {
+        } else if let Some(orig) = find_duplicate(tx, bands, pr)? {
             (Verdict::Duplicate, orig.1, 0, Some(orig.0))
         } else {
             let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
@@ -349,7 +349,7 @@ pub(super) fn ingest_in(
         .op("ingest")?;
 
         if verdict == Verdict::Accepted && is_primary {
-            bands.insert(pr.id, &pr.text_key, &pr.bands);
+            bands.insert(pr.id, &pr.bands);
             let rate = if checks < PROVEN_CHECKS {
                 p.new_node_cross_check_rate
             } else {
@@ -489,12 +489,29 @@ fn task_row(conn: &Connection, id: i64) -> Result<TaskRow, StoreError> {
 }
 
 /// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
-/// (an LSH band in common, in band order), both looked up in the in-memory dedup index.
-fn find_duplicate(bands: &BandIndex, pr: &PreparedRecord) -> Option<(Digest, &'static str)> {
-    if let Some(id) = bands.find_exact(&pr.text_key) {
-        return Some((id, "exact_duplicate"));
+/// (an LSH band in common, looked up in the in-memory band index, in band order).
+fn find_duplicate(
+    conn: &Connection,
+    bands: &BandIndex,
+    pr: &PreparedRecord,
+) -> Result<Option<(Digest, &'static str)>, StoreError> {
+    let exact: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT record_id FROM records
+             WHERE text_key = ?1 AND verdict = 'accepted' AND role = 'primary' LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![pr.text_key.as_bytes().as_slice()], |r| r.get(0))
+                .optional()
+        })
+        .op("dedup")?;
+    if let Some(id) = exact {
+        return Ok(Some((
+            super::digest_from(&id, "record id")?,
+            "exact_duplicate",
+        )));
     }
-    bands.find(&pr.bands).map(|id| (id, "near_duplicate"))
+    Ok(bands.find(&pr.bands).map(|id| (id, "near_duplicate")))
 }
 
 /// Takes the LSH bands of the records `penalise` revokes out of the band index: each record's
@@ -506,31 +523,25 @@ fn remove_bands(
     epoch: i64,
     record: &[u8],
 ) -> Result<(), StoreError> {
-    let revoked: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
+    let revoked: Vec<(Vec<u8>, Vec<u8>)> = {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT record_id, minhash, text_key FROM records
+                "SELECT record_id, minhash FROM records
                   WHERE (node = ?1 AND epoch = ?2 AND verdict = 'accepted' AND role = 'primary')
                      OR (record_id = ?3 AND verdict = 'accepted' AND role = 'primary')",
             )
             .op("penalise")?;
         let rows = stmt
-            .query_map(params![node, epoch, record], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_map(params![node, epoch, record], |r| Ok((r.get(0)?, r.get(1)?)))
             .op("penalise")?;
         rows.collect::<Result<_, _>>().op("penalise")?
     };
-    for (id, minhash, text_key) in &revoked {
+    for (id, minhash) in &revoked {
         let minhash = MinHash::from_bytes(minhash).ok_or_else(|| StoreError::Corrupt {
             what: "record minhash",
             why: format!("{} bytes", minhash.len()),
         })?;
-        bands.remove(
-            &super::digest_from(id, "record id")?,
-            &super::digest_from(text_key, "record text key")?,
-            &minhash.bands(),
-        );
+        bands.remove(&super::digest_from(id, "record id")?, &minhash.bands());
     }
     Ok(())
 }
@@ -802,8 +813,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let key = Digest::from_bytes([id; 32]);
-        bands.insert(key, &key, &minhash.bands());
+        bands.insert(Digest::from_bytes([id; 32]), &minhash.bands());
     }
 
     fn owners(bands: &BandIndex) -> Vec<u8> {
@@ -823,7 +833,7 @@ mod tests {
         add_record(&conn, &mut bands, 4, "honest", 3, "accepted", &text(4));
         add_record(&conn, &mut bands, 5, "honest", 2, "accepted", &text(5)); // the lie itself
         assert_eq!(owners(&bands), vec![1, 2, 3, 4, 5]);
-        assert_eq!(bands.len(), 5 * (NUM_BANDS + 1), "bands and exact keys");
+        assert_eq!(bands.len(), 5 * NUM_BANDS);
         // The index built from the stored records is the same.
         let loaded = BandIndex::load(&conn).unwrap();
         assert_eq!(
@@ -833,7 +843,7 @@ mod tests {
 
         remove_bands(&conn, &mut bands, "liar", 3, [5u8; 32].as_slice()).unwrap();
         assert_eq!(owners(&bands), vec![3, 4]);
-        assert_eq!(bands.len(), 2 * (NUM_BANDS + 1));
+        assert_eq!(bands.len(), 2 * NUM_BANDS);
     }
 
     #[test]
@@ -928,16 +938,12 @@ mod tests {
         (Verdict::Accepted, "ok".into())
     }
 
-    fn exact_duplicate() -> (Verdict, String) {
-        (Verdict::Duplicate, "exact_duplicate".into())
-    }
-
     fn near_duplicate() -> (Verdict, String) {
         (Verdict::Duplicate, "near_duplicate".into())
     }
 
     #[test]
-    fn duplicates_are_found_after_a_restart_and_after_the_version_7_migration() {
+    fn near_duplicates_are_found_after_a_restart_and_after_the_version_7_migration() {
         let dir = tempfile::tempdir().unwrap();
         let text = |seed: u64| crate::testkit::sample_text(seed, 3_000);
         let now = crate::testkit::FILL_T0;
@@ -956,8 +962,8 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             assert_eq!(
-                submit(&store, 2, "c", &[near(&text(2)), text(3), text(1)], now + 2),
-                Ok(vec![near_duplicate(), accepted(), exact_duplicate()])
+                submit(&store, 2, "c", &[near(&text(2)), text(3)], now + 2),
+                Ok(vec![near_duplicate(), accepted()])
             );
         }
         // The same database as version 6 left it: bands in the `lsh` table, no `records_bands`.
@@ -965,8 +971,6 @@ mod tests {
             let conn = Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
             conn.execute_batch(
                 "DROP INDEX records_bands;
-                 CREATE INDEX records_text_key ON records(text_key)
-                     WHERE verdict = 'accepted' AND role = 'primary';
                  CREATE TABLE lsh (band INTEGER NOT NULL, key INTEGER NOT NULL,
                                    record_id BLOB NOT NULL, PRIMARY KEY (band, key)) WITHOUT ROWID;
                  PRAGMA user_version=6;",
@@ -979,15 +983,10 @@ mod tests {
                 &store,
                 3,
                 "d",
-                &[near(&text(3)), near(&text(1)), text(4), text(2)],
+                &[near(&text(3)), near(&text(1)), text(4)],
                 now + 3
             ),
-            Ok(vec![
-                near_duplicate(),
-                near_duplicate(),
-                accepted(),
-                exact_duplicate()
-            ])
+            Ok(vec![near_duplicate(), near_duplicate(), accepted()])
         );
         store.load_band_index().unwrap();
     }

@@ -143,8 +143,6 @@ mod tests {
             "DROP INDEX records_bands;
              CREATE TABLE lsh (band INTEGER NOT NULL, key INTEGER NOT NULL, record_id BLOB NOT NULL);
              CREATE INDEX lsh_key ON lsh(band, key);
-             CREATE INDEX records_text_key ON records(text_key)
-                 WHERE verdict = 'accepted' AND role = 'primary';
              DROP INDEX tasks_queued;
              DROP INDEX leases_open_expiry;
              DROP INDEX leases_open_node;
@@ -179,11 +177,6 @@ mod tests {
         let (_dir, _, conn) = new_database();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(table_sql(&conn, "lsh"), None, "bands are kept in memory");
-        assert_eq!(
-            table_sql(&conn, "records_text_key"),
-            None,
-            "so are exact keys"
-        );
         assert!(
             table_sql(&conn, "records_bands")
                 .unwrap()
@@ -212,11 +205,6 @@ mod tests {
             "version 7 drops the band table"
         );
         assert_eq!(table_sql(&conn, "lsh_key"), None, "the old index is gone");
-        assert_eq!(
-            table_sql(&conn, "records_text_key"),
-            None,
-            "version 7 drops it"
-        );
         assert_eq!(table_sql(&conn, "lsh_v2"), None);
         assert!(table_sql(&conn, "records_bands").is_some());
         assert!(
