@@ -5,7 +5,8 @@
 //! Band keys are hashes, so every insert landed on a random page of that table: once the table
 //! outgrew a batch, each accepted record dirtied 14 pages, each written to the log at commit and
 //! again into the database at the checkpoint. That was the largest write cost of ingest, and it
-//! grew with the store (see the validator README, "Where the store's writes went, and the band index in memory").
+//! grew with the store (see the validator README, "Where the store's writes went, and the band
+//! index in memory").
 //!
 //! The index is now a hash map in the writer's memory, rebuilt from the records themselves when a
 //! writer first needs it: every accepted primary record's stored MinHash gives its bands, read in

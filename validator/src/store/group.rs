@@ -95,13 +95,7 @@ impl Store {
     /// `f` did is stored (the transaction was not begun, a savepoint broke, or the commit failed).
     pub fn group<T>(&self, f: impl FnOnce(&mut Group<'_>) -> T) -> Result<T, StoreError> {
         let mut conn = self.writer()?;
-        // A panic in an earlier group may have left the index between states: build it again
-        // (should the connection's lock ever be recovered too).
-        let mut slot = self.bands.lock().unwrap_or_else(|poisoned| {
-            let mut slot = poisoned.into_inner();
-            *slot = None;
-            slot
-        });
+        let mut slot = self.bands.lock().map_err(|_| StoreError::Poisoned)?;
         // Taken out for the group and put back after it; if a panic unwinds through `f`, the
         // slot stays empty, so no half-changed index is ever used.
         let bands = match slot.take() {

@@ -81,12 +81,8 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("invalid {field}: {why}")]
     Invalid { field: &'static str, why: String },
-    #[error("another process is serving {path}: it holds the lock on {lock} ({why})")]
-    InUse {
-        path: PathBuf,
-        lock: PathBuf,
-        why: String,
-    },
+    #[error("another process is serving {path}: it holds the lock on {lock}")]
+    InUse { path: PathBuf, lock: PathBuf },
 }
 
 impl StoreError {
@@ -264,7 +260,6 @@ impl Store {
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
                 path: data_dir.to_path_buf(),
                 lock,
-                why: "locked".into(),
             }),
             Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
         }
