@@ -17,6 +17,18 @@ pub fn leased_jobs(
     pages: usize,
     now_ms: i64,
 ) -> Result<Vec<Job>, StoreError> {
+    leased_jobs_on(store, node, "site", pages, now_ms)
+}
+
+/// [`leased_jobs`] on the sites `http://{site}{i}.example/`: another `site` gives new URLs, for
+/// leasing again from a store that has seen the others.
+pub fn leased_jobs_on(
+    store: &Store,
+    node: &SecretKey,
+    site: &str,
+    pages: usize,
+    now_ms: i64,
+) -> Result<Vec<Job>, StoreError> {
     store.register_node(&node.public(), &node.public(), "test", now_ms)?;
     // A crawl request takes at most 10,000 seeds: larger runs add several.
     let all: Vec<usize> = (0..pages).collect();
@@ -24,7 +36,7 @@ pub fn leased_jobs(
         let request = CrawlRequest {
             seeds: part
                 .iter()
-                .map(|i| format!("http://site{i}.example/"))
+                .map(|i| format!("http://{site}{i}.example/"))
                 .collect(),
             domains: Vec::new(),
             sitemaps: Vec::new(),

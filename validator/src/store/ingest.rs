@@ -788,6 +788,7 @@ fn penalise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gleaner_protocol::api::Job;
 
     fn add_record(
         conn: &Connection,
@@ -841,9 +842,15 @@ mod tests {
             (owners(&bands), bands.len())
         );
 
-        remove_bands(&conn, &mut bands, "liar", 3, [5u8; 32].as_slice()).unwrap();
+        penalise(&conn, &mut bands, "liar", [5u8; 32].as_slice(), 3, 0).unwrap();
         assert_eq!(owners(&bands), vec![3, 4]);
         assert_eq!(bands.len(), 2 * NUM_BANDS);
+        // And it is still what a rebuild from the records gives, now that they are revoked.
+        let loaded = BandIndex::load(&conn).unwrap();
+        assert_eq!(
+            (owners(&loaded), loaded.len()),
+            (owners(&bands), bands.len())
+        );
     }
 
     #[test]
@@ -869,49 +876,30 @@ mod tests {
         assert_eq!(err.code(), "store_corrupt", "{err}");
     }
 
-    /// Leases one job per text on new sites (`tag` keeps the URLs of each call apart), submits
-    /// the texts as one batch of `node` through `prepare` and the store, and returns each
-    /// record's verdict and reason, or the batch's error code.
-    fn submit(
+    /// Leases `n` jobs for `node` on new sites (`site` keeps each call's URLs apart), in URL order.
+    fn jobs(store: &Store, node: &SecretKey, site: &str, n: usize, now: i64) -> Vec<Job> {
+        let mut jobs = crate::testkit::leased_jobs_on(store, node, site, n, now).unwrap();
+        jobs.sort_by_key(|j| {
+            j.url
+                .trim_start_matches(&format!("http://{site}"))
+                .trim_end_matches(".example/")
+                .parse::<usize>()
+                .unwrap()
+        });
+        assert_eq!(jobs.len(), n);
+        jobs
+    }
+
+    /// Submits `records` as one batch of `node` through `prepare` and the store: each record's
+    /// verdict and reason, or the batch's error code.
+    fn ingest(
         store: &Store,
-        node: u8,
-        tag: &str,
-        texts: &[String],
+        node: &SecretKey,
+        records: Vec<Record>,
         now: i64,
     ) -> Result<Vec<(Verdict, String)>, String> {
-        use crate::store::{CrawlRequest, LeaseParams};
-        use crate::testkit::record_for;
-        let key = SecretKey::from_bytes(&[node; 32]);
-        store
-            .register_node(&key.public(), &key.public(), "test", now)
-            .unwrap();
-        let seeds: Vec<String> = (0..texts.len())
-            .map(|i| format!("http://{tag}-{i}.example/"))
-            .collect();
-        let request = CrawlRequest {
-            seeds: seeds.clone(),
-            domains: Vec::new(),
-            sitemaps: Vec::new(),
-            max_pages: 100,
-            max_depth: 0,
-        };
-        store.add_crawl_request("test", &request, now).unwrap();
-        let params = LeaseParams {
-            ttl_ms: 3_600_000,
-            max_per_domain: 1,
-            domain_delay_ms: 0,
-            max_open_per_node: 1_000,
-        };
-        let mut jobs = store.lease(&key.public(), 64, now, &params).unwrap().jobs;
-        jobs.sort_by_key(|j| seeds.iter().position(|s| *s == j.url));
-        assert_eq!(jobs.len(), texts.len());
-        let records = jobs
-            .iter()
-            .zip(texts)
-            .map(|(job, text)| record_for(&key, job, text.clone(), now))
-            .collect();
-        let batch = gleaner_protocol::Batch::new(&key, now, records);
-        let (id, prepared) = crate::ingest::prepare(&batch, &key.public(), now, &[])
+        let batch = gleaner_protocol::Batch::new(node, now, records);
+        let (id, prepared) = crate::ingest::prepare(&batch, &node.public(), now, &[])
             .map_err(|e| e.code().to_string())?;
         let p = IngestParams {
             cross_check_rate: 0.0,
@@ -919,7 +907,7 @@ mod tests {
             domain_delay_ms: 0,
         };
         let validator = SecretKey::from_bytes(&[200; 32]);
-        match store.ingest(id, &key.public(), &prepared, now, &validator, &p) {
+        match store.ingest(id, &node.public(), &prepared, now, &validator, &p) {
             Ok(IngestOutcome::Fresh { receipt, .. }) => Ok(receipt
                 .verdicts
                 .iter()
@@ -928,6 +916,23 @@ mod tests {
             Ok(IngestOutcome::Replayed { .. }) => Err("replayed".into()),
             Err(e) => Err(e.code().to_string()),
         }
+    }
+
+    /// Leases one job per text on new sites and submits the texts as one batch of `node`.
+    fn submit(
+        store: &Store,
+        node: u8,
+        site: &str,
+        texts: &[String],
+        now: i64,
+    ) -> Result<Vec<(Verdict, String)>, String> {
+        let key = SecretKey::from_bytes(&[node; 32]);
+        let records = jobs(store, &key, site, texts.len(), now)
+            .iter()
+            .zip(texts)
+            .map(|(job, text)| crate::testkit::record_for(&key, job, text.clone(), now))
+            .collect();
+        ingest(store, &key, records, now)
     }
 
     fn near(text: &str) -> String {
@@ -988,7 +993,8 @@ mod tests {
             ),
             Ok(vec![near_duplicate(), near_duplicate(), accepted()])
         );
-        store.load_band_index().unwrap();
+        // Texts 1 to 4 were accepted, and only they are in the index.
+        assert_eq!(store.band_index_size().map(|s| s.records), Some(4));
     }
 
     #[test]
@@ -1000,46 +1006,17 @@ mod tests {
         // Record 0 passes every check and takes its bands; record 1 answers a lease that does not
         // exist, so the whole batch is refused and record 0's bands must go with it.
         let key = SecretKey::from_bytes(&[1; 32]);
-        store
-            .register_node(&key.public(), &key.public(), "test", now)
-            .unwrap();
-        let request = crate::store::CrawlRequest {
-            seeds: vec!["http://r-0.example/".into()],
-            domains: Vec::new(),
-            sitemaps: Vec::new(),
-            max_pages: 10,
-            max_depth: 0,
-        };
-        store.add_crawl_request("test", &request, now).unwrap();
-        let params = crate::store::LeaseParams {
-            ttl_ms: 3_600_000,
-            max_per_domain: 1,
-            domain_delay_ms: 0,
-            max_open_per_node: 10,
-        };
-        let job = store
-            .lease(&key.public(), 1, now, &params)
-            .unwrap()
-            .jobs
-            .remove(0);
+        let job = jobs(&store, &key, "r", 1, now).remove(0);
         let mut forged = job.clone();
         forged.lease_id = "no-such-lease".into();
         let records = vec![
             crate::testkit::record_for(&key, &job, text(1), now),
             crate::testkit::record_for(&key, &forged, text(2), now),
         ];
-        let batch = gleaner_protocol::Batch::new(&key, now, records);
-        let (id, prepared) = crate::ingest::prepare(&batch, &key.public(), now, &[]).unwrap();
-        let p = IngestParams {
-            cross_check_rate: 0.0,
-            new_node_cross_check_rate: 0.0,
-            domain_delay_ms: 0,
-        };
-        let validator = SecretKey::from_bytes(&[200; 32]);
-        let err = store
-            .ingest(id, &key.public(), &prepared, now, &validator, &p)
-            .unwrap_err();
-        assert_eq!(err.code(), "unknown_lease");
+        assert_eq!(
+            ingest(&store, &key, records, now),
+            Err("unknown_lease".to_string())
+        );
         // Nothing of record 0 stayed: its text is new to the index, in memory and after a restart.
         assert_eq!(
             submit(&store, 2, "s", &[near(&text(1))], now + 1),

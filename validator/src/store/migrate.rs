@@ -190,7 +190,8 @@ mod tests {
     fn a_version_1_database_reaches_the_current_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.db");
-        // (0, 7) twice: version 1's look-up answered the first inserted, record 0xA1.
+        // (0, 7) twice: step 2 keys its table by (band, key) and must keep one of them for the
+        // steps after it to run.
         make_v1(
             &path,
             &[(0, 7, 0xA1), (3, -9, 0xB2), (0, 7, 0xC3), (13, 7, 0xC3)],
