@@ -39,6 +39,8 @@ const GOPHER_TOP_NGRAM: [(usize, f64, &str); 3] = [
     (3, 0.18, "gopher_top_3gram"),
     (4, 0.16, "gopher_top_4gram"),
 ];
+/// The largest n of the top n-gram rules.
+const TOP_NGRAM_MAX_N: usize = GOPHER_TOP_NGRAM[GOPHER_TOP_NGRAM.len() - 1].0;
 const GOPHER_DUP_NGRAM: [(usize, f64); 6] = [
     (5, 0.15),
     (6, 0.14),
@@ -166,22 +168,14 @@ fn run(
     // Every n-gram that occurs twice starts with an (n-1)-gram that occurs twice, so once no
     // n-gram repeats, no longer one does: their fractions are 0 without counting.
     let mut repeats = true;
-    // Which (n-1)-grams and n-grams repeat, for counting only the positions that can.
-    let (mut prev, mut repeated): (Option<Vec<bool>>, Vec<bool>) = (None, Vec::new());
-    let mut last_n = 0;
+    // Which n-grams of the last size counted repeat, for counting only the positions that can.
+    let mut repeated: Option<Vec<bool>> = None;
     for (n, max, name) in GOPHER_TOP_NGRAM {
         let frac = if repeats {
             grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
-            let frac = top_ngram_frac(
-                &cut.ends,
-                &grams,
-                n,
-                &mut counter,
-                prev.as_deref(),
-                &mut repeated,
-            );
-            prev = Some(std::mem::take(&mut repeated));
-            last_n = n;
+            let (frac, now) =
+                top_ngram_frac(&cut.ends, &grams, n, &mut counter, repeated.as_deref());
+            repeated = Some(now);
             frac
         } else {
             0.0
@@ -193,7 +187,8 @@ fn run(
             return Some("gopher_top_ngram");
         }
     }
-    let runs = prev.as_deref().map(repeated_runs);
+    // The duplicate passes run only when every top pass did, so `repeated` is the 4-grams'.
+    let runs = repeated.as_deref().map(repeated_runs);
     for (n, max) in GOPHER_DUP_NGRAM {
         if !repeats {
             if n == 5 {
@@ -207,7 +202,7 @@ fn run(
             &grams,
             n,
             &mut counter,
-            runs.as_deref().map(|r| (r, last_n)),
+            runs.as_deref().map(|r| (r, TOP_NGRAM_MAX_N)),
         );
         if n == 5 {
             put("gopher_dup_5gram", frac);
@@ -869,26 +864,24 @@ fn words_and_bytes(ends: &[usize]) -> (usize, usize) {
 /// `ends` as [`Cut::ends`]; `grams[i]` is the hash of the `n` words from `i`, for every
 /// `i + n <= words`.
 ///
-/// Sets `repeated[i]` to whether the `n`-gram at `i` occurs more than once. Given the `n - 1`
-/// answer as `prev`, only positions whose two `(n - 1)`-grams both repeat are counted: an
-/// `n`-gram at any other position occurs once, and leaving it out changes no other count nor
-/// the order in which counts grow, so the result is the same.
+/// Also returns, per position `i`, whether the `n`-gram at `i` occurs more than once. Given that
+/// answer for the `(n - 1)`-grams as `prev`, only positions whose two `(n - 1)`-grams both repeat
+/// are counted: an `n`-gram at any other position occurs once, and leaving it out changes no
+/// other count nor the order in which counts grow, so the result is the same.
 fn top_ngram_frac(
     ends: &[usize],
     grams: &[u64],
     n: usize,
     counts: &mut Counter,
     prev: Option<&[bool]>,
-    repeated: &mut Vec<bool>,
-) -> f64 {
+) -> (f64, Vec<bool>) {
     let (words, word_bytes) = words_and_bytes(ends);
-    repeated.clear();
     if words < n || word_bytes == 0 {
-        return 0.0;
+        return (0.0, Vec::new());
     }
     counts.clear();
     let positions = words + 1 - n;
-    repeated.resize(positions, false);
+    let mut repeated = vec![false; positions];
     let mut slots: Vec<(usize, usize)> = Vec::with_capacity(positions);
     let mut best = (0u32, 0usize);
     for (i, &g) in grams.iter().take(positions).enumerate() {
@@ -907,10 +900,10 @@ fn top_ngram_frac(
         repeated[i] = counts.count_at(slot) >= 2;
     }
     if best.0 < 2 {
-        return 0.0;
+        return (0.0, repeated);
     }
     let len = ends[best.1 + n] - ends[best.1];
-    ratio(len * best.0 as usize, word_bytes)
+    (ratio(len * best.0 as usize, word_bytes), repeated)
 }
 
 /// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
@@ -1293,27 +1286,13 @@ mod tests {
                     .char_indices()
                     .nth(60)
                     .map_or(text.as_str(), |(i, _)| &text[..i]);
-                let mut repeated = Vec::new();
-                assert_eq!(
-                    top_ngram_frac(&ends, &grams, n, &mut counter, None, &mut repeated),
-                    top,
-                    "top {n}-gram of {what:?}"
-                );
+                let (frac, repeated) = top_ngram_frac(&ends, &grams, n, &mut counter, None);
+                assert_eq!(frac, top, "top {n}-gram of {what:?}");
                 // Counting only where the (n-1)-grams repeat: the same fraction, and the same
                 // answer to which n-grams repeat.
-                let mut filtered = Vec::new();
-                assert_eq!(
-                    top_ngram_frac(
-                        &ends,
-                        &grams,
-                        n,
-                        &mut counter,
-                        prev.as_deref(),
-                        &mut filtered
-                    ),
-                    top,
-                    "filtered top {n}-gram of {what:?}"
-                );
+                let (frac, filtered) =
+                    top_ngram_frac(&ends, &grams, n, &mut counter, prev.as_deref());
+                assert_eq!(frac, top, "filtered top {n}-gram of {what:?}");
                 assert_eq!(filtered, repeated, "repeated {n}-grams of {what:?}");
                 let mut occurrences: std::collections::HashMap<&[u64], usize> =
                     std::collections::HashMap::new();
@@ -1329,7 +1308,10 @@ mod tests {
                     dup,
                     "dup {n}-gram of {what:?}"
                 );
-                for (runs_of, m) in [(prev.as_deref(), n.saturating_sub(1)), (rep4.as_deref(), 4)] {
+                for (runs_of, m) in [
+                    (prev.as_deref(), n.saturating_sub(1)),
+                    (rep4.as_deref(), TOP_NGRAM_MAX_N),
+                ] {
                     if let Some(r) = runs_of.filter(|_| m >= 1 && m < n) {
                         let runs = repeated_runs(r);
                         assert_eq!(
@@ -1339,7 +1321,7 @@ mod tests {
                         );
                     }
                 }
-                if n == 4 {
+                if n == TOP_NGRAM_MAX_N {
                     rep4 = Some(repeated.clone());
                 }
                 prev = Some(repeated);
