@@ -381,18 +381,27 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
     ranked.truncate(TEXT_TRIGRAMS_SIZE);
     let unique = ranked.len();
 
-    // Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
-    // it, when it costs |text rank − profile rank| instead.
+    let dist = distances(
+        ranked
+            .iter()
+            .map(|&key| p.inverted.get(&(key as u64)).map_or(&[][..], Vec::as_slice)),
+        p,
+    );
+    scores_from_distances((dist, unique), p)
+}
+
+/// Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
+/// it, when it costs |text rank − profile rank| instead. `ranked` gives the text's trigrams in
+/// rank order, each as its (language, profile rank) entries.
+fn distances<'e>(ranked: impl Iterator<Item = &'e [(u8, u16)]>, p: &Profiles) -> Vec<i64> {
     let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
-    for (pos, &key) in ranked.iter().enumerate() {
-        if let Some(entries) = p.inverted.get(&(key as u64)) {
-            for &(lang, rank) in entries {
-                let d = (pos as i64 - i64::from(rank)).abs();
-                dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;
-            }
+    for (pos, entries) in ranked.enumerate() {
+        for &(lang, rank) in entries {
+            let d = (pos as i64 - i64::from(rank)).abs();
+            dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;
         }
     }
-    scores_from_distances((dist, unique), p)
+    dist
 }
 
 /// Sums of rank differences per language (see [`trigram_scores`]) and the number of ranked
@@ -472,16 +481,17 @@ fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usiz
         }
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         ranked.truncate(TEXT_TRIGRAMS_SIZE);
-        let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
-        for (pos, &key) in ranked.iter().enumerate() {
+        let entries = |key: &u64| {
             let t = (key & 0xffff_ffff) as usize;
-            let (from, to) = (*p.ascii_offsets.get(t)?, *p.ascii_offsets.get(t + 1)?);
-            for &(lang, rank) in p.ascii_entries.get(from as usize..to as usize)? {
-                let d = (pos as i64 - i64::from(rank)).abs();
-                dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;
+            match (p.ascii_offsets.get(t), p.ascii_offsets.get(t + 1)) {
+                (Some(&from), Some(&to)) => p
+                    .ascii_entries
+                    .get(from as usize..to as usize)
+                    .unwrap_or_default(),
+                _ => &[],
             }
-        }
-        Some((dist, ranked.len()))
+        };
+        Some((distances(ranked.iter().map(entries), p), ranked.len()))
     })
 }
 
