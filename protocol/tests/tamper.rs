@@ -286,6 +286,62 @@ fn zstd_bomb_is_refused_within_the_limit() {
     assert_eq!(actual, limit + 1, "decoding stops one byte past the limit");
 }
 
+/// `decompress_limited` takes a one-shot path when the frame declares its size; frames that
+/// declare nothing, several frames, and headers that lie get the streaming decoder's answers.
+#[test]
+fn declared_sizes_are_not_trusted() {
+    use gleaner_protocol::decompress_limited;
+    let a = b"first frame, with its size in the header ".repeat(20);
+    let b = b"and a second one".repeat(20);
+    let frame_a = zstd::bulk::compress(&a, 3).unwrap();
+    let frame_b = zstd::bulk::compress(&b, 3).unwrap();
+    assert_eq!(decompress_limited(&frame_a, a.len()).unwrap(), a);
+    let too_large = decompress_limited(&frame_a, a.len() - 1).unwrap_err();
+    assert_eq!(too_large.code(), "too_large");
+    // Two frames: the first declares less than the body holds.
+    let both = [frame_a.clone(), frame_b].concat();
+    let whole = [a.clone(), b.clone()].concat();
+    assert_eq!(decompress_limited(&both, whole.len()).unwrap(), whole);
+    assert_eq!(
+        decompress_limited(&both, whole.len() - 1)
+            .unwrap_err()
+            .code(),
+        "too_large"
+    );
+    // A frame with no declared size (a streaming encoder's).
+    let mut streamed = Vec::new();
+    {
+        let mut enc = zstd::stream::write::Encoder::new(&mut streamed, 3).unwrap();
+        std::io::Write::write_all(&mut enc, &a).unwrap();
+        enc.finish().unwrap();
+    }
+    assert!(matches!(
+        zstd::zstd_safe::get_frame_content_size(&streamed),
+        Ok(None)
+    ));
+    assert_eq!(decompress_limited(&streamed, a.len()).unwrap(), a);
+    // A header that lies about the size, in either direction, is malformed, never a partial body.
+    let small = zstd::bulk::compress(b"a short text of less than 256 bytes", 3).unwrap();
+    assert!(matches!(
+        zstd::zstd_safe::get_frame_content_size(&small),
+        Ok(Some(35))
+    ));
+    // Magic (4 bytes), frame header descriptor (single segment), then a 1-byte content size.
+    assert_eq!(small[5], 35);
+    for lie in [10u8, 34, 36, 200] {
+        let mut lying = small.clone();
+        lying[5] = lie;
+        let err = decompress_limited(&lying, 1024).unwrap_err();
+        assert_eq!(err.code(), "malformed", "declared {lie}");
+    }
+    // Garbage after a valid frame is refused too.
+    let trailing = [frame_a, b"junk".to_vec()].concat();
+    assert_eq!(
+        decompress_limited(&trailing, 1 << 20).unwrap_err().code(),
+        "malformed"
+    );
+}
+
 #[test]
 fn decode_rejects_oversize_counts_and_garbage() {
     let b = batch(5);
