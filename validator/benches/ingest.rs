@@ -168,18 +168,25 @@ fn main() {
         }
     };
 
+    // The server stamps each batch with its clock when the batch arrives; so does the bench
+    // (from `now`, as the leases were issued). A fixed stamp for every batch would make the store's
+    // arrival-ordered index (`records_bands`) take its entries in record-id order, at random
+    // pages, which no server sees.
+    let clock = Instant::now();
+    let arrival = || now + i64::try_from(clock.elapsed().as_millis()).unwrap_or(0);
     let (mut cpu, mut db) = (Duration::ZERO, Duration::ZERO);
     let (mut accepted, mut total) = (0usize, 0usize);
     let cpu_before = process_cpu();
     let started = Instant::now();
     for body in &bodies[..half] {
         let t = Instant::now();
+        let at = arrival();
         let received = ingest::decode_received(body, &limits).expect("decode");
-        let (id, prepared) = ingest::prepare_received(&received, &node.public(), now, &c.languages)
+        let (id, prepared) = ingest::prepare_received(&received, &node.public(), at, &c.languages)
             .expect("prepare");
         let t2 = Instant::now();
         let out = store
-            .ingest(id, &node.public(), &prepared, now, &validator, &params)
+            .ingest(id, &node.public(), &prepared, at, &validator, &params)
             .expect("ingest");
         cpu += t2 - t;
         db += t2.elapsed();
@@ -217,16 +224,17 @@ fn main() {
         s.spawn(move || {
             for body in &bodies[half..] {
                 let received = ingest::decode_received(body, limits).expect("decode");
+                let at = arrival();
                 let prepared =
-                    ingest::prepare_received(&received, &key, now, languages).expect("prepare");
-                if tx.send(prepared).is_err() {
+                    ingest::prepare_received(&received, &key, at, languages).expect("prepare");
+                if tx.send((at, prepared)).is_err() {
                     break;
                 }
             }
         });
-        for (id, prepared) in rx {
+        for (at, (id, prepared)) in rx {
             let out = store
-                .ingest(id, &node.public(), &prepared, now, &validator, &params)
+                .ingest(id, &node.public(), &prepared, at, &validator, &params)
                 .expect("ingest");
             count(&out, &mut total, &mut accepted);
         }
@@ -296,5 +304,9 @@ fn main() {
             "export from the store: one core: {:.0} rows/s (1 s / CPU per row, all threads)",
             rows as f64 / used.as_secs_f64().max(f64::MIN_POSITIVE)
         );
+    }
+    // `INGEST_BENCH_KEEP=1` keeps the store for inspection (dbstat, sqlite3) instead of deleting it.
+    if std::env::var_os("INGEST_BENCH_KEEP").is_some() {
+        println!("store kept in {}", dir.keep().display());
     }
 }
