@@ -182,8 +182,8 @@ fn main() {
         let t = Instant::now();
         let at = arrival();
         let received = ingest::decode_received(body, &limits).expect("decode");
-        let (id, prepared) = ingest::prepare_received(&received, &node.public(), at, &c.languages)
-            .expect("prepare");
+        let (id, prepared) =
+            ingest::prepare_received(&received, &node.public(), at, &c.languages).expect("prepare");
         let t2 = Instant::now();
         let out = store
             .ingest(id, &node.public(), &prepared, at, &validator, &params)
