@@ -113,41 +113,39 @@ impl Signature {
 /// signature failed verify individually.
 ///
 /// The check is ed25519-dalek's `verify_batch` equation, with each signature `i` weighted by a
-/// random 128-bit `zᵢ`:
+/// 128-bit `zᵢ`:
 ///
 /// `(−Σ zᵢ·sᵢ)·B + Σ zᵢ·Rᵢ + Σ (zᵢ·H(Rᵢ‖Aᵢ‖Mᵢ))·Aᵢ = 0`
 ///
 /// with the same rules: `s` canonical (below the group order), `R` and `A` valid encodings,
-/// `H` = SHA-512 of `R`, `A` (as given) and the message, reduced mod the order; no cofactor.
+/// `H` = SHA-512 of `R`, `A` (as given) and the message, reduced mod the order; no cofactor. As
+/// in ed25519-dalek, the `zᵢ` are derived from a hash of every input (here blake3's key
+/// derivation over each `H(Rᵢ‖Aᵢ‖Mᵢ)` and `sᵢ`), so they are fixed only once the signatures are,
+/// and the result is deterministic.
+///
 /// One change: the terms of signatures made by the same key are summed into one term per key
 /// before the multiscalar multiplication, which is algebraically the same sum. A batch's records
 /// almost always share a node's key, so the multiplication has about `n + 2` points instead of
-/// `2n + 1`, and the dropped ones are the costly kind (full-width scalars; the `Rᵢ` have
-/// 128-bit ones). The `zᵢ` come from the operating system's generator (ed25519-dalek derives
-/// them from a transcript of the inputs); either way a forger cannot predict them.
+/// `2n + 1`, and the dropped ones are the costly kind (full-width scalars; the `Rᵢ` have 128-bit
+/// ones).
 pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), ProtocolError> {
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
     use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
     use curve25519_dalek::scalar::Scalar;
     use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
-    use rand_core::RngCore;
     use sha2::{Digest as _, Sha512};
 
     let fail = || ProtocolError::BadSignature {
         what: "batch of signatures",
     };
-    let mut random = vec![0u8; 16 * items.len()];
-    rand_core::OsRng
-        .try_fill_bytes(&mut random)
-        .map_err(|_| fail())?;
-    // Distinct keys in order of first use: the key, its point, the sum of its coefficients.
-    let mut keys: Vec<(&PublicKey, EdwardsPoint, Scalar)> = Vec::new();
+    // Per item: s, R, H(R‖A‖M), and the index of its key in `keys`.
+    let mut parsed: Vec<(Scalar, EdwardsPoint, Scalar, usize)> = Vec::with_capacity(items.len());
+    // Distinct keys in order of first use: the key and its point.
+    let mut keys: Vec<(&PublicKey, EdwardsPoint)> = Vec::new();
     let mut key_index: std::collections::HashMap<&PublicKey, usize> =
         std::collections::HashMap::new();
-    let mut r_scalars = Vec::with_capacity(items.len());
-    let mut r_points = Vec::with_capacity(items.len());
-    let mut b_coefficient = Scalar::ZERO;
-    for ((key, message, signature), z) in items.iter().zip(random.chunks_exact(16)) {
+    let mut transcript = blake3::Hasher::new_derive_key(BATCH_WEIGHTS_CONTEXT);
+    for (key, message, signature) in items {
         let (r_bytes, s_bytes) = signature.0.split_at(32);
         let s_bytes: [u8; 32] = s_bytes.try_into().map_err(|_| fail())?;
         let s: Scalar = Option::from(Scalar::from_canonical_bytes(s_bytes)).ok_or_else(fail)?;
@@ -156,31 +154,41 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Pro
             .and_then(|c| c.decompress())
             .ok_or_else(fail)?;
         let k = match keys.last() {
-            Some((last, ..)) if *last == *key => keys.len() - 1,
+            Some((last, _)) if *last == *key => keys.len() - 1,
             _ => match key_index.get(*key) {
                 Some(&k) => k,
                 None => {
                     let point = ed25519_dalek::VerifyingKey::from_bytes(&key.0)
                         .map_err(|_| fail())?
                         .to_edwards();
-                    keys.push((*key, point, Scalar::ZERO));
+                    keys.push((*key, point));
                     key_index.insert(*key, keys.len() - 1);
                     keys.len() - 1
                 }
             },
         };
-        let hram = Scalar::from_bytes_mod_order_wide(
-            &Sha512::new()
-                .chain_update(r_bytes)
-                .chain_update(key.0)
-                .chain_update(message)
-                .finalize()
-                .into(),
-        );
-        let z = Scalar::from(u128::from_le_bytes(z.try_into().map_err(|_| fail())?));
+        let hram: [u8; 64] = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(key.0)
+            .chain_update(message)
+            .finalize()
+            .into();
+        transcript.update(&hram);
+        transcript.update(&s_bytes);
+        parsed.push((s, r, Scalar::from_bytes_mod_order_wide(&hram), k));
+    }
+    let mut weights = transcript.finalize_xof();
+    let mut b_coefficient = Scalar::ZERO;
+    let mut key_coefficients = vec![Scalar::ZERO; keys.len()];
+    let mut r_scalars = Vec::with_capacity(parsed.len());
+    let mut r_points = Vec::with_capacity(parsed.len());
+    for (s, r, hram, k) in parsed {
+        let mut z = [0u8; 16];
+        weights.fill(&mut z);
+        let z = Scalar::from(u128::from_le_bytes(z));
         b_coefficient += z * s;
-        if let Some(entry) = keys.get_mut(k) {
-            entry.2 += z * hram;
+        if let Some(c) = key_coefficients.get_mut(k) {
+            *c += z * hram;
         }
         r_scalars.push(z);
         r_points.push(r);
@@ -188,7 +196,7 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Pro
     let sum = EdwardsPoint::vartime_multiscalar_mul(
         std::iter::once(-b_coefficient)
             .chain(r_scalars)
-            .chain(keys.iter().map(|k| k.2)),
+            .chain(key_coefficients),
         std::iter::once(ED25519_BASEPOINT_POINT)
             .chain(r_points)
             .chain(keys.iter().map(|k| k.1)),
@@ -199,6 +207,9 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Pro
         Err(fail())
     }
 }
+
+/// blake3 key-derivation context of [`verify_batch`]'s weights.
+const BATCH_WEIGHTS_CONTEXT: &str = "gleaner 2026-12-03 ed25519 batch verification weights";
 
 macro_rules! base58_text {
     ($ty:ident, $len:expr, $what:expr) => {
@@ -345,6 +356,28 @@ mod tests {
                     assert_eq!(check(&bad), (false, false), "forgery {f} at {at} of {n}");
                 }
             }
+        }
+    }
+
+    /// Two invalid signatures whose errors cancel in an unweighted sum (`s₁ + δ`, `s₂ − δ`) pass
+    /// a batch check whose weights are equal or predictable; the weights must catch them.
+    #[test]
+    fn errors_that_cancel_out_are_caught() {
+        use curve25519_dalek::scalar::Scalar;
+        let key = SecretKey::from_bytes(&[1; 32]);
+        let other = SecretKey::from_bytes(&[2; 32]);
+        for keys in [vec![key.clone()], vec![key, other]] {
+            let mut items = signed(&keys, 6);
+            let delta = Scalar::from(0x1234_5678_9abc_def0u64);
+            let shift = |sig: &mut Signature, by: Scalar| {
+                let s_bytes: [u8; 32] = sig.0[32..].try_into().unwrap();
+                let s = Scalar::from_canonical_bytes(s_bytes).unwrap() + by;
+                sig.0[32..].copy_from_slice(s.as_bytes());
+            };
+            // Items 1 and 3 (the same key when there are two keys taken in turn).
+            shift(&mut items[1].2, delta);
+            shift(&mut items[3].2, -delta);
+            assert_eq!(check(&items), (false, false), "{} keys", keys.len());
         }
     }
 
