@@ -184,11 +184,8 @@ fn prepare_record(
 ) -> Result<PreparedRecord, IngestError> {
     let id = record.id();
     let report = quality::assess(&record.text, &record.lang, languages);
-    let scores: std::collections::BTreeMap<String, f64> = report
-        .scores
-        .into_iter()
-        .filter(|(_, v)| v.is_finite())
-        .collect();
+    let mut scores = report.scores;
+    scores.retain(|_, v| v.is_finite());
     let punct_ratio = scores
         .get("fineweb_line_punct_ratio")
         .copied()

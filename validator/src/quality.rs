@@ -73,7 +73,7 @@ const FINEWEB_MAX_NEWLINES_PER_WORD: f64 = 0.3;
 #[derive(Debug, Clone, PartialEq)]
 pub struct QualityReport {
     /// Statistics by stable name (`gopher_words`, `fineweb_line_punct_ratio`, `language_score`, …).
-    pub scores: BTreeMap<String, f64>,
+    pub scores: BTreeMap<&'static str, f64>,
     /// The first rule that failed, as a reason code; `None` when the text passed.
     pub rejection: Option<&'static str>,
 }
@@ -103,10 +103,10 @@ fn run(
     text: &str,
     lang: &str,
     languages: &[String],
-    s: &mut BTreeMap<String, f64>,
+    s: &mut BTreeMap<&'static str, f64>,
 ) -> Option<&'static str> {
-    let mut put = |k: &str, v: f64| {
-        s.insert(k.to_string(), v);
+    let mut put = |k: &'static str, v: f64| {
+        s.insert(k, v);
     };
     put("text_bytes", text.len() as f64);
     if text.len() < MIN_TEXT_BYTES {

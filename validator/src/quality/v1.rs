@@ -19,7 +19,11 @@ use super::{
     ends_terminal, iso639_1, ratio,
 };
 
-const GOPHER_TOP_NGRAM: [(usize, f64); 3] = [(2, 0.20), (3, 0.18), (4, 0.16)];
+const GOPHER_TOP_NGRAM: [(usize, f64, &str); 3] = [
+    (2, 0.20, "gopher_top_2gram"),
+    (3, 0.18, "gopher_top_3gram"),
+    (4, 0.16, "gopher_top_4gram"),
+];
 const C4_POLICY_PHRASES: [&str; 6] = [
     "terms of use",
     "privacy policy",
@@ -88,10 +92,10 @@ fn run(
     text: &str,
     lang: &str,
     languages: &[String],
-    s: &mut BTreeMap<String, f64>,
+    s: &mut BTreeMap<&'static str, f64>,
 ) -> Option<&'static str> {
-    let mut put = |k: &str, v: f64| {
-        s.insert(k.to_string(), v);
+    let mut put = |k: &'static str, v: f64| {
+        s.insert(k, v);
     };
     put("text_bytes", text.len() as f64);
     if text.len() < MIN_TEXT_BYTES {
@@ -146,9 +150,9 @@ fn run(
         return Some("gopher_dup_lines");
     }
     let mut counter = Counter::with_capacity(hashes.len());
-    for (n, max) in GOPHER_TOP_NGRAM {
+    for (n, max, name) in GOPHER_TOP_NGRAM {
         let frac = top_ngram_frac(&words, &hashes, n, word_bytes, &mut counter);
-        put(&format!("gopher_top_{n}gram"), frac);
+        put(name, frac);
         if frac > max {
             return Some("gopher_top_ngram");
         }
