@@ -105,34 +105,33 @@ pub fn exact_key(text: &str) -> Digest {
     // The normalised text is built in one buffer and hashed once: feeding blake3 a character at a
     // time costs more than everything else in ingest. Same bytes, same digest.
     if text.is_ascii() {
-        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D. A single space
-        // between two words is already normalised, so the text is copied in runs that end only
-        // at other whitespace (a longer run, another character, or the text's ends), each such
-        // run becoming one space; then the copy is lower-cased in place.
+        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D. With the ends
+        // trimmed, a single space between two words is already normalised, so the text is
+        // copied in runs that end only at a whitespace run of another kind (a longer run, or
+        // any other whitespace byte), found 8 bytes at a time; each such run becomes one
+        // space. Then the copy is lower-cased in place.
         let bytes = text.as_bytes();
-        let mut buf = Vec::with_capacity(bytes.len());
-        let mut i = bytes.iter().take_while(|&&b| is_ascii_space(b)).count();
-        // `bytes[from..]` is not copied yet; it starts at a word.
-        let mut from = i;
-        while let Some(at) = next_ascii_space(bytes, i) {
-            let mut end = at + 1;
-            while bytes.get(end).is_some_and(|&b| is_ascii_space(b)) {
-                end += 1;
+        let Some(start) = bytes.iter().position(|&b| !is_ascii_space(b)) else {
+            return Digest::of(&[]);
+        };
+        let end = bytes
+            .iter()
+            .rposition(|&b| !is_ascii_space(b))
+            .map_or(start, |e| e + 1);
+        let t = bytes.get(start..end).unwrap_or_default();
+        let mut buf = Vec::with_capacity(t.len());
+        // `t[from..]` is not copied yet.
+        let mut from = 0;
+        while let Some(at) = next_irregular_space(t, from) {
+            let mut run_end = at + 1;
+            while t.get(run_end).is_some_and(|&b| is_ascii_space(b)) {
+                run_end += 1;
             }
-            if end == bytes.len() {
-                // Trailing whitespace: dropped.
-                buf.extend_from_slice(bytes.get(from..at).unwrap_or_default());
-                from = end;
-                break;
-            }
-            if end > at + 1 || bytes.get(at) != Some(&b' ') {
-                buf.extend_from_slice(bytes.get(from..at).unwrap_or_default());
-                buf.push(b' ');
-                from = end;
-            }
-            i = end;
+            buf.extend_from_slice(t.get(from..at).unwrap_or_default());
+            buf.push(b' ');
+            from = run_end;
         }
-        buf.extend_from_slice(bytes.get(from..).unwrap_or_default());
+        buf.extend_from_slice(t.get(from..).unwrap_or_default());
         buf.make_ascii_lowercase();
         return Digest::of(&buf);
     }
@@ -167,21 +166,46 @@ pub(crate) fn ascii_space_candidates(x: u64) -> u64 {
     !x.wrapping_add(0x5f5f_5f5f_5f5f_5f5f) & 0x8080_8080_8080_8080
 }
 
-/// The first whitespace byte of ASCII `bytes` at or after `i`, 8 bytes at a time.
-fn next_ascii_space(bytes: &[u8], mut i: usize) -> Option<usize> {
-    while let Some(chunk) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
-        let mut candidates = ascii_space_candidates(u64::from_le_bytes(*chunk));
-        while candidates != 0 {
-            let k = (candidates.trailing_zeros() / 8) as usize;
-            if chunk.get(k).is_some_and(|&b| is_ascii_space(b)) {
-                return Some(i + k);
-            }
-            candidates &= candidates - 1;
+/// For 8 ASCII bytes (all below 0x80) as a little-endian `u64`: the high bit of every byte in
+/// U+0009..=U+000D, and of every space. Exact: adding a constant below 0x80 to a byte below 0x80
+/// carries into no other byte.
+#[inline]
+fn ascii_space_masks(x: u64) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // `b + 0x77` has its high bit set exactly when `b >= 0x09`, `b + 0x72` when `b >= 0x0e`.
+    let control = x.wrapping_add(0x77 * ONES) & !x.wrapping_add(0x72 * ONES) & HIGH;
+    // The zero bytes of `x ^ 0x20…`: `(z & 0x7f) + 0x7f` reaches the high bit unless `z` is 0.
+    let z = x ^ (0x20 * ONES);
+    let space = !(((z & (0x7f * ONES)).wrapping_add(0x7f * ONES)) | z) & HIGH;
+    (control, space)
+}
+
+/// The first byte at or after `i` of ASCII `bytes` that starts whitespace other than a lone
+/// space: a byte in U+0009..=U+000D, or a space followed by whitespace. From a byte that is not
+/// whitespace, that is the first byte of the next whitespace run the exact key rewrites.
+fn next_irregular_space(bytes: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(chunk) = bytes.get(i..).and_then(|rest| rest.first_chunk::<9>()) {
+        let (here, next) = chunk.split_at(8);
+        let x = u64::from_le_bytes(here.try_into().unwrap_or_default());
+        // The byte after each of them: `x` shifted down a byte, the ninth on top.
+        let y = (x >> 8) | (u64::from(next.first().copied().unwrap_or(0)) << 56);
+        let (control, space) = ascii_space_masks(x);
+        let (next_control, next_space) = ascii_space_masks(y);
+        let irregular = control | (space & (next_control | next_space));
+        if irregular != 0 {
+            return Some(i + (irregular.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    let rest = bytes.get(i..).unwrap_or_default();
-    rest.iter().position(|&b| is_ascii_space(b)).map(|k| i + k)
+    while let Some(&b) = bytes.get(i) {
+        let follows = bytes.get(i + 1).is_some_and(|&n| is_ascii_space(n));
+        if matches!(b, b'\t'..=b'\r') || (b == b' ' && follows) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 struct Family {
