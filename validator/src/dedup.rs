@@ -8,7 +8,8 @@
 //!   shingle) combined by a fixed mixing function;
 //! * hash `i` of a shingle `s` is `((A[i] · s + B[i]) mod 2^64) >> 32`, with `A`, `B` drawn from
 //!   splitmix64 seeded with [`MINHASH_SEED`]; the signature keeps the minimum of each;
-//! * band `b` is the blake3 of its 8 values (little-endian u32), truncated to 8 bytes.
+//! * the LSH band keys mix each band's 8 values ([`MinHash::bands`]); they are not stored, so
+//!   they are not part of `minhash/v1`.
 
 use std::hash::Hasher;
 
@@ -20,6 +21,8 @@ pub const NUM_HASHES: usize = 112;
 pub const NUM_BANDS: usize = 14;
 /// Rows per band.
 pub const ROWS_PER_BAND: usize = NUM_HASHES / NUM_BANDS;
+/// Seed of the band-key mix ([`MinHash::bands`]).
+const BAND_SEED: u64 = 0x6a09_e667_f3bc_c908;
 /// Words per shingle.
 pub const SHINGLE_WORDS: usize = 5;
 /// Seed of the hash family (`gleaner` in ASCII).
@@ -361,17 +364,30 @@ impl MinHash {
         MinHash(min_hashes(&shingles))
     }
 
-    /// The LSH band keys, one per band.
+    /// The LSH band keys, one per band: each band's 8 values mixed into 64 bits. The keys live
+    /// only in the in-memory band index (rebuilt from the stored signatures at start), so this
+    /// mix is not part of `minhash/v1` and may change between versions. Until schema version 7
+    /// they were stored, as blake3 of the values truncated to 8 bytes; a collision only makes two
+    /// texts candidates of each other, and whoever can choose a text could as well submit the
+    /// other one, so a non-cryptographic 64-bit mix (~5 ns a band against ~100 for blake3's
+    /// set-up and one compression) serves.
     pub fn bands(&self) -> [i64; NUM_BANDS] {
         let mut out = [0i64; NUM_BANDS];
-        for (b, rows) in self.0.chunks_exact(ROWS_PER_BAND).enumerate() {
-            let mut h = blake3::Hasher::new();
-            for v in rows {
-                h.update(&v.to_le_bytes());
+        for ((b, rows), key) in self
+            .0
+            .chunks_exact(ROWS_PER_BAND)
+            .enumerate()
+            .zip(out.iter_mut())
+        {
+            let mut h = BAND_SEED ^ b as u64;
+            for pair in rows.chunks_exact(2) {
+                let word = pair
+                    .iter()
+                    .rev()
+                    .fold(0u64, |w, &v| (w << 32) | u64::from(v));
+                h = fmix64(h ^ word).wrapping_add(word.rotate_left(29));
             }
-            let mut k = [0u8; 8];
-            k.copy_from_slice(&h.finalize().as_bytes()[..8]);
-            out[b] = i64::from_le_bytes(k);
+            *key = fmix64(h) as i64;
         }
         out
     }
@@ -647,6 +663,43 @@ mod tests {
                     padded[..len].copy_from_slice(&bytes);
                     let short = short_word_hash(len, u64::from_le_bytes(padded));
                     assert_eq!(short, word_hash(&bytes), "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    /// Band keys depend on every value of their band and on nothing else, and differ between
+    /// bands with the same values.
+    #[test]
+    fn band_keys_follow_their_values() {
+        let base = MinHash([7; NUM_HASHES]);
+        let keys = base.bands();
+        let distinct: std::collections::HashSet<i64> = keys.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            NUM_BANDS,
+            "the same values in every band, other keys"
+        );
+        for i in 0..NUM_HASHES {
+            let mut changed = base.clone();
+            changed.0[i] ^= 1 << (i % 32);
+            let after = changed.bands();
+            for b in 0..NUM_BANDS {
+                assert_eq!(
+                    keys[b] != after[b],
+                    b == i / ROWS_PER_BAND,
+                    "value {i}, band {b}"
+                );
+            }
+        }
+        // No two of 20,000 texts' signatures share a band key unless they share the band.
+        let mut seen = std::collections::HashMap::new();
+        for seed in 0..20_000u64 {
+            let m = MinHash::of(&format!("text number {seed} with {} words", seed * 7919));
+            for (b, key) in m.bands().into_iter().enumerate() {
+                let rows = m.0[b * ROWS_PER_BAND..(b + 1) * ROWS_PER_BAND].to_vec();
+                if let Some(other) = seen.insert(key, rows.clone()) {
+                    assert_eq!(other, rows, "a band key for two different bands");
                 }
             }
         }
