@@ -138,11 +138,11 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Pro
     let fail = || ProtocolError::BadSignature {
         what: "batch of signatures",
     };
-    // Per item: s, R, H(R‖A‖M), and the index of its key in `keys`.
+    // Per item: s, R, H(R‖A‖M), and the index of its key's point in `points`.
     let mut parsed: Vec<(Scalar, EdwardsPoint, Scalar, usize)> = Vec::with_capacity(items.len());
-    // Distinct keys in order of first use: the key and its point.
-    let mut keys: Vec<(&PublicKey, EdwardsPoint)> = Vec::new();
-    let mut key_index: std::collections::HashMap<&PublicKey, usize> =
+    // Each distinct key decompressed once, in order of first use, and where it went.
+    let mut points: Vec<EdwardsPoint> = Vec::new();
+    let mut index_of: std::collections::HashMap<&PublicKey, usize> =
         std::collections::HashMap::new();
     let mut transcript = blake3::Hasher::new_derive_key(BATCH_WEIGHTS_CONTEXT);
     for (key, message, signature) in items {
@@ -153,19 +153,15 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Pro
             .ok()
             .and_then(|c| c.decompress())
             .ok_or_else(fail)?;
-        let k = match keys.last() {
-            Some((last, _)) if *last == *key => keys.len() - 1,
-            _ => match key_index.get(*key) {
-                Some(&k) => k,
-                None => {
-                    let point = ed25519_dalek::VerifyingKey::from_bytes(&key.0)
-                        .map_err(|_| fail())?
-                        .to_edwards();
-                    keys.push((*key, point));
-                    key_index.insert(*key, keys.len() - 1);
-                    keys.len() - 1
-                }
-            },
+        let k = match index_of.entry(*key) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let point = ed25519_dalek::VerifyingKey::from_bytes(&key.0)
+                    .map_err(|_| fail())?
+                    .to_edwards();
+                points.push(point);
+                *e.insert(points.len() - 1)
+            }
         };
         let hram: [u8; 64] = Sha512::new()
             .chain_update(r_bytes)
@@ -179,7 +175,7 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Pro
     }
     let mut weights = transcript.finalize_xof();
     let mut b_coefficient = Scalar::ZERO;
-    let mut key_coefficients = vec![Scalar::ZERO; keys.len()];
+    let mut key_coefficients = vec![Scalar::ZERO; points.len()];
     let mut r_scalars = Vec::with_capacity(parsed.len());
     let mut r_points = Vec::with_capacity(parsed.len());
     for (s, r, hram, k) in parsed {
@@ -199,7 +195,7 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), Pro
             .chain(key_coefficients),
         std::iter::once(ED25519_BASEPOINT_POINT)
             .chain(r_points)
-            .chain(keys.iter().map(|k| k.1)),
+            .chain(points),
     );
     if sum.is_identity() {
         Ok(())
