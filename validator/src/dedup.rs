@@ -8,8 +8,8 @@
 //!   shingle) combined by a fixed mixing function;
 //! * hash `i` of a shingle `s` is `((A[i] · s + B[i]) mod 2^64) >> 32`, with `A`, `B` drawn from
 //!   splitmix64 seeded with [`MINHASH_SEED`]; the signature keeps the minimum of each;
-//! * the LSH band keys mix each band's 8 values ([`MinHash::bands`]); they are not stored, so
-//!   they are not part of `minhash/v1`.
+//! * the LSH band keys mix each band's number and 8 values with the shingle mix
+//!   ([`MinHash::bands`]); they are not stored, so they are not part of `minhash/v1`.
 
 use std::hash::Hasher;
 
@@ -21,8 +21,6 @@ pub const NUM_HASHES: usize = 112;
 pub const NUM_BANDS: usize = 14;
 /// Rows per band.
 pub const ROWS_PER_BAND: usize = NUM_HASHES / NUM_BANDS;
-/// Seed of the band-key mix ([`MinHash::bands`]).
-const BAND_SEED: u64 = 0x6a09_e667_f3bc_c908;
 /// Words per shingle.
 pub const SHINGLE_WORDS: usize = 5;
 /// Seed of the hash family (`gleaner` in ASCII).
@@ -364,13 +362,13 @@ impl MinHash {
         MinHash(min_hashes(&shingles))
     }
 
-    /// The LSH band keys, one per band: each band's 8 values mixed into 64 bits. The keys live
-    /// only in the in-memory band index (rebuilt from the stored signatures at start), so this
-    /// mix is not part of `minhash/v1` and may change between versions. Until schema version 7
-    /// they were stored, as blake3 of the values truncated to 8 bytes; a collision only makes two
-    /// texts candidates of each other, and whoever can choose a text could as well submit the
-    /// other one, so a non-cryptographic 64-bit mix (~5 ns a band against ~100 for blake3's
-    /// set-up and one compression) serves.
+    /// The LSH band keys, one per band: the band's number and its 8 values (two to a word)
+    /// mixed as a shingle's words are. The keys live only in the in-memory band index (rebuilt
+    /// from the stored signatures at start), so this mix is not part of `minhash/v1` and may
+    /// change between versions. Until schema version 7 they were stored, as blake3 of the values
+    /// truncated to 8 bytes; a collision only makes two texts candidates of each other, and
+    /// whoever can choose a text could as well submit the other one, so a non-cryptographic
+    /// 64-bit mix (a few ns a band against ~100 for blake3's set-up and one compression) serves.
     pub fn bands(&self) -> [i64; NUM_BANDS] {
         let mut out = [0i64; NUM_BANDS];
         for ((b, rows), key) in self
@@ -379,15 +377,13 @@ impl MinHash {
             .enumerate()
             .zip(out.iter_mut())
         {
-            let mut h = BAND_SEED ^ b as u64;
-            for pair in rows.chunks_exact(2) {
-                let word = pair
-                    .iter()
-                    .rev()
-                    .fold(0u64, |w, &v| (w << 32) | u64::from(v));
-                h = fmix64(h ^ word).wrapping_add(word.rotate_left(29));
+            let mut words = [b as u64; 1 + ROWS_PER_BAND / 2];
+            for (word, pair) in words.iter_mut().skip(1).zip(rows.chunks_exact(2)) {
+                if let &[low, high] = pair {
+                    *word = u64::from(low) | (u64::from(high) << 32);
+                }
             }
-            *key = fmix64(h) as i64;
+            *key = shingle(&words) as i64;
         }
         out
     }
