@@ -57,7 +57,7 @@ struct Profiles {
     /// The same for the trigrams of a lower-cased ASCII text, indexed directly
     /// ([`ascii_trigram`]): the entries of trigram `t` are
     /// `ascii_entries[ascii_offsets[t]..ascii_offsets[t + 1]]`.
-    ascii_offsets: Vec<u32>,
+    ascii_offsets: Vec<u16>,
     ascii_entries: Vec<(u8, u16)>,
 }
 
@@ -65,6 +65,9 @@ struct Profiles {
 /// `char` order (DEL, the one other byte, is left to the general path).
 const ASCII_SYMBOLS: usize = 27;
 const ASCII_TRIGRAMS: usize = ASCII_SYMBOLS * ASCII_SYMBOLS * ASCII_SYMBOLS;
+/// Bits of an ASCII trigram's index.
+const TRIGRAM_BITS: u32 = 15;
+const _: () = assert!(ASCII_TRIGRAMS <= 1 << TRIGRAM_BITS);
 
 /// A lower-cased ASCII byte as a symbol: 0 for a stop character, 1–26 for a letter.
 fn ascii_symbol(b: u8) -> Option<usize> {
@@ -130,7 +133,7 @@ fn parse_profiles() -> Option<Profiles> {
     let mut ascii_offsets = Vec::with_capacity(ASCII_TRIGRAMS + 1);
     let mut ascii_entries = Vec::new();
     for t in 0..ASCII_TRIGRAMS {
-        ascii_offsets.push(u32::try_from(ascii_entries.len()).ok()?);
+        ascii_offsets.push(u16::try_from(ascii_entries.len()).ok()?);
         let (a, b, c) = (
             t / (ASCII_SYMBOLS * ASCII_SYMBOLS),
             t / ASCII_SYMBOLS % ASCII_SYMBOLS,
@@ -141,7 +144,7 @@ fn parse_profiles() -> Option<Profiles> {
             ascii_entries.extend_from_slice(entries);
         }
     }
-    ascii_offsets.push(u32::try_from(ascii_entries.len()).ok()?);
+    ascii_offsets.push(u16::try_from(ascii_entries.len()).ok()?);
     (langs.len() == Script::Latin.langs().len()).then_some(Profiles {
         langs,
         inverted,
@@ -441,15 +444,19 @@ fn scores_from_distances(
 
 /// [`trigram_scores`]' counting, ranking and distances for a lower-cased ASCII text without DEL,
 /// with the trigrams as direct indexes: counts in a reused table (reset through the trigrams
-/// used), ranks sorted as `u64`s, profile entries read from a flat array. `None` for any other
-/// text. Same order of trigrams (index order is `char` order), so the same distances.
+/// used), ranks sorted as `u32`s (count above [`TRIGRAM_BITS`] bits of trigram), profile entries
+/// read from a flat array. `None` for any other text, and for texts of 65,535 bytes or more (a
+/// count could outgrow its `u16`). Same order of trigrams (index order is `char` order), so the same distances.
 fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usize)> {
     thread_local! {
-        static COUNTS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+        static COUNTS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let symbols: Vec<usize> = lower
+    if lower.len() >= usize::from(u16::MAX) {
+        return None;
+    }
+    let symbols: Vec<u8> = lower
         .iter()
-        .map(|&b| ascii_symbol(b))
+        .map(|&b| ascii_symbol(b).map(|s| s as u8))
         .collect::<Option<_>>()?;
     COUNTS.with(|counts| {
         let mut counts = counts.try_borrow_mut().ok()?;
@@ -461,7 +468,7 @@ fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usiz
         let mut c2 = symbols.first().copied().unwrap_or(0);
         for &c3 in symbols.iter().skip(1).chain(Some(&0)) {
             if !(c2 == 0 && (c1 == 0 || c3 == 0)) {
-                let t = ascii_trigram(c1, c2, c3);
+                let t = ascii_trigram(usize::from(c1), usize::from(c2), usize::from(c3));
                 let n = counts.get_mut(t)?;
                 if *n == 0 {
                     used.push(t);
@@ -472,17 +479,17 @@ fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usiz
             c2 = c3;
         }
         // By count, then trigram, both descending; the first 600 only.
-        let mut ranked: Vec<u64> = used
+        let mut ranked: Vec<u32> = used
             .iter()
-            .map(|&t| (u64::from(counts[t]) << 32) | t as u64)
+            .map(|&t| (u32::from(counts[t]) << TRIGRAM_BITS) | t as u32)
             .collect();
         for &t in &used {
             counts[t] = 0;
         }
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         ranked.truncate(TEXT_TRIGRAMS_SIZE);
-        let entries = |key: &u64| {
-            let t = (key & 0xffff_ffff) as usize;
+        let entries = |key: &u32| {
+            let t = (key & ((1 << TRIGRAM_BITS) - 1)) as usize;
             match (p.ascii_offsets.get(t), p.ascii_offsets.get(t + 1)) {
                 (Some(&from), Some(&to)) => p
                     .ascii_entries
