@@ -174,7 +174,7 @@ fn main() {
     // pages, which no server sees.
     let clock = Instant::now();
     let arrival = || now + i64::try_from(clock.elapsed().as_millis()).unwrap_or(0);
-    let (mut cpu, mut db) = (Duration::ZERO, Duration::ZERO);
+    let (mut cpu, mut db, mut db_cpu) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut accepted, mut total) = (0usize, 0usize);
     let cpu_before = process_cpu();
     let started = Instant::now();
@@ -185,11 +185,15 @@ fn main() {
         let (id, prepared) =
             ingest::prepare_received(&received, &node.public(), at, &c.languages).expect("prepare");
         let t2 = Instant::now();
+        let c2 = process_cpu();
         let out = store
             .ingest(id, &node.public(), &prepared, at, &validator, &params)
             .expect("ingest");
         cpu += t2 - t;
         db += t2.elapsed();
+        if let Some((after, before)) = process_cpu().zip(c2) {
+            db_cpu += after.saturating_sub(before);
+        }
         count(&out, &mut total, &mut accepted);
     }
     let secs = started.elapsed().as_secs_f64();
@@ -200,10 +204,11 @@ fn main() {
         "ingest: {total} records ({accepted} accepted) of ~{text_bytes} B in {half} batches of {BATCH_RECORDS}, one after another"
     );
     println!(
-        "ingest: {secs:.2} s, {:.0} records/s; decode+verify+quality+minhash {:.1} µs/record, store transaction {:.1} µs/record",
+        "ingest: {secs:.2} s, {:.0} records/s; decode+verify+quality+minhash {:.1} µs/record, store transaction {:.1} µs/record ({:.1} µs of CPU)",
         total as f64 / secs,
         cpu.as_secs_f64() * 1e6 / total.max(1) as f64,
-        db.as_secs_f64() * 1e6 / total.max(1) as f64
+        db.as_secs_f64() * 1e6 / total.max(1) as f64,
+        db_cpu.as_secs_f64() * 1e6 / total.max(1) as f64
     );
     if let Some(used) = cpu_used {
         let us = used.as_secs_f64() * 1e6 / total.max(1) as f64;
