@@ -293,7 +293,7 @@ pub(super) fn ingest_in(
         } else if !is_primary {
             let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
             (Verdict::Accepted, "cross_check", pts, None)
-        } else if let Some(orig) = find_duplicate(tx, bands, pr)? {
+        } else if let Some(orig) = find_duplicate(bands, pr) {
             (Verdict::Duplicate, orig.1, 0, Some(orig.0))
         } else {
             let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
@@ -345,7 +345,7 @@ pub(super) fn ingest_in(
         .op("ingest")?;
 
         if verdict == Verdict::Accepted && is_primary {
-            bands.insert(pr.id, &pr.bands);
+            bands.insert(pr.id, &pr.text_key, &pr.bands);
             let rate = if checks < PROVEN_CHECKS {
                 p.new_node_cross_check_rate
             } else {
@@ -485,33 +485,16 @@ fn task_row(conn: &Connection, id: i64) -> Result<TaskRow, StoreError> {
 }
 
 /// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
-/// (an LSH band in common, looked up in the in-memory band index, in band order).
-fn find_duplicate(
-    conn: &Connection,
-    bands: &BandIndex,
-    pr: &PreparedRecord,
-) -> Result<Option<(Digest, &'static str)>, StoreError> {
-    let exact: Option<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT record_id FROM records
-             WHERE text_key = ?1 AND verdict = 'accepted' AND role = 'primary' LIMIT 1",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![pr.text_key.as_bytes().as_slice()], |r| r.get(0))
-                .optional()
-        })
-        .op("dedup")?;
-    if let Some(id) = exact {
-        return Ok(Some((
-            super::digest_from(&id, "record id")?,
-            "exact_duplicate",
-        )));
+/// (an LSH band in common, in band order), both looked up in the in-memory dedup index.
+fn find_duplicate(bands: &BandIndex, pr: &PreparedRecord) -> Option<(Digest, &'static str)> {
+    if let Some(id) = bands.find_exact(&pr.text_key) {
+        return Some((id, "exact_duplicate"));
     }
-    Ok(bands.find(&pr.bands).map(|id| (id, "near_duplicate")))
+    bands.find(&pr.bands).map(|id| (id, "near_duplicate"))
 }
 
-/// Takes the LSH bands of the records `penalise` revokes out of the band index: each record's
-/// bands are recomputed from its stored MinHash and removed where the record owns them.
+/// Takes the records `penalise` revokes out of the dedup index: each record's bands are
+/// recomputed from its stored MinHash and removed, with its text key, where the record owns them.
 fn remove_bands(
     conn: &Connection,
     bands: &mut BandIndex,
@@ -519,25 +502,31 @@ fn remove_bands(
     epoch: i64,
     record: &[u8],
 ) -> Result<(), StoreError> {
-    let revoked: Vec<(Vec<u8>, Vec<u8>)> = {
+    let revoked: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT record_id, minhash FROM records
+                "SELECT record_id, text_key, minhash FROM records
                   WHERE (node = ?1 AND epoch = ?2 AND verdict = 'accepted' AND role = 'primary')
                      OR (record_id = ?3 AND verdict = 'accepted' AND role = 'primary')",
             )
             .op("penalise")?;
         let rows = stmt
-            .query_map(params![node, epoch, record], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![node, epoch, record], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .op("penalise")?;
         rows.collect::<Result<_, _>>().op("penalise")?
     };
-    for (id, minhash) in &revoked {
+    for (id, text_key, minhash) in &revoked {
         let minhash = MinHash::from_bytes(minhash).ok_or_else(|| StoreError::Corrupt {
             what: "record minhash",
             why: format!("{} bytes", minhash.len()),
         })?;
-        bands.remove(&super::digest_from(id, "record id")?, &minhash.bands());
+        bands.remove(
+            &super::digest_from(id, "record id")?,
+            &super::digest_from(text_key, "record text key")?,
+            &minhash.bands(),
+        );
     }
     Ok(())
 }
@@ -810,7 +799,9 @@ mod tests {
             ],
         )
         .unwrap();
-        bands.insert(Digest::from_bytes([id; 32]), &minhash.bands());
+        // The text key is the id's bytes, as stored above.
+        let key = Digest::from_bytes([id; 32]);
+        bands.insert(key, &key, &minhash.bands());
     }
 
     fn owners(bands: &BandIndex) -> Vec<u8> {
@@ -830,7 +821,7 @@ mod tests {
         add_record(&conn, &mut bands, 4, "honest", 3, "accepted", &text(4));
         add_record(&conn, &mut bands, 5, "honest", 2, "accepted", &text(5)); // the lie itself
         assert_eq!(owners(&bands), vec![1, 2, 3, 4, 5]);
-        assert_eq!(bands.len(), 5 * NUM_BANDS);
+        assert_eq!(bands.len(), 5 * (NUM_BANDS + 1));
         // The index built from the stored records is the same.
         let loaded = BandIndex::load(&conn).unwrap();
         assert_eq!(
@@ -840,7 +831,12 @@ mod tests {
 
         penalise(&conn, &mut bands, "liar", [5u8; 32].as_slice(), 3, 0).unwrap();
         assert_eq!(owners(&bands), vec![3, 4]);
-        assert_eq!(bands.len(), 2 * NUM_BANDS);
+        assert_eq!(bands.len(), 2 * (NUM_BANDS + 1));
+        for (id, owner) in [(1, None), (2, None), (3, Some(3)), (4, Some(4)), (5, None)] {
+            let key = Digest::from_bytes([id; 32]);
+            let owner = owner.map(|o: u8| Digest::from_bytes([o; 32]));
+            assert_eq!(bands.find_exact(&key), owner, "text key of record {id}");
+        }
         // And it is still what a rebuild from the records gives, now that they are revoked.
         let loaded = BandIndex::load(&conn).unwrap();
         assert_eq!(
@@ -991,6 +987,69 @@ mod tests {
         );
         // Texts 1 to 4 were accepted, and only they are in the index.
         assert_eq!(store.band_index_size().map(|s| s.records), Some(4));
+    }
+
+    #[test]
+    fn exact_duplicates_are_found_after_a_restart_and_after_the_version_8_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = |seed: u64| crate::testkit::sample_text(seed, 3_000);
+        let now = crate::testkit::FILL_T0;
+        let exact = || (Verdict::Duplicate, "exact_duplicate".to_string());
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                submit(&store, 1, "a", &[text(1), text(2)], now),
+                Ok(vec![accepted(), accepted()])
+            );
+            // The same text at another URL, with its spaces doubled: the same normalised text.
+            let spaced = text(1).replace(' ', "  ");
+            assert_eq!(
+                submit(&store, 1, "b", &[spaced], now + 1),
+                Ok(vec![exact()])
+            );
+        }
+        // A restart: the text keys are read back with the bands.
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                submit(&store, 2, "c", &[text(2), text(3)], now + 2),
+                Ok(vec![exact(), accepted()])
+            );
+        }
+        // The same database as version 7 left it: text keys in an index of their own, not in
+        // `records_bands`.
+        {
+            let conn = Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+            conn.execute_batch(
+                "DROP INDEX records_bands;
+                 CREATE INDEX records_bands ON records(received_at_ms, record_id, minhash)
+                     WHERE verdict = 'accepted' AND role = 'primary';
+                 CREATE INDEX records_text_key ON records(text_key)
+                     WHERE verdict = 'accepted' AND role = 'primary';
+                 PRAGMA user_version=7;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            submit(&store, 3, "d", &[text(3), text(1), text(4)], now + 3),
+            Ok(vec![exact(), exact(), accepted()])
+        );
+        // Texts 1 to 4 were accepted, each with its 14 bands and its text key.
+        let size = store.band_index_size().unwrap();
+        assert_eq!(size.records, 4);
+        let conn = store.writer().unwrap();
+        let sql = |name: &str| -> Option<String> {
+            conn.query_row(
+                "SELECT sql FROM sqlite_master WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap()
+        };
+        assert_eq!(sql("records_text_key"), None);
+        assert!(sql("records_bands").unwrap().contains("text_key"));
     }
 
     #[test]

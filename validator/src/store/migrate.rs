@@ -48,6 +48,11 @@ const STEPS: &[Step] = &[
         what: "the LSH band index in memory, rebuilt from the records",
         sql: include_str!("migrations/0007_bands_in_memory.sql"),
     },
+    Step {
+        to: 8,
+        what: "exact duplicates found in memory, beside the LSH bands",
+        sql: include_str!("migrations/0008_exact_keys_in_memory.sql"),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -134,7 +139,7 @@ mod tests {
     }
 
     /// Makes `path` a version 1 database: the current schema with version 1's `lsh` table (and
-    /// no `records_bands`), version 1's task and lease indexes, and `records` without version 5's
+    /// no `records_bands`), the index on text keys of versions 1 to 7, version 1's task and lease indexes, and `records` without version 5's
     /// token counts.
     fn make_v1(path: &std::path::Path, rows: &[(i64, i64, u8)]) {
         drop(Store::open_file(path).unwrap());
@@ -150,6 +155,8 @@ mod tests {
              CREATE INDEX leases_open ON leases(state, expires_at_ms);
              CREATE INDEX leases_node ON leases(node, state);
              DROP INDEX domains_idle_order;
+             CREATE INDEX records_text_key ON records(text_key)
+                 WHERE verdict = 'accepted' AND role = 'primary';
              ALTER TABLE records DROP COLUMN token_count;
              PRAGMA user_version=1;",
         )
@@ -177,10 +184,15 @@ mod tests {
         let (_dir, _, conn) = new_database();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(table_sql(&conn, "lsh"), None, "bands are kept in memory");
+        assert_eq!(
+            table_sql(&conn, "records_text_key"),
+            None,
+            "so are text keys"
+        );
+        let bands = table_sql(&conn, "records_bands").unwrap();
         assert!(
-            table_sql(&conn, "records_bands")
-                .unwrap()
-                .contains(" WHERE ")
+            bands.contains(" WHERE ") && bands.contains("text_key"),
+            "{bands}"
         );
     }
 
@@ -207,7 +219,13 @@ mod tests {
         );
         assert_eq!(table_sql(&conn, "lsh_key"), None, "the old index is gone");
         assert_eq!(table_sql(&conn, "lsh_v2"), None);
-        assert!(table_sql(&conn, "records_bands").is_some());
+        assert!(
+            table_sql(&conn, "records_bands")
+                .unwrap()
+                .contains("text_key"),
+            "version 8 reads text keys with the bands"
+        );
+        assert_eq!(table_sql(&conn, "records_text_key"), None);
         assert!(
             table_sql(&conn, "records").unwrap().contains("token_count"),
             "version 5 adds token counts"

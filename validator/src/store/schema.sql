@@ -156,15 +156,15 @@ CREATE TABLE IF NOT EXISTS records (
     -- column; NULL for rejected records and for records stored before version 5.
     token_count     INTEGER
 );
-CREATE INDEX IF NOT EXISTS records_text_key ON records(text_key) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_epoch ON records(epoch, record_id) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
 
--- What the in-memory LSH band index (store/bands.rs) is rebuilt from: every accepted primary
--- record's MinHash, in arrival order. Ordered by arrival, it only ever grows at its end, so an
--- accepted record costs one append here instead of 14 inserts at random pages of a band table
--- (the `lsh` table of versions 1 to 6).
-CREATE INDEX IF NOT EXISTS records_bands ON records(received_at_ms, record_id, minhash)
+-- What the in-memory dedup index (store/bands.rs) is rebuilt from: every accepted primary
+-- record's text key and MinHash, in arrival order. Ordered by arrival, it only ever grows at its
+-- end, so an accepted record costs one append here instead of 14 inserts at random pages of a
+-- band table (the `lsh` table of versions 1 to 6) and one at a random page of an index on
+-- text_key (versions 1 to 7).
+CREATE INDEX IF NOT EXISTS records_bands ON records(received_at_ms, record_id, text_key, minhash)
     WHERE verdict = 'accepted' AND role = 'primary';
 
 CREATE TABLE IF NOT EXISTS cross_checks (
