@@ -10,7 +10,7 @@ use gleaner_protocol::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::bands::BandIndex;
-use super::jobs::{RequestScope, close_domain_lease, note_crawl_delay, push_task};
+use super::jobs::{RequestScope, add_pending, close_domain_lease_in, note_crawl_delay, push_task};
 use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
@@ -224,6 +224,9 @@ pub(super) fn ingest_in(
     let mut verdicts = Vec::with_capacity(records.len());
     let mut counts = [0i64; 3];
     let mut scopes: HashMap<i64, RequestScope> = HashMap::new();
+    // The change to the pending-work counter, applied once after the loop (a failure anywhere
+    // rolls the whole batch back, counter included).
+    let mut pending = 0i64;
     for (index, pr) in records.iter().enumerate() {
         let r = &pr.record;
         let lease = lease_row(tx, &r.lease_id)?.ok_or_else(|| IngestError::UnknownLease {
@@ -285,7 +288,7 @@ pub(super) fn ingest_in(
         if r.crawl_delay_ms > 0 {
             note_crawl_delay(tx, &lease.domain, i64::from(r.crawl_delay_ms))?;
         }
-        close_domain_lease(tx, &lease.domain, now_ms, p.domain_delay_ms, None)?;
+        pending += close_domain_lease_in(tx, &lease.domain, now_ms, p.domain_delay_ms, None)?;
 
         let is_primary = task.kind == "primary";
         let (verdict, reason, points, dup_of) = if let Some(reason) = pr.rejection {
@@ -385,6 +388,7 @@ pub(super) fn ingest_in(
             points,
         });
     }
+    add_pending(tx, pending)?;
     for s in scopes.values() {
         s.save(tx)?;
     }

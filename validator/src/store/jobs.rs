@@ -617,7 +617,7 @@ pub(crate) fn push_task(
 /// moves one task from queued to leased, leaves the sum as it is. A counter table with one
 /// single-row UPDATE here, rather than triggers on `domains`, keeps those statements single-row
 /// writes, which need no statement journal (schema version 6).
-fn add_pending(conn: &Connection, delta: i64) -> Result<(), StoreError> {
+pub(crate) fn add_pending(conn: &Connection, delta: i64) -> Result<(), StoreError> {
     if delta != 0 {
         conn.exec_cached(
             "UPDATE counters SET value = value + ?1 WHERE name = 'pending'",
@@ -643,6 +643,19 @@ pub(crate) fn close_domain_lease(
     domain_delay_ms: i64,
     failed: Option<bool>,
 ) -> Result<(), StoreError> {
+    let pending = close_domain_lease_in(conn, domain, now_ms, domain_delay_ms, failed)?;
+    add_pending(conn, pending)
+}
+
+/// [`close_domain_lease`] without touching the pending-work counter: returns the change the
+/// caller must apply to it ([`add_pending`]), so that a batch applies its records' changes once.
+pub(crate) fn close_domain_lease_in(
+    conn: &Connection,
+    domain: &str,
+    now_ms: i64,
+    domain_delay_ms: i64,
+    failed: Option<bool>,
+) -> Result<i64, StoreError> {
     let (crawl_delay, failures, active): (i64, i64, i64) = conn
         .query_row_cached(
             "SELECT crawl_delay_ms, failures, active_leases FROM domains WHERE domain = ?1",
@@ -667,7 +680,7 @@ pub(crate) fn close_domain_lease(
     .and_then(|mut s| s.execute(params![domain, now_ms.saturating_add(delay), failures]))
     .op("close_domain_lease")?;
     // `MAX(active_leases - 1, 0)` took one lease off the sum if there was one.
-    add_pending(conn, -i64::from(active > 0))
+    Ok(-i64::from(active > 0))
 }
 
 /// Remembers a robots Crawl-delay a node reported for `domain` (capped).
