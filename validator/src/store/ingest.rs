@@ -7,7 +7,7 @@ use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
 use gleaner_protocol::{
     Digest, ProtocolError, PublicKey, Receipt, Record, RecordVerdict, SecretKey, Verdict,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::bands::BandIndex;
 use super::jobs::{RequestScope, add_pending, close_domain_lease_in, note_crawl_delay, push_task};
@@ -227,12 +227,32 @@ pub(super) fn ingest_in(
     // The change to the pending-work counter, applied once after the loop (a failure anywhere
     // rolls the whole batch back, counter included).
     let mut pending = 0i64;
+    // The statements every record runs, taken from the connection's statement cache once per
+    // batch rather than once per record (each take and return copies and hashes the SQL).
+    let mut lease_q = tx.prepare_cached(LEASE_ROW).op("lease_row")?;
+    let mut task_q = tx.prepare_cached(TASK_ROW).op("task_row")?;
+    let mut close_lease = tx
+        .prepare_cached("UPDATE leases SET state = 'done', closed_at_ms = ?2 WHERE lease_id = ?1")
+        .op("ingest")?;
+    let mut close_task = tx
+        .prepare_cached("UPDATE tasks SET state = 'done' WHERE id = ?1")
+        .op("ingest")?;
+    let mut insert_record = tx
+        .prepare_cached(
+            "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
+                     dup_of, record_json, token_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17)",
+        )
+        .op("ingest")?;
     for (index, pr) in records.iter().enumerate() {
         let r = &pr.record;
-        let lease = lease_row(tx, &r.lease_id)?.ok_or_else(|| IngestError::UnknownLease {
-            index,
-            lease_id: r.lease_id.clone(),
-        })?;
+        let lease =
+            lease_row(&mut lease_q, &r.lease_id)?.ok_or_else(|| IngestError::UnknownLease {
+                index,
+                lease_id: r.lease_id.clone(),
+            })?;
         let lease_id = || r.lease_id.clone();
         if lease.node != node_s {
             return Err(IngestError::LeaseNotYours {
@@ -274,17 +294,13 @@ pub(super) fn ingest_in(
         if r.fetched_at_ms < lease.issued_at_ms.saturating_sub(MAX_CLOCK_SKEW_MS) {
             return Err(IngestError::FetchedBeforeLease { index });
         }
-        let task = task_row(tx, lease.task_id)?;
+        let task = task_row(&mut task_q, lease.task_id)?;
 
         // Close the lease and the task; the domain rests.
-        tx.prepare_cached(
-            "UPDATE leases SET state = 'done', closed_at_ms = ?2 WHERE lease_id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![r.lease_id, now_ms]))
-        .op("ingest")?;
-        tx.prepare_cached("UPDATE tasks SET state = 'done' WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![lease.task_id]))
+        close_lease
+            .execute(params![r.lease_id, now_ms])
             .op("ingest")?;
+        close_task.execute(params![lease.task_id]).op("ingest")?;
         if r.crawl_delay_ms > 0 {
             note_crawl_delay(tx, &lease.domain, i64::from(r.crawl_delay_ms))?;
         }
@@ -315,15 +331,8 @@ pub(super) fn ingest_in(
             Verdict::Rejected => "rejected",
         };
         counts[usize::from(verdict.code() - 1)] += 1;
-        tx.prepare_cached(
-            "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
-                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
-                     dup_of, record_json, token_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
+        insert_record
+            .execute(params![
                 pr.id.as_bytes().as_slice(),
                 batch_id.as_bytes().as_slice(),
                 node_s,
@@ -344,8 +353,7 @@ pub(super) fn ingest_in(
                     .filter(|_| verdict != Verdict::Rejected)
                     .and_then(|n| i64::try_from(n).ok()),
             ])
-        })
-        .op("ingest")?;
+            .op("ingest")?;
 
         if verdict == Verdict::Accepted && is_primary {
             bands.insert(pr.id, &pr.text_key, &pr.bands);
@@ -451,41 +459,41 @@ fn stored_receipt(conn: &Connection, batch_id: &Digest) -> Result<Option<Vec<u8>
         .op("stored_receipt")
 }
 
-fn lease_row(conn: &Connection, lease_id: &str) -> Result<Option<LeaseRow>, StoreError> {
-    conn.prepare_cached(
-        "SELECT node, url, state, issued_at_ms, expires_at_ms, task_id, domain
-         FROM leases WHERE lease_id = ?1",
-    )
-    .and_then(|mut s| {
-        s.query_row(params![lease_id], |r| {
-            Ok(LeaseRow {
-                node: r.get(0)?,
-                url: r.get(1)?,
-                state: r.get(2)?,
-                issued_at_ms: r.get(3)?,
-                expires_at_ms: r.get(4)?,
-                task_id: r.get(5)?,
-                domain: r.get(6)?,
-            })
+/// A lease's row, by id ([`lease_row`]).
+const LEASE_ROW: &str = "SELECT node, url, state, issued_at_ms, expires_at_ms, task_id, domain
+                         FROM leases WHERE lease_id = ?1";
+
+/// A task's row, by id ([`task_row`]).
+const TASK_ROW: &str = "SELECT kind, check_id, request_id, depth FROM tasks WHERE id = ?1";
+
+/// The lease `lease_id`, with `stmt` prepared from [`LEASE_ROW`].
+fn lease_row(stmt: &mut Statement<'_>, lease_id: &str) -> Result<Option<LeaseRow>, StoreError> {
+    stmt.query_row(params![lease_id], |r| {
+        Ok(LeaseRow {
+            node: r.get(0)?,
+            url: r.get(1)?,
+            state: r.get(2)?,
+            issued_at_ms: r.get(3)?,
+            expires_at_ms: r.get(4)?,
+            task_id: r.get(5)?,
+            domain: r.get(6)?,
         })
-        .optional()
     })
+    .optional()
     .op("lease_row")
 }
 
-fn task_row(conn: &Connection, id: i64) -> Result<TaskRow, StoreError> {
-    conn.prepare_cached("SELECT kind, check_id, request_id, depth FROM tasks WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row(params![id], |r| {
-                Ok(TaskRow {
-                    kind: r.get(0)?,
-                    check_id: r.get(1)?,
-                    request_id: r.get(2)?,
-                    depth: r.get(3)?,
-                })
-            })
+/// The task `id`, with `stmt` prepared from [`TASK_ROW`].
+fn task_row(stmt: &mut Statement<'_>, id: i64) -> Result<TaskRow, StoreError> {
+    stmt.query_row(params![id], |r| {
+        Ok(TaskRow {
+            kind: r.get(0)?,
+            check_id: r.get(1)?,
+            request_id: r.get(2)?,
+            depth: r.get(3)?,
         })
-        .op("task_row")
+    })
+    .op("task_row")
 }
 
 /// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
