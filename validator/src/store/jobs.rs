@@ -683,6 +683,34 @@ pub(crate) fn close_domain_lease_in(
     Ok(-i64::from(active > 0))
 }
 
+/// [`close_domain_lease_in`] for a successful fetch (`failed: None`), in one statement when the
+/// domain has a lease out (always, when a lease is being closed): the failure count goes back to 0
+/// and the domain rests `max(domain_delay_ms, crawl delay)`, computed from the row in the
+/// `UPDATE` itself instead of read first. Anything else (no such row, no lease out) takes the
+/// general path. Returns the change to the pending-work counter, as that does.
+pub(crate) fn close_fetched_domain_lease(
+    conn: &Connection,
+    domain: &str,
+    now_ms: i64,
+    domain_delay_ms: i64,
+) -> Result<i64, StoreError> {
+    // `1 << 0`: a success resets the back-off, so the delay is the base delay itself. The
+    // right-hand sides read the row as it was, as in every SQL UPDATE.
+    let changed = conn
+        .prepare_cached(
+            "UPDATE domains SET active_leases = active_leases - 1, failures = 0,
+                    next_allowed_ms = MAX(next_allowed_ms, ?2 + MAX(?3, crawl_delay_ms))
+             WHERE domain = ?1 AND active_leases > 0",
+        )
+        .and_then(|mut s| s.execute(params![domain, now_ms, domain_delay_ms]))
+        .op("close_domain_lease")?;
+    if changed == 1 {
+        // One lease fewer, and there was one: the sum drops by one.
+        return Ok(-1);
+    }
+    close_domain_lease_in(conn, domain, now_ms, domain_delay_ms, None)
+}
+
 /// Remembers a robots Crawl-delay a node reported for `domain` (capped).
 pub(crate) fn note_crawl_delay(
     conn: &Connection,
@@ -813,6 +841,82 @@ mod tests {
             .collect();
         d.sort();
         d
+    }
+
+    /// The one-statement close of a successful fetch leaves every domain row and the pending
+    /// counter exactly as the general path does, whatever the row held.
+    #[test]
+    fn closing_a_fetched_lease_in_one_statement_matches_the_general_path() {
+        let rows: [(&str, i64, i64, i64, i64, i64); 6] = [
+            // (domain, crawl delay, next allowed, active leases, queued, failures)
+            ("busy.example", 0, 0, 2, 3, 0),
+            ("slow.example", 5_000, 1_000, 1, 0, 4),
+            ("later.example", 0, 9_000_000, 1, 1, 2),
+            ("faster.example", 100, 0, 1, 0, 0),
+            ("idle.example", 2_000, 0, 0, 1, 1),
+            ("gone.example", 0, 0, 0, 0, 0),
+        ];
+        let open = || {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            {
+                let conn = store.writer().unwrap();
+                for (d, delay, next, active, queued, failures) in rows {
+                    if d == "gone.example" {
+                        continue;
+                    }
+                    conn.execute(
+                        "INSERT INTO domains(domain, crawl_delay_ms, next_allowed_ms,
+                                             active_leases, queued, failures)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![d, delay, next, active, queued, failures],
+                    )
+                    .unwrap();
+                }
+            }
+            (dir, store)
+        };
+        let (_a, general) = open();
+        let (_b, fast) = open();
+        let snapshot = |store: &Store| -> Vec<(String, i64, i64, i64, i64, i64)> {
+            let conn = store.writer().unwrap();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT domain, crawl_delay_ms, next_allowed_ms, active_leases, queued,
+                            failures FROM domains ORDER BY domain",
+                )
+                .unwrap();
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let now = 1_000_000;
+        for (d, ..) in rows {
+            for delay in [0, 3_000] {
+                let g = {
+                    let conn = general.writer().unwrap();
+                    close_domain_lease_in(&conn, d, now, delay, None).unwrap()
+                };
+                let f = {
+                    let conn = fast.writer().unwrap();
+                    close_fetched_domain_lease(&conn, d, now, delay).unwrap()
+                };
+                assert_eq!(f, g, "pending change for {d}, delay {delay}");
+                assert_eq!(snapshot(&fast), snapshot(&general), "{d}, delay {delay}");
+            }
+        }
+        // Every row was reached: the leases ran out and the failures were reset.
+        assert!(snapshot(&fast).iter().all(|r| r.3 == 0 && r.5 == 0));
     }
 
     #[test]
