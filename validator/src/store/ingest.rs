@@ -10,9 +10,7 @@ use gleaner_protocol::{
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::bands::BandIndex;
-use super::jobs::{
-    RequestScope, add_pending, close_fetched_domain_lease, note_crawl_delay, push_task,
-};
+use super::jobs::{RequestScope, add_pending, close_domain_lease_in, note_crawl_delay, push_task};
 use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
@@ -306,7 +304,7 @@ pub(super) fn ingest_in(
         if r.crawl_delay_ms > 0 {
             note_crawl_delay(tx, &lease.domain, i64::from(r.crawl_delay_ms))?;
         }
-        pending += close_fetched_domain_lease(tx, &lease.domain, now_ms, p.domain_delay_ms)?;
+        pending += close_domain_lease_in(tx, &lease.domain, now_ms, p.domain_delay_ms, None)?;
 
         let is_primary = task.kind == "primary";
         let (verdict, reason, points, dup_of) = if let Some(reason) = pr.rejection {

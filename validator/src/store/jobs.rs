@@ -649,6 +649,13 @@ pub(crate) fn close_domain_lease(
 
 /// [`close_domain_lease`] without touching the pending-work counter: returns the change the
 /// caller must apply to it ([`add_pending`]), so that a batch applies its records' changes once.
+///
+/// One `UPDATE` computes everything from the row it changes (its right-hand sides read the row as
+/// it was): the failure count (reset on success, one more on a transient failure), and the rest
+/// `max(domain_delay_ms, crawl delay) · 2^min(failures, MAX_BACKOFF_SHIFT)`. It first runs
+/// taking a lease off a domain that has one out (always so when a lease is closed), which also
+/// says the pending sum drops by one; only if no such row changed does it run again for the
+/// domain whatever its lease count (none out, so the sum stays; no row at all, nothing changes).
 pub(crate) fn close_domain_lease_in(
     conn: &Connection,
     domain: &str,
@@ -656,59 +663,44 @@ pub(crate) fn close_domain_lease_in(
     domain_delay_ms: i64,
     failed: Option<bool>,
 ) -> Result<i64, StoreError> {
-    let (crawl_delay, failures, active): (i64, i64, i64) = conn
-        .query_row_cached(
-            "SELECT crawl_delay_ms, failures, active_leases FROM domains WHERE domain = ?1",
-            params![domain],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
-        .op("close_domain_lease")?
-        .unwrap_or((0, 0, 0));
-    let failures = match failed {
-        Some(true) => failures + 1,
-        Some(false) => failures,
+    // ?4: 0 success, 1 transient failure, 2 other failure. ?6: 1 for only a domain with a lease
+    // out, then 0 for any.
+    let outcome = match failed {
         None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
     };
-    let base = domain_delay_ms.max(crawl_delay);
-    let delay = base.saturating_mul(1 << failures.clamp(0, MAX_BACKOFF_SHIFT));
-    conn.prepare_cached(
-        "UPDATE domains SET active_leases = MAX(active_leases - 1, 0), failures = ?3,
-                next_allowed_ms = MAX(next_allowed_ms, ?2)
-         WHERE domain = ?1",
-    )
-    .and_then(|mut s| s.execute(params![domain, now_ms.saturating_add(delay), failures]))
-    .op("close_domain_lease")?;
-    // `MAX(active_leases - 1, 0)` took one lease off the sum if there was one.
-    Ok(-i64::from(active > 0))
-}
-
-/// [`close_domain_lease_in`] for a successful fetch (`failed: None`), in one statement when the
-/// domain has a lease out (always, when a lease is being closed): the failure count goes back to 0
-/// and the domain rests `max(domain_delay_ms, crawl delay)`, computed from the row in the
-/// `UPDATE` itself instead of read first. Anything else (no such row, no lease out) takes the
-/// general path. Returns the change to the pending-work counter, as that does.
-pub(crate) fn close_fetched_domain_lease(
-    conn: &Connection,
-    domain: &str,
-    now_ms: i64,
-    domain_delay_ms: i64,
-) -> Result<i64, StoreError> {
-    // `1 << 0`: a success resets the back-off, so the delay is the base delay itself. The
-    // right-hand sides read the row as it was, as in every SQL UPDATE.
-    let changed = conn
+    // Bounded so that the back-off product and its sum with the clock stay within SQLite's
+    // 64-bit integers (crawl delays are capped far lower): 2^55 ms is a million years.
+    let base = domain_delay_ms.min(i64::MAX >> (MAX_BACKOFF_SHIFT + 2));
+    let mut stmt = conn
         .prepare_cached(
-            "UPDATE domains SET active_leases = active_leases - 1, failures = 0,
-                    next_allowed_ms = MAX(next_allowed_ms, ?2 + MAX(?3, crawl_delay_ms))
-             WHERE domain = ?1 AND active_leases > 0",
+            "UPDATE domains SET active_leases = MAX(active_leases - 1, 0),
+                    failures = CASE ?4 WHEN 0 THEN 0 WHEN 1 THEN failures + 1 ELSE failures END,
+                    next_allowed_ms = MAX(next_allowed_ms, ?2 + MAX(?3, crawl_delay_ms)
+                        * (1 << MIN(MAX(CASE ?4 WHEN 0 THEN 0 WHEN 1 THEN failures + 1
+                                                ELSE failures END, 0), ?5)))
+             WHERE domain = ?1 AND (?6 = 0 OR active_leases > 0)",
         )
-        .and_then(|mut s| s.execute(params![domain, now_ms, domain_delay_ms]))
         .op("close_domain_lease")?;
-    if changed == 1 {
-        // One lease fewer, and there was one: the sum drops by one.
+    let mut run = |only_leased: bool| {
+        let only_leased = i64::from(only_leased);
+        stmt.execute(params![
+            domain,
+            now_ms,
+            base,
+            outcome,
+            MAX_BACKOFF_SHIFT,
+            only_leased
+        ])
+        .op("close_domain_lease")
+    };
+    // `MAX(active_leases - 1, 0)` takes one lease off the sum only where there was one.
+    if run(true)? == 1 {
         return Ok(-1);
     }
-    close_domain_lease_in(conn, domain, now_ms, domain_delay_ms, None)
+    run(false)?;
+    Ok(0)
 }
 
 /// Remembers a robots Crawl-delay a node reported for `domain` (capped).
@@ -843,17 +835,53 @@ mod tests {
         d
     }
 
-    /// The one-statement close of a successful fetch leaves every domain row and the pending
-    /// counter exactly as the general path does, whatever the row held.
+    /// How a domain lease was closed before the one-statement `UPDATE`: read the row, compute in
+    /// Rust, write. The reference the statement is checked against.
+    fn close_domain_lease_by_reading(
+        conn: &Connection,
+        domain: &str,
+        now_ms: i64,
+        domain_delay_ms: i64,
+        failed: Option<bool>,
+    ) -> i64 {
+        let (crawl_delay, failures, active): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT crawl_delay_ms, failures, active_leases FROM domains WHERE domain = ?1",
+                params![domain],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .unwrap()
+            .unwrap_or((0, 0, 0));
+        let failures = match failed {
+            Some(true) => failures + 1,
+            Some(false) => failures,
+            None => 0,
+        };
+        let base = domain_delay_ms.max(crawl_delay);
+        let delay = base.saturating_mul(1 << failures.clamp(0, MAX_BACKOFF_SHIFT));
+        conn.execute(
+            "UPDATE domains SET active_leases = MAX(active_leases - 1, 0), failures = ?3,
+                    next_allowed_ms = MAX(next_allowed_ms, ?2)
+             WHERE domain = ?1",
+            params![domain, now_ms.saturating_add(delay), failures],
+        )
+        .unwrap();
+        -i64::from(active > 0)
+    }
+
+    /// The one-statement close leaves every domain row and the pending counter exactly as reading
+    /// then writing did, whatever the row held and however the fetch ended; and backs off.
     #[test]
-    fn closing_a_fetched_lease_in_one_statement_matches_the_general_path() {
-        let rows: [(&str, i64, i64, i64, i64, i64); 6] = [
+    fn closing_a_domain_lease_in_one_statement_matches_reading_then_writing() {
+        let rows: [(&str, i64, i64, i64, i64, i64); 7] = [
             // (domain, crawl delay, next allowed, active leases, queued, failures)
-            ("busy.example", 0, 0, 2, 3, 0),
-            ("slow.example", 5_000, 1_000, 1, 0, 4),
-            ("later.example", 0, 9_000_000, 1, 1, 2),
-            ("faster.example", 100, 0, 1, 0, 0),
+            ("busy.example", 0, 0, 5, 3, 0),
+            ("slow.example", 5_000, 1_000, 4, 0, 4),
+            ("later.example", 0, 9_000_000, 3, 1, 2),
+            ("faster.example", 100, 0, 2, 0, 9),
             ("idle.example", 2_000, 0, 0, 1, 1),
+            ("odd.example", 0, 0, -1, 0, 0),
             ("gone.example", 0, 0, 0, 0, 0),
         ];
         let open = || {
@@ -876,8 +904,8 @@ mod tests {
             }
             (dir, store)
         };
-        let (_a, general) = open();
-        let (_b, fast) = open();
+        let (_a, reference) = open();
+        let (_b, store) = open();
         let snapshot = |store: &Store| -> Vec<(String, i64, i64, i64, i64, i64)> {
             let conn = store.writer().unwrap();
             let mut stmt = conn
@@ -900,23 +928,59 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap()
         };
-        let now = 1_000_000;
-        for (d, ..) in rows {
-            for delay in [0, 3_000] {
-                let g = {
-                    let conn = general.writer().unwrap();
-                    close_domain_lease_in(&conn, d, now, delay, None).unwrap()
-                };
-                let f = {
-                    let conn = fast.writer().unwrap();
-                    close_fetched_domain_lease(&conn, d, now, delay).unwrap()
-                };
-                assert_eq!(f, g, "pending change for {d}, delay {delay}");
-                assert_eq!(snapshot(&fast), snapshot(&general), "{d}, delay {delay}");
+        let mut now = 1_000_000;
+        for failed in [Some(true), Some(false), None] {
+            for (d, ..) in rows {
+                for delay in [0, 3_000] {
+                    now += 1_000;
+                    let expected = {
+                        let conn = reference.writer().unwrap();
+                        close_domain_lease_by_reading(&conn, d, now, delay, failed)
+                    };
+                    let got = {
+                        let conn = store.writer().unwrap();
+                        close_domain_lease_in(&conn, d, now, delay, failed).unwrap()
+                    };
+                    let at = format!("{d}, delay {delay}, failed {failed:?}");
+                    assert_eq!(got, expected, "pending change: {at}");
+                    assert_eq!(snapshot(&store), snapshot(&reference), "{at}");
+                }
             }
         }
-        // Every row was reached: the leases ran out and the failures were reset.
-        assert!(snapshot(&fast).iter().all(|r| r.3 == 0 && r.5 == 0));
+        // Every lease ran out, and the last closes (successes) reset the failures.
+        assert!(snapshot(&store).iter().all(|r| r.3 == 0 && r.5 == 0));
+
+        // The back-off itself: a third transient failure rests 2^3 times the crawl delay, and
+        // the exponent stops at MAX_BACKOFF_SHIFT.
+        let conn = store.writer().unwrap();
+        conn.execute(
+            "INSERT INTO domains(domain, crawl_delay_ms, next_allowed_ms, active_leases, queued,
+                                 failures)
+             VALUES ('flaky.example', 1000, 0, 2, 0, 2), ('down.example', 1000, 0, 1, 0, 30)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            close_domain_lease_in(&conn, "flaky.example", now, 0, Some(true)).unwrap(),
+            -1
+        );
+        assert_eq!(
+            close_domain_lease_in(&conn, "down.example", now, 0, Some(true)).unwrap(),
+            -1
+        );
+        let row = |d: &str| -> (i64, i64, i64) {
+            conn.query_row(
+                "SELECT next_allowed_ms, failures, active_leases FROM domains WHERE domain = ?1",
+                [d],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(row("flaky.example"), (now + 8_000, 3, 1));
+        assert_eq!(
+            row("down.example"),
+            (now + (1_000 << MAX_BACKOFF_SHIFT), 31, 0)
+        );
     }
 
     #[test]
