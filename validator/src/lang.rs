@@ -446,7 +446,8 @@ fn scores_from_distances(
 /// with the trigrams as direct indexes: counts in a reused table (reset through the trigrams
 /// used), ranks sorted as `u32`s (count above [`TRIGRAM_BITS`] bits of trigram), profile entries
 /// read from a flat array. `None` for any other text, and for texts of 65,535 bytes or more (a
-/// count could outgrow its `u16`). Same order of trigrams (index order is `char` order), so the same distances.
+/// count could outgrow its `u16`). Same order of trigrams (index order is `char` order), so the
+/// same distances.
 fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usize)> {
     thread_local! {
         static COUNTS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };

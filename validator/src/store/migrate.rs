@@ -139,8 +139,8 @@ mod tests {
     }
 
     /// Makes `path` a version 1 database: the current schema with version 1's `lsh` table (and
-    /// no `records_bands`), the index on text keys of versions 1 to 7, version 1's task and lease indexes, and `records` without version 5's
-    /// token counts.
+    /// no `records_bands`), the index on text keys of versions 1 to 7, version 1's task and lease
+    /// indexes, and `records` without version 5's token counts.
     fn make_v1(path: &std::path::Path, rows: &[(i64, i64, u8)]) {
         drop(Store::open_file(path).unwrap());
         let conn = Connection::open(path).unwrap();
