@@ -12,6 +12,7 @@ use gleaner_protocol::{Digest, PublicKey, SecretKey};
 use rusqlite::Connection;
 
 use super::bands::BandIndex;
+use super::bodies::Appender;
 use super::ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
 use super::jobs::LeaseParams;
 use super::{Op, Store, StoreError};
@@ -21,6 +22,8 @@ pub struct Group<'c> {
     conn: &'c Connection,
     /// The in-memory band index, changed in step with the transaction.
     bands: BandIndex,
+    /// Appends record bodies; what it wrote is fsynced before the commit.
+    bodies: Appender,
     /// Set when a savepoint could not be rolled back: the transaction's state is unknown, so
     /// nothing more runs in it and it is not committed.
     broken: Option<String>,
@@ -38,14 +41,16 @@ impl Group<'_> {
     /// Runs `f` in a savepoint: released when it returns `Ok`, rolled back when it returns `Err`.
     fn savepoint<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&Connection, &mut BandIndex) -> Result<T, E>,
+        f: impl FnOnce(&Connection, &mut BandIndex, &mut Appender) -> Result<T, E>,
     ) -> Result<T, E> {
         if let Some(why) = &self.broken {
             return Err(StoreError::GroupAborted { why: why.clone() }.into());
         }
         self.conn.execute_batch("SAVEPOINT op").op("savepoint")?;
         let mark = self.bands.mark();
-        let out = f(self.conn, &mut self.bands);
+        // A body written by an operation rolled back lies past its segment's committed length
+        // (kept in the database), where the next append overwrites it.
+        let out = f(self.conn, &mut self.bands, &mut self.bodies);
         if out.is_err() {
             self.bands.undo_to(mark);
         }
@@ -73,8 +78,8 @@ impl Group<'_> {
         key: &SecretKey,
         p: &IngestParams,
     ) -> Result<IngestOutcome, IngestError> {
-        self.savepoint(|conn, bands| {
-            super::ingest::ingest_in(conn, bands, batch_id, node, records, now_ms, key, p)
+        self.savepoint(|conn, bands, bodies| {
+            super::ingest::ingest_in(conn, bands, bodies, batch_id, node, records, now_ms, key, p)
         })
     }
 
@@ -86,7 +91,7 @@ impl Group<'_> {
         now_ms: i64,
         p: &LeaseParams,
     ) -> Result<LeaseResponse, StoreError> {
-        self.savepoint(|conn, _| super::jobs::lease_in(conn, node, max, now_ms, p))
+        self.savepoint(|conn, _, _| super::jobs::lease_in(conn, node, max, now_ms, p))
     }
 }
 
@@ -112,15 +117,20 @@ impl Store {
         let mut g = Group {
             conn: &tx,
             bands,
+            bodies: Appender::new(self.bodies_dir.clone(), self.segment_limit),
             broken: None,
         };
         let out = f(&mut g);
         let Group {
-            mut bands, broken, ..
+            mut bands,
+            mut bodies,
+            broken,
+            ..
         } = g;
+        // The bodies are made durable before the rows that point at them.
         let done = match broken {
             Some(why) => Err(StoreError::GroupAborted { why }),
-            None => tx.commit().op("group commit"),
+            None => bodies.sync().and_then(|()| tx.commit().op("group commit")),
         };
         match done {
             Ok(()) => bands.committed(),

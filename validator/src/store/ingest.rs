@@ -10,6 +10,7 @@ use gleaner_protocol::{
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::bands::BandIndex;
+use super::bodies::Appender;
 use super::jobs::{RequestScope, add_pending, close_domain_lease_in, note_crawl_delay, push_task};
 use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
@@ -207,6 +208,7 @@ impl Store {
 pub(super) fn ingest_in(
     tx: &Connection,
     bands: &mut BandIndex,
+    bodies: &mut Appender,
     batch_id: Digest,
     node: &PublicKey,
     records: &[PreparedRecord],
@@ -241,11 +243,15 @@ pub(super) fn ingest_in(
         .prepare_cached(
             "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
                      received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
-                     dup_of, record_json, token_count)
+                     dup_of, token_count, body_segment, body_offset, body_len)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17)",
+                         ?17, ?18, ?19)",
         )
         .op("ingest")?;
+    // The bodies of the records kept (all but the rejected), one after another, written with
+    // one call at the end of a segment once every record has passed (store/bodies.rs).
+    let mut body_at: Option<(i64, u64)> = None;
+    let mut body_bytes: Vec<u8> = Vec::new();
     for (index, pr) in records.iter().enumerate() {
         let r = &pr.record;
         let lease =
@@ -331,6 +337,25 @@ pub(super) fn ingest_in(
             Verdict::Rejected => "rejected",
         };
         counts[usize::from(verdict.code() - 1)] += 1;
+        let body = if verdict == Verdict::Rejected {
+            None
+        } else {
+            let (segment, start) = match body_at {
+                Some(at) => at,
+                None => {
+                    let upper: usize = records[index..].iter().map(|r| r.json.len()).sum();
+                    body_bytes.reserve_exact(upper);
+                    *body_at.insert(bodies.place(tx, upper as u64)?)
+                }
+            };
+            let offset = start + body_bytes.len() as u64;
+            body_bytes.extend_from_slice(&pr.json);
+            Some((
+                segment,
+                i64::try_from(offset).unwrap_or(i64::MAX),
+                i64::try_from(pr.json.len()).unwrap_or(i64::MAX),
+            ))
+        };
         insert_record
             .execute(params![
                 pr.id.as_bytes().as_slice(),
@@ -348,10 +373,12 @@ pub(super) fn ingest_in(
                 pr.minhash.to_bytes(),
                 pr.quality_json,
                 dup_of.map(|d| d.as_bytes().to_vec()),
-                (verdict != Verdict::Rejected).then_some(pr.json.as_slice()),
                 pr.token_count
                     .filter(|_| verdict != Verdict::Rejected)
                     .and_then(|n| i64::try_from(n).ok()),
+                body.map(|b| b.0),
+                body.map(|b| b.1),
+                body.map(|b| b.2),
             ])
             .op("ingest")?;
 
@@ -395,6 +422,9 @@ pub(super) fn ingest_in(
             reason: reason.to_string(),
             points,
         });
+    }
+    if let Some((segment, start)) = body_at {
+        bodies.write(tx, segment, start, &body_bytes)?;
     }
     add_pending(tx, pending)?;
     for s in scopes.values() {
@@ -977,6 +1007,7 @@ mod tests {
         }
         // The same database as version 6 left it: bands in the `lsh` table, no `records_bands`.
         {
+            super::super::bodies::back_to_version_8(&dir.path().join(super::super::DB_FILE));
             let conn = Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
             conn.execute_batch(
                 "DROP INDEX records_bands;
@@ -1031,6 +1062,7 @@ mod tests {
         // The same database as version 7 left it: text keys in an index of their own, not in
         // `records_bands`.
         {
+            super::super::bodies::back_to_version_8(&dir.path().join(super::super::DB_FILE));
             let conn = Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
             conn.execute_batch(
                 "DROP INDEX records_bands;

@@ -53,6 +53,11 @@ const STEPS: &[Step] = &[
         what: "exact duplicates found in memory, beside the LSH bands",
         sql: include_str!("migrations/0008_exact_keys_in_memory.sql"),
     },
+    Step {
+        to: 9,
+        what: "record bodies in segment files beside the database",
+        sql: include_str!("migrations/0009_record_bodies_in_segments.sql"),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -158,6 +163,10 @@ mod tests {
              CREATE INDEX records_text_key ON records(text_key)
                  WHERE verdict = 'accepted' AND role = 'primary';
              ALTER TABLE records DROP COLUMN token_count;
+             ALTER TABLE records DROP COLUMN body_segment;
+             ALTER TABLE records DROP COLUMN body_offset;
+             ALTER TABLE records DROP COLUMN body_len;
+             DROP TABLE body_segments;
              PRAGMA user_version=1;",
         )
         .unwrap();
@@ -230,6 +239,11 @@ mod tests {
             table_sql(&conn, "records").unwrap().contains("token_count"),
             "version 5 adds token counts"
         );
+        let records = table_sql(&conn, "records").unwrap();
+        for column in ["body_segment", "body_offset", "body_len"] {
+            assert!(records.contains(column), "version 9 adds {column}");
+        }
+        assert!(table_sql(&conn, "body_segments").is_some(), "and its table");
         for old in ["tasks_queue", "leases_open", "leases_node"] {
             assert_eq!(table_sql(&conn, old), None, "{old} is dropped");
         }
@@ -251,6 +265,7 @@ mod tests {
     #[test]
     fn version_5_triggers_are_dropped_and_the_pending_counter_recounted() {
         let (_dir, path, conn) = new_database();
+        crate::store::bodies::back_to_version_8(&path);
         conn.execute_batch(
             "INSERT INTO domains(domain, queued, active_leases) VALUES ('a.example', 3, 1),
                                                                  ('b.example', 0, 2);

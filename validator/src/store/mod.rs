@@ -1,4 +1,6 @@
-//! Persistent state: one SQLite database (`DIR/validator.db`, WAL) behind a small struct API.
+//! Persistent state: one SQLite database (`DIR/validator.db`, WAL) behind a small struct API,
+//! with the records' bodies in append-only segment files beside it (`DIR/validator.db-bodies/`,
+//! see [`bodies`]).
 //!
 //! **API boundary:** nothing outside this module sees SQL or `rusqlite`. Every operation is one
 //! method taking and returning plain types, so a PostgreSQL implementation can replace this one
@@ -9,6 +11,7 @@
 //! ([`Store::open_read_only`]) are for exporters and admin tools running next to the server.
 
 mod bands;
+mod bodies;
 mod epochs;
 mod group;
 mod ingest;
@@ -83,6 +86,12 @@ pub enum StoreError {
     Invalid { field: &'static str, why: String },
     #[error("another process is serving {path}: it holds the lock on {lock}")]
     InUse { path: PathBuf, lock: PathBuf },
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -99,6 +108,7 @@ impl StoreError {
             StoreError::NotFound { .. } => "not_found",
             StoreError::Invalid { .. } => "invalid_request",
             StoreError::InUse { .. } => "store_in_use",
+            StoreError::Io { .. } => "store_io",
         }
     }
 }
@@ -163,6 +173,10 @@ pub struct Store {
     /// The index's size after the last group, readable without waiting for a write in progress.
     band_size: Mutex<Option<BandIndexSize>>,
     read_only: bool,
+    /// The record-body segment files' directory ([`bodies`]).
+    bodies_dir: PathBuf,
+    /// The size past which a body segment is closed ([`bodies::SEGMENT_LIMIT`]; tests lower it).
+    segment_limit: u64,
 }
 
 impl Store {
@@ -212,6 +226,8 @@ impl Store {
             bands: Mutex::new(None),
             band_size: Mutex::new(None),
             read_only: false,
+            bodies_dir: bodies::dir_for(path),
+            segment_limit: bodies::SEGMENT_LIMIT,
         })
     }
 
@@ -233,6 +249,8 @@ impl Store {
             bands: Mutex::new(None),
             band_size: Mutex::new(None),
             read_only: true,
+            bodies_dir: bodies::dir_for(&path),
+            segment_limit: bodies::SEGMENT_LIMIT,
         })
     }
 
@@ -263,6 +281,13 @@ impl Store {
             }),
             Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
         }
+    }
+
+    /// This store with body segments closed past `limit` bytes instead of [`bodies::SEGMENT_LIMIT`].
+    #[cfg(test)]
+    pub(crate) fn with_segment_limit(mut self, limit: u64) -> Self {
+        self.segment_limit = limit;
+        self
     }
 
     pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {

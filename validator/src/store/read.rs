@@ -8,6 +8,7 @@ use gleaner_protocol::{Digest, EpochRoot, PublicKey, Receipt, Record};
 use rusqlite::params;
 use serde::Serialize;
 
+use super::bodies::{self, BodyAt};
 use super::{Op, Store, StoreError, digest_from, key_from, open_epoch};
 
 /// One accepted (verified, unique, good enough) record with its provenance.
@@ -235,7 +236,7 @@ impl Store {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size,
-                        token_count, record_id
+                        token_count, record_id, body_segment, body_offset, body_len
                  FROM records
                  WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2
                    AND (epoch, record_id) > (?3, ?4)
@@ -251,8 +252,9 @@ impl Store {
             .query(params![from, to, after.0, after.1.as_slice(), limit])
             .op("accepted_records")?;
         let mut page = Vec::with_capacity(page_rows.min(ACCEPTED_PAGE_ROWS));
+        let mut bodies = bodies::Reader::new(&self.bodies_dir);
         while let Some(row) = rows.next().op("accepted_records")? {
-            let record_json: Vec<u8> = row.get(0).op("accepted_records")?;
+            let record_json: Option<Vec<u8>> = row.get(0).op("accepted_records")?;
             let batch: Vec<u8> = row.get(1).op("accepted_records")?;
             let epoch: i64 = row.get(2).op("accepted_records")?;
             let at: i64 = row.get(3).op("accepted_records")?;
@@ -260,6 +262,27 @@ impl Store {
             let cluster: i64 = row.get(5).op("accepted_records")?;
             let tokens: Option<i64> = row.get(6).op("accepted_records")?;
             let record_id: Vec<u8> = row.get(7).op("accepted_records")?;
+            let body: (Option<i64>, Option<i64>, Option<i64>) = (
+                row.get(8).op("accepted_records")?,
+                row.get(9).op("accepted_records")?,
+                row.get(10).op("accepted_records")?,
+            );
+            let id = digest_from(&record_id, "record id")?;
+            // Records stored before version 9 hold their JSON in the row.
+            let record_json = match (record_json, body) {
+                (Some(json), _) => json,
+                (None, (Some(segment), Some(offset), Some(len))) => bodies.read(BodyAt {
+                    segment,
+                    offset,
+                    len,
+                })?,
+                (None, _) => {
+                    return Err(StoreError::Corrupt {
+                        what: "record",
+                        why: format!("accepted record {id} has no body"),
+                    });
+                }
+            };
             let batch_id = digest_from(&batch, "batch id")?;
             let receipt = match receipts.get(&batch_id) {
                 Some(r) => Arc::clone(r),
@@ -278,11 +301,7 @@ impl Store {
                     r
                 }
             };
-            let record: Record =
-                serde_json::from_slice(&record_json).map_err(|e| StoreError::Corrupt {
-                    what: "record",
-                    why: e.to_string(),
-                })?;
+            let record = bodies::check(&record_json, &id)?;
             let quality = serde_json::from_str(&quality).map_err(|e| StoreError::Corrupt {
                 what: "quality",
                 why: e.to_string(),

@@ -151,10 +151,16 @@ CREATE TABLE IF NOT EXISTS records (
     quality_json    TEXT NOT NULL,
     cluster_size    INTEGER NOT NULL DEFAULT 1,
     dup_of          BLOB,
+    -- The record's JSON for records stored before version 9 (later ones: body_*).
     record_json     BLOB,
     -- GPT-2 token count of the text, counted at acceptance for the dataset's token_count
     -- column; NULL for rejected records and for records stored before version 5.
-    token_count     INTEGER
+    token_count     INTEGER,
+    -- Where the record's JSON is (store/bodies.rs): length bytes at body_offset of segment
+    -- body_segment. Since version 9, instead of record_json; NULL for rejected records.
+    body_segment    INTEGER,
+    body_offset     INTEGER,
+    body_len        INTEGER
 );
 CREATE INDEX IF NOT EXISTS records_epoch ON records(epoch, record_id) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
@@ -166,6 +172,13 @@ CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
 -- text_key (versions 1 to 7).
 CREATE INDEX IF NOT EXISTS records_bands ON records(received_at_ms, record_id, text_key, minhash)
     WHERE verdict = 'accepted' AND role = 'primary';
+
+-- The committed length of each record-body segment file (store/bodies.rs): bytes past it belong
+-- to no committed row and are overwritten by the next append.
+CREATE TABLE IF NOT EXISTS body_segments (
+    segment  INTEGER PRIMARY KEY,
+    bytes    INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS cross_checks (
     id               INTEGER PRIMARY KEY,
