@@ -169,9 +169,8 @@ fn main() {
     };
 
     // The server stamps each batch with its clock when the batch arrives; so does the bench
-    // (from `now`, as the leases were issued). A fixed stamp for every batch would make the store's
-    // arrival-ordered index (`records_bands`) take its entries in record-id order, at random
-    // pages, which no server sees.
+    // (from `now`, as the leases were issued), so that anything the store orders by arrival
+    // time (`records_time`) grows at its end as it does in a server.
     let clock = Instant::now();
     let arrival = || now + i64::try_from(clock.elapsed().as_millis()).unwrap_or(0);
     let (mut cpu, mut db, mut db_cpu) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);

@@ -258,7 +258,8 @@ pub(crate) fn check(json: &[u8], record_id: &Digest) -> Result<Record, StoreErro
 }
 
 /// Turns the database at `db` back into what version 8 would have stored: each record's body in
-/// its row's `record_json`, no body columns or segment table, and no segment files.
+/// its row's `record_json`, no body columns or segment table, no segment files, and the covering
+/// index `records_bands`.
 #[cfg(test)]
 pub(crate) fn back_to_version_8(db: &Path) {
     #![allow(clippy::unwrap_used)]
@@ -292,6 +293,8 @@ pub(crate) fn back_to_version_8(db: &Path) {
          ALTER TABLE records DROP COLUMN body_offset;
          ALTER TABLE records DROP COLUMN body_len;
          DROP TABLE body_segments;
+         CREATE INDEX records_bands ON records(received_at_ms, record_id, text_key, minhash)
+             WHERE verdict = 'accepted' AND role = 'primary';
          PRAGMA user_version=8;",
     )
     .unwrap();

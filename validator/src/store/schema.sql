@@ -165,13 +165,10 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_epoch ON records(epoch, record_id) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
 
--- What the in-memory dedup index (store/bands.rs) is rebuilt from: every accepted primary
--- record's text key and MinHash, in arrival order. Ordered by arrival, it only ever grows at its
--- end, so an accepted record costs one append here instead of 14 inserts at random pages of a
--- band table (the `lsh` table of versions 1 to 6) and one at a random page of an index on
--- text_key (versions 1 to 7).
-CREATE INDEX IF NOT EXISTS records_bands ON records(received_at_ms, record_id, text_key, minhash)
-    WHERE verdict = 'accepted' AND role = 'primary';
+-- The in-memory dedup index (store/bands.rs) is rebuilt from this table itself, read in rowid
+-- (arrival) order: every accepted primary record's text key and MinHash. Versions 7 and 8 kept a
+-- covering index for that (`records_bands`), one more copy of each MinHash written per record;
+-- version 9 drops it.
 
 -- The committed length of each record-body segment file (store/bodies.rs): bytes past it belong
 -- to no committed row and are overwritten by the next append.
