@@ -76,6 +76,8 @@ pub(crate) struct Appender {
     written: BTreeSet<i64>,
     /// A segment file was created in this transaction: its directory entry needs an fsync too.
     created: bool,
+    /// The segment directory itself was created: so does its entry in the data directory.
+    created_dir: bool,
 }
 
 impl Appender {
@@ -86,6 +88,7 @@ impl Appender {
             files: HashMap::new(),
             written: BTreeSet::new(),
             created: false,
+            created_dir: false,
         }
     }
 
@@ -141,7 +144,10 @@ impl Appender {
         let file = match self.files.entry(segment) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                std::fs::create_dir_all(&self.dir).map_err(|s| io_error(&self.dir, s))?;
+                if !self.dir.is_dir() {
+                    std::fs::create_dir_all(&self.dir).map_err(|s| io_error(&self.dir, s))?;
+                    self.created_dir = true;
+                }
                 let existed = path.exists();
                 let file = OpenOptions::new()
                     .create(true)
@@ -166,7 +172,8 @@ impl Appender {
     }
 
     /// Makes everything written so far durable: each written segment, then the directory if a
-    /// segment was created. Called before the transaction commits.
+    /// segment was created (and the data directory if the segment directory was). Called before
+    /// the transaction commits.
     pub(crate) fn sync(&mut self) -> Result<(), StoreError> {
         for segment in std::mem::take(&mut self.written) {
             if let Some(file) = self.files.get(&segment) {
@@ -174,10 +181,18 @@ impl Appender {
                     .map_err(|s| io_error(&segment_path(&self.dir, segment), s))?;
             }
         }
-        if std::mem::take(&mut self.created) {
-            File::open(&self.dir)
+        let sync_dir = |dir: &Path| {
+            File::open(dir)
                 .and_then(|d| d.sync_all())
-                .map_err(|s| io_error(&self.dir, s))?;
+                .map_err(|s| io_error(dir, s))
+        };
+        if std::mem::take(&mut self.created) {
+            sync_dir(&self.dir)?;
+        }
+        if std::mem::take(&mut self.created_dir)
+            && let Some(parent) = self.dir.parent()
+        {
+            sync_dir(parent)?;
         }
         Ok(())
     }
@@ -462,6 +477,56 @@ mod tests {
 
         std::fs::write(&seg, &good).unwrap();
         assert_eq!(exported(&store).unwrap().len(), 6);
+    }
+
+    /// Bodies that cannot be written refuse their batch with `store_io` (a 500, so the node
+    /// submits again); nothing of it is stored, and once the disk is back the same batch goes in.
+    #[test]
+    fn a_body_that_cannot_be_written_refuses_its_batch_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let node = SecretKey::from_bytes(&[9; 32]);
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        let jobs = leased_jobs(&store, &node, 3, T0).unwrap();
+        let records = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| record_for(&node, job, sample_text(i as u64, 2_000), T0))
+            .collect();
+        let now = T0 + 1_000;
+        let batch = Batch::new(&node, now, records);
+        let (id, prepared) = crate::ingest::prepare(&batch, &node.public(), now, &[]).unwrap();
+        let params = IngestParams {
+            cross_check_rate: 0.0,
+            new_node_cross_check_rate: 0.0,
+            domain_delay_ms: 0,
+        };
+        // Where the segment directory goes, a file: nothing can be created in it.
+        std::fs::write(&store.bodies_dir, b"not a directory").unwrap();
+        let err = store
+            .ingest(id, &node.public(), &prepared, now, &validator, &params)
+            .unwrap_err();
+        assert_eq!(err.code(), "store_io", "{err}");
+        assert_eq!(err.status(), 500);
+        assert!(err.to_string().contains("validator.db-bodies"), "{err}");
+        let stored = |what: &str| -> i64 {
+            store
+                .conn()
+                .unwrap()
+                .query_row(&format!("SELECT COUNT(*) FROM {what}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        for table in ["records", "batches", "ledger", "body_segments"] {
+            assert_eq!(stored(table), 0, "{table}");
+        }
+        assert_eq!(store.receipt(&id).unwrap(), None);
+
+        std::fs::remove_file(&store.bodies_dir).unwrap();
+        store
+            .ingest(id, &node.public(), &prepared, now, &validator, &params)
+            .unwrap();
+        assert_eq!(stored("records"), 3);
+        assert_eq!(exported(&store).unwrap().len(), 3);
     }
 
     /// A version 8 database (every body in its row) is migrated: its records are read from their
