@@ -7,7 +7,7 @@
 //! database at the checkpoint, a few KB per system call. That was about half of the store
 //! transaction's CPU time (~60 → ~30 µs per record when the bodies were left out; figures in the
 //! validator README, "Record bodies in segment files"). A batch's bodies are now one write at the
-//! end of a segment, and the database's pages hold ~300 bytes per record.
+//! end of a segment, and a record's row is ~1 KB (its MinHash and quality scores are most of it).
 //!
 //! Invariants:
 //! * **The database says what is committed.** `body_segments` holds each segment's committed
@@ -35,7 +35,8 @@ use super::{Cached, Op, StoreError};
 /// A segment is closed once the next batch would take it past this many bytes.
 pub(crate) const SEGMENT_LIMIT: u64 = 1 << 30;
 
-/// The largest body a row may name (a record is at most a few MiB; see the protocol's limits).
+/// The largest body a row may name: a whole decompressed batch at the protocol's default limit
+/// (`DecodeLimits::max_decompressed_bytes`); one record's text is at most 4 MiB.
 const MAX_BODY_BYTES: i64 = 64 << 20;
 
 /// The segment directory of the database at `db`: its file name with `-bodies` appended, as
