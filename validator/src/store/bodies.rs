@@ -96,7 +96,7 @@ impl Appender {
     /// Where the next `len` bytes go: the end of the last segment, or the start of a new one
     /// when they would take a non-empty segment past the limit (the new segment's row is added
     /// in the caller's transaction).
-    pub(crate) fn place(&mut self, conn: &Connection, len: u64) -> Result<(i64, u64), StoreError> {
+    pub(crate) fn place(&self, conn: &Connection, len: u64) -> Result<(i64, u64), StoreError> {
         let last: Option<(i64, i64)> = conn
             .query_row_cached(
                 "SELECT segment, bytes FROM body_segments ORDER BY segment DESC LIMIT 1",

@@ -248,10 +248,19 @@ pub(super) fn ingest_in(
                          ?17, ?18, ?19)",
         )
         .op("ingest")?;
-    // The bodies of the records kept (all but the rejected), one after another, written with
-    // one call at the end of a segment once every record has passed (store/bodies.rs).
-    let mut body_at: Option<(i64, u64)> = None;
-    let mut body_bytes: Vec<u8> = Vec::new();
+    // The bodies of the records kept (all but those the quality rules rejected), one after
+    // another, written with one call at the end of a segment once every record has passed
+    // (store/bodies.rs).
+    let kept_bytes: usize = records
+        .iter()
+        .filter(|pr| pr.rejection.is_none())
+        .map(|pr| pr.json.len())
+        .sum();
+    let body_at = match kept_bytes {
+        0 => None,
+        n => Some(bodies.place(tx, n as u64)?),
+    };
+    let mut body_bytes: Vec<u8> = Vec::with_capacity(kept_bytes);
     for (index, pr) in records.iter().enumerate() {
         let r = &pr.record;
         let lease =
@@ -337,25 +346,17 @@ pub(super) fn ingest_in(
             Verdict::Rejected => "rejected",
         };
         counts[usize::from(verdict.code() - 1)] += 1;
-        let body = if verdict == Verdict::Rejected {
-            None
-        } else {
-            let (segment, start) = match body_at {
-                Some(at) => at,
-                None => {
-                    let upper: usize = records[index..].iter().map(|r| r.json.len()).sum();
-                    body_bytes.reserve_exact(upper);
-                    *body_at.insert(bodies.place(tx, upper as u64)?)
-                }
-            };
-            let offset = start + body_bytes.len() as u64;
-            body_bytes.extend_from_slice(&pr.json);
-            Some((
-                segment,
-                i64::try_from(offset).unwrap_or(i64::MAX),
-                i64::try_from(pr.json.len()).unwrap_or(i64::MAX),
-            ))
-        };
+        let body = body_at
+            .filter(|_| verdict != Verdict::Rejected)
+            .map(|(segment, start)| {
+                let offset = start + body_bytes.len() as u64;
+                body_bytes.extend_from_slice(&pr.json);
+                (
+                    segment,
+                    i64::try_from(offset).unwrap_or(i64::MAX),
+                    i64::try_from(pr.json.len()).unwrap_or(i64::MAX),
+                )
+            });
         insert_record
             .execute(params![
                 pr.id.as_bytes().as_slice(),
