@@ -6,7 +6,9 @@ use gleaner_protocol::{Batch, Digest, Record, RecordDraft, RobotsVerdict, Secret
 
 use crate::Identity;
 use crate::ingest::prepare;
-use crate::store::{CrawlRequest, IngestParams, LeaseParams, Store, StoreError};
+use crate::store::{
+    CrawlRequest, IngestError, IngestOutcome, IngestParams, LeaseParams, Store, StoreError,
+};
 
 /// Registers `node` (paying itself) and leases it one job on each of `pages` sites
 /// (`http://site{i}.example/`, one page each, no politeness delay), as a node does before
@@ -237,6 +239,32 @@ pub fn record_for(key: &SecretKey, job: &Job, text: String, fetched_at_ms: i64) 
     .sign(key)
 }
 
+/// Submits `records` as one batch of `node` at `now_ms`, as the server does: verified and
+/// prepared, then stored and receipted (signed by `validator`), without cross-check sampling.
+pub fn ingest_batch(
+    store: &Store,
+    node: &SecretKey,
+    validator: &SecretKey,
+    records: Vec<Record>,
+    now_ms: i64,
+) -> Result<IngestOutcome, IngestError> {
+    let batch = Batch::new(node, now_ms, records);
+    let (batch_id, prepared) = prepare(&batch, &node.public(), now_ms, &[])?;
+    let params = IngestParams {
+        cross_check_rate: 0.0,
+        new_node_cross_check_rate: 0.0,
+        domain_delay_ms: 0,
+    };
+    store.ingest(
+        batch_id,
+        &node.public(),
+        &prepared,
+        now_ms,
+        validator,
+        &params,
+    )
+}
+
 /// Start of the records [`fill_store`] makes, Unix milliseconds (2026-01-01).
 pub const FILL_T0: i64 = 1_767_225_600_000;
 
@@ -259,21 +287,7 @@ pub fn fill_store(data: &std::path::Path, jobs: usize) -> anyhow::Result<(Identi
             })
             .collect();
         let now = FILL_T0 + 2_000 + n as i64;
-        let batch = Batch::new(&node, now, records);
-        let (batch_id, prepared) = prepare(&batch, &node.public(), now, &[])?;
-        let params = IngestParams {
-            cross_check_rate: 0.0,
-            new_node_cross_check_rate: 0.0,
-            domain_delay_ms: 0,
-        };
-        store.ingest(
-            batch_id,
-            &node.public(),
-            &prepared,
-            now,
-            identity.secret(),
-            &params,
-        )?;
+        ingest_batch(&store, &node, identity.secret(), records, now)?;
         if n == 0 {
             store.close_epoch(identity.secret(), now + 1)?;
         }

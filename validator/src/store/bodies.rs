@@ -322,8 +322,8 @@ pub(crate) fn back_to_version_8(db: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{IngestParams, Store};
-    use crate::testkit::{leased_jobs, leased_jobs_on, record_for, sample_text};
+    use crate::store::Store;
+    use crate::testkit::{ingest_batch, leased_jobs, leased_jobs_on, record_for, sample_text};
     use gleaner_protocol::api::Job;
     use gleaner_protocol::{Batch, SecretKey, Verdict};
 
@@ -346,11 +346,6 @@ mod tests {
     ) -> Vec<(Record, Verdict)> {
         let node = SecretKey::from_bytes(&[9; 32]);
         let validator = SecretKey::from_bytes(&[200; 32]);
-        let params = IngestParams {
-            cross_check_rate: 0.0,
-            new_node_cross_check_rate: 0.0,
-            domain_delay_ms: 0,
-        };
         let mut out = Vec::new();
         for (n, chunk) in jobs.chunks(per_batch).enumerate() {
             let records: Vec<Record> = chunk
@@ -359,11 +354,7 @@ mod tests {
                 .map(|(i, job)| record_for(&node, job, texts[n * per_batch + i].clone(), T0))
                 .collect();
             let now = T0 + 1_000 + n as i64;
-            let batch = Batch::new(&node, now, records.clone());
-            let (id, prepared) = crate::ingest::prepare(&batch, &node.public(), now, &[]).unwrap();
-            let outcome = store
-                .ingest(id, &node.public(), &prepared, now, &validator, &params)
-                .unwrap();
+            let outcome = ingest_batch(store, &node, &validator, records.clone(), now).unwrap();
             let crate::store::IngestOutcome::Fresh { receipt, .. } = outcome else {
                 panic!("batch {n} was not fresh");
             };
@@ -489,24 +480,15 @@ mod tests {
         let node = SecretKey::from_bytes(&[9; 32]);
         let validator = SecretKey::from_bytes(&[200; 32]);
         let jobs = leased_jobs(&store, &node, 3, T0).unwrap();
-        let records = jobs
+        let records: Vec<Record> = jobs
             .iter()
             .enumerate()
             .map(|(i, job)| record_for(&node, job, sample_text(i as u64, 2_000), T0))
             .collect();
         let now = T0 + 1_000;
-        let batch = Batch::new(&node, now, records);
-        let (id, prepared) = crate::ingest::prepare(&batch, &node.public(), now, &[]).unwrap();
-        let params = IngestParams {
-            cross_check_rate: 0.0,
-            new_node_cross_check_rate: 0.0,
-            domain_delay_ms: 0,
-        };
         // Where the segment directory goes, a file: nothing can be created in it.
         std::fs::write(&store.bodies_dir, b"not a directory").unwrap();
-        let err = store
-            .ingest(id, &node.public(), &prepared, now, &validator, &params)
-            .unwrap_err();
+        let err = ingest_batch(&store, &node, &validator, records.clone(), now).unwrap_err();
         assert_eq!(err.code(), "store_io", "{err}");
         assert_eq!(err.status(), 500);
         assert!(err.to_string().contains("validator.db-bodies"), "{err}");
@@ -520,12 +502,12 @@ mod tests {
         for table in ["records", "batches", "ledger", "body_segments"] {
             assert_eq!(stored(table), 0, "{table}");
         }
+        let id = Batch::new(&node, now, records.clone()).id();
         assert_eq!(store.receipt(&id).unwrap(), None);
 
         std::fs::remove_file(&store.bodies_dir).unwrap();
-        store
-            .ingest(id, &node.public(), &prepared, now, &validator, &params)
-            .unwrap();
+        ingest_batch(&store, &node, &validator, records, now).unwrap();
+        assert!(store.receipt(&id).unwrap().is_some(), "the same batch");
         assert_eq!(stored("records"), 3);
         assert_eq!(exported(&store).unwrap().len(), 3);
     }

@@ -933,16 +933,8 @@ mod tests {
         records: Vec<Record>,
         now: i64,
     ) -> Result<Vec<(Verdict, String)>, String> {
-        let batch = gleaner_protocol::Batch::new(node, now, records);
-        let (id, prepared) = crate::ingest::prepare(&batch, &node.public(), now, &[])
-            .map_err(|e| e.code().to_string())?;
-        let p = IngestParams {
-            cross_check_rate: 0.0,
-            new_node_cross_check_rate: 0.0,
-            domain_delay_ms: 0,
-        };
         let validator = SecretKey::from_bytes(&[200; 32]);
-        match store.ingest(id, &node.public(), &prepared, now, &validator, &p) {
+        match crate::testkit::ingest_batch(store, node, &validator, records, now) {
             Ok(IngestOutcome::Fresh { receipt, .. }) => Ok(receipt
                 .verdicts
                 .iter()
