@@ -3,12 +3,13 @@
 //! (lease checks, exact and LSH dedup, cross-check sampling, ledger, signed receipt).
 //!
 //! `cargo bench -p gleaner-validator --bench ingest` (optional: `-- RECORDS TEXT_BYTES`).
-//! Prints a per-stage breakdown, then ingests half the batches one after another and half
-//! pipelined (the next batch prepared while the previous one is stored, as concurrent requests
-//! overlap in the server), and finally exports the accepted records as a dataset, read back from
-//! the store as the validator does. Target ≥ 10,000 records/s on one core with ~5 KB texts: the
-//! `one core` line divides a second by the process's CPU time per record (all threads), which is
-//! what a single core would need; the records/s lines are wall-clock on all cores.
+//! First runs itself with `--one-core`: the process pinned to one CPU ingests every batch one
+//! after another; its `ONE CORE` line is the issue's figure (target ≥ 10,000 records/s with
+//! ~5 KB texts), 1 s divided by the CPU time per record. Then, on every core: a per-stage
+//! breakdown, half the batches one after another and half pipelined (the next batch prepared
+//! while the previous one is stored, as concurrent requests overlap in the server), and finally
+//! an export of the accepted records as a dataset, read back from the store as the validator
+//! does. `--one-core` alone runs only the first part, `--no-one-core` skips it.
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -48,10 +49,53 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Pins this process (every thread it starts later too) to the first CPU it may run on, and
+/// returns that CPU. Called before anything asks how many cores there are, so `prepare` runs on
+/// the calling thread as it would on a one-core machine.
+fn pin_to_one_cpu() -> Option<usize> {
+    // SAFETY: `set` is a valid, writable cpu_set_t for both calls, whose size is passed.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(0, size, &mut set) != 0 {
+            return None;
+        }
+        let cpu = (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set))?;
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        (libc::sched_setaffinity(0, size, &set) == 0).then_some(cpu)
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
+    let all_args: Vec<String> = std::env::args().skip(1).collect();
+    // `--one-core`: the process confined to one CPU ingests every batch one after another and
+    // stops; that is the issue's figure, measured literally. Without it the bench first runs
+    // itself that way, then the full run on every core.
+    let one_core = all_args.iter().any(|a| a == "--one-core");
+    if one_core {
+        let Some(cpu) = pin_to_one_cpu() else {
+            eprintln!("could not pin the process to one CPU");
+            std::process::exit(1);
+        };
+        eprintln!("pinned to CPU {cpu}");
+    } else if !all_args.iter().any(|a| a == "--no-one-core") {
+        let status = std::env::current_exe().and_then(|exe| {
+            std::process::Command::new(exe)
+                .args(all_args.iter().filter(|a| *a != "--bench"))
+                .arg("--one-core")
+                .status()
+        });
+        match status {
+            Ok(s) if s.success() => {}
+            other => eprintln!("the one-core run failed: {other:?}"),
+        }
+    }
+    let args: Vec<String> = all_args
+        .iter()
         .filter(|a| !a.starts_with('-'))
+        .cloned()
         .collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let text_bytes: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5_000);
@@ -82,7 +126,7 @@ fn main() {
         })
         .collect();
     // Per-stage cost per record, measured on the first batch, for the breakdown.
-    {
+    if !one_core {
         let limits = DecodeLimits::default();
         let received = ingest::decode_received(&bodies[0], &limits).expect("decode");
         let batch = &received.batch;
@@ -156,7 +200,11 @@ fn main() {
     // Half the batches one after another on this thread, half pipelined: the next batch is
     // decoded and prepared while the store transaction of the previous one runs, as concurrent
     // requests overlap in the server.
-    let half = bodies.len() / 2;
+    let half = if one_core {
+        bodies.len()
+    } else {
+        bodies.len() / 2
+    };
     let count = |out: &ingest::IngestOutcome, total: &mut usize, accepted: &mut usize| {
         if let ingest::IngestOutcome::Fresh { receipt, .. } = out {
             *total += receipt.verdicts.len();
@@ -212,12 +260,27 @@ fn main() {
     if let Some(used) = cpu_used {
         let us = used.as_secs_f64() * 1e6 / total.max(1) as f64;
         println!("ingest: {us:.1} µs of CPU per record, all threads (barely moved by other load)");
-        // The issue's figure is per core: CPU time per record, whichever threads spent it, is
-        // what one core would need (the wall-clock rate above uses every core for `prepare`).
-        println!(
-            "ingest: one core: {:.0} records/s (1 s / CPU per record; target ≥ 10,000)",
-            1e6 / us.max(f64::MIN_POSITIVE)
-        );
+        if one_core {
+            // The issue's figure, literally: one CPU does everything (prepare inline, the
+            // store's commit thread beside it), so its CPU time per record is the cost.
+            println!(
+                "ingest: ONE CORE (process pinned to one CPU): {:.0} records/s \
+                 (1 s / CPU per record; target ≥ 10,000)",
+                1e6 / us.max(f64::MIN_POSITIVE)
+            );
+        } else {
+            // Both cores run `prepare` at once; their summed CPU time per record is higher
+            // than one core's (shared caches and memory bandwidth, thread hand-offs), so this
+            // is an upper bound of what one core needs. The pinned run above is the figure.
+            println!(
+                "ingest: all cores, CPU summed: {:.0} records/s per core-second \
+                 (1 s / CPU per record; the pinned run above is the issue's figure)",
+                1e6 / us.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
+    if one_core {
+        return;
     }
 
     let (mut accepted, mut total) = (0usize, 0usize);
