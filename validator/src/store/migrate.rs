@@ -58,6 +58,11 @@ const STEPS: &[Step] = &[
         what: "record bodies in segment files beside the database",
         sql: include_str!("migrations/0009_record_bodies_in_segments.sql"),
     },
+    Step {
+        to: 10,
+        what: "the export's index in arrival order",
+        sql: include_str!("migrations/0010_export_index_in_arrival_order.sql"),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -233,6 +238,17 @@ mod tests {
             "version 9 drops the covering index versions 7 and 8 built"
         );
         assert_eq!(table_sql(&conn, "records_text_key"), None);
+        assert_eq!(
+            table_sql(&conn, "records_epoch"),
+            None,
+            "version 10 drops the export index keyed by record id"
+        );
+        assert!(
+            table_sql(&conn, "records_export")
+                .unwrap()
+                .contains("ON records(epoch)"),
+            "and keys it by epoch alone"
+        );
         assert!(
             table_sql(&conn, "records").unwrap().contains("token_count"),
             "version 5 adds token counts"

@@ -110,9 +110,6 @@ pub struct NetworkStats {
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// Where a page of accepted records resumes: after this (epoch, record id).
-type PageKey = (i64, Vec<u8>);
-
 /// Accepted records per read in [`Store::for_each_accepted_in`].
 pub const ACCEPTED_PAGE_ROWS: usize = 2_048;
 
@@ -182,11 +179,13 @@ impl Store {
     /// Streams the accepted primary records credited in `epochs`, ordered by (epoch, record id),
     /// without holding them all in memory. Stops at the first error `f` returns.
     ///
-    /// Records are read in pages of [`ACCEPTED_PAGE_ROWS`], each page its own short read that
-    /// resumes after the last (epoch, record id) seen: a slow consumer (the dataset export) never
-    /// holds a read transaction open, which would keep SQLite from checkpointing its write-ahead
-    /// log while ingest goes on. Records accepted during the stream are included when they sort
-    /// after the page being read.
+    /// Each epoch is read as its record ids (one short read through the append-only
+    /// `records_export` index), sorted here, then its records in pages of
+    /// [`ACCEPTED_PAGE_ROWS`], each page its own short read: a slow consumer (the dataset export)
+    /// never holds a read transaction open, which would keep SQLite from checkpointing its
+    /// write-ahead log while ingest goes on. Memory: the ids of one epoch (~40 bytes each) and
+    /// one page. A record revoked while the stream runs is left out if its page is read after;
+    /// records accepted into an epoch after its ids were read come in the next export.
     pub fn for_each_accepted_in<E: From<StoreError>>(
         &self,
         epochs: std::ops::RangeInclusive<u64>,
@@ -208,52 +207,92 @@ impl Store {
         // Rows come in record-id order, not batch order: each batch's receipt is parsed once and
         // shared (parsing it for every row cost more than the rest of the read).
         let mut receipts: HashMap<Digest, Arc<Receipt>> = HashMap::new();
-        // Resume after this (epoch, record id); every record id is longer than the empty blob.
-        let mut after: PageKey = (from, Vec::new());
-        loop {
-            let page = self.accepted_page(from, to, &after, page_rows, &mut receipts)?;
-            let full = page.len() >= page_rows;
-            for (record, key) in page {
-                after = key;
-                f(record)?;
+        let mut next = from;
+        while next <= to {
+            let Some((epoch, mut ids)) = self.accepted_ids(next, to)? else {
+                break;
+            };
+            // Record ids are distinct 32-byte strings: byte order here is SQLite's BLOB order.
+            ids.sort_unstable();
+            for page in ids.chunks(page_rows) {
+                for record in self.accepted_rows(page, &mut receipts)? {
+                    f(record)?;
+                }
             }
-            if !full {
-                return Ok(());
+            match epoch.checked_add(1) {
+                Some(e) => next = e,
+                None => break,
             }
         }
+        Ok(())
     }
 
-    /// One page of [`Store::for_each_accepted_in`], each record with its (epoch, record id).
-    fn accepted_page(
+    /// The first epoch in `from..=to` with accepted primary records, and their (record id,
+    /// rowid)s in storage order.
+    #[allow(clippy::type_complexity)]
+    fn accepted_ids(
         &self,
         from: i64,
         to: i64,
-        after: &PageKey,
-        page_rows: usize,
+    ) -> Result<Option<(i64, Vec<([u8; 32], i64)>)>, StoreError> {
+        let conn = self.conn()?;
+        let epoch: Option<i64> = conn
+            .query_row(
+                "SELECT MIN(epoch) FROM records
+                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2",
+                params![from, to],
+                |r| r.get(0),
+            )
+            .op("accepted_records")?;
+        let Some(epoch) = epoch else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT record_id, rowid FROM records
+                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch = ?1",
+            )
+            .op("accepted_records")?;
+        let mut rows = stmt.query(params![epoch]).op("accepted_records")?;
+        let mut ids = Vec::new();
+        while let Some(row) = rows.next().op("accepted_records")? {
+            let id: Vec<u8> = row.get(0).op("accepted_records")?;
+            let id = <[u8; 32]>::try_from(id.as_slice()).map_err(|_| StoreError::Corrupt {
+                what: "record id",
+                why: format!("{} bytes", id.len()),
+            })?;
+            ids.push((id, row.get(1).op("accepted_records")?));
+        }
+        Ok(Some((epoch, ids)))
+    }
+
+    /// The records at these rowids that are still accepted primaries, in the order given.
+    fn accepted_rows(
+        &self,
+        ids: &[([u8; 32], i64)],
         receipts: &mut HashMap<Digest, Arc<Receipt>>,
-    ) -> Result<Vec<(AcceptedRecord, PageKey)>, StoreError> {
+    ) -> Result<Vec<AcceptedRecord>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size,
                         token_count, record_id, body_segment, body_offset, body_len
                  FROM records
-                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2
-                   AND (epoch, record_id) > (?3, ?4)
-                 ORDER BY epoch, record_id
-                 LIMIT ?5",
+                 WHERE rowid = ?1 AND verdict = 'accepted' AND role = 'primary'",
             )
             .op("accepted_records")?;
         let mut receipt_of = conn
             .prepare_cached("SELECT receipt_json FROM batches WHERE batch_id = ?1")
             .op("accepted_records")?;
-        let limit = i64::try_from(page_rows).unwrap_or(i64::MAX);
-        let mut rows = stmt
-            .query(params![from, to, after.0, after.1.as_slice(), limit])
-            .op("accepted_records")?;
-        let mut page = Vec::with_capacity(page_rows.min(ACCEPTED_PAGE_ROWS));
+        let mut page = Vec::with_capacity(ids.len());
         let mut bodies = bodies::Reader::new(&self.bodies_dir);
-        while let Some(row) = rows.next().op("accepted_records")? {
+        // One read transaction for the page: the same snapshot for all its rows.
+        conn.execute_batch("BEGIN").op("accepted_records")?;
+        let read = ids.iter().try_for_each(|&(_, rowid)| {
+            let mut rows = stmt.query(params![rowid]).op("accepted_records")?;
+            let Some(row) = rows.next().op("accepted_records")? else {
+                return Ok(());
+            };
             let record_json: Option<Vec<u8>> = row.get(0).op("accepted_records")?;
             let batch: Vec<u8> = row.get(1).op("accepted_records")?;
             let epoch: i64 = row.get(2).op("accepted_records")?;
@@ -316,8 +355,12 @@ impl Store {
                 minhash_cluster_size: u32::try_from(cluster).unwrap_or(u32::MAX),
                 token_count: tokens.and_then(|n| u64::try_from(n).ok()),
             };
-            page.push((accepted, (epoch, record_id)));
-        }
+            page.push(accepted);
+            Ok(())
+        });
+        let end = conn.execute_batch("COMMIT").op("accepted_records");
+        read?;
+        end?;
         Ok(page)
     }
 
@@ -597,5 +640,82 @@ mod tests {
         assert_eq!(store.accepted_epochs(None).unwrap(), Some((1, 2)));
         assert_eq!(store.accepted_epochs(Some(2)).unwrap(), Some((2, 2)));
         assert_eq!(store.accepted_epochs(Some(3)).unwrap(), None);
+    }
+
+    /// The export finds an epoch and its record ids through `records_export`, whose entries are
+    /// (epoch, rowid): no scan of the table, and no index keyed by record id to keep.
+    #[test]
+    fn the_export_reads_epochs_through_the_index_that_grows_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testkit::fill_store(dir.path(), 3).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn().unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt
+                .query_map(params![1, 2], |r| r.get::<_, String>(3))
+                .unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        let first = plan(
+            "SELECT MIN(epoch) FROM records
+             WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2",
+        );
+        assert!(
+            first.contains("USING COVERING INDEX records_export"),
+            "{first}"
+        );
+        let ids = plan(
+            "SELECT record_id, rowid FROM records
+             WHERE verdict = 'accepted' AND role = 'primary' AND epoch = ?1 AND ?2",
+        );
+        assert!(
+            ids.contains("USING INDEX records_export (epoch=?)"),
+            "{ids}"
+        );
+        let indexed: Vec<String> = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'")
+            .unwrap()
+            .query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .filter_map(Result::unwrap)
+            .collect();
+        assert!(
+            !indexed.iter().any(|sql| sql.contains("epoch, record_id")),
+            "{indexed:?}"
+        );
+    }
+
+    /// A record revoked after its epoch's ids were read is left out of the page that reads it.
+    #[test]
+    fn a_record_revoked_during_the_stream_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testkit::fill_store(dir.path(), 6).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let all = ids(&store, 0..=u64::MAX, ACCEPTED_PAGE_ROWS);
+        let victim = all.last().unwrap().1;
+        let mut seen = Vec::new();
+        store
+            .for_each_accepted_paged(0..=u64::MAX, 1, |a| -> Result<(), StoreError> {
+                if seen.is_empty() {
+                    store
+                        .writer()
+                        .unwrap()
+                        .execute(
+                            "UPDATE records SET verdict = 'revoked' WHERE record_id = ?1",
+                            [victim.as_bytes().as_slice()],
+                        )
+                        .unwrap();
+                }
+                seen.push((a.epoch, a.record.id()));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|(_, id)| *id != victim)
+            .copied()
+            .collect();
+        assert_eq!(seen, expected);
     }
 }

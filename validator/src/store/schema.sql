@@ -162,7 +162,9 @@ CREATE TABLE IF NOT EXISTS records (
     body_offset     INTEGER,
     body_len        INTEGER
 );
-CREATE INDEX IF NOT EXISTS records_epoch ON records(epoch, record_id) WHERE verdict = 'accepted' AND role = 'primary';
+-- The export's index: (epoch, rowid) entries, each new one at the end (store/read.rs sorts an
+-- epoch's record ids itself). Until version 9 it was (epoch, record_id), a random page per record.
+CREATE INDEX IF NOT EXISTS records_export ON records(epoch) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
 
 -- The in-memory dedup index (store/bands.rs) is rebuilt from this table itself, read in rowid
