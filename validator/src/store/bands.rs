@@ -42,7 +42,7 @@ use super::{Op, StoreError, digest_from};
 use crate::dedup::{MinHash, NUM_BANDS};
 
 /// What [`BandIndex::load`] reads: the table in rowid order, which is its storage order (no sort).
-pub(super) const LOAD_SQL: &str = "SELECT record_id, text_key, minhash FROM records
+pub(super) const LOAD_SQL: &str = "SELECT record_id, text_key, minhash, seq FROM records
                                     WHERE verdict = 'accepted' AND role = 'primary'
                                     ORDER BY rowid";
 
@@ -106,8 +106,9 @@ pub(crate) struct BandIndex {
     /// foldhash instead of SipHash: ~30 look-ups and inserts per accepted record, each keyed
     /// by a hash of text a node chose, so still seeded at random per process.
     slots: HashMap<u64, u32, foldhash::fast::RandomState>,
-    /// Ids of records that own or owned slots (a revoked record's id stays; its slots go).
-    owners: Vec<Digest>,
+    /// Ids and seqs (rows) of records that own or owned slots (a revoked record's stay; its
+    /// slots go).
+    owners: Vec<(Digest, i64)>,
     /// Changes of the open transaction, oldest first.
     undo: Vec<Undo>,
 }
@@ -137,7 +138,8 @@ impl BandIndex {
                 what: "record minhash",
                 why: format!("{} bytes", bytes.len()),
             })?;
-            index.insert(id, &text_key, &minhash.bands());
+            let seq: i64 = row.get(3).op("load bands")?;
+            index.insert(id, seq, &text_key, &minhash.bands());
         }
         index.undo = Vec::new();
         let size = index.size();
@@ -151,27 +153,35 @@ impl BandIndex {
         Ok(index)
     }
 
-    /// The record owning the first of `bands` (in band order) that any record owns.
-    pub(crate) fn find(&self, bands: &[i64; NUM_BANDS]) -> Option<Digest> {
+    /// The record (id and seq) owning the first of `bands` (in band order) that any record owns.
+    pub(crate) fn find(&self, bands: &[i64; NUM_BANDS]) -> Option<(Digest, i64)> {
         bands.iter().enumerate().find_map(|(b, &key)| {
             let owner = *self.slots.get(&slot(b, key))?;
             self.owners.get(owner as usize).copied()
         })
     }
 
-    /// The record owning `text_key`: an accepted primary record with the same normalised text.
-    pub(crate) fn find_exact(&self, text_key: &Digest) -> Option<Digest> {
+    /// The record (id and seq) owning `text_key`: an accepted primary record with the same
+    /// normalised text.
+    pub(crate) fn find_exact(&self, text_key: &Digest) -> Option<(Digest, i64)> {
         let owner = *self.slots.get(&exact_slot(text_key))?;
         self.owners.get(owner as usize).copied()
     }
 
-    /// Gives `id` its `text_key` and every one of `bands` that no record owns yet.
-    pub(crate) fn insert(&mut self, id: Digest, text_key: &Digest, bands: &[i64; NUM_BANDS]) {
+    /// Gives record `id`, stored at row `seq`, its `text_key` and every one of `bands` that no
+    /// record owns yet.
+    pub(crate) fn insert(
+        &mut self,
+        id: Digest,
+        seq: i64,
+        text_key: &Digest,
+        bands: &[i64; NUM_BANDS],
+    ) {
         let Ok(owner) = u32::try_from(self.owners.len()) else {
             tracing::error!("band index full: {} owners", self.owners.len());
             return;
         };
-        self.owners.push(id);
+        self.owners.push((id, seq));
         self.undo.push(Undo::Owner);
         for s in slots_of(text_key, bands) {
             if let std::collections::hash_map::Entry::Vacant(e) = self.slots.entry(s) {
@@ -187,7 +197,7 @@ impl BandIndex {
             let Some(&owner) = self.slots.get(&s) else {
                 continue;
             };
-            if self.owners.get(owner as usize) == Some(id) {
+            if self.owners.get(owner as usize).map(|o| &o.0) == Some(id) {
                 self.slots.remove(&s);
                 self.undo.push(Undo::Removed(s, owner));
             }
@@ -234,7 +244,7 @@ impl BandIndex {
             records: self.owners.len(),
             slots: self.slots.len(),
             heap_bytes: buckets * (std::mem::size_of::<(u64, u32)>() + 1)
-                + self.owners.capacity() * std::mem::size_of::<Digest>()
+                + self.owners.capacity() * std::mem::size_of::<(Digest, i64)>()
                 + self.undo.capacity() * std::mem::size_of::<Undo>(),
         }
     }
@@ -251,7 +261,7 @@ impl BandIndex {
         let mut ids: Vec<Digest> = self
             .slots
             .values()
-            .filter_map(|&o| self.owners.get(o as usize).copied())
+            .filter_map(|&o| self.owners.get(o as usize).map(|o| o.0))
             .collect();
         ids.sort_by_key(|d| *d.as_bytes());
         ids.dedup();
@@ -282,31 +292,31 @@ mod tests {
         let (a, b) = (bands(1), bands(2));
         assert_eq!(ix.find(&a), None);
         assert_eq!(ix.find_exact(&key(1)), None);
-        ix.insert(id(1), &key(1), &a);
+        ix.insert(id(1), 1, &key(1), &a);
         assert_eq!(ix.len(), NUM_BANDS + 1);
-        assert_eq!(ix.find(&a), Some(id(1)));
-        assert_eq!(ix.find_exact(&key(1)), Some(id(1)));
+        assert_eq!(ix.find(&a), Some((id(1), 1)));
+        assert_eq!(ix.find_exact(&key(1)), Some((id(1), 1)));
         assert_eq!(ix.find_exact(&key(2)), None);
         assert_eq!(ix.find(&b), None);
         // Sharing one band (the last) is enough.
         let mut near = b;
         near[NUM_BANDS - 1] = a[NUM_BANDS - 1];
-        assert_eq!(ix.find(&near), Some(id(1)));
+        assert_eq!(ix.find(&near), Some((id(1), 1)));
         // A later record with that band does not take it over.
-        ix.insert(id(2), &key(2), &near);
+        ix.insert(id(2), 2, &key(2), &near);
         assert_eq!(ix.len(), 2 * NUM_BANDS - 1 + 2);
-        assert_eq!(ix.find(&a), Some(id(1)));
-        assert_eq!(ix.find_exact(&key(2)), Some(id(2)));
+        assert_eq!(ix.find(&a), Some((id(1), 1)));
+        assert_eq!(ix.find_exact(&key(2)), Some((id(2), 2)));
         // Removing a record takes out only the keys it owns.
         ix.remove(&id(2), &key(2), &near);
         assert_eq!(ix.len(), NUM_BANDS + 1);
         assert_eq!(ix.owners(), vec![id(1)]);
         assert_eq!(ix.find_exact(&key(2)), None);
         // Nor does a later record with the same text key take that over, nor remove it.
-        ix.insert(id(3), &key(1), &bands(3));
-        assert_eq!(ix.find_exact(&key(1)), Some(id(1)));
+        ix.insert(id(3), 3, &key(1), &bands(3));
+        assert_eq!(ix.find_exact(&key(1)), Some((id(1), 1)));
         ix.remove(&id(3), &key(1), &bands(3));
-        assert_eq!(ix.find_exact(&key(1)), Some(id(1)));
+        assert_eq!(ix.find_exact(&key(1)), Some((id(1), 1)));
         assert_eq!(ix.len(), NUM_BANDS + 1);
         let size = ix.size();
         assert_eq!((size.records, size.slots), (3, NUM_BANDS + 1), "{size:?}");
@@ -323,35 +333,35 @@ mod tests {
     #[test]
     fn undo_restores_the_index_as_it_was_at_the_mark() {
         let mut ix = BandIndex::default();
-        ix.insert(id(1), &key(1), &bands(1));
-        ix.insert(id(2), &key(2), &bands(2));
+        ix.insert(id(1), 1, &key(1), &bands(1));
+        ix.insert(id(2), 2, &key(2), &bands(2));
         ix.committed();
         let before = (ix.slots.clone(), ix.owners.clone());
 
         let mark = ix.mark();
-        ix.insert(id(3), &key(3), &bands(3));
+        ix.insert(id(3), 3, &key(3), &bands(3));
         ix.remove(&id(1), &key(1), &bands(1));
         let inner = ix.mark();
         ix.remove(&id(2), &key(2), &bands(2));
-        ix.insert(id(4), &key(1), &bands(1)); // takes the keys id 1 gave up
+        ix.insert(id(4), 4, &key(1), &bands(1)); // takes the keys id 1 gave up
         assert_eq!(ix.owners(), vec![id(3), id(4)]);
-        assert_eq!(ix.find_exact(&key(1)), Some(id(4)));
+        assert_eq!(ix.find_exact(&key(1)), Some((id(4), 4)));
         ix.undo_to(inner);
         assert_eq!(ix.owners(), vec![id(2), id(3)]);
         assert_eq!(ix.find(&bands(1)), None);
         assert_eq!(ix.find_exact(&key(1)), None);
-        assert_eq!(ix.find_exact(&key(2)), Some(id(2)));
+        assert_eq!(ix.find_exact(&key(2)), Some((id(2), 2)));
         ix.undo_to(mark);
         assert_eq!((ix.slots.clone(), ix.owners.clone()), before);
-        assert_eq!(ix.find(&bands(1)), Some(id(1)));
-        assert_eq!(ix.find_exact(&key(1)), Some(id(1)));
+        assert_eq!(ix.find(&bands(1)), Some((id(1), 1)));
+        assert_eq!(ix.find_exact(&key(1)), Some((id(1), 1)));
         assert_eq!(ix.find_exact(&key(3)), None);
 
         // Committed changes stay.
-        ix.insert(id(5), &key(5), &bands(5));
+        ix.insert(id(5), 5, &key(5), &bands(5));
         ix.committed();
         ix.undo_to(0);
-        assert_eq!(ix.find(&bands(5)), Some(id(5)));
-        assert_eq!(ix.find_exact(&key(5)), Some(id(5)));
+        assert_eq!(ix.find(&bands(5)), Some((id(5), 5)));
+        assert_eq!(ix.find_exact(&key(5)), Some((id(5), 5)));
     }
 }

@@ -280,6 +280,7 @@ pub(crate) fn check(json: &[u8], record_id: &Digest) -> Result<Record, StoreErro
 pub(crate) fn back_to_version_8(db: &Path) {
     #![allow(clippy::unwrap_used)]
     let conn = Connection::open(db).unwrap();
+    super::migrate::back_to_version_10(&conn);
     let rows: Vec<(Vec<u8>, i64, i64, i64)> = conn
         .prepare(
             "SELECT record_id, body_segment, body_offset, body_len FROM records

@@ -179,8 +179,15 @@ struct TaskRow {
     depth: i64,
 }
 
-/// (primary record, primary node, check record, check node) of a cross-check.
-type CheckRow = (Vec<u8>, String, Option<Vec<u8>>, Option<String>);
+/// (primary record, its seq, primary node, check record, its seq, check node) of a cross-check.
+type CheckRow = (
+    Vec<u8>,
+    Option<i64>,
+    String,
+    Option<Vec<u8>>,
+    Option<i64>,
+    Option<String>,
+);
 
 impl Store {
     /// Ingests a verified, prepared batch in one transaction and signs its receipt.
@@ -283,7 +290,9 @@ pub(super) fn ingest_in(
         }
         // A record's id covers its lease id, and the transaction that stores a record closes its
         // lease as done (no lease leaves "done"), so a record already stored is a done lease:
-        // no look-up by record id is needed. (The records table's key would still refuse one.)
+        // no look-up by record id is needed, and since schema version 11 the records table has
+        // no key on record_id to keep (an entry on a random page per record): this check is what
+        // keeps record ids unique.
         if lease.state == "done" {
             return Err(IngestError::AlreadySubmitted {
                 index,
@@ -333,12 +342,10 @@ pub(super) fn ingest_in(
             let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
             (Verdict::Accepted, "ok", pts, None)
         };
-        if let Some(orig) = &dup_of {
-            tx.prepare_cached(
-                "UPDATE records SET cluster_size = cluster_size + 1 WHERE record_id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![orig.as_bytes().as_slice()]))
-            .op("ingest")?;
+        if let Some((_, orig_seq)) = &dup_of {
+            tx.prepare_cached("UPDATE records SET cluster_size = cluster_size + 1 WHERE seq = ?1")
+                .and_then(|mut s| s.execute(params![orig_seq]))
+                .op("ingest")?;
         }
         let verdict_s = match verdict {
             Verdict::Accepted => "accepted",
@@ -373,7 +380,7 @@ pub(super) fn ingest_in(
                 pr.text_key.as_bytes().as_slice(),
                 pr.minhash.to_bytes(),
                 pr.quality_json,
-                dup_of.map(|d| d.as_bytes().to_vec()),
+                dup_of.map(|(d, _)| d.as_bytes().to_vec()),
                 pr.token_count
                     .filter(|_| verdict != Verdict::Rejected)
                     .and_then(|n| i64::try_from(n).ok()),
@@ -382,9 +389,10 @@ pub(super) fn ingest_in(
                 body.map(|b| b.2),
             ])
             .op("ingest")?;
+        let seq = tx.last_insert_rowid();
 
         if verdict == Verdict::Accepted && is_primary {
-            bands.insert(pr.id, &pr.text_key, &pr.bands);
+            bands.insert(pr.id, seq, &pr.text_key, &pr.bands);
             let rate = if checks < PROVEN_CHECKS {
                 p.new_node_cross_check_rate
             } else {
@@ -392,10 +400,10 @@ pub(super) fn ingest_in(
             };
             if sampled(&pr.id, rate) {
                 tx.exec_cached(
-                    "INSERT INTO cross_checks(url, primary_record, primary_node, outcome,
-                                                  created_at_ms)
-                         VALUES (?1, ?2, ?3, 'pending', ?4)",
-                    params![r.url, pr.id.as_bytes().as_slice(), node_s, now_ms],
+                    "INSERT INTO cross_checks(url, primary_record, primary_seq, primary_node,
+                                              outcome, created_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+                    params![r.url, pr.id.as_bytes().as_slice(), seq, node_s, now_ms],
                 )
                 .op("ingest")?;
                 let check_id = tx.last_insert_rowid();
@@ -414,7 +422,7 @@ pub(super) fn ingest_in(
             grow_frontier(tx, &mut scopes, &task, &pr.outlinks, now_ms)?;
         } else if !is_primary && let Some(check_id) = task.check_id {
             resolve_check(
-                tx, bands, check_id, &task, &lease, pr, &node_s, epoch, now_ms,
+                tx, bands, check_id, &task, &lease, pr, seq, &node_s, epoch, now_ms,
             )?;
         }
         verdicts.push(RecordVerdict {
@@ -529,7 +537,7 @@ fn task_row(stmt: &mut Statement<'_>, id: i64) -> Result<TaskRow, StoreError> {
 
 /// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
 /// (an LSH band in common, in band order), both looked up in the in-memory dedup index.
-fn find_duplicate(bands: &BandIndex, pr: &PreparedRecord) -> Option<(Digest, &'static str)> {
+fn find_duplicate(bands: &BandIndex, pr: &PreparedRecord) -> Option<((Digest, i64), &'static str)> {
     if let Some(id) = bands.find_exact(&pr.text_key) {
         return Some((id, "exact_duplicate"));
     }
@@ -543,18 +551,18 @@ fn remove_bands(
     bands: &mut BandIndex,
     node: &str,
     epoch: i64,
-    record: &[u8],
+    record_seq: Option<i64>,
 ) -> Result<(), StoreError> {
     let revoked: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT record_id, text_key, minhash FROM records
                   WHERE (node = ?1 AND epoch = ?2 AND verdict = 'accepted' AND role = 'primary')
-                     OR (record_id = ?3 AND verdict = 'accepted' AND role = 'primary')",
+                     OR (seq = ?3 AND verdict = 'accepted' AND role = 'primary')",
             )
             .op("penalise")?;
         let rows = stmt
-            .query_map(params![node, epoch, record], |r| {
+            .query_map(params![node, epoch, record_seq], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .op("penalise")?;
@@ -613,11 +621,15 @@ fn grow_frontier(
     Ok(())
 }
 
-fn minhash_of(conn: &Connection, record: &[u8]) -> Result<Option<MinHash>, StoreError> {
+/// The stored MinHash of the record at `seq` (`None` for no seq or no such row).
+fn minhash_of(conn: &Connection, seq: Option<i64>) -> Result<Option<MinHash>, StoreError> {
+    let Some(seq) = seq else {
+        return Ok(None);
+    };
     let bytes: Option<Vec<u8>> = conn
         .query_row_cached(
-            "SELECT minhash FROM records WHERE record_id = ?1",
-            params![record],
+            "SELECT minhash FROM records WHERE seq = ?1",
+            params![seq],
             |r| r.get(0),
         )
         .optional()
@@ -634,23 +646,36 @@ fn resolve_check(
     task: &TaskRow,
     lease: &LeaseRow,
     pr: &PreparedRecord,
+    seq: i64,
     node: &str,
     epoch: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let row: Option<CheckRow> = conn
         .query_row_cached(
-            "SELECT primary_record, primary_node, check_record, check_node FROM cross_checks
-             WHERE id = ?1",
+            "SELECT primary_record, primary_seq, primary_node, check_record, check_seq,
+                    check_node
+               FROM cross_checks WHERE id = ?1",
             params![check_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()
         .op("resolve_check")?;
-    let Some((primary_record, primary_node, check_record, check_node)) = row else {
+    let Some((primary_record, primary_seq, primary_node, check_record, check_seq, check_node)) =
+        row
+    else {
         return Ok(());
     };
-    let Some(primary_sig) = minhash_of(conn, &primary_record)? else {
+    let Some(primary_sig) = minhash_of(conn, primary_seq)? else {
         return Ok(());
     };
     let this = pr.id.as_bytes().as_slice();
@@ -661,15 +686,15 @@ fn resolve_check(
             apply_check(conn, node, true)?;
             conn.exec_cached(
                 "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
-                        outcome = 'agreed', resolved_at_ms = ?5 WHERE id = ?1",
-                params![check_id, this, node, sim, now_ms],
+                        outcome = 'agreed', resolved_at_ms = ?5, check_seq = ?6 WHERE id = ?1",
+                params![check_id, this, node, sim, now_ms, seq],
             )
             .op("resolve_check")?;
         } else {
             conn.exec_cached(
                 "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
-                        outcome = 'disputed' WHERE id = ?1",
-                params![check_id, this, node, sim],
+                        outcome = 'disputed', check_seq = ?5 WHERE id = ?1",
+                params![check_id, this, node, sim, seq],
             )
             .op("resolve_check")?;
             push_task(
@@ -695,20 +720,23 @@ fn resolve_check(
     let (Some(check_record), Some(check_node)) = (check_record, check_node) else {
         return Ok(());
     };
-    let Some(check_sig) = minhash_of(conn, &check_record)? else {
+    let Some(check_sig) = minhash_of(conn, check_seq)? else {
         return Ok(());
     };
     let agrees_primary = pr.minhash.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
     let agrees_check = pr.minhash.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
     let (outcome, liar) = match (agrees_primary, agrees_check) {
-        (true, false) => ("primary_upheld", Some((check_node.as_str(), check_record))),
+        (true, false) => (
+            "primary_upheld",
+            Some((check_node.as_str(), check_record, check_seq)),
+        ),
         (false, true) => (
             "check_upheld",
-            Some((primary_node.as_str(), primary_record)),
+            Some((primary_node.as_str(), primary_record, primary_seq)),
         ),
         _ => ("inconclusive", None),
     };
-    if let Some((liar, liar_record)) = liar {
+    if let Some((liar, liar_record, liar_seq)) = liar {
         let honest = if liar == primary_node {
             &check_node
         } else {
@@ -717,7 +745,7 @@ fn resolve_check(
         apply_check(conn, liar, false)?;
         apply_check(conn, honest, true)?;
         apply_check(conn, node, true)?;
-        penalise(conn, bands, liar, &liar_record, epoch, now_ms)?;
+        penalise(conn, bands, liar, &liar_record, liar_seq, epoch, now_ms)?;
         tracing::warn!(check = check_id, node = %liar, "node failed a cross-check; penalised");
     }
     conn.exec_cached(
@@ -737,6 +765,7 @@ fn penalise(
     bands: &mut BandIndex,
     node: &str,
     record: &[u8],
+    record_seq: Option<i64>,
     epoch: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
@@ -781,11 +810,11 @@ fn penalise(
             now_ms,
         )?;
     }
-    remove_bands(conn, bands, node, epoch_i, record)?;
+    remove_bands(conn, bands, node, epoch_i, record_seq)?;
     conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
-         WHERE record_id = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
-        params![node, epoch_i, record],
+         WHERE seq = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
+        params![node, epoch_i, record_seq],
     )
     .op("penalise")?;
     if points > 0 {
@@ -844,7 +873,7 @@ mod tests {
         .unwrap();
         // The text key is the id's bytes, as stored above.
         let key = Digest::from_bytes([id; 32]);
-        bands.insert(key, &key, &minhash.bands());
+        bands.insert(key, conn.last_insert_rowid(), &key, &minhash.bands());
     }
 
     fn owners(bands: &BandIndex) -> Vec<u8> {
@@ -872,12 +901,22 @@ mod tests {
             (owners(&bands), bands.len())
         );
 
-        penalise(&conn, &mut bands, "liar", [5u8; 32].as_slice(), 3, 0).unwrap();
+        // Record 5 is the fifth row of a new store.
+        penalise(
+            &conn,
+            &mut bands,
+            "liar",
+            [5u8; 32].as_slice(),
+            Some(5),
+            3,
+            0,
+        )
+        .unwrap();
         assert_eq!(owners(&bands), vec![3, 4]);
         assert_eq!(bands.len(), 2 * (NUM_BANDS + 1));
         for (id, owner) in [(1, None), (2, None), (3, Some(3)), (4, Some(4)), (5, None)] {
             let key = Digest::from_bytes([id; 32]);
-            let owner = owner.map(|o: u8| Digest::from_bytes([o; 32]));
+            let owner = owner.map(|o: u8| (Digest::from_bytes([o; 32]), i64::from(o)));
             assert_eq!(bands.find_exact(&key), owner, "text key of record {id}");
         }
         // And it is still what a rebuild from the records gives, now that they are revoked.
@@ -905,7 +944,7 @@ mod tests {
         );
         conn.execute("UPDATE records SET minhash = x'0102'", [])
             .unwrap();
-        let err = remove_bands(&conn, &mut bands, "liar", 3, &[9u8; 32]).unwrap_err();
+        let err = remove_bands(&conn, &mut bands, "liar", 3, Some(9)).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
         let err = BandIndex::load(&conn).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");

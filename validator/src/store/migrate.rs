@@ -63,6 +63,11 @@ const STEPS: &[Step] = &[
         what: "the export's index in arrival order",
         sql: include_str!("migrations/0010_export_index_in_arrival_order.sql"),
     },
+    Step {
+        to: 11,
+        what: "records found by seq, without an index on record_id",
+        sql: include_str!("migrations/0011_records_without_a_record_id_index.sql"),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -134,6 +139,56 @@ fn user_version(conn: &Connection) -> Result<i64, StoreError> {
         .op("user_version")
 }
 
+/// Turns a database of the current shape back into version 10's: `records` keyed by
+/// `record_id` (no `seq`) with the `(epoch, record_id)` export index of version 9, and
+/// `cross_checks` without the records' seqs. Rows keep their rowids.
+#[cfg(test)]
+pub(crate) fn back_to_version_10(conn: &Connection) {
+    #![allow(clippy::unwrap_used)]
+    conn.execute_batch(
+        "ALTER TABLE cross_checks DROP COLUMN primary_seq;
+         ALTER TABLE cross_checks DROP COLUMN check_seq;
+         CREATE TABLE records_v10 (
+             record_id       BLOB PRIMARY KEY,
+             batch_id        BLOB NOT NULL,
+             node            TEXT NOT NULL,
+             lease_id        TEXT NOT NULL,
+             url             TEXT NOT NULL,
+             role            TEXT NOT NULL,
+             epoch           INTEGER NOT NULL,
+             received_at_ms  INTEGER NOT NULL,
+             verdict         TEXT NOT NULL,
+             reason          TEXT NOT NULL,
+             points          INTEGER NOT NULL,
+             text_key        BLOB NOT NULL,
+             minhash         BLOB NOT NULL,
+             quality_json    TEXT NOT NULL,
+             cluster_size    INTEGER NOT NULL DEFAULT 1,
+             dup_of          BLOB,
+             record_json     BLOB,
+             token_count     INTEGER,
+             body_segment    INTEGER,
+             body_offset     INTEGER,
+             body_len        INTEGER
+         );
+         INSERT INTO records_v10(rowid, record_id, batch_id, node, lease_id, url, role, epoch,
+                                 received_at_ms, verdict, reason, points, text_key, minhash,
+                                 quality_json, cluster_size, dup_of, record_json, token_count,
+                                 body_segment, body_offset, body_len)
+             SELECT seq, record_id, batch_id, node, lease_id, url, role, epoch, received_at_ms,
+                    verdict, reason, points, text_key, minhash, quality_json, cluster_size,
+                    dup_of, record_json, token_count, body_segment, body_offset, body_len
+               FROM records;
+         DROP TABLE records;
+         ALTER TABLE records_v10 RENAME TO records;
+         CREATE INDEX records_epoch ON records(epoch, record_id)
+             WHERE verdict = 'accepted' AND role = 'primary';
+         CREATE INDEX records_time ON records(received_at_ms);
+         PRAGMA user_version=10;",
+    )
+    .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +209,7 @@ mod tests {
     fn make_v1(path: &std::path::Path, rows: &[(i64, i64, u8)]) {
         drop(Store::open_file(path).unwrap());
         let conn = Connection::open(path).unwrap();
+        back_to_version_10(&conn);
         conn.execute_batch(
             "CREATE TABLE lsh (band INTEGER NOT NULL, key INTEGER NOT NULL, record_id BLOB NOT NULL);
              CREATE INDEX lsh_key ON lsh(band, key);
@@ -408,5 +464,106 @@ mod tests {
             .unwrap();
         let err = Store::open_file(&path).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
+    }
+
+    /// Version 11 rebuilds `records` without its key on `record_id`: every row keeps its number
+    /// (now `seq`), the open cross-checks learn the seqs of the records they compare, the export
+    /// reads the same records in the same order, and ingest goes on.
+    #[test]
+    fn version_11_numbers_records_by_seq_and_drops_the_record_id_key() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testkit::fill_store(dir.path(), 12).unwrap();
+        let path = dir.path().join(crate::store::DB_FILE);
+        let exported = |store: &Store| -> Vec<(u64, gleaner_protocol::Digest)> {
+            store
+                .accepted_records(None)
+                .unwrap()
+                .iter()
+                .map(|a| (a.epoch, a.record.id()))
+                .collect()
+        };
+        let before = exported(&Store::open(dir.path()).unwrap());
+        assert!(before.len() >= 10, "{before:?}");
+        let conn = Connection::open(&path).unwrap();
+        back_to_version_10(&conn);
+        let rows = |conn: &Connection| -> Vec<(i64, Vec<u8>)> {
+            conn.prepare("SELECT rowid, record_id FROM records ORDER BY rowid")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let old_rows = rows(&conn);
+        let (first, third) = (&old_rows[0], &old_rows[2]);
+        conn.execute(
+            "INSERT INTO cross_checks(url, primary_record, primary_node, check_record, check_node,
+                                      outcome, created_at_ms)
+             VALUES ('https://a.example/', ?1, 'p', ?2, 'c', 'disputed', 0),
+                    ('https://b.example/', ?3, 'p', NULL, NULL, 'pending', 0)",
+            rusqlite::params![first.1, third.1, third.1],
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = Store::open(dir.path()).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(rows(&conn), old_rows, "every row keeps its number");
+        assert!(
+            table_sql(&conn, "records")
+                .unwrap()
+                .contains("seq             INTEGER PRIMARY KEY")
+        );
+        let indexes: Vec<(String, Option<String>)> = conn
+            .prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let names: Vec<&str> = indexes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.len(), 2, "{indexes:?}");
+        assert!(names.contains(&"records_export") && names.contains(&"records_time"));
+        let seqs: Vec<(Option<i64>, Option<i64>)> = conn
+            .prepare("SELECT primary_seq, check_seq FROM cross_checks ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            seqs,
+            vec![(Some(first.0), Some(third.0)), (Some(third.0), None)]
+        );
+        assert_eq!(
+            exported(&store),
+            before,
+            "the same records in the same order"
+        );
+        // The dedup index rebuilt from the new table still finds the stored texts.
+        let node = gleaner_protocol::SecretKey::from_bytes(&[7; 32]);
+        let validator = gleaner_protocol::SecretKey::from_bytes(&[200; 32]);
+        let at = crate::testkit::FILL_T0 + 10_000;
+        let jobs = crate::testkit::leased_jobs_on(&store, &node, "again", 1, at).unwrap();
+        let again =
+            crate::testkit::record_for(&node, &jobs[0], crate::testkit::sample_text(0, 2_000), at);
+        let outcome =
+            crate::testkit::ingest_batch(&store, &node, &validator, vec![again], at + 1).unwrap();
+        let crate::store::IngestOutcome::Fresh { receipt, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(receipt.verdicts[0].reason, "exact_duplicate", "{receipt:?}");
+        // The duplicate's original, found by seq, counts it.
+        let cluster: i64 = conn
+            .query_row(
+                "SELECT cluster_size FROM records WHERE record_id = ?1",
+                [&old_rows[0].1],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cluster, 2);
     }
 }

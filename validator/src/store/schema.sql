@@ -134,8 +134,12 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 
 -- One row per record ever received in an ingested batch, whatever its verdict.
+-- No index on record_id (since version 11): a record is found by its seq (the dedup index and
+-- cross_checks keep it), and the lease check refuses a record already stored (its lease is done).
 CREATE TABLE IF NOT EXISTS records (
-    record_id       BLOB PRIMARY KEY,
+    -- The row's number in arrival order: SQLite's rowid, named so that it never changes.
+    seq             INTEGER PRIMARY KEY,
+    record_id       BLOB NOT NULL,
     batch_id        BLOB NOT NULL,
     node            TEXT NOT NULL,
     lease_id        TEXT NOT NULL,
@@ -185,6 +189,9 @@ CREATE TABLE IF NOT EXISTS cross_checks (
     primary_record   BLOB NOT NULL,
     primary_node     TEXT NOT NULL,
     check_record     BLOB,
+    -- The records' seqs (version 11), for reading them back without an index on record_id.
+    primary_seq      INTEGER,
+    check_seq        INTEGER,
     check_node       TEXT,
     tiebreak_record  BLOB,
     tiebreak_node    TEXT,
