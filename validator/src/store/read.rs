@@ -110,6 +110,18 @@ pub struct NetworkStats {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The first epoch in `?1..=?2` holding accepted primary records (through `records_export`).
+const FIRST_ACCEPTED_EPOCH: &str = "SELECT MIN(epoch) FROM records
+     WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2";
+
+/// The (record id, seq) of every accepted primary record of epoch `?1` (through
+/// `records_export`, in its order: storage order).
+const ACCEPTED_IDS_OF_EPOCH: &str = "SELECT record_id, seq FROM records
+     WHERE verdict = 'accepted' AND role = 'primary' AND epoch = ?1";
+
+/// An epoch and the (record id, seq) of its accepted primary records.
+type EpochIds = (i64, Vec<([u8; 32], i64)>);
+
 /// Accepted records per read in [`Store::for_each_accepted_in`].
 pub const ACCEPTED_PAGE_ROWS: usize = 2_048;
 
@@ -228,30 +240,17 @@ impl Store {
     }
 
     /// The first epoch in `from..=to` with accepted primary records, and their (record id,
-    /// rowid)s in storage order.
-    #[allow(clippy::type_complexity)]
-    fn accepted_ids(
-        &self,
-        from: i64,
-        to: i64,
-    ) -> Result<Option<(i64, Vec<([u8; 32], i64)>)>, StoreError> {
+    /// seq)s in storage order.
+    fn accepted_ids(&self, from: i64, to: i64) -> Result<Option<EpochIds>, StoreError> {
         let conn = self.conn()?;
         let epoch: Option<i64> = conn
-            .query_row(
-                "SELECT MIN(epoch) FROM records
-                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2",
-                params![from, to],
-                |r| r.get(0),
-            )
+            .query_row(FIRST_ACCEPTED_EPOCH, params![from, to], |r| r.get(0))
             .op("accepted_records")?;
         let Some(epoch) = epoch else {
             return Ok(None);
         };
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT record_id, rowid FROM records
-                 WHERE verdict = 'accepted' AND role = 'primary' AND epoch = ?1",
-            )
+            .prepare_cached(ACCEPTED_IDS_OF_EPOCH)
             .op("accepted_records")?;
         let mut rows = stmt.query(params![epoch]).op("accepted_records")?;
         let mut ids = Vec::new();
@@ -266,101 +265,101 @@ impl Store {
         Ok(Some((epoch, ids)))
     }
 
-    /// The records at these rowids that are still accepted primaries, in the order given.
+    /// The records at these seqs that are still accepted primaries, in the order given, read in
+    /// one read transaction (the same snapshot for the whole page).
     fn accepted_rows(
         &self,
         ids: &[([u8; 32], i64)],
         receipts: &mut HashMap<Digest, Arc<Receipt>>,
     ) -> Result<Vec<AcceptedRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size,
-                        token_count, record_id, body_segment, body_offset, body_len
-                 FROM records
-                 WHERE rowid = ?1 AND verdict = 'accepted' AND role = 'primary'",
-            )
-            .op("accepted_records")?;
-        let mut receipt_of = conn
-            .prepare_cached("SELECT receipt_json FROM batches WHERE batch_id = ?1")
-            .op("accepted_records")?;
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().op("accepted_records")?;
         let mut page = Vec::with_capacity(ids.len());
-        let mut bodies = bodies::Reader::new(&self.bodies_dir);
-        // One read transaction for the page: the same snapshot for all its rows.
-        conn.execute_batch("BEGIN").op("accepted_records")?;
-        let read = ids.iter().try_for_each(|&(_, rowid)| {
-            let mut rows = stmt.query(params![rowid]).op("accepted_records")?;
-            let Some(row) = rows.next().op("accepted_records")? else {
-                return Ok(());
-            };
-            let record_json: Option<Vec<u8>> = row.get(0).op("accepted_records")?;
-            let batch: Vec<u8> = row.get(1).op("accepted_records")?;
-            let epoch: i64 = row.get(2).op("accepted_records")?;
-            let at: i64 = row.get(3).op("accepted_records")?;
-            let quality: String = row.get(4).op("accepted_records")?;
-            let cluster: i64 = row.get(5).op("accepted_records")?;
-            let tokens: Option<i64> = row.get(6).op("accepted_records")?;
-            let record_id: Vec<u8> = row.get(7).op("accepted_records")?;
-            let body: (Option<i64>, Option<i64>, Option<i64>) = (
-                row.get(8).op("accepted_records")?,
-                row.get(9).op("accepted_records")?,
-                row.get(10).op("accepted_records")?,
-            );
-            let id = digest_from(&record_id, "record id")?;
-            // Records stored before version 9 hold their JSON in the row.
-            let record_json = match (record_json, body) {
-                (Some(json), _) => json,
-                (None, (Some(segment), Some(offset), Some(len))) => bodies.read(BodyAt {
-                    segment,
-                    offset,
-                    len,
-                })?,
-                (None, _) => {
-                    return Err(StoreError::Corrupt {
-                        what: "record",
-                        why: format!("accepted record {id} has no body"),
-                    });
-                }
-            };
-            let batch_id = digest_from(&batch, "batch id")?;
-            let receipt = match receipts.get(&batch_id) {
-                Some(r) => Arc::clone(r),
-                None => {
-                    let bytes: Vec<u8> = receipt_of
-                        .query_row(params![batch.as_slice()], |r| r.get(0))
-                        .op("accepted_records")?;
-                    let r: Arc<Receipt> =
-                        Arc::new(serde_json::from_slice(&bytes).map_err(|e| {
-                            StoreError::Corrupt {
-                                what: "receipt",
-                                why: e.to_string(),
-                            }
-                        })?);
-                    receipts.insert(batch_id, Arc::clone(&r));
-                    r
-                }
-            };
-            let record = bodies::check(&record_json, &id)?;
-            let quality = serde_json::from_str(&quality).map_err(|e| StoreError::Corrupt {
-                what: "quality",
-                why: e.to_string(),
-            })?;
-            let accepted = AcceptedRecord {
-                record,
-                batch_id,
-                receipt,
-                epoch: u64::try_from(epoch).unwrap_or(0),
-                accepted_at_ms: at,
-                quality,
-                minhash_cluster_size: u32::try_from(cluster).unwrap_or(u32::MAX),
-                token_count: tokens.and_then(|n| u64::try_from(n).ok()),
-            };
-            page.push(accepted);
-            Ok(())
-        });
-        let end = conn.execute_batch("COMMIT").op("accepted_records");
-        read?;
-        end?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT record_json, batch_id, epoch, received_at_ms, quality_json,
+                            cluster_size, token_count, record_id, body_segment, body_offset,
+                            body_len
+                     FROM records
+                     WHERE seq = ?1 AND verdict = 'accepted' AND role = 'primary'",
+                )
+                .op("accepted_records")?;
+            let mut receipt_of = tx
+                .prepare_cached("SELECT receipt_json FROM batches WHERE batch_id = ?1")
+                .op("accepted_records")?;
+            let mut bodies = bodies::Reader::new(&self.bodies_dir);
+            for &(_, seq) in ids {
+                let mut rows = stmt.query(params![seq]).op("accepted_records")?;
+                let Some(row) = rows.next().op("accepted_records")? else {
+                    continue;
+                };
+                let record_json: Option<Vec<u8>> = row.get(0).op("accepted_records")?;
+                let batch: Vec<u8> = row.get(1).op("accepted_records")?;
+                let epoch: i64 = row.get(2).op("accepted_records")?;
+                let at: i64 = row.get(3).op("accepted_records")?;
+                let quality: String = row.get(4).op("accepted_records")?;
+                let cluster: i64 = row.get(5).op("accepted_records")?;
+                let tokens: Option<i64> = row.get(6).op("accepted_records")?;
+                let record_id: Vec<u8> = row.get(7).op("accepted_records")?;
+                let body: (Option<i64>, Option<i64>, Option<i64>) = (
+                    row.get(8).op("accepted_records")?,
+                    row.get(9).op("accepted_records")?,
+                    row.get(10).op("accepted_records")?,
+                );
+                let id = digest_from(&record_id, "record id")?;
+                // Records stored before version 9 hold their JSON in the row.
+                let record_json = match (record_json, body) {
+                    (Some(json), _) => json,
+                    (None, (Some(segment), Some(offset), Some(len))) => bodies.read(BodyAt {
+                        segment,
+                        offset,
+                        len,
+                    })?,
+                    (None, _) => {
+                        return Err(StoreError::Corrupt {
+                            what: "record",
+                            why: format!("accepted record {id} has no body"),
+                        });
+                    }
+                };
+                let batch_id = digest_from(&batch, "batch id")?;
+                let receipt = match receipts.get(&batch_id) {
+                    Some(r) => Arc::clone(r),
+                    None => {
+                        let bytes: Vec<u8> = receipt_of
+                            .query_row(params![batch.as_slice()], |r| r.get(0))
+                            .op("accepted_records")?;
+                        let r: Arc<Receipt> =
+                            Arc::new(serde_json::from_slice(&bytes).map_err(|e| {
+                                StoreError::Corrupt {
+                                    what: "receipt",
+                                    why: e.to_string(),
+                                }
+                            })?);
+                        receipts.insert(batch_id, Arc::clone(&r));
+                        r
+                    }
+                };
+                let record = bodies::check(&record_json, &id)?;
+                let quality = serde_json::from_str(&quality).map_err(|e| StoreError::Corrupt {
+                    what: "quality",
+                    why: e.to_string(),
+                })?;
+                let accepted = AcceptedRecord {
+                    record,
+                    batch_id,
+                    receipt,
+                    epoch: u64::try_from(epoch).unwrap_or(0),
+                    accepted_at_ms: at,
+                    quality,
+                    minhash_cluster_size: u32::try_from(cluster).unwrap_or(u32::MAX),
+                    token_count: tokens.and_then(|n| u64::try_from(n).ok()),
+                };
+                page.push(accepted);
+            }
+        }
+        tx.commit().op("accepted_records")?;
         Ok(page)
     }
 
@@ -650,25 +649,17 @@ mod tests {
         crate::testkit::fill_store(dir.path(), 3).unwrap();
         let store = Store::open(dir.path()).unwrap();
         let conn = store.conn().unwrap();
-        let plan = |sql: &str| -> String {
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let rows = stmt
-                .query_map(params![1, 2], |r| r.get::<_, String>(3))
-                .unwrap();
+            let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
             rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
         };
-        let first = plan(
-            "SELECT MIN(epoch) FROM records
-             WHERE verdict = 'accepted' AND role = 'primary' AND epoch BETWEEN ?1 AND ?2",
-        );
+        let first = plan(FIRST_ACCEPTED_EPOCH, &[&1, &2]);
         assert!(
             first.contains("USING COVERING INDEX records_export"),
             "{first}"
         );
-        let ids = plan(
-            "SELECT record_id, rowid FROM records
-             WHERE verdict = 'accepted' AND role = 'primary' AND epoch = ?1 AND ?2",
-        );
+        let ids = plan(ACCEPTED_IDS_OF_EPOCH, &[&1]);
         assert!(
             ids.contains("USING INDEX records_export (epoch=?)"),
             "{ids}"
