@@ -27,6 +27,10 @@ pub struct PreparedRecord {
     pub json: Vec<u8>,
     /// The first quality rule that failed, if any.
     pub rejection: Option<&'static str>,
+    /// The quality scores in their stored form ([`crate::quality::encode_scores`]); empty when a
+    /// score has no code, and then `quality_json` holds them instead.
+    pub quality: Vec<u8>,
+    /// The quality scores as JSON when `quality` is empty; empty otherwise.
     pub quality_json: String,
     /// FineWeb line-punctuation ratio (points weight).
     pub punct_ratio: f64,
@@ -250,9 +254,9 @@ pub(super) fn ingest_in(
         .prepare_cached(
             "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
                      received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
-                     dup_of, token_count, body_segment, body_offset, body_len)
+                     dup_of, token_count, body_segment, body_offset, body_len, quality)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19)",
+                         ?17, ?18, ?19, ?20)",
         )
         .op("ingest")?;
     // The bodies of the records kept (all but those the quality rules rejected), one after
@@ -387,6 +391,7 @@ pub(super) fn ingest_in(
                 body.map(|b| b.0),
                 body.map(|b| b.1),
                 body.map(|b| b.2),
+                Some(pr.quality.as_slice()).filter(|q| !q.is_empty()),
             ])
             .op("ingest")?;
         let seq = tx.last_insert_rowid();

@@ -68,6 +68,11 @@ const STEPS: &[Step] = &[
         what: "records found by seq, without an index on record_id",
         sql: include_str!("migrations/0011_records_without_a_record_id_index.sql"),
     },
+    Step {
+        to: 12,
+        what: "quality scores in a compact form",
+        sql: include_str!("migrations/0012_compact_quality_scores.sql"),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -139,12 +144,38 @@ fn user_version(conn: &Connection) -> Result<i64, StoreError> {
         .op("user_version")
 }
 
+/// Turns a database of the current shape back into version 11's: every record's quality scores
+/// as JSON in `quality_json` (those stored compactly are converted), no `quality` column.
+#[cfg(test)]
+pub(crate) fn back_to_version_11(conn: &Connection) {
+    #![allow(clippy::unwrap_used)]
+    let compact: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT seq, quality FROM records WHERE quality IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (seq, quality) in compact {
+        let json =
+            serde_json::to_string(&crate::quality::decode_scores(&quality).unwrap()).unwrap();
+        conn.execute(
+            "UPDATE records SET quality_json = ?2 WHERE seq = ?1",
+            rusqlite::params![seq, json],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("ALTER TABLE records DROP COLUMN quality; PRAGMA user_version=11;")
+        .unwrap();
+}
+
 /// Turns a database of the current shape back into version 10's: `records` keyed by
 /// `record_id` (no `seq`) with the `(epoch, record_id)` export index of version 9, and
 /// `cross_checks` without the records' seqs. Rows keep their rowids.
 #[cfg(test)]
 pub(crate) fn back_to_version_10(conn: &Connection) {
     #![allow(clippy::unwrap_used)]
+    back_to_version_11(conn);
     conn.execute_batch(
         "ALTER TABLE cross_checks DROP COLUMN primary_seq;
          ALTER TABLE cross_checks DROP COLUMN check_seq;
@@ -193,6 +224,7 @@ pub(crate) fn back_to_version_10(conn: &Connection) {
 mod tests {
     use super::*;
     use crate::store::Store;
+    use std::collections::BTreeMap;
 
     fn table_sql(conn: &Connection, name: &str) -> Option<String> {
         conn.query_row(
@@ -469,6 +501,76 @@ mod tests {
     /// Version 11 rebuilds `records` without its key on `record_id`: every row keeps its number
     /// (now `seq`), the open cross-checks learn the seqs of the records they compare, the export
     /// reads the same records in the same order, and ingest goes on.
+    #[test]
+    fn version_12_keeps_old_scores_as_json_and_stores_new_ones_compactly() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testkit::fill_store(dir.path(), 6).unwrap();
+        let path = dir.path().join(crate::store::DB_FILE);
+        let exported = |store: &Store| {
+            store
+                .accepted_records(None)
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.record.id(), a.quality))
+                .collect::<Vec<_>>()
+        };
+        let before = exported(&Store::open(dir.path()).unwrap());
+        assert!(before.len() >= 5, "{before:?}");
+        assert!(before.iter().all(|(_, q)| q.len() >= 15), "{before:?}");
+        let conn = Connection::open(&path).unwrap();
+        // Version 11 stored every record's scores as JSON.
+        back_to_version_11(&conn);
+        let json: String = conn
+            .query_row("SELECT quality_json FROM records LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        assert!(json.starts_with("{\"c4_sentences\":"), "{json}");
+        drop(conn);
+
+        let store = Store::open(dir.path()).unwrap();
+        // Old rows are read from their JSON: the same scores, bit for bit (serde_json's
+        // `float_roundtrip` parses each to the nearest double).
+        let read_back = exported(&store);
+        assert_eq!(read_back, before);
+        let node = gleaner_protocol::SecretKey::from_bytes(&[7; 32]);
+        let validator = gleaner_protocol::SecretKey::from_bytes(&[200; 32]);
+        let at = crate::testkit::FILL_T0 + 10_000;
+        let jobs = crate::testkit::leased_jobs_on(&store, &node, "new", 1, at).unwrap();
+        let text = crate::testkit::sample_text(1_000, 3_000);
+        let new = crate::testkit::record_for(&node, &jobs[0], text.clone(), at);
+        let new_id = new.id();
+        crate::testkit::ingest_batch(&store, &node, &validator, vec![new], at + 1).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let (json, quality): (String, Option<Vec<u8>>) = conn
+            .query_row(
+                "SELECT quality_json, quality FROM records ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(json, "");
+        let quality = quality.unwrap();
+        assert!(quality.len() < 200, "{} bytes", quality.len());
+        let after = exported(&store);
+        assert_eq!(after.len(), before.len() + 1);
+        let old_rows: Vec<_> = after
+            .iter()
+            .filter(|(id, _)| *id != new_id)
+            .cloned()
+            .collect();
+        assert_eq!(old_rows, read_back);
+        let report = crate::quality::assess(&text, "en", &[]);
+        let expected: BTreeMap<String, f64> = report
+            .scores
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect();
+        assert_eq!(
+            after.iter().find(|(id, _)| *id == new_id).map(|(_, q)| q),
+            Some(&expected)
+        );
+    }
+
     #[test]
     fn version_11_numbers_records_by_seq_and_drops_the_record_id_key() {
         let dir = tempfile::tempdir().unwrap();

@@ -280,7 +280,7 @@ impl Store {
                 .prepare_cached(
                     "SELECT record_json, batch_id, epoch, received_at_ms, quality_json,
                             cluster_size, token_count, record_id, body_segment, body_offset,
-                            body_len
+                            body_len, quality
                      FROM records
                      WHERE seq = ?1 AND verdict = 'accepted' AND role = 'primary'",
                 )
@@ -307,6 +307,7 @@ impl Store {
                     row.get(9).op("accepted_records")?,
                     row.get(10).op("accepted_records")?,
                 );
+                let compact: Option<Vec<u8>> = row.get(11).op("accepted_records")?;
                 let id = digest_from(&record_id, "record id")?;
                 // Records stored before version 9 hold their JSON in the row.
                 let record_json = match (record_json, body) {
@@ -342,9 +343,14 @@ impl Store {
                     }
                 };
                 let record = bodies::check(&record_json, &id)?;
-                let quality = serde_json::from_str(&quality).map_err(|e| StoreError::Corrupt {
+                // Since version 12 the scores are stored compactly; earlier rows hold JSON.
+                let quality = match compact {
+                    Some(bytes) => crate::quality::decode_scores(&bytes),
+                    None => serde_json::from_str(&quality).map_err(|e| e.to_string()),
+                }
+                .map_err(|why| StoreError::Corrupt {
                     what: "quality",
-                    why: e.to_string(),
+                    why: format!("record {id}: {why}"),
                 })?;
                 let accepted = AcceptedRecord {
                     record,
@@ -708,5 +714,43 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn corrupt_stored_scores_are_an_error_naming_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testkit::fill_store(dir.path(), 3).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let victim = ids(&store, 0..=u64::MAX, ACCEPTED_PAGE_ROWS)[1].1;
+        for bad in [
+            &[2u8, 0][..],
+            &[1, 0, 0][..],
+            &[1, 200, 0, 0, 0, 0, 0, 0, 0, 0][..],
+        ] {
+            store
+                .writer()
+                .unwrap()
+                .execute(
+                    "UPDATE records SET quality = ?2 WHERE record_id = ?1",
+                    rusqlite::params![victim.as_bytes().as_slice(), bad],
+                )
+                .unwrap();
+            let err = store
+                .for_each_accepted_paged(0..=u64::MAX, ACCEPTED_PAGE_ROWS, |_| {
+                    Ok::<(), StoreError>(())
+                })
+                .unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Corrupt {
+                        what: "quality",
+                        ..
+                    }
+                ) && msg.contains(&victim.to_string()),
+                "{msg}"
+            );
+        }
     }
 }

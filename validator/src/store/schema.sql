@@ -152,6 +152,8 @@ CREATE TABLE IF NOT EXISTS records (
     points          INTEGER NOT NULL,
     text_key        BLOB NOT NULL,
     minhash         BLOB NOT NULL,
+    -- The quality scores as JSON, for records stored before version 12 (and for any score
+    -- without a code); '' when `quality` holds them.
     quality_json    TEXT NOT NULL,
     cluster_size    INTEGER NOT NULL DEFAULT 1,
     dup_of          BLOB,
@@ -164,7 +166,10 @@ CREATE TABLE IF NOT EXISTS records (
     -- body_segment. Since version 9, instead of record_json; NULL for rejected records.
     body_segment    INTEGER,
     body_offset     INTEGER,
-    body_len        INTEGER
+    body_len        INTEGER,
+    -- The quality scores in their compact form (quality::encode_scores): since version 12,
+    -- instead of quality_json.
+    quality         BLOB
 );
 -- The export's index: (epoch, rowid) entries, each new one at the end (store/read.rs sorts an
 -- epoch's record ids itself). Until version 9 it was (epoch, record_id), a random page per record.
