@@ -19,6 +19,12 @@
 //!   segment it wrote (and the directory, when it made a file) before it commits.
 //! * **Committed bytes are never rewritten.** Appends start at the committed length; only the one
 //!   ingesting process appends (see [`super::Store::lock_for_serving`]).
+//! * **Batches start on block boundaries.** Each batch's bodies start at a multiple of [`BLOCK`]
+//!   and its write is padded with zeros to one, so that it can bypass the page cache
+//!   (`O_DIRECT`): the bodies are written once and read only by exports, and copying them into
+//!   the page cache was most of the store's kernel time (validator README, "Bodies written
+//!   around the page cache"). Where a file system refuses direct I/O the same bytes are written
+//!   through the page cache.
 //! * **Readers trust nothing.** A body read back must be as long as its row says and parse to a
 //!   record whose id and text digest match ([`check`]); anything else is `store_corrupt`.
 
@@ -31,6 +37,49 @@ use gleaner_protocol::{Digest, Record};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::{Cached, Op, StoreError};
+
+/// Alignment of each batch's start and of its write's end within a segment, and of the memory
+/// the write comes from: what direct I/O needs on the file systems a validator runs on (4 KiB
+/// blocks, or 512-byte sectors, which 4 KiB multiples also are).
+pub(crate) const BLOCK: usize = 4096;
+
+/// A batch's bodies, one after another, in memory that starts on a [`BLOCK`] boundary, so that
+/// one direct write can take them to their segment.
+#[derive(Debug)]
+pub(crate) struct Bodies {
+    buf: Vec<u8>,
+    /// Where the bodies start in `buf`: the first block boundary of its allocation.
+    start: usize,
+}
+
+impl Bodies {
+    /// Room for `bytes` of bodies without moving (a move could lose the alignment).
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        let mut buf: Vec<u8> = Vec::with_capacity(bytes.next_multiple_of(BLOCK) + BLOCK);
+        let start = buf.as_ptr().align_offset(BLOCK).min(BLOCK);
+        buf.resize(start, 0);
+        Bodies { buf, start }
+    }
+
+    /// Bytes of bodies so far: where the next one starts, relative to the batch's start.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    pub(crate) fn push(&mut self, body: &[u8]) {
+        self.buf.extend_from_slice(body);
+    }
+
+    /// The bodies padded with zeros to a whole number of blocks, and whether that memory starts
+    /// on a block boundary (it does unless a push outgrew the capacity and the buffer moved).
+    fn blocks(&mut self) -> (&[u8], bool) {
+        let padded = self.start + self.len().next_multiple_of(BLOCK);
+        self.buf.resize(padded, 0);
+        let blocks = self.buf.get(self.start..).unwrap_or_default();
+        let aligned = blocks.as_ptr().align_offset(BLOCK) == 0;
+        (blocks, aligned)
+    }
+}
 
 /// A segment is closed once the next batch would take it past this many bytes.
 pub(crate) const SEGMENT_LIMIT: u64 = 1 << 30;
@@ -72,7 +121,10 @@ pub(crate) struct BodyAt {
 pub(crate) struct Appender {
     dir: PathBuf,
     limit: u64,
-    files: HashMap<i64, File>,
+    /// Open segments, and whether each was opened for direct I/O.
+    files: HashMap<i64, (File, bool)>,
+    /// Try direct I/O for segments opened from now on (cleared once a file system refuses it).
+    direct: bool,
     /// Segments written in this transaction, to fsync before it commits.
     written: BTreeSet<i64>,
     /// A segment file was created in this transaction: its directory entry needs an fsync too.
@@ -87,15 +139,23 @@ impl Appender {
             dir,
             limit,
             files: HashMap::new(),
+            direct: true,
             written: BTreeSet::new(),
             created: false,
             created_dir: false,
         }
     }
 
-    /// Where the next `len` bytes go: the end of the last segment, or the start of a new one
-    /// when they would take a non-empty segment past the limit (the new segment's row is added
-    /// in the caller's transaction).
+    /// Every segment opened from now on is written through the page cache.
+    #[cfg(test)]
+    pub(crate) fn without_direct_io(mut self) -> Self {
+        self.direct = false;
+        self
+    }
+
+    /// Where the next `len` bytes go: the first block boundary at or after the end of the last
+    /// segment, or the start of a new one when they would take a non-empty segment past the
+    /// limit (the new segment's row is added in the caller's transaction).
     pub(crate) fn place(&self, conn: &Connection, len: u64) -> Result<(i64, u64), StoreError> {
         let last: Option<(i64, i64)> = conn
             .query_row_cached(
@@ -107,11 +167,16 @@ impl Appender {
             .op("body_segments")?;
         let (segment, end) = match last {
             Some((segment, bytes)) => {
-                let end = u64::try_from(bytes).map_err(|_| StoreError::Corrupt {
-                    what: "body segment length",
-                    why: format!("segment {segment} has {bytes} bytes"),
-                })?;
-                if end > 0 && end.saturating_add(len) > self.limit {
+                let end = u64::try_from(bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        what: "body segment length",
+                        why: format!("segment {segment} has {bytes} bytes"),
+                    })?
+                    // Segments written before version 12 may end anywhere.
+                    .next_multiple_of(BLOCK as u64);
+                // The write fills whole blocks, so the segment grows by the padded length.
+                let padded = len.next_multiple_of(BLOCK as u64);
+                if end > 0 && end.saturating_add(padded) > self.limit {
                     (segment + 1, None)
                 } else {
                     (segment, Some(end))
@@ -132,37 +197,56 @@ impl Appender {
         }
     }
 
-    /// Writes `bytes` at `offset` of `segment` (as [`Appender::place`] gave) and records the
-    /// segment's new length in the caller's transaction.
+    /// Writes `bodies` at `offset` of `segment` (as [`Appender::place`] gave), padded to a whole
+    /// number of blocks, and records the segment's new length in the caller's transaction.
     pub(crate) fn write(
         &mut self,
         conn: &Connection,
         segment: i64,
         offset: u64,
-        bytes: &[u8],
+        bodies: &mut Bodies,
     ) -> Result<(), StoreError> {
         let path = segment_path(&self.dir, segment);
-        let file = match self.files.entry(segment) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                if !self.dir.is_dir() {
-                    std::fs::create_dir_all(&self.dir).map_err(|s| io_error(&self.dir, s))?;
-                    self.created_dir = true;
-                }
-                let existed = path.exists();
-                let file = OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&path)
-                    .map_err(|s| io_error(&path, s))?;
-                self.created |= !existed;
-                e.insert(file)
+        if !self.files.contains_key(&segment) {
+            if !self.dir.is_dir() {
+                std::fs::create_dir_all(&self.dir).map_err(|s| io_error(&self.dir, s))?;
+                self.created_dir = true;
             }
-        };
+            let existed = path.exists();
+            let opened = self.open(&path)?;
+            self.created |= !existed;
+            self.files.insert(segment, opened);
+        }
         self.written.insert(segment);
-        file.write_all_at(bytes, offset)
-            .map_err(|s| io_error(&path, s))?;
+        let (bytes, aligned) = bodies.blocks();
+        let mut written = false;
+        let mut reopen = false;
+        if let Some((file, true)) = self.files.get(&segment) {
+            if aligned && offset.is_multiple_of(BLOCK as u64) {
+                match file.write_all_at(bytes, offset) {
+                    Ok(()) => written = true,
+                    // This file system takes no direct writes after all.
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        tracing::debug!(path = %path.display(), "direct write refused");
+                        self.direct = false;
+                    }
+                    Err(e) => return Err(io_error(&path, e)),
+                }
+            }
+            reopen = !written;
+        }
+        if reopen {
+            // The same bytes through the page cache; this segment stays so.
+            self.files.insert(segment, (buffered(&path)?, false));
+        }
+        if !written {
+            let (file, _) = self
+                .files
+                .get(&segment)
+                .ok_or_else(|| io_error(&path, std::io::ErrorKind::NotFound.into()))?;
+            file.write_all_at(bytes, offset)
+                .map_err(|s| io_error(&path, s))?;
+        }
         let end = offset.saturating_add(bytes.len() as u64);
         conn.exec_cached(
             "UPDATE body_segments SET bytes = ?2 WHERE segment = ?1",
@@ -172,12 +256,35 @@ impl Appender {
         Ok(())
     }
 
+    /// Opens a segment for appending: for direct I/O while that works here, else through the
+    /// page cache.
+    fn open(&mut self, path: &Path) -> Result<(File, bool), StoreError> {
+        if self.direct {
+            use std::os::unix::fs::OpenOptionsExt;
+            match OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+            {
+                Ok(file) => return Ok((file, true)),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::info!(path = %path.display(), "no direct I/O here; bodies go through the page cache");
+                    self.direct = false;
+                }
+                Err(e) => return Err(io_error(path, e)),
+            }
+        }
+        Ok((buffered(path)?, false))
+    }
+
     /// Makes everything written so far durable: each written segment, then the directory if a
     /// segment was created (and the data directory if the segment directory was). Called before
     /// the transaction commits.
     pub(crate) fn sync(&mut self) -> Result<(), StoreError> {
         for segment in std::mem::take(&mut self.written) {
-            if let Some(file) = self.files.get(&segment) {
+            if let Some((file, _)) = self.files.get(&segment) {
                 file.sync_data()
                     .map_err(|s| io_error(&segment_path(&self.dir, segment), s))?;
             }
@@ -199,11 +306,62 @@ impl Appender {
     }
 }
 
-/// Reads bodies back, keeping each segment it opened open.
+/// A segment opened for appending through the page cache.
+fn buffered(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|s| io_error(path, s))
+}
+
+/// [`Reader::read_sorted`] reads bodies this close together in one go (the bytes between are
+/// read and dropped: cheaper than another read).
+const COALESCE_GAP: u64 = 64 << 10;
+/// ... up to this many bytes at once.
+const MAX_READ: u64 = 4 << 20;
+
+/// A block-aligned stretch of one segment, as last read.
+#[derive(Debug)]
+struct Window {
+    segment: i64,
+    /// Where the stretch starts in the segment (a block boundary).
+    offset: u64,
+    buf: Vec<u8>,
+    /// Where the stretch starts in `buf` (a block boundary in memory).
+    start: usize,
+    /// Bytes of the stretch read (fewer than asked at the end of the segment).
+    filled: usize,
+}
+
+impl Window {
+    /// The bytes `from..to` of the segment, if this window holds all of them.
+    fn get(&self, segment: i64, from: u64, to: u64) -> Option<&[u8]> {
+        if segment != self.segment || from < self.offset {
+            return None;
+        }
+        let a = usize::try_from(from - self.offset).ok()?;
+        let b = usize::try_from(to - self.offset).ok()?;
+        if b > self.filled {
+            return None;
+        }
+        self.buf.get(self.start + a..self.start + b)
+    }
+}
+
+/// Reads bodies back, keeping each segment it opened open. Reads the blocks that hold what is
+/// asked, bypassing the page cache where the file system allows it (as the bodies were written):
+/// an export reads each body once, so caching them would only fill memory (and cost a first
+/// touch of each page on a fresh machine; validator README).
 #[derive(Debug)]
 pub(crate) struct Reader<'d> {
     dir: &'d Path,
-    files: HashMap<i64, File>,
+    /// Open segments, and whether each was opened for direct I/O.
+    files: HashMap<i64, (File, bool)>,
+    /// Try direct I/O for segments opened from now on (cleared once a file system refuses it).
+    direct: bool,
+    window: Option<Window>,
 }
 
 impl<'d> Reader<'d> {
@@ -211,7 +369,16 @@ impl<'d> Reader<'d> {
         Reader {
             dir,
             files: HashMap::new(),
+            direct: true,
+            window: None,
         }
+    }
+
+    /// Every segment opened from now on is read through the page cache.
+    #[cfg(test)]
+    fn without_direct_io(mut self) -> Self {
+        self.direct = false;
+        self
     }
 
     /// The bytes at `at`, exactly `at.len` of them.
@@ -220,34 +387,186 @@ impl<'d> Reader<'d> {
             what: "record body",
             why,
         };
-        let (Ok(offset), Ok(len)) = (u64::try_from(at.offset), usize::try_from(at.len)) else {
+        let (Ok(offset), Ok(len)) = (u64::try_from(at.offset), u64::try_from(at.len)) else {
             return Err(corrupt(format!("{at:?} is out of range")));
         };
         if at.segment < 1 || at.len > MAX_BODY_BYTES {
             return Err(corrupt(format!("{at:?} is out of range")));
         }
-        let path = segment_path(self.dir, at.segment);
-        let file = match self.files.entry(at.segment) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => match File::open(&path) {
-                Ok(f) => e.insert(f),
-                Err(s) if s.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(corrupt(format!("{} is missing", path.display())));
-                }
-                Err(s) => return Err(io_error(&path, s)),
-            },
-        };
-        let mut buf = vec![0u8; len];
-        match file.read_exact_at(&mut buf, offset) {
-            Ok(()) => Ok(buf),
-            Err(s) if s.kind() == std::io::ErrorKind::UnexpectedEof => Err(corrupt(format!(
-                "{} ends before byte {} ({at:?})",
-                path.display(),
-                offset.saturating_add(len as u64)
+        let end = offset.saturating_add(len);
+        if let Some(bytes) = self
+            .window
+            .as_ref()
+            .and_then(|w| w.get(at.segment, offset, end))
+        {
+            return Ok(bytes.to_vec());
+        }
+        self.fill(at.segment, offset, end)?;
+        match self
+            .window
+            .as_ref()
+            .and_then(|w| w.get(at.segment, offset, end))
+        {
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => Err(corrupt(format!(
+                "{} ends before byte {end} ({at:?})",
+                segment_path(self.dir, at.segment).display()
             ))),
-            Err(s) => Err(io_error(&path, s)),
         }
     }
+
+    /// The bodies at `ats`, in that order, which should be by segment and offset: bodies close
+    /// together in a segment are read with one read.
+    pub(crate) fn read_sorted(&mut self, ats: &[BodyAt]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let span = |at: &BodyAt| {
+            let from = u64::try_from(at.offset).ok()?;
+            Some((from, from.checked_add(u64::try_from(at.len).ok()?)?))
+        };
+        let mut out = Vec::with_capacity(ats.len());
+        let mut i = 0;
+        while let Some(first) = ats.get(i) {
+            let mut j = i + 1;
+            if let Some((from, mut to)) = span(first).filter(|_| first.len <= MAX_BODY_BYTES) {
+                while let Some((a, b)) = ats
+                    .get(j)
+                    .filter(|next| next.segment == first.segment && next.len <= MAX_BODY_BYTES)
+                    .and_then(span)
+                {
+                    if a < from || a > to.saturating_add(COALESCE_GAP) || b - from > MAX_READ {
+                        break;
+                    }
+                    to = to.max(b);
+                    j += 1;
+                }
+                if first.segment >= 1 {
+                    self.fill(first.segment, from, to)?;
+                }
+            }
+            for &at in ats.get(i..j).unwrap_or_default() {
+                out.push(self.read(at)?);
+            }
+            i = j;
+        }
+        Ok(out)
+    }
+
+    /// Reads the blocks of `segment` that hold bytes `from..to` (up to the end of the segment).
+    fn fill(&mut self, segment: i64, from: u64, to: u64) -> Result<(), StoreError> {
+        let path = segment_path(self.dir, segment);
+        let first = from - from % BLOCK as u64;
+        let last = to.max(first + 1).next_multiple_of(BLOCK as u64);
+        let size = usize::try_from(last - first).map_err(|_| StoreError::Corrupt {
+            what: "record body",
+            why: format!("{} bytes of {} at once", last - first, path.display()),
+        })?;
+        let mut window = match self.window.take() {
+            Some(w) if w.buf.len() >= w.start + size && w.start < BLOCK => w,
+            _ => {
+                // Room for the usual read of a page of an export's bodies, so that the buffer is
+                // rarely made again.
+                let room = size.max(256 << 10);
+                let mut buf: Vec<u8> = Vec::with_capacity(room + BLOCK);
+                let start = buf.as_ptr().align_offset(BLOCK).min(BLOCK);
+                buf.resize(start + room, 0);
+                Window {
+                    segment,
+                    offset: first,
+                    buf,
+                    start,
+                    filled: 0,
+                }
+            }
+        };
+        (window.segment, window.offset, window.filled) = (segment, first, 0);
+        loop {
+            let (file, direct) = self.file(segment, &path)?;
+            let want = window
+                .buf
+                .get_mut(window.start..window.start + size)
+                .unwrap_or_default();
+            let read = if direct && want.as_ptr().align_offset(BLOCK) != 0 {
+                Err(std::io::Error::from_raw_os_error(libc::EINVAL))
+            } else {
+                read_into(file, want, first, direct)
+            };
+            match read {
+                Ok(n) => {
+                    window.filled = n;
+                    break;
+                }
+                Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                    // Direct reads refused after all: through the page cache from now on.
+                    tracing::debug!(path = %path.display(), "direct read refused");
+                    self.direct = false;
+                    self.files.remove(&segment);
+                }
+                Err(e) => return Err(io_error(&path, e)),
+            }
+        }
+        self.window = Some(window);
+        Ok(())
+    }
+
+    /// The open segment `segment` and whether it was opened for direct I/O.
+    fn file(&mut self, segment: i64, path: &Path) -> Result<(&File, bool), StoreError> {
+        if !self.files.contains_key(&segment) {
+            let opened = open_for_reading(path, &mut self.direct).map_err(|s| {
+                if s.kind() == std::io::ErrorKind::NotFound {
+                    StoreError::Corrupt {
+                        what: "record body",
+                        why: format!("{} is missing", path.display()),
+                    }
+                } else {
+                    io_error(path, s)
+                }
+            })?;
+            self.files.insert(segment, opened);
+        }
+        self.files
+            .get(&segment)
+            .map(|(f, d)| (f, *d))
+            .ok_or_else(|| io_error(path, std::io::ErrorKind::NotFound.into()))
+    }
+}
+
+/// Opens a segment for reading: for direct I/O while `direct` (cleared where the file system
+/// refuses it), else through the page cache.
+fn open_for_reading(path: &Path, direct: &mut bool) -> std::io::Result<(File, bool)> {
+    if *direct {
+        use std::os::unix::fs::OpenOptionsExt;
+        match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
+            Ok(file) => return Ok((file, true)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => *direct = false,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((File::open(path)?, false))
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; the bytes read. A direct
+/// read (block-aligned `buf` and `offset`) that comes back short has reached the end.
+fn read_into(file: &File, buf: &mut [u8], offset: u64, direct: bool) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let rest = buf.get_mut(got..).unwrap_or_default();
+        let asked = rest.len();
+        match file.read_at(rest, offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                if direct && n < asked {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Parses a stored body and checks that it is the record `record_id` names: the id of its signed
@@ -430,13 +749,23 @@ mod tests {
                     .unwrap()
                     .len();
                 assert_eq!(len, bytes as u64, "segment {s}");
+                assert_eq!(
+                    len % BLOCK as u64,
+                    0,
+                    "segment {s} ends on a block boundary"
+                );
                 assert!(len <= 40_000, "segment {s} is past the limit");
                 len
             })
             .sum();
-        assert_eq!(
-            on_disk as i64, bodies,
-            "the segments hold the bodies and nothing else"
+        // The bodies and, after each batch's, zeros to the next block boundary.
+        let batches: i64 = conn
+            .query_row("SELECT COUNT(*) FROM batches", [], |r| r.get(0))
+            .unwrap();
+        let padding = on_disk as i64 - bodies;
+        assert!(
+            (0..batches * BLOCK as i64).contains(&padding),
+            "{padding} bytes besides the bodies of {batches} batches"
         );
     }
 
@@ -457,7 +786,8 @@ mod tests {
             .expect("a text has 'the '");
         let mut changed = good.clone();
         changed[at] = b'T';
-        let cut = &good[..good.len() - 10];
+        // (Its last block ends in zeros after the last body: cut into the body.)
+        let cut = &good[..good.len() - BLOCK];
         for (what, bytes) in [("changed", &changed[..]), ("cut short", cut)] {
             std::fs::write(&seg, bytes).unwrap();
             let err = exported(&store).unwrap_err();
@@ -561,54 +891,178 @@ mod tests {
         );
     }
 
-    /// Appends go at the committed end, a full segment gives way to the next, and bytes of a
-    /// batch that was rolled back are overwritten by the next one.
+    fn bodies(bytes: &[u8]) -> Bodies {
+        let mut b = Bodies::with_capacity(bytes.len());
+        b.push(bytes);
+        b
+    }
+
+    /// Appends go at the first block boundary after the committed end, a full segment gives way
+    /// to the next, and bytes of a batch that was rolled back are overwritten by the next one;
+    /// the same with direct I/O and through the page cache.
     #[test]
     fn appends_follow_the_committed_length_and_roll_over_at_the_limit() {
+        const B: i64 = BLOCK as i64;
+        for direct in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let mut conn = store.writer().unwrap();
+            let segments = dir.path().join("validator.db-bodies");
+            let mut app = Appender::new(segments.clone(), 2 * BLOCK as u64);
+            if !direct {
+                app = app.without_direct_io();
+            }
+
+            let tx = conn.transaction().unwrap();
+            assert_eq!(app.place(&tx, 4).unwrap(), (1, 0));
+            app.write(&tx, 1, 0, &mut bodies(b"abcd")).unwrap();
+            assert_eq!(
+                app.place(&tx, 6).unwrap(),
+                (1, BLOCK as u64),
+                "the next block"
+            );
+            app.write(&tx, 1, BLOCK as u64, &mut bodies(b"efghij"))
+                .unwrap();
+            // Direct I/O where the file system takes it (not tmpfs before Linux 6.6).
+            let (_, used) = app.files[&1];
+            assert_eq!(used, direct && app.direct, "direct {direct}");
+            // A batch that fails after writing: its savepoint is rolled back.
+            tx.execute_batch("SAVEPOINT op").unwrap();
+            assert_eq!(
+                app.place(&tx, 3).unwrap(),
+                (2, 0),
+                "a full segment rolls over"
+            );
+            app.write(&tx, 2, 0, &mut bodies(b"XYZ")).unwrap();
+            tx.execute_batch("ROLLBACK TO op; RELEASE op").unwrap();
+            assert_eq!(app.place(&tx, 2).unwrap(), (2, 0), "the rolled-back bytes");
+            app.write(&tx, 2, 0, &mut bodies(b"kl")).unwrap();
+            app.sync().unwrap();
+            tx.commit().unwrap();
+            assert_eq!(committed(&conn), [(1, 2 * B), (2, B)]);
+
+            let mut reader = Reader::new(&segments);
+            let at = |segment, offset, len| BodyAt {
+                segment,
+                offset,
+                len,
+            };
+            assert_eq!(reader.read(at(1, 0, 4)).unwrap(), b"abcd");
+            assert_eq!(reader.read(at(1, B, 6)).unwrap(), b"efghij");
+            assert_eq!(reader.read(at(2, 0, 2)).unwrap(), b"kl");
+            // Each write fills whole blocks: the bodies, then zeros.
+            let second = std::fs::read(segments.join("000002.seg")).unwrap();
+            assert_eq!(second.len(), BLOCK);
+            assert!(second.starts_with(b"kl\0") && second[2..].iter().all(|&b| b == 0));
+
+            // A transaction that is not committed changes no committed length.
+            let tx = conn.transaction().unwrap();
+            assert_eq!(app.place(&tx, 1).unwrap(), (2, BLOCK as u64));
+            app.write(&tx, 2, BLOCK as u64, &mut bodies(b"m")).unwrap();
+            drop(tx);
+            assert_eq!(committed(&conn), [(1, 2 * B), (2, B)]);
+
+            // A segment written before version 12 may end anywhere: the next batch starts at
+            // the next block boundary.
+            conn.execute("UPDATE body_segments SET bytes = 5 WHERE segment = 2", [])
+                .unwrap();
+            assert_eq!(app.place(&conn, 1).unwrap(), (2, BLOCK as u64));
+        }
+    }
+
+    /// Bodies outgrowing the room asked for move in memory, maybe off a block boundary: they
+    /// are then written through the page cache, the same bytes.
+    #[test]
+    fn bodies_off_a_block_boundary_are_written_all_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mut conn = store.writer().unwrap();
-        let bodies = dir.path().join("validator.db-bodies");
-        let mut app = Appender::new(bodies.clone(), 10);
-
-        let tx = conn.transaction().unwrap();
-        assert_eq!(app.place(&tx, 4).unwrap(), (1, 0));
-        app.write(&tx, 1, 0, b"abcd").unwrap();
-        assert_eq!(app.place(&tx, 6).unwrap(), (1, 4), "fits exactly");
-        app.write(&tx, 1, 4, b"efghij").unwrap();
-        // A batch that fails after writing: its savepoint is rolled back.
-        tx.execute_batch("SAVEPOINT op").unwrap();
-        assert_eq!(
-            app.place(&tx, 3).unwrap(),
-            (2, 0),
-            "a full segment rolls over"
-        );
-        app.write(&tx, 2, 0, b"XYZ").unwrap();
-        tx.execute_batch("ROLLBACK TO op; RELEASE op").unwrap();
-        assert_eq!(app.place(&tx, 2).unwrap(), (2, 0), "the rolled-back bytes");
-        app.write(&tx, 2, 0, b"kl").unwrap();
+        let conn = store.writer().unwrap();
+        let segments = dir.path().join("validator.db-bodies");
+        let mut app = Appender::new(segments.clone(), 1 << 20);
+        let mut b = Bodies::with_capacity(1);
+        let body: Vec<u8> = (0..3 * BLOCK + 7).map(|i| (i % 251) as u8).collect();
+        for chunk in body.chunks(1000) {
+            b.push(chunk);
+        }
+        assert_eq!(b.len(), body.len());
+        let (segment, offset) = app.place(&conn, body.len() as u64).unwrap();
+        app.write(&conn, segment, offset, &mut b).unwrap();
         app.sync().unwrap();
-        tx.commit().unwrap();
-        assert_eq!(committed(&conn), [(1, 10), (2, 2)]);
-
-        let mut reader = Reader::new(&bodies);
-        let at = |segment, offset, len| BodyAt {
+        let at = BodyAt {
             segment,
-            offset,
-            len,
+            offset: 0,
+            len: body.len() as i64,
         };
-        assert_eq!(reader.read(at(1, 0, 4)).unwrap(), b"abcd");
-        assert_eq!(reader.read(at(1, 4, 6)).unwrap(), b"efghij");
-        assert_eq!(reader.read(at(2, 0, 2)).unwrap(), b"kl");
-        // The rolled-back third byte is still in the file, past the committed length.
-        assert_eq!(std::fs::read(bodies.join("000002.seg")).unwrap(), b"klZ");
+        assert_eq!(Reader::new(&segments).read(at).unwrap(), body);
+        assert_eq!(committed(&conn), [(1, 4 * BLOCK as i64)]);
+    }
 
-        // A transaction that is not committed changes no committed length.
-        let tx = conn.transaction().unwrap();
-        assert_eq!(app.place(&tx, 1).unwrap(), (2, 2));
-        app.write(&tx, 2, 2, b"m").unwrap();
-        drop(tx);
-        assert_eq!(committed(&conn), [(1, 10), (2, 2)]);
+    /// Any stretch of a segment comes back exactly, in any order, however it lies against the
+    /// reader's windows and blocks, read directly or through the page cache.
+    #[test]
+    fn reads_return_exactly_the_bytes_asked_for_wherever_they_lie() {
+        let dir = tempfile::tempdir().unwrap();
+        let window = MAX_READ as i64 / 4;
+        let data: Vec<u8> = (0..3 * window + 1_234)
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
+        std::fs::write(dir.path().join("000001.seg"), &data).unwrap();
+        let total = data.len() as i64;
+        let stretches = [
+            (0, 10),
+            (10, 6_000),
+            (window - 3, 7),
+            (window, 1),
+            (5, 2 * window + 11),
+            (total - 100, 100),
+            (BLOCK as i64 * 3 + 1, 1),
+            (0, total),
+            (total, 0),
+        ];
+        for direct in [true, false] {
+            let mut reader = Reader::new(dir.path());
+            if !direct {
+                reader = reader.without_direct_io();
+            }
+            for &(offset, len) in stretches.iter().chain(stretches.iter().rev()) {
+                let at = BodyAt {
+                    segment: 1,
+                    offset,
+                    len,
+                };
+                let got = reader.read(at).unwrap();
+                assert!(
+                    got == data[offset as usize..(offset + len) as usize],
+                    "{at:?} direct {direct}"
+                );
+            }
+            // The same stretches sorted by offset, read together where they are close.
+            let mut sorted: Vec<BodyAt> = stretches
+                .iter()
+                .map(|&(offset, len)| BodyAt {
+                    segment: 1,
+                    offset,
+                    len,
+                })
+                .collect();
+            sorted.sort_by_key(|at| (at.offset, at.len));
+            let together = reader.read_sorted(&sorted).unwrap();
+            for (at, got) in sorted.iter().zip(&together) {
+                assert!(
+                    *got == data[at.offset as usize..(at.offset + at.len) as usize],
+                    "{at:?} sorted, direct {direct}"
+                );
+            }
+            let past = BodyAt {
+                segment: 1,
+                offset: total - 5,
+                len: 6,
+            };
+            let err = reader.read_sorted(&[sorted[0], past]).unwrap_err();
+            assert!(err.to_string().contains("ends before byte"), "{err}");
+            let err = reader.read(past).unwrap_err();
+            assert!(err.to_string().contains("ends before byte"), "{err}");
+        }
     }
 
     #[test]

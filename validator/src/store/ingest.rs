@@ -10,7 +10,7 @@ use gleaner_protocol::{
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::bands::BandIndex;
-use super::bodies::Appender;
+use super::bodies::{Appender, Bodies};
 use super::jobs::{RequestScope, add_pending, close_domain_lease_in, note_crawl_delay, push_task};
 use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
@@ -271,7 +271,7 @@ pub(super) fn ingest_in(
         0 => None,
         n => Some(bodies.place(tx, n as u64)?),
     };
-    let mut body_bytes: Vec<u8> = Vec::with_capacity(kept_bytes);
+    let mut body_bytes = Bodies::with_capacity(kept_bytes);
     for (index, pr) in records.iter().enumerate() {
         let r = &pr.record;
         let lease =
@@ -361,7 +361,7 @@ pub(super) fn ingest_in(
             .filter(|_| verdict != Verdict::Rejected)
             .map(|(segment, start)| {
                 let offset = start + body_bytes.len() as u64;
-                body_bytes.extend_from_slice(&pr.json);
+                body_bytes.push(&pr.json);
                 (
                     segment,
                     i64::try_from(offset).unwrap_or(i64::MAX),
@@ -438,7 +438,7 @@ pub(super) fn ingest_in(
         });
     }
     if let Some((segment, start)) = body_at {
-        bodies.write(tx, segment, start, &body_bytes)?;
+        bodies.write(tx, segment, start, &mut body_bytes)?;
     }
     add_pending(tx, pending)?;
     for s in scopes.values() {

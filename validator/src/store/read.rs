@@ -288,48 +288,69 @@ impl Store {
             let mut receipt_of = tx
                 .prepare_cached("SELECT receipt_json FROM batches WHERE batch_id = ?1")
                 .op("accepted_records")?;
-            let mut bodies = bodies::Reader::new(&self.bodies_dir);
+            // The page's rows first, then their bodies in the order they lie on disk (rows come
+            // in record-id order, bodies in arrival order), then the records in row order.
+            let mut rows = Vec::with_capacity(ids.len());
             for &(_, seq) in ids {
-                let mut rows = stmt.query(params![seq]).op("accepted_records")?;
-                let Some(row) = rows.next().op("accepted_records")? else {
+                let mut found = stmt.query(params![seq]).op("accepted_records")?;
+                let Some(row) = found.next().op("accepted_records")? else {
                     continue;
                 };
-                let record_json: Option<Vec<u8>> = row.get(0).op("accepted_records")?;
-                let batch: Vec<u8> = row.get(1).op("accepted_records")?;
-                let epoch: i64 = row.get(2).op("accepted_records")?;
-                let at: i64 = row.get(3).op("accepted_records")?;
-                let quality: String = row.get(4).op("accepted_records")?;
-                let cluster: i64 = row.get(5).op("accepted_records")?;
-                let tokens: Option<i64> = row.get(6).op("accepted_records")?;
                 let record_id: Vec<u8> = row.get(7).op("accepted_records")?;
                 let body: (Option<i64>, Option<i64>, Option<i64>) = (
                     row.get(8).op("accepted_records")?,
                     row.get(9).op("accepted_records")?,
                     row.get(10).op("accepted_records")?,
                 );
-                let compact: Option<Vec<u8>> = row.get(11).op("accepted_records")?;
-                let id = digest_from(&record_id, "record id")?;
+                rows.push(PageRow {
+                    record_json: row.get(0).op("accepted_records")?,
+                    batch: row.get(1).op("accepted_records")?,
+                    epoch: row.get(2).op("accepted_records")?,
+                    at: row.get(3).op("accepted_records")?,
+                    quality_json: row.get(4).op("accepted_records")?,
+                    cluster: row.get(5).op("accepted_records")?,
+                    tokens: row.get(6).op("accepted_records")?,
+                    id: digest_from(&record_id, "record id")?,
+                    body: match body {
+                        (Some(segment), Some(offset), Some(len)) => Some(BodyAt {
+                            segment,
+                            offset,
+                            len,
+                        }),
+                        _ => None,
+                    },
+                    compact: row.get(11).op("accepted_records")?,
+                });
+            }
+            let mut order: Vec<(BodyAt, usize)> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.record_json.is_none())
+                .filter_map(|(i, r)| Some((r.body?, i)))
+                .collect();
+            order.sort_unstable_by_key(|(at, i)| (at.segment, at.offset, *i));
+            let ats: Vec<BodyAt> = order.iter().map(|(at, _)| *at).collect();
+            let mut read = bodies::Reader::new(&self.bodies_dir).read_sorted(&ats)?;
+            for ((_, i), body) in order.iter().zip(read.drain(..)) {
+                if let Some(row) = rows.get_mut(*i) {
+                    row.record_json = Some(body);
+                }
+            }
+            for row in rows {
+                let id = row.id;
                 // Records stored before version 9 hold their JSON in the row.
-                let record_json = match (record_json, body) {
-                    (Some(json), _) => json,
-                    (None, (Some(segment), Some(offset), Some(len))) => bodies.read(BodyAt {
-                        segment,
-                        offset,
-                        len,
-                    })?,
-                    (None, _) => {
-                        return Err(StoreError::Corrupt {
-                            what: "record",
-                            why: format!("accepted record {id} has no body"),
-                        });
-                    }
+                let Some(record_json) = row.record_json else {
+                    return Err(StoreError::Corrupt {
+                        what: "record",
+                        why: format!("accepted record {id} has no body"),
+                    });
                 };
-                let batch_id = digest_from(&batch, "batch id")?;
+                let batch_id = digest_from(&row.batch, "batch id")?;
                 let receipt = match receipts.get(&batch_id) {
                     Some(r) => Arc::clone(r),
                     None => {
                         let bytes: Vec<u8> = receipt_of
-                            .query_row(params![batch.as_slice()], |r| r.get(0))
+                            .query_row(params![row.batch.as_slice()], |r| r.get(0))
                             .op("accepted_records")?;
                         let r: Arc<Receipt> =
                             Arc::new(serde_json::from_slice(&bytes).map_err(|e| {
@@ -344,25 +365,24 @@ impl Store {
                 };
                 let record = bodies::check(&record_json, &id)?;
                 // Since version 12 the scores are stored compactly; earlier rows hold JSON.
-                let quality = match compact {
+                let quality = match row.compact {
                     Some(bytes) => crate::quality::decode_scores(&bytes),
-                    None => serde_json::from_str(&quality).map_err(|e| e.to_string()),
+                    None => serde_json::from_str(&row.quality_json).map_err(|e| e.to_string()),
                 }
                 .map_err(|why| StoreError::Corrupt {
                     what: "quality",
                     why: format!("record {id}: {why}"),
                 })?;
-                let accepted = AcceptedRecord {
+                page.push(AcceptedRecord {
                     record,
                     batch_id,
                     receipt,
-                    epoch: u64::try_from(epoch).unwrap_or(0),
-                    accepted_at_ms: at,
+                    epoch: u64::try_from(row.epoch).unwrap_or(0),
+                    accepted_at_ms: row.at,
                     quality,
-                    minhash_cluster_size: u32::try_from(cluster).unwrap_or(u32::MAX),
-                    token_count: tokens.and_then(|n| u64::try_from(n).ok()),
-                };
-                page.push(accepted);
+                    minhash_cluster_size: u32::try_from(row.cluster).unwrap_or(u32::MAX),
+                    token_count: row.tokens.and_then(|n| u64::try_from(n).ok()),
+                });
             }
         }
         tx.commit().op("accepted_records")?;
@@ -599,6 +619,21 @@ impl Store {
             epochs: self.epochs()?,
         })
     }
+}
+
+/// One row of a page of the export, its body not read yet (see `Store::accepted_rows`).
+struct PageRow {
+    /// The record's JSON: in the row before version 9, from its segment since.
+    record_json: Option<Vec<u8>>,
+    batch: Vec<u8>,
+    epoch: i64,
+    at: i64,
+    quality_json: String,
+    cluster: i64,
+    tokens: Option<i64>,
+    id: Digest,
+    body: Option<BodyAt>,
+    compact: Option<Vec<u8>>,
 }
 
 #[cfg(test)]
