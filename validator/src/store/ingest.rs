@@ -885,6 +885,113 @@ mod tests {
         bands.owners().iter().map(|d| d.as_bytes()[0]).collect()
     }
 
+    /// Every way a record can fail its lease refuses the whole batch with its own reason code,
+    /// and the batch's good records before it leave their leases open.
+    #[test]
+    fn each_lease_refusal_has_its_code_and_changes_nothing() {
+        use crate::testkit::{ingest_batch, leased_jobs, leased_jobs_on, record_for, sample_text};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let t0 = crate::testkit::FILL_T0;
+        let node = gleaner_protocol::SecretKey::from_bytes(&[3; 32]);
+        let other = gleaner_protocol::SecretKey::from_bytes(&[4; 32]);
+        let validator = gleaner_protocol::SecretKey::from_bytes(&[200; 32]);
+        let jobs = leased_jobs(&store, &node, 8, t0).unwrap();
+        let others = leased_jobs_on(&store, &other, "other", 1, t0).unwrap();
+        let good = |i: usize| record_for(&node, &jobs[i], sample_text(i as u64, 1_500), t0 + 10);
+        ingest_batch(&store, &node, &validator, vec![good(0)], t0 + 20).unwrap();
+        let conn = store.writer().unwrap();
+        conn.execute(
+            "UPDATE leases SET state = 'failed' WHERE lease_id = ?1",
+            [&jobs[2].lease_id],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE leases SET expires_at_ms = ?2 WHERE lease_id = ?1",
+            params![jobs[3].lease_id, t0 + 30],
+        )
+        .unwrap();
+        drop(conn);
+        let mut unknown = jobs[4].clone();
+        unknown.lease_id = "no-such-lease".into();
+        let mut elsewhere = jobs[5].clone();
+        elsewhere.url = "http://elsewhere.example/".into();
+        let early = record_for(
+            &node,
+            &jobs[6],
+            sample_text(6, 1_500),
+            t0 - MAX_CLOCK_SKEW_MS - 1,
+        );
+        let now = t0 + 60;
+        let cases = [
+            (
+                record_for(&node, &unknown, sample_text(4, 1_500), t0),
+                "unknown_lease",
+            ),
+            (
+                record_for(&node, &others[0], sample_text(9, 1_500), t0),
+                "lease_not_yours",
+            ),
+            (
+                record_for(&node, &elsewhere, sample_text(5, 1_500), t0),
+                "lease_url_mismatch",
+            ),
+            (good(0), "already_submitted"),
+            (good(2), "lease_closed"),
+            (good(3), "lease_expired"),
+            (early, "fetched_before_lease"),
+        ];
+        let open = |lease: &str| -> String {
+            store
+                .conn()
+                .unwrap()
+                .query_row(
+                    "SELECT state FROM leases WHERE lease_id = ?1",
+                    [lease],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let records = || -> i64 {
+            store
+                .conn()
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+                .unwrap()
+        };
+        for (bad, code) in cases {
+            let bad_lease = bad.lease_id.clone();
+            let before = store.conn().unwrap().query_row(
+                "SELECT state, closed_at_ms FROM leases WHERE lease_id = ?1",
+                [&bad_lease],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
+            );
+            let err = ingest_batch(&store, &node, &validator, vec![good(1), bad], now).unwrap_err();
+            assert_eq!(err.code(), code, "{err}");
+            assert!((400..500).contains(&err.status()), "{code}: {err}");
+            assert_eq!(
+                open(&jobs[1].lease_id),
+                "open",
+                "{code}: the good record's lease"
+            );
+            let after = store.conn().unwrap().query_row(
+                "SELECT state, closed_at_ms FROM leases WHERE lease_id = ?1",
+                [&bad_lease],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
+            );
+            assert_eq!(
+                format!("{after:?}"),
+                format!("{before:?}"),
+                "{code}: its lease"
+            );
+            assert_eq!(records(), 1, "{code}");
+        }
+        // The good record still goes in, and closes its lease.
+        ingest_batch(&store, &node, &validator, vec![good(1)], now).unwrap();
+        assert_eq!(open(&jobs[1].lease_id), "done");
+        assert_eq!(records(), 2);
+    }
+
     #[test]
     fn revoked_records_leave_the_band_index_and_nothing_else_does() {
         let dir = tempfile::tempdir().unwrap();
