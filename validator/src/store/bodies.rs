@@ -462,9 +462,9 @@ impl<'d> Reader<'d> {
         let mut window = match self.window.take() {
             Some(w) if w.buf.len() >= w.start + size && w.start < BLOCK => w,
             _ => {
-                // Room for the usual read of a page of an export's bodies, so that the buffer is
-                // rarely made again.
-                let room = size.max(256 << 10);
+                // Room for the largest coalesced read, so that an export makes (and first
+                // touches) its buffer once.
+                let room = size.max(MAX_READ as usize);
                 let mut buf: Vec<u8> = Vec::with_capacity(room + BLOCK);
                 let start = buf.as_ptr().align_offset(BLOCK).min(BLOCK);
                 buf.resize(start + room, 0);

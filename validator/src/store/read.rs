@@ -219,6 +219,8 @@ impl Store {
         // Rows come in record-id order, not batch order: each batch's receipt is parsed once and
         // shared (parsing it for every row cost more than the rest of the read).
         let mut receipts: HashMap<Digest, Arc<Receipt>> = HashMap::new();
+        // One reader for the whole export: its read buffer is made (and first touched) once.
+        let mut bodies = bodies::Reader::new(&self.bodies_dir);
         let mut next = from;
         while next <= to {
             let Some((epoch, mut ids)) = self.accepted_ids(next, to)? else {
@@ -227,7 +229,7 @@ impl Store {
             // Record ids are distinct 32-byte strings: byte order here is SQLite's BLOB order.
             ids.sort_unstable();
             for page in ids.chunks(page_rows) {
-                for record in self.accepted_rows(page, &mut receipts)? {
+                for record in self.accepted_rows(page, &mut receipts, &mut bodies)? {
                     f(record)?;
                 }
             }
@@ -271,6 +273,7 @@ impl Store {
         &self,
         ids: &[([u8; 32], i64)],
         receipts: &mut HashMap<Digest, Arc<Receipt>>,
+        bodies: &mut bodies::Reader<'_>,
     ) -> Result<Vec<AcceptedRecord>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().op("accepted_records")?;
@@ -330,7 +333,7 @@ impl Store {
                 .collect();
             order.sort_unstable_by_key(|(at, i)| (at.segment, at.offset, *i));
             let ats: Vec<BodyAt> = order.iter().map(|(at, _)| *at).collect();
-            let mut read = bodies::Reader::new(&self.bodies_dir).read_sorted(&ats)?;
+            let mut read = bodies.read_sorted(&ats)?;
             for ((_, i), body) in order.iter().zip(read.drain(..)) {
                 if let Some(row) = rows.get_mut(*i) {
                     row.record_json = Some(body);
