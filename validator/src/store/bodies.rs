@@ -22,9 +22,9 @@
 //! * **Batches start on block boundaries.** Each batch's bodies start at a multiple of [`BLOCK`]
 //!   and its write is padded with zeros to one, so that it can bypass the page cache
 //!   (`O_DIRECT`): the bodies are written once and read only by exports, and copying them into
-//!   the page cache was most of the store's kernel time (validator README, "Bodies written
-//!   around the page cache"). Where a file system refuses direct I/O the same bytes are written
-//!   through the page cache.
+//!   the page cache was most of the store's kernel time (validator README, "Bodies around the
+//!   page cache"). Where a file system refuses direct I/O the same bytes are written through the
+//!   page cache.
 //! * **Readers trust nothing.** A body read back must be as long as its row says and parse to a
 //!   record whose id and text digest match ([`check`]); anything else is `store_corrupt`.
 
