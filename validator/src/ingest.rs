@@ -29,16 +29,17 @@ pub fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Batch, IngestError> 
 #[derive(Debug)]
 pub struct Received {
     pub batch: Batch,
-    /// The decompressed body.
-    json: Vec<u8>,
+    /// The decompressed body, shared by the prepared records (each takes its slice, no copy).
+    json: bytes::Bytes,
     /// Where each record's JSON value lies in `json`, in record order.
     spans: Vec<std::ops::Range<usize>>,
 }
 
 impl Received {
-    /// The JSON text record `index` arrived as.
-    pub fn record_json(&self, index: usize) -> Option<&[u8]> {
-        self.spans.get(index).and_then(|r| self.json.get(r.clone()))
+    /// The JSON text record `index` arrived as (a slice of the shared body, not a copy).
+    pub fn record_json(&self, index: usize) -> Option<bytes::Bytes> {
+        let span = self.spans.get(index)?;
+        (span.end <= self.json.len()).then(|| self.json.slice(span.clone()))
     }
 }
 
@@ -79,7 +80,7 @@ pub fn decode_received(body: &[u8], limits: &DecodeLimits) -> Result<Received, I
     Batch::check_count(&header, records.len(), limits).map_err(refuse)?;
     Ok(Received {
         batch: Batch { header, records },
-        json,
+        json: bytes::Bytes::from(json),
         spans,
     })
 }
@@ -178,7 +179,7 @@ fn prepare_with(
 fn prepare_record(
     index: usize,
     record: &Record,
-    received_json: Option<&[u8]>,
+    received_json: Option<bytes::Bytes>,
     languages: &[String],
     tokens: Option<&mut TokenCounter>,
 ) -> Result<PreparedRecord, IngestError> {
@@ -207,14 +208,16 @@ fn prepare_record(
         .filter_map(|l| normalize(l).ok())
         .collect();
     let json = match received_json {
-        Some(json) => json.to_vec(),
-        None => serde_json::to_vec(record).map_err(|e| IngestError::Record {
-            index,
-            source: ProtocolError::Malformed {
-                what: "record",
-                why: e.to_string(),
-            },
-        })?,
+        Some(json) => json,
+        None => {
+            bytes::Bytes::from(serde_json::to_vec(record).map_err(|e| IngestError::Record {
+                index,
+                source: ProtocolError::Malformed {
+                    what: "record",
+                    why: e.to_string(),
+                },
+            })?)
+        }
     };
     Ok(PreparedRecord {
         record: record.clone(),
@@ -325,7 +328,7 @@ mod tests {
             assert_eq!(r.batch, decode(&body, &limits).unwrap());
             for (i, record) in b.records.iter().enumerate() {
                 let raw = r.record_json(i).unwrap();
-                assert_eq!(&serde_json::from_slice::<Record>(raw).unwrap(), record);
+                assert_eq!(&serde_json::from_slice::<Record>(&raw).unwrap(), record);
             }
             assert_eq!(r.record_json(5), None);
             let (id, prepared) = prepare_received(&r, &b.header.node, 1_767_225_600_000, &[])

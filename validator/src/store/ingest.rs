@@ -23,8 +23,8 @@ use crate::scoring::{self, AGREEMENT_SIMILARITY, PROVEN_CHECKS, SCORING};
 pub struct PreparedRecord {
     pub record: Record,
     pub id: Digest,
-    /// The record as JSON, stored for export.
-    pub json: Vec<u8>,
+    /// The record as JSON, stored for export: as received, a slice of the batch's body.
+    pub json: bytes::Bytes,
     /// The first quality rule that failed, if any.
     pub rejection: Option<&'static str>,
     /// The quality scores in their stored form ([`crate::quality::encode_scores`]); empty when a
