@@ -193,7 +193,7 @@ fn prepare_record(
         .unwrap_or(0.0);
     // Stored compactly: ~150 bytes a row where JSON took ~770, written twice (WAL, then the
     // checkpoint) and read back by every export.
-    let quality = quality::encode_scores(&scores).unwrap_or_default();
+    let quality = quality::StoredScores::of(&scores);
     let minhash = MinHash::of(&record.text);
     let bands = minhash.bands();
     // Counted once, here, so dataset exports (which re-export on a timer) never count again.
@@ -224,11 +224,6 @@ fn prepare_record(
         id,
         json,
         rejection: report.rejection,
-        quality_json: if quality.is_empty() {
-            serde_json::to_string(&scores).unwrap_or_else(|_| "{}".into())
-        } else {
-            String::new()
-        },
         quality,
         punct_ratio,
         text_key: exact_key(&record.text),
@@ -337,12 +332,16 @@ mod tests {
             assert_eq!(id, id2);
             for (p, q) in prepared.iter().zip(&prepared2) {
                 // Scores in their compact form, not JSON.
-                assert!(!p.quality.is_empty() && p.quality_json.is_empty());
+                assert!(
+                    matches!(p.quality, quality::StoredScores::Compact(_)),
+                    "{:?}",
+                    p.quality
+                );
                 let back: Record = serde_json::from_slice(&p.json).unwrap();
                 assert_eq!(back, p.record);
                 assert_eq!(
-                    (p.id, &p.quality, &p.quality_json, p.text_key),
-                    (q.id, &q.quality, &q.quality_json, q.text_key)
+                    (p.id, &p.quality, p.text_key),
+                    (q.id, &q.quality, q.text_key)
                 );
             }
         }

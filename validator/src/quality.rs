@@ -140,6 +140,36 @@ pub fn encode_scores(scores: &BTreeMap<&str, f64>) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A record's scores as the store keeps them: the columns `quality` (compact) and `quality_json`
+/// of its row, exactly one of them in use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredScores {
+    /// [`encode_scores`]' form (schema version 12 on).
+    Compact(Vec<u8>),
+    /// JSON by name: rows stored before version 12, and scores a name of which has no code.
+    Json(String),
+}
+
+impl StoredScores {
+    /// The stored form of `scores`: compact, or JSON when a name has no code.
+    pub fn of(scores: &BTreeMap<&str, f64>) -> Self {
+        match encode_scores(scores) {
+            Some(bytes) => StoredScores::Compact(bytes),
+            None => {
+                StoredScores::Json(serde_json::to_string(scores).unwrap_or_else(|_| "{}".into()))
+            }
+        }
+    }
+
+    /// The scores back, by name; a message saying what is wrong otherwise.
+    pub fn decode(&self) -> Result<BTreeMap<String, f64>, String> {
+        match self {
+            StoredScores::Compact(bytes) => decode_scores(bytes),
+            StoredScores::Json(json) => serde_json::from_str(json).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// The scores of [`encode_scores`]' form, by name; a message saying what is wrong otherwise.
 pub fn decode_scores(bytes: &[u8]) -> Result<BTreeMap<String, f64>, String> {
     let Some((&format, rest)) = bytes.split_first() else {
@@ -1216,6 +1246,13 @@ mod tests {
         let scores = BTreeMap::from([("text_bytes", 1.0), ("a_new_score", 2.0)]);
         assert_eq!(encode_scores(&scores), None);
         assert_eq!(encode_scores(&BTreeMap::new()), Some(vec![SCORES_FORMAT]));
+        // They are stored as JSON instead, and come back all the same.
+        let stored = StoredScores::of(&scores);
+        assert!(matches!(stored, StoredScores::Json(_)), "{stored:?}");
+        assert_eq!(
+            stored.decode().unwrap(),
+            BTreeMap::from([("text_bytes".into(), 1.0), ("a_new_score".into(), 2.0)])
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
 use crate::frontier::NormalUrl;
+use crate::quality::StoredScores;
 use crate::scoring::{self, AGREEMENT_SIMILARITY, PROVEN_CHECKS, SCORING};
 
 /// A record after the CPU-side checks ([`crate::ingest::prepare`]), ready for the transaction.
@@ -27,11 +28,8 @@ pub struct PreparedRecord {
     pub json: bytes::Bytes,
     /// The first quality rule that failed, if any.
     pub rejection: Option<&'static str>,
-    /// The quality scores in their stored form ([`crate::quality::encode_scores`]); empty when a
-    /// score has no code, and then `quality_json` holds them instead.
-    pub quality: Vec<u8>,
-    /// The quality scores as JSON when `quality` is empty; empty otherwise.
-    pub quality_json: String,
+    /// The quality scores as they are stored.
+    pub quality: StoredScores,
     /// FineWeb line-punctuation ratio (points weight).
     pub punct_ratio: f64,
     pub text_key: Digest,
@@ -383,7 +381,10 @@ pub(super) fn ingest_in(
                 i64::try_from(points).unwrap_or(i64::MAX),
                 pr.text_key.as_bytes().as_slice(),
                 pr.minhash.to_bytes(),
-                pr.quality_json,
+                match &pr.quality {
+                    StoredScores::Json(json) => json.as_str(),
+                    StoredScores::Compact(_) => "",
+                },
                 dup_of.map(|(d, _)| d.as_bytes().to_vec()),
                 pr.token_count
                     .filter(|_| verdict != Verdict::Rejected)
@@ -391,7 +392,10 @@ pub(super) fn ingest_in(
                 body.map(|b| b.0),
                 body.map(|b| b.1),
                 body.map(|b| b.2),
-                Some(pr.quality.as_slice()).filter(|q| !q.is_empty()),
+                match &pr.quality {
+                    StoredScores::Compact(bytes) => Some(bytes.as_slice()),
+                    StoredScores::Json(_) => None,
+                },
             ])
             .op("ingest")?;
         let seq = tx.last_insert_rowid();

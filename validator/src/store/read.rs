@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::bodies::{self, BodyAt};
 use super::{Op, Store, StoreError, digest_from, key_from, open_epoch};
+use crate::quality::StoredScores;
 
 /// One accepted (verified, unique, good enough) record with its provenance.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,7 +311,10 @@ impl Store {
                     batch: row.get(1).op("accepted_records")?,
                     epoch: row.get(2).op("accepted_records")?,
                     at: row.get(3).op("accepted_records")?,
-                    quality_json: row.get(4).op("accepted_records")?,
+                    quality: match row.get(11).op("accepted_records")? {
+                        Some(bytes) => StoredScores::Compact(bytes),
+                        None => StoredScores::Json(row.get(4).op("accepted_records")?),
+                    },
                     cluster: row.get(5).op("accepted_records")?,
                     tokens: row.get(6).op("accepted_records")?,
                     id: digest_from(&record_id, "record id")?,
@@ -322,7 +326,6 @@ impl Store {
                         }),
                         _ => None,
                     },
-                    compact: row.get(11).op("accepted_records")?,
                 });
             }
             let mut order: Vec<(BodyAt, usize)> = rows
@@ -367,12 +370,7 @@ impl Store {
                     }
                 };
                 let record = bodies::check(&record_json, &id)?;
-                // Since version 12 the scores are stored compactly; earlier rows hold JSON.
-                let quality = match row.compact {
-                    Some(bytes) => crate::quality::decode_scores(&bytes),
-                    None => serde_json::from_str(&row.quality_json).map_err(|e| e.to_string()),
-                }
-                .map_err(|why| StoreError::Corrupt {
+                let quality = row.quality.decode().map_err(|why| StoreError::Corrupt {
                     what: "quality",
                     why: format!("record {id}: {why}"),
                 })?;
@@ -631,12 +629,11 @@ struct PageRow {
     batch: Vec<u8>,
     epoch: i64,
     at: i64,
-    quality_json: String,
+    quality: StoredScores,
     cluster: i64,
     tokens: Option<i64>,
     id: Digest,
     body: Option<BodyAt>,
-    compact: Option<Vec<u8>>,
 }
 
 #[cfg(test)]
