@@ -7,7 +7,8 @@
 //! database at the checkpoint, a few KB per system call. That was about half of the store
 //! transaction's CPU time (~60 → ~30 µs per record when the bodies were left out; figures in the
 //! validator README, "Record bodies in segment files"). A batch's bodies are now one write at the
-//! end of a segment, and a record's row is ~1 KB (its MinHash and quality scores are most of it).
+//! end of a segment (a direct one since version 12, see below), and a record's row is ~0.6 KB
+//! (its 448-byte MinHash is most of it, since its quality scores are stored compactly).
 //!
 //! Invariants:
 //! * **The database says what is committed.** `body_segments` holds each segment's committed
@@ -213,7 +214,8 @@ impl Appender {
                 self.created_dir = true;
             }
             let existed = path.exists();
-            let opened = self.open(&path)?;
+            let opened = open_segment(&path, &appending(), &mut self.direct)
+                .map_err(|s| io_error(&path, s))?;
             self.created |= !existed;
             self.files.insert(segment, opened);
         }
@@ -237,7 +239,8 @@ impl Appender {
         }
         if reopen {
             // The same bytes through the page cache; this segment stays so.
-            self.files.insert(segment, (buffered(&path)?, false));
+            let file = appending().open(&path).map_err(|s| io_error(&path, s))?;
+            self.files.insert(segment, (file, false));
         }
         if !written {
             let (file, _) = self
@@ -254,29 +257,6 @@ impl Appender {
         )
         .op("body_segments")?;
         Ok(())
-    }
-
-    /// Opens a segment for appending: for direct I/O while that works here, else through the
-    /// page cache.
-    fn open(&mut self, path: &Path) -> Result<(File, bool), StoreError> {
-        if self.direct {
-            use std::os::unix::fs::OpenOptionsExt;
-            match OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(path)
-            {
-                Ok(file) => return Ok((file, true)),
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    tracing::info!(path = %path.display(), "no direct I/O here; bodies go through the page cache");
-                    self.direct = false;
-                }
-                Err(e) => return Err(io_error(path, e)),
-            }
-        }
-        Ok((buffered(path)?, false))
     }
 
     /// Makes everything written so far durable: each written segment, then the directory if a
@@ -306,14 +286,32 @@ impl Appender {
     }
 }
 
-/// A segment opened for appending through the page cache.
-fn buffered(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|s| io_error(path, s))
+/// How a segment is opened for appending (created if new, never truncated).
+fn appending() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    options
+}
+
+/// Opens a segment with `options`: for direct I/O while `direct`, which is cleared where the file
+/// system refuses it (later segments are then opened through the page cache).
+fn open_segment(
+    path: &Path,
+    options: &OpenOptions,
+    direct: &mut bool,
+) -> std::io::Result<(File, bool)> {
+    if *direct {
+        use std::os::unix::fs::OpenOptionsExt;
+        match options.clone().custom_flags(libc::O_DIRECT).open(path) {
+            Ok(file) => return Ok((file, true)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::info!(path = %path.display(), "no direct I/O here; bodies go through the page cache");
+                *direct = false;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((options.open(path)?, false))
 }
 
 /// [`Reader::read_sorted`] reads bodies this close together in one go (the bytes between are
@@ -510,7 +508,9 @@ impl<'d> Reader<'d> {
     /// The open segment `segment` and whether it was opened for direct I/O.
     fn file(&mut self, segment: i64, path: &Path) -> Result<(&File, bool), StoreError> {
         if !self.files.contains_key(&segment) {
-            let opened = open_for_reading(path, &mut self.direct).map_err(|s| {
+            let mut reading = OpenOptions::new();
+            reading.read(true);
+            let opened = open_segment(path, &reading, &mut self.direct).map_err(|s| {
                 if s.kind() == std::io::ErrorKind::NotFound {
                     StoreError::Corrupt {
                         what: "record body",
@@ -527,24 +527,6 @@ impl<'d> Reader<'d> {
             .map(|(f, d)| (f, *d))
             .ok_or_else(|| io_error(path, std::io::ErrorKind::NotFound.into()))
     }
-}
-
-/// Opens a segment for reading: for direct I/O while `direct` (cleared where the file system
-/// refuses it), else through the page cache.
-fn open_for_reading(path: &Path, direct: &mut bool) -> std::io::Result<(File, bool)> {
-    if *direct {
-        use std::os::unix::fs::OpenOptionsExt;
-        match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-        {
-            Ok(file) => return Ok((file, true)),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => *direct = false,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((File::open(path)?, false))
 }
 
 /// Reads into `buf` from `offset` until it is full or the file ends; the bytes read. A direct
