@@ -269,7 +269,9 @@ impl Store {
     }
 
     /// The records at these seqs that are still accepted primaries, in the order given, read in
-    /// one read transaction (the same snapshot for the whole page).
+    /// one read transaction (the same snapshot for the whole page): the rows first, then their
+    /// bodies in the order they lie on disk (rows come in record-id order, bodies in arrival
+    /// order), then the records in row order.
     fn accepted_rows(
         &self,
         ids: &[([u8; 32], i64)],
@@ -278,114 +280,16 @@ impl Store {
     ) -> Result<Vec<AcceptedRecord>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().op("accepted_records")?;
-        let mut page = Vec::with_capacity(ids.len());
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT record_json, batch_id, epoch, received_at_ms, quality_json,
-                            cluster_size, token_count, record_id, body_segment, body_offset,
-                            body_len, quality
-                     FROM records
-                     WHERE seq = ?1 AND verdict = 'accepted' AND role = 'primary'",
-                )
-                .op("accepted_records")?;
+        let mut rows = page_rows(&tx, ids)?;
+        read_bodies(&mut rows, bodies)?;
+        let page = {
             let mut receipt_of = tx
                 .prepare_cached("SELECT receipt_json FROM batches WHERE batch_id = ?1")
                 .op("accepted_records")?;
-            // The page's rows first, then their bodies in the order they lie on disk (rows come
-            // in record-id order, bodies in arrival order), then the records in row order.
-            let mut rows = Vec::with_capacity(ids.len());
-            for &(_, seq) in ids {
-                let mut found = stmt.query(params![seq]).op("accepted_records")?;
-                let Some(row) = found.next().op("accepted_records")? else {
-                    continue;
-                };
-                let record_id: Vec<u8> = row.get(7).op("accepted_records")?;
-                let body: (Option<i64>, Option<i64>, Option<i64>) = (
-                    row.get(8).op("accepted_records")?,
-                    row.get(9).op("accepted_records")?,
-                    row.get(10).op("accepted_records")?,
-                );
-                rows.push(PageRow {
-                    record_json: row.get(0).op("accepted_records")?,
-                    batch: row.get(1).op("accepted_records")?,
-                    epoch: row.get(2).op("accepted_records")?,
-                    at: row.get(3).op("accepted_records")?,
-                    quality: match row.get(11).op("accepted_records")? {
-                        Some(bytes) => StoredScores::Compact(bytes),
-                        None => StoredScores::Json(row.get(4).op("accepted_records")?),
-                    },
-                    cluster: row.get(5).op("accepted_records")?,
-                    tokens: row.get(6).op("accepted_records")?,
-                    id: digest_from(&record_id, "record id")?,
-                    body: match body {
-                        (Some(segment), Some(offset), Some(len)) => Some(BodyAt {
-                            segment,
-                            offset,
-                            len,
-                        }),
-                        _ => None,
-                    },
-                });
-            }
-            let mut order: Vec<(BodyAt, usize)> = rows
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.record_json.is_none())
-                .filter_map(|(i, r)| Some((r.body?, i)))
-                .collect();
-            order.sort_unstable_by_key(|(at, i)| (at.segment, at.offset, *i));
-            let ats: Vec<BodyAt> = order.iter().map(|(at, _)| *at).collect();
-            let mut read = bodies.read_sorted(&ats)?;
-            for ((_, i), body) in order.iter().zip(read.drain(..)) {
-                if let Some(row) = rows.get_mut(*i) {
-                    row.record_json = Some(body);
-                }
-            }
-            for row in rows {
-                let id = row.id;
-                // Records stored before version 9 hold their JSON in the row.
-                let Some(record_json) = row.record_json else {
-                    return Err(StoreError::Corrupt {
-                        what: "record",
-                        why: format!("accepted record {id} has no body"),
-                    });
-                };
-                let batch_id = digest_from(&row.batch, "batch id")?;
-                let receipt = match receipts.get(&batch_id) {
-                    Some(r) => Arc::clone(r),
-                    None => {
-                        let bytes: Vec<u8> = receipt_of
-                            .query_row(params![row.batch.as_slice()], |r| r.get(0))
-                            .op("accepted_records")?;
-                        let r: Arc<Receipt> =
-                            Arc::new(serde_json::from_slice(&bytes).map_err(|e| {
-                                StoreError::Corrupt {
-                                    what: "receipt",
-                                    why: e.to_string(),
-                                }
-                            })?);
-                        receipts.insert(batch_id, Arc::clone(&r));
-                        r
-                    }
-                };
-                let record = bodies::check(&record_json, &id)?;
-                let quality = row.quality.decode().map_err(|why| StoreError::Corrupt {
-                    what: "quality",
-                    why: format!("record {id}: {why}"),
-                })?;
-                page.push(AcceptedRecord {
-                    record,
-                    batch_id,
-                    receipt,
-                    epoch: u64::try_from(row.epoch).unwrap_or(0),
-                    accepted_at_ms: row.at,
-                    quality,
-                    minhash_cluster_size: u32::try_from(row.cluster).unwrap_or(u32::MAX),
-                    token_count: row.tokens.and_then(|n| u64::try_from(n).ok()),
-                });
-            }
-        }
+            rows.into_iter()
+                .map(|row| row.into_accepted(&mut receipt_of, receipts))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         tx.commit().op("accepted_records")?;
         Ok(page)
     }
@@ -634,6 +538,126 @@ struct PageRow {
     tokens: Option<i64>,
     id: Digest,
     body: Option<BodyAt>,
+}
+
+/// The rows at these seqs that are still accepted primaries, in the order given.
+fn page_rows(
+    conn: &rusqlite::Connection,
+    ids: &[([u8; 32], i64)],
+) -> Result<Vec<PageRow>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT record_json, batch_id, epoch, received_at_ms, quality_json, cluster_size,
+                    token_count, record_id, body_segment, body_offset, body_len, quality
+             FROM records
+             WHERE seq = ?1 AND verdict = 'accepted' AND role = 'primary'",
+        )
+        .op("accepted_records")?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for &(_, seq) in ids {
+        let mut found = stmt.query(params![seq]).op("accepted_records")?;
+        let Some(row) = found.next().op("accepted_records")? else {
+            continue;
+        };
+        let record_id: Vec<u8> = row.get(7).op("accepted_records")?;
+        let body: (Option<i64>, Option<i64>, Option<i64>) = (
+            row.get(8).op("accepted_records")?,
+            row.get(9).op("accepted_records")?,
+            row.get(10).op("accepted_records")?,
+        );
+        rows.push(PageRow {
+            record_json: row.get(0).op("accepted_records")?,
+            batch: row.get(1).op("accepted_records")?,
+            epoch: row.get(2).op("accepted_records")?,
+            at: row.get(3).op("accepted_records")?,
+            quality: match row.get(11).op("accepted_records")? {
+                Some(bytes) => StoredScores::Compact(bytes),
+                None => StoredScores::Json(row.get(4).op("accepted_records")?),
+            },
+            cluster: row.get(5).op("accepted_records")?,
+            tokens: row.get(6).op("accepted_records")?,
+            id: digest_from(&record_id, "record id")?,
+            body: match body {
+                (Some(segment), Some(offset), Some(len)) => Some(BodyAt {
+                    segment,
+                    offset,
+                    len,
+                }),
+                _ => None,
+            },
+        });
+    }
+    Ok(rows)
+}
+
+/// Reads the bodies of `rows` that live in segments, in the order they lie there.
+fn read_bodies(rows: &mut [PageRow], bodies: &mut bodies::Reader<'_>) -> Result<(), StoreError> {
+    let mut order: Vec<(BodyAt, usize)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.record_json.is_none())
+        .filter_map(|(i, r)| Some((r.body?, i)))
+        .collect();
+    order.sort_unstable_by_key(|(at, i)| (at.segment, at.offset, *i));
+    let ats: Vec<BodyAt> = order.iter().map(|(at, _)| *at).collect();
+    for ((_, i), body) in order.iter().zip(bodies.read_sorted(&ats)?) {
+        if let Some(row) = rows.get_mut(*i) {
+            row.record_json = Some(body);
+        }
+    }
+    Ok(())
+}
+
+impl PageRow {
+    /// The accepted record of this row, its body read, its batch's receipt parsed once per
+    /// export (`receipts`).
+    fn into_accepted(
+        self,
+        receipt_of: &mut rusqlite::Statement<'_>,
+        receipts: &mut HashMap<Digest, Arc<Receipt>>,
+    ) -> Result<AcceptedRecord, StoreError> {
+        let id = self.id;
+        // Records stored before version 9 hold their JSON in the row.
+        let Some(record_json) = self.record_json else {
+            return Err(StoreError::Corrupt {
+                what: "record",
+                why: format!("accepted record {id} has no body"),
+            });
+        };
+        let batch_id = digest_from(&self.batch, "batch id")?;
+        let receipt = match receipts.get(&batch_id) {
+            Some(r) => Arc::clone(r),
+            None => {
+                let bytes: Vec<u8> = receipt_of
+                    .query_row(params![self.batch.as_slice()], |r| r.get(0))
+                    .op("accepted_records")?;
+                let r: Arc<Receipt> =
+                    Arc::new(
+                        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                            what: "receipt",
+                            why: e.to_string(),
+                        })?,
+                    );
+                receipts.insert(batch_id, Arc::clone(&r));
+                r
+            }
+        };
+        let record = bodies::check(&record_json, &id)?;
+        let quality = self.quality.decode().map_err(|why| StoreError::Corrupt {
+            what: "quality",
+            why: format!("record {id}: {why}"),
+        })?;
+        Ok(AcceptedRecord {
+            record,
+            batch_id,
+            receipt,
+            epoch: u64::try_from(self.epoch).unwrap_or(0),
+            accepted_at_ms: self.at,
+            quality,
+            minhash_cluster_size: u32::try_from(self.cluster).unwrap_or(u32::MAX),
+            token_count: self.tokens.and_then(|n| u64::try_from(n).ok()),
+        })
+    }
 }
 
 #[cfg(test)]
