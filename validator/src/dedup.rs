@@ -1,15 +1,27 @@
 //! Deduplication: an exact key (blake3 of normalised text) and MinHash signatures with LSH bands
 //! for near-duplicates, in FineWeb's configuration (word 5-grams, 14 bands × 8 hashes = 112).
 //!
-//! `minhash/v1` (stored signatures depend on it; change the version if any of this changes):
+//! `minhash/v2` (stored signatures depend on it; change the version if any of this changes):
 //! * text is simplified: lower-cased, ASCII digits → `0`, every non-alphanumeric character → space
 //!   (diacritics are *not* stripped: that needs Unicode decomposition tables we do not ship);
 //! * words are hashed with [`word_hash`], shingles are 5 consecutive words (a shorter text is one
-//!   shingle) combined by a fixed mixing function;
-//! * hash `i` of a shingle `s` is `((A[i] · s + B[i]) mod 2^64) >> 32`, with `A`, `B` drawn from
-//!   splitmix64 seeded with [`MINHASH_SEED`]; the signature keeps the minimum of each;
+//!   shingle) combined by a fixed mixing function into a 64-bit hash `s`;
+//! * one-permutation hashing (Li, Owen and Zhang, 2012): shingle `s` falls into bin
+//!   `⌊(s >> 32) · 112 / 2³²⌋` and bin `i`'s value is the minimum of `s mod 2³²` over its shingles;
+//! * an empty bin (texts of fewer than a few hundred shingles have some) takes the value of the
+//!   first filled bin on its own probe sequence (optimal densification, Shrivastava, 2017): probe
+//!   `p₀ = fmix64(`[`MINHASH_SEED`]` ^ i)`, `pₖ₊₁ = pₖ · 6364136223846793005 + 1442695040888963407
+//!   mod 2⁶⁴`, bin `⌊(pₖ >> 32) · 112 / 2³²⌋`; after 2¹⁶ misses, the next filled bin after `i`. So
+//!   two texts agree on a value with probability equal to their shingles' Jaccard similarity, as
+//!   with 112 independent permutations, for one hash per shingle instead of 112; a text without
+//!   words has every value `u32::MAX`;
 //! * the LSH band keys mix each band's number and 8 values with the shingle mix
-//!   ([`MinHash::bands`]); they are not stored, so they are not part of `minhash/v1`.
+//!   ([`MinHash::bands`]); they are not stored, so they are not part of `minhash/v2`.
+//!
+//! `minhash/v1` (schema versions 1 to 12) kept, for each of 112 hashes
+//! `((A[i] · s + B[i]) mod 2⁶⁴) >> 32`, the minimum over the shingles: 112 multiply-adds per
+//! shingle. Schema version 13 recomputes the stored signatures from the stored texts
+//! (`store/migrate.rs`).
 
 use std::hash::Hasher;
 
@@ -23,10 +35,10 @@ pub const NUM_BANDS: usize = 14;
 pub const ROWS_PER_BAND: usize = NUM_HASHES / NUM_BANDS;
 /// Words per shingle.
 pub const SHINGLE_WORDS: usize = 5;
-/// Seed of the hash family (`gleaner` in ASCII).
+/// Seed of the densification probes (`gleaner` in ASCII).
 pub const MINHASH_SEED: u64 = 0x0067_6c65_616e_6572;
 /// Version label of the scheme, stored with signatures.
-pub const MINHASH_VERSION: &str = "minhash/v1";
+pub const MINHASH_VERSION: &str = "minhash/v2";
 
 /// A MinHash signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,31 +221,6 @@ fn next_irregular_space(bytes: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-struct Family {
-    a: [u64; NUM_HASHES],
-    b: [u64; NUM_HASHES],
-}
-
-fn family() -> &'static Family {
-    static FAMILY: std::sync::OnceLock<Family> = std::sync::OnceLock::new();
-    FAMILY.get_or_init(|| {
-        let mut state = MINHASH_SEED;
-        let mut next = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            fmix64(state)
-        };
-        let mut f = Family {
-            a: [0; NUM_HASHES],
-            b: [0; NUM_HASHES],
-        };
-        for i in 0..NUM_HASHES {
-            f.a[i] = next() | 1;
-            f.b[i] = next();
-        }
-        f
-    })
-}
-
 /// What each ASCII byte becomes in a simplified word: digits `0`, letters lower-cased, every
 /// other byte 0 (it ends the word).
 const ASCII_SIMPLIFIED: [u8; 128] = {
@@ -342,29 +329,26 @@ fn simplified_word_hashes(text: &str) -> Vec<u64> {
     out
 }
 
-/// Hash indices computed together per pass over the shingles: their multipliers, offsets and
-/// running minima stay in registers.
-const LANES: usize = 8;
-
 impl MinHash {
     /// The signature of `text` (see the module docs).
     pub fn of(text: &str) -> Self {
         let words = simplified_word_hashes(text);
-        let shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
-            if words.is_empty() {
-                Vec::new()
-            } else {
-                vec![shingle(&words)]
+        let mut sketch = Sketch::new();
+        if words.len() < SHINGLE_WORDS {
+            if !words.is_empty() {
+                sketch.add(shingle(&words));
             }
         } else {
-            words.windows(SHINGLE_WORDS).map(shingle).collect()
-        };
-        MinHash(min_hashes(&shingles))
+            for w in words.windows(SHINGLE_WORDS) {
+                sketch.add(shingle(w));
+            }
+        }
+        MinHash(sketch.densified())
     }
 
     /// The LSH band keys, one per band: the band's number and its 8 values (two to a word)
     /// mixed as a shingle's words are. The keys live only in the in-memory band index (rebuilt
-    /// from the stored signatures at start), so this mix is not part of `minhash/v1` and may
+    /// from the stored signatures at start), so this mix is not part of `minhash/v2` and may
     /// change between versions. Until schema version 7 they were stored, as blake3 of the values
     /// truncated to 8 bytes; a collision only makes two texts candidates of each other, and
     /// whoever can choose a text could as well submit the other one, so a non-cryptographic
@@ -412,161 +396,87 @@ impl MinHash {
     }
 }
 
-/// The signature's minima over `shingles`: the hot loop of MinHash (112 multiply-adds per
-/// shingle). The baseline x86-64 target has no vector 64-bit multiply, so on CPUs that have one
-/// (AVX-512DQ) the portable code is run compiled for it, and on AVX2 CPUs a variant built from
-/// 32-bit multiplies ([`min_hashes_avx2`]), chosen at run time. Every variant computes exactly
-/// the same values.
-fn min_hashes(shingles: &[u64]) -> [u32; NUM_HASHES] {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-        {
-            // SAFETY: the CPU supports AVX-512F and AVX-512DQ, checked just above; that is the
-            // only requirement of calling a `#[target_feature]` function.
-            #[allow(unsafe_code)]
-            return unsafe { min_hashes_avx512(shingles) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            #[allow(unsafe_code)]
-            return unsafe { min_hashes_avx2(shingles) };
-        }
-    }
-    min_hashes_portable(shingles)
+/// One-permutation MinHash of a stream of shingle hashes: each shingle falls into one of the
+/// [`NUM_HASHES`] bins by the high half of its hash and keeps the bin's minimum of the low half.
+struct Sketch {
+    mins: [u32; NUM_HASHES],
+    /// Bit `i % 64` of word `i / 64`: bin `i` holds a shingle (a minimum may be `u32::MAX`).
+    filled: [u64; NUM_HASHES.div_ceil(64)],
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-fn min_hashes_avx512(shingles: &[u64]) -> [u32; NUM_HASHES] {
-    min_hashes_portable(shingles)
+impl Sketch {
+    fn new() -> Self {
+        Sketch {
+            mins: [u32::MAX; NUM_HASHES],
+            filled: [0; NUM_HASHES.div_ceil(64)],
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, s: u64) {
+        let bin = bin_of(s >> 32);
+        if let Some(m) = self.mins.get_mut(bin) {
+            *m = (*m).min(s as u32);
+        }
+        if let Some(w) = self.filled.get_mut(bin / 64) {
+            *w |= 1 << (bin % 64);
+        }
+    }
+
+    fn is_filled(&self, bin: usize) -> bool {
+        self.filled
+            .get(bin / 64)
+            .is_some_and(|w| w & (1 << (bin % 64)) != 0)
+    }
+
+    /// The minima, each empty bin given the minimum of the first filled bin on its own probe
+    /// sequence (optimal densification); all `u32::MAX` when no bin is filled.
+    fn densified(&self) -> [u32; NUM_HASHES] {
+        let mut out = self.mins;
+        if self.filled.iter().all(|&w| w == 0) {
+            return out;
+        }
+        for (bin, value) in out.iter_mut().enumerate() {
+            if self.is_filled(bin) {
+                continue;
+            }
+            let mut probe = fmix64(MINHASH_SEED ^ bin as u64);
+            let mut from = None;
+            for _ in 0..MAX_PROBES {
+                let j = bin_of(probe >> 32);
+                if self.is_filled(j) {
+                    from = Some(j);
+                    break;
+                }
+                probe = probe
+                    .wrapping_mul(PROBE_MULTIPLIER)
+                    .wrapping_add(PROBE_INCREMENT);
+            }
+            // Past MAX_PROBES (odds below 10^-200 with one bin filled): the next filled bin.
+            let j = from.unwrap_or_else(|| {
+                (1..NUM_HASHES)
+                    .map(|k| (bin + k) % NUM_HASHES)
+                    .find(|&j| self.is_filled(j))
+                    .unwrap_or(bin)
+            });
+            *value = self.mins.get(j).copied().unwrap_or(u32::MAX);
+        }
+        out
+    }
 }
 
-/// The AVX2 minima from 32-bit halves, written with intrinsics (LLVM's own vectorisation of the
-/// portable loop emulates each 64-bit multiply with three `vpmuludq`, shifts and adds). With
-/// `a = ah·2³² + al`, `s = sh·2³² + sl`, and `al·sl + b` computed in 64 bits (`vpmuludq` + `vpaddq`;
-/// `al·sl + (b mod 2³²)` cannot overflow, so its high half plus `b`'s high half is the high half
-/// of `al·sl + b` mod 2⁶⁴):
-///
-/// `((a·s + b) mod 2⁶⁴) >> 32 = (((al·sl + b) mod 2⁶⁴) >> 32) + ah·sl + al·sh  (mod 2³²)`
-///
-/// where the last two products are 32-bit `vpmulld`s. Eleven instructions per 8 hashes and
-/// shingle; the same values as [`min_hashes_portable`] (tested).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn min_hashes_avx2(shingles: &[u64]) -> [u32; NUM_HASHES] {
-    use std::arch::x86_64::{
-        __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_blend_epi32, _mm256_extract_epi32,
-        _mm256_min_epu32, _mm256_mul_epu32, _mm256_mullo_epi32, _mm256_set_epi64x,
-        _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_setr_epi32, _mm256_srli_epi64,
-    };
-    /// Eight hashes' constants. `al_*`, `b_*`: hashes 0-3 and 4-7 in 64-bit lanes (`vpmuludq`
-    /// reads the low half of each). `ah`, `al`: 32-bit lanes in the order the blend of the two
-    /// 64-bit halves leaves them in, hashes 0, 4, 1, 5, 2, 6, 3, 7.
-    struct Group {
-        al_lo: __m256i,
-        b_lo: __m256i,
-        al_hi: __m256i,
-        b_hi: __m256i,
-        ah: __m256i,
-        al: __m256i,
-    }
-    /// Lane `p` of a group's 32-bit vectors holds hash `ORDER[p]` of the group.
-    const ORDER: [usize; 8] = [0, 4, 1, 5, 2, 6, 3, 7];
-    const GROUPS: usize = NUM_HASHES / 8;
-    let f = family();
-    let lo32 = |x: u64| x as u32 as i32;
-    let hi32 = |x: u64| (x >> 32) as u32 as i32;
-    let group = |g: usize| {
-        let a = |j: usize| f.a[8 * g + j];
-        let b = |j: usize| f.b[8 * g + j] as i64;
-        let low = |j: usize| i64::from(a(j) as u32);
-        // 32-bit lanes of one half of each multiplier, in `ORDER`.
-        let lanes = |half: fn(u64) -> i32| {
-            let v = ORDER.map(|j| half(a(j)));
-            _mm256_setr_epi32(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
-        };
-        Group {
-            al_lo: _mm256_set_epi64x(low(3), low(2), low(1), low(0)),
-            b_lo: _mm256_set_epi64x(b(3), b(2), b(1), b(0)),
-            al_hi: _mm256_set_epi64x(low(7), low(6), low(5), low(4)),
-            b_hi: _mm256_set_epi64x(b(7), b(6), b(5), b(4)),
-            ah: lanes(hi32),
-            al: lanes(lo32),
-        }
-    };
-    // Half the groups (56 hashes) per pass over the shingles: their 7 minima stay in vector
-    // registers with the shingle's three broadcasts, the constants are memory operands, and the
-    // broadcasts are paid twice per shingle instead of once per group pair.
-    const PER_PASS: usize = GROUPS / 2;
-    const _: () = assert!(2 * PER_PASS == GROUPS);
-    let passes: [[Group; PER_PASS]; 2] =
-        std::array::from_fn(|pass| std::array::from_fn(|i| group(pass * PER_PASS + i)));
-    let mut mins = [[_mm256_set1_epi32(-1); PER_PASS]; 2];
-    for (groups, m) in passes.iter().zip(mins.iter_mut()) {
-        for &s in shingles {
-            let s64 = _mm256_set1_epi64x(s as i64);
-            let sl = _mm256_set1_epi32(lo32(s));
-            let sh = _mm256_set1_epi32(hi32(s));
-            for (g, m) in groups.iter().zip(m.iter_mut()) {
-                let lo = _mm256_add_epi64(_mm256_mul_epu32(g.al_lo, s64), g.b_lo);
-                let hi = _mm256_add_epi64(_mm256_mul_epu32(g.al_hi, s64), g.b_hi);
-                // High halves: hashes 0-3 shifted down into the even lanes, 4-7 in the odd.
-                let top = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(lo), hi);
-                let cross =
-                    _mm256_add_epi32(_mm256_mullo_epi32(g.ah, sl), _mm256_mullo_epi32(g.al, sh));
-                *m = _mm256_min_epu32(*m, _mm256_add_epi32(top, cross));
-            }
-        }
-    }
-    let mut sig = [u32::MAX; NUM_HASHES];
-    for (out, m) in sig.chunks_exact_mut(8).zip(mins.into_iter().flatten()) {
-        let lanes = [
-            _mm256_extract_epi32::<0>(m),
-            _mm256_extract_epi32::<1>(m),
-            _mm256_extract_epi32::<2>(m),
-            _mm256_extract_epi32::<3>(m),
-            _mm256_extract_epi32::<4>(m),
-            _mm256_extract_epi32::<5>(m),
-            _mm256_extract_epi32::<6>(m),
-            _mm256_extract_epi32::<7>(m),
-        ];
-        for (lane, &j) in lanes.into_iter().zip(&ORDER) {
-            if let Some(o) = out.get_mut(j) {
-                *o = lane as u32;
-            }
-        }
-    }
-    sig
+/// The bin of a 32-bit hash: `⌊h · NUM_HASHES / 2³²⌋` (multiply-shift, no division).
+#[inline]
+fn bin_of(h: u64) -> usize {
+    (((h & 0xffff_ffff) * NUM_HASHES as u64) >> 32) as usize
 }
 
-/// `min over s of ((A[i]·s + B[i]) mod 2^64) >> 32` for each hash `i`, [`LANES`] hashes per pass
-/// over the shingles so their multipliers, offsets and minima stay in (vector) registers.
-#[inline(always)]
-fn min_hashes_portable(shingles: &[u64]) -> [u32; NUM_HASHES] {
-    let f = family();
-    let mut sig = [u32::MAX; NUM_HASHES];
-    for ((m, a), b) in sig
-        .chunks_exact_mut(LANES)
-        .zip(f.a.chunks_exact(LANES))
-        .zip(f.b.chunks_exact(LANES))
-    {
-        let mut a8 = [0u64; LANES];
-        let mut b8 = [0u64; LANES];
-        a8.copy_from_slice(a);
-        b8.copy_from_slice(b);
-        let mut m8 = [u32::MAX; LANES];
-        for &s in shingles {
-            for j in 0..LANES {
-                let v = (a8[j].wrapping_mul(s).wrapping_add(b8[j]) >> 32) as u32;
-                m8[j] = m8[j].min(v);
-            }
-        }
-        m.copy_from_slice(&m8);
-    }
-    sig
-}
+/// Probes an empty bin tries before the fallback scan: with a single filled bin each probe hits
+/// it with odds 1/112, so 2^16 misses in a row have odds (111/112)^65536 < 10^-250.
+const MAX_PROBES: usize = 1 << 16;
+/// The probe sequence's step (Knuth's MMIX LCG): `p ← p·M + C mod 2⁶⁴`, whose high half is used.
+const PROBE_MULTIPLIER: u64 = 6_364_136_223_846_793_005;
+const PROBE_INCREMENT: u64 = 1_442_695_040_888_963_407;
 
 fn shingle(words: &[u64]) -> u64 {
     fmix64(words.iter().fold(0x243f_6a88_85a3_08d3u64, |acc, h| {
@@ -595,34 +505,83 @@ mod tests {
             .join(" ")
     }
 
+    /// A sketch of `n` pseudo-random shingle hashes from `seed`.
+    fn sketch_of(hashes: impl IntoIterator<Item = u64>) -> MinHash {
+        let mut sketch = Sketch::new();
+        for h in hashes {
+            sketch.add(h);
+        }
+        MinHash(sketch.densified())
+    }
+
+    fn hashes(seed: u64, n: u64) -> impl Iterator<Item = u64> {
+        (0..n).map(move |i| fmix64(seed.wrapping_mul(0x1_0000_0001) ^ i))
+    }
+
+    /// Two sets with a known Jaccard similarity: the signatures' share of equal values estimates
+    /// it without bias, for large sets (few empty bins) and small ones (mostly densified).
     #[test]
-    fn every_min_hash_variant_agrees() {
-        let mut shingles: Vec<u64> = (0..1_000u64).map(|i| fmix64(i ^ 0xabcd)).collect();
-        // Halves at their extremes (carries out of the low product, zero halves).
-        shingles.extend([
-            0,
-            1,
-            u64::MAX,
-            u64::from(u32::MAX),
-            u64::MAX << 32,
-            1 << 32,
-            0x8000_0000_8000_0000,
-        ]);
-        for n in [0, 1, 2, 7, 100, shingles.len()] {
-            for from in [0, (shingles.len() - n) / 2, shingles.len() - n] {
-                let part = &shingles[from..from + n];
-                let portable = min_hashes_portable(part);
-                assert_eq!(min_hashes(part), portable);
-                #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: AVX2 is present, checked just above.
-                    #[allow(unsafe_code)]
-                    let avx2 = unsafe { min_hashes_avx2(part) };
-                    assert_eq!(avx2, portable, "{n} shingles from {from}");
+    fn similarity_estimates_jaccard() {
+        for (size, tolerance) in [(2_000u64, 0.02), (300, 0.03), (40, 0.05)] {
+            for jaccard in [0.1, 0.3, 0.5, 0.7, 0.9] {
+                // |A ∩ B| = common, |A ∪ B| = size: J = common / size.
+                let common = (jaccard * size as f64).round() as u64;
+                let only = (size - common) / 2;
+                let trials = 60;
+                let mut sum = 0.0;
+                for t in 0..trials {
+                    let shared: Vec<u64> = hashes(3 * t, common).collect();
+                    let a = sketch_of(shared.iter().copied().chain(hashes(3 * t + 1, only)));
+                    let b = sketch_of(shared.iter().copied().chain(hashes(3 * t + 2, only)));
+                    sum += a.similarity(&b);
                 }
+                let truth = common as f64 / (common + 2 * only) as f64;
+                let mean = sum / trials as f64;
+                assert!(
+                    (mean - truth).abs() < tolerance,
+                    "{size} shingles, Jaccard {truth:.3}: mean estimate {mean:.3}"
+                );
             }
         }
-        assert_eq!(min_hashes(&[]), [u32::MAX; NUM_HASHES]);
+    }
+
+    #[test]
+    fn empty_bins_take_a_filled_bins_value() {
+        assert_eq!(sketch_of([]), MinHash([u32::MAX; NUM_HASHES]));
+        assert_eq!(MinHash::of(""), MinHash([u32::MAX; NUM_HASHES]));
+        assert_eq!(MinHash::of(" ,.; "), MinHash([u32::MAX; NUM_HASHES]));
+        // One shingle: every bin holds its value.
+        let one = sketch_of([0xdead_beef_0000_1234]);
+        assert_eq!(one, MinHash([0x0000_1234; NUM_HASHES]));
+        // A value of u32::MAX in a filled bin is a value like any other.
+        assert_eq!(sketch_of([u64::MAX]), MinHash([u32::MAX; NUM_HASHES]));
+        // Two shingles in different bins: each bin holds one of the two, both occur, and the
+        // order of the shingles does not matter.
+        let (x, y) = (0x0000_0001_0000_0005u64, 0xffff_ff00_0000_0007u64);
+        assert_ne!(bin_of(x >> 32), bin_of(y >> 32));
+        let two = sketch_of([x, y]);
+        assert_eq!(two, sketch_of([y, x]));
+        assert!(two.0.iter().all(|&v| v == 5 || v == 7));
+        assert!(two.0.contains(&5) && two.0.contains(&7));
+        assert_eq!(two.0[bin_of(x >> 32)], 5);
+        assert_eq!(two.0[bin_of(y >> 32)], 7);
+        // A bin's value is its minimum.
+        let min = sketch_of([x, x + 3, x - 2]);
+        assert_eq!(min.0[bin_of(x >> 32)], 3);
+    }
+
+    #[test]
+    fn bins_cover_the_range_evenly() {
+        assert_eq!(bin_of(0), 0);
+        assert_eq!(bin_of(u64::from(u32::MAX)), NUM_HASHES - 1);
+        let mut counts = [0u32; NUM_HASHES];
+        for h in hashes(9, 112_000) {
+            counts[bin_of(h >> 32)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (850..1150).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -728,7 +687,7 @@ mod tests {
         );
     }
 
-    /// `minhash/v1` and the exact key as first written (a character at a time): the fast paths
+    /// `minhash/v2` and the exact key as first written (a character at a time): the fast paths
     /// must give the same bytes, signatures and digests on any text.
     mod reference {
         use super::super::*;
@@ -775,26 +734,40 @@ mod tests {
             out
         }
 
+        /// One-permutation hashing written plainly: bins by division, probes one at a time.
         pub fn minhash(text: &str) -> MinHash {
             let words = word_hashes(text);
-            let f = family();
-            let mut sig = [u32::MAX; NUM_HASHES];
-            let mut add = |s: u64| {
-                for ((m, a), b) in sig.iter_mut().zip(&f.a).zip(&f.b) {
-                    let v = (a.wrapping_mul(s).wrapping_add(*b) >> 32) as u32;
-                    if v < *m {
-                        *m = v;
-                    }
-                }
-            };
-            if words.len() < SHINGLE_WORDS {
-                if !words.is_empty() {
-                    add(shingle(&words));
-                }
+            let shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
+                words.first().map(|_| shingle(&words)).into_iter().collect()
             } else {
-                for w in words.windows(SHINGLE_WORDS) {
-                    add(shingle(w));
-                }
+                words.windows(SHINGLE_WORDS).map(shingle).collect()
+            };
+            let n = NUM_HASHES as u128;
+            let bin = |h: u64| ((u128::from(h) * n) / (1u128 << 32)) as usize;
+            let mut mins: Vec<Option<u32>> = vec![None; NUM_HASHES];
+            for s in shingles {
+                let m = &mut mins[bin(s >> 32)];
+                *m = Some(m.map_or(s as u32, |m| m.min(s as u32)));
+            }
+            if mins.iter().all(Option::is_none) {
+                return MinHash([u32::MAX; NUM_HASHES]);
+            }
+            let mut sig = [0u32; NUM_HASHES];
+            for i in 0..NUM_HASHES {
+                sig[i] = match mins[i] {
+                    Some(v) => v,
+                    None => {
+                        let mut p = fmix64(MINHASH_SEED ^ i as u64);
+                        loop {
+                            if let Some(v) = mins[bin(p >> 32)] {
+                                break v;
+                            }
+                            p = p
+                                .wrapping_mul(6_364_136_223_846_793_005)
+                                .wrapping_add(1_442_695_040_888_963_407);
+                        }
+                    }
+                };
             }
             MinHash(sig)
         }

@@ -1180,6 +1180,80 @@ mod tests {
         assert_eq!(store.band_index_size().map(|s| s.records), Some(4));
     }
 
+    /// Version 13 recomputes the stored signatures under `minhash/v2` from the stored texts:
+    /// records stored before it are found as near-duplicates by their new signatures, a record
+    /// stored without its text gets an empty signature, and a damaged body stops the step with
+    /// an error that names it, the database left at version 12.
+    #[test]
+    fn version_13_recomputes_signatures_from_the_stored_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(super::super::DB_FILE);
+        let text = |seed: u64| crate::testkit::sample_text(seed, 3_000);
+        let now = crate::testkit::FILL_T0;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                submit(&store, 1, "a", &[text(1), text(2)], now),
+                Ok(vec![accepted(), accepted()])
+            );
+            let short = submit(&store, 1, "b", &["Too short to keep.".to_string()], now).unwrap();
+            assert_eq!(short[0].0, Verdict::Rejected, "{short:?}");
+        }
+        let signatures = || -> Vec<(String, Vec<u8>)> {
+            let conn = Connection::open(&db).unwrap();
+            let mut stmt = conn
+                .prepare("SELECT verdict, minhash FROM records ORDER BY seq")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let current = signatures();
+        assert_eq!(current[0].1, MinHash::of(&text(1)).to_bytes());
+        super::super::migrate::back_to_version_12(&Connection::open(&db).unwrap());
+        assert!(signatures().iter().all(|(_, m)| m == &vec![0u8; 448]));
+
+        let store = Store::open(dir.path()).unwrap();
+        let after = signatures();
+        assert_eq!(after.len(), 3);
+        assert_eq!(
+            after[0],
+            ("accepted".into(), MinHash::of(&text(1)).to_bytes())
+        );
+        assert_eq!(
+            after[1],
+            ("accepted".into(), MinHash::of(&text(2)).to_bytes())
+        );
+        assert_eq!(
+            after[2],
+            ("rejected".into(), Vec::new()),
+            "no text, no signature"
+        );
+        assert_eq!(
+            submit(&store, 2, "c", &[near(&text(2)), text(3)], now + 2),
+            Ok(vec![near_duplicate(), accepted()])
+        );
+        drop(store);
+
+        // A damaged body: the step stops, naming the record, and nothing changes.
+        super::super::migrate::back_to_version_12(&Connection::open(&db).unwrap());
+        let segment = super::super::bodies::dir_for(&db).join("000001.seg");
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let at = bytes.iter().position(|&b| b == b'{').unwrap() + 40;
+        bytes[at] ^= 0x01;
+        std::fs::write(&segment, &bytes).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert_eq!(err.code(), "store_corrupt", "{err}");
+        assert!(err.to_string().contains("record"), "{err}");
+        let conn = Connection::open(&db).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 12);
+        assert!(signatures().iter().all(|(_, m)| m == &vec![0u8; 448]));
+    }
+
     #[test]
     fn exact_duplicates_are_found_after_a_restart_and_after_the_version_8_migration() {
         let dir = tempfile::tempdir().unwrap();

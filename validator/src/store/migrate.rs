@@ -6,72 +6,94 @@
 //! between, and a second process opening the same file at the same time waits, then finds the
 //! work done.
 
-use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
 
-use super::{Op, StoreError};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-/// One step: the SQL that takes version `to - 1` to `to`.
+use super::bodies::{self, BodyAt};
+use super::{Op, StoreError, digest_from};
+use crate::dedup::MinHash;
+
+/// One step: what takes version `to - 1` to `to`.
 struct Step {
     to: i64,
     what: &'static str,
-    sql: &'static str,
+    run: Run,
+}
+
+enum Run {
+    /// A script.
+    Sql(&'static str),
+    /// Code, given the step's transaction and the directory of the record bodies.
+    Code(fn(&Transaction<'_>, &Path) -> Result<(), StoreError>),
 }
 
 const STEPS: &[Step] = &[
     Step {
         to: 2,
         what: "LSH bands in a WITHOUT ROWID table",
-        sql: include_str!("migrations/0002_lsh_without_rowid.sql"),
+        run: Run::Sql(include_str!("migrations/0002_lsh_without_rowid.sql")),
     },
     Step {
         to: 3,
         what: "task queue and lease indexes over live rows only",
-        sql: include_str!("migrations/0003_live_row_indexes.sql"),
+        run: Run::Sql(include_str!("migrations/0003_live_row_indexes.sql")),
     },
     Step {
         to: 4,
         what: "an index of idle ready domains",
-        sql: include_str!("migrations/0004_idle_domains_index.sql"),
+        run: Run::Sql(include_str!("migrations/0004_idle_domains_index.sql")),
     },
     Step {
         to: 5,
         what: "token counts of records, counted at acceptance",
-        sql: include_str!("migrations/0005_records_token_count.sql"),
+        run: Run::Sql(include_str!("migrations/0005_records_token_count.sql")),
     },
     Step {
         to: 6,
         what: "the pending counter kept without triggers",
-        sql: include_str!("migrations/0006_pending_without_triggers.sql"),
+        run: Run::Sql(include_str!("migrations/0006_pending_without_triggers.sql")),
     },
     Step {
         to: 7,
         what: "the LSH band index in memory, rebuilt from the records",
-        sql: include_str!("migrations/0007_bands_in_memory.sql"),
+        run: Run::Sql(include_str!("migrations/0007_bands_in_memory.sql")),
     },
     Step {
         to: 8,
         what: "exact duplicates found in memory, beside the LSH bands",
-        sql: include_str!("migrations/0008_exact_keys_in_memory.sql"),
+        run: Run::Sql(include_str!("migrations/0008_exact_keys_in_memory.sql")),
     },
     Step {
         to: 9,
         what: "record bodies in segment files beside the database",
-        sql: include_str!("migrations/0009_record_bodies_in_segments.sql"),
+        run: Run::Sql(include_str!(
+            "migrations/0009_record_bodies_in_segments.sql"
+        )),
     },
     Step {
         to: 10,
         what: "the export's index in arrival order",
-        sql: include_str!("migrations/0010_export_index_in_arrival_order.sql"),
+        run: Run::Sql(include_str!(
+            "migrations/0010_export_index_in_arrival_order.sql"
+        )),
     },
     Step {
         to: 11,
         what: "records found by seq, without an index on record_id",
-        sql: include_str!("migrations/0011_records_without_a_record_id_index.sql"),
+        run: Run::Sql(include_str!(
+            "migrations/0011_records_without_a_record_id_index.sql"
+        )),
     },
     Step {
         to: 12,
         what: "quality scores in a compact form",
-        sql: include_str!("migrations/0012_compact_quality_scores.sql"),
+        run: Run::Sql(include_str!("migrations/0012_compact_quality_scores.sql")),
+    },
+    Step {
+        to: 13,
+        what: "near-duplicate signatures recomputed under minhash/v2",
+        run: Run::Code(minhash_v2),
     },
 ];
 
@@ -81,7 +103,7 @@ pub(crate) const SCHEMA_VERSION: i64 = STEPS[STEPS.len() - 1].to;
 /// Brings the database to [`SCHEMA_VERSION`]: the steps an older database needs, then the
 /// current schema (`CREATE … IF NOT EXISTS`, so a no-op on an up-to-date database) and the
 /// version, in one transaction.
-pub(crate) fn to_current(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn to_current(conn: &mut Connection, bodies_dir: &Path) -> Result<(), StoreError> {
     let found = user_version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaVersion {
@@ -99,7 +121,7 @@ pub(crate) fn to_current(conn: &mut Connection) -> Result<(), StoreError> {
     // step's write lock.
     if found > 0 {
         for step in STEPS.iter().filter(|s| s.to > found) {
-            apply(conn, step)?;
+            apply(conn, step, bodies_dir)?;
         }
     }
     let tx = conn
@@ -111,7 +133,7 @@ pub(crate) fn to_current(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().op("schema")
 }
 
-fn apply(conn: &mut Connection, step: &Step) -> Result<(), StoreError> {
+fn apply(conn: &mut Connection, step: &Step, bodies_dir: &Path) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .op("migrate")?;
@@ -126,7 +148,10 @@ fn apply(conn: &mut Connection, step: &Step) -> Result<(), StoreError> {
             why: format!("version {version} has no migration to {}", step.to),
         });
     }
-    tx.execute_batch(step.sql).op("migrate")?;
+    match step.run {
+        Run::Sql(sql) => tx.execute_batch(sql).op("migrate")?,
+        Run::Code(run) => run(&tx, bodies_dir)?,
+    }
     tx.execute_batch(&format!("PRAGMA user_version={}", step.to))
         .op("migrate")?;
     tx.commit().op("migrate")?;
@@ -139,9 +164,97 @@ fn apply(conn: &mut Connection, step: &Step) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 12 -> 13: every stored MinHash signature recomputed under `minhash/v2`
+/// (`dedup.rs`) from its record's stored text, so that old and new records compare. A record
+/// stored without its text (the quality rules' rejections keep none) gets an empty signature,
+/// which compares with nothing: a cross-check whose earlier fetch has none stays open. A stored
+/// body that is damaged or is not its record stops the step (and the store's opening) with an
+/// error naming it; the database stays at version 12.
+fn minhash_v2(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError> {
+    /// Rows read at a time (a pre-version-9 row carries its record, ~6 KB).
+    const CHUNK: i64 = 4096;
+    type Row = (
+        i64,
+        Vec<u8>,
+        Option<Vec<u8>>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let mut reader = bodies::Reader::new(bodies_dir);
+    let mut select = tx
+        .prepare(
+            "SELECT seq, record_id, record_json, body_segment, body_offset, body_len
+               FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .op("minhash_v2")?;
+    let mut update = tx
+        .prepare("UPDATE records SET minhash = ?2 WHERE seq = ?1")
+        .op("minhash_v2")?;
+    let (mut after, mut with_text, mut without) = (i64::MIN, 0u64, 0u64);
+    loop {
+        let rows: Vec<Row> = select
+            .query_map(params![after, CHUNK], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .op("minhash_v2")?
+            .collect::<Result<_, _>>()
+            .op("minhash_v2")?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.0;
+        for (seq, id, json, segment, offset, len) in rows {
+            let json = match (json, segment, offset, len) {
+                (Some(json), ..) => Some(json),
+                (None, Some(segment), Some(offset), Some(len)) => Some(reader.read(BodyAt {
+                    segment,
+                    offset,
+                    len,
+                })?),
+                _ => None,
+            };
+            let signature = match json {
+                Some(json) => {
+                    let record = bodies::check(&json, &digest_from(&id, "record id")?)?;
+                    with_text += 1;
+                    MinHash::of(&record.text).to_bytes()
+                }
+                None => {
+                    without += 1;
+                    Vec::new()
+                }
+            };
+            update.execute(params![seq, signature]).op("minhash_v2")?;
+        }
+    }
+    tracing::info!(
+        recomputed = with_text,
+        without_text = without,
+        "near-duplicate signatures under minhash/v2"
+    );
+    Ok(())
+}
+
 fn user_version(conn: &Connection) -> Result<i64, StoreError> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         .op("user_version")
+}
+
+/// Turns a database of the current shape back into version 12's: signatures under `minhash/v1`,
+/// which stand in here as 448 zero bytes (the step to 13 must not read them).
+#[cfg(test)]
+pub(crate) fn back_to_version_12(conn: &Connection) {
+    #![allow(clippy::unwrap_used)]
+    conn.execute_batch("UPDATE records SET minhash = zeroblob(448); PRAGMA user_version=12;")
+        .unwrap();
 }
 
 /// Turns a database of the current shape back into version 11's: every record's quality scores
@@ -149,6 +262,7 @@ fn user_version(conn: &Connection) -> Result<i64, StoreError> {
 #[cfg(test)]
 pub(crate) fn back_to_version_11(conn: &Connection) {
     #![allow(clippy::unwrap_used)]
+    back_to_version_12(conn);
     let compact: Vec<(i64, Vec<u8>)> = conn
         .prepare("SELECT seq, quality FROM records WHERE quality IS NOT NULL")
         .unwrap()
@@ -498,9 +612,8 @@ mod tests {
         assert_eq!(err.code(), "store_corrupt", "{err}");
     }
 
-    /// Version 11 rebuilds `records` without its key on `record_id`: every row keeps its number
-    /// (now `seq`), the open cross-checks learn the seqs of the records they compare, the export
-    /// reads the same records in the same order, and ingest goes on.
+    /// Version 12 keeps the scores stored before it as JSON and reads them back bit for bit;
+    /// records stored after it keep theirs compactly.
     #[test]
     fn version_12_keeps_old_scores_as_json_and_stores_new_ones_compactly() {
         let dir = tempfile::tempdir().unwrap();
@@ -571,6 +684,9 @@ mod tests {
         );
     }
 
+    /// Version 11 rebuilds `records` without its key on `record_id`: every row keeps its number
+    /// (now `seq`), the open cross-checks learn the seqs of the records they compare, the export
+    /// reads the same records in the same order, and ingest goes on.
     #[test]
     fn version_11_numbers_records_by_seq_and_drops_the_record_id_key() {
         let dir = tempfile::tempdir().unwrap();

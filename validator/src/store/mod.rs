@@ -215,7 +215,7 @@ impl Store {
         ))
         .op("pragmas")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-        migrate::to_current(&mut conn)?;
+        migrate::to_current(&mut conn, &bodies::dir_for(path))?;
         conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('open_epoch', '1')",
             [],
