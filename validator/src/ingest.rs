@@ -85,6 +85,17 @@ pub fn decode_received(body: &[u8], limits: &DecodeLimits) -> Result<Received, I
     })
 }
 
+/// Loads what the checks build on first use (the GPT-2 ranks, ~30 ms; language id's profiles;
+/// the C4 phrase finders), so that no request pays for it: the server calls this before it
+/// listens, the ingest bench before it measures. A tokenizer that cannot load is logged here and
+/// refuses each batch later, as it would without this call.
+pub fn warm_up() {
+    crate::quality::warm_up();
+    if let Err(e) = gleaner_dataset::count_tokens("warm up") {
+        tracing::error!(error = %e, "the GPT-2 tokenizer did not load");
+    }
+}
+
 /// Fewest records worth handing to another thread: below this, spawning costs more than it saves.
 const MIN_RECORDS_PER_THREAD: usize = 8;
 

@@ -158,6 +158,12 @@ fn is_stop_char(ch: char) -> bool {
     matches!(ch, '\u{0000}'..='\u{0040}' | '\u{005B}'..='\u{0060}' | '\u{007B}'..='\u{007E}')
 }
 
+/// Builds the tables [`detect`] loads on first use (the trigram profiles, the letter masks).
+pub(crate) fn warm_up() {
+    let _ = profiles();
+    let _ = missing_letter_masks();
+}
+
 /// The same answer as `whatlang::detect(text)`.
 pub fn detect(text: &str) -> Option<Info> {
     if text.is_ascii()

@@ -216,6 +216,12 @@ fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
+/// Builds what [`assess`] loads on first use: the C4 phrase finders and language id's tables.
+pub(crate) fn warm_up() {
+    LazyLock::force(&C4_FINDERS);
+    crate::lang::warm_up();
+}
+
 /// Runs every rule on `text`, declared to be in `lang` (ISO 639-1). `languages` lists accepted
 /// languages; empty accepts all.
 pub fn assess(text: &str, lang: &str, languages: &[String]) -> QualityReport {

@@ -263,8 +263,17 @@ pub async fn run(
         })
     });
     let sitemaps = spawn_sitemap_timer(&state);
-    // The near-duplicate index is built from the store before the first request, not by it.
+    // The near-duplicate index is built from the store before the first request, not by it, and
+    // so are the checks' tables.
     let store = state.inner.store.clone();
+    let started = std::time::Instant::now();
+    if let Err(e) = tokio::task::spawn_blocking(crate::ingest::warm_up).await {
+        tracing::error!(error = %e, "loading the checks' tables failed");
+    }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "checks' tables loaded"
+    );
     match tokio::task::spawn_blocking(move || store.load_band_index()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
