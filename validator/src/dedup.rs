@@ -15,6 +15,10 @@
 //!   two texts agree on a value with probability equal to their shingles' Jaccard similarity, as
 //!   with 112 independent permutations, for one hash per shingle instead of 112; a text without
 //!   words has every value `u32::MAX`;
+//! * each value is kept to its low 16 bits (b-bit minwise hashing, Li and König, 2010): the low
+//!   bits of a minimum are uniform, so two different minima agree by chance with odds 2⁻¹⁶,
+//!   which raises an estimate by at most 1.5 × 10⁻⁵ and a band of 8 values by 2⁻¹²⁸; a stored
+//!   signature is 224 bytes where 32-bit values took 448, half of a record's row;
 //! * the LSH band keys mix each band's number and 8 values with the shingle mix
 //!   ([`MinHash::bands`]); they are not stored, so they are not part of `minhash/v2`.
 //!
@@ -31,6 +35,8 @@ use gleaner_protocol::Digest;
 pub const NUM_HASHES: usize = 112;
 /// LSH bands; `NUM_HASHES / NUM_BANDS` = 8 rows per band gives a threshold near Jaccard 0.72.
 pub const NUM_BANDS: usize = 14;
+/// Bytes of a stored signature: each value is kept to its low 16 bits (see the module docs).
+pub const SIGNATURE_BYTES: usize = 2 * NUM_HASHES;
 /// Rows per band.
 pub const ROWS_PER_BAND: usize = NUM_HASHES / NUM_BANDS;
 /// Words per shingle.
@@ -42,7 +48,7 @@ pub const MINHASH_VERSION: &str = "minhash/v2";
 
 /// A MinHash signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MinHash(pub [u32; NUM_HASHES]);
+pub struct MinHash(pub [u16; NUM_HASHES]);
 
 /// A hasher that passes through an already well-mixed `u64` key.
 #[derive(Debug, Default, Clone, Copy)]
@@ -343,10 +349,10 @@ impl MinHash {
                 sketch.add(shingle(w));
             }
         }
-        MinHash(sketch.densified())
+        MinHash(sketch.densified().map(|m| m as u16))
     }
 
-    /// The LSH band keys, one per band: the band's number and its 8 values (two to a word)
+    /// The LSH band keys, one per band: the band's number and its 8 values (four to a word)
     /// mixed as a shingle's words are. The keys live only in the in-memory band index (rebuilt
     /// from the stored signatures at start), so this mix is not part of `minhash/v2` and may
     /// change between versions. Until schema version 7 they were stored, as blake3 of the values
@@ -361,11 +367,12 @@ impl MinHash {
             .enumerate()
             .zip(out.iter_mut())
         {
-            let mut words = [b as u64; 1 + ROWS_PER_BAND / 2];
-            for (word, pair) in words.iter_mut().skip(1).zip(rows.chunks_exact(2)) {
-                if let &[low, high] = pair {
-                    *word = u64::from(low) | (u64::from(high) << 32);
-                }
+            let mut words = [b as u64; 1 + ROWS_PER_BAND / 4];
+            for (word, four) in words.iter_mut().skip(1).zip(rows.chunks_exact(4)) {
+                *word = four
+                    .iter()
+                    .rev()
+                    .fold(0u64, |w, &v| (w << 16) | u64::from(v));
             }
             *key = shingle(&words) as i64;
         }
@@ -385,12 +392,12 @@ impl MinHash {
 
     /// From [`MinHash::to_bytes`]; `None` when the length is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != NUM_HASHES * 4 {
+        if bytes.len() != SIGNATURE_BYTES {
             return None;
         }
-        let mut sig = [0u32; NUM_HASHES];
-        for (i, c) in bytes.chunks_exact(4).enumerate() {
-            sig[i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let mut sig = [0u16; NUM_HASHES];
+        for (v, c) in sig.iter_mut().zip(bytes.chunks_exact(2)) {
+            *v = u16::from_le_bytes([c[0], c[1]]);
         }
         Some(MinHash(sig))
     }
@@ -511,7 +518,7 @@ mod tests {
         for h in hashes {
             sketch.add(h);
         }
-        MinHash(sketch.densified())
+        MinHash(sketch.densified().map(|m| m as u16))
     }
 
     fn hashes(seed: u64, n: u64) -> impl Iterator<Item = u64> {
@@ -547,14 +554,17 @@ mod tests {
 
     #[test]
     fn empty_bins_take_a_filled_bins_value() {
-        assert_eq!(sketch_of([]), MinHash([u32::MAX; NUM_HASHES]));
-        assert_eq!(MinHash::of(""), MinHash([u32::MAX; NUM_HASHES]));
-        assert_eq!(MinHash::of(" ,.; "), MinHash([u32::MAX; NUM_HASHES]));
+        assert_eq!(sketch_of([]), MinHash([u16::MAX; NUM_HASHES]));
+        assert_eq!(MinHash::of(""), MinHash([u16::MAX; NUM_HASHES]));
+        assert_eq!(MinHash::of(" ,.; "), MinHash([u16::MAX; NUM_HASHES]));
         // One shingle: every bin holds its value.
         let one = sketch_of([0xdead_beef_0000_1234]);
-        assert_eq!(one, MinHash([0x0000_1234; NUM_HASHES]));
-        // A value of u32::MAX in a filled bin is a value like any other.
-        assert_eq!(sketch_of([u64::MAX]), MinHash([u32::MAX; NUM_HASHES]));
+        assert_eq!(one, MinHash([0x1234; NUM_HASHES]));
+        // A value of u16::MAX in a filled bin is a value like any other.
+        assert_eq!(sketch_of([u64::MAX]), MinHash([u16::MAX; NUM_HASHES]));
+        // The low 16 bits of the bin's 32-bit minimum, not the minimum of the low 16 bits.
+        let low = sketch_of([0x0000_0001_0002_0003, 0x0000_0001_0001_ffff]);
+        assert_eq!(low.0[bin_of(1)], 0xffff);
         // Two shingles in different bins: each bin holds one of the two, both occur, and the
         // order of the shingles does not matter.
         let (x, y) = (0x0000_0001_0000_0005u64, 0xffff_ff00_0000_0007u64);
@@ -637,7 +647,7 @@ mod tests {
         );
         for i in 0..NUM_HASHES {
             let mut changed = base.clone();
-            changed.0[i] ^= 1 << (i % 32);
+            changed.0[i] ^= 1 << (i % 16);
             let after = changed.bands();
             for b in 0..NUM_BANDS {
                 assert_eq!(
@@ -750,17 +760,17 @@ mod tests {
                 *m = Some(m.map_or(s as u32, |m| m.min(s as u32)));
             }
             if mins.iter().all(Option::is_none) {
-                return MinHash([u32::MAX; NUM_HASHES]);
+                return MinHash([u16::MAX; NUM_HASHES]);
             }
-            let mut sig = [0u32; NUM_HASHES];
+            let mut sig = [0u16; NUM_HASHES];
             for i in 0..NUM_HASHES {
                 sig[i] = match mins[i] {
-                    Some(v) => v,
+                    Some(v) => v as u16,
                     None => {
                         let mut p = fmix64(MINHASH_SEED ^ i as u64);
                         loop {
                             if let Some(v) = mins[bin(p >> 32)] {
-                                break v;
+                                break v as u16;
                             }
                             p = p
                                 .wrapping_mul(6_364_136_223_846_793_005)

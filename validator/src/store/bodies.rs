@@ -7,8 +7,8 @@
 //! database at the checkpoint, a few KB per system call. That was about half of the store
 //! transaction's CPU time (~60 → ~30 µs per record when the bodies were left out; figures in the
 //! validator README, "Record bodies in segment files"). A batch's bodies are now one write at the
-//! end of a segment (a direct one since version 12, see below), and a record's row is ~0.6 KB
-//! (its 448-byte MinHash is most of it, since its quality scores are stored compactly).
+//! end of a segment (a direct one since version 12, see below), and a record's row is ~0.4 KB
+//! (its 224-byte MinHash and 154 bytes of quality scores are the largest part of it).
 //!
 //! Invariants:
 //! * **The database says what is committed.** `body_segments` holds each segment's committed
