@@ -1,7 +1,8 @@
 //! Deduplication: an exact key (blake3 of normalised text) and MinHash signatures with LSH bands
 //! for near-duplicates, in FineWeb's configuration (word 5-grams, 14 bands × 8 hashes = 112).
 //!
-//! `minhash/v2` (stored signatures depend on it; change the version if any of this changes):
+//! `minhash/v2` (stored signatures depend on it: a change to any of this is a new version and a
+//! schema step that recomputes them from the stored texts, as version 13 did):
 //! * text is simplified: lower-cased, ASCII digits → `0`, every non-alphanumeric character → space
 //!   (diacritics are *not* stripped: that needs Unicode decomposition tables we do not ship);
 //! * words are hashed with [`word_hash`], shingles are 5 consecutive words (a shorter text is one
@@ -14,7 +15,7 @@
 //!   mod 2⁶⁴`, bin `⌊(pₖ >> 32) · 112 / 2³²⌋`; after 2¹⁶ misses, the next filled bin after `i`. So
 //!   two texts agree on a value with probability equal to their shingles' Jaccard similarity, as
 //!   with 112 independent permutations, for one hash per shingle instead of 112; a text without
-//!   words has every value `u32::MAX`;
+//!   words has every value all ones;
 //! * each value is kept to its low 16 bits (b-bit minwise hashing, Li and König, 2010): the low
 //!   bits of a minimum are uniform, so two different minima agree by chance with odds 2⁻¹⁶,
 //!   which raises an estimate by at most 1.5 × 10⁻⁵ and a band of 8 values by 2⁻¹²⁸; a stored
@@ -43,8 +44,6 @@ pub const ROWS_PER_BAND: usize = NUM_HASHES / NUM_BANDS;
 pub const SHINGLE_WORDS: usize = 5;
 /// Seed of the densification probes (`gleaner` in ASCII).
 pub const MINHASH_SEED: u64 = 0x0067_6c65_616e_6572;
-/// Version label of the scheme, stored with signatures.
-pub const MINHASH_VERSION: &str = "minhash/v2";
 
 /// A MinHash signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
