@@ -1230,6 +1230,14 @@ mod tests {
             ("rejected".into(), Vec::new()),
             "no text, no signature"
         );
+        // What a cross-check reads: the empty signature is none (the check stays open).
+        let conn = Connection::open(&db).unwrap();
+        assert_eq!(minhash_of(&conn, Some(3)).unwrap(), None);
+        assert_eq!(
+            minhash_of(&conn, Some(1)).unwrap(),
+            Some(MinHash::of(&text(1)))
+        );
+        drop(conn);
         assert_eq!(
             submit(&store, 2, "c", &[near(&text(2)), text(3)], now + 2),
             Ok(vec![near_duplicate(), accepted()])
