@@ -64,18 +64,21 @@ pub fn decode_received(body: &[u8], limits: &DecodeLimits) -> Result<Received, I
         })
     };
     let json = Batch::decompress(body, limits).map_err(refuse)?;
-    let (header, records, spans) = {
-        let wire: WireBatch<'_> = serde_json::from_slice(&json).map_err(malformed)?;
-        let base = json.as_ptr() as usize;
-        let mut records = Vec::with_capacity(wire.records.len());
-        let mut spans = Vec::with_capacity(wire.records.len());
-        for raw in &wire.records {
-            let text = raw.get();
-            let start = (text.as_ptr() as usize).saturating_sub(base);
-            spans.push(start..start + text.len());
-            records.push(serde_json::from_str::<Record>(text).map_err(malformed)?);
+    let (header, records, spans) = match decode_canonical(&json) {
+        Some(parsed) => parsed,
+        None => {
+            let wire: WireBatch<'_> = serde_json::from_slice(&json).map_err(malformed)?;
+            let base = json.as_ptr() as usize;
+            let mut records = Vec::with_capacity(wire.records.len());
+            let mut spans = Vec::with_capacity(wire.records.len());
+            for raw in &wire.records {
+                let text = raw.get();
+                let start = (text.as_ptr() as usize).saturating_sub(base);
+                spans.push(start..start + text.len());
+                records.push(serde_json::from_str::<Record>(text).map_err(malformed)?);
+            }
+            (wire.header, records, spans)
         }
-        (wire.header, records, spans)
     };
     Batch::check_count(&header, records.len(), limits).map_err(refuse)?;
     Ok(Received {
@@ -83,6 +86,77 @@ pub fn decode_received(body: &[u8], limits: &DecodeLimits) -> Result<Received, I
         json: bytes::Bytes::from(json),
         spans,
     })
+}
+
+/// The batch JSON in the layout nodes send (`{"header":…,"records":[…]}`, any JSON whitespace
+/// between tokens) parsed in one pass: each record straight into a `Record` with its span
+/// noted, where [`WireBatch`] scans every record once to find its end and then again to parse
+/// it. `None` for anything else, valid or not (another key order, escaped keys, a record that
+/// does not parse, …): the caller then decodes with [`WireBatch`], which decides. Whatever this
+/// accepts, [`WireBatch`] accepts with the same header, records and spans (same `Deserialize`
+/// impls on the same bytes).
+type Decoded = (
+    gleaner_protocol::BatchHeader,
+    Vec<Record>,
+    Vec<std::ops::Range<usize>>,
+);
+
+fn decode_canonical(json: &[u8]) -> Option<Decoded> {
+    /// Past JSON whitespace (serde_json's set) from `at`.
+    fn skip_ws(json: &[u8], mut at: usize) -> usize {
+        while json
+            .get(at)
+            .is_some_and(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+        {
+            at += 1;
+        }
+        at
+    }
+    /// Past `token` (after whitespace) from `at`.
+    fn expect(json: &[u8], at: usize, token: &[u8]) -> Option<usize> {
+        let at = skip_ws(json, at);
+        json.get(at..)?
+            .starts_with(token)
+            .then_some(at + token.len())
+    }
+    /// One value of type `T` starting after whitespace at `at`: the value and its span.
+    fn value<'de, T: serde::Deserialize<'de>>(
+        json: &'de [u8],
+        at: usize,
+    ) -> Option<(T, std::ops::Range<usize>)> {
+        let start = skip_ws(json, at);
+        let mut values = serde_json::Deserializer::from_slice(json.get(start..)?).into_iter::<T>();
+        let v = values.next()?.ok()?;
+        Some((v, start..start + values.byte_offset()))
+    }
+    let mut at = expect(json, 0, b"{")?;
+    at = expect(json, at, br#""header""#)?;
+    at = expect(json, at, b":")?;
+    let (header, span) = value::<gleaner_protocol::BatchHeader>(json, at)?;
+    at = expect(json, span.end, b",")?;
+    at = expect(json, at, br#""records""#)?;
+    at = expect(json, at, b":")?;
+    at = expect(json, at, b"[")?;
+    let mut records = Vec::new();
+    let mut spans = Vec::new();
+    if let Some(end) = expect(json, at, b"]") {
+        at = end;
+    } else {
+        loop {
+            let (record, span) = value::<Record>(json, at)?;
+            records.push(record);
+            at = span.end;
+            spans.push(span);
+            if let Some(next) = expect(json, at, b",") {
+                at = next;
+            } else {
+                at = expect(json, at, b"]")?;
+                break;
+            }
+        }
+    }
+    at = expect(json, at, b"}")?;
+    (skip_ws(json, at) == json.len()).then_some((header, records, spans))
 }
 
 /// Loads what the checks build on first use (the GPT-2 ranks, ~30 ms; language id's profiles;
@@ -111,17 +185,36 @@ pub fn prepare(
     now_ms: i64,
     languages: &[String],
 ) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
-    prepare_with(batch, None, sender, now_ms, languages)
+    let (id, checked) = prepare_with(batch, None, sender, now_ms, languages)?;
+    let records = batch.records.iter().cloned();
+    Ok((
+        id,
+        checked
+            .into_iter()
+            .zip(records)
+            .map(Checked::attach)
+            .collect(),
+    ))
 }
 
-/// [`prepare`] on a [`Received`] batch: the records' received JSON is what gets stored.
+/// [`prepare`] on a [`Received`] batch, which it consumes: the records move into their prepared
+/// forms (no copy of their texts), and their received JSON is what gets stored.
 pub fn prepare_received(
-    received: &Received,
+    received: Received,
     sender: &PublicKey,
     now_ms: i64,
     languages: &[String],
 ) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
-    prepare_with(&received.batch, Some(received), sender, now_ms, languages)
+    let (id, checked) = prepare_with(&received.batch, Some(&received), sender, now_ms, languages)?;
+    let records = received.batch.records.into_iter();
+    Ok((
+        id,
+        checked
+            .into_iter()
+            .zip(records)
+            .map(Checked::attach)
+            .collect(),
+    ))
 }
 
 fn prepare_with(
@@ -130,7 +223,7 @@ fn prepare_with(
     sender: &PublicKey,
     now_ms: i64,
     languages: &[String],
-) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
+) -> Result<(Digest, Vec<Checked>), IngestError> {
     if &batch.header.node != sender {
         return Err(IngestError::WrongNode {
             header: batch.header.node,
@@ -186,6 +279,39 @@ fn prepare_with(
     Ok((batch.id(), out))
 }
 
+/// Everything the transaction needs about one verified record but the record itself, which the
+/// caller attaches (moved when it owns the batch).
+struct Checked {
+    id: Digest,
+    json: bytes::Bytes,
+    rejection: Option<&'static str>,
+    quality: quality::StoredScores,
+    punct_ratio: f64,
+    text_key: Digest,
+    minhash: MinHash,
+    bands: [i64; crate::dedup::NUM_BANDS],
+    outlinks: Vec<crate::frontier::NormalUrl>,
+    token_count: Option<u64>,
+}
+
+impl Checked {
+    fn attach((c, record): (Checked, Record)) -> PreparedRecord {
+        PreparedRecord {
+            record,
+            id: c.id,
+            json: c.json,
+            rejection: c.rejection,
+            quality: c.quality,
+            punct_ratio: c.punct_ratio,
+            text_key: c.text_key,
+            minhash: c.minhash,
+            bands: c.bands,
+            outlinks: c.outlinks,
+            token_count: c.token_count,
+        }
+    }
+}
+
 /// Everything the transaction needs about one verified record.
 fn prepare_record(
     index: usize,
@@ -193,7 +319,7 @@ fn prepare_record(
     received_json: Option<bytes::Bytes>,
     languages: &[String],
     tokens: Option<&mut TokenCounter>,
-) -> Result<PreparedRecord, IngestError> {
+) -> Result<Checked, IngestError> {
     let id = record.id();
     let report = quality::assess(&record.text, &record.lang, languages);
     let mut scores = report.scores;
@@ -230,8 +356,7 @@ fn prepare_record(
             })?)
         }
     };
-    Ok(PreparedRecord {
-        record: record.clone(),
+    Ok(Checked {
         id,
         json,
         rejection: report.rejection,
@@ -337,7 +462,7 @@ mod tests {
                 assert_eq!(&serde_json::from_slice::<Record>(&raw).unwrap(), record);
             }
             assert_eq!(r.record_json(5), None);
-            let (id, prepared) = prepare_received(&r, &b.header.node, 1_767_225_600_000, &[])
+            let (id, prepared) = prepare_received(r, &b.header.node, 1_767_225_600_000, &[])
                 .unwrap_or_else(|e| panic!("{e}"));
             let (id2, prepared2) = prepare(&b, &b.header.node, 1_767_225_600_000, &[]).unwrap();
             assert_eq!(id, id2);
@@ -380,7 +505,27 @@ mod tests {
             ),
             zstd(b"[]"),
             b"not zstd".to_vec(),
+            // Around the one-pass layout: trailing bytes, missing or extra commas, escaped or
+            // reordered keys, whitespace everywhere.
+            zstd(format!("{json}x").as_bytes()),
+            zstd(format!(" \n{json}\t\r ").as_bytes()),
+            zstd(json.replacen("\"},{", "\"}{", 1).as_bytes()),
+            zstd(json.replacen("\"}]", "\"},]", 1).as_bytes()),
+            zstd(
+                json.replacen("\"header\"", "\"\\u0068eader\"", 1)
+                    .as_bytes(),
+            ),
+            zstd(reordered(&b).as_bytes()),
+            zstd(
+                serde_json::to_string(&Batch::new(&SecretKey::from_bytes(&[3; 32]), 1, vec![]))
+                    .unwrap()
+                    .as_bytes(),
+            ),
         ];
+        // Each variant differs from the batch as sent.
+        for body in &bodies[1..] {
+            assert_ne!(body, &bodies[0]);
+        }
         for limits in [
             DecodeLimits::default(),
             DecodeLimits {
@@ -402,6 +547,38 @@ mod tests {
                     .map(|r| r.batch)
                     .map_err(|e| e.code());
                 assert_eq!(new, old, "{limits:?}");
+            }
+        }
+    }
+
+    /// The batch's JSON with `records` before `header`, as another encoder may write it.
+    fn reordered(b: &Batch) -> String {
+        format!(
+            "{{\"records\":{},\"header\":{}}}",
+            serde_json::to_string(&b.records).unwrap(),
+            serde_json::to_string(&b.header).unwrap()
+        )
+    }
+
+    #[test]
+    fn the_nodes_layout_is_read_in_one_pass_and_any_other_the_same_as_before() {
+        let b = batch(4);
+        let compact = serde_json::to_string(&b).unwrap();
+        let pretty = serde_json::to_string_pretty(&b).unwrap();
+        let other = reordered(&b);
+        // The layouts serde_json writes take the one pass; another order does not, and still
+        // decodes to the same batch with the same record spans.
+        assert!(decode_canonical(compact.as_bytes()).is_some());
+        assert!(decode_canonical(pretty.as_bytes()).is_some());
+        assert!(decode_canonical(other.as_bytes()).is_none());
+        let limits = DecodeLimits::default();
+        for json in [compact, pretty, other] {
+            let r = decode_received(&zstd(json.as_bytes()), &limits).unwrap();
+            assert_eq!(r.batch, b);
+            for (i, record) in b.records.iter().enumerate() {
+                let raw = r.record_json(i).unwrap();
+                assert!(raw.starts_with(b"{") && raw.ends_with(b"}"), "{raw:?}");
+                assert_eq!(&serde_json::from_slice::<Record>(&raw).unwrap(), record);
             }
         }
     }

@@ -65,20 +65,8 @@ struct Profiles {
 /// `char` order (DEL, the one other byte, is left to the general path).
 const ASCII_SYMBOLS: usize = 27;
 const ASCII_TRIGRAMS: usize = ASCII_SYMBOLS * ASCII_SYMBOLS * ASCII_SYMBOLS;
-/// Bits of an ASCII trigram's index.
-const TRIGRAM_BITS: u32 = 15;
-const _: () = assert!(ASCII_TRIGRAMS <= 1 << TRIGRAM_BITS);
-
-/// A lower-cased ASCII byte as a symbol: 0 for a stop character, 1–26 for a letter.
-fn ascii_symbol(b: u8) -> Option<usize> {
-    if b.is_ascii_lowercase() {
-        Some(usize::from(b - b'a') + 1)
-    } else if is_stop_char(char::from(b)) {
-        Some(0)
-    } else {
-        None
-    }
-}
+// An ASCII trigram's index fits a `u16`.
+const _: () = assert!(ASCII_TRIGRAMS <= 1 << 16);
 
 /// The trigram of three symbols as an index; index order is packed (`char`) order.
 fn ascii_trigram(a: usize, b: usize, c: usize) -> usize {
@@ -448,55 +436,100 @@ fn scores_from_distances(
     (scores, unique)
 }
 
+/// Every byte of a lower-cased ASCII text as a symbol (once stop characters are spaces): 0 for a
+/// stop character, 1–26 for a letter, [`NOT_A_SYMBOL`] for any other byte (DEL, upper case,
+/// bytes outside ASCII).
+const SYMBOLS: [u8; 256] = {
+    let mut t = [NOT_A_SYMBOL; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_lowercase() {
+            c - b'a' + 1
+        } else if c <= 0x40 || (c >= 0x5b && c <= 0x60) || (c >= 0x7b && c <= 0x7e) {
+            // `is_stop_char`'s ranges.
+            0
+        } else {
+            NOT_A_SYMBOL
+        };
+        b += 1;
+    }
+    t
+};
+const NOT_A_SYMBOL: u8 = u8::MAX;
+/// Words of a bit set over the ASCII trigrams.
+const TRIGRAM_WORDS: usize = ASCII_TRIGRAMS.div_ceil(64);
+
 /// [`trigram_scores`]' counting, ranking and distances for a lower-cased ASCII text without DEL,
-/// with the trigrams as direct indexes: counts in a reused table (reset through the trigrams
-/// used), ranks sorted as `u32`s (count above [`TRIGRAM_BITS`] bits of trigram), profile entries
-/// read from a flat array. `None` for any other text, and for texts of 65,535 bytes or more (a
-/// count could outgrow its `u16`). Same order of trigrams (index order is `char` order), so the
-/// same distances.
+/// with the trigrams as direct indexes: counts in a reused table, the trigrams seen in a bit set
+/// (read from the highest index down, so in descending trigram order, resetting their counts),
+/// then ranked by a stable counting sort on the count, descending: by count, then trigram, both
+/// descending, as whatlang's sort orders them (trigrams are distinct). Profile entries come from a
+/// flat array. `None` for any other text, and for texts of 65,535 bytes or more (a count could
+/// outgrow its `u16`). Index order is `char` order, so the same ranks and the same distances.
 fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usize)> {
     thread_local! {
         static COUNTS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    if lower.len() >= usize::from(u16::MAX) {
+    if lower.len() >= usize::from(u16::MAX)
+        || lower
+            .iter()
+            .any(|&b| SYMBOLS[usize::from(b)] == NOT_A_SYMBOL)
+    {
         return None;
     }
-    let symbols: Vec<u8> = lower
-        .iter()
-        .map(|&b| ascii_symbol(b).map(|s| s as u8))
-        .collect::<Option<_>>()?;
     COUNTS.with(|counts| {
         let mut counts = counts.try_borrow_mut().ok()?;
         if counts.len() != ASCII_TRIGRAMS {
             *counts = vec![0; ASCII_TRIGRAMS];
         }
-        let mut used: Vec<usize> = Vec::with_capacity(symbols.len() + 1);
+        let mut seen = [0u64; TRIGRAM_WORDS];
+        let symbol = |b: &u8| usize::from(SYMBOLS[usize::from(*b)]);
         let mut c1 = 0;
-        let mut c2 = symbols.first().copied().unwrap_or(0);
-        for &c3 in symbols.iter().skip(1).chain(Some(&0)) {
+        let mut c2 = lower.first().map_or(0, symbol);
+        for c3 in lower.iter().skip(1).map(symbol).chain(Some(0)) {
             if !(c2 == 0 && (c1 == 0 || c3 == 0)) {
-                let t = ascii_trigram(usize::from(c1), usize::from(c2), usize::from(c3));
-                let n = counts.get_mut(t)?;
-                if *n == 0 {
-                    used.push(t);
-                }
-                *n += 1;
+                let t = ascii_trigram(c1, c2, c3);
+                *counts.get_mut(t)? += 1;
+                *seen.get_mut(t / 64)? |= 1 << (t % 64);
             }
             c1 = c2;
             c2 = c3;
         }
-        // By count, then trigram, both descending; the first 600 only.
-        let mut ranked: Vec<u32> = used
-            .iter()
-            .map(|&t| (u32::from(counts[t]) << TRIGRAM_BITS) | t as u32)
-            .collect();
-        for &t in &used {
-            counts[t] = 0;
+        // (trigram, count) in descending trigram order; the counts table is left all zero.
+        let mut by_trigram: Vec<(u16, u16)> = Vec::with_capacity(lower.len() + 1);
+        let mut most = 0u16;
+        for (w, &word) in seen.iter().enumerate().rev() {
+            let mut bits = word;
+            while bits != 0 {
+                let bit = 63 - bits.leading_zeros() as usize;
+                bits &= !(1u64 << bit);
+                let t = w * 64 + bit;
+                let n = std::mem::take(counts.get_mut(t)?);
+                most = most.max(n);
+                by_trigram.push((u16::try_from(t).ok()?, n));
+            }
         }
-        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        // Where each count's trigrams start in the ranking: after every higher count's.
+        let mut start = vec![0u32; usize::from(most) + 1];
+        for &(_, n) in &by_trigram {
+            *start.get_mut(usize::from(n))? += 1;
+        }
+        let mut before = 0;
+        for slot in start.iter_mut().rev() {
+            let here = *slot;
+            *slot = before;
+            before += here;
+        }
+        let mut ranked = vec![0u16; by_trigram.len()];
+        for &(t, n) in &by_trigram {
+            let at = start.get_mut(usize::from(n))?;
+            *ranked.get_mut(*at as usize)? = t;
+            *at += 1;
+        }
         ranked.truncate(TEXT_TRIGRAMS_SIZE);
-        let entries = |key: &u32| {
-            let t = (key & ((1 << TRIGRAM_BITS) - 1)) as usize;
+        let entries = |t: &u16| {
+            let t = usize::from(*t);
             match (p.ascii_offsets.get(t), p.ascii_offsets.get(t + 1)) {
                 (Some(&from), Some(&to)) => p
                     .ascii_entries
@@ -541,6 +574,20 @@ mod tests {
                 .map(|i| (i.lang(), i.script(), i.confidence().to_bits())),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn symbols_are_stop_characters_and_letters() {
+        for b in 0..=u8::MAX {
+            let expected = if b.is_ascii_lowercase() {
+                b - b'a' + 1
+            } else if b.is_ascii() && is_stop_char(char::from(b)) {
+                0
+            } else {
+                NOT_A_SYMBOL
+            };
+            assert_eq!(SYMBOLS[usize::from(b)], expected, "byte {b:#x}");
+        }
     }
 
     #[test]

@@ -375,7 +375,7 @@ pub(super) async fn submit_batch(
             return Ok(Err(IngestOutcome::Replayed { json }));
         }
         let now = state.now_ms();
-        let (batch_id, prepared) = ingest::prepare_received(&received, &node, now, &c.languages)?;
+        let (batch_id, prepared) = ingest::prepare_received(received, &node, now, &c.languages)?;
         let params = IngestParams {
             cross_check_rate: c.cross_check_rate,
             new_node_cross_check_rate: c.new_node_cross_check_rate,
