@@ -717,7 +717,7 @@ mod tests {
             Digest::from_bytes(*h.finalize().as_bytes())
         }
 
-        fn word_hashes(text: &str) -> Vec<u64> {
+        pub fn word_hashes(text: &str) -> Vec<u64> {
             let mut out = Vec::new();
             let mut word = String::new();
             let flush = |word: &mut String, out: &mut Vec<u64>| {
@@ -779,6 +779,47 @@ mod tests {
                 };
             }
             MinHash(sig)
+        }
+    }
+
+    #[test]
+    fn words_are_hashed_as_their_simplified_bytes() {
+        let mut s = 0x9e37_79b9u64;
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "a".into(),
+            "abcdefg".into(),
+            "abcdefgh".into(),
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".into(),
+            " x1y2z3-Q...  tail".into(),
+        ];
+        // Runs of letters and digits of every length to 40, separated by every other byte.
+        for _ in 0..300 {
+            let mut t = String::new();
+            for _ in 0..((s % 30) as usize) {
+                s = fmix64(s.wrapping_add(1));
+                let run = (s >> 8) as usize % 41;
+                for k in 0..run {
+                    let r = fmix64(s ^ k as u64);
+                    t.push(char::from(match r % 3 {
+                        0 => b'a' + (r >> 8) as u8 % 26,
+                        1 => b'A' + (r >> 8) as u8 % 26,
+                        _ => b'0' + (r >> 8) as u8 % 10,
+                    }));
+                }
+                let sep = (s >> 20) as u8 % 128;
+                if !sep.is_ascii_alphanumeric() {
+                    t.push(char::from(sep));
+                }
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            assert_eq!(
+                simplified_word_hashes(t),
+                reference::word_hashes(t),
+                "{t:?}"
+            );
         }
     }
 

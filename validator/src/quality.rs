@@ -872,6 +872,8 @@ fn ngram_hash(hashes: &[u64]) -> u64 {
 struct Counter {
     /// (key, count, stamp).
     slots: Vec<(u64, u32, u32)>,
+    /// Per slot, the position given when its key was first added ([`Counter::add_from`]).
+    firsts: Vec<usize>,
     stamp: u32,
     shift: u32,
 }
@@ -894,6 +896,7 @@ impl std::ops::Deref for Reused {
 /// Never used for counting: what a `Reused` would show if it were empty (it never is).
 static EMPTY_COUNTER: Counter = Counter {
     slots: Vec::new(),
+    firsts: Vec::new(),
     stamp: 1,
     shift: 0,
 };
@@ -918,6 +921,7 @@ impl Counter {
         let slots = n.saturating_mul(2).next_power_of_two().max(16);
         Counter {
             slots: vec![(0, 0, 0); slots],
+            firsts: vec![0; slots],
             stamp: 1,
             shift: 64 - slots.trailing_zeros(),
         }
@@ -947,34 +951,29 @@ impl Counter {
     /// [`Counter::with_capacity`]'s `n` distinct keys may be added between clears.
     #[inline]
     fn add(&mut self, key: u64) -> u32 {
-        self.add_at(key).0
+        self.add_from(key, 0).0
     }
 
-    /// [`Counter::add`], also returning the key's slot, where [`Counter::count_at`] reads its
-    /// count later (a key never moves until the next clear).
+    /// [`Counter::add`] of `key` found at position `at`: its count so far and the position it
+    /// was first added from (`at` itself on its first occurrence).
     #[inline]
-    fn add_at(&mut self, key: u64) -> (u32, usize) {
+    fn add_from(&mut self, key: u64, at: usize) -> (u32, usize) {
         let mask = self.slots.len() - 1;
         let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
         loop {
             let slot = &mut self.slots[i];
             if slot.2 != self.stamp {
                 *slot = (key, 1, self.stamp);
-                return (1, i);
+                if let Some(first) = self.firsts.get_mut(i) {
+                    *first = at;
+                }
+                return (1, at);
             }
             if slot.0 == key {
                 slot.1 += 1;
-                return (slot.1, i);
+                return (slot.1, self.firsts.get(i).copied().unwrap_or(at));
             }
             i = (i + 1) & mask;
-        }
-    }
-
-    /// The count of the key added at `slot` since the last clear.
-    fn count_at(&self, slot: usize) -> u32 {
-        match self.slots.get(slot) {
-            Some(&(_, n, stamp)) if stamp == self.stamp => n,
-            _ => 0,
         }
     }
 }
@@ -1009,7 +1008,6 @@ fn top_ngram_frac(
     counts.clear();
     let positions = words + 1 - n;
     let mut repeated = vec![false; positions];
-    let mut slots: Vec<(usize, usize)> = Vec::with_capacity(positions);
     let mut best = (0u32, 0usize);
     for (i, &g) in grams.iter().take(positions).enumerate() {
         if let Some(p) = prev
@@ -1017,14 +1015,21 @@ fn top_ngram_frac(
         {
             continue;
         }
-        let (c, slot) = counts.add_at(g);
-        slots.push((i, slot));
+        // An n-gram repeats from its second occurrence on, which marks its first one too.
+        let (c, first) = counts.add_from(g, i);
+        if c >= 2 {
+            if c == 2
+                && let Some(r) = repeated.get_mut(first)
+            {
+                *r = true;
+            }
+            if let Some(r) = repeated.get_mut(i) {
+                *r = true;
+            }
+        }
         if c > best.0 {
             best = (c, i);
         }
-    }
-    for (i, slot) in slots {
-        repeated[i] = counts.count_at(slot) >= 2;
     }
     if best.0 < 2 {
         return (0.0, repeated);
