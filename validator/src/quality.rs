@@ -1144,6 +1144,8 @@ mod tests {
             "# heading ## with ### hashes ####",
             "Short line.",
             "\"Quoted sentence ends here.\" And another one?\" Yes!",
+            "Is this a question? It is one? Yes, it is a real question here?",
+            "Quotes \"end here!\" and \"there.\" or \"x?\" \" \". ?\" !\"",
             "日本語の文章です。これは二つ目の文です。三つ目！",
             "中文文本没有空格但是有标点符号。这是第二句话？",
             "Ünïcödé wörds ärë hërë, ănd thëy ëñd wïth pünctüätïön.",
@@ -1441,6 +1443,9 @@ mod tests {
             }
             if seed % 7 == 3 {
                 t = t.replace(". ", ".\n- ");
+            }
+            if seed % 6 == 5 {
+                t = t.replace(". ", "? ").replace(", ", "! ");
             }
             texts.push(t);
         }
