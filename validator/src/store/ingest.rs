@@ -11,7 +11,10 @@ use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::bands::BandIndex;
 use super::bodies::{Appender, Bodies};
-use super::jobs::{RequestScope, add_pending, close_domain_lease_in, note_crawl_delay, push_task};
+use super::jobs::{
+    CLOSE_DOMAIN_LEASE, RequestScope, add_pending, close_domain_lease_with, note_crawl_delay,
+    push_task,
+};
 use super::nodes::{apply_check, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
@@ -248,6 +251,9 @@ pub(super) fn ingest_in(
     let mut close_task = tx
         .prepare_cached("UPDATE tasks SET state = 'done' WHERE id = ?1")
         .op("ingest")?;
+    let mut close_domain = tx
+        .prepare_cached(CLOSE_DOMAIN_LEASE)
+        .op("close_domain_lease")?;
     let mut insert_record = tx
         .prepare_cached(
             "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
@@ -330,7 +336,13 @@ pub(super) fn ingest_in(
         if r.crawl_delay_ms > 0 {
             note_crawl_delay(tx, &lease.domain, i64::from(r.crawl_delay_ms))?;
         }
-        pending += close_domain_lease_in(tx, &lease.domain, now_ms, p.domain_delay_ms, None)?;
+        pending += close_domain_lease_with(
+            &mut close_domain,
+            &lease.domain,
+            now_ms,
+            p.domain_delay_ms,
+            None,
+        )?;
 
         let is_primary = task.kind == "primary";
         let (verdict, reason, points, dup_of) = if let Some(reason) = pr.rejection {

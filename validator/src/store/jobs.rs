@@ -663,8 +663,32 @@ pub(crate) fn close_domain_lease_in(
     domain_delay_ms: i64,
     failed: Option<bool>,
 ) -> Result<i64, StoreError> {
-    // ?4: 0 success, 1 transient failure, 2 other failure. ?6: 1 for only a domain with a lease
-    // out, then 0 for any.
+    let mut stmt = conn
+        .prepare_cached(CLOSE_DOMAIN_LEASE)
+        .op("close_domain_lease")?;
+    close_domain_lease_with(&mut stmt, domain, now_ms, domain_delay_ms, failed)
+}
+
+/// The statement of [`close_domain_lease_in`]: ?1 domain, ?2 now, ?3 base delay, ?4 0 success,
+/// 1 transient failure, 2 other failure, ?5 the back-off cap, ?6 1 for only a domain with a
+/// lease out, then 0 for any.
+pub(crate) const CLOSE_DOMAIN_LEASE: &str =
+    "UPDATE domains SET active_leases = MAX(active_leases - 1, 0),
+                    failures = CASE ?4 WHEN 0 THEN 0 WHEN 1 THEN failures + 1 ELSE failures END,
+                    next_allowed_ms = MAX(next_allowed_ms, ?2 + MAX(?3, crawl_delay_ms)
+                        * (1 << MIN(MAX(CASE ?4 WHEN 0 THEN 0 WHEN 1 THEN failures + 1
+                                                ELSE failures END, 0), ?5)))
+             WHERE domain = ?1 AND (?6 = 0 OR active_leases > 0)";
+
+/// [`close_domain_lease_in`] with `stmt` prepared from [`CLOSE_DOMAIN_LEASE`] (once per batch by
+/// ingest, rather than taken from the statement cache per record).
+pub(crate) fn close_domain_lease_with(
+    stmt: &mut rusqlite::Statement<'_>,
+    domain: &str,
+    now_ms: i64,
+    domain_delay_ms: i64,
+    failed: Option<bool>,
+) -> Result<i64, StoreError> {
     let outcome = match failed {
         None => 0,
         Some(true) => 1,
@@ -673,16 +697,6 @@ pub(crate) fn close_domain_lease_in(
     // Bounded so that the back-off product and its sum with the clock stay within SQLite's
     // 64-bit integers (crawl delays are capped far lower): 2^55 ms is a million years.
     let base = domain_delay_ms.min(i64::MAX >> (MAX_BACKOFF_SHIFT + 2));
-    let mut stmt = conn
-        .prepare_cached(
-            "UPDATE domains SET active_leases = MAX(active_leases - 1, 0),
-                    failures = CASE ?4 WHEN 0 THEN 0 WHEN 1 THEN failures + 1 ELSE failures END,
-                    next_allowed_ms = MAX(next_allowed_ms, ?2 + MAX(?3, crawl_delay_ms)
-                        * (1 << MIN(MAX(CASE ?4 WHEN 0 THEN 0 WHEN 1 THEN failures + 1
-                                                ELSE failures END, 0), ?5)))
-             WHERE domain = ?1 AND (?6 = 0 OR active_leases > 0)",
-        )
-        .op("close_domain_lease")?;
     let mut run = |only_leased: bool| {
         let only_leased = i64::from(only_leased);
         stmt.execute(params![
