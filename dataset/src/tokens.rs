@@ -104,11 +104,8 @@ static SHORT_MASKS: [u128; SHORT_PIECE_BYTES + 1] = {
 fn short_key(bytes: &[u8], start: usize, len: usize) -> u128 {
     let len = len.min(SHORT_PIECE_BYTES);
     let tag = (len as u128) << 120;
-    let end = start.saturating_add(16);
-    if let Some(window) = bytes.get(start..end)
-        && let Ok(window) = <[u8; 16]>::try_from(window)
-    {
-        return (u128::from_le_bytes(window) & SHORT_MASKS[len]) | tag;
+    if let Some(window) = bytes.get(start..).and_then(|rest| rest.first_chunk::<16>()) {
+        return (u128::from_le_bytes(*window) & SHORT_MASKS[len]) | tag;
     }
     let piece = bytes.get(start..).unwrap_or_default();
     piece
@@ -214,12 +211,8 @@ fn class_lanes(word: u64, class: u8) -> u64 {
 fn run_end(bytes: &[u8], start: usize, class: u8) -> usize {
     let mut at = start;
     loop {
-        let word = match bytes.get(at..at + 8) {
-            Some(window) => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(window);
-                u64::from_le_bytes(w)
-            }
+        let word = match bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+            Some(window) => u64::from_le_bytes(*window),
             None => {
                 // Near the end: pad with a byte of no class (0x80 is not ASCII).
                 let mut w = [0x80u8; 8];
