@@ -126,8 +126,8 @@ pub fn exact_key(text: &str) -> Digest {
         // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D. With the ends
         // trimmed, a single space between two words is already normalised, so the text is
         // copied in runs that end only at a whitespace run of another kind (a longer run, or
-        // any other whitespace byte), found 8 bytes at a time; each such run becomes one
-        // space. Then the copy is lower-cased in place.
+        // any other whitespace byte), found by `memchr`'s vector searches ([`IrregularSpaces`]);
+        // each such run becomes one space. Then the copy is lower-cased in place.
         let bytes = text.as_bytes();
         let Some(start) = bytes.iter().position(|&b| !is_ascii_space(b)) else {
             return Digest::of(&[]);
@@ -140,7 +140,8 @@ pub fn exact_key(text: &str) -> Digest {
         let mut buf = Vec::with_capacity(t.len());
         // `t[from..]` is not copied yet.
         let mut from = 0;
-        while let Some(at) = next_irregular_space(t, from) {
+        let mut irregular = IrregularSpaces::new(t);
+        while let Some(at) = irregular.first_from(from) {
             let mut run_end = at + 1;
             while t.get(run_end).is_some_and(|&b| is_ascii_space(b)) {
                 run_end += 1;
@@ -184,46 +185,60 @@ pub(crate) fn ascii_space_candidates(x: u64) -> u64 {
     !x.wrapping_add(0x5f5f_5f5f_5f5f_5f5f) & 0x8080_8080_8080_8080
 }
 
-/// For 8 ASCII bytes (all below 0x80) as a little-endian `u64`: the high bit of every byte in
-/// U+0009..=U+000D, and of every space. Exact: adding a constant below 0x80 to a byte below 0x80
-/// carries into no other byte.
-#[inline]
-fn ascii_space_masks(x: u64) -> (u64, u64) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // `b + 0x77` has its high bit set exactly when `b >= 0x09`, `b + 0x72` when `b >= 0x0e`.
-    let control = x.wrapping_add(0x77 * ONES) & !x.wrapping_add(0x72 * ONES) & HIGH;
-    // The zero bytes of `x ^ 0x20…`: `(z & 0x7f) + 0x7f` reaches the high bit unless `z` is 0.
-    let z = x ^ (0x20 * ONES);
-    let space = !(((z & (0x7f * ONES)).wrapping_add(0x7f * ONES)) | z) & HIGH;
-    (control, space)
+/// The starts of the whitespace runs of ASCII `t` that the exact key rewrites, found with
+/// `memchr`'s vector searches: a byte in U+0009..=U+000D, or a space followed by whitespace (a
+/// space before one of those bytes, or two spaces). Each search runs once over the text, left to
+/// right, as [`IrregularSpaces::first_from`] is asked for later and later positions.
+struct IrregularSpaces<'a> {
+    t: &'a [u8],
+    /// Tab, line feed, carriage return.
+    common: std::iter::Peekable<memchr::Memchr3<'a>>,
+    /// Vertical tab, form feed.
+    rare: std::iter::Peekable<memchr::Memchr2<'a>>,
+    /// Two spaces (non-overlapping: a skipped one lies inside a run already found).
+    doubles: std::iter::Peekable<memchr::memmem::FindIter<'a, 'static>>,
 }
 
-/// The first byte at or after `i` of ASCII `bytes` that starts whitespace other than a lone
-/// space: a byte in U+0009..=U+000D, or a space followed by whitespace. From a byte that is not
-/// whitespace, that is the first byte of the next whitespace run the exact key rewrites.
-fn next_irregular_space(bytes: &[u8], mut i: usize) -> Option<usize> {
-    while let Some(chunk) = bytes.get(i..).and_then(|rest| rest.first_chunk::<9>()) {
-        let (here, next) = chunk.split_at(8);
-        let x = u64::from_le_bytes(here.try_into().unwrap_or_default());
-        // The byte after each of them: `x` shifted down a byte, the ninth on top.
-        let y = (x >> 8) | (u64::from(next.first().copied().unwrap_or(0)) << 56);
-        let (control, space) = ascii_space_masks(x);
-        let (next_control, next_space) = ascii_space_masks(y);
-        let irregular = control | (space & (next_control | next_space));
-        if irregular != 0 {
-            return Some(i + (irregular.trailing_zeros() / 8) as usize);
+impl<'a> IrregularSpaces<'a> {
+    fn new(t: &'a [u8]) -> Self {
+        IrregularSpaces {
+            t,
+            common: memchr::memchr3_iter(b'\t', b'\n', b'\r', t).peekable(),
+            rare: memchr::memchr2_iter(0x0b, 0x0c, t).peekable(),
+            doubles: memchr::memmem::find_iter(t, b"  ").peekable(),
         }
-        i += 8;
     }
-    while let Some(&b) = bytes.get(i) {
-        let follows = bytes.get(i + 1).is_some_and(|&n| is_ascii_space(n));
-        if matches!(b, b'\t'..=b'\r') || (b == b' ' && follows) {
-            return Some(i);
+
+    /// The first such run start at or after `from`. `from` must not decrease from one call to
+    /// the next, and must not fall inside a run returned before (the caller skips whole runs).
+    fn first_from(&mut self, from: usize) -> Option<usize> {
+        fn next_at_or_after(
+            it: &mut std::iter::Peekable<impl Iterator<Item = usize>>,
+            from: usize,
+        ) -> Option<usize> {
+            while it.next_if(|&p| p < from).is_some() {}
+            it.peek().copied()
         }
-        i += 1;
+        let control = match (
+            next_at_or_after(&mut self.common, from),
+            next_at_or_after(&mut self.rare, from),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        // A space just before it starts the run.
+        .map(|p| {
+            if p > from && self.t.get(p - 1) == Some(&b' ') {
+                p - 1
+            } else {
+                p
+            }
+        });
+        match (control, next_at_or_after(&mut self.doubles, from)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
-    None
 }
 
 /// What each ASCII byte becomes in a simplified word: digits `0`, letters lower-cased, every
