@@ -186,14 +186,9 @@ pub fn prepare(
     languages: &[String],
 ) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
     let (id, checked) = prepare_with(batch, None, sender, now_ms, languages)?;
-    let records = batch.records.iter().cloned();
     Ok((
         id,
-        checked
-            .into_iter()
-            .zip(records)
-            .map(Checked::attach)
-            .collect(),
+        Checked::attach_all(checked, batch.records.iter().cloned()),
     ))
 }
 
@@ -206,15 +201,7 @@ pub fn prepare_received(
     languages: &[String],
 ) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
     let (id, checked) = prepare_with(&received.batch, Some(&received), sender, now_ms, languages)?;
-    let records = received.batch.records.into_iter();
-    Ok((
-        id,
-        checked
-            .into_iter()
-            .zip(records)
-            .map(Checked::attach)
-            .collect(),
-    ))
+    Ok((id, Checked::attach_all(checked, received.batch.records)))
 }
 
 fn prepare_with(
@@ -295,6 +282,18 @@ struct Checked {
 }
 
 impl Checked {
+    /// Each record with what was computed about it, in order.
+    fn attach_all(
+        checked: Vec<Checked>,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Vec<PreparedRecord> {
+        checked
+            .into_iter()
+            .zip(records)
+            .map(Checked::attach)
+            .collect()
+    }
+
     fn attach((c, record): (Checked, Record)) -> PreparedRecord {
         PreparedRecord {
             record,
