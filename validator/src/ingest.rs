@@ -12,7 +12,7 @@ use gleaner_protocol::{
 use crate::dedup::{MinHash, exact_key};
 use crate::frontier::normalize;
 use crate::quality;
-pub use crate::store::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
+pub use crate::store::{Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 
 /// Outlinks of one record considered for the frontier: enough to follow a site's structure,
 /// few enough that one page cannot flood the queue.
@@ -185,11 +185,8 @@ pub fn prepare(
     now_ms: i64,
     languages: &[String],
 ) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
-    let (id, checked) = prepare_with(batch, None, sender, now_ms, languages)?;
-    Ok((
-        id,
-        Checked::attach_all(checked, batch.records.iter().cloned()),
-    ))
+    let (id, derived) = prepare_with(batch, None, sender, now_ms, languages)?;
+    Ok((id, attach(derived, batch.records.iter().cloned())))
 }
 
 /// [`prepare`] on a [`Received`] batch, which it consumes: the records move into their prepared
@@ -200,8 +197,8 @@ pub fn prepare_received(
     now_ms: i64,
     languages: &[String],
 ) -> Result<(Digest, Vec<PreparedRecord>), IngestError> {
-    let (id, checked) = prepare_with(&received.batch, Some(&received), sender, now_ms, languages)?;
-    Ok((id, Checked::attach_all(checked, received.batch.records)))
+    let (id, derived) = prepare_with(&received.batch, Some(&received), sender, now_ms, languages)?;
+    Ok((id, attach(derived, received.batch.records)))
 }
 
 fn prepare_with(
@@ -210,7 +207,7 @@ fn prepare_with(
     sender: &PublicKey,
     now_ms: i64,
     languages: &[String],
-) -> Result<(Digest, Vec<Checked>), IngestError> {
+) -> Result<(Digest, Vec<Derived>), IngestError> {
     if &batch.header.node != sender {
         return Err(IngestError::WrongNode {
             header: batch.header.node,
@@ -249,8 +246,8 @@ fn prepare_with(
                 fetched_at_ms: record.fetched_at_ms,
             });
         }
-        let pr = match computed {
-            Ok(pr) => pr,
+        let derived = match computed {
+            Ok(derived) => derived,
             Err(e) => {
                 if !seen.insert(record.id()) {
                     return Err(IngestError::DuplicateInBatch { index });
@@ -258,67 +255,31 @@ fn prepare_with(
                 return Err(e);
             }
         };
-        if !seen.insert(pr.id) {
+        if !seen.insert(derived.id) {
             return Err(IngestError::DuplicateInBatch { index });
         }
-        out.push(pr);
+        out.push(derived);
     }
     Ok((batch.id(), out))
 }
 
-/// Everything the transaction needs about one verified record but the record itself, which the
-/// caller attaches (moved when it owns the batch).
-struct Checked {
-    id: Digest,
-    json: bytes::Bytes,
-    rejection: Option<&'static str>,
-    quality: quality::StoredScores,
-    punct_ratio: f64,
-    text_key: Digest,
-    minhash: MinHash,
-    bands: [i64; crate::dedup::NUM_BANDS],
-    outlinks: Vec<crate::frontier::NormalUrl>,
-    token_count: Option<u64>,
+/// Each record beside what was computed about it, in order.
+fn attach(derived: Vec<Derived>, records: impl IntoIterator<Item = Record>) -> Vec<PreparedRecord> {
+    records
+        .into_iter()
+        .zip(derived)
+        .map(|(record, derived)| PreparedRecord { record, derived })
+        .collect()
 }
 
-impl Checked {
-    /// Each record with what was computed about it, in order.
-    fn attach_all(
-        checked: Vec<Checked>,
-        records: impl IntoIterator<Item = Record>,
-    ) -> Vec<PreparedRecord> {
-        checked
-            .into_iter()
-            .zip(records)
-            .map(Checked::attach)
-            .collect()
-    }
-
-    fn attach((c, record): (Checked, Record)) -> PreparedRecord {
-        PreparedRecord {
-            record,
-            id: c.id,
-            json: c.json,
-            rejection: c.rejection,
-            quality: c.quality,
-            punct_ratio: c.punct_ratio,
-            text_key: c.text_key,
-            minhash: c.minhash,
-            bands: c.bands,
-            outlinks: c.outlinks,
-            token_count: c.token_count,
-        }
-    }
-}
-
-/// Everything the transaction needs about one verified record.
+/// What the transaction needs computed about one verified record.
 fn prepare_record(
     index: usize,
     record: &Record,
     received_json: Option<bytes::Bytes>,
     languages: &[String],
     tokens: Option<&mut TokenCounter>,
-) -> Result<Checked, IngestError> {
+) -> Result<Derived, IngestError> {
     let id = record.id();
     let report = quality::assess(&record.text, &record.lang, languages);
     let mut scores = report.scores;
@@ -355,7 +316,7 @@ fn prepare_record(
             })?)
         }
     };
-    Ok(Checked {
+    Ok(Derived {
         id,
         json,
         rejection: report.rejection,
@@ -468,15 +429,17 @@ mod tests {
             for (p, q) in prepared.iter().zip(&prepared2) {
                 // Scores in their compact form, not JSON.
                 assert!(
-                    matches!(p.quality, quality::StoredScores::Compact(_)),
+                    matches!(p.derived.quality, quality::StoredScores::Compact(_)),
                     "{:?}",
-                    p.quality
+                    p.derived.quality
                 );
-                let back: Record = serde_json::from_slice(&p.json).unwrap();
+                let back: Record = serde_json::from_slice(&p.derived.json).unwrap();
                 assert_eq!(back, p.record);
+                // The moved record is the one copied from the batch.
+                assert_eq!(p.record, q.record);
                 assert_eq!(
-                    (p.id, &p.quality, p.text_key),
-                    (q.id, &q.quality, q.text_key)
+                    (p.derived.id, &p.derived.quality, p.derived.text_key),
+                    (q.derived.id, &q.derived.quality, q.derived.text_key)
                 );
             }
         }

@@ -26,6 +26,14 @@ use crate::scoring::{self, AGREEMENT_SIMILARITY, PROVEN_CHECKS, SCORING};
 #[derive(Debug, Clone)]
 pub struct PreparedRecord {
     pub record: Record,
+    /// What the checks computed about it.
+    pub derived: Derived,
+}
+
+/// What the CPU-side checks computed about one record (its own fields stay in the
+/// [`Record`], which `prepare` moves or copies in beside this).
+#[derive(Debug, Clone)]
+pub struct Derived {
     pub id: Digest,
     /// The record as JSON, stored for export: as received, a slice of the batch's body.
     pub json: bytes::Bytes,
@@ -268,8 +276,8 @@ pub(super) fn ingest_in(
     // (store/bodies.rs).
     let kept_bytes: usize = records
         .iter()
-        .filter(|pr| pr.rejection.is_none())
-        .map(|pr| pr.json.len())
+        .filter(|pr| pr.derived.rejection.is_none())
+        .map(|pr| pr.derived.json.len())
         .sum();
     let body_at = match kept_bytes {
         0 => None,
@@ -278,6 +286,7 @@ pub(super) fn ingest_in(
     let mut body_bytes = Bodies::with_capacity(kept_bytes);
     for (index, pr) in records.iter().enumerate() {
         let r = &pr.record;
+        let d = &pr.derived;
         let lease =
             lease_row(&mut lease_q, &r.lease_id)?.ok_or_else(|| IngestError::UnknownLease {
                 index,
@@ -304,7 +313,7 @@ pub(super) fn ingest_in(
         if lease.state == "done" {
             return Err(IngestError::AlreadySubmitted {
                 index,
-                record_id: pr.id,
+                record_id: d.id,
             });
         }
         match lease.state.as_str() {
@@ -345,15 +354,15 @@ pub(super) fn ingest_in(
         )?;
 
         let is_primary = task.kind == "primary";
-        let (verdict, reason, points, dup_of) = if let Some(reason) = pr.rejection {
+        let (verdict, reason, points, dup_of) = if let Some(reason) = d.rejection {
             (Verdict::Rejected, reason, 0, None)
         } else if !is_primary {
-            let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
+            let pts = scoring::points(r.text.len(), d.punct_ratio, credibility);
             (Verdict::Accepted, "cross_check", pts, None)
-        } else if let Some(orig) = find_duplicate(bands, pr) {
+        } else if let Some(orig) = find_duplicate(bands, d) {
             (Verdict::Duplicate, orig.1, 0, Some(orig.0))
         } else {
-            let pts = scoring::points(r.text.len(), pr.punct_ratio, credibility);
+            let pts = scoring::points(r.text.len(), d.punct_ratio, credibility);
             (Verdict::Accepted, "ok", pts, None)
         };
         if let Some((_, orig_seq)) = &dup_of {
@@ -371,16 +380,16 @@ pub(super) fn ingest_in(
             .filter(|_| verdict != Verdict::Rejected)
             .map(|(segment, start)| {
                 let offset = start + body_bytes.len() as u64;
-                body_bytes.push(&pr.json);
+                body_bytes.push(&d.json);
                 (
                     segment,
                     i64::try_from(offset).unwrap_or(i64::MAX),
-                    i64::try_from(pr.json.len()).unwrap_or(i64::MAX),
+                    i64::try_from(d.json.len()).unwrap_or(i64::MAX),
                 )
             });
         insert_record
             .execute(params![
-                pr.id.as_bytes().as_slice(),
+                d.id.as_bytes().as_slice(),
                 batch_id.as_bytes().as_slice(),
                 node_s,
                 r.lease_id,
@@ -391,20 +400,20 @@ pub(super) fn ingest_in(
                 verdict_s,
                 reason,
                 i64::try_from(points).unwrap_or(i64::MAX),
-                pr.text_key.as_bytes().as_slice(),
-                pr.minhash.to_bytes(),
-                match &pr.quality {
+                d.text_key.as_bytes().as_slice(),
+                d.minhash.to_bytes(),
+                match &d.quality {
                     StoredScores::Json(json) => json.as_str(),
                     StoredScores::Compact(_) => "",
                 },
                 dup_of.map(|(d, _)| d.as_bytes().to_vec()),
-                pr.token_count
+                d.token_count
                     .filter(|_| verdict != Verdict::Rejected)
                     .and_then(|n| i64::try_from(n).ok()),
                 body.map(|b| b.0),
                 body.map(|b| b.1),
                 body.map(|b| b.2),
-                match &pr.quality {
+                match &d.quality {
                     StoredScores::Compact(bytes) => Some(bytes.as_slice()),
                     StoredScores::Json(_) => None,
                 },
@@ -413,18 +422,18 @@ pub(super) fn ingest_in(
         let seq = tx.last_insert_rowid();
 
         if verdict == Verdict::Accepted && is_primary {
-            bands.insert(pr.id, seq, &pr.text_key, &pr.bands);
+            bands.insert(d.id, seq, &d.text_key, &d.bands);
             let rate = if checks < PROVEN_CHECKS {
                 p.new_node_cross_check_rate
             } else {
                 p.cross_check_rate
             };
-            if sampled(&pr.id, rate) {
+            if sampled(&d.id, rate) {
                 tx.exec_cached(
                     "INSERT INTO cross_checks(url, primary_record, primary_seq, primary_node,
                                               outcome, created_at_ms)
                          VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
-                    params![r.url, pr.id.as_bytes().as_slice(), seq, node_s, now_ms],
+                    params![r.url, d.id.as_bytes().as_slice(), seq, node_s, now_ms],
                 )
                 .op("ingest")?;
                 let check_id = tx.last_insert_rowid();
@@ -440,14 +449,14 @@ pub(super) fn ingest_in(
                     now_ms,
                 )?;
             }
-            grow_frontier(tx, &mut scopes, &task, &pr.outlinks, now_ms)?;
+            grow_frontier(tx, &mut scopes, &task, &d.outlinks, now_ms)?;
         } else if !is_primary && let Some(check_id) = task.check_id {
             resolve_check(
                 tx, bands, check_id, &task, &lease, pr, seq, &node_s, epoch, now_ms,
             )?;
         }
         verdicts.push(RecordVerdict {
-            record_id: pr.id,
+            record_id: d.id,
             verdict,
             reason: reason.to_string(),
             points,
@@ -558,11 +567,11 @@ fn task_row(stmt: &mut Statement<'_>, id: i64) -> Result<TaskRow, StoreError> {
 
 /// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
 /// (an LSH band in common, in band order), both looked up in the in-memory dedup index.
-fn find_duplicate(bands: &BandIndex, pr: &PreparedRecord) -> Option<((Digest, i64), &'static str)> {
-    if let Some(id) = bands.find_exact(&pr.text_key) {
+fn find_duplicate(bands: &BandIndex, d: &Derived) -> Option<((Digest, i64), &'static str)> {
+    if let Some(id) = bands.find_exact(&d.text_key) {
         return Some((id, "exact_duplicate"));
     }
-    bands.find(&pr.bands).map(|id| (id, "near_duplicate"))
+    bands.find(&d.bands).map(|id| (id, "near_duplicate"))
 }
 
 /// Takes the records `penalise` revokes out of the dedup index: each record's bands are
@@ -699,9 +708,9 @@ fn resolve_check(
     let Some(primary_sig) = minhash_of(conn, primary_seq)? else {
         return Ok(());
     };
-    let this = pr.id.as_bytes().as_slice();
+    let this = pr.derived.id.as_bytes().as_slice();
     if task.kind == "check" {
-        let sim = pr.minhash.similarity(&primary_sig);
+        let sim = pr.derived.minhash.similarity(&primary_sig);
         if sim >= AGREEMENT_SIMILARITY {
             apply_check(conn, &primary_node, true)?;
             apply_check(conn, node, true)?;
@@ -744,8 +753,8 @@ fn resolve_check(
     let Some(check_sig) = minhash_of(conn, check_seq)? else {
         return Ok(());
     };
-    let agrees_primary = pr.minhash.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
-    let agrees_check = pr.minhash.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
+    let agrees_primary = pr.derived.minhash.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
+    let agrees_check = pr.derived.minhash.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
     let (outcome, liar) = match (agrees_primary, agrees_check) {
         (true, false) => (
             "primary_upheld",

@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use bands::BandIndexSize;
 pub use group::Group;
-pub use ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
+pub use ingest::{Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{CrawlRequest, CrawlRequestAdded, LeaseParams, ReportOutcome};
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow,
