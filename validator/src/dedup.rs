@@ -219,13 +219,13 @@ impl<'a> IrregularSpaces<'a> {
             while it.next_if(|&p| p < from).is_some() {}
             it.peek().copied()
         }
-        let control = match (
+        let control = [
             next_at_or_after(&mut self.common, from),
             next_at_or_after(&mut self.rare, from),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        ]
+        .into_iter()
+        .flatten()
+        .min()
         // A space just before it starts the run.
         .map(|p| {
             if p > from && self.t.get(p - 1) == Some(&b' ') {
@@ -234,10 +234,10 @@ impl<'a> IrregularSpaces<'a> {
                 p
             }
         });
-        match (control, next_at_or_after(&mut self.doubles, from)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [control, next_at_or_after(&mut self.doubles, from)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 

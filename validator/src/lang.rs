@@ -142,7 +142,7 @@ fn parse_profiles() -> Option<Profiles> {
 }
 
 /// whatlang's `is_stop_char`: space, ASCII punctuation and digits.
-fn is_stop_char(ch: char) -> bool {
+const fn is_stop_char(ch: char) -> bool {
     matches!(ch, '\u{0000}'..='\u{0040}' | '\u{005B}'..='\u{0060}' | '\u{007B}'..='\u{007E}')
 }
 
@@ -446,8 +446,7 @@ const SYMBOLS: [u8; 256] = {
         let c = b as u8;
         t[b] = if c.is_ascii_lowercase() {
             c - b'a' + 1
-        } else if c <= 0x40 || (c >= 0x5b && c <= 0x60) || (c >= 0x7b && c <= 0x7e) {
-            // `is_stop_char`'s ranges.
+        } else if is_stop_char(c as char) {
             0
         } else {
             NOT_A_SYMBOL
