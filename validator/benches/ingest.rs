@@ -3,6 +3,11 @@
 //! (lease checks, exact and LSH dedup, cross-check sampling, ledger, signed receipt).
 //!
 //! `cargo bench -p gleaner-validator --bench ingest` (optional: `-- RECORDS TEXT_BYTES`).
+//! The texts are synthetic (`testkit::sample_text`: English-like sentences over ~100 words) unless
+//! `--wcxb` is given: then they are real pages' main text (the WCXB development split's ground
+//! truth beside the workspace, `../shared/bench/wcxb-dev`), cut at paragraph breaks into disjoint
+//! pieces of about TEXT_BYTES, in many languages and with a real vocabulary (a few thousand
+//! pieces, so RECORDS is capped there).
 //! First runs itself with `--one-core`: the process pinned to one CPU ingests every batch one
 //! after another; its `ONE CORE` line is the figure (target ≥ 10,000 records/s with
 //! ~5 KB texts), 1 s divided by the CPU time per record. Then, on every core: a per-stage
@@ -84,6 +89,40 @@ fn pin_to_one_cpu() -> Option<usize> {
     }
 }
 
+/// Real pages' main text for `--wcxb`: each page's ground truth cut at paragraph breaks into
+/// disjoint pieces of at least `bytes` (a page's last piece kept when it has half that), in
+/// file order.
+fn real_texts(bytes: usize) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/bench/wcxb-dev/ground-truth");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("--wcxb needs {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let page: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&f).expect("read")).expect("json");
+        let text = page["ground_truth"]["main_content"].as_str().unwrap_or("");
+        let mut piece = String::new();
+        for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+            if !piece.is_empty() {
+                piece.push_str("\n\n");
+            }
+            piece.push_str(para);
+            if piece.len() >= bytes {
+                out.push(std::mem::take(&mut piece));
+            }
+        }
+        if piece.len() >= bytes / 2 {
+            out.push(piece);
+        }
+    }
+    out
+}
+
 fn main() {
     let all_args: Vec<String> = std::env::args().skip(1).collect();
     // `--one-core`: the process confined to one CPU ingests every batch one after another and
@@ -120,8 +159,21 @@ fn main() {
     let validator = SecretKey::from_bytes(&[200; 32]);
     let node = SecretKey::from_bytes(&[1; 32]);
     let now = 1_767_225_600_000i64;
+    let real = all_args
+        .iter()
+        .any(|a| a == "--wcxb")
+        .then(|| real_texts(text_bytes));
+    let n = real.as_ref().map_or(n, |t| n.min(t.len()));
     let jobs = leased_jobs(&store, &node, n, now).expect("lease");
-    eprintln!("preparing {} records of ~{text_bytes} bytes…", jobs.len());
+    eprintln!(
+        "preparing {} records of ~{text_bytes} bytes ({})…",
+        jobs.len(),
+        if real.is_some() {
+            "real pages' text, WCXB"
+        } else {
+            "synthetic text"
+        }
+    );
     let bodies: Vec<Vec<u8>> = jobs
         .chunks(BATCH_RECORDS)
         .enumerate()
@@ -130,12 +182,12 @@ fn main() {
                 .iter()
                 .enumerate()
                 .map(|(i, j)| {
-                    record_for(
-                        &node,
-                        j,
-                        sample_text((b * BATCH_RECORDS + i) as u64, text_bytes),
-                        now,
-                    )
+                    let k = b * BATCH_RECORDS + i;
+                    let text = match &real {
+                        Some(texts) => texts[k].clone(),
+                        None => sample_text(k as u64, text_bytes),
+                    };
+                    record_for(&node, j, text, now)
                 })
                 .collect();
             Batch::new(&node, now, recs).encode().expect("encode")
@@ -179,7 +231,11 @@ fn main() {
         });
         let l = time(&mut || {
             for r in &batch.records {
-                std::hint::black_box(gleaner_validator::lang::detect(&r.text[..512]));
+                let mut cut = r.text.len().min(512);
+                while !r.text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                std::hint::black_box(gleaner_validator::lang::detect(&r.text[..cut]));
             }
         });
         let m = time(&mut || {
