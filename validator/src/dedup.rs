@@ -121,54 +121,104 @@ fn fmix64(mut k: u64) -> u64 {
 /// space and trimmed.
 pub fn exact_key(text: &str) -> Digest {
     // The normalised text is built in one buffer and hashed once: feeding blake3 a character at a
-    // time costs more than everything else in ingest. Same bytes, same digest.
+    // time costs more than everything else in ingest. Same bytes, same digest. Stretches of
+    // ASCII (nearly all of most web text, which still has the odd curly quote or accented
+    // letter) are copied and lower-cased in bulk ([`push_ascii_words`]); only the other
+    // characters are taken one by one.
+    let bytes = text.as_bytes();
+    let mut buf = Vec::with_capacity(text.len());
     if text.is_ascii() {
-        // `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D. With the ends
-        // trimmed, a single space between two words is already normalised, so the text is
-        // copied in runs that end only at a whitespace run of another kind (a longer run, or
-        // any other whitespace byte), found by `memchr`'s vector searches ([`IrregularSpaces`]);
-        // each such run becomes one space. Then the copy is lower-cased in place.
-        let bytes = text.as_bytes();
-        let Some(start) = bytes.iter().position(|&b| !is_ascii_space(b)) else {
-            return Digest::of(&[]);
-        };
-        let end = bytes
-            .iter()
-            .rposition(|&b| !is_ascii_space(b))
-            .map_or(start, |e| e + 1);
-        let t = bytes.get(start..end).unwrap_or_default();
-        let mut buf = Vec::with_capacity(t.len());
-        // `t[from..]` is not copied yet.
-        let mut from = 0;
-        let mut irregular = IrregularSpaces::new(t);
-        while let Some(at) = irregular.first_from(from) {
-            let mut run_end = at + 1;
-            while t.get(run_end).is_some_and(|&b| is_ascii_space(b)) {
-                run_end += 1;
-            }
-            buf.extend_from_slice(t.get(from..at).unwrap_or_default());
-            buf.push(b' ');
-            from = run_end;
-        }
-        buf.extend_from_slice(t.get(from..).unwrap_or_default());
-        buf.make_ascii_lowercase();
+        push_ascii_words(&mut buf, bytes, false);
         return Digest::of(&buf);
     }
-    let mut buf = Vec::with_capacity(text.len());
+    // Whitespace was seen since the last word character.
+    let mut pending = false;
     let mut utf8 = [0u8; 4];
-    for word in text.split_whitespace() {
-        if !buf.is_empty() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = ascii_prefix_len(bytes.get(i..).unwrap_or_default());
+        if run > 0 {
+            let ascii = bytes.get(i..i + run).unwrap_or_default();
+            pending = push_ascii_words(&mut buf, ascii, pending);
+            i += run;
+            continue;
+        }
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        i += c.len_utf8();
+        if c.is_whitespace() {
+            pending = true;
+            continue;
+        }
+        if std::mem::take(&mut pending) && !buf.is_empty() {
             buf.push(b' ');
         }
-        if word.is_ascii() {
-            buf.extend(word.bytes().map(|b| b.to_ascii_lowercase()));
-        } else {
-            for c in word.chars().flat_map(char::to_lowercase) {
-                buf.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-            }
+        for l in c.to_lowercase() {
+            buf.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
         }
     }
     Digest::of(&buf)
+}
+
+/// The length of the ASCII prefix of `bytes`, eight bytes per step.
+pub(crate) fn ascii_prefix_len(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let high = u64::from_le_bytes(*chunk) & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return at + (high.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + bytes
+        .get(at..)
+        .unwrap_or_default()
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(bytes.len().saturating_sub(at))
+}
+
+/// Appends the words of the ASCII stretch `ascii` to the normalised text in `buf`, as
+/// [`exact_key`] normalises: lower-cased, one space between words (also before the first, when
+/// `pending` whitespace preceded it and `buf` holds a word). Returns whether `ascii` ends in
+/// whitespace (or is all whitespace and some was pending).
+///
+/// `char::is_whitespace` on ASCII is exactly space and U+0009..=U+000D. With the ends trimmed, a
+/// single space between two words is already normalised, so the stretch is copied in runs that
+/// end only at a whitespace run of another kind (a longer run, or any other whitespace byte),
+/// found by `memchr`'s vector searches ([`IrregularSpaces`]); each such run becomes one space.
+/// Then the copy is lower-cased in place.
+fn push_ascii_words(buf: &mut Vec<u8>, ascii: &[u8], pending: bool) -> bool {
+    let Some(start) = ascii.iter().position(|&b| !is_ascii_space(b)) else {
+        return pending || !ascii.is_empty();
+    };
+    let end = ascii
+        .iter()
+        .rposition(|&b| !is_ascii_space(b))
+        .map_or(start, |e| e + 1);
+    if (pending || start > 0) && !buf.is_empty() {
+        buf.push(b' ');
+    }
+    let copied = buf.len();
+    let t = ascii.get(start..end).unwrap_or_default();
+    // `t[from..]` is not copied yet.
+    let mut from = 0;
+    let mut irregular = IrregularSpaces::new(t);
+    while let Some(at) = irregular.first_from(from) {
+        let mut run_end = at + 1;
+        while t.get(run_end).is_some_and(|&b| is_ascii_space(b)) {
+            run_end += 1;
+        }
+        buf.extend_from_slice(t.get(from..at).unwrap_or_default());
+        buf.push(b' ');
+        from = run_end;
+    }
+    buf.extend_from_slice(t.get(from..).unwrap_or_default());
+    if let Some(copy) = buf.get_mut(copied..) {
+        copy.make_ascii_lowercase();
+    }
+    end < ascii.len()
 }
 
 /// `char::is_whitespace` on an ASCII byte: space and `\t`, `\n`, vertical tab, form feed, `\r`.
@@ -242,7 +292,8 @@ impl<'a> IrregularSpaces<'a> {
 }
 
 /// What each ASCII byte becomes in a simplified word: digits `0`, letters lower-cased, every
-/// other byte 0 (it ends the word).
+/// other byte 0 (it ends the word). The definition [`simplify_ascii`] is tested against.
+#[cfg(test)]
 const ASCII_SIMPLIFIED: [u8; 128] = {
     let mut t = [0u8; 128];
     let mut b = 0;
@@ -274,77 +325,76 @@ fn simplify_ascii(b: u8) -> u8 {
     }
 }
 
-/// Hashes of the simplified words of `text`. ASCII bytes take a byte-wise path; everything else
-/// goes through `char`'s Unicode tables, exactly as before.
+/// Hashes of the simplified words of `text`.
 fn simplified_word_hashes(text: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(text.len() / 5);
-    if text.is_ascii() {
-        // The whole text simplified in one pass, then each run of non-zero bytes hashed where it
-        // lies: no byte-at-a-time pushes into a word buffer. A word of at most 7 bytes (most
-        // words) is found and hashed from one 8-byte load: the lowest byte flagged by the
-        // classic zero-byte test `(x - 0x01…) & !x & 0x80…` is the first zero byte.
-        let simplified: Vec<u8> = text.bytes().map(simplify_ascii).collect();
-        let mut i = 0;
-        while let Some(&b) = simplified.get(i) {
-            if b == 0 {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            let mut end = start + 1;
-            if let Some(chunk) = simplified.get(start..).and_then(|r| r.first_chunk::<8>()) {
-                let x = u64::from_le_bytes(*chunk);
-                let zeros = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
-                if zeros != 0 {
-                    // k ≥ 1: byte 0 is not zero.
-                    let k = (zeros.trailing_zeros() / 8) as usize;
-                    out.push(short_word_hash(k, x & ((1u64 << (8 * k)) - 1)));
-                    i = start + k + 1;
-                    continue;
-                }
-                end = start + 8;
-            }
-            while simplified.get(end).is_some_and(|&b| b != 0) {
-                end += 1;
-            }
-            out.push(word_hash(simplified.get(start..end).unwrap_or_default()));
-            i = end;
-        }
-        return out;
-    }
-    let mut word: Vec<u8> = Vec::with_capacity(64);
-    let mut utf8 = [0u8; 4];
-    let bytes = text.as_bytes();
+    // The whole text simplified in one pass, then each run of non-zero bytes hashed where it
+    // lies: no byte-at-a-time pushes into a word buffer. A word of at most 7 bytes (most
+    // words) is found and hashed from one 8-byte load: the lowest byte flagged by the
+    // classic zero-byte test `(x - 0x01…) & !x & 0x80…` is the first zero byte (whatever the
+    // other bytes are, so words outside ASCII too).
+    let simplified = simplify(text);
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
+    while let Some(&b) = simplified.get(i) {
+        if b == 0 {
             i += 1;
-            // ASCII_SIMPLIFIED: digits → '0', letters lower-cased, anything else 0 (a separator).
-            let m = ASCII_SIMPLIFIED[usize::from(b)];
-            if m != 0 {
-                word.push(m);
-            } else if !word.is_empty() {
-                out.push(word_hash(&word));
-                word.clear();
-            }
             continue;
         }
+        let start = i;
+        let mut end = start + 1;
+        if let Some(chunk) = simplified.get(start..).and_then(|r| r.first_chunk::<8>()) {
+            let x = u64::from_le_bytes(*chunk);
+            let zeros = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+            if zeros != 0 {
+                // k ≥ 1: byte 0 is not zero.
+                let k = (zeros.trailing_zeros() / 8) as usize;
+                out.push(short_word_hash(k, x & ((1u64 << (8 * k)) - 1)));
+                i = start + k + 1;
+                continue;
+            }
+            end = start + 8;
+        }
+        while simplified.get(end).is_some_and(|&b| b != 0) {
+            end += 1;
+        }
+        out.push(word_hash(simplified.get(start..end).unwrap_or_default()));
+        i = end;
+    }
+    out
+}
+
+/// `text` simplified, with a 0 byte wherever a word ends: ASCII through [`simplify_ascii`] (a
+/// stretch at a time), every other character through `char`'s Unicode tables, an alphanumeric
+/// one as its lower case's UTF-8 bytes (never 0), anything else as a 0.
+fn simplify(text: &str) -> Vec<u8> {
+    if text.is_ascii() {
+        return text.bytes().map(simplify_ascii).collect();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(text.len());
+    let mut utf8 = [0u8; 4];
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = ascii_prefix_len(bytes.get(i..).unwrap_or_default());
+        out.extend(
+            bytes
+                .get(i..i + run)
+                .unwrap_or_default()
+                .iter()
+                .map(|&b| simplify_ascii(b)),
+        );
+        i += run;
         let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
             break;
         };
         i += c.len_utf8();
         if c.is_alphanumeric() {
             for l in c.to_lowercase() {
-                word.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
+                out.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
             }
-        } else if !word.is_empty() {
-            out.push(word_hash(&word));
-            word.clear();
+        } else {
+            out.push(0);
         }
-    }
-    if !word.is_empty() {
-        out.push(word_hash(&word));
     }
     out
 }
@@ -899,6 +949,29 @@ mod tests {
                     5 => b'0' + (s >> 8) as u8 % 10,
                     _ => b'!' + (s >> 8) as u8 % 94,
                 }));
+            }
+            texts.push(t);
+        }
+        // Mostly ASCII, as web text is: words and whitespace runs of every kind, with now and
+        // then a character outside ASCII (Unicode whitespace, curly quotes, letters whose lower
+        // case is longer, shorter or ASCII, digits of other scripts) inside or between words.
+        for _ in 0..300 {
+            let mut t = String::new();
+            for _ in 0..((s % 300) as usize) {
+                s = fmix64(s.wrapping_add(1));
+                match s % 24 {
+                    0..=3 => t.push(' '),
+                    4 => t.push(char::from(b"\t\n\x0b\x0c\r"[(s >> 8) as usize % 5])),
+                    5 => t.push(
+                        [
+                            '\u{a0}', '\u{2003}', '\u{3000}', '\u{85}', '’', '“', 'É', 'ß', 'Σ',
+                            'İ', '\u{212a}', 'ǅ', '٣', 'é', '—', '😀',
+                        ][(s >> 8) as usize % 16],
+                    ),
+                    6 => t.push(char::from(b'0' + (s >> 8) as u8 % 10)),
+                    7 => t.push_str(["The", "COOKIE", "naïve", "x"][(s >> 8) as usize % 4]),
+                    _ => t.push(char::from(b'!' + (s >> 8) as u8 % 94)),
+                }
             }
             texts.push(t);
         }

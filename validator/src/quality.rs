@@ -13,7 +13,8 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 use crate::dedup::{
-    IdentityHasher, ascii_space_candidates, is_ascii_space, short_word_hash, word_hash,
+    IdentityHasher, ascii_prefix_len, ascii_space_candidates, is_ascii_space, short_word_hash,
+    word_hash,
 };
 
 /// Texts shorter than this many bytes are not worth a record: below a short paragraph.
@@ -267,7 +268,7 @@ fn run(
     }
 
     let ascii = text.is_ascii();
-    let cut = Cut::new(text, ascii, lang == "en");
+    let cut = Cut::new(text, lang == "en");
     let n_words = cut.hashes.len();
     let lines = LineStats::new(text, &cut);
 
@@ -399,7 +400,7 @@ fn run(
     let lower = if ascii {
         text.to_ascii_lowercase()
     } else {
-        text.to_lowercase()
+        lowercase(text)
     };
     let lower = lower.as_bytes();
     if finders.lorem.find(lower).is_some() {
@@ -456,6 +457,36 @@ fn run(
         return Some("fineweb_newlines");
     }
     None
+}
+
+/// `text.to_lowercase()`, with the ASCII stretches lower-cased in bulk. std lower-cases a
+/// leading ASCII prefix that way, then goes a character at a time through its tables from the
+/// first other character on: on web text, mostly ASCII with the odd curly quote or accented
+/// letter, that is most of the text. The same string: std maps every character by itself
+/// except 'Σ' (final sigma depends on the neighbours), and a text with one goes to std whole.
+fn lowercase(text: &str) -> String {
+    if text.contains('Σ') {
+        return text.to_lowercase();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (ascii, tail) = rest.split_at(ascii_prefix_len(rest.as_bytes()));
+        let from = out.len();
+        out.push_str(ascii);
+        if let Some(copy) = out.get_mut(from..) {
+            copy.make_ascii_lowercase();
+        }
+        // Up to the next ASCII byte (a character boundary).
+        let other = tail
+            .bytes()
+            .position(|b| b.is_ascii())
+            .unwrap_or(tail.len());
+        let (other, tail) = tail.split_at(other);
+        out.extend(other.chars().flat_map(char::to_lowercase));
+        rest = tail;
+    }
+    out
 }
 
 /// Turns `grams` from `grams_n`-gram hashes of `hashes` into `n`-gram hashes (as far as there
@@ -539,7 +570,12 @@ fn ends_sentence(w: &[u8]) -> bool {
 }
 
 impl Cut {
-    fn new(text: &str, ascii: bool, count_stop_words: bool) -> Self {
+    /// Cuts `text` at whitespace as `split_whitespace` does. ASCII whitespace (all the
+    /// whitespace of most web text) is found byte by byte and the words between are hashed and
+    /// counted from 8-byte loads; a stretch between two ASCII whitespace bytes that holds a
+    /// byte outside ASCII is cut again by `split_whitespace` (it may hold Unicode whitespace)
+    /// and its words counted through `char`'s tables ([`WordStats::add`]).
+    fn new(text: &str, count_stop_words: bool) -> Self {
         let mut ends = Vec::with_capacity(text.len() / 5 + 1);
         ends.push(0);
         let mut cut = Cut {
@@ -555,60 +591,56 @@ impl Cut {
             newlines: Vec::with_capacity(64),
         };
         let mut line = (0u32, 0u32);
-        if ascii {
-            let bytes = text.as_bytes();
-            let mut i = 0;
-            while let Some(&b) = bytes.get(i) {
-                if is_ascii_space(b) {
-                    if b == b'\n' {
-                        cut.end_line(i, &mut line);
-                    }
-                    i += 1;
-                    continue;
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if is_ascii_space(b) {
+                if b == b'\n' {
+                    cut.end_line(i, &mut line);
                 }
-                let start = i;
-                let hash;
-                (i, hash) = ascii_word(bytes, start);
-                let w = bytes.get(start..i).unwrap_or_default();
-                line.0 += 1;
-                line.1 += u32::from(ends_sentence(w));
-                let class = |b: u8| ASCII_CLASS[usize::from(b & 0x7f)];
-                // A word starting with a letter has both classes (most words).
-                let seen = if class(b) & ALPHA != 0 {
-                    ALNUM | ALPHA
-                } else {
-                    w.iter().fold(0, |seen, &b| seen | class(b))
-                };
-                if seen & ALNUM != 0 {
-                    cut.stats.non_symbol += 1;
-                    cut.stats.non_symbol_chars += w.len();
-                    if count_stop_words {
-                        // A word with an alphanumeric byte at both ends (most words) is its own
-                        // trimmed form.
-                        let last = w.last().copied().unwrap_or(b);
-                        let stop = if class(b) & class(last) & ALNUM != 0 {
-                            (2..=4).contains(&w.len()) && ASCII_STOP_KEYS.contains(&stop_key(w))
-                        } else {
-                            is_ascii_stop_word(w)
-                        };
-                        cut.stats.stop += usize::from(stop);
-                    }
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let (end, hash, ascii) = ascii_word(bytes, start);
+            i = end;
+            if !ascii {
+                // Both ends are ASCII whitespace or the text's ends: character boundaries.
+                for w in text.get(start..end).unwrap_or_default().split_whitespace() {
+                    line.0 += 1;
+                    line.1 += u32::from(ends_sentence(w.as_bytes()));
+                    cut.stats.add(w, count_stop_words);
+                    cut.push(w.len(), word_hash(w.as_bytes()));
                 }
-                cut.stats.alpha += usize::from(seen & ALPHA != 0);
-                cut.push(w.len(), hash);
+                continue;
             }
-        } else {
-            let mut end = 0;
-            for w in text.split_whitespace() {
-                let start = w.as_ptr() as usize - text.as_ptr() as usize;
-                cut.end_lines_between(text, end, start, &mut line);
-                end = start + w.len();
-                line.0 += 1;
-                line.1 += u32::from(ends_sentence(w.as_bytes()));
-                cut.stats.add(w, count_stop_words);
-                cut.push(w.len(), word_hash(w.as_bytes()));
+            let w = bytes.get(start..end).unwrap_or_default();
+            line.0 += 1;
+            line.1 += u32::from(ends_sentence(w));
+            let class = |b: u8| ASCII_CLASS[usize::from(b & 0x7f)];
+            // A word starting with a letter has both classes (most words).
+            let seen = if class(b) & ALPHA != 0 {
+                ALNUM | ALPHA
+            } else {
+                w.iter().fold(0, |seen, &b| seen | class(b))
+            };
+            if seen & ALNUM != 0 {
+                cut.stats.non_symbol += 1;
+                cut.stats.non_symbol_chars += w.len();
+                if count_stop_words {
+                    // A word with an alphanumeric byte at both ends (most words) is its own
+                    // trimmed form.
+                    let last = w.last().copied().unwrap_or(b);
+                    let stop = if class(b) & class(last) & ALNUM != 0 {
+                        (2..=4).contains(&w.len()) && ASCII_STOP_KEYS.contains(&stop_key(w))
+                    } else {
+                        is_ascii_stop_word(w)
+                    };
+                    cut.stats.stop += usize::from(stop);
+                }
             }
-            cut.end_lines_between(text, end, text.len(), &mut line);
+            cut.stats.alpha += usize::from(seen & ALPHA != 0);
+            cut.push(w.len(), hash);
         }
         cut.line_words.push(line);
         cut
@@ -618,14 +650,6 @@ impl Cut {
     fn end_line(&mut self, at: usize, line: &mut (u32, u32)) {
         self.newlines.push(at);
         self.line_words.push(std::mem::take(line));
-    }
-
-    /// Ends a line at every newline in `text[from..to]` (the whitespace between two words).
-    fn end_lines_between(&mut self, text: &str, from: usize, to: usize, line: &mut (u32, u32)) {
-        let gap = text.as_bytes().get(from..to).unwrap_or_default();
-        for (k, _) in gap.iter().enumerate().filter(|&(_, &b)| b == b'\n') {
-            self.end_line(from + k, line);
-        }
     }
 
     fn push(&mut self, len: usize, hash: u64) {
@@ -639,12 +663,15 @@ impl Cut {
     }
 }
 
-/// The end of the word of ASCII `bytes` starting at `start` (not whitespace), and its
-/// [`word_hash`]. A word of at most 7 bytes followed by whitespace (most words) is found and
-/// hashed from one 8-byte load, its whitespace candidates tested one by one.
+/// The end of the word of `bytes` starting at `start` (not whitespace) as far as ASCII
+/// whitespace goes, its [`word_hash`], and whether it is all ASCII (if not, the hash is of no
+/// use: the caller cuts it again). A word of at most 7 bytes followed by whitespace (most words)
+/// is found and hashed from one 8-byte load, its whitespace candidates tested one by one.
 #[inline]
-fn ascii_word(bytes: &[u8], start: usize) -> (usize, u64) {
+fn ascii_word(bytes: &[u8], start: usize) -> (usize, u64, bool) {
     let mut end = start + 1;
+    // The word's bytes OR-ed together, for their high bits.
+    let mut high = bytes.get(start).copied().map_or(0, u64::from);
     if let Some(chunk) = bytes.get(start..).and_then(|rest| rest.first_chunk::<8>()) {
         let x = u64::from_le_bytes(*chunk);
         let mut candidates = ascii_space_candidates(x);
@@ -653,17 +680,24 @@ fn ascii_word(bytes: &[u8], start: usize) -> (usize, u64) {
             // k ≥ 1: byte 0 is not whitespace.
             if chunk.get(k).is_some_and(|&b| is_ascii_space(b)) {
                 let word = x & ((1u64 << (8 * k)) - 1);
-                return (start + k, short_word_hash(k, word));
+                return (
+                    start + k,
+                    short_word_hash(k, word),
+                    word & 0x8080_8080_8080_8080 == 0,
+                );
             }
             candidates &= candidates - 1;
         }
         // The 8 bytes are all in the word.
         end = start + 8;
+        high = x;
     }
-    while bytes.get(end).is_some_and(|&b| !is_ascii_space(b)) {
+    while let Some(&b) = bytes.get(end).filter(|&&b| !is_ascii_space(b)) {
+        high |= u64::from(b);
         end += 1;
     }
-    (end, word_hash(bytes.get(start..end).unwrap_or_default()))
+    let word = bytes.get(start..end).unwrap_or_default();
+    (end, word_hash(word), high & 0x8080_8080_8080_8080 == 0)
 }
 
 /// Per-line counts for the Gopher, C4 and FineWeb line rules, from one pass over the lines.
@@ -1333,7 +1367,7 @@ mod tests {
             let ours: Vec<&str> = paragraphs(t, &newlines).collect();
             let std: Vec<&str> = t.split("\n\n").collect();
             assert_eq!(ours, std, "{t:?}");
-            assert_eq!(Cut::new(t, t.is_ascii(), false).newlines, newlines);
+            assert_eq!(Cut::new(t, false).newlines, newlines);
         }
     }
 
@@ -1551,7 +1585,7 @@ mod tests {
         }
         for text in varied_texts() {
             let words: Vec<&str> = v1::split_words(&text).collect();
-            let fast = Cut::new(&text, text.is_ascii(), true).stats;
+            let fast = Cut::new(&text, true).stats;
             let reference = reference::word_stats(&words);
             assert_eq!(
                 (
@@ -1632,6 +1666,44 @@ mod tests {
         }
     }
 
+    /// The bulk lower-casing gives std's string on mostly-ASCII text with every kind of
+    /// character outside ASCII: longer, shorter and ASCII lower cases ('İ', 'ẞ', 'K' the Kelvin
+    /// sign), title case, final and medial sigma, and characters without case.
+    #[test]
+    fn lowercase_is_std_lowercase() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "ASCII ONLY Text".into(),
+            "’Tis İstanbul ẞtraße \u{212a}elvin ǅungla ÉCOLE".into(),
+            "ΣΟΦΟΣ ΟΔΟΣ. Σ aΣ Σa".into(),
+            "日本語 and ENGLISH 混合 ١٢٣ 😀 E\u{301}".into(),
+        ];
+        let mut s = 0x51_u64;
+        for _ in 0..300 {
+            let mut t = String::new();
+            for _ in 0..(s % 200) {
+                s = s
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let r = (s >> 33) as usize;
+                match r % 12 {
+                    0 => t.push(
+                        [
+                            'İ', 'ẞ', '\u{212a}', 'ǅ', 'Σ', 'É', '’', '\u{a0}', 'Ω', 'ß', '日', 'Ⅻ',
+                        ][r / 12 % 12],
+                    ),
+                    1 => t.push(' '),
+                    _ => t.push(char::from(b' ' + (r / 12 % 95) as u8)),
+                }
+            }
+            texts.push(t);
+        }
+        texts.extend(many_texts());
+        for t in &texts {
+            assert_eq!(lowercase(t), t.to_lowercase(), "{t:?}");
+        }
+    }
+
     #[test]
     fn ascii_word_split_matches_split_whitespace() {
         let texts = [
@@ -1672,6 +1744,10 @@ mod tests {
                         match r % 10 {
                             0 => [' ', '\n', '\t', '\r', '\x0b', '\x0c'][r / 10 % 6],
                             1 => ['\x00', '\x08', '\x0e', '\x1f', '\x7f', '!'][r / 10 % 6],
+                            // Outside ASCII: Unicode whitespace, punctuation, letters.
+                            2 if (r / 10).is_multiple_of(3) => [
+                                '\u{a0}', '\u{2003}', '\u{3000}', '\u{85}', '’', 'é', '日', '—',
+                            ][r / 30 % 8],
                             _ => char::from(b'a' + (r / 10 % 26) as u8),
                         }
                     })
@@ -1681,7 +1757,7 @@ mod tests {
         }
         texts.extend(many_texts());
         for t in &texts {
-            let cut = Cut::new(t, t.is_ascii(), true);
+            let cut = Cut::new(t, true);
             let words: Vec<&str> = t.split_whitespace().collect();
             let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
             assert_eq!(cut.hashes, hashes, "{t:?}");
@@ -1690,6 +1766,20 @@ mod tests {
                 ends.push(ends.last().copied().unwrap_or(0) + w.len());
             }
             assert_eq!(cut.ends, ends, "{t:?}");
+            let st = &cut.stats;
+            assert_eq!(
+                (st.non_symbol, st.non_symbol_chars, st.alpha, st.stop),
+                reference::word_stats(&words),
+                "{t:?}"
+            );
+            let newlines = t.bytes().filter(|&b| b == b'\n').count();
+            assert_eq!(cut.line_words.len(), newlines + 1, "{t:?}");
+            let per_line: Vec<u32> = t
+                .split('\n')
+                .map(|l| l.split_whitespace().count() as u32)
+                .collect();
+            let cut_per_line: Vec<u32> = cut.line_words.iter().map(|l| l.0).collect();
+            assert_eq!(cut_per_line, per_line, "{t:?}");
         }
     }
 }
