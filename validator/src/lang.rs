@@ -332,6 +332,9 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
     if let Some(dist) = ascii_trigram_distances(lower.as_bytes(), p) {
         return scores_from_distances(dist, p);
     }
+    if let Some(dist) = small_alphabet_trigram_distances(lower, p) {
+        return scores_from_distances(dist, p);
+    }
     // Count trigrams exactly as whatlang's `trigrams::utils::count`, in an open-addressing table
     // (linear probing, at most half full; a slot is free while its count is 0).
     let slots = (2 * (lower.len() + 2)).next_power_of_two().max(64);
@@ -541,6 +544,153 @@ fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usiz
     })
 }
 
+/// Most symbols (space and the text's distinct other characters) for which
+/// [`small_alphabet_trigram_distances`] indexes trigrams directly: 40³ = 64,000 indexes.
+const SMALL_ALPHABET: usize = 40;
+const _: () = assert!(SMALL_ALPHABET * SMALL_ALPHABET * SMALL_ALPHABET <= 1 << 16);
+
+/// [`ascii_trigram_distances`] for a text outside ASCII with few distinct characters (a Latin
+/// sample with accents, curly quotes or dashes: most that are not ASCII): its symbols are space
+/// and its own other characters, numbered in `char` order, so index order is again `char`
+/// order and counting, ranking and distances go as on ASCII. A trigram's profile entries come
+/// from the ASCII table when its characters are space and ASCII letters, else from the inverted
+/// profiles. `None` beyond [`SMALL_ALPHABET`] symbols or 65,535 bytes.
+fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i64>, usize)> {
+    const TRIGRAMS: usize = SMALL_ALPHABET * SMALL_ALPHABET * SMALL_ALPHABET;
+    thread_local! {
+        static COUNTS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if lower.len() >= usize::from(u16::MAX) {
+        return None;
+    }
+    // Symbols: space 0 and the letters 1–26 as on ASCII ([`SYMBOLS`]), then the text's other
+    // characters (few on a Latin sample), numbered first as met and renumbered in `char` order
+    // once all are known; all of them come after 'z'.
+    let mut extras: Vec<char> = Vec::new();
+    let mut symbols: Vec<u8> = Vec::with_capacity(lower.len());
+    for c in lower.chars() {
+        let ascii = u8::try_from(c)
+            .ok()
+            .map_or(NOT_A_SYMBOL, |b| SYMBOLS[usize::from(b)]);
+        if ascii != NOT_A_SYMBOL {
+            symbols.push(ascii);
+            continue;
+        }
+        // Only DEL and characters outside ASCII get here in a lower-cased text; anything
+        // before 'z' would break the order.
+        if c <= 'z' {
+            return None;
+        }
+        let at = match extras.iter().position(|&e| e == c) {
+            Some(at) => at,
+            None => {
+                extras.push(c);
+                extras.len() - 1
+            }
+        };
+        symbols.push(u8::try_from(ASCII_SYMBOLS + at).ok()?);
+        if ASCII_SYMBOLS + extras.len() > SMALL_ALPHABET {
+            return None;
+        }
+    }
+    let mut order: Vec<usize> = (0..extras.len()).collect();
+    order.sort_unstable_by_key(|&i| extras.get(i).copied());
+    // renumber[first-met number] = number in `char` order.
+    let mut renumber = vec![0u8; extras.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        *renumber.get_mut(i)? = u8::try_from(ASCII_SYMBOLS + rank).ok()?;
+    }
+    for s in symbols
+        .iter_mut()
+        .filter(|s| usize::from(**s) >= ASCII_SYMBOLS)
+    {
+        *s = *renumber.get(usize::from(*s) - ASCII_SYMBOLS)?;
+    }
+    let mut alphabet: Vec<char> = (0..ASCII_SYMBOLS).map(ascii_char).collect();
+    alphabet.extend(order.iter().filter_map(|&i| extras.get(i).copied()));
+    let k = alphabet.len();
+    let symbols: Vec<usize> = symbols.into_iter().map(usize::from).collect();
+    COUNTS.with(|counts| {
+        let mut counts = counts.try_borrow_mut().ok()?;
+        if counts.len() != TRIGRAMS {
+            *counts = vec![0; TRIGRAMS];
+        }
+        let index = |a: usize, b: usize, c: usize| (a * k + b) * k + c;
+        let mut seen = vec![0u64; (k * k * k).div_ceil(64)];
+        let mut c1 = 0;
+        let mut c2 = symbols.first().copied().unwrap_or(0);
+        for c3 in symbols.iter().skip(1).copied().chain(Some(0)) {
+            if !(c2 == 0 && (c1 == 0 || c3 == 0)) {
+                let t = index(c1, c2, c3);
+                *counts.get_mut(t)? += 1;
+                *seen.get_mut(t / 64)? |= 1 << (t % 64);
+            }
+            c1 = c2;
+            c2 = c3;
+        }
+        // As in `ascii_trigram_distances`: descending trigram order, counts reset as read,
+        // then a stable counting sort on the count, descending.
+        let mut by_trigram: Vec<(u16, u16)> = Vec::with_capacity(symbols.len() + 1);
+        let mut most = 0u16;
+        for (w, &word) in seen.iter().enumerate().rev() {
+            let mut bits = word;
+            while bits != 0 {
+                let bit = 63 - bits.leading_zeros() as usize;
+                bits &= !(1u64 << bit);
+                let t = w * 64 + bit;
+                let n = std::mem::take(counts.get_mut(t)?);
+                most = most.max(n);
+                by_trigram.push((u16::try_from(t).ok()?, n));
+            }
+        }
+        let mut start = vec![0u32; usize::from(most) + 1];
+        for &(_, n) in &by_trigram {
+            *start.get_mut(usize::from(n))? += 1;
+        }
+        let mut before = 0;
+        for slot in start.iter_mut().rev() {
+            let here = *slot;
+            *slot = before;
+            before += here;
+        }
+        let mut ranked = vec![0u16; by_trigram.len()];
+        for &(t, n) in &by_trigram {
+            let at = start.get_mut(usize::from(n))?;
+            *ranked.get_mut(*at as usize)? = t;
+            *at += 1;
+        }
+        ranked.truncate(TEXT_TRIGRAMS_SIZE);
+        // A symbol's ASCII symbol (space 0, letters 1–26), if it has one.
+        let ascii_symbol = |c: char| match c {
+            ' ' => Some(0),
+            'a'..='z' => Some(c as usize - 'a' as usize + 1),
+            _ => None,
+        };
+        let entries = |t: &u16| -> &[(u8, u16)] {
+            let t = usize::from(*t);
+            let [a, b, c] =
+                [t / (k * k), t / k % k, t % k].map(|s| alphabet.get(s).copied().unwrap_or(' '));
+            match (ascii_symbol(a), ascii_symbol(b), ascii_symbol(c)) {
+                (Some(x), Some(y), Some(z)) => {
+                    let t = ascii_trigram(x, y, z);
+                    match (p.ascii_offsets.get(t), p.ascii_offsets.get(t + 1)) {
+                        (Some(&from), Some(&to)) => p
+                            .ascii_entries
+                            .get(usize::from(from)..usize::from(to))
+                            .unwrap_or_default(),
+                        _ => &[],
+                    }
+                }
+                _ => p
+                    .inverted
+                    .get(&pack(a, b, c))
+                    .map_or(&[][..], Vec::as_slice),
+            }
+        };
+        Some((distances(ranked.iter().map(entries), p), ranked.len()))
+    })
+}
+
 /// whatlang's `calculate_confidence`.
 fn confidence(highest: f64, second: f64, count: usize) -> f64 {
     if highest == 0.0 {
@@ -650,6 +800,33 @@ mod tests {
                 texts.push(t);
             }
         }
+        // Mostly ASCII with a few characters outside it, as web text is: curly quotes, dashes,
+        // NBSP, accented letters, and now and then many distinct ones (past the small-alphabet
+        // path's limit).
+        for n in [10, 60, 300, 512, 1_200] {
+            for _ in 0..30 {
+                let t: String = (0..n)
+                    .map(|_| {
+                        s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let r = (s >> 33) as usize;
+                        match r % 14 {
+                            0 | 1 => ' ',
+                            2 => {
+                                ['’', '“', '”', '—', '\u{a0}', '…', 'é', 'É', 'ü', 'ñ'][r / 14 % 10]
+                            }
+                            3 if (r / 14).is_multiple_of(4) => {
+                                char::from_u32(0xc0 + (r / 56 % 0x140) as u32).unwrap_or('x')
+                            }
+                            4 => char::from(b'A' + (r / 14 % 26) as u8),
+                            5 => ['.', ',', '\'', '-'][r / 14 % 4],
+                            _ => char::from(b'a' + (r / 14 % 26) as u8),
+                        }
+                    })
+                    .collect();
+                texts.push(t);
+            }
+        }
+        texts.push("It’s the “best” thing—we’ve seen… since the café opened.".into());
         // Pure ASCII: every letter, digits, punctuation, controls and DEL (the ASCII path).
         for n in [1, 5, 40, 200, 512, 2_000] {
             for _ in 0..40 {
