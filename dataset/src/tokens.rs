@@ -557,17 +557,8 @@ const TINY_TOKEN_BYTES: usize = 7;
 /// into a `u128`: bytes little-endian, the length in the top byte.
 fn tiny_key(bytes: &[u8], start: usize, len: usize) -> u64 {
     let len = len.min(TINY_TOKEN_BYTES);
-    let tag = (len as u64) << 56;
-    if let Some(window) = bytes.get(start..).and_then(|rest| rest.first_chunk::<8>()) {
-        let mask = (1u64 << (8 * len)) - 1;
-        return (u64::from_le_bytes(*window) & mask) | tag;
-    }
-    let piece = bytes.get(start..).unwrap_or_default();
-    piece
-        .iter()
-        .take(len)
-        .enumerate()
-        .fold(tag, |key, (k, &b)| key | u64::from(b) << (8 * k))
+    // `short_key` puts the bytes in the low 7 bytes and its length tag above them.
+    (short_key(bytes, start, len) as u64) | ((len as u64) << 56)
 }
 
 impl Ranks {

@@ -486,50 +486,8 @@ fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usiz
             *counts = vec![0; ASCII_TRIGRAMS];
         }
         let mut seen = [0u64; TRIGRAM_WORDS];
-        let symbol = |b: &u8| usize::from(SYMBOLS[usize::from(*b)]);
-        let mut c1 = 0;
-        let mut c2 = lower.first().map_or(0, symbol);
-        for c3 in lower.iter().skip(1).map(symbol).chain(Some(0)) {
-            if !(c2 == 0 && (c1 == 0 || c3 == 0)) {
-                let t = ascii_trigram(c1, c2, c3);
-                *counts.get_mut(t)? += 1;
-                *seen.get_mut(t / 64)? |= 1 << (t % 64);
-            }
-            c1 = c2;
-            c2 = c3;
-        }
-        // (trigram, count) in descending trigram order; the counts table is left all zero.
-        let mut by_trigram: Vec<(u16, u16)> = Vec::with_capacity(lower.len() + 1);
-        let mut most = 0u16;
-        for (w, &word) in seen.iter().enumerate().rev() {
-            let mut bits = word;
-            while bits != 0 {
-                let bit = 63 - bits.leading_zeros() as usize;
-                bits &= !(1u64 << bit);
-                let t = w * 64 + bit;
-                let n = std::mem::take(counts.get_mut(t)?);
-                most = most.max(n);
-                by_trigram.push((u16::try_from(t).ok()?, n));
-            }
-        }
-        // Where each count's trigrams start in the ranking: after every higher count's.
-        let mut start = vec![0u32; usize::from(most) + 1];
-        for &(_, n) in &by_trigram {
-            *start.get_mut(usize::from(n))? += 1;
-        }
-        let mut before = 0;
-        for slot in start.iter_mut().rev() {
-            let here = *slot;
-            *slot = before;
-            before += here;
-        }
-        let mut ranked = vec![0u16; by_trigram.len()];
-        for &(t, n) in &by_trigram {
-            let at = start.get_mut(usize::from(n))?;
-            *ranked.get_mut(*at as usize)? = t;
-            *at += 1;
-        }
-        ranked.truncate(TEXT_TRIGRAMS_SIZE);
+        let symbols = lower.iter().map(|b| usize::from(SYMBOLS[usize::from(*b)]));
+        let ranked = rank_trigrams(symbols, ascii_trigram, &mut counts, &mut seen)?;
         let entries = |t: &u16| {
             let t = usize::from(*t);
             match (p.ascii_offsets.get(t), p.ascii_offsets.get(t + 1)) {
@@ -609,7 +567,6 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
     let mut alphabet: Vec<char> = (0..ASCII_SYMBOLS).map(ascii_char).collect();
     alphabet.extend(order.iter().filter_map(|&i| extras.get(i).copied()));
     let k = alphabet.len();
-    let symbols: Vec<usize> = symbols.into_iter().map(usize::from).collect();
     COUNTS.with(|counts| {
         let mut counts = counts.try_borrow_mut().ok()?;
         if counts.len() != TRIGRAMS {
@@ -617,49 +574,8 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
         }
         let index = |a: usize, b: usize, c: usize| (a * k + b) * k + c;
         let mut seen = vec![0u64; (k * k * k).div_ceil(64)];
-        let mut c1 = 0;
-        let mut c2 = symbols.first().copied().unwrap_or(0);
-        for c3 in symbols.iter().skip(1).copied().chain(Some(0)) {
-            if !(c2 == 0 && (c1 == 0 || c3 == 0)) {
-                let t = index(c1, c2, c3);
-                *counts.get_mut(t)? += 1;
-                *seen.get_mut(t / 64)? |= 1 << (t % 64);
-            }
-            c1 = c2;
-            c2 = c3;
-        }
-        // As in `ascii_trigram_distances`: descending trigram order, counts reset as read,
-        // then a stable counting sort on the count, descending.
-        let mut by_trigram: Vec<(u16, u16)> = Vec::with_capacity(symbols.len() + 1);
-        let mut most = 0u16;
-        for (w, &word) in seen.iter().enumerate().rev() {
-            let mut bits = word;
-            while bits != 0 {
-                let bit = 63 - bits.leading_zeros() as usize;
-                bits &= !(1u64 << bit);
-                let t = w * 64 + bit;
-                let n = std::mem::take(counts.get_mut(t)?);
-                most = most.max(n);
-                by_trigram.push((u16::try_from(t).ok()?, n));
-            }
-        }
-        let mut start = vec![0u32; usize::from(most) + 1];
-        for &(_, n) in &by_trigram {
-            *start.get_mut(usize::from(n))? += 1;
-        }
-        let mut before = 0;
-        for slot in start.iter_mut().rev() {
-            let here = *slot;
-            *slot = before;
-            before += here;
-        }
-        let mut ranked = vec![0u16; by_trigram.len()];
-        for &(t, n) in &by_trigram {
-            let at = start.get_mut(usize::from(n))?;
-            *ranked.get_mut(*at as usize)? = t;
-            *at += 1;
-        }
-        ranked.truncate(TEXT_TRIGRAMS_SIZE);
+        let symbols = symbols.iter().map(|&s| usize::from(s));
+        let ranked = rank_trigrams(symbols, index, &mut counts, &mut seen)?;
         // A symbol's ASCII symbol (space 0, letters 1–26), if it has one.
         let ascii_symbol = |c: char| match c {
             ' ' => Some(0),
@@ -689,6 +605,65 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
         };
         Some((distances(ranked.iter().map(entries), p), ranked.len()))
     })
+}
+
+/// Counts the trigrams of a text given as symbols (0 for a stop character, symbol order being
+/// `char` order) as whatlang does (the text padded with a space at each end; no trigram whose
+/// middle is a space next to another space), in `counts` indexed by `index` (all zero before,
+/// and left so: each count is taken as it is read) with the trigrams seen in the bit set `seen`,
+/// and ranks them as whatlang's sort does: by count, then trigram, both descending (trigrams are
+/// distinct). The bit set is read from the highest index down, then a stable counting sort on
+/// the count. The first [`TEXT_TRIGRAMS_SIZE`]; `None` if an index falls outside the tables.
+fn rank_trigrams(
+    mut symbols: impl Iterator<Item = usize>,
+    index: impl Fn(usize, usize, usize) -> usize,
+    counts: &mut [u16],
+    seen: &mut [u64],
+) -> Option<Vec<u16>> {
+    let mut c1 = 0;
+    let mut c2 = symbols.next().unwrap_or(0);
+    for c3 in symbols.chain(Some(0)) {
+        if !(c2 == 0 && (c1 == 0 || c3 == 0)) {
+            let t = index(c1, c2, c3);
+            *counts.get_mut(t)? += 1;
+            *seen.get_mut(t / 64)? |= 1 << (t % 64);
+        }
+        c1 = c2;
+        c2 = c3;
+    }
+    // (trigram, count) in descending trigram order.
+    let mut by_trigram: Vec<(u16, u16)> = Vec::new();
+    let mut most = 0u16;
+    for (w, &word) in seen.iter().enumerate().rev() {
+        let mut bits = word;
+        while bits != 0 {
+            let bit = 63 - bits.leading_zeros() as usize;
+            bits &= !(1u64 << bit);
+            let t = w * 64 + bit;
+            let n = std::mem::take(counts.get_mut(t)?);
+            most = most.max(n);
+            by_trigram.push((u16::try_from(t).ok()?, n));
+        }
+    }
+    // Where each count's trigrams start in the ranking: after every higher count's.
+    let mut start = vec![0u32; usize::from(most) + 1];
+    for &(_, n) in &by_trigram {
+        *start.get_mut(usize::from(n))? += 1;
+    }
+    let mut before = 0;
+    for slot in start.iter_mut().rev() {
+        let here = *slot;
+        *slot = before;
+        before += here;
+    }
+    let mut ranked = vec![0u16; by_trigram.len()];
+    for &(t, n) in &by_trigram {
+        let at = start.get_mut(usize::from(n))?;
+        *ranked.get_mut(*at as usize)? = t;
+        *at += 1;
+    }
+    ranked.truncate(TEXT_TRIGRAMS_SIZE);
+    Some(ranked)
 }
 
 /// whatlang's `calculate_confidence`.
