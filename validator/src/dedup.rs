@@ -125,28 +125,18 @@ pub fn exact_key(text: &str) -> Digest {
     // ASCII (nearly all of most web text, which still has the odd curly quote or accented
     // letter) are copied and lower-cased in bulk ([`push_ascii_words`]); only the other
     // characters are taken one by one.
-    let bytes = text.as_bytes();
     let mut buf = Vec::with_capacity(text.len());
-    if text.is_ascii() {
-        push_ascii_words(&mut buf, bytes, false);
-        return Digest::of(&buf);
-    }
     // Whitespace was seen since the last word character.
     let mut pending = false;
     let mut utf8 = [0u8; 4];
-    let mut i = 0;
-    while i < bytes.len() {
-        let run = ascii_prefix_len(bytes.get(i..).unwrap_or_default());
-        if run > 0 {
-            let ascii = bytes.get(i..i + run).unwrap_or_default();
-            pending = push_ascii_words(&mut buf, ascii, pending);
-            i += run;
-            continue;
-        }
-        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
-            break;
+    for stretch in ascii_stretches(text) {
+        let c = match stretch {
+            Stretch::Ascii(ascii) => {
+                pending = push_ascii_words(&mut buf, ascii.as_bytes(), pending);
+                continue;
+            }
+            Stretch::Other(c) => c,
         };
-        i += c.len_utf8();
         if c.is_whitespace() {
             pending = true;
             continue;
@@ -161,22 +151,48 @@ pub fn exact_key(text: &str) -> Digest {
     Digest::of(&buf)
 }
 
-/// The length of the ASCII prefix of `bytes`, eight bytes per step.
-pub(crate) fn ascii_prefix_len(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-        let high = u64::from_le_bytes(*chunk) & 0x8080_8080_8080_8080;
-        if high != 0 {
-            return at + (high.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
+/// The length of the ASCII prefix of `bytes`: std's word-at-a-time `is_ascii`, on the whole
+/// (an ASCII text, the common case, in one call), else on 32-byte blocks, then the block that
+/// fails byte by byte.
+fn ascii_prefix_len(bytes: &[u8]) -> usize {
+    if bytes.is_ascii() {
+        return bytes.len();
     }
-    at + bytes
-        .get(at..)
-        .unwrap_or_default()
-        .iter()
-        .position(|b| !b.is_ascii())
-        .unwrap_or(bytes.len().saturating_sub(at))
+    let mut at = 0;
+    for block in bytes.chunks(32) {
+        if !block.is_ascii() {
+            return at + block.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+        }
+        at += block.len();
+    }
+    at
+}
+
+/// A piece of a text as [`ascii_stretches`] cuts it.
+pub(crate) enum Stretch<'a> {
+    /// A maximal run of ASCII.
+    Ascii(&'a str),
+    /// One character outside ASCII.
+    Other(char),
+}
+
+/// `text` as maximal ASCII runs and the characters outside ASCII between them, in order: the
+/// text passes handle the runs in bulk (most web text is ASCII but for the odd curly quote or
+/// accented letter) and only the other characters through `char`'s Unicode tables.
+pub(crate) fn ascii_stretches(text: &str) -> impl Iterator<Item = Stretch<'_>> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let n = ascii_prefix_len(rest.as_bytes());
+        if n > 0 {
+            let (ascii, tail) = rest.split_at_checked(n)?;
+            rest = tail;
+            return Some(Stretch::Ascii(ascii));
+        }
+        let mut chars = rest.chars();
+        let c = chars.next()?;
+        rest = chars.as_str();
+        Some(Stretch::Other(c))
+    })
 }
 
 /// Appends the words of the ASCII stretch `ascii` to the normalised text in `buf`, as
@@ -367,33 +383,17 @@ fn simplified_word_hashes(text: &str) -> Vec<u64> {
 /// stretch at a time), every other character through `char`'s Unicode tables, an alphanumeric
 /// one as its lower case's UTF-8 bytes (never 0), anything else as a 0.
 fn simplify(text: &str) -> Vec<u8> {
-    if text.is_ascii() {
-        return text.bytes().map(simplify_ascii).collect();
-    }
-    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(text.len());
     let mut utf8 = [0u8; 4];
-    let mut i = 0;
-    while i < bytes.len() {
-        let run = ascii_prefix_len(bytes.get(i..).unwrap_or_default());
-        out.extend(
-            bytes
-                .get(i..i + run)
-                .unwrap_or_default()
-                .iter()
-                .map(|&b| simplify_ascii(b)),
-        );
-        i += run;
-        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
-            break;
-        };
-        i += c.len_utf8();
-        if c.is_alphanumeric() {
-            for l in c.to_lowercase() {
-                out.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
+    for stretch in ascii_stretches(text) {
+        match stretch {
+            Stretch::Ascii(ascii) => out.extend(ascii.bytes().map(simplify_ascii)),
+            Stretch::Other(c) if c.is_alphanumeric() => {
+                for l in c.to_lowercase() {
+                    out.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
+                }
             }
-        } else {
-            out.push(0);
+            Stretch::Other(_) => out.push(0),
         }
     }
     out

@@ -13,8 +13,8 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 use crate::dedup::{
-    IdentityHasher, ascii_prefix_len, ascii_space_candidates, is_ascii_space, short_word_hash,
-    word_hash,
+    IdentityHasher, Stretch, ascii_space_candidates, ascii_stretches, is_ascii_space,
+    short_word_hash, word_hash,
 };
 
 /// Texts shorter than this many bytes are not worth a record: below a short paragraph.
@@ -397,11 +397,7 @@ fn run(
     // `char` in the tests), so the per-line word and sentence counts come from the cut words and
     // only the phrase searches need the lower-cased copy: one search of the whole text per
     // phrase, mapping a hit to its line.
-    let lower = if ascii {
-        text.to_ascii_lowercase()
-    } else {
-        lowercase(text)
-    };
+    let lower = lowercase(text);
     let lower = lower.as_bytes();
     if finders.lorem.find(lower).is_some() {
         return Some("c4_lorem_ipsum");
@@ -465,26 +461,19 @@ fn run(
 /// letter, that is most of the text. The same string: std maps every character by itself
 /// except 'Σ' (final sigma depends on the neighbours), and a text with one goes to std whole.
 fn lowercase(text: &str) -> String {
-    if text.contains('Σ') {
-        return text.to_lowercase();
-    }
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        let (ascii, tail) = rest.split_at(ascii_prefix_len(rest.as_bytes()));
-        let from = out.len();
-        out.push_str(ascii);
-        if let Some(copy) = out.get_mut(from..) {
-            copy.make_ascii_lowercase();
+    for stretch in ascii_stretches(text) {
+        match stretch {
+            Stretch::Ascii(ascii) => {
+                let from = out.len();
+                out.push_str(ascii);
+                if let Some(copy) = out.get_mut(from..) {
+                    copy.make_ascii_lowercase();
+                }
+            }
+            Stretch::Other('Σ') => return text.to_lowercase(),
+            Stretch::Other(c) => out.extend(c.to_lowercase()),
         }
-        // Up to the next ASCII byte (a character boundary).
-        let other = tail
-            .bytes()
-            .position(|b| b.is_ascii())
-            .unwrap_or(tail.len());
-        let (other, tail) = tail.split_at(other);
-        out.extend(other.chars().flat_map(char::to_lowercase));
-        rest = tail;
     }
     out
 }
