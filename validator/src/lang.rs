@@ -86,6 +86,19 @@ fn pack(a: char, b: char, c: char) -> u64 {
     (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c)
 }
 
+impl Profiles {
+    /// The profile entries of ASCII trigram `t` ([`ascii_trigram`]).
+    fn ascii_entries_of(&self, t: usize) -> &[(u8, u16)] {
+        match (self.ascii_offsets.get(t), self.ascii_offsets.get(t + 1)) {
+            (Some(&from), Some(&to)) => self
+                .ascii_entries
+                .get(usize::from(from)..usize::from(to))
+                .unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
 fn profiles() -> Option<&'static Profiles> {
     static P: OnceLock<Option<Profiles>> = OnceLock::new();
     P.get_or_init(|| {
@@ -488,16 +501,7 @@ fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usiz
         let mut seen = [0u64; TRIGRAM_WORDS];
         let symbols = lower.iter().map(|b| usize::from(SYMBOLS[usize::from(*b)]));
         let ranked = rank_trigrams(symbols, ascii_trigram, &mut counts, &mut seen)?;
-        let entries = |t: &u16| {
-            let t = usize::from(*t);
-            match (p.ascii_offsets.get(t), p.ascii_offsets.get(t + 1)) {
-                (Some(&from), Some(&to)) => p
-                    .ascii_entries
-                    .get(from as usize..to as usize)
-                    .unwrap_or_default(),
-                _ => &[],
-            }
-        };
+        let entries = |t: &u16| p.ascii_entries_of(usize::from(*t));
         Some((distances(ranked.iter().map(entries), p), ranked.len()))
     })
 }
@@ -576,27 +580,19 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
         let mut seen = vec![0u64; (k * k * k).div_ceil(64)];
         let symbols = symbols.iter().map(|&s| usize::from(s));
         let ranked = rank_trigrams(symbols, index, &mut counts, &mut seen)?;
-        // A symbol's ASCII symbol (space 0, letters 1–26), if it has one.
-        let ascii_symbol = |c: char| match c {
-            ' ' => Some(0),
-            'a'..='z' => Some(c as usize - 'a' as usize + 1),
-            _ => None,
+        // A character's ASCII symbol (space 0, letters 1–26), if it has one.
+        let ascii_symbol = |c: char| {
+            u8::try_from(c)
+                .ok()
+                .map(|b| usize::from(SYMBOLS[usize::from(b)]))
+                .filter(|&s| s < ASCII_SYMBOLS)
         };
         let entries = |t: &u16| -> &[(u8, u16)] {
             let t = usize::from(*t);
             let [a, b, c] =
                 [t / (k * k), t / k % k, t % k].map(|s| alphabet.get(s).copied().unwrap_or(' '));
             match (ascii_symbol(a), ascii_symbol(b), ascii_symbol(c)) {
-                (Some(x), Some(y), Some(z)) => {
-                    let t = ascii_trigram(x, y, z);
-                    match (p.ascii_offsets.get(t), p.ascii_offsets.get(t + 1)) {
-                        (Some(&from), Some(&to)) => p
-                            .ascii_entries
-                            .get(usize::from(from)..usize::from(to))
-                            .unwrap_or_default(),
-                        _ => &[],
-                    }
-                }
+                (Some(x), Some(y), Some(z)) => p.ascii_entries_of(ascii_trigram(x, y, z)),
                 _ => p
                     .inverted
                     .get(&pack(a, b, c))
