@@ -477,12 +477,21 @@ impl TokenCounter {
         n
     }
 
-    /// The BPE length of one piece, from the ranks (the uncached path).
+    /// The BPE length of one piece, from the ranks (the uncached path). A piece that is a token
+    /// is one, as in tiktoken's `encode_ordinary` (which looks the whole piece up before
+    /// merging): one look-up instead of a few per byte, and most words of a common language
+    /// are GPT-2 tokens with their leading space.
     fn bpe_len(&self, piece: &str) -> u32 {
         let bytes = piece.as_bytes();
         let n = match &self.vocab.ranks {
             _ if bytes.len() <= 1 => bytes.len(),
-            Some(ranks) if bytes.len() < DIRECT_BPE_MAX_BYTES => ranks.merged_len(bytes),
+            Some(ranks) if bytes.len() < DIRECT_BPE_MAX_BYTES => {
+                if ranks.get(bytes, 0, bytes.len()) == Rank::MAX {
+                    ranks.merged_len(bytes)
+                } else {
+                    1
+                }
+            }
             _ => self.vocab.bpe.encode_ordinary(piece).len(),
         };
         u32::try_from(n).unwrap_or(u32::MAX)
@@ -893,6 +902,26 @@ mod tests {
                 "{piece:?}"
             );
         }
+    }
+
+    /// tiktoken's `encode_ordinary` takes a piece that is a token as that one token before any
+    /// merging, and so does the counter: every token of the vocabulary short enough to be
+    /// merged directly counts 1. (For GPT-2's ranks, merging a token's bytes rebuilds it
+    /// every time, checked when the shortcut was added: it changes no count, only the cost.)
+    #[test]
+    fn a_piece_that_is_a_token_counts_one() {
+        let (reference, counter) = &*REFERENCE;
+        let all = ordinary_ranks(reference).expect("ranks");
+        let counter = counter.share();
+        let mut checked = 0;
+        for bytes in all.keys().filter(|b| b.len() < DIRECT_BPE_MAX_BYTES) {
+            let Ok(piece) = std::str::from_utf8(bytes) else {
+                continue;
+            };
+            assert_eq!(counter.bpe_len(piece), 1, "{piece:?}");
+            checked += 1;
+        }
+        assert!(checked > 40_000, "{checked}");
     }
 
     #[test]
