@@ -18,6 +18,8 @@ use whatlang::dev::{
 };
 use whatlang::{Info, Lang, Script};
 
+use crate::dedup::{Stretch, ascii_stretches};
+
 /// whatlang's `MAX_TRIGRAM_DISTANCE`: the penalty of a profile trigram missing from the text.
 const MAX_TRIGRAM_DISTANCE: i64 = 300;
 /// whatlang's `MAX_TOTAL_DISTANCE`.
@@ -167,9 +169,10 @@ pub(crate) fn warm_up() {
 
 /// The same answer as `whatlang::detect(text)`.
 pub fn detect(text: &str) -> Option<Info> {
-    if text.is_ascii()
-        && let Some(p) = profiles()
-    {
+    let Some(p) = profiles() else {
+        return whatlang::detect(text);
+    };
+    if text.is_ascii() {
         // whatlang's script detection on ASCII: the letters are Latin, every other byte is a
         // stop character or (DEL) no script's, so the script is Latin when there is a letter.
         let lower = text.to_ascii_lowercase();
@@ -185,14 +188,135 @@ pub fn detect(text: &str) -> Option<Info> {
         if letters.iter().all(|&n| n == 0) {
             return whatlang::detect(text);
         }
-        let (alphabet, count) = ascii_alphabet_scores(&letters, del);
+        let (alphabet, count) = alphabet_scores(&letters, del, &[]);
         return Some(combine(alphabet, count, &lower, p));
     }
+    if let Some(info) = detect_mostly_latin(text, p) {
+        return Some(info);
+    }
     let script = raw_detect_script(text);
-    match (script.counters.first(), profiles()) {
-        (Some(&(Script::Latin, n)), Some(p)) if n > 0 => Some(detect_latin(text, p)),
+    match script.counters.first() {
+        Some(&(Script::Latin, n)) if n > 0 => Some(detect_latin(text, p)),
         _ => whatlang::detect(text),
     }
+}
+
+/// What whatlang makes of one character outside ASCII (never a stop character), from its own
+/// functions on the character alone: the script `raw_detect_script` counts it under (Latin's
+/// test comes first, so Latin whenever that test passes), and the Latin languages whose
+/// alphabet has it (bit `i` for `Script::Latin.langs()[i]`; `None` when the character is not
+/// its own lower case, as no character of a lower-cased text should be).
+#[derive(Clone, Copy)]
+struct CharFacts {
+    script: Option<Script>,
+    alphabets: Option<u64>,
+}
+
+impl CharFacts {
+    fn of(c: char) -> Self {
+        let one = c.to_string();
+        let script = raw_detect_script(&one)
+            .counters
+            .iter()
+            .find(|(_, n)| *n > 0)
+            .map(|&(s, _)| s);
+        let alphabets = c.to_lowercase().eq(std::iter::once(c)).then(|| {
+            // One non-stop character: 2 − 1 for each language whose alphabet has it, else 0.
+            let langs = Script::Latin.langs();
+            alphabet_latin_calculate_scores(&LowercaseText::new(&one), &FilterList::default())
+                .raw_scores
+                .iter()
+                .filter(|(_, score)| *score > 0)
+                .filter_map(|(l, _)| langs.iter().position(|x| x == l))
+                .fold(0u64, |mask, i| mask | 1 << i)
+        });
+        CharFacts { script, alphabets }
+    }
+}
+
+/// Most characters [`CharFacts`] keeps per thread before starting over (a text can hold any).
+const MAX_CHAR_FACTS: usize = 4_096;
+
+/// [`CharFacts::of`], memoised per thread.
+fn char_facts(c: char) -> CharFacts {
+    type Memo = HashMap<char, CharFacts, BuildHasherDefault<MixHasher>>;
+    thread_local! {
+        static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
+    }
+    MEMO.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return CharFacts::of(c);
+        };
+        if let Some(facts) = memo.get(&c) {
+            return *facts;
+        }
+        if memo.len() >= MAX_CHAR_FACTS {
+            memo.clear();
+        }
+        *memo.entry(c).or_insert_with(|| CharFacts::of(c))
+    })
+}
+
+/// Most distinct characters outside ASCII [`detect_mostly_latin`] scores itself.
+const MAX_OTHER_CHARS: usize = 64;
+
+/// [`detect_latin`] for a text outside ASCII whose every non-stop character is Latin or of no
+/// script (accents, curly quotes, dashes, NBSP: most Latin web text), without whatlang's
+/// character-at-a-time passes: the script is then Latin by construction (`raw_detect_script`
+/// checks Latin first and never reorders its tests when no other script is met), and the
+/// alphabet scores come from letter counts as on ASCII plus each other character's
+/// memoised alphabets. `None` (the caller asks whatlang) for any other text: a letter of
+/// another script, no Latin letter, more than [`MAX_OTHER_CHARS`] distinct characters outside
+/// ASCII, or one whose alphabets are unknown.
+fn detect_mostly_latin(text: &str, p: &Profiles) -> Option<Info> {
+    let mut latin = 0usize;
+    for stretch in ascii_stretches(text) {
+        match stretch {
+            Stretch::Ascii(ascii) => {
+                latin += ascii.bytes().filter(u8::is_ascii_alphabetic).count();
+            }
+            Stretch::Other(c) => match char_facts(c).script {
+                Some(Script::Latin) => latin += 1,
+                Some(_) => return None,
+                None => {}
+            },
+        }
+    }
+    if latin == 0 {
+        return None;
+    }
+    let lower = crate::quality::lowercase(text);
+    let mut letters = [0u32; 26];
+    let mut del = 0u32;
+    let mut others: Vec<(char, u32)> = Vec::new();
+    for stretch in ascii_stretches(&lower) {
+        match stretch {
+            Stretch::Ascii(ascii) => {
+                for b in ascii.bytes() {
+                    if b.is_ascii_lowercase() {
+                        letters[usize::from(b - b'a')] += 1;
+                    } else {
+                        del += u32::from(b == 0x7f);
+                    }
+                }
+            }
+            Stretch::Other(c) => {
+                if let Some((_, n)) = others.iter_mut().find(|(o, _)| *o == c) {
+                    *n += 1;
+                } else if others.len() < MAX_OTHER_CHARS {
+                    others.push((c, 1));
+                } else {
+                    return None;
+                }
+            }
+        }
+    }
+    let others = others
+        .iter()
+        .map(|&(c, n)| Some((char_facts(c).alphabets?, n)))
+        .collect::<Option<Vec<_>>>()?;
+    let (alphabet, count) = alphabet_scores(&letters, del, &others);
+    Some(combine(alphabet, count, &lower, p))
 }
 
 /// whatlang's combined (alphabet + trigram) method on a Latin-script text.
@@ -231,9 +355,14 @@ fn missing_letter_masks() -> &'static [u32] {
     })
 }
 
-/// whatlang's `alphabet_latin_calculate_scores` on an ASCII text given its lower-cased letter
-/// counts and DEL count (the other non-stop byte): (scores, count).
-fn ascii_alphabet_scores(letters: &[u32; 26], del: u32) -> (Vec<(Lang, f64)>, usize) {
+/// whatlang's `alphabet_latin_calculate_scores` on a lower-cased text given its counts of
+/// ASCII letters, of DEL (the other non-stop ASCII byte) and of each non-stop character outside
+/// ASCII as (its alphabets as [`CharFacts`] has them, count): (scores, count).
+fn alphabet_scores(
+    letters: &[u32; 26],
+    del: u32,
+    others: &[(u64, u32)],
+) -> (Vec<(Lang, f64)>, usize) {
     let langs = Script::Latin.langs();
     let missing = missing_letter_masks();
     // Letters some language lacks; every language has the others.
@@ -241,7 +370,9 @@ fn ascii_alphabet_scores(letters: &[u32; 26], del: u32) -> (Vec<(Lang, f64)>, us
     // whatlang adds 2 per character to each language whose alphabet has it (or to a score
     // common to all when every language has it), then subtracts the count of non-stop
     // characters.
-    let max_raw_score = letters.iter().sum::<u32>() as usize + del as usize;
+    let max_raw_score = letters.iter().sum::<u32>() as usize
+        + del as usize
+        + others.iter().map(|&(_, n)| n as usize).sum::<usize>();
     let mut common = 0usize;
     let mut per_lang = [0usize; 37];
     for (l, &n) in letters.iter().enumerate() {
@@ -256,6 +387,13 @@ fn ascii_alphabet_scores(letters: &[u32; 26], del: u32) -> (Vec<(Lang, f64)>, us
                 if m & bit == 0 {
                     *s += 2 * n as usize;
                 }
+            }
+        }
+    }
+    for &(alphabets, n) in others {
+        for (i, s) in per_lang.iter_mut().enumerate() {
+            if alphabets >> i & 1 == 1 {
+                *s += 2 * n as usize;
             }
         }
     }
@@ -710,6 +848,22 @@ mod tests {
         }
     }
 
+    /// The memoised path takes Latin text with characters outside ASCII and leaves the rest to
+    /// whatlang (`matches_whatlang` checks its answers).
+    #[test]
+    fn mostly_latin_text_takes_the_memoised_path() {
+        let p = profiles().expect("profiles");
+        let ours = |t: &str| detect_mostly_latin(t, p).map(|i| (i.lang(), i.script()));
+        assert_eq!(
+            ours("Le renard brun rapide saute par-dessus le chien, à côté de l’église."),
+            Some((Lang::Fra, Script::Latin))
+        );
+        assert_eq!(ours("The café served a Москва special today."), None);
+        assert_eq!(ours("… — 🙂 ’"), None);
+        let many: String = (0xc0u32..0x180).filter_map(char::from_u32).collect();
+        assert_eq!(ours(&many), None);
+    }
+
     #[test]
     fn profiles_parse() {
         let p = profiles().map(|p| p.langs.len());
@@ -798,6 +952,25 @@ mod tests {
             }
         }
         texts.push("It’s the “best” thing—we’ve seen… since the café opened.".into());
+        // Latin with a letter of another script, with characters of no script (emoji,
+        // combining marks, symbols), with characters whose lower case is another character
+        // or several ('İ', Kelvin sign, 'ǅ', 'ẞ', final sigma), and with more distinct
+        // characters outside ASCII than the memoised path scores.
+        for t in [
+            "The café served a Москва special and the crêpes were great today.",
+            "Die Straße war voller Menschen, α und β standen am Rand der Wörter.",
+            "Great news 🙂🙂 from the e\u{301}quipe: re\u{301}sultats ✓ are in ★★★ today!",
+            "İstanbul’da KELVIN \u{212a} ǅemal ẞTRASSE ΣΟΦΙΑΣ and a plain ending here.",
+            "Žluťoučký kůň úpěl ďábelské ódy, łódź gęś, ñandú, smørrebrød, þorn, ðað.",
+        ] {
+            texts.push(t.into());
+        }
+        texts.push(
+            (0xc0u32..0x180)
+                .filter_map(char::from_u32)
+                .flat_map(|c| [c, 'a', ' '])
+                .collect(),
+        );
         // Pure ASCII: every letter, digits, punctuation, controls and DEL (the ASCII path).
         for n in [1, 5, 40, 200, 512, 2_000] {
             for _ in 0..40 {
@@ -831,7 +1004,7 @@ mod tests {
                     }
                 }
                 if theirs.count > 0 {
-                    let (ours, count) = ascii_alphabet_scores(&letters, del);
+                    let (ours, count) = alphabet_scores(&letters, del, &[]);
                     assert_eq!(count, theirs.count, "{t:?}");
                     let bits = |v: &[(Lang, f64)]| -> Vec<(Lang, u64)> {
                         v.iter().map(|(l, x)| (*l, x.to_bits())).collect()

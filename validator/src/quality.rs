@@ -460,7 +460,7 @@ fn run(
 /// first other character on: on web text, mostly ASCII with the odd curly quote or accented
 /// letter, that is most of the text. The same string: std maps every character by itself
 /// except 'Σ' (final sigma depends on the neighbours), and a text with one goes to std whole.
-fn lowercase(text: &str) -> String {
+pub(crate) fn lowercase(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for stretch in ascii_stretches(text) {
         match stretch {
