@@ -321,6 +321,9 @@ fn run(
     }
     // The duplicate passes run only when every top pass did, so `repeated` is the 4-grams'.
     let runs = repeated.as_deref().map(repeated_runs);
+    // The positions whose n-gram may repeat (see `dup_ngram_frac`): only their hashes are
+    // grown and read, fewer at each size (on most text, a small share of the words).
+    let mut alive: Vec<usize> = Vec::new();
     for (n, max) in GOPHER_DUP_NGRAM {
         if !repeats {
             if n == 5 {
@@ -328,7 +331,10 @@ fn run(
             }
             break;
         }
-        grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
+        match runs.as_deref() {
+            Some(runs) => grow_grams_where(&mut grams, &cut.hashes, n, runs, &mut alive),
+            None => grow_grams(&mut grams, &mut grams_n, &cut.hashes, n),
+        }
         let frac = dup_ngram_frac(
             &cut.ends,
             &grams,
@@ -488,6 +494,36 @@ fn grow_grams(grams: &mut Vec<u64>, grams_n: &mut usize, hashes: &[u64], n: usiz
         }
         *grams_n += 1;
         grams.truncate(hashes.len() + 1 - *grams_n);
+    }
+}
+
+/// Turns `grams[i]` from the (n − 1)-gram hash into the `n`-gram hash (`n` > [`TOP_NGRAM_MAX_N`],
+/// the hashes being [`TOP_NGRAM_MAX_N`]-gram ones before the first call) at the positions whose
+/// n-gram [`dup_ngram_frac`] counts given `runs` ([`repeated_runs`] of the
+/// [`TOP_NGRAM_MAX_N`]-grams): those in `alive`, left by the call for `n − 1` (all positions
+/// before the first), and kept there for the next. A position counted at `n` was counted at
+/// every smaller size, so its hash went through every step; the others' hashes are stale and
+/// never read.
+fn grow_grams_where(
+    grams: &mut [u64],
+    hashes: &[u64],
+    n: usize,
+    runs: &[u32],
+    alive: &mut Vec<usize>,
+) {
+    let needed = n + 1 - TOP_NGRAM_MAX_N;
+    let counted =
+        |i: usize| i + n <= hashes.len() && runs.get(i).is_some_and(|&r| r as usize >= needed);
+    if n == TOP_NGRAM_MAX_N + 1 {
+        alive.clear();
+        alive.extend((0..runs.len()).filter(|&i| counted(i)));
+    } else {
+        alive.retain(|&i| counted(i));
+    }
+    for &i in alive.iter() {
+        if let (Some(g), Some(&h)) = (grams.get_mut(i), hashes.get(i + n - 1)) {
+            *g = ngram_step(*g, h);
+        }
     }
 }
 
@@ -1212,6 +1248,25 @@ mod tests {
                 t = t.replace(' ', "");
             }
             texts.push(t);
+        }
+        // Near-repeats: runs of 5 to 10 words copied from elsewhere in the text with one word
+        // changed (often the last), so that n-grams equal but for one word must count apart.
+        for seed in 0..120u64 {
+            let base = crate::testkit::sample_text(5_000 + seed, 1_500 + next() % 3_000);
+            let mut words: Vec<String> = base.split(' ').map(str::to_string).collect();
+            for _ in 0..3 + next() % 12 {
+                let n = 5 + next() % 6;
+                if words.len() <= n {
+                    break;
+                }
+                let from = next() % (words.len() - n);
+                let mut copy: Vec<String> = words[from..from + n].to_vec();
+                let changed = if next() % 2 == 0 { n - 1 } else { next() % n };
+                copy[changed] = format!("w{}", next() % 7);
+                let at = next() % words.len();
+                words.splice(at..at, copy);
+            }
+            texts.push(words.join(" "));
         }
         // Whole non-Latin and mixed texts.
         for (i, line) in lines.iter().enumerate() {
