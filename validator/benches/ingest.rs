@@ -15,6 +15,8 @@
 //! while the previous one is stored, as concurrent requests overlap in the server), and finally
 //! an export of the accepted records as a dataset, read back from the store as the validator
 //! does. `--one-core` alone runs only the first part, `--no-one-core` skips it.
+//! `--warm-tokens` has the token counter meet other texts before the run (see `main`): a
+//! long-running validator's counter is warm, a short run's starts cold.
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -201,6 +203,38 @@ fn main() {
         "warm-up (once per process, before the server listens): {:.1} ms",
         warm.elapsed().as_secs_f64() * 1e3
     );
+    // `--warm-tokens`: the token counter's caches have met other text before the run starts, as
+    // a long-running validator's have. Without it every piece is new to the counter at first (a
+    // run of a few thousand texts starts cold). With `--wcxb`, the texts after the run's (so
+    // `-- 1300 --wcxb --warm-tokens` warms with the other half of the pages), or the run's own
+    // when it takes them all (the bound from the other side: every piece cached); synthetic
+    // texts warm with as many others over the same vocabulary.
+    if all_args.iter().any(|a| a == "--warm-tokens") {
+        let warm = Instant::now();
+        let warming: Vec<String> = match &real {
+            Some(texts) if texts.len() > n => texts[n..].to_vec(),
+            Some(texts) => texts[..n].to_vec(),
+            None => (n..2 * n)
+                .map(|k| sample_text(k as u64, text_bytes))
+                .collect(),
+        };
+        gleaner_dataset::with_pooled_counter(|counter| {
+            for text in &warming {
+                counter.count(text);
+            }
+        })
+        .expect("tokens");
+        println!(
+            "token caches warmed with {} other texts{}: {:.1} ms",
+            warming.len(),
+            if real.as_ref().is_some_and(|t| t.len() <= n) {
+                " (the run's own: every piece cached)"
+            } else {
+                ""
+            },
+            warm.elapsed().as_secs_f64() * 1e3
+        );
+    }
     // Per-stage cost per record, measured on the first batch, for the breakdown.
     if !one_core {
         let limits = DecodeLimits::default();
