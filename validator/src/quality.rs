@@ -319,11 +319,19 @@ fn run(
             return Some("gopher_top_ngram");
         }
     }
-    // The duplicate passes run only when every top pass did, so `repeated` is the 4-grams'.
-    let runs = repeated.as_deref().map(repeated_runs);
-    // The positions whose n-gram may repeat (see `dup_ngram_frac`): only their hashes are
-    // grown and read, fewer at each size (on most text, a small share of the words).
-    let mut alive: Vec<usize> = Vec::new();
+    // The duplicate passes run only when every top pass found a repeat, and then `repeated` is
+    // the 4-grams'. Only the positions whose n-gram may repeat (see [`may_repeat`]) have their
+    // hashes grown and counted, fewer at each size (on most text, a small share of the words).
+    let words = cut.hashes.len();
+    let runs = match repeated.as_deref() {
+        Some(r) if repeats => repeated_runs(r),
+        _ => Vec::new(),
+    };
+    let mut alive: Vec<usize> = if repeats {
+        (0..words).collect()
+    } else {
+        Vec::new()
+    };
     for (n, max) in GOPHER_DUP_NGRAM {
         if !repeats {
             if n == 5 {
@@ -331,17 +339,9 @@ fn run(
             }
             break;
         }
-        match runs.as_deref() {
-            Some(runs) => grow_grams_where(&mut grams, &cut.hashes, n, runs, &mut alive),
-            None => grow_grams(&mut grams, &mut grams_n, &cut.hashes, n),
-        }
-        let frac = dup_ngram_frac(
-            &cut.ends,
-            &grams,
-            n,
-            &mut counter,
-            runs.as_deref().map(|r| (r, TOP_NGRAM_MAX_N)),
-        );
+        alive.retain(|&i| may_repeat(&runs, TOP_NGRAM_MAX_N, n, words, i));
+        grow_grams_at(&mut grams, &cut.hashes, n, &alive);
+        let frac = dup_ngram_frac(&cut.ends, &grams, n, &mut counter, alive.iter().copied());
         if n == 5 {
             put("gopher_dup_5gram", frac);
         }
@@ -497,30 +497,11 @@ fn grow_grams(grams: &mut Vec<u64>, grams_n: &mut usize, hashes: &[u64], n: usiz
     }
 }
 
-/// Turns `grams[i]` from the (n − 1)-gram hash into the `n`-gram hash (`n` > [`TOP_NGRAM_MAX_N`],
-/// the hashes being [`TOP_NGRAM_MAX_N`]-gram ones before the first call) at the positions whose
-/// n-gram [`dup_ngram_frac`] counts given `runs` ([`repeated_runs`] of the
-/// [`TOP_NGRAM_MAX_N`]-grams): those in `alive`, left by the call for `n − 1` (all positions
-/// before the first), and kept there for the next. A position counted at `n` was counted at
-/// every smaller size, so its hash went through every step; the others' hashes are stale and
-/// never read.
-fn grow_grams_where(
-    grams: &mut [u64],
-    hashes: &[u64],
-    n: usize,
-    runs: &[u32],
-    alive: &mut Vec<usize>,
-) {
-    let needed = n + 1 - TOP_NGRAM_MAX_N;
-    let counted =
-        |i: usize| i + n <= hashes.len() && runs.get(i).is_some_and(|&r| r as usize >= needed);
-    if n == TOP_NGRAM_MAX_N + 1 {
-        alive.clear();
-        alive.extend((0..runs.len()).filter(|&i| counted(i)));
-    } else {
-        alive.retain(|&i| counted(i));
-    }
-    for &i in alive.iter() {
+/// Turns `grams[i]` from the (n − 1)-gram hash into the `n`-gram hash at each position `i` of
+/// `at` (for the duplicate passes: [`may_repeat`]'s positions, a set that only shrinks as `n`
+/// grows, so each of them went through every step; the others' hashes are stale and never read).
+fn grow_grams_at(grams: &mut [u64], hashes: &[u64], n: usize, at: &[usize]) {
+    for &i in at {
         if let (Some(g), Some(&h)) = (grams.get_mut(i), hashes.get(i + n - 1)) {
             *g = ngram_step(*g, h);
         }
@@ -1100,15 +1081,15 @@ fn top_ngram_frac(
 /// Share of word bytes inside `n`-grams that already occurred earlier (non-overlapping count).
 /// `ends` and `grams` as for [`top_ngram_frac`].
 ///
-/// With `runs` = ([`repeated_runs`] of the `m`-grams, `m`), an `n`-gram containing an `m`-gram
-/// that occurs once is known to occur once, and is not counted (the same result, as for
-/// [`top_ngram_frac`]).
+/// Only the n-grams at `positions` (ascending) are counted: every position, or those that
+/// [`may_repeat`]; an n-gram anywhere else occurs once, and leaving it out changes no other
+/// count (the same result, as for [`top_ngram_frac`]).
 fn dup_ngram_frac(
     ends: &[usize],
     grams: &[u64],
     n: usize,
     seen: &mut Counter,
-    runs: Option<(&[u32], usize)>,
+    positions: impl IntoIterator<Item = usize>,
 ) -> f64 {
     let (words, word_bytes) = words_and_bytes(ends);
     if words < n || word_bytes == 0 {
@@ -1116,19 +1097,26 @@ fn dup_ngram_frac(
     }
     seen.clear();
     let mut dup = 0usize;
-    let mut i = 0;
-    while i + n <= words {
-        let once = runs.is_some_and(|(runs, m)| {
-            (runs.get(i).copied().unwrap_or(u32::MAX) as usize) < (n + 1).saturating_sub(m)
-        });
-        if once || seen.add(grams[i]) == 1 {
-            i += 1;
-        } else {
+    // The first position not inside an n-gram already counted as a duplicate.
+    let mut next = 0;
+    for i in positions {
+        if i < next || i + n > words {
+            continue;
+        }
+        if let Some(&g) = grams.get(i)
+            && seen.add(g) > 1
+        {
             dup += ends[i + n] - ends[i];
-            i += n;
+            next = i + n;
         }
     }
     ratio(dup, word_bytes)
+}
+
+/// Whether the `n`-gram at `i` (of `words`) may occur more than once, given `runs`
+/// ([`repeated_runs`] of the `m`-grams, `m` < `n`): it does only if every `m`-gram in it does.
+fn may_repeat(runs: &[u32], m: usize, n: usize, words: usize, i: usize) -> bool {
+    i + n <= words && runs.get(i).is_some_and(|&r| r as usize > n - m)
 }
 
 /// For each position, how many `m`-grams in a row from it occur more than once (`repeated` as
@@ -1582,7 +1570,7 @@ mod tests {
                     assert_eq!(repeated, expected, "repeated {n}-grams of {what:?}");
                 }
                 assert_eq!(
-                    dup_ngram_frac(&ends, &grams, n, &mut counter, None),
+                    dup_ngram_frac(&ends, &grams, n, &mut counter, 0..words.len()),
                     dup,
                     "dup {n}-gram of {what:?}"
                 );
@@ -1592,8 +1580,10 @@ mod tests {
                 ] {
                     if let Some(r) = runs_of.filter(|_| m >= 1 && m < n) {
                         let runs = repeated_runs(r);
+                        let may =
+                            (0..words.len()).filter(|&i| may_repeat(&runs, m, n, words.len(), i));
                         assert_eq!(
-                            dup_ngram_frac(&ends, &grams, n, &mut counter, Some((&runs, m))),
+                            dup_ngram_frac(&ends, &grams, n, &mut counter, may),
                             dup,
                             "dup {n}-gram of {what:?}, filtered by the {m}-grams"
                         );
