@@ -178,13 +178,7 @@ pub fn detect(text: &str) -> Option<Info> {
         let lower = text.to_ascii_lowercase();
         let mut letters = [0u32; 26];
         let mut del = 0u32;
-        for b in lower.bytes() {
-            if b.is_ascii_lowercase() {
-                letters[usize::from(b - b'a')] += 1;
-            } else {
-                del += u32::from(b == 0x7f);
-            }
-        }
+        count_ascii_letters(&lower, &mut letters, &mut del);
         if letters.iter().all(|&n| n == 0) {
             return whatlang::detect(text);
         }
@@ -198,6 +192,18 @@ pub fn detect(text: &str) -> Option<Info> {
     match script.counters.first() {
         Some(&(Script::Latin, n)) if n > 0 => Some(detect_latin(text, p)),
         _ => whatlang::detect(text),
+    }
+}
+
+/// Adds the lower-case letters of lower-cased ASCII `text` to `letters` and its DELs (the other
+/// non-stop ASCII byte) to `del`, for [`alphabet_scores`].
+fn count_ascii_letters(text: &str, letters: &mut [u32; 26], del: &mut u32) {
+    for b in text.bytes() {
+        if b.is_ascii_lowercase() {
+            letters[usize::from(b - b'a')] += 1;
+        } else {
+            *del += u32::from(b == 0x7f);
+        }
     }
 }
 
@@ -291,15 +297,7 @@ fn detect_mostly_latin(text: &str, p: &Profiles) -> Option<Info> {
     let mut others: Vec<(char, u32)> = Vec::new();
     for stretch in ascii_stretches(&lower) {
         match stretch {
-            Stretch::Ascii(ascii) => {
-                for b in ascii.bytes() {
-                    if b.is_ascii_lowercase() {
-                        letters[usize::from(b - b'a')] += 1;
-                    } else {
-                        del += u32::from(b == 0x7f);
-                    }
-                }
-            }
+            Stretch::Ascii(ascii) => count_ascii_letters(ascii, &mut letters, &mut del),
             Stretch::Other(c) => {
                 if let Some((_, n)) = others.iter_mut().find(|(o, _)| *o == c) {
                     *n += 1;
