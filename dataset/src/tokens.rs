@@ -557,8 +557,8 @@ struct Ranks {
     /// answers from a 128 KiB table whose common entries stay in the CPU's caches, with no
     /// hashing.
     pairs: Vec<u16>,
-    /// Tokens of 3 to 7 bytes (most of them, and nearly every pair a merge looks up), in
-    /// half the room: 16-byte entries, twice as many to a cache line.
+    /// Tokens of 3 to 7 bytes (most of them, and most longer parts a merge looks up), in half
+    /// the room: 16-byte entries, twice as many to a cache line.
     tiny: FxMap<u64, Rank>,
     short: FxMap<u128, Rank>,
     long: FxHashMap<Vec<u8>, Rank>,
@@ -576,16 +576,17 @@ fn tiny_key(bytes: &[u8], start: usize, len: usize) -> u64 {
 }
 
 impl Ranks {
-    fn new(all: FxHashMap<Vec<u8>, Rank>) -> Self {
+    /// `None` if a two-byte token's rank does not fit below `u16::MAX` (GPT-2's are below
+    /// 50,257), as [`Ranks::pairs`] could not hold it.
+    fn new(all: FxHashMap<Vec<u8>, Rank>) -> Option<Self> {
         let mut pairs = vec![u16::MAX; 1 << 16];
         let mut tiny = FxMap::default();
         let mut short = FxMap::default();
         let mut long = FxHashMap::default();
         for (bytes, rank) in all {
-            if let (&[a, b], Ok(r)) = (bytes.as_slice(), u16::try_from(rank))
-                && r != u16::MAX
-            {
-                pairs[usize::from(a) | usize::from(b) << 8] = r;
+            if let &[a, b] = bytes.as_slice() {
+                let r = u16::try_from(rank).ok().filter(|&r| r != u16::MAX)?;
+                *pairs.get_mut(usize::from(a) | usize::from(b) << 8)? = r;
             } else if bytes.len() <= TINY_TOKEN_BYTES {
                 tiny.insert(tiny_key(&bytes, 0, bytes.len()), rank);
             } else if bytes.len() <= SHORT_PIECE_BYTES {
@@ -594,12 +595,12 @@ impl Ranks {
                 long.insert(bytes, rank);
             }
         }
-        Ranks {
+        Some(Ranks {
             pairs,
             tiny,
             short,
             long,
-        }
+        })
     }
 
     #[cfg(test)]
@@ -614,9 +615,9 @@ impl Ranks {
         let len = end.saturating_sub(start);
         if len == 2 {
             return match piece.get(start..end) {
-                Some(&[a, b]) => match self.pairs[usize::from(a) | usize::from(b) << 8] {
-                    u16::MAX => Rank::MAX,
-                    r => Rank::from(r),
+                Some(&[a, b]) => match self.pairs.get(usize::from(a) | usize::from(b) << 8) {
+                    Some(&r) if r != u16::MAX => Rank::from(r),
+                    _ => Rank::MAX,
                 },
                 _ => Rank::MAX,
             };
@@ -701,7 +702,7 @@ fn vocabulary() -> Result<Arc<Vocabulary>, DatasetError> {
         .get_or_init(|| {
             let bpe = tiktoken_rs::r50k_base().map_err(|e| e.to_string())?;
             let letter = Regex::new(r"^\p{L}$").map_err(|e| e.to_string())?;
-            let ranks = ordinary_ranks(&bpe).map(Ranks::new);
+            let ranks = ordinary_ranks(&bpe).and_then(Ranks::new);
             Ok(Arc::new(Vocabulary { bpe, letter, ranks }))
         })
         .clone()
