@@ -43,8 +43,9 @@ pub struct Config {
     pub max_leases_per_domain: u32,
     /// Share of accepted records whose URL is fetched again by a second node (0..=1).
     pub cross_check_rate: f64,
-    /// Share for nodes with fewer than `scoring::PROVEN_CHECKS` checks: new identities are checked
-    /// more often so they can prove themselves (0..=1).
+    /// Share for nodes not yet proven (`scoring::is_proven`: new identities, and nodes whose
+    /// failed check put their credibility back at the start): they are checked more often so
+    /// they can prove themselves (0..=1).
     pub new_node_cross_check_rate: f64,
     /// ISO 639-1 languages accepted; empty accepts every language.
     pub languages: Vec<String>,
@@ -153,8 +154,9 @@ impl Config {
     }
 
     /// Applies `GLEANER_VALIDATOR_ADMIN_TOKEN`, `..._LAB_TOKENS` (comma-separated),
-    /// `..._DOMAIN_DELAY_MS`, `..._LEASE_TTL_MS`, `..._CROSS_CHECK_RATE`, `..._PER_IP_RPS`,
-    /// `..._PER_NODE_RPS`, `..._EPOCH_INTERVAL_SECS`.
+    /// `..._DOMAIN_DELAY_MS`, `..._LEASE_TTL_MS`, `..._CROSS_CHECK_RATE`,
+    /// `..._NEW_NODE_CROSS_CHECK_RATE`, `..._PER_IP_RPS`, `..._PER_NODE_RPS`,
+    /// `..._EPOCH_INTERVAL_SECS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
         where
@@ -187,6 +189,10 @@ impl Config {
         const RATE: &str = "GLEANER_VALIDATOR_CROSS_CHECK_RATE";
         if let Some(v) = get(RATE) {
             self.cross_check_rate = parse(RATE, &v)?;
+        }
+        const NEW_RATE: &str = "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE";
+        if let Some(v) = get(NEW_RATE) {
+            self.new_node_cross_check_rate = parse(NEW_RATE, &v)?;
         }
         const IP: &str = "GLEANER_VALIDATOR_PER_IP_RPS";
         if let Some(v) = get(IP) {
@@ -246,11 +252,13 @@ mod tests {
         c.apply_env(|k| match k {
             "GLEANER_VALIDATOR_DOMAIN_DELAY_MS" => Some("7".into()),
             "GLEANER_VALIDATOR_LAB_TOKENS" => Some("x, y".into()),
+            "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE" => Some("0.9".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(c.domain_delay_ms, 7);
         assert_eq!(c.lab_tokens, vec!["x", "y"]);
+        assert_eq!(c.new_node_cross_check_rate, 0.9);
         assert!(Config::from_toml("no_such_key = 1").is_err());
         let err = c
             .apply_env(|k| (k == "GLEANER_VALIDATOR_LEASE_TTL_MS").then(|| "soon".into()))

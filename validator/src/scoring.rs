@@ -2,10 +2,14 @@
 //!
 //! ## Credibility
 //! Every cross-check a node takes part in yields 1 (its text agreed with the independent fetch)
-//! or 0 (it disagreed and a third fetch sided against it). Credibility is an exponential moving
-//! average of those results, `c ← (1 − α)·c + α·x` with [`CREDIBILITY_ALPHA`] = 0.15 (Bittensor
-//! subnet 13's value), starting at [`CREDIBILITY_START`] = 0: new identities earn little until
-//! proven. After n passes c = 1 − 0.85ⁿ (5 → 0.56, 10 → 0.80, 20 → 0.96).
+//! or 0 (it disagreed and a third fetch sided against it). Trust is slow to earn and quick to
+//! lose: a pass moves credibility as an exponential moving average, `c ← (1 − α)·c + α` with
+//! [`CREDIBILITY_ALPHA`] = 0.15 (Bittensor subnet 13's value), from [`CREDIBILITY_START`] = 0, so
+//! new identities earn little until proven. After n passes c = 1 − 0.85ⁿ (5 → 0.56, 10 → 0.80,
+//! 20 → 0.96). A failed check puts credibility back at the start: a node caught fabricating is
+//! as unproven as a new identity, earns at the floor and is checked at the new-node rate until it
+//! is proven again ([`PROVEN_CREDIBILITY`], ten passes in a row). An EMA alone would leave a node
+//! at c = 0.9 caught once still earning half of its reward.
 //!
 //! ## Points for one accepted record (`points/v1`)
 //! `points = round(POINTS_PER_KCHAR × kchars × quality × max(FLOOR, c^2.5))` where
@@ -34,16 +38,26 @@ pub const REWARD_FLOOR: f64 = 0.05;
 pub const POINTS_PER_KCHAR: f64 = 100.0;
 /// Text beyond this many bytes earns nothing more: 50 KB is a long article.
 pub const POINTS_TEXT_CAP_BYTES: usize = 50_000;
-/// Checks after which a node is no longer "new" (and is cross-checked at the normal rate).
-pub const PROVEN_CHECKS: u64 = 10;
+/// Credibility from which a node is no longer "new" (and is cross-checked at the normal rate
+/// rather than the new-node rate): ten passes in a row from the start (1 − 0.85¹⁰ ≈ 0.803).
+pub const PROVEN_CREDIBILITY: f64 = 0.8;
 /// Two fetches of one URL "agree" when their MinHash similarity reaches this: ads, dates and
 /// counters change a few shingles; a fabricated or substituted page shares almost none.
 pub const AGREEMENT_SIMILARITY: f64 = 0.5;
 
-/// The next credibility after a check with `passed`.
+/// The next credibility after a check with `passed`: a pass moves it towards 1, a failure
+/// puts it back at [`CREDIBILITY_START`].
 pub fn update_credibility(current: f64, passed: bool) -> f64 {
-    let x = if passed { 1.0 } else { 0.0 };
-    ((1.0 - CREDIBILITY_ALPHA) * current + CREDIBILITY_ALPHA * x).clamp(0.0, 1.0)
+    if passed {
+        ((1.0 - CREDIBILITY_ALPHA) * current + CREDIBILITY_ALPHA).clamp(0.0, 1.0)
+    } else {
+        CREDIBILITY_START
+    }
+}
+
+/// Whether a node of `credibility` has proven itself (and is cross-checked at the normal rate).
+pub fn is_proven(credibility: f64) -> bool {
+    credibility >= PROVEN_CREDIBILITY
 }
 
 /// The reward multiplier of a credibility.
@@ -83,6 +97,16 @@ mod tests {
             c = update_credibility(c, true);
         }
         assert!((c - (1.0 - 0.85f64.powi(10))).abs() < 1e-9);
+        assert!(is_proven(c), "ten passes in a row prove a node");
+        let mut nine = CREDIBILITY_START;
+        for _ in 0..9 {
+            nine = update_credibility(nine, true);
+        }
+        assert!(!is_proven(nine));
+        // One failed check undoes any record of passes.
+        let caught = update_credibility(update_credibility(c, true), false);
+        assert_eq!(caught, CREDIBILITY_START);
+        assert!(!is_proven(caught));
         assert_eq!(points(5_000, 1.0, 1.0), 500);
         assert_eq!(points(5_000, 1.0, 0.0), 25);
         assert_eq!(points(500_000, 1.0, 1.0), 5_000);

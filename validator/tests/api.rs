@@ -587,6 +587,121 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     assert!(!urls.contains(&liar.public()));
 }
 
+/// One crawl of a single fresh URL: `primary` fetches it with `text`; returns its job.
+async fn fetch_primary(net: &Net, primary: &SecretKey, url: &str, text: &str) -> Job {
+    net.crawl(&[url]).await;
+    let job = net.lease(primary, 1).await.jobs.remove(0);
+    assert_eq!(job.url, url);
+    let now = net.clock.now_ms();
+    let rec = record_for(primary, &job, text.to_string(), now);
+    let r = net
+        .submit(primary, &Batch::new(primary, now, vec![rec]))
+        .await;
+    assert_eq!(r.status(), 200);
+    job
+}
+
+/// `checker` leases the next job, which must be the check (or tie-break) of `url`, and answers it
+/// with `text`.
+async fn fetch_check(net: &Net, checker: &SecretKey, url: &str, text: &str) {
+    let job = net.lease(checker, 1).await.jobs.remove(0);
+    assert_eq!(job.url, url, "a check of {url} was queued");
+    let now = net.clock.now_ms();
+    let rec = record_for(checker, &job, text.to_string(), now);
+    let r = net
+        .submit(checker, &Batch::new(checker, now, vec![rec]))
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_node_caught_fabricating_is_new_again() {
+    // Proven nodes are never checked here, new ones always: whether a record is checked says
+    // which the node is.
+    let net = start(|c| {
+        c.cross_check_rate = 0.0;
+        c.new_node_cross_check_rate = 1.0;
+    })
+    .await;
+    let (b, a, c) = (key(11), key(12), key(13));
+    for k in [&b, &a, &c] {
+        net.register(k).await;
+    }
+    let row = |k: &SecretKey| {
+        net.state
+            .store()
+            .nodes()
+            .unwrap()
+            .into_iter()
+            .find(|n| n.node == k.public())
+            .unwrap()
+    };
+    // Ten agreeing checks prove b (and a, its checker).
+    for i in 0..10u64 {
+        let url = format!("http://site{i}.example/page");
+        let text = sample_text(100 + i, 3000);
+        fetch_primary(&net, &b, &url, &text).await;
+        fetch_check(&net, &a, &url, &text).await;
+    }
+    assert_eq!(row(&b).checks_passed, 10);
+    assert!(row(&b).credibility >= 0.8, "{}", row(&b).credibility);
+    assert!(row(&b).points_total > 0);
+    // Proven: b's next record is not checked.
+    fetch_primary(
+        &net,
+        &b,
+        "http://site10.example/page",
+        &sample_text(110, 3000),
+    )
+    .await;
+    assert!(
+        net.lease(&a, 5).await.jobs.is_empty(),
+        "no check of a proven node"
+    );
+
+    // b checks a new node's page and fabricates; a third fetch sides with the new node.
+    let url = "http://site11.example/page";
+    let real = sample_text(111, 3000);
+    fetch_primary(&net, &c, url, &real).await;
+    fetch_check(&net, &b, url, &sample_text(666, 3000)).await;
+    fetch_check(&net, &a, url, &format!("{real} Updated today.")).await;
+    let caught = row(&b);
+    assert_eq!(caught.checks_failed, 1);
+    assert_eq!(
+        caught.credibility, 0.0,
+        "one failed check undoes ten passes"
+    );
+    assert_eq!(
+        caught.points_total, 0,
+        "the open epoch's earnings are forfeited"
+    );
+
+    // New again: b's next record is checked, and earns at the floor.
+    let text = sample_text(112, 3000);
+    let url = "http://site12.example/page";
+    fetch_primary(&net, &b, url, &text).await;
+    // a's jobs: the check of b's new record, and b's revoked pages queued again for others.
+    let jobs = net.lease(&a, 50).await.jobs;
+    assert_eq!(jobs.len(), 12, "{jobs:?}");
+    let check = jobs
+        .iter()
+        .find(|j| j.url == url)
+        .expect("b's record is checked");
+    let now = net.clock.now_ms();
+    let rec = record_for(&a, check, text.clone(), now);
+    let r = net.submit(&a, &Batch::new(&a, now, vec![rec])).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(row(&b).checks_passed, 11);
+    let ledger = net.state.store().ledger(&b.public()).unwrap();
+    let credit = ledger.iter().rev().find(|e| e.kind == "credit").unwrap();
+    let floor = gleaner_validator::scoring::points(text.len(), 1.0, 0.0);
+    assert!(
+        credit.amount > 0 && credit.amount <= i64::try_from(floor).unwrap(),
+        "{} points, at most {floor} at the floor: {ledger:?}",
+        credit.amount
+    );
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     let net = start(|c| {

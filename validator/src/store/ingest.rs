@@ -20,7 +20,7 @@ use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
 use crate::frontier::NormalUrl;
 use crate::quality::StoredScores;
-use crate::scoring::{self, AGREEMENT_SIMILARITY, PROVEN_CHECKS, SCORING};
+use crate::scoring::{self, AGREEMENT_SIMILARITY, SCORING};
 
 /// A record after the CPU-side checks ([`crate::ingest::prepare`]), ready for the transaction.
 #[derive(Debug, Clone)]
@@ -240,7 +240,7 @@ pub(super) fn ingest_in(
         return Ok(IngestOutcome::Replayed { json });
     }
     let node_s = node.to_string();
-    let (payout, credibility, checks) =
+    let (payout, credibility) =
         payout_and_credibility(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
     let epoch = open_epoch(tx)?;
     let mut verdicts = Vec::with_capacity(records.len());
@@ -423,10 +423,11 @@ pub(super) fn ingest_in(
 
         if verdict == Verdict::Accepted && is_primary {
             bands.insert(d.id, seq, &d.text_key, &d.bands);
-            let rate = if checks < PROVEN_CHECKS {
-                p.new_node_cross_check_rate
-            } else {
+            // A node caught fabricating is new again (its credibility went back to the start).
+            let rate = if scoring::is_proven(credibility) {
                 p.cross_check_rate
+            } else {
+                p.new_node_cross_check_rate
             };
             if sampled(&d.id, rate) {
                 tx.exec_cached(

@@ -82,15 +82,14 @@ impl Store {
 pub(crate) fn payout_and_credibility(
     conn: &Connection,
     node: &PublicKey,
-) -> Result<Option<(String, f64, u64)>, StoreError> {
+) -> Result<Option<(String, f64)>, StoreError> {
     conn.query_row_cached(
-        "SELECT payout, credibility, checks_passed + checks_failed FROM nodes WHERE node = ?1",
+        "SELECT payout, credibility FROM nodes WHERE node = ?1",
         params![node.to_string()],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?)),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
     .op("node_standing")
-    .map(|o| o.map(|(p, c, n)| (p, c, u64::try_from(n).unwrap_or(0))))
 }
 
 /// Records a cross-check result for `node` (a node key as text).
