@@ -29,8 +29,10 @@ pub struct NetworkConfig {
     pub crawl_delay_secs: f64,
     /// The validator's network-wide minimum delay per domain.
     pub domain_delay_ms: u64,
-    /// Share of jobs also given to a second node.
+    /// Share of a proven node's jobs also given to a second node.
     pub cross_check_rate: f64,
+    /// The same share for nodes not yet proven (new, or caught fabricating).
+    pub new_node_cross_check_rate: f64,
     /// Each node's own minimum delay per domain.
     pub node_domain_delay_ms: u64,
 }
@@ -44,6 +46,7 @@ impl NetworkConfig {
             crawl_delay_secs: 0.2,
             domain_delay_ms: 250,
             cross_check_rate: 0.3,
+            new_node_cross_check_rate: 0.5,
             node_domain_delay_ms: 200,
         }
     }
@@ -314,6 +317,10 @@ fn spawn_validator(config: &NetworkConfig, addr: SocketAddr) -> anyhow::Result<P
         .env(
             "GLEANER_VALIDATOR_CROSS_CHECK_RATE",
             config.cross_check_rate.to_string(),
+        )
+        .env(
+            "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE",
+            config.new_node_cross_check_rate.to_string(),
         )
         .env("GLEANER_VALIDATOR_LEASE_TTL_MS", "20000")
         // Every node of the demo shares one IP address (127.0.0.1).

@@ -2,14 +2,16 @@
 //!
 //! ## Credibility
 //! Every cross-check a node takes part in yields 1 (its text agreed with the independent fetch)
-//! or 0 (it disagreed and a third fetch sided against it). Trust is slow to earn and quick to
-//! lose: a pass moves credibility as an exponential moving average, `c ← (1 − α)·c + α` with
-//! [`CREDIBILITY_ALPHA`] = 0.15 (Bittensor subnet 13's value), from [`CREDIBILITY_START`] = 0, so
-//! new identities earn little until proven. After n passes c = 1 − 0.85ⁿ (5 → 0.56, 10 → 0.80,
-//! 20 → 0.96). A failed check puts credibility back at the start: a node caught fabricating is
-//! as unproven as a new identity, earns at the floor and is checked at the new-node rate until it
-//! is proven again ([`PROVEN_CREDIBILITY`], ten passes in a row). An EMA alone would leave a node
-//! at c = 0.9 caught once still earning half of its reward.
+//! or 0 (it disagreed and a third fetch sided against it). Credibility is an exponential moving
+//! average of those results, `c ← (1 − α)·c + α·x`, starting at [`CREDIBILITY_START`] = 0 so
+//! new identities earn little until proven, and its weight depends on the result, because trust
+//! is slow to earn and quick to lose:
+//! * a pass weighs [`CREDIBILITY_ALPHA`] = 0.15 (Bittensor subnet 13's value): after n passes
+//!   c = 1 − 0.85ⁿ (5 → 0.56, 10 → 0.80, 20 → 0.96);
+//! * a failure weighs [`CREDIBILITY_ALPHA_FAILED`] = 1: c returns to 0, so a node caught
+//!   fabricating is as unproven as a new identity, earns at the floor and is checked at the
+//!   new-node rate until ten passes in a row prove it again ([`PROVEN_CREDIBILITY`]). With the
+//!   pass weight a node at c = 0.9 caught once would still earn half of its reward.
 //!
 //! ## Points for one accepted record (`points/v1`)
 //! `points = round(POINTS_PER_KCHAR × kchars × quality × max(FLOOR, c^2.5))` where
@@ -26,8 +28,10 @@
 
 /// Name and version of the formula, carried in every receipt.
 pub const SCORING: &str = "points/v1";
-/// EMA weight of the newest check result.
+/// EMA weight of a passed check.
 pub const CREDIBILITY_ALPHA: f64 = 0.15;
+/// EMA weight of a failed check: one failure outweighs any record of passes.
+pub const CREDIBILITY_ALPHA_FAILED: f64 = 1.0;
 /// Credibility of a new identity.
 pub const CREDIBILITY_START: f64 = 0.0;
 /// Exponent of credibility in rewards.
@@ -45,14 +49,14 @@ pub const PROVEN_CREDIBILITY: f64 = 0.8;
 /// counters change a few shingles; a fabricated or substituted page shares almost none.
 pub const AGREEMENT_SIMILARITY: f64 = 0.5;
 
-/// The next credibility after a check with `passed`: a pass moves it towards 1, a failure
-/// puts it back at [`CREDIBILITY_START`].
+/// The next credibility after a check with `passed`.
 pub fn update_credibility(current: f64, passed: bool) -> f64 {
-    if passed {
-        ((1.0 - CREDIBILITY_ALPHA) * current + CREDIBILITY_ALPHA).clamp(0.0, 1.0)
+    let (alpha, x) = if passed {
+        (CREDIBILITY_ALPHA, 1.0)
     } else {
-        CREDIBILITY_START
-    }
+        (CREDIBILITY_ALPHA_FAILED, 0.0)
+    };
+    ((1.0 - alpha) * current + alpha * x).clamp(0.0, 1.0)
 }
 
 /// Whether a node of `credibility` has proven itself (and is cross-checked at the normal rate).
@@ -105,7 +109,7 @@ mod tests {
         assert!(!is_proven(nine));
         // One failed check undoes any record of passes.
         let caught = update_credibility(update_credibility(c, true), false);
-        assert_eq!(caught, CREDIBILITY_START);
+        assert_eq!(caught, 0.0);
         assert!(!is_proven(caught));
         assert_eq!(points(5_000, 1.0, 1.0), 500);
         assert_eq!(points(5_000, 1.0, 0.0), 25);
