@@ -222,14 +222,13 @@ fn main() {
     real_text_tokens(&counter);
 
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    // The validator counts each record's tokens once, at acceptance, and hands them to the
-    // export with the row; rows stored before it did (schema version 4 and older) are counted
-    // during the export. Both, on the same rows, in one run.
+    // The validator's first export of a record counts its tokens and stores the count; later
+    // exports hand the stored count in with the row. Both, on the same rows, in one run.
     let counted = input.clone();
     let t = Instant::now();
     let given = with_token_counts(input).unwrap_or_else(|e| panic!("{e}"));
     println!(
-        "token counts at acceptance (count_tokens, pooled counter): {:.2}s for {rows} rows",
+        "token counts ahead of the export (count_tokens, pooled counter): {:.2}s for {rows} rows",
         t.elapsed().as_secs_f64()
     );
     run_export(

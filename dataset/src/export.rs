@@ -133,6 +133,10 @@ pub struct ExportSummary {
     pub dir: PathBuf,
     /// Rows dropped because an identical record or an identical text was already exported.
     pub duplicates_dropped: u64,
+    /// The token counts this export computed (for rows that came without one), by record id,
+    /// that [`ExportWriter::take_counted`] had not yet taken: the caller may store them so the
+    /// next export of the same rows need not count again.
+    pub counted: Vec<(Digest, u64)>,
 }
 
 /// A row with the values derived from it before encoding (the rest, token counts and text forms
@@ -239,6 +243,12 @@ impl<'k> ExportWriter<'k> {
             epochs: None,
             finished: false,
         })
+    }
+
+    /// The token counts computed since the last call (for rows that came without one), by record
+    /// id, for the caller to store; the rest come with [`ExportSummary::counted`].
+    pub fn take_counted(&mut self) -> Vec<(Digest, u64)> {
+        std::mem::take(&mut self.shards.counted)
     }
 
     /// Adds a piece: rows and the receipts of their batches (a receipt may come with any piece
@@ -402,6 +412,7 @@ impl<'k> ExportWriter<'k> {
             manifest,
             dir: self.config.dir.clone(),
             duplicates_dropped,
+            counted: std::mem::take(&mut self.shards.counted),
         })
     }
 }
@@ -572,6 +583,9 @@ struct Shards {
     /// process, and only when a row needs counting; each worker shares them with its own piece
     /// cache.
     ranks: TokenCounter,
+    /// The counts made for rows without one, by record id, until taken
+    /// ([`ExportWriter::take_counted`], [`ExportSummary::counted`]).
+    counted: Vec<(Digest, u64)>,
     jsonl: bool,
     open: Option<OpenShard>,
     /// The epoch whose shards are being written, and the next part number within it.
@@ -604,6 +618,7 @@ impl Shards {
             staging: staging.to_path_buf(),
             props: writer_properties()?,
             ranks: TokenCounter::new()?,
+            counted: Vec::new(),
             jsonl,
             open: None,
             epoch: None,
@@ -626,6 +641,7 @@ impl Shards {
             staging,
             props,
             ranks,
+            counted,
             jsonl,
             open,
             epoch,
@@ -676,6 +692,11 @@ impl Shards {
                     .close()
                     .map_err(|e| DatasetError::parquet(&shard.path, e))?;
                 shard.rows += group.rows.len() as u64;
+                for (p, &n) in group.rows.iter().zip(&tokens) {
+                    if p.row.token_count.is_none() {
+                        counted.push((p.id, u64::try_from(n).unwrap_or(0)));
+                    }
+                }
                 if let Some(copy) = shard.jsonl.as_mut() {
                     write_jsonl_rows(copy, group.rows, &tokens, derived)?;
                 }

@@ -77,9 +77,9 @@ pub struct ExportRow {
     pub accepted_at_ms: i64,
     pub quality: BTreeMap<String, f64>,
     pub minhash_cluster_size: u32,
-    /// The text's GPT-2 token count when the validator counted it at acceptance (with
-    /// [`crate::count_tokens`]); `None` makes the export count it. The export writes the value
-    /// as given: it is the validator's, like the quality scores.
+    /// The text's GPT-2 token count when the caller has it (the validator stores the count an
+    /// earlier export made, [`crate::ExportWriter::take_counted`]); `None` makes the
+    /// export count it. The export writes the value as given, like the quality scores.
     pub token_count: Option<u64>,
 }
 

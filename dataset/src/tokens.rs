@@ -510,8 +510,7 @@ fn pool_capacity() -> usize {
 }
 
 /// Runs `f` with a counter borrowed from a process-wide pool and returns it afterwards: for
-/// callers on short-lived threads (the validator counts each accepted record once, on the
-/// threads that check its batch), whose own counters would start cold every time. Under more
+/// callers on short-lived threads, whose own counters would start cold every time. Under more
 /// concurrency than [`pool_capacity`], the extra counters start with empty caches and are
 /// dropped afterwards.
 pub fn with_pooled_counter<R>(f: impl FnOnce(&mut TokenCounter) -> R) -> Result<R, DatasetError> {

@@ -15,8 +15,8 @@
 //! while the previous one is stored, as concurrent requests overlap in the server), and finally
 //! an export of the accepted records as a dataset, read back from the store as the validator
 //! does. `--one-core` alone runs only the first part, `--no-one-core` skips it.
-//! `--warm-tokens` has the token counter meet other texts before the run (see `main`): a
-//! long-running validator's counter is warm, a short run's starts cold.
+//! Token counts are not part of ingest: the export counts them (the first export of a record,
+//! which stores the count) and the bench prints both exports.
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -203,38 +203,6 @@ fn main() {
         "warm-up (once per process, before the server listens): {:.1} ms",
         warm.elapsed().as_secs_f64() * 1e3
     );
-    // `--warm-tokens`: the token counter's caches have met other text before the run starts, as
-    // a long-running validator's have. Without it every piece is new to the counter at first (a
-    // run of a few thousand texts starts cold). With `--wcxb`, the texts after the run's (so
-    // `-- 1300 --wcxb --warm-tokens` warms with the other half of the pages), or the run's own
-    // when it takes them all (the bound from the other side: every piece cached); synthetic
-    // texts warm with as many others over the same vocabulary.
-    if all_args.iter().any(|a| a == "--warm-tokens") {
-        let warm = Instant::now();
-        let warming: Vec<String> = match &real {
-            Some(texts) if texts.len() > n => texts[n..].to_vec(),
-            Some(texts) => texts[..n].to_vec(),
-            None => (n..2 * n)
-                .map(|k| sample_text(k as u64, text_bytes))
-                .collect(),
-        };
-        gleaner_dataset::with_pooled_counter(|counter| {
-            for text in &warming {
-                counter.count(text);
-            }
-        })
-        .expect("tokens");
-        println!(
-            "token caches warmed with {} other texts{}: {:.1} ms",
-            warming.len(),
-            if real.as_ref().is_some_and(|t| t.len() <= n) {
-                " (the run's own: every piece cached)"
-            } else {
-                ""
-            },
-            warm.elapsed().as_secs_f64() * 1e3
-        );
-    }
     // Per-stage cost per record, measured on the first batch, for the breakdown.
     if !one_core {
         let limits = DecodeLimits::default();
@@ -282,15 +250,6 @@ fn main() {
                 std::hint::black_box(gleaner_validator::dedup::exact_key(&r.text));
             }
         });
-        // As `prepare` does: one pooled counter for a chunk of records.
-        let tok = time(&mut || {
-            gleaner_dataset::with_pooled_counter(|counter| {
-                for r in &batch.records {
-                    std::hint::black_box(counter.count(&r.text));
-                }
-            })
-            .expect("tokens");
-        });
         // `prepare_received` consumes the decoded batch: decoded afresh each time.
         let all = time(&mut || {
             let received = ingest::decode_received(&bodies[0], &limits).expect("decode");
@@ -300,8 +259,8 @@ fn main() {
         });
         println!(
             "stages (µs/record): decode {dec:.1}, verify header {hdr:.1}, verify records {ver:.1}, \
-             quality {q:.1} (language {l:.1}), minhash {m:.1}, exact key {x:.1}, \
-             token count {tok:.1}; decode and prepare in all {all:.1}"
+             quality {q:.1} (language {l:.1}), minhash {m:.1}, exact key {x:.1}; \
+             decode and prepare in all {all:.1}"
         );
     }
     let c = Config::default();
@@ -453,44 +412,51 @@ fn main() {
     }
 
     // The dataset export as the validator runs it: accepted records read back from the store
-    // (each record's JSON parsed), then the Parquet shards, manifest and card.
+    // (each record's JSON parsed), then the Parquet shards, manifest and card. The first export
+    // counts every record's tokens and stores the counts; the second writes them as stored.
     // `cargo bench -p gleaner-dataset` measures the Parquet part alone, from rows in memory.
     let out = tempfile::tempdir().expect("tempdir");
-    // The export's peak memory: the process's peak RSS reset to its current RSS, read after.
-    let reset_peak = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let rss_before = status_kib("VmRSS");
-    let cpu_before = process_cpu();
-    let started = Instant::now();
-    let summary = gleaner_validator::dataset::export_from_store(
-        &store,
-        &validator,
-        out.path(),
-        None,
-        Some("bench"),
-    )
-    .expect("export");
-    let secs = started.elapsed().as_secs_f64();
-    let rows = summary.manifest.rows;
-    println!("export from the store: {rows} rows in {secs:.2} s");
-    if let (true, Some(before), Some(peak)) = (reset_peak, rss_before, status_kib("VmHWM")) {
-        println!(
-            "export from the store: peak RSS {:.1} MiB, {:.1} MiB above the {:.1} MiB before it \
-             ({} records of ~{text_bytes} B of text: {:.1} MiB)",
-            peak as f64 / 1024.0,
-            peak.saturating_sub(before) as f64 / 1024.0,
-            before as f64 / 1024.0,
-            rows,
-            (rows as usize * text_bytes) as f64 / (1024.0 * 1024.0)
-        );
-    }
-    if let Some(used) = process_cpu()
-        .zip(cpu_before)
-        .map(|(after, before)| after.saturating_sub(before))
-    {
-        println!(
-            "export from the store: one core: {:.0} rows/s (1 s / CPU per row, all threads)",
-            rows as f64 / used.as_secs_f64().max(f64::MIN_POSITIVE)
-        );
+    for (run, name) in [
+        ("first, counting tokens", "bench"),
+        ("again, counts stored", "again"),
+    ] {
+        // The export's peak memory: the process's peak RSS reset to its current RSS, read after.
+        let reset_peak = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let rss_before = status_kib("VmRSS");
+        let cpu_before = process_cpu();
+        let started = Instant::now();
+        let summary = gleaner_validator::dataset::export_from_store(
+            &store,
+            &validator,
+            out.path(),
+            None,
+            Some(name),
+        )
+        .expect("export");
+        let secs = started.elapsed().as_secs_f64();
+        let rows = summary.manifest.rows;
+        println!("export from the store ({run}): {rows} rows in {secs:.2} s");
+        if let (true, Some(before), Some(peak)) = (reset_peak, rss_before, status_kib("VmHWM")) {
+            println!(
+                "export from the store ({run}): peak RSS {:.1} MiB, {:.1} MiB above the {:.1} MiB \
+                 before it ({} records of ~{text_bytes} B of text: {:.1} MiB)",
+                peak as f64 / 1024.0,
+                peak.saturating_sub(before) as f64 / 1024.0,
+                before as f64 / 1024.0,
+                rows,
+                (rows as usize * text_bytes) as f64 / (1024.0 * 1024.0)
+            );
+        }
+        if let Some(used) = process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before))
+        {
+            println!(
+                "export from the store ({run}): one core: {:.0} rows/s (1 s / CPU per row, all \
+                 threads)",
+                rows as f64 / used.as_secs_f64().max(f64::MIN_POSITIVE)
+            );
+        }
     }
     // `INGEST_BENCH_KEEP=1` keeps the store for inspection (dbstat, sqlite3) instead of deleting it.
     if std::env::var_os("INGEST_BENCH_KEEP").is_some() {

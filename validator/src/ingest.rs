@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use gleaner_dataset::TokenCounter;
 use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
 use gleaner_protocol::{
     Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, verify_records,
@@ -159,15 +158,11 @@ fn decode_canonical(json: &[u8]) -> Option<Decoded> {
     (skip_ws(json, at) == json.len()).then_some((header, records, spans))
 }
 
-/// Loads what the checks build on first use (the GPT-2 ranks, ~30 ms; language id's profiles;
-/// the C4 phrase finders), so that no request pays for it: the server calls this before it
-/// listens, the ingest bench before it measures. A tokenizer that cannot load is logged here and
-/// refuses each batch later, as it would without this call.
+/// Loads what the checks build on first use (language id's profiles, the C4 phrase finders), so
+/// that no request pays for it: the server calls this before it listens, the ingest bench before
+/// it measures.
 pub fn warm_up() {
     crate::quality::warm_up();
-    if let Err(e) = gleaner_dataset::count_tokens("warm up") {
-        tracing::error!(error = %e, "the GPT-2 tokenizer did not load");
-    }
 }
 
 /// Fewest records worth handing to another thread: below this, spawning costs more than it saves.
@@ -222,20 +217,13 @@ fn prepare_with(
         res.map_err(|source| IngestError::Record { index, source })?;
     }
     let computed = par_chunks(&batch.records, |first, part| {
-        let prepare = |mut tokens: Option<&mut TokenCounter>| {
-            part.iter()
-                .enumerate()
-                .map(|(i, record)| {
-                    let json = received.and_then(|r| r.record_json(first + i));
-                    prepare_record(first + i, record, json, languages, tokens.as_deref_mut())
-                })
-                .collect()
-        };
-        // One pooled counter per chunk (its caches stay warm from earlier batches).
-        gleaner_dataset::with_pooled_counter(|counter| prepare(Some(counter))).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "token counts left to the export");
-            prepare(None)
-        })
+        part.iter()
+            .enumerate()
+            .map(|(i, record)| {
+                let json = received.and_then(|r| r.record_json(first + i));
+                prepare_record(first + i, record, json, languages)
+            })
+            .collect()
     });
     let mut seen = HashSet::with_capacity(batch.records.len());
     let mut out = Vec::with_capacity(batch.records.len());
@@ -278,7 +266,6 @@ fn prepare_record(
     record: &Record,
     received_json: Option<bytes::Bytes>,
     languages: &[String],
-    tokens: Option<&mut TokenCounter>,
 ) -> Result<Derived, IngestError> {
     let id = record.id();
     let report = quality::assess(&record.text, &record.lang, languages);
@@ -293,11 +280,6 @@ fn prepare_record(
     let quality = quality::StoredScores::of(&scores);
     let minhash = MinHash::of(&record.text);
     let bands = minhash.bands();
-    // Counted once, here, so dataset exports (which re-export on a timer) never count again.
-    let token_count = match (report.rejection, tokens) {
-        (None, Some(counter)) => Some(counter.count(&record.text)),
-        _ => None,
-    };
     let outlinks = record
         .outlinks
         .iter()
@@ -326,7 +308,6 @@ fn prepare_record(
         minhash,
         bands,
         outlinks,
-        token_count,
     })
 }
 

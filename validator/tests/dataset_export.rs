@@ -47,48 +47,71 @@ fn export_from_a_real_store_verifies() {
     assert_eq!(err.code(), "bad_dataset_name");
 }
 
-/// Token counts are counted once, at acceptance, and stored; records stored before schema
-/// version 5 have none, and the export counts theirs: the exported column is the same either way.
+/// Token counts are not counted at ingest: the first export counts each accepted record and
+/// stores the count, later exports write the stored count as given (a store opened read-only
+/// counts again and stores nothing), and the exported column is the same either way.
 #[test]
-fn token_counts_come_from_acceptance_or_from_the_export() {
+fn token_counts_are_counted_by_the_first_export_and_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let (identity, accepted) = fill(tmp.path());
     let store = Store::open(tmp.path()).unwrap();
-    let mut counter = TokenCounter::new().unwrap();
-    let mut checked = 0;
-    store
-        .for_each_accepted(None, |a| {
-            assert_eq!(a.token_count, Some(counter.count(&a.record.text)));
-            checked += 1;
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(checked, accepted);
+    let counts = |store: &Store| {
+        let mut out = Vec::new();
+        store
+            .for_each_accepted(None, |a| {
+                out.push((a.seq, a.token_count, a.record.text));
+                Ok(())
+            })
+            .unwrap();
+        out
+    };
+    assert!(counts(&store).iter().all(|(_, n, _)| n.is_none()));
     let root = datasets_root(tmp.path());
-    let fresh = export_from_store(&store, identity.secret(), &root, None, Some("fresh")).unwrap();
 
-    // As a store migrated from version 4 would hold them: no counts for half the records.
-    let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
-    let cleared = conn
-        .execute(
-            "UPDATE records SET token_count = NULL WHERE rowid % 2 = 0 AND verdict = 'accepted'",
-            [],
-        )
-        .unwrap();
-    assert!(cleared > 0);
-    let mut missing = 0;
-    store
-        .for_each_accepted(None, |a| {
-            missing += usize::from(a.token_count.is_none());
-            Ok(())
-        })
-        .unwrap();
-    assert!(missing > 0 && missing < accepted, "{missing} of {accepted}");
-    let old = export_from_store(&store, identity.secret(), &root, None, Some("old")).unwrap();
-    assert_eq!(fresh.manifest.shards.len(), old.manifest.shards.len());
-    for (a, b) in fresh.manifest.shards.iter().zip(&old.manifest.shards) {
-        assert_eq!(a.blake3, b.blake3, "{} differs", a.path);
+    // Read-only (an export next to a running server's writer): counted, nothing stored.
+    let reader = Store::open_read_only(tmp.path()).unwrap();
+    let read_only =
+        export_from_store(&reader, identity.secret(), &root, None, Some("read-only")).unwrap();
+    assert!(counts(&store).iter().all(|(_, n, _)| n.is_none()));
+
+    let first = export_from_store(&store, identity.secret(), &root, None, Some("first")).unwrap();
+    let mut counter = TokenCounter::new().unwrap();
+    let stored = counts(&store);
+    assert_eq!(stored.len(), accepted);
+    for (seq, n, text) in &stored {
+        assert_eq!(*n, Some(counter.count(text)), "record at seq {seq}");
     }
+    assert_eq!(
+        store.set_token_counts(&[(stored[0].0, 1)]).unwrap(),
+        0,
+        "a count stays"
+    );
+
+    let second = export_from_store(&store, identity.secret(), &root, None, Some("second")).unwrap();
+    for other in [&read_only, &second] {
+        assert_eq!(first.manifest.shards.len(), other.manifest.shards.len());
+        for (a, b) in first.manifest.shards.iter().zip(&other.manifest.shards) {
+            assert_eq!(a.blake3, b.blake3, "{} differs", a.path);
+        }
+    }
+
+    // A stored count is written as given: one made wrong on purpose reaches the dataset.
+    let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
+    conn.execute(
+        "UPDATE records SET token_count = 7 WHERE seq = ?1",
+        [stored[0].0],
+    )
+    .unwrap();
+    let third = export_from_store(&store, identity.secret(), &root, None, Some("third")).unwrap();
+    // The record first in export order is in the first shard, which is what a sample reads.
+    let rows = gleaner_dataset::sample_rows(&third.dir, &third.manifest, 10_000).unwrap();
+    let sevens = rows.iter().filter(|r| r.token_count == 7).count();
+    assert_eq!(
+        sevens,
+        1,
+        "{:?}",
+        rows.iter().map(|r| r.token_count).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! **Architecture invariant:** only files listed in a dataset's manifest (and the manifest) are
 //! ever served; paths are never joined from the request without that check.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -140,11 +140,17 @@ fn export_in_pieces(
     let mut piece_text = 0usize;
     // Batches whose receipt the writer already has.
     let mut given: HashSet<Digest> = HashSet::new();
+    // The rows that came without a token count, by record id: the writer counts them, and the
+    // counts go back to the store so that the next export writes them as given.
+    let mut uncounted: HashMap<Digest, i64> = HashMap::new();
     // Only the epochs counted above, so the name matches the rows even if an epoch opens
     // meanwhile.
     store.for_each_accepted_in(from..=to, |a| -> Result<(), ExportError> {
         if given.insert(a.batch_id) {
             piece.receipts.push(Receipt::clone(&a.receipt));
+        }
+        if a.token_count.is_none() {
+            uncounted.insert(a.record.id(), a.seq);
         }
         piece_text += a.record.text.len();
         piece.rows.push(ExportRow {
@@ -159,11 +165,34 @@ fn export_in_pieces(
         if piece.rows.len() >= piece_rows || piece_text >= EXPORT_PIECE_TEXT_BYTES {
             writer.add(std::mem::take(&mut piece))?;
             piece_text = 0;
+            keep_token_counts(store, &mut uncounted, writer.take_counted());
         }
         Ok(())
     })?;
     writer.add(piece)?;
-    Ok(writer.finish()?)
+    let mut summary = writer.finish()?;
+    keep_token_counts(store, &mut uncounted, std::mem::take(&mut summary.counted));
+    Ok(summary)
+}
+
+/// Stores the token counts the export made (by record id) on the rows they belong to
+/// (`uncounted`). Counting again later costs time, never correctness, so a store opened read-only
+/// or a failed write leaves the export as it is.
+fn keep_token_counts(
+    store: &Store,
+    uncounted: &mut HashMap<Digest, i64>,
+    counted: Vec<(Digest, u64)>,
+) {
+    let counts: Vec<(i64, u64)> = counted
+        .into_iter()
+        .filter_map(|(id, n)| Some((uncounted.remove(&id)?, n)))
+        .collect();
+    match store.set_token_counts(&counts) {
+        Ok(_) | Err(StoreError::ReadOnly) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "token counts not stored; the next export counts again")
+        }
+    }
 }
 
 /// Re-exports [`LATEST_DATASET`] every `GLEANER_DATASET_EXPORT_SECS` seconds when set, skipping

@@ -48,10 +48,6 @@ pub struct Derived {
     pub bands: [i64; NUM_BANDS],
     /// Normalised outlinks (capped), for the frontier.
     pub outlinks: Vec<NormalUrl>,
-    /// GPT-2 token count of the text for the dataset's `token_count` column, counted once here
-    /// for records that pass the quality rules; `None` for rejected ones (and if the tokenizer
-    /// could not load, when the export counts instead).
-    pub token_count: Option<u64>,
 }
 
 /// Settings of the ingest transaction.
@@ -266,9 +262,9 @@ pub(super) fn ingest_in(
         .prepare_cached(
             "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
                      received_at_ms, verdict, reason, points, text_key, minhash, quality_json,
-                     dup_of, token_count, body_segment, body_offset, body_len, quality)
+                     dup_of, body_segment, body_offset, body_len, quality)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20)",
+                         ?17, ?18, ?19)",
         )
         .op("ingest")?;
     // The bodies of the records kept (all but those the quality rules rejected), one after
@@ -407,9 +403,6 @@ pub(super) fn ingest_in(
                     StoredScores::Compact(_) => "",
                 },
                 dup_of.map(|(d, _)| d.as_bytes().to_vec()),
-                d.token_count
-                    .filter(|_| verdict != Verdict::Rejected)
-                    .and_then(|n| i64::try_from(n).ok()),
                 body.map(|b| b.0),
                 body.map(|b| b.1),
                 body.map(|b| b.2),

@@ -28,9 +28,11 @@ pub struct AcceptedRecord {
     pub quality: BTreeMap<String, f64>,
     /// 1 = unique; more = size of its near-duplicate cluster (this record is the one kept).
     pub minhash_cluster_size: u32,
-    /// GPT-2 token count of the text, counted at acceptance (`None` for records stored before
-    /// schema version 5: the export counts those).
+    /// GPT-2 token count of the text, stored by the first export that counted it
+    /// ([`Store::set_token_counts`]); `None` until then.
     pub token_count: Option<u64>,
+    /// The record's row in the store (`records.seq`), for [`Store::set_token_counts`].
+    pub seq: i64,
 }
 
 /// A registered node and its standing.
@@ -152,6 +154,31 @@ impl Store {
             )
             .op("accepted_count")?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Stores GPT-2 token counts a dataset export computed, as (record seq, count), so later
+    /// exports write them as given rather than count again. A row that has a count keeps it.
+    /// Returns how many rows took one.
+    pub fn set_token_counts(&self, counts: &[(i64, u64)]) -> Result<usize, StoreError> {
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("set_token_counts")?;
+        let mut updated = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE records SET token_count = ?2 WHERE seq = ?1 AND token_count IS NULL",
+                )
+                .op("set_token_counts")?;
+            for &(seq, count) in counts {
+                let count = i64::try_from(count).unwrap_or(i64::MAX);
+                updated += stmt.execute(params![seq, count]).op("set_token_counts")?;
+            }
+        }
+        tx.commit().op("set_token_counts")?;
+        Ok(updated)
     }
 
     /// The first and last epoch holding accepted primary records at or after `since_epoch`
@@ -537,6 +564,7 @@ struct PageRow {
     cluster: i64,
     tokens: Option<i64>,
     id: Digest,
+    seq: i64,
     body: Option<BodyAt>,
 }
 
@@ -577,6 +605,7 @@ fn page_rows(
             cluster: row.get(5).op("accepted_records")?,
             tokens: row.get(6).op("accepted_records")?,
             id: digest_from(&record_id, "record id")?,
+            seq,
             body: match body {
                 (Some(segment), Some(offset), Some(len)) => Some(BodyAt {
                     segment,
@@ -656,6 +685,7 @@ impl PageRow {
             quality,
             minhash_cluster_size: u32::try_from(self.cluster).unwrap_or(u32::MAX),
             token_count: self.tokens.and_then(|n| u64::try_from(n).ok()),
+            seq: self.seq,
         })
     }
 }

@@ -159,8 +159,8 @@ CREATE TABLE IF NOT EXISTS records (
     dup_of          BLOB,
     -- The record's JSON for records stored before version 9 (later ones: body_*).
     record_json     BLOB,
-    -- GPT-2 token count of the text, counted at acceptance for the dataset's token_count
-    -- column; NULL for rejected records and for records stored before version 5.
+    -- GPT-2 token count of the text for the dataset's token_count column: stored by the first
+    -- dataset export that counted it (ingest used to count at acceptance); NULL until then.
     token_count     INTEGER,
     -- Where the record's JSON is (store/bodies.rs): length bytes at body_offset of segment
     -- body_segment. Since version 9, instead of record_json; NULL for rejected records.
