@@ -531,36 +531,16 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     for k in [&liar, &checker, &judge] {
         net.register(k).await;
     }
-    net.crawl(&["http://fraud.example/page"]).await;
-    let job = net.lease(&liar, 1).await.jobs.remove(0);
-    let now = net.clock.now_ms();
-    let fake = record_for(&liar, &job, sample_text(666, 3000), now);
-    let r = net.submit(&liar, &Batch::new(&liar, now, vec![fake])).await;
-    let liar_receipt: Receipt = r.json().await.unwrap();
-    assert!(liar_receipt.points > 0);
+    let url = "http://fraud.example/page";
+    let receipt = fetch_primary(&net, &liar, url, &sample_text(666, 3000)).await;
+    assert!(receipt.points > 0);
     // The liar cannot check itself.
     assert!(net.lease(&liar, 5).await.jobs.is_empty());
-    let check = net.lease(&checker, 1).await.jobs.remove(0);
-    assert_eq!(check.url, job.url);
     let real = sample_text(1234, 3000);
-    let rec = record_for(&checker, &check, real.clone(), now);
-    assert_eq!(
-        net.submit(&checker, &Batch::new(&checker, now, vec![rec]))
-            .await
-            .status(),
-        200
-    );
+    fetch_check(&net, &checker, url, &real).await;
     // Disagreement: a third node breaks the tie.
     assert!(net.lease(&checker, 5).await.jobs.is_empty());
-    let tie = net.lease(&judge, 1).await.jobs.remove(0);
-    assert_eq!(tie.url, job.url);
-    let rec = record_for(&judge, &tie, format!("{real} Posted today."), now);
-    assert_eq!(
-        net.submit(&judge, &Batch::new(&judge, now, vec![rec]))
-            .await
-            .status(),
-        200
-    );
+    fetch_check(&net, &judge, url, &format!("{real} Posted today.")).await;
 
     let nodes = net.state.store().nodes().unwrap();
     let row = |k: &SecretKey| nodes.iter().find(|n| n.node == k.public()).unwrap().clone();
@@ -587,8 +567,8 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     assert!(!urls.contains(&liar.public()));
 }
 
-/// One crawl of a single fresh URL: `primary` fetches it with `text`; returns its job.
-async fn fetch_primary(net: &Net, primary: &SecretKey, url: &str, text: &str) -> Job {
+/// One crawl of a single fresh URL: `primary` fetches it with `text`; returns the receipt.
+async fn fetch_primary(net: &Net, primary: &SecretKey, url: &str, text: &str) -> Receipt {
     net.crawl(&[url]).await;
     let job = net.lease(primary, 1).await.jobs.remove(0);
     assert_eq!(job.url, url);
@@ -598,7 +578,7 @@ async fn fetch_primary(net: &Net, primary: &SecretKey, url: &str, text: &str) ->
         .submit(primary, &Batch::new(primary, now, vec![rec]))
         .await;
     assert_eq!(r.status(), 200);
-    job
+    r.json().await.unwrap()
 }
 
 /// `checker` leases the next job, which must be the check (or tie-break) of `url`, and answers it
