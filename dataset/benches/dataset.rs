@@ -228,7 +228,7 @@ fn main() {
     let t = Instant::now();
     let given = with_token_counts(input).unwrap_or_else(|e| panic!("{e}"));
     println!(
-        "token counts ahead of the export (count_tokens, pooled counter): {:.2}s for {rows} rows",
+        "token counts ahead of the export (one counter): {:.2}s for {rows} rows",
         t.elapsed().as_secs_f64()
     );
     run_export(

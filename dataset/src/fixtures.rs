@@ -141,11 +141,12 @@ pub fn validator_key() -> SecretKey {
     SecretKey::from_bytes(&[9; 32])
 }
 
-/// `input` with each row's token count filled in ([`crate::count_tokens`]), as the validator's
-/// stored counts come, so the export does not count them.
+/// `input` with each row's token count filled in, as the validator's stored counts come, so the
+/// export does not count them.
 pub fn with_token_counts(mut input: ExportInput) -> Result<ExportInput, crate::DatasetError> {
+    let mut counter = crate::TokenCounter::new()?;
     for row in &mut input.rows {
-        row.token_count = Some(crate::count_tokens(&row.record.text)?);
+        row.token_count = Some(counter.count(&row.record.text));
     }
     Ok(input)
 }

@@ -43,7 +43,7 @@ pub use manifest::{
 };
 pub use sample::{SampleRow, sample_rows};
 pub use schema::{ExportRow, arrow_schema, columns, dump_label};
-pub use tokens::{TOKENIZER_NAME, TokenCounter, count_tokens, with_pooled_counter};
+pub use tokens::{TOKENIZER_NAME, TokenCounter};
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};
 
 /// The language detector named in the card and the manifest: the node's, whose ISO 639-1 code is

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 use rustc_hash::FxHashMap;
@@ -498,41 +498,6 @@ impl TokenCounter {
     }
 }
 
-/// Counters waiting for a caller of [`with_pooled_counter`], their caches warm from earlier texts.
-static POOL: Mutex<Vec<TokenCounter>> = Mutex::new(Vec::new());
-
-/// Most idle counters the pool keeps: two per worker thread (each caches at most
-/// [`MAX_CACHED_PIECES`] pieces). Read once: the thread count comes from the cgroup's CPU quota
-/// files.
-fn pool_capacity() -> usize {
-    static CAPACITY: OnceLock<usize> = OnceLock::new();
-    *CAPACITY.get_or_init(|| 2 * crate::par::threads())
-}
-
-/// Runs `f` with a counter borrowed from a process-wide pool and returns it afterwards: for
-/// callers on short-lived threads, whose own counters would start cold every time. Under more
-/// concurrency than [`pool_capacity`], the extra counters start with empty caches and are
-/// dropped afterwards.
-pub fn with_pooled_counter<R>(f: impl FnOnce(&mut TokenCounter) -> R) -> Result<R, DatasetError> {
-    let pooled = POOL.lock().unwrap_or_else(PoisonError::into_inner).pop();
-    let mut counter = match pooled {
-        Some(c) => c,
-        None => TokenCounter::new()?,
-    };
-    let out = f(&mut counter);
-    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-    if pool.len() < pool_capacity() {
-        pool.push(counter);
-    }
-    Ok(out)
-}
-
-/// The GPT-2 token count of `text`, with a pooled counter ([`with_pooled_counter`]). Equal to
-/// [`TokenCounter::count`].
-pub fn count_tokens(text: &str) -> Result<u64, DatasetError> {
-    with_pooled_counter(|c| c.count(text))
-}
-
 /// The GPT-2 encoder, its ordinary ranks, and the pre-tokenizer's letter class.
 struct Vocabulary {
     bpe: CoreBPE,
@@ -947,33 +912,5 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 40_000, "{checked}");
-    }
-
-    #[test]
-    fn pooled_counts_equal_the_encoder_on_many_threads() {
-        let (reference, _) = &*REFERENCE;
-        let texts: Vec<String> = (0..64)
-            .map(|i| {
-                format!("Page {i}: caf\u{e9} costs {i}.{i} \u{20ac} and it's   fine\n\ntwice {i}")
-            })
-            .collect();
-        let expected: Vec<u64> = texts
-            .iter()
-            .map(|t| reference.encode_ordinary(t).len() as u64)
-            .collect();
-        // More threads than the pool keeps, so some counters are made fresh and dropped.
-        std::thread::scope(|scope| {
-            for _ in 0..pool_capacity() + 2 {
-                scope.spawn(|| {
-                    for (text, want) in texts.iter().zip(&expected) {
-                        assert_eq!(count_tokens(text).unwrap(), *want, "{text:?}");
-                    }
-                });
-            }
-        });
-        assert!(
-            POOL.lock().unwrap().len() <= pool_capacity(),
-            "idle counters are bounded"
-        );
     }
 }
