@@ -265,6 +265,51 @@ fn an_export_written_in_pieces_equals_one_export() {
     }
 }
 
+/// The counts the writer makes for rows that came without one are handed back (by record id)
+/// as row groups are written: each exactly once, between `take_counted` after the pieces and
+/// `ExportSummary::counted` at the end, equal to a fresh counter's, and none for a row whose
+/// count was given. The validator stores them so its next export counts nothing.
+#[test]
+fn the_writer_hands_back_each_count_it_made_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut input = in_export_order(sample(2_500, 300));
+    let mut counter = gleaner_dataset::TokenCounter::new().unwrap();
+    for row in input.rows.iter_mut().step_by(3) {
+        row.token_count = Some(counter.count(&row.record.text));
+    }
+    let key = validator_key();
+    let mut writer = ExportWriter::create(&key, ExportConfig::new(tmp.path().join("ds"))).unwrap();
+    let mut handed = Vec::new();
+    let mut takes_with_counts = 0;
+    let mut start = 0;
+    while start < input.rows.len() {
+        let end = (start + 700).min(input.rows.len());
+        writer.add(piece(&input, start..end)).unwrap();
+        let taken = writer.take_counted();
+        takes_with_counts += usize::from(!taken.is_empty());
+        handed.extend(taken);
+        start = end;
+    }
+    assert!(
+        takes_with_counts >= 1,
+        "counts come back before the export ends"
+    );
+    let summary = writer.finish().unwrap();
+    assert!(!summary.counted.is_empty(), "the last row groups' counts");
+    handed.extend(summary.counted);
+
+    let expected: std::collections::HashMap<_, _> = input
+        .rows
+        .iter()
+        .filter(|r| r.token_count.is_none())
+        .map(|r| (r.record.id(), counter.count(&r.record.text)))
+        .collect();
+    assert_eq!(handed.len(), expected.len(), "each uncounted row once");
+    for (id, n) in &handed {
+        assert_eq!(expected.get(id), Some(n), "row {id}");
+    }
+}
+
 /// A piece holding a row that sorts before rows already added is refused with a reason code;
 /// a writer dropped unfinished leaves the dataset already in place as it was, and no files.
 #[test]
