@@ -656,13 +656,27 @@ async fn a_node_caught_fabricating_is_new_again() {
         "the open epoch's earnings are forfeited"
     );
 
+    // Caught and not passed since, b judges nobody: another new node's record is checked, but
+    // not by b (its revoked pages, queued again, are for others too).
+    fetch_primary(
+        &net,
+        &c,
+        "http://site13.example/page",
+        &sample_text(113, 3000),
+    )
+    .await;
+    let offered = net.lease(&b, 50).await.jobs;
+    assert!(offered.is_empty(), "{offered:?}");
+
     // New again: b's next record is checked, and earns at the floor.
     let text = sample_text(112, 3000);
     let url = "http://site12.example/page";
     fetch_primary(&net, &b, url, &text).await;
-    // a's jobs: the check of b's new record, and b's revoked pages queued again for others.
+    // a's jobs: the checks of b's and c's new records, and b's revoked pages queued again for
+    // others.
     let jobs = net.lease(&a, 50).await.jobs;
-    assert_eq!(jobs.len(), 12, "{jobs:?}");
+    assert_eq!(jobs.len(), 13, "{jobs:?}");
+    assert!(jobs.iter().any(|j| j.url.contains("site13")));
     let check = jobs
         .iter()
         .find(|j| j.url == url)

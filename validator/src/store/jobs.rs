@@ -346,6 +346,18 @@ pub(super) fn lease_in(
             |r| r.get(0),
         )
         .op("lease")?;
+    // A node caught fabricating that has not passed a check since judges nobody: its check or
+    // tie-break fetch is worth nothing, and a tie-break that agrees with neither earlier fetch
+    // is inconclusive, so a liar checking another liar would shield it.
+    let judges: bool = tx
+        .query_row_cached(
+            "SELECT checks_failed = 0 OR credibility > 0 FROM nodes WHERE node = ?1",
+            params![node_s],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("lease")?
+        .unwrap_or(true);
     let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
     let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
     let mut jobs = Vec::new();
@@ -371,7 +383,7 @@ pub(super) fn lease_in(
             let task: Option<(i64, String)> = {
                 let mut stmt = tx
                     .prepare_cached(
-                        "SELECT id, url, excluded FROM tasks
+                        "SELECT id, url, excluded, kind FROM tasks
                              WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16",
                     )
                     .op("lease")?;
@@ -381,13 +393,14 @@ pub(super) fn lease_in(
                             r.get::<_, i64>(0)?,
                             r.get::<_, String>(1)?,
                             r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
                         ))
                     })
                     .op("lease")?;
                 let mut found = None;
                 for row in rows {
-                    let (id, url, excluded) = row.op("lease")?;
-                    if !excluded.split(' ').any(|k| k == node_s) {
+                    let (id, url, excluded, kind) = row.op("lease")?;
+                    if (judges || kind == "primary") && !excluded.split(' ').any(|k| k == node_s) {
                         found = Some((id, url));
                         break;
                     }
