@@ -6,7 +6,11 @@
 //! p99 ≤ 250 ms for a submit.
 //!
 //! By default nodes never pause (a closed loop: every node always has a request in flight, so
-//! by Little's law a request waits about NODES / throughput whatever the server does). A real
+//! by Little's law a whole round takes about NODES / throughput whatever the server does). Where
+//! that time is spent is the server's choice: it defers new leases while batches queue for its
+//! checks (`Config::lease_defer_after_ms`), so nodes wait before fetching rather than after
+//! submitting; a deferred node sleeps the answer's `retry_after_ms` and asks again, as the
+//! collector does. `--no-defer` turns that off for comparison. A real
 //! node spends seconds fetching its pages politely between lease and submit; `FETCH_MS` models
 //! that: each node waits 0.5–1.5 × FETCH_MS (fixed per node and round) after a lease.
 
@@ -67,11 +71,24 @@ fn main() {
     let per_round: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4);
     let fetch_ms: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(0);
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The validator and the simulated nodes run on separate runtimes (their own threads), as
+    // they would on separate machines: on one runtime the server's tasks would wait in the same
+    // run queue as a thousand nodes' signing and compressing. They still share this machine's
+    // cores, through the OS scheduler.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("validator")
+        .enable_all()
+        .build()
+        .expect("server runtime");
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("nodes")
         .enable_all()
         .build()
         .expect("runtime");
+    let server_rt = std::sync::Arc::new(server_rt);
+    let server_rt2 = server_rt.clone();
     rt.block_on(async move {
+        let server_rt = server_rt2;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open(dir.path()).expect("store"));
         let total_jobs = nodes * rounds * per_round as usize;
@@ -91,7 +108,9 @@ fn main() {
                 clock::system_now_ms(),
             )
             .expect("crawl");
+        let no_defer = std::env::args().any(|a| a == "--no-defer");
         let config = Config {
+            lease_defer_after_ms: if no_defer { 0 } else { Config::default().lease_defer_after_ms },
             domain_delay_ms: 0,
             per_ip_rps: 1_000_000,
             per_ip_burst: 1_000_000,
@@ -104,10 +123,15 @@ fn main() {
             config,
             Clock::System,
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let handle = server_rt
+            .spawn(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                server::spawn(listener, state).expect("spawn")
+            })
             .await
-            .expect("bind");
-        let handle = server::spawn(listener, state).expect("spawn");
+            .expect("server start");
         let base = format!("http://{}", handle.local_addr());
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -132,19 +156,35 @@ fn main() {
                 let r = signed(&http, &base, &key, PATH_REGISTER, serde_json::to_vec(&reg).expect("json"), "application/json").await;
                 assert_eq!(r.status(), 200);
                 let (mut lease_lat, mut submit_lat, mut records, mut errors) = (Vec::new(), Vec::new(), 0usize, 0usize);
+                let (mut work_lat, mut deferred) = (Vec::new(), 0usize);
                 for round in 0..rounds {
-                    let t = Instant::now();
-                    let body = serde_json::to_vec(&serde_json::json!({ "max": per_round })).expect("json");
-                    let r = signed(&http, &base, &key, PATH_LEASE, body, "application/json").await;
-                    if r.status() != 200 {
+                    // As a node does: an empty answer with jobs still pending means "later"
+                    // (the validator is deferring leases while batches queue for its checks).
+                    let asked = Instant::now();
+                    let lease = loop {
+                        let t = Instant::now();
+                        let body = serde_json::to_vec(&serde_json::json!({ "max": per_round })).expect("json");
+                        let r = signed(&http, &base, &key, PATH_LEASE, body, "application/json").await;
+                        if r.status() != 200 {
+                            break None;
+                        }
+                        let lease: LeaseResponse = r.json().await.expect("lease json");
+                        lease_lat.push(t.elapsed());
+                        if lease.jobs.is_empty() && lease.pending > 0 {
+                            deferred += 1;
+                            tokio::time::sleep(Duration::from_millis(lease.retry_after_ms)).await;
+                            continue;
+                        }
+                        break Some(lease);
+                    };
+                    let Some(lease) = lease else {
                         errors += 1;
                         continue;
-                    }
-                    let lease: LeaseResponse = r.json().await.expect("lease json");
-                    lease_lat.push(t.elapsed());
+                    };
                     if lease.jobs.is_empty() {
                         continue;
                     }
+                    work_lat.push(asked.elapsed());
                     if fetch_ms > 0 {
                         // 0.5–1.5 × FETCH_MS, spread by node and round.
                         let spread = (n as u64 * 7_919 + round as u64 * 104_729) % 1_000;
@@ -173,16 +213,19 @@ fn main() {
                     submit_lat.push(t.elapsed());
                     records += receipt.verdicts.len();
                 }
-                (lease_lat, submit_lat, records, errors)
+                (lease_lat, submit_lat, records, errors, work_lat, deferred)
             }));
         }
         let (mut lease_lat, mut submit_lat, mut records, mut errors) = (Vec::new(), Vec::new(), 0, 0);
+        let (mut work_lat, mut deferred) = (Vec::new(), 0);
         for t in tasks {
-            let (l, s, r, e) = t.await.expect("task");
+            let (l, s, r, e, w, d) = t.await.expect("task");
             lease_lat.extend(l);
             submit_lat.extend(s);
             records += r;
             errors += e;
+            work_lat.extend(w);
+            deferred += d;
         }
         let secs = started.elapsed().as_secs_f64();
         println!("load: {nodes} concurrent nodes × {rounds} rounds × up to {per_round} jobs, ~5 KB texts, loopback, fetch pause {fetch_ms} ms (0 = closed loop)");
@@ -201,6 +244,31 @@ fn main() {
             pct(&mut submit_lat, 0.5),
             pct(&mut submit_lat, 0.99)
         );
-        handle.shutdown().await.expect("shutdown");
+        println!(
+            "load: {deferred} lease answers deferred (\"later\": batches were queueing); from asking to holding jobs p50 {:.1} ms p99 {:.1} ms",
+            pct(&mut work_lat, 0.5),
+            pct(&mut work_lat, 0.99)
+        );
+        // The server's own view: time from a batch's signature check to its receipt (queueing
+        // for a worker, the checks, the group commit), from its /metrics histogram.
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        let buckets: Vec<String> = metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("gleaner_ingest_seconds_bucket{le=\""))
+            .map(|l| l.replacen("\"} ", " s: ", 1))
+            .collect();
+        println!("load: server-side ingest time, cumulative: {}", buckets.join(", "));
+        server_rt
+            .spawn(async move { handle.shutdown().await })
+            .await
+            .expect("join")
+            .expect("shutdown");
     });
 }

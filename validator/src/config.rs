@@ -27,6 +27,13 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Requests served at once; more wait in line.
     pub max_concurrent_requests: usize,
+    /// Batches whose records are checked at once (decode, signatures, quality, MinHash); more
+    /// wait in line, first come first served. 0: one per CPU core.
+    pub ingest_workers: usize,
+    /// While batches wait for a worker and the last one to start had waited longer than this
+    /// (milliseconds), new leases are deferred (an empty answer with `retry_after_ms`), so that
+    /// nodes submit no faster than batches are checked. 0 never defers.
+    pub lease_defer_after_ms: u64,
     /// Sustained requests per second allowed per client IP address.
     pub per_ip_rps: u32,
     /// Burst allowance per client IP address.
@@ -71,6 +78,8 @@ impl Default for Config {
             max_batch_records: 1_000,
             request_timeout_secs: 30,
             max_concurrent_requests: 1_024,
+            ingest_workers: 0,
+            lease_defer_after_ms: 50,
             per_ip_rps: 50,
             per_ip_burst: 200,
             per_node_rps: 10,
@@ -156,7 +165,7 @@ impl Config {
     /// Applies `GLEANER_VALIDATOR_ADMIN_TOKEN`, `..._LAB_TOKENS` (comma-separated),
     /// `..._DOMAIN_DELAY_MS`, `..._LEASE_TTL_MS`, `..._CROSS_CHECK_RATE`,
     /// `..._NEW_NODE_CROSS_CHECK_RATE`, `..._PER_IP_RPS`, `..._PER_NODE_RPS`,
-    /// `..._EPOCH_INTERVAL_SECS`.
+    /// `..._EPOCH_INTERVAL_SECS`, `..._INGEST_WORKERS`, `..._LEASE_DEFER_AFTER_MS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
         where
@@ -206,6 +215,14 @@ impl Config {
         if let Some(v) = get(EPOCH) {
             self.epoch_interval_secs = parse(EPOCH, &v)?;
         }
+        const WORKERS: &str = "GLEANER_VALIDATOR_INGEST_WORKERS";
+        if let Some(v) = get(WORKERS) {
+            self.ingest_workers = parse(WORKERS, &v)?;
+        }
+        const DEFER: &str = "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS";
+        if let Some(v) = get(DEFER) {
+            self.lease_defer_after_ms = parse(DEFER, &v)?;
+        }
         Ok(())
     }
 
@@ -253,9 +270,12 @@ mod tests {
             "GLEANER_VALIDATOR_DOMAIN_DELAY_MS" => Some("7".into()),
             "GLEANER_VALIDATOR_LAB_TOKENS" => Some("x, y".into()),
             "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE" => Some("0.9".into()),
+            "GLEANER_VALIDATOR_INGEST_WORKERS" => Some("3".into()),
+            "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS" => Some("0".into()),
             _ => None,
         })
         .unwrap();
+        assert_eq!((c.ingest_workers, c.lease_defer_after_ms), (3, 0));
         assert_eq!(c.domain_delay_ms, 7);
         assert_eq!(c.lab_tokens, vec!["x", "y"]);
         assert_eq!(c.new_node_cross_check_rate, 0.9);

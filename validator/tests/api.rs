@@ -520,6 +520,117 @@ async fn politeness_one_lease_per_domain_and_expiry_reissues() {
     assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 1);
 }
 
+/// Waits (up to 10 s) until `cond` holds.
+async fn until(cond: impl Fn() -> bool) {
+    for _ in 0..5_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    panic!("condition not reached in 10 s");
+}
+
+/// While batches queue for the ingest workers, a lease is answered "later" (no jobs, a retry
+/// time, jobs still pending) without touching the queue of jobs; batches keep being accepted;
+/// once the queue is gone, leases go out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_wait_while_batches_queue_for_the_checks() {
+    let net = start(|c| {
+        c.ingest_workers = 1;
+        c.lease_defer_after_ms = 20;
+    })
+    .await;
+    let a = key(1);
+    net.register(&a).await;
+    net.crawl(&[
+        "http://one.example/",
+        "http://two.example/",
+        "http://three.example/",
+    ])
+    .await;
+    let first = net.lease(&a, 1).await;
+    assert_eq!(first.jobs.len(), 1);
+    let gate = net.state.ingest_gate();
+    assert_eq!(gate.workers(), 1);
+
+    // The one worker is busy; batch q1 queues for it 40 ms, gets it and keeps it while batch
+    // q2 queues behind.
+    let busy = gate.admit().await.expect("slot");
+    let (release, hold) = tokio::sync::oneshot::channel::<()>();
+    let q1 = {
+        let state = net.state.clone();
+        tokio::spawn(async move {
+            let slot = state.ingest_gate().admit().await.expect("slot");
+            let _ = hold.await;
+            slot.waited
+        })
+    };
+    until(|| gate.waiting() == 1).await;
+    let q2 = {
+        let state = net.state.clone();
+        tokio::spawn(async move { state.ingest_gate().admit().await.map(|s| s.waited) })
+    };
+    until(|| gate.waiting() == 2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    assert!(!gate.defer_leases(), "the last batch admitted did not wait");
+    drop(busy);
+    until(|| gate.waiting() == 1).await;
+    assert!(gate.defer_leases());
+
+    let later = net.lease(&a, 5).await;
+    assert!(later.jobs.is_empty(), "{later:?}");
+    assert!((500..1_500).contains(&later.retry_after_ms), "{later:?}");
+    assert!(
+        later.pending >= 1,
+        "a deferred answer reads as later, not done"
+    );
+    let metrics = net
+        .http
+        .get(net.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gleaner_leases_deferred_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gleaner_ingest_waiting 1"), "{metrics}");
+
+    // Work already leased is never turned away: the batch queues and gets its receipt.
+    let batch = net.batch(&a, &first.jobs, 1);
+    let submit = {
+        let net_url = net.url(PATH_BATCHES);
+        let body = batch.encode().unwrap();
+        let auth = net.auth(&a, "POST", PATH_BATCHES, &body, net.clock.now_ms());
+        let mut r = net
+            .http
+            .post(net_url)
+            .header("content-type", BATCH_CONTENT_TYPE)
+            .body(body);
+        for (k, v) in auth.headers() {
+            r = r.header(k, v);
+        }
+        tokio::spawn(r.send())
+    };
+    until(|| gate.waiting() == 2).await;
+    release.send(()).unwrap();
+    assert!(q1.await.unwrap() > std::time::Duration::from_millis(20));
+    q2.await.unwrap().expect("slot");
+    let r = submit.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    let receipt: Receipt = r.json().await.unwrap();
+    assert_eq!(receipt.verdicts.len(), 1);
+
+    // Nothing queues now: the two jobs left go out, none lost to the deferral.
+    assert!(!gate.defer_leases());
+    let rest = net.lease(&a, 5).await;
+    assert_eq!(rest.jobs.len(), 2, "{rest:?}");
+}
+
 #[tokio::test]
 async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     let net = start(|c| {

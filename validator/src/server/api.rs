@@ -1,6 +1,7 @@
 //! Route handlers. Node endpoints verify the request signature before anything else; admin and
 //! lab endpoints check bearer tokens; everything else is read-only.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Router;
@@ -10,11 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use gleaner_protocol::api::{
-    Ack, LeaseRequest, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER,
-    PATH_RELEASE, PATH_REPORT, RegisterRequest, RegisterResponse, ReleaseRequest, ReportRequest,
-    ValidatorInfo,
+    Ack, LeaseRequest, LeaseResponse, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME,
+    PATH_REGISTER, PATH_RELEASE, PATH_REPORT, RegisterRequest, RegisterResponse, ReleaseRequest,
+    ReportRequest, ValidatorInfo,
 };
 use gleaner_protocol::{BATCH_CONTENT_TYPE, DecodeLimits, PublicKey, Verdict};
+use rand::Rng;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -23,6 +25,10 @@ use super::{AppState, blocking};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
 use crate::store::{CrawlRequest, LeaseParams};
+
+/// How long a deferred lease asks its node to wait, milliseconds: spread so that the nodes turned
+/// away together do not all come back together.
+const DEFER_RETRY_MS: std::ops::Range<u64> = 500..1_500;
 
 /// Largest JSON request body: the biggest legitimate one is a report of a few hundred failures.
 pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
@@ -144,11 +150,29 @@ pub(super) async fn healthz(
 pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     let nonces = s.inner.nonces.lock().map(|n| n.len()).unwrap_or(0);
     let bands = s.store().band_index_size();
-    let mut gauges = vec![(
-        "gleaner_nonces_remembered",
-        "Request nonces held for replay protection.",
-        nonces as f64,
-    )];
+    let gate = s.ingest_gate();
+    let mut gauges = vec![
+        (
+            "gleaner_nonces_remembered",
+            "Request nonces held for replay protection.",
+            nonces as f64,
+        ),
+        (
+            "gleaner_ingest_waiting",
+            "Batches waiting for an ingest worker.",
+            gate.waiting() as f64,
+        ),
+        (
+            "gleaner_ingest_busy",
+            "Batches being checked (of gleaner_ingest_workers).",
+            gate.busy() as f64,
+        ),
+        (
+            "gleaner_ingest_workers",
+            "Batches checked at once.",
+            gate.workers() as f64,
+        ),
+    ];
     if let Some(b) = bands {
         gauges.extend([
             (
@@ -245,6 +269,24 @@ pub(super) async fn lease(
     let node = s
         .authenticate_registered(&method, &uri, &headers, &bytes)
         .await?;
+    let allowed = match req.max {
+        0 => 0,
+        want => s.ingest_gate().lease_allowance(want),
+    };
+    if req.max > 0 && allowed == 0 {
+        // Batches are queueing for the checks, or jobs are going out faster than they can be
+        // checked: no new work for now (see `admission`). The answer skips the store; its
+        // `pending` is the last lease's count, at least 1 so that a node reads it as "later",
+        // not "done" (its next lease tells it the truth).
+        s.metrics().add("gleaner_leases_deferred_total", "", 1);
+        let pending = s.inner.last_pending.load(Ordering::Relaxed).max(1);
+        return Ok(Json(LeaseResponse {
+            jobs: Vec::new(),
+            retry_after_ms: rand::thread_rng().gen_range(DEFER_RETRY_MS),
+            pending,
+        })
+        .into_response());
+    }
     let c = s.config();
     let params = LeaseParams {
         ttl_ms: c.lease_ttl_ms,
@@ -254,10 +296,15 @@ pub(super) async fn lease(
     };
     let now = s.now_ms();
     let res = s
-        .write(move |g| g.lease(&node, req.max, now, &params))
+        .write(move |g| g.lease(&node, allowed, now, &params))
         .await??;
+    s.ingest_gate()
+        .give_back(allowed.saturating_sub(res.jobs.len() as u32));
     s.metrics()
         .add("gleaner_leases_issued_total", "", res.jobs.len() as u64);
+    s.inner
+        .last_pending
+        .store(res.pending + res.jobs.len() as u64, Ordering::Relaxed);
     Ok(Json(res).into_response())
 }
 
@@ -360,6 +407,12 @@ pub(super) async fn submit_batch(
         .authenticate_registered(&method, &uri, &headers, &bytes)
         .await?;
     let started = Instant::now();
+    // In line for a worker (first come first served), then checked off the async workers.
+    let slot = s
+        .ingest_gate()
+        .admit()
+        .await
+        .ok_or_else(|| ApiError::new(503, "shutting_down", "ingest is closed"))?;
     let state = s.clone();
     let prepared = blocking(move || {
         let limits = DecodeLimits {
@@ -375,7 +428,10 @@ pub(super) async fn submit_batch(
             return Ok(Err(IngestOutcome::Replayed { json }));
         }
         let now = state.now_ms();
+        let records = received.batch.records.len();
         let (batch_id, prepared) = ingest::prepare_received(received, &node, now, &c.languages)?;
+        // Time in the slot, not just in the checks: what bounds how fast batches get through.
+        state.ingest_gate().checked(records, slot.held());
         let params = IngestParams {
             cross_check_rate: c.cross_check_rate,
             new_node_cross_check_rate: c.new_node_cross_check_rate,

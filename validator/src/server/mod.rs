@@ -5,6 +5,7 @@
 //! Layers, outermost first: request counting and per-IP rate limit → timeout (problem+json 503)
 //! → concurrency cap. Bodies are read by handlers with explicit limits (413 `body_too_large`).
 
+pub mod admission;
 mod api;
 pub mod auth;
 pub mod error;
@@ -56,6 +57,10 @@ struct Inner {
     /// Group-commit writer for ingest and leases; `None` if its thread could not start (then
     /// each write commits on its own).
     writer: Option<writer::Writer>,
+    /// Ingest's worker slots and the lease gate.
+    ingest_gate: admission::IngestGate,
+    /// Jobs waiting in the network as the last lease saw them, for answers that skip the store.
+    last_pending: std::sync::atomic::AtomicU64,
 }
 
 fn quota(rps: u32, burst: u32) -> Quota {
@@ -75,6 +80,13 @@ impl AppState {
                 None
             }
         };
+        let workers = match config.ingest_workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let defer_after = (config.lease_defer_after_ms > 0)
+            .then(|| Duration::from_millis(config.lease_defer_after_ms));
+        let ingest_gate = admission::IngestGate::new(workers, defer_after);
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -87,6 +99,8 @@ impl AppState {
                 ip_limiter,
                 metrics: Metrics::default(),
                 writer,
+                ingest_gate,
+                last_pending: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -114,6 +128,11 @@ impl AppState {
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Ingest's worker slots and the lease gate.
+    pub fn ingest_gate(&self) -> &admission::IngestGate {
+        &self.inner.ingest_gate
     }
 
     /// Runs `f` in the store's next group-committed transaction (see [`writer`]) and returns its
