@@ -67,7 +67,8 @@ pub struct LeaseResponse {
     /// When `jobs` is empty: how long to wait before asking again.
     pub retry_after_ms: u64,
     /// Jobs still waiting in the network (queued, or leased and not yet answered), besides
-    /// `jobs`. An empty answer with `pending > 0` means "later" (politeness); `0` means done.
+    /// `jobs`. An empty answer with `pending > 0` means "later" (politeness, or a validator
+    /// deferring new work while batches queue for its checks); `0` means done.
     #[serde(default)]
     pub pending: u64,
 }

@@ -257,7 +257,9 @@ pub(super) async fn register(
     request_body = schema::LeaseRequest,
     responses((status = 200, body = schema::LeaseResponse),
         (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
-    description = "Signed. Up to `max` jobs, at most one per free registered domain.")]
+    description = "Signed. Up to `max` jobs, at most one per free registered domain. No jobs with \
+                   `pending` > 0 means later: domains are resting, or the validator defers new \
+                   work while batches queue for its checks; ask again after `retry_after_ms`.")]
 pub(super) async fn lease(
     State(s): State<AppState>,
     method: Method,
