@@ -155,6 +155,10 @@ impl Net {
         .await
     }
 
+    async fn metrics(&self) -> String {
+        let r = self.http.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    }
     fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path)).bearer_auth(ADMIN)
     }
@@ -379,15 +383,7 @@ async fn node_lifecycle_receipts_ledger_and_epoch_proofs() {
         .unwrap();
     assert!(doc["paths"]["/v1/batches"]["post"].is_object());
     assert!(doc["components"]["schemas"]["Receipt"].is_object());
-    let metrics = net
-        .http
-        .get(net.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = net.metrics().await;
     assert!(
         metrics.contains("gleaner_batches_total{outcome=\"ingested\"} 1"),
         "{metrics}"
@@ -585,15 +581,7 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
         later.pending >= 1,
         "a deferred answer reads as later, not done"
     );
-    let metrics = net
-        .http
-        .get(net.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = net.metrics().await;
     assert!(
         metrics.contains("gleaner_leases_deferred_total 1"),
         "{metrics}"
