@@ -299,9 +299,12 @@ pub(super) async fn lease(
     let now = s.now_ms();
     let res = s
         .write(move |g| g.lease(&node, allowed, now, &params))
-        .await??;
-    s.ingest_gate()
-        .give_back(allowed.saturating_sub(res.jobs.len() as u32));
+        .await
+        .and_then(|r| r.map_err(ApiError::from));
+    // What the bucket gave and the lease did not use (all of it if the lease failed) goes back.
+    let leased = res.as_ref().map_or(0, |r| r.jobs.len() as u32);
+    s.ingest_gate().give_back(allowed.saturating_sub(leased));
+    let res = res?;
     s.metrics()
         .add("gleaner_leases_issued_total", "", res.jobs.len() as u64);
     s.inner
