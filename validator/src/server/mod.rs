@@ -4,6 +4,7 @@
 //!
 //! Layers, outermost first: request counting and per-IP rate limit → timeout (problem+json 503)
 //! → concurrency cap. Bodies are read by handlers with explicit limits (413 `body_too_large`).
+//! A batch's checks wait for a slot in [`admission`], which also decides when new leases wait.
 
 pub mod admission;
 mod api;
