@@ -89,7 +89,7 @@ impl IngestGate {
     /// waiting (`None`: never).
     pub fn new(workers: usize, target: Option<Duration>) -> Self {
         let workers = workers.max(1);
-        let gate = IngestGate {
+        IngestGate {
             permits: Arc::new(Semaphore::new(workers)),
             workers,
             waiting: AtomicUsize::new(0),
@@ -97,26 +97,24 @@ impl IngestGate {
             target,
             record_ns: AtomicU64::new(INITIAL_RECORD_NS),
             bucket: Mutex::new(Bucket {
-                tokens: 0.0,
+                tokens: bucket_size(workers, INITIAL_RECORD_NS, target),
                 filled_at: Instant::now(),
             }),
-        };
-        if let Ok(mut b) = gate.bucket.lock() {
-            b.tokens = gate.bucket_size();
         }
-        gate
     }
 
     /// Records checked per second at the measured speed, all workers together.
     pub fn records_per_second(&self) -> f64 {
-        let ns = self.record_ns.load(Ordering::Relaxed).max(1);
-        self.workers as f64 * 1e9 / ns as f64
+        records_per_second(self.workers, self.record_ns.load(Ordering::Relaxed))
     }
 
-    /// Most jobs the bucket holds: `target` worth of checking, at least [`MIN_BUCKET`].
+    /// Most jobs the bucket holds now.
     fn bucket_size(&self) -> f64 {
-        let target = self.target.unwrap_or_default().as_secs_f64();
-        (self.records_per_second() * target).max(MIN_BUCKET)
+        bucket_size(
+            self.workers,
+            self.record_ns.load(Ordering::Relaxed),
+            self.target,
+        )
     }
 
     /// Notes that a batch of `records` held its worker slot for `took`.
@@ -130,18 +128,18 @@ impl IngestGate {
         self.record_ns.store(new.max(1.0) as u64, Ordering::Relaxed);
     }
 
-    /// How many of `want` jobs a lease may hand out now (taken from the bucket; give back what
-    /// was not leased with [`IngestGate::give_back`]). 0 means defer: the workers' queue is too
-    /// long ([`IngestGate::defer_leases`]) or the bucket is empty.
-    pub fn lease_allowance(&self, want: u32) -> u32 {
-        if self.target.is_none() {
-            return want;
+    /// How many of `want` jobs a lease may hand out now, taken from the bucket (give back what
+    /// was not leased with [`IngestGate::give_back`]); `None` means defer: the workers' queue is
+    /// too long ([`IngestGate::defer_leases`]) or the bucket holds too few.
+    pub fn lease_allowance(&self, want: u32) -> Option<u32> {
+        if self.target.is_none() || want == 0 {
+            return Some(want);
         }
         if self.defer_leases() {
-            return 0;
+            return None;
         }
         let Ok(mut b) = self.bucket.lock() else {
-            return want;
+            return Some(want);
         };
         let now = Instant::now();
         let size = self.bucket_size();
@@ -151,12 +149,12 @@ impl IngestGate {
         // All or nothing, up to a full bucket: a node leasing a few jobs at a time would
         // otherwise be handed one, and submit batches of one, each paying a whole batch's
         // overhead (its signature, its commit) for one record.
-        let n = f64::from(want).min(size.floor()).max(1.0);
+        let n = f64::from(want).min(size.floor());
         if b.tokens < n {
-            return 0;
+            return None;
         }
         b.tokens -= n;
-        n as u32
+        Some(n as u32)
     }
 
     /// Returns `n` jobs of an allowance that were not leased.
@@ -214,6 +212,18 @@ impl IngestGate {
     pub fn workers(&self) -> usize {
         self.workers
     }
+}
+
+/// Records `workers` check per second at `record_ns` per record each.
+fn records_per_second(workers: usize, record_ns: u64) -> f64 {
+    workers as f64 * 1e9 / record_ns.max(1) as f64
+}
+
+/// Most jobs the bucket holds: `target` worth of checking at that speed, at least
+/// [`MIN_BUCKET`].
+fn bucket_size(workers: usize, record_ns: u64, target: Option<Duration>) -> f64 {
+    let target = target.unwrap_or_default().as_secs_f64();
+    (records_per_second(workers, record_ns) * target).max(MIN_BUCKET)
 }
 
 #[cfg(test)]
@@ -312,19 +322,21 @@ mod tests {
         // MIN_BUCKET jobs.
         assert_eq!(gate.records_per_second().round(), 500.0);
         let mut leased = 0;
-        while let n @ 1.. = gate.lease_allowance(32) {
+        while let Some(n) = gate.lease_allowance(32) {
             assert_eq!(n, 32, "after {leased}");
             leased += n;
         }
         // The bucket is empty (a few jobs may have dripped in meanwhile, never 32).
         assert!((128..128 + 32).contains(&leased), "{leased}");
-        assert_eq!(gate.lease_allowance(32), 0);
+        assert_eq!(gate.lease_allowance(32), None);
+        // Asking for nothing is not a deferral.
+        assert_eq!(gate.lease_allowance(0), Some(0));
         // Jobs a lease did not use go back.
         gate.give_back(32);
-        assert_eq!(gate.lease_allowance(32), 32);
+        assert_eq!(gate.lease_allowance(32), Some(32));
         // It refills at the checking rate: 500 a second, so 32 within ~64 ms.
         std::thread::sleep(Duration::from_millis(80));
-        assert_eq!(gate.lease_allowance(32), 32);
+        assert_eq!(gate.lease_allowance(32), Some(32));
         // Batches measured at 100 µs a record: 20,000 records/s, and a bucket of 1,000.
         for _ in 0..200 {
             gate.checked(100, Duration::from_millis(10));
@@ -333,11 +345,11 @@ mod tests {
         assert!((gate.bucket_size() - 1_000.0).abs() < 5.0);
         // A lease wanting more than the bucket holds gets a bucketful, not nothing.
         std::thread::sleep(Duration::from_millis(60));
-        assert!(gate.lease_allowance(5_000) >= 990);
+        assert!(gate.lease_allowance(5_000).is_some_and(|n| n >= 990));
         // Without a target there is no bucket.
         let open = IngestGate::new(1, None);
         for _ in 0..100 {
-            assert_eq!(open.lease_allowance(1_000), 1_000);
+            assert_eq!(open.lease_allowance(1_000), Some(1_000));
         }
     }
 

@@ -271,11 +271,7 @@ pub(super) async fn lease(
     let node = s
         .authenticate_registered(&method, &uri, &headers, &bytes)
         .await?;
-    let allowed = match req.max {
-        0 => 0,
-        want => s.ingest_gate().lease_allowance(want),
-    };
-    if req.max > 0 && allowed == 0 {
+    let Some(allowed) = s.ingest_gate().lease_allowance(req.max) else {
         // Batches are queueing for the checks, or jobs are going out faster than they can be
         // checked: no new work for now (see `admission`). The answer skips the store; its
         // `pending` is the last lease's count, at least 1 so that a node reads it as "later",
@@ -288,7 +284,7 @@ pub(super) async fn lease(
             pending,
         })
         .into_response());
-    }
+    };
     let c = s.config();
     let params = LeaseParams {
         ttl_ms: c.lease_ttl_ms,
