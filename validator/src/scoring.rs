@@ -64,6 +64,15 @@ pub fn is_proven(credibility: f64) -> bool {
     credibility >= PROVEN_CREDIBILITY
 }
 
+/// Whether a node may fetch other nodes' pages as a cross-check or tie-break: not while it is
+/// caught, i.e. has failed a check (`checks_failed > 0`) and passed none since (a failure puts
+/// credibility back at the start, a pass lifts it). A caught node's fetch is worth nothing as
+/// evidence, and a tie-break agreeing with neither earlier fetch is inconclusive, so a liar
+/// checking another liar would shield it.
+pub fn may_judge(checks_failed: i64, credibility: f64) -> bool {
+    checks_failed == 0 || credibility > CREDIBILITY_START
+}
+
 /// The reward multiplier of a credibility.
 pub fn reward_multiplier(credibility: f64) -> f64 {
     credibility
@@ -111,6 +120,10 @@ mod tests {
         let caught = update_credibility(update_credibility(c, true), false);
         assert_eq!(caught, 0.0);
         assert!(!is_proven(caught));
+        // Caught, it judges nobody until it passes a check again; a new node judges.
+        assert!(!may_judge(1, caught));
+        assert!(may_judge(1, update_credibility(caught, true)));
+        assert!(may_judge(0, CREDIBILITY_START));
         assert_eq!(points(5_000, 1.0, 1.0), 500);
         assert_eq!(points(5_000, 1.0, 0.0), 25);
         assert_eq!(points(500_000, 1.0, 1.0), 5_000);

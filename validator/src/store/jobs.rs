@@ -346,14 +346,12 @@ pub(super) fn lease_in(
             |r| r.get(0),
         )
         .op("lease")?;
-    // A node caught fabricating that has not passed a check since judges nobody: its check or
-    // tie-break fetch is worth nothing, and a tie-break that agrees with neither earlier fetch
-    // is inconclusive, so a liar checking another liar would shield it.
-    let judges: bool = tx
+    // A node caught fabricating, with no pass since, gets no check or tie-break jobs.
+    let judges = tx
         .query_row_cached(
-            "SELECT checks_failed = 0 OR credibility > 0 FROM nodes WHERE node = ?1",
+            "SELECT checks_failed, credibility FROM nodes WHERE node = ?1",
             params![node_s],
-            |r| r.get(0),
+            |r| Ok(crate::scoring::may_judge(r.get(0)?, r.get(1)?)),
         )
         .optional()
         .op("lease")?
