@@ -591,18 +591,10 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
     // Work already leased is never turned away: the batch queues and gets its receipt.
     let batch = net.batch(&a, &first.jobs, 1);
     let submit = {
-        let net_url = net.url(PATH_BATCHES);
         let body = batch.encode().unwrap();
         let auth = net.auth(&a, "POST", PATH_BATCHES, &body, net.clock.now_ms());
-        let mut r = net
-            .http
-            .post(net_url)
-            .header("content-type", BATCH_CONTENT_TYPE)
-            .body(body);
-        for (k, v) in auth.headers() {
-            r = r.header(k, v);
-        }
-        tokio::spawn(r.send())
+        let request = net.request(Some(&auth), "POST", PATH_BATCHES, body, BATCH_CONTENT_TYPE);
+        tokio::spawn(request.send())
     };
     until(|| gate.waiting() == 2).await;
     release.send(()).unwrap();
