@@ -187,42 +187,60 @@ impl Config {
                 .map(str::to_string)
                 .collect();
         }
-        const DELAY: &str = "GLEANER_VALIDATOR_DOMAIN_DELAY_MS";
-        if let Some(v) = get(DELAY) {
-            self.domain_delay_ms = parse(DELAY, &v)?;
+        fn set<T: std::str::FromStr>(
+            get: &impl Fn(&str) -> Option<String>,
+            var: &'static str,
+            field: &mut T,
+        ) -> Result<(), ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            if let Some(v) = get(var) {
+                *field = parse(var, &v)?;
+            }
+            Ok(())
         }
-        const TTL: &str = "GLEANER_VALIDATOR_LEASE_TTL_MS";
-        if let Some(v) = get(TTL) {
-            self.lease_ttl_ms = parse(TTL, &v)?;
-        }
-        const RATE: &str = "GLEANER_VALIDATOR_CROSS_CHECK_RATE";
-        if let Some(v) = get(RATE) {
-            self.cross_check_rate = parse(RATE, &v)?;
-        }
-        const NEW_RATE: &str = "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE";
-        if let Some(v) = get(NEW_RATE) {
-            self.new_node_cross_check_rate = parse(NEW_RATE, &v)?;
-        }
-        const IP: &str = "GLEANER_VALIDATOR_PER_IP_RPS";
-        if let Some(v) = get(IP) {
-            self.per_ip_rps = parse(IP, &v)?;
-        }
-        const NODE: &str = "GLEANER_VALIDATOR_PER_NODE_RPS";
-        if let Some(v) = get(NODE) {
-            self.per_node_rps = parse(NODE, &v)?;
-        }
-        const EPOCH: &str = "GLEANER_VALIDATOR_EPOCH_INTERVAL_SECS";
-        if let Some(v) = get(EPOCH) {
-            self.epoch_interval_secs = parse(EPOCH, &v)?;
-        }
-        const WORKERS: &str = "GLEANER_VALIDATOR_INGEST_WORKERS";
-        if let Some(v) = get(WORKERS) {
-            self.ingest_workers = parse(WORKERS, &v)?;
-        }
-        const DEFER: &str = "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS";
-        if let Some(v) = get(DEFER) {
-            self.lease_defer_after_ms = parse(DEFER, &v)?;
-        }
+        set(
+            &get,
+            "GLEANER_VALIDATOR_DOMAIN_DELAY_MS",
+            &mut self.domain_delay_ms,
+        )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_LEASE_TTL_MS",
+            &mut self.lease_ttl_ms,
+        )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_CROSS_CHECK_RATE",
+            &mut self.cross_check_rate,
+        )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE",
+            &mut self.new_node_cross_check_rate,
+        )?;
+        set(&get, "GLEANER_VALIDATOR_PER_IP_RPS", &mut self.per_ip_rps)?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_PER_NODE_RPS",
+            &mut self.per_node_rps,
+        )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_EPOCH_INTERVAL_SECS",
+            &mut self.epoch_interval_secs,
+        )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_INGEST_WORKERS",
+            &mut self.ingest_workers,
+        )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS",
+            &mut self.lease_defer_after_ms,
+        )?;
         Ok(())
     }
 
