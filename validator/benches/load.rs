@@ -85,10 +85,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let server_rt = std::sync::Arc::new(server_rt);
-    let server_rt2 = server_rt.clone();
+    // Only a handle goes into the nodes' runtime: the server's runtime is dropped out here,
+    // outside any async context, after both are done.
+    let validator_rt = server_rt.handle().clone();
     rt.block_on(async move {
-        let server_rt = server_rt2;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open(dir.path()).expect("store"));
         let total_jobs = nodes * rounds * per_round as usize;
@@ -123,7 +123,7 @@ fn main() {
             config,
             Clock::System,
         );
-        let handle = server_rt
+        let handle = validator_rt
             .spawn(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
@@ -265,7 +265,7 @@ fn main() {
             .map(|l| l.replacen("\"} ", " s: ", 1))
             .collect();
         println!("load: server-side ingest time, cumulative: {}", buckets.join(", "));
-        server_rt
+        validator_rt
             .spawn(async move { handle.shutdown().await })
             .await
             .expect("join")
