@@ -212,9 +212,10 @@ impl Store {
         self.group(|g| g.ingest(batch_id, node, records, now_ms, key, p))?
     }
 
-    /// The stored receipt JSON of a batch, if it was ingested.
+    /// The stored receipt JSON of a batch, if it was ingested (as of the last commit: a batch
+    /// being stored right now is caught by [`Store::ingest`] itself).
     pub fn receipt(&self, batch_id: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
-        stored_receipt(&*self.conn()?, batch_id)
+        stored_receipt(&*self.reader()?, batch_id)
     }
 }
 
@@ -1130,6 +1131,62 @@ mod tests {
             .map(|(job, text)| crate::testkit::record_for(&key, job, text.clone(), now))
             .collect();
         ingest(store, &key, records, now)
+    }
+
+    /// The replay lookup on the request path reads through the store's second connection: it
+    /// answers from the last commit while the writer holds a transaction open (a submit's checks
+    /// never wait for another group's commit and fsync).
+    #[test]
+    fn a_stored_receipt_is_read_while_a_write_is_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let key = SecretKey::from_bytes(&[5; 32]);
+        store
+            .register_node(&key.public(), &key.public(), "test", 0)
+            .unwrap();
+        let now = crate::testkit::FILL_T0;
+        let text = crate::testkit::sample_text(1, 2_000);
+        let records = jobs(&store, &key, "site", 1, now)
+            .iter()
+            .map(|job| crate::testkit::record_for(&key, job, text.clone(), now))
+            .collect();
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        let id = match crate::testkit::ingest_batch(&store, &key, &validator, records, now).unwrap()
+        {
+            IngestOutcome::Fresh { receipt, .. } => receipt.batch_id,
+            IngestOutcome::Replayed { .. } => panic!("a first submit is fresh"),
+        };
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .group(|g| {
+                        g.conn.execute("DELETE FROM batches", []).unwrap();
+                        held.0.send(()).unwrap();
+                        release.1.recv().unwrap();
+                    })
+                    .unwrap();
+            })
+        };
+        held.1.recv().unwrap();
+        let (answer, got) = std::sync::mpsc::channel();
+        {
+            let store = store.clone();
+            std::thread::spawn(move || answer.send(store.receipt(&id).map(|r| r.is_some())));
+        }
+        // The uncommitted delete is not seen, and the lookup did not wait for the commit.
+        let found = got.recv_timeout(std::time::Duration::from_secs(10));
+        release.0.send(()).unwrap();
+        writer.join().unwrap();
+        assert!(
+            found.expect("answered while the write was open").unwrap(),
+            "the batch is stored as of the last commit"
+        );
+        assert!(
+            store.receipt(&id).unwrap().is_none(),
+            "and sees the commit after it"
+        );
     }
 
     fn near(text: &str) -> String {
