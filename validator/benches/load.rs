@@ -10,7 +10,9 @@
 //! that time is spent is the server's choice: it defers new leases while batches queue for its
 //! checks (`Config::lease_defer_after_ms`), so nodes wait before fetching rather than after
 //! submitting; a deferred node sleeps the answer's `retry_after_ms` and asks again, as the
-//! collector does. `--no-defer` turns that off for comparison. A real
+//! collector does. `--no-defer` turns that off for comparison; the server's
+//! `GLEANER_VALIDATOR_*` environment variables apply as they would to `gleaner-validator serve`.
+//! A real
 //! node spends seconds fetching its pages politely between lease and submit; `FETCH_MS` models
 //! that: each node waits 0.5–1.5 × FETCH_MS (fixed per node and round) after a lease.
 
@@ -109,14 +111,19 @@ fn main() {
             )
             .expect("crawl");
         let no_defer = std::env::args().any(|a| a == "--no-defer");
-        let config = Config {
-            lease_defer_after_ms: if no_defer { 0 } else { Config::default().lease_defer_after_ms },
+        let mut config = Config {
             domain_delay_ms: 0,
             per_ip_rps: 1_000_000,
             per_ip_burst: 1_000_000,
             max_concurrent_requests: 4_096,
             ..Config::default()
         };
+        // The server's own environment variables apply (e.g. GLEANER_VALIDATOR_INGEST_WORKERS,
+        // GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS), as they would to `gleaner-validator serve`.
+        config.apply_env(|k| std::env::var(k).ok()).expect("GLEANER_VALIDATOR_* settings");
+        if no_defer {
+            config.lease_defer_after_ms = 0;
+        }
         let state = AppState::new(
             store,
             Identity::from_key(SecretKey::from_bytes(&[200; 32])),

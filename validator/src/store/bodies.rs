@@ -6,9 +6,10 @@
 //! wrote its pages twice, once into the write-ahead log at the commit and once back into the
 //! database at the checkpoint, a few KB per system call. That was about half of the store
 //! transaction's CPU time (~60 → ~30 µs per record when the bodies were left out; figures in the
-//! validator README, "Record bodies in segment files"). A batch's bodies are now one write at the
-//! end of a segment (a direct one since version 12, see below), and a record's row is ~0.4 KB
-//! (its 224-byte MinHash and 154 bytes of quality scores are the largest part of it).
+//! validator README, "Record bodies in segment files"). A batch's bodies now go at the end of a
+//! segment (the batches of one write transaction together, in one write just before its fsync; a
+//! direct write since version 12, see below), and a record's row is ~0.4 KB (its 224-byte
+//! MinHash and 154 bytes of quality scores are the largest part of it).
 //!
 //! Invariants:
 //! * **The database says what is committed.** `body_segments` holds each segment's committed
