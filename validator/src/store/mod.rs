@@ -179,6 +179,21 @@ fn prepare_connection(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A read-only connection to the database file at `path` (which must exist), prepared as every
+/// connection is.
+fn open_reading(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    prepare_connection(&conn)?;
+    Ok(conn)
+}
+
 /// The validator's database.
 #[derive(Debug)]
 pub struct Store {
@@ -240,15 +255,7 @@ impl Store {
             [],
         )
         .op("meta")?;
-        let reader = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        prepare_connection(&reader)?;
+        let reader = open_reading(path)?;
         Ok(Store {
             conn: Mutex::new(conn),
             reader: Some(Mutex::new(reader)),
@@ -263,15 +270,7 @@ impl Store {
     /// Opens `DIR/validator.db` read-only (the database must exist). Safe while a server writes.
     pub fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        prepare_connection(&conn)?;
+        let conn = open_reading(&path)?;
         Ok(Store {
             conn: Mutex::new(conn),
             reader: None,
