@@ -149,6 +149,16 @@ struct Pending {
     bodies: Bodies,
 }
 
+impl Pending {
+    /// Where in `bodies` the `len` bytes for `offset` of `segment` go, if they continue this
+    /// stretch (or replace its end, after a rollback) and keep it within [`PENDING_LIMIT`].
+    fn room_at(&self, segment: i64, offset: u64, len: usize) -> Option<usize> {
+        let at = usize::try_from(offset.checked_sub(self.offset)?).ok()?;
+        (segment == self.segment && at <= self.bodies.len() && at + len <= PENDING_LIMIT)
+            .then_some(at)
+    }
+}
+
 /// The body writer of one write transaction (a [`super::Group`]). It holds open files and the
 /// bodies it has not written yet; positions come from the database each time.
 #[derive(Debug)]
@@ -255,27 +265,21 @@ impl Appender {
         self.written.insert(segment);
         let len = bodies.blocks().0.len();
         let end = offset.saturating_add(len as u64);
-        let joins = self.pending.as_ref().and_then(|p| {
-            let at = usize::try_from(offset.checked_sub(p.offset)?).ok()?;
-            (p.segment == segment && at <= p.bodies.len() && at + len <= PENDING_LIMIT)
-                .then_some(at)
-        });
-        match (joins, self.pending.as_mut()) {
-            (Some(at), Some(p)) => {
-                p.bodies.truncate(at);
-                p.bodies.push(bodies.blocks().0);
-            }
-            _ => {
-                self.flush()?;
-                if len <= PENDING_LIMIT {
-                    self.pending = Some(Pending {
-                        segment,
-                        offset,
-                        bodies: std::mem::replace(bodies, Bodies::with_capacity(0)),
-                    });
-                } else {
-                    self.put(segment, offset, bodies)?;
-                }
+        if let Some(p) = self.pending.as_mut()
+            && let Some(at) = p.room_at(segment, offset, len)
+        {
+            p.bodies.truncate(at);
+            p.bodies.push(bodies.blocks().0);
+        } else {
+            self.flush()?;
+            if len <= PENDING_LIMIT {
+                self.pending = Some(Pending {
+                    segment,
+                    offset,
+                    bodies: std::mem::replace(bodies, Bodies::with_capacity(0)),
+                });
+            } else {
+                self.put(segment, offset, bodies)?;
             }
         }
         conn.exec_cached(

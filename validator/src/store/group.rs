@@ -19,7 +19,7 @@ use super::{Op, Store, StoreError};
 
 /// An open write transaction shared by several operations. See the module docs.
 pub struct Group<'c> {
-    pub(super) conn: &'c Connection,
+    conn: &'c Connection,
     /// The in-memory band index, changed in step with the transaction.
     bands: BandIndex,
     /// Appends record bodies; what it wrote is fsynced before the commit.

@@ -1160,13 +1160,12 @@ mod tests {
         let writer = {
             let store = store.clone();
             std::thread::spawn(move || {
-                store
-                    .group(|g| {
-                        g.conn.execute("DELETE FROM batches", []).unwrap();
-                        held.0.send(()).unwrap();
-                        release.1.recv().unwrap();
-                    })
+                let conn = store.writer().unwrap();
+                conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM batches")
                     .unwrap();
+                held.0.send(()).unwrap();
+                release.1.recv().unwrap();
+                conn.execute_batch("COMMIT").unwrap();
             })
         };
         held.1.recv().unwrap();

@@ -200,14 +200,14 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// A second, read-only connection for lookups on the request path that must not wait for
     /// the writer's transaction and its fsync (WAL lets a reader run beside a writer; it sees
-    /// the last commit). `None` for a read-only store, whose one connection only reads.
+    /// the last commit). `None` exactly when the store is read-only: its one connection only
+    /// reads.
     reader: Option<Mutex<Connection>>,
     /// The LSH band index, built from the records when a writer first needs it. Locked only
     /// while `conn` is held, after it.
     bands: Mutex<Option<bands::BandIndex>>,
     /// The index's size after the last group, readable without waiting for a write in progress.
     band_size: Mutex<Option<BandIndexSize>>,
-    read_only: bool,
     /// The record-body segment files' directory ([`bodies`]).
     bodies_dir: PathBuf,
     /// The size past which a body segment is closed ([`bodies::SEGMENT_LIMIT`]; tests lower it).
@@ -261,7 +261,6 @@ impl Store {
             reader: Some(Mutex::new(reader)),
             bands: Mutex::new(None),
             band_size: Mutex::new(None),
-            read_only: false,
             bodies_dir: bodies::dir_for(path),
             segment_limit: bodies::SEGMENT_LIMIT,
         })
@@ -276,7 +275,6 @@ impl Store {
             reader: None,
             bands: Mutex::new(None),
             band_size: Mutex::new(None),
-            read_only: true,
             bodies_dir: bodies::dir_for(&path),
             segment_limit: bodies::SEGMENT_LIMIT,
         })
@@ -332,7 +330,8 @@ impl Store {
     }
 
     pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        if self.read_only {
+        // Only a writable store opens a second connection for reading.
+        if self.reader.is_none() {
             return Err(StoreError::ReadOnly);
         }
         self.conn()
@@ -387,6 +386,25 @@ mod tests {
         assert!(err.to_string().contains(SERVE_LOCK_FILE), "{err}");
         drop(first);
         let _again = Store::lock_for_serving(dir.path()).unwrap();
+    }
+
+    /// A store opened read-only (for exporters and admin tools beside the server) reads but
+    /// refuses every write with `store_read_only`; a writable store reads and writes.
+    #[test]
+    fn a_read_only_store_reads_and_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = gleaner_protocol::SecretKey::from_bytes(&[3; 32]).public();
+        let writable = Store::open(dir.path()).unwrap();
+        writable.register_node(&node, &node, "test", 0).unwrap();
+        let read_only = Store::open_read_only(dir.path()).unwrap();
+        assert!(read_only.is_registered(&node).unwrap());
+        assert_eq!(read_only.receipt(&Digest::of(b"none")).unwrap(), None);
+        let err = read_only
+            .register_node(&node, &node, "test", 1)
+            .unwrap_err();
+        assert_eq!(err.code(), "store_read_only", "{err}");
+        assert_eq!(read_only.writer().unwrap_err().code(), "store_read_only");
+        assert!(writable.writer().is_ok());
     }
 
     #[test]
