@@ -240,9 +240,10 @@ pub(super) async fn register(
 ) -> Result<Json<RegisterResponse>, ApiError> {
     let (bytes, req): (_, RegisterRequest) = json_body(&headers, body).await?;
     let node = s.authenticate(&method, &uri, &headers, &bytes)?;
-    let store = s.store().clone();
     let now = s.now_ms();
-    let row = blocking(move || store.register_node(&node, &req.payout, &req.client, now)).await??;
+    let row = s
+        .write(move |g| g.register_node(&node, &req.payout, &req.client, now))
+        .await??;
     s.inner.known.insert(node);
     tracing::info!(node = %node, payout = %row.payout, client = %row.client, "node registered");
     Ok(Json(RegisterResponse {
@@ -332,10 +333,11 @@ pub(super) async fn report(
             format!("at most {MAX_REPORT_ITEMS} failures per report"),
         ));
     }
-    let store = s.store().clone();
     let now = s.now_ms();
     let delay = s.config().domain_delay_ms;
-    let out = blocking(move || store.report_failures(&node, &req.failures, now, delay)).await??;
+    let out = s
+        .write(move |g| g.report_failures(&node, &req.failures, now, delay))
+        .await??;
     Ok(Json(Ack {
         accepted: out.accepted,
     }))
@@ -364,9 +366,10 @@ pub(super) async fn release(
             format!("at most {MAX_REPORT_ITEMS} leases per release"),
         ));
     }
-    let store = s.store().clone();
     let now = s.now_ms();
-    let out = blocking(move || store.release(&node, &req.lease_ids, now)).await??;
+    let out = s
+        .write(move |g| g.release(&node, &req.lease_ids, now))
+        .await??;
     Ok(Json(Ack {
         accepted: out.accepted,
     }))

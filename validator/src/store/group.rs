@@ -1,21 +1,22 @@
 //! Group commit: several requests' writes in one SQLite transaction, each in its own savepoint.
 //!
 //! Committing is the dearest part of a small write (every touched page goes to the WAL), so the
-//! server's writer runs all pending batch ingests and leases in one transaction and commits once.
+//! server's writer runs all pending node writes (batch ingests, leases, failure reports,
+//! releases, registrations) in one transaction and commits once.
 //! Each operation runs inside `SAVEPOINT op … RELEASE op`; one that fails is rolled back to its
 //! savepoint, so a refused batch still changes nothing while the others in the group stand.
 //! Callers must not act on an operation's result (send a receipt, hand out a lease) until
 //! [`Store::group`] has returned `Ok`, i.e. the shared commit is done.
 
-use gleaner_protocol::api::LeaseResponse;
+use gleaner_protocol::api::{JobFailure, LeaseResponse};
 use gleaner_protocol::{Digest, PublicKey, SecretKey};
 use rusqlite::Connection;
 
 use super::bands::BandIndex;
 use super::bodies::Appender;
 use super::ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
-use super::jobs::LeaseParams;
-use super::{Op, Store, StoreError};
+use super::jobs::{LeaseParams, ReportOutcome};
+use super::{NodeRow, Op, Store, StoreError};
 
 /// An open write transaction shared by several operations. See the module docs.
 pub struct Group<'c> {
@@ -92,6 +93,40 @@ impl Group<'_> {
         p: &LeaseParams,
     ) -> Result<LeaseResponse, StoreError> {
         self.savepoint(|conn, _, _| super::jobs::lease_in(conn, node, max, now_ms, p))
+    }
+
+    /// [`Store::register_node`] inside the group.
+    pub fn register_node(
+        &mut self,
+        node: &PublicKey,
+        payout: &PublicKey,
+        client: &str,
+        now_ms: i64,
+    ) -> Result<NodeRow, StoreError> {
+        self.savepoint(|conn, _, _| super::nodes::register_in(conn, node, payout, client, now_ms))
+    }
+
+    /// [`Store::report_failures`] inside the group.
+    pub fn report_failures(
+        &mut self,
+        node: &PublicKey,
+        failures: &[JobFailure],
+        now_ms: i64,
+        domain_delay_ms: i64,
+    ) -> Result<ReportOutcome, StoreError> {
+        self.savepoint(|conn, _, _| {
+            super::jobs::report_in(conn, node, failures, now_ms, domain_delay_ms)
+        })
+    }
+
+    /// [`Store::release`] inside the group.
+    pub fn release(
+        &mut self,
+        node: &PublicKey,
+        lease_ids: &[String],
+        now_ms: i64,
+    ) -> Result<ReportOutcome, StoreError> {
+        self.savepoint(|conn, _, _| super::jobs::release_in(conn, node, lease_ids, now_ms))
     }
 }
 

@@ -211,61 +211,7 @@ impl Store {
         now_ms: i64,
         domain_delay_ms: i64,
     ) -> Result<ReportOutcome, StoreError> {
-        let node_s = node.to_string();
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().op("report")?;
-        let mut accepted = 0u32;
-        for f in failures {
-            let Some((task_id, domain)) = open_lease_of(&tx, &f.lease_id, &node_s)? else {
-                continue;
-            };
-            accepted += 1;
-            tx.exec_cached(
-                "UPDATE leases SET state = 'failed', closed_at_ms = ?2, failure_reason = ?3
-                 WHERE lease_id = ?1",
-                params![f.lease_id, now_ms, f.reason.code()],
-            )
-            .op("report")?;
-            tx.exec_cached(
-                "UPDATE nodes SET jobs_failed = jobs_failed + 1, last_seen_ms = ?2 WHERE node = ?1",
-                params![node_s, now_ms],
-            )
-            .op("report")?;
-            if let Some(cd) = f.crawl_delay_ms {
-                note_crawl_delay(&tx, &domain, i64::from(cd))?;
-            }
-            // Host trouble backs the domain off; a client error (404, 410, …) is the page's
-            // problem, not the host's.
-            let host_error = match f.reason {
-                FailureReason::HttpError => f.status.is_none_or(|s| s >= 500 || s == 429),
-                FailureReason::Timeout
-                | FailureReason::NetworkError
-                | FailureReason::RobotsUnreachable => true,
-                _ => false,
-            };
-            let transient = host_error || matches!(f.status, Some(429 | 503));
-            close_domain_lease(&tx, &domain, now_ms, domain_delay_ms, Some(transient))?;
-            // A client error other than 429 will not change on a retry: the page is gone.
-            let gone = f.reason == FailureReason::HttpError
-                && f.status
-                    .is_some_and(|s| (400..500).contains(&s) && s != 429);
-            let permanent = gone
-                || matches!(
-                    f.reason,
-                    FailureReason::RobotsDisallowed
-                        | FailureReason::BlockedAddress
-                        | FailureReason::BlockedDomain
-                        | FailureReason::NotHtml
-                        | FailureReason::TooLarge
-                        | FailureReason::InvalidUrl
-                        | FailureReason::NoIndex
-                );
-            requeue_or_fail(&tx, task_id, &domain, permanent, true)?;
-            tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
-                detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
-        }
-        tx.commit().op("report")?;
-        Ok(ReportOutcome { accepted })
+        self.group(|g| g.report_failures(node, failures, now_ms, domain_delay_ms))?
     }
 
     /// Gives leases back unfetched; their tasks return to the queue at once.
@@ -275,32 +221,7 @@ impl Store {
         lease_ids: &[String],
         now_ms: i64,
     ) -> Result<ReportOutcome, StoreError> {
-        let node_s = node.to_string();
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().op("release")?;
-        let mut accepted = 0u32;
-        for id in lease_ids {
-            let Some((task_id, domain)) = open_lease_of(&tx, id, &node_s)? else {
-                continue;
-            };
-            accepted += 1;
-            tx.exec_cached(
-                "UPDATE leases SET state = 'released', closed_at_ms = ?2 WHERE lease_id = ?1",
-                params![id, now_ms],
-            )
-            .op("release")?;
-            let closed = tx
-                .exec_cached(
-                    "UPDATE domains SET active_leases = active_leases - 1
-                     WHERE domain = ?1 AND active_leases > 0",
-                    params![domain],
-                )
-                .op("release")?;
-            add_pending(&tx, -count(closed))?;
-            requeue_or_fail(&tx, task_id, &domain, false, false)?;
-        }
-        tx.commit().op("release")?;
-        Ok(ReportOutcome { accepted })
+        self.group(|g| g.release(node, lease_ids, now_ms))?
     }
 
     /// Expires overdue leases now (also done at every lease call). Returns how many expired.
@@ -311,6 +232,100 @@ impl Store {
         tx.commit().op("expire")?;
         Ok(n)
     }
+}
+
+/// [`Store::report_failures`] on `conn` (inside a group's savepoint).
+pub(super) fn report_in(
+    conn: &Connection,
+    node: &PublicKey,
+    failures: &[JobFailure],
+    now_ms: i64,
+    domain_delay_ms: i64,
+) -> Result<ReportOutcome, StoreError> {
+    let node_s = node.to_string();
+    let mut accepted = 0u32;
+    for f in failures {
+        let Some((task_id, domain)) = open_lease_of(conn, &f.lease_id, &node_s)? else {
+            continue;
+        };
+        accepted += 1;
+        conn.exec_cached(
+            "UPDATE leases SET state = 'failed', closed_at_ms = ?2, failure_reason = ?3
+             WHERE lease_id = ?1",
+            params![f.lease_id, now_ms, f.reason.code()],
+        )
+        .op("report")?;
+        conn.exec_cached(
+            "UPDATE nodes SET jobs_failed = jobs_failed + 1, last_seen_ms = ?2 WHERE node = ?1",
+            params![node_s, now_ms],
+        )
+        .op("report")?;
+        if let Some(cd) = f.crawl_delay_ms {
+            note_crawl_delay(conn, &domain, i64::from(cd))?;
+        }
+        // Host trouble backs the domain off; a client error (404, 410, …) is the page's
+        // problem, not the host's.
+        let host_error = match f.reason {
+            FailureReason::HttpError => f.status.is_none_or(|s| s >= 500 || s == 429),
+            FailureReason::Timeout
+            | FailureReason::NetworkError
+            | FailureReason::RobotsUnreachable => true,
+            _ => false,
+        };
+        let transient = host_error || matches!(f.status, Some(429 | 503));
+        close_domain_lease(conn, &domain, now_ms, domain_delay_ms, Some(transient))?;
+        // A client error other than 429 will not change on a retry: the page is gone.
+        let gone = f.reason == FailureReason::HttpError
+            && f.status
+                .is_some_and(|s| (400..500).contains(&s) && s != 429);
+        let permanent = gone
+            || matches!(
+                f.reason,
+                FailureReason::RobotsDisallowed
+                    | FailureReason::BlockedAddress
+                    | FailureReason::BlockedDomain
+                    | FailureReason::NotHtml
+                    | FailureReason::TooLarge
+                    | FailureReason::InvalidUrl
+                    | FailureReason::NoIndex
+            );
+        requeue_or_fail(conn, task_id, &domain, permanent, true)?;
+        tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
+            detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
+    }
+    Ok(ReportOutcome { accepted })
+}
+
+/// [`Store::release`] on `conn` (inside a group's savepoint).
+pub(super) fn release_in(
+    conn: &Connection,
+    node: &PublicKey,
+    lease_ids: &[String],
+    now_ms: i64,
+) -> Result<ReportOutcome, StoreError> {
+    let node_s = node.to_string();
+    let mut accepted = 0u32;
+    for id in lease_ids {
+        let Some((task_id, domain)) = open_lease_of(conn, id, &node_s)? else {
+            continue;
+        };
+        accepted += 1;
+        conn.exec_cached(
+            "UPDATE leases SET state = 'released', closed_at_ms = ?2 WHERE lease_id = ?1",
+            params![id, now_ms],
+        )
+        .op("release")?;
+        let closed = conn
+            .exec_cached(
+                "UPDATE domains SET active_leases = active_leases - 1
+                 WHERE domain = ?1 AND active_leases > 0",
+                params![domain],
+            )
+            .op("release")?;
+        add_pending(conn, -count(closed))?;
+        requeue_or_fail(conn, task_id, &domain, false, false)?;
+    }
+    Ok(ReportOutcome { accepted })
 }
 
 /// Ready domains in lease order, with no lease out (the default of one lease per domain). The
@@ -1065,6 +1080,69 @@ mod tests {
             )
             .unwrap();
         (counter, recount)
+    }
+
+    /// Registrations, failure reports and releases run in the writer's shared transaction like
+    /// leases and ingests: each in its own savepoint, so a refused one changes nothing while the
+    /// others in the group are committed together.
+    #[test]
+    fn node_writes_share_a_group_and_a_refused_one_changes_nothing() {
+        let (_dir, store, node) = store_with(4, 2);
+        let jobs = store.lease(&node, 4, 1, &params(1)).unwrap().jobs;
+        assert_eq!(jobs.len(), 4);
+        let second = SecretKey::from_bytes(&[8; 32]).public();
+        let refused = SecretKey::from_bytes(&[9; 32]).public();
+        let gone = JobFailure {
+            lease_id: jobs[0].lease_id.clone(),
+            reason: FailureReason::HttpError,
+            detail: String::new(),
+            status: Some(404),
+            crawl_delay_ms: None,
+        };
+        let (registered, bad, reported, released, foreign) = store
+            .group(|g| {
+                (
+                    g.register_node(&second, &second, "second", 2),
+                    g.register_node(&refused, &refused, "bell\u{7}", 2),
+                    g.report_failures(&node, std::slice::from_ref(&gone), 2, 0),
+                    g.release(&node, &[jobs[1].lease_id.clone()], 2),
+                    // Another node's lease is not the second node's to give back.
+                    g.release(&second, &[jobs[2].lease_id.clone()], 2),
+                )
+            })
+            .unwrap();
+        assert_eq!(registered.unwrap().client, "second");
+        let bad = bad.unwrap_err();
+        assert!(
+            matches!(
+                bad,
+                StoreError::Invalid {
+                    field: "client",
+                    ..
+                }
+            ),
+            "{bad}"
+        );
+        assert_eq!(reported.unwrap().accepted, 1);
+        assert_eq!(released.unwrap().accepted, 1);
+        assert_eq!(foreign.unwrap().accepted, 0);
+        assert!(store.is_registered(&second).unwrap());
+        assert!(!store.is_registered(&refused).unwrap());
+        assert_eq!(store.node(&node).unwrap().unwrap().jobs_failed, 1);
+        // Eight URLs: the 404 leaves the queue, the released one is queued again.
+        assert_eq!(pending_and_recount(&store), (7, 7));
+        let state = |id: &str| -> String {
+            store
+                .conn()
+                .unwrap()
+                .query_row("SELECT state FROM leases WHERE lease_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(state(&jobs[0].lease_id), "failed");
+        assert_eq!(state(&jobs[1].lease_id), "released");
+        assert_eq!(state(&jobs[2].lease_id), "open");
     }
 
     #[test]

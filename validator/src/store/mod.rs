@@ -407,6 +407,45 @@ mod tests {
         assert!(writable.writer().is_ok());
     }
 
+    /// Every node request asks whether its node is registered (once per node and server run);
+    /// the answer comes from the last commit, not from behind the writer's open transaction.
+    #[test]
+    fn whether_a_node_is_registered_is_read_while_a_write_is_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let node = gleaner_protocol::SecretKey::from_bytes(&[4; 32]).public();
+        store.register_node(&node, &node, "test", 0).unwrap();
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let conn = store.writer().unwrap();
+                conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM nodes")
+                    .unwrap();
+                held.0.send(()).unwrap();
+                release.1.recv().unwrap();
+                conn.execute_batch("COMMIT").unwrap();
+            })
+        };
+        held.1.recv().unwrap();
+        let (answer, got) = std::sync::mpsc::channel();
+        {
+            let store = store.clone();
+            std::thread::spawn(move || answer.send(store.is_registered(&node)));
+        }
+        let found = got.recv_timeout(std::time::Duration::from_secs(10));
+        release.0.send(()).unwrap();
+        writer.join().unwrap();
+        assert!(
+            found.expect("answered while the write was open").unwrap(),
+            "registered as of the last commit"
+        );
+        assert!(
+            !store.is_registered(&node).unwrap(),
+            "and the commit is seen after it"
+        );
+    }
+
     #[test]
     fn the_writer_logs_ahead_fsyncs_every_commit_and_checkpoints_late() {
         let dir = tempfile::tempdir().unwrap();

@@ -19,42 +19,14 @@ impl Store {
         client: &str,
         now_ms: i64,
     ) -> Result<NodeRow, StoreError> {
-        if client.len() > MAX_CLIENT_BYTES || client.chars().any(char::is_control) {
-            return Err(StoreError::Invalid {
-                field: "client",
-                why: format!("at most {MAX_CLIENT_BYTES} bytes without control characters"),
-            });
-        }
-        if !payout.is_valid() {
-            return Err(StoreError::Invalid {
-                field: "payout",
-                why: "not a valid ed25519 public key".into(),
-            });
-        }
-        self.writer()?
-            .execute(
-                "INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)
-                 ON CONFLICT(node) DO UPDATE SET payout = ?2, client = ?3, last_seen_ms = ?4",
-                params![
-                    node.to_string(),
-                    payout.to_string(),
-                    client,
-                    now_ms,
-                    CREDIBILITY_START
-                ],
-            )
-            .op("register_node")?;
-        self.node(node)?.ok_or_else(|| StoreError::NotFound {
-            what: format!("node {node}"),
-        })
+        self.group(|g| g.register_node(node, payout, client, now_ms))?
     }
 
-    /// Whether `node` is registered.
+    /// Whether `node` is registered (as of the last commit: never waits for a write).
     pub fn is_registered(&self, node: &PublicKey) -> Result<bool, StoreError> {
         let found: Option<i64> = self
-            .conn()?
-            .query_row(
+            .reader()?
+            .query_row_cached(
                 "SELECT 1 FROM nodes WHERE node = ?1",
                 params![node.to_string()],
                 |r| r.get(0),
@@ -114,4 +86,42 @@ pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result
     conn.exec_cached(sql, params![node, next])
         .op("apply_check")?;
     Ok(())
+}
+
+/// [`Store::register_node`] on `conn` (inside a group's savepoint).
+pub(super) fn register_in(
+    conn: &Connection,
+    node: &PublicKey,
+    payout: &PublicKey,
+    client: &str,
+    now_ms: i64,
+) -> Result<NodeRow, StoreError> {
+    if client.len() > MAX_CLIENT_BYTES || client.chars().any(char::is_control) {
+        return Err(StoreError::Invalid {
+            field: "client",
+            why: format!("at most {MAX_CLIENT_BYTES} bytes without control characters"),
+        });
+    }
+    if !payout.is_valid() {
+        return Err(StoreError::Invalid {
+            field: "payout",
+            why: "not a valid ed25519 public key".into(),
+        });
+    }
+    conn.exec_cached(
+        "INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+         ON CONFLICT(node) DO UPDATE SET payout = ?2, client = ?3, last_seen_ms = ?4",
+        params![
+            node.to_string(),
+            payout.to_string(),
+            client,
+            now_ms,
+            CREDIBILITY_START
+        ],
+    )
+    .op("register_node")?;
+    super::read::node_in(conn, node)?.ok_or_else(|| StoreError::NotFound {
+        what: format!("node {node}"),
+    })
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use gleaner_protocol::{Digest, EpochRoot, PublicKey, Receipt, Record};
-use rusqlite::params;
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::bodies::{self, BodyAt};
@@ -323,68 +323,12 @@ impl Store {
 
     /// Every registered node, by key.
     pub fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
-        self.nodes_where(None)
+        nodes_where(&*self.conn()?, None)
     }
 
     /// One node's row, if registered.
     pub fn node(&self, node: &PublicKey) -> Result<Option<NodeRow>, StoreError> {
-        Ok(self.nodes_where(Some(node))?.into_iter().next())
-    }
-
-    fn nodes_where(&self, only: Option<&PublicKey>) -> Result<Vec<NodeRow>, StoreError> {
-        let conn = self.conn()?;
-        let only = only.map(|k| k.to_string());
-        let mut stmt = conn
-            .prepare(
-                "SELECT n.node, n.payout, n.client, n.registered_at_ms, n.last_seen_ms,
-                        n.credibility, n.checks_passed, n.checks_failed, n.records_accepted,
-                        n.records_duplicate, n.records_rejected, n.jobs_failed,
-                        (SELECT COALESCE(SUM(amount), 0) FROM ledger l WHERE l.node = n.node)
-                 FROM nodes n WHERE (?1 IS NULL OR n.node = ?1) ORDER BY n.node",
-            )
-            .op("nodes")?;
-        let rows = stmt
-            .query_map(params![only], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, f64>(5)?,
-                    [
-                        r.get::<_, i64>(6)?,
-                        r.get::<_, i64>(7)?,
-                        r.get::<_, i64>(8)?,
-                        r.get::<_, i64>(9)?,
-                        r.get::<_, i64>(10)?,
-                        r.get::<_, i64>(11)?,
-                    ],
-                    r.get::<_, i64>(12)?,
-                ))
-            })
-            .op("nodes")?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (node, payout, client, reg, seen, cred, n, pts) = row.op("nodes")?;
-            let u = |v: i64| u64::try_from(v).unwrap_or(0);
-            out.push(NodeRow {
-                node: key_from(&node, "node key")?,
-                payout: key_from(&payout, "payout key")?,
-                client,
-                registered_at_ms: reg,
-                last_seen_ms: seen,
-                credibility: cred,
-                checks_passed: u(n[0]),
-                checks_failed: u(n[1]),
-                records_accepted: u(n[2]),
-                records_duplicate: u(n[3]),
-                records_rejected: u(n[4]),
-                jobs_failed: u(n[5]),
-                points_total: pts,
-            });
-        }
-        Ok(out)
+        node_in(&*self.conn()?, node)
     }
 
     /// The ledger entries of one node, oldest first.
@@ -688,6 +632,66 @@ impl PageRow {
             seq: self.seq,
         })
     }
+}
+
+/// One node's row, if registered, as `conn` sees it.
+pub(super) fn node_in(conn: &Connection, node: &PublicKey) -> Result<Option<NodeRow>, StoreError> {
+    Ok(nodes_where(conn, Some(node))?.into_iter().next())
+}
+
+fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRow>, StoreError> {
+    let only = only.map(|k| k.to_string());
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT n.node, n.payout, n.client, n.registered_at_ms, n.last_seen_ms,
+                    n.credibility, n.checks_passed, n.checks_failed, n.records_accepted,
+                    n.records_duplicate, n.records_rejected, n.jobs_failed,
+                    (SELECT COALESCE(SUM(amount), 0) FROM ledger l WHERE l.node = n.node)
+             FROM nodes n WHERE (?1 IS NULL OR n.node = ?1) ORDER BY n.node",
+        )
+        .op("nodes")?;
+    let rows = stmt
+        .query_map(params![only], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, f64>(5)?,
+                [
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(9)?,
+                    r.get::<_, i64>(10)?,
+                    r.get::<_, i64>(11)?,
+                ],
+                r.get::<_, i64>(12)?,
+            ))
+        })
+        .op("nodes")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (node, payout, client, reg, seen, cred, n, pts) = row.op("nodes")?;
+        let u = |v: i64| u64::try_from(v).unwrap_or(0);
+        out.push(NodeRow {
+            node: key_from(&node, "node key")?,
+            payout: key_from(&payout, "payout key")?,
+            client,
+            registered_at_ms: reg,
+            last_seen_ms: seen,
+            credibility: cred,
+            checks_passed: u(n[0]),
+            checks_failed: u(n[1]),
+            records_accepted: u(n[2]),
+            records_duplicate: u(n[3]),
+            records_rejected: u(n[4]),
+            jobs_failed: u(n[5]),
+            points_total: pts,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
