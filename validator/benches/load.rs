@@ -97,19 +97,22 @@ fn main() {
         let seeds: Vec<String> = (0..total_jobs)
             .map(|i| format!("http://site{i}.example/"))
             .collect();
-        store
-            .add_crawl_request(
-                "bench",
-                &CrawlRequest {
-                    seeds,
-                    domains: vec![],
-                    sitemaps: vec![],
-                    max_pages: total_jobs as u32,
-                    max_depth: 0,
-                },
-                clock::system_now_ms(),
-            )
-            .expect("crawl");
+        // One crawl request per 10,000 seeds (the most one request may name).
+        for chunk in seeds.chunks(10_000) {
+            store
+                .add_crawl_request(
+                    "bench",
+                    &CrawlRequest {
+                        seeds: chunk.to_vec(),
+                        domains: vec![],
+                        sitemaps: vec![],
+                        max_pages: chunk.len() as u32,
+                        max_depth: 0,
+                    },
+                    clock::system_now_ms(),
+                )
+                .expect("crawl");
+        }
         let no_defer = std::env::args().any(|a| a == "--no-defer");
         let mut config = Config {
             domain_delay_ms: 0,

@@ -79,7 +79,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_concurrent_requests: 1_024,
             ingest_workers: 0,
-            lease_defer_after_ms: 50,
+            lease_defer_after_ms: 20,
             per_ip_rps: 50,
             per_ip_burst: 200,
             per_node_rps: 10,
