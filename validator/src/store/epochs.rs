@@ -97,7 +97,7 @@ impl Store {
 
     /// A closed epoch's signed root and all its leaves (ordered by claimant).
     pub fn epoch(&self, epoch: u64) -> Result<Option<(EpochRoot, Vec<RewardLeaf>)>, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let Some(root) = epoch_root(&conn, epoch)? else {
             return Ok(None);
         };
@@ -112,7 +112,7 @@ impl Store {
         epoch: u64,
         claimant: &PublicKey,
     ) -> Result<Option<ClaimProof>, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let Some(root) = epoch_root(&conn, epoch)? else {
             return Ok(None);
         };

@@ -1156,28 +1156,11 @@ mod tests {
             IngestOutcome::Fresh { receipt, .. } => receipt.batch_id,
             IngestOutcome::Replayed { .. } => panic!("a first submit is fresh"),
         };
-        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-        let writer = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                let conn = store.writer().unwrap();
-                conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM batches")
-                    .unwrap();
-                held.0.send(()).unwrap();
-                release.1.recv().unwrap();
-                conn.execute_batch("COMMIT").unwrap();
-            })
-        };
-        held.1.recv().unwrap();
-        let (answer, got) = std::sync::mpsc::channel();
-        {
-            let store = store.clone();
-            std::thread::spawn(move || answer.send(store.receipt(&id).map(|r| r.is_some())));
-        }
+        let found =
+            crate::store::tests::read_during_a_write(&store, "DELETE FROM batches", move |s| {
+                s.receipt(&id).map(|r| r.is_some())
+            });
         // The uncommitted delete is not seen, and the lookup did not wait for the commit.
-        let found = got.recv_timeout(std::time::Duration::from_secs(10));
-        release.0.send(()).unwrap();
-        writer.join().unwrap();
         assert!(
             found.expect("answered while the write was open").unwrap(),
             "the batch is stored as of the last commit"

@@ -22,6 +22,7 @@ mod read;
 mod sitemaps;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -129,6 +130,10 @@ impl<T> Op<T> for Result<T, rusqlite::Error> {
 /// per batch; with rusqlite's default of 16 the cache thrashes and every statement is parsed and
 /// planned again each time.
 const STATEMENT_CACHE_CAPACITY: usize = 256;
+/// Read-only connections a writable store keeps beside its writer ([`Store::reader`]): the
+/// submit path's replay check and the node and public reads (status, epochs, proofs, ledger,
+/// statistics) share them, so a slow read holds up neither the writer nor more than one of them.
+const READERS: usize = 4;
 /// Page cache of the writing connection, in KiB (SQLite's negative `cache_size`): the indexes
 /// ingest probes (records, leases, tasks, domains) stay in memory instead of being read back.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
@@ -198,11 +203,13 @@ fn open_reading(path: &Path) -> Result<Connection, StoreError> {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
-    /// A second, read-only connection for lookups on the request path that must not wait for
-    /// the writer's transaction and its fsync (WAL lets a reader run beside a writer; it sees
-    /// the last commit). `None` exactly when the store is read-only: its one connection only
+    /// Read-only connections for lookups on the request path that must not wait for the
+    /// writer's transaction and its fsync (WAL lets readers run beside a writer; each read sees
+    /// the last commit). Empty exactly when the store is read-only: its one connection only
     /// reads.
-    reader: Option<Mutex<Connection>>,
+    readers: Vec<Mutex<Connection>>,
+    /// Where the next reader is looked for first, so that lookups spread over the readers.
+    next_reader: AtomicUsize,
     /// The LSH band index, built from the records when a writer first needs it. Locked only
     /// while `conn` is held, after it.
     bands: Mutex<Option<bands::BandIndex>>,
@@ -255,10 +262,13 @@ impl Store {
             [],
         )
         .op("meta")?;
-        let reader = open_reading(path)?;
+        let readers = (0..READERS)
+            .map(|_| open_reading(path).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
         Ok(Store {
             conn: Mutex::new(conn),
-            reader: Some(Mutex::new(reader)),
+            readers,
+            next_reader: AtomicUsize::new(0),
             bands: Mutex::new(None),
             band_size: Mutex::new(None),
             bodies_dir: bodies::dir_for(path),
@@ -272,7 +282,8 @@ impl Store {
         let conn = open_reading(&path)?;
         Ok(Store {
             conn: Mutex::new(conn),
-            reader: None,
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
             bands: Mutex::new(None),
             band_size: Mutex::new(None),
             bodies_dir: bodies::dir_for(&path),
@@ -321,17 +332,24 @@ impl Store {
     }
 
     /// A connection for a lookup that may see the state as of the last commit, without
-    /// waiting for a write in progress.
+    /// waiting for a write in progress: a free reader if there is one, else the next in turn
+    /// (a read-only store has only its one connection).
     pub(crate) fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        match &self.reader {
-            Some(r) => r.lock().map_err(|_| StoreError::Poisoned),
+        let n = self.readers.len();
+        let first = self.next_reader.fetch_add(1, Ordering::Relaxed) % n.max(1);
+        let mut turn = self.readers.iter().cycle().skip(first).take(n);
+        if let Some(free) = turn.clone().find_map(|r| r.try_lock().ok()) {
+            return Ok(free);
+        }
+        match turn.next() {
+            Some(next) => next.lock().map_err(|_| StoreError::Poisoned),
             None => self.conn(),
         }
     }
 
     pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        // Only a writable store opens a second connection for reading.
-        if self.reader.is_none() {
+        // Only a writable store opens connections just for reading.
+        if self.readers.is_empty() {
             return Err(StoreError::ReadOnly);
         }
         self.conn()
@@ -339,7 +357,7 @@ impl Store {
 
     /// The epoch currently open for crediting (epochs count from 1).
     pub fn open_epoch(&self) -> Result<u64, StoreError> {
-        open_epoch(&*self.conn()?)
+        open_epoch(&*self.reader()?)
     }
 }
 
@@ -372,7 +390,7 @@ pub(crate) fn digest_from(b: &[u8], what: &'static str) -> Result<Digest, StoreE
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -407,6 +425,55 @@ mod tests {
         assert!(writable.writer().is_ok());
     }
 
+    /// Runs `read` on another thread while the writer's connection holds a write transaction
+    /// open (after running `sql` in it, uncommitted), and returns its answer, or `None` if it
+    /// did not come within 10 s (it waited for the writer). The transaction is committed after.
+    pub(crate) fn read_during_a_write<T: Send + 'static>(
+        store: &std::sync::Arc<Store>,
+        sql: &'static str,
+        read: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                // A bounded wait: a read that wrongly holds the writer's connection must fail
+                // the test, not hang it.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                let conn = loop {
+                    match store.conn.try_lock() {
+                        Ok(conn) => break conn,
+                        Err(_) if std::time::Instant::now() < deadline => {
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        Err(_) => {
+                            held.0.send(false).unwrap();
+                            return;
+                        }
+                    }
+                };
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                conn.execute_batch(sql).unwrap();
+                held.0.send(true).unwrap();
+                release.1.recv().unwrap();
+                conn.execute_batch("COMMIT").unwrap();
+            })
+        };
+        if !held.1.recv().unwrap() {
+            writer.join().unwrap();
+            return None;
+        }
+        let (answer, got) = std::sync::mpsc::channel();
+        {
+            let store = store.clone();
+            std::thread::spawn(move || answer.send(read(&store)));
+        }
+        let out = got.recv_timeout(std::time::Duration::from_secs(10)).ok();
+        release.0.send(()).unwrap();
+        writer.join().unwrap();
+        out
+    }
+
     /// Every node request asks whether its node is registered (once per node and server run);
     /// the answer comes from the last commit, not from behind the writer's open transaction.
     #[test]
@@ -415,27 +482,8 @@ mod tests {
         let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
         let node = gleaner_protocol::SecretKey::from_bytes(&[4; 32]).public();
         store.register_node(&node, &node, "test", 0).unwrap();
-        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-        let writer = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                let conn = store.writer().unwrap();
-                conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM nodes")
-                    .unwrap();
-                held.0.send(()).unwrap();
-                release.1.recv().unwrap();
-                conn.execute_batch("COMMIT").unwrap();
-            })
-        };
-        held.1.recv().unwrap();
-        let (answer, got) = std::sync::mpsc::channel();
-        {
-            let store = store.clone();
-            std::thread::spawn(move || answer.send(store.is_registered(&node)));
-        }
-        let found = got.recv_timeout(std::time::Duration::from_secs(10));
-        release.0.send(()).unwrap();
-        writer.join().unwrap();
+        let found =
+            read_during_a_write(&store, "DELETE FROM nodes", move |s| s.is_registered(&node));
         assert!(
             found.expect("answered while the write was open").unwrap(),
             "registered as of the last commit"
@@ -444,6 +492,59 @@ mod tests {
             !store.is_registered(&node).unwrap(),
             "and the commit is seen after it"
         );
+    }
+
+    /// What nodes and the public read (a node's status and ledger, the epochs, statistics,
+    /// `/healthz`) comes from the readers: it neither waits for the writer's open transaction
+    /// nor for a reader busy with something else.
+    #[test]
+    fn node_and_public_reads_wait_neither_for_the_writer_nor_for_a_busy_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let node = gleaner_protocol::SecretKey::from_bytes(&[6; 32]).public();
+        store.register_node(&node, &node, "before", 0).unwrap();
+        // One reader held, as by a slow read; the others still answer.
+        let busy = {
+            let store = store.clone();
+            let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+            let t = std::thread::spawn(move || {
+                let _reader = store.reader().unwrap();
+                held.0.send(()).unwrap();
+                release.1.recv().unwrap();
+            });
+            held.1.recv().unwrap();
+            (t, release.0)
+        };
+        let seen = read_during_a_write(
+            &store,
+            "UPDATE nodes SET client = 'during'; UPDATE meta SET value = '7' WHERE key = 'open_epoch'",
+            move |s| {
+                (
+                    s.node(&node).unwrap().map(|n| n.client),
+                    s.nodes().unwrap().len(),
+                    s.node_points(&node, 1).unwrap(),
+                    s.ledger(&node).unwrap().len(),
+                    s.open_epoch().unwrap(),
+                    s.epochs().unwrap().len(),
+                    s.epoch(1).unwrap().is_none(),
+                    s.epoch_proof(1, &node).unwrap().is_none(),
+                    s.network_stats(0).unwrap().nodes_total,
+                )
+            },
+        );
+        busy.1.send(()).unwrap();
+        busy.0.join().unwrap();
+        assert_eq!(
+            seen.expect("answered while the write was open and a reader was busy"),
+            (Some("before".into()), 1, (0, 0), 0, 1, 0, true, true, 1),
+            "as of the last commit"
+        );
+        assert_eq!(
+            store.open_epoch().unwrap(),
+            7,
+            "and the commit is seen after it"
+        );
+        assert_eq!(store.node(&node).unwrap().unwrap().client, "during");
     }
 
     #[test]

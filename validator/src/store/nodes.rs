@@ -38,7 +38,7 @@ impl Store {
 
     /// Points credited to `node` in total and in `epoch`.
     pub fn node_points(&self, node: &PublicKey, epoch: u64) -> Result<(i64, i64), StoreError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let e = i64::try_from(epoch).unwrap_or(i64::MAX);
         conn.query_row_cached(
             "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(CASE WHEN epoch = ?2 THEN amount END), 0)

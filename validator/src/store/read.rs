@@ -323,17 +323,17 @@ impl Store {
 
     /// Every registered node, by key.
     pub fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
-        nodes_where(&*self.conn()?, None)
+        nodes_where(&*self.reader()?, None)
     }
 
     /// One node's row, if registered.
     pub fn node(&self, node: &PublicKey) -> Result<Option<NodeRow>, StoreError> {
-        node_in(&*self.conn()?, node)
+        node_in(&*self.reader()?, node)
     }
 
     /// The ledger entries of one node, oldest first.
     pub fn ledger(&self, node: &PublicKey) -> Result<Vec<LedgerEntry>, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare(
                 "SELECT seq, at_ms, epoch, node, payout, kind, amount, batch_id, record_id, note
@@ -387,7 +387,7 @@ impl Store {
 
     /// Closed epochs, newest first.
     pub fn epochs(&self) -> Result<Vec<EpochRoot>, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare("SELECT root_json FROM epochs ORDER BY epoch DESC")
             .op("epochs")?;
@@ -407,7 +407,7 @@ impl Store {
 
     /// Network statistics as of `now_ms`.
     pub fn network_stats(&self, now_ms: i64) -> Result<NetworkStats, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64, StoreError> {
             let n: i64 = conn.query_row(sql, p, |r| r.get(0)).op("network_stats")?;
             Ok(u64::try_from(n).unwrap_or(0))
