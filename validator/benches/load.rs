@@ -290,12 +290,25 @@ fn main() {
             .text()
             .await
             .expect("metrics text");
-        let buckets: Vec<String> = metrics
-            .lines()
-            .filter_map(|l| l.strip_prefix("gleaner_ingest_seconds_bucket{le=\""))
-            .map(|l| l.replacen("\"} ", " s: ", 1))
-            .collect();
-        println!("load: server-side ingest time, cumulative: {}", buckets.join(", "));
+        let buckets = |name: &str| -> String {
+            let prefix = format!("{name}_bucket{{le=\"");
+            metrics
+                .lines()
+                .filter_map(|l| l.strip_prefix(prefix.as_str()))
+                .map(|l| l.replacen("\"} ", " s: ", 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "load: server-side ingest time, cumulative: {}",
+            buckets("gleaner_ingest_seconds")
+        );
+        // Of which waiting for the store writer (the group before, and its commit); leases'
+        // and batches' writes together.
+        println!(
+            "load: writes waiting for the store writer, cumulative: {}",
+            buckets("gleaner_writer_wait_seconds")
+        );
         validator_rt
             .spawn(async move { handle.shutdown().await })
             .await

@@ -399,6 +399,20 @@ async fn node_lifecycle_receipts_ledger_and_epoch_proofs() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(bytes >= 3.0 * 14.0 * 17.0, "{metrics}");
+    // Every write went through the store writer (at least the registration, the lease and the
+    // batch), and each one's wait for it is in the histogram.
+    let writes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gleaner_writer_wait_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(writes >= 3, "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "gleaner_writer_wait_seconds_bucket{{le=\"+Inf\"}} {writes}\n"
+        )),
+        "{metrics}"
+    );
     net.handle.shutdown().await.unwrap();
 }
 

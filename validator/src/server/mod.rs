@@ -144,7 +144,11 @@ impl AppState {
         F: for<'a, 'c> FnOnce(&'a mut crate::store::Group<'c>) -> T + Send + 'static,
     {
         match &self.inner.writer {
-            Some(w) => w.write(f).await,
+            Some(w) => {
+                let (out, waited) = w.write(f).await?;
+                self.inner.metrics.observe_writer_wait(waited.as_secs_f64());
+                Ok(out)
+            }
             None => {
                 let store = self.inner.store.clone();
                 Ok(blocking(move || store.group(f)).await??)

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::store::{Group, Store, StoreError};
 
@@ -41,19 +42,22 @@ impl Writer {
         Ok(Writer { tx })
     }
 
-    /// Runs `f` in the next group and returns its result once that group is committed. If the
-    /// commit fails, the caller gets an error and `f`'s changes are not stored.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Runs `f` in the next group and returns its result once that group is committed, with
+    /// how long the operation waited in the queue before its group started it. If the commit
+    /// fails, the caller gets an error and `f`'s changes are not stored.
+    pub async fn write<T, F>(&self, f: F) -> Result<(T, Duration), ApiError>
     where
         T: Send + 'static,
         F: for<'a, 'c> FnOnce(&'a mut Group<'c>) -> T + Send + 'static,
     {
-        let (done, answer) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
+        let (done, answer) = tokio::sync::oneshot::channel::<Result<(T, Duration), ApiError>>();
+        let queued = Instant::now();
         let job: Job = Box::new(move |g| {
+            let waited = queued.elapsed();
             let out = f(g);
             Box::new(move |committed| {
                 let res = match committed {
-                    Ok(()) => Ok(out),
+                    Ok(()) => Ok((out, waited)),
                     Err(e) => Err(ApiError::internal(e.code(), e)),
                 };
                 // The request may have timed out and gone; nothing to tell then.
