@@ -1,5 +1,6 @@
-//! 1,000 concurrent simulated nodes on loopback against one in-process validator: each registers,
-//! then runs a bounded number of rounds of lease → submit batch → verify receipt.
+//! 1,000 concurrent simulated nodes on loopback against one in-process validator: all register
+//! (at once, before the clock starts), then each runs a bounded number of rounds of lease →
+//! submit batch → verify receipt, which is what is timed.
 //!
 //! `cargo bench -p gleaner-validator --bench load` (optional:
 //! `-- NODES ROUNDS JOBS_PER_ROUND [FETCH_MS]`). Prints throughput and p50/p99 latencies; target
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use gleaner_protocol::api::{LeaseResponse, PATH_BATCHES, PATH_LEASE, PATH_REGISTER};
 use gleaner_protocol::{BATCH_CONTENT_TYPE, Batch, Receipt, RequestAuth, SecretKey, random_nonce};
 use gleaner_validator::server::{self, AppState};
+use gleaner_validator::store::MAX_SEEDS_PER_REQUEST;
 use gleaner_validator::testkit::{record_for, sample_text};
 use gleaner_validator::{Clock, Config, CrawlRequest, Identity, Store, clock};
 
@@ -97,8 +99,8 @@ fn main() {
         let seeds: Vec<String> = (0..total_jobs)
             .map(|i| format!("http://site{i}.example/"))
             .collect();
-        // One crawl request per 10,000 seeds (the most one request may name).
-        for chunk in seeds.chunks(10_000) {
+        // As many crawl requests as the seeds need (one may name at most MAX_SEEDS_PER_REQUEST).
+        for chunk in seeds.chunks(MAX_SEEDS_PER_REQUEST) {
             store
                 .add_crawl_request(
                     "bench",
@@ -303,8 +305,8 @@ fn main() {
             "load: server-side ingest time, cumulative: {}",
             buckets("gleaner_ingest_seconds")
         );
-        // Of which waiting for the store writer (the group before, and its commit); leases'
-        // and batches' writes together.
+        // Time waiting for the store writer (the group before, and its commit), every write
+        // together: batches, leases, and the registrations before the clock.
         println!(
             "load: writes waiting for the store writer, cumulative: {}",
             buckets("gleaner_writer_wait_seconds")

@@ -33,7 +33,9 @@ use rusqlite::{Connection, OpenFlags};
 pub use bands::BandIndexSize;
 pub use group::Group;
 pub use ingest::{Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
-pub use jobs::{CrawlRequest, CrawlRequestAdded, LeaseParams, ReportOutcome};
+pub use jobs::{
+    CrawlRequest, CrawlRequestAdded, LeaseParams, MAX_SEEDS_PER_REQUEST, ReportOutcome,
+};
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow,
     ReasonCount,

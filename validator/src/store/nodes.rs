@@ -22,7 +22,7 @@ impl Store {
         self.group(|g| g.register_node(node, payout, client, now_ms))?
     }
 
-    /// Whether `node` is registered (as of the last commit: never waits for a write).
+    /// Whether `node` is registered (as of the last commit: never waits for the writer).
     pub fn is_registered(&self, node: &PublicKey) -> Result<bool, StoreError> {
         let found: Option<i64> = self
             .reader()?
