@@ -319,6 +319,8 @@ async fn node_lifecycle_receipts_ledger_and_epoch_proofs() {
     assert_eq!(me.status(), 200);
     let me: NodeStatus = me.json().await.unwrap();
     assert_eq!(me.points_pending, receipt.points);
+    assert_eq!(me.points_total, receipt.points, "one batch credited so far");
+    assert_eq!(me.epoch, 1);
 
     // Epoch close over the admin API; the proof verifies with the protocol crate alone.
     let root: EpochRoot = net

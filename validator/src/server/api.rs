@@ -519,21 +519,16 @@ pub(super) async fn me(
         .authenticate_registered(&method, &uri, &headers, &bytes)
         .await?;
     let store = s.store().clone();
-    let (row, epoch, points) = blocking(move || {
-        let epoch = store.open_epoch()?;
-        let row = store.node(&node)?;
-        let points = store.node_points(&node, epoch)?;
-        Ok::<_, crate::store::StoreError>((row, epoch, points))
-    })
-    .await??;
-    let row = row.ok_or_else(|| ApiError::new(403, "unknown_node", "node is not registered"))?;
+    let standing = blocking(move || store.node_standing(&node))
+        .await??
+        .ok_or_else(|| ApiError::new(403, "unknown_node", "node is not registered"))?;
     Ok(Json(NodeStatus {
         node,
-        payout: row.payout,
-        credibility: row.credibility,
-        points_total: u64::try_from(points.0).unwrap_or(0),
-        points_pending: u64::try_from(points.1).unwrap_or(0),
-        epoch,
+        payout: standing.row.payout,
+        credibility: standing.row.credibility,
+        points_total: u64::try_from(standing.row.points_total).unwrap_or(0),
+        points_pending: u64::try_from(standing.epoch_points).unwrap_or(0),
+        epoch: standing.open_epoch,
     }))
 }
 

@@ -36,6 +36,7 @@ pub use ingest::{Derived, IngestError, IngestOutcome, IngestParams, PreparedReco
 pub use jobs::{
     CrawlRequest, CrawlRequestAdded, LeaseParams, MAX_SEEDS_PER_REQUEST, ReportOutcome,
 };
+pub use nodes::NodeStanding;
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow,
     ReasonCount,
@@ -524,7 +525,9 @@ pub(crate) mod tests {
                 (
                     s.node(&node).unwrap().map(|n| n.client),
                     s.nodes().unwrap().len(),
-                    s.node_points(&node, 1).unwrap(),
+                    s.node_standing(&node)
+                        .unwrap()
+                        .map(|st| (st.open_epoch, st.row.client, st.epoch_points)),
                     s.ledger(&node).unwrap().len(),
                     s.open_epoch().unwrap(),
                     s.epochs().unwrap().len(),
@@ -538,7 +541,17 @@ pub(crate) mod tests {
         busy.0.join().unwrap();
         assert_eq!(
             seen.expect("answered while the write was open and a reader was busy"),
-            (Some("before".into()), 1, (0, 0), 0, 1, 0, true, true, 1),
+            (
+                Some("before".into()),
+                1,
+                Some((1, "before".into(), 0)),
+                0,
+                1,
+                0,
+                true,
+                true,
+                1
+            ),
             "as of the last commit"
         );
         assert_eq!(

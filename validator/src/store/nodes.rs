@@ -6,6 +6,17 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{Cached, NodeRow, Op, Store, StoreError};
 use crate::scoring::{CREDIBILITY_START, update_credibility};
 
+/// A node's standing as of one commit ([`Store::node_standing`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeStanding {
+    /// The node's row (its total points are `row.points_total`).
+    pub row: NodeRow,
+    /// The epoch open for crediting.
+    pub open_epoch: u64,
+    /// Points credited to the node in `open_epoch`.
+    pub epoch_points: i64,
+}
+
 /// Longest client name kept (`gleaner/0.1.0 (linux)` is ~25 bytes).
 pub const MAX_CLIENT_BYTES: usize = 64;
 
@@ -36,17 +47,32 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Points credited to `node` in total and in `epoch`.
-    pub fn node_points(&self, node: &PublicKey, epoch: u64) -> Result<(i64, i64), StoreError> {
-        let conn = self.reader()?;
-        let e = i64::try_from(epoch).unwrap_or(i64::MAX);
-        conn.query_row_cached(
-            "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(CASE WHEN epoch = ?2 THEN amount END), 0)
-             FROM ledger WHERE node = ?1",
-            params![node.to_string(), e],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .op("node_points")
+    /// `node`'s standing as of one commit (`None` if it is not registered): its row, the epoch
+    /// open for crediting and the points credited to it in that epoch. One reader, one read
+    /// transaction: an epoch closing meanwhile cannot pair one epoch's number with another's
+    /// points.
+    pub fn node_standing(&self, node: &PublicKey) -> Result<Option<NodeStanding>, StoreError> {
+        let mut conn = self.reader()?;
+        let tx = conn.transaction().op("node_standing")?;
+        let open_epoch = super::open_epoch(&tx)?;
+        let Some(row) = super::read::node_in(&tx, node)? else {
+            return Ok(None);
+        };
+        let epoch_points = tx
+            .query_row_cached(
+                "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE node = ?1 AND epoch = ?2",
+                params![
+                    node.to_string(),
+                    i64::try_from(open_epoch).unwrap_or(i64::MAX)
+                ],
+                |r| r.get(0),
+            )
+            .op("node_standing")?;
+        Ok(Some(NodeStanding {
+            row,
+            open_epoch,
+            epoch_points,
+        }))
     }
 }
 
