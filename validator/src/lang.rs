@@ -542,15 +542,23 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
 /// Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
 /// it, when it costs |text rank − profile rank| instead. `ranked` gives the text's trigrams in
 /// rank order, each as its (language, profile rank) entries.
+///
+/// The sums go into a table with a slot for every `u8`, so that a language index needs no bounds
+/// check, in `i32` (a sum is at most 600 ranks × 300): this loop runs once per profile entry of
+/// every text trigram, ~1,700 times on a 512-byte sample.
 fn distances<'e>(ranked: impl Iterator<Item = &'e [(u8, u16)]>, p: &Profiles) -> Vec<i64> {
-    let mut dist = vec![MAX_TOTAL_DISTANCE; p.langs.len()];
+    let mut sums = [0i32; 256];
     for (pos, entries) in ranked.enumerate() {
+        let pos = i32::try_from(pos).unwrap_or(i32::MAX);
         for &(lang, rank) in entries {
-            let d = (pos as i64 - i64::from(rank)).abs();
-            dist[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE;
+            let d = (pos - i32::from(rank)).abs();
+            sums[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE as i32;
         }
     }
-    dist
+    sums.iter()
+        .take(p.langs.len())
+        .map(|&sum| MAX_TOTAL_DISTANCE + i64::from(sum))
+        .collect()
 }
 
 /// Sums of rank differences per language (see [`trigram_scores`]) and the number of ranked

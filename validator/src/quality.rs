@@ -575,6 +575,42 @@ fn ends_sentence(w: &[u8]) -> bool {
     matches!(w, [.., b'.' | b'!' | b'?'] | [.., b'.' | b'?', b'"'])
 }
 
+/// [`ends_sentence`] as 0 or 1, without branches (which word ends a sentence is what a branch
+/// predictor cannot guess).
+#[inline]
+fn sentence_end(w: &[u8]) -> u32 {
+    let last = w.last().copied().unwrap_or(0);
+    let prev = match w {
+        [.., p, _] => *p,
+        _ => 0,
+    };
+    let terminal = (last == b'.') | (last == b'!') | (last == b'?');
+    let quoted = (last == b'"') & ((prev == b'.') | (prev == b'?'));
+    u32::from(terminal | quoted)
+}
+
+/// Whether the ASCII word `bytes[start..start + len]` (alphanumeric at both ends, so its own
+/// trimmed form) is a Gopher stop word: [`stop_key`] of its 2 to 4 bytes is one of
+/// [`ASCII_STOP_KEYS`]. The key comes from one 4-byte load and a shift, and is compared with all
+/// eight keys at once, without branches on the word's length or letters.
+#[inline]
+fn is_short_stop_key(bytes: &[u8], start: usize, len: usize) -> bool {
+    let Some(four) = bytes.get(start..).and_then(|rest| rest.first_chunk::<4>()) else {
+        // The text's last bytes.
+        return bytes
+            .get(start..start + len)
+            .is_some_and(|w| (2..=4).contains(&w.len()) && ASCII_STOP_KEYS.contains(&stop_key(w)));
+    };
+    let key = if (2..=4).contains(&len) {
+        (u32::from_be_bytes(*four) | 0x2020_2020) >> (8 * (4 - len))
+    } else {
+        0
+    };
+    ASCII_STOP_KEYS
+        .iter()
+        .fold(false, |hit, &k| hit | (k == key))
+}
+
 impl Cut {
     /// Cuts `text` at whitespace as `split_whitespace` does. ASCII whitespace (all the
     /// whitespace of most web text) is found byte by byte and the words between are hashed and
@@ -582,27 +618,27 @@ impl Cut {
     /// byte outside ASCII is cut again by `split_whitespace` (it may hold Unicode whitespace)
     /// and its words counted through `char`'s tables ([`WordStats::add`]).
     fn new(text: &str, count_stop_words: bool) -> Self {
-        let mut ends = Vec::with_capacity(text.len() / 5 + 1);
+        let mut hashes: Vec<u64> = Vec::with_capacity(text.len() / 5 + 1);
+        let mut ends: Vec<usize> = Vec::with_capacity(text.len() / 5 + 2);
         ends.push(0);
-        let mut cut = Cut {
-            hashes: Vec::with_capacity(text.len() / 5),
-            ends,
-            stats: WordStats {
-                non_symbol: 0,
-                non_symbol_chars: 0,
-                alpha: 0,
-                stop: 0,
-            },
-            line_words: Vec::with_capacity(64),
-            newlines: Vec::with_capacity(64),
+        let mut word_bytes = 0usize;
+        let mut stats = WordStats {
+            non_symbol: 0,
+            non_symbol_chars: 0,
+            alpha: 0,
+            stop: 0,
         };
+        let mut line_words: Vec<(u32, u32)> = Vec::with_capacity(64);
+        let mut newlines: Vec<usize> = Vec::with_capacity(64);
         let mut line = (0u32, 0u32);
         let bytes = text.as_bytes();
+        let class = |b: u8| ASCII_CLASS[usize::from(b & 0x7f)];
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
             if is_ascii_space(b) {
                 if b == b'\n' {
-                    cut.end_line(i, &mut line);
+                    newlines.push(i);
+                    line_words.push(std::mem::take(&mut line));
                 }
                 i += 1;
                 continue;
@@ -615,15 +651,17 @@ impl Cut {
                 for w in text.get(start..end).unwrap_or_default().split_whitespace() {
                     line.0 += 1;
                     line.1 += u32::from(ends_sentence(w.as_bytes()));
-                    cut.stats.add(w, count_stop_words);
-                    cut.push(w.len(), word_hash(w.as_bytes()));
+                    stats.add(w, count_stop_words);
+                    hashes.push(word_hash(w.as_bytes()));
+                    word_bytes += w.len();
+                    ends.push(word_bytes);
                 }
                 continue;
             }
             let w = bytes.get(start..end).unwrap_or_default();
+            let len = end - start;
             line.0 += 1;
-            line.1 += u32::from(ends_sentence(w));
-            let class = |b: u8| ASCII_CLASS[usize::from(b & 0x7f)];
+            line.1 += sentence_end(w);
             // A word starting with a letter has both classes (most words).
             let seen = if class(b) & ALPHA != 0 {
                 ALNUM | ALPHA
@@ -631,41 +669,33 @@ impl Cut {
                 w.iter().fold(0, |seen, &b| seen | class(b))
             };
             if seen & ALNUM != 0 {
-                cut.stats.non_symbol += 1;
-                cut.stats.non_symbol_chars += w.len();
+                stats.non_symbol += 1;
+                stats.non_symbol_chars += len;
                 if count_stop_words {
                     // A word with an alphanumeric byte at both ends (most words) is its own
                     // trimmed form.
                     let last = w.last().copied().unwrap_or(b);
                     let stop = if class(b) & class(last) & ALNUM != 0 {
-                        (2..=4).contains(&w.len()) && ASCII_STOP_KEYS.contains(&stop_key(w))
+                        is_short_stop_key(bytes, start, len)
                     } else {
                         is_ascii_stop_word(w)
                     };
-                    cut.stats.stop += usize::from(stop);
+                    stats.stop += usize::from(stop);
                 }
             }
-            cut.stats.alpha += usize::from(seen & ALPHA != 0);
-            cut.push(w.len(), hash);
+            stats.alpha += usize::from(seen & ALPHA != 0);
+            hashes.push(hash);
+            word_bytes += len;
+            ends.push(word_bytes);
         }
-        cut.line_words.push(line);
-        cut
-    }
-
-    /// Ends the current line at the newline at byte `at`.
-    fn end_line(&mut self, at: usize, line: &mut (u32, u32)) {
-        self.newlines.push(at);
-        self.line_words.push(std::mem::take(line));
-    }
-
-    fn push(&mut self, len: usize, hash: u64) {
-        self.hashes.push(hash);
-        self.ends.push(self.word_bytes() + len);
-    }
-
-    /// Bytes in all words.
-    fn word_bytes(&self) -> usize {
-        words_and_bytes(&self.ends).1
+        line_words.push(line);
+        Cut {
+            hashes,
+            ends,
+            stats,
+            line_words,
+            newlines,
+        }
     }
 }
 
@@ -909,13 +939,26 @@ fn ngram_hash(hashes: &[u64]) -> u64 {
 /// several times cheaper per key, and reused from one n-gram size to the next and (per thread)
 /// from one text to the next. A slot holds a key only while its stamp is the current one, so
 /// clearing is one increment.
+///
+/// The table in use is sized to the text ([`Counter::reused`]): a thread's spare keeps the
+/// largest allocation it ever needed, but a short text probes only the first slots of it, which
+/// stay in the L1 cache where the whole allocation (after one long text) would not. Each slot
+/// holds everything a probe reads (key, count, stamp, first position): one cache line per probe.
 struct Counter {
-    /// (key, count, stamp).
-    slots: Vec<(u64, u32, u32)>,
-    /// Per slot, the position given when its key was first added ([`Counter::add_from`]).
-    firsts: Vec<usize>,
+    slots: Vec<Slot>,
+    /// Slots in use (a power of two, at most `slots.len()`), less one.
+    mask: usize,
     stamp: u32,
     shift: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    key: u64,
+    count: u32,
+    stamp: u32,
+    /// The position given when the key was first added ([`Counter::add_from`]).
+    first: u32,
 }
 
 thread_local! {
@@ -936,7 +979,7 @@ impl std::ops::Deref for Reused {
 /// Never used for counting: what a `Reused` would show if it were empty (it never is).
 static EMPTY_COUNTER: Counter = Counter {
     slots: Vec::new(),
-    firsts: Vec::new(),
+    mask: 0,
     stamp: 1,
     shift: 0,
 };
@@ -955,24 +998,40 @@ impl Drop for Reused {
     }
 }
 
+/// Slots for up to `n` distinct keys: at most half full.
+fn slots_for(n: usize) -> usize {
+    n.saturating_mul(2).next_power_of_two().max(16)
+}
+
 impl Counter {
     /// A table for up to `n` distinct keys.
     fn with_capacity(n: usize) -> Self {
-        let slots = n.saturating_mul(2).next_power_of_two().max(16);
-        Counter {
-            slots: vec![(0, 0, 0); slots],
-            firsts: vec![0; slots],
+        let mut c = Counter {
+            slots: vec![Slot::default(); slots_for(n)],
+            mask: 0,
             stamp: 1,
-            shift: 64 - slots.trailing_zeros(),
-        }
+            shift: 0,
+        };
+        c.use_slots(slots_for(n));
+        c
+    }
+
+    /// Probes only the first `slots` slots (a power of two, at most the allocation).
+    fn use_slots(&mut self, slots: usize) {
+        let slots = slots.min(self.slots.len());
+        self.mask = slots.saturating_sub(1);
+        self.shift = 64 - slots.max(1).trailing_zeros();
     }
 
     /// This thread's spare counter (or a new one), emptied and large enough for `n` distinct
-    /// keys; it goes back when the guard is dropped.
+    /// keys, using only as many slots as those need; it goes back when the guard is dropped.
     fn reused(n: usize) -> Reused {
         let mut c = SPARE_COUNTER.with(|s| s.take());
         match &mut c {
-            Some(c) if c.slots.len() >= n.saturating_mul(2) => c.clear(),
+            Some(c) if c.slots.len() >= slots_for(n) => {
+                c.clear();
+                c.use_slots(slots_for(n));
+            }
             _ => c = Some(Counter::with_capacity(n)),
         }
         Reused(c)
@@ -982,7 +1041,7 @@ impl Counter {
     fn clear(&mut self) {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
-            self.slots.fill((0, 0, 0));
+            self.slots.fill(Slot::default());
             self.stamp = 1;
         }
     }
@@ -994,24 +1053,30 @@ impl Counter {
         self.add_from(key, 0).0
     }
 
-    /// [`Counter::add`] of `key` found at position `at`: its count so far and the position it
-    /// was first added from (`at` itself on its first occurrence).
+    /// [`Counter::add`] of `key` found at position `at` (below 2³², as word positions are): its
+    /// count so far and the position it was first added from (`at` itself on its first
+    /// occurrence).
     #[inline]
     fn add_from(&mut self, key: u64, at: usize) -> (u32, usize) {
-        let mask = self.slots.len() - 1;
+        let mask = self.mask;
         let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
         loop {
-            let slot = &mut self.slots[i];
-            if slot.2 != self.stamp {
-                *slot = (key, 1, self.stamp);
-                if let Some(first) = self.firsts.get_mut(i) {
-                    *first = at;
-                }
+            let Some(slot) = self.slots.get_mut(i) else {
+                // Never: `mask` is below the allocation's length.
+                return (1, at);
+            };
+            if slot.stamp != self.stamp {
+                *slot = Slot {
+                    key,
+                    count: 1,
+                    stamp: self.stamp,
+                    first: at as u32,
+                };
                 return (1, at);
             }
-            if slot.0 == key {
-                slot.1 += 1;
-                return (slot.1, self.firsts.get(i).copied().unwrap_or(at));
+            if slot.key == key {
+                slot.count += 1;
+                return (slot.count, slot.first as usize);
             }
             i = (i + 1) & mask;
         }
