@@ -3,6 +3,12 @@
 //! A leaf's amount is the payout key's cumulative ledger balance up to and including the epoch,
 //! floored at 0 and never below its amount in the previous epoch (a claim contract pays the
 //! difference, so cumulative amounts must not shrink; penalties reduce future earnings instead).
+//!
+//! The balances are running sums (schema version 14): a close adds its epoch's per-payout totals
+//! (`ledger_totals`, kept by a trigger on every ledger insert) to the balances the previous close
+//! stored (`epoch_balances`) and stores the result. Its work grows with the number of payout keys,
+//! not with the ledger, which gains a row a batch for ever; it runs on the writer's connection,
+//! where a scan of the whole ledger held every submit behind it.
 
 use std::collections::BTreeMap;
 
@@ -21,25 +27,36 @@ impl Store {
         let epoch = open_epoch(&tx)?;
         let e = i64::try_from(epoch).unwrap_or(i64::MAX);
         let mut amounts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut balances: BTreeMap<String, i64> = BTreeMap::new();
         if epoch > 1 {
             for (claimant, amount) in leaves_of(&tx, epoch - 1)? {
                 amounts.insert(claimant, amount);
             }
+            balances = per_payout(
+                &tx,
+                "SELECT payout, balance FROM epoch_balances WHERE epoch = ?1",
+                e - 1,
+            )?;
+        }
+        for (payout, total) in per_payout(
+            &tx,
+            "SELECT payout, amount FROM ledger_totals WHERE epoch = ?1",
+            e,
+        )? {
+            let balance = balances.entry(payout).or_insert(0);
+            *balance = balance.saturating_add(total);
         }
         {
-            let mut stmt = tx
-                .prepare("SELECT payout, SUM(amount) FROM ledger WHERE epoch <= ?1 GROUP BY payout")
+            let mut insert = tx
+                .prepare("INSERT INTO epoch_balances(epoch, payout, balance) VALUES (?1, ?2, ?3)")
                 .op("close_epoch")?;
-            let rows = stmt
-                .query_map(params![e], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .op("close_epoch")?;
-            for row in rows {
-                let (payout, sum) = row.op("close_epoch")?;
-                let sum = u64::try_from(sum.max(0)).unwrap_or(0);
-                let slot = amounts.entry(payout).or_insert(0);
-                *slot = (*slot).max(sum);
+            for (payout, &balance) in &balances {
+                insert
+                    .execute(params![e, payout, balance])
+                    .op("close_epoch")?;
+                let floored = u64::try_from(balance.max(0)).unwrap_or(0);
+                let slot = amounts.entry(payout.clone()).or_insert(0);
+                *slot = (*slot).max(floored);
             }
         }
         let mut leaves = Vec::with_capacity(amounts.len());
@@ -125,6 +142,21 @@ impl Store {
     }
 }
 
+/// `(payout, amount)` rows of `sql` (one `?1`, the epoch) as a map.
+fn per_payout(
+    conn: &Connection,
+    sql: &str,
+    epoch: i64,
+) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut stmt = conn.prepare(sql).op("close_epoch")?;
+    let rows = stmt
+        .query_map(params![epoch], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .op("close_epoch")?;
+    rows.map(|row| row.op("close_epoch")).collect()
+}
+
 fn epoch_root(conn: &Connection, epoch: u64) -> Result<Option<EpochRoot>, StoreError> {
     let json: Option<String> = conn
         .query_row(
@@ -173,4 +205,159 @@ fn tree_of(conn: &Connection, epoch: u64) -> Result<RewardTree, StoreError> {
         what: "reward leaves",
         why: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gleaner_protocol::SecretKey;
+    use rusqlite::{Connection, params};
+
+    use super::*;
+
+    fn payout(n: u8) -> String {
+        SecretKey::from_bytes(&[n; 32]).public().to_string()
+    }
+
+    /// Appends a ledger row for `payout` in the open epoch, as ingest and penalties do.
+    fn credit(conn: &Connection, payout: &str, amount: i64) {
+        let epoch = open_epoch(conn).unwrap();
+        conn.execute(
+            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, note)
+             VALUES (0, ?1, 'node', ?2, 'credit', ?3, '')",
+            params![i64::try_from(epoch).unwrap(), payout, amount],
+        )
+        .unwrap();
+    }
+
+    /// The leaves of `epoch` by the definition, from the whole ledger: each payout key's
+    /// cumulative balance through the epoch, floored at 0 and never below the previous epoch's
+    /// leaf; zero amounts have no leaf.
+    fn leaves_by_definition(conn: &Connection, epoch: u64) -> BTreeMap<String, u64> {
+        let mut amounts = BTreeMap::new();
+        for e in 1..=epoch {
+            let mut stmt = conn
+                .prepare("SELECT payout, SUM(amount) FROM ledger WHERE epoch <= ?1 GROUP BY payout")
+                .unwrap();
+            let sums: Vec<(String, i64)> = stmt
+                .query_map(params![i64::try_from(e).unwrap()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for (payout, sum) in sums {
+                let slot = amounts.entry(payout).or_insert(0u64);
+                *slot = (*slot).max(u64::try_from(sum.max(0)).unwrap());
+            }
+        }
+        amounts.retain(|_, a| *a > 0);
+        amounts
+    }
+
+    fn stored_leaves(store: &Store, epoch: u64) -> BTreeMap<String, u64> {
+        let (_, leaves) = store.epoch(epoch).unwrap().unwrap();
+        leaves
+            .into_iter()
+            .map(|l| (l.claimant.to_string(), l.amount))
+            .collect()
+    }
+
+    /// `ledger_totals` is the ledger summed per epoch and payout key.
+    fn assert_totals_match_the_ledger(conn: &Connection) {
+        let rows = |sql: &str| -> Vec<(i64, String, i64)> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(
+            rows("SELECT epoch, payout, amount FROM ledger_totals ORDER BY epoch, payout"),
+            rows(
+                "SELECT epoch, payout, SUM(amount) FROM ledger
+                 GROUP BY epoch, payout ORDER BY epoch, payout"
+            )
+        );
+    }
+
+    /// Credits and penalties over four epochs (one of them empty): a balance that goes below 0
+    /// and comes back, a leaf that must not shrink, a key that earns nothing for a while. Each
+    /// close, from the running totals, gives the leaves the whole ledger defines.
+    #[test]
+    fn closes_from_running_totals_give_the_leaves_the_whole_ledger_defines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = SecretKey::from_bytes(&[9; 32]);
+        let (a, b, c) = (payout(1), payout(2), payout(3));
+        let epochs: [&[(&str, i64)]; 4] = [
+            &[(&a, 100), (&b, 50), (&b, -80)],
+            &[(&a, -150), (&b, 100), (&c, 10)],
+            &[],
+            &[(&a, 200), (&c, -10), (&b, 0)],
+        ];
+        for (i, rows) in epochs.iter().enumerate() {
+            let epoch = i as u64 + 1;
+            {
+                let conn = store.writer().unwrap();
+                for (p, amount) in rows.iter() {
+                    credit(&conn, p, *amount);
+                }
+            }
+            let root = store.close_epoch(&key, 1_000 + i as i64).unwrap();
+            assert_eq!(root.epoch, epoch);
+            let conn = store.writer().unwrap();
+            assert_totals_match_the_ledger(&conn);
+            let expected = leaves_by_definition(&conn, epoch);
+            drop(conn);
+            assert_eq!(stored_leaves(&store, epoch), expected, "epoch {epoch}");
+            assert_eq!(root.total, expected.values().sum::<u64>(), "epoch {epoch}");
+        }
+        // Spelled out: A peaked at 100 (kept through its debt), then reached 150; B went to
+        // -30, then 70; C earned 10 and kept it when its balance fell back to 0.
+        assert_eq!(
+            stored_leaves(&store, 4),
+            BTreeMap::from([(a, 150), (b, 70), (c, 10)])
+        );
+    }
+
+    /// A version 13 database (no running totals) with a closed epoch and an open one's ledger
+    /// rows: version 14 sums its ledger once, and the next closes give the leaves the whole
+    /// ledger defines; ledger rows written after the step are counted by the trigger.
+    #[test]
+    fn version_14_sums_an_existing_ledger_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::from_bytes(&[9; 32]);
+        let (a, b) = (payout(1), payout(2));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            credit(&store.writer().unwrap(), &a, 40);
+            credit(&store.writer().unwrap(), &b, 25);
+            store.close_epoch(&key, 1).unwrap();
+            credit(&store.writer().unwrap(), &a, -60);
+            credit(&store.writer().unwrap(), &b, 5);
+            // Back to version 13's shape.
+            store
+                .writer()
+                .unwrap()
+                .execute_batch(
+                    "DROP TRIGGER ledger_totals_add; DROP TABLE ledger_totals;
+                     DROP TABLE epoch_balances; PRAGMA user_version = 13;",
+                )
+                .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_totals_match_the_ledger(&store.writer().unwrap());
+        store.close_epoch(&key, 2).unwrap();
+        credit(&store.writer().unwrap(), &a, 30);
+        assert_totals_match_the_ledger(&store.writer().unwrap());
+        store.close_epoch(&key, 3).unwrap();
+        for epoch in 2..=3 {
+            let expected = leaves_by_definition(&store.writer().unwrap(), epoch);
+            assert_eq!(stored_leaves(&store, epoch), expected, "epoch {epoch}");
+        }
+        assert_eq!(stored_leaves(&store, 3), BTreeMap::from([(a, 40), (b, 30)]));
+    }
 }

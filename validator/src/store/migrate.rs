@@ -95,6 +95,11 @@ const STEPS: &[Step] = &[
         what: "near-duplicate signatures recomputed under minhash/v2",
         run: Run::Code(minhash_v2),
     },
+    Step {
+        to: 14,
+        what: "per-epoch ledger totals and running balances for epoch closes",
+        run: Run::Sql(include_str!("migrations/0014_running_ledger_totals.sql")),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.

@@ -224,6 +224,20 @@ CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+-- Per epoch and payout key, the sum of that epoch's ledger amounts, kept by the trigger below
+-- in the transaction of every ledger insert (since version 14): an epoch close reads one row per
+-- payout key active in the epoch instead of summing the whole ledger.
+CREATE TABLE IF NOT EXISTS ledger_totals (
+    epoch   INTEGER NOT NULL,
+    payout  TEXT NOT NULL,
+    amount  INTEGER NOT NULL,
+    PRIMARY KEY (epoch, payout)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS ledger_totals_add AFTER INSERT ON ledger
+BEGIN
+    INSERT INTO ledger_totals(epoch, payout, amount) VALUES (NEW.epoch, NEW.payout, NEW.amount)
+    ON CONFLICT(epoch, payout) DO UPDATE SET amount = amount + excluded.amount;
+END;
 
 CREATE TABLE IF NOT EXISTS epochs (
     epoch           INTEGER PRIMARY KEY,
@@ -236,3 +250,13 @@ CREATE TABLE IF NOT EXISTS epoch_leaves (
     amount    INTEGER NOT NULL,
     PRIMARY KEY (epoch, claimant)
 );
+-- Per closed epoch and payout key, the key's cumulative ledger balance through that epoch, before
+-- the floor at 0 and the never-shrink rule that make a leaf's amount (since version 14, for every
+-- epoch closed from then on and for the last one closed before): the next close adds its own
+-- epoch's `ledger_totals` to these.
+CREATE TABLE IF NOT EXISTS epoch_balances (
+    epoch    INTEGER NOT NULL,
+    payout   TEXT NOT NULL,
+    balance  INTEGER NOT NULL,
+    PRIMARY KEY (epoch, payout)
+) WITHOUT ROWID;

@@ -1,0 +1,32 @@
+-- Version 14: an epoch close adds the epoch's per-payout totals to the last close's balances
+-- instead of summing the whole ledger (which grows by a row a batch, for ever) on the writer's
+-- connection. The totals are kept by a trigger on ledger inserts; here they are summed once from
+-- the ledger as it is, with the balances through the last closed epoch. (Both are recomputed
+-- whole: a database put back to an earlier version by hand may still hold them.)
+CREATE TABLE IF NOT EXISTS ledger_totals (
+    epoch   INTEGER NOT NULL,
+    payout  TEXT NOT NULL,
+    amount  INTEGER NOT NULL,
+    PRIMARY KEY (epoch, payout)
+) WITHOUT ROWID;
+DELETE FROM ledger_totals;
+INSERT INTO ledger_totals(epoch, payout, amount)
+    SELECT epoch, payout, SUM(amount) FROM ledger GROUP BY epoch, payout;
+CREATE TRIGGER IF NOT EXISTS ledger_totals_add AFTER INSERT ON ledger
+BEGIN
+    INSERT INTO ledger_totals(epoch, payout, amount) VALUES (NEW.epoch, NEW.payout, NEW.amount)
+    ON CONFLICT(epoch, payout) DO UPDATE SET amount = amount + excluded.amount;
+END;
+CREATE TABLE IF NOT EXISTS epoch_balances (
+    epoch    INTEGER NOT NULL,
+    payout   TEXT NOT NULL,
+    balance  INTEGER NOT NULL,
+    PRIMARY KEY (epoch, payout)
+) WITHOUT ROWID;
+DELETE FROM epoch_balances;
+INSERT INTO epoch_balances(epoch, payout, balance)
+    SELECT last.epoch, t.payout, SUM(t.amount)
+    FROM (SELECT MAX(epoch) AS epoch FROM epochs) AS last
+    JOIN ledger_totals AS t ON t.epoch <= last.epoch
+    WHERE last.epoch IS NOT NULL
+    GROUP BY t.payout;
