@@ -46,7 +46,7 @@ fn append(
                 .wrapping_add(1_442_695_040_888_963_407);
             let payout = &payouts[(*seed >> 33) as usize % payouts.len()];
             // Mostly credits, now and then a penalty.
-            let amount = if *seed % 50 == 0 {
+            let amount = if seed.is_multiple_of(50) {
                 -200
             } else {
                 100 + (*seed >> 50) as i64 % 400
