@@ -10,7 +10,9 @@
 //! close's sum over the ledger (`SELECT payout, SUM(amount) … WHERE epoch <= ?1 GROUP BY
 //! payout`, run alone on a second connection: a lower bound of what the old close held the
 //! writer for). Then the same rows are appended to a store without the trigger that keeps the
-//! totals, for its cost per insert. Medians are not needed: every figure is one long operation.
+//! totals, for its cost per insert. Also: one node's status (its total and open-epoch points, what
+//! the desktop app polls) from the per-node totals, against the sums over its ledger rows that
+//! versions up to 13 ran (medians of 21 reads; the other figures are one long operation each).
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -37,7 +39,7 @@ fn append(
         let mut insert = tx
             .prepare(
                 "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, batch_id, note)
-                 VALUES (?1, ?2, 'node', ?3, 'credit', ?4, x'00', '')",
+                 VALUES (?1, ?2, ?3, ?3, 'credit', ?4, x'00', '')",
             )
             .expect("prepare");
         for i in 0..rows {
@@ -110,6 +112,61 @@ fn main() {
         closes.push(close_ms);
         scans.push(scan_ms);
     }
+    // A node's status (what the tray app polls): its total and its open epoch's points.
+    let node = SecretKey::from_bytes(&{
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&1u64.to_le_bytes());
+        seed
+    })
+    .public();
+    store
+        .register_node(&node, &node, "bench", 0)
+        .expect("register");
+    let node_s = node.to_string();
+    let node_rows: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM ledger WHERE node = ?1",
+            params![node_s],
+            |r| r.get(0),
+        )
+        .expect("count");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let standing = median(
+        (0..21)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(store.node_standing(&node).expect("standing"));
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    );
+    let open = epochs as i64 + 1;
+    let old_sums = median(
+        (0..21)
+            .map(|_| {
+                let t = Instant::now();
+                let sums: (i64, i64) = conn
+                    .query_row(
+                        "SELECT (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE node = ?1),
+                                (SELECT COALESCE(SUM(amount), 0) FROM ledger
+                                  WHERE node = ?1 AND epoch = ?2)",
+                        params![node_s, open - 1],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .expect("sums");
+                std::hint::black_box(sums);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    );
+    println!(
+        "node status ({node_rows} ledger rows of this node): {standing:.3} ms (median of 21); \
+         the two sums over its ledger rows that versions ≤ 13 ran for it {old_sums:.3} ms"
+    );
+
     let last = |v: &[f64]| v.last().copied().unwrap_or(0.0);
     println!(
         "epoch close: last close {:.1} ms, its whole-ledger sum alone {:.1} ms ({:.0}× longer)",

@@ -220,13 +220,15 @@ mod tests {
         SecretKey::from_bytes(&[n; 32]).public().to_string()
     }
 
-    /// Appends a ledger row for `payout` in the open epoch, as ingest and penalties do.
+    /// Appends a ledger row for `payout` in the open epoch, as ingest and penalties do, for a
+    /// node named after the amount's sign (two nodes may pay one key).
     fn credit(conn: &Connection, payout: &str, amount: i64) {
         let epoch = open_epoch(conn).unwrap();
+        let node = format!("{}-{payout}", if amount < 0 { "minus" } else { "plus" });
         conn.execute(
             "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, note)
-             VALUES (0, ?1, 'node', ?2, 'credit', ?3, '')",
-            params![i64::try_from(epoch).unwrap(), payout, amount],
+             VALUES (0, ?1, ?2, ?3, 'credit', ?4, '')",
+            params![i64::try_from(epoch).unwrap(), node, payout, amount],
         )
         .unwrap();
     }
@@ -264,7 +266,8 @@ mod tests {
             .collect()
     }
 
-    /// `ledger_totals` is the ledger summed per epoch and payout key.
+    /// `ledger_totals` is the ledger summed per epoch and payout key, `node_ledger_totals` per
+    /// node and epoch.
     fn assert_totals_match_the_ledger(conn: &Connection) {
         let rows = |sql: &str| -> Vec<(i64, String, i64)> {
             conn.prepare(sql)
@@ -279,6 +282,13 @@ mod tests {
             rows(
                 "SELECT epoch, payout, SUM(amount) FROM ledger
                  GROUP BY epoch, payout ORDER BY epoch, payout"
+            )
+        );
+        assert_eq!(
+            rows("SELECT epoch, node, amount FROM node_ledger_totals ORDER BY epoch, node"),
+            rows(
+                "SELECT epoch, node, SUM(amount) FROM ledger
+                 GROUP BY epoch, node ORDER BY epoch, node"
             )
         );
     }
@@ -344,7 +354,8 @@ mod tests {
                 .unwrap()
                 .execute_batch(
                     "DROP TRIGGER ledger_totals_add; DROP TABLE ledger_totals;
-                     DROP TABLE epoch_balances; PRAGMA user_version = 13;",
+                     DROP TABLE epoch_balances; DROP TABLE node_ledger_totals;
+                     PRAGMA user_version = 13;",
                 )
                 .unwrap();
         }

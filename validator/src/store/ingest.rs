@@ -796,7 +796,7 @@ fn penalise(
 ) -> Result<(), StoreError> {
     let points: i64 = conn
         .query_row_cached(
-            "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE node = ?1 AND epoch = ?2",
+            "SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals WHERE node = ?1 AND epoch = ?2",
             params![node, i64::try_from(epoch).unwrap_or(i64::MAX)],
             |r| r.get(0),
         )

@@ -60,7 +60,7 @@ impl Store {
         };
         let epoch_points = tx
             .query_row_cached(
-                "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE node = ?1 AND epoch = ?2",
+                "SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals WHERE node = ?1 AND epoch = ?2",
                 params![
                     node.to_string(),
                     i64::try_from(open_epoch).unwrap_or(i64::MAX)

@@ -646,7 +646,7 @@ fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRo
             "SELECT n.node, n.payout, n.client, n.registered_at_ms, n.last_seen_ms,
                     n.credibility, n.checks_passed, n.checks_failed, n.records_accepted,
                     n.records_duplicate, n.records_rejected, n.jobs_failed,
-                    (SELECT COALESCE(SUM(amount), 0) FROM ledger l WHERE l.node = n.node)
+                    (SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals t WHERE t.node = n.node)
              FROM nodes n WHERE (?1 IS NULL OR n.node = ?1) ORDER BY n.node",
         )
         .op("nodes")?;

@@ -233,10 +233,20 @@ CREATE TABLE IF NOT EXISTS ledger_totals (
     amount  INTEGER NOT NULL,
     PRIMARY KEY (epoch, payout)
 ) WITHOUT ROWID;
+-- Per node and epoch, the same sums: a node's points (its total, its open epoch's, what a
+-- penalty forfeits) are read from here, not summed over every ledger row the node ever earned.
+CREATE TABLE IF NOT EXISTS node_ledger_totals (
+    node    TEXT NOT NULL,
+    epoch   INTEGER NOT NULL,
+    amount  INTEGER NOT NULL,
+    PRIMARY KEY (node, epoch)
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS ledger_totals_add AFTER INSERT ON ledger
 BEGIN
     INSERT INTO ledger_totals(epoch, payout, amount) VALUES (NEW.epoch, NEW.payout, NEW.amount)
     ON CONFLICT(epoch, payout) DO UPDATE SET amount = amount + excluded.amount;
+    INSERT INTO node_ledger_totals(node, epoch, amount) VALUES (NEW.node, NEW.epoch, NEW.amount)
+    ON CONFLICT(node, epoch) DO UPDATE SET amount = amount + excluded.amount;
 END;
 
 CREATE TABLE IF NOT EXISTS epochs (
