@@ -1682,7 +1682,24 @@ mod tests {
                 w.bytes().any(|b| b.is_ascii_alphanumeric()) && is_ascii_stop_word(w.as_bytes());
             assert_eq!(ascii, unicode(w), "{w:?}");
         }
-        for text in varied_texts() {
+        // Each word alone, first, last (its bytes the text's last: no 4-byte load there) and
+        // between others, so the word cut's stop test meets it at every place.
+        let placed = [
+            "the", "The", "(the)", "\"THE\",", "--of--", "to.", "t", "tothe", "with", "with!",
+            "...", "a&b", "be", "bee", "and/or", "that's", "have", "1of", "of1", "the.", "and,",
+            "THE!", "with?", "them.", "toe", "an.", "of.)", "haves", "be.", "(be", "x.", "of",
+            "TO", "Be", "wIth", "thAT", "And",
+        ]
+        .iter()
+        .flat_map(|w| {
+            [
+                w.to_string(),
+                format!("x {w}"),
+                format!("{w} x"),
+                format!("one {w} two\n{w}"),
+            ]
+        });
+        for text in varied_texts().into_iter().chain(placed) {
             let words: Vec<&str> = v1::split_words(&text).collect();
             let fast = Cut::new(&text, true).stats;
             let reference = reference::word_stats(&words);
@@ -1697,6 +1714,32 @@ mod tests {
                 "{:?}",
                 &text[..text.len().min(60)]
             );
+        }
+    }
+
+    /// The branch-free sentence end is C4's test, on every word of up to three bytes from a set
+    /// that holds each byte the test looks at.
+    #[test]
+    fn sentence_end_is_ends_sentence() {
+        let bytes = [b'.', b'!', b'?', b'"', b'a', b',', b'\'', b')'];
+        let mut words: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..3 {
+            let longer: Vec<Vec<u8>> = words
+                .iter()
+                .flat_map(|w| {
+                    bytes.iter().map(move |&b| {
+                        let mut w = w.clone();
+                        w.push(b);
+                        w
+                    })
+                })
+                .collect();
+            words.extend(longer);
+        }
+        words.sort();
+        words.dedup();
+        for w in &words {
+            assert_eq!(sentence_end(w) == 1, ends_sentence(w), "{w:?}");
         }
     }
 
