@@ -47,6 +47,10 @@ impl Store {
             *balance = balance.saturating_add(total);
         }
         {
+            // Only the last close's balances are kept: the next close needs no others, and the
+            // ledger (with `ledger_totals`) still gives any epoch's.
+            tx.execute("DELETE FROM epoch_balances WHERE epoch < ?1", params![e])
+                .op("close_epoch")?;
             let mut insert = tx
                 .prepare("INSERT INTO epoch_balances(epoch, payout, balance) VALUES (?1, ?2, ?3)")
                 .op("close_epoch")?;
@@ -320,6 +324,17 @@ mod tests {
             assert_eq!(root.epoch, epoch);
             let conn = store.writer().unwrap();
             assert_totals_match_the_ledger(&conn);
+            let kept: Vec<i64> = conn
+                .prepare("SELECT DISTINCT epoch FROM epoch_balances")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                kept.iter().all(|&k| k == i64::try_from(epoch).unwrap()),
+                "only the last close's balances are kept: {kept:?}"
+            );
             let expected = leaves_by_definition(&conn, epoch);
             drop(conn);
             assert_eq!(stored_leaves(&store, epoch), expected, "epoch {epoch}");

@@ -260,10 +260,9 @@ CREATE TABLE IF NOT EXISTS epoch_leaves (
     amount    INTEGER NOT NULL,
     PRIMARY KEY (epoch, claimant)
 );
--- Per closed epoch and payout key, the key's cumulative ledger balance through that epoch, before
--- the floor at 0 and the never-shrink rule that make a leaf's amount (since version 14, for every
--- epoch closed from then on and for the last one closed before): the next close adds its own
--- epoch's `ledger_totals` to these.
+-- Per payout key, its cumulative ledger balance through the last closed epoch, before the floor
+-- at 0 and the never-shrink rule that make a leaf's amount (since version 14): the next close adds
+-- its own epoch's `ledger_totals` to these and replaces them. Only the last close's are kept.
 CREATE TABLE IF NOT EXISTS epoch_balances (
     epoch    INTEGER NOT NULL,
     payout   TEXT NOT NULL,
