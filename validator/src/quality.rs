@@ -570,13 +570,15 @@ const ASCII_CLASS: [u8; 128] = {
 };
 
 /// C4's sentence end: the word ends with `.`, `!`, `?`, `."` or `?"` (ASCII, so the bytes
-/// decide whatever the word's encoding).
+/// decide whatever the word's encoding). The definition [`sentence_end`] is tested against.
+#[cfg(test)]
 fn ends_sentence(w: &[u8]) -> bool {
     matches!(w, [.., b'.' | b'!' | b'?'] | [.., b'.' | b'?', b'"'])
 }
 
-/// [`ends_sentence`] as 0 or 1, without branches (which word ends a sentence is what a branch
-/// predictor cannot guess).
+/// 1 if `w` ends a sentence as C4 counts them (it ends with `.`, `!`, `?`, `."` or `?"`; ASCII,
+/// so the bytes decide whatever the word's encoding), else 0, without branches (which word ends
+/// a sentence is what a branch predictor cannot guess).
 #[inline]
 fn sentence_end(w: &[u8]) -> u32 {
     let last = w.last().copied().unwrap_or(0);
@@ -596,10 +598,10 @@ fn sentence_end(w: &[u8]) -> u32 {
 #[inline]
 fn is_short_stop_key(bytes: &[u8], start: usize, len: usize) -> bool {
     let Some(four) = bytes.get(start..).and_then(|rest| rest.first_chunk::<4>()) else {
-        // The text's last bytes.
+        // The text's last bytes: the general test.
         return bytes
             .get(start..start + len)
-            .is_some_and(|w| (2..=4).contains(&w.len()) && ASCII_STOP_KEYS.contains(&stop_key(w)));
+            .is_some_and(is_ascii_stop_word);
     };
     let key = if (2..=4).contains(&len) {
         (u32::from_be_bytes(*four) | 0x2020_2020) >> (8 * (4 - len))
@@ -650,7 +652,7 @@ impl Cut {
                 // Both ends are ASCII whitespace or the text's ends: character boundaries.
                 for w in text.get(start..end).unwrap_or_default().split_whitespace() {
                     line.0 += 1;
-                    line.1 += u32::from(ends_sentence(w.as_bytes()));
+                    line.1 += sentence_end(w.as_bytes());
                     stats.add(w, count_stop_words);
                     hashes.push(word_hash(w.as_bytes()));
                     word_bytes += w.len();
