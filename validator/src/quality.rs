@@ -940,16 +940,10 @@ fn ngram_hash(hashes: &[u64]) -> u64 {
 /// probing, at most half full: the same counts as a `HashMap<u64, u32>` (keys compared exactly),
 /// several times cheaper per key, and reused from one n-gram size to the next and (per thread)
 /// from one text to the next. A slot holds a key only while its stamp is the current one, so
-/// clearing is one increment.
-///
-/// The table in use is sized to the text ([`Counter::reused`]): a thread's spare keeps the
-/// largest allocation it ever needed, but a short text probes only the first slots of it, which
-/// stay in the L1 cache where the whole allocation (after one long text) would not. Each slot
-/// holds everything a probe reads (key, count, stamp, first position): one cache line per probe.
+/// clearing is one increment. Each slot holds everything a probe reads (key, count, stamp, first
+/// position).
 struct Counter {
     slots: Vec<Slot>,
-    /// Slots in use (a power of two, at most `slots.len()`), less one.
-    mask: usize,
     stamp: u32,
     shift: u32,
 }
@@ -981,7 +975,6 @@ impl std::ops::Deref for Reused {
 /// Never used for counting: what a `Reused` would show if it were empty (it never is).
 static EMPTY_COUNTER: Counter = Counter {
     slots: Vec::new(),
-    mask: 0,
     stamp: 1,
     shift: 0,
 };
@@ -1000,40 +993,23 @@ impl Drop for Reused {
     }
 }
 
-/// Slots for up to `n` distinct keys: at most half full.
-fn slots_for(n: usize) -> usize {
-    n.saturating_mul(2).next_power_of_two().max(16)
-}
-
 impl Counter {
     /// A table for up to `n` distinct keys.
     fn with_capacity(n: usize) -> Self {
-        let mut c = Counter {
-            slots: vec![Slot::default(); slots_for(n)],
-            mask: 0,
+        let slots = n.saturating_mul(2).next_power_of_two().max(16);
+        Counter {
+            slots: vec![Slot::default(); slots],
             stamp: 1,
-            shift: 0,
-        };
-        c.use_slots(slots_for(n));
-        c
-    }
-
-    /// Probes only the first `slots` slots (a power of two, at most the allocation).
-    fn use_slots(&mut self, slots: usize) {
-        let slots = slots.min(self.slots.len());
-        self.mask = slots.saturating_sub(1);
-        self.shift = 64 - slots.max(1).trailing_zeros();
+            shift: 64 - slots.trailing_zeros(),
+        }
     }
 
     /// This thread's spare counter (or a new one), emptied and large enough for `n` distinct
-    /// keys, using only as many slots as those need; it goes back when the guard is dropped.
+    /// keys; it goes back when the guard is dropped.
     fn reused(n: usize) -> Reused {
         let mut c = SPARE_COUNTER.with(|s| s.take());
         match &mut c {
-            Some(c) if c.slots.len() >= slots_for(n) => {
-                c.clear();
-                c.use_slots(slots_for(n));
-            }
+            Some(c) if c.slots.len() >= n.saturating_mul(2) => c.clear(),
             _ => c = Some(Counter::with_capacity(n)),
         }
         Reused(c)
@@ -1060,13 +1036,10 @@ impl Counter {
     /// occurrence).
     #[inline]
     fn add_from(&mut self, key: u64, at: usize) -> (u32, usize) {
-        let mask = self.mask;
+        let mask = self.slots.len() - 1;
         let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
         loop {
-            let Some(slot) = self.slots.get_mut(i) else {
-                // Never: `mask` is below the allocation's length.
-                return (1, at);
-            };
+            let slot = &mut self.slots[i];
             if slot.stamp != self.stamp {
                 *slot = Slot {
                     key,
