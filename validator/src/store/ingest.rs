@@ -15,7 +15,7 @@ use super::jobs::{
     CLOSE_DOMAIN_LEASE, RequestScope, add_pending, close_domain_lease_with, note_crawl_delay,
     push_task,
 };
-use super::nodes::{apply_check, payout_and_credibility};
+use super::nodes::{apply_check, epoch_points, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
 use crate::frontier::NormalUrl;
@@ -794,13 +794,7 @@ fn penalise(
     epoch: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let points: i64 = conn
-        .query_row_cached(
-            "SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals WHERE node = ?1 AND epoch = ?2",
-            params![node, i64::try_from(epoch).unwrap_or(i64::MAX)],
-            |r| r.get(0),
-        )
-        .op("penalise")?;
+    let points = epoch_points(conn, node, epoch)?;
     // The lie and everything else the node delivered this epoch leave the accepted set (and the
     // dedup index), so no fabricated text reaches a dataset unsampled; their URLs go back to the
     // frontier for other nodes.

@@ -58,22 +58,24 @@ impl Store {
         let Some(row) = super::read::node_in(&tx, node)? else {
             return Ok(None);
         };
-        let epoch_points = tx
-            .query_row_cached(
-                "SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals WHERE node = ?1 AND epoch = ?2",
-                params![
-                    node.to_string(),
-                    i64::try_from(open_epoch).unwrap_or(i64::MAX)
-                ],
-                |r| r.get(0),
-            )
-            .op("node_standing")?;
+        let epoch_points = epoch_points(&tx, &node.to_string(), open_epoch)?;
         Ok(Some(NodeStanding {
             row,
             open_epoch,
             epoch_points,
         }))
     }
+}
+
+/// Points credited to `node` in `epoch`, net of penalties: one row of the per-node totals the
+/// ledger's trigger keeps (schema version 14), not a sum over the node's ledger rows.
+pub(crate) fn epoch_points(conn: &Connection, node: &str, epoch: u64) -> Result<i64, StoreError> {
+    conn.query_row_cached(
+        "SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals WHERE node = ?1 AND epoch = ?2",
+        params![node, i64::try_from(epoch).unwrap_or(i64::MAX)],
+        |r| r.get(0),
+    )
+    .op("epoch_points")
 }
 
 /// The node's payout key and credibility, inside a transaction.
