@@ -19,7 +19,7 @@
 
 use std::time::Instant;
 
-use gleaner_protocol::SecretKey;
+use gleaner_protocol::{PublicKey, SecretKey};
 use gleaner_validator::Store;
 use gleaner_validator::store::DB_FILE;
 use rusqlite::{Connection, params};
@@ -71,13 +71,15 @@ fn main() {
     let payouts_n = args.get(1).copied().unwrap_or(1_000).max(1);
     let epochs = args.get(2).copied().unwrap_or(10).max(1);
     let per_epoch = rows / epochs;
-    let payouts: Vec<String> = (0..payouts_n)
+    // Each node pays its own key: the ledger's node and payout columns hold the same key.
+    let keys: Vec<PublicKey> = (0..payouts_n)
         .map(|i| {
             let mut seed = [0u8; 32];
             seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-            SecretKey::from_bytes(&seed).public().to_string()
+            SecretKey::from_bytes(&seed).public()
         })
         .collect();
+    let payouts: Vec<String> = keys.iter().map(ToString::to_string).collect();
     let key = SecretKey::from_bytes(&[7; 32]);
     println!(
         "epoch close: {rows} ledger rows over {payouts_n} payout keys, {epochs} epochs of {per_epoch}"
@@ -113,16 +115,10 @@ fn main() {
         scans.push(scan_ms);
     }
     // A node's status (what the tray app polls): its total and its open epoch's points.
-    let node = SecretKey::from_bytes(&{
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&1u64.to_le_bytes());
-        seed
-    })
-    .public();
+    let (node, node_s) = (keys[0], &payouts[0]);
     store
         .register_node(&node, &node, "bench", 0)
         .expect("register");
-    let node_s = node.to_string();
     let node_rows: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM ledger WHERE node = ?1",
