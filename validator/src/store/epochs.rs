@@ -331,9 +331,10 @@ mod tests {
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
-            assert!(
-                kept.iter().all(|&k| k == i64::try_from(epoch).unwrap()),
-                "only the last close's balances are kept: {kept:?}"
+            assert_eq!(
+                kept,
+                vec![i64::try_from(epoch).unwrap()],
+                "the last close's balances, and only those, are kept"
             );
             let expected = leaves_by_definition(&conn, epoch);
             drop(conn);
