@@ -257,7 +257,7 @@ fn run(
         end -= 1;
     }
     if let Some(info) = crate::lang::detect(&text[..end]) {
-        let detected = iso639_1(info.lang().code());
+        let detected = iso639_1(info.lang());
         if info.is_reliable() && detected.is_some_and(|d| d != lang) {
             put("language_score", 0.0);
             return Some("lang_mismatch");
@@ -1171,34 +1171,36 @@ fn repeated_runs(repeated: &[bool]) -> Vec<u32> {
     runs
 }
 
-/// ISO 639-3 (whatlang) to ISO 639-1 for the common languages; `None` skips the mismatch check.
-fn iso639_1(code3: &str) -> Option<&'static str> {
-    Some(match code3 {
-        "eng" => "en",
-        "rus" => "ru",
-        "cmn" => "zh",
-        "spa" => "es",
-        "por" => "pt",
-        "ita" => "it",
-        "fra" => "fr",
-        "deu" => "de",
-        "ukr" => "uk",
-        "ara" => "ar",
-        "hin" => "hi",
-        "jpn" => "ja",
-        "pol" => "pl",
-        "kor" => "ko",
-        "nld" => "nl",
-        "tur" => "tr",
-        "swe" => "sv",
-        "dan" => "da",
-        "fin" => "fi",
-        "ces" => "cs",
-        "ell" => "el",
-        "hun" => "hu",
-        "ron" => "ro",
-        "vie" => "vi",
-        "ind" => "id",
+/// whatlang's language as ISO 639-1, for the common languages; `None` skips the mismatch check.
+/// A match on the enum, not on its ISO 639-3 code: no string compares per text.
+fn iso639_1(lang: whatlang::Lang) -> Option<&'static str> {
+    use whatlang::Lang;
+    Some(match lang {
+        Lang::Eng => "en",
+        Lang::Rus => "ru",
+        Lang::Cmn => "zh",
+        Lang::Spa => "es",
+        Lang::Por => "pt",
+        Lang::Ita => "it",
+        Lang::Fra => "fr",
+        Lang::Deu => "de",
+        Lang::Ukr => "uk",
+        Lang::Ara => "ar",
+        Lang::Hin => "hi",
+        Lang::Jpn => "ja",
+        Lang::Pol => "pl",
+        Lang::Kor => "ko",
+        Lang::Nld => "nl",
+        Lang::Tur => "tr",
+        Lang::Swe => "sv",
+        Lang::Dan => "da",
+        Lang::Fin => "fi",
+        Lang::Ces => "cs",
+        Lang::Ell => "el",
+        Lang::Hun => "hu",
+        Lang::Ron => "ro",
+        Lang::Vie => "vi",
+        Lang::Ind => "id",
         _ => return None,
     })
 }
@@ -1690,6 +1692,51 @@ mod tests {
                 &text[..text.len().min(60)]
             );
         }
+    }
+
+    /// The mismatch check maps exactly these 25 whatlang languages, by their ISO 639-3 codes, to
+    /// ISO 639-1, and skips every other language.
+    #[test]
+    fn iso639_1_maps_the_common_languages_and_no_other() {
+        let table = [
+            ("eng", "en"),
+            ("rus", "ru"),
+            ("cmn", "zh"),
+            ("spa", "es"),
+            ("por", "pt"),
+            ("ita", "it"),
+            ("fra", "fr"),
+            ("deu", "de"),
+            ("ukr", "uk"),
+            ("ara", "ar"),
+            ("hin", "hi"),
+            ("jpn", "ja"),
+            ("pol", "pl"),
+            ("kor", "ko"),
+            ("nld", "nl"),
+            ("tur", "tr"),
+            ("swe", "sv"),
+            ("dan", "da"),
+            ("fin", "fi"),
+            ("ces", "cs"),
+            ("ell", "el"),
+            ("hun", "hu"),
+            ("ron", "ro"),
+            ("vie", "vi"),
+            ("ind", "id"),
+        ];
+        for &lang in whatlang::Lang::all() {
+            let expected = table
+                .iter()
+                .find(|(code3, _)| *code3 == lang.code())
+                .map(|(_, code1)| *code1);
+            assert_eq!(iso639_1(lang), expected, "{lang:?}");
+        }
+        let mapped = whatlang::Lang::all()
+            .iter()
+            .filter(|&&l| iso639_1(l).is_some())
+            .count();
+        assert_eq!(mapped, table.len());
     }
 
     /// The branch-free sentence end is C4's test, on every word of up to three bytes from a set

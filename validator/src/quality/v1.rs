@@ -114,7 +114,7 @@ fn run(
         end -= 1;
     }
     if let Some(info) = whatlang::detect(&text[..end]) {
-        let detected = iso639_1(info.lang().code());
+        let detected = iso639_1(info.lang());
         if info.is_reliable() && detected.is_some_and(|d| d != lang) {
             put("language_score", 0.0);
             return Some("lang_mismatch");
