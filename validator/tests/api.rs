@@ -1181,3 +1181,104 @@ async fn per_node_rate_limit_and_crawl_request_validation() {
     assert_eq!(again.already_seen, 1, "the seen-set keeps URLs once");
     let _: PublicKey = a.public();
 }
+
+/// The admin ledger comes in pages: `limit` entries after `after`, oldest first, with an RFC
+/// 8288 `Link` to the next page while entries remain. Following the links gives the whole
+/// ledger once; a bad query is a `bad_query` problem.
+#[tokio::test]
+async fn the_admin_ledger_comes_in_pages_linked_to_the_next() {
+    let net = start(|_| {}).await;
+    let node = key(9);
+    // Seven batches of one record each: seven credits.
+    let store = net.state.store().clone();
+    let now = net.clock.now_ms();
+    let jobs = gleaner_validator::testkit::leased_jobs(&store, &node, 7, now).unwrap();
+    for (i, job) in jobs.iter().enumerate() {
+        let rec = record_for(&node, job, sample_text(400 + i as u64, 3000), now);
+        gleaner_validator::testkit::ingest_batch(&store, &node, &key(200), vec![rec], now + 1)
+            .unwrap();
+    }
+    let whole = store.ledger(&node.public()).unwrap();
+    assert_eq!(whole.len(), 7, "{whole:?}");
+
+    let base = format!("/v1/admin/nodes/{}/ledger", node.public());
+    let mut next = Some(format!("{base}?limit=3"));
+    let (mut seen, mut pages) = (Vec::new(), Vec::new());
+    while let Some(path) = next.take() {
+        let r = net.admin(reqwest::Method::GET, &path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        next = r.headers().get("link").map(|v| {
+            let v = v.to_str().unwrap();
+            assert!(v.ends_with(">; rel=\"next\""), "{v}");
+            v.trim_start_matches('<')
+                .trim_end_matches(">; rel=\"next\"")
+                .to_string()
+        });
+        let page: Vec<Value> = r.json().await.unwrap();
+        pages.push(page.len());
+        seen.extend(page.iter().map(|e| e["seq"].as_i64().unwrap()));
+    }
+    assert_eq!(pages, [3, 3, 1], "no link after the last page, none empty");
+    let expected: Vec<i64> = whole.iter().map(|e| e.seq).collect();
+    assert_eq!(seen, expected, "every entry once, oldest first");
+
+    // Without a query: the first page of the default size (here, all of it), no link.
+    let r = net.admin(reqwest::Method::GET, &base).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("link").is_none());
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 7);
+    // A full page that ends the ledger has no link (no empty page to fetch after it).
+    let r = net
+        .admin(reqwest::Method::GET, &format!("{base}?limit=7"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("link").is_none());
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 7);
+    // After the fifth entry: the last two.
+    let path = format!("{base}?after={}", expected[4]);
+    let r = net.admin(reqwest::Method::GET, &path).send().await.unwrap();
+    let tail: Vec<Value> = r.json().await.unwrap();
+    let tail: Vec<i64> = tail.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(tail, expected[5..]);
+    // Past the end, and another node's ledger: empty pages.
+    let path = format!("{base}?after={}", expected[6]);
+    let r = net.admin(reqwest::Method::GET, &path).send().await.unwrap();
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 0);
+    let other = format!("/v1/admin/nodes/{}/ledger", key(10).public());
+    let r = net
+        .admin(reqwest::Method::GET, &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 0);
+
+    for query in [
+        "limit=0",
+        "limit=1001",
+        "limit=ten",
+        "limit=-1",
+        "after=-1",
+        "after=1.5",
+        "after=",
+        "limit=2&limit=3",
+        "after=1&after=2",
+        "page=2",
+    ] {
+        let r = net
+            .admin(reqwest::Method::GET, &format!("{base}?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(problem(r).await, (400, "bad_query".into()), "{query}");
+    }
+    let r = net
+        .http
+        .get(net.url(&format!("{base}?limit=3")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 401, "admin only");
+    assert_eq!(store.ledger(&node.public()).unwrap().len(), 7);
+    net.healthy().await;
+}

@@ -161,3 +161,45 @@ fn the_cli_exports_and_lists() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no accepted records"));
 }
+
+#[test]
+fn the_cli_shows_a_nodes_ledger_and_its_balance() {
+    let tmp = tempfile::tempdir().unwrap();
+    fill(tmp.path());
+    let node = gleaner_protocol::SecretKey::from_bytes(&[7; 32]).public();
+    let ledger = Store::open(tmp.path()).unwrap().ledger(&node).unwrap();
+    assert!(ledger.len() >= 2, "{ledger:?}");
+    let balance: i64 = ledger.iter().map(|e| e.amount).sum();
+    let bin = env!("CARGO_BIN_EXE_gleaner-validator");
+    let out = std::process::Command::new(bin)
+        .arg("--data")
+        .arg(tmp.path())
+        .args(["ledger", "show", &node.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let seqs: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let expected: Vec<i64> = ledger.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, expected, "one JSON line per entry, oldest first");
+    assert!(
+        stderr.contains(&format!("{} entries, balance {balance}", ledger.len())),
+        "{stderr}"
+    );
+
+    let out = std::process::Command::new(bin)
+        .arg("--data")
+        .arg(tmp.path())
+        .args(["ledger", "show", "not-a-key"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node key"));
+}

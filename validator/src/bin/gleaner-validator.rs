@@ -184,12 +184,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let key = node
                 .parse()
                 .map_err(|e| anyhow::anyhow!("node key {node:?}: {e}"))?;
-            let entries = open_store(&data)?.ledger(&key)?;
-            let total: i64 = entries.iter().map(|e| e.amount).sum();
-            for e in &entries {
-                print_json(e)?;
+            // Page by page, so that a long ledger is never held whole.
+            let store = open_store(&data)?;
+            let (mut after, mut count, mut total) = (0, 0usize, 0i64);
+            loop {
+                let page = store.ledger_page(&key, after, 1_000)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for e in &page {
+                    print_json(e)?;
+                    total += e.amount;
+                }
+                count += page.len();
             }
-            eprintln!("{} entries, balance {total}", entries.len());
+            eprintln!("{count} entries, balance {total}");
             Ok(())
         }
         Command::Key {

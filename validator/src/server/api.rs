@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -643,20 +643,97 @@ pub(super) async fn admin_nodes(
 }
 
 #[utoipa::path(get, path = "/v1/admin/nodes/{node}/ledger", tag = "admin",
-    params(("node" = String, Path, description = "Node key, base58")),
-    responses((status = 200, body = Vec<schema::LedgerEntry>),
+    params(("node" = String, Path, description = "Node key, base58"),
+        ("after" = Option<i64>, Query, description = "Only entries whose `seq` is above this (default 0: from the first)"),
+        ("limit" = Option<u32>, Query, description = "Most entries in the page, 1 to 1000 (default 500)")),
+    responses((status = 200, body = Vec<schema::LedgerEntry>,
+            description = "One page of the node's ledger, oldest first.",
+            headers(("link" = String, description = "`<…?after=SEQ&limit=N>; rel=\"next\"` while entries remain after this page (RFC 8288)"))),
         (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn admin_ledger(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(node): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     s.require_admin(&headers)?;
-    let node = parse_key(&node, "node")?;
+    let key = parse_key(&node, "node")?;
+    let page = LedgerPage::parse(query.as_deref())?;
     let store = s.store().clone();
-    let entries = blocking(move || store.ledger(&node)).await??;
-    Ok(Json(entries).into_response())
+    // One entry past the page says whether there is a next one.
+    let mut entries =
+        blocking(move || store.ledger_page(&key, page.after, page.limit + 1)).await??;
+    let more = entries.len() > page.limit;
+    entries.truncate(page.limit);
+    let mut response = Json(&entries).into_response();
+    if let Some(last) = entries.last().filter(|_| more) {
+        let next = format!(
+            "</v1/admin/nodes/{node}/ledger?after={}&limit={}>; rel=\"next\"",
+            last.seq, page.limit
+        );
+        if let Ok(v) = HeaderValue::from_str(&next) {
+            response.headers_mut().insert(header::LINK, v);
+        }
+    }
+    Ok(response)
+}
+
+/// Ledger entries in a page when the query does not say.
+pub const LEDGER_PAGE_DEFAULT: usize = 500;
+/// Most ledger entries a page may ask for.
+pub const LEDGER_PAGE_MAX: usize = 1_000;
+
+/// The query of a ledger page: `after` (a `seq`, default 0) and `limit` (1 to
+/// [`LEDGER_PAGE_MAX`], default [`LEDGER_PAGE_DEFAULT`]), each at most once, nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LedgerPage {
+    after: i64,
+    limit: usize,
+}
+
+impl LedgerPage {
+    fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let bad = |detail: String| ApiError::bad_request("bad_query", detail);
+        let mut page = LedgerPage {
+            after: 0,
+            limit: LEDGER_PAGE_DEFAULT,
+        };
+        let (mut after_seen, mut limit_seen) = (false, false);
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let seen = match name.as_ref() {
+                "after" => {
+                    page.after = value.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        bad(format!(
+                            "after must be a ledger seq (an integer from 0), not {value:?}"
+                        ))
+                    })?;
+                    &mut after_seen
+                }
+                "limit" => {
+                    page.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=LEDGER_PAGE_MAX).contains(n))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "limit must be an integer from 1 to {LEDGER_PAGE_MAX}, not {value:?}"
+                            ))
+                        })?;
+                    &mut limit_seen
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown query parameter {other:?}: this endpoint takes after and limit"
+                    )));
+                }
+            };
+            if std::mem::replace(seen, true) {
+                return Err(bad(format!("query parameter {name:?} given twice")));
+            }
+        }
+        Ok(page)
+    }
 }
 
 #[utoipa::path(post, path = "/v1/admin/epochs/close", tag = "admin",

@@ -331,17 +331,31 @@ impl Store {
         node_in(&*self.reader()?, node)
     }
 
-    /// The ledger entries of one node, oldest first.
+    /// The ledger entries of one node, oldest first (all of them: tests and small ledgers;
+    /// anything facing a long-lived node reads [`Store::ledger_page`]).
     pub fn ledger(&self, node: &PublicKey) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.ledger_page(node, 0, usize::MAX)
+    }
+
+    /// At most `limit` ledger entries of one node whose `seq` is above `after`, oldest first:
+    /// one page of its ledger, read from the `(node, seq)` index, so a page costs the same
+    /// however long the ledger is. The next page starts after the last entry's `seq`.
+    pub fn ledger_page(
+        &self,
+        node: &PublicKey,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare(
+            .prepare_cached(
                 "SELECT seq, at_ms, epoch, node, payout, kind, amount, batch_id, record_id, note
-                 FROM ledger WHERE node = ?1 ORDER BY seq",
+                 FROM ledger WHERE node = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .op("ledger")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![node.to_string()], |r| {
+            .query_map(params![node.to_string(), after, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
