@@ -207,15 +207,27 @@ impl Network {
         Ok(v.as_array().cloned().unwrap_or_default())
     }
 
-    /// A node's ledger entries (admin API).
+    /// A node's ledger entries (admin API), every page: each response's `Link: <…>;
+    /// rel="next"` names the next one.
     pub async fn ledger(&self, node: &str) -> anyhow::Result<Vec<Value>> {
-        let v = self
-            .json(self.admin(
-                reqwest::Method::GET,
-                &format!("/v1/admin/nodes/{node}/ledger"),
-            ))
-            .await?;
-        Ok(v.as_array().cloned().unwrap_or_default())
+        let mut entries = Vec::new();
+        let mut next = Some(format!("/v1/admin/nodes/{node}/ledger"));
+        while let Some(path) = next.take() {
+            let resp = self.admin(reqwest::Method::GET, &path).send().await?;
+            let status = resp.status();
+            next = resp
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_suffix(">; rel=\"next\""))
+                .and_then(|v| v.strip_prefix('<'))
+                .map(str::to_string);
+            let body = resp.text().await?;
+            anyhow::ensure!(status.is_success(), "validator answered {status}: {body}");
+            let page: Vec<Value> = serde_json::from_str(&body)?;
+            entries.extend(page);
+        }
+        Ok(entries)
     }
 
     /// Closes the open epoch and returns the signed root (admin API).

@@ -434,7 +434,17 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
     let mut credited = HashSet::new();
     let mut ledger_by_node: BTreeMap<String, i64> = BTreeMap::new();
     for n in store.nodes().unwrap() {
-        for e in store.ledger(&n.node).unwrap() {
+        let ledger = store.ledger(&n.node).unwrap();
+        // The admin API's pages, followed link by link, give the same entries.
+        let via_api: Vec<i64> = net
+            .ledger(&n.node.to_string())
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(via_api, ledger.iter().map(|e| e.seq).collect::<Vec<_>>());
+        for e in ledger {
             *ledger_by_node.entry(n.node.to_string()).or_default() += e.amount;
             if let Some(r) = e.record_id
                 && e.amount > 0
