@@ -599,7 +599,7 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
     );
     let metrics = net.metrics().await;
     assert!(
-        metrics.contains("gleaner_leases_deferred_total 1"),
+        metrics.contains(r#"gleaner_leases_deferred_total{reason="checks"} 1"#),
         "{metrics}"
     );
     assert!(metrics.contains("gleaner_ingest_waiting 1"), "{metrics}");
@@ -625,6 +625,101 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
     assert!(!gate.defer_leases());
     let rest = net.lease(&a, 5).await;
     assert_eq!(rest.jobs.len(), 2, "{rest:?}");
+}
+
+/// While the store's writer is stuck (here, an operation holds it), a lease is answered "later"
+/// once the oldest operation queued behind it has waited past the target, without joining the
+/// queue; the batch already queued keeps its place and gets its receipt, and once the queue is
+/// gone, leases go out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_wait_while_the_store_writer_is_behind() {
+    let net = start(|c| c.lease_defer_after_ms = 200).await;
+    let a = key(1);
+    net.register(&a).await;
+    net.crawl(&[
+        "http://w1.example/",
+        "http://w2.example/",
+        "http://w3.example/",
+    ])
+    .await;
+    let first = net.lease(&a, 1).await;
+    assert_eq!(first.jobs.len(), 1);
+
+    // An operation that holds the writer until told to let go.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (entered, inside) = tokio::sync::oneshot::channel::<()>();
+    let holder = {
+        let state = net.state.clone();
+        tokio::spawn(async move {
+            state
+                .write(move |_| {
+                    let _ = entered.send(());
+                    let _ = hold.recv();
+                })
+                .await
+        })
+    };
+    inside.await.unwrap();
+    assert_eq!(net.state.writer_queue(), (0, None), "nothing waits yet");
+    assert!(!net.state.writer_behind());
+
+    // A batch is checked and queues for the writer; once it has waited past the target, the
+    // writer is behind.
+    let batch = net.batch(&a, &first.jobs, 1);
+    let submit = {
+        let body = batch.encode().unwrap();
+        let auth = net.auth(&a, "POST", PATH_BATCHES, &body, net.clock.now_ms());
+        let request = net.request(Some(&auth), "POST", PATH_BATCHES, body, BATCH_CONTENT_TYPE);
+        tokio::spawn(request.send())
+    };
+    until(|| net.state.writer_queue().0 == 1).await;
+    assert!(!net.state.writer_behind(), "not yet past the target");
+    until(|| net.state.writer_behind()).await;
+    let (_, oldest) = net.state.writer_queue();
+    assert!(oldest.unwrap() > std::time::Duration::from_millis(200));
+
+    // A lease now is answered at once, with no jobs and a retry time, and does not queue (a
+    // lease that joined the queue would wait for the holder: the timeout says so).
+    let later = tokio::time::timeout(std::time::Duration::from_secs(5), net.lease(&a, 5))
+        .await
+        .expect("answered without waiting for the writer");
+    assert!(later.jobs.is_empty(), "{later:?}");
+    assert!((500..1_500).contains(&later.retry_after_ms), "{later:?}");
+    assert!(later.pending >= 1, "later, not done");
+    assert_eq!(
+        net.state.writer_queue().0,
+        1,
+        "the lease did not join the queue"
+    );
+    let metrics = net.metrics().await;
+    assert!(
+        metrics.contains(r#"gleaner_leases_deferred_total{reason="writer"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gleaner_writer_queued 1"), "{metrics}");
+    assert!(
+        !metrics.contains("gleaner_writer_oldest_wait_seconds 0\n"),
+        "{metrics}"
+    );
+
+    // The writer lets go: the queued batch is stored and receipted, the queue is empty, and
+    // the two jobs left go out.
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    let r = submit.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    let receipt: Receipt = r.json().await.unwrap();
+    assert_eq!(receipt.verdicts.len(), 1);
+    assert_eq!(net.state.writer_queue(), (0, None));
+    assert!(!net.state.writer_behind());
+    let rest = net.lease(&a, 5).await;
+    assert_eq!(rest.jobs.len(), 2, "{rest:?}");
+    let metrics = net.metrics().await;
+    assert!(metrics.contains("gleaner_writer_queued 0"), "{metrics}");
+    assert!(
+        metrics.contains("gleaner_writer_oldest_wait_seconds 0\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,11 @@
 //! average of each batch's time per record) and holds at most `target` worth of checking. A
 //! node that keeps its pages seconds before submitting is not slowed by it unless the network
 //! as a whole leases faster than the validator can check, which would only build a queue.
+//!
+//! The store's writer is the third place a submit can wait, and the lease handler also defers
+//! while the oldest operation queued for it has waited longer than the same target
+//! (`AppState::writer_behind`, from `writer.rs`): a lease goes through the writer too, so
+//! deferred it answers at once instead of queueing in front of the batches already submitted.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -151,11 +151,22 @@ pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     let nonces = s.inner.nonces.lock().map(|n| n.len()).unwrap_or(0);
     let bands = s.store().band_index_size();
     let gate = s.ingest_gate();
+    let (writer_queued, writer_oldest) = s.writer_queue();
     let mut gauges = vec![
         (
             "gleaner_nonces_remembered",
             "Request nonces held for replay protection.",
             nonces as f64,
+        ),
+        (
+            "gleaner_writer_queued",
+            "Store operations (batches, leases, registrations) waiting for a group commit.",
+            writer_queued as f64,
+        ),
+        (
+            "gleaner_writer_oldest_wait_seconds",
+            "How long the oldest store operation still queued has waited so far (0 when none).",
+            writer_oldest.map_or(0.0, |d| d.as_secs_f64()),
         ),
         (
             "gleaner_ingest_waiting",
@@ -272,12 +283,24 @@ pub(super) async fn lease(
     let node = s
         .authenticate_registered(&method, &uri, &headers, &bytes)
         .await?;
-    let Some(allowed) = s.ingest_gate().lease_allowance(req.max) else {
-        // Batches are queueing for the checks, or jobs are going out faster than they can be
-        // checked: no new work for now (see `admission`). The answer skips the store; its
-        // `pending` is the last lease's count, at least 1 so that a node reads it as "later",
-        // not "done" (its next lease tells it the truth).
-        s.metrics().add("gleaner_leases_deferred_total", "", 1);
+    // The writer first: a deferral for it takes nothing from the bucket.
+    let behind = s.writer_behind();
+    let allowance = if behind {
+        None
+    } else {
+        s.ingest_gate().lease_allowance(req.max)
+    };
+    let Some(allowed) = allowance else {
+        // Batches are queueing for the checks or for the store's writer, or jobs are going
+        // out faster than they can be checked: no new work for now (see `admission`). The
+        // answer skips the store; its `pending` is the last lease's count, at least 1 so that
+        // a node reads it as "later", not "done" (its next lease tells it the truth).
+        let reason = if behind {
+            r#"reason="writer""#
+        } else {
+            r#"reason="checks""#
+        };
+        s.metrics().add("gleaner_leases_deferred_total", reason, 1);
         let pending = s.inner.last_pending.load(Ordering::Relaxed).max(1);
         return Ok(Json(LeaseResponse {
             jobs: Vec::new(),

@@ -136,6 +136,28 @@ impl AppState {
         &self.inner.ingest_gate
     }
 
+    /// The store writer's queue: operations waiting for a group, and how long the oldest has
+    /// waited so far (`(0, None)` without a writer thread).
+    pub fn writer_queue(&self) -> (usize, Option<Duration>) {
+        self.inner
+            .writer
+            .as_ref()
+            .map_or((0, None), |w| (w.queued(), w.oldest_wait()))
+    }
+
+    /// Whether the store writer is behind: an operation has waited longer than the
+    /// lease-deferral target (`lease_defer_after_ms`) for its group to start. Leases go through
+    /// the writer too, so new ones are deferred then (see `admission`): each would only add to
+    /// the queue in front of the batches already submitted.
+    pub fn writer_behind(&self) -> bool {
+        let target = self.inner.config.lease_defer_after_ms;
+        target > 0
+            && self
+                .writer_queue()
+                .1
+                .is_some_and(|w| w > Duration::from_millis(target))
+    }
+
     /// Runs `f` in the store's next group-committed transaction (see [`writer`]) and returns its
     /// result once the commit is done.
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
