@@ -84,6 +84,18 @@ impl Network {
             };
             sites.push(Site::start(site_config, ip).await?);
         }
+        // The validator's own fetches (sitemaps, tie-breaks of disputed checks) may reach the
+        // sites, as the nodes may (`--allow-addr`); it settles disputes every 2 s.
+        let validator_dir = config.dir.join("validator");
+        std::fs::create_dir_all(&validator_dir)?;
+        let allow: Vec<String> = sites.iter().map(|s| format!("\"{}\"", s.addr())).collect();
+        std::fs::write(
+            validator_dir.join("validator.toml"),
+            format!(
+                "fetch_allow_addrs = [{}]\ntiebreak_interval_secs = 2\n",
+                allow.join(", ")
+            ),
+        )?;
         let validator_addr = free_addr()?;
         let validator = spawn_validator(&config, validator_addr)?;
         let http = crate::proc::http_client(Duration::from_secs(30))?;

@@ -335,6 +335,22 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
         num(liar_row, "checks_failed") >= 1,
         "the fabricator failed cross-checks: {liar_row}"
     );
+    // The disputes were settled by the validator's own fetch of the sites' pages, each upholding
+    // the honest fetch.
+    let db = rusqlite::Connection::open_with_flags(
+        net.validator_dir().join(gleaner_validator::store::DB_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let by_validator: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM cross_checks WHERE tiebreak_node = 'validator'
+               AND outcome IN ('primary_upheld', 'check_upheld')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(by_validator >= 1, "no dispute settled by the validator");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -269,6 +269,7 @@ fn main() {
         cross_check_rate: c.cross_check_rate,
         new_node_cross_check_rate: c.cross_check_rate,
         domain_delay_ms: 0,
+        validator_tiebreaks: false,
     };
     // Half the batches one after another on this thread, half pipelined: the next batch is
     // decoded and prepared while the store transaction of the previous one runs, as concurrent

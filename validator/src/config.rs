@@ -62,6 +62,9 @@ pub struct Config {
     pub datasets_dir: PathBuf,
     /// Look for queued sitemaps every this many seconds; 0 leaves them unfetched.
     pub sitemap_interval_secs: u64,
+    /// Settle disputed cross-checks with the validator's own fetch, looking for them every this
+    /// many seconds; 0 sends every tie-break to a third node instead.
+    pub tiebreak_interval_secs: u64,
     /// Socket addresses the validator's own fetcher may reach although they are not public
     /// (local development and tests only; the safety policy refuses every other private address).
     pub fetch_allow_addrs: Vec<std::net::SocketAddr>,
@@ -93,6 +96,7 @@ impl Default for Config {
             epoch_interval_secs: 0,
             datasets_dir: PathBuf::new(),
             sitemap_interval_secs: 30,
+            tiebreak_interval_secs: 10,
             fetch_allow_addrs: Vec::new(),
         }
     }
@@ -165,7 +169,8 @@ impl Config {
     /// Applies `GLEANER_VALIDATOR_ADMIN_TOKEN`, `..._LAB_TOKENS` (comma-separated),
     /// `..._DOMAIN_DELAY_MS`, `..._LEASE_TTL_MS`, `..._CROSS_CHECK_RATE`,
     /// `..._NEW_NODE_CROSS_CHECK_RATE`, `..._PER_IP_RPS`, `..._PER_NODE_RPS`,
-    /// `..._EPOCH_INTERVAL_SECS`, `..._INGEST_WORKERS`, `..._LEASE_DEFER_AFTER_MS`.
+    /// `..._EPOCH_INTERVAL_SECS`, `..._TIEBREAK_INTERVAL_SECS`, `..._INGEST_WORKERS`,
+    /// `..._LEASE_DEFER_AFTER_MS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
         where
@@ -233,6 +238,11 @@ impl Config {
         )?;
         set(
             &get,
+            "GLEANER_VALIDATOR_TIEBREAK_INTERVAL_SECS",
+            &mut self.tiebreak_interval_secs,
+        )?;
+        set(
+            &get,
             "GLEANER_VALIDATOR_INGEST_WORKERS",
             &mut self.ingest_workers,
         )?;
@@ -290,10 +300,22 @@ mod tests {
             "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE" => Some("0.9".into()),
             "GLEANER_VALIDATOR_INGEST_WORKERS" => Some("3".into()),
             "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS" => Some("0".into()),
+            "GLEANER_VALIDATOR_TIEBREAK_INTERVAL_SECS" => Some("0".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!((c.ingest_workers, c.lease_defer_after_ms), (3, 0));
+        assert_eq!(c.tiebreak_interval_secs, 0);
+        assert_eq!(Config::default().tiebreak_interval_secs, 10);
+        let from_file = Config::from_toml(
+            "tiebreak_interval_secs = 2\nfetch_allow_addrs = [\"127.0.0.2:8080\"]\n",
+        )
+        .unwrap();
+        assert_eq!(from_file.tiebreak_interval_secs, 2);
+        assert_eq!(
+            from_file.fetch_allow_addrs,
+            ["127.0.0.2:8080".parse().unwrap()]
+        );
         assert_eq!(c.domain_delay_ms, 7);
         assert_eq!(c.lab_tokens, vec!["x", "y"]);
         assert_eq!(c.new_node_cross_check_rate, 0.9);

@@ -33,6 +33,7 @@ pub mod server;
 pub mod sitemaps;
 pub mod store;
 pub mod testkit;
+pub mod tiebreak;
 
 pub use clock::Clock;
 pub use config::Config;

@@ -254,6 +254,7 @@ pub fn ingest_batch(
         cross_check_rate: 0.0,
         new_node_cross_check_rate: 0.0,
         domain_delay_ms: 0,
+        validator_tiebreaks: false,
     };
     store.ingest(
         batch_id,

@@ -48,6 +48,9 @@ async fn start(tune: impl FnOnce(&mut Config)) -> Net {
         per_node_burst: 1_000,
         cross_check_rate: 0.0,
         new_node_cross_check_rate: 0.0,
+        // Tie-breaks by third nodes unless a test says otherwise (the validator's own fetch
+        // needs a site it may reach: `disputes_are_settled_by_the_validators_own_fetch`).
+        tiebreak_interval_secs: 0,
         ..Config::default()
     };
     tune(&mut config);
@@ -767,6 +770,138 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
         .map(|r| r.record.node)
         .collect();
     assert!(!urls.contains(&liar.public()));
+}
+
+/// A site on 127.0.0.1 for the validator's own tie-break fetches: an article, robots.txt that
+/// forbids `/private/`, and nothing else (404).
+async fn article_site() -> (std::net::SocketAddr, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut html = String::from(
+        "<html><head><title>Harbour notes</title></head><body><nav><a href=\"/\">Home</a></nav>\
+         <article><h1>Harbour notes</h1>",
+    );
+    for i in 0..12 {
+        html.push_str(&format!("<p>{}</p>", sample_text(900 + i, 400)));
+    }
+    html.push_str("</article><footer>Contact us</footer></body></html>");
+    let page = html.clone();
+    let app = axum::Router::new()
+        .route(
+            "/robots.txt",
+            axum::routing::get(|| async { "User-agent: *\nDisallow: /private/\n" }),
+        )
+        .route(
+            "/article",
+            axum::routing::get(move || async move { axum::response::Html(page) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, html)
+}
+
+/// A disputed check is settled by the validator's own fetch (on its timer) when it can reach the
+/// page: the fetch it agrees with is upheld and the liar penalised, with no third node. When it
+/// cannot (a missing page), nobody is blamed for that: the tie-break goes to a third node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disputes_are_settled_by_the_validators_own_fetch() {
+    let (site, html) = article_site().await;
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        c.tiebreak_interval_secs = 1;
+        c.fetch_allow_addrs = vec![site];
+    })
+    .await;
+    let (liar, checker, judge, liar2) = (key(1), key(2), key(3), key(4));
+    for k in [&liar, &checker, &judge, &liar2] {
+        net.register(k).await;
+    }
+    let store = net.state.store().clone();
+    let nodes = || net.state.store().nodes().unwrap();
+    let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();
+
+    // The page as the node's cleaner gives it: what an honest node submits.
+    let url = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+    assert!(real.len() > 2_000, "{real}");
+    let receipt = fetch_primary(&net, &liar, &url, &sample_text(666, 3000)).await;
+    assert!(receipt.points > 0);
+    fetch_check(&net, &checker, &url, &real).await;
+    // Disputed: it waits for the validator, not for a third node.
+    assert!(net.lease(&judge, 5).await.jobs.is_empty());
+    until(|| row(&liar).checks_failed == 1).await;
+    assert!(store.pending_tiebreak_fetches(10).unwrap().is_empty());
+    assert_eq!(row(&liar).credibility, 0.0);
+    assert_eq!(
+        row(&liar).points_total,
+        0,
+        "the liar's points were clawed back"
+    );
+    assert_eq!(row(&checker).checks_passed, 1);
+    assert_eq!(row(&judge).checks_passed, 0, "no third node was involved");
+    let ledger = store.ledger(&liar.public()).unwrap();
+    assert_eq!(ledger.last().unwrap().kind, "penalty");
+    let db = rusqlite::Connection::open(net._dir.path().join(gleaner_validator::store::DB_FILE))
+        .unwrap();
+    let (outcome, third): (String, String) = db
+        .query_row(
+            "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
+            [&url],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (outcome.as_str(), third.as_str()),
+        ("check_upheld", "validator")
+    );
+    net.healthy().await;
+}
+
+/// A dispute over a page the validator cannot fetch (here a 404) goes to a third node, and the
+/// failed fetch counts against nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
+    let (site, _) = article_site().await;
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        c.tiebreak_interval_secs = 1;
+        c.fetch_allow_addrs = vec![site];
+    })
+    .await;
+    let (checker, judge, liar2) = (key(2), key(3), key(4));
+    for k in [&checker, &judge, &liar2] {
+        net.register(k).await;
+    }
+    let store = net.state.store().clone();
+    let nodes = || net.state.store().nodes().unwrap();
+    let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();
+    let db = rusqlite::Connection::open(net._dir.path().join(gleaner_validator::store::DB_FILE))
+        .unwrap();
+    let gone = format!("http://{site}/gone");
+    fetch_primary(&net, &liar2, &gone, &sample_text(667, 3000)).await;
+    let real_gone = sample_text(1235, 3000);
+    fetch_check(&net, &checker, &gone, &real_gone).await;
+    until(|| store.pending_tiebreak_fetches(10).unwrap().is_empty()).await;
+    assert_eq!(
+        row(&liar2).checks_failed,
+        0,
+        "a validator-side failure blames nobody"
+    );
+    assert_eq!(row(&checker).checks_failed, 0);
+    fetch_check(&net, &judge, &gone, &format!("{real_gone} Posted today.")).await;
+    assert_eq!(row(&liar2).checks_failed, 1);
+    assert_eq!(row(&judge).checks_passed, 1);
+    let (outcome, third): (String, String) = db
+        .query_row(
+            "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
+            [&gone],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(outcome, "check_upheld");
+    assert_eq!(third, judge.public().to_string());
+    net.healthy().await;
 }
 
 /// One crawl of a single fresh URL: `primary` fetches it with `text`; returns the receipt.

@@ -16,6 +16,7 @@ const PARAMS: IngestParams = IngestParams {
     cross_check_rate: 0.0,
     new_node_cross_check_rate: 0.0,
     domain_delay_ms: 0,
+    validator_tiebreaks: false,
 };
 const LEASE: LeaseParams = LeaseParams {
     ttl_ms: 3_600_000,

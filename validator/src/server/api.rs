@@ -463,6 +463,7 @@ pub(super) async fn submit_batch(
             cross_check_rate: c.cross_check_rate,
             new_node_cross_check_rate: c.new_node_cross_check_rate,
             domain_delay_ms: c.domain_delay_ms,
+            validator_tiebreaks: c.tiebreak_interval_secs > 0,
         };
         Ok(Ok((batch_id, prepared, now, params)))
     })

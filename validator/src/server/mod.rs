@@ -286,6 +286,38 @@ fn spawn_sitemap_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
     }))
 }
 
+/// Settles disputed cross-checks with the validator's own fetch, every `tiebreak_interval_secs`
+/// (0: never; ingest then sends every tie-break to a third node).
+fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = state.inner.config.tiebreak_interval_secs;
+    if interval == 0 {
+        return None;
+    }
+    let fetcher = match crate::tiebreak::TiebreakFetcher::new(&state.inner.config.fetch_allow_addrs)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e,
+                    "disputed cross-checks will wait: set tiebreak_interval_secs = 0 to send them to nodes");
+            return None;
+        }
+    };
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(interval));
+        loop {
+            tick.tick().await;
+            let clock = state.inner.clock.clone();
+            if let Err(e) = fetcher
+                .run_pending(&state.inner.store, || clock.now_ms())
+                .await
+            {
+                tracing::error!(error = %e, "tie-break pass failed");
+            }
+        }
+    }))
+}
+
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 /// Also closes epochs on a timer when `epoch_interval_secs` is set.
 pub async fn run(
@@ -309,6 +341,7 @@ pub async fn run(
         })
     });
     let sitemaps = spawn_sitemap_timer(&state);
+    let tiebreaks = spawn_tiebreak_timer(&state);
     // The near-duplicate index is built from the store before the first request, not by it, and
     // so are the checks' tables.
     let store = state.inner.store.clone();
@@ -337,7 +370,7 @@ pub async fn run(
     if let Some(t) = timer {
         t.abort();
     }
-    if let Some(t) = sitemaps {
+    for t in [sitemaps, tiebreaks].into_iter().flatten() {
         t.abort();
     }
     tracing::info!("validator stopped");

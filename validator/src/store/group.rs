@@ -40,7 +40,7 @@ impl std::fmt::Debug for Group<'_> {
 
 impl Group<'_> {
     /// Runs `f` in a savepoint: released when it returns `Ok`, rolled back when it returns `Err`.
-    fn savepoint<T, E: From<StoreError>>(
+    pub(super) fn savepoint<T, E: From<StoreError>>(
         &mut self,
         f: impl FnOnce(&Connection, &mut BandIndex, &mut Appender) -> Result<T, E>,
     ) -> Result<T, E> {

@@ -56,6 +56,9 @@ pub struct IngestParams {
     pub cross_check_rate: f64,
     pub new_node_cross_check_rate: f64,
     pub domain_delay_ms: i64,
+    /// A disputed cross-check waits for the validator's own fetch (`tiebreak_fetches`, settled
+    /// by [`Store::settle_by_validator`]) instead of going straight to a third node.
+    pub validator_tiebreaks: bool,
 }
 
 /// The result of ingesting a batch.
@@ -187,16 +190,6 @@ struct TaskRow {
     request_id: i64,
     depth: i64,
 }
-
-/// (primary record, its seq, primary node, check record, its seq, check node) of a cross-check.
-type CheckRow = (
-    Vec<u8>,
-    Option<i64>,
-    String,
-    Option<Vec<u8>>,
-    Option<i64>,
-    Option<String>,
-);
 
 impl Store {
     /// Ingests a verified, prepared batch in one transaction and signs its receipt.
@@ -447,7 +440,17 @@ pub(super) fn ingest_in(
             grow_frontier(tx, &mut scopes, &task, &d.outlinks, now_ms)?;
         } else if !is_primary && let Some(check_id) = task.check_id {
             resolve_check(
-                tx, bands, check_id, &task, &lease, pr, seq, &node_s, epoch, now_ms,
+                tx,
+                bands,
+                check_id,
+                &task,
+                &lease,
+                pr,
+                seq,
+                &node_s,
+                epoch,
+                now_ms,
+                p.validator_tiebreaks,
             )?;
         }
         verdicts.push(RecordVerdict {
@@ -675,111 +678,219 @@ fn resolve_check(
     node: &str,
     epoch: u64,
     now_ms: i64,
+    validator_tiebreaks: bool,
 ) -> Result<(), StoreError> {
-    let row: Option<CheckRow> = conn
-        .query_row_cached(
-            "SELECT primary_record, primary_seq, primary_node, check_record, check_seq,
-                    check_node
-               FROM cross_checks WHERE id = ?1",
-            params![check_id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
-        .optional()
-        .op("resolve_check")?;
-    let Some((primary_record, primary_seq, primary_node, check_record, check_seq, check_node)) =
-        row
-    else {
-        return Ok(());
-    };
-    let Some(primary_sig) = minhash_of(conn, primary_seq)? else {
-        return Ok(());
-    };
     let this = pr.derived.id.as_bytes().as_slice();
-    if task.kind == "check" {
-        let sim = pr.derived.minhash.similarity(&primary_sig);
-        if sim >= AGREEMENT_SIMILARITY {
-            apply_check(conn, &primary_node, true)?;
-            apply_check(conn, node, true)?;
-            conn.exec_cached(
-                "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
-                        outcome = 'agreed', resolved_at_ms = ?5, check_seq = ?6 WHERE id = ?1",
-                params![check_id, this, node, sim, now_ms, seq],
-            )
-            .op("resolve_check")?;
-        } else {
-            conn.exec_cached(
-                "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
-                        outcome = 'disputed', check_seq = ?5 WHERE id = ?1",
-                params![check_id, this, node, sim, seq],
-            )
-            .op("resolve_check")?;
-            push_task(
-                conn,
-                &lease.url,
-                &lease.domain,
-                task.request_id,
-                task.depth,
-                "tiebreak",
-                Some(check_id),
-                &format!("{primary_node} {node}"),
-                now_ms,
-            )?;
-            tracing::info!(
-                check = check_id,
-                similarity = sim,
-                "cross-check disputed; tie-break queued"
-            );
-        }
+    if task.kind != "check" {
+        // A third node's fetch of a disputed check.
+        return settle_dispute(
+            conn,
+            bands,
+            check_id,
+            &pr.derived.minhash,
+            Third::Node { node, record: this },
+            epoch,
+            now_ms,
+        )
+        .map(|_| ());
+    }
+    let Some(dispute) = dispute_of(conn, check_id)? else {
+        return Ok(());
+    };
+    let Some(primary_sig) = minhash_of(conn, dispute.primary_seq)? else {
+        return Ok(());
+    };
+    let sim = pr.derived.minhash.similarity(&primary_sig);
+    if sim >= AGREEMENT_SIMILARITY {
+        apply_check(conn, &dispute.primary_node, true)?;
+        apply_check(conn, node, true)?;
+        conn.exec_cached(
+            "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
+                    outcome = 'agreed', resolved_at_ms = ?5, check_seq = ?6 WHERE id = ?1",
+            params![check_id, this, node, sim, now_ms, seq],
+        )
+        .op("resolve_check")?;
         return Ok(());
     }
-    // Tie-break: side with whichever earlier fetch the third one agrees with.
-    let (Some(check_record), Some(check_node)) = (check_record, check_node) else {
-        return Ok(());
+    conn.exec_cached(
+        "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
+                outcome = 'disputed', check_seq = ?5 WHERE id = ?1",
+        params![check_id, this, node, sim, seq],
+    )
+    .op("resolve_check")?;
+    let place = TiebreakPlace {
+        url: lease.url.clone(),
+        domain: lease.domain.clone(),
+        request_id: task.request_id,
+        depth: task.depth,
     };
-    let Some(check_sig) = minhash_of(conn, check_seq)? else {
-        return Ok(());
+    if validator_tiebreaks {
+        conn.exec_cached(
+            "INSERT OR IGNORE INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
+                                                    queued_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                check_id,
+                place.url,
+                place.domain,
+                place.request_id,
+                place.depth,
+                now_ms
+            ],
+        )
+        .op("resolve_check")?;
+    } else {
+        third_node_tiebreak(conn, check_id, &place, &dispute.primary_node, node, now_ms)?;
+    }
+    tracing::info!(
+        check = check_id,
+        similarity = sim,
+        by_validator = validator_tiebreaks,
+        "cross-check disputed; tie-break queued"
+    );
+    Ok(())
+}
+
+/// Where a disputed check's page is, for its tie-break task.
+#[derive(Debug, Clone)]
+pub(super) struct TiebreakPlace {
+    pub url: String,
+    pub domain: String,
+    pub request_id: i64,
+    pub depth: i64,
+}
+
+/// Queues the tie-break of a disputed check for a node that made neither fetch.
+pub(super) fn third_node_tiebreak(
+    conn: &Connection,
+    check_id: i64,
+    place: &TiebreakPlace,
+    primary_node: &str,
+    check_node: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    push_task(
+        conn,
+        &place.url,
+        &place.domain,
+        place.request_id,
+        place.depth,
+        "tiebreak",
+        Some(check_id),
+        &format!("{primary_node} {check_node}"),
+        now_ms,
+    )
+}
+
+/// A cross-check's two earlier fetches, as stored.
+pub(super) struct Dispute {
+    primary_record: Vec<u8>,
+    primary_seq: Option<i64>,
+    pub primary_node: String,
+    check_record: Option<Vec<u8>>,
+    check_seq: Option<i64>,
+    pub check_node: Option<String>,
+    outcome: String,
+}
+
+pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Dispute>, StoreError> {
+    conn.query_row_cached(
+        "SELECT primary_record, primary_seq, primary_node, check_record, check_seq, check_node,
+                outcome
+           FROM cross_checks WHERE id = ?1",
+        params![check_id],
+        |r| {
+            Ok(Dispute {
+                primary_record: r.get(0)?,
+                primary_seq: r.get(1)?,
+                primary_node: r.get(2)?,
+                check_record: r.get(3)?,
+                check_seq: r.get(4)?,
+                check_node: r.get(5)?,
+                outcome: r.get(6)?,
+            })
+        },
+    )
+    .optional()
+    .op("dispute_of")
+}
+
+/// Who made the third fetch of a disputed check.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Third<'a> {
+    /// A node that made neither earlier fetch, with the record it submitted.
+    Node { node: &'a str, record: &'a [u8] },
+    /// The validator itself (`tiebreak_node` 'validator', no record).
+    Validator,
+}
+
+/// Settles a disputed check by a third fetch (`third_sig` its text's signature): the earlier
+/// fetch it agrees with is upheld, the other node penalised and its credibility lowered; if it
+/// agrees with both or neither, the check is inconclusive and nobody is penalised. Returns the
+/// outcome, or `None` when the check is not (or no longer) disputed: a second third fetch
+/// changes nothing.
+pub(super) fn settle_dispute(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    check_id: i64,
+    third_sig: &MinHash,
+    third: Third<'_>,
+    epoch: u64,
+    now_ms: i64,
+) -> Result<Option<&'static str>, StoreError> {
+    let Some(d) = dispute_of(conn, check_id)? else {
+        return Ok(None);
     };
-    let agrees_primary = pr.derived.minhash.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
-    let agrees_check = pr.derived.minhash.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
+    let (Some(check_record), Some(check_node)) = (d.check_record, d.check_node) else {
+        return Ok(None);
+    };
+    if d.outcome != "disputed" {
+        return Ok(None);
+    }
+    let (Some(primary_sig), Some(check_sig)) = (
+        minhash_of(conn, d.primary_seq)?,
+        minhash_of(conn, d.check_seq)?,
+    ) else {
+        return Ok(None);
+    };
+    let agrees_primary = third_sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
+    let agrees_check = third_sig.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
     let (outcome, liar) = match (agrees_primary, agrees_check) {
         (true, false) => (
             "primary_upheld",
-            Some((check_node.as_str(), check_record, check_seq)),
+            Some((check_node.as_str(), check_record, d.check_seq)),
         ),
         (false, true) => (
             "check_upheld",
-            Some((primary_node.as_str(), primary_record, primary_seq)),
+            Some((d.primary_node.as_str(), d.primary_record, d.primary_seq)),
         ),
         _ => ("inconclusive", None),
     };
     if let Some((liar, liar_record, liar_seq)) = liar {
-        let honest = if liar == primary_node {
+        let honest = if liar == d.primary_node {
             &check_node
         } else {
-            &primary_node
+            &d.primary_node
         };
         apply_check(conn, liar, false)?;
         apply_check(conn, honest, true)?;
-        apply_check(conn, node, true)?;
+        if let Third::Node { node, .. } = third {
+            apply_check(conn, node, true)?;
+        }
         penalise(conn, bands, liar, &liar_record, liar_seq, epoch, now_ms)?;
         tracing::warn!(check = check_id, node = %liar, "node failed a cross-check; penalised");
     }
+    let (third_record, third_node) = match third {
+        Third::Node { node, record } => (Some(record), node),
+        Third::Validator => (None, "validator"),
+    };
     conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
                 resolved_at_ms = ?5 WHERE id = ?1",
-        params![check_id, this, node, outcome, now_ms],
+        params![check_id, third_record, third_node, outcome, now_ms],
     )
     .op("resolve_check")?;
-    Ok(())
+    Ok(Some(outcome))
 }
 
 /// Revokes a fabricated record so it never reaches a dataset, and forfeits everything the node

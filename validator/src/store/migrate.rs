@@ -100,6 +100,11 @@ const STEPS: &[Step] = &[
         what: "per-epoch ledger totals and running balances for epoch closes",
         run: Run::Sql(include_str!("migrations/0014_running_ledger_totals.sql")),
     },
+    Step {
+        to: 15,
+        what: "disputed cross-checks queued for the validator's own fetch",
+        run: Run::Sql(include_str!("migrations/0015_validator_tiebreaks.sql")),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.

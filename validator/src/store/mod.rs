@@ -20,6 +20,7 @@ mod migrate;
 mod nodes;
 mod read;
 mod sitemaps;
+mod tiebreaks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +46,7 @@ pub use sitemaps::{
     MAX_CHILD_SITEMAPS, MAX_SITEMAP_DEPTH, SitemapApplied, SitemapJob, SitemapOutcome,
     SitemapStatus,
 };
+pub use tiebreaks::{TiebreakFetch, TiebreakSettled, ValidatorFetch};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "validator.db";

@@ -206,6 +206,18 @@ CREATE TABLE IF NOT EXISTS cross_checks (
     resolved_at_ms   INTEGER
 );
 
+-- Disputed cross-checks waiting for the validator's own fetch (version 15): one row each until
+-- that fetch settles the dispute or, failing, hands the tie-break to a third node.
+CREATE TABLE IF NOT EXISTS tiebreak_fetches (
+    check_id      INTEGER PRIMARY KEY,
+    url           TEXT NOT NULL,
+    -- Where the check's task came from, for a third node's task if the validator's fetch fails.
+    domain        TEXT NOT NULL,
+    request_id    INTEGER NOT NULL,
+    depth         INTEGER NOT NULL,
+    queued_at_ms  INTEGER NOT NULL
+);
+
 -- Append-only. Balances are sums over it.
 CREATE TABLE IF NOT EXISTS ledger (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
