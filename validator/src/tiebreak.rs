@@ -97,24 +97,35 @@ impl TiebreakFetcher {
         ValidatorFetch::Text(MinHash::of(text))
     }
 
-    /// Fetches up to [`TIEBREAKS_PER_PASS`] disputed pages and settles their disputes. Returns
-    /// how many were handled; an `Err` is a store failure, which leaves the rest queued.
+    /// Fetches up to [`TIEBREAKS_PER_PASS`] disputed pages, one per domain, on domains the
+    /// network's politeness leaves free (no lease out, not resting), and settles their
+    /// disputes, resting each domain by `domain_delay_ms` (or its crawl delay) after. Returns how
+    /// many were handled; an `Err` is a store failure, which leaves the rest queued.
     pub async fn run_pending(
         &self,
         store: &Arc<Store>,
         now_ms: impl Fn() -> i64,
+        domain_delay_ms: i64,
     ) -> Result<usize, TiebreakError> {
         let pending = {
-            let store = store.clone();
-            blocking(move || store.pending_tiebreak_fetches(TIEBREAKS_PER_PASS)).await?
+            let (store, now) = (store.clone(), now_ms());
+            blocking(move || store.pending_tiebreak_fetches(TIEBREAKS_PER_PASS, now)).await?
         };
+        // One page per domain per pass: the domain rests after each.
+        let mut domains = std::collections::HashSet::new();
+        let pending: Vec<_> = pending
+            .into_iter()
+            .filter(|job| domains.insert(job.domain.clone()))
+            .collect();
         let n = pending.len();
         for job in pending {
             let fetched = self.fetch(&job.url).await;
             let (store, now) = (store.clone(), now_ms());
             let settle = fetched.clone();
-            let settled =
-                blocking(move || store.settle_by_validator(job.check_id, &settle, now)).await?;
+            let settled = blocking(move || {
+                store.settle_by_validator(job.check_id, &settle, now, domain_delay_ms)
+            })
+            .await?;
             match (&settled, &fetched) {
                 (TiebreakSettled::Settled(outcome), _) => {
                     tracing::info!(check = job.check_id, url = %job.url, outcome,

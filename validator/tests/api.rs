@@ -830,7 +830,7 @@ async fn disputes_are_settled_by_the_validators_own_fetch() {
     // Disputed: it waits for the validator, not for a third node.
     assert!(net.lease(&judge, 5).await.jobs.is_empty());
     until(|| row(&liar).checks_failed == 1).await;
-    assert!(store.pending_tiebreak_fetches(10).unwrap().is_empty());
+    assert!(store.tiebreak_fetches_waiting().unwrap() == 0);
     assert_eq!(row(&liar).credibility, 0.0);
     assert_eq!(
         row(&liar).points_total,
@@ -882,7 +882,7 @@ async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
     fetch_primary(&net, &liar2, &gone, &sample_text(667, 3000)).await;
     let real_gone = sample_text(1235, 3000);
     fetch_check(&net, &checker, &gone, &real_gone).await;
-    until(|| store.pending_tiebreak_fetches(10).unwrap().is_empty()).await;
+    until(|| store.tiebreak_fetches_waiting().unwrap() == 0).await;
     assert_eq!(
         row(&liar2).checks_failed,
         0,

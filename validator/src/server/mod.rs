@@ -308,8 +308,9 @@ fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>>
         loop {
             tick.tick().await;
             let clock = state.inner.clock.clone();
+            let delay = state.inner.config.domain_delay_ms;
             if let Err(e) = fetcher
-                .run_pending(&state.inner.store, || clock.now_ms())
+                .run_pending(&state.inner.store, || clock.now_ms(), delay)
                 .await
             {
                 tracing::error!(error = %e, "tie-break pass failed");

@@ -18,6 +18,8 @@ use crate::dedup::MinHash;
 pub struct TiebreakFetch {
     pub check_id: i64,
     pub url: String,
+    /// The page's registered domain, as the frontier keys its politeness.
+    pub domain: String,
 }
 
 /// What the validator's fetch of a disputed page gave.
@@ -41,21 +43,31 @@ pub enum TiebreakSettled {
 }
 
 impl Store {
-    /// Up to `limit` disputed checks waiting for the validator's fetch, oldest first.
-    pub fn pending_tiebreak_fetches(&self, limit: usize) -> Result<Vec<TiebreakFetch>, StoreError> {
+    /// Up to `limit` disputed checks waiting for the validator's fetch, oldest first, whose
+    /// domains the network's politeness lets the validator fetch at `now_ms`: no node holds a
+    /// lease there and the domain is not resting. The validator's fetch keeps the same
+    /// per-domain rules as the nodes' ([`Store::settle_by_validator`] rests the domain after it).
+    pub fn pending_tiebreak_fetches(
+        &self,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<TiebreakFetch>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT check_id, url FROM tiebreak_fetches ORDER BY queued_at_ms, check_id
-                 LIMIT ?1",
+                "SELECT t.check_id, t.url, t.domain FROM tiebreak_fetches t
+                   LEFT JOIN domains d ON d.domain = t.domain
+                  WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2)
+                  ORDER BY t.queued_at_ms, t.check_id LIMIT ?1",
             )
             .op("pending_tiebreak_fetches")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![limit], |r| {
+            .query_map(params![limit, now_ms], |r| {
                 Ok(TiebreakFetch {
                     check_id: r.get(0)?,
                     url: r.get(1)?,
+                    domain: r.get(2)?,
                 })
             })
             .op("pending_tiebreak_fetches")?;
@@ -63,15 +75,26 @@ impl Store {
             .op("pending_tiebreak_fetches")
     }
 
+    /// Waiting disputes in all, whatever their domains' state.
+    pub fn tiebreak_fetches_waiting(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .reader()?
+            .query_row_cached("SELECT COUNT(*) FROM tiebreak_fetches", [], |r| r.get(0))
+            .op("tiebreak_fetches_waiting")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Settles disputed check `check_id` with the validator's fetch (see the module docs), in
-    /// one transaction.
+    /// one transaction, and rests the page's domain as a node's fetch would (`domain_delay_ms`,
+    /// or the site's crawl delay if longer).
     pub fn settle_by_validator(
         &self,
         check_id: i64,
         fetched: &ValidatorFetch,
         now_ms: i64,
+        domain_delay_ms: i64,
     ) -> Result<TiebreakSettled, StoreError> {
-        self.group(|g| g.settle_by_validator(check_id, fetched, now_ms))?
+        self.group(|g| g.settle_by_validator(check_id, fetched, now_ms, domain_delay_ms))?
     }
 }
 
@@ -82,6 +105,7 @@ impl Group<'_> {
         check_id: i64,
         fetched: &ValidatorFetch,
         now_ms: i64,
+        domain_delay_ms: i64,
     ) -> Result<TiebreakSettled, StoreError> {
         self.savepoint(|conn, bands, _| {
             let place: Option<TiebreakPlace> = conn
@@ -106,6 +130,15 @@ impl Group<'_> {
             conn.exec_cached(
                 "DELETE FROM tiebreak_fetches WHERE check_id = ?1",
                 params![check_id],
+            )
+            .op("settle_by_validator")?;
+            // The validator asked the site for a page (or tried): the domain rests as after a
+            // node's fetch.
+            conn.exec_cached(
+                "UPDATE domains SET next_allowed_ms = MAX(next_allowed_ms,
+                                                          ?2 + MAX(?3, crawl_delay_ms))
+                 WHERE domain = ?1",
+                params![place.domain, now_ms, domain_delay_ms],
             )
             .op("settle_by_validator")?;
             match fetched {
@@ -141,5 +174,105 @@ impl Group<'_> {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::store::DB_FILE;
+
+    const NOW: i64 = 1_767_225_600_000;
+
+    /// Three disputes on a domain with a lease out, an idle one and a resting one: only the idle
+    /// domain's is offered; a failed fetch hands it to a third node (excluding both earlier
+    /// nodes) and rests the domain; settling it again does nothing; the resting domain's is
+    /// offered once its rest is over.
+    #[test]
+    fn the_validators_fetches_keep_the_networks_politeness() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for (id, domain) in [
+            (1, "busy.example"),
+            (2, "idle.example"),
+            (3, "resting.example"),
+        ] {
+            db.execute(
+                "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_record,
+                                          check_node, outcome, created_at_ms)
+                 VALUES (?1, ?2, x'01', 'P', x'02', 'C', 'disputed', 0)",
+                params![id, format!("http://{domain}/p")],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
+                                              queued_at_ms)
+                 VALUES (?1, ?2, ?3, 1, 0, ?1)",
+                params![id, format!("http://{domain}/p"), domain],
+            )
+            .unwrap();
+        }
+        db.execute_batch(&format!(
+            "INSERT INTO domains(domain, active_leases) VALUES ('busy.example', 1);
+             INSERT INTO domains(domain) VALUES ('idle.example');
+             INSERT INTO domains(domain, next_allowed_ms) VALUES ('resting.example', {});",
+            NOW + 10_000
+        ))
+        .unwrap();
+        let ids = |now| -> Vec<i64> {
+            store
+                .pending_tiebreak_fetches(10, now)
+                .unwrap()
+                .iter()
+                .map(|t| t.check_id)
+                .collect()
+        };
+        assert_eq!(ids(NOW), [2]);
+        assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 3);
+
+        let failed = ValidatorFetch::Failed {
+            code: "http_404".into(),
+        };
+        assert_eq!(
+            store.settle_by_validator(2, &failed, NOW, 5_000).unwrap(),
+            TiebreakSettled::ToNodes
+        );
+        let (kind, excluded): (String, String) = db
+            .query_row(
+                "SELECT kind, excluded FROM tasks WHERE check_id = 2",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((kind.as_str(), excluded.as_str()), ("tiebreak", "P C"));
+        let rest: i64 = db
+            .query_row(
+                "SELECT next_allowed_ms FROM domains WHERE domain = 'idle.example'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            rest,
+            NOW + 5_000,
+            "the domain rests after the validator's fetch"
+        );
+        let outcome: String = db
+            .query_row("SELECT outcome FROM cross_checks WHERE id = 2", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(outcome, "disputed", "a failed fetch settles nothing");
+        assert_eq!(
+            store.settle_by_validator(2, &failed, NOW, 5_000).unwrap(),
+            TiebreakSettled::Nothing,
+            "a dispute leaves the queue once"
+        );
+        assert!(ids(NOW + 1).is_empty());
+        assert_eq!(ids(NOW + 10_000), [3]);
+        assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 2);
     }
 }
