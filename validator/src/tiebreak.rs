@@ -22,7 +22,7 @@ use gleaner_protocol::MAX_TEXT_BYTES;
 use url::Url;
 
 use crate::dedup::MinHash;
-use crate::store::{Store, StoreError, TiebreakSettled, ValidatorFetch};
+use crate::store::{Store, StoreError, TIEBREAK_MAX_WAIT_MS, TiebreakSettled, ValidatorFetch};
 
 /// Why the tie-break fetcher could not be built or a pass could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +107,21 @@ impl TiebreakFetcher {
         now_ms: impl Fn() -> i64,
         domain_delay_ms: i64,
     ) -> Result<usize, TiebreakError> {
+        // Disputes whose domain stayed busy too long go to third nodes, through the frontier's
+        // own queue.
+        let stale = {
+            let (store, now) = (store.clone(), now_ms());
+            blocking(move || store.stale_tiebreak_fetches(now, TIEBREAK_MAX_WAIT_MS)).await?
+        };
+        for job in stale {
+            let (store, now) = (store.clone(), now_ms());
+            let busy = ValidatorFetch::NotTried {
+                code: "domain_busy".into(),
+            };
+            blocking(move || store.settle_by_validator(job.check_id, &busy, now, 0)).await?;
+            tracing::info!(check = job.check_id, url = %job.url,
+                "a disputed page's domain stayed busy; a third node will fetch it");
+        }
         let pending = {
             let (store, now) = (store.clone(), now_ms());
             blocking(move || store.pending_tiebreak_fetches(TIEBREAKS_PER_PASS, now)).await?

@@ -29,7 +29,14 @@ pub enum ValidatorFetch {
     Text(MinHash),
     /// No text: a reason code (the fetch error's, or why the page gave no text).
     Failed { code: String },
+    /// Not fetched (the site made no request): why, e.g. its domain stayed busy too long.
+    NotTried { code: String },
 }
+
+/// Longest a dispute waits for its domain to be free for the validator's fetch before a third
+/// node takes it through the frontier's own queue: on a domain nodes keep busy, a free moment
+/// may not come at a pass.
+pub const TIEBREAK_MAX_WAIT_MS: i64 = 120_000;
 
 /// How a disputed check ended after the validator's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +80,33 @@ impl Store {
             .op("pending_tiebreak_fetches")?;
         rows.collect::<Result<Vec<_>, _>>()
             .op("pending_tiebreak_fetches")
+    }
+
+    /// Disputes that have waited longer than `max_wait_ms` for their domain to be free, oldest
+    /// first (the validator hands them to third nodes: [`ValidatorFetch::NotTried`]).
+    pub fn stale_tiebreak_fetches(
+        &self,
+        now_ms: i64,
+        max_wait_ms: i64,
+    ) -> Result<Vec<TiebreakFetch>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT check_id, url, domain FROM tiebreak_fetches WHERE queued_at_ms < ?1
+                  ORDER BY queued_at_ms, check_id",
+            )
+            .op("stale_tiebreak_fetches")?;
+        let rows = stmt
+            .query_map(params![now_ms.saturating_sub(max_wait_ms)], |r| {
+                Ok(TiebreakFetch {
+                    check_id: r.get(0)?,
+                    url: r.get(1)?,
+                    domain: r.get(2)?,
+                })
+            })
+            .op("stale_tiebreak_fetches")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .op("stale_tiebreak_fetches")
     }
 
     /// Waiting disputes in all, whatever their domains' state.
@@ -132,15 +166,18 @@ impl Group<'_> {
                 params![check_id],
             )
             .op("settle_by_validator")?;
-            // The validator asked the site for a page (or tried): the domain rests as after a
-            // node's fetch.
-            conn.exec_cached(
-                "UPDATE domains SET next_allowed_ms = MAX(next_allowed_ms,
+            // The validator asked the site for a page (or tried to): the domain rests as after
+            // a node's fetch.
+            let asked = !matches!(fetched, ValidatorFetch::NotTried { .. });
+            if asked {
+                conn.exec_cached(
+                    "UPDATE domains SET next_allowed_ms = MAX(next_allowed_ms,
                                                           ?2 + MAX(?3, crawl_delay_ms))
                  WHERE domain = ?1",
-                params![place.domain, now_ms, domain_delay_ms],
-            )
-            .op("settle_by_validator")?;
+                    params![place.domain, now_ms, domain_delay_ms],
+                )
+                .op("settle_by_validator")?;
+            }
             match fetched {
                 ValidatorFetch::Text(sig) => {
                     let epoch = open_epoch(conn)?;
@@ -155,7 +192,7 @@ impl Group<'_> {
                     )?;
                     Ok(settled.map_or(TiebreakSettled::Nothing, TiebreakSettled::Settled))
                 }
-                ValidatorFetch::Failed { code } => {
+                ValidatorFetch::Failed { code } | ValidatorFetch::NotTried { code } => {
                     let Some(d) = dispute_of(conn, check_id)? else {
                         return Ok(TiebreakSettled::Nothing);
                     };
@@ -274,5 +311,41 @@ mod tests {
         assert!(ids(NOW + 1).is_empty());
         assert_eq!(ids(NOW + 10_000), [3]);
         assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 2);
+
+        // The busy domain's dispute (queued at 1) waits at most TIEBREAK_MAX_WAIT_MS, then goes
+        // to a third node without a request made, so without resting the domain.
+        let stale = |now| -> Vec<i64> {
+            store
+                .stale_tiebreak_fetches(now, TIEBREAK_MAX_WAIT_MS)
+                .unwrap()
+                .iter()
+                .map(|t| t.check_id)
+                .collect()
+        };
+        assert!(stale(TIEBREAK_MAX_WAIT_MS).is_empty());
+        assert_eq!(stale(TIEBREAK_MAX_WAIT_MS + 2), [1]);
+        let busy = ValidatorFetch::NotTried {
+            code: "domain_busy".into(),
+        };
+        assert_eq!(
+            store.settle_by_validator(1, &busy, NOW, 5_000).unwrap(),
+            TiebreakSettled::ToNodes
+        );
+        let rest: i64 = db
+            .query_row(
+                "SELECT next_allowed_ms FROM domains WHERE domain = 'busy.example'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rest, 0, "no request, no rest");
+        let tasks: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM tasks WHERE check_id = 1 AND kind = 'tiebreak'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tasks, 1);
     }
 }
