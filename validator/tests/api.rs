@@ -197,10 +197,40 @@ impl Net {
         Batch::new(key, self.clock.now_ms(), recs)
     }
 
+    /// Submits `batch` of `key` on another task, for a submit that waits in a queue.
+    fn submit_in_background(
+        &self,
+        key: &SecretKey,
+        batch: &Batch,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        let body = batch.encode().unwrap();
+        let auth = self.auth(key, "POST", PATH_BATCHES, &body, self.clock.now_ms());
+        let request = self.request(Some(&auth), "POST", PATH_BATCHES, body, BATCH_CONTENT_TYPE);
+        tokio::spawn(request.send())
+    }
+
+    /// Registers `key`, crawls `urls` (one site each) and leases it one job: the start of the
+    /// lease-gate tests.
+    async fn one_job_of(&self, key: &SecretKey, urls: &[&str]) -> LeaseResponse {
+        self.register(key).await;
+        self.crawl(urls).await;
+        let first = self.lease(key, 1).await;
+        assert_eq!(first.jobs.len(), 1);
+        first
+    }
+
     async fn healthy(&self) {
         let r = self.http.get(self.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
+}
+
+/// A deferred lease: no jobs, a retry time spread over 0.5–1.5 s, and jobs still pending, so
+/// that the node reads it as "later", not "done".
+fn assert_later(later: &LeaseResponse) {
+    assert!(later.jobs.is_empty(), "{later:?}");
+    assert!((500..1_500).contains(&later.retry_after_ms), "{later:?}");
+    assert!(later.pending >= 1, "later, not done: {later:?}");
 }
 
 async fn problem(r: reqwest::Response) -> (u16, String) {
@@ -557,15 +587,16 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
     })
     .await;
     let a = key(1);
-    net.register(&a).await;
-    net.crawl(&[
-        "http://one.example/",
-        "http://two.example/",
-        "http://three.example/",
-    ])
-    .await;
-    let first = net.lease(&a, 1).await;
-    assert_eq!(first.jobs.len(), 1);
+    let first = net
+        .one_job_of(
+            &a,
+            &[
+                "http://one.example/",
+                "http://two.example/",
+                "http://three.example/",
+            ],
+        )
+        .await;
     let gate = net.state.ingest_gate();
     assert_eq!(gate.workers(), 1);
 
@@ -594,12 +625,7 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
     assert!(gate.defer_leases());
 
     let later = net.lease(&a, 5).await;
-    assert!(later.jobs.is_empty(), "{later:?}");
-    assert!((500..1_500).contains(&later.retry_after_ms), "{later:?}");
-    assert!(
-        later.pending >= 1,
-        "a deferred answer reads as later, not done"
-    );
+    assert_later(&later);
     let metrics = net.metrics().await;
     assert!(
         metrics.contains(r#"gleaner_leases_deferred_total{reason="checks"} 1"#),
@@ -609,12 +635,7 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
 
     // Work already leased is never turned away: the batch queues and gets its receipt.
     let batch = net.batch(&a, &first.jobs, 1);
-    let submit = {
-        let body = batch.encode().unwrap();
-        let auth = net.auth(&a, "POST", PATH_BATCHES, &body, net.clock.now_ms());
-        let request = net.request(Some(&auth), "POST", PATH_BATCHES, body, BATCH_CONTENT_TYPE);
-        tokio::spawn(request.send())
-    };
+    let submit = net.submit_in_background(&a, &batch);
     until(|| gate.waiting() == 2).await;
     release.send(()).unwrap();
     assert!(q1.await.unwrap() > std::time::Duration::from_millis(20));
@@ -638,15 +659,16 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
 async fn leases_wait_while_the_store_writer_is_behind() {
     let net = start(|c| c.lease_defer_after_ms = 200).await;
     let a = key(1);
-    net.register(&a).await;
-    net.crawl(&[
-        "http://w1.example/",
-        "http://w2.example/",
-        "http://w3.example/",
-    ])
-    .await;
-    let first = net.lease(&a, 1).await;
-    assert_eq!(first.jobs.len(), 1);
+    let first = net
+        .one_job_of(
+            &a,
+            &[
+                "http://w1.example/",
+                "http://w2.example/",
+                "http://w3.example/",
+            ],
+        )
+        .await;
 
     // An operation that holds the writer until told to let go.
     let (release, hold) = std::sync::mpsc::channel::<()>();
@@ -669,12 +691,7 @@ async fn leases_wait_while_the_store_writer_is_behind() {
     // A batch is checked and queues for the writer; once it has waited past the target, the
     // writer is behind.
     let batch = net.batch(&a, &first.jobs, 1);
-    let submit = {
-        let body = batch.encode().unwrap();
-        let auth = net.auth(&a, "POST", PATH_BATCHES, &body, net.clock.now_ms());
-        let request = net.request(Some(&auth), "POST", PATH_BATCHES, body, BATCH_CONTENT_TYPE);
-        tokio::spawn(request.send())
-    };
+    let submit = net.submit_in_background(&a, &batch);
     until(|| net.state.writer_queue().0 == 1).await;
     assert!(!net.state.writer_behind(), "not yet past the target");
     until(|| net.state.writer_behind()).await;
@@ -686,9 +703,7 @@ async fn leases_wait_while_the_store_writer_is_behind() {
     let later = tokio::time::timeout(std::time::Duration::from_secs(5), net.lease(&a, 5))
         .await
         .expect("answered without waiting for the writer");
-    assert!(later.jobs.is_empty(), "{later:?}");
-    assert!((500..1_500).contains(&later.retry_after_ms), "{later:?}");
-    assert!(later.pending >= 1, "later, not done");
+    assert_later(&later);
     assert_eq!(
         net.state.writer_queue().0,
         1,
@@ -799,11 +814,9 @@ async fn article_site() -> (std::net::SocketAddr, String) {
     (addr, html)
 }
 
-/// A disputed check is settled by the validator's own fetch (on its timer) when it can reach the
-/// page: the fetch it agrees with is upheld and the liar penalised, with no third node. When it
-/// cannot (a missing page), nobody is blamed for that: the tie-break goes to a third node.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disputes_are_settled_by_the_validators_own_fetch() {
+/// A validator that checks every record and settles disputes itself every second, the article
+/// site it may reach, and the site's article page; `nodes` registered.
+async fn dispute_net(nodes: &[&SecretKey]) -> (Net, std::net::SocketAddr, String) {
     let (site, html) = article_site().await;
     let net = start(|c| {
         c.cross_check_rate = 1.0;
@@ -812,10 +825,18 @@ async fn disputes_are_settled_by_the_validators_own_fetch() {
         c.fetch_allow_addrs = vec![site];
     })
     .await;
-    let (liar, checker, judge, liar2) = (key(1), key(2), key(3), key(4));
-    for k in [&liar, &checker, &judge, &liar2] {
+    for k in nodes {
         net.register(k).await;
     }
+    (net, site, html)
+}
+
+/// A disputed check is settled by the validator's own fetch (on its timer) when it can reach the
+/// page: the fetch it agrees with is upheld and the liar penalised, with no third node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disputes_are_settled_by_the_validators_own_fetch() {
+    let (liar, checker, judge) = (key(1), key(2), key(3));
+    let (net, site, html) = dispute_net(&[&liar, &checker, &judge]).await;
     let store = net.state.store().clone();
     let nodes = || net.state.store().nodes().unwrap();
     let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();
@@ -861,18 +882,8 @@ async fn disputes_are_settled_by_the_validators_own_fetch() {
 /// failed fetch counts against nobody.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
-    let (site, _) = article_site().await;
-    let net = start(|c| {
-        c.cross_check_rate = 1.0;
-        c.new_node_cross_check_rate = 1.0;
-        c.tiebreak_interval_secs = 1;
-        c.fetch_allow_addrs = vec![site];
-    })
-    .await;
     let (checker, judge, liar2) = (key(2), key(3), key(4));
-    for k in [&checker, &judge, &liar2] {
-        net.register(k).await;
-    }
+    let (net, site, _) = dispute_net(&[&checker, &judge, &liar2]).await;
     let store = net.state.store().clone();
     let nodes = || net.state.store().nodes().unwrap();
     let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();

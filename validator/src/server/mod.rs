@@ -256,67 +256,82 @@ async fn edge(State(state): State<AppState>, req: Request<Body>, next: Next) -> 
     res
 }
 
+/// Runs `pass` every `secs` seconds (0: never) on its own task, logging a failed pass as
+/// `what`.
+fn spawn_every<F, Fut, E>(
+    secs: u64,
+    what: &'static str,
+    mut pass: F,
+) -> Option<tokio::task::JoinHandle<()>>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<usize, E>> + Send,
+    E: std::fmt::Display,
+{
+    (secs > 0).then(|| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(secs));
+            loop {
+                tick.tick().await;
+                if let Err(e) = pass().await {
+                    tracing::error!(error = %e, "{what} failed");
+                }
+            }
+        })
+    })
+}
+
 /// Fetches the sitemaps crawl requests name, every `sitemap_interval_secs` (0: never).
 fn spawn_sitemap_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let interval = state.inner.config.sitemap_interval_secs;
-    if interval == 0 {
+    let config = &state.inner.config;
+    if config.sitemap_interval_secs == 0 {
         return None;
     }
-    let fetcher = match crate::sitemaps::SitemapFetcher::new(&state.inner.config.fetch_allow_addrs)
-    {
-        Ok(f) => f,
+    let fetcher = match crate::sitemaps::SitemapFetcher::new(&config.fetch_allow_addrs) {
+        Ok(f) => Arc::new(f),
         Err(e) => {
             tracing::error!(error = %e, "sitemaps will not be fetched");
             return None;
         }
     };
     let state = state.clone();
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(interval));
-        loop {
-            tick.tick().await;
+    spawn_every(config.sitemap_interval_secs, "sitemap pass", move || {
+        let (fetcher, state) = (fetcher.clone(), state.clone());
+        async move {
             let clock = state.inner.clock.clone();
-            if let Err(e) = fetcher
+            fetcher
                 .run_pending(&state.inner.store, || clock.now_ms())
                 .await
-            {
-                tracing::error!(error = %e, "sitemap pass failed");
-            }
         }
-    }))
+    })
 }
 
 /// Settles disputed cross-checks with the validator's own fetch, every `tiebreak_interval_secs`
 /// (0: never; ingest then sends every tie-break to a third node).
 fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let interval = state.inner.config.tiebreak_interval_secs;
-    if interval == 0 {
+    let config = &state.inner.config;
+    if config.tiebreak_interval_secs == 0 {
         return None;
     }
-    let fetcher = match crate::tiebreak::TiebreakFetcher::new(&state.inner.config.fetch_allow_addrs)
-    {
-        Ok(f) => f,
+    let fetcher = match crate::tiebreak::TiebreakFetcher::new(&config.fetch_allow_addrs) {
+        Ok(f) => Arc::new(f),
         Err(e) => {
             tracing::error!(error = %e,
-                    "disputed cross-checks will wait: set tiebreak_interval_secs = 0 to send them to nodes");
+                "disputed cross-checks will wait: set tiebreak_interval_secs = 0 to send them to nodes");
             return None;
         }
     };
     let state = state.clone();
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(interval));
-        loop {
-            tick.tick().await;
+    spawn_every(config.tiebreak_interval_secs, "tie-break pass", move || {
+        let (fetcher, state) = (fetcher.clone(), state.clone());
+        async move {
             let clock = state.inner.clock.clone();
             let delay = state.inner.config.domain_delay_ms;
-            if let Err(e) = fetcher
+            fetcher
                 .run_pending(&state.inner.store, || clock.now_ms(), delay)
                 .await
-            {
-                tracing::error!(error = %e, "tie-break pass failed");
-            }
         }
-    }))
+    })
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
