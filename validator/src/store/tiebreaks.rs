@@ -205,8 +205,7 @@ impl Group<'_> {
                         &check_node,
                         now_ms,
                     )?;
-                    tracing::info!(check = check_id, code = %code,
-                        "the validator could not fetch a disputed page; a third node will");
+                    tracing::debug!(check = check_id, code = %code, "tie-break handed to a third node");
                     Ok(TiebreakSettled::ToNodes)
                 }
             }
