@@ -61,4 +61,4 @@ pub use activity::{ActivityEntry, ActivityKind, ActivityQuery, ExportFormat};
 pub use config::NodeConfig;
 pub use fetch::{FetchConfig, FetchError, Fetched, Fetcher};
 pub use node::{Node, NodeError, NodeEvent, NodeState, RunOptions, RunSummary, Stats};
-pub use util::{now_ms, registered_domain};
+pub use util::{cut, now_ms, registered_domain};

@@ -58,6 +58,33 @@ pub struct RobotsCache {
     entries: Arc<Mutex<HashMap<String, Slot>>>,
 }
 
+/// Fetch hooks that ask robots.txt before every hop of a fetch, redirects included, as a node's
+/// own hooks do: for fetchers outside a node (the validator's sitemap and tie-break fetches).
+/// Every purpose but robots.txt itself is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct RobotsHooks<'a> {
+    pub robots: &'a RobotsCache,
+    pub fetcher: &'a Fetcher,
+}
+
+impl FetchHooks for RobotsHooks<'_> {
+    fn before_hop<'a>(
+        &'a self,
+        url: &'a Url,
+        purpose: Purpose,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            if purpose != Purpose::Robots {
+                self.robots
+                    .check(self.fetcher, &crate::fetch::NoHooks, url)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// `scheme://host:port`, the robots.txt scope.
 pub fn origin(url: &Url) -> String {
     format!(

@@ -23,6 +23,7 @@ pub mod config;
 pub mod console;
 pub mod dataset;
 pub mod dedup;
+pub mod fetching;
 pub mod frontier;
 pub mod identity;
 pub mod ingest;

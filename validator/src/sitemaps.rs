@@ -14,13 +14,11 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gleaner_collector::fetch::{NoHooks, Purpose};
-use gleaner_collector::policy::AddressPolicy;
-use gleaner_collector::robots::RobotsCache;
-use gleaner_collector::{FetchConfig, Fetcher};
+use gleaner_collector::fetch::Purpose;
 use quick_xml::events::Event;
 use url::Url;
 
+use crate::fetching::{ValidatorFetcher, is_robots};
 pub use crate::store::{SitemapApplied, SitemapJob, SitemapOutcome, SitemapStatus};
 use crate::store::{Store, StoreError};
 
@@ -163,44 +161,34 @@ fn gunzip(body: &[u8]) -> Result<Vec<u8>, SitemapError> {
     Ok(out)
 }
 
-/// The validator's sitemap fetcher: the node's safe fetcher and a robots.txt cache.
+/// The validator's sitemap fetcher ([`ValidatorFetcher`]: the node's safe fetcher, robots.txt
+/// asked before every hop).
 #[derive(Debug, Clone)]
 pub struct SitemapFetcher {
-    fetcher: Fetcher,
-    robots: RobotsCache,
+    fetcher: ValidatorFetcher,
 }
 
 impl SitemapFetcher {
     /// `allow_addrs`: exact socket addresses the fetcher may reach although they are not public
     /// (tests and local development; [`crate::Config::fetch_allow_addrs`]).
     pub fn new(allow_addrs: &[std::net::SocketAddr]) -> Result<Self, SitemapError> {
-        let config = FetchConfig {
-            policy: AddressPolicy::new(allow_addrs, &[]),
-            max_body_bytes: MAX_SITEMAP_BYTES,
-            total_timeout: Duration::from_secs(120),
-            ..FetchConfig::default()
-        };
-        let fetcher = Fetcher::new(config)
-            .map_err(|e| SitemapError::new("sitemap_fetcher", e.to_string()))?;
-        Ok(SitemapFetcher {
-            fetcher,
-            robots: RobotsCache::new(),
-        })
+        let fetcher =
+            ValidatorFetcher::new(allow_addrs, MAX_SITEMAP_BYTES, Duration::from_secs(120))
+                .map_err(|e| SitemapError::new("sitemap_fetcher", e.to_string()))?;
+        Ok(SitemapFetcher { fetcher })
     }
 
-    /// Fetches and parses one sitemap, asking robots.txt first.
+    /// Fetches and parses one sitemap, robots.txt asked before every hop.
     pub async fn fetch(&self, url: &str) -> Result<Parsed, SitemapError> {
-        let parsed =
-            Url::parse(url).map_err(|e| SitemapError::new("sitemap_url", format!("{url}: {e}")))?;
-        self.robots
-            .check(&self.fetcher, &NoHooks, &parsed)
-            .await
-            .map_err(|e| SitemapError::new("sitemap_robots", e.to_string()))?;
-        let fetched = self
-            .fetcher
-            .fetch_with(url, Purpose::Sitemap, &NoHooks)
-            .await
-            .map_err(|e| SitemapError::new("sitemap_fetch", e.to_string()))?;
+        Url::parse(url).map_err(|e| SitemapError::new("sitemap_url", format!("{url}: {e}")))?;
+        let fetched = self.fetcher.get(url, Purpose::Sitemap).await.map_err(|e| {
+            let code = if is_robots(&e) {
+                "sitemap_robots"
+            } else {
+                "sitemap_fetch"
+            };
+            SitemapError::new(code, e.to_string())
+        })?;
         if fetched.truncated {
             return Err(SitemapError::new(
                 "sitemap_too_large",

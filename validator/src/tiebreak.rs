@@ -14,14 +14,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gleaner_collector::fetch::{NoHooks, Purpose};
-use gleaner_collector::policy::AddressPolicy;
-use gleaner_collector::robots::RobotsCache;
-use gleaner_collector::{FetchConfig, Fetcher};
+use gleaner_collector::fetch::Purpose;
 use gleaner_protocol::MAX_TEXT_BYTES;
-use url::Url;
 
 use crate::dedup::MinHash;
+use crate::fetching::ValidatorFetcher;
 use crate::store::{Store, StoreError, TIEBREAK_MAX_WAIT_MS, TiebreakSettled, ValidatorFetch};
 
 /// Why the tie-break fetcher could not be built or a pass could not finish.
@@ -40,42 +37,29 @@ pub const TIEBREAKS_PER_PASS: usize = 16;
 /// Largest page read (as a node reads).
 const MAX_PAGE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The validator's fetcher for disputed pages: the node's safe fetcher and a robots.txt cache.
+/// The validator's fetcher for disputed pages ([`ValidatorFetcher`]: the node's safe fetcher,
+/// robots.txt asked before every hop).
 #[derive(Debug, Clone)]
 pub struct TiebreakFetcher {
-    fetcher: Fetcher,
-    robots: RobotsCache,
+    fetcher: ValidatorFetcher,
 }
 
 impl TiebreakFetcher {
     /// `allow_addrs`: exact socket addresses the fetcher may reach although they are not public
     /// (tests and local development; [`crate::Config::fetch_allow_addrs`]).
     pub fn new(allow_addrs: &[std::net::SocketAddr]) -> Result<Self, TiebreakError> {
-        let config = FetchConfig {
-            policy: AddressPolicy::new(allow_addrs, &[]),
-            max_body_bytes: MAX_PAGE_BYTES,
-            total_timeout: Duration::from_secs(60),
-            ..FetchConfig::default()
-        };
-        let fetcher = Fetcher::new(config).map_err(|e| TiebreakError::Setup(e.to_string()))?;
-        Ok(TiebreakFetcher {
-            fetcher,
-            robots: RobotsCache::new(),
-        })
+        let fetcher = ValidatorFetcher::new(allow_addrs, MAX_PAGE_BYTES, Duration::from_secs(60))
+            .map_err(|e| TiebreakError::Setup(e.to_string()))?;
+        Ok(TiebreakFetcher { fetcher })
     }
 
-    /// Fetches and cleans one page: its text's signature, or why there is none (a reason code).
+    /// Fetches and cleans one page: its text's signature, or why there is none (a reason code:
+    /// the fetch error's, robots.txt's refusal on any hop included, or `no_text`).
     pub async fn fetch(&self, url: &str) -> ValidatorFetch {
         let failed = |code: &str| ValidatorFetch::Failed {
             code: code.to_string(),
         };
-        let Ok(parsed) = Url::parse(url) else {
-            return failed("bad_url");
-        };
-        if let Err(e) = self.robots.check(&self.fetcher, &NoHooks, &parsed).await {
-            return failed(e.code());
-        }
-        let fetched = match self.fetcher.fetch_with(url, Purpose::Page, &NoHooks).await {
+        let fetched = match self.fetcher.get(url, Purpose::Page).await {
             Ok(f) => f,
             Err(e) => return failed(e.code()),
         };
@@ -86,11 +70,7 @@ impl TiebreakFetcher {
         let Ok(cleaned) = cleaned else {
             return failed("cleaner_crashed");
         };
-        let mut end = cleaned.text.len().min(MAX_TEXT_BYTES);
-        while !cleaned.text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let text = cleaned.text.get(..end).unwrap_or_default();
+        let text = gleaner_collector::cut(&cleaned.text, MAX_TEXT_BYTES);
         if text.trim().is_empty() {
             return failed("no_text");
         }

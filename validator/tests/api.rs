@@ -788,8 +788,15 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
 }
 
 /// A site on 127.0.0.1 for the validator's own tie-break fetches: an article, robots.txt that
-/// forbids `/private/`, and nothing else (404).
+/// forbids `/private/`, `/moved` redirecting to a copy of the article under `/private/` (whose
+/// requests are counted), and nothing else (404).
 async fn article_site() -> (std::net::SocketAddr, String) {
+    article_site_counting(Arc::default()).await
+}
+
+async fn article_site_counting(
+    private_hits: Arc<std::sync::atomic::AtomicUsize>,
+) -> (std::net::SocketAddr, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut html = String::from(
@@ -801,7 +808,21 @@ async fn article_site() -> (std::net::SocketAddr, String) {
     }
     html.push_str("</article><footer>Contact us</footer></body></html>");
     let page = html.clone();
+    let private = html.clone();
     let app = axum::Router::new()
+        .route(
+            "/moved",
+            axum::routing::get(|| async {
+                axum::response::Redirect::permanent("/private/article")
+            }),
+        )
+        .route(
+            "/private/article",
+            axum::routing::get(move || async move {
+                private_hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::response::Html(private)
+            }),
+        )
         .route(
             "/robots.txt",
             axum::routing::get(|| async { "User-agent: *\nDisallow: /private/\n" }),
@@ -812,6 +833,37 @@ async fn article_site() -> (std::net::SocketAddr, String) {
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, html)
+}
+
+/// The validator's tie-break fetch asks robots.txt before every hop, as a node does: a redirect
+/// into a path robots.txt forbids is refused without requesting it; the page itself is fetched
+/// and cleaned as a node would.
+#[tokio::test]
+async fn the_validators_fetch_obeys_robots_on_every_redirect() {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (site, html) = article_site_counting(hits.clone()).await;
+    let fetcher = gleaner_validator::tiebreak::TiebreakFetcher::new(&[site]).unwrap();
+    let moved = fetcher.fetch(&format!("http://{site}/moved")).await;
+    assert_eq!(
+        moved,
+        gleaner_validator::store::ValidatorFetch::Failed {
+            code: "robots_disallowed".into()
+        }
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let url = format!("http://{site}/article");
+    let expected = gleaner_validator::dedup::MinHash::of(
+        &gleaner_collector::clean::clean(&html, Some(&url)).text,
+    );
+    assert_eq!(
+        fetcher.fetch(&url).await,
+        gleaner_validator::store::ValidatorFetch::Text(expected)
+    );
+    let gone = fetcher.fetch(&format!("http://{site}/gone")).await;
+    assert!(
+        matches!(&gone, gleaner_validator::store::ValidatorFetch::Failed { code } if code.starts_with("http")),
+        "{gone:?}"
+    );
 }
 
 /// A validator that checks every record and settles disputes itself every second, the article
