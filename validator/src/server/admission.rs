@@ -21,7 +21,7 @@
 //!
 //! The store's writer is the third place a submit can wait, and the lease handler also defers
 //! while the oldest operation queued for it has waited longer than the same target
-//! (`AppState::writer_behind`, from `writer.rs`): a lease goes through the writer too, so
+//! ([`IngestGate::writer_behind`], fed from `writer.rs`): a lease goes through the writer too, so
 //! deferred it answers at once instead of queueing in front of the batches already submitted.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -202,6 +202,14 @@ impl IngestGate {
             && Duration::from_micros(self.last_wait_us.load(Ordering::Acquire)) > target
     }
 
+    /// Whether new leases should wait for the store's writer: its oldest queued operation
+    /// (`oldest_wait`, from `writer.rs`) has waited longer than the same target.
+    pub fn writer_behind(&self, oldest_wait: Option<Duration>) -> bool {
+        self.target
+            .zip(oldest_wait)
+            .is_some_and(|(target, waited)| waited > target)
+    }
+
     /// Batches waiting for a worker now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Acquire)
@@ -356,6 +364,17 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(open.lease_allowance(1_000), Some(1_000));
         }
+    }
+
+    /// The writer is behind only past the target, and never without one.
+    #[test]
+    fn the_writer_is_behind_only_past_the_target() {
+        let gate = IngestGate::new(1, Some(Duration::from_millis(20)));
+        assert!(!gate.writer_behind(None));
+        assert!(!gate.writer_behind(Some(Duration::from_millis(20))));
+        assert!(gate.writer_behind(Some(Duration::from_millis(21))));
+        let open = IngestGate::new(1, None);
+        assert!(!open.writer_behind(Some(Duration::from_secs(60))));
     }
 
     async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {

@@ -150,12 +150,7 @@ impl AppState {
     /// the writer too, so new ones are deferred then (see `admission`): each would only add to
     /// the queue in front of the batches already submitted.
     pub fn writer_behind(&self) -> bool {
-        let target = self.inner.config.lease_defer_after_ms;
-        target > 0
-            && self
-                .writer_queue()
-                .1
-                .is_some_and(|w| w > Duration::from_millis(target))
+        self.ingest_gate().writer_behind(self.writer_queue().1)
     }
 
     /// Runs `f` in the store's next group-committed transaction (see [`writer`]) and returns its
