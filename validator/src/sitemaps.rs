@@ -3,7 +3,7 @@
 //! A crawl request may name sitemaps (`<urlset>` or `<sitemapindex>`, plain or gzip). The
 //! validator fetches them with the node's own safe fetcher ([`gleaner_collector::Fetcher`]:
 //! GET only, no cookies, public addresses only, checked after DNS and on every redirect, size
-//! and time caps) after asking the site's robots.txt, and feeds the listed pages into the
+//! and time caps), robots.txt asked before every hop (`crate::fetching`), and feeds the listed pages into the
 //! frontier within the request's scope and page budget ([`Store::sitemap_fetched`]). Index
 //! files queue their child sitemaps, [`MAX_SITEMAP_DEPTH`] levels deep. Pages are then fetched by
 //! nodes like any seed; the validator never fetches pages for the dataset itself.

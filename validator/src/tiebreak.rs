@@ -4,7 +4,7 @@
 //! When a cross-check's two fetches disagree, the dispute waits in the store
 //! ([`Store::pending_tiebreak_fetches`]); every `tiebreak_interval_secs` the server fetches those
 //! pages itself with the node's own safe fetcher (GET only, no cookies, public addresses only,
-//! checked after DNS and on every redirect, size and time caps) after asking robots.txt, cleans
+//! checked after DNS and on every redirect, size and time caps), robots.txt asked before every hop, cleans
 //! them with the node's own cleaner, so its text is comparable with the nodes' texts, and settles
 //! each dispute with the text's MinHash signature ([`Store::settle_by_validator`]). A fetch that
 //! fails, for whatever reason, is nobody's fault: that dispute goes to a third node instead.

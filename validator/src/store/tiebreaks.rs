@@ -49,6 +49,15 @@ pub enum TiebreakSettled {
     Nothing,
 }
 
+/// A [`TiebreakFetch`] from a row of `check_id, url, domain`.
+fn fetch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TiebreakFetch> {
+    Ok(TiebreakFetch {
+        check_id: r.get(0)?,
+        url: r.get(1)?,
+        domain: r.get(2)?,
+    })
+}
+
 impl Store {
     /// Up to `limit` disputed checks waiting for the validator's fetch, oldest first, whose
     /// domains the network's politeness lets the validator fetch at `now_ms`: no node holds a
@@ -70,13 +79,7 @@ impl Store {
             .op("pending_tiebreak_fetches")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![limit, now_ms], |r| {
-                Ok(TiebreakFetch {
-                    check_id: r.get(0)?,
-                    url: r.get(1)?,
-                    domain: r.get(2)?,
-                })
-            })
+            .query_map(params![limit, now_ms], fetch_row)
             .op("pending_tiebreak_fetches")?;
         rows.collect::<Result<Vec<_>, _>>()
             .op("pending_tiebreak_fetches")
@@ -97,13 +100,7 @@ impl Store {
             )
             .op("stale_tiebreak_fetches")?;
         let rows = stmt
-            .query_map(params![now_ms.saturating_sub(max_wait_ms)], |r| {
-                Ok(TiebreakFetch {
-                    check_id: r.get(0)?,
-                    url: r.get(1)?,
-                    domain: r.get(2)?,
-                })
-            })
+            .query_map(params![now_ms.saturating_sub(max_wait_ms)], fetch_row)
             .op("stale_tiebreak_fetches")?;
         rows.collect::<Result<Vec<_>, _>>()
             .op("stale_tiebreak_fetches")
