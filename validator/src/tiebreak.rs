@@ -2,13 +2,19 @@
 //! fetch … or the validator's own safe fetcher").
 //!
 //! When a cross-check's two fetches disagree, the dispute waits in the store
-//! ([`Store::pending_tiebreak_fetches`]); every `tiebreak_interval_secs` the server fetches those
-//! pages itself with the node's own safe fetcher (GET only, no cookies, public addresses only,
-//! checked after DNS and on every redirect, size and time caps), robots.txt asked before every hop, cleans
-//! them with the node's own cleaner, so its text is comparable with the nodes' texts, and settles
-//! each dispute with the text's MinHash signature ([`Store::settle_by_validator`]). A fetch that
-//! fails, for whatever reason, is nobody's fault: that dispute goes to a third node instead.
-//! The validator is independent of both nodes and cannot lie to itself, so a dispute settles in
+//! ([`Store::pending_tiebreak_fetches`]). Every `tiebreak_interval_secs` the server fetches those
+//! pages itself, one at a time:
+//! - it holds the page's domain while it fetches, as a node's lease would
+//!   ([`Store::hold_next_tiebreak`]), so no node is leased the domain mid-fetch;
+//! - it fetches with the node's own safe fetcher (GET only, no cookies, public addresses only,
+//!   checked after DNS and on every redirect, size and time caps), robots.txt asked before
+//!   every hop;
+//! - it cleans the page with the node's own cleaner, so its text compares with the nodes' texts;
+//! - it settles the dispute with the text's MinHash signature ([`Store::settle_by_validator`]),
+//!   and the domain rests from then on.
+//!
+//! A fetch that fails, for whatever reason, is nobody's fault: that dispute goes to a third node
+//! instead. The validator is independent of both nodes and cannot lie to itself, so a dispute settles in
 //! seconds without waiting for, or trusting, a third node.
 
 use std::sync::Arc;
@@ -19,7 +25,10 @@ use gleaner_protocol::MAX_TEXT_BYTES;
 
 use crate::dedup::MinHash;
 use crate::fetching::ValidatorFetcher;
-use crate::store::{Store, StoreError, TIEBREAK_MAX_WAIT_MS, TiebreakSettled, ValidatorFetch};
+use crate::store::{
+    HeldTiebreak, Store, StoreError, TIEBREAK_HOLD_MS, TIEBREAK_MAX_WAIT_MS, TiebreakSettled,
+    ValidatorFetch,
+};
 
 /// Why the tie-break fetcher could not be built or a pass could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +45,10 @@ pub enum TiebreakError {
 pub const TIEBREAKS_PER_PASS: usize = 16;
 /// Largest page read (as a node reads).
 const MAX_PAGE_BYTES: u64 = 8 * 1024 * 1024;
+/// Longest one tie-break fetch may take, robots.txt, redirects and cleaning included: well within
+/// the hold on its domain ([`TIEBREAK_HOLD_MS`]), so no node is leased the domain mid-fetch.
+const FETCH_LIMIT: Duration = Duration::from_secs(120);
+const _: () = assert!((FETCH_LIMIT.as_millis() as i64) < TIEBREAK_HOLD_MS);
 
 /// The validator's fetcher for disputed pages ([`ValidatorFetcher`]: the node's safe fetcher,
 /// robots.txt asked before every hop).
@@ -77,10 +90,11 @@ impl TiebreakFetcher {
         ValidatorFetch::Text(MinHash::of(text))
     }
 
-    /// Fetches up to [`TIEBREAKS_PER_PASS`] disputed pages, one per domain, on domains the
-    /// network's politeness leaves free (no lease out, not resting), and settles their
-    /// disputes, resting each domain by `domain_delay_ms` (or its crawl delay) after. Returns how
-    /// many were handled; an `Err` is a store failure, which leaves the rest queued.
+    /// Fetches up to [`TIEBREAKS_PER_PASS`] disputed pages and settles their disputes, oldest
+    /// first, each on a domain the network's politeness leaves free (no lease out, not resting),
+    /// which the validator holds while it fetches ([`Store::hold_next_tiebreak`]: no node is given
+    /// a lease there meanwhile) and which rests by `domain_delay_ms` (or its crawl delay) after.
+    /// Returns how many were fetched; an `Err` is a store failure, which leaves the rest queued.
     pub async fn run_pending(
         &self,
         store: &Arc<Store>,
@@ -98,27 +112,42 @@ impl TiebreakFetcher {
             let busy = ValidatorFetch::NotTried {
                 code: "domain_busy".into(),
             };
-            blocking(move || store.settle_by_validator(job.check_id, &busy, now, 0)).await?;
+            blocking(move || store.settle_by_validator(job.check_id, &busy, now, 0, None)).await?;
             tracing::info!(check = job.check_id, url = %job.url,
                 "a disputed page's domain stayed busy; a third node will fetch it");
         }
-        let pending = {
-            let (store, now) = (store.clone(), now_ms());
-            blocking(move || store.pending_tiebreak_fetches(TIEBREAKS_PER_PASS, now)).await?
-        };
-        // One page per domain per pass: the domain rests after each.
-        let mut domains = std::collections::HashSet::new();
-        let pending: Vec<_> = pending
-            .into_iter()
-            .filter(|job| domains.insert(job.domain.clone()))
-            .collect();
-        let n = pending.len();
-        for job in pending {
-            let fetched = self.fetch(&job.url).await;
+        let mut fetched_pages = 0;
+        // One at a time: a domain is held only while its own page is fetched. A domain settled
+        // in this pass rests, so it comes again only after its rest, as for a node.
+        while fetched_pages < TIEBREAKS_PER_PASS {
+            let held = {
+                let (store, now) = (store.clone(), now_ms());
+                blocking(move || store.hold_next_tiebreak(now, TIEBREAK_HOLD_MS)).await?
+            };
+            let Some(HeldTiebreak {
+                fetch: job,
+                held_until_ms,
+            }) = held
+            else {
+                break;
+            };
+            fetched_pages += 1;
+            let fetched = match tokio::time::timeout(FETCH_LIMIT, self.fetch(&job.url)).await {
+                Ok(fetched) => fetched,
+                Err(_) => ValidatorFetch::Failed {
+                    code: "timeout".into(),
+                },
+            };
             let (store, now) = (store.clone(), now_ms());
             let settle = fetched.clone();
             let settled = blocking(move || {
-                store.settle_by_validator(job.check_id, &settle, now, domain_delay_ms)
+                store.settle_by_validator(
+                    job.check_id,
+                    &settle,
+                    now,
+                    domain_delay_ms,
+                    Some(held_until_ms),
+                )
             })
             .await?;
             match (&settled, &fetched) {
@@ -133,7 +162,7 @@ impl TiebreakFetcher {
                 _ => {}
             }
         }
-        Ok(n)
+        Ok(fetched_pages)
     }
 }
 

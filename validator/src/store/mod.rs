@@ -46,7 +46,10 @@ pub use sitemaps::{
     MAX_CHILD_SITEMAPS, MAX_SITEMAP_DEPTH, SitemapApplied, SitemapJob, SitemapOutcome,
     SitemapStatus,
 };
-pub use tiebreaks::{TIEBREAK_MAX_WAIT_MS, TiebreakFetch, TiebreakSettled, ValidatorFetch};
+pub use tiebreaks::{
+    HeldTiebreak, TIEBREAK_HOLD_MS, TIEBREAK_MAX_WAIT_MS, TiebreakFetch, TiebreakSettled,
+    ValidatorFetch,
+};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "validator.db";

@@ -58,11 +58,33 @@ fn fetch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TiebreakFetch> {
     })
 }
 
+/// Disputes waiting for the validator's fetch whose domains are free at ?2 (no lease out, not
+/// resting), oldest first, at most ?1.
+const FREE_TIEBREAKS_SQL: &str = "SELECT t.check_id, t.url, t.domain FROM tiebreak_fetches t
+       LEFT JOIN domains d ON d.domain = t.domain
+      WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2)
+      ORDER BY t.queued_at_ms, t.check_id LIMIT ?1";
+
+/// How long the validator holds a disputed page's domain for its fetch at most: no node gets a
+/// lease there meanwhile. Longer than the fetch may take ([`crate::tiebreak`] gives up sooner),
+/// so the hold ends with the fetch; if the server stops mid-fetch, it ends by itself.
+pub const TIEBREAK_HOLD_MS: i64 = 150_000;
+
+/// A disputed page whose domain the validator holds while it fetches the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldTiebreak {
+    pub fetch: TiebreakFetch,
+    /// No node gets a lease on the domain before this time, unless the dispute is settled
+    /// sooner ([`Store::settle_by_validator`] then rests the domain from the settling time).
+    pub held_until_ms: i64,
+}
+
 impl Store {
     /// Up to `limit` disputed checks waiting for the validator's fetch, oldest first, whose
     /// domains the network's politeness lets the validator fetch at `now_ms`: no node holds a
     /// lease there and the domain is not resting. The validator's fetch keeps the same
-    /// per-domain rules as the nodes' ([`Store::settle_by_validator`] rests the domain after it).
+    /// per-domain rules as the nodes' ([`Store::hold_next_tiebreak`] takes the domain's turn,
+    /// [`Store::settle_by_validator`] rests the domain after it).
     pub fn pending_tiebreak_fetches(
         &self,
         limit: usize,
@@ -70,12 +92,7 @@ impl Store {
     ) -> Result<Vec<TiebreakFetch>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT t.check_id, t.url, t.domain FROM tiebreak_fetches t
-                   LEFT JOIN domains d ON d.domain = t.domain
-                  WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2)
-                  ORDER BY t.queued_at_ms, t.check_id LIMIT ?1",
-            )
+            .prepare_cached(FREE_TIEBREAKS_SQL)
             .op("pending_tiebreak_fetches")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
@@ -83,6 +100,19 @@ impl Store {
             .op("pending_tiebreak_fetches")?;
         rows.collect::<Result<Vec<_>, _>>()
             .op("pending_tiebreak_fetches")
+    }
+
+    /// The oldest dispute whose domain is free at `now_ms` (as [`Store::pending_tiebreak_fetches`]
+    /// finds them), with its domain taken for the validator's fetch in the same transaction: the
+    /// domain counts as resting until `now_ms + hold_ms`, so no node is given a lease there while
+    /// the validator fetches, as no second node is while one holds a lease. `None` when no
+    /// dispute's domain is free.
+    pub fn hold_next_tiebreak(
+        &self,
+        now_ms: i64,
+        hold_ms: i64,
+    ) -> Result<Option<HeldTiebreak>, StoreError> {
+        self.group(|g| g.hold_next_tiebreak(now_ms, hold_ms))?
     }
 
     /// Disputes that have waited longer than `max_wait_ms` for their domain to be free, oldest
@@ -117,19 +147,52 @@ impl Store {
 
     /// Settles disputed check `check_id` with the validator's fetch (see the module docs), in
     /// one transaction, and rests the page's domain as a node's fetch would (`domain_delay_ms`,
-    /// or the site's crawl delay if longer).
+    /// or the site's crawl delay if longer). `held_until_ms`: the hold
+    /// [`Store::hold_next_tiebreak`] took for this fetch, which the rest replaces (if the domain
+    /// still rests until exactly then: nothing else has pushed its rest further).
     pub fn settle_by_validator(
         &self,
         check_id: i64,
         fetched: &ValidatorFetch,
         now_ms: i64,
         domain_delay_ms: i64,
+        held_until_ms: Option<i64>,
     ) -> Result<TiebreakSettled, StoreError> {
-        self.group(|g| g.settle_by_validator(check_id, fetched, now_ms, domain_delay_ms))?
+        self.group(|g| {
+            g.settle_by_validator(check_id, fetched, now_ms, domain_delay_ms, held_until_ms)
+        })?
     }
 }
 
 impl Group<'_> {
+    /// [`Store::hold_next_tiebreak`] inside the group.
+    pub fn hold_next_tiebreak(
+        &mut self,
+        now_ms: i64,
+        hold_ms: i64,
+    ) -> Result<Option<HeldTiebreak>, StoreError> {
+        self.savepoint(|conn, _, _| {
+            let Some(fetch) = conn
+                .query_row_cached(FREE_TIEBREAKS_SQL, params![1, now_ms], fetch_row)
+                .optional()
+                .op("hold_next_tiebreak")?
+            else {
+                return Ok(None);
+            };
+            let held_until_ms = now_ms.saturating_add(hold_ms.max(1));
+            conn.exec_cached(
+                "INSERT INTO domains(domain, next_allowed_ms) VALUES (?1, ?2)
+                 ON CONFLICT(domain) DO UPDATE SET next_allowed_ms = excluded.next_allowed_ms",
+                params![fetch.domain, held_until_ms],
+            )
+            .op("hold_next_tiebreak")?;
+            Ok(Some(HeldTiebreak {
+                fetch,
+                held_until_ms,
+            }))
+        })
+    }
+
     /// [`Store::settle_by_validator`] inside the group.
     pub fn settle_by_validator(
         &mut self,
@@ -137,6 +200,7 @@ impl Group<'_> {
         fetched: &ValidatorFetch,
         now_ms: i64,
         domain_delay_ms: i64,
+        held_until_ms: Option<i64>,
     ) -> Result<TiebreakSettled, StoreError> {
         self.savepoint(|conn, bands, _| {
             let place: Option<TiebreakPlace> = conn
@@ -164,14 +228,15 @@ impl Group<'_> {
             )
             .op("settle_by_validator")?;
             // The validator asked the site for a page (or tried to): the domain rests as after
-            // a node's fetch.
+            // a node's fetch, from now, in place of the hold on it for the fetch.
             let asked = !matches!(fetched, ValidatorFetch::NotTried { .. });
             if asked {
                 conn.exec_cached(
-                    "UPDATE domains SET next_allowed_ms = MAX(next_allowed_ms,
-                                                          ?2 + MAX(?3, crawl_delay_ms))
-                 WHERE domain = ?1",
-                    params![place.domain, now_ms, domain_delay_ms],
+                    "UPDATE domains SET next_allowed_ms =
+                        CASE WHEN next_allowed_ms = ?4 THEN ?2 + MAX(?3, crawl_delay_ms)
+                             ELSE MAX(next_allowed_ms, ?2 + MAX(?3, crawl_delay_ms)) END
+                     WHERE domain = ?1",
+                    params![place.domain, now_ms, domain_delay_ms, held_until_ms],
                 )
                 .op("settle_by_validator")?;
             }
@@ -270,7 +335,9 @@ mod tests {
             code: "http_404".into(),
         };
         assert_eq!(
-            store.settle_by_validator(2, &failed, NOW, 5_000).unwrap(),
+            store
+                .settle_by_validator(2, &failed, NOW, 5_000, None)
+                .unwrap(),
             TiebreakSettled::ToNodes
         );
         let (kind, excluded): (String, String) = db
@@ -300,7 +367,9 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "disputed", "a failed fetch settles nothing");
         assert_eq!(
-            store.settle_by_validator(2, &failed, NOW, 5_000).unwrap(),
+            store
+                .settle_by_validator(2, &failed, NOW, 5_000, None)
+                .unwrap(),
             TiebreakSettled::Nothing,
             "a dispute leaves the queue once"
         );
@@ -324,7 +393,9 @@ mod tests {
             code: "domain_busy".into(),
         };
         assert_eq!(
-            store.settle_by_validator(1, &busy, NOW, 5_000).unwrap(),
+            store
+                .settle_by_validator(1, &busy, NOW, 5_000, None)
+                .unwrap(),
             TiebreakSettled::ToNodes
         );
         let rest: i64 = db
@@ -343,5 +414,111 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tasks, 1);
+    }
+
+    /// While the validator fetches a disputed page its domain is held: no node is leased it,
+    /// though its URLs are queued and the domain was idle. Settling replaces the hold with the
+    /// domain's rest from the settling time; a hold nobody settles (the server stopped
+    /// mid-fetch) ends by itself.
+    #[test]
+    fn no_node_is_leased_a_domain_the_validator_is_fetching_from() {
+        use crate::store::{CrawlRequest, LeaseParams};
+        use gleaner_protocol::SecretKey;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let node = SecretKey::from_bytes(&[7; 32]).public();
+        store.register_node(&node, &node, "test", 0).unwrap();
+        let seeds = ["held.example", "gone.example", "other.example"]
+            .iter()
+            .flat_map(|d| (0..3).map(move |p| format!("http://{d}/p{p}")))
+            .collect();
+        let request = CrawlRequest {
+            seeds,
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: 100,
+            max_depth: 0,
+        };
+        store.add_crawl_request("test", &request, 0).unwrap();
+        for (id, domain) in [(1, "held.example"), (2, "gone.example")] {
+            db.execute(
+                "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_record,
+                                          check_node, outcome, created_at_ms)
+                 VALUES (?1, ?2, x'01', 'P', x'02', 'C', 'disputed', 0)",
+                params![id, format!("http://{domain}/d")],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
+                                              queued_at_ms)
+                 VALUES (?1, ?2, ?3, 1, 0, ?1)",
+                params![id, format!("http://{domain}/d"), domain],
+            )
+            .unwrap();
+        }
+        let p = LeaseParams {
+            ttl_ms: 3_600_000,
+            max_per_domain: 1,
+            domain_delay_ms: 0,
+            max_open_per_node: 100,
+        };
+        let leased_domains = |now| -> Vec<String> {
+            let mut d: Vec<String> = store
+                .lease(&node, 10, now, &p)
+                .unwrap()
+                .jobs
+                .iter()
+                .map(|j| j.url.split('/').nth(2).unwrap().to_string())
+                .collect();
+            d.sort();
+            d
+        };
+
+        let first = store
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.fetch.check_id, 1, "oldest first");
+        assert_eq!(first.held_until_ms, NOW + TIEBREAK_HOLD_MS);
+        let second = store
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS)
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.fetch.check_id, 2);
+        assert_eq!(
+            store.hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS).unwrap(),
+            None,
+            "a held domain is not free: no dispute is fetched twice at once"
+        );
+        assert_eq!(
+            leased_domains(NOW + 1),
+            ["other.example"],
+            "no node is leased a domain the validator is fetching from"
+        );
+
+        // The first fetch ends: the domain rests by the delay from now, not until the hold's end.
+        let failed = ValidatorFetch::Failed {
+            code: "http_404".into(),
+        };
+        let settled = store
+            .settle_by_validator(1, &failed, NOW + 2_000, 5_000, Some(first.held_until_ms))
+            .unwrap();
+        assert_eq!(settled, TiebreakSettled::ToNodes);
+        let rest: i64 = db
+            .query_row(
+                "SELECT next_allowed_ms FROM domains WHERE domain = 'held.example'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rest, NOW + 7_000, "the rest replaces the hold");
+        assert!(leased_domains(NOW + 6_999).is_empty());
+        assert_eq!(leased_domains(NOW + 7_000), ["held.example"]);
+
+        // The second is never settled: its hold ends by itself.
+        assert!(leased_domains(NOW + TIEBREAK_HOLD_MS - 1).is_empty());
+        assert_eq!(leased_domains(NOW + TIEBREAK_HOLD_MS), ["gone.example"]);
     }
 }
