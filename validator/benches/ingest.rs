@@ -10,7 +10,12 @@
 //! pieces, so RECORDS is capped there).
 //! First runs itself with `--one-core`: the process pinned to one CPU ingests every batch one
 //! after another; its `ONE CORE` line is the issue's figure (target ≥ 10,000 records/s with
-//! ~5 KB texts), 1 s divided by the CPU time per record. Then, on every core: a per-stage
+//! ~5 KB texts), 1 s divided by the CPU time per record. That run also measures the issue's
+//! yardstick for the machine, ed25519-dalek batch verification (~87,000 signatures/s on one core),
+//! in 40 ms slices between its batches, and prints ingest against it: records per signature
+//! verified, and the rate at the issue's machine's speed. The host's speed drifts by up to a
+//! factor of two between and within runs; that ratio, taken over the same moments, hardly does.
+//! Then, on every core: a per-stage
 //! breakdown, half the batches one after another and half pipelined (the next batch prepared
 //! while the previous one is stored, as concurrent requests overlap in the server), and finally
 //! an export of the accepted records as a dataset, read back from the store as the validator
@@ -68,35 +73,83 @@ fn process_system_cpu() -> Option<Duration> {
 /// The issue's yardstick for "this machine kind": ed25519 batch verification, ~87,000
 /// signatures/s on one core.
 const REFERENCE_ED25519_PER_SEC: f64 = 87_000.0;
-/// Signatures per batch for [`ed25519_batch_rate`]: ed25519-dalek's own benchmarks' largest
-/// common size, past which the per-signature cost hardly falls.
-const CALIBRATION_BATCH: usize = 64;
+/// Signatures per batch for [`Yardstick`]: ed25519-dalek's own benchmarks' largest common size,
+/// past which the per-signature cost hardly falls.
+const YARDSTICK_BATCH: usize = 64;
 
-/// ed25519-dalek's `verify_batch` on this CPU now: signatures verified per second of process
-/// CPU time, over batches of [`CALIBRATION_BATCH`] signatures by distinct keys on 128-byte
-/// messages, for about `cpu_secs` of CPU. Measured beside ingest (before and after it), it
-/// tells how fast the host is running at that moment, so that ingest can be compared with the
-/// issue's figure as a ratio in one run rather than as a rate on a host whose speed drifts.
-fn ed25519_batch_rate(cpu_secs: f64) -> Option<f64> {
-    use ed25519_dalek::{Signer, SigningKey};
-    let keys: Vec<SigningKey> = (0..CALIBRATION_BATCH)
-        .map(|i| SigningKey::from_bytes(&[u8::try_from(i).unwrap_or(0).wrapping_add(1); 32]))
-        .collect();
-    let messages: Vec<[u8; 128]> = (0..CALIBRATION_BATCH)
-        .map(|i| [u8::try_from(i).unwrap_or(0); 128])
-        .collect();
-    let signatures: Vec<_> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
-    let verifying: Vec<_> = keys.iter().map(SigningKey::verifying_key).collect();
-    let refs: Vec<&[u8]> = messages.iter().map(|m| &m[..]).collect();
-    let start = process_cpu()?;
-    let mut batches = 0u64;
-    loop {
-        ed25519_dalek::verify_batch(&refs, &signatures, &verifying).expect("valid batch");
-        batches += 1;
-        let used = process_cpu()?.saturating_sub(start).as_secs_f64();
-        if used >= cpu_secs {
-            return Some(batches as f64 * CALIBRATION_BATCH as f64 / used);
+/// CPU time of the calling thread so far.
+fn thread_cpu() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| {
+        Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        )
+    })
+}
+
+/// ed25519-dalek's `verify_batch` on this CPU, run in short slices between the batches ingest
+/// takes, so that both are measured over the same moments: the host's speed drifts by a factor
+/// of two from hour to hour here (and within a run), and a ratio taken this way does not.
+/// Batches of [`YARDSTICK_BATCH`] signatures by distinct keys on 128-byte messages.
+struct Yardstick {
+    messages: Vec<[u8; 128]>,
+    signatures: Vec<ed25519_dalek::Signature>,
+    keys: Vec<ed25519_dalek::VerifyingKey>,
+    /// Signatures verified and the calling thread's CPU time spent on them, so far.
+    verified: u64,
+    cpu: Duration,
+}
+
+impl Yardstick {
+    fn new() -> Self {
+        use ed25519_dalek::{Signer, SigningKey};
+        let signing: Vec<SigningKey> = (0..YARDSTICK_BATCH)
+            .map(|i| SigningKey::from_bytes(&[u8::try_from(i).unwrap_or(0).wrapping_add(1); 32]))
+            .collect();
+        let messages: Vec<[u8; 128]> = (0..YARDSTICK_BATCH)
+            .map(|i| [u8::try_from(i).unwrap_or(0); 128])
+            .collect();
+        let signatures = signing
+            .iter()
+            .zip(&messages)
+            .map(|(k, m)| k.sign(m))
+            .collect();
+        let keys = signing.iter().map(SigningKey::verifying_key).collect();
+        Yardstick {
+            messages,
+            signatures,
+            keys,
+            verified: 0,
+            cpu: Duration::ZERO,
         }
+    }
+
+    /// Verifies batches for about `slice` of this thread's CPU time.
+    fn run(&mut self, slice: Duration) {
+        let refs: Vec<&[u8]> = self.messages.iter().map(|m| &m[..]).collect();
+        let Some(start) = thread_cpu() else { return };
+        loop {
+            ed25519_dalek::verify_batch(&refs, &self.signatures, &self.keys)
+                .expect("a valid batch");
+            self.verified += YARDSTICK_BATCH as u64;
+            let Some(now) = thread_cpu() else { return };
+            if now.saturating_sub(start) >= slice {
+                self.cpu += now.saturating_sub(start);
+                return;
+            }
+        }
+    }
+
+    /// Signatures verified per second of CPU time so far.
+    fn rate(&self) -> Option<f64> {
+        (self.cpu > Duration::ZERO).then(|| self.verified as f64 / self.cpu.as_secs_f64())
     }
 }
 
@@ -333,11 +386,18 @@ fn main() {
     let (mut cpu, mut db, mut db_cpu) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut db_sys = Duration::ZERO;
     let (mut accepted, mut total) = (0usize, 0usize);
-    // The host's speed just before the ingest run (and again just after it, below).
-    let calibration_before = one_core.then(|| ed25519_batch_rate(0.5)).flatten();
+    // The one-core run measures the issue's yardstick between its batches (a slice before each
+    // batch and one after the last); that CPU time is taken out of ingest's below.
+    let mut yardstick = one_core.then(Yardstick::new);
+    // 40 ms: ~30 batches of signatures each, so the caches the yardstick finds cold after a
+    // batch of ingest cost it ~1 % (2 ms slices flattered ingest by ~8 %, 10 ms by ~1–2 %).
+    let slice = Duration::from_millis(40);
     let cpu_before = process_cpu();
     let started = Instant::now();
     for body in &bodies[..half] {
+        if let Some(y) = yardstick.as_mut() {
+            y.run(slice);
+        }
         let t = Instant::now();
         let at = arrival();
         let received = ingest::decode_received(body, &limits).expect("decode");
@@ -359,10 +419,15 @@ fn main() {
         }
         count(&out, &mut total, &mut accepted);
     }
-    let secs = started.elapsed().as_secs_f64();
+    if let Some(y) = yardstick.as_mut() {
+        y.run(slice);
+    }
+    let yardstick_cpu = yardstick.as_ref().map_or(Duration::ZERO, |y| y.cpu);
+    // The yardstick's slices are all CPU, on the one core: their time is not ingest's.
+    let secs = (started.elapsed().saturating_sub(yardstick_cpu)).as_secs_f64();
     let cpu_used = process_cpu()
         .zip(cpu_before)
-        .map(|(after, before)| after.saturating_sub(before));
+        .map(|(after, before)| after.saturating_sub(before).saturating_sub(yardstick_cpu));
     println!(
         "ingest: {total} records ({accepted} accepted) of ~{text_bytes} B in {half} batches of {BATCH_RECORDS}, one after another"
     );
@@ -385,21 +450,18 @@ fn main() {
                 "ingest: ONE CORE (process pinned to one CPU): {rate:.0} records/s \
                  (1 s / CPU per record; target ≥ 10,000)"
             );
-            // The same figure against the issue's yardstick, measured on the same core just
-            // before and just after: the host's speed drifts by a factor of two from hour to
-            // hour here, and a ratio taken in one run does not.
-            let calibration_after = ed25519_batch_rate(0.5);
-            if let Some((before, after)) = calibration_before.zip(calibration_after) {
-                let host = (before + after) / 2.0;
+            // The same figure against the issue's yardstick, measured on the same core in
+            // slices between the batches.
+            if let Some(host) = yardstick.as_ref().and_then(Yardstick::rate) {
                 println!(
-                    "calibration: ed25519-dalek batch verification on this core: {before:.0} \
-                     signatures/s before the run, {after:.0} after (the issue's machine: \
+                    "yardstick: ed25519-dalek batch verification on this core, between the \
+                     batches: {host:.0} signatures/s (the issue's machine: \
                      ~{REFERENCE_ED25519_PER_SEC:.0})"
                 );
                 println!(
-                    "ingest: ONE CORE, ratio to ed25519 batch verification: {:.4} records per \
-                     signature verified (target ≥ {:.4}); at the issue's machine's speed: \
-                     {:.0} records/s (target ≥ 10,000)",
+                    "ingest: ONE CORE against the yardstick: {:.4} records per signature \
+                     verified (target ≥ {:.4}); at the issue's machine's speed: {:.0} records/s \
+                     (target ≥ 10,000)",
                     rate / host,
                     10_000.0 / REFERENCE_ED25519_PER_SEC,
                     rate * REFERENCE_ED25519_PER_SEC / host
