@@ -46,7 +46,8 @@ pub const TIEBREAKS_PER_PASS: usize = 16;
 /// Largest page read (as a node reads).
 const MAX_PAGE_BYTES: u64 = 8 * 1024 * 1024;
 /// Longest one tie-break fetch may take, robots.txt, redirects and cleaning included: well within
-/// the hold on its domain ([`TIEBREAK_HOLD_MS`]), so no node is leased the domain mid-fetch.
+/// the hold on its domain ([`TIEBREAK_HOLD_MS`], counted from the fetch's start), so no node is
+/// leased the domain mid-fetch.
 const FETCH_LIMIT: Duration = Duration::from_secs(120);
 const _: () = assert!((FETCH_LIMIT.as_millis() as i64) < TIEBREAK_HOLD_MS);
 
@@ -55,6 +56,18 @@ const _: () = assert!((FETCH_LIMIT.as_millis() as i64) < TIEBREAK_HOLD_MS);
 #[derive(Debug, Clone)]
 pub struct TiebreakFetcher {
     fetcher: ValidatorFetcher,
+    /// How long a busy domain's next turn is booked for the validator
+    /// ([`Store::book_tiebreak_turns`]), and the longest the validator waits for a domain's rest
+    /// to end once it holds it: longer than the interval between passes.
+    turn_ms: i64,
+}
+
+/// [`TiebreakFetcher::turn_ms`] for passes every `interval`: two intervals and five seconds.
+fn turn_ms(interval: Duration) -> i64 {
+    i64::try_from(interval.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .saturating_mul(2)
+        .saturating_add(5_000)
 }
 
 impl TiebreakFetcher {
@@ -63,7 +76,17 @@ impl TiebreakFetcher {
     pub fn new(allow_addrs: &[std::net::SocketAddr]) -> Result<Self, TiebreakError> {
         let fetcher = ValidatorFetcher::new(allow_addrs, MAX_PAGE_BYTES, Duration::from_secs(60))
             .map_err(|e| TiebreakError::Setup(e.to_string()))?;
-        Ok(TiebreakFetcher { fetcher })
+        Ok(TiebreakFetcher {
+            fetcher,
+            turn_ms: turn_ms(Duration::from_secs(10)),
+        })
+    }
+
+    /// For passes every `interval` (10 s unless said): a busy domain's next turn is booked for
+    /// longer than that.
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.turn_ms = turn_ms(interval);
+        self
     }
 
     /// Fetches and cleans one page: its text's signature, or why there is none (a reason code:
@@ -90,10 +113,13 @@ impl TiebreakFetcher {
         ValidatorFetch::Text(MinHash::of(text))
     }
 
-    /// Fetches up to [`TIEBREAKS_PER_PASS`] disputed pages and settles their disputes, oldest
-    /// first, each on a domain the network's politeness leaves free (no lease out, not resting),
-    /// which the validator holds while it fetches ([`Store::hold_next_tiebreak`]: no node is given
-    /// a lease there meanwhile) and which rests by `domain_delay_ms` (or its crawl delay) after.
+    /// Fetches up to [`TIEBREAKS_PER_PASS`] disputed pages and settles their disputes, each on a
+    /// domain the network's politeness leaves to the validator: no lease out, and fetched once
+    /// the domain's rest is over. The validator holds the domain from then until it has fetched
+    /// ([`Store::hold_next_tiebreak`]: no node is given a lease there meanwhile); the domain rests
+    /// by `domain_delay_ms` (or its crawl delay) after. A domain with a lease out has its next
+    /// turn booked for the validator ([`Store::book_tiebreak_turns`]), so a node's lease is
+    /// followed by the validator's fetch rather than by another node's lease.
     /// Returns how many were fetched; an `Err` is a store failure, which leaves the rest queued.
     pub async fn run_pending(
         &self,
@@ -116,22 +142,33 @@ impl TiebreakFetcher {
             tracing::info!(check = job.check_id, url = %job.url,
                 "a disputed page's domain stayed busy; a third node will fetch it");
         }
+        let turn_ms = self.turn_ms;
+        {
+            let (store, now) = (store.clone(), now_ms());
+            blocking(move || store.book_tiebreak_turns(now, turn_ms)).await?;
+        }
         let mut fetched_pages = 0;
-        // One at a time: a domain is held only while its own page is fetched. A domain settled
-        // in this pass rests, so it comes again only after its rest, as for a node.
+        // One at a time: a domain is held only while its own page waits and is fetched. A domain
+        // settled in this pass rests, so it comes again only after its rest, as for a node.
         while fetched_pages < TIEBREAKS_PER_PASS {
             let held = {
                 let (store, now) = (store.clone(), now_ms());
-                blocking(move || store.hold_next_tiebreak(now, TIEBREAK_HOLD_MS)).await?
+                blocking(move || store.hold_next_tiebreak(now, TIEBREAK_HOLD_MS, turn_ms)).await?
             };
             let Some(HeldTiebreak {
                 fetch: job,
+                fetch_at_ms,
                 held_until_ms,
             }) = held
             else {
                 break;
             };
             fetched_pages += 1;
+            // The domain's rest after its last fetch (a node's or the validator's) ends first.
+            let wait = u64::try_from(fetch_at_ms.saturating_sub(now_ms())).unwrap_or(0);
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
             let fetched = match tokio::time::timeout(FETCH_LIMIT, self.fetch(&job.url)).await {
                 Ok(fetched) => fetched,
                 Err(_) => ValidatorFetch::Failed {

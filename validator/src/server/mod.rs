@@ -309,7 +309,7 @@ fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>>
         return None;
     }
     let fetcher = match crate::tiebreak::TiebreakFetcher::new(&config.fetch_allow_addrs) {
-        Ok(f) => Arc::new(f),
+        Ok(f) => Arc::new(f.every(Duration::from_secs(config.tiebreak_interval_secs))),
         Err(e) => {
             tracing::error!(error = %e,
                 "disputed cross-checks will wait: set tiebreak_interval_secs = 0 to send them to nodes");

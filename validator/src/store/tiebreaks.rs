@@ -58,12 +58,14 @@ fn fetch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TiebreakFetch> {
     })
 }
 
-/// Disputes waiting for the validator's fetch whose domains are free at ?2 (no lease out, not
-/// resting), oldest first, at most ?1.
-const FREE_TIEBREAKS_SQL: &str = "SELECT t.check_id, t.url, t.domain FROM tiebreak_fetches t
-       LEFT JOIN domains d ON d.domain = t.domain
-      WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2)
-      ORDER BY t.queued_at_ms, t.check_id LIMIT ?1";
+/// Disputes waiting for the validator's fetch whose domains have no lease out and rest at most
+/// until ?2 + ?3 (?2 is now), soonest free first, then oldest first; at most ?1. The fifth column
+/// is when the domain's rest ends.
+const FREE_TIEBREAKS_SQL: &str = "SELECT t.check_id, t.url, t.domain,
+            MAX(COALESCE(d.next_allowed_ms, 0), ?2) AS free_at
+       FROM tiebreak_fetches t LEFT JOIN domains d ON d.domain = t.domain
+      WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2 + ?3)
+      ORDER BY free_at, t.queued_at_ms, t.check_id LIMIT ?1";
 
 /// How long the validator holds a disputed page's domain for its fetch at most: no node gets a
 /// lease there meanwhile. Longer than the fetch may take ([`crate::tiebreak`] gives up sooner),
@@ -74,8 +76,11 @@ pub const TIEBREAK_HOLD_MS: i64 = 150_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldTiebreak {
     pub fetch: TiebreakFetch,
-    /// No node gets a lease on the domain before this time, unless the dispute is settled
-    /// sooner ([`Store::settle_by_validator`] then rests the domain from the settling time).
+    /// When the domain's rest after its last fetch ends: the validator fetches then, not sooner.
+    pub fetch_at_ms: i64,
+    /// No node gets a lease on the domain before this time (`fetch_at_ms` and the hold), unless
+    /// the dispute is settled sooner ([`Store::settle_by_validator`] then rests the domain from
+    /// the settling time).
     pub held_until_ms: i64,
 }
 
@@ -96,23 +101,47 @@ impl Store {
             .op("pending_tiebreak_fetches")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![limit, now_ms], fetch_row)
+            .query_map(params![limit, now_ms, 0], fetch_row)
             .op("pending_tiebreak_fetches")?;
         rows.collect::<Result<Vec<_>, _>>()
             .op("pending_tiebreak_fetches")
     }
 
-    /// The oldest dispute whose domain is free at `now_ms` (as [`Store::pending_tiebreak_fetches`]
-    /// finds them), with its domain taken for the validator's fetch in the same transaction: the
-    /// domain counts as resting until `now_ms + hold_ms`, so no node is given a lease there while
-    /// the validator fetches, as no second node is while one holds a lease. `None` when no
-    /// dispute's domain is free.
+    /// The dispute whose domain is free soonest (no lease out, its rest over by
+    /// `now_ms + max_wait_ms`; the oldest dispute of those free as soon), with its domain taken
+    /// for the validator's fetch in the same transaction: the domain counts as resting until
+    /// the rest's end plus `hold_ms`, so no node is given a lease there until the validator has
+    /// fetched, as no second node is while one holds a lease. The validator fetches once the
+    /// rest is over ([`HeldTiebreak::fetch_at_ms`]). `None` when no dispute's domain is free so
+    /// soon.
     pub fn hold_next_tiebreak(
         &self,
         now_ms: i64,
         hold_ms: i64,
+        max_wait_ms: i64,
     ) -> Result<Option<HeldTiebreak>, StoreError> {
-        self.group(|g| g.hold_next_tiebreak(now_ms, hold_ms))?
+        self.group(|g| g.hold_next_tiebreak(now_ms, hold_ms, max_wait_ms))?
+    }
+
+    /// Books the validator the next turn on every domain with a lease out that a waiting
+    /// dispute's page is on: the domain's rest is extended to at least `now_ms + turn_ms`, so
+    /// when the node's lease closes no other node is given one before the validator's next pass
+    /// (`turn_ms` longer than the pass interval) can hold the domain
+    /// ([`Store::hold_next_tiebreak`]). Renewed at each pass while the lease is out; a booking
+    /// nobody takes ends by itself. A domain with no lease out is not touched: the validator
+    /// holds it at once. Returns the domains booked.
+    pub fn book_tiebreak_turns(&self, now_ms: i64, turn_ms: i64) -> Result<usize, StoreError> {
+        self.group(|g| {
+            g.savepoint(|conn, _, _| {
+                conn.exec_cached(
+                    "UPDATE domains SET next_allowed_ms = MAX(next_allowed_ms, ?1 + ?2)
+                      WHERE active_leases > 0
+                        AND domain IN (SELECT domain FROM tiebreak_fetches)",
+                    params![now_ms, turn_ms],
+                )
+                .op("book_tiebreak_turns")
+            })
+        })?
     }
 
     /// Disputes that have waited longer than `max_wait_ms` for their domain to be free, oldest
@@ -170,16 +199,21 @@ impl Group<'_> {
         &mut self,
         now_ms: i64,
         hold_ms: i64,
+        max_wait_ms: i64,
     ) -> Result<Option<HeldTiebreak>, StoreError> {
         self.savepoint(|conn, _, _| {
-            let Some(fetch) = conn
-                .query_row_cached(FREE_TIEBREAKS_SQL, params![1, now_ms], fetch_row)
+            let Some((fetch, fetch_at_ms)) = conn
+                .query_row_cached(
+                    FREE_TIEBREAKS_SQL,
+                    params![1, now_ms, max_wait_ms.max(0)],
+                    |r| Ok((fetch_row(r)?, r.get::<_, i64>(3)?)),
+                )
                 .optional()
                 .op("hold_next_tiebreak")?
             else {
                 return Ok(None);
             };
-            let held_until_ms = now_ms.saturating_add(hold_ms.max(1));
+            let held_until_ms = fetch_at_ms.saturating_add(hold_ms.max(1));
             conn.exec_cached(
                 "INSERT INTO domains(domain, next_allowed_ms) VALUES (?1, ?2)
                  ON CONFLICT(domain) DO UPDATE SET next_allowed_ms = excluded.next_allowed_ms",
@@ -188,6 +222,7 @@ impl Group<'_> {
             .op("hold_next_tiebreak")?;
             Ok(Some(HeldTiebreak {
                 fetch,
+                fetch_at_ms,
                 held_until_ms,
             }))
         })
@@ -477,18 +512,18 @@ mod tests {
         };
 
         let first = store
-            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS)
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0)
             .unwrap()
             .unwrap();
         assert_eq!(first.fetch.check_id, 1, "oldest first");
         assert_eq!(first.held_until_ms, NOW + TIEBREAK_HOLD_MS);
         let second = store
-            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS)
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0)
             .unwrap()
             .unwrap();
         assert_eq!(second.fetch.check_id, 2);
         assert_eq!(
-            store.hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS).unwrap(),
+            store.hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0).unwrap(),
             None,
             "a held domain is not free: no dispute is fetched twice at once"
         );
@@ -520,5 +555,141 @@ mod tests {
         // The second is never settled: its hold ends by itself.
         assert!(leased_domains(NOW + TIEBREAK_HOLD_MS - 1).is_empty());
         assert_eq!(leased_domains(NOW + TIEBREAK_HOLD_MS), ["gone.example"]);
+    }
+
+    /// A dispute on a domain a node holds a lease on: the validator books the domain's next
+    /// turn, so when the node's lease closes no other node is leased the domain before the
+    /// validator holds it; the validator then fetches when the domain's rest is over. A resting
+    /// domain with no lease out is not booked (its rest is not lengthened): it is held at once,
+    /// to be fetched when its rest ends.
+    #[test]
+    fn a_busy_domains_next_turn_goes_to_the_validator() {
+        use crate::store::{CrawlRequest, LeaseParams};
+        use gleaner_protocol::SecretKey;
+        use gleaner_protocol::api::{FailureReason, JobFailure};
+
+        const TURN: i64 = 25_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let node = SecretKey::from_bytes(&[7; 32]).public();
+        store.register_node(&node, &node, "test", 0).unwrap();
+        let request = CrawlRequest {
+            seeds: (0..3)
+                .map(|p| format!("http://busy.example/p{p}"))
+                .collect(),
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: 100,
+            max_depth: 0,
+        };
+        store.add_crawl_request("test", &request, 0).unwrap();
+        let p = LeaseParams {
+            ttl_ms: 3_600_000,
+            max_per_domain: 1,
+            domain_delay_ms: 5_000,
+            max_open_per_node: 100,
+        };
+        let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
+        let first = lease(NOW);
+        assert_eq!(first.len(), 1, "one lease per domain");
+        for (id, domain) in [(1, "busy.example"), (2, "resting.example")] {
+            db.execute(
+                "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_record,
+                                          check_node, outcome, created_at_ms)
+                 VALUES (?1, ?2, x'01', 'P', x'02', 'C', 'disputed', 0)",
+                params![id, format!("http://{domain}/d")],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
+                                              queued_at_ms)
+                 VALUES (?1, ?2, ?3, 1, 0, ?1)",
+                params![id, format!("http://{domain}/d"), domain],
+            )
+            .unwrap();
+        }
+        db.execute(
+            "INSERT INTO domains(domain, next_allowed_ms) VALUES ('resting.example', ?1)",
+            [NOW + 3_000],
+        )
+        .unwrap();
+        let rest = |domain: &str| -> i64 {
+            db.query_row(
+                "SELECT next_allowed_ms FROM domains WHERE domain = ?1",
+                [domain],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+
+        assert_eq!(store.book_tiebreak_turns(NOW, TURN).unwrap(), 1);
+        assert_eq!(
+            rest("busy.example"),
+            NOW + TURN,
+            "the lease-holding domain is booked"
+        );
+        assert_eq!(
+            rest("resting.example"),
+            NOW + 3_000,
+            "a rest is not lengthened"
+        );
+
+        // The resting domain is held at once, for a fetch when its rest ends.
+        let held = store
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, TURN)
+            .unwrap()
+            .unwrap();
+        assert_eq!(held.fetch.check_id, 2);
+        assert_eq!(held.fetch_at_ms, NOW + 3_000);
+        assert_eq!(held.held_until_ms, NOW + 3_000 + TIEBREAK_HOLD_MS);
+        assert_eq!(
+            store
+                .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, TURN)
+                .unwrap(),
+            None,
+            "a domain with a lease out is not held"
+        );
+
+        // The node's lease closes (a failed fetch): the domain would rest 5 s, but its turn is
+        // booked, so no node is leased it then.
+        let failure = JobFailure {
+            lease_id: first[0].lease_id.clone(),
+            reason: FailureReason::HttpError,
+            detail: String::new(),
+            status: Some(503),
+            crawl_delay_ms: None,
+        };
+        store
+            .report_failures(&node, &[failure], NOW + 1_000, 5_000)
+            .unwrap();
+        assert_eq!(rest("busy.example"), NOW + TURN);
+        assert!(lease(NOW + 6_001).is_empty(), "the validator's turn");
+
+        // The validator's next pass holds the domain and fetches when the booked rest ends;
+        // until it has, no node is leased the domain.
+        let held = store
+            .hold_next_tiebreak(NOW + 10_000, TIEBREAK_HOLD_MS, TURN)
+            .unwrap()
+            .unwrap();
+        assert_eq!(held.fetch.check_id, 1);
+        assert_eq!(held.fetch_at_ms, NOW + TURN);
+        assert!(lease(NOW + TURN).is_empty());
+        let failed = ValidatorFetch::Failed {
+            code: "http_404".into(),
+        };
+        store
+            .settle_by_validator(
+                1,
+                &failed,
+                NOW + TURN + 500,
+                5_000,
+                Some(held.held_until_ms),
+            )
+            .unwrap();
+        // The failed fetch queued a third node's task on the domain too; either may come next.
+        assert_eq!(rest("busy.example"), NOW + TURN + 5_500);
+        assert!(lease(NOW + TURN + 5_499).is_empty());
+        assert_eq!(lease(NOW + TURN + 5_500).len(), 1);
     }
 }
