@@ -390,7 +390,8 @@ fn main() {
     // batch and one after the last); that CPU time is taken out of ingest's below.
     let mut yardstick = one_core.then(Yardstick::new);
     // 40 ms: ~30 batches of signatures each, so the caches the yardstick finds cold after a
-    // batch of ingest cost it ~1 % (2 ms slices flattered ingest by ~8 %, 10 ms by ~1–2 %).
+    // batch of ingest cost it little (2 ms slices put ingest ~8 % higher than 10 or 40 ms, which
+    // agree within the noise).
     let slice = Duration::from_millis(40);
     let cpu_before = process_cpu();
     let started = Instant::now();
