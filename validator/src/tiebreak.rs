@@ -4,8 +4,10 @@
 //! When a cross-check's two fetches disagree, the dispute waits in the store
 //! ([`Store::pending_tiebreak_fetches`]). Every `tiebreak_interval_secs` the server fetches those
 //! pages itself, one at a time:
-//! - it holds the page's domain while it fetches, as a node's lease would
-//!   ([`Store::hold_next_tiebreak`]), so no node is leased the domain mid-fetch;
+//! - it takes the domain's turn as a node's lease would: it holds the domain, so no node is leased
+//!   it, and fetches once the domain's rest is over ([`Store::hold_next_tiebreak`]); a domain with
+//!   a node's lease out has its next turn booked for the validator
+//!   ([`Store::book_tiebreak_turns`]);
 //! - it fetches with the node's own safe fetcher (GET only, no cookies, public addresses only,
 //!   checked after DNS and on every redirect, size and time caps), robots.txt asked before
 //!   every hop;
@@ -14,8 +16,8 @@
 //!   and the domain rests from then on.
 //!
 //! A fetch that fails, for whatever reason, is nobody's fault: that dispute goes to a third node
-//! instead. The validator is independent of both nodes and cannot lie to itself, so a dispute settles in
-//! seconds without waiting for, or trusting, a third node.
+//! instead. The validator is independent of both nodes and cannot lie to itself, so a dispute
+//! settles in seconds without waiting for, or trusting, a third node.
 
 use std::sync::Arc;
 use std::time::Duration;

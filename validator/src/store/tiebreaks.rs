@@ -6,6 +6,12 @@
 //! [`Store::settle_by_validator`]: the fetch it agrees with is upheld and the other node
 //! penalised, as a third node's fetch would. If the validator cannot fetch the page, nobody is
 //! blamed for it: the tie-break goes to a third node instead.
+//!
+//! The validator's fetch keeps the frontier's one-at-a-time per domain as a node's lease does:
+//! [`Store::hold_next_tiebreak`] takes a free domain (no lease out) in one transaction, resting
+//! it past the validator's fetch so no node is leased it, and [`Store::book_tiebreak_turns`]
+//! lengthens the rest of a domain with a node's lease out, so that its next turn is the
+//! validator's. Both are bounded in time: a hold or booking nobody uses ends by itself.
 
 use rusqlite::{OptionalExtension, params};
 
