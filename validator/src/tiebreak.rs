@@ -166,8 +166,10 @@ impl TiebreakFetcher {
                 break;
             };
             fetched_pages += 1;
-            // The domain's rest after its last fetch (a node's or the validator's) ends first.
-            let wait = u64::try_from(fetch_at_ms.saturating_sub(now_ms())).unwrap_or(0);
+            // The domain's rest after its last fetch (a node's or the validator's) ends first
+            // (at most `turn_ms` away when held, whatever the clock does meanwhile).
+            let wait =
+                u64::try_from(fetch_at_ms.saturating_sub(now_ms()).min(turn_ms)).unwrap_or(0);
             if wait > 0 {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
