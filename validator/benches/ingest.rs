@@ -376,6 +376,9 @@ fn main() {
     } else {
         bodies.len() / 2
     };
+    // Verdicts by reason code, over the batches taken one after another: what the records cost
+    // depends on how far through the rules they get.
+    let reasons = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
     let count = |out: &ingest::IngestOutcome, total: &mut usize, accepted: &mut usize| {
         if let ingest::IngestOutcome::Fresh { receipt, .. } = out {
             *total += receipt.verdicts.len();
@@ -384,6 +387,9 @@ fn main() {
                 .iter()
                 .filter(|v| v.verdict == gleaner_protocol::Verdict::Accepted)
                 .count();
+            for v in &receipt.verdicts {
+                *reasons.borrow_mut().entry(v.reason.clone()).or_default() += 1;
+            }
         }
     };
 
@@ -440,6 +446,15 @@ fn main() {
         .map(|(after, before)| after.saturating_sub(before).saturating_sub(yardstick_cpu));
     println!(
         "ingest: {total} records ({accepted} accepted) of ~{text_bytes} B in {half} batches of {BATCH_RECORDS}, one after another"
+    );
+    println!(
+        "ingest: verdicts by reason: {}",
+        reasons
+            .borrow()
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "ingest: {secs:.2} s, {:.0} records/s; decode+verify+quality+minhash {:.1} µs/record, store transaction {:.1} µs/record ({:.1} µs of CPU, {:.1} of it in the kernel)",
