@@ -8,10 +8,11 @@ use gleaner_protocol::{
     Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, verify_records,
 };
 
-use crate::dedup::{MinHash, exact_key};
 use crate::frontier::normalize;
 use crate::quality;
-pub use crate::store::{Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
+pub use crate::store::{
+    DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord,
+};
 
 /// Outlinks of one record considered for the frontier: enough to follow a site's structure,
 /// few enough that one page cannot flood the queue.
@@ -278,14 +279,20 @@ fn prepare_record(
     // Stored compactly: ~150 bytes a row where JSON took ~770, written twice (WAL, then the
     // checkpoint) and read back by every export.
     let quality = quality::StoredScores::of(&scores);
-    let minhash = MinHash::of(&record.text);
-    let bands = minhash.bands();
-    let outlinks = record
-        .outlinks
-        .iter()
-        .take(MAX_OUTLINKS_FOLLOWED)
-        .filter_map(|l| normalize(l).ok())
-        .collect();
+    // What the rules reject is neither kept for dedup nor followed: no keys, no outlinks
+    // (`Derived::keys`).
+    let passed = report.rejection.is_none();
+    let keys = passed.then(|| DedupKeys::of(&record.text));
+    let outlinks = if passed {
+        record
+            .outlinks
+            .iter()
+            .take(MAX_OUTLINKS_FOLLOWED)
+            .filter_map(|l| normalize(l).ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let json = match received_json {
         Some(json) => json,
         None => {
@@ -304,9 +311,7 @@ fn prepare_record(
         rejection: report.rejection,
         quality,
         punct_ratio,
-        text_key: exact_key(&record.text),
-        minhash,
-        bands,
+        keys,
         outlinks,
     })
 }
@@ -419,11 +424,72 @@ mod tests {
                 // The moved record is the one copied from the batch.
                 assert_eq!(p.record, q.record);
                 assert_eq!(
-                    (p.derived.id, &p.derived.quality, p.derived.text_key),
-                    (q.derived.id, &q.derived.quality, q.derived.text_key)
+                    (
+                        p.derived.id,
+                        &p.derived.quality,
+                        p.derived.keys.as_ref().map(|k| k.text_key)
+                    ),
+                    (
+                        q.derived.id,
+                        &q.derived.quality,
+                        q.derived.keys.as_ref().map(|k| k.text_key)
+                    )
                 );
             }
         }
+    }
+
+    /// The rules decide what else is computed: a record they pass gets its dedup keys (those of
+    /// its text) and its outlinks normalised; one they reject gets neither.
+    #[test]
+    fn only_records_the_rules_pass_get_dedup_keys_and_outlinks() {
+        let key = SecretKey::from_bytes(&[3; 32]);
+        let job = |i: usize| Job {
+            lease_id: format!("lease-{i}"),
+            url: format!("https://site{i}.example/"),
+            expires_at_ms: 0,
+        };
+        // As `record_for` makes them, with an outlink (covered by the signature).
+        let with_link = |i: usize, text: &str| {
+            let r = record_for(&key, &job(i), text.to_string(), 1_767_225_600_000);
+            gleaner_protocol::RecordDraft {
+                lease_id: r.lease_id,
+                url: r.url,
+                final_url: r.final_url,
+                fetched_at_ms: r.fetched_at_ms,
+                status: r.status,
+                content_type: r.content_type,
+                charset: r.charset,
+                wire_bytes: r.wire_bytes,
+                body_bytes: r.body_bytes,
+                truncated: r.truncated,
+                raw_digest: r.raw_digest,
+                title: r.title,
+                text: r.text,
+                lang: r.lang,
+                robots: r.robots,
+                crawl_delay_ms: r.crawl_delay_ms,
+                outlinks: vec!["https://site9.example/next".into()],
+            }
+            .sign(&key)
+        };
+        let good = sample_text(1, 3000);
+        let records = vec![with_link(0, &good), with_link(1, "Too short.")];
+        let batch = Batch::new(&key, 1_767_225_600_000, records);
+        let (_, prepared) = prepare(&batch, &batch.header.node, 1_767_225_600_000, &[]).unwrap();
+        let (passed, rejected) = (&prepared[0].derived, &prepared[1].derived);
+        assert_eq!(passed.rejection, None);
+        let keys = passed
+            .keys
+            .as_ref()
+            .expect("keys for a record the rules pass");
+        assert_eq!(keys.text_key, crate::dedup::exact_key(&good));
+        assert_eq!(keys.minhash, crate::dedup::MinHash::of(&good));
+        assert_eq!(keys.bands, keys.minhash.bands());
+        assert_eq!(passed.outlinks.len(), 1);
+        assert_eq!(rejected.rejection, Some("text_too_short"));
+        assert!(rejected.keys.is_none());
+        assert!(rejected.outlinks.is_empty());
     }
 
     #[test]

@@ -787,6 +787,50 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     assert!(!urls.contains(&liar.public()));
 }
 
+/// A check fetch the quality rules reject is still compared with the primary: the store
+/// computes its signature itself (ingest computes dedup keys only for what the rules pass), so a
+/// page that really is a stub still catches a node that submitted an article for it.
+#[tokio::test]
+async fn a_check_fetch_the_rules_reject_is_still_compared() {
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+    })
+    .await;
+    let (liar, checker, judge) = (key(21), key(22), key(23));
+    for k in [&liar, &checker, &judge] {
+        net.register(k).await;
+    }
+    let url = "http://stub.example/page";
+    let receipt = fetch_primary(&net, &liar, url, &sample_text(667, 3000)).await;
+    assert!(receipt.points > 0);
+    // The page is a stub: too short for the rules.
+    let stub = "Coming soon. This page has not been written yet.";
+    let job = net.lease(&checker, 1).await.jobs.remove(0);
+    assert_eq!(job.url, url);
+    let now = net.clock.now_ms();
+    let rec = record_for(&checker, &job, stub.to_string(), now);
+    let r = net
+        .submit(&checker, &Batch::new(&checker, now, vec![rec]))
+        .await;
+    assert_eq!(r.status(), 200);
+    let check_receipt: Receipt = r.json().await.unwrap();
+    assert_eq!(check_receipt.verdicts[0].verdict, Verdict::Rejected);
+    assert_eq!(check_receipt.verdicts[0].reason, "text_too_short");
+    // Compared all the same: the two fetches disagree, so a third node is asked, and it sees the
+    // stub too.
+    fetch_check(&net, &judge, url, stub).await;
+    let nodes = net.state.store().nodes().unwrap();
+    let row = |k: &SecretKey| nodes.iter().find(|n| n.node == k.public()).unwrap().clone();
+    assert_eq!(row(&liar).checks_failed, 1);
+    assert_eq!(row(&checker).checks_passed, 1);
+    assert_eq!(
+        row(&liar).points_total,
+        0,
+        "the article's points were clawed back"
+    );
+}
+
 /// A site on 127.0.0.1 for the validator's own tie-break fetches: an article, robots.txt that
 /// forbids `/private/`, `/moved` redirecting to a copy of the article under `/private/` (whose
 /// requests are counted), and nothing else (404).

@@ -43,11 +43,35 @@ pub struct Derived {
     pub quality: StoredScores,
     /// FineWeb line-punctuation ratio (points weight).
     pub punct_ratio: f64,
+    /// What dedup and the cross-checks compare the record by: computed for a record the quality
+    /// rules passed, `None` for one they rejected. A rejected record is never looked up nor kept
+    /// for dedup, so its keys would be thrown away, except when it answers a cross-check: then
+    /// the store computes its signature itself (rare: a sampled check of a page whose check
+    /// fetch fails the rules).
+    pub keys: Option<DedupKeys>,
+    /// Normalised outlinks (capped), for the frontier.
+    pub outlinks: Vec<NormalUrl>,
+}
+
+/// A record's dedup keys: its exact-duplicate key and its MinHash signature with the signature's
+/// LSH band keys.
+#[derive(Debug, Clone)]
+pub struct DedupKeys {
     pub text_key: Digest,
     pub minhash: MinHash,
     pub bands: [i64; NUM_BANDS],
-    /// Normalised outlinks (capped), for the frontier.
-    pub outlinks: Vec<NormalUrl>,
+}
+
+impl DedupKeys {
+    /// The keys of `text`.
+    pub fn of(text: &str) -> Self {
+        let minhash = MinHash::of(text);
+        DedupKeys {
+            text_key: crate::dedup::exact_key(text),
+            bands: minhash.bands(),
+            minhash,
+        }
+    }
 }
 
 /// Settings of the ingest transaction.
@@ -344,12 +368,22 @@ pub(super) fn ingest_in(
         )?;
 
         let is_primary = task.kind == "primary";
+        // A rejected check or tie-break fetch is still compared (see `Derived::keys`).
+        let computed;
+        let keys = match &d.keys {
+            Some(keys) => Some(keys),
+            None if !is_primary => {
+                computed = DedupKeys::of(&r.text);
+                Some(&computed)
+            }
+            None => None,
+        };
         let (verdict, reason, points, dup_of) = if let Some(reason) = d.rejection {
             (Verdict::Rejected, reason, 0, None)
         } else if !is_primary {
             let pts = scoring::points(r.text.len(), d.punct_ratio, credibility);
             (Verdict::Accepted, "cross_check", pts, None)
-        } else if let Some(orig) = find_duplicate(bands, d) {
+        } else if let Some(orig) = keys.and_then(|k| find_duplicate(bands, k)) {
             (Verdict::Duplicate, orig.1, 0, Some(orig.0))
         } else {
             let pts = scoring::points(r.text.len(), d.punct_ratio, credibility);
@@ -390,8 +424,10 @@ pub(super) fn ingest_in(
                 verdict_s,
                 reason,
                 i64::try_from(points).unwrap_or(i64::MAX),
-                d.text_key.as_bytes().as_slice(),
-                d.minhash.to_bytes(),
+                // A rejected primary record has no keys: empty, as a signature that cannot be
+                // compared is stored (schema version 13's convention; `minhash_of` reads none).
+                keys.map_or(&[][..], |k| k.text_key.as_bytes().as_slice()),
+                keys.map_or_else(Vec::new, |k| k.minhash.to_bytes()),
                 match &d.quality {
                     StoredScores::Json(json) => json.as_str(),
                     StoredScores::Compact(_) => "",
@@ -408,8 +444,11 @@ pub(super) fn ingest_in(
             .op("ingest")?;
         let seq = tx.last_insert_rowid();
 
-        if verdict == Verdict::Accepted && is_primary {
-            bands.insert(d.id, seq, &d.text_key, &d.bands);
+        if verdict == Verdict::Accepted
+            && is_primary
+            && let Some(k) = keys
+        {
+            bands.insert(d.id, seq, &k.text_key, &k.bands);
             // A node caught fabricating is new again (its credibility went back to the start).
             let rate = if scoring::is_proven(credibility) {
                 p.cross_check_rate
@@ -438,7 +477,10 @@ pub(super) fn ingest_in(
                 )?;
             }
             grow_frontier(tx, &mut scopes, &task, &d.outlinks, now_ms)?;
-        } else if !is_primary && let Some(check_id) = task.check_id {
+        } else if !is_primary
+            && let Some(check_id) = task.check_id
+            && let Some(k) = keys
+        {
             resolve_check(
                 tx,
                 bands,
@@ -446,6 +488,7 @@ pub(super) fn ingest_in(
                 &task,
                 &lease,
                 pr,
+                &k.minhash,
                 seq,
                 &node_s,
                 epoch,
@@ -565,11 +608,11 @@ fn task_row(stmt: &mut Statement<'_>, id: i64) -> Result<TaskRow, StoreError> {
 
 /// An accepted primary record this one duplicates: exactly (same normalised text) or nearly
 /// (an LSH band in common, in band order), both looked up in the in-memory dedup index.
-fn find_duplicate(bands: &BandIndex, d: &Derived) -> Option<((Digest, i64), &'static str)> {
-    if let Some(id) = bands.find_exact(&d.text_key) {
+fn find_duplicate(bands: &BandIndex, k: &DedupKeys) -> Option<((Digest, i64), &'static str)> {
+    if let Some(id) = bands.find_exact(&k.text_key) {
         return Some((id, "exact_duplicate"));
     }
-    bands.find(&d.bands).map(|id| (id, "near_duplicate"))
+    bands.find(&k.bands).map(|id| (id, "near_duplicate"))
 }
 
 /// Takes the records `penalise` revokes out of the dedup index: each record's bands are
@@ -674,6 +717,7 @@ fn resolve_check(
     task: &TaskRow,
     lease: &LeaseRow,
     pr: &PreparedRecord,
+    sig: &MinHash,
     seq: i64,
     node: &str,
     epoch: u64,
@@ -687,7 +731,7 @@ fn resolve_check(
             conn,
             bands,
             check_id,
-            &pr.derived.minhash,
+            sig,
             Third::Node { node, record: this },
             epoch,
             now_ms,
@@ -700,7 +744,7 @@ fn resolve_check(
     let Some(primary_sig) = minhash_of(conn, dispute.primary_seq)? else {
         return Ok(());
     };
-    let sim = pr.derived.minhash.similarity(&primary_sig);
+    let sim = sig.similarity(&primary_sig);
     if sim >= AGREEMENT_SIMILARITY {
         apply_check(conn, &dispute.primary_node, true)?;
         apply_check(conn, node, true)?;

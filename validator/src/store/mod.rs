@@ -33,7 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use bands::BandIndexSize;
 pub use group::Group;
-pub use ingest::{Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
+pub use ingest::{DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{
     CrawlRequest, CrawlRequestAdded, LeaseParams, MAX_SEEDS_PER_REQUEST, ReportOutcome,
 };
