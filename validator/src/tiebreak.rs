@@ -155,7 +155,10 @@ impl TiebreakFetcher {
         while fetched_pages < TIEBREAKS_PER_PASS {
             let held = {
                 let (store, now) = (store.clone(), now_ms());
-                blocking(move || store.hold_next_tiebreak(now, TIEBREAK_HOLD_MS, turn_ms)).await?
+                blocking(move || {
+                    store.hold_next_tiebreak(now, TIEBREAK_HOLD_MS, turn_ms, domain_delay_ms)
+                })
+                .await?
             };
             let Some(HeldTiebreak {
                 fetch: job,

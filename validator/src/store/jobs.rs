@@ -23,7 +23,7 @@ pub const MAX_CRAWL_DELAY_MS: i64 = 30_000;
 /// Most seeds (and domains, and sitemaps) in one crawl request.
 pub const MAX_SEEDS_PER_REQUEST: usize = 10_000;
 /// Cap of consecutive-failure exponent in domain back-off (2^6 = 64× the delay).
-const MAX_BACKOFF_SHIFT: i64 = 6;
+pub(super) const MAX_BACKOFF_SHIFT: i64 = 6;
 /// Candidate domains examined per job wanted, when some domains only have tasks this node may
 /// not take (its own cross-checks).
 const DOMAIN_SCAN_FACTOR: u32 = 4;

@@ -105,6 +105,11 @@ const STEPS: &[Step] = &[
         what: "disputed cross-checks queued for the validator's own fetch",
         run: Run::Sql(include_str!("migrations/0015_validator_tiebreaks.sql")),
     },
+    Step {
+        to: 16,
+        what: "a disputed page's domain held while the validator fetches it",
+        run: Run::Code(tiebreak_holds),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -180,6 +185,24 @@ fn apply(conn: &mut Connection, step: &Step, bodies_dir: &Path) -> Result<(), St
 /// which compares with nothing: a cross-check whose earlier fetch has none stays open. A stored
 /// body that is damaged or is not its record stops the step (and the store's opening) with an
 /// error naming it; the database stays at version 12.
+/// Step 16: `migrations/0016_tiebreak_holds.sql`, unless the column is there already (a database
+/// of version 15 made from the current schema, as the tests make older versions).
+fn tiebreak_holds(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    let present: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('tiebreak_fetches')
+              WHERE name = 'held_until_ms'",
+            [],
+            |r| r.get(0),
+        )
+        .op("migrate")?;
+    if present == 0 {
+        tx.execute_batch(include_str!("migrations/0016_tiebreak_holds.sql"))
+            .op("migrate")?;
+    }
+    Ok(())
+}
+
 fn minhash_v2(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError> {
     /// Rows read at a time (a pre-version-9 row carries its record, ~6 KB).
     const CHUNK: i64 = 4096;

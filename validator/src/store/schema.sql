@@ -215,7 +215,9 @@ CREATE TABLE IF NOT EXISTS tiebreak_fetches (
     domain        TEXT NOT NULL,
     request_id    INTEGER NOT NULL,
     depth         INTEGER NOT NULL,
-    queued_at_ms  INTEGER NOT NULL
+    queued_at_ms  INTEGER NOT NULL,
+    -- Version 16: while the validator fetches the page, until when it holds the domain.
+    held_until_ms INTEGER
 );
 
 -- Append-only. Balances are sums over it.

@@ -64,14 +64,31 @@ fn fetch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TiebreakFetch> {
     })
 }
 
-/// Disputes waiting for the validator's fetch whose domains have no lease out and rest at most
-/// until ?2 + ?3 (?2 is now), soonest free first, then oldest first; at most ?1. The fifth column
-/// is when the domain's rest ends.
-const FREE_TIEBREAKS_SQL: &str = "SELECT t.check_id, t.url, t.domain,
-            MAX(COALESCE(d.next_allowed_ms, 0), ?2) AS free_at
-       FROM tiebreak_fetches t LEFT JOIN domains d ON d.domain = t.domain
-      WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2 + ?3)
-      ORDER BY free_at, t.queued_at_ms, t.check_id LIMIT ?1";
+/// Disputes waiting for the validator's fetch whose domains are free now (no lease out, not
+/// resting), oldest first; at most ?1 (?2 is now).
+const FREE_NOW_SQL: &str = "SELECT t.check_id, t.url, t.domain FROM tiebreak_fetches t
+       LEFT JOIN domains d ON d.domain = t.domain
+      WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2)
+      ORDER BY t.queued_at_ms, t.check_id LIMIT ?1";
+
+/// The dispute the validator may fetch soonest, and when: its domain has no lease out, and
+/// `free_at` is when the rest after the domain's last fetch ends. That is the domain's rest, or
+/// at the latest ?1 (now) plus the rest a fetch ending now would get (?3 the base delay or the
+/// crawl delay, doubled per failure up to ?4 times): the last fetch ended before now, so its rest
+/// ends by then. A longer rest than that is a booking for the validator
+/// ([`Store::book_tiebreak_turns`]), which keeps nodes away but need not keep the validator
+/// waiting. Not a domain the validator holds already (for another of its disputes). Only domains
+/// free by ?1 + ?2; soonest first, then oldest dispute first; one row.
+const NEXT_TIEBREAK_SQL: &str = "SELECT check_id, url, domain, free_at FROM (
+        SELECT t.check_id, t.url, t.domain, t.queued_at_ms, d.active_leases,
+               MAX(?1, MIN(COALESCE(d.next_allowed_ms, 0),
+                           ?1 + MAX(?3, COALESCE(d.crawl_delay_ms, 0))
+                                * (1 << MIN(MAX(COALESCE(d.failures, 0), 0), ?4)))) AS free_at
+          FROM tiebreak_fetches t LEFT JOIN domains d ON d.domain = t.domain
+         WHERE NOT EXISTS (SELECT 1 FROM tiebreak_fetches h
+                            WHERE h.domain = t.domain AND h.held_until_ms > ?1))
+      WHERE COALESCE(active_leases, 0) = 0 AND free_at <= ?1 + ?2
+      ORDER BY free_at, queued_at_ms, check_id LIMIT 1";
 
 /// How long the validator holds a disputed page's domain for its fetch at most: no node gets a
 /// lease there meanwhile. Longer than the fetch may take ([`crate::tiebreak`] gives up sooner),
@@ -103,30 +120,32 @@ impl Store {
     ) -> Result<Vec<TiebreakFetch>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare_cached(FREE_TIEBREAKS_SQL)
+            .prepare_cached(FREE_NOW_SQL)
             .op("pending_tiebreak_fetches")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![limit, now_ms, 0], fetch_row)
+            .query_map(params![limit, now_ms], fetch_row)
             .op("pending_tiebreak_fetches")?;
         rows.collect::<Result<Vec<_>, _>>()
             .op("pending_tiebreak_fetches")
     }
 
-    /// The dispute whose domain is free soonest (no lease out, its rest over by
-    /// `now_ms + max_wait_ms`; the oldest dispute of those free as soon), with its domain taken
-    /// for the validator's fetch in the same transaction: the domain counts as resting until
-    /// the rest's end plus `hold_ms`, so no node is given a lease there until the validator has
-    /// fetched, as no second node is while one holds a lease. The validator fetches once the
-    /// rest is over ([`HeldTiebreak::fetch_at_ms`]). `None` when no dispute's domain is free so
-    /// soon.
+    /// The dispute whose domain is free soonest (no lease out, and the rest after its last fetch
+    /// over by `now_ms + max_wait_ms`, that rest being the domain's own or at most
+    /// `domain_delay_ms` (or its crawl delay, with its failures' back-off) from now; the oldest
+    /// dispute of those free as soon), with its domain taken for the validator's fetch in the
+    /// same transaction: the domain counts as resting until the rest's end plus `hold_ms`, so
+    /// no node is given a lease there until the validator has fetched, as no second node is
+    /// while one holds a lease. The validator fetches once the rest is over
+    /// ([`HeldTiebreak::fetch_at_ms`]). `None` when no dispute's domain is free so soon.
     pub fn hold_next_tiebreak(
         &self,
         now_ms: i64,
         hold_ms: i64,
         max_wait_ms: i64,
+        domain_delay_ms: i64,
     ) -> Result<Option<HeldTiebreak>, StoreError> {
-        self.group(|g| g.hold_next_tiebreak(now_ms, hold_ms, max_wait_ms))?
+        self.group(|g| g.hold_next_tiebreak(now_ms, hold_ms, max_wait_ms, domain_delay_ms))?
     }
 
     /// Books the validator the next turn on every domain with a lease out that a waiting
@@ -206,12 +225,18 @@ impl Group<'_> {
         now_ms: i64,
         hold_ms: i64,
         max_wait_ms: i64,
+        domain_delay_ms: i64,
     ) -> Result<Option<HeldTiebreak>, StoreError> {
         self.savepoint(|conn, _, _| {
             let Some((fetch, fetch_at_ms)) = conn
                 .query_row_cached(
-                    FREE_TIEBREAKS_SQL,
-                    params![1, now_ms, max_wait_ms.max(0)],
+                    NEXT_TIEBREAK_SQL,
+                    params![
+                        now_ms,
+                        max_wait_ms.max(0),
+                        domain_delay_ms.max(0),
+                        super::jobs::MAX_BACKOFF_SHIFT
+                    ],
                     |r| Ok((fetch_row(r)?, r.get::<_, i64>(3)?)),
                 )
                 .optional()
@@ -224,6 +249,11 @@ impl Group<'_> {
                 "INSERT INTO domains(domain, next_allowed_ms) VALUES (?1, ?2)
                  ON CONFLICT(domain) DO UPDATE SET next_allowed_ms = excluded.next_allowed_ms",
                 params![fetch.domain, held_until_ms],
+            )
+            .op("hold_next_tiebreak")?;
+            conn.exec_cached(
+                "UPDATE tiebreak_fetches SET held_until_ms = ?2 WHERE check_id = ?1",
+                params![fetch.check_id, held_until_ms],
             )
             .op("hold_next_tiebreak")?;
             Ok(Some(HeldTiebreak {
@@ -518,20 +548,22 @@ mod tests {
         };
 
         let first = store
-            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0)
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0, 1_000)
             .unwrap()
             .unwrap();
         assert_eq!(first.fetch.check_id, 1, "oldest first");
         assert_eq!(first.held_until_ms, NOW + TIEBREAK_HOLD_MS);
         let second = store
-            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0)
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0, 1_000)
             .unwrap()
             .unwrap();
         assert_eq!(second.fetch.check_id, 2);
         assert_eq!(
-            store.hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 0).unwrap(),
+            store
+                .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, 10_000, 1_000)
+                .unwrap(),
             None,
-            "a held domain is not free: no dispute is fetched twice at once"
+            "a held domain is not taken again, however long the wait allowed"
         );
         assert_eq!(
             leased_domains(NOW + 1),
@@ -643,7 +675,7 @@ mod tests {
 
         // The resting domain is held at once, for a fetch when its rest ends.
         let held = store
-            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, TURN)
+            .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, TURN, 5_000)
             .unwrap()
             .unwrap();
         assert_eq!(held.fetch.check_id, 2);
@@ -651,7 +683,7 @@ mod tests {
         assert_eq!(held.held_until_ms, NOW + 3_000 + TIEBREAK_HOLD_MS);
         assert_eq!(
             store
-                .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, TURN)
+                .hold_next_tiebreak(NOW, TIEBREAK_HOLD_MS, TURN, 5_000)
                 .unwrap(),
             None,
             "a domain with a lease out is not held"
@@ -672,14 +704,29 @@ mod tests {
         assert_eq!(rest("busy.example"), NOW + TURN);
         assert!(lease(NOW + 6_001).is_empty(), "the validator's turn");
 
-        // The validator's next pass holds the domain and fetches when the booked rest ends;
-        // until it has, no node is leased the domain.
+        // The validator's next pass holds the domain. It fetches once the rest after the node's
+        // fetch is over, which the booking hides but which cannot end later than a fetch ending
+        // now would rest (the delay, doubled per failure): not at the booking's end.
+        let failures: u32 = db
+            .query_row(
+                "SELECT failures FROM domains WHERE domain = 'busy.example'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let backed_off = 5_000 * (1 << failures);
         let held = store
-            .hold_next_tiebreak(NOW + 10_000, TIEBREAK_HOLD_MS, TURN)
+            .hold_next_tiebreak(NOW + 10_000, TIEBREAK_HOLD_MS, TURN, 5_000)
             .unwrap()
             .unwrap();
         assert_eq!(held.fetch.check_id, 1);
-        assert_eq!(held.fetch_at_ms, NOW + TURN);
+        assert_eq!(held.fetch_at_ms, NOW + 10_000 + backed_off);
+        assert!(
+            held.fetch_at_ms >= NOW + 1_000 + backed_off,
+            "not before the node's fetch's rest ends"
+        );
+        assert!(held.fetch_at_ms < NOW + TURN, "not at the booking's end");
+        assert!(lease(held.fetch_at_ms).is_empty());
         assert!(lease(NOW + TURN).is_empty());
         let failed = ValidatorFetch::Failed {
             code: "http_404".into(),
