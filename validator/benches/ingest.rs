@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use gleaner_protocol::{Batch, DecodeLimits, SecretKey};
 use gleaner_validator::ingest::{self, IngestParams};
-use gleaner_validator::testkit::{leased_jobs, record_for, sample_text};
+use gleaner_validator::testkit::{leased_jobs, record_for, record_with_outlinks, sample_text};
 use gleaner_validator::{Config, Store};
 
 const BATCH_RECORDS: usize = 100;
@@ -191,9 +191,19 @@ fn pin_to_one_cpu() -> Option<usize> {
 /// Real pages' main text for `--wcxb`: each page's ground truth cut at paragraph breaks into
 /// disjoint pieces of at least `bytes` (a page's last piece kept when it has half that), in
 /// file order.
-fn real_texts(bytes: usize) -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/bench/wcxb-dev/ground-truth");
+/// A real page's text cut into pieces of about `bytes`, each with the page's outlinks as a
+/// node's cleaner lists them (the collector's own `clean` on the page's HTML, beside the ground
+/// truth): what a node would submit for it. The validator follows at most
+/// `ingest::MAX_OUTLINKS_FOLLOWED` of them, but every one is decoded and covered by the digest.
+struct RealPiece {
+    text: String,
+    outlinks: Vec<String>,
+}
+
+fn real_texts(bytes: usize) -> Vec<RealPiece> {
+    use std::io::Read as _;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/wcxb-dev");
+    let dir = root.join("ground-truth");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("--wcxb needs {}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
@@ -205,18 +215,38 @@ fn real_texts(bytes: usize) -> Vec<String> {
         let page: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&f).expect("read")).expect("json");
         let text = page["ground_truth"]["main_content"].as_str().unwrap_or("");
+        let outlinks = f
+            .file_stem()
+            .and_then(|stem| {
+                std::fs::File::open(root.join("html").join(stem).with_extension("html.gz")).ok()
+            })
+            .and_then(|gz| {
+                let mut html = String::new();
+                flate2::read::GzDecoder::new(gz)
+                    .read_to_string(&mut html)
+                    .ok()?;
+                let url = page["url"].as_str().unwrap_or("https://example.com/");
+                Some(gleaner_collector::clean::clean(&html, Some(url)).outlinks)
+            })
+            .unwrap_or_default();
         let mut piece = String::new();
+        let mut push = |piece: &mut String| {
+            out.push(RealPiece {
+                text: std::mem::take(piece),
+                outlinks: outlinks.clone(),
+            });
+        };
         for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
             if !piece.is_empty() {
                 piece.push_str("\n\n");
             }
             piece.push_str(para);
             if piece.len() >= bytes {
-                out.push(std::mem::take(&mut piece));
+                push(&mut piece);
             }
         }
         if piece.len() >= bytes / 2 {
-            out.push(piece);
+            push(&mut piece);
         }
     }
     out
@@ -273,6 +303,15 @@ fn main() {
             "synthetic text"
         }
     );
+    if let Some(pieces) = &real {
+        let links: usize = pieces.iter().take(n).map(|p| p.outlinks.len()).sum();
+        println!(
+            "records carry their page's outlinks as the node's cleaner lists them: {:.1} a record \
+             on average (the validator follows at most {})",
+            links as f64 / n.max(1) as f64,
+            ingest::MAX_OUTLINKS_FOLLOWED
+        );
+    }
     let bodies: Vec<Vec<u8>> = jobs
         .chunks(BATCH_RECORDS)
         .enumerate()
@@ -282,11 +321,16 @@ fn main() {
                 .enumerate()
                 .map(|(i, j)| {
                     let k = b * BATCH_RECORDS + i;
-                    let text = match &real {
-                        Some(texts) => texts[k].clone(),
-                        None => sample_text(k as u64, text_bytes),
-                    };
-                    record_for(&node, j, text, now)
+                    match &real {
+                        Some(pieces) => record_with_outlinks(
+                            &node,
+                            j,
+                            pieces[k].text.clone(),
+                            pieces[k].outlinks.clone(),
+                            now,
+                        ),
+                        None => record_for(&node, j, sample_text(k as u64, text_bytes), now),
+                    }
                 })
                 .collect();
             Batch::new(&node, now, recs).encode().expect("encode")

@@ -217,6 +217,17 @@ pub fn sample_text(seed: u64, bytes: usize) -> String {
 
 /// A signed record answering `job` with `text`, fetched at `fetched_at_ms`.
 pub fn record_for(key: &SecretKey, job: &Job, text: String, fetched_at_ms: i64) -> Record {
+    record_with_outlinks(key, job, text, Vec::new(), fetched_at_ms)
+}
+
+/// [`record_for`] with the page's outlinks, as a node's cleaner lists them.
+pub fn record_with_outlinks(
+    key: &SecretKey,
+    job: &Job,
+    text: String,
+    outlinks: Vec<String>,
+    fetched_at_ms: i64,
+) -> Record {
     RecordDraft {
         lease_id: job.lease_id.clone(),
         url: job.url.clone(),
@@ -234,7 +245,7 @@ pub fn record_for(key: &SecretKey, job: &Job, text: String, fetched_at_ms: i64) 
         lang: "en".into(),
         robots: RobotsVerdict::Allowed,
         crawl_delay_ms: 0,
-        outlinks: Vec::new(),
+        outlinks,
     }
     .sign(key)
 }
