@@ -2,7 +2,7 @@
 //! fetch … or the validator's own safe fetcher").
 //!
 //! When a cross-check's two fetches disagree, the dispute waits in the store
-//! ([`Store::pending_tiebreak_fetches`]). Every `tiebreak_interval_secs` the server fetches those
+//! (`tiebreak_fetches`). Every `tiebreak_interval_secs` the server fetches those
 //! pages itself, one at a time:
 //! - it takes the domain's turn as a node's lease would: it holds the domain, so no node is leased
 //!   it, and fetches once the domain's rest is over ([`Store::hold_next_tiebreak`]); a domain with
@@ -140,7 +140,7 @@ impl TiebreakFetcher {
             let busy = ValidatorFetch::NotTried {
                 code: "domain_busy".into(),
             };
-            blocking(move || store.settle_by_validator(job.check_id, &busy, now, 0, None)).await?;
+            blocking(move || store.settle_by_validator(job.check_id, &busy, now, 0)).await?;
             tracing::info!(check = job.check_id, url = %job.url,
                 "a disputed page's domain stayed busy; a third node will fetch it");
         }
@@ -163,7 +163,7 @@ impl TiebreakFetcher {
             let Some(HeldTiebreak {
                 fetch: job,
                 fetch_at_ms,
-                held_until_ms,
+                ..
             }) = held
             else {
                 break;
@@ -185,13 +185,7 @@ impl TiebreakFetcher {
             let (store, now) = (store.clone(), now_ms());
             let settle = fetched.clone();
             let settled = blocking(move || {
-                store.settle_by_validator(
-                    job.check_id,
-                    &settle,
-                    now,
-                    domain_delay_ms,
-                    Some(held_until_ms),
-                )
+                store.settle_by_validator(job.check_id, &settle, now, domain_delay_ms)
             })
             .await?;
             match (&settled, &fetched) {

@@ -64,13 +64,6 @@ fn fetch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TiebreakFetch> {
     })
 }
 
-/// Disputes waiting for the validator's fetch whose domains are free now (no lease out, not
-/// resting), oldest first; at most ?1 (?2 is now).
-const FREE_NOW_SQL: &str = "SELECT t.check_id, t.url, t.domain FROM tiebreak_fetches t
-       LEFT JOIN domains d ON d.domain = t.domain
-      WHERE d.domain IS NULL OR (d.active_leases = 0 AND d.next_allowed_ms <= ?2)
-      ORDER BY t.queued_at_ms, t.check_id LIMIT ?1";
-
 /// The dispute the validator may fetch soonest, and when: its domain has no lease out, and
 /// `free_at` is when the rest after the domain's last fetch ends. That is the domain's rest, or
 /// at the latest ?1 (now) plus the rest a fetch ending now would get (?3 the base delay or the
@@ -108,28 +101,6 @@ pub struct HeldTiebreak {
 }
 
 impl Store {
-    /// Up to `limit` disputed checks waiting for the validator's fetch, oldest first, whose
-    /// domains the network's politeness lets the validator fetch at `now_ms`: no node holds a
-    /// lease there and the domain is not resting. The validator's fetch keeps the same
-    /// per-domain rules as the nodes' ([`Store::hold_next_tiebreak`] takes the domain's turn,
-    /// [`Store::settle_by_validator`] rests the domain after it).
-    pub fn pending_tiebreak_fetches(
-        &self,
-        limit: usize,
-        now_ms: i64,
-    ) -> Result<Vec<TiebreakFetch>, StoreError> {
-        let conn = self.reader()?;
-        let mut stmt = conn
-            .prepare_cached(FREE_NOW_SQL)
-            .op("pending_tiebreak_fetches")?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![limit, now_ms], fetch_row)
-            .op("pending_tiebreak_fetches")?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .op("pending_tiebreak_fetches")
-    }
-
     /// The dispute whose domain is free soonest (no lease out, and the rest after its last fetch
     /// over by `now_ms + max_wait_ms`, that rest being the domain's own or at most
     /// `domain_delay_ms` (or its crawl delay, with its failures' back-off) from now; the oldest
@@ -201,20 +172,17 @@ impl Store {
 
     /// Settles disputed check `check_id` with the validator's fetch (see the module docs), in
     /// one transaction, and rests the page's domain as a node's fetch would (`domain_delay_ms`,
-    /// or the site's crawl delay if longer). `held_until_ms`: the hold
-    /// [`Store::hold_next_tiebreak`] took for this fetch, which the rest replaces (if the domain
-    /// still rests until exactly then: nothing else has pushed its rest further).
+    /// or the site's crawl delay if longer). The rest replaces the hold
+    /// [`Store::hold_next_tiebreak`] noted on the dispute, if the domain still rests until exactly
+    /// then (nothing else has pushed its rest further).
     pub fn settle_by_validator(
         &self,
         check_id: i64,
         fetched: &ValidatorFetch,
         now_ms: i64,
         domain_delay_ms: i64,
-        held_until_ms: Option<i64>,
     ) -> Result<TiebreakSettled, StoreError> {
-        self.group(|g| {
-            g.settle_by_validator(check_id, fetched, now_ms, domain_delay_ms, held_until_ms)
-        })?
+        self.group(|g| g.settle_by_validator(check_id, fetched, now_ms, domain_delay_ms))?
     }
 }
 
@@ -271,26 +239,26 @@ impl Group<'_> {
         fetched: &ValidatorFetch,
         now_ms: i64,
         domain_delay_ms: i64,
-        held_until_ms: Option<i64>,
     ) -> Result<TiebreakSettled, StoreError> {
         self.savepoint(|conn, bands, _| {
-            let place: Option<TiebreakPlace> = conn
+            let place: Option<(TiebreakPlace, Option<i64>)> = conn
                 .query_row_cached(
-                    "SELECT url, domain, request_id, depth FROM tiebreak_fetches
+                    "SELECT url, domain, request_id, depth, held_until_ms FROM tiebreak_fetches
                      WHERE check_id = ?1",
                     params![check_id],
                     |r| {
-                        Ok(TiebreakPlace {
+                        let place = TiebreakPlace {
                             url: r.get(0)?,
                             domain: r.get(1)?,
                             request_id: r.get(2)?,
                             depth: r.get(3)?,
-                        })
+                        };
+                        Ok((place, r.get(4)?))
                     },
                 )
                 .optional()
                 .op("settle_by_validator")?;
-            let Some(place) = place else {
+            let Some((place, held_until_ms)) = place else {
                 return Ok(TiebreakSettled::Nothing);
             };
             conn.exec_cached(
@@ -355,10 +323,29 @@ mod tests {
 
     const NOW: i64 = 1_767_225_600_000;
 
+    /// Queues dispute `id` of a page on `domain` for the validator's fetch, as ingest does when
+    /// a check disagrees with its primary (queued at `id` ms, so lower ids are older).
+    fn queue_dispute(db: &rusqlite::Connection, id: i64, domain: &str) {
+        let url = format!("http://{domain}/d");
+        db.execute(
+            "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_record,
+                                      check_node, outcome, created_at_ms)
+             VALUES (?1, ?2, x'01', 'P', x'02', 'C', 'disputed', 0)",
+            params![id, url],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth, queued_at_ms)
+             VALUES (?1, ?2, ?3, 1, 0, ?1)",
+            params![id, url, domain],
+        )
+        .unwrap();
+    }
+
     /// Three disputes on a domain with a lease out, an idle one and a resting one: only the idle
-    /// domain's is offered; a failed fetch hands it to a third node (excluding both earlier
-    /// nodes) and rests the domain; settling it again does nothing; the resting domain's is
-    /// offered once its rest is over.
+    /// domain's is taken; a failed fetch hands it to a third node (excluding both earlier
+    /// nodes) and rests the domain in place of the hold; settling it again does nothing; the
+    /// resting domain's is taken once its rest is over.
     #[test]
     fn the_validators_fetches_keep_the_networks_politeness() {
         let dir = tempfile::tempdir().unwrap();
@@ -369,20 +356,7 @@ mod tests {
             (2, "idle.example"),
             (3, "resting.example"),
         ] {
-            db.execute(
-                "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_record,
-                                          check_node, outcome, created_at_ms)
-                 VALUES (?1, ?2, x'01', 'P', x'02', 'C', 'disputed', 0)",
-                params![id, format!("http://{domain}/p")],
-            )
-            .unwrap();
-            db.execute(
-                "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
-                                              queued_at_ms)
-                 VALUES (?1, ?2, ?3, 1, 0, ?1)",
-                params![id, format!("http://{domain}/p"), domain],
-            )
-            .unwrap();
+            queue_dispute(&db, id, domain);
         }
         db.execute_batch(&format!(
             "INSERT INTO domains(domain, active_leases) VALUES ('busy.example', 1);
@@ -391,24 +365,21 @@ mod tests {
             NOW + 10_000
         ))
         .unwrap();
-        let ids = |now| -> Vec<i64> {
+        // The dispute the validator's pass takes next at `now`, without waiting for a rest.
+        let next = |now| -> Option<i64> {
             store
-                .pending_tiebreak_fetches(10, now)
+                .hold_next_tiebreak(now, TIEBREAK_HOLD_MS, 0, 5_000)
                 .unwrap()
-                .iter()
-                .map(|t| t.check_id)
-                .collect()
+                .map(|h| h.fetch.check_id)
         };
-        assert_eq!(ids(NOW), [2]);
+        assert_eq!(next(NOW), Some(2));
         assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 3);
 
         let failed = ValidatorFetch::Failed {
             code: "http_404".into(),
         };
         assert_eq!(
-            store
-                .settle_by_validator(2, &failed, NOW, 5_000, None)
-                .unwrap(),
+            store.settle_by_validator(2, &failed, NOW, 5_000).unwrap(),
             TiebreakSettled::ToNodes
         );
         let (kind, excluded): (String, String) = db
@@ -438,14 +409,12 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "disputed", "a failed fetch settles nothing");
         assert_eq!(
-            store
-                .settle_by_validator(2, &failed, NOW, 5_000, None)
-                .unwrap(),
+            store.settle_by_validator(2, &failed, NOW, 5_000).unwrap(),
             TiebreakSettled::Nothing,
             "a dispute leaves the queue once"
         );
-        assert!(ids(NOW + 1).is_empty());
-        assert_eq!(ids(NOW + 10_000), [3]);
+        assert_eq!(next(NOW + 1), None);
+        assert_eq!(next(NOW + 10_000), Some(3));
         assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 2);
 
         // The busy domain's dispute (queued at 1) waits at most TIEBREAK_MAX_WAIT_MS, then goes
@@ -464,9 +433,7 @@ mod tests {
             code: "domain_busy".into(),
         };
         assert_eq!(
-            store
-                .settle_by_validator(1, &busy, NOW, 5_000, None)
-                .unwrap(),
+            store.settle_by_validator(1, &busy, NOW, 5_000).unwrap(),
             TiebreakSettled::ToNodes
         );
         let rest: i64 = db
@@ -514,20 +481,7 @@ mod tests {
         };
         store.add_crawl_request("test", &request, 0).unwrap();
         for (id, domain) in [(1, "held.example"), (2, "gone.example")] {
-            db.execute(
-                "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_record,
-                                          check_node, outcome, created_at_ms)
-                 VALUES (?1, ?2, x'01', 'P', x'02', 'C', 'disputed', 0)",
-                params![id, format!("http://{domain}/d")],
-            )
-            .unwrap();
-            db.execute(
-                "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
-                                              queued_at_ms)
-                 VALUES (?1, ?2, ?3, 1, 0, ?1)",
-                params![id, format!("http://{domain}/d"), domain],
-            )
-            .unwrap();
+            queue_dispute(&db, id, domain);
         }
         let p = LeaseParams {
             ttl_ms: 3_600_000,
@@ -576,7 +530,7 @@ mod tests {
             code: "http_404".into(),
         };
         let settled = store
-            .settle_by_validator(1, &failed, NOW + 2_000, 5_000, Some(first.held_until_ms))
+            .settle_by_validator(1, &failed, NOW + 2_000, 5_000)
             .unwrap();
         assert_eq!(settled, TiebreakSettled::ToNodes);
         let rest: i64 = db
@@ -632,20 +586,7 @@ mod tests {
         let first = lease(NOW);
         assert_eq!(first.len(), 1, "one lease per domain");
         for (id, domain) in [(1, "busy.example"), (2, "resting.example")] {
-            db.execute(
-                "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_record,
-                                          check_node, outcome, created_at_ms)
-                 VALUES (?1, ?2, x'01', 'P', x'02', 'C', 'disputed', 0)",
-                params![id, format!("http://{domain}/d")],
-            )
-            .unwrap();
-            db.execute(
-                "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
-                                              queued_at_ms)
-                 VALUES (?1, ?2, ?3, 1, 0, ?1)",
-                params![id, format!("http://{domain}/d"), domain],
-            )
-            .unwrap();
+            queue_dispute(&db, id, domain);
         }
         db.execute(
             "INSERT INTO domains(domain, next_allowed_ms) VALUES ('resting.example', ?1)",
@@ -732,13 +673,7 @@ mod tests {
             code: "http_404".into(),
         };
         store
-            .settle_by_validator(
-                1,
-                &failed,
-                NOW + TURN + 500,
-                5_000,
-                Some(held.held_until_ms),
-            )
+            .settle_by_validator(1, &failed, NOW + TURN + 500, 5_000)
             .unwrap();
         // The failed fetch queued a third node's task on the domain too; either may come next.
         assert_eq!(rest("busy.example"), NOW + TURN + 5_500);
