@@ -39,13 +39,23 @@ const BATCH_RECORDS: usize = 100;
 /// per-process CPU clock (nanosecond resolution; `/proc/self/stat` counts 10 ms ticks, ±2 % over
 /// a 5,000-record run). Unlike wall time, it barely moves when other work shares the cores.
 fn process_cpu() -> Option<Duration> {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU time of the calling thread so far.
+fn thread_cpu() -> Option<Duration> {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The CPU-time clock `clock` (`clock_gettime`).
+fn cpu_clock(clock: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec for the call's duration.
     #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     (rc == 0).then(|| {
         Duration::new(
             u64::try_from(ts.tv_sec).unwrap_or(0),
@@ -78,23 +88,6 @@ const REFERENCE_ED25519_PER_SEC: f64 = 87_000.0;
 /// hundred: here, one run, 16: ~48,000/s, 64: ~51,000, 128: ~54,000, 256: ~61,000, 1,024:
 /// ~64,000. The largest is the strictest reading of the issue's ~87,000.
 const YARDSTICK_BATCH: usize = 1024;
-
-/// CPU time of the calling thread so far.
-fn thread_cpu() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| {
-        Duration::new(
-            u64::try_from(ts.tv_sec).unwrap_or(0),
-            u32::try_from(ts.tv_nsec).unwrap_or(0),
-        )
-    })
-}
 
 /// ed25519-dalek's `verify_batch` on this CPU, run in short slices between the batches ingest
 /// takes, so that both are measured over the same moments: the host's speed drifts by a factor

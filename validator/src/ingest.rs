@@ -367,7 +367,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{record_for, sample_text};
+    use crate::testkit::{record_for, record_with_outlinks, sample_text};
     use gleaner_protocol::api::Job;
     use gleaner_protocol::{SecretKey, ZSTD_LEVEL};
 
@@ -449,29 +449,10 @@ mod tests {
             url: format!("https://site{i}.example/"),
             expires_at_ms: 0,
         };
-        // As `record_for` makes them, with an outlink (covered by the signature).
+        // With an outlink, covered by the signature.
         let with_link = |i: usize, text: &str| {
-            let r = record_for(&key, &job(i), text.to_string(), 1_767_225_600_000);
-            gleaner_protocol::RecordDraft {
-                lease_id: r.lease_id,
-                url: r.url,
-                final_url: r.final_url,
-                fetched_at_ms: r.fetched_at_ms,
-                status: r.status,
-                content_type: r.content_type,
-                charset: r.charset,
-                wire_bytes: r.wire_bytes,
-                body_bytes: r.body_bytes,
-                truncated: r.truncated,
-                raw_digest: r.raw_digest,
-                title: r.title,
-                text: r.text,
-                lang: r.lang,
-                robots: r.robots,
-                crawl_delay_ms: r.crawl_delay_ms,
-                outlinks: vec!["https://site9.example/next".into()],
-            }
-            .sign(&key)
+            let link = vec!["https://site9.example/next".to_string()];
+            record_with_outlinks(&key, &job(i), text.to_string(), link, 1_767_225_600_000)
         };
         let good = sample_text(1, 3000);
         let records = vec![with_link(0, &good), with_link(1, "Too short.")];
