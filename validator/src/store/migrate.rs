@@ -611,6 +611,44 @@ mod tests {
         assert_eq!(plan, "SCAN records", "{plan}");
     }
 
+    /// Version 16 adds the validator's hold to the disputes a version 15 database queued, which
+    /// keep their rows; a database that has the column already is left as it is.
+    #[test]
+    fn version_16_adds_the_hold_to_queued_disputes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v15.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE tiebreak_fetches DROP COLUMN held_until_ms;
+             INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth, queued_at_ms)
+                  VALUES (7, 'http://a.example/p', 'a.example', 1, 0, 5);
+             PRAGMA user_version = 15;",
+        )
+        .unwrap();
+        assert!(
+            !table_sql(&conn, "tiebreak_fetches")
+                .unwrap()
+                .contains("held_until_ms")
+        );
+        drop(conn);
+        for _ in 0..2 {
+            drop(Store::open_file(&path).unwrap());
+            let conn = Connection::open(&path).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            let row: (i64, Option<i64>) = conn
+                .query_row(
+                    "SELECT check_id, held_until_ms FROM tiebreak_fetches",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(row, (7, None), "the queued dispute is kept, not held");
+            // Opened again at version 16 after the first pass: nothing to add.
+            conn.execute_batch("PRAGMA user_version = 15;").unwrap();
+        }
+    }
+
     #[test]
     fn a_newer_database_is_refused_untouched() {
         let (_dir, path, conn) = new_database();
