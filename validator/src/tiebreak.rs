@@ -129,6 +129,15 @@ impl TiebreakFetcher {
         now_ms: impl Fn() -> i64,
         domain_delay_ms: i64,
     ) -> Result<usize, TiebreakError> {
+        // Nearly every pass finds no dispute: it then asks one read and takes no write
+        // transaction (booking and holding each take the store's write lock).
+        let waiting = {
+            let store = store.clone();
+            blocking(move || store.tiebreak_fetches_waiting()).await?
+        };
+        if waiting == 0 {
+            return Ok(0);
+        }
         // Disputes whose domain stayed busy too long go to third nodes, through the frontier's
         // own queue.
         let stale = {
