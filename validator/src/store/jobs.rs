@@ -697,6 +697,8 @@ pub(crate) fn close_domain_lease_in(
 /// The statement of [`close_domain_lease_in`]: ?1 domain, ?2 now, ?3 base delay, ?4 0 success,
 /// 1 transient failure, 2 other failure, ?5 the back-off cap, ?6 1 for only a domain with a
 /// lease out, then 0 for any.
+/// The validator's tie-break fetch time (`tiebreaks::NEXT_TIEBREAK_SQL`) assumes this rest;
+/// keep the two alike.
 pub(crate) const CLOSE_DOMAIN_LEASE: &str =
     "UPDATE domains SET active_leases = MAX(active_leases - 1, 0),
                     failures = CASE ?4 WHEN 0 THEN 0 WHEN 1 THEN failures + 1 ELSE failures END,

@@ -67,11 +67,12 @@ fn fetch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TiebreakFetch> {
 /// The dispute the validator may fetch soonest, and when: its domain has no lease out, and
 /// `free_at` is when the rest after the domain's last fetch ends. That is the domain's rest, or
 /// at the latest ?1 (now) plus the rest a fetch ending now would get (?3 the base delay or the
-/// crawl delay, doubled per failure up to ?4 times): the last fetch ended before now, so its rest
-/// ends by then. A longer rest than that is a booking for the validator
-/// ([`Store::book_tiebreak_turns`]), which keeps nodes away but need not keep the validator
-/// waiting. Not a domain the validator holds already (for another of its disputes). Only domains
-/// free by ?1 + ?2; soonest first, then oldest dispute first; one row.
+/// crawl delay, doubled per failure up to ?4 times, as `jobs::CLOSE_DOMAIN_LEASE` rests a
+/// domain; keep the two alike): the last fetch ended before now, so its rest ends by then. A
+/// longer rest than that is a booking for the validator ([`Store::book_tiebreak_turns`]), which
+/// keeps nodes away but need not keep the validator waiting. Not a domain the validator holds
+/// already (for another of its disputes). Only domains free by ?1 + ?2; soonest first, then
+/// oldest dispute first; one row.
 const NEXT_TIEBREAK_SQL: &str = "SELECT check_id, url, domain, free_at FROM (
         SELECT t.check_id, t.url, t.domain, t.queued_at_ms, d.active_leases,
                MAX(?1, MIN(COALESCE(d.next_allowed_ms, 0),
