@@ -32,6 +32,10 @@ impl UrlError {
     }
 }
 
+/// Outlinks of one record considered for the frontier: enough to follow a site's structure,
+/// few enough that one page cannot flood the queue.
+pub const MAX_OUTLINKS_FOLLOWED: usize = 100;
+
 /// A normalised http(s) URL and its politeness key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalUrl {
@@ -81,7 +85,7 @@ fn parse_and_normalize(raw: &str) -> Result<NormalUrl, UrlError> {
 /// already: what a node's cleaner sends (it resolves every link with the same parser), so
 /// nearly every outlink. `None` whenever the parser could change or refuse a byte of it; then
 /// [`parse_and_normalize`] decides. Parsing costs ~0.7 µs a link, and an accepted record
-/// brings up to [`MAX_OUTLINKS_FOLLOWED`](crate::ingest::MAX_OUTLINKS_FOLLOWED) of them.
+/// brings up to [`MAX_OUTLINKS_FOLLOWED`] of them.
 ///
 /// Plain means: `http://` or `https://` in lower case; a host of lower-case ASCII letters,
 /// digits, `-` and `.` in non-empty labels, none of them punycode (`xn--`, which the parser

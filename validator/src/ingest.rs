@@ -8,15 +8,12 @@ use gleaner_protocol::{
     Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, verify_records,
 };
 
-use crate::frontier::normalize;
 use crate::quality;
 pub use crate::store::{
     DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord,
 };
 
-/// Outlinks of one record considered for the frontier: enough to follow a site's structure,
-/// few enough that one page cannot flood the queue.
-pub const MAX_OUTLINKS_FOLLOWED: usize = 100;
+pub use crate::frontier::MAX_OUTLINKS_FOLLOWED;
 
 /// Decodes an untrusted batch body within `limits`.
 pub fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Batch, IngestError> {
@@ -279,20 +276,12 @@ fn prepare_record(
     // Stored compactly: ~150 bytes a row where JSON took ~770, written twice (WAL, then the
     // checkpoint) and read back by every export.
     let quality = quality::StoredScores::of(&scores);
-    // What the rules reject is neither kept for dedup nor followed: no keys, no outlinks
-    // (`Derived::keys`).
-    let passed = report.rejection.is_none();
-    let keys = passed.then(|| DedupKeys::of(&record.text));
-    let outlinks = if passed {
-        record
-            .outlinks
-            .iter()
-            .take(MAX_OUTLINKS_FOLLOWED)
-            .filter_map(|l| normalize(l).ok())
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // What the rules reject is never kept for dedup: no keys (`Derived::keys`). Outlinks are
+    // normalised by the store, and only when the record's crawl request can still follow them.
+    let keys = report
+        .rejection
+        .is_none()
+        .then(|| DedupKeys::of(&record.text));
     let json = match received_json {
         Some(json) => json,
         None => {
@@ -312,7 +301,6 @@ fn prepare_record(
         quality,
         punct_ratio,
         keys,
-        outlinks,
     })
 }
 
@@ -440,9 +428,9 @@ mod tests {
     }
 
     /// The rules decide what else is computed: a record they pass gets its dedup keys (those of
-    /// its text) and its outlinks normalised; one they reject gets neither.
+    /// its text); one they reject gets none.
     #[test]
-    fn only_records_the_rules_pass_get_dedup_keys_and_outlinks() {
+    fn only_records_the_rules_pass_get_dedup_keys() {
         let key = SecretKey::from_bytes(&[3; 32]);
         let job = |i: usize| Job {
             lease_id: format!("lease-{i}"),
@@ -467,10 +455,8 @@ mod tests {
         assert_eq!(keys.text_key, crate::dedup::exact_key(&good));
         assert_eq!(keys.minhash, crate::dedup::MinHash::of(&good));
         assert_eq!(keys.bands, keys.minhash.bands());
-        assert_eq!(passed.outlinks.len(), 1);
         assert_eq!(rejected.rejection, Some("text_too_short"));
         assert!(rejected.keys.is_none());
-        assert!(rejected.outlinks.is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::jobs::{
 use super::nodes::{apply_check, epoch_points, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
-use crate::frontier::NormalUrl;
+use crate::frontier::{MAX_OUTLINKS_FOLLOWED, normalize};
 use crate::quality::StoredScores;
 use crate::scoring::{self, AGREEMENT_SIMILARITY, SCORING};
 
@@ -49,8 +49,6 @@ pub struct Derived {
     /// the store computes its signature itself (rare: a sampled check of a page whose check
     /// fetch fails the rules).
     pub keys: Option<DedupKeys>,
-    /// Normalised outlinks (capped), for the frontier.
-    pub outlinks: Vec<NormalUrl>,
 }
 
 /// A record's dedup keys: its exact-duplicate key and its MinHash signature with the signature's
@@ -476,7 +474,7 @@ pub(super) fn ingest_in(
                     now_ms,
                 )?;
             }
-            grow_frontier(tx, &mut scopes, &task, &d.outlinks, now_ms)?;
+            grow_frontier(tx, &mut scopes, &task, &r.outlinks, now_ms)?;
         } else if !is_primary
             && let Some(check_id) = task.check_id
             && let Some(k) = keys
@@ -660,12 +658,15 @@ fn sampled(id: &Digest, rate: f64) -> bool {
     (u64::from_le_bytes(b) as f64 / u64::MAX as f64) < rate
 }
 
-/// Queues in-scope outlinks of an accepted record, within the request's page and depth budget.
+/// Queues in-scope outlinks of an accepted record (the first [`MAX_OUTLINKS_FOLLOWED`] the node
+/// listed), within the request's page and depth budget. Links are normalised here, once the
+/// request is known to follow them: most records come from requests at their depth limit or
+/// with their page budget spent, and their links would be normalised for nothing.
 fn grow_frontier(
     conn: &Connection,
     scopes: &mut HashMap<i64, RequestScope>,
     task: &TaskRow,
-    outlinks: &[NormalUrl],
+    outlinks: &[String],
     now_ms: i64,
 ) -> Result<(), StoreError> {
     if outlinks.is_empty() {
@@ -683,11 +684,13 @@ fn grow_frontier(
     if task.depth + 1 > s.max_depth {
         return Ok(());
     }
-    for link in outlinks {
+    for link in outlinks.iter().take(MAX_OUTLINKS_FOLLOWED) {
         if s.full() {
             break;
         }
-        s.offer(conn, link, task.depth + 1, now_ms)?;
+        if let Ok(link) = normalize(link) {
+            s.offer(conn, &link, task.depth + 1, now_ms)?;
+        }
     }
     Ok(())
 }
@@ -1019,6 +1022,7 @@ fn penalise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{CrawlRequest, LeaseParams};
     use gleaner_protocol::api::Job;
 
     fn add_record(
@@ -1318,6 +1322,80 @@ mod tests {
             store.receipt(&id).unwrap().is_none(),
             "and sees the commit after it"
         );
+    }
+
+    /// An accepted record's outlinks join the frontier normalised, within its request's scope
+    /// and depth, and only the first hundred the node listed; a request at its depth limit
+    /// queues none.
+    #[test]
+    fn outlinks_are_followed_normalised_within_scope_depth_and_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = SecretKey::from_bytes(&[9; 32]);
+        let now = crate::testkit::FILL_T0;
+        store
+            .register_node(&key.public(), &key.public(), "test", now)
+            .unwrap();
+        let queued = |depth: i64| -> Vec<String> {
+            let conn = store.conn().unwrap();
+            let mut stmt = conn
+                .prepare("SELECT url FROM urls WHERE depth = ?1 ORDER BY url")
+                .unwrap();
+            stmt.query_map([depth], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // The same links on two sites: one request may follow them, the other is at its depth limit.
+        let links = |site: &str| {
+            let mut links = vec![
+                format!("HTTP://{site}/a/../next#reviews"),
+                format!("https://www.{site}/about"),
+                "http://elsewhere.example/".to_string(),
+                "not a url".to_string(),
+            ];
+            links.extend((0..120).map(|i| format!("https://{site}/p/{i:03}")));
+            links
+        };
+        for (site, max_depth) in [("shop.example", 1), ("store.example", 0)] {
+            let request = CrawlRequest {
+                seeds: vec![format!("http://{site}/")],
+                domains: Vec::new(),
+                sitemaps: Vec::new(),
+                max_pages: 1_000,
+                max_depth,
+            };
+            store.add_crawl_request("test", &request, now).unwrap();
+        }
+        let params = LeaseParams {
+            ttl_ms: 3_600_000,
+            max_per_domain: 1,
+            domain_delay_ms: 0,
+            max_open_per_node: 10,
+        };
+        let jobs = store.lease(&key.public(), 2, now, &params).unwrap().jobs;
+        assert_eq!(jobs.len(), 2);
+        let records = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let site = job.url.trim_start_matches("http://").trim_end_matches('/');
+                let text = crate::testkit::sample_text(40 + i as u64, 3_000);
+                crate::testkit::record_with_outlinks(&key, job, text, links(site), now)
+            })
+            .collect();
+        assert_eq!(
+            ingest(&store, &key, records, now),
+            Ok(vec![accepted(), accepted()])
+        );
+        // Normalised, in scope (`www.` is the same registered domain), the first hundred listed.
+        let mut want = vec![
+            "http://shop.example/next".to_string(),
+            "https://www.shop.example/about".to_string(),
+        ];
+        want.extend((0..96).map(|i| format!("https://shop.example/p/{i:03}")));
+        want.sort();
+        assert_eq!(queued(1), want);
     }
 
     fn near(text: &str) -> String {
