@@ -311,6 +311,12 @@ fn limit(field: &'static str, value: &str, max: usize) -> Result<(), ProtocolErr
 }
 
 fn single_line(field: &'static str, value: &str) -> Result<(), ProtocolError> {
+    // The control characters (Cc) are U+0000–U+001F and U+007F–U+009F: in UTF-8, a byte below
+    // 0x20, 0x7F, or 0xC2 leading U+0080–U+00BF. A scan of bytes clears nearly every value
+    // (a record's ~115 outlinks among them); the rare 0xC2 is decided by decoding.
+    if !value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return Ok(());
+    }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(invalid(
             field,
@@ -324,5 +330,27 @@ fn invalid(field: &'static str, why: &str) -> ProtocolError {
     ProtocolError::InvalidField {
         field,
         why: why.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte scan refuses exactly the characters `char::is_control` calls control.
+    #[test]
+    fn single_line_fields_refuse_exactly_the_control_characters() {
+        let chars = (0..0x1_0000)
+            .chain([0x1_F600, 0x10_FFFF])
+            .filter_map(char::from_u32);
+        for c in chars {
+            let value = format!("https://example.com/{c}x");
+            assert_eq!(
+                single_line("url", &value).is_err(),
+                c.is_control(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
     }
 }
