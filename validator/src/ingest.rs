@@ -116,20 +116,25 @@ fn decode_canonical(json: &[u8]) -> Option<Decoded> {
             .starts_with(token)
             .then_some(at + token.len())
     }
-    /// One value of type `T` starting after whitespace at `at`: the value and its span.
+    /// One value of type `T` starting after whitespace at `at` in `text` (`json` as a `str`):
+    /// the value and its span.
     fn value<'de, T: serde::Deserialize<'de>>(
-        json: &'de [u8],
+        text: &'de str,
         at: usize,
     ) -> Option<(T, std::ops::Range<usize>)> {
-        let start = skip_ws(json, at);
-        let mut values = serde_json::Deserializer::from_slice(json.get(start..)?).into_iter::<T>();
+        let start = skip_ws(text.as_bytes(), at);
+        // From a `str`, serde_json takes each string as valid UTF-8; checking each one again
+        // (a record's text, title, URLs and ~115 outlinks) cost more than the one pass below.
+        let mut values = serde_json::Deserializer::from_str(text.get(start..)?).into_iter::<T>();
         let v = values.next()?.ok()?;
         Some((v, start..start + values.byte_offset()))
     }
+    // Invalid UTF-8 is for the general decoder to report.
+    let text = std::str::from_utf8(json).ok()?;
     let mut at = expect(json, 0, b"{")?;
     at = expect(json, at, br#""header""#)?;
     at = expect(json, at, b":")?;
-    let (header, span) = value::<gleaner_protocol::BatchHeader>(json, at)?;
+    let (header, span) = value::<gleaner_protocol::BatchHeader>(text, at)?;
     at = expect(json, span.end, b",")?;
     at = expect(json, at, br#""records""#)?;
     at = expect(json, at, b":")?;
@@ -140,7 +145,7 @@ fn decode_canonical(json: &[u8]) -> Option<Decoded> {
         at = end;
     } else {
         loop {
-            let (record, span) = value::<Record>(json, at)?;
+            let (record, span) = value::<Record>(text, at)?;
             records.push(record);
             at = span.end;
             spans.push(span);
@@ -469,6 +474,9 @@ mod tests {
         unknown["records"][1]["extra"] = 1.into();
         let mut unknown_top = serde_json::to_value(&b).unwrap();
         unknown_top["extra"] = 1.into();
+        let mut not_utf8_title = json.clone().into_bytes();
+        let title = json.find("\"title\":\"").unwrap() + "\"title\":\"".len();
+        not_utf8_title.insert(title, 0xff);
         let bodies = [
             zstd(json.as_bytes()),
             zstd(&json.as_bytes()[..json.len() - 1]),
@@ -492,6 +500,9 @@ mod tests {
                     .as_bytes(),
             ),
             zstd(reordered(&b).as_bytes()),
+            // Not UTF-8, inside a record's string and between tokens.
+            zstd(&not_utf8_title),
+            zstd(&[json.as_bytes(), b" \xff"].concat()),
             zstd(
                 serde_json::to_string(&Batch::new(&SecretKey::from_bytes(&[3; 32]), 1, vec![]))
                     .unwrap()
