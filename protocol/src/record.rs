@@ -314,7 +314,7 @@ fn single_line(field: &'static str, value: &str) -> Result<(), ProtocolError> {
     // The control characters (Cc) are U+0000–U+001F and U+007F–U+009F: in UTF-8, a byte below
     // 0x20, 0x7F, or 0xC2 leading U+0080–U+00BF. A scan of bytes clears nearly every value
     // (a record's ~115 outlinks among them); the rare 0xC2 is decided by decoding.
-    if !value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+    if !may_hold_control(value.as_bytes()) {
         return Ok(());
     }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
@@ -324,6 +324,20 @@ fn single_line(field: &'static str, value: &str) -> Result<(), ProtocolError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `bytes` has a byte below 0x20, 0x7F or 0xC2. In blocks of 16 without an early exit
+/// inside a block, so that the compiler checks a block at once (a short-circuiting scan went a
+/// byte at a time, ~5 instructions a byte over a record's ~10 KB of links and URLs).
+fn may_hold_control(bytes: &[u8]) -> bool {
+    let suspect = |b: u8| (b < 0x20) | (b == 0x7f) | (b == 0xc2);
+    let mut blocks = bytes.chunks_exact(16);
+    for block in &mut blocks {
+        if block.iter().fold(false, |hit, &b| hit | suspect(b)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| suspect(b))
 }
 
 fn invalid(field: &'static str, why: &str) -> ProtocolError {
@@ -344,7 +358,9 @@ mod tests {
             .chain([0x1_F600, 0x10_FFFF])
             .filter_map(char::from_u32);
         for c in chars {
-            let value = format!("https://example.com/{c}x");
+            // Before, inside and after a block of 16 bytes.
+            let pad = "a".repeat((c as usize) % 40);
+            let value = format!("https://example.com/{pad}{c}x");
             assert_eq!(
                 single_line("url", &value).is_err(),
                 c.is_control(),

@@ -31,6 +31,20 @@ pub fn leased_jobs_on(
     pages: usize,
     now_ms: i64,
 ) -> Result<Vec<Job>, StoreError> {
+    leased_jobs_at_depth(store, node, site, pages, 0, now_ms)
+}
+
+/// [`leased_jobs_on`] from crawl requests that follow links `max_depth` levels below their
+/// seeds (within the seeds' registered domains), with room in their page budget for as many
+/// again: the records' outlinks are then considered for the frontier.
+pub fn leased_jobs_at_depth(
+    store: &Store,
+    node: &SecretKey,
+    site: &str,
+    pages: usize,
+    max_depth: u32,
+    now_ms: i64,
+) -> Result<Vec<Job>, StoreError> {
     store.register_node(&node.public(), &node.public(), "test", now_ms)?;
     // A crawl request takes at most 10,000 seeds: larger runs add several.
     let all: Vec<usize> = (0..pages).collect();
@@ -42,8 +56,9 @@ pub fn leased_jobs_on(
                 .collect(),
             domains: Vec::new(),
             sitemaps: Vec::new(),
-            max_pages: u32::try_from(part.len()).unwrap_or(u32::MAX),
-            max_depth: 0,
+            max_pages: u32::try_from(part.len() * if max_depth > 0 { 2 } else { 1 })
+                .unwrap_or(u32::MAX),
+            max_depth,
         };
         store.add_crawl_request("test", &request, now_ms)?;
     }
