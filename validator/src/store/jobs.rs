@@ -526,10 +526,13 @@ impl RequestScope {
         let Some((scope, max_pages, max_depth, pages_queued)) = row else {
             return Ok(None);
         };
-        let scope = serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt {
-            what: "crawl scope",
-            why: e.to_string(),
-        })?;
+        let mut scope: Vec<String> =
+            serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt {
+                what: "crawl scope",
+                why: e.to_string(),
+            })?;
+        // Stored sorted; sorting again costs one pass then, and keeps `in_scope` right if not.
+        scope.sort_unstable();
         Ok(Some(RequestScope {
             request_id,
             scope,
