@@ -505,7 +505,11 @@ fn open_lease_of(
 /// queues URLs within them and [`RequestScope::save`] stores the new page count.
 pub(crate) struct RequestScope {
     request_id: i64,
-    scope: Vec<String>,
+    /// The scope as stored, parsed on first use ([`RequestScope::contains`]): most accepted
+    /// records come from requests that follow none of their links (at the depth limit, budget
+    /// spent), and a request's scope may list 10,000 domains.
+    scope_json: String,
+    scope: Option<Vec<String>>,
     max_pages: i64,
     pub(crate) max_depth: i64,
     pages_queued: i64,
@@ -523,19 +527,13 @@ impl RequestScope {
             )
             .optional()
             .op("request_scope")?;
-        let Some((scope, max_pages, max_depth, pages_queued)) = row else {
+        let Some((scope_json, max_pages, max_depth, pages_queued)) = row else {
             return Ok(None);
         };
-        let mut scope: Vec<String> =
-            serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt {
-                what: "crawl scope",
-                why: e.to_string(),
-            })?;
-        // Stored sorted; sorting again costs one pass then, and keeps `in_scope` right if not.
-        scope.sort_unstable();
         Ok(Some(RequestScope {
             request_id,
-            scope,
+            scope_json,
+            scope: None,
             max_pages,
             max_depth,
             pages_queued,
@@ -543,8 +541,22 @@ impl RequestScope {
     }
 
     /// Whether a URL on registered domain `domain` belongs to the request.
-    pub(crate) fn contains(&self, domain: &str) -> bool {
-        in_scope(domain, &self.scope)
+    pub(crate) fn contains(&mut self, domain: &str) -> Result<bool, StoreError> {
+        let scope = match &mut self.scope {
+            Some(scope) => scope,
+            None => {
+                let mut scope: Vec<String> =
+                    serde_json::from_str(&self.scope_json).map_err(|e| StoreError::Corrupt {
+                        what: "crawl scope",
+                        why: e.to_string(),
+                    })?;
+                // Stored sorted; sorting again costs one pass then, and keeps `in_scope` right
+                // if not.
+                scope.sort_unstable();
+                self.scope.insert(scope)
+            }
+        };
+        Ok(in_scope(domain, scope))
     }
 
     /// Whether the page budget is spent.
@@ -562,7 +574,7 @@ impl RequestScope {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         if self.full()
-            || !self.contains(&url.domain)
+            || !self.contains(&url.domain)?
             || !enqueue(conn, url, self.request_id, depth, now_ms)?
         {
             return Ok(false);

@@ -169,7 +169,7 @@ impl Store {
                 if job.depth < MAX_SITEMAP_DEPTH {
                     for child in sitemaps.iter().take(MAX_CHILD_SITEMAPS) {
                         if let Ok(n) = normalize(child)
-                            && scope.contains(&n.domain)
+                            && scope.contains(&n.domain)?
                             && queue_sitemap(&tx, job.request_id, &n.url, job.depth + 1, now_ms)?
                         {
                             applied.sitemaps_queued += 1;
