@@ -94,6 +94,42 @@ fn parse_and_normalize(raw: &str) -> Result<NormalUrl, UrlError> {
 /// parser copies as they are, with no segment that could be a dot segment (`.`, `%2e`); then
 /// perhaps a fragment, dropped. A missing path is the parser's `/`.
 fn already_normal(raw: &str) -> Option<NormalUrl> {
+    let p = plain(raw)?;
+    let url = if p.has_path {
+        raw[..p.end].to_string()
+    } else {
+        let mut url = String::with_capacity(p.end + 1);
+        url.push_str(&raw[..p.host.end]);
+        url.push('/');
+        url.push_str(&raw[p.host.end..p.end]);
+        url
+    };
+    let domain = plain_domain(&raw[p.host]).to_string();
+    Some(NormalUrl { url, domain })
+}
+
+/// The registered domain of `raw` when [`already_normal`] would answer for it, without
+/// allocating: lets the store pass over links outside a request's scope for nothing.
+pub fn plain_registered_domain(raw: &str) -> Option<&str> {
+    plain(raw).map(|p| plain_domain(&raw[p.host]))
+}
+
+/// The registered domain of a host [`plain`] accepted (lower case, no trailing dot).
+fn plain_domain(host: &str) -> &str {
+    psl::domain_str(host).unwrap_or(host)
+}
+
+/// Where the parts of a URL in plain form lie (see [`already_normal`]).
+struct Plain {
+    host: std::ops::Range<usize>,
+    /// A path follows the host (else the parser's serialisation adds `/`).
+    has_path: bool,
+    /// Where the fragment, if any, starts: the normal URL is what comes before.
+    end: usize,
+}
+
+/// The scan [`already_normal`] describes.
+fn plain(raw: &str) -> Option<Plain> {
     let b = raw.as_bytes();
     let host_at = if b.starts_with(b"https://") {
         8
@@ -144,19 +180,16 @@ fn already_normal(raw: &str) -> Option<NormalUrl> {
         at += 1;
     }
     // What follows the host: nothing, a path, a query or a fragment (a port or `@` is not plain).
-    let url = match b.get(rest_at) {
-        Some(b'/') => raw[..at].to_string(),
-        None | Some(b'?') | Some(b'#') => {
-            let mut url = String::with_capacity(at + 1);
-            url.push_str(&raw[..rest_at]);
-            url.push('/');
-            url.push_str(&raw[rest_at..at]);
-            url
-        }
+    let has_path = match b.get(rest_at) {
+        Some(b'/') => true,
+        None | Some(b'?') | Some(b'#') => false,
         Some(_) => return None,
     };
-    let domain = psl::domain_str(host).unwrap_or(host).to_string();
-    Some(NormalUrl { url, domain })
+    Some(Plain {
+        host: host_at..rest_at,
+        has_path,
+        end: at,
+    })
 }
 
 /// The registered domain of a host name (`news.example.co.uk` → `example.co.uk`).
@@ -360,6 +393,11 @@ mod tests {
                 raw.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
             }
             tried += 1;
+            assert_eq!(
+                plain_registered_domain(&raw).map(str::to_string),
+                already_normal(&raw).map(|n| n.domain),
+                "{raw:?}"
+            );
             if let Some(fast) = already_normal(&raw) {
                 answered += 1;
                 assert_eq!(Ok(fast), parse_and_normalize(&raw), "{raw:?}");
