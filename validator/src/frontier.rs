@@ -128,6 +128,26 @@ struct Plain {
     end: usize,
 }
 
+/// What [`plain`] makes of a byte after the host: copied as it is, a path separator, the
+/// query's start, the fragment's start, or anything else (not plain).
+const KEPT: u8 = 1;
+const SLASH: u8 = 2;
+const QUERY: u8 = 3;
+const FRAGMENT: u8 = 4;
+const PATH_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let kept = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&()*+,;=:@%";
+    let mut i = 0;
+    while i < kept.len() {
+        t[kept[i] as usize] = KEPT;
+        i += 1;
+    }
+    t[b'/' as usize] = SLASH;
+    t[b'?' as usize] = QUERY;
+    t[b'#' as usize] = FRAGMENT;
+    t
+};
+
 /// The scan [`already_normal`] describes.
 fn plain(raw: &str) -> Option<Plain> {
     let b = raw.as_bytes();
@@ -159,10 +179,9 @@ fn plain(raw: &str) -> Option<Plain> {
     let rest_at = at;
     let mut query = false;
     while let Some(&c) = b.get(at) {
-        match c {
-            b'#' => break,
-            b'?' => query = true,
-            b'/' if !query => {
+        match PATH_BYTES[usize::from(c)] {
+            KEPT => {}
+            SLASH if !query => {
                 let segment = &b[at + 1..];
                 if segment.first() == Some(&b'.')
                     || segment
@@ -172,9 +191,9 @@ fn plain(raw: &str) -> Option<Plain> {
                     return None;
                 }
             }
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {}
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'(' | b')' | b'*' | b'+' | b','
-            | b';' | b'=' | b':' | b'@' | b'%' => {}
+            SLASH => {}
+            QUERY => query = true,
+            FRAGMENT => break,
             _ => return None,
         }
         at += 1;
