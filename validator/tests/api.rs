@@ -742,15 +742,8 @@ async fn leases_wait_while_the_store_writer_is_behind() {
 
 #[tokio::test]
 async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
-    let net = start(|c| {
-        c.cross_check_rate = 1.0;
-        c.new_node_cross_check_rate = 1.0;
-    })
-    .await;
     let (liar, checker, judge) = (key(1), key(2), key(3));
-    for k in [&liar, &checker, &judge] {
-        net.register(k).await;
-    }
+    let net = start_checking_everything(&[&liar, &checker, &judge]).await;
     let url = "http://fraud.example/page";
     let receipt = fetch_primary(&net, &liar, url, &sample_text(666, 3000)).await;
     assert!(receipt.points > 0);
@@ -792,29 +785,14 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
 /// page that really is a stub still catches a node that submitted an article for it.
 #[tokio::test]
 async fn a_check_fetch_the_rules_reject_is_still_compared() {
-    let net = start(|c| {
-        c.cross_check_rate = 1.0;
-        c.new_node_cross_check_rate = 1.0;
-    })
-    .await;
     let (liar, checker, judge) = (key(21), key(22), key(23));
-    for k in [&liar, &checker, &judge] {
-        net.register(k).await;
-    }
+    let net = start_checking_everything(&[&liar, &checker, &judge]).await;
     let url = "http://stub.example/page";
     let receipt = fetch_primary(&net, &liar, url, &sample_text(667, 3000)).await;
     assert!(receipt.points > 0);
     // The page is a stub: too short for the rules.
     let stub = "Coming soon. This page has not been written yet.";
-    let job = net.lease(&checker, 1).await.jobs.remove(0);
-    assert_eq!(job.url, url);
-    let now = net.clock.now_ms();
-    let rec = record_for(&checker, &job, stub.to_string(), now);
-    let r = net
-        .submit(&checker, &Batch::new(&checker, now, vec![rec]))
-        .await;
-    assert_eq!(r.status(), 200);
-    let check_receipt: Receipt = r.json().await.unwrap();
+    let check_receipt = fetch_check(&net, &checker, url, stub).await;
     assert_eq!(check_receipt.verdicts[0].verdict, Verdict::Rejected);
     assert_eq!(check_receipt.verdicts[0].reason, "text_too_short");
     // Compared all the same: the two fetches disagree, so a third node is asked, and it sees the
@@ -1014,28 +992,34 @@ async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
 /// One crawl of a single fresh URL: `primary` fetches it with `text`; returns the receipt.
 async fn fetch_primary(net: &Net, primary: &SecretKey, url: &str, text: &str) -> Receipt {
     net.crawl(&[url]).await;
-    let job = net.lease(primary, 1).await.jobs.remove(0);
-    assert_eq!(job.url, url);
-    let now = net.clock.now_ms();
-    let rec = record_for(primary, &job, text.to_string(), now);
-    let r = net
-        .submit(primary, &Batch::new(primary, now, vec![rec]))
-        .await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    fetch_check(net, primary, url, text).await
 }
 
 /// `checker` leases the next job, which must be the check (or tie-break) of `url`, and answers it
-/// with `text`.
-async fn fetch_check(net: &Net, checker: &SecretKey, url: &str, text: &str) {
+/// with `text`: the receipt.
+async fn fetch_check(net: &Net, checker: &SecretKey, url: &str, text: &str) -> Receipt {
     let job = net.lease(checker, 1).await.jobs.remove(0);
-    assert_eq!(job.url, url, "a check of {url} was queued");
+    assert_eq!(job.url, url, "a job for {url} was queued");
     let now = net.clock.now_ms();
     let rec = record_for(checker, &job, text.to_string(), now);
     let r = net
         .submit(checker, &Batch::new(checker, now, vec![rec]))
         .await;
     assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// A validator that cross-checks every record, with `nodes` registered.
+async fn start_checking_everything(nodes: &[&SecretKey]) -> Net {
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+    })
+    .await;
+    for k in nodes {
+        net.register(k).await;
+    }
+    net
 }
 
 #[tokio::test]
