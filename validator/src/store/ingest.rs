@@ -18,7 +18,7 @@ use super::jobs::{
 use super::nodes::{apply_check, epoch_points, payout_and_credibility};
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
-use crate::frontier::{MAX_OUTLINKS_FOLLOWED, normalize, plain_registered_domain};
+use crate::frontier::MAX_OUTLINKS_FOLLOWED;
 use crate::quality::StoredScores;
 use crate::scoring::{self, AGREEMENT_SIMILARITY, SCORING};
 
@@ -688,16 +688,7 @@ fn grow_frontier(
         if s.full() {
             break;
         }
-        // A link in plain form shows its registered domain without a copy: one outside the
-        // scope (most links to other sites) is passed over before anything is allocated.
-        if let Some(domain) = plain_registered_domain(link)
-            && !s.contains(domain)?
-        {
-            continue;
-        }
-        if let Ok(link) = normalize(link) {
-            s.offer(conn, &link, task.depth + 1, now_ms)?;
-        }
+        s.offer_listed(conn, link, task.depth + 1, now_ms)?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Cached, Op, Store, StoreError};
-use crate::frontier::{NormalUrl, in_scope, normalize, registered_domain};
+use crate::frontier::{NormalUrl, in_scope, normalize, plain_registered_domain, registered_domain};
 
 /// Most jobs handed out in one lease call: a node works through a few dozen pages at a time.
 pub const MAX_JOBS_PER_LEASE: u32 = 64;
@@ -581,6 +581,28 @@ impl RequestScope {
         }
         self.pages_queued += 1;
         Ok(true)
+    }
+
+    /// [`RequestScope::offer`] of a URL as a page or sitemap lists it: normalised first, unless
+    /// it is plainly outside the scope, which a plain URL's registered domain tells before
+    /// anything is allocated (most of a page's links to other sites). A URL that does not
+    /// normalise is not queued.
+    pub(crate) fn offer_listed(
+        &mut self,
+        conn: &Connection,
+        raw: &str,
+        depth: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        if let Some(domain) = plain_registered_domain(raw)
+            && !self.contains(domain)?
+        {
+            return Ok(false);
+        }
+        match normalize(raw) {
+            Ok(url) => self.offer(conn, &url, depth, now_ms),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Stores the request's page count.

@@ -160,9 +160,7 @@ impl Store {
                     if scope.full() {
                         break;
                     }
-                    if let Ok(n) = normalize(page)
-                        && scope.offer(&tx, &n, 0, now_ms)?
-                    {
+                    if scope.offer_listed(&tx, page, 0, now_ms)? {
                         applied.queued += 1;
                     }
                 }
