@@ -114,7 +114,8 @@ pub fn plain_registered_domain(raw: &str) -> Option<&str> {
     plain(raw).map(|p| plain_domain(&raw[p.host]))
 }
 
-/// The registered domain of a host [`plain`] accepted (lower case, no trailing dot).
+/// The registered domain of a lower-case host without a trailing dot (as [`plain`] accepts
+/// them), or the host itself when the public-suffix list knows no suffix for it.
 fn plain_domain(host: &str) -> &str {
     psl::domain_str(host).unwrap_or(host)
 }
@@ -213,11 +214,7 @@ fn plain(raw: &str) -> Option<Plain> {
 
 /// The registered domain of a host name (`news.example.co.uk` → `example.co.uk`).
 pub fn registered_domain(host: &str) -> String {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    match psl::domain_str(&host) {
-        Some(d) => d.to_string(),
-        None => host,
-    }
+    plain_domain(&host.trim_end_matches('.').to_ascii_lowercase()).to_string()
 }
 
 /// Whether `domain` (a registered domain) is inside a crawl request's scope, `scope` sorted: a
