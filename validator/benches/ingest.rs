@@ -185,18 +185,18 @@ fn pin_to_one_cpu() -> Option<usize> {
     }
 }
 
-/// Real pages' main text for `--wcxb`: each page's ground truth cut at paragraph breaks into
-/// disjoint pieces of at least `bytes` (a page's last piece kept when it has half that), in
-/// file order.
 /// A real page's text cut into pieces of about `bytes`, each with the page's outlinks as a
 /// node's cleaner lists them (the collector's own `clean` on the page's HTML, beside the ground
 /// truth): what a node would submit for it. The validator follows at most
-/// `ingest::MAX_OUTLINKS_FOLLOWED` of them, but every one is decoded and covered by the digest.
+/// `frontier::MAX_OUTLINKS_FOLLOWED` of them, but every one is decoded and covered by the digest.
 struct RealPiece {
     text: String,
     outlinks: Vec<String>,
 }
 
+/// Real pages' main text for `--wcxb`: each page's ground truth cut at paragraph breaks into
+/// disjoint pieces of at least `bytes` (a page's last piece kept when it has half that), in
+/// file order.
 fn real_texts(bytes: usize) -> Vec<RealPiece> {
     use std::io::Read as _;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/wcxb-dev");
@@ -316,7 +316,7 @@ fn main() {
             "records carry their page's outlinks as the node's cleaner lists them: {:.1} a record \
              on average (the validator follows at most {})",
             links as f64 / n.max(1) as f64,
-            ingest::MAX_OUTLINKS_FOLLOWED
+            gleaner_validator::frontier::MAX_OUTLINKS_FOLLOWED
         );
     }
     let bodies: Vec<Vec<u8>> = jobs

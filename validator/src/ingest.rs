@@ -13,8 +13,6 @@ pub use crate::store::{
     DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord,
 };
 
-pub use crate::frontier::MAX_OUTLINKS_FOLLOWED;
-
 /// Decodes an untrusted batch body within `limits`.
 pub fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Batch, IngestError> {
     Batch::decode(body, limits).map_err(|source| IngestError::Batch { source })
