@@ -393,7 +393,7 @@ impl<'a> Cols<'a> {
             text_digest: digest(self.text_digest, "text_digest")?,
             robots,
             crawl_delay_ms: self.crawl_delay_ms.value(i),
-            outlinks: Vec::new(),
+            outlinks: gleaner_protocol::Outlinks::new(),
             outlinks_digest: digest(self.outlinks_digest, "outlinks_digest")?,
             node: nodes.parse(self.node.value(i))?,
             signature: self

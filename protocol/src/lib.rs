@@ -32,6 +32,7 @@ mod digest;
 mod error;
 mod keys;
 pub mod merkle;
+pub mod outlinks;
 mod receipt;
 mod record;
 
@@ -47,6 +48,7 @@ pub use keys::{PublicKey, SecretKey, Signature, verify_batch};
 pub use merkle::{
     MerkleTree, RewardLeaf, RewardTree, merkle_root, verify_proof, verify_reward_proof,
 };
+pub use outlinks::Outlinks;
 pub use receipt::{EPOCH_DOMAIN, EpochRoot, RECEIPT_DOMAIN, Receipt, RecordVerdict, Verdict};
 pub use record::{
     MAX_OUTLINKS, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Canon, Digest, ProtocolError, PublicKey, SecretKey, Signature};
+use crate::{Canon, Digest, Outlinks, ProtocolError, PublicKey, SecretKey, Signature};
 
 /// Domain tag of a record's signing bytes.
 pub const RECORD_DOMAIN: &str = "gleaner/record/v1";
@@ -83,8 +83,9 @@ pub struct Record {
     pub robots: RobotsVerdict,
     /// robots.txt `Crawl-delay` for Gleaner in milliseconds, 0 when none; reported for politeness.
     pub crawl_delay_ms: u32,
-    /// Absolute http(s) links found on the page, for the validator's frontier (not part of the text).
-    pub outlinks: Vec<String>,
+    /// Absolute http(s) links found on the page, for the validator's frontier (not part of the
+    /// text). On the wire, an array of strings.
+    pub outlinks: Outlinks,
     /// [`outlinks_digest`] of `outlinks`.
     pub outlinks_digest: Digest,
     /// The node that fetched the page.
@@ -137,7 +138,7 @@ impl RecordDraft {
             robots: self.robots,
             crawl_delay_ms: self.crawl_delay_ms,
             outlinks_digest: outlinks_digest(&self.outlinks),
-            outlinks: self.outlinks,
+            outlinks: Outlinks::from(self.outlinks),
             node: key.public(),
             signature: Signature::from_bytes([0; 64]),
         };
@@ -252,7 +253,7 @@ impl Record {
                 actual: self.outlinks.len() as u64,
             });
         }
-        for link in &self.outlinks {
+        for link in self.outlinks.iter() {
             limit("outlinks", link, MAX_URL_BYTES)?;
             single_line("outlinks", link)?;
         }
@@ -290,11 +291,17 @@ impl Record {
 
 /// Digest of a list of links: blake3 over the canonical encoding with domain tag
 /// `gleaner/outlinks/v1`, the count u32, then each link as a str.
-pub fn outlinks_digest(links: &[String]) -> Digest {
+pub fn outlinks_digest<I>(links: I) -> Digest
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let links = links.into_iter();
     let mut c = Canon::new("gleaner/outlinks/v1");
     c.u32(u32::try_from(links.len()).unwrap_or(u32::MAX));
     for link in links {
-        c.str(link);
+        c.str(link.as_ref());
     }
     Digest::of_canonical(&c.finish())
 }

@@ -61,7 +61,7 @@ fn record_mutations() -> Vec<(&'static str, RecordMutation)> {
         (
             "outlinks+digest",
             Box::new(|r| {
-                r.outlinks.push("https://evil.example/".into());
+                r.outlinks.push("https://evil.example/");
                 r.outlinks_digest = gleaner_protocol::outlinks_digest(&r.outlinks);
             }),
         ),

@@ -191,7 +191,7 @@ fn relabel(r: Record, lease_id: &str) -> RecordDraft {
         lang: r.lang,
         robots: r.robots,
         crawl_delay_ms: r.crawl_delay_ms,
-        outlinks: r.outlinks,
+        outlinks: r.outlinks.iter().map(str::to_owned).collect(),
     }
 }
 

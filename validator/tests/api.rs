@@ -275,12 +275,6 @@ async fn node_lifecycle_receipts_ledger_and_epoch_proofs() {
     );
     let mut batch = net.batch(&a, &leased.jobs, 1);
     // An outlink inside the scope joins the frontier; one outside does not.
-    let first = leased.jobs[0].clone();
-    let mut rec = record_for(&a, &first, sample_text(100, 3000), net.clock.now_ms());
-    let _ = &mut rec;
-    let mut draft_links = batch.records[0].clone();
-    draft_links.outlinks = vec![];
-    let _ = draft_links;
     batch = {
         let mut recs: Vec<_> = batch.records.clone();
         let j = &leased.jobs[0];

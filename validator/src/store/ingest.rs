@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
 use gleaner_protocol::{
-    Digest, ProtocolError, PublicKey, Receipt, Record, RecordVerdict, SecretKey, Verdict,
+    Digest, Outlinks, ProtocolError, PublicKey, Receipt, Record, RecordVerdict, SecretKey, Verdict,
 };
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
@@ -666,7 +666,7 @@ fn grow_frontier(
     conn: &Connection,
     scopes: &mut HashMap<i64, RequestScope>,
     task: &TaskRow,
-    outlinks: &[String],
+    outlinks: &Outlinks,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     if outlinks.is_empty() {
