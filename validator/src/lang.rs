@@ -731,10 +731,14 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
                 .map(|b| usize::from(SYMBOLS[usize::from(b)]))
                 .filter(|&s| s < ASCII_SYMBOLS)
         };
+        // A trigram's three symbols without dividing (a 64-bit division per symbol was a third
+        // of this function's time).
+        let (per_k, per_kk) = (Reciprocal::of(k), Reciprocal::of(k * k));
         let entries = |t: &u16| -> &[(u8, u16)] {
             let t = usize::from(*t);
-            let [a, b, c] =
-                [t / (k * k), t / k % k, t % k].map(|s| alphabet.get(s).copied().unwrap_or(' '));
+            let (a, rest) = per_kk.div_rem(t);
+            let (b, c) = per_k.div_rem(rest);
+            let [a, b, c] = [a, b, c].map(|s| alphabet.get(s).copied().unwrap_or(' '));
             match (ascii_symbol(a), ascii_symbol(b), ascii_symbol(c)) {
                 (Some(x), Some(y), Some(z)) => p.ascii_entries_of(ascii_trigram(x, y, z)),
                 _ => p
@@ -745,6 +749,31 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
         };
         Some((distances(ranked.iter().map(entries), p), ranked.len()))
     })
+}
+
+/// Division by a fixed `d` (`0 < d < 2¹⁶`) of numbers below 2¹⁶, as a multiply and a shift:
+/// `m = ⌊2³² / d⌋ + 1` and `t / d = ⌊t·m / 2³²⌋`. Exact in that range: `t·m / 2³²` exceeds
+/// `t / d` by less than `t / 2³² < 2⁻¹⁶`, and the fraction of `t / d` is at most `1 − 1/d`,
+/// below `1 − 2⁻¹⁶`, so the floor never reaches the next integer.
+#[derive(Clone, Copy)]
+struct Reciprocal {
+    d: usize,
+    m: u64,
+}
+
+impl Reciprocal {
+    fn of(d: usize) -> Self {
+        Reciprocal {
+            d,
+            m: (1u64 << 32) / d.max(1) as u64 + 1,
+        }
+    }
+
+    /// `(t / d, t % d)` for `t < 2¹⁶`.
+    fn div_rem(self, t: usize) -> (usize, usize) {
+        let q = ((t as u64 * self.m) >> 32) as usize;
+        (q, t - q * self.d)
+    }
 }
 
 /// Counts the trigrams of a text given as symbols (0 for a stop character, symbol order being
@@ -838,6 +867,21 @@ mod tests {
                 .map(|i| (i.lang(), i.script(), i.confidence().to_bits())),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn reciprocal_division_is_exact_for_every_index_and_alphabet() {
+        // Every divisor the small-alphabet path uses (k and k² for k up to SMALL_ALPHABET), the
+        // extremes of the range, and every dividend a `u16` index can take.
+        let divisors = (1..=SMALL_ALPHABET)
+            .flat_map(|k| [k, k * k])
+            .chain([7_919, 65_535]);
+        for d in divisors {
+            let r = Reciprocal::of(d);
+            for t in 0..=usize::from(u16::MAX) {
+                assert_eq!(r.div_rem(t), (t / d, t % d), "{t} / {d}");
+            }
+        }
     }
 
     #[test]
