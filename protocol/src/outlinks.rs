@@ -167,6 +167,11 @@ impl<'de> Deserialize<'de> for Outlinks {
     }
 }
 
+/// Links a list that is not empty is sized for before more are read ([`LinksVisitor`]).
+const TYPICAL_LINKS: usize = 64;
+/// Bytes a link is sized for ([`TYPICAL_LINKS`]).
+const TYPICAL_LINK_BYTES: usize = 64;
+
 /// Reads an array of strings into one [`Outlinks`].
 struct LinksVisitor;
 
@@ -179,6 +184,13 @@ impl<'de> Visitor<'de> for LinksVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Outlinks, A::Error> {
         let mut links = Outlinks::new();
+        if seq.next_element_seed(Append(&mut links))?.is_none() {
+            return Ok(links);
+        }
+        // A list that has links mostly has many (a web page lists ~115, of ~70 bytes each): room
+        // for a typical page's up front instead of growing through a dozen reallocations.
+        links.buf.reserve(TYPICAL_LINKS * TYPICAL_LINK_BYTES);
+        links.ends.reserve(TYPICAL_LINKS);
         while seq.next_element_seed(Append(&mut links))?.is_some() {}
         Ok(links)
     }
