@@ -68,6 +68,12 @@ impl Outlinks {
         self.buf.get(start..end)
     }
 
+    /// Every link one after another, with nothing between them: for a check that one scan of
+    /// all of them can clear (a byte no link may hold).
+    pub fn joined(&self) -> &str {
+        &self.buf
+    }
+
     /// The links in order.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
@@ -242,6 +248,7 @@ mod tests {
             ["https://a.example/", "", "https://b.example/é?q=1"]
         );
         assert_eq!(l.iter().len(), 3);
+        assert_eq!(l.joined(), "https://a.example/https://b.example/é?q=1");
         assert!(Outlinks::new().is_empty());
         assert_eq!(Outlinks::new().iter().next(), None);
     }

@@ -128,6 +128,44 @@ fn absurd_fields_are_invalid() {
             "invalid_field",
         ),
         (
+            "newline in a link",
+            Box::new(|d| {
+                d.outlinks = vec!["https://a.example/".into(), "https://b.example/\nx".into()]
+            }),
+            "invalid_field",
+        ),
+        (
+            "C1 control in a link",
+            Box::new(|d| d.outlinks = vec!["https://b.example/\u{85}x".into()]),
+            "invalid_field",
+        ),
+        (
+            "huge link",
+            Box::new(|d| d.outlinks = vec![format!("https://a.example/{}", "a".repeat(9_000))]),
+            "too_large",
+        ),
+        // The links are checked in order: the first link's fault is the one reported.
+        (
+            "control char, then a huge link",
+            Box::new(|d| {
+                d.outlinks = vec![
+                    "https://a.example/\u{7f}".into(),
+                    format!("https://a.example/{}", "a".repeat(9_000)),
+                ]
+            }),
+            "invalid_field",
+        ),
+        (
+            "huge link, then a control char",
+            Box::new(|d| {
+                d.outlinks = vec![
+                    format!("https://a.example/{}", "a".repeat(9_000)),
+                    "https://a.example/\u{7f}".into(),
+                ]
+            }),
+            "too_large",
+        ),
+        (
             "too many links",
             Box::new(|d| d.outlinks = vec!["https://a.example/".into(); 1_001]),
             "too_large",
