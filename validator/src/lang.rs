@@ -731,8 +731,8 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
                 .map(|b| usize::from(SYMBOLS[usize::from(b)]))
                 .filter(|&s| s < ASCII_SYMBOLS)
         };
-        // A trigram's three symbols without dividing (a 64-bit division per symbol was a third
-        // of this function's time).
+        // A trigram's three symbols without dividing: three 64-bit divisions a trigram were
+        // among the hottest instructions of language id on accented text (perf annotate).
         let (per_k, per_kk) = (Reciprocal::of(k), Reciprocal::of(k * k));
         let entries = |t: &u16| -> &[(u8, u16)] {
             let t = usize::from(*t);
