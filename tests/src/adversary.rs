@@ -14,7 +14,8 @@ use gleaner_protocol::{Batch, Digest, Receipt, Record, RecordDraft, RobotsVerdic
 pub enum Behaviour {
     /// Never fetches: invents a plausible article for every job.
     FabricateAll,
-    /// Fetches honestly, except for this share of jobs (0.0–1.0), for which it invents the text.
+    /// Fetches honestly, except for this share of jobs (0.0–1.0), for which it invents the text:
+    /// its first job, then one in every `1 / share`.
     FabricateShare(f64),
     /// Copies records other nodes made: re-signs their text under its own key and lease (it never
     /// fetched anything), and also resubmits their signed records verbatim.
@@ -41,6 +42,8 @@ pub struct Adversary {
     node: Option<Node>,
     behaviour: Behaviour,
     counter: u64,
+    /// Jobs answered so far (which of them [`Behaviour::FabricateShare`] lies on).
+    answered: u64,
 }
 
 impl Adversary {
@@ -73,6 +76,7 @@ impl Adversary {
             node,
             behaviour,
             counter: u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], 0, 0, 0, 0]),
+            answered: 0,
         })
     }
 
@@ -113,13 +117,18 @@ impl Adversary {
         let mut verbatim = Vec::new();
         for job in &jobs {
             self.counter += 1;
+            let nth = self.answered;
+            self.answered += 1;
             let honest = match &self.behaviour {
-                Behaviour::FabricateShare(share) => {
-                    // A deterministic coin: the same adversary lies on the same share of jobs.
-                    (self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64
-                        / f64::from(1u32 << 24)
-                        >= *share
+                Behaviour::FabricateShare(share) if *share > 0.0 => {
+                    // Its first job, then one in every 1/share: it lies from its start, while
+                    // the validator still checks every record of an unproven node. A random coin
+                    // could put its first lie after it was proven, when only a sampled share of
+                    // its records is checked, and a short run's bound then rested on that coin.
+                    let every = (1.0 / share).round().max(1.0) as u64;
+                    !nth.is_multiple_of(every)
                 }
+                Behaviour::FabricateShare(_) => true,
                 _ => false,
             };
             if honest {

@@ -49,6 +49,25 @@ async fn wait_disputes_settled(net: &Network, timeout: Duration) -> i64 {
     }
 }
 
+/// How the cross-checks of `node`'s records came out (outcome → count), from the validator's
+/// database, read-only: what a failed bound on a fabricator's points needs explained.
+fn checks_by_outcome(net: &Network, node: &PublicKey) -> BTreeMap<String, i64> {
+    let db = net.validator_dir().join(gleaner_validator::store::DB_FILE);
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT outcome, COUNT(*) FROM cross_checks WHERE primary_node = ?1
+             GROUP BY outcome",
+        )
+        .unwrap();
+    stmt.query_map([node.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// Waits until the crawl is done (nothing queued, no lease open, for two polls in a row) and
 /// every node process has exited (`--exit-when-idle`), or panics after `timeout`.
 async fn wait_crawl(net: &mut Network, timeout: Duration) {
@@ -328,9 +347,10 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     let rate_of = |p: &PublicKey| rate.get(&p.to_string()).copied().unwrap_or(0.0);
     eprintln!(
         "points per record after {:.0} s: honest (the lower) {honest_rate:.2}, 10% fabricator \
-         {:.2}, fabricator {:.2}",
+         {:.2} (cross-checks {:?}), fabricator {:.2}",
         started.elapsed().as_secs_f64(),
         rate_of(&sometimes.public_key()),
+        checks_by_outcome(&net, &sometimes.public_key()),
         rate_of(&liar.public_key())
     );
     // Stated bounds, per record submitted (the same work): a node that fabricates everything
@@ -343,8 +363,10 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     );
     assert!(
         rate_of(&sometimes.public_key()) * 2.0 <= honest_rate,
-        "10% fabricator: {:.2} vs honest {honest_rate:.2} points per record ({points:?})",
-        rate_of(&sometimes.public_key())
+        "10% fabricator: {:.2} vs honest {honest_rate:.2} points per record, its cross-checks \
+         by outcome {:?} ({points:?})",
+        rate_of(&sometimes.public_key()),
+        checks_by_outcome(&net, &sometimes.public_key())
     );
     assert_eq!(of(&replayer.public_key()), 0, "replayer earns nothing");
     for s in &swarm {
