@@ -53,13 +53,6 @@ impl Canon {
         self
     }
 
-    /// Makes room for at least `additional` more bytes, for a caller that knows the message's size
-    /// (a long one would otherwise be copied as it grows).
-    pub fn reserve(&mut self, additional: usize) -> &mut Self {
-        self.0.reserve(additional);
-        self
-    }
-
     pub fn bool(&mut self, v: bool) -> &mut Self {
         self.0.push(u8::from(v));
         self

@@ -58,16 +58,6 @@ impl Outlinks {
         self.ends.clear();
     }
 
-    /// Link `index`, if there are that many.
-    pub fn get(&self, index: usize) -> Option<&str> {
-        let end = *self.ends.get(index)?;
-        let start = match index.checked_sub(1) {
-            Some(previous) => *self.ends.get(previous)?,
-            None => 0,
-        };
-        self.buf.get(start..end)
-    }
-
     /// Every link one after another, with nothing between them: for a check that one scan of
     /// all of them can clear (a byte no link may hold).
     pub fn joined(&self) -> &str {
@@ -129,29 +119,9 @@ impl<S: AsRef<str>> FromIterator<S> for Outlinks {
     }
 }
 
-impl<S: AsRef<str>> Extend<S> for Outlinks {
-    fn extend<I: IntoIterator<Item = S>>(&mut self, links: I) {
-        for link in links {
-            self.push(link.as_ref());
-        }
-    }
-}
-
 impl From<Vec<String>> for Outlinks {
     fn from(links: Vec<String>) -> Self {
         links.iter().collect()
-    }
-}
-
-impl<S: AsRef<str>> PartialEq<[S]> for Outlinks {
-    fn eq(&self, other: &[S]) -> bool {
-        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
-    }
-}
-
-impl<S: AsRef<str>> PartialEq<Vec<S>> for Outlinks {
-    fn eq(&self, other: &Vec<S>) -> bool {
-        *self == other[..]
     }
 }
 
@@ -235,14 +205,10 @@ mod tests {
     }
 
     #[test]
-    fn links_come_back_in_order_by_index_and_by_iteration() {
+    fn links_come_back_in_order() {
         let l = links(&["https://a.example/", "", "https://b.example/é?q=1"]);
         assert_eq!(l.len(), 3);
         assert!(!l.is_empty());
-        assert_eq!(l.get(0), Some("https://a.example/"));
-        assert_eq!(l.get(1), Some(""));
-        assert_eq!(l.get(2), Some("https://b.example/é?q=1"));
-        assert_eq!(l.get(3), None);
         assert_eq!(
             l.iter().collect::<Vec<_>>(),
             ["https://a.example/", "", "https://b.example/é?q=1"]
@@ -257,13 +223,16 @@ mod tests {
     fn pop_and_clear_leave_the_rest_intact() {
         let mut l = links(&["https://a.example/", "https://b.example/ü"]);
         assert_eq!(l.pop().as_deref(), Some("https://b.example/ü"));
-        assert_eq!(l, vec!["https://a.example/"]);
+        assert_eq!(l.iter().collect::<Vec<_>>(), ["https://a.example/"]);
         l.push("https://c.example/");
-        assert_eq!(l, vec!["https://a.example/", "https://c.example/"]);
+        assert_eq!(
+            l.iter().collect::<Vec<_>>(),
+            ["https://a.example/", "https://c.example/"]
+        );
         assert_eq!(l.pop().as_deref(), Some("https://c.example/"));
         assert_eq!(l.pop().as_deref(), Some("https://a.example/"));
         assert_eq!(l.pop(), None);
-        l.extend(["x", "y"]);
+        l.push("x");
         l.clear();
         assert!(l.is_empty());
         assert_eq!(l, Outlinks::new());
@@ -283,7 +252,7 @@ mod tests {
         // Escaped strings reach the visitor decoded, plain ones borrowed: both append the same.
         let back: Outlinks = serde_json::from_str(&json).expect("deserialise");
         assert_eq!(back, l);
-        assert_eq!(back, v);
+        assert_eq!(back.iter().collect::<Vec<_>>(), v);
         let empty: Outlinks = serde_json::from_str("[]").expect("empty");
         assert!(empty.is_empty());
         let from_reader: Outlinks =

@@ -298,16 +298,13 @@ impl Record {
 /// `gleaner/outlinks/v1`, the count u32, then each link as a str.
 pub fn outlinks_digest<I>(links: I) -> Digest
 where
-    I: IntoIterator + Copy,
+    I: IntoIterator,
     I::Item: AsRef<str>,
     I::IntoIter: ExactSizeIterator,
 {
-    let mut c = Canon::new("gleaner/outlinks/v1");
-    // A record's links run to ~8 KB: sized once rather than copied as the message grows.
-    let bytes: usize = links.into_iter().map(|l| 4 + l.as_ref().len()).sum();
     let links = links.into_iter();
-    c.reserve(4 + bytes)
-        .u32(u32::try_from(links.len()).unwrap_or(u32::MAX));
+    let mut c = Canon::new("gleaner/outlinks/v1");
+    c.u32(u32::try_from(links.len()).unwrap_or(u32::MAX));
     for link in links {
         c.str(link.as_ref());
     }
