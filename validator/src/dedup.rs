@@ -92,6 +92,24 @@ pub(crate) fn short_word_hash(len: usize, padded: u64) -> u64 {
     fmix64(((len as u64).rotate_left(5) ^ padded).wrapping_mul(WORD_HASH_K))
 }
 
+/// A key for counting a word within one text (the quality rules' n-grams), not stored anywhere:
+/// a word of 1 to 7 bytes is its [`short_word_key`] (one multiply by an odd constant of its
+/// bytes and length: distinct for distinct words, as counting needs, without [`word_hash`]'s
+/// finishing mix, which the n-gram hash's own multiply makes up for); a longer one is its
+/// [`word_hash`].
+pub(crate) fn word_key(bytes: &[u8]) -> u64 {
+    match bytes.len() {
+        1..=7 => short_word_key(bytes.len(), le_padded(bytes)),
+        _ => word_hash(bytes),
+    }
+}
+
+/// [`word_key`] of a word of 1 to 7 bytes, given as for [`short_word_hash`].
+#[inline]
+pub(crate) fn short_word_key(len: usize, padded: u64) -> u64 {
+    ((len as u64).rotate_left(5) ^ padded).wrapping_mul(WORD_HASH_K)
+}
+
 /// `u64::from_le_bytes` of `rest` (1 to 7 bytes) padded with zeros, from two overlapping loads
 /// (the same bytes land on the same places) instead of a copy into a buffer.
 #[inline]

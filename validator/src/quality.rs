@@ -14,7 +14,7 @@ use memchr::memmem::Finder;
 
 use crate::dedup::{
     IdentityHasher, Stretch, ascii_space_candidates, ascii_stretches, is_ascii_space,
-    short_word_hash, word_hash,
+    short_word_key, word_hash, word_key,
 };
 
 /// Texts shorter than this many bytes are not worth a record: below a short paragraph.
@@ -513,7 +513,7 @@ fn grow_grams_at(grams: &mut [u64], hashes: &[u64], n: usize, at: &[usize]) {
 /// included) the number of words and of sentence-ending words (C4). A word never spans lines:
 /// `\n` is whitespace.
 struct Cut {
-    /// [`word_hash`] of each word.
+    /// [`word_key`] of each word.
     hashes: Vec<u64>,
     /// Bytes in the words before each word, then in all of them (one more entry than words): the
     /// words `i..i + n` have `ends[i + n] - ends[i]` bytes.
@@ -654,7 +654,7 @@ impl Cut {
                     line.0 += 1;
                     line.1 += sentence_end(w.as_bytes());
                     stats.add(w, count_stop_words);
-                    hashes.push(word_hash(w.as_bytes()));
+                    hashes.push(word_key(w.as_bytes()));
                     word_bytes += w.len();
                     ends.push(word_bytes);
                 }
@@ -702,7 +702,7 @@ impl Cut {
 }
 
 /// The end of the word of `bytes` starting at `start` (not whitespace) as far as ASCII
-/// whitespace goes, its [`word_hash`], and whether it is all ASCII (if not, the hash is of no
+/// whitespace goes, its [`word_key`], and whether it is all ASCII (if not, the hash is of no
 /// use: the caller cuts it again). A word of at most 7 bytes followed by whitespace (most words)
 /// is found and hashed from one 8-byte load, its whitespace candidates tested one by one.
 #[inline]
@@ -720,7 +720,7 @@ fn ascii_word(bytes: &[u8], start: usize) -> (usize, u64, bool) {
                 let word = x & ((1u64 << (8 * k)) - 1);
                 return (
                     start + k,
-                    short_word_hash(k, word),
+                    short_word_key(k, word),
                     word & 0x8080_8080_8080_8080 == 0,
                 );
             }
@@ -735,7 +735,7 @@ fn ascii_word(bytes: &[u8], start: usize) -> (usize, u64, bool) {
         end += 1;
     }
     let word = bytes.get(start..end).unwrap_or_default();
-    (end, word_hash(word), high & 0x8080_8080_8080_8080 == 0)
+    (end, word_key(word), high & 0x8080_8080_8080_8080 == 0)
 }
 
 /// Per-line counts for the Gopher, C4 and FineWeb line rules, from one pass over the lines.
@@ -1923,7 +1923,7 @@ mod tests {
         for t in &texts {
             let cut = Cut::new(t, true);
             let words: Vec<&str> = t.split_whitespace().collect();
-            let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
+            let hashes: Vec<u64> = words.iter().map(|w| word_key(w.as_bytes())).collect();
             assert_eq!(cut.hashes, hashes, "{t:?}");
             let mut ends = vec![0];
             for w in &words {
