@@ -50,11 +50,7 @@ fn draft(html: &[u8], text: &str, url: &str) -> RecordDraft {
         lang: c.lang,
         robots: RobotsVerdict::Allowed,
         crawl_delay_ms: 0,
-        outlinks: c
-            .outlinks
-            .into_iter()
-            .take(gleaner_protocol::MAX_OUTLINKS)
-            .collect(),
+        outlinks: gleaner_collector::node::outlinks_to_send(c.outlinks),
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gleaner_protocol::api::{Job, JobFailure, NodeStatus};
 use gleaner_protocol::{
-    Digest, MAX_OUTLINKS, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES,
+    Digest, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES, OUTLINKS_READ,
     PublicKey, Record, RecordDraft, RobotsVerdict, SecretKey,
 };
 use serde::{Deserialize, Serialize};
@@ -675,12 +675,7 @@ impl Node {
         let outlinks = if cleaned.robots.nofollow || fetched.x_robots.nofollow {
             Vec::new()
         } else {
-            cleaned
-                .outlinks
-                .into_iter()
-                .filter(|l| l.len() <= MAX_URL_BYTES && !l.chars().any(char::is_control))
-                .take(MAX_OUTLINKS)
-                .collect()
+            outlinks_to_send(cleaned.outlinks)
         };
         let single_line = |s: &str, max: usize| -> String {
             let s: String = s
@@ -1317,5 +1312,39 @@ impl FetchHooks for NodeHooks {
             verdict: e.verdict,
             detail: e.detail,
         }]);
+    }
+}
+
+/// The links a record sends of those the cleaner `found` on a page, in page order: each one a
+/// record may carry (no longer than a URL may be, no control characters), and only as many as a
+/// validator reads ([`OUTLINKS_READ`], the first ones): the rest would cost the user's upload
+/// and be dropped unread.
+pub fn outlinks_to_send(found: Vec<String>) -> Vec<String> {
+    found
+        .into_iter()
+        .filter(|l| l.len() <= MAX_URL_BYTES && !l.chars().any(char::is_control))
+        .take(OUTLINKS_READ)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_sends_the_first_links_a_validator_reads_and_only_those() {
+        let link = |i: usize| format!("https://a.example/{i}");
+        let mut found: Vec<String> = (0..OUTLINKS_READ + 50).map(link).collect();
+        // Unsendable links are skipped, not counted.
+        found.insert(3, "https://a.example/\n\u{85}".to_owned());
+        found.insert(
+            5,
+            format!("https://a.example/{}", "x".repeat(MAX_URL_BYTES)),
+        );
+        let sent = outlinks_to_send(found);
+        assert_eq!(sent, (0..OUTLINKS_READ).map(link).collect::<Vec<_>>());
+        let few: Vec<String> = (0..7).map(link).collect();
+        assert_eq!(outlinks_to_send(few.clone()), few);
+        assert!(outlinks_to_send(Vec::new()).is_empty());
     }
 }

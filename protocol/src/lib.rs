@@ -52,5 +52,6 @@ pub use outlinks::Outlinks;
 pub use receipt::{EPOCH_DOMAIN, EpochRoot, RECEIPT_DOMAIN, Receipt, RecordVerdict, Verdict};
 pub use record::{
     MAX_OUTLINKS, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES,
-    MIN_FETCH_TIME_MS, RECORD_DOMAIN, Record, RecordDraft, RobotsVerdict, outlinks_digest,
+    MIN_FETCH_TIME_MS, OUTLINKS_READ, RECORD_DOMAIN, Record, RecordDraft, RobotsVerdict,
+    outlinks_digest,
 };

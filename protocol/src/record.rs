@@ -18,6 +18,12 @@ pub const MAX_SHORT_FIELD_BYTES: usize = 256;
 /// Most outlinks a record carries. Pages with more links are mostly link farms; the frontier needs
 /// a sample, not all of them.
 pub const MAX_OUTLINKS: usize = 1_000;
+/// Outlinks a validator reads of a record: its first ones, up to this many (the frontier's budget
+/// for one page). Nodes send no more, since no validator would read them: the links are most of a
+/// record's bytes on link-heavy pages (~115 a page, ~9 KB, on the WCXB pages) and every one costs
+/// the consumer's upload and the validator's decoding, digest and storage. A validator still
+/// accepts up to [`MAX_OUTLINKS`], as nodes before this limit sent.
+pub const OUTLINKS_READ: usize = 100;
 /// Earliest plausible fetch time (2024-01-01T00:00:00Z, in Unix milliseconds): Gleaner did not exist
 /// before, so earlier times are forged or broken clocks.
 pub const MIN_FETCH_TIME_MS: i64 = 1_704_067_200_000;

@@ -32,9 +32,10 @@ impl UrlError {
     }
 }
 
-/// Outlinks of one record considered for the frontier: enough to follow a site's structure,
-/// few enough that one page cannot flood the queue.
-pub const MAX_OUTLINKS_FOLLOWED: usize = 100;
+/// Outlinks of one record considered for the frontier (its first ones): enough to follow a site's
+/// structure, few enough that one page cannot flood the queue. The protocol's
+/// [`gleaner_protocol::OUTLINKS_READ`], which is also as many as nodes send.
+pub const MAX_OUTLINKS_FOLLOWED: usize = gleaner_protocol::OUTLINKS_READ;
 
 /// A normalised http(s) URL and its politeness key.
 #[derive(Debug, Clone, PartialEq, Eq)]
