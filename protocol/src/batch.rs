@@ -161,6 +161,13 @@ impl Batch {
     /// record names the same node. Records' own signatures are checked by [`Record::verify`] or
     /// [`Batch::verify`].
     pub fn verify_header(&self) -> Result<(), ProtocolError> {
+        let ids: Vec<Digest> = self.records.iter().map(Record::id).collect();
+        self.verify_header_with_ids(&ids)
+    }
+
+    /// [`Batch::verify_header`] given the records' ids in order (`ids[i]` is
+    /// `records[i].id()`), for a caller that has them already.
+    pub fn verify_header_with_ids(&self, ids: &[Digest]) -> Result<(), ProtocolError> {
         if self.header.record_count as usize != self.records.len() {
             return Err(ProtocolError::CountMismatch {
                 what: "record",
@@ -177,8 +184,14 @@ impl Batch {
                 ),
             });
         }
-        let ids: Vec<Digest> = self.records.iter().map(Record::id).collect();
-        let root = merkle_root(&ids);
+        if ids.len() != self.records.len() {
+            return Err(ProtocolError::CountMismatch {
+                what: "record id",
+                declared: self.records.len() as u64,
+                actual: ids.len() as u64,
+            });
+        }
+        let root = merkle_root(ids);
         if root != self.header.records_root {
             return Err(ProtocolError::DigestMismatch {
                 what: "records root",
@@ -209,6 +222,17 @@ impl Batch {
 /// ed25519 batch verification first (several times faster); only if that fails are the records
 /// checked one by one.
 pub fn verify_records(records: &[Record]) -> Vec<Result<(), ProtocolError>> {
+    let signing: Vec<Vec<u8>> = records.iter().map(Record::signing_bytes).collect();
+    verify_records_signed(records, &signing)
+}
+
+/// [`verify_records`] given the records' signing bytes in order (`signing[i]` is
+/// `records[i].signing_bytes()`), for a caller that has them already (a record's id is their
+/// digest). A record without its signing bytes fails as a bad signature.
+pub fn verify_records_signed(
+    records: &[Record],
+    signing: &[Vec<u8>],
+) -> Vec<Result<(), ProtocolError>> {
     // A batch's records normally share one node key: it is validated (decompressed) once, not
     // once per record. Same verdict for every record as `check_fields`.
     let mut last: Option<(&PublicKey, bool)> = None;
@@ -224,16 +248,20 @@ pub fn verify_records(records: &[Record]) -> Vec<Result<(), ProtocolError>> {
                 .and_then(|()| r.check_text_digest())
         })
         .collect();
-    let signing: Vec<Vec<u8>> = records.iter().map(Record::signing_bytes).collect();
+    for res in results.iter_mut().skip(signing.len()) {
+        if res.is_ok() {
+            *res = Err(ProtocolError::BadSignature { what: "record" });
+        }
+    }
     let items: Vec<(&PublicKey, &[u8], &Signature)> = records
         .iter()
-        .zip(&signing)
+        .zip(signing)
         .zip(&results)
         .filter(|(_, res)| res.is_ok())
         .map(|((r, bytes), _)| (&r.node, bytes.as_slice(), &r.signature))
         .collect();
     if crate::keys::verify_batch(&items).is_err() {
-        for ((r, bytes), res) in records.iter().zip(&signing).zip(results.iter_mut()) {
+        for ((r, bytes), res) in records.iter().zip(signing).zip(results.iter_mut()) {
             if res.is_ok() {
                 *res = r.node.verify(bytes, &r.signature, "record");
             }

@@ -39,7 +39,7 @@ mod record;
 pub use auth::{RequestAuth, random_nonce};
 pub use batch::{
     BATCH_CONTENT_TYPE, BATCH_DOMAIN, Batch, BatchHeader, DecodeLimits, ZSTD_LEVEL,
-    decompress_limited, verify_records,
+    decompress_limited, verify_records, verify_records_signed,
 };
 pub use canon::Canon;
 pub use digest::Digest;

@@ -220,6 +220,37 @@ fn batch_tampering_fails_with_a_reason() {
 }
 
 #[test]
+fn ids_and_signing_bytes_handed_in_are_checked_like_computed_ones() {
+    let b = batch(4);
+    let signing: Vec<Vec<u8>> = b.records.iter().map(|r| r.signing_bytes()).collect();
+    let ids: Vec<Digest> = signing.iter().map(|s| Digest::of_canonical(s)).collect();
+    assert_eq!(ids, b.records.iter().map(|r| r.id()).collect::<Vec<_>>());
+    b.verify_header_with_ids(&ids).unwrap();
+    // A wrong id is a wrong root; a missing one is a count mismatch.
+    let mut wrong = ids.clone();
+    wrong[1] = Digest::of(b"another record");
+    assert_eq!(code(b.verify_header_with_ids(&wrong)), "digest_mismatch");
+    assert_eq!(code(b.verify_header_with_ids(&ids[..3])), "count_mismatch");
+
+    let all = gleaner_protocol::verify_records_signed(&b.records, &signing);
+    assert!(all.iter().all(Result::is_ok));
+    // Signing bytes of another record fail that record's signature; none at all fails too.
+    let mut swapped = signing.clone();
+    swapped.swap(0, 1);
+    let per_record = gleaner_protocol::verify_records_signed(&b.records, &swapped);
+    assert_eq!(per_record[0].as_ref().unwrap_err().code(), "bad_signature");
+    assert_eq!(per_record[1].as_ref().unwrap_err().code(), "bad_signature");
+    assert!(per_record[2..].iter().all(Result::is_ok));
+    let short = gleaner_protocol::verify_records_signed(&b.records, &signing[..2]);
+    assert!(short[..2].iter().all(Result::is_ok));
+    assert!(
+        short[2..]
+            .iter()
+            .all(|r| r.as_ref().unwrap_err().code() == "bad_signature")
+    );
+}
+
+#[test]
 fn resubmitted_batch_has_the_same_id() {
     assert_eq!(batch(3).id(), batch(3).id());
     assert_ne!(batch(3).id(), batch(4).id());

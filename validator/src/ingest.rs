@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use gleaner_protocol::auth::MAX_CLOCK_SKEW_MS;
 use gleaner_protocol::{
-    Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, verify_records,
+    Batch, DecodeLimits, Digest, ProtocolError, PublicKey, Record, verify_records_signed,
 };
 
 use crate::quality;
@@ -210,10 +210,16 @@ fn prepare_with(
             request: *sender,
         });
     }
+    // Each record's signing bytes, built once: the header's Merkle root is over their digests
+    // (the records' ids), and the records' signatures are over them.
+    let signing: Vec<Vec<u8>> = batch.records.iter().map(Record::signing_bytes).collect();
+    let ids: Vec<Digest> = signing.iter().map(|b| Digest::of_canonical(b)).collect();
     batch
-        .verify_header()
+        .verify_header_with_ids(&ids)
         .map_err(|source| IngestError::Batch { source })?;
-    let verified = par_chunks(&batch.records, |_, part| verify_records(part));
+    let verified = par_chunks(&batch.records, |first, part| {
+        verify_records_signed(part, signing.get(first..).unwrap_or_default())
+    });
     for (index, res) in verified.into_iter().enumerate() {
         res.map_err(|source| IngestError::Record { index, source })?;
     }
@@ -222,7 +228,8 @@ fn prepare_with(
             .enumerate()
             .map(|(i, record)| {
                 let json = received.and_then(|r| r.record_json(first + i));
-                prepare_record(first + i, record, json, languages)
+                let id = ids.get(first + i).copied().unwrap_or_else(|| record.id());
+                prepare_record(first + i, record, id, json, languages)
             })
             .collect()
     });
@@ -238,7 +245,8 @@ fn prepare_with(
         let derived = match computed {
             Ok(derived) => derived,
             Err(e) => {
-                if !seen.insert(record.id()) {
+                let id = ids.get(index).copied().unwrap_or_else(|| record.id());
+                if !seen.insert(id) {
                     return Err(IngestError::DuplicateInBatch { index });
                 }
                 return Err(e);
@@ -265,10 +273,10 @@ fn attach(derived: Vec<Derived>, records: impl IntoIterator<Item = Record>) -> V
 fn prepare_record(
     index: usize,
     record: &Record,
+    id: Digest,
     received_json: Option<bytes::Bytes>,
     languages: &[String],
 ) -> Result<Derived, IngestError> {
-    let id = record.id();
     let report = quality::assess(&record.text, &record.lang, languages);
     let mut scores = report.scores;
     scores.retain(|_, v| v.is_finite());
