@@ -42,6 +42,25 @@ fn checks_by_outcome(net: &Network, node: &PublicKey) -> BTreeMap<String, i64> {
         .unwrap()
 }
 
+/// `node`'s stored records by role and verdict ("primary accepted" → count), read-only: whether
+/// a fabricator did primary work that can be cross-checked, or only checks of others' pages.
+fn records_by_role(net: &Network, node: &PublicKey) -> BTreeMap<String, i64> {
+    let db = net.validator_dir().join(gleaner_validator::store::DB_FILE);
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT role || ' ' || verdict, COUNT(*) FROM records WHERE node = ?1
+             GROUP BY role, verdict",
+        )
+        .unwrap();
+    stmt.query_map([node.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// Waits until the crawl is done (nothing queued, no lease open, for two polls in a row) and
 /// every node process has exited (`--exit-when-idle`), or panics after `timeout`.
 async fn wait_crawl(net: &mut Network, timeout: Duration) {
@@ -320,10 +339,11 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     let rate_of = |p: &PublicKey| rate.get(&p.to_string()).copied().unwrap_or(0.0);
     eprintln!(
         "points per record after {:.0} s: honest (the lower) {honest_rate:.2}, 10% fabricator \
-         {:.2} (cross-checks {:?}), fabricator {:.2}",
+         {:.2} (cross-checks {:?}, records {:?}), fabricator {:.2}",
         started.elapsed().as_secs_f64(),
         rate_of(&sometimes.public_key()),
         checks_by_outcome(&net, &sometimes.public_key()),
+        records_by_role(&net, &sometimes.public_key()),
         rate_of(&liar.public_key())
     );
     // Stated bounds, per record submitted (the same work): a node that fabricates everything
@@ -337,9 +357,10 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     assert!(
         rate_of(&sometimes.public_key()) * 2.0 <= honest_rate,
         "10% fabricator: {:.2} vs honest {honest_rate:.2} points per record, its cross-checks \
-         by outcome {:?} ({points:?})",
+         by outcome {:?}, its records by role {:?} ({points:?})",
         rate_of(&sometimes.public_key()),
-        checks_by_outcome(&net, &sometimes.public_key())
+        checks_by_outcome(&net, &sometimes.public_key()),
+        records_by_role(&net, &sometimes.public_key())
     );
     assert_eq!(of(&replayer.public_key()), 0, "replayer earns nothing");
     for s in &swarm {
