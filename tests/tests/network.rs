@@ -26,35 +26,32 @@ async fn one_network_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
 /// How the cross-checks of `node`'s records came out (outcome → count), from the validator's
 /// database, read-only: what a failed bound on a fabricator's points needs explained.
 fn checks_by_outcome(net: &Network, node: &PublicKey) -> BTreeMap<String, i64> {
-    let db = net.validator_dir().join(gleaner_validator::store::DB_FILE);
-    let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT outcome, COUNT(*) FROM cross_checks WHERE primary_node = ?1
-             GROUP BY outcome",
-        )
-        .unwrap();
-    stmt.query_map([node.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    counts_of(
+        net,
+        node,
+        "SELECT outcome, COUNT(*) FROM cross_checks WHERE primary_node = ?1 GROUP BY outcome",
+    )
 }
 
 /// `node`'s stored records by role and verdict ("primary accepted" → count), read-only: whether
 /// a fabricator did primary work that can be cross-checked, or only checks of others' pages.
 fn records_by_role(net: &Network, node: &PublicKey) -> BTreeMap<String, i64> {
+    counts_of(
+        net,
+        node,
+        "SELECT role || ' ' || verdict, COUNT(*) FROM records WHERE node = ?1
+         GROUP BY role, verdict",
+    )
+}
+
+/// The (label, count) rows `sql` gives for `node` (its `?1`), from the validator's database
+/// opened read-only.
+fn counts_of(net: &Network, node: &PublicKey, sql: &str) -> BTreeMap<String, i64> {
     let db = net.validator_dir().join(gleaner_validator::store::DB_FILE);
     let conn =
         rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT role || ' ' || verdict, COUNT(*) FROM records WHERE node = ?1
-             GROUP BY role, verdict",
-        )
-        .unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([node.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
