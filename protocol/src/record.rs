@@ -187,7 +187,13 @@ impl Record {
     /// The record's id: blake3 of its signing bytes. Content-derived, so the same record always has
     /// the same id, and any change to a signed field changes it.
     pub fn id(&self) -> Digest {
-        Digest::of_canonical(&self.signing_bytes())
+        Self::id_of(&self.signing_bytes())
+    }
+
+    /// The id of the record whose [`Record::signing_bytes`] are `signing_bytes`, for a caller
+    /// that has built them already.
+    pub fn id_of(signing_bytes: &[u8]) -> Digest {
+        Digest::of_canonical(signing_bytes)
     }
 
     /// Checks everything that can be checked about a record alone: field limits and shapes, the

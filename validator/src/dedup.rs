@@ -89,7 +89,7 @@ const WORD_HASH_K: u64 = 0x517c_c1b7_2722_0a95;
 /// a register).
 #[inline]
 pub(crate) fn short_word_hash(len: usize, padded: u64) -> u64 {
-    fmix64(((len as u64).rotate_left(5) ^ padded).wrapping_mul(WORD_HASH_K))
+    fmix64(short_word_key(len, padded))
 }
 
 /// A key for counting a word within one text (the quality rules' n-grams), not stored anywhere:

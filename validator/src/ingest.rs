@@ -213,7 +213,7 @@ fn prepare_with(
     // Each record's signing bytes, built once: the header's Merkle root is over their digests
     // (the records' ids), and the records' signatures are over them.
     let signing: Vec<Vec<u8>> = batch.records.iter().map(Record::signing_bytes).collect();
-    let ids: Vec<Digest> = signing.iter().map(|b| Digest::of_canonical(b)).collect();
+    let ids: Vec<Digest> = signing.iter().map(|b| Record::id_of(b)).collect();
     batch
         .verify_header_with_ids(&ids)
         .map_err(|source| IngestError::Batch { source })?;
