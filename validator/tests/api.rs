@@ -1119,6 +1119,47 @@ async fn a_node_caught_fabricating_is_new_again() {
 }
 
 #[tokio::test]
+async fn a_new_node_is_leased_its_own_pages_beside_checks() {
+    // Every record of a new node is checked.
+    let net = start(|c| {
+        c.cross_check_rate = 0.0;
+        c.new_node_cross_check_rate = 1.0;
+    })
+    .await;
+    let (b, a, c) = (key(21), key(22), key(23));
+    for k in [&b, &a, &c] {
+        net.register(k).await;
+    }
+    // Checks of b's pages wait, each first in its domain; four of the domains have another page
+    // queued behind the check.
+    for i in 0..8u64 {
+        let url = format!("http://checked{i}.example/page");
+        fetch_primary(&net, &b, &url, &sample_text(300 + i, 3000)).await;
+    }
+    let more: Vec<String> = (0..4)
+        .map(|i| format!("http://checked{i}.example/more"))
+        .collect();
+    net.crawl(&more.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    let is_check = |j: &Job| j.url.ends_with("/page");
+
+    // a is new: half of its lease checks others, half is its own pages (to be checked in turn),
+    // taken from behind the checks of the first domains in line.
+    let jobs = net.lease(&a, 4).await.jobs;
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    assert_eq!(jobs.iter().filter(|j| is_check(j)).count(), 2, "{jobs:?}");
+
+    // Only checks left: a new node still gets them, half a lease at a time, and one job at a
+    // time may be a check.
+    let jobs = net.lease(&c, 4).await.jobs;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(jobs.iter().all(is_check), "{jobs:?}");
+    let jobs = net.lease(&c, 1).await.jobs;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(is_check(&jobs[0]), "{jobs:?}");
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     let net = start(|c| {
         c.max_body_bytes = 256 * 1024;

@@ -343,6 +343,21 @@ pub(super) const READY_DOMAINS_SQL: &str = "SELECT domain FROM domains
 pub(super) const DOMAIN_TASKS_SQL: &str = "SELECT id, url, excluded, kind FROM tasks
      WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16";
 
+/// Most check and tie-break jobs (fetches of other nodes' pages) in one lease of `want` jobs: none
+/// for a node that may not judge ([`crate::scoring::may_judge`]); all of them for a proven node;
+/// half (at least one) for a node not yet proven. A node is judged by the pages it fetches
+/// first; one that took only other nodes' pages would never be, and an unproven node checking a
+/// fabricator's invented page can lie there unseen (the validator's fetch agrees with neither
+/// and blames nobody). So a new node's leases carry its own pages for others to check, while
+/// there are any; checks still go out at every lease, so a network of new nodes checks itself.
+pub(super) fn judging_jobs_allowed(want: i64, judges: bool, proven: bool) -> i64 {
+    match (judges, proven) {
+        (false, _) => 0,
+        (true, true) => want,
+        (true, false) => (want / 2).max(1),
+    }
+}
+
 /// The body of [`Store::lease`], inside a transaction or savepoint the caller ends.
 pub(super) fn lease_in(
     tx: &Connection,
@@ -366,17 +381,25 @@ pub(super) fn lease_in(
         )
         .op("lease")?;
     // A node caught fabricating, with no pass since, gets no check or tie-break jobs.
-    let judges = tx
+    let (judges, proven) = tx
         .query_row_cached(
             "SELECT checks_failed, credibility FROM nodes WHERE node = ?1",
             params![node_s],
-            |r| Ok(crate::scoring::may_judge(r.get(0)?, r.get(1)?)),
+            |r| {
+                let (failed, credibility): (i64, f64) = (r.get(0)?, r.get(1)?);
+                Ok((
+                    crate::scoring::may_judge(failed, credibility),
+                    crate::scoring::is_proven(credibility),
+                ))
+            },
         )
         .optional()
         .op("lease")?
-        .unwrap_or(true);
+        .unwrap_or((true, false));
     let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
     let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
+    let max_judging = judging_jobs_allowed(want, judges, proven);
+    let mut judging = 0;
     let mut jobs = Vec::new();
     if want > 0 {
         let domains: Vec<String> = {
@@ -397,7 +420,7 @@ pub(super) fn lease_in(
             if jobs.len() as i64 >= want {
                 break;
             }
-            let task: Option<(i64, String)> = {
+            let task: Option<(i64, String, bool)> = {
                 let mut stmt = tx.prepare_cached(DOMAIN_TASKS_SQL).op("lease")?;
                 let rows = stmt
                     .query_map(params![domain], |r| {
@@ -412,14 +435,20 @@ pub(super) fn lease_in(
                 let mut found = None;
                 for row in rows {
                     let (id, url, excluded, kind) = row.op("lease")?;
-                    if (judges || kind == "primary") && !excluded.split(' ').any(|k| k == node_s) {
-                        found = Some((id, url));
+                    let judging_task = kind != "primary";
+                    if (!judging_task || judging < max_judging)
+                        && !excluded.split(' ').any(|k| k == node_s)
+                    {
+                        found = Some((id, url, judging_task));
                         break;
                     }
                 }
                 found
             };
-            let Some((task_id, url)) = task else { continue };
+            let Some((task_id, url, judging_task)) = task else {
+                continue;
+            };
+            judging += i64::from(judging_task);
             let lease_id = hex::encode(rand::random::<[u8; 16]>());
             let expires = now_ms.saturating_add(p.ttl_ms);
             tx.exec_cached(
@@ -911,6 +940,23 @@ mod tests {
             .collect();
         d.sort();
         d
+    }
+
+    #[test]
+    fn checks_in_a_lease_follow_the_node_s_standing() {
+        assert_eq!(
+            judging_jobs_allowed(64, true, true),
+            64,
+            "proven: any number"
+        );
+        assert_eq!(judging_jobs_allowed(64, true, false), 32, "new: half");
+        assert_eq!(judging_jobs_allowed(3, true, false), 1);
+        assert_eq!(judging_jobs_allowed(1, true, false), 1, "new: at least one");
+        for want in [1, 3, 64] {
+            for proven in [false, true] {
+                assert_eq!(judging_jobs_allowed(want, false, proven), 0, "caught: none");
+            }
+        }
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the
