@@ -81,4 +81,42 @@ fn main() {
         l * 1e6 / n
     );
     println!("quality: verdicts {reasons:?}");
+    lang_by_kind(&texts, rounds, median);
+}
+
+/// Language id on each text's first 512 bytes, by kind of sample: ASCII, Latin script with
+/// characters outside ASCII, another script (whatlang's own code). µs per sample, medians of the
+/// rounds.
+fn lang_by_kind(texts: &[String], rounds: usize, median: impl Fn(Vec<f64>) -> f64) {
+    let mut kinds: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for text in texts {
+        let mut end = text.len().min(512);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let sample = &text[..end];
+        let kind = if sample.is_ascii() {
+            "ascii"
+        } else if whatlang::detect_script(sample) == Some(whatlang::Script::Latin) {
+            "latin, not ascii"
+        } else {
+            "other script"
+        };
+        kinds.entry(kind).or_default().push(sample);
+    }
+    for (kind, samples) in &kinds {
+        let mut times = Vec::new();
+        for _ in 0..rounds {
+            let t = Instant::now();
+            for sample in samples {
+                std::hint::black_box(gleaner_validator::lang::detect(sample));
+            }
+            times.push(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "quality: language id, {kind}: {} samples, {:.1} µs each",
+            samples.len(),
+            median(times) * 1e6 / samples.len().max(1) as f64
+        );
+    }
 }
