@@ -1,10 +1,12 @@
 //! Deduplication: an exact key (blake3 of normalised text) and MinHash signatures with LSH bands
 //! for near-duplicates, in FineWeb's configuration (word 5-grams, 14 bands × 8 hashes = 112).
 //!
-//! `minhash/v2` (stored signatures depend on it: a change to any of this is a new version and a
-//! schema step that recomputes them from the stored texts, as version 13 did):
-//! * text is simplified: lower-cased, ASCII digits → `0`, every non-alphanumeric character → space
-//!   (diacritics are *not* stripped: that needs Unicode decomposition tables we do not ship);
+//! `minhash/v3` (stored signatures depend on it: a change to any of this is a new version and a
+//! schema step that recomputes them from the stored texts, as versions 13 and 17 did):
+//! * text is simplified: lower-cased, ASCII digits → `0`, diacritics stripped (each character
+//!   canonically decomposed, as NFD does, and its nonspacing marks, General_Category Mn,
+//!   dropped: `é` → `e`; a nonspacing mark on its own is dropped too, so decomposed and
+//!   precomposed text simplify alike), every other non-alphanumeric character → space;
 //! * words are hashed with [`word_hash`], shingles are 5 consecutive words (a shorter text is one
 //!   shingle) combined by a fixed mixing function into a 64-bit hash `s`;
 //! * one-permutation hashing (Li, Owen and Zhang, 2012): shingle `s` falls into bin
@@ -21,8 +23,9 @@
 //!   which raises an estimate by at most 1.5 × 10⁻⁵ and a band of 8 values by 2⁻¹²⁸; a stored
 //!   signature is 224 bytes where 32-bit values took 448, half of a record's row;
 //! * the LSH band keys mix each band's number and 8 values with the shingle mix
-//!   ([`MinHash::bands`]); they are not stored, so they are not part of `minhash/v2`.
+//!   ([`MinHash::bands`]); they are not stored, so they are not part of `minhash/v3`.
 //!
+//! `minhash/v2` (schema versions 13 to 16) was the same but for the diacritics, which it kept.
 //! `minhash/v1` (schema versions 1 to 12) kept, for each of 112 hashes
 //! `((A[i] · s + B[i]) mod 2⁶⁴) >> 32`, the minimum over the shingles: 112 multiply-adds per
 //! shingle. Schema version 13 recomputes the stored signatures from the stored texts
@@ -398,23 +401,65 @@ fn simplified_word_hashes(text: &str) -> Vec<u64> {
 }
 
 /// `text` simplified, with a 0 byte wherever a word ends: ASCII through [`simplify_ascii`] (a
-/// stretch at a time), every other character through `char`'s Unicode tables, an alphanumeric
-/// one as its lower case's UTF-8 bytes (never 0), anything else as a 0.
+/// stretch at a time), every other character through [`push_simplified`].
 fn simplify(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
-    let mut utf8 = [0u8; 4];
     for stretch in ascii_stretches(text) {
         match stretch {
             Stretch::Ascii(ascii) => out.extend(ascii.bytes().map(simplify_ascii)),
-            Stretch::Other(c) if c.is_alphanumeric() => {
-                for l in c.to_lowercase() {
-                    out.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
-                }
-            }
-            Stretch::Other(_) => out.push(0),
+            Stretch::Other(c) => push_simplified(&mut out, c),
         }
     }
     out
+}
+
+/// Appends a character outside ASCII, simplified (`minhash/v3`): a nonspacing mark (a diacritic
+/// written on its own, as in decomposed text) is dropped without ending the word; an
+/// alphanumeric character is lower-cased, canonically decomposed and stripped of its nonspacing
+/// marks (`é` → `e`, `ǘ` → `u`; [`push_decomposed`]); any other character ends the word (a 0).
+fn push_simplified(out: &mut Vec<u8>, c: char) {
+    if is_nonspacing_mark(c) {
+        return;
+    }
+    if !c.is_alphanumeric() {
+        out.push(0);
+        return;
+    }
+    for lower in c.to_lowercase() {
+        push_decomposed(out, lower);
+    }
+}
+
+/// Appends `c`'s full canonical decomposition (the one-step decompositions applied until none is
+/// left, as NFD does, Hangul included) without its nonspacing marks. A character that decomposes
+/// to ASCII goes through [`simplify_ascii`] as ASCII text does.
+fn push_decomposed(out: &mut Vec<u8>, c: char) {
+    use icu_normalizer::properties::{CanonicalDecompositionBorrowed, Decomposed};
+    match CanonicalDecompositionBorrowed::new().decompose(c) {
+        Decomposed::Default => {
+            if let Ok(b) = u8::try_from(c)
+                && b.is_ascii()
+            {
+                out.push(simplify_ascii(b));
+            } else if !is_nonspacing_mark(c) {
+                let mut utf8 = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+        Decomposed::Singleton(d) => push_decomposed(out, d),
+        Decomposed::Expansion(a, b) => {
+            push_decomposed(out, a);
+            push_decomposed(out, b);
+        }
+    }
+}
+
+/// Whether `c` is a nonspacing mark (General_Category Mn): what FineWeb's simplification strips
+/// after decomposing.
+fn is_nonspacing_mark(c: char) -> bool {
+    use icu_properties::CodePointMapData;
+    use icu_properties::props::GeneralCategory;
+    CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::NonspacingMark
 }
 
 impl MinHash {
@@ -436,7 +481,7 @@ impl MinHash {
 
     /// The LSH band keys, one per band: the band's number and its 8 values (four to a word)
     /// mixed as a shingle's words are. The keys live only in the in-memory band index (rebuilt
-    /// from the stored signatures at start), so this mix is not part of `minhash/v2` and may
+    /// from the stored signatures at start), so this mix is not part of `minhash/v3` and may
     /// change between versions. Until schema version 7 they were stored, as blake3 of the values
     /// truncated to 8 bytes; a collision only makes two texts candidates of each other, and
     /// whoever can choose a text could as well submit the other one, so a non-cryptographic
@@ -779,7 +824,8 @@ mod tests {
         );
     }
 
-    /// `minhash/v2` and the exact key as first written (a character at a time): the fast paths
+    /// `minhash/v3` and the exact key written plainly (a character at a time, NFD by the
+    /// normaliser over each character's lower case): the fast paths
     /// must give the same bytes, signatures and digests on any text.
     mod reference {
         use super::super::*;
@@ -809,14 +855,31 @@ mod tests {
                     word.clear();
                 }
             };
+            let nfd = icu_normalizer::DecomposingNormalizerBorrowed::new_nfd();
             for c in text.chars() {
                 if c.is_ascii_digit() {
                     word.push('0');
+                } else if is_nonspacing_mark(c) {
+                    continue;
                 } else if c.is_alphanumeric() {
                     if c.is_ascii() {
                         word.push(c.to_ascii_lowercase());
                     } else {
-                        word.extend(c.to_lowercase());
+                        let lower: String = c.to_lowercase().collect();
+                        for d in nfd.normalize(&lower).chars() {
+                            if is_nonspacing_mark(d) {
+                                continue;
+                            }
+                            if d.is_ascii_digit() {
+                                word.push('0');
+                            } else if d.is_ascii_alphabetic() {
+                                word.push(d.to_ascii_lowercase());
+                            } else if d.is_ascii() {
+                                flush(&mut word, &mut out);
+                            } else {
+                                word.push(d);
+                            }
+                        }
                     }
                 } else {
                     flush(&mut word, &mut out);
@@ -904,6 +967,33 @@ mod tests {
                 "{t:?}"
             );
         }
+    }
+
+    /// `minhash/v3` strips diacritics as FineWeb's simplification does: accented and plain,
+    /// precomposed and decomposed spellings of a text are one text; other letters are kept.
+    #[test]
+    fn diacritics_are_stripped_and_other_letters_kept() {
+        let plain = "the cafe serves creme brulee to naive visitors from sao paulo every day";
+        for accented in [
+            "the café serves crème brûlée to naïve visitors from são paulo every day",
+            "THE CAFÉ SERVES CRÈME BRÛLÉE TO NAÏVE VISITORS FROM SÃO PAULO EVERY DAY",
+            // The same text in decomposed form: each accent a combining mark of its own.
+            "the cafe\u{301} serves cre\u{300}me bru\u{302}le\u{301}e to nai\u{308}ve visitors \
+             from sa\u{303}o paulo every day",
+        ] {
+            assert_eq!(simplify(accented), simplify(plain), "{accented}");
+            assert_eq!(MinHash::of(accented), MinHash::of(plain), "{accented}");
+        }
+        // A combining mark joins its word: "cafe" and "au", not "caf", "e" and "au".
+        assert_eq!(simplify("cafe\u{301} au"), b"cafe\0au".to_vec());
+        // Letters without a decomposition stay as they are, and still differ from others.
+        assert_eq!(simplify("Øre straße 日本"), "øre\0straße\0日本".as_bytes());
+        assert_ne!(
+            MinHash::of("øre øre øre øre øre"),
+            MinHash::of("ore ore ore ore ore")
+        );
+        // Hangul syllables decompose into their letters (jamo), which are kept.
+        assert_eq!(simplify("한"), "\u{1112}\u{1161}\u{11ab}".as_bytes());
     }
 
     #[test]

@@ -1459,7 +1459,7 @@ mod tests {
         assert_eq!(store.band_index_size().map(|s| s.records), Some(4));
     }
 
-    /// Version 13 recomputes the stored signatures under `minhash/v2` from the stored texts:
+    /// Version 13 recomputes the stored signatures (under `minhash/v2` then) from the stored texts:
     /// records stored before it are found as near-duplicates by their new signatures, a record
     /// stored without its text gets an empty signature, and a damaged body stops the step with
     /// an error that names it, the database left at version 12.
@@ -1539,6 +1539,46 @@ mod tests {
             .unwrap();
         assert_eq!(version, 12);
         assert!(signatures().iter().all(|(_, m)| m == &vec![0u8; 448]));
+    }
+
+    /// Version 17 recomputes the stored signatures under `minhash/v3` (diacritics stripped): a
+    /// text stored before it is then found as the original of its spelling without accents.
+    #[test]
+    fn version_17_recomputes_signatures_with_diacritics_stripped() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(super::super::DB_FILE);
+        let plain = crate::testkit::sample_text(1, 3_000);
+        let accented = plain
+            .replace(" river ", " rivér ")
+            .replace(" near ", " néar ");
+        assert_ne!(plain, accented);
+        assert_eq!(MinHash::of(&accented), MinHash::of(&plain));
+        let now = crate::testkit::FILL_T0;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                submit(&store, 1, "a", std::slice::from_ref(&accented), now),
+                Ok(vec![accepted()])
+            );
+        }
+        let stored = || -> Vec<u8> {
+            Connection::open(&db)
+                .unwrap()
+                .query_row("SELECT minhash FROM records WHERE seq = 1", [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(stored(), MinHash::of(&accented).to_bytes());
+        super::super::migrate::back_to_version_16(&Connection::open(&db).unwrap());
+        assert_eq!(stored(), vec![0u8; 224]);
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(stored(), MinHash::of(&accented).to_bytes());
+        assert_eq!(
+            submit(&store, 2, "b", &[plain], now + 2),
+            Ok(vec![near_duplicate()])
+        );
     }
 
     #[test]

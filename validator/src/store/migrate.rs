@@ -93,7 +93,7 @@ const STEPS: &[Step] = &[
     Step {
         to: 13,
         what: "near-duplicate signatures recomputed under minhash/v2",
-        run: Run::Code(minhash_v2),
+        run: Run::Code(recompute_signatures),
     },
     Step {
         to: 14,
@@ -109,6 +109,11 @@ const STEPS: &[Step] = &[
         to: 16,
         what: "a disputed page's domain held while the validator fetches it",
         run: Run::Code(tiebreak_holds),
+    },
+    Step {
+        to: 17,
+        what: "near-duplicate signatures recomputed under minhash/v3 (diacritics stripped)",
+        run: Run::Code(recompute_signatures),
     },
 ];
 
@@ -179,12 +184,14 @@ fn apply(conn: &mut Connection, step: &Step, bodies_dir: &Path) -> Result<(), St
     Ok(())
 }
 
-/// Version 12 -> 13: every stored MinHash signature recomputed under `minhash/v2`
-/// (`dedup.rs`) from its record's stored text, so that old and new records compare. A record
+/// Versions 12 -> 13 (`minhash/v2`) and 16 -> 17 (`minhash/v3`): every stored MinHash signature
+/// recomputed from its record's stored text by this build's `MinHash::of` (`dedup.rs`), so that
+/// old and new records compare. (A database older than 13 is recomputed twice on its way up, the
+/// first time already under the current version: the same result, for one more pass.) A record
 /// stored without its text (the quality rules' rejections keep none) gets an empty signature,
 /// which compares with nothing: a cross-check whose earlier fetch has none stays open. A stored
 /// body that is damaged or is not its record stops the step (and the store's opening) with an
-/// error naming it; the database stays at version 12.
+/// error naming it; the database stays at the version before the step.
 /// Step 16: `migrations/0016_tiebreak_holds.sql`, unless the column is there already (a database
 /// of version 15 made from the current schema, as the tests make older versions).
 fn tiebreak_holds(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
@@ -203,7 +210,7 @@ fn tiebreak_holds(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreE
     Ok(())
 }
 
-fn minhash_v2(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError> {
+fn recompute_signatures(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError> {
     /// Rows read at a time (a pre-version-9 row carries its record, ~6 KB).
     const CHUNK: i64 = 4096;
     type Row = (
@@ -220,10 +227,10 @@ fn minhash_v2(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError>
             "SELECT seq, record_id, record_json, body_segment, body_offset, body_len
                FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )
-        .op("minhash_v2")?;
+        .op("recompute_signatures")?;
     let mut update = tx
         .prepare("UPDATE records SET minhash = ?2 WHERE seq = ?1")
-        .op("minhash_v2")?;
+        .op("recompute_signatures")?;
     let (mut after, mut with_text, mut without) = (i64::MIN, 0u64, 0u64);
     loop {
         let rows: Vec<Row> = select
@@ -237,9 +244,9 @@ fn minhash_v2(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError>
                     r.get(5)?,
                 ))
             })
-            .op("minhash_v2")?
+            .op("recompute_signatures")?
             .collect::<Result<_, _>>()
-            .op("minhash_v2")?;
+            .op("recompute_signatures")?;
         let Some(last) = rows.last() else {
             break;
         };
@@ -265,13 +272,15 @@ fn minhash_v2(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError>
                     Vec::new()
                 }
             };
-            update.execute(params![seq, signature]).op("minhash_v2")?;
+            update
+                .execute(params![seq, signature])
+                .op("recompute_signatures")?;
         }
     }
     tracing::info!(
         recomputed = with_text,
         without_text = without,
-        "near-duplicate signatures under minhash/v2"
+        "near-duplicate signatures recomputed from the stored texts"
     );
     Ok(())
 }
@@ -279,6 +288,18 @@ fn minhash_v2(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError>
 fn user_version(conn: &Connection) -> Result<i64, StoreError> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         .op("user_version")
+}
+
+/// Turns a database of the current shape back into version 16's: signatures under `minhash/v2`,
+/// which stand in here as 224 zero bytes (the step to 17 must not read them).
+#[cfg(test)]
+pub(crate) fn back_to_version_16(conn: &Connection) {
+    #![allow(clippy::unwrap_used)]
+    conn.execute_batch(
+        "UPDATE records SET minhash = zeroblob(224) WHERE length(minhash) > 0;
+         PRAGMA user_version=16;",
+    )
+    .unwrap();
 }
 
 /// Turns a database of the current shape back into version 12's: signatures under `minhash/v1`,
