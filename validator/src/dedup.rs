@@ -418,15 +418,13 @@ fn simplify(text: &str) -> Vec<u8> {
 /// alphanumeric character is lower-cased, canonically decomposed and stripped of its nonspacing
 /// marks (`é` → `e`, `ǘ` → `u`; [`push_decomposed`]); any other character ends the word (a 0).
 fn push_simplified(out: &mut Vec<u8>, c: char) {
-    if is_nonspacing_mark(c) {
-        return;
-    }
-    if !c.is_alphanumeric() {
+    if c.is_alphanumeric() {
+        // An alphanumeric nonspacing mark (a few are) is dropped by the decomposition's filter.
+        for lower in c.to_lowercase() {
+            push_decomposed(out, lower);
+        }
+    } else if !is_nonspacing_mark(c) {
         out.push(0);
-        return;
-    }
-    for lower in c.to_lowercase() {
-        push_decomposed(out, lower);
     }
 }
 
@@ -459,8 +457,14 @@ fn push_decomposed(out: &mut Vec<u8>, c: char) {
 fn is_nonspacing_mark(c: char) -> bool {
     use icu_properties::CodePointMapData;
     use icu_properties::props::GeneralCategory;
-    CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::NonspacingMark
+    // The first nonspacing mark is U+0300 (checked in the tests): Latin-1 punctuation and
+    // letters skip the table.
+    c >= FIRST_NONSPACING_MARK
+        && CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::NonspacingMark
 }
+
+/// The lowest code point of General_Category Mn (COMBINING GRAVE ACCENT).
+const FIRST_NONSPACING_MARK: char = '\u{300}';
 
 impl MinHash {
     /// The signature of `text` (see the module docs).
@@ -967,6 +971,17 @@ mod tests {
                 "{t:?}"
             );
         }
+    }
+
+    #[test]
+    fn no_nonspacing_mark_comes_before_the_first() {
+        use icu_properties::CodePointMapData;
+        use icu_properties::props::GeneralCategory;
+        let gc = CodePointMapData::<GeneralCategory>::new();
+        let first = (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .find(|&c| gc.get(c) == GeneralCategory::NonspacingMark);
+        assert_eq!(first, Some(FIRST_NONSPACING_MARK));
     }
 
     /// `minhash/v3` strips diacritics as FineWeb's simplification does: accented and plain,
