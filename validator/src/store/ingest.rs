@@ -938,6 +938,79 @@ pub(super) fn settle_dispute(
     Ok(Some(outcome))
 }
 
+/// Revokes the primary record of check `check_id` whose page two nodes found gone or closed to
+/// crawlers ([`super::jobs`]' `check_found_no_page`): it leaves the accepted set and the dedup
+/// index, its points are taken back (a negative ledger entry in the open epoch, noted
+/// `page_not_found`), and the check ends `page_gone`. Nobody is penalised: no credibility moves
+/// and nothing else is revoked, since a page can disappear between two fetches. A check no
+/// longer pending changes nothing.
+pub(super) fn revoke_unfound(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    check_id: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let Some(d) = dispute_of(conn, check_id)? else {
+        return Ok(());
+    };
+    if d.outcome != "pending" {
+        return Ok(());
+    }
+    let record: Option<(String, i64)> = match d.primary_seq {
+        Some(seq) => conn
+            .query_row_cached(
+                "SELECT verdict, points FROM records WHERE seq = ?1",
+                params![seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .op("revoke_unfound")?,
+        None => None,
+    };
+    if let Some((verdict, points)) = record
+        && verdict == "accepted"
+    {
+        // No node's epoch matches "": only the record itself leaves the index.
+        remove_bands(conn, bands, "", -1, d.primary_seq)?;
+        conn.exec_cached(
+            "UPDATE records SET verdict = 'revoked', reason = 'page_not_found' WHERE seq = ?1",
+            params![d.primary_seq],
+        )
+        .op("revoke_unfound")?;
+        if points > 0 {
+            let payout: String = conn
+                .query_row_cached(
+                    "SELECT payout FROM nodes WHERE node = ?1",
+                    params![d.primary_node],
+                    |r| r.get(0),
+                )
+                .op("revoke_unfound")?;
+            let epoch = open_epoch(conn)?;
+            conn.exec_cached(
+                "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
+                 VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'page_not_found')",
+                params![
+                    now_ms,
+                    i64::try_from(epoch).unwrap_or(i64::MAX),
+                    d.primary_node,
+                    payout,
+                    -points,
+                    d.primary_record
+                ],
+            )
+            .op("revoke_unfound")?;
+        }
+    }
+    conn.exec_cached(
+        "UPDATE cross_checks SET outcome = 'page_gone', resolved_at_ms = ?2 WHERE id = ?1",
+        params![check_id, now_ms],
+    )
+    .op("revoke_unfound")?;
+    tracing::info!(check = check_id, node = %d.primary_node,
+        "two checkers found no page where a node claimed one; its record is revoked");
+    Ok(())
+}
+
 /// Revokes a fabricated record so it never reaches a dataset, and forfeits everything the node
 /// has earned in the open epoch (a negative ledger entry): one lie found by a sampled check
 /// stands for the unsampled ones, so fabricating must cost more than it can earn.

@@ -237,6 +237,7 @@ impl Store {
 /// [`Store::report_failures`] on `conn` (inside a group's savepoint).
 pub(super) fn report_in(
     conn: &Connection,
+    bands: &mut super::bands::BandIndex,
     node: &PublicKey,
     failures: &[JobFailure],
     now_ms: i64,
@@ -289,11 +290,80 @@ pub(super) fn report_in(
                     | FailureReason::InvalidUrl
                     | FailureReason::NoIndex
             );
-        requeue_or_fail(conn, task_id, &domain, permanent, true)?;
+        let not_there = gone || f.reason == FailureReason::RobotsDisallowed;
+        if !(not_there && check_found_no_page(conn, bands, task_id, &node_s, now_ms)?) {
+            requeue_or_fail(conn, task_id, &domain, permanent, true)?;
+        }
         tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
             detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
     }
     Ok(ReportOutcome { accepted })
+}
+
+/// A check job whose page the checker found gone (a client error other than 429) or closed to
+/// crawlers (robots.txt), where the primary claimed a page: were it abandoned, as a check that
+/// could not be done is, a node could invent text for dead links (the frontier hands them out)
+/// and never be contradicted. A second node is asked instead (neither the primary nor this
+/// checker); if it finds no page either, the primary's record is revoked
+/// ([`super::ingest::revoke_unfound`]: no points, no dataset), blaming nobody, since pages do
+/// disappear. `false` when `task_id` is not a check (the caller then fails or requeues it as
+/// any task).
+fn check_found_no_page(
+    conn: &Connection,
+    bands: &mut super::bands::BandIndex,
+    task_id: i64,
+    checker: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    type CheckTask = (String, Option<i64>, String, String, String, i64, i64);
+    let task: Option<CheckTask> = conn
+        .query_row_cached(
+            "SELECT kind, check_id, excluded, url, domain, request_id, depth FROM tasks
+              WHERE id = ?1",
+            params![task_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .optional()
+        .op("report")?;
+    let Some((kind, Some(check_id), excluded, url, domain, request_id, depth)) = task else {
+        return Ok(false);
+    };
+    if kind != "check" {
+        return Ok(false);
+    }
+    conn.exec_cached(
+        "UPDATE tasks SET state = 'failed', attempts = attempts + 1 WHERE id = ?1",
+        params![task_id],
+    )
+    .op("report")?;
+    // The first check job excludes the primary's node only; the second, its first checker too.
+    let earlier = excluded.split(' ').filter(|k| !k.is_empty()).count();
+    if earlier < 2 {
+        push_task(
+            conn,
+            &url,
+            &domain,
+            request_id,
+            depth,
+            "check",
+            Some(check_id),
+            &format!("{excluded} {checker}"),
+            now_ms,
+        )?;
+    } else {
+        super::ingest::revoke_unfound(conn, bands, check_id, now_ms)?;
+    }
+    Ok(true)
 }
 
 /// [`Store::release`] on `conn` (inside a group's savepoint).
