@@ -177,6 +177,11 @@ impl Net {
         r.json().await.unwrap()
     }
 
+    /// `k`'s row in the store's node list.
+    fn node_row(&self, k: &SecretKey) -> gleaner_validator::NodeRow {
+        self.state.store().node(&k.public()).unwrap().unwrap()
+    }
+
     fn ledger_len(&self) -> u64 {
         self.state.store().ledger_len().unwrap()
     }
@@ -1029,15 +1034,7 @@ async fn a_node_caught_fabricating_is_new_again() {
     for k in [&b, &a, &c] {
         net.register(k).await;
     }
-    let row = |k: &SecretKey| {
-        net.state
-            .store()
-            .nodes()
-            .unwrap()
-            .into_iter()
-            .find(|n| n.node == k.public())
-            .unwrap()
-    };
+    let row = |k: &SecretKey| net.node_row(k);
     // Ten agreeing checks prove b (and a, its checker).
     for i in 0..10u64 {
         let url = format!("http://site{i}.example/page");
@@ -1147,15 +1144,7 @@ async fn a_page_two_checkers_find_gone_is_revoked_without_a_penalty() {
     for k in [&b, &a, &c] {
         net.register(k).await;
     }
-    let row = |k: &SecretKey| {
-        net.state
-            .store()
-            .nodes()
-            .unwrap()
-            .into_iter()
-            .find(|n| n.node == k.public())
-            .unwrap()
-    };
+    let row = |k: &SecretKey| net.node_row(k);
     // b claims a page at a dead link (as a node inventing text would).
     let url = "http://deadlink.example/page";
     let receipt = fetch_primary(&net, &b, url, &sample_text(401, 3000)).await;

@@ -978,27 +978,16 @@ pub(super) fn revoke_unfound(
         )
         .op("revoke_unfound")?;
         if points > 0 {
-            let payout: String = conn
-                .query_row_cached(
-                    "SELECT payout FROM nodes WHERE node = ?1",
-                    params![d.primary_node],
-                    |r| r.get(0),
-                )
-                .op("revoke_unfound")?;
             let epoch = open_epoch(conn)?;
-            conn.exec_cached(
-                "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
-                 VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'page_not_found')",
-                params![
-                    now_ms,
-                    i64::try_from(epoch).unwrap_or(i64::MAX),
-                    d.primary_node,
-                    payout,
-                    -points,
-                    d.primary_record
-                ],
-            )
-            .op("revoke_unfound")?;
+            take_back(
+                conn,
+                &d.primary_node,
+                epoch,
+                points,
+                &d.primary_record,
+                "page_not_found",
+                now_ms,
+            )?;
         }
     }
     conn.exec_cached(
@@ -1008,6 +997,41 @@ pub(super) fn revoke_unfound(
     .op("revoke_unfound")?;
     tracing::info!(check = check_id, node = %d.primary_node,
         "two checkers found no page where a node claimed one; its record is revoked");
+    Ok(())
+}
+
+/// Takes `points` back from `node` in `epoch`: a `penalty` ledger entry of `-points`, naming the
+/// record that caused it and why (`note`).
+fn take_back(
+    conn: &Connection,
+    node: &str,
+    epoch: u64,
+    points: i64,
+    record: &[u8],
+    note: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let payout: String = conn
+        .query_row_cached(
+            "SELECT payout FROM nodes WHERE node = ?1",
+            params![node],
+            |r| r.get(0),
+        )
+        .op("take_back")?;
+    conn.exec_cached(
+        "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
+         VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, ?7)",
+        params![
+            now_ms,
+            i64::try_from(epoch).unwrap_or(i64::MAX),
+            node,
+            payout,
+            -points,
+            record,
+            note
+        ],
+    )
+    .op("take_back")?;
     Ok(())
 }
 
@@ -1066,26 +1090,15 @@ fn penalise(
     )
     .op("penalise")?;
     if points > 0 {
-        let payout: String = conn
-            .query_row_cached(
-                "SELECT payout FROM nodes WHERE node = ?1",
-                params![node],
-                |r| r.get(0),
-            )
-            .op("penalise")?;
-        conn.exec_cached(
-            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
-             VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'failed_cross_check')",
-            params![
-                now_ms,
-                i64::try_from(epoch).unwrap_or(i64::MAX),
-                node,
-                payout,
-                -points,
-                record
-            ],
-        )
-        .op("penalise")?;
+        take_back(
+            conn,
+            node,
+            epoch,
+            points,
+            record,
+            "failed_cross_check",
+            now_ms,
+        )?;
     }
     Ok(())
 }
