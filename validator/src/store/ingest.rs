@@ -618,10 +618,11 @@ fn find_duplicate(bands: &BandIndex, k: &DedupKeys) -> Option<((Digest, i64), &'
 fn remove_bands(
     conn: &Connection,
     bands: &mut BandIndex,
-    node: &str,
-    epoch: i64,
+    node_epoch: Option<(&str, i64)>,
     record_seq: Option<i64>,
 ) -> Result<(), StoreError> {
+    // A NULL node and epoch match no row: then only the record leaves.
+    let (node, epoch) = node_epoch.unzip();
     let revoked: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
         let mut stmt = conn
             .prepare_cached(
@@ -939,7 +940,7 @@ pub(super) fn settle_dispute(
 }
 
 /// Revokes the primary record of check `check_id` whose page two nodes found gone or closed to
-/// crawlers ([`super::jobs`]' `check_found_no_page`): it leaves the accepted set and the dedup
+/// crawlers (`super::jobs::requeue_or_fail` with a `NoPage`): it leaves the accepted set and the dedup
 /// index, its points are taken back (a negative ledger entry in the open epoch, noted
 /// `page_not_found`), and the check ends `page_gone`. Nobody is penalised: no credibility moves
 /// and nothing else is revoked, since a page can disappear between two fetches. A check no
@@ -970,8 +971,7 @@ pub(super) fn revoke_unfound(
     if let Some((verdict, points)) = record
         && verdict == "accepted"
     {
-        // No node's epoch matches "": only the record itself leaves the index.
-        remove_bands(conn, bands, "", -1, d.primary_seq)?;
+        remove_bands(conn, bands, None, d.primary_seq)?;
         conn.exec_cached(
             "UPDATE records SET verdict = 'revoked', reason = 'page_not_found' WHERE seq = ?1",
             params![d.primary_seq],
@@ -1082,7 +1082,7 @@ fn penalise(
             now_ms,
         )?;
     }
-    remove_bands(conn, bands, node, epoch_i, record_seq)?;
+    remove_bands(conn, bands, Some((node, epoch_i)), record_seq)?;
     conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
          WHERE seq = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
@@ -1313,7 +1313,7 @@ mod tests {
         );
         conn.execute("UPDATE records SET minhash = x'0102'", [])
             .unwrap();
-        let err = remove_bands(&conn, &mut bands, "liar", 3, Some(9)).unwrap_err();
+        let err = remove_bands(&conn, &mut bands, Some(("liar", 3)), Some(9)).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
         let err = BandIndex::load(&conn).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");

@@ -184,14 +184,6 @@ fn apply(conn: &mut Connection, step: &Step, bodies_dir: &Path) -> Result<(), St
     Ok(())
 }
 
-/// Versions 12 -> 13 (`minhash/v2`) and 16 -> 17 (`minhash/v3`): every stored MinHash signature
-/// recomputed from its record's stored text by this build's `MinHash::of` (`dedup.rs`), so that
-/// old and new records compare. (A database older than 13 is recomputed twice on its way up, the
-/// first time already under the current version: the same result, for one more pass.) A record
-/// stored without its text (the quality rules' rejections keep none) gets an empty signature,
-/// which compares with nothing: a cross-check whose earlier fetch has none stays open. A stored
-/// body that is damaged or is not its record stops the step (and the store's opening) with an
-/// error naming it; the database stays at the version before the step.
 /// Step 16: `migrations/0016_tiebreak_holds.sql`, unless the column is there already (a database
 /// of version 15 made from the current schema, as the tests make older versions).
 fn tiebreak_holds(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
@@ -210,6 +202,14 @@ fn tiebreak_holds(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreE
     Ok(())
 }
 
+/// Versions 12 -> 13 (`minhash/v2`) and 16 -> 17 (`minhash/v3`): every stored MinHash signature
+/// recomputed from its record's stored text by this build's `MinHash::of` (`dedup.rs`), so that
+/// old and new records compare. (A database older than 13 is recomputed twice on its way up, the
+/// first time already under the current version: the same result, for one more pass.) A record
+/// stored without its text (the quality rules' rejections keep none) gets an empty signature,
+/// which compares with nothing: a cross-check whose earlier fetch has none stays open. A stored
+/// body that is damaged or is not its record stops the step (and the store's opening) with an
+/// error naming it; the database stays at the version before the step.
 fn recompute_signatures(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), StoreError> {
     /// Rows read at a time (a pre-version-9 row carries its record, ~6 KB).
     const CHUNK: i64 = 4096;
