@@ -114,8 +114,8 @@ impl Group<'_> {
         now_ms: i64,
         domain_delay_ms: i64,
     ) -> Result<ReportOutcome, StoreError> {
-        self.savepoint(|conn, bands, _| {
-            super::jobs::report_in(conn, bands, node, failures, now_ms, domain_delay_ms)
+        self.savepoint(|conn, _, _| {
+            super::jobs::report_in(conn, node, failures, now_ms, domain_delay_ms)
         })
     }
 

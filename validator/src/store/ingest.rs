@@ -618,11 +618,10 @@ fn find_duplicate(bands: &BandIndex, k: &DedupKeys) -> Option<((Digest, i64), &'
 fn remove_bands(
     conn: &Connection,
     bands: &mut BandIndex,
-    node_epoch: Option<(&str, i64)>,
+    node: &str,
+    epoch: i64,
     record_seq: Option<i64>,
 ) -> Result<(), StoreError> {
-    // A NULL node and epoch match no row: then only the record leaves.
-    let (node, epoch) = node_epoch.unzip();
     let revoked: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
         let mut stmt = conn
             .prepare_cached(
@@ -939,102 +938,6 @@ pub(super) fn settle_dispute(
     Ok(Some(outcome))
 }
 
-/// Revokes the primary record of check `check_id` whose page two nodes found gone or closed to
-/// crawlers (`super::jobs::requeue_or_fail` with a `NoPage`): it leaves the accepted set and the dedup
-/// index, its points are taken back (a negative ledger entry in the open epoch, noted
-/// `page_not_found`), and the check ends `page_gone`. Nobody is penalised: no credibility moves
-/// and nothing else is revoked, since a page can disappear between two fetches. A check no
-/// longer pending changes nothing.
-pub(super) fn revoke_unfound(
-    conn: &Connection,
-    bands: &mut BandIndex,
-    check_id: i64,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let Some(d) = dispute_of(conn, check_id)? else {
-        return Ok(());
-    };
-    if d.outcome != "pending" {
-        return Ok(());
-    }
-    let record: Option<(String, i64)> = match d.primary_seq {
-        Some(seq) => conn
-            .query_row_cached(
-                "SELECT verdict, points FROM records WHERE seq = ?1",
-                params![seq],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .op("revoke_unfound")?,
-        None => None,
-    };
-    if let Some((verdict, points)) = record
-        && verdict == "accepted"
-    {
-        remove_bands(conn, bands, None, d.primary_seq)?;
-        conn.exec_cached(
-            "UPDATE records SET verdict = 'revoked', reason = 'page_not_found' WHERE seq = ?1",
-            params![d.primary_seq],
-        )
-        .op("revoke_unfound")?;
-        if points > 0 {
-            let epoch = open_epoch(conn)?;
-            take_back(
-                conn,
-                &d.primary_node,
-                epoch,
-                points,
-                &d.primary_record,
-                "page_not_found",
-                now_ms,
-            )?;
-        }
-    }
-    conn.exec_cached(
-        "UPDATE cross_checks SET outcome = 'page_gone', resolved_at_ms = ?2 WHERE id = ?1",
-        params![check_id, now_ms],
-    )
-    .op("revoke_unfound")?;
-    tracing::info!(check = check_id, node = %d.primary_node,
-        "two checkers found no page where a node claimed one; its record is revoked");
-    Ok(())
-}
-
-/// Takes `points` back from `node` in `epoch`: a `penalty` ledger entry of `-points`, naming the
-/// record that caused it and why (`note`).
-fn take_back(
-    conn: &Connection,
-    node: &str,
-    epoch: u64,
-    points: i64,
-    record: &[u8],
-    note: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let payout: String = conn
-        .query_row_cached(
-            "SELECT payout FROM nodes WHERE node = ?1",
-            params![node],
-            |r| r.get(0),
-        )
-        .op("take_back")?;
-    conn.exec_cached(
-        "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
-         VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, ?7)",
-        params![
-            now_ms,
-            i64::try_from(epoch).unwrap_or(i64::MAX),
-            node,
-            payout,
-            -points,
-            record,
-            note
-        ],
-    )
-    .op("take_back")?;
-    Ok(())
-}
-
 /// Revokes a fabricated record so it never reaches a dataset, and forfeits everything the node
 /// has earned in the open epoch (a negative ledger entry): one lie found by a sampled check
 /// stands for the unsampled ones, so fabricating must cost more than it can earn.
@@ -1082,7 +985,7 @@ fn penalise(
             now_ms,
         )?;
     }
-    remove_bands(conn, bands, Some((node, epoch_i)), record_seq)?;
+    remove_bands(conn, bands, node, epoch_i, record_seq)?;
     conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
          WHERE seq = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
@@ -1090,15 +993,26 @@ fn penalise(
     )
     .op("penalise")?;
     if points > 0 {
-        take_back(
-            conn,
-            node,
-            epoch,
-            points,
-            record,
-            "failed_cross_check",
-            now_ms,
-        )?;
+        let payout: String = conn
+            .query_row_cached(
+                "SELECT payout FROM nodes WHERE node = ?1",
+                params![node],
+                |r| r.get(0),
+            )
+            .op("penalise")?;
+        conn.exec_cached(
+            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
+             VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'failed_cross_check')",
+            params![
+                now_ms,
+                i64::try_from(epoch).unwrap_or(i64::MAX),
+                node,
+                payout,
+                -points,
+                record
+            ],
+        )
+        .op("penalise")?;
     }
     Ok(())
 }
@@ -1313,7 +1227,7 @@ mod tests {
         );
         conn.execute("UPDATE records SET minhash = x'0102'", [])
             .unwrap();
-        let err = remove_bands(&conn, &mut bands, Some(("liar", 3)), Some(9)).unwrap_err();
+        let err = remove_bands(&conn, &mut bands, "liar", 3, Some(9)).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
         let err = BandIndex::load(&conn).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");

@@ -237,7 +237,6 @@ impl Store {
 /// [`Store::report_failures`] on `conn` (inside a group's savepoint).
 pub(super) fn report_in(
     conn: &Connection,
-    bands: &mut super::bands::BandIndex,
     node: &PublicKey,
     failures: &[JobFailure],
     now_ms: i64,
@@ -290,14 +289,7 @@ pub(super) fn report_in(
                     | FailureReason::InvalidUrl
                     | FailureReason::NoIndex
             );
-        // A page gone or closed to crawlers: if this was a check, the primary claimed a page
-        // there (see `NoPage`).
-        let no_page = (gone || f.reason == FailureReason::RobotsDisallowed).then_some(NoPage {
-            checker: &node_s,
-            bands: &mut *bands,
-            now_ms,
-        });
-        requeue_or_fail(conn, task_id, &domain, permanent, true, no_page)?;
+        requeue_or_fail(conn, task_id, &domain, permanent, true)?;
         tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
             detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
     }
@@ -331,7 +323,7 @@ pub(super) fn release_in(
             )
             .op("release")?;
         add_pending(conn, -count(closed))?;
-        requeue_or_fail(conn, task_id, &domain, false, false, None)?;
+        requeue_or_fail(conn, task_id, &domain, false, false)?;
     }
     Ok(ReportOutcome { accepted })
 }
@@ -830,97 +822,37 @@ pub(crate) fn note_crawl_delay(
     Ok(())
 }
 
-/// A job its node found no page for (gone: a client error other than 429; or closed to
-/// crawlers by robots.txt), as [`requeue_or_fail`] needs it to settle a check job. Were such a
-/// check abandoned, as a check that could not be done is, a node could invent text for dead links
-/// (the frontier hands them out) and never be contradicted.
-pub(super) struct NoPage<'a> {
-    /// The node that found no page.
-    pub checker: &'a str,
-    pub bands: &'a mut super::bands::BandIndex,
-    pub now_ms: i64,
-}
-
-/// A task's row as [`requeue_or_fail`] reads it.
-struct EndingTask {
-    attempts: i64,
-    kind: String,
-    check_id: Option<i64>,
-    /// Nodes that may not take it, space-separated.
-    excluded: String,
-    url: String,
-    request_id: i64,
-    depth: i64,
-}
-
-/// Puts a task back in the queue, or gives it up (permanent failure or too many attempts). A
-/// check or tie-break given up counts against nobody (`abandoned`), except a check job whose
-/// node found no page (`no_page`): it goes to a second node (neither the primary nor this
-/// checker), and if that one finds no page either, the primary's record is revoked
-/// ([`super::ingest::revoke_unfound`]: no points, no dataset), blaming nobody, since pages do
-/// disappear.
+/// Puts a task back in the queue, or gives it up (permanent failure or too many attempts).
 fn requeue_or_fail(
     conn: &Connection,
     task_id: i64,
     domain: &str,
     permanent: bool,
     count_attempt: bool,
-    no_page: Option<NoPage<'_>>,
 ) -> Result<(), StoreError> {
-    let t = conn
+    let (attempts, kind, check_id): (i64, String, Option<i64>) = conn
         .query_row_cached(
-            "SELECT attempts, kind, check_id, excluded, url, request_id, depth FROM tasks
-              WHERE id = ?1",
+            "SELECT attempts, kind, check_id FROM tasks WHERE id = ?1",
             params![task_id],
-            |r| {
-                Ok(EndingTask {
-                    attempts: r.get(0)?,
-                    kind: r.get(1)?,
-                    check_id: r.get(2)?,
-                    excluded: r.get(3)?,
-                    url: r.get(4)?,
-                    request_id: r.get(5)?,
-                    depth: r.get(6)?,
-                })
-            },
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .op("requeue")?;
-    let attempts = t.attempts + i64::from(count_attempt);
+    let attempts = attempts + i64::from(count_attempt);
     if permanent || attempts >= MAX_TASK_ATTEMPTS {
         conn.exec_cached(
             "UPDATE tasks SET state = 'failed', attempts = ?2 WHERE id = ?1",
             params![task_id, attempts],
         )
         .op("requeue")?;
-        match (t.kind.as_str(), t.check_id, no_page) {
-            ("primary", ..) | (_, None, _) => {}
-            ("check", Some(c), Some(np)) => {
-                // The first check job excludes the primary's node only; the second, its first
-                // checker too.
-                if t.excluded.split(' ').filter(|k| !k.is_empty()).count() < 2 {
-                    push_task(
-                        conn,
-                        &t.url,
-                        domain,
-                        t.request_id,
-                        t.depth,
-                        "check",
-                        Some(c),
-                        &format!("{} {}", t.excluded, np.checker),
-                        np.now_ms,
-                    )?;
-                } else {
-                    super::ingest::revoke_unfound(conn, np.bands, c, np.now_ms)?;
-                }
-            }
-            (_, Some(c), _) => {
-                // A check that could not be done counts against nobody.
-                conn.exec_cached(
-                    "UPDATE cross_checks SET outcome = 'abandoned' WHERE id = ?1",
-                    params![c],
-                )
-                .op("requeue")?;
-            }
+        if kind != "primary"
+            && let Some(c) = check_id
+        {
+            // A check that could not be done counts against nobody.
+            conn.exec_cached(
+                "UPDATE cross_checks SET outcome = 'abandoned' WHERE id = ?1",
+                params![c],
+            )
+            .op("requeue")?;
         }
     } else {
         conn.exec_cached(
@@ -959,7 +891,7 @@ fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result
         )
         .op("expire")?;
         close_domain_lease(conn, domain, now_ms, domain_delay_ms, Some(false))?;
-        requeue_or_fail(conn, *task_id, domain, false, true, None)?;
+        requeue_or_fail(conn, *task_id, domain, false, true)?;
     }
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "leases expired; tasks requeued");
