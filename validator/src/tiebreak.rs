@@ -22,6 +22,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gleaner_collector::FetchError;
 use gleaner_collector::fetch::Purpose;
 use gleaner_protocol::MAX_TEXT_BYTES;
 
@@ -91,15 +92,18 @@ impl TiebreakFetcher {
         self
     }
 
-    /// Fetches and cleans one page: its text's signature, or why there is none (a reason code:
-    /// the fetch error's, robots.txt's refusal on any hop included, or `no_text`).
+    /// Fetches and cleans one page: its text's signature, or why there is none. The site's own
+    /// word that there is no page for a crawler (404 or 410, robots.txt's refusal on any hop,
+    /// not HTML, not to be indexed) is [`ValidatorFetch::NoPage`]; any other failure (other
+    /// statuses, network, time-outs, or `no_text` from the cleaner) is
+    /// [`ValidatorFetch::Failed`], which blames nobody.
     pub async fn fetch(&self, url: &str) -> ValidatorFetch {
         let failed = |code: &str| ValidatorFetch::Failed {
             code: code.to_string(),
         };
         let fetched = match self.fetcher.get(url, Purpose::Page).await {
             Ok(f) => f,
-            Err(e) => return failed(e.code()),
+            Err(e) => return no_page(&e).unwrap_or_else(|| failed(e.code())),
         };
         let cleaned = tokio::task::spawn_blocking(move || {
             gleaner_collector::clean::clean(&fetched.text, Some(&fetched.final_url))
@@ -202,7 +206,10 @@ impl TiebreakFetcher {
                     tracing::info!(check = job.check_id, url = %job.url, outcome,
                         "disputed cross-check settled by the validator's fetch");
                 }
-                (TiebreakSettled::ToNodes, ValidatorFetch::Failed { code }) => {
+                (
+                    TiebreakSettled::ToNodes,
+                    ValidatorFetch::Failed { code } | ValidatorFetch::NoPage { code },
+                ) => {
                     tracing::warn!(check = job.check_id, url = %job.url, code = %code,
                         "the validator could not fetch a disputed page; a third node will");
                 }
@@ -211,6 +218,23 @@ impl TiebreakFetcher {
         }
         Ok(fetched_pages)
     }
+}
+
+/// [`ValidatorFetch::NoPage`] for a fetch error that is the site saying there is no page here
+/// for a crawler (the code names which: `http_404`, `http_410`, `robots_disallowed`,
+/// `not_html`, `noindex`); `None` for any other.
+fn no_page(e: &FetchError) -> Option<ValidatorFetch> {
+    let code = match e {
+        FetchError::Http { status: 404, .. } => "http_404",
+        FetchError::Http { status: 410, .. } => "http_410",
+        FetchError::RobotsDisallowed { .. }
+        | FetchError::NotHtml { .. }
+        | FetchError::NoIndex { .. } => e.code(),
+        _ => return None,
+    };
+    Some(ValidatorFetch::NoPage {
+        code: code.to_string(),
+    })
 }
 
 /// Runs a store call on the blocking pool.

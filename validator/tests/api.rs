@@ -846,6 +846,11 @@ async fn article_site_counting(
         .route(
             "/article",
             axum::routing::get(move || async move { axum::response::Html(page) }),
+        )
+        // A wall some crawlers' addresses meet and others' do not.
+        .route(
+            "/walled",
+            axum::routing::get(|| async { axum::http::StatusCode::FORBIDDEN }),
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, html)
@@ -862,7 +867,7 @@ async fn the_validators_fetch_obeys_robots_on_every_redirect() {
     let moved = fetcher.fetch(&format!("http://{site}/moved")).await;
     assert_eq!(
         moved,
-        gleaner_validator::store::ValidatorFetch::Failed {
+        gleaner_validator::store::ValidatorFetch::NoPage {
             code: "robots_disallowed".into()
         }
     );
@@ -875,10 +880,19 @@ async fn the_validators_fetch_obeys_robots_on_every_redirect() {
         fetcher.fetch(&url).await,
         gleaner_validator::store::ValidatorFetch::Text(expected)
     );
-    let gone = fetcher.fetch(&format!("http://{site}/gone")).await;
-    assert!(
-        matches!(&gone, gleaner_validator::store::ValidatorFetch::Failed { code } if code.starts_with("http")),
-        "{gone:?}"
+    // The site's word that there is no page, and a refusal that may be the fetcher's address's
+    // alone.
+    assert_eq!(
+        fetcher.fetch(&format!("http://{site}/gone")).await,
+        gleaner_validator::store::ValidatorFetch::NoPage {
+            code: "http_404".into()
+        }
+    );
+    assert_eq!(
+        fetcher.fetch(&format!("http://{site}/walled")).await,
+        gleaner_validator::store::ValidatorFetch::Failed {
+            code: "http_error".into()
+        }
     );
 }
 
@@ -980,6 +994,154 @@ async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
         .unwrap();
     assert_eq!(outcome, "check_upheld");
     assert_eq!(third, judge.public().to_string());
+    net.healthy().await;
+}
+
+/// `checker` leases its next job, which must be the check of `url`, and reports it failed for
+/// `reason` (with HTTP `status`).
+async fn report_check_failed(
+    net: &Net,
+    checker: &SecretKey,
+    url: &str,
+    reason: &str,
+    status: Option<u16>,
+) {
+    let job = net.lease(checker, 1).await.jobs.remove(0);
+    assert_eq!(job.url, url, "a job for {url} was queued");
+    let r = net
+        .post_json(
+            checker,
+            PATH_REPORT,
+            json!({ "failures": [
+                { "lease_id": job.lease_id, "reason": reason, "detail": "no page",
+                  "status": status, "crawl_delay_ms": null }
+            ]}),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 1);
+}
+
+/// A check whose checker finds no page (404, robots.txt) where a node claimed one is not
+/// abandoned: the validator fetches the page itself. No page there either: the node's record is
+/// revoked, its points taken back and it fails a check, but nothing else it earned goes. The page
+/// there and agreeing: the node passes; disagreeing: penalised as a refuted text. A refusal that
+/// may be the checker's address's alone (403) is abandoned at once, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
+    let (liar, checker, honest) = (key(41), key(42), key(43));
+    let (net, site, html) = dispute_net(&[&liar, &checker, &honest]).await;
+    let store = net.state.store().clone();
+    let nodes = || net.state.store().nodes().unwrap();
+    let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();
+    let db = rusqlite::Connection::open(net._dir.path().join(gleaner_validator::store::DB_FILE))
+        .unwrap();
+    let check_of = |url: &str| -> (String, Option<String>) {
+        db.query_row(
+            "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
+            [url],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let accepted = |url: &str| {
+        store
+            .accepted_records(None)
+            .unwrap()
+            .iter()
+            .any(|r| r.record.url == url)
+    };
+
+    // Text invented for a dead link, and for a page robots.txt closes (after a redirect).
+    let kept = fetch_primary(
+        &net,
+        &liar,
+        &format!("http://{site}/kept"),
+        &sample_text(701, 3000),
+    )
+    .await;
+    fetch_check(
+        &net,
+        &checker,
+        &format!("http://{site}/kept"),
+        &sample_text(701, 3000),
+    )
+    .await;
+    assert_eq!(row(&liar).checks_passed, 1);
+    for (n, (path, reason, status)) in [
+        ("/gone", "http_error", Some(404)),
+        ("/moved", "robots_disallowed", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let url = format!("http://{site}{path}");
+        let before = row(&liar).points_total;
+        let receipt = fetch_primary(&net, &liar, &url, &sample_text(702 + n as u64, 3000)).await;
+        assert!(receipt.points > 0);
+        assert_eq!(row(&liar).points_total, before + receipt.points as i64);
+        report_check_failed(&net, &checker, &url, reason, status).await;
+        until(|| check_of(&url).0 != "unfound").await;
+        assert_eq!(
+            check_of(&url),
+            ("page_gone".into(), Some("validator".into()))
+        );
+        let now = row(&liar);
+        assert_eq!(now.checks_failed, 1 + n as u64, "{path}");
+        assert_eq!(
+            now.points_total, before,
+            "{path}: this record's points only are taken back"
+        );
+        assert!(
+            !accepted(&url),
+            "{path}: the record leaves the accepted set"
+        );
+        let last = store.ledger(&liar.public()).unwrap().pop().unwrap();
+        assert_eq!(
+            (last.kind.as_str(), last.note.as_str()),
+            ("penalty", "page_not_found")
+        );
+        assert_eq!(last.amount, -(receipt.points as i64));
+    }
+    assert!(
+        accepted(&format!("http://{site}/kept")),
+        "nothing else is revoked"
+    );
+    assert!(kept.points > 0 && row(&liar).points_total >= kept.points as i64);
+    assert_eq!(
+        row(&checker).checks_failed,
+        0,
+        "reporting no page blames nobody"
+    );
+
+    // A wall (403) may stand before the checker only: abandoned, the validator not asked.
+    let url = format!("http://{site}/walled");
+    fetch_primary(&net, &honest, &url, &sample_text(711, 3000)).await;
+    report_check_failed(&net, &checker, &url, "http_error", Some(403)).await;
+    assert_eq!(check_of(&url), ("abandoned".into(), None));
+    assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 0);
+    assert!(accepted(&url));
+
+    // The page is there: the validator's fetch decides as in a dispute.
+    let url = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+    let before = row(&honest).points_total;
+    let receipt = fetch_primary(&net, &honest, &url, &real).await;
+    report_check_failed(&net, &checker, &url, "http_error", Some(404)).await;
+    until(|| check_of(&url).0 != "unfound").await;
+    assert_eq!(check_of(&url).0, "primary_upheld");
+    assert_eq!(row(&honest).checks_passed, 1);
+    assert_eq!(row(&honest).points_total, before + receipt.points as i64);
+    let url = format!("http://{site}/article?copy=2");
+    fetch_primary(&net, &liar, &url, &sample_text(710, 3000)).await;
+    report_check_failed(&net, &checker, &url, "not_html", None).await;
+    until(|| check_of(&url).0 != "unfound").await;
+    assert_eq!(check_of(&url).0, "check_upheld");
+    assert_eq!(
+        row(&liar).points_total,
+        0,
+        "a refuted text forfeits the epoch's points"
+    );
+
     net.healthy().await;
 }
 

@@ -358,8 +358,9 @@ pub(super) async fn report(
     }
     let now = s.now_ms();
     let delay = s.config().domain_delay_ms;
+    let validator_fetches = s.config().tiebreak_interval_secs > 0;
     let out = s
-        .write(move |g| g.report_failures(&node, &req.failures, now, delay))
+        .write(move |g| g.report_failures(&node, &req.failures, now, delay, validator_fetches))
         .await??;
     Ok(Json(Ack {
         accepted: out.accepted,

@@ -113,9 +113,17 @@ impl Group<'_> {
         failures: &[JobFailure],
         now_ms: i64,
         domain_delay_ms: i64,
+        validator_fetches: bool,
     ) -> Result<ReportOutcome, StoreError> {
         self.savepoint(|conn, _, _| {
-            super::jobs::report_in(conn, node, failures, now_ms, domain_delay_ms)
+            super::jobs::report_in(
+                conn,
+                node,
+                failures,
+                now_ms,
+                domain_delay_ms,
+                validator_fetches,
+            )
         })
     }
 

@@ -16,6 +16,7 @@ use super::jobs::{
     push_task,
 };
 use super::nodes::{apply_check, epoch_points, payout_and_credibility};
+use super::tiebreaks::ValidatorFetch;
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
 use crate::frontier::MAX_OUTLINKS_FOLLOWED;
@@ -936,6 +937,131 @@ pub(super) fn settle_dispute(
     )
     .op("resolve_check")?;
     Ok(Some(outcome))
+}
+
+/// Settles check `check_id` whose checker found no page (outcome `unfound`:
+/// `jobs::queue_unfound_check`) with the validator's own fetch of it. `None` when the check is
+/// not waiting for that (a dispute, or settled already); otherwise the outcome:
+/// - `primary_upheld`: the validator's text agrees with the primary's, which passes a check (the
+///   checker's failure blames nobody: a page can fail for a while);
+/// - `check_upheld`: the validator's text disagrees: the primary is penalised as for any failed
+///   check;
+/// - `page_gone`: no page either ([`ValidatorFetch::NoPage`]). Two independent fetches find none
+///   where the primary claimed a page: its record is revoked (out of the accepted set and the
+///   dedup index), its points taken back (a ledger entry noted `page_not_found`) and it fails a
+///   check, so its credibility falls and what it earns later with it; but nothing else it earned
+///   is forfeited, as for a refuted text, since a page can disappear between two fetches;
+/// - `abandoned`: the validator's fetch failed otherwise (or was not tried): nobody's fault.
+pub(super) fn settle_unfound(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    check_id: i64,
+    fetched: &ValidatorFetch,
+    now_ms: i64,
+) -> Result<Option<&'static str>, StoreError> {
+    let Some(d) = dispute_of(conn, check_id)? else {
+        return Ok(None);
+    };
+    if d.outcome != "unfound" {
+        return Ok(None);
+    }
+    let epoch = open_epoch(conn)?;
+    let outcome = match fetched {
+        ValidatorFetch::Text(sig) => match minhash_of(conn, d.primary_seq)? {
+            Some(primary_sig) if sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY => {
+                apply_check(conn, &d.primary_node, true)?;
+                "primary_upheld"
+            }
+            Some(_) => {
+                apply_check(conn, &d.primary_node, false)?;
+                penalise(
+                    conn,
+                    bands,
+                    &d.primary_node,
+                    &d.primary_record,
+                    d.primary_seq,
+                    epoch,
+                    now_ms,
+                )?;
+                tracing::warn!(check = check_id, node = %d.primary_node,
+                    "the validator's fetch refutes a node's page; penalised");
+                "check_upheld"
+            }
+            // No signature to compare (a record from before signatures were kept).
+            None => "abandoned",
+        },
+        ValidatorFetch::NoPage { code } => {
+            apply_check(conn, &d.primary_node, false)?;
+            revoke_unfound(conn, bands, &d, epoch, now_ms)?;
+            tracing::warn!(check = check_id, node = %d.primary_node, code = %code,
+                "neither a checker nor the validator found the page a node claimed; revoked");
+            "page_gone"
+        }
+        ValidatorFetch::Failed { .. } | ValidatorFetch::NotTried { .. } => "abandoned",
+    };
+    let by = (!matches!(fetched, ValidatorFetch::NotTried { .. })).then_some("validator");
+    conn.exec_cached(
+        "UPDATE cross_checks SET tiebreak_node = ?2, outcome = ?3, resolved_at_ms = ?4
+          WHERE id = ?1",
+        params![check_id, by, outcome, now_ms],
+    )
+    .op("settle_unfound")?;
+    Ok(Some(outcome))
+}
+
+/// Revokes the primary record of `d` (if still accepted) and takes back its points: a negative
+/// ledger entry in the open epoch, noted `page_not_found` ([`settle_unfound`]).
+fn revoke_unfound(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    d: &Dispute,
+    epoch: u64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let Some(seq) = d.primary_seq else {
+        return Ok(());
+    };
+    let points: Option<i64> = conn
+        .query_row_cached(
+            "SELECT points FROM records WHERE seq = ?1 AND verdict = 'accepted'",
+            params![seq],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("revoke_unfound")?;
+    let Some(points) = points else {
+        return Ok(());
+    };
+    // An empty node name and epoch −1 match no other record: this one alone leaves the index.
+    remove_bands(conn, bands, "", -1, Some(seq))?;
+    conn.exec_cached(
+        "UPDATE records SET verdict = 'revoked', reason = 'page_not_found' WHERE seq = ?1",
+        params![seq],
+    )
+    .op("revoke_unfound")?;
+    if points > 0 {
+        let payout: String = conn
+            .query_row_cached(
+                "SELECT payout FROM nodes WHERE node = ?1",
+                params![d.primary_node],
+                |r| r.get(0),
+            )
+            .op("revoke_unfound")?;
+        conn.exec_cached(
+            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
+             VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'page_not_found')",
+            params![
+                now_ms,
+                i64::try_from(epoch).unwrap_or(i64::MAX),
+                d.primary_node,
+                payout,
+                -points,
+                d.primary_record
+            ],
+        )
+        .op("revoke_unfound")?;
+    }
+    Ok(())
 }
 
 /// Revokes a fabricated record so it never reaches a dataset, and forfeits everything the node

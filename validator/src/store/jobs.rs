@@ -203,15 +203,20 @@ impl Store {
     }
 
     /// Records jobs that ended without a record. Unknown, foreign or closed leases are skipped
-    /// (not counted in `accepted`).
+    /// (not counted in `accepted`). With `validator_fetches` (the server's tie-break timer
+    /// runs), a check whose checker found no page waits for the validator's own fetch instead of
+    /// being abandoned (`queue_unfound_check`).
     pub fn report_failures(
         &self,
         node: &PublicKey,
         failures: &[JobFailure],
         now_ms: i64,
         domain_delay_ms: i64,
+        validator_fetches: bool,
     ) -> Result<ReportOutcome, StoreError> {
-        self.group(|g| g.report_failures(node, failures, now_ms, domain_delay_ms))?
+        self.group(|g| {
+            g.report_failures(node, failures, now_ms, domain_delay_ms, validator_fetches)
+        })?
     }
 
     /// Gives leases back unfetched; their tasks return to the queue at once.
@@ -241,6 +246,7 @@ pub(super) fn report_in(
     failures: &[JobFailure],
     now_ms: i64,
     domain_delay_ms: i64,
+    validator_fetches: bool,
 ) -> Result<ReportOutcome, StoreError> {
     let node_s = node.to_string();
     let mut accepted = 0u32;
@@ -289,11 +295,86 @@ pub(super) fn report_in(
                     | FailureReason::InvalidUrl
                     | FailureReason::NoIndex
             );
-        requeue_or_fail(conn, task_id, &domain, permanent, true)?;
+        // The site says there is no page here for a crawler: not found (404) or gone (410),
+        // closed by robots.txt, not HTML, or not to be indexed. Not 401, 403 or 451: sites
+        // refuse some addresses and not others, and a node's home address may be let in where
+        // a checker's is not.
+        let no_page = (f.reason == FailureReason::HttpError && matches!(f.status, Some(404 | 410)))
+            || matches!(
+                f.reason,
+                FailureReason::RobotsDisallowed | FailureReason::NotHtml | FailureReason::NoIndex
+            );
+        if !(no_page && validator_fetches && queue_unfound_check(conn, task_id, &node_s, now_ms)?) {
+            requeue_or_fail(conn, task_id, &domain, permanent, true)?;
+        }
         tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
             detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
     }
     Ok(ReportOutcome { accepted })
+}
+
+/// A check job whose checker found no page where the primary claimed one (see [`report_in`]).
+/// Abandoned, as a check that cannot be done is, it would let a node invent text for dead links
+/// (the frontier hands them out: links to pages since removed, to ads, to share buttons) and
+/// never be contradicted, since no honest checker can fetch such a page. It waits for the
+/// validator's own fetch instead, in `tiebreak_fetches` as a disputed check does, with the
+/// outcome `unfound`; [`super::ingest::settle_unfound`] settles it. `false`, with nothing
+/// changed, when `task_id` is not a check still pending (the caller then fails it as any task).
+fn queue_unfound_check(
+    conn: &Connection,
+    task_id: i64,
+    checker: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    type CheckTask = (String, Option<i64>, String, String, i64, i64);
+    let task: Option<CheckTask> = conn
+        .query_row_cached(
+            "SELECT kind, check_id, url, domain, request_id, depth FROM tasks WHERE id = ?1",
+            params![task_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()
+        .op("report")?;
+    let Some((kind, Some(check_id), url, domain, request_id, depth)) = task else {
+        return Ok(false);
+    };
+    if kind != "check" {
+        return Ok(false);
+    }
+    let marked = conn
+        .exec_cached(
+            "UPDATE cross_checks SET outcome = 'unfound', check_node = ?2
+              WHERE id = ?1 AND outcome = 'pending'",
+            params![check_id, checker],
+        )
+        .op("report")?;
+    if marked == 0 {
+        return Ok(false);
+    }
+    conn.exec_cached(
+        "UPDATE tasks SET state = 'failed', attempts = attempts + 1 WHERE id = ?1",
+        params![task_id],
+    )
+    .op("report")?;
+    conn.exec_cached(
+        "INSERT OR IGNORE INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
+                                                queued_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![check_id, url, domain, request_id, depth, now_ms],
+    )
+    .op("report")?;
+    tracing::info!(check = check_id, url = %truncate(&url, 200),
+        "a checker found no page where a node claimed one; the validator will fetch it");
+    Ok(true)
 }
 
 /// [`Store::release`] on `conn` (inside a group's savepoint).
@@ -1189,7 +1270,7 @@ mod tests {
                 (
                     g.register_node(&second, &second, "second", 2),
                     g.register_node(&refused, &refused, "bell\u{7}", 2),
-                    g.report_failures(&node, std::slice::from_ref(&gone), 2, 0),
+                    g.report_failures(&node, std::slice::from_ref(&gone), 2, 0, false),
                     g.release(&node, &[jobs[1].lease_id.clone()], 2),
                     // Another node's lease is not the second node's to give back.
                     g.release(&second, &[jobs[2].lease_id.clone()], 2),
@@ -1261,6 +1342,7 @@ mod tests {
                 ],
                 2,
                 0,
+                true,
             )
             .unwrap();
         assert_eq!(reported.accepted, 2);

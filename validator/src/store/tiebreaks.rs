@@ -15,7 +15,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::ingest::{Third, TiebreakPlace, dispute_of, settle_dispute, third_node_tiebreak};
+use super::ingest::{
+    Third, TiebreakPlace, dispute_of, settle_dispute, settle_unfound, third_node_tiebreak,
+};
 use super::{Cached, Group, Op, Store, StoreError, open_epoch};
 use crate::dedup::MinHash;
 
@@ -33,6 +35,11 @@ pub struct TiebreakFetch {
 pub enum ValidatorFetch {
     /// The page's main text, as a node's cleaner extracts it, by its MinHash signature.
     Text(MinHash),
+    /// The site says there is no page here for a crawler: not found (404) or gone (410),
+    /// robots.txt disallows it, not HTML, or not to be indexed (the code says which). Settles a
+    /// check whose checker found no page either ([`super::ingest::settle_unfound`]); for a
+    /// dispute, where two nodes did find a page, it counts as a failed fetch.
+    NoPage { code: String },
     /// No text: a reason code (the fetch error's, or why the page gave no text).
     Failed { code: String },
     /// Not fetched (the site made no request): why, e.g. its domain stayed busy too long.
@@ -280,6 +287,9 @@ impl Group<'_> {
                 )
                 .op("settle_by_validator")?;
             }
+            if let Some(outcome) = settle_unfound(conn, bands, check_id, fetched, now_ms)? {
+                return Ok(TiebreakSettled::Settled(outcome));
+            }
             match fetched {
                 ValidatorFetch::Text(sig) => {
                     let epoch = open_epoch(conn)?;
@@ -294,7 +304,9 @@ impl Group<'_> {
                     )?;
                     Ok(settled.map_or(TiebreakSettled::Nothing, TiebreakSettled::Settled))
                 }
-                ValidatorFetch::Failed { code } | ValidatorFetch::NotTried { code } => {
+                ValidatorFetch::NoPage { code }
+                | ValidatorFetch::Failed { code }
+                | ValidatorFetch::NotTried { code } => {
                     let Some(d) = dispute_of(conn, check_id)? else {
                         return Ok(TiebreakSettled::Nothing);
                     };
@@ -641,7 +653,7 @@ mod tests {
             crawl_delay_ms: None,
         };
         store
-            .report_failures(&node, &[failure], NOW + 1_000, 5_000)
+            .report_failures(&node, &[failure], NOW + 1_000, 5_000, false)
             .unwrap();
         assert_eq!(rest("busy.example"), NOW + TURN);
         assert!(lease(NOW + 6_001).is_empty(), "the validator's turn");
