@@ -1,9 +1,9 @@
 //! The validator's own fetch of a disputed page (issue: "disagreement is resolved by a third
 //! fetch … or the validator's own safe fetcher").
 //!
-//! When a cross-check's two fetches disagree, the dispute waits in the store
-//! (`tiebreak_fetches`). Every `tiebreak_interval_secs` the server fetches those
-//! pages itself, one at a time:
+//! When a cross-check's two fetches disagree, or a checker finds no page where the primary
+//! claimed one (404, 410, robots.txt, …), the check waits in the store (`tiebreak_fetches`).
+//! Every `tiebreak_interval_secs` the server fetches those pages itself, one at a time:
 //! - it takes the domain's turn as a node's lease would: it holds the domain, so no node is leased
 //!   it, and fetches once the domain's rest is over ([`Store::hold_next_tiebreak`]); a domain with
 //!   a node's lease out has its next turn booked for the validator
@@ -13,7 +13,8 @@
 //!   every hop;
 //! - it cleans the page with the node's own cleaner, so its text compares with the nodes' texts;
 //! - it settles the dispute with the text's MinHash signature ([`Store::settle_by_validator`]),
-//!   and the domain rests from then on.
+//!   and the domain rests from then on; a check whose checker found no page is settled by this
+//!   fetch alone, the site's own "no page" ([`ValidatorFetch::NoPage`]) included.
 //!
 //! A fetch that fails, for whatever reason, is nobody's fault: that dispute goes to a third node
 //! instead. The validator is independent of both nodes and cannot lie to itself, so a dispute
@@ -153,9 +154,15 @@ impl TiebreakFetcher {
             let busy = ValidatorFetch::NotTried {
                 code: "domain_busy".into(),
             };
-            blocking(move || store.settle_by_validator(job.check_id, &busy, now, 0)).await?;
-            tracing::info!(check = job.check_id, url = %job.url,
-                "a disputed page's domain stayed busy; a third node will fetch it");
+            let settled =
+                blocking(move || store.settle_by_validator(job.check_id, &busy, now, 0)).await?;
+            if let TiebreakSettled::Settled(outcome) = settled {
+                tracing::info!(check = job.check_id, url = %job.url, outcome,
+                    "a page's domain stayed busy; the check ends unsettled");
+            } else {
+                tracing::info!(check = job.check_id, url = %job.url,
+                    "a disputed page's domain stayed busy; a third node will fetch it");
+            }
         }
         let turn_ms = self.turn_ms;
         {
@@ -204,7 +211,7 @@ impl TiebreakFetcher {
             match (&settled, &fetched) {
                 (TiebreakSettled::Settled(outcome), _) => {
                     tracing::info!(check = job.check_id, url = %job.url, outcome,
-                        "disputed cross-check settled by the validator's fetch");
+                        "cross-check settled by the validator's fetch");
                 }
                 (
                     TiebreakSettled::ToNodes,

@@ -5,7 +5,9 @@
 //! node's own safe fetcher and cleaner (`crate::tiebreak`) and hands the text's signature to
 //! [`Store::settle_by_validator`]: the fetch it agrees with is upheld and the other node
 //! penalised, as a third node's fetch would. If the validator cannot fetch the page, nobody is
-//! blamed for it: the tie-break goes to a third node instead.
+//! blamed for it: the tie-break goes to a third node instead. A check whose checker found no page
+//! (outcome `unfound`, `jobs::queue_unfound_check`) waits here too and is settled by the
+//! validator's fetch alone (`ingest::settle_unfound`).
 //!
 //! The validator's fetch keeps the frontier's one-at-a-time per domain as a node's lease does:
 //! [`Store::hold_next_tiebreak`] takes a free domain (no lease out) in one transaction, resting
@@ -465,6 +467,78 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tasks, 1);
+    }
+
+    /// A check whose checker found no page, when the validator cannot tell either (its fetch
+    /// failed, or its domain stayed busy): abandoned, blaming nobody, and no third node asked; a
+    /// dispute the validator finds no page for still goes to a third node (two nodes did find one).
+    #[test]
+    fn an_unfound_check_the_validator_cannot_settle_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for (id, domain) in [(1, "a.example"), (2, "b.example"), (3, "c.example")] {
+            queue_dispute(&db, id, domain);
+        }
+        db.execute(
+            "UPDATE cross_checks SET outcome = 'unfound', check_record = NULL WHERE id IN (1, 2)",
+            [],
+        )
+        .unwrap();
+        let failed = ValidatorFetch::Failed {
+            code: "timeout".into(),
+        };
+        let busy = ValidatorFetch::NotTried {
+            code: "domain_busy".into(),
+        };
+        let gone = ValidatorFetch::NoPage {
+            code: "http_404".into(),
+        };
+        assert_eq!(
+            store.settle_by_validator(1, &failed, NOW, 1_000).unwrap(),
+            TiebreakSettled::Settled("abandoned")
+        );
+        assert_eq!(
+            store.settle_by_validator(2, &busy, NOW, 1_000).unwrap(),
+            TiebreakSettled::Settled("abandoned")
+        );
+        assert_eq!(
+            store.settle_by_validator(3, &gone, NOW, 1_000).unwrap(),
+            TiebreakSettled::ToNodes
+        );
+        let check = |id: i64| -> (String, Option<String>) {
+            db.query_row(
+                "SELECT outcome, tiebreak_node FROM cross_checks WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(check(1), ("abandoned".into(), Some("validator".into())));
+        assert_eq!(check(2), ("abandoned".into(), None), "not fetched");
+        assert_eq!(check(3).0, "disputed");
+        let third_tasks: Vec<i64> = db
+            .prepare("SELECT check_id FROM tasks WHERE kind = 'tiebreak' ORDER BY check_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(third_tasks, [3]);
+        assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 0);
+        assert_eq!(
+            store.settle_by_validator(1, &gone, NOW, 1_000).unwrap(),
+            TiebreakSettled::Nothing,
+            "settled once"
+        );
+        let penalties: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM ledger WHERE kind = 'penalty'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(penalties, 0, "nobody penalised");
     }
 
     /// While the validator fetches a disputed page its domain is held: no node is leased it,
