@@ -417,6 +417,33 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
         )
         .unwrap();
     assert!(by_validator >= 1, "no dispute settled by the validator");
+    // Text invented for dead links (the sites link to pages that answer 404) was found out: the
+    // checker found no page, nor did the validator's own fetch. Honest nodes report such links as
+    // failed jobs and never lose a record that way.
+    let page_gone: BTreeMap<String, i64> = db
+        .prepare(
+            "SELECT primary_node, COUNT(*) FROM cross_checks WHERE outcome = 'page_gone'
+              GROUP BY primary_node",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        page_gone
+            .get(&liar.public_key().to_string())
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "no invented page for a dead link was found out: {page_gone:?}"
+    );
+    for key in &honest_keys {
+        assert!(
+            !page_gone.contains_key(key),
+            "an honest node lost a page: {page_gone:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
