@@ -32,6 +32,11 @@ pub const SCORING: &str = "points/v1";
 pub const CREDIBILITY_ALPHA: f64 = 0.15;
 /// EMA weight of a failed check: one failure outweighs any record of passes.
 pub const CREDIBILITY_ALPHA_FAILED: f64 = 1.0;
+/// EMA weight of a check where neither the checker nor the validator found the page a node
+/// claimed (`page_gone`): a pass's weight, not a refuted text's reset, since a page can disappear
+/// between two fetches. Inventing text for dead links still costs more than it earns
+/// (`tests::inventing_dead_link_pages_does_not_pay`).
+pub const CREDIBILITY_ALPHA_PAGE_GONE: f64 = CREDIBILITY_ALPHA;
 /// Credibility of a new identity.
 pub const CREDIBILITY_START: f64 = 0.0;
 /// Exponent of credibility in rewards.
@@ -57,6 +62,12 @@ pub fn update_credibility(current: f64, passed: bool) -> f64 {
         (CREDIBILITY_ALPHA_FAILED, 0.0)
     };
     ((1.0 - alpha) * current + alpha * x).clamp(0.0, 1.0)
+}
+
+/// The next credibility after a check where the page a node claimed was found by nobody else
+/// (`page_gone`).
+pub fn update_credibility_page_gone(current: f64) -> f64 {
+    ((1.0 - CREDIBILITY_ALPHA_PAGE_GONE) * current).clamp(0.0, 1.0)
 }
 
 /// Whether a node of `credibility` has proven itself (and is cross-checked at the normal rate).
@@ -129,5 +140,46 @@ mod tests {
         assert_eq!(points(500_000, 1.0, 1.0), 5_000);
         assert!(points(5_000, 1.0, 0.5) < points(5_000, 1.0, 0.9) / 2);
         assert_eq!(points(5_000, f64::NAN, 1.0), 250);
+    }
+
+    /// A proven node that adds invented pages for dead links to its honest work (one for every
+    /// `1/share` real pages): each sampled one is revoked and lowers its credibility as a pass
+    /// raises it, so at the rates pages are checked it ends up earning less over the same real
+    /// work than if it had invented nothing. An honest node whose page vanished once is not
+    /// thrown back to the start.
+    #[test]
+    fn inventing_dead_link_pages_does_not_pay() {
+        let honest_points = points(5_000, 1.0, 1.0) as f64;
+        for share in [0.02, 0.1, 0.5, 1.0] {
+            for rate in [0.07, 0.5] {
+                // Expected points a real page over a long run: records in a fixed order (every
+                // `1/share`-th real page followed by an invented one), checks on a share `rate`
+                // of them, the credibility's EMA applied in expectation.
+                let mut c = 1.0;
+                let (mut earned, mut real) = (0.0, 0.0);
+                let mut owed = 0.0;
+                for i in 0..200_000 {
+                    real += 1.0;
+                    earned += points(5_000, 1.0, c) as f64;
+                    c = c + rate * (update_credibility(c, true) - c);
+                    owed += share;
+                    if owed >= 1.0 && i > 0 {
+                        owed -= 1.0;
+                        // Kept unless sampled; sampled, its points are taken back.
+                        earned += (1.0 - rate) * points(5_000, 1.0, c) as f64;
+                        c = c + rate * (update_credibility_page_gone(c) - c);
+                    }
+                }
+                assert!(
+                    earned / real < honest_points,
+                    "share {share}, rate {rate}: {} a real page against {honest_points}",
+                    earned / real
+                );
+            }
+        }
+        // One vanished page costs a proven node a pass's weight, not its standing.
+        let proven = update_credibility_page_gone(0.95);
+        assert!(is_proven(proven), "{proven}");
+        assert_eq!(update_credibility_page_gone(CREDIBILITY_START), 0.0);
     }
 }

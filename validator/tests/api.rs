@@ -1131,6 +1131,22 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
     assert_eq!(check_of(&url).0, "primary_upheld");
     assert_eq!(row(&honest).checks_passed, 1);
     assert_eq!(row(&honest).points_total, before + receipt.points as i64);
+    // A page that has gone since: the record and a pass's weight of credibility, no more.
+    let standing = row(&honest).credibility;
+    assert!(standing > 0.0);
+    let url = format!("http://{site}/removed");
+    fetch_primary(&net, &honest, &url, &sample_text(712, 3000)).await;
+    report_check_failed(&net, &checker, &url, "http_error", Some(410)).await;
+    until(|| check_of(&url).0 != "unfound").await;
+    assert_eq!(check_of(&url).0, "page_gone");
+    let after = row(&honest);
+    assert_eq!(after.checks_failed, 1);
+    assert!(
+        (after.credibility - standing * 0.85).abs() < 1e-9,
+        "{standing} → {}",
+        after.credibility
+    );
+    assert_eq!(after.points_total, before + receipt.points as i64);
     let url = format!("http://{site}/article?copy=2");
     fetch_primary(&net, &liar, &url, &sample_text(710, 3000)).await;
     report_check_failed(&net, &checker, &url, "not_html", None).await;

@@ -15,7 +15,7 @@ use super::jobs::{
     CLOSE_DOMAIN_LEASE, RequestScope, add_pending, close_domain_lease_with, note_crawl_delay,
     push_task,
 };
-use super::nodes::{apply_check, epoch_points, payout_and_credibility};
+use super::nodes::{apply_check, apply_page_gone, epoch_points, payout_and_credibility};
 use super::tiebreaks::ValidatorFetch;
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
@@ -949,8 +949,10 @@ pub(super) fn settle_dispute(
 /// - `page_gone`: no page either ([`ValidatorFetch::NoPage`]). Two independent fetches find none
 ///   where the primary claimed a page: its record is revoked (out of the accepted set and the
 ///   dedup index), its points taken back (a ledger entry noted `page_not_found`) and it fails a
-///   check, so its credibility falls and what it earns later with it; but nothing else it earned
-///   is forfeited, as for a refuted text, since a page can disappear between two fetches;
+///   check, so its credibility falls and what it earns later with it; but by a pass's weight
+///   only ([`crate::scoring::CREDIBILITY_ALPHA_PAGE_GONE`]), not back to the start, and nothing
+///   else it earned is forfeited, as for a refuted text, since a page can disappear between two
+///   fetches;
 /// - `abandoned`: the validator's fetch failed otherwise (or was not tried): nobody's fault.
 pub(super) fn settle_unfound(
     conn: &Connection,
@@ -991,7 +993,7 @@ pub(super) fn settle_unfound(
             None => "abandoned",
         },
         ValidatorFetch::NoPage { code } => {
-            apply_check(conn, &d.primary_node, false)?;
+            apply_page_gone(conn, &d.primary_node)?;
             revoke_unfound(conn, bands, &d, epoch, now_ms)?;
             tracing::warn!(check = check_id, node = %d.primary_node, code = %code,
                 "neither a checker nor the validator found the page a node claimed; revoked");

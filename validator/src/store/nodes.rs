@@ -94,6 +94,27 @@ pub(crate) fn payout_and_credibility(
 
 /// Records a cross-check result for `node` (a node key as text).
 pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result<(), StoreError> {
+    apply_check_with(conn, node, passed, |c| update_credibility(c, passed))
+}
+
+/// Records a failed check of `node` where nobody else found the page it claimed (`page_gone`):
+/// counted as failed, with the gentler credibility step of
+/// [`crate::scoring::update_credibility_page_gone`].
+pub(crate) fn apply_page_gone(conn: &Connection, node: &str) -> Result<(), StoreError> {
+    apply_check_with(
+        conn,
+        node,
+        false,
+        crate::scoring::update_credibility_page_gone,
+    )
+}
+
+fn apply_check_with(
+    conn: &Connection,
+    node: &str,
+    passed: bool,
+    next_credibility: impl FnOnce(f64) -> f64,
+) -> Result<(), StoreError> {
     let current: Option<f64> = conn
         .query_row_cached(
             "SELECT credibility FROM nodes WHERE node = ?1",
@@ -105,7 +126,7 @@ pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result
     let Some(current) = current else {
         return Ok(());
     };
-    let next = update_credibility(current, passed);
+    let next = next_credibility(current);
     let sql = if passed {
         "UPDATE nodes SET credibility = ?2, checks_passed = checks_passed + 1 WHERE node = ?1"
     } else {
