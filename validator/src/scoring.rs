@@ -11,7 +11,11 @@
 //! * a failure weighs [`CREDIBILITY_ALPHA_FAILED`] = 1: c returns to 0, so a node caught
 //!   fabricating is as unproven as a new identity, earns at the floor and is checked at the
 //!   new-node rate until ten passes in a row prove it again ([`PROVEN_CREDIBILITY`]). With the
-//!   pass weight a node at c = 0.9 caught once would still earn half of its reward.
+//!   pass weight a node at c = 0.9 caught once would still earn half of its reward;
+//! * a page nobody else found (`page_gone`: the checker and the validator's own fetch both found
+//!   none where the node claimed one) weighs [`CREDIBILITY_ALPHA_PAGE_GONE`] = 0.15 towards 0:
+//!   a page can vanish between two fetches, so an honest node keeps its standing, while a node
+//!   that invents pages for dead links keeps losing more than they earn it.
 //!
 //! ## Points for one accepted record (`points/v1`)
 //! `points = round(POINTS_PER_KCHAR × kchars × quality × max(FLOOR, c^2.5))` where
