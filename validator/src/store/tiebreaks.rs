@@ -39,7 +39,7 @@ pub enum ValidatorFetch {
     Text(MinHash),
     /// The site says there is no page here for a crawler: not found (404) or gone (410),
     /// robots.txt disallows it, not HTML, or not to be indexed (the code says which). Settles a
-    /// check whose checker found no page either ([`super::ingest::settle_unfound`]); for a
+    /// check whose checker found no page either (`store::ingest::settle_unfound`); for a
     /// dispute, where two nodes did find a page, it counts as a failed fetch.
     NoPage { code: String },
     /// No text: a reason code (the fetch error's, or why the page gave no text).
