@@ -1041,28 +1041,52 @@ fn revoke_unfound(
         params![seq],
     )
     .op("revoke_unfound")?;
-    if points > 0 {
-        let payout: String = conn
-            .query_row_cached(
-                "SELECT payout FROM nodes WHERE node = ?1",
-                params![d.primary_node],
-                |r| r.get(0),
-            )
-            .op("revoke_unfound")?;
-        conn.exec_cached(
-            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
-             VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'page_not_found')",
-            params![
-                now_ms,
-                i64::try_from(epoch).unwrap_or(i64::MAX),
-                d.primary_node,
-                payout,
-                -points,
-                d.primary_record
-            ],
-        )
-        .op("revoke_unfound")?;
+    take_back(
+        conn,
+        &d.primary_node,
+        points,
+        &d.primary_record,
+        "page_not_found",
+        epoch,
+        now_ms,
+    )
+}
+
+/// Takes `points` (if any) back from `node`: a negative `penalty` ledger entry in `epoch` for its
+/// payout key, naming `record` and why (`note`).
+fn take_back(
+    conn: &Connection,
+    node: &str,
+    points: i64,
+    record: &[u8],
+    note: &str,
+    epoch: u64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if points <= 0 {
+        return Ok(());
     }
+    let payout: String = conn
+        .query_row_cached(
+            "SELECT payout FROM nodes WHERE node = ?1",
+            params![node],
+            |r| r.get(0),
+        )
+        .op("take_back")?;
+    conn.exec_cached(
+        "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
+         VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, ?7)",
+        params![
+            now_ms,
+            i64::try_from(epoch).unwrap_or(i64::MAX),
+            node,
+            payout,
+            -points,
+            record,
+            note
+        ],
+    )
+    .op("take_back")?;
     Ok(())
 }
 
@@ -1120,29 +1144,15 @@ fn penalise(
         params![node, epoch_i, record_seq],
     )
     .op("penalise")?;
-    if points > 0 {
-        let payout: String = conn
-            .query_row_cached(
-                "SELECT payout FROM nodes WHERE node = ?1",
-                params![node],
-                |r| r.get(0),
-            )
-            .op("penalise")?;
-        conn.exec_cached(
-            "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
-             VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, 'failed_cross_check')",
-            params![
-                now_ms,
-                i64::try_from(epoch).unwrap_or(i64::MAX),
-                node,
-                payout,
-                -points,
-                record
-            ],
-        )
-        .op("penalise")?;
-    }
-    Ok(())
+    take_back(
+        conn,
+        node,
+        points,
+        record,
+        "failed_cross_check",
+        epoch,
+        now_ms,
+    )
 }
 
 #[cfg(test)]

@@ -331,16 +331,7 @@ fn queue_unfound_check(
         .query_row_cached(
             "SELECT kind, check_id, url, domain, request_id, depth FROM tasks WHERE id = ?1",
             params![task_id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
+            |r| CheckTask::try_from(r),
         )
         .optional()
         .op("report")?;
