@@ -614,15 +614,18 @@ fn find_duplicate(bands: &BandIndex, k: &DedupKeys) -> Option<((Digest, i64), &'
     bands.find(&k.bands).map(|id| (id, "near_duplicate"))
 }
 
-/// Takes the records `penalise` revokes out of the dedup index: each record's bands are
-/// recomputed from its stored MinHash and removed, with its text key, where the record owns them.
+/// Takes records about to be revoked out of the dedup index: the accepted primaries of
+/// `of_epoch` (a node and an epoch: what `penalise` revokes) and the record at `record_seq`.
+/// Each record's bands are recomputed from its stored MinHash and removed, with its text key,
+/// where the record owns them.
 fn remove_bands(
     conn: &Connection,
     bands: &mut BandIndex,
-    node: &str,
-    epoch: i64,
+    of_epoch: Option<(&str, i64)>,
     record_seq: Option<i64>,
 ) -> Result<(), StoreError> {
+    // A NULL node or epoch matches no row.
+    let (node, epoch) = (of_epoch.map(|o| o.0), of_epoch.map(|o| o.1));
     let revoked: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
         let mut stmt = conn
             .prepare_cached(
@@ -771,20 +774,7 @@ fn resolve_check(
         depth: task.depth,
     };
     if validator_tiebreaks {
-        conn.exec_cached(
-            "INSERT OR IGNORE INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
-                                                    queued_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                check_id,
-                place.url,
-                place.domain,
-                place.request_id,
-                place.depth,
-                now_ms
-            ],
-        )
-        .op("resolve_check")?;
+        queue_validator_fetch(conn, check_id, &place, now_ms)?;
     } else {
         third_node_tiebreak(conn, check_id, &place, &dispute.primary_node, node, now_ms)?;
     }
@@ -804,6 +794,31 @@ pub(super) struct TiebreakPlace {
     pub domain: String,
     pub request_id: i64,
     pub depth: i64,
+}
+
+/// Queues check `check_id`'s page at `place` for the validator's own fetch (`tiebreak_fetches`,
+/// `crate::tiebreak`): a disputed check, or one whose checker found no page. Queued once.
+pub(super) fn queue_validator_fetch(
+    conn: &Connection,
+    check_id: i64,
+    place: &TiebreakPlace,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.exec_cached(
+        "INSERT OR IGNORE INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
+                                                queued_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            check_id,
+            place.url,
+            place.domain,
+            place.request_id,
+            place.depth,
+            now_ms
+        ],
+    )
+    .op("queue_validator_fetch")?;
+    Ok(())
 }
 
 /// Queues the tie-break of a disputed check for a node that made neither fetch.
@@ -836,7 +851,7 @@ pub(super) struct Dispute {
     check_record: Option<Vec<u8>>,
     check_seq: Option<i64>,
     pub check_node: Option<String>,
-    outcome: String,
+    pub outcome: String,
 }
 
 pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Dispute>, StoreError> {
@@ -939,9 +954,8 @@ pub(super) fn settle_dispute(
     Ok(Some(outcome))
 }
 
-/// Settles check `check_id` whose checker found no page (outcome `unfound`:
-/// `jobs::queue_unfound_check`) with the validator's own fetch of it. `None` when the check is
-/// not waiting for that (a dispute, or settled already); otherwise the outcome:
+/// Settles check `check_id` (`d`, its outcome `unfound`: its checker found no page,
+/// `jobs::requeue_or_fail`) with the validator's own fetch of it, to one of:
 /// - `primary_upheld`: the validator's text agrees with the primary's, which passes a check (the
 ///   checker's failure blames nobody: a page can fail for a while);
 /// - `check_upheld`: the validator's text disagrees: the primary is penalised as for any failed
@@ -958,15 +972,10 @@ pub(super) fn settle_unfound(
     conn: &Connection,
     bands: &mut BandIndex,
     check_id: i64,
+    d: &Dispute,
     fetched: &ValidatorFetch,
     now_ms: i64,
-) -> Result<Option<&'static str>, StoreError> {
-    let Some(d) = dispute_of(conn, check_id)? else {
-        return Ok(None);
-    };
-    if d.outcome != "unfound" {
-        return Ok(None);
-    }
+) -> Result<&'static str, StoreError> {
     let epoch = open_epoch(conn)?;
     let outcome = match fetched {
         ValidatorFetch::Text(sig) => match minhash_of(conn, d.primary_seq)? {
@@ -994,7 +1003,7 @@ pub(super) fn settle_unfound(
         },
         ValidatorFetch::NoPage { code } => {
             apply_page_gone(conn, &d.primary_node)?;
-            revoke_unfound(conn, bands, &d, epoch, now_ms)?;
+            revoke_unfound(conn, bands, d, epoch, now_ms)?;
             tracing::warn!(check = check_id, node = %d.primary_node, code = %code,
                 "neither a checker nor the validator found the page a node claimed; revoked");
             "page_gone"
@@ -1008,7 +1017,7 @@ pub(super) fn settle_unfound(
         params![check_id, by, outcome, now_ms],
     )
     .op("settle_unfound")?;
-    Ok(Some(outcome))
+    Ok(outcome)
 }
 
 /// Revokes the primary record of `d` (if still accepted) and takes back its points: a negative
@@ -1034,8 +1043,7 @@ fn revoke_unfound(
     let Some(points) = points else {
         return Ok(());
     };
-    // An empty node name and epoch −1 match no other record: this one alone leaves the index.
-    remove_bands(conn, bands, "", -1, Some(seq))?;
+    remove_bands(conn, bands, None, Some(seq))?;
     conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'page_not_found' WHERE seq = ?1",
         params![seq],
@@ -1137,7 +1145,7 @@ fn penalise(
             now_ms,
         )?;
     }
-    remove_bands(conn, bands, node, epoch_i, record_seq)?;
+    remove_bands(conn, bands, Some((node, epoch_i)), record_seq)?;
     conn.exec_cached(
         "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
          WHERE seq = ?3 OR (node = ?1 AND epoch = ?2 AND verdict = 'accepted')",
@@ -1365,7 +1373,7 @@ mod tests {
         );
         conn.execute("UPDATE records SET minhash = x'0102'", [])
             .unwrap();
-        let err = remove_bands(&conn, &mut bands, "liar", 3, Some(9)).unwrap_err();
+        let err = remove_bands(&conn, &mut bands, Some(("liar", 3)), Some(9)).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
         let err = BandIndex::load(&conn).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");

@@ -10,6 +10,7 @@ use gleaner_protocol::api::{FailureReason, Job, JobFailure, LeaseResponse};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::ingest::{TiebreakPlace, queue_validator_fetch};
 use super::{Cached, Op, Store, StoreError};
 use crate::frontier::{NormalUrl, in_scope, normalize, plain_registered_domain, registered_domain};
 
@@ -205,7 +206,7 @@ impl Store {
     /// Records jobs that ended without a record. Unknown, foreign or closed leases are skipped
     /// (not counted in `accepted`). With `validator_fetches` (the server's tie-break timer
     /// runs), a check whose checker found no page waits for the validator's own fetch instead of
-    /// being abandoned (`queue_unfound_check`).
+    /// being abandoned (`requeue_or_fail`).
     pub fn report_failures(
         &self,
         node: &PublicKey,
@@ -304,68 +305,12 @@ pub(super) fn report_in(
                 f.reason,
                 FailureReason::RobotsDisallowed | FailureReason::NotHtml | FailureReason::NoIndex
             );
-        if !(no_page && validator_fetches && queue_unfound_check(conn, task_id, &node_s, now_ms)?) {
-            requeue_or_fail(conn, task_id, &domain, permanent, true)?;
-        }
+        let unfound_by = (no_page && validator_fetches).then_some(node_s.as_str());
+        requeue_or_fail(conn, task_id, &domain, permanent, true, unfound_by, now_ms)?;
         tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
             detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
     }
     Ok(ReportOutcome { accepted })
-}
-
-/// A check job whose checker found no page where the primary claimed one (see [`report_in`]).
-/// Abandoned, as a check that cannot be done is, it would let a node invent text for dead links
-/// (the frontier hands them out: links to pages since removed, to ads, to share buttons) and
-/// never be contradicted, since no honest checker can fetch such a page. It waits for the
-/// validator's own fetch instead, in `tiebreak_fetches` as a disputed check does, with the
-/// outcome `unfound`; [`super::ingest::settle_unfound`] settles it. `false`, with nothing
-/// changed, when `task_id` is not a check still pending (the caller then fails it as any task).
-fn queue_unfound_check(
-    conn: &Connection,
-    task_id: i64,
-    checker: &str,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    type CheckTask = (String, Option<i64>, String, String, i64, i64);
-    let task: Option<CheckTask> = conn
-        .query_row_cached(
-            "SELECT kind, check_id, url, domain, request_id, depth FROM tasks WHERE id = ?1",
-            params![task_id],
-            |r| CheckTask::try_from(r),
-        )
-        .optional()
-        .op("report")?;
-    let Some((kind, Some(check_id), url, domain, request_id, depth)) = task else {
-        return Ok(false);
-    };
-    if kind != "check" {
-        return Ok(false);
-    }
-    let marked = conn
-        .exec_cached(
-            "UPDATE cross_checks SET outcome = 'unfound', check_node = ?2
-              WHERE id = ?1 AND outcome = 'pending'",
-            params![check_id, checker],
-        )
-        .op("report")?;
-    if marked == 0 {
-        return Ok(false);
-    }
-    conn.exec_cached(
-        "UPDATE tasks SET state = 'failed', attempts = attempts + 1 WHERE id = ?1",
-        params![task_id],
-    )
-    .op("report")?;
-    conn.exec_cached(
-        "INSERT OR IGNORE INTO tiebreak_fetches(check_id, url, domain, request_id, depth,
-                                                queued_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![check_id, url, domain, request_id, depth, now_ms],
-    )
-    .op("report")?;
-    tracing::info!(check = check_id, url = %truncate(&url, 200),
-        "a checker found no page where a node claimed one; the validator will fetch it");
-    Ok(true)
 }
 
 /// [`Store::release`] on `conn` (inside a group's savepoint).
@@ -395,7 +340,7 @@ pub(super) fn release_in(
             )
             .op("release")?;
         add_pending(conn, -count(closed))?;
-        requeue_or_fail(conn, task_id, &domain, false, false)?;
+        requeue_or_fail(conn, task_id, &domain, false, false, None, now_ms)?;
     }
     Ok(ReportOutcome { accepted })
 }
@@ -894,19 +839,30 @@ pub(crate) fn note_crawl_delay(
     Ok(())
 }
 
-/// Puts a task back in the queue, or gives it up (permanent failure or too many attempts).
+/// Puts a task back in the queue, or gives it up (permanent failure or too many attempts). A
+/// check given up counts against nobody (`abandoned`), unless `unfound_by` names its checker,
+/// which found no page where the primary claimed one (the caller decides: 404, 410,
+/// robots.txt, not HTML, noindex, with the validator's own fetches on). Abandoned, such a check
+/// would let a node invent text for dead links (the frontier hands them out: links to pages
+/// since removed, to ads, to share buttons) and never be contradicted, since no honest checker
+/// can fetch such a page; it waits for the validator's fetch instead, as a disputed check does,
+/// with the outcome `unfound` ([`super::ingest::settle_unfound`] settles it).
+#[allow(clippy::too_many_arguments)]
 fn requeue_or_fail(
     conn: &Connection,
     task_id: i64,
     domain: &str,
     permanent: bool,
     count_attempt: bool,
+    unfound_by: Option<&str>,
+    now_ms: i64,
 ) -> Result<(), StoreError> {
-    let (attempts, kind, check_id): (i64, String, Option<i64>) = conn
+    type TaskRow = (i64, String, Option<i64>, String, i64, i64);
+    let (attempts, kind, check_id, url, request_id, depth): TaskRow = conn
         .query_row_cached(
-            "SELECT attempts, kind, check_id FROM tasks WHERE id = ?1",
+            "SELECT attempts, kind, check_id, url, request_id, depth FROM tasks WHERE id = ?1",
             params![task_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| TaskRow::try_from(r),
         )
         .op("requeue")?;
     let attempts = attempts + i64::from(count_attempt);
@@ -916,9 +872,35 @@ fn requeue_or_fail(
             params![task_id, attempts],
         )
         .op("requeue")?;
-        if kind != "primary"
-            && let Some(c) = check_id
-        {
+        if kind == "primary" {
+            return Ok(());
+        }
+        let Some(c) = check_id else {
+            return Ok(());
+        };
+        let unfound = match unfound_by.filter(|_| kind == "check") {
+            Some(checker) => {
+                conn.exec_cached(
+                    "UPDATE cross_checks SET outcome = 'unfound', check_node = ?2
+                      WHERE id = ?1 AND outcome = 'pending'",
+                    params![c, checker],
+                )
+                .op("requeue")?
+                    == 1
+            }
+            None => false,
+        };
+        if unfound {
+            let place = TiebreakPlace {
+                url,
+                domain: domain.to_string(),
+                request_id,
+                depth,
+            };
+            queue_validator_fetch(conn, c, &place, now_ms)?;
+            tracing::info!(check = c, url = %truncate(&place.url, 200),
+                "a checker found no page where a node claimed one; the validator will fetch it");
+        } else {
             // A check that could not be done counts against nobody.
             conn.exec_cached(
                 "UPDATE cross_checks SET outcome = 'abandoned' WHERE id = ?1",
@@ -963,7 +945,7 @@ fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result
         )
         .op("expire")?;
         close_domain_lease(conn, domain, now_ms, domain_delay_ms, Some(false))?;
-        requeue_or_fail(conn, *task_id, domain, false, true)?;
+        requeue_or_fail(conn, *task_id, domain, false, true, None, now_ms)?;
     }
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "leases expired; tasks requeued");

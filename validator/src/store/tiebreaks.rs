@@ -6,7 +6,7 @@
 //! [`Store::settle_by_validator`]: the fetch it agrees with is upheld and the other node
 //! penalised, as a third node's fetch would. If the validator cannot fetch the page, nobody is
 //! blamed for it: the tie-break goes to a third node instead. A check whose checker found no page
-//! (outcome `unfound`, `jobs::queue_unfound_check`) waits here too and is settled by the
+//! (outcome `unfound`, `jobs::requeue_or_fail`) waits here too and is settled by the
 //! validator's fetch alone (`ingest::settle_unfound`).
 //!
 //! The validator's fetch keeps the frontier's one-at-a-time per domain as a node's lease does:
@@ -289,7 +289,11 @@ impl Group<'_> {
                 )
                 .op("settle_by_validator")?;
             }
-            if let Some(outcome) = settle_unfound(conn, bands, check_id, fetched, now_ms)? {
+            let Some(d) = dispute_of(conn, check_id)? else {
+                return Ok(TiebreakSettled::Nothing);
+            };
+            if d.outcome == "unfound" {
+                let outcome = settle_unfound(conn, bands, check_id, &d, fetched, now_ms)?;
                 return Ok(TiebreakSettled::Settled(outcome));
             }
             match fetched {
@@ -309,9 +313,6 @@ impl Group<'_> {
                 ValidatorFetch::NoPage { code }
                 | ValidatorFetch::Failed { code }
                 | ValidatorFetch::NotTried { code } => {
-                    let Some(d) = dispute_of(conn, check_id)? else {
-                        return Ok(TiebreakSettled::Nothing);
-                    };
                     let check_node = d.check_node.unwrap_or_default();
                     third_node_tiebreak(
                         conn,
