@@ -71,6 +71,23 @@ async fn start(tune: impl FnOnce(&mut Config)) -> Net {
 }
 
 impl Net {
+    /// `k`'s row in the validator's node table, as it stands now.
+    fn node(&self, k: &SecretKey) -> gleaner_validator::store::NodeRow {
+        self.state
+            .store()
+            .nodes()
+            .unwrap()
+            .into_iter()
+            .find(|n| n.node == k.public())
+            .unwrap()
+    }
+
+    /// A connection of the test's own to the validator's database.
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self._dir.path().join(gleaner_validator::store::DB_FILE))
+            .unwrap()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.handle.local_addr())
     }
@@ -920,8 +937,7 @@ async fn disputes_are_settled_by_the_validators_own_fetch() {
     let (liar, checker, judge) = (key(1), key(2), key(3));
     let (net, site, html) = dispute_net(&[&liar, &checker, &judge]).await;
     let store = net.state.store().clone();
-    let nodes = || net.state.store().nodes().unwrap();
-    let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();
+    let row = |k: &SecretKey| net.node(k);
 
     // The page as the node's cleaner gives it: what an honest node submits.
     let url = format!("http://{site}/article");
@@ -944,8 +960,7 @@ async fn disputes_are_settled_by_the_validators_own_fetch() {
     assert_eq!(row(&judge).checks_passed, 0, "no third node was involved");
     let ledger = store.ledger(&liar.public()).unwrap();
     assert_eq!(ledger.last().unwrap().kind, "penalty");
-    let db = rusqlite::Connection::open(net._dir.path().join(gleaner_validator::store::DB_FILE))
-        .unwrap();
+    let db = net.db();
     let (outcome, third): (String, String) = db
         .query_row(
             "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
@@ -967,10 +982,8 @@ async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
     let (checker, judge, liar2) = (key(2), key(3), key(4));
     let (net, site, _) = dispute_net(&[&checker, &judge, &liar2]).await;
     let store = net.state.store().clone();
-    let nodes = || net.state.store().nodes().unwrap();
-    let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();
-    let db = rusqlite::Connection::open(net._dir.path().join(gleaner_validator::store::DB_FILE))
-        .unwrap();
+    let row = |k: &SecretKey| net.node(k);
+    let db = net.db();
     let gone = format!("http://{site}/gone");
     fetch_primary(&net, &liar2, &gone, &sample_text(667, 3000)).await;
     let real_gone = sample_text(1235, 3000);
@@ -1031,10 +1044,8 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
     let (liar, checker, honest) = (key(41), key(42), key(43));
     let (net, site, html) = dispute_net(&[&liar, &checker, &honest]).await;
     let store = net.state.store().clone();
-    let nodes = || net.state.store().nodes().unwrap();
-    let row = |k: &SecretKey| nodes().into_iter().find(|n| n.node == k.public()).unwrap();
-    let db = rusqlite::Connection::open(net._dir.path().join(gleaner_validator::store::DB_FILE))
-        .unwrap();
+    let row = |k: &SecretKey| net.node(k);
+    let db = net.db();
     let check_of = |url: &str| -> (String, Option<String>) {
         db.query_row(
             "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
@@ -1207,15 +1218,7 @@ async fn a_node_caught_fabricating_is_new_again() {
     for k in [&b, &a, &c] {
         net.register(k).await;
     }
-    let row = |k: &SecretKey| {
-        net.state
-            .store()
-            .nodes()
-            .unwrap()
-            .into_iter()
-            .find(|n| n.node == k.public())
-            .unwrap()
-    };
+    let row = |k: &SecretKey| net.node(k);
     // Ten agreeing checks prove b (and a, its checker).
     for i in 0..10u64 {
         let url = format!("http://site{i}.example/page");
