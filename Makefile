@@ -8,7 +8,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 help:
 	@echo "make demo         run the whole network on this machine (sample site, validator, nodes)"
 	@echo "make test         install what is missing, build, run every test"
-	@echo "make lint         rustfmt check and clippy -D warnings"
+	@echo "make lint         rustfmt check, clippy and rustdoc with -D warnings"
 	@echo "make fmt          format the code"
 	@echo "make bench        all benchmarks (print figures)"
 	@echo "make bench-clean  cleaner quality and speed on ../shared/bench/wcxb-dev"
@@ -29,6 +29,7 @@ test: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 fmt:
 	$(CARGO) fmt --all

@@ -22,6 +22,8 @@ pub enum Command {
     /// digest, then verify every row.
     Pull {
         /// The dataset's URL, e.g. https://validator.example/v1/datasets/NAME
+        // A bare URL on purpose: this comment is also the command's help text.
+        #[allow(rustdoc::bare_urls)]
         url: String,
         /// Directory to download into (created if missing).
         #[arg(long)]

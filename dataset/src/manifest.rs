@@ -146,7 +146,7 @@ impl Manifest {
         })
     }
 
-    /// Reads `dir/manifest.json`, bounded by [`MAX_MANIFEST_BYTES`] (no signature check).
+    /// Reads `dir/manifest.json`, bounded by `MAX_MANIFEST_BYTES` (no signature check).
     pub fn read(dir: &Path) -> Result<Self, DatasetError> {
         let path = dir.join(MANIFEST_FILE);
         let file = std::fs::File::open(&path).map_err(|e| DatasetError::io(&path, e))?;

@@ -20,7 +20,7 @@ pub struct SampleRow {
     pub date: String,
     pub language: String,
     pub token_count: i64,
-    /// The first [`SAMPLE_TEXT_CHARS`] characters of the text.
+    /// The first `SAMPLE_TEXT_CHARS` characters of the text.
     pub text: String,
 }
 

@@ -109,7 +109,7 @@ fn already_normal(raw: &str) -> Option<NormalUrl> {
     Some(NormalUrl { url, domain })
 }
 
-/// The registered domain of `raw` when [`already_normal`] would answer for it, without
+/// The registered domain of `raw` when `already_normal` would answer for it, without
 /// allocating: lets the store pass over links outside a request's scope for nothing.
 pub fn plain_registered_domain(raw: &str) -> Option<&str> {
     plain(raw).map(|p| plain_domain(&raw[p.host]))

@@ -126,7 +126,7 @@ const SCORES_FORMAT: u8 = 1;
 /// Bytes per score in the stored form: its code, then its value.
 const SCORE_BYTES: usize = 9;
 
-/// Scores in their stored form: [`SCORES_FORMAT`], then per score its code (index in
+/// Scores in their stored form: `SCORES_FORMAT`, then per score its code (index in
 /// [`SCORE_NAMES`]) and its value as a little-endian `f64`. About 150 bytes for an accepted
 /// record where the same scores as JSON take ~770, and every value comes back bit for bit.
 /// `None` when a name has no code (the caller keeps JSON then).

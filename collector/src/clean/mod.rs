@@ -4,15 +4,15 @@
 //! meta-robots directives.
 //!
 //! Pipeline (one parse, then a few linear passes, no recursion over DOM depth):
-//! 0. [`guard::prepare`]: cut out what no later pass reads (script and style bodies, SVG
+//! 0. `guard::prepare`: cut out what no later pass reads (script and style bodies, SVG
 //!    bodies, attributes outside `hints::READ_ATTRIBUTES`) and drop start tags nested deeper
 //!    than the parser handles cheaply.
-//! 1. [`dom::build`]: parse with `scraper` (html5ever) and flatten the tree into a pre-order
+//! 1. `dom::build`: parse with `scraper` (html5ever) and flatten the tree into a pre-order
 //!    arena with per-subtree text statistics and tag/class hints, collecting `<head>` facts.
-//! 2. [`page_type::guess`]: coarse page type from structured data, URL words and DOM counts.
-//! 3. [`select::prune`] + [`select::choose_root`]: remove boilerplate subtrees, pick the main
+//! 2. `page_type::guess`: coarse page type from structured data, URL words and DOM counts.
+//! 3. `select::prune` + `select::choose_root`: remove boilerplate subtrees, pick the main
 //!    content root.
-//! 4. [`text::emit`]: write the surviving text under the root with paragraph/line breaks; a
+//! 4. `text::emit`: write the surviving text under the root with paragraph/line breaks; a
 //!    paragraph repeating an earlier one (responsive pages carry blocks twice) is written once.
 //! 5. Fallback: when that yields too little, a second pass without class/id hints rooted at
 //!    `<body>`, dropping link blocks and comment sections when enough text remains (and the

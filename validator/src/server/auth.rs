@@ -213,5 +213,5 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The mutex type of the nonce cache, named for [`super::Inner`].
+/// The mutex type of the nonce cache, named for `Inner`.
 pub type NonceMutex = Mutex<NonceCache>;

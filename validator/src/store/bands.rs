@@ -78,7 +78,7 @@ fn slots_of<'a>(
     bands.chain(std::iter::once(exact_slot(text_key)))
 }
 
-/// What [`BandIndex::size`] reports.
+/// What `BandIndex::size` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BandIndexSize {
     /// Records that own or owned slots (revoked ones stay counted until the next rebuild).

@@ -1,6 +1,6 @@
 //! Persistent state: one SQLite database (`DIR/validator.db`, WAL) behind a small struct API,
 //! with the records' bodies in append-only segment files beside it (`DIR/validator.db-bodies/`,
-//! see [`bodies`]).
+//! see `bodies`).
 //!
 //! **API boundary:** nothing outside this module sees SQL or `rusqlite`. Every operation is one
 //! method taking and returning plain types, so a PostgreSQL implementation can replace this one
