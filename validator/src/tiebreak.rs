@@ -30,8 +30,7 @@ use gleaner_protocol::MAX_TEXT_BYTES;
 use crate::dedup::MinHash;
 use crate::fetching::ValidatorFetcher;
 use crate::store::{
-    HeldTiebreak, Store, StoreError, TIEBREAK_HOLD_MS, TIEBREAK_MAX_WAIT_MS, TiebreakSettled,
-    ValidatorFetch,
+    HeldTiebreak, Store, StoreError, TIEBREAK_HOLD_MS, TiebreakSettled, ValidatorFetch,
 };
 
 /// Why the tie-break fetcher could not be built or a pass could not finish.
@@ -144,10 +143,10 @@ impl TiebreakFetcher {
             return Ok(0);
         }
         // Disputes whose domain stayed busy too long go to third nodes, through the frontier's
-        // own queue.
+        // own queue; checks that found no page, after a far longer wait, end abandoned.
         let stale = {
             let (store, now) = (store.clone(), now_ms());
-            blocking(move || store.stale_tiebreak_fetches(now, TIEBREAK_MAX_WAIT_MS)).await?
+            blocking(move || store.stale_tiebreak_fetches(now)).await?
         };
         for job in stale {
             let (store, now) = (store.clone(), now_ms());

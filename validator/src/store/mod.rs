@@ -48,7 +48,7 @@ pub use sitemaps::{
 };
 pub use tiebreaks::{
     HeldTiebreak, TIEBREAK_HOLD_MS, TIEBREAK_MAX_WAIT_MS, TiebreakFetch, TiebreakSettled,
-    ValidatorFetch,
+    UNFOUND_MAX_WAIT_MS, ValidatorFetch,
 };
 
 /// File name of the database inside the data directory.

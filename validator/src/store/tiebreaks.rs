@@ -53,6 +53,14 @@ pub enum ValidatorFetch {
 /// may not come at a pass.
 pub const TIEBREAK_MAX_WAIT_MS: i64 = 120_000;
 
+/// Longest a check whose checker found no page (outcome `unfound`) waits for the validator's
+/// fetch before it is abandoned. Nobody else can settle it (a third node's "no page" would be
+/// one node's word against another's), and abandoning it leaves an invented page's points with
+/// its node, so it waits far longer than a dispute: the validator fetches one page per domain
+/// rest, and dead links cluster on a site (a whole section gone, links to pages never made), so
+/// a queue of them on one busy domain takes minutes to clear.
+pub const UNFOUND_MAX_WAIT_MS: i64 = 30 * 60_000;
+
 /// How a disputed check ended after the validator's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TiebreakSettled {
@@ -150,22 +158,28 @@ impl Store {
         })?
     }
 
-    /// Disputes that have waited longer than `max_wait_ms` for their domain to be free, oldest
-    /// first (the validator hands them to third nodes: [`ValidatorFetch::NotTried`]).
-    pub fn stale_tiebreak_fetches(
-        &self,
-        now_ms: i64,
-        max_wait_ms: i64,
-    ) -> Result<Vec<TiebreakFetch>, StoreError> {
+    /// Validator fetches that have waited too long for their domain to be free, oldest first:
+    /// disputes after [`TIEBREAK_MAX_WAIT_MS`] (the validator hands them to third nodes), checks
+    /// that found no page after [`UNFOUND_MAX_WAIT_MS`] (abandoned); both settled with
+    /// [`ValidatorFetch::NotTried`].
+    pub fn stale_tiebreak_fetches(&self, now_ms: i64) -> Result<Vec<TiebreakFetch>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT check_id, url, domain FROM tiebreak_fetches WHERE queued_at_ms < ?1
-                  ORDER BY queued_at_ms, check_id",
+                "SELECT t.check_id, t.url, t.domain
+                   FROM tiebreak_fetches t JOIN cross_checks c ON c.id = t.check_id
+                  WHERE t.queued_at_ms < CASE c.outcome WHEN 'unfound' THEN ?2 ELSE ?1 END
+                  ORDER BY t.queued_at_ms, t.check_id",
             )
             .op("stale_tiebreak_fetches")?;
         let rows = stmt
-            .query_map(params![now_ms.saturating_sub(max_wait_ms)], fetch_row)
+            .query_map(
+                params![
+                    now_ms.saturating_sub(TIEBREAK_MAX_WAIT_MS),
+                    now_ms.saturating_sub(UNFOUND_MAX_WAIT_MS)
+                ],
+                fetch_row,
+            )
             .op("stale_tiebreak_fetches")?;
         rows.collect::<Result<Vec<_>, _>>()
             .op("stale_tiebreak_fetches")
@@ -437,7 +451,7 @@ mod tests {
         // to a third node without a request made, so without resting the domain.
         let stale = |now| -> Vec<i64> {
             store
-                .stale_tiebreak_fetches(now, TIEBREAK_MAX_WAIT_MS)
+                .stale_tiebreak_fetches(now)
                 .unwrap()
                 .iter()
                 .map(|t| t.check_id)
@@ -486,6 +500,17 @@ mod tests {
             [],
         )
         .unwrap();
+        // Queued at 1, 2 and 3: the dispute goes stale (to a third node) after two minutes, the
+        // checks that found no page only after half an hour.
+        let stale = |now| -> Vec<i64> {
+            let fetches = store.stale_tiebreak_fetches(now).unwrap();
+            fetches.iter().map(|t| t.check_id).collect()
+        };
+        assert!(stale(TIEBREAK_MAX_WAIT_MS + 3).is_empty());
+        assert_eq!(stale(TIEBREAK_MAX_WAIT_MS + 4), [3]);
+        assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 1), [3]);
+        assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 2), [1, 3]);
+        assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 3), [1, 2, 3]);
         let failed = ValidatorFetch::Failed {
             code: "timeout".into(),
         };
