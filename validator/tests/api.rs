@@ -1172,6 +1172,81 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
     net.healthy().await;
 }
 
+/// A check no checker gets done (each lease taken and left to expire, up to the last attempt)
+/// is not abandoned either: the validator fetches the page itself, so nodes that lease checks
+/// and sit on them shield nobody's invented pages. The checkers are not blamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_no_checker_gets_done_goes_to_the_validators_own_fetch() {
+    let (liar, honest) = (key(51), key(52));
+    let sitters = [key(53), key(54), key(55)];
+    let mut all = vec![&liar, &honest];
+    all.extend(sitters.iter());
+    let (net, site, html) = dispute_net(&all).await;
+    let db = net.db();
+    let check_of = |url: &str| -> (String, Option<String>) {
+        db.query_row(
+            "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1
+              ORDER BY id DESC LIMIT 1",
+            [url],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let ttl = gleaner_validator::Config::default().lease_ttl_ms;
+    // Each sitter leases the check and lets its lease expire; the lease call after the last
+    // expiry gives the check up.
+    let sit_on = |url: String| {
+        let net = &net;
+        let sitters = &sitters;
+        async move {
+            for sitter in sitters {
+                let job = net.lease(sitter, 1).await.jobs.remove(0);
+                assert_eq!(job.url, url, "the check of {url} is leased again");
+                net.clock.advance_ms(ttl + 1);
+            }
+            assert!(net.lease(&sitters[0], 1).await.jobs.is_empty());
+        }
+    };
+
+    // Invented text: refuted by the validator's own fetch.
+    let url = format!("http://{site}/article");
+    fetch_primary(&net, &liar, &url, &sample_text(731, 3000)).await;
+    sit_on(url.clone()).await;
+    until(|| !matches!(check_of(&url).0.as_str(), "pending" | "unfound")).await;
+    assert_eq!(
+        check_of(&url),
+        ("check_upheld".into(), Some("validator".into()))
+    );
+    assert_eq!(net.node(&liar).checks_failed, 1);
+    assert!(
+        !net.state
+            .store()
+            .accepted_records(None)
+            .unwrap()
+            .iter()
+            .any(|r| r.record.url == url),
+        "the invented page leaves the accepted set"
+    );
+
+    // The refuted page is queued again; the real text, unchecked the same way, is upheld.
+    let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+    fetch_check(&net, &honest, &url, &real).await;
+    sit_on(url.clone()).await;
+    until(|| !matches!(check_of(&url).0.as_str(), "pending" | "unfound")).await;
+    assert_eq!(
+        check_of(&url),
+        ("primary_upheld".into(), Some("validator".into()))
+    );
+    assert_eq!(net.node(&honest).checks_passed, 1);
+    for sitter in &sitters {
+        assert_eq!(
+            net.node(sitter).checks_failed,
+            0,
+            "an expired lease blames nobody"
+        );
+    }
+}
+
 /// One crawl of a single fresh URL: `primary` fetches it with `text`; returns the receipt.
 async fn fetch_primary(net: &Net, primary: &SecretKey, url: &str, text: &str) -> Receipt {
     net.crawl(&[url]).await;
