@@ -1516,7 +1516,6 @@ mod tests {
             max_per_domain: 1,
             domain_delay_ms: 0,
             max_open_per_node: 10,
-            validator_fetches: false,
         };
         let jobs = store.lease(&key.public(), 2, now, &params).unwrap().jobs;
         assert_eq!(jobs.len(), 2);

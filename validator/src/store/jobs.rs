@@ -78,9 +78,6 @@ pub struct LeaseParams {
     pub domain_delay_ms: i64,
     /// Most open leases one node may hold.
     pub max_open_per_node: u32,
-    /// Whether the validator fetches pages itself (`tiebreak_interval_secs > 0`): a check whose
-    /// leases all expired then waits for its fetch instead of being abandoned.
-    pub validator_fetches: bool,
 }
 
 /// Answer to a failure report or release.
@@ -234,10 +231,10 @@ impl Store {
     }
 
     /// Expires overdue leases now (also done at every lease call). Returns how many expired.
-    pub fn expire_leases(&self, now_ms: i64, p: &LeaseParams) -> Result<u32, StoreError> {
+    pub fn expire_leases(&self, now_ms: i64, domain_delay_ms: i64) -> Result<u32, StoreError> {
         let mut conn = self.writer()?;
         let tx = conn.transaction().op("expire")?;
-        let n = expire_leases(&tx, now_ms, p)?;
+        let n = expire_leases(&tx, now_ms, domain_delay_ms)?;
         tx.commit().op("expire")?;
         Ok(n)
     }
@@ -308,17 +305,8 @@ pub(super) fn report_in(
                 f.reason,
                 FailureReason::RobotsDisallowed | FailureReason::NotHtml | FailureReason::NoIndex
             );
-        let if_given_up = match (validator_fetches, no_page, permanent) {
-            (false, _, _) => IfGivenUp::Abandon,
-            (true, true, _) => IfGivenUp::ValidatorFetch {
-                checker: Some(node_s.as_str()),
-            },
-            // Failed every attempt, for reasons that may pass (timeouts, 5xx).
-            (true, false, false) => IfGivenUp::ValidatorFetch { checker: None },
-            // 401, 403, 451, a blocked address, too large: the validator would fare no better.
-            (true, false, true) => IfGivenUp::Abandon,
-        };
-        requeue_or_fail(conn, task_id, &domain, permanent, true, if_given_up, now_ms)?;
+        let unfound_by = (no_page && validator_fetches).then_some(node_s.as_str());
+        requeue_or_fail(conn, task_id, &domain, permanent, true, unfound_by, now_ms)?;
         tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
             detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
     }
@@ -352,15 +340,7 @@ pub(super) fn release_in(
             )
             .op("release")?;
         add_pending(conn, -count(closed))?;
-        requeue_or_fail(
-            conn,
-            task_id,
-            &domain,
-            false,
-            false,
-            IfGivenUp::Abandon,
-            now_ms,
-        )?;
+        requeue_or_fail(conn, task_id, &domain, false, false, None, now_ms)?;
     }
     Ok(ReportOutcome { accepted })
 }
@@ -404,7 +384,7 @@ pub(super) fn lease_in(
     p: &LeaseParams,
 ) -> Result<LeaseResponse, StoreError> {
     let node_s = node.to_string();
-    expire_leases(tx, now_ms, p)?;
+    expire_leases(tx, now_ms, p.domain_delay_ms)?;
     tx.exec_cached(
         "UPDATE nodes SET last_seen_ms = ?2 WHERE node = ?1",
         params![node_s, now_ms],
@@ -859,27 +839,14 @@ pub(crate) fn note_crawl_delay(
     Ok(())
 }
 
-/// What becomes of a check given up by [`requeue_or_fail`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IfGivenUp<'a> {
-    /// `abandoned`: counts against nobody.
-    Abandon,
-    /// `unfound` until the validator's own fetch settles it ([`super::ingest::settle_unfound`]):
-    /// its checker (named) found no page where the primary claimed one, or no checker got it
-    /// done (`None`: every lease expired or every attempt failed for reasons that may pass).
-    ValidatorFetch { checker: Option<&'a str> },
-}
-
 /// Puts a task back in the queue, or gives it up (permanent failure or too many attempts). A
-/// check given up counts against nobody (`abandoned`), unless the caller asks for the
-/// validator's fetch ([`IfGivenUp::ValidatorFetch`], only with the validator's own fetches
-/// on): its checker found no page where the primary claimed one (404, 410, robots.txt, not
-/// HTML, noindex), or no checker got it done. Abandoned, such a check would let a node invent
-/// text for dead links (the frontier hands them out: links to pages since removed, to ads, to
-/// share buttons) and never be contradicted, since no honest checker can fetch such a page, or
-/// let nodes that lease checks and never report shield a partner's pages; it waits for the
-/// validator's fetch instead, as a disputed check does, with the outcome `unfound`
-/// ([`super::ingest::settle_unfound`] settles it).
+/// check given up counts against nobody (`abandoned`), unless `unfound_by` names its checker,
+/// which found no page where the primary claimed one (the caller decides: 404, 410,
+/// robots.txt, not HTML, noindex, with the validator's own fetches on). Abandoned, such a check
+/// would let a node invent text for dead links (the frontier hands them out: links to pages
+/// since removed, to ads, to share buttons) and never be contradicted, since no honest checker
+/// can fetch such a page; it waits for the validator's fetch instead, as a disputed check does,
+/// with the outcome `unfound` ([`super::ingest::settle_unfound`] settles it).
 #[allow(clippy::too_many_arguments)]
 fn requeue_or_fail(
     conn: &Connection,
@@ -887,7 +854,7 @@ fn requeue_or_fail(
     domain: &str,
     permanent: bool,
     count_attempt: bool,
-    if_given_up: IfGivenUp<'_>,
+    unfound_by: Option<&str>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     type TaskRow = (i64, String, Option<i64>, String, i64, i64);
@@ -911,8 +878,8 @@ fn requeue_or_fail(
         let Some(c) = check_id else {
             return Ok(());
         };
-        let unfound = match if_given_up {
-            IfGivenUp::ValidatorFetch { checker } if kind == "check" => {
+        let unfound = match unfound_by.filter(|_| kind == "check") {
+            Some(checker) => {
                 conn.exec_cached(
                     "UPDATE cross_checks SET outcome = 'unfound', check_node = ?2
                       WHERE id = ?1 AND outcome = 'pending'",
@@ -921,7 +888,7 @@ fn requeue_or_fail(
                 .op("requeue")?
                     == 1
             }
-            _ => false,
+            None => false,
         };
         if unfound {
             let place = TiebreakPlace {
@@ -931,14 +898,8 @@ fn requeue_or_fail(
                 depth,
             };
             queue_validator_fetch(conn, c, &place, now_ms)?;
-            let why = match if_given_up {
-                IfGivenUp::ValidatorFetch { checker: Some(_) } => {
-                    "a checker found no page where a node claimed one"
-                }
-                _ => "no checker got a check done",
-            };
             tracing::info!(check = c, url = %truncate(&place.url, 200),
-                "{why}; the validator will fetch the page");
+                "a checker found no page where a node claimed one; the validator will fetch it");
         } else {
             // A check that could not be done counts against nobody.
             conn.exec_cached(
@@ -964,7 +925,7 @@ fn requeue_or_fail(
     Ok(())
 }
 
-fn expire_leases(conn: &Connection, now_ms: i64, p: &LeaseParams) -> Result<u32, StoreError> {
+fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result<u32, StoreError> {
     let expired: Vec<(String, i64, String)> = {
         let mut stmt = conn
             .prepare_cached(
@@ -983,16 +944,8 @@ fn expire_leases(conn: &Connection, now_ms: i64, p: &LeaseParams) -> Result<u32,
             params![lease_id, now_ms],
         )
         .op("expire")?;
-        close_domain_lease(conn, domain, now_ms, p.domain_delay_ms, Some(false))?;
-        // A check no node completed (its last lease expired too) is checked by the validator:
-        // otherwise nodes that lease checks and sit on them would shield a partner's invented
-        // pages from every check.
-        let if_given_up = if p.validator_fetches {
-            IfGivenUp::ValidatorFetch { checker: None }
-        } else {
-            IfGivenUp::Abandon
-        };
-        requeue_or_fail(conn, *task_id, domain, false, true, if_given_up, now_ms)?;
+        close_domain_lease(conn, domain, now_ms, domain_delay_ms, Some(false))?;
+        requeue_or_fail(conn, *task_id, domain, false, true, None, now_ms)?;
     }
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "leases expired; tasks requeued");
@@ -1031,7 +984,6 @@ mod tests {
             max_per_domain,
             domain_delay_ms: 0,
             max_open_per_node: 100,
-            validator_fetches: false,
         }
     }
 
@@ -1378,10 +1330,10 @@ mod tests {
         assert_eq!(released.accepted, 1, "a lease is released once");
         check("a released lease is queued again", 17);
         // Three leases are still out; past their expiry they are requeued.
-        let expired = store.expire_leases(3_600_000 + 10, &params(1)).unwrap();
+        let expired = store.expire_leases(3_600_000 + 10, 0).unwrap();
         assert_eq!(expired, 3);
         check("expired leases are queued again", 17);
-        store.expire_leases(3_600_000 + 20, &params(1)).unwrap();
+        store.expire_leases(3_600_000 + 20, 0).unwrap();
         check("nothing left to expire changes nothing", 17);
     }
 

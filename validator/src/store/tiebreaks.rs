@@ -601,7 +601,6 @@ mod tests {
             max_per_domain: 1,
             domain_delay_ms: 0,
             max_open_per_node: 100,
-            validator_fetches: false,
         };
         let leased_domains = |now| -> Vec<String> {
             let mut d: Vec<String> = store
@@ -695,7 +694,6 @@ mod tests {
             max_per_domain: 1,
             domain_delay_ms: 5_000,
             max_open_per_node: 100,
-            validator_fetches: false,
         };
         let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
         let first = lease(NOW);
