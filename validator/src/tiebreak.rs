@@ -23,14 +23,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gleaner_collector::FetchError;
 use gleaner_collector::fetch::Purpose;
 use gleaner_protocol::MAX_TEXT_BYTES;
 
 use crate::dedup::MinHash;
 use crate::fetching::ValidatorFetcher;
 use crate::store::{
-    HeldTiebreak, Store, StoreError, TIEBREAK_HOLD_MS, TiebreakSettled, ValidatorFetch,
+    HeldTiebreak, Store, StoreError, TIEBREAK_HOLD_MS, TiebreakSettled, ValidatorFetch, no_page,
 };
 
 /// Why the tie-break fetcher could not be built or a pass could not finish.
@@ -103,7 +102,12 @@ impl TiebreakFetcher {
         };
         let fetched = match self.fetcher.get(url, Purpose::Page).await {
             Ok(f) => f,
-            Err(e) => return no_page(&e).unwrap_or_else(|| failed(e.code())),
+            Err(e) => {
+                return match no_page(e.reason(), e.status()) {
+                    Some(code) => ValidatorFetch::NoPage { code: code.into() },
+                    None => failed(e.code()),
+                };
+            }
         };
         let cleaned = tokio::task::spawn_blocking(move || {
             gleaner_collector::clean::clean(&fetched.text, Some(&fetched.final_url))
@@ -224,23 +228,6 @@ impl TiebreakFetcher {
         }
         Ok(fetched_pages)
     }
-}
-
-/// [`ValidatorFetch::NoPage`] for a fetch error that is the site saying there is no page here
-/// for a crawler (the code names which: `http_404`, `http_410`, `robots_disallowed`,
-/// `not_html`, `noindex`); `None` for any other.
-fn no_page(e: &FetchError) -> Option<ValidatorFetch> {
-    let code = match e {
-        FetchError::Http { status: 404, .. } => "http_404",
-        FetchError::Http { status: 410, .. } => "http_410",
-        FetchError::RobotsDisallowed { .. }
-        | FetchError::NotHtml { .. }
-        | FetchError::NoIndex { .. } => e.code(),
-        _ => return None,
-    };
-    Some(ValidatorFetch::NoPage {
-        code: code.to_string(),
-    })
 }
 
 /// Runs a store call on the blocking pool.

@@ -296,15 +296,7 @@ pub(super) fn report_in(
                     | FailureReason::InvalidUrl
                     | FailureReason::NoIndex
             );
-        // The site says there is no page here for a crawler: not found (404) or gone (410),
-        // closed by robots.txt, not HTML, or not to be indexed. Not 401, 403 or 451: sites
-        // refuse some addresses and not others, and a node's home address may be let in where
-        // a checker's is not.
-        let no_page = (f.reason == FailureReason::HttpError && matches!(f.status, Some(404 | 410)))
-            || matches!(
-                f.reason,
-                FailureReason::RobotsDisallowed | FailureReason::NotHtml | FailureReason::NoIndex
-            );
+        let no_page = super::tiebreaks::no_page(f.reason, f.status).is_some();
         let unfound_by = (no_page && validator_fetches).then_some(node_s.as_str());
         requeue_or_fail(conn, task_id, &domain, permanent, true, unfound_by, now_ms)?;
         tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),

@@ -48,7 +48,7 @@ pub use sitemaps::{
 };
 pub use tiebreaks::{
     HeldTiebreak, TIEBREAK_HOLD_MS, TIEBREAK_MAX_WAIT_MS, TiebreakFetch, TiebreakSettled,
-    UNFOUND_MAX_WAIT_MS, ValidatorFetch,
+    UNFOUND_MAX_WAIT_MS, ValidatorFetch, no_page,
 };
 
 /// File name of the database inside the data directory.

@@ -15,6 +15,7 @@
 //! lengthens the rest of a domain with a node's lease out, so that its next turn is the
 //! validator's. Both are bounded in time: a hold or booking nobody uses ends by itself.
 
+use gleaner_protocol::api::FailureReason;
 use rusqlite::{OptionalExtension, params};
 
 use super::ingest::{
@@ -46,6 +47,23 @@ pub enum ValidatorFetch {
     Failed { code: String },
     /// Not fetched (the site made no request): why, e.g. its domain stayed busy too long.
     NotTried { code: String },
+}
+
+/// Whether a failed fetch is the site's own word that there is no page here for a crawler, and
+/// which (its code): not found (`http_404`) or gone (`http_410`), robots.txt disallows it
+/// (`robots_disallowed`), not HTML (`not_html`), or not to be indexed (`noindex`). A checker's
+/// report and the validator's own fetch are read by this one rule (`jobs::report_in`,
+/// `crate::tiebreak`). Not 401, 403 or 451: sites refuse some addresses and not others, and a
+/// node's home address may be let in where a checker's is not.
+pub fn no_page(reason: FailureReason, status: Option<u16>) -> Option<&'static str> {
+    match (reason, status) {
+        (FailureReason::HttpError, Some(404)) => Some("http_404"),
+        (FailureReason::HttpError, Some(410)) => Some("http_410"),
+        (FailureReason::RobotsDisallowed | FailureReason::NotHtml | FailureReason::NoIndex, _) => {
+            Some(reason.code())
+        }
+        _ => None,
+    }
 }
 
 /// Longest a dispute waits for its domain to be free for the validator's fetch before a third
@@ -482,6 +500,33 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tasks, 1);
+    }
+
+    /// The one rule for "the site says there is no page": 404, 410, robots.txt, not HTML and
+    /// noindex are; walls some addresses meet (401, 403, 451), host trouble and refusals on the
+    /// node's side are not.
+    #[test]
+    fn no_page_is_the_sites_word_only() {
+        use FailureReason as R;
+        for (reason, status, code) in [
+            (R::HttpError, Some(404), Some("http_404")),
+            (R::HttpError, Some(410), Some("http_410")),
+            (R::RobotsDisallowed, None, Some("robots_disallowed")),
+            (R::NotHtml, Some(200), Some("not_html")),
+            (R::NoIndex, None, Some("noindex")),
+            (R::HttpError, Some(401), None),
+            (R::HttpError, Some(403), None),
+            (R::HttpError, Some(451), None),
+            (R::HttpError, Some(429), None),
+            (R::HttpError, Some(500), None),
+            (R::HttpError, None, None),
+            (R::RobotsUnreachable, None, None),
+            (R::Timeout, None, None),
+            (R::BlockedAddress, None, None),
+            (R::TooLarge, None, None),
+        ] {
+            assert_eq!(no_page(reason, status), code, "{reason:?} {status:?}");
+        }
     }
 
     /// A check whose checker found no page, when the validator cannot tell either (its fetch
