@@ -730,12 +730,15 @@ fn resolve_check(
     validator_tiebreaks: bool,
 ) -> Result<(), StoreError> {
     let this = pr.derived.id.as_bytes().as_slice();
+    let Some(dispute) = dispute_of(conn, check_id)? else {
+        return Ok(());
+    };
     if task.kind != "check" {
         // A third node's fetch of a disputed check.
         return settle_dispute(
             conn,
             bands,
-            check_id,
+            dispute,
             sig,
             Third::Node { node, record: this },
             epoch,
@@ -743,9 +746,6 @@ fn resolve_check(
         )
         .map(|_| ());
     }
-    let Some(dispute) = dispute_of(conn, check_id)? else {
-        return Ok(());
-    };
     let Some(primary_sig) = minhash_of(conn, dispute.primary_seq)? else {
         return Ok(());
     };
@@ -845,6 +845,8 @@ pub(super) fn third_node_tiebreak(
 
 /// A cross-check's two earlier fetches, as stored.
 pub(super) struct Dispute {
+    /// The check's id (`cross_checks.id`).
+    pub id: i64,
     primary_record: Vec<u8>,
     primary_seq: Option<i64>,
     pub primary_node: String,
@@ -862,6 +864,7 @@ pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Disp
         params![check_id],
         |r| {
             Ok(Dispute {
+                id: check_id,
                 primary_record: r.get(0)?,
                 primary_seq: r.get(1)?,
                 primary_node: r.get(2)?,
@@ -885,7 +888,8 @@ pub(super) enum Third<'a> {
     Validator,
 }
 
-/// Settles a disputed check by a third fetch (`third_sig` its text's signature): the earlier
+/// Settles disputed check `d` (as [`dispute_of`] read it) by a third fetch
+/// (`third_sig` its text's signature): the earlier
 /// fetch it agrees with is upheld, the other node penalised and its credibility lowered; if it
 /// agrees with both or neither, the check is inconclusive and nobody is penalised. Returns the
 /// outcome, or `None` when the check is not (or no longer) disputed: a second third fetch
@@ -893,15 +897,13 @@ pub(super) enum Third<'a> {
 pub(super) fn settle_dispute(
     conn: &Connection,
     bands: &mut BandIndex,
-    check_id: i64,
+    d: Dispute,
     third_sig: &MinHash,
     third: Third<'_>,
     epoch: u64,
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
-    let Some(d) = dispute_of(conn, check_id)? else {
-        return Ok(None);
-    };
+    let check_id = d.id;
     let (Some(check_record), Some(check_node)) = (d.check_record, d.check_node) else {
         return Ok(None);
     };
@@ -954,7 +956,7 @@ pub(super) fn settle_dispute(
     Ok(Some(outcome))
 }
 
-/// Settles check `check_id` (`d`, its outcome `unfound`: its checker found no page,
+/// Settles check `d` (its outcome `unfound`: its checker found no page,
 /// `jobs::requeue_or_fail`) with the validator's own fetch of it, to one of:
 /// - `primary_upheld`: the validator's text agrees with the primary's, which passes a check (the
 ///   checker's failure blames nobody: a page can fail for a while);
@@ -971,11 +973,11 @@ pub(super) fn settle_dispute(
 pub(super) fn settle_unfound(
     conn: &Connection,
     bands: &mut BandIndex,
-    check_id: i64,
     d: &Dispute,
     fetched: &ValidatorFetch,
     now_ms: i64,
 ) -> Result<&'static str, StoreError> {
+    let check_id = d.id;
     let epoch = open_epoch(conn)?;
     let outcome = match fetched {
         ValidatorFetch::Text(sig) => match minhash_of(conn, d.primary_seq)? {

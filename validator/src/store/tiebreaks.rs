@@ -325,7 +325,7 @@ impl Group<'_> {
                 return Ok(TiebreakSettled::Nothing);
             };
             if d.outcome == "unfound" {
-                let outcome = settle_unfound(conn, bands, check_id, &d, fetched, now_ms)?;
+                let outcome = settle_unfound(conn, bands, &d, fetched, now_ms)?;
                 return Ok(TiebreakSettled::Settled(outcome));
             }
             match fetched {
@@ -334,7 +334,7 @@ impl Group<'_> {
                     let settled = settle_dispute(
                         conn,
                         bands,
-                        check_id,
+                        d,
                         sig,
                         Third::Validator,
                         epoch,
