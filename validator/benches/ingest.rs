@@ -41,6 +41,10 @@ use gleaner_validator::testkit::{
 use gleaner_validator::{Config, Store};
 
 const BATCH_RECORDS: usize = 100;
+/// What precedes a one-core round's two figures in its output, printed by the round and read
+/// back by [`one_core_rounds`]: the host's rate, and the rate at the issue's machine's speed.
+const RAW_MARKER: &str = "ONE CORE (process pinned to one CPU):";
+const SCALED_MARKER: &str = "at the issue's machine's speed:";
 
 /// CPU time (user + system) of the whole process so far, all threads, from the kernel's
 /// per-process CPU clock (nanosecond resolution; `/proc/self/stat` counts 10 ms ticks, ±2 % over
@@ -319,8 +323,8 @@ fn one_core_rounds(all_args: &[String]) {
                 .collect();
             digits.parse().ok()
         };
-        let r = figure("ONE CORE (process pinned to one CPU):");
-        let y = figure("at the issue's machine's speed:");
+        let r = figure(RAW_MARKER);
+        let y = figure(SCALED_MARKER);
         println!(
             "one-core round {round} of {rounds}: {} records/s, {} at the issue's machine's speed",
             r.map_or("?".into(), |v| format!("{v:.0}")),
@@ -340,11 +344,11 @@ fn one_core_rounds(all_args: &[String]) {
         };
         Some((m, lo, hi))
     };
-    if let (Some((m, lo, hi)), Some((rm, _, _))) = (median(scaled.clone()), median(raw)) {
+    let measured = scaled.len();
+    if let (Some((m, lo, hi)), Some((rm, _, _))) = (median(scaled), median(raw)) {
         println!(
-            "ingest: ONE CORE, median of {} rounds: {m:.0} records/s at the issue's machine's \
-             speed ({lo:.0}–{hi:.0}; {rm:.0} on this host) (target ≥ 10,000)",
-            scaled.len()
+            "ingest: ONE CORE, median of {measured} rounds: {m:.0} records/s at the issue's \
+             machine's speed ({lo:.0}–{hi:.0}; {rm:.0} on this host) (target ≥ 10,000)"
         );
     }
 }
@@ -626,8 +630,7 @@ fn main() {
             // store's commit thread beside it), so its CPU time per record is the cost.
             let rate = 1e6 / us.max(f64::MIN_POSITIVE);
             println!(
-                "ingest: ONE CORE (process pinned to one CPU): {rate:.0} records/s \
-                 (1 s / CPU per record; target ≥ 10,000)"
+                "ingest: {RAW_MARKER} {rate:.0} records/s (1 s / CPU per record; target ≥ 10,000)"
             );
             // The same figure against the issue's yardstick, measured on the same core in
             // slices between the batches.
@@ -639,7 +642,7 @@ fn main() {
                 );
                 println!(
                     "ingest: ONE CORE against the yardstick: {:.4} records per signature \
-                     verified (target ≥ {:.4}); at the issue's machine's speed: {:.0} records/s \
+                     verified (target ≥ {:.4}); {SCALED_MARKER} {:.0} records/s \
                      (target ≥ 10,000)",
                     rate / host,
                     10_000.0 / REFERENCE_ED25519_PER_SEC,
