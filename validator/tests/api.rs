@@ -88,6 +88,17 @@ impl Net {
             .unwrap()
     }
 
+    /// The outcome of the cross-check of `url` and who made its third fetch.
+    fn check_of(&self, url: &str) -> (String, Option<String>) {
+        self.db()
+            .query_row(
+                "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
+                [url],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.handle.local_addr())
     }
@@ -960,17 +971,9 @@ async fn disputes_are_settled_by_the_validators_own_fetch() {
     assert_eq!(row(&judge).checks_passed, 0, "no third node was involved");
     let ledger = store.ledger(&liar.public()).unwrap();
     assert_eq!(ledger.last().unwrap().kind, "penalty");
-    let db = net.db();
-    let (outcome, third): (String, String) = db
-        .query_row(
-            "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
-            [&url],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
     assert_eq!(
-        (outcome.as_str(), third.as_str()),
-        ("check_upheld", "validator")
+        net.check_of(&url),
+        ("check_upheld".into(), Some("validator".into()))
     );
     net.healthy().await;
 }
@@ -983,7 +986,6 @@ async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
     let (net, site, _) = dispute_net(&[&checker, &judge, &liar2]).await;
     let store = net.state.store().clone();
     let row = |k: &SecretKey| net.node(k);
-    let db = net.db();
     let gone = format!("http://{site}/gone");
     fetch_primary(&net, &liar2, &gone, &sample_text(667, 3000)).await;
     let real_gone = sample_text(1235, 3000);
@@ -998,15 +1000,10 @@ async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
     fetch_check(&net, &judge, &gone, &format!("{real_gone} Posted today.")).await;
     assert_eq!(row(&liar2).checks_failed, 1);
     assert_eq!(row(&judge).checks_passed, 1);
-    let (outcome, third): (String, String) = db
-        .query_row(
-            "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
-            [&gone],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(outcome, "check_upheld");
-    assert_eq!(third, judge.public().to_string());
+    assert_eq!(
+        net.check_of(&gone),
+        ("check_upheld".into(), Some(judge.public().to_string()))
+    );
     net.healthy().await;
 }
 
@@ -1045,15 +1042,7 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
     let (net, site, html) = dispute_net(&[&liar, &checker, &honest]).await;
     let store = net.state.store().clone();
     let row = |k: &SecretKey| net.node(k);
-    let db = net.db();
-    let check_of = |url: &str| -> (String, Option<String>) {
-        db.query_row(
-            "SELECT outcome, tiebreak_node FROM cross_checks WHERE url = ?1",
-            [url],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap()
-    };
+    let check_of = |url: &str| net.check_of(url);
     let accepted = |url: &str| {
         store
             .accepted_records(None)
