@@ -14,10 +14,11 @@
 //! - it cleans the page with the node's own cleaner, so its text compares with the nodes' texts;
 //! - it settles the dispute with the text's MinHash signature ([`Store::settle_by_validator`]),
 //!   and the domain rests from then on; a check whose checker found no page is settled by this
-//!   fetch alone, the site's own "no page" ([`ValidatorFetch::NoPage`]) included.
+//!   fetch alone, the site's own "no page" ([`ValidatorFetch::NoPage`]) included; a dispute
+//!   whose page the site says is not there goes against both nodes, which claimed texts for it.
 //!
-//! A fetch that fails, for whatever reason, is nobody's fault: that dispute goes to a third node
-//! instead. The validator is independent of both nodes and cannot lie to itself, so a dispute
+//! A fetch that fails otherwise, for whatever reason, is nobody's fault: that dispute goes to a
+//! third node instead. The validator is independent of both nodes and cannot lie to itself, so a dispute
 //! settles in seconds without waiting for, or trusting, a third node.
 
 use std::sync::Arc;

@@ -978,15 +978,16 @@ async fn disputes_are_settled_by_the_validators_own_fetch() {
     net.healthy().await;
 }
 
-/// A dispute over a page the validator cannot fetch (here a 404) goes to a third node, and the
-/// failed fetch counts against nobody.
+/// A dispute over a page the validator cannot fetch (here a 403, which a site may give the
+/// validator's address and not the nodes') goes to a third node, and the failed fetch counts
+/// against nobody.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
     let (checker, judge, liar2) = (key(2), key(3), key(4));
     let (net, site, _) = dispute_net(&[&checker, &judge, &liar2]).await;
     let store = net.state.store().clone();
     let row = |k: &SecretKey| net.node(k);
-    let gone = format!("http://{site}/gone");
+    let gone = format!("http://{site}/walled");
     fetch_primary(&net, &liar2, &gone, &sample_text(667, 3000)).await;
     let real_gone = sample_text(1235, 3000);
     fetch_check(&net, &checker, &gone, &real_gone).await;
@@ -1004,6 +1005,72 @@ async fn a_dispute_the_validator_cannot_fetch_goes_to_a_third_node() {
         net.check_of(&gone),
         ("check_upheld".into(), Some(judge.public().to_string()))
     );
+    net.healthy().await;
+}
+
+/// Two nodes that claim different texts for a page the site says is not there (404, or
+/// robots.txt's refusal after a redirect) both lose that record and its points and fail a check
+/// by a pass's weight; nothing else they earned goes, and no third node is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_over_a_page_that_is_not_there_goes_against_both() {
+    let (one, other, judge) = (key(51), key(52), key(53));
+    let (net, site, html) = dispute_net(&[&one, &other, &judge]).await;
+    let store = net.state.store().clone();
+    let row = |k: &SecretKey| net.node(k);
+    let accepted = |url: &str| {
+        store
+            .accepted_records(None)
+            .unwrap()
+            .iter()
+            .any(|r| r.record.url == url)
+    };
+    // A page both fetch alike first: each passes a check, and keeps this record throughout.
+    let kept = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&kept)).text;
+    fetch_primary(&net, &one, &kept, &real).await;
+    fetch_check(&net, &other, &kept, &real).await;
+    assert_eq!(net.check_of(&kept).0, "agreed");
+    for (n, path) in ["/gone", "/moved"].into_iter().enumerate() {
+        let url = format!("http://{site}{path}");
+        let (one_before, other_before) = (row(&one), row(&other));
+        let primary = fetch_primary(&net, &one, &url, &sample_text(720 + n as u64, 3000)).await;
+        let check = fetch_check(&net, &other, &url, &sample_text(730 + n as u64, 3000)).await;
+        assert!(primary.points > 0 && check.points > 0);
+        until(|| net.check_of(&url).0 != "disputed").await;
+        assert_eq!(
+            net.check_of(&url),
+            ("page_gone".into(), Some("validator".into())),
+            "{path}"
+        );
+        for (k, before) in [(&one, one_before), (&other, other_before)] {
+            let now = row(k);
+            assert_eq!(now.checks_failed, before.checks_failed + 1, "{path}");
+            assert_eq!(
+                now.points_total, before.points_total,
+                "{path}: this record's points only"
+            );
+            assert!(
+                (now.credibility - before.credibility * 0.85).abs() < 1e-9,
+                "{path}: a pass's weight, {} → {}",
+                before.credibility,
+                now.credibility
+            );
+            let last = store.ledger(&k.public()).unwrap().pop().unwrap();
+            assert_eq!(
+                (last.kind.as_str(), last.note.as_str()),
+                ("penalty", "page_not_found")
+            );
+        }
+        assert!(!accepted(&url), "{path}: the primary record is revoked");
+    }
+    assert!(accepted(&kept), "nothing else is revoked");
+    assert!(row(&one).points_total > 0 && row(&other).points_total > 0);
+    assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 0);
+    assert!(
+        net.lease(&judge, 5).await.jobs.is_empty(),
+        "no third node was asked"
+    );
+    assert_eq!(row(&judge).checks_passed + row(&judge).checks_failed, 0);
     net.healthy().await;
 }
 

@@ -1005,7 +1005,8 @@ pub(super) fn settle_unfound(
         },
         ValidatorFetch::NoPage { code } => {
             apply_page_gone(conn, &d.primary_node)?;
-            revoke_unfound(conn, bands, d, epoch, now_ms)?;
+            let gone = Claim::primary(d);
+            revoke_gone(conn, bands, &gone, epoch, now_ms)?;
             tracing::warn!(check = check_id, node = %d.primary_node, code = %code,
                 "neither a checker nor the validator found the page a node claimed; revoked");
             "page_gone"
@@ -1022,16 +1023,43 @@ pub(super) fn settle_unfound(
     Ok(outcome)
 }
 
-/// Revokes the primary record of `d` (if still accepted) and takes back its points: a negative
-/// ledger entry in the open epoch, noted `page_not_found` ([`settle_unfound`]).
-fn revoke_unfound(
+/// One node's claim that a page had text: the node and its record (id and row).
+struct Claim<'a> {
+    node: &'a str,
+    record: &'a [u8],
+    seq: Option<i64>,
+}
+
+impl<'a> Claim<'a> {
+    fn primary(d: &'a Dispute) -> Self {
+        Claim {
+            node: &d.primary_node,
+            record: &d.primary_record,
+            seq: d.primary_seq,
+        }
+    }
+
+    /// The check fetch's claim, if the check has one.
+    fn check(d: &'a Dispute) -> Option<Self> {
+        Some(Claim {
+            node: d.check_node.as_deref()?,
+            record: d.check_record.as_deref()?,
+            seq: d.check_seq,
+        })
+    }
+}
+
+/// Revokes the record of `claim` (if still accepted) and takes back its points: a negative
+/// ledger entry in the open epoch, noted `page_not_found` ([`settle_unfound`],
+/// [`settle_gone_dispute`]).
+fn revoke_gone(
     conn: &Connection,
     bands: &mut BandIndex,
-    d: &Dispute,
+    claim: &Claim<'_>,
     epoch: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let Some(seq) = d.primary_seq else {
+    let Some(seq) = claim.seq else {
         return Ok(());
     };
     let points: Option<i64> = conn
@@ -1041,7 +1069,7 @@ fn revoke_unfound(
             |r| r.get(0),
         )
         .optional()
-        .op("revoke_unfound")?;
+        .op("revoke_gone")?;
     let Some(points) = points else {
         return Ok(());
     };
@@ -1050,16 +1078,53 @@ fn revoke_unfound(
         "UPDATE records SET verdict = 'revoked', reason = 'page_not_found' WHERE seq = ?1",
         params![seq],
     )
-    .op("revoke_unfound")?;
+    .op("revoke_gone")?;
     take_back(
         conn,
-        &d.primary_node,
+        claim.node,
         points,
-        &d.primary_record,
+        claim.record,
         "page_not_found",
         epoch,
         now_ms,
     )
+}
+
+/// Settles disputed check `d` whose page the validator's own fetch finds gone
+/// ([`ValidatorFetch::NoPage`]: 404, 410, robots.txt, not HTML, noindex): `page_gone` for both
+/// nodes. Each claimed text for the page and the two texts disagree, so at least one was
+/// invented, and the site now says there is no page; a page that changed between two honest
+/// fetches and was then taken down is the rare case. Both records are revoked and their points
+/// taken back, and both nodes fail a check by a pass's weight
+/// ([`crate::scoring::CREDIBILITY_ALPHA_PAGE_GONE`]), as for a page a checker and the validator
+/// both found gone ([`settle_unfound`]); nothing else they earned is forfeited. (A third node
+/// is not asked: its fetch fails on such a page too, and a failed tie-break abandons the check,
+/// which left two inventions their points.) `None` when the check is not (or no longer)
+/// disputed.
+pub(super) fn settle_gone_dispute(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    d: &Dispute,
+    code: &str,
+    now_ms: i64,
+) -> Result<Option<&'static str>, StoreError> {
+    let Some(check) = Claim::check(d).filter(|_| d.outcome == "disputed") else {
+        return Ok(None);
+    };
+    let epoch = open_epoch(conn)?;
+    for claim in [Claim::primary(d), check] {
+        apply_page_gone(conn, claim.node)?;
+        revoke_gone(conn, bands, &claim, epoch, now_ms)?;
+    }
+    tracing::warn!(check = d.id, primary = %d.primary_node, checker = ?d.check_node, code = %code,
+        "two nodes claimed different text for a page the site says is not there; both revoked");
+    conn.exec_cached(
+        "UPDATE cross_checks SET tiebreak_node = 'validator', outcome = 'page_gone',
+                resolved_at_ms = ?2 WHERE id = ?1",
+        params![d.id, now_ms],
+    )
+    .op("settle_gone_dispute")?;
+    Ok(Some("page_gone"))
 }
 
 /// Takes `points` (if any) back from `node`: a negative `penalty` ledger entry in `epoch` for its

@@ -4,7 +4,9 @@
 //! ingest's `validator_tiebreaks`). The server's tie-break timer fetches the page with the
 //! node's own safe fetcher and cleaner (`crate::tiebreak`) and hands the text's signature to
 //! [`Store::settle_by_validator`]: the fetch it agrees with is upheld and the other node
-//! penalised, as a third node's fetch would. If the validator cannot fetch the page, nobody is
+//! penalised, as a third node's fetch would. If the site says there is no page
+//! ([`ValidatorFetch::NoPage`]), both nodes claimed text that is not there and both records go
+//! (`ingest::settle_gone_dispute`). If the validator cannot fetch the page otherwise, nobody is
 //! blamed for it: the tie-break goes to a third node instead. A check whose checker found no page
 //! (outcome `unfound`, `jobs::requeue_or_fail`) waits here too and is settled by the
 //! validator's fetch alone (`ingest::settle_unfound`).
@@ -19,7 +21,8 @@ use gleaner_protocol::api::FailureReason;
 use rusqlite::{OptionalExtension, params};
 
 use super::ingest::{
-    Third, TiebreakPlace, dispute_of, settle_dispute, settle_unfound, third_node_tiebreak,
+    Third, TiebreakPlace, dispute_of, settle_dispute, settle_gone_dispute, settle_unfound,
+    third_node_tiebreak,
 };
 use super::{Cached, Group, Op, Store, StoreError, open_epoch};
 use crate::dedup::MinHash;
@@ -40,8 +43,9 @@ pub enum ValidatorFetch {
     Text(MinHash),
     /// The site says there is no page here for a crawler: not found (404) or gone (410),
     /// robots.txt disallows it, not HTML, or not to be indexed (the code says which). Settles a
-    /// check whose checker found no page either (`store::ingest::settle_unfound`); for a
-    /// dispute, where two nodes did find a page, it counts as a failed fetch.
+    /// check whose checker found no page either (`store::ingest::settle_unfound`), and a
+    /// dispute, where two nodes claimed different texts for it, against both
+    /// (`store::ingest::settle_gone_dispute`).
     NoPage { code: String },
     /// No text: a reason code (the fetch error's, or why the page gave no text).
     Failed { code: String },
@@ -342,9 +346,11 @@ impl Group<'_> {
                     )?;
                     Ok(settled.map_or(TiebreakSettled::Nothing, TiebreakSettled::Settled))
                 }
-                ValidatorFetch::NoPage { code }
-                | ValidatorFetch::Failed { code }
-                | ValidatorFetch::NotTried { code } => {
+                ValidatorFetch::NoPage { code } => {
+                    let settled = settle_gone_dispute(conn, bands, &d, code, now_ms)?;
+                    Ok(settled.map_or(TiebreakSettled::Nothing, TiebreakSettled::Settled))
+                }
+                ValidatorFetch::Failed { code } | ValidatorFetch::NotTried { code } => {
                     let check_node = d.check_node.unwrap_or_default();
                     third_node_tiebreak(
                         conn,
@@ -531,7 +537,7 @@ mod tests {
 
     /// A check whose checker found no page, when the validator cannot tell either (its fetch
     /// failed, or its domain stayed busy): abandoned, blaming nobody, and no third node asked; a
-    /// dispute the validator finds no page for still goes to a third node (two nodes did find one).
+    /// dispute whose domain stayed busy goes to a third node.
     #[test]
     fn an_unfound_check_the_validator_cannot_settle_is_abandoned() {
         let dir = tempfile::tempdir().unwrap();
@@ -562,9 +568,6 @@ mod tests {
         let busy = ValidatorFetch::NotTried {
             code: "domain_busy".into(),
         };
-        let gone = ValidatorFetch::NoPage {
-            code: "http_404".into(),
-        };
         assert_eq!(
             store.settle_by_validator(1, &failed, NOW, 1_000).unwrap(),
             TiebreakSettled::Settled("abandoned")
@@ -574,7 +577,7 @@ mod tests {
             TiebreakSettled::Settled("abandoned")
         );
         assert_eq!(
-            store.settle_by_validator(3, &gone, NOW, 1_000).unwrap(),
+            store.settle_by_validator(3, &busy, NOW, 1_000).unwrap(),
             TiebreakSettled::ToNodes
         );
         let check = |id: i64| -> (String, Option<String>) {
@@ -597,6 +600,9 @@ mod tests {
             .unwrap();
         assert_eq!(third_tasks, [3]);
         assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 0);
+        let gone = ValidatorFetch::NoPage {
+            code: "http_404".into(),
+        };
         assert_eq!(
             store.settle_by_validator(1, &gone, NOW, 1_000).unwrap(),
             TiebreakSettled::Nothing,
