@@ -67,6 +67,7 @@ pub fn leased_jobs_at_depth(
         max_per_domain: 1,
         domain_delay_ms: 0,
         max_open_per_node: u32::try_from(pages).unwrap_or(u32::MAX),
+        validator_fetches: false,
     };
     // One lease call hands out at most `store::jobs::MAX_JOBS_PER_LEASE` jobs.
     let mut jobs = Vec::with_capacity(pages);

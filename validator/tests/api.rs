@@ -1180,13 +1180,19 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
         "reporting no page blames nobody"
     );
 
-    // A wall (403) may stand before the checker only: abandoned, the validator not asked.
+    // A wall (403) may stand before the checker only: not "no page", so the validator fetches as
+    // the checker; the wall stands before it too, and the check is abandoned, blaming nobody.
     let url = format!("http://{site}/walled");
     fetch_primary(&net, &honest, &url, &sample_text(711, 3000)).await;
     report_check_failed(&net, &checker, &url, "http_error", Some(403)).await;
-    assert_eq!(check_of(&url), ("abandoned".into(), None));
+    until(|| check_of(&url).0 != "unchecked").await;
+    assert_eq!(
+        check_of(&url),
+        ("abandoned".into(), Some("validator".into()))
+    );
     assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 0);
     assert!(accepted(&url));
+    assert_eq!(row(&honest).checks_failed, 0);
 
     // The page is there: the validator's fetch decides as in a dispute.
     let url = format!("http://{site}/article");
@@ -1225,6 +1231,122 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
         "a refuted text forfeits the epoch's points"
     );
 
+    net.healthy().await;
+}
+
+/// `sitter` leases the check of `url` and lets the lease expire, as often as a task is tried;
+/// the next lease call gives the check up.
+async fn sit_on_check(net: &Net, sitter: &SecretKey, url: &str) {
+    let ttl = net.state.config().lease_ttl_ms;
+    for _ in 0..gleaner_validator::store::MAX_TASK_ATTEMPTS {
+        let job = net.lease(sitter, 1).await.jobs.remove(0);
+        assert_eq!(job.url, url, "the check of {url} was queued");
+        net.clock.advance_ms(ttl + 1);
+    }
+    assert!(net.lease(sitter, 1).await.jobs.is_empty());
+}
+
+/// A check no node gets done (here: a node leases it and lets the lease expire, every time) is
+/// not abandoned: the validator's own fetch stands in as the checker. It agrees with an honest
+/// page; where it disagrees a third node decides, as between two nodes: bearing the validator
+/// out refutes the primary, bearing the primary out blames nobody (the validator's text alone
+/// refutes no one); no page there is `page_gone`. The node sitting on the check is not blamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_no_node_gets_done_is_made_by_the_validators_own_fetch() {
+    let (honest, liar, sitter, judge) = (key(61), key(62), key(63), key(64));
+    let (net, site, html) = dispute_net(&[&honest, &liar, &sitter, &judge]).await;
+    let store = net.state.store().clone();
+    let row = |k: &SecretKey| net.node(k);
+    let check_node = |url: &str| -> Option<String> {
+        net.db()
+            .query_row(
+                "SELECT check_node FROM cross_checks WHERE url = ?1",
+                [url],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let url = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+
+    // The page as it is: the validator's fetch agrees, and the primary passes a check.
+    fetch_primary(&net, &honest, &url, &real).await;
+    sit_on_check(&net, &sitter, &url).await;
+    until(|| net.check_of(&url).0 != "unchecked").await;
+    assert_eq!(net.check_of(&url), ("agreed".into(), None));
+    assert_eq!(check_node(&url).as_deref(), Some("validator"));
+    assert_eq!(row(&honest).checks_passed, 1);
+
+    // The validator shown another page than the nodes: the third node bears the primary out,
+    // which passes a check, and nobody is blamed for the validator's text.
+    let url = format!("http://{site}/article?copy=2");
+    let theirs = sample_text(741, 3000);
+    let kept = fetch_primary(&net, &honest, &url, &theirs).await;
+    sit_on_check(&net, &sitter, &url).await;
+    until(|| net.check_of(&url).0 != "unchecked").await;
+    assert_eq!(net.check_of(&url).0, "disputed");
+    let standing = row(&honest);
+    fetch_check(&net, &judge, &url, &format!("{theirs} Updated today.")).await;
+    assert_eq!(
+        net.check_of(&url),
+        ("primary_upheld".into(), Some(judge.public().to_string()))
+    );
+    assert_eq!(row(&honest).checks_passed, standing.checks_passed + 1);
+    assert_eq!(row(&honest).checks_failed, 0);
+    assert!(kept.points > 0 && row(&honest).points_total >= kept.points as i64);
+    assert_eq!(row(&judge).checks_passed, 1);
+
+    // No page there: `page_gone`, as when a checker found none.
+    let url = format!("http://{site}/gone");
+    let gone = fetch_primary(&net, &liar, &url, &sample_text(742, 3000)).await;
+    sit_on_check(&net, &sitter, &url).await;
+    until(|| net.check_of(&url).0 != "unchecked").await;
+    assert_eq!(
+        net.check_of(&url),
+        ("page_gone".into(), Some("validator".into()))
+    );
+    let last = store.ledger(&liar.public()).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.note.as_str(), last.amount),
+        ("penalty", "page_not_found", -(gone.points as i64))
+    );
+
+    // Invented text: the validator disagrees, and a third node's fetch decides against it (last:
+    // the liar's pages of the epoch go back to the frontier).
+    let url = format!("http://{site}/article?copy=1");
+    let (before, failed) = (row(&liar).points_total, row(&liar).checks_failed);
+    let invented = fetch_primary(&net, &liar, &url, &sample_text(740, 3000)).await;
+    assert!(invented.points > 0);
+    assert_eq!(row(&liar).points_total, before + invented.points as i64);
+    sit_on_check(&net, &sitter, &url).await;
+    until(|| net.check_of(&url).0 != "unchecked").await;
+    assert_eq!(net.check_of(&url), ("disputed".into(), None));
+    assert_eq!(check_node(&url).as_deref(), Some("validator"));
+    assert_eq!(
+        row(&liar).checks_failed,
+        failed,
+        "not on the validator's word alone"
+    );
+    fetch_check(&net, &judge, &url, &real).await;
+    assert_eq!(
+        net.check_of(&url),
+        ("check_upheld".into(), Some(judge.public().to_string()))
+    );
+    assert_eq!(row(&liar).checks_failed, failed + 1);
+    assert_eq!(
+        row(&liar).points_total,
+        0,
+        "the epoch's points are forfeited"
+    );
+    assert_eq!(row(&judge).checks_passed, 2);
+
+    let sat = row(&sitter);
+    assert_eq!(
+        sat.checks_passed + sat.checks_failed,
+        0,
+        "letting leases expire blames nobody"
+    );
+    assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 0);
     net.healthy().await;
 }
 

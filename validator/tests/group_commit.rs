@@ -23,6 +23,7 @@ const LEASE: LeaseParams = LeaseParams {
     max_per_domain: 1,
     domain_delay_ms: 0,
     max_open_per_node: 512,
+    validator_fetches: false,
 };
 
 struct Fixture {

@@ -315,6 +315,7 @@ pub(super) async fn lease(
         max_per_domain: c.max_leases_per_domain,
         domain_delay_ms: c.domain_delay_ms,
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
+        validator_fetches: c.tiebreak_interval_secs > 0,
     };
     let now = s.now_ms();
     let res = s

@@ -787,6 +787,10 @@ fn resolve_check(
     Ok(())
 }
 
+/// Who a check's fetch, or its third fetch, was when the validator made it itself (the
+/// `check_node` or `tiebreak_node` of `cross_checks`); no node's key reads so.
+pub(super) const VALIDATOR: &str = "validator";
+
 /// Where a disputed check's page is, for its tie-break task.
 #[derive(Debug, Clone)]
 pub(super) struct TiebreakPlace {
@@ -853,13 +857,16 @@ pub(super) struct Dispute {
     check_record: Option<Vec<u8>>,
     check_seq: Option<i64>,
     pub check_node: Option<String>,
+    /// The validator's text's signature when its own fetch was the check
+    /// ([`settle_unchecked`]; `check_node` is then [`VALIDATOR`] and there is no check record).
+    check_minhash: Option<Vec<u8>>,
     pub outcome: String,
 }
 
 pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Dispute>, StoreError> {
     conn.query_row_cached(
         "SELECT primary_record, primary_seq, primary_node, check_record, check_seq, check_node,
-                outcome
+                outcome, check_minhash
            FROM cross_checks WHERE id = ?1",
         params![check_id],
         |r| {
@@ -872,6 +879,7 @@ pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Disp
                 check_seq: r.get(4)?,
                 check_node: r.get(5)?,
                 outcome: r.get(6)?,
+                check_minhash: r.get(7)?,
             })
         },
     )
@@ -904,48 +912,52 @@ pub(super) fn settle_dispute(
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
     let check_id = d.id;
-    let (Some(check_record), Some(check_node)) = (d.check_record, d.check_node) else {
+    let Some(check_node) = d.check_node.as_deref() else {
         return Ok(None);
     };
     if d.outcome != "disputed" {
         return Ok(None);
     }
-    let (Some(primary_sig), Some(check_sig)) = (
-        minhash_of(conn, d.primary_seq)?,
-        minhash_of(conn, d.check_seq)?,
-    ) else {
+    // The check's side: a node's record, or the validator's own fetch (no record).
+    let by_validator = check_node == VALIDATOR;
+    let check_sig = match &d.check_minhash {
+        Some(bytes) if by_validator => MinHash::from_bytes(bytes),
+        _ => minhash_of(conn, d.check_seq)?,
+    };
+    let (Some(primary_sig), Some(check_sig)) = (minhash_of(conn, d.primary_seq)?, check_sig) else {
         return Ok(None);
     };
     let agrees_primary = third_sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
     let agrees_check = third_sig.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
-    let (outcome, liar) = match (agrees_primary, agrees_check) {
-        (true, false) => (
-            "primary_upheld",
-            Some((check_node.as_str(), check_record, d.check_seq)),
-        ),
+    let check = Claim::check(&d);
+    // Who the third fetch contradicts, and who it bears out.
+    let (outcome, refuted, upheld) = match (agrees_primary, agrees_check) {
+        (true, false) => ("primary_upheld", check, Some(d.primary_node.as_str())),
         (false, true) => (
             "check_upheld",
-            Some((d.primary_node.as_str(), d.primary_record, d.primary_seq)),
+            Some(Claim::primary(&d)),
+            Some(check_node).filter(|_| !by_validator),
         ),
-        _ => ("inconclusive", None),
+        _ => ("inconclusive", None, None),
     };
-    if let Some((liar, liar_record, liar_seq)) = liar {
-        let honest = if liar == d.primary_node {
-            &check_node
-        } else {
-            &d.primary_node
-        };
-        apply_check(conn, liar, false)?;
-        apply_check(conn, honest, true)?;
+    if outcome != "inconclusive" {
+        if let Some(upheld) = upheld {
+            apply_check(conn, upheld, true)?;
+        }
         if let Third::Node { node, .. } = third {
             apply_check(conn, node, true)?;
         }
-        penalise(conn, bands, liar, &liar_record, liar_seq, epoch, now_ms)?;
-        tracing::warn!(check = check_id, node = %liar, "node failed a cross-check; penalised");
+    }
+    // The validator's own fetch, contradicted, is nobody's lie: the page changed, or its
+    // address was shown another page; nobody is penalised for it.
+    if let Some(liar) = refuted {
+        apply_check(conn, liar.node, false)?;
+        penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
+        tracing::warn!(check = check_id, node = %liar.node, "node failed a cross-check; penalised");
     }
     let (third_record, third_node) = match third {
         Third::Node { node, record } => (Some(record), node),
-        Third::Validator => (None, "validator"),
+        Third::Validator => (None, VALIDATOR),
     };
     conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
@@ -1008,12 +1020,12 @@ pub(super) fn settle_unfound(
             let gone = Claim::primary(d);
             revoke_gone(conn, bands, &gone, epoch, now_ms)?;
             tracing::warn!(check = check_id, node = %d.primary_node, code = %code,
-                "neither a checker nor the validator found the page a node claimed; revoked");
+                "the validator found no page where a node claimed one; revoked");
             "page_gone"
         }
         ValidatorFetch::Failed { .. } | ValidatorFetch::NotTried { .. } => "abandoned",
     };
-    let by = (!matches!(fetched, ValidatorFetch::NotTried { .. })).then_some("validator");
+    let by = (!matches!(fetched, ValidatorFetch::NotTried { .. })).then_some(VALIDATOR);
     conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_node = ?2, outcome = ?3, resolved_at_ms = ?4
           WHERE id = ?1",
@@ -1021,6 +1033,57 @@ pub(super) fn settle_unfound(
     )
     .op("settle_unfound")?;
     Ok(outcome)
+}
+
+/// Settles check `d` (its outcome `unchecked`: no node got it done, `jobs::requeue_or_fail`)
+/// with the validator's own fetch as its checker (`check_node` [`VALIDATOR`]), to one of:
+/// - `agreed`: the validator's text agrees with the primary's, which passes a check;
+/// - `disputed`: it disagrees, and a third node's fetch of the page at `place` decides, as
+///   between two nodes ([`settle_dispute`], the validator's signature standing for the check's
+///   text). The validator's text alone never refutes a node here: nobody has said the page is
+///   gone, and a page may change between two fetches; a third fetch that bears the validator
+///   out refutes the primary, one that bears the primary out blames nobody;
+/// - `page_gone` or `abandoned`: the site says there is no page, or the fetch failed or was not
+///   tried, as for a check whose checker found no page ([`settle_unfound`]).
+pub(super) fn settle_unchecked(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    d: &Dispute,
+    place: &TiebreakPlace,
+    fetched: &ValidatorFetch,
+    now_ms: i64,
+) -> Result<&'static str, StoreError> {
+    let ValidatorFetch::Text(sig) = fetched else {
+        return settle_unfound(conn, bands, d, fetched, now_ms);
+    };
+    let Some(primary_sig) = minhash_of(conn, d.primary_seq)? else {
+        // No signature to compare (a record from before signatures were kept).
+        return settle_unfound(conn, bands, d, fetched, now_ms);
+    };
+    let sim = sig.similarity(&primary_sig);
+    if sim >= AGREEMENT_SIMILARITY {
+        apply_check(conn, &d.primary_node, true)?;
+        conn.exec_cached(
+            "UPDATE cross_checks SET check_node = ?2, similarity = ?3, outcome = 'agreed',
+                    resolved_at_ms = ?4 WHERE id = ?1",
+            params![d.id, VALIDATOR, sim, now_ms],
+        )
+        .op("settle_unchecked")?;
+        return Ok("agreed");
+    }
+    conn.exec_cached(
+        "UPDATE cross_checks SET check_node = ?2, check_minhash = ?3, similarity = ?4,
+                outcome = 'disputed' WHERE id = ?1",
+        params![d.id, VALIDATOR, sig.to_bytes(), sim],
+    )
+    .op("settle_unchecked")?;
+    third_node_tiebreak(conn, d.id, place, &d.primary_node, VALIDATOR, now_ms)?;
+    tracing::info!(
+        check = d.id,
+        similarity = sim,
+        "the validator's fetch disagrees with a node's page; a third node will decide"
+    );
+    Ok("disputed")
 }
 
 /// One node's claim that a page had text: the node and its record (id and row).
@@ -1119,9 +1182,9 @@ pub(super) fn settle_gone_dispute(
     tracing::warn!(check = d.id, primary = %d.primary_node, checker = ?d.check_node, code = %code,
         "two nodes claimed different text for a page the site says is not there; both revoked");
     conn.exec_cached(
-        "UPDATE cross_checks SET tiebreak_node = 'validator', outcome = 'page_gone',
-                resolved_at_ms = ?2 WHERE id = ?1",
-        params![d.id, now_ms],
+        "UPDATE cross_checks SET tiebreak_node = ?3, outcome = 'page_gone', resolved_at_ms = ?2
+          WHERE id = ?1",
+        params![d.id, now_ms, VALIDATOR],
     )
     .op("settle_gone_dispute")?;
     Ok(Some("page_gone"))
@@ -1583,6 +1646,7 @@ mod tests {
             max_per_domain: 1,
             domain_delay_ms: 0,
             max_open_per_node: 10,
+            validator_fetches: false,
         };
         let jobs = store.lease(&key.public(), 2, now, &params).unwrap().jobs;
         assert_eq!(jobs.len(), 2);

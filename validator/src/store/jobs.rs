@@ -78,6 +78,10 @@ pub struct LeaseParams {
     pub domain_delay_ms: i64,
     /// Most open leases one node may hold.
     pub max_open_per_node: u32,
+    /// Whether the validator fetches pages itself (its tie-break timer runs): then a check no
+    /// node gets done before its lease expires for the last time waits for the validator's fetch
+    /// (outcome `unchecked`) rather than ending `abandoned`.
+    pub validator_fetches: bool,
 }
 
 /// Answer to a failure report or release.
@@ -231,10 +235,16 @@ impl Store {
     }
 
     /// Expires overdue leases now (also done at every lease call). Returns how many expired.
-    pub fn expire_leases(&self, now_ms: i64, domain_delay_ms: i64) -> Result<u32, StoreError> {
+    /// `validator_fetches`: as [`LeaseParams::validator_fetches`].
+    pub fn expire_leases(
+        &self,
+        now_ms: i64,
+        domain_delay_ms: i64,
+        validator_fetches: bool,
+    ) -> Result<u32, StoreError> {
         let mut conn = self.writer()?;
         let tx = conn.transaction().op("expire")?;
-        let n = expire_leases(&tx, now_ms, domain_delay_ms)?;
+        let n = expire_leases(&tx, now_ms, domain_delay_ms, validator_fetches)?;
         tx.commit().op("expire")?;
         Ok(n)
     }
@@ -297,8 +307,17 @@ pub(super) fn report_in(
                     | FailureReason::NoIndex
             );
         let no_page = super::tiebreaks::no_page(f.reason, f.status).is_some();
-        let unfound_by = (no_page && validator_fetches).then_some(node_s.as_str());
-        requeue_or_fail(conn, task_id, &domain, permanent, true, unfound_by, now_ms)?;
+        let unfound_by = no_page.then_some(node_s.as_str());
+        requeue_or_fail(
+            conn,
+            task_id,
+            &domain,
+            permanent,
+            true,
+            unfound_by,
+            validator_fetches,
+            now_ms,
+        )?;
         tracing::debug!(lease = %truncate(&f.lease_id, 64), reason = f.reason.code(),
             detail = %truncate(&f.detail, MAX_FAILURE_DETAIL), "job failure reported");
     }
@@ -332,7 +351,8 @@ pub(super) fn release_in(
             )
             .op("release")?;
         add_pending(conn, -count(closed))?;
-        requeue_or_fail(conn, task_id, &domain, false, false, None, now_ms)?;
+        // Never given up (no attempt counted), so the validator's fetches play no part.
+        requeue_or_fail(conn, task_id, &domain, false, false, None, false, now_ms)?;
     }
     Ok(ReportOutcome { accepted })
 }
@@ -376,7 +396,7 @@ pub(super) fn lease_in(
     p: &LeaseParams,
 ) -> Result<LeaseResponse, StoreError> {
     let node_s = node.to_string();
-    expire_leases(tx, now_ms, p.domain_delay_ms)?;
+    expire_leases(tx, now_ms, p.domain_delay_ms, p.validator_fetches)?;
     tx.exec_cached(
         "UPDATE nodes SET last_seen_ms = ?2 WHERE node = ?1",
         params![node_s, now_ms],
@@ -832,13 +852,22 @@ pub(crate) fn note_crawl_delay(
 }
 
 /// Puts a task back in the queue, or gives it up (permanent failure or too many attempts). A
-/// check given up counts against nobody (`abandoned`), unless `unfound_by` names its checker,
-/// which found no page where the primary claimed one (the caller decides: 404, 410,
-/// robots.txt, not HTML, noindex, with the validator's own fetches on). Abandoned, such a check
-/// would let a node invent text for dead links (the frontier hands them out: links to pages
-/// since removed, to ads, to share buttons) and never be contradicted, since no honest checker
-/// can fetch such a page; it waits for the validator's fetch instead, as a disputed check does,
-/// with the outcome `unfound` ([`super::ingest::settle_unfound`] settles it).
+/// check given up counts against nobody. With the validator's own fetches on
+/// (`validator_fetches`) it is not abandoned but waits for the validator's fetch, as a disputed
+/// check does:
+/// - with the outcome `unfound` when `unfound_by` names its checker, which found no page where
+///   the primary claimed one (the caller decides: 404, 410, robots.txt, not HTML, noindex).
+///   Abandoned, such a check would let a node invent text for dead links (the frontier hands
+///   them out: links to pages since removed, to ads, to share buttons) and never be
+///   contradicted, since no honest checker can fetch such a page
+///   ([`super::ingest::settle_unfound`] settles it);
+/// - with the outcome `unchecked` otherwise (every lease expired, or every attempt failed for a
+///   reason that may pass, or a refusal such as 403 that may be the checker's address's alone):
+///   abandoned, it would let nodes that lease a partner's checks and sit on them shield its
+///   inventions; the validator's fetch stands in as the checker
+///   ([`super::ingest::settle_unchecked`]).
+///
+/// Without them the check ends `abandoned`; a third node's tie-break given up ends so too.
 #[allow(clippy::too_many_arguments)]
 fn requeue_or_fail(
     conn: &Connection,
@@ -847,6 +876,7 @@ fn requeue_or_fail(
     permanent: bool,
     count_attempt: bool,
     unfound_by: Option<&str>,
+    validator_fetches: bool,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     type TaskRow = (i64, String, Option<i64>, String, i64, i64);
@@ -870,19 +900,23 @@ fn requeue_or_fail(
         let Some(c) = check_id else {
             return Ok(());
         };
-        let unfound = match unfound_by.filter(|_| kind == "check") {
-            Some(checker) => {
-                conn.exec_cached(
-                    "UPDATE cross_checks SET outcome = 'unfound', check_node = ?2
-                      WHERE id = ?1 AND outcome = 'pending'",
-                    params![c, checker],
-                )
-                .op("requeue")?
-                    == 1
-            }
-            None => false,
+        let to_validator = if kind == "check" && validator_fetches {
+            // A checker's "no page", or a check nobody got done: the validator fetches it.
+            let (outcome, checker) = match unfound_by {
+                Some(checker) => ("unfound", Some(checker)),
+                None => ("unchecked", None),
+            };
+            conn.exec_cached(
+                "UPDATE cross_checks SET outcome = ?2, check_node = ?3
+                  WHERE id = ?1 AND outcome = 'pending'",
+                params![c, outcome, checker],
+            )
+            .op("requeue")?
+                == 1
+        } else {
+            false
         };
-        if unfound {
+        if to_validator {
             let place = TiebreakPlace {
                 url,
                 domain: domain.to_string(),
@@ -890,12 +924,18 @@ fn requeue_or_fail(
                 depth,
             };
             queue_validator_fetch(conn, c, &place, now_ms)?;
-            tracing::info!(check = c, url = %truncate(&place.url, 200),
-                "a checker found no page where a node claimed one; the validator will fetch it");
+            if unfound_by.is_some() {
+                tracing::info!(check = c, url = %truncate(&place.url, 200),
+                    "a checker found no page where a node claimed one; the validator will fetch it");
+            } else {
+                tracing::info!(check = c, url = %truncate(&place.url, 200),
+                    "no node got a check done; the validator will fetch the page itself");
+            }
         } else {
             // A check that could not be done counts against nobody.
             conn.exec_cached(
-                "UPDATE cross_checks SET outcome = 'abandoned' WHERE id = ?1",
+                "UPDATE cross_checks SET outcome = 'abandoned'
+                  WHERE id = ?1 AND outcome IN ('pending', 'disputed')",
                 params![c],
             )
             .op("requeue")?;
@@ -917,7 +957,12 @@ fn requeue_or_fail(
     Ok(())
 }
 
-fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result<u32, StoreError> {
+fn expire_leases(
+    conn: &Connection,
+    now_ms: i64,
+    domain_delay_ms: i64,
+    validator_fetches: bool,
+) -> Result<u32, StoreError> {
     let expired: Vec<(String, i64, String)> = {
         let mut stmt = conn
             .prepare_cached(
@@ -937,7 +982,16 @@ fn expire_leases(conn: &Connection, now_ms: i64, domain_delay_ms: i64) -> Result
         )
         .op("expire")?;
         close_domain_lease(conn, domain, now_ms, domain_delay_ms, Some(false))?;
-        requeue_or_fail(conn, *task_id, domain, false, true, None, now_ms)?;
+        requeue_or_fail(
+            conn,
+            *task_id,
+            domain,
+            false,
+            true,
+            None,
+            validator_fetches,
+            now_ms,
+        )?;
     }
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "leases expired; tasks requeued");
@@ -976,6 +1030,7 @@ mod tests {
             max_per_domain,
             domain_delay_ms: 0,
             max_open_per_node: 100,
+            validator_fetches: false,
         }
     }
 
@@ -1322,10 +1377,10 @@ mod tests {
         assert_eq!(released.accepted, 1, "a lease is released once");
         check("a released lease is queued again", 17);
         // Three leases are still out; past their expiry they are requeued.
-        let expired = store.expire_leases(3_600_000 + 10, 0).unwrap();
+        let expired = store.expire_leases(3_600_000 + 10, 0, false).unwrap();
         assert_eq!(expired, 3);
         check("expired leases are queued again", 17);
-        store.expire_leases(3_600_000 + 20, 0).unwrap();
+        store.expire_leases(3_600_000 + 20, 0, false).unwrap();
         check("nothing left to expire changes nothing", 17);
     }
 

@@ -115,6 +115,11 @@ const STEPS: &[Step] = &[
         what: "near-duplicate signatures recomputed under minhash/v3 (diacritics stripped)",
         run: Run::Code(recompute_signatures),
     },
+    Step {
+        to: 18,
+        what: "checks no node gets done made by the validator's own fetch",
+        run: Run::Code(validator_checks),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -184,20 +189,43 @@ fn apply(conn: &mut Connection, step: &Step, bodies_dir: &Path) -> Result<(), St
     Ok(())
 }
 
-/// Step 16: `migrations/0016_tiebreak_holds.sql`, unless the column is there already (a database
-/// of version 15 made from the current schema, as the tests make older versions).
+/// Step 16: `migrations/0016_tiebreak_holds.sql`.
 fn tiebreak_holds(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    add_column(
+        tx,
+        "tiebreak_fetches",
+        "held_until_ms",
+        include_str!("migrations/0016_tiebreak_holds.sql"),
+    )
+}
+
+/// Step 18: `migrations/0018_validator_checks.sql`.
+fn validator_checks(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    add_column(
+        tx,
+        "cross_checks",
+        "check_minhash",
+        include_str!("migrations/0018_validator_checks.sql"),
+    )
+}
+
+/// Runs `sql`, which adds `column` to `table`, unless the column is there already (a database of
+/// the version before made from the current schema, as the tests make older versions).
+fn add_column(
+    tx: &Transaction<'_>,
+    table: &str,
+    column: &str,
+    sql: &str,
+) -> Result<(), StoreError> {
     let present: i64 = tx
         .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('tiebreak_fetches')
-              WHERE name = 'held_until_ms'",
-            [],
+            "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            params![table, column],
             |r| r.get(0),
         )
         .op("migrate")?;
     if present == 0 {
-        tx.execute_batch(include_str!("migrations/0016_tiebreak_holds.sql"))
-            .op("migrate")?;
+        tx.execute_batch(sql).op("migrate")?;
     }
     Ok(())
 }
@@ -667,6 +695,44 @@ mod tests {
             assert_eq!(row, (7, None), "the queued dispute is kept, not held");
             // Opened again at version 16 after the first pass: nothing to add.
             conn.execute_batch("PRAGMA user_version = 15;").unwrap();
+        }
+    }
+
+    /// Version 18 adds the validator's signature to the cross-checks a version 17 database
+    /// holds, which keep their rows; a database that has the column already is left as it is.
+    #[test]
+    fn version_18_adds_the_validators_signature_to_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v17.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE cross_checks DROP COLUMN check_minhash;
+             INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+                                      created_at_ms)
+                  VALUES (7, 'http://a.example/p', x'01', 'n1', 'pending', 5);
+             PRAGMA user_version = 17;",
+        )
+        .unwrap();
+        assert!(
+            !table_sql(&conn, "cross_checks")
+                .unwrap()
+                .contains("check_minhash")
+        );
+        drop(conn);
+        for _ in 0..2 {
+            drop(Store::open_file(&path).unwrap());
+            let conn = Connection::open(&path).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            let row: (i64, String, Option<Vec<u8>>) = conn
+                .query_row(
+                    "SELECT id, outcome, check_minhash FROM cross_checks",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!(row, (7, "pending".into(), None), "the check is kept");
+            conn.execute_batch("PRAGMA user_version = 17;").unwrap();
         }
     }
 

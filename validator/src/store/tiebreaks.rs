@@ -21,8 +21,8 @@ use gleaner_protocol::api::FailureReason;
 use rusqlite::{OptionalExtension, params};
 
 use super::ingest::{
-    Third, TiebreakPlace, dispute_of, settle_dispute, settle_gone_dispute, settle_unfound,
-    third_node_tiebreak,
+    Third, TiebreakPlace, dispute_of, settle_dispute, settle_gone_dispute, settle_unchecked,
+    settle_unfound, third_node_tiebreak,
 };
 use super::{Cached, Group, Op, Store, StoreError, open_epoch};
 use crate::dedup::MinHash;
@@ -190,7 +190,8 @@ impl Store {
             .prepare_cached(
                 "SELECT t.check_id, t.url, t.domain
                    FROM tiebreak_fetches t JOIN cross_checks c ON c.id = t.check_id
-                  WHERE t.queued_at_ms < CASE c.outcome WHEN 'unfound' THEN ?2 ELSE ?1 END
+                  WHERE t.queued_at_ms < CASE WHEN c.outcome IN ('unfound', 'unchecked') THEN ?2
+                                              ELSE ?1 END
                   ORDER BY t.queued_at_ms, t.check_id",
             )
             .op("stale_tiebreak_fetches")?;
@@ -330,6 +331,10 @@ impl Group<'_> {
             };
             if d.outcome == "unfound" {
                 let outcome = settle_unfound(conn, bands, &d, fetched, now_ms)?;
+                return Ok(TiebreakSettled::Settled(outcome));
+            }
+            if d.outcome == "unchecked" {
+                let outcome = settle_unchecked(conn, bands, &d, &place, fetched, now_ms)?;
                 return Ok(TiebreakSettled::Settled(outcome));
             }
             match fetched {
@@ -535,9 +540,10 @@ mod tests {
         }
     }
 
-    /// A check whose checker found no page, when the validator cannot tell either (its fetch
-    /// failed, or its domain stayed busy): abandoned, blaming nobody, and no third node asked; a
-    /// dispute whose domain stayed busy goes to a third node.
+    /// A check whose checker found no page (1), or that no node got done (2), when the
+    /// validator cannot tell either (its fetch failed, or its domain stayed busy): abandoned,
+    /// blaming nobody, and no third node asked; a dispute whose domain stayed busy goes to a
+    /// third node.
     #[test]
     fn an_unfound_check_the_validator_cannot_settle_is_abandoned() {
         let dir = tempfile::tempdir().unwrap();
@@ -551,8 +557,13 @@ mod tests {
             [],
         )
         .unwrap();
+        db.execute(
+            "UPDATE cross_checks SET outcome = 'unchecked', check_node = NULL WHERE id = 2",
+            [],
+        )
+        .unwrap();
         // Queued at 1, 2 and 3: the dispute goes stale (to a third node) after two minutes, the
-        // checks that found no page only after half an hour.
+        // checks that found no page, or that no node got done, only after half an hour.
         let stale = |now| -> Vec<i64> {
             let fetches = store.stale_tiebreak_fetches(now).unwrap();
             fetches.iter().map(|t| t.check_id).collect()
@@ -652,6 +663,7 @@ mod tests {
             max_per_domain: 1,
             domain_delay_ms: 0,
             max_open_per_node: 100,
+            validator_fetches: false,
         };
         let leased_domains = |now| -> Vec<String> {
             let mut d: Vec<String> = store
@@ -745,6 +757,7 @@ mod tests {
             max_per_domain: 1,
             domain_delay_ms: 5_000,
             max_open_per_node: 100,
+            validator_fetches: false,
         };
         let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
         let first = lease(NOW);
