@@ -215,7 +215,7 @@ impl TiebreakFetcher {
             match (&settled, &fetched) {
                 (TiebreakSettled::Settled(outcome), _) => {
                     tracing::info!(check = job.check_id, url = %job.url, outcome,
-                        "cross-check settled by the validator's fetch");
+                        "cross-check after the validator's fetch");
                 }
                 (
                     TiebreakSettled::ToNodes,

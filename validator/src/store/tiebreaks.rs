@@ -83,10 +83,13 @@ pub const TIEBREAK_MAX_WAIT_MS: i64 = 120_000;
 /// a queue of them on one busy domain takes minutes to clear.
 pub const UNFOUND_MAX_WAIT_MS: i64 = 30 * 60_000;
 
-/// How a disputed check ended after the validator's fetch.
+/// How a check waiting for the validator's fetch stands after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TiebreakSettled {
-    /// Settled: `primary_upheld`, `check_upheld` or `inconclusive`.
+    /// The check's outcome now: for a dispute `primary_upheld`, `check_upheld`,
+    /// `inconclusive` or `page_gone`; for a check whose checker found no page, also `abandoned`;
+    /// for a check no node got done, also `agreed`, or `disputed` when a third node's fetch is to
+    /// decide between the primary and the validator.
     Settled(&'static str),
     /// The validator's fetch failed: a third node fetches the page instead.
     ToNodes,
