@@ -31,6 +31,20 @@ function fillTable(id, rows) {
   for (const cells of rows) body.append(el("tr", {}, ...cells.map((c) => (c instanceof Node ? el("td", {}, c) : el("td", {}, c)))));
 }
 
+// What each cross-check outcome means (store/ingest.rs, store/tiebreaks.rs).
+const CHECK_OUTCOMES = {
+  pending: "waiting for a second node's fetch",
+  agreed: "the second fetch (a node's or the validator's) agrees",
+  disputed: "the fetches disagree: waiting for a third fetch",
+  unfound: "the checker found no page: waiting for the validator's fetch",
+  unchecked: "no node got the check done: waiting for the validator's fetch",
+  primary_upheld: "a third fetch bore the primary out: the checker penalised",
+  check_upheld: "a third fetch bore the checker out: the primary penalised",
+  inconclusive: "a third fetch agreed with both or neither: nobody penalised",
+  page_gone: "the site says there is no page: the claimed record revoked",
+  abandoned: "could not be done: nobody blamed",
+};
+
 function renderOverview(o) {
   const s = o.stats;
   $("validator").textContent = `${o.validator} · v${o.version}`;
@@ -49,6 +63,7 @@ function renderOverview(o) {
   }));
   fillTable("reasons", s.rejection_reasons.map((r) => [el("code", {}, r.reason), fmt(r.count)]));
   fillTable("failures", s.failure_reasons.map((r) => [el("code", {}, r.reason), fmt(r.count)]));
+  fillTable("checks", s.check_outcomes.map((r) => [el("code", {}, r.reason), fmt(r.count), CHECK_OUTCOMES[r.reason] || ""]));
   fillTable("epoch-table", s.epochs.map((e) => [fmt(e.epoch), when(e.closed_at_ms), el("code", { title: e.root }, short(e.root, 20)), fmt(e.total), fmt(e.leaf_count)]));
 }
 

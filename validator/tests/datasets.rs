@@ -278,6 +278,22 @@ fn run_chromium(bin: &Path, args: &[String]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_renders_overview_and_catalog_in_headless_chromium() {
     let net = start(Vec::new()).await;
+    // Cross-checks as the fraud checks leave them: three agreed, a primary refuted, one waiting
+    // for the validator's own fetch.
+    let db = rusqlite::Connection::open(net._dir.path().join(gleaner_validator::store::DB_FILE))
+        .unwrap();
+    for (i, outcome) in ["agreed", "check_upheld", "agreed", "unchecked", "agreed"]
+        .into_iter()
+        .enumerate()
+    {
+        db.execute(
+            "INSERT INTO cross_checks(url, primary_record, primary_node, outcome, created_at_ms)
+             VALUES (?1, x'01', 'n1', ?2, 1)",
+            rusqlite::params![format!("http://a.example/{i}"), outcome],
+        )
+        .unwrap();
+    }
+    drop(db);
     // The JSON the page reads.
     let o: serde_json::Value = net
         .http
@@ -290,6 +306,15 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
         .unwrap();
     assert_eq!(o["validator"], validator_key().public().to_string());
     assert!(o["stats"]["pages_per_hour"].is_array());
+    assert_eq!(
+        o["stats"]["check_outcomes"],
+        serde_json::json!([
+            { "reason": "agreed", "count": 3 },
+            { "reason": "check_upheld", "count": 1 },
+            { "reason": "unchecked", "count": 1 },
+        ]),
+        "most frequent first, then by name"
+    );
     let c: serde_json::Value = net
         .http
         .get(net.url("/console/api/datasets"))
@@ -328,6 +353,11 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
     assert!(html.contains("1,200 rows"), "row count missing");
     assert!(html.contains(&validator_key().public().to_string()));
     assert!(html.contains("data/gleaner-epoch-000001/part-00000.parquet"));
+    assert!(
+        html.contains("<td><code>check_upheld</code></td><td>1</td>")
+            && html.contains("no node got the check done"),
+        "cross-check outcomes missing"
+    );
 
     let dir = screenshots_dir();
     std::fs::create_dir_all(&dir).unwrap();

@@ -261,6 +261,8 @@ pub mod schema {
         pub acceptance_rate: f64,
         pub rejection_reasons: Vec<ReasonCount>,
         pub failure_reasons: Vec<ReasonCount>,
+        /// Cross-checks by outcome (`reason` is the outcome), most frequent first.
+        pub check_outcomes: Vec<ReasonCount>,
         pub frontier_queued: u64,
         pub leases_open: u64,
         pub urls_seen: u64,

@@ -104,6 +104,11 @@ pub struct NetworkStats {
     pub rejection_reasons: Vec<ReasonCount>,
     /// Job failure reasons reported by nodes, most frequent first.
     pub failure_reasons: Vec<ReasonCount>,
+    /// Cross-checks by outcome (the `reason` is the outcome), most frequent first: waiting
+    /// (`pending` for a checker, `disputed` for a third fetch, `unfound` and `unchecked` for the
+    /// validator's own fetch) and settled (`agreed`, `primary_upheld`, `check_upheld`,
+    /// `inconclusive`, `page_gone`, `abandoned`).
+    pub check_outcomes: Vec<ReasonCount>,
     pub frontier_queued: u64,
     pub leases_open: u64,
     pub urls_seen: u64,
@@ -481,6 +486,10 @@ impl Store {
             "SELECT failure_reason, COUNT(*) AS n FROM leases WHERE failure_reason IS NOT NULL
              GROUP BY failure_reason ORDER BY n DESC, failure_reason",
         )?;
+        let check_outcomes = reasons(
+            "SELECT outcome, COUNT(*) AS n FROM cross_checks
+             GROUP BY outcome ORDER BY n DESC, outcome",
+        )?;
         let frontier_queued = count("SELECT COALESCE(SUM(queued), 0) FROM domains", &[])?;
         let leases_open = count("SELECT COUNT(*) FROM leases WHERE state = 'open'", &[])?;
         let urls_seen = count("SELECT COUNT(*) FROM urls", &[])?;
@@ -503,6 +512,7 @@ impl Store {
             },
             rejection_reasons,
             failure_reasons,
+            check_outcomes,
             frontier_queued,
             leases_open,
             urls_seen,
