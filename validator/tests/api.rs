@@ -1349,6 +1349,66 @@ async fn a_check_no_node_gets_done_is_made_by_the_validators_own_fetch() {
     net.healthy().await;
 }
 
+/// Turning the validator's own fetches off strands no check: a server started with
+/// `tiebreak_interval_secs = 0` hands on, once, what a run with them on left waiting: the
+/// dispute goes to a third node, the check whose checker found no page and the one no node got
+/// done end `abandoned`, and nobody is blamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_the_validators_fetches_off_strands_no_check() {
+    let (site, html) = article_site().await;
+    // Fetches on, but the next pass an hour away: the checks below wait.
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        c.tiebreak_interval_secs = 3600;
+        c.fetch_allow_addrs = vec![site];
+    })
+    .await;
+    let (primary, checker, sitter, judge) = (key(71), key(72), key(73), key(74));
+    for k in [&primary, &checker, &sitter, &judge] {
+        net.register(k).await;
+    }
+    let store = net.state.store().clone();
+    let disputed = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&disputed)).text;
+    fetch_primary(&net, &primary, &disputed, &sample_text(750, 3000)).await;
+    fetch_check(&net, &checker, &disputed, &real).await;
+    let unfound = format!("http://{site}/gone");
+    fetch_primary(&net, &primary, &unfound, &sample_text(751, 3000)).await;
+    report_check_failed(&net, &checker, &unfound, "http_error", Some(404)).await;
+    let unchecked = format!("http://{site}/article?copy=1");
+    fetch_primary(&net, &primary, &unchecked, &real).await;
+    sit_on_check(&net, &sitter, &unchecked).await;
+    assert_eq!(net.check_of(&disputed).0, "disputed");
+    assert_eq!(net.check_of(&unfound).0, "unfound");
+    assert_eq!(net.check_of(&unchecked).0, "unchecked");
+    assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 3);
+
+    // The same store served with the fetches off.
+    let mut config = net.state.config().clone();
+    config.tiebreak_interval_secs = 0;
+    let off = AppState::new(
+        store.clone(),
+        Identity::from_key(key(200)),
+        config,
+        net.clock.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _off = server::spawn(listener, off).unwrap();
+    until(|| store.tiebreak_fetches_waiting().unwrap() == 0).await;
+    assert_eq!(net.check_of(&disputed), ("disputed".into(), None));
+    let jobs = net.lease(&judge, 5).await.jobs;
+    assert_eq!(
+        jobs.iter().map(|j| j.url.as_str()).collect::<Vec<_>>(),
+        [disputed.as_str()],
+        "the dispute's tie-break is a third node's job"
+    );
+    assert_eq!(net.check_of(&unfound), ("abandoned".into(), None));
+    assert_eq!(net.check_of(&unchecked), ("abandoned".into(), None));
+    assert_eq!(net.node(&primary).checks_failed, 0, "nobody is blamed");
+    net.healthy().await;
+}
+
 /// One crawl of a single fresh URL: `primary` fetches it with `text`; returns the receipt.
 async fn fetch_primary(net: &Net, primary: &SecretKey, url: &str, text: &str) -> Receipt {
     net.crawl(&[url]).await;

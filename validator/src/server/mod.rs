@@ -302,11 +302,24 @@ fn spawn_sitemap_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
 }
 
 /// Settles disputed cross-checks with the validator's own fetch, every `tiebreak_interval_secs`
-/// (0: never; ingest then sends every tie-break to a third node).
+/// (0: never; ingest then sends every tie-break to a third node, and the checks a run with the
+/// fetches on left waiting are handed on once, at start-up: `Store::hand_on_validator_fetches`).
 fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let config = &state.inner.config;
     if config.tiebreak_interval_secs == 0 {
-        return None;
+        let (store, now) = (state.inner.store.clone(), state.inner.clock.now_ms());
+        return Some(tokio::spawn(async move {
+            match tokio::task::spawn_blocking(move || store.hand_on_validator_fetches(now)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(
+                    checks = n,
+                    "validator fetches are off: the checks waiting for one are handed on \
+                     (disputes to third nodes, the rest abandoned)"
+                ),
+                Ok(Err(e)) => tracing::error!(error = %e, "handing on waiting checks failed"),
+                Err(e) => tracing::error!(error = %e, "handing on waiting checks failed"),
+            }
+        }));
     }
     let fetcher = match crate::tiebreak::TiebreakFetcher::new(&config.fetch_allow_addrs) {
         Ok(f) => Arc::new(f.every(Duration::from_secs(config.tiebreak_interval_secs))),

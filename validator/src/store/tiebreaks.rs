@@ -211,6 +211,31 @@ impl Store {
             .op("stale_tiebreak_fetches")
     }
 
+    /// With the validator's own fetches off (`tiebreak_interval_secs = 0`), hands on every check
+    /// still waiting for one, as a fetch not tried would: a dispute goes to a third node, a check
+    /// whose checker found no page, or that no node got done, ends `abandoned`. The server runs
+    /// it at start-up, so that turning the fetches off strands no check. Returns how many.
+    pub fn hand_on_validator_fetches(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let waiting: Vec<i64> = {
+            let conn = self.reader()?;
+            let mut stmt = conn
+                .prepare("SELECT check_id FROM tiebreak_fetches ORDER BY queued_at_ms, check_id")
+                .op("hand_on_validator_fetches")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .op("hand_on_validator_fetches")?;
+            rows.collect::<Result<_, _>>()
+                .op("hand_on_validator_fetches")?
+        };
+        let off = ValidatorFetch::NotTried {
+            code: "validator_fetches_off".into(),
+        };
+        for &check_id in &waiting {
+            self.settle_by_validator(check_id, &off, now_ms, 0)?;
+        }
+        Ok(waiting.len())
+    }
+
     /// Waiting disputes in all, whatever their domains' state.
     pub fn tiebreak_fetches_waiting(&self) -> Result<u64, StoreError> {
         let n: i64 = self
