@@ -168,11 +168,16 @@ impl Net {
     }
 
     async fn register(&self, key: &SecretKey) -> RegisterResponse {
+        self.register_paid_to(key, &key.public()).await
+    }
+
+    /// Registers `key` with `payout` as its payout key.
+    async fn register_paid_to(&self, key: &SecretKey, payout: &PublicKey) -> RegisterResponse {
         let r = self
             .post_json(
                 key,
                 PATH_REGISTER,
-                json!({ "payout": key.public().to_string(), "client": "test/1" }),
+                json!({ "payout": payout.to_string(), "client": "test/1" }),
             )
             .await;
         assert_eq!(r.status(), 200);
@@ -1440,6 +1445,43 @@ async fn start_checking_everything(nodes: &[&SecretKey]) -> Net {
         net.register(k).await;
     }
     net
+}
+
+/// A check goes to an independent node: not to the primary, nor to a node paid to the primary's
+/// payout key (one beneficiary's two identities checking each other prove nothing); a
+/// tie-break likewise avoids both earlier fetchers and their payout keys.
+#[tokio::test]
+async fn checks_go_to_nodes_paid_to_another_key() {
+    let (primary, sibling, checker, judge) = (key(81), key(82), key(83), key(84));
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+    })
+    .await;
+    net.register(&primary).await;
+    net.register_paid_to(&sibling, &primary.public()).await;
+    net.register(&checker).await;
+    net.register(&judge).await;
+
+    let url = "http://indep.example/a";
+    fetch_primary(&net, &primary, url, &sample_text(760, 3000)).await;
+    assert!(
+        net.lease(&sibling, 5).await.jobs.is_empty(),
+        "a node paid to the primary's key is not given its check"
+    );
+    fetch_check(&net, &checker, url, &sample_text(761, 3000)).await;
+    assert_eq!(net.check_of(url).0, "disputed");
+    // The tie-break (a third node's: the validator's own fetches are off here).
+    assert!(
+        net.lease(&sibling, 5).await.jobs.is_empty(),
+        "nor the tie-break"
+    );
+    fetch_check(&net, &judge, url, &sample_text(761, 3000)).await;
+    assert_eq!(
+        net.check_of(url),
+        ("check_upheld".into(), Some(judge.public().to_string()))
+    );
+    net.healthy().await;
 }
 
 #[tokio::test]

@@ -471,7 +471,8 @@ pub(super) fn ingest_in(
                     task.depth,
                     "check",
                     Some(check_id),
-                    &node_s,
+                    // Nor to a node paid to the same key: not an independent check.
+                    &format!("{node_s} {payout}"),
                     now_ms,
                 )?;
             }
@@ -825,7 +826,8 @@ pub(super) fn queue_validator_fetch(
     Ok(())
 }
 
-/// Queues the tie-break of a disputed check for a node that made neither fetch.
+/// Queues the tie-break of a disputed check for a node that made neither fetch, and is paid to
+/// neither one's payout key.
 pub(super) fn third_node_tiebreak(
     conn: &Connection,
     check_id: i64,
@@ -834,6 +836,18 @@ pub(super) fn third_node_tiebreak(
     check_node: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    let mut excluded = vec![primary_node.to_string(), check_node.to_string()];
+    for node in [primary_node, check_node] {
+        let payout: Option<String> = conn
+            .query_row_cached(
+                "SELECT payout FROM nodes WHERE node = ?1",
+                params![node],
+                |r| r.get(0),
+            )
+            .optional()
+            .op("third_node_tiebreak")?;
+        excluded.extend(payout);
+    }
     push_task(
         conn,
         &place.url,
@@ -842,7 +856,7 @@ pub(super) fn third_node_tiebreak(
         place.depth,
         "tiebreak",
         Some(check_id),
-        &format!("{primary_node} {check_node}"),
+        &excluded.join(" "),
         now_ms,
     )
 }

@@ -410,21 +410,29 @@ pub(super) fn lease_in(
         )
         .op("lease")?;
     // A node caught fabricating, with no pass since, gets no check or tie-break jobs.
-    let (judges, proven) = tx
+    let (judges, proven, payout) = tx
         .query_row_cached(
-            "SELECT checks_failed, credibility FROM nodes WHERE node = ?1",
+            "SELECT checks_failed, credibility, payout FROM nodes WHERE node = ?1",
             params![node_s],
             |r| {
                 let (failed, credibility): (i64, f64) = (r.get(0)?, r.get(1)?);
                 Ok((
                     crate::scoring::may_judge(failed, credibility),
                     crate::scoring::is_proven(credibility),
+                    Some(r.get::<_, String>(2)?),
                 ))
             },
         )
         .optional()
         .op("lease")?
-        .unwrap_or((true, false));
+        .unwrap_or((true, false, None));
+    // A task names the nodes it must not go to and their payout keys (see `push_task`): a node
+    // paid to the same key as the node it would check is not independent of it.
+    let excludes = |excluded: &str| {
+        excluded
+            .split(' ')
+            .any(|k| k == node_s || Some(k) == payout.as_deref())
+    };
     let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
     let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
     let max_judging = judging_jobs_allowed(want, judges, proven);
@@ -465,9 +473,7 @@ pub(super) fn lease_in(
                 for row in rows {
                     let (id, url, excluded, kind) = row.op("lease")?;
                     let judging_task = kind != "primary";
-                    if (!judging_task || judging < max_judging)
-                        && !excluded.split(' ').any(|k| k == node_s)
-                    {
+                    if (!judging_task || judging < max_judging) && !excludes(&excluded) {
                         found = Some((id, url, judging_task));
                         break;
                     }
@@ -698,7 +704,10 @@ pub(crate) fn enqueue(
     Ok(true)
 }
 
-/// Adds a queued task and counts it on its domain.
+/// Adds a queued task and counts it on its domain. `excluded`: space-separated node keys and
+/// payout keys the task must not be leased to (a node is excluded by its own key or by its
+/// payout key): for a check, the primary node and its payout; for a tie-break, both earlier
+/// fetchers and theirs; for a page taken back from a node caught lying, that node.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn push_task(
     conn: &Connection,
