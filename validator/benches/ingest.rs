@@ -523,8 +523,10 @@ fn main() {
     let params = IngestParams {
         cross_check_rate: c.cross_check_rate,
         new_node_cross_check_rate: c.cross_check_rate,
+        audit_rate: 0.0,
         domain_delay_ms: 0,
         validator_tiebreaks: false,
+        sample_key: [0; 32],
     };
     // Half the batches one after another on this thread, half pipelined: the next batch is
     // decoded and prepared while the store transaction of the previous one runs, as concurrent

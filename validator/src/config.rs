@@ -54,6 +54,10 @@ pub struct Config {
     /// failed check put their credibility back at the start): they are checked more often so
     /// they can prove themselves (0..=1).
     pub new_node_cross_check_rate: f64,
+    /// Share of agreed cross-checks the validator fetches again itself (an audit, with its
+    /// fetches on): two nodes that agree on invented text, a colluding pair, are found out only
+    /// so (0..=1).
+    pub audit_rate: f64,
     /// ISO 639-1 languages accepted; empty accepts every language.
     pub languages: Vec<String>,
     /// Close the open epoch every this many seconds; 0 closes epochs only on command.
@@ -92,6 +96,7 @@ impl Default for Config {
             max_leases_per_domain: 1,
             cross_check_rate: 0.07,
             new_node_cross_check_rate: 0.5,
+            audit_rate: 0.1,
             languages: Vec::new(),
             epoch_interval_secs: 0,
             datasets_dir: PathBuf::new(),
@@ -225,6 +230,7 @@ impl Config {
             "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE",
             &mut self.new_node_cross_check_rate,
         )?;
+        set(&get, "GLEANER_VALIDATOR_AUDIT_RATE", &mut self.audit_rate)?;
         set(&get, "GLEANER_VALIDATOR_PER_IP_RPS", &mut self.per_ip_rps)?;
         set(
             &get,
@@ -266,6 +272,9 @@ impl Config {
         if !(0.0..=1.0).contains(&self.new_node_cross_check_rate) {
             return Err(range("new_node_cross_check_rate", "must be within 0..=1"));
         }
+        if !(0.0..=1.0).contains(&self.audit_rate) {
+            return Err(range("audit_rate", "must be within 0..=1"));
+        }
         if self.lease_ttl_ms < 1_000 {
             return Err(range("lease_ttl_ms", "must be at least 1000"));
         }
@@ -298,6 +307,7 @@ mod tests {
             "GLEANER_VALIDATOR_DOMAIN_DELAY_MS" => Some("7".into()),
             "GLEANER_VALIDATOR_LAB_TOKENS" => Some("x, y".into()),
             "GLEANER_VALIDATOR_NEW_NODE_CROSS_CHECK_RATE" => Some("0.9".into()),
+            "GLEANER_VALIDATOR_AUDIT_RATE" => Some("0.25".into()),
             "GLEANER_VALIDATOR_INGEST_WORKERS" => Some("3".into()),
             "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS" => Some("0".into()),
             "GLEANER_VALIDATOR_TIEBREAK_INTERVAL_SECS" => Some("0".into()),
@@ -319,6 +329,10 @@ mod tests {
         assert_eq!(c.domain_delay_ms, 7);
         assert_eq!(c.lab_tokens, vec!["x", "y"]);
         assert_eq!(c.new_node_cross_check_rate, 0.9);
+        assert_eq!(c.audit_rate, 0.25);
+        let mut bad = c.clone();
+        bad.audit_rate = 1.5;
+        assert!(bad.check().is_err(), "an audit rate above 1");
         assert!(Config::from_toml("no_such_key = 1").is_err());
         let err = c
             .apply_env(|k| (k == "GLEANER_VALIDATOR_LEASE_TTL_MS").then(|| "soon".into()))

@@ -104,4 +104,14 @@ impl Identity {
     pub fn public(&self) -> PublicKey {
         self.key.public()
     }
+
+    /// The key that decides which records are cross-checked and which agreed checks audited
+    /// ([`crate::store::IngestParams::sample_key`]), derived from the secret key: the same
+    /// across restarts, unknown to nodes.
+    pub fn sampling_key(&self) -> [u8; 32] {
+        blake3::derive_key(SAMPLING_KEY_CONTEXT, &self.key.to_bytes())
+    }
 }
+
+/// blake3 key-derivation context of [`Identity::sampling_key`].
+const SAMPLING_KEY_CONTEXT: &str = "gleaner validator 2026-12-06 cross-check sampling key";

@@ -280,8 +280,10 @@ pub fn ingest_batch(
     let params = IngestParams {
         cross_check_rate: 0.0,
         new_node_cross_check_rate: 0.0,
+        audit_rate: 0.0,
         domain_delay_ms: 0,
         validator_tiebreaks: false,
+        sample_key: [0; 32],
     };
     store.ingest(
         batch_id,

@@ -15,8 +15,10 @@ const NOW: i64 = 1_767_225_600_000;
 const PARAMS: IngestParams = IngestParams {
     cross_check_rate: 0.0,
     new_node_cross_check_rate: 0.0,
+    audit_rate: 0.0,
     domain_delay_ms: 0,
     validator_tiebreaks: false,
+    sample_key: [0; 32],
 };
 const LEASE: LeaseParams = LeaseParams {
     ttl_ms: 3_600_000,

@@ -464,8 +464,10 @@ pub(super) async fn submit_batch(
         let params = IngestParams {
             cross_check_rate: c.cross_check_rate,
             new_node_cross_check_rate: c.new_node_cross_check_rate,
+            audit_rate: c.audit_rate,
             domain_delay_ms: c.domain_delay_ms,
             validator_tiebreaks: c.tiebreak_interval_secs > 0,
+            sample_key: state.sampling_key(),
         };
         Ok(Ok((batch_id, prepared, now, params)))
     })

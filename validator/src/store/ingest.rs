@@ -78,10 +78,20 @@ impl DedupKeys {
 pub struct IngestParams {
     pub cross_check_rate: f64,
     pub new_node_cross_check_rate: f64,
+    /// Share of agreed checks the validator audits with its own fetch (with
+    /// `validator_tiebreaks`; [`settle_audit`]).
+    pub audit_rate: f64,
     pub domain_delay_ms: i64,
     /// A disputed cross-check waits for the validator's own fetch (`tiebreak_fetches`, settled
-    /// by [`Store::settle_by_validator`]) instead of going straight to a third node.
+    /// by [`Store::settle_by_validator`]) instead of going straight to a third node; audits are
+    /// made only then.
     pub validator_tiebreaks: bool,
+    /// The validator's secret key for sampling ([`crate::Identity::sampling_key`]): which
+    /// records are checked, and which agreed checks audited, is a keyed hash of the record's id
+    /// ([`sampled`]). A node knows its record's id before it submits (it is a hash of what the
+    /// node signs), so sampling on the id alone would let a fabricator change a byte of its
+    /// text until its record would not be checked.
+    pub sample_key: [u8; 32],
 }
 
 /// The result of ingesting a batch.
@@ -454,7 +464,7 @@ pub(super) fn ingest_in(
             } else {
                 p.new_node_cross_check_rate
             };
-            if sampled(&d.id, rate) {
+            if sampled(&p.sample_key, &d.id, rate) {
                 tx.exec_cached(
                     "INSERT INTO cross_checks(url, primary_record, primary_seq, primary_node,
                                               outcome, created_at_ms)
@@ -656,10 +666,13 @@ fn remove_bands(
     Ok(())
 }
 
-/// Deterministic sampling: the record id's first 8 bytes as a fraction of 2^64.
-fn sampled(id: &Digest, rate: f64) -> bool {
+/// Whether the record `id` is in the sampled share `rate` under the validator's secret `key`:
+/// the first 8 bytes of the record id's keyed blake3 hash as a fraction of 2^64. Deterministic
+/// for the validator, unpredictable for nodes (see [`IngestParams::sample_key`]).
+fn sampled(key: &[u8; 32], id: &Digest, rate: f64) -> bool {
+    let hash = blake3::keyed_hash(key, id.as_bytes());
     let mut b = [0u8; 8];
-    b.copy_from_slice(&id.as_bytes()[..8]);
+    b.copy_from_slice(&hash.as_bytes()[..8]);
     (u64::from_le_bytes(b) as f64 / u64::MAX as f64) < rate
 }
 
@@ -873,14 +886,14 @@ pub(super) struct Dispute {
     pub check_node: Option<String>,
     /// The validator's text's signature when its own fetch was the check
     /// ([`settle_unchecked`]; `check_node` is then [`VALIDATOR`] and there is no check record).
-    check_minhash: Option<Vec<u8>>,
+    validator_minhash: Option<Vec<u8>>,
     pub outcome: String,
 }
 
 pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Dispute>, StoreError> {
     conn.query_row_cached(
         "SELECT primary_record, primary_seq, primary_node, check_record, check_seq, check_node,
-                outcome, check_minhash
+                outcome, validator_minhash
            FROM cross_checks WHERE id = ?1",
         params![check_id],
         |r| {
@@ -893,7 +906,7 @@ pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Disp
                 check_seq: r.get(4)?,
                 check_node: r.get(5)?,
                 outcome: r.get(6)?,
-                check_minhash: r.get(7)?,
+                validator_minhash: r.get(7)?,
             })
         },
     )
@@ -934,7 +947,7 @@ pub(super) fn settle_dispute(
     }
     // The check's side: a node's record, or the validator's own fetch (no record).
     let by_validator = check_node == VALIDATOR;
-    let check_sig = match &d.check_minhash {
+    let check_sig = match &d.validator_minhash {
         Some(bytes) if by_validator => MinHash::from_bytes(bytes),
         _ => minhash_of(conn, d.check_seq)?,
     };
@@ -1086,7 +1099,7 @@ pub(super) fn settle_unchecked(
         return Ok("agreed");
     }
     conn.exec_cached(
-        "UPDATE cross_checks SET check_node = ?2, check_minhash = ?3, similarity = ?4,
+        "UPDATE cross_checks SET check_node = ?2, validator_minhash = ?3, similarity = ?4,
                 outcome = 'disputed' WHERE id = ?1",
         params![d.id, VALIDATOR, sig.to_bytes(), sim],
     )
@@ -1348,6 +1361,42 @@ mod tests {
 
     /// Every way a record can fail its lease refuses the whole batch with its own reason code,
     /// and the batch's good records before it leave their leases open.
+    /// Which records are sampled follows the rate and the validator's secret key, not the
+    /// record id alone: a node that knows its record's id cannot tell whether it will be
+    /// checked, so changing its text until it would not be gains it nothing.
+    #[test]
+    fn sampling_is_keyed_by_the_validators_secret() {
+        let ids: Vec<Digest> = (0..4000u32).map(|i| Digest::of(&i.to_le_bytes())).collect();
+        let picks = |key: &[u8; 32], rate: f64| -> Vec<bool> {
+            ids.iter().map(|id| sampled(key, id, rate)).collect()
+        };
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        for rate in [0.07, 0.5] {
+            let share = |p: &[bool]| p.iter().filter(|&&s| s).count() as f64 / ids.len() as f64;
+            let (pa, pb) = (picks(&a, rate), picks(&b, rate));
+            assert!((share(&pa) - rate).abs() < 0.03, "{rate}: {}", share(&pa));
+            assert!((share(&pb) - rate).abs() < 0.03, "{rate}: {}", share(&pb));
+            // Independent keys pick independent sets: about rate² of the ids in both.
+            let both = pa.iter().zip(&pb).filter(|(x, y)| **x && **y).count() as f64;
+            let both = both / ids.len() as f64;
+            assert!((both - rate * rate).abs() < 0.03, "{rate}: {both} in both");
+            assert_eq!(pa, picks(&a, rate), "the same key decides the same way");
+        }
+        // The id's own first bytes (what sampling read before) do not decide.
+        let unkeyed = |id: &Digest| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&id.as_bytes()[..8]);
+            (u64::from_le_bytes(b) as f64 / u64::MAX as f64) < 0.5
+        };
+        let same = ids
+            .iter()
+            .filter(|id| unkeyed(id) == sampled(&a, id, 0.5))
+            .count() as f64;
+        assert!((same / ids.len() as f64 - 0.5).abs() < 0.05, "{same}");
+        assert!(ids.iter().all(|id| sampled(&a, id, 1.0)));
+        assert!(!ids.iter().any(|id| sampled(&a, id, 0.0)));
+    }
+
     #[test]
     fn each_lease_refusal_has_its_code_and_changes_nothing() {
         use crate::testkit::{ingest_batch, leased_jobs, leased_jobs_on, record_for, sample_text};

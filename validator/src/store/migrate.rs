@@ -204,7 +204,7 @@ fn validator_checks(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), Stor
     add_column(
         tx,
         "cross_checks",
-        "check_minhash",
+        "validator_minhash",
         include_str!("migrations/0018_validator_checks.sql"),
     )
 }
@@ -707,7 +707,7 @@ mod tests {
         drop(Store::open_file(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "ALTER TABLE cross_checks DROP COLUMN check_minhash;
+            "ALTER TABLE cross_checks DROP COLUMN validator_minhash;
              INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
                                       created_at_ms)
                   VALUES (7, 'http://a.example/p', x'01', 'n1', 'pending', 5);
@@ -717,7 +717,7 @@ mod tests {
         assert!(
             !table_sql(&conn, "cross_checks")
                 .unwrap()
-                .contains("check_minhash")
+                .contains("validator_minhash")
         );
         drop(conn);
         for _ in 0..2 {
@@ -726,7 +726,7 @@ mod tests {
             assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
             let row: (i64, String, Option<Vec<u8>>) = conn
                 .query_row(
-                    "SELECT id, outcome, check_minhash FROM cross_checks",
+                    "SELECT id, outcome, validator_minhash FROM cross_checks",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )

@@ -206,7 +206,7 @@ CREATE TABLE IF NOT EXISTS cross_checks (
     resolved_at_ms   INTEGER,
     -- The validator's own fetch as the checker (version 18): its text's MinHash signature, kept
     -- when it disagrees with the primary's and a third node decides (check_node 'validator').
-    check_minhash    BLOB
+    validator_minhash    BLOB
 );
 
 -- Disputed cross-checks waiting for the validator's own fetch (version 15): one row each until
