@@ -35,6 +35,9 @@ function fillTable(id, rows) {
 const CHECK_OUTCOMES = {
   pending: "waiting for a second node's fetch",
   agreed: "the second fetch (a node's or the validator's) agrees",
+  auditing: "agreed; waiting for the validator's audit",
+  audit_disputed: "the validator's audit disagrees with both nodes: waiting for a third fetch",
+  audit_refuted: "a third fetch bore the audit out: both nodes penalised",
   disputed: "the fetches disagree: waiting for a third fetch",
   unfound: "the checker found no page: waiting for the validator's fetch",
   unchecked: "no node got the check done: waiting for the validator's fetch",

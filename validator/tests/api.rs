@@ -1354,6 +1354,80 @@ async fn a_check_no_node_gets_done_is_made_by_the_validators_own_fetch() {
     net.healthy().await;
 }
 
+/// Agreed checks are audited by the validator's own fetch (here every one): a real page stays
+/// `agreed`, audited; two nodes agreeing on text for a page the site says is not there lose
+/// both records (`page_gone`); two agreeing on invented text for a real page are disputed
+/// against the validator, and a third node bearing the validator out refutes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
+    let (site, html) = article_site().await;
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        c.audit_rate = 1.0;
+        c.tiebreak_interval_secs = 1;
+        c.fetch_allow_addrs = vec![site];
+    })
+    .await;
+    let (a, b, x, y, judge) = (key(91), key(92), key(93), key(94), key(95));
+    for k in [&a, &b, &x, &y, &judge] {
+        net.register(k).await;
+    }
+    let row = |k: &SecretKey| net.node(k);
+    let url = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+
+    // An honest pair: the audit agrees.
+    fetch_primary(&net, &a, &url, &real).await;
+    fetch_check(&net, &b, &url, &real).await;
+    until(|| net.check_of(&url).0 != "auditing").await;
+    assert_eq!(
+        net.check_of(&url),
+        ("agreed".into(), Some("validator".into()))
+    );
+    assert_eq!((row(&a).checks_passed, row(&b).checks_passed), (1, 1));
+
+    // A pair agreeing on text for a dead link.
+    let gone = format!("http://{site}/gone");
+    let made_up = sample_text(770, 3000);
+    fetch_primary(&net, &x, &gone, &made_up).await;
+    fetch_check(&net, &y, &gone, &made_up).await;
+    until(|| net.check_of(&gone).0 != "auditing").await;
+    assert_eq!(
+        net.check_of(&gone),
+        ("page_gone".into(), Some("validator".into()))
+    );
+    assert!(!net.accepted(&gone));
+    let (x_failed, y_failed) = (row(&x).checks_failed, row(&y).checks_failed);
+    assert_eq!((x_failed, y_failed), (1, 1));
+
+    // A pair agreeing on invented text for a real page: the validator disagrees, a third node
+    // decides against the pair.
+    let copy = format!("http://{site}/article?copy=1");
+    let invented = sample_text(771, 3000);
+    fetch_primary(&net, &x, &copy, &invented).await;
+    fetch_check(&net, &y, &copy, &invented).await;
+    until(|| net.check_of(&copy).0 != "auditing").await;
+    assert_eq!(net.check_of(&copy), ("audit_disputed".into(), None));
+    assert_eq!(
+        row(&x).checks_failed,
+        x_failed,
+        "not on the validator's word alone"
+    );
+    fetch_check(&net, &judge, &copy, &real).await;
+    assert_eq!(
+        net.check_of(&copy),
+        ("audit_refuted".into(), Some(judge.public().to_string()))
+    );
+    for k in [&x, &y] {
+        assert_eq!(row(k).checks_failed, 2);
+        assert_eq!(row(k).points_total, 0, "the epoch's points are forfeited");
+    }
+    assert_eq!(row(&judge).checks_passed, 1);
+    assert!(row(&a).points_total > 0 && row(&b).points_total > 0);
+    net.healthy().await;
+}
+
 /// Turning the validator's own fetches off strands no check: a server started with
 /// `tiebreak_interval_secs = 0` hands on, once, what a run with them on left waiting: the
 /// dispute goes to a third node, the check whose checker found no page and the one no node got

@@ -504,6 +504,7 @@ pub(super) fn ingest_in(
                 epoch,
                 now_ms,
                 p.validator_tiebreaks,
+                p.validator_tiebreaks && sampled(&p.sample_key, &d.id, p.audit_rate),
             )?;
         }
         verdicts.push(RecordVerdict {
@@ -727,7 +728,9 @@ fn minhash_of(conn: &Connection, seq: Option<i64>) -> Result<Option<MinHash>, St
     Ok(bytes.as_deref().and_then(MinHash::from_bytes))
 }
 
-/// Compares a check or tie-break fetch with the earlier fetches and settles credibility.
+/// Compares a check or tie-break fetch with the earlier fetches and settles credibility. A check
+/// that agrees is audited by the validator's own fetch when `audit` (outcome `auditing`,
+/// [`settle_audit`]).
 #[allow(clippy::too_many_arguments)]
 fn resolve_check(
     conn: &Connection,
@@ -742,11 +745,17 @@ fn resolve_check(
     epoch: u64,
     now_ms: i64,
     validator_tiebreaks: bool,
+    audit: bool,
 ) -> Result<(), StoreError> {
     let this = pr.derived.id.as_bytes().as_slice();
     let Some(dispute) = dispute_of(conn, check_id)? else {
         return Ok(());
     };
+    if task.kind != "check" && dispute.outcome == "audit_disputed" {
+        // A third node's fetch of an audited page: the two nodes against the validator.
+        return settle_audit_dispute(conn, bands, dispute, sig, node, this, epoch, now_ms)
+            .map(|_| ());
+    }
     if task.kind != "check" {
         // A third node's fetch of a disputed check.
         return settle_dispute(
@@ -764,15 +773,25 @@ fn resolve_check(
         return Ok(());
     };
     let sim = sig.similarity(&primary_sig);
+    let place = TiebreakPlace {
+        url: lease.url.clone(),
+        domain: lease.domain.clone(),
+        request_id: task.request_id,
+        depth: task.depth,
+    };
     if sim >= AGREEMENT_SIMILARITY {
         apply_check(conn, &dispute.primary_node, true)?;
         apply_check(conn, node, true)?;
+        let outcome = if audit { "auditing" } else { "agreed" };
         conn.exec_cached(
             "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
-                    outcome = 'agreed', resolved_at_ms = ?5, check_seq = ?6 WHERE id = ?1",
-            params![check_id, this, node, sim, now_ms, seq],
+                    outcome = ?7, resolved_at_ms = ?5, check_seq = ?6 WHERE id = ?1",
+            params![check_id, this, node, sim, now_ms, seq, outcome],
         )
         .op("resolve_check")?;
+        if audit {
+            queue_validator_fetch(conn, check_id, &place, now_ms)?;
+        }
         return Ok(());
     }
     conn.exec_cached(
@@ -781,12 +800,6 @@ fn resolve_check(
         params![check_id, this, node, sim, seq],
     )
     .op("resolve_check")?;
-    let place = TiebreakPlace {
-        url: lease.url.clone(),
-        domain: lease.domain.clone(),
-        request_id: task.request_id,
-        depth: task.depth,
-    };
     if validator_tiebreaks {
         queue_validator_fetch(conn, check_id, &place, now_ms)?;
     } else {
@@ -1113,6 +1126,118 @@ pub(super) fn settle_unchecked(
     Ok("disputed")
 }
 
+/// Settles agreed check `d` picked for an audit (outcome `auditing`, [`resolve_check`]) with the
+/// validator's own fetch of the page at `place`. Two nodes that agree are checked by nobody
+/// else, so a colluding pair agreeing on invented text is found out only here:
+/// - text agreeing with the primary's (and so with the checker's): `agreed` as before, now with
+///   `tiebreak_node` 'validator' (audited);
+/// - text disagreeing: `audit_disputed`, the validator's signature kept, and a third node's fetch
+///   decides between the pair and the validator ([`settle_audit_dispute`]); the validator's text
+///   alone refutes nobody;
+/// - no page: both claims go, `page_gone` for each ([`settle_gone_dispute`]);
+/// - fetch failed or not tried: `agreed`, unaudited, blaming nobody.
+pub(super) fn settle_audit(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    d: &Dispute,
+    place: &TiebreakPlace,
+    fetched: &ValidatorFetch,
+    now_ms: i64,
+) -> Result<&'static str, StoreError> {
+    let agreed = |by: Option<&str>| -> Result<&'static str, StoreError> {
+        conn.exec_cached(
+            "UPDATE cross_checks SET outcome = 'agreed', tiebreak_node = ?2 WHERE id = ?1",
+            params![d.id, by],
+        )
+        .op("settle_audit")?;
+        Ok("agreed")
+    };
+    match fetched {
+        ValidatorFetch::Text(sig) => {
+            let (Some(primary_sig), Some(check_node)) =
+                (minhash_of(conn, d.primary_seq)?, d.check_node.as_deref())
+            else {
+                return agreed(None);
+            };
+            if sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY {
+                return agreed(Some(VALIDATOR));
+            }
+            conn.exec_cached(
+                "UPDATE cross_checks SET outcome = 'audit_disputed', validator_minhash = ?2
+                  WHERE id = ?1",
+                params![d.id, sig.to_bytes()],
+            )
+            .op("settle_audit")?;
+            third_node_tiebreak(conn, d.id, place, &d.primary_node, check_node, now_ms)?;
+            tracing::info!(
+                check = d.id,
+                "the validator's audit disagrees with two agreeing nodes; a third node will decide"
+            );
+            Ok("audit_disputed")
+        }
+        ValidatorFetch::NoPage { code } => {
+            Ok(settle_gone_dispute(conn, bands, d, code, now_ms)?.unwrap_or("agreed"))
+        }
+        ValidatorFetch::Failed { .. } | ValidatorFetch::NotTried { .. } => agreed(None),
+    }
+}
+
+/// Settles audited check `d` (outcome `audit_disputed`: the validator's fetch disagreed with two
+/// agreeing nodes, [`settle_audit`]) by a third node's fetch (`node`, its `record` and its
+/// text's signature `third_sig`): agreeing with the pair, the check stands `agreed` (the
+/// validator's text is nobody's fault); agreeing with the validator, both nodes invented the
+/// same text: `audit_refuted`, each fails a check and is penalised as a refuted node is; with
+/// both or neither, `inconclusive`. `None` when the check is not (or no longer) so disputed.
+#[allow(clippy::too_many_arguments)]
+fn settle_audit_dispute(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    d: Dispute,
+    third_sig: &MinHash,
+    node: &str,
+    record: &[u8],
+    epoch: u64,
+    now_ms: i64,
+) -> Result<Option<&'static str>, StoreError> {
+    if d.outcome != "audit_disputed" {
+        return Ok(None);
+    }
+    let validator_sig = d.validator_minhash.as_deref().and_then(MinHash::from_bytes);
+    let (Some(primary_sig), Some(validator_sig)) =
+        (minhash_of(conn, d.primary_seq)?, validator_sig)
+    else {
+        return Ok(None);
+    };
+    let with_pair = third_sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
+    let with_validator = third_sig.similarity(&validator_sig) >= AGREEMENT_SIMILARITY;
+    let outcome = match (with_pair, with_validator) {
+        (true, false) => "agreed",
+        (false, true) => "audit_refuted",
+        _ => "inconclusive",
+    };
+    if outcome != "inconclusive" {
+        apply_check(conn, node, true)?;
+    }
+    if outcome == "audit_refuted" {
+        for liar in [Some(Claim::primary(&d)), Claim::check(&d)]
+            .into_iter()
+            .flatten()
+        {
+            apply_check(conn, liar.node, false)?;
+            penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
+            tracing::warn!(check = d.id, node = %liar.node,
+                "two nodes agreed on text a third fetch and the validator's refute; penalised");
+        }
+    }
+    conn.exec_cached(
+        "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
+                resolved_at_ms = ?5 WHERE id = ?1",
+        params![d.id, record, node, outcome, now_ms],
+    )
+    .op("settle_audit_dispute")?;
+    Ok(Some(outcome))
+}
+
 /// One node's claim that a page had text: the node and its record (id and row).
 struct Claim<'a> {
     node: &'a str,
@@ -1198,7 +1323,9 @@ pub(super) fn settle_gone_dispute(
     code: &str,
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
-    let Some(check) = Claim::check(d).filter(|_| d.outcome == "disputed") else {
+    let Some(check) =
+        Claim::check(d).filter(|_| matches!(d.outcome.as_str(), "disputed" | "auditing"))
+    else {
         return Ok(None);
     };
     let epoch = open_epoch(conn)?;

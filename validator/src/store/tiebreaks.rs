@@ -21,8 +21,8 @@ use gleaner_protocol::api::FailureReason;
 use rusqlite::{OptionalExtension, params};
 
 use super::ingest::{
-    Third, TiebreakPlace, dispute_of, settle_dispute, settle_gone_dispute, settle_unchecked,
-    settle_unfound, third_node_tiebreak,
+    Third, TiebreakPlace, dispute_of, settle_audit, settle_dispute, settle_gone_dispute,
+    settle_unchecked, settle_unfound, third_node_tiebreak,
 };
 use super::{Cached, Group, Op, Store, StoreError, open_epoch};
 use crate::dedup::MinHash;
@@ -89,7 +89,8 @@ pub enum TiebreakSettled {
     /// The check's outcome now: for a dispute `primary_upheld`, `check_upheld`,
     /// `inconclusive` or `page_gone`; for a check whose checker found no page, also `abandoned`;
     /// for a check no node got done, also `agreed`, or `disputed` when a third node's fetch is to
-    /// decide between the primary and the validator.
+    /// decide between the primary and the validator; for an audit `agreed`, `page_gone` or
+    /// `audit_disputed` (a third node's fetch is to decide between the pair and the validator).
     Settled(&'static str),
     /// The validator's fetch failed: a third node fetches the page instead.
     ToNodes,
@@ -184,17 +185,18 @@ impl Store {
     }
 
     /// Validator fetches that have waited too long for their domain to be free, oldest first:
-    /// disputes after [`TIEBREAK_MAX_WAIT_MS`] (the validator hands them to third nodes), checks
-    /// that found no page after [`UNFOUND_MAX_WAIT_MS`] (abandoned); both settled with
-    /// [`ValidatorFetch::NotTried`].
+    /// disputes after [`TIEBREAK_MAX_WAIT_MS`] (the validator hands them to third nodes); checks
+    /// that found no page or that no node got done (abandoned), and audits (the check stands
+    /// unaudited), after [`UNFOUND_MAX_WAIT_MS`]; all settled with [`ValidatorFetch::NotTried`].
     pub fn stale_tiebreak_fetches(&self, now_ms: i64) -> Result<Vec<TiebreakFetch>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT t.check_id, t.url, t.domain
                    FROM tiebreak_fetches t JOIN cross_checks c ON c.id = t.check_id
-                  WHERE t.queued_at_ms < CASE WHEN c.outcome IN ('unfound', 'unchecked') THEN ?2
-                                              ELSE ?1 END
+                  WHERE t.queued_at_ms <
+                        CASE WHEN c.outcome IN ('unfound', 'unchecked', 'auditing') THEN ?2
+                             ELSE ?1 END
                   ORDER BY t.queued_at_ms, t.check_id",
             )
             .op("stale_tiebreak_fetches")?;
@@ -363,6 +365,10 @@ impl Group<'_> {
             }
             if d.outcome == "unchecked" {
                 let outcome = settle_unchecked(conn, bands, &d, &place, fetched, now_ms)?;
+                return Ok(TiebreakSettled::Settled(outcome));
+            }
+            if d.outcome == "auditing" {
+                let outcome = settle_audit(conn, bands, &d, &place, fetched, now_ms)?;
                 return Ok(TiebreakSettled::Settled(outcome));
             }
             match fetched {
