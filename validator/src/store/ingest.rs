@@ -15,7 +15,7 @@ use super::jobs::{
     CLOSE_DOMAIN_LEASE, RequestScope, add_pending, close_domain_lease_with, note_crawl_delay,
     push_task,
 };
-use super::nodes::{apply_check, apply_page_gone, epoch_points, payout_and_credibility};
+use super::nodes::{apply_check, apply_page_gone, epoch_points, payout_and_credibility, payout_of};
 use super::tiebreaks::ValidatorFetch;
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
@@ -864,15 +864,7 @@ pub(super) fn third_node_tiebreak(
 ) -> Result<(), StoreError> {
     let mut excluded = vec![primary_node.to_string(), check_node.to_string()];
     for node in [primary_node, check_node] {
-        let payout: Option<String> = conn
-            .query_row_cached(
-                "SELECT payout FROM nodes WHERE node = ?1",
-                params![node],
-                |r| r.get(0),
-            )
-            .optional()
-            .op("third_node_tiebreak")?;
-        excluded.extend(payout);
+        excluded.extend(payout_of(conn, node)?);
     }
     push_task(
         conn,
@@ -1358,13 +1350,10 @@ fn take_back(
     if points <= 0 {
         return Ok(());
     }
-    let payout: String = conn
-        .query_row_cached(
-            "SELECT payout FROM nodes WHERE node = ?1",
-            params![node],
-            |r| r.get(0),
-        )
-        .op("take_back")?;
+    let payout = payout_of(conn, node)?.ok_or_else(|| StoreError::Corrupt {
+        what: "ledger entry's node",
+        why: format!("{node} is not registered"),
+    })?;
     conn.exec_cached(
         "INSERT INTO ledger(at_ms, epoch, node, payout, kind, amount, record_id, note)
          VALUES (?1, ?2, ?3, ?4, 'penalty', ?5, ?6, ?7)",

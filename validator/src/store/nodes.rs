@@ -92,6 +92,17 @@ pub(crate) fn payout_and_credibility(
     .op("node_standing")
 }
 
+/// The payout key of `node` (a node key as text), if it is registered.
+pub(crate) fn payout_of(conn: &Connection, node: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row_cached(
+        "SELECT payout FROM nodes WHERE node = ?1",
+        params![node],
+        |r| r.get(0),
+    )
+    .optional()
+    .op("payout_of")
+}
+
 /// Records a cross-check result for `node` (a node key as text).
 pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result<(), StoreError> {
     apply_check_with(conn, node, passed, |c| update_credibility(c, passed))
