@@ -79,7 +79,7 @@ pub struct IngestParams {
     pub cross_check_rate: f64,
     pub new_node_cross_check_rate: f64,
     /// Share of agreed checks the validator audits with its own fetch (with
-    /// `validator_tiebreaks`; [`settle_audit`]).
+    /// `validator_tiebreaks`; `ingest::settle_audit`).
     pub audit_rate: f64,
     pub domain_delay_ms: i64,
     /// A disputed cross-check waits for the validator's own fetch (`tiebreak_fetches`, settled
@@ -88,9 +88,9 @@ pub struct IngestParams {
     pub validator_tiebreaks: bool,
     /// The validator's secret key for sampling ([`crate::Identity::sampling_key`]): which
     /// records are checked, and which agreed checks audited, is a keyed hash of the record's id
-    /// ([`sampled`]). A node knows its record's id before it submits (it is a hash of what the
-    /// node signs), so sampling on the id alone would let a fabricator change a byte of its
-    /// text until its record would not be checked.
+    /// (`ingest::sampled`). A node knows its record's id before it submits (it is a hash of
+    /// what the node signs), so sampling on the id alone would let a fabricator change a byte of
+    /// its text until its record would not be checked.
     pub sample_key: [u8; 32],
 }
 
