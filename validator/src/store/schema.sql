@@ -204,9 +204,11 @@ CREATE TABLE IF NOT EXISTS cross_checks (
     outcome          TEXT NOT NULL,
     created_at_ms    INTEGER NOT NULL,
     resolved_at_ms   INTEGER,
-    -- The validator's own fetch as the checker (version 18): its text's MinHash signature, kept
-    -- when it disagrees with the primary's and a third node decides (check_node 'validator').
-    validator_minhash    BLOB
+    -- The validator's own fetch as one side of a dispute (version 18): its text's MinHash
+    -- signature, kept when it disagrees and a third node decides: as the checker of a check no
+    -- node got done (check_node 'validator'), or as the auditor of an agreed check
+    -- (outcome 'audit_disputed').
+    validator_minhash BLOB
 );
 
 -- Disputed cross-checks waiting for the validator's own fetch (version 15): one row each until
