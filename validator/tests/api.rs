@@ -1462,6 +1462,13 @@ async fn turning_the_validators_fetches_off_strands_no_check() {
     assert_eq!(net.check_of(&unfound).0, "unfound");
     assert_eq!(net.check_of(&unchecked).0, "unchecked");
     assert_eq!(store.tiebreak_fetches_waiting().unwrap(), 3);
+    assert!(
+        net.metrics()
+            .await
+            .lines()
+            .any(|l| l == "gleaner_checks_waiting_for_validator 3"),
+        "the gauge operators watch"
+    );
 
     // The same store served with the fetches off.
     let mut config = net.state.config().clone();
@@ -1485,6 +1492,12 @@ async fn turning_the_validators_fetches_off_strands_no_check() {
     assert_eq!(net.check_of(&unfound), ("abandoned".into(), None));
     assert_eq!(net.check_of(&unchecked), ("abandoned".into(), None));
     assert_eq!(net.node(&primary).checks_failed, 0, "nobody is blamed");
+    assert!(
+        net.metrics()
+            .await
+            .lines()
+            .any(|l| l == "gleaner_checks_waiting_for_validator 0")
+    );
     net.healthy().await;
 }
 

@@ -150,6 +150,15 @@ pub(super) async fn healthz(
 pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     let nonces = s.inner.nonces.lock().map(|n| n.len()).unwrap_or(0);
     let bands = s.store().band_index_size();
+    // A count over a small table; off the async threads all the same. A failure leaves the
+    // gauge out rather than failing the scrape.
+    let waiting = {
+        let store = s.store().clone();
+        tokio::task::spawn_blocking(move || store.tiebreak_fetches_waiting())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    };
     let gate = s.ingest_gate();
     let (writer_queued, writer_oldest) = s.writer_queue();
     let mut gauges = vec![
@@ -184,6 +193,14 @@ pub(super) async fn metrics(State(s): State<AppState>) -> Response {
             gate.workers() as f64,
         ),
     ];
+    if let Some(n) = waiting {
+        gauges.push((
+            "gleaner_checks_waiting_for_validator",
+            "Cross-checks waiting for the validator's own fetch (disputes, checks that found no \
+             page or that no node got done, audits).",
+            n as f64,
+        ));
+    }
     if let Some(b) = bands {
         gauges.extend([
             (
