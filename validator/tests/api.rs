@@ -48,6 +48,10 @@ async fn start(tune: impl FnOnce(&mut Config)) -> Net {
         per_node_burst: 1_000,
         cross_check_rate: 0.0,
         new_node_cross_check_rate: 0.0,
+        // No audits unless a test says so: which agreed checks are audited is a keyed hash of
+        // record ids, which carry random lease ids, so any other rate makes a test's outcomes
+        // vary from run to run (`agreed_checks_are_audited_by_the_validators_own_fetch`).
+        audit_rate: 0.0,
         // Tie-breaks by third nodes unless a test says otherwise (the validator's own fetch
         // needs a site it may reach: `disputes_are_settled_by_the_validators_own_fetch`).
         tiebreak_interval_secs: 0,
