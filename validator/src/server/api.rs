@@ -484,7 +484,7 @@ pub(super) async fn submit_batch(
             audit_rate: c.audit_rate,
             domain_delay_ms: c.domain_delay_ms,
             validator_tiebreaks: c.tiebreak_interval_secs > 0,
-            sample_key: state.sampling_key(),
+            sample_key: state.identity().sampling_key(),
         };
         Ok(Ok((batch_id, prepared, now, params)))
     })

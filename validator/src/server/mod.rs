@@ -48,8 +48,6 @@ pub struct AppState {
 struct Inner {
     store: Arc<Store>,
     identity: Identity,
-    /// [`Identity::sampling_key`], derived once.
-    sampling_key: [u8; 32],
     config: Config,
     clock: Clock,
     nonces: auth::NonceMutex,
@@ -93,7 +91,6 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
-                sampling_key: identity.sampling_key(),
                 identity,
                 config,
                 clock,
@@ -117,11 +114,6 @@ impl AppState {
     /// The validator's identity.
     pub fn identity(&self) -> &Identity {
         &self.inner.identity
-    }
-
-    /// The validator's secret sampling key ([`Identity::sampling_key`]).
-    pub fn sampling_key(&self) -> [u8; 32] {
-        self.inner.sampling_key
     }
 
     /// The settings.
