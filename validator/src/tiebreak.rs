@@ -1,8 +1,9 @@
 //! The validator's own fetch of a disputed page (issue: "disagreement is resolved by a third
 //! fetch … or the validator's own safe fetcher").
 //!
-//! When a cross-check's two fetches disagree, or a checker finds no page where the primary
-//! claimed one (404, 410, robots.txt, …), the check waits in the store (`tiebreak_fetches`).
+//! When a cross-check's two fetches disagree, a checker finds no page where the primary claimed
+//! one (404, 410, robots.txt, …), no node gets the check done, or an agreed check is picked for
+//! an audit, the check waits in the store (`tiebreak_fetches`).
 //! Every `tiebreak_interval_secs` the server fetches those pages itself, one at a time:
 //! - it takes the domain's turn as a node's lease would: it holds the domain, so no node is leased
 //!   it, and fetches once the domain's rest is over ([`Store::hold_next_tiebreak`]); a domain with
@@ -15,11 +16,13 @@
 //! - it settles the dispute with the text's MinHash signature ([`Store::settle_by_validator`]),
 //!   and the domain rests from then on; a check whose checker found no page is settled by this
 //!   fetch alone, the site's own "no page" ([`ValidatorFetch::NoPage`]) included; a dispute
-//!   whose page the site says is not there goes against both nodes, which claimed texts for it.
+//!   whose page the site says is not there goes against both nodes, which claimed texts for it;
+//!   for a check nobody did and for an audit the fetch is one side, and a disagreement goes to
+//!   a third node.
 //!
 //! A fetch that fails otherwise, for whatever reason, is nobody's fault: that dispute goes to a
-//! third node instead. The validator is independent of both nodes and cannot lie to itself, so a dispute
-//! settles in seconds without waiting for, or trusting, a third node.
+//! third node instead. The validator is independent of both nodes and cannot lie to itself, so
+//! a dispute settles in seconds without waiting for, or trusting, a third node.
 
 use std::sync::Arc;
 use std::time::Duration;

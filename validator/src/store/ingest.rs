@@ -492,19 +492,7 @@ pub(super) fn ingest_in(
             && let Some(k) = keys
         {
             resolve_check(
-                tx,
-                bands,
-                check_id,
-                &task,
-                &lease,
-                pr,
-                &k.minhash,
-                seq,
-                &node_s,
-                epoch,
-                now_ms,
-                p.validator_tiebreaks,
-                p.validator_tiebreaks && sampled(&p.sample_key, &d.id, p.audit_rate),
+                tx, bands, check_id, &task, &lease, pr, &k.minhash, seq, &node_s, epoch, now_ms, p,
             )?;
         }
         verdicts.push(RecordVerdict {
@@ -729,8 +717,8 @@ fn minhash_of(conn: &Connection, seq: Option<i64>) -> Result<Option<MinHash>, St
 }
 
 /// Compares a check or tie-break fetch with the earlier fetches and settles credibility. A check
-/// that agrees is audited by the validator's own fetch when `audit` (outcome `auditing`,
-/// [`settle_audit`]).
+/// that agrees is audited by the validator's own fetch when its record is in `p.audit_rate`'s
+/// sample (outcome `auditing`, [`settle_audit`]).
 #[allow(clippy::too_many_arguments)]
 fn resolve_check(
     conn: &Connection,
@@ -744,20 +732,14 @@ fn resolve_check(
     node: &str,
     epoch: u64,
     now_ms: i64,
-    validator_tiebreaks: bool,
-    audit: bool,
+    p: &IngestParams,
 ) -> Result<(), StoreError> {
     let this = pr.derived.id.as_bytes().as_slice();
     let Some(dispute) = dispute_of(conn, check_id)? else {
         return Ok(());
     };
-    if task.kind != "check" && dispute.outcome == "audit_disputed" {
-        // A third node's fetch of an audited page: the two nodes against the validator.
-        return settle_audit_dispute(conn, bands, dispute, sig, node, this, epoch, now_ms)
-            .map(|_| ());
-    }
     if task.kind != "check" {
-        // A third node's fetch of a disputed check.
+        // A third node's fetch of a disputed (or audited) check.
         return settle_dispute(
             conn,
             bands,
@@ -773,7 +755,7 @@ fn resolve_check(
         return Ok(());
     };
     let sim = sig.similarity(&primary_sig);
-    let place = TiebreakPlace {
+    let place = || TiebreakPlace {
         url: lease.url.clone(),
         domain: lease.domain.clone(),
         request_id: task.request_id,
@@ -782,6 +764,7 @@ fn resolve_check(
     if sim >= AGREEMENT_SIMILARITY {
         apply_check(conn, &dispute.primary_node, true)?;
         apply_check(conn, node, true)?;
+        let audit = p.validator_tiebreaks && sampled(&p.sample_key, &pr.derived.id, p.audit_rate);
         let outcome = if audit { "auditing" } else { "agreed" };
         conn.exec_cached(
             "UPDATE cross_checks SET check_record = ?2, check_node = ?3, similarity = ?4,
@@ -790,7 +773,7 @@ fn resolve_check(
         )
         .op("resolve_check")?;
         if audit {
-            queue_validator_fetch(conn, check_id, &place, now_ms)?;
+            queue_validator_fetch(conn, check_id, &place(), now_ms)?;
         }
         return Ok(());
     }
@@ -800,15 +783,22 @@ fn resolve_check(
         params![check_id, this, node, sim, seq],
     )
     .op("resolve_check")?;
-    if validator_tiebreaks {
-        queue_validator_fetch(conn, check_id, &place, now_ms)?;
+    if p.validator_tiebreaks {
+        queue_validator_fetch(conn, check_id, &place(), now_ms)?;
     } else {
-        third_node_tiebreak(conn, check_id, &place, &dispute.primary_node, node, now_ms)?;
+        third_node_tiebreak(
+            conn,
+            check_id,
+            &place(),
+            &dispute.primary_node,
+            node,
+            now_ms,
+        )?;
     }
     tracing::info!(
         check = check_id,
         similarity = sim,
-        by_validator = validator_tiebreaks,
+        by_validator = p.validator_tiebreaks,
         "cross-check disputed; tie-break queued"
     );
     Ok(())
@@ -931,9 +921,10 @@ pub(super) enum Third<'a> {
 /// Settles disputed check `d` (as [`dispute_of`] read it) by a third fetch
 /// (`third_sig` its text's signature): the earlier
 /// fetch it agrees with is upheld, the other node penalised and its credibility lowered; if it
-/// agrees with both or neither, the check is inconclusive and nobody is penalised. Returns the
-/// outcome, or `None` when the check is not (or no longer) disputed: a second third fetch
-/// changes nothing.
+/// agrees with both or neither, the check is inconclusive and nobody is penalised. An audit's
+/// dispute (`audit_disputed`: two agreeing nodes against the validator) is settled by a third
+/// node's fetch as [`settle_audit_dispute`] says. Returns the outcome, or `None` when the check
+/// is not (or no longer) disputed: a second third fetch changes nothing.
 pub(super) fn settle_dispute(
     conn: &Connection,
     bands: &mut BandIndex,
@@ -943,6 +934,9 @@ pub(super) fn settle_dispute(
     epoch: u64,
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
+    if let (Third::Node { node, record }, "audit_disputed") = (third, d.outcome.as_str()) {
+        return settle_audit_dispute(conn, bands, d, third_sig, node, record, epoch, now_ms);
+    }
     let check_id = d.id;
     let Some(check_node) = d.check_node.as_deref() else {
         return Ok(None);
@@ -1297,17 +1291,18 @@ fn revoke_gone(
     )
 }
 
-/// Settles disputed check `d` whose page the validator's own fetch finds gone
-/// ([`ValidatorFetch::NoPage`]: 404, 410, robots.txt, not HTML, noindex): `page_gone` for both
-/// nodes. Each claimed text for the page and the two texts disagree, so at least one was
-/// invented, and the site now says there is no page; a page that changed between two honest
-/// fetches and was then taken down is the rare case. Both records are revoked and their points
+/// Settles check `d`, disputed or picked for an audit, whose page the validator's own fetch finds
+/// gone ([`ValidatorFetch::NoPage`]: 404, 410, robots.txt, not HTML, noindex): `page_gone` for
+/// both nodes. Each claimed text for a page the site now says is not there: in a dispute their
+/// texts disagree, so at least one was invented (a page that changed between two honest fetches
+/// and was then taken down is the rare case); in an audit they agree, and a page taken down in
+/// the minutes since is as rare. Both records are revoked and their points
 /// taken back, and both nodes fail a check by a pass's weight
 /// ([`crate::scoring::CREDIBILITY_ALPHA_PAGE_GONE`]), as for a page a checker and the validator
 /// both found gone ([`settle_unfound`]); nothing else they earned is forfeited. (A third node
 /// is not asked: its fetch fails on such a page too, and a failed tie-break abandons the check,
 /// which left two inventions their points.) `None` when the check is not (or no longer)
-/// disputed.
+/// disputed or being audited.
 pub(super) fn settle_gone_dispute(
     conn: &Connection,
     bands: &mut BandIndex,
@@ -1326,7 +1321,7 @@ pub(super) fn settle_gone_dispute(
         revoke_gone(conn, bands, &claim, epoch, now_ms)?;
     }
     tracing::warn!(check = d.id, primary = %d.primary_node, checker = ?d.check_node, code = %code,
-        "two nodes claimed different text for a page the site says is not there; both revoked");
+        "two nodes claimed text for a page the site says is not there; both revoked");
     conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_node = ?3, outcome = 'page_gone', resolved_at_ms = ?2
           WHERE id = ?1",

@@ -359,16 +359,15 @@ impl Group<'_> {
             let Some(d) = dispute_of(conn, check_id)? else {
                 return Ok(TiebreakSettled::Nothing);
             };
-            if d.outcome == "unfound" {
-                let outcome = settle_unfound(conn, bands, &d, fetched, now_ms)?;
-                return Ok(TiebreakSettled::Settled(outcome));
-            }
-            if d.outcome == "unchecked" {
-                let outcome = settle_unchecked(conn, bands, &d, &place, fetched, now_ms)?;
-                return Ok(TiebreakSettled::Settled(outcome));
-            }
-            if d.outcome == "auditing" {
-                let outcome = settle_audit(conn, bands, &d, &place, fetched, now_ms)?;
+            // What the validator's fetch is for: the check of a checker that found no page, of a
+            // check nobody did, an audit of an agreed check, or else the third fetch of a dispute.
+            let settled = match d.outcome.as_str() {
+                "unfound" => Some(settle_unfound(conn, bands, &d, fetched, now_ms)?),
+                "unchecked" => Some(settle_unchecked(conn, bands, &d, &place, fetched, now_ms)?),
+                "auditing" => Some(settle_audit(conn, bands, &d, &place, fetched, now_ms)?),
+                _ => None,
+            };
+            if let Some(outcome) = settled {
                 return Ok(TiebreakSettled::Settled(outcome));
             }
             match fetched {
