@@ -1361,7 +1361,8 @@ async fn a_check_no_node_gets_done_is_made_by_the_validators_own_fetch() {
 /// Agreed checks are audited by the validator's own fetch (here every one): a real page stays
 /// `agreed`, audited; two nodes agreeing on text for a page the site says is not there lose
 /// both records (`page_gone`); two agreeing on invented text for a real page are disputed
-/// against the validator, and a third node bearing the validator out refutes both.
+/// against the validator, and a third node bearing the validator out refutes both; one bearing
+/// the pair out leaves the check agreed and blames nobody.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     let (site, html) = article_site().await;
@@ -1390,6 +1391,27 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
         ("agreed".into(), Some("validator".into()))
     );
     assert_eq!((row(&a).checks_passed, row(&b).checks_passed), (1, 1));
+
+    // The validator shown another page than the pair: the third node bears the pair out.
+    let other = format!("http://{site}/article?copy=2");
+    let theirs = sample_text(772, 3000);
+    fetch_primary(&net, &a, &other, &theirs).await;
+    fetch_check(&net, &b, &other, &theirs).await;
+    until(|| net.check_of(&other).0 != "auditing").await;
+    assert_eq!(net.check_of(&other), ("audit_disputed".into(), None));
+    fetch_check(&net, &judge, &other, &format!("{theirs} Updated today.")).await;
+    assert_eq!(
+        net.check_of(&other),
+        ("agreed".into(), Some(judge.public().to_string()))
+    );
+    for k in [&a, &b] {
+        assert_eq!(
+            (row(k).checks_passed, row(k).checks_failed),
+            (2, 0),
+            "one pass for agreeing, none taken away"
+        );
+    }
+    assert_eq!(row(&judge).checks_passed, 1);
 
     // A pair agreeing on text for a dead link.
     let gone = format!("http://{site}/gone");
@@ -1427,7 +1449,7 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
         assert_eq!(row(k).checks_failed, 2);
         assert_eq!(row(k).points_total, 0, "the epoch's points are forfeited");
     }
-    assert_eq!(row(&judge).checks_passed, 1);
+    assert_eq!(row(&judge).checks_passed, 2);
     assert!(row(&a).points_total > 0 && row(&b).points_total > 0);
     net.healthy().await;
 }

@@ -1470,8 +1470,6 @@ mod tests {
         bands.owners().iter().map(|d| d.as_bytes()[0]).collect()
     }
 
-    /// Every way a record can fail its lease refuses the whole batch with its own reason code,
-    /// and the batch's good records before it leave their leases open.
     /// Which records are sampled follows the rate and the validator's secret key, not the
     /// record id alone: a node that knows its record's id cannot tell whether it will be
     /// checked, so changing its text until it would not be gains it nothing.
@@ -1508,6 +1506,8 @@ mod tests {
         assert!(!ids.iter().any(|id| sampled(&a, id, 0.0)));
     }
 
+    /// Every way a record can fail its lease refuses the whole batch with its own reason code,
+    /// and the batch's good records before it leave their leases open.
     #[test]
     fn each_lease_refusal_has_its_code_and_changes_nothing() {
         use crate::testkit::{ingest_batch, leased_jobs, leased_jobs_on, record_for, sample_text};

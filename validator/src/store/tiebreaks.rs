@@ -576,13 +576,18 @@ mod tests {
     /// A check whose checker found no page (1), or that no node got done (2), when the
     /// validator cannot tell either (its fetch failed, or its domain stayed busy): abandoned,
     /// blaming nobody, and no third node asked; a dispute whose domain stayed busy goes to a
-    /// third node.
+    /// third node; an audit not made leaves its check agreed.
     #[test]
     fn an_unfound_check_the_validator_cannot_settle_is_abandoned() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-        for (id, domain) in [(1, "a.example"), (2, "b.example"), (3, "c.example")] {
+        for (id, domain) in [
+            (1, "a.example"),
+            (2, "b.example"),
+            (3, "c.example"),
+            (4, "d.example"),
+        ] {
             queue_dispute(&db, id, domain);
         }
         db.execute(
@@ -595,8 +600,14 @@ mod tests {
             [],
         )
         .unwrap();
-        // Queued at 1, 2 and 3: the dispute goes stale (to a third node) after two minutes, the
-        // checks that found no page, or that no node got done, only after half an hour.
+        db.execute(
+            "UPDATE cross_checks SET outcome = 'auditing' WHERE id = 4",
+            [],
+        )
+        .unwrap();
+        // Queued at 1 to 4: the dispute (3) goes stale (to a third node) after two minutes, the
+        // checks that found no page (1), that no node got done (2), or that wait for an audit
+        // (4) only after half an hour.
         let stale = |now| -> Vec<i64> {
             let fetches = store.stale_tiebreak_fetches(now).unwrap();
             fetches.iter().map(|t| t.check_id).collect()
@@ -606,6 +617,8 @@ mod tests {
         assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 1), [3]);
         assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 2), [1, 3]);
         assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 3), [1, 2, 3]);
+        assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 4), [1, 2, 3]);
+        assert_eq!(stale(UNFOUND_MAX_WAIT_MS + 5), [1, 2, 3, 4]);
         let failed = ValidatorFetch::Failed {
             code: "timeout".into(),
         };
@@ -624,6 +637,11 @@ mod tests {
             store.settle_by_validator(3, &busy, NOW, 1_000).unwrap(),
             TiebreakSettled::ToNodes
         );
+        assert_eq!(
+            store.settle_by_validator(4, &busy, NOW, 1_000).unwrap(),
+            TiebreakSettled::Settled("agreed"),
+            "an audit not made leaves the check as it was"
+        );
         let check = |id: i64| -> (String, Option<String>) {
             db.query_row(
                 "SELECT outcome, tiebreak_node FROM cross_checks WHERE id = ?1",
@@ -635,6 +653,7 @@ mod tests {
         assert_eq!(check(1), ("abandoned".into(), Some("validator".into())));
         assert_eq!(check(2), ("abandoned".into(), None), "not fetched");
         assert_eq!(check(3).0, "disputed");
+        assert_eq!(check(4), ("agreed".into(), None), "not audited");
         let third_tasks: Vec<i64> = db
             .prepare("SELECT check_id FROM tasks WHERE kind = 'tiebreak' ORDER BY check_id")
             .unwrap()
