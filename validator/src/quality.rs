@@ -304,9 +304,20 @@ fn run(
     let mut repeated: Option<Vec<bool>> = None;
     for (n, max, name) in GOPHER_TOP_NGRAM {
         let frac = if repeats {
-            grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
-            let (frac, now) =
-                top_ngram_frac(&cut.ends, &grams, n, &mut counter, repeated.as_deref());
+            // The first size counts every position; a larger one only those whose two
+            // (n-1)-grams both repeat (an n-gram anywhere else occurs once), and only their
+            // hashes are grown.
+            let (frac, now) = match repeated.as_deref() {
+                None => {
+                    grow_grams(&mut grams, &mut grams_n, &cut.hashes, n);
+                    top_ngram_frac(&cut.ends, &grams, n, &mut counter, 0..grams.len())
+                }
+                Some(prev) => {
+                    let at = repeated_pairs(prev);
+                    grow_grams_at(&mut grams, &cut.hashes, n, &at);
+                    top_ngram_frac(&cut.ends, &grams, n, &mut counter, at.iter().copied())
+                }
+            };
             repeated = Some(now);
             frac
         } else {
@@ -498,8 +509,10 @@ fn grow_grams(grams: &mut Vec<u64>, grams_n: &mut usize, hashes: &[u64], n: usiz
 }
 
 /// Turns `grams[i]` from the (n − 1)-gram hash into the `n`-gram hash at each position `i` of
-/// `at` (for the duplicate passes: [`may_repeat`]'s positions, a set that only shrinks as `n`
-/// grows, so each of them went through every step; the others' hashes are stale and never read).
+/// `at`: for the top passes after the first, [`repeated_pairs`] of the size before; for the
+/// duplicate passes, [`may_repeat`]'s positions. Each set lies within the one before it (a
+/// position whose n-gram repeats was counted, so grown, at size n), so each of its positions
+/// went through every step; the others' hashes are stale and never read.
 fn grow_grams_at(grams: &mut [u64], hashes: &[u64], n: usize, at: &[usize]) {
     for &i in at {
         if let (Some(g), Some(&h)) = (grams.get_mut(i), hashes.get(i + n - 1)) {
@@ -1070,16 +1083,18 @@ fn words_and_bytes(ends: &[usize]) -> (usize, usize) {
 /// `ends` as [`Cut::ends`]; `grams[i]` is the hash of the `n` words from `i`, for every
 /// `i + n <= words`.
 ///
-/// Also returns, per position `i`, whether the `n`-gram at `i` occurs more than once. Given that
-/// answer for the `(n - 1)`-grams as `prev`, only positions whose two `(n - 1)`-grams both repeat
-/// are counted: an `n`-gram at any other position occurs once, and leaving it out changes no
-/// other count nor the order in which counts grow, so the result is the same.
+/// Also returns, per position `i`, whether the `n`-gram at `i` occurs more than once.
+///
+/// Only the n-grams at positions `at` (ascending) are counted: every position, or those whose
+/// two `(n - 1)`-grams both repeat ([`repeated_pairs`]); an `n`-gram at any other position occurs
+/// once, and leaving it out changes no other count nor the order in which counts grow, so the
+/// result is the same.
 fn top_ngram_frac(
     ends: &[usize],
     grams: &[u64],
     n: usize,
     counts: &mut Counter,
-    prev: Option<&[bool]>,
+    at: impl IntoIterator<Item = usize>,
 ) -> (f64, Vec<bool>) {
     let (words, word_bytes) = words_and_bytes(ends);
     if words < n || word_bytes == 0 {
@@ -1089,12 +1104,10 @@ fn top_ngram_frac(
     let positions = words + 1 - n;
     let mut repeated = vec![false; positions];
     let mut best = (0u32, 0usize);
-    for (i, &g) in grams.iter().take(positions).enumerate() {
-        if let Some(p) = prev
-            && !(p.get(i).copied().unwrap_or(true) && p.get(i + 1).copied().unwrap_or(true))
-        {
+    for i in at {
+        let Some(&g) = grams.get(i).filter(|_| i < positions) else {
             continue;
-        }
+        };
         // An n-gram repeats from its second occurrence on, which marks its first one too.
         let (c, first) = counts.add_from(g, i);
         if c >= 2 {
@@ -1157,6 +1170,17 @@ fn dup_ngram_frac(
 /// ([`repeated_runs`] of the `m`-grams, `m` < `n`): it does only if every `m`-gram in it does.
 fn may_repeat(runs: &[u32], m: usize, n: usize, words: usize, i: usize) -> bool {
     i + n <= words && runs.get(i).is_some_and(|&r| r as usize > n - m)
+}
+
+/// The positions whose two `(n - 1)`-grams both repeat, given `repeated` (as [`top_ngram_frac`]
+/// leaves it for the `(n - 1)`-grams): where an `n`-gram may occur more than once.
+fn repeated_pairs(repeated: &[bool]) -> Vec<usize> {
+    repeated
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0] & w[1])
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// For each position, how many `m`-grams in a row from it occur more than once (`repeated` as
@@ -1594,12 +1618,17 @@ mod tests {
                     .char_indices()
                     .nth(60)
                     .map_or(text.as_str(), |(i, _)| &text[..i]);
-                let (frac, repeated) = top_ngram_frac(&ends, &grams, n, &mut counter, None);
+                let (frac, repeated) =
+                    top_ngram_frac(&ends, &grams, n, &mut counter, 0..words.len());
                 assert_eq!(frac, top, "top {n}-gram of {what:?}");
                 // Counting only where the (n-1)-grams repeat: the same fraction, and the same
                 // answer to which n-grams repeat.
+                let at: Vec<usize> = match prev.as_deref() {
+                    Some(p) => repeated_pairs(p),
+                    None => (0..words.len()).collect(),
+                };
                 let (frac, filtered) =
-                    top_ngram_frac(&ends, &grams, n, &mut counter, prev.as_deref());
+                    top_ngram_frac(&ends, &grams, n, &mut counter, at.iter().copied());
                 assert_eq!(frac, top, "filtered top {n}-gram of {what:?}");
                 assert_eq!(filtered, repeated, "repeated {n}-grams of {what:?}");
                 let mut occurrences: std::collections::HashMap<&[u64], usize> =
