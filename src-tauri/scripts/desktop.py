@@ -36,6 +36,10 @@ def wait_for(what, check, timeout=20.0, every=0.2):
 
 # ---------------------------------------------------------------- WebDriver (W3C, raw HTTP)
 
+
+class DroppedConnection(AssertionError):
+    """The driver closed the connection without answering a command."""
+
 class WebDriver:
     ELEMENT = "element-6066-11e4-a52e-4f735466cecc"
 
@@ -58,19 +62,33 @@ class WebDriver:
                 raise AssertionError(f"WebDriver {method} {path}: {e.code} {e.read()[:400]!r}") from None
             except (http.client.RemoteDisconnected, ConnectionResetError) as e:
                 if attempt == attempts - 1:
-                    raise AssertionError(f"WebDriver {method} {path}: {e}") from None
+                    raise DroppedConnection(f"WebDriver {method} {path}: {e}") from None
                 print(f"# WebDriver {method} {path}: {e}; sending it again", flush=True)
                 time.sleep(1)
 
     def ready(self):
         return self._req("GET", "/status", timeout=2, retry=True)
 
-    def start(self, application, args=()):
+    def start(self, application, args=(), on_dropped=None):
+        """Opens a session, which launches `application`. If the driver drops the connection
+        without answering (seen once under heavy load: tauri-driver answered /status before
+        WebKitWebDriver could take the session), `on_dropped()` runs (it should end any instance
+        the attempt launched and wait for the driver) and the session is asked for again, at
+        most twice; without `on_dropped`, the first drop fails."""
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "wry",
             "tauri:options": {"application": application, "args": list(args)},
         }}}
-        value = self._req("POST", "/session", caps, timeout=120)
+        attempts = 3 if on_dropped else 1
+        for attempt in range(attempts):
+            try:
+                value = self._req("POST", "/session", caps, timeout=120)
+                break
+            except DroppedConnection as e:
+                if attempt == attempts - 1:
+                    raise
+                print(f"# {e}; asking again", flush=True)
+                on_dropped()
         self.session = value["sessionId"]
 
     def quit(self):

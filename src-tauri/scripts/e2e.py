@@ -59,7 +59,8 @@ def test_window_and_tray(results):
     try:
         wait_for("tauri-driver", wd.ready, timeout=30)
         os.environ.update(GLEANER_APP_DIR=app_dir)
-        wd.start(BINARY)
+        wd.start(BINARY, on_dropped=lambda: (no_app_left(timeout=5),
+                                             wait_for("tauri-driver", wd.ready, timeout=30)))
 
         def check(name, fn):
             try:
