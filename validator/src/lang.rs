@@ -2,8 +2,9 @@
 //!
 //! whatlang scores a Latin text against 37 trigram profiles by looking each profile's 300
 //! trigrams up in the text's trigram map: ~11,000 hash look-ups whatever the text, most of the
-//! cost of the quality rules. This module inverts the profiles once (trigram → languages and
-//! ranks) and looks up only the text's own trigrams (at most 600), then combines the scores with
+//! cost of the quality rules. This module inverts the profiles once (trigram → its rank in every
+//! language's profile, one row) and looks up only the text's own trigrams (at most 600), adding
+//! each one's row to all languages' distances at once, then combines the scores with
 //! whatlang's own alphabet scores exactly as whatlang does. Same arithmetic, same sorts on the
 //! same input order, so the same `Info`; `tests::matches_whatlang` checks it on many texts.
 //! Other scripts go to whatlang unchanged. The profiles are copied from whatlang 0.18.0
@@ -51,17 +52,26 @@ impl Hasher for MixHasher {
 
 type TrigramMap<V> = HashMap<u64, V, BuildHasherDefault<MixHasher>>;
 
+/// Languages a [`Row`] has room for: more than the 37 Latin ones, a multiple of 8 (16-bit lanes).
+const ROW_LANGS: usize = 40;
+
+/// One trigram's rank in each language's profile (by language index), or [`NOT_IN_PROFILE`].
+type Row = [i16; ROW_LANGS];
+const NOT_IN_PROFILE: i16 = -1;
+
 struct Profiles {
     /// Languages in whatlang's `LATIN_LANGS` order.
     langs: Vec<Lang>,
-    /// Packed trigram → (language index, rank in that language's profile).
-    inverted: TrigramMap<Vec<(u8, u16)>>,
+    /// Each profile trigram's [`Row`].
+    rows: Vec<Row>,
+    /// Packed trigram → its row in `rows`.
+    inverted: TrigramMap<u32>,
     /// The same for the trigrams of a lower-cased ASCII text, indexed directly
-    /// ([`ascii_trigram`]): the entries of trigram `t` are
-    /// `ascii_entries[ascii_offsets[t]..ascii_offsets[t + 1]]`.
-    ascii_offsets: Vec<u16>,
-    ascii_entries: Vec<(u8, u16)>,
+    /// ([`ascii_trigram`]): [`NO_ROW`] for a trigram no profile has.
+    ascii_rows: Vec<u32>,
 }
+
+const NO_ROW: u32 = u32::MAX;
 
 /// Symbols of a lower-cased ASCII text once stop characters are spaces: space, then `a`–`z`, in
 /// `char` order (DEL, the one other byte, is left to the general path).
@@ -89,15 +99,16 @@ fn pack(a: char, b: char, c: char) -> u64 {
 }
 
 impl Profiles {
-    /// The profile entries of ASCII trigram `t` ([`ascii_trigram`]).
-    fn ascii_entries_of(&self, t: usize) -> &[(u8, u16)] {
-        match (self.ascii_offsets.get(t), self.ascii_offsets.get(t + 1)) {
-            (Some(&from), Some(&to)) => self
-                .ascii_entries
-                .get(usize::from(from)..usize::from(to))
-                .unwrap_or_default(),
-            _ => &[],
-        }
+    /// The row of ASCII trigram `t` ([`ascii_trigram`]), if a profile has it.
+    fn ascii_row(&self, t: usize) -> Option<&Row> {
+        let row = *self.ascii_rows.get(t)?;
+        self.rows.get(usize::try_from(row).ok()?)
+    }
+
+    /// The row of packed trigram `t` ([`pack`]), if a profile has it.
+    fn row(&self, t: u64) -> Option<&Row> {
+        let row = *self.inverted.get(&t)?;
+        self.rows.get(usize::try_from(row).ok()?)
     }
 }
 
@@ -115,44 +126,47 @@ fn profiles() -> Option<&'static Profiles> {
 
 fn parse_profiles() -> Option<Profiles> {
     let mut langs = Vec::new();
-    let mut inverted: TrigramMap<Vec<(u8, u16)>> = TrigramMap::default();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut inverted: TrigramMap<u32> = TrigramMap::default();
     for line in PROFILES.lines().filter(|l| !l.starts_with('#')) {
         let (code, trigrams) = line.split_once('|')?;
         let lang = Lang::from_code(code)?;
-        let index = u8::try_from(langs.len()).ok()?;
+        let index = langs.len();
         let chars: Vec<char> = trigrams.chars().collect();
         if chars.len() != 3 * MAX_TRIGRAM_DISTANCE as usize {
             return None;
         }
         for (rank, t) in chars.chunks_exact(3).enumerate() {
-            let rank = u16::try_from(rank).ok()?;
-            inverted
-                .entry(pack(t[0], t[1], t[2]))
-                .or_default()
-                .push((index, rank));
+            let next = u32::try_from(rows.len()).ok()?;
+            let row = *inverted.entry(pack(t[0], t[1], t[2])).or_insert(next);
+            if row == next {
+                rows.push([NOT_IN_PROFILE; ROW_LANGS]);
+            }
+            let slot = rows.get_mut(usize::try_from(row).ok()?)?.get_mut(index)?;
+            // A trigram listed twice in one profile would count twice in whatlang's sum; a row
+            // holds one rank, so such profiles are left to whatlang.
+            if *slot != NOT_IN_PROFILE {
+                return None;
+            }
+            *slot = i16::try_from(rank).ok()?;
         }
         langs.push(lang);
     }
-    let mut ascii_offsets = Vec::with_capacity(ASCII_TRIGRAMS + 1);
-    let mut ascii_entries = Vec::new();
+    let mut ascii_rows = Vec::with_capacity(ASCII_TRIGRAMS);
     for t in 0..ASCII_TRIGRAMS {
-        ascii_offsets.push(u16::try_from(ascii_entries.len()).ok()?);
         let (a, b, c) = (
             t / (ASCII_SYMBOLS * ASCII_SYMBOLS),
             t / ASCII_SYMBOLS % ASCII_SYMBOLS,
             t % ASCII_SYMBOLS,
         );
         let key = pack(ascii_char(a), ascii_char(b), ascii_char(c));
-        if let Some(entries) = inverted.get(&key) {
-            ascii_entries.extend_from_slice(entries);
-        }
+        ascii_rows.push(inverted.get(&key).copied().unwrap_or(NO_ROW));
     }
-    ascii_offsets.push(u16::try_from(ascii_entries.len()).ok()?);
     (langs.len() == Script::Latin.langs().len()).then_some(Profiles {
         langs,
+        rows,
         inverted,
-        ascii_offsets,
-        ascii_entries,
+        ascii_rows,
     })
 }
 
@@ -530,36 +544,52 @@ fn trigram_scores(lower: &str, p: &Profiles) -> (Vec<(Lang, f64)>, usize) {
     ranked.truncate(TEXT_TRIGRAMS_SIZE);
     let unique = ranked.len();
 
-    let dist = distances(
-        ranked
-            .iter()
-            .map(|&key| p.inverted.get(&(key as u64)).map_or(&[][..], Vec::as_slice)),
-        p,
-    );
+    let dist = distances(ranked.iter().map(|&key| p.row(key as u64)), p);
     scores_from_distances((dist, unique), p)
 }
 
 /// Distance per language: every profile trigram costs MAX_TRIGRAM_DISTANCE unless the text has
 /// it, when it costs |text rank − profile rank| instead. `ranked` gives the text's trigrams in
-/// rank order, each as its (language, profile rank) entries.
+/// rank order (at most [`TEXT_TRIGRAMS_SIZE`]), each as its [`Row`] if a profile has it.
 ///
-/// The sums go into a table with a slot for every `u8`, so that a language index needs no bounds
-/// check, in `i32` (a sum is at most 600 ranks × 300): this loop runs once per profile entry of
-/// every text trigram, ~1,700 times on a 512-byte sample.
-fn distances<'e>(ranked: impl Iterator<Item = &'e [(u8, u16)]>, p: &Profiles) -> Vec<i64> {
-    let mut sums = [0i32; 256];
-    for (pos, entries) in ranked.enumerate() {
-        let pos = i32::try_from(pos).unwrap_or(i32::MAX);
-        for &(lang, rank) in entries {
-            let d = (pos - i32::from(rank)).abs();
-            sums[usize::from(lang)] += d - MAX_TRIGRAM_DISTANCE as i32;
+/// Each row is taken whole, every language at once, in 16-bit lanes (a difference from
+/// MAX_TRIGRAM_DISTANCE is at most 300 either way), summed in 16 bits over [`SUM_RUN`] trigrams at
+/// a time and then into 32 (a language's sum is at most 600 ranks × 300): the same arithmetic as
+/// one add per (trigram, language) entry, a few wide operations per trigram instead.
+fn distances<'e>(ranked: impl Iterator<Item = Option<&'e Row>>, p: &Profiles) -> Vec<i64> {
+    let mut sums = [0i32; ROW_LANGS];
+    let mut run = [0i16; ROW_LANGS];
+    for (pos, row) in ranked.enumerate().take(TEXT_TRIGRAMS_SIZE) {
+        if pos % SUM_RUN == 0 {
+            for (sum, r) in sums.iter_mut().zip(&mut run) {
+                *sum += i32::from(std::mem::take(r));
+            }
         }
+        let Some(row) = row else {
+            continue;
+        };
+        // Below TEXT_TRIGRAMS_SIZE, so it fits.
+        let pos = pos as i16;
+        for (r, &rank) in run.iter_mut().zip(row) {
+            // 0 where the language's profile lacks the trigram (rank −1: an all-ones mask
+            // turned into zeros), else |pos − rank| − 300.
+            let d = (pos - rank).abs() - MAX_TRIGRAM_DISTANCE as i16;
+            *r += d & !(rank >> 15);
+        }
+    }
+    for (sum, r) in sums.iter_mut().zip(run) {
+        *sum += i32::from(r);
     }
     sums.iter()
         .take(p.langs.len())
         .map(|&sum| MAX_TOTAL_DISTANCE + i64::from(sum))
         .collect()
 }
+
+/// Trigrams summed in 16 bits before the sums move to 32: 100 × 300 stays below 2¹⁵.
+const SUM_RUN: usize = 100;
+const _: () = assert!(SUM_RUN as i64 * MAX_TRIGRAM_DISTANCE < i16::MAX as i64);
+const _: () = assert!(TEXT_TRIGRAMS_SIZE < i16::MAX as usize);
 
 /// Sums of rank differences per language (see [`trigram_scores`]) and the number of ranked
 /// text trigrams, to whatlang's scores, sorted by distance.
@@ -623,8 +653,8 @@ const TRIGRAM_WORDS: usize = ASCII_TRIGRAMS.div_ceil(64);
 /// with the trigrams as direct indexes: counts in a reused table, the trigrams seen in a bit set
 /// (read from the highest index down, so in descending trigram order, resetting their counts),
 /// then ranked by a stable counting sort on the count, descending: by count, then trigram, both
-/// descending, as whatlang's sort orders them (trigrams are distinct). Profile entries come from a
-/// flat array. `None` for any other text, and for texts of 65,535 bytes or more (a count could
+/// descending, as whatlang's sort orders them (trigrams are distinct). Profile rows are found by
+/// direct index. `None` for any other text, and for texts of 65,535 bytes or more (a count could
 /// outgrow its `u16`). Index order is `char` order, so the same ranks and the same distances.
 fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usize)> {
     thread_local! {
@@ -645,8 +675,8 @@ fn ascii_trigram_distances(lower: &[u8], p: &Profiles) -> Option<(Vec<i64>, usiz
         let mut seen = [0u64; TRIGRAM_WORDS];
         let symbols = lower.iter().map(|b| usize::from(SYMBOLS[usize::from(*b)]));
         let ranked = rank_trigrams(symbols, ascii_trigram, &mut counts, &mut seen)?;
-        let entries = |t: &u16| p.ascii_entries_of(usize::from(*t));
-        Some((distances(ranked.iter().map(entries), p), ranked.len()))
+        let rows = ranked.iter().map(|&t| p.ascii_row(usize::from(t)));
+        Some((distances(rows, p), ranked.len()))
     })
 }
 
@@ -658,8 +688,8 @@ const _: () = assert!(SMALL_ALPHABET * SMALL_ALPHABET * SMALL_ALPHABET <= 1 << 1
 /// [`ascii_trigram_distances`] for a text outside ASCII with few distinct characters (a Latin
 /// sample with accents, curly quotes or dashes: most that are not ASCII): its symbols are space
 /// and its own other characters, numbered in `char` order, so index order is again `char`
-/// order and counting, ranking and distances go as on ASCII. A trigram's profile entries come
-/// from the ASCII table when its characters are space and ASCII letters, else from the inverted
+/// order and counting, ranking and distances go as on ASCII. A trigram's profile row comes
+/// from the ASCII index when its characters are space and ASCII letters, else from the inverted
 /// profiles. `None` beyond [`SMALL_ALPHABET`] symbols or 65,535 bytes.
 fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i64>, usize)> {
     const TRIGRAMS: usize = SMALL_ALPHABET * SMALL_ALPHABET * SMALL_ALPHABET;
@@ -734,20 +764,17 @@ fn small_alphabet_trigram_distances(lower: &str, p: &Profiles) -> Option<(Vec<i6
         // A trigram's three symbols without dividing: three 64-bit divisions a trigram were
         // among the hottest instructions of language id on accented text (perf annotate).
         let (per_k, per_kk) = (Reciprocal::of(k), Reciprocal::of(k * k));
-        let entries = |t: &u16| -> &[(u8, u16)] {
+        let row = |t: &u16| -> Option<&Row> {
             let t = usize::from(*t);
             let (a, rest) = per_kk.div_rem(t);
             let (b, c) = per_k.div_rem(rest);
             let [a, b, c] = [a, b, c].map(|s| alphabet.get(s).copied().unwrap_or(' '));
             match (ascii_symbol(a), ascii_symbol(b), ascii_symbol(c)) {
-                (Some(x), Some(y), Some(z)) => p.ascii_entries_of(ascii_trigram(x, y, z)),
-                _ => p
-                    .inverted
-                    .get(&pack(a, b, c))
-                    .map_or(&[][..], Vec::as_slice),
+                (Some(x), Some(y), Some(z)) => p.ascii_row(ascii_trigram(x, y, z)),
+                _ => p.row(pack(a, b, c)),
             }
         };
-        Some((distances(ranked.iter().map(entries), p), ranked.len()))
+        Some((distances(ranked.iter().map(row), p), ranked.len()))
     })
 }
 
