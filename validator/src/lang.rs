@@ -941,6 +941,55 @@ mod tests {
         assert_eq!(ours(&many), None);
     }
 
+    /// `distances` adds whole rows in 16-bit runs: the same sums as one 64-bit add per
+    /// (trigram, language) entry, for the longest rankings (600 trigrams, where a run summed in
+    /// 16 bits without moving to 32 would overflow: case 0 sums to about −80,000), with trigrams
+    /// no profile has and rows that lack some languages.
+    #[test]
+    fn row_sums_match_entry_by_entry_sums() {
+        let p = profiles().expect("the profiles parse");
+        let mut s = 0x9e37_79b9_u64;
+        let mut next = |m: u64| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 33) % m
+        };
+        for case in 0..20 {
+            let rows: Vec<Option<Row>> = (0..TEXT_TRIGRAMS_SIZE)
+                .map(|_| {
+                    (next(10) != 0).then(|| {
+                        let mut row = [NOT_IN_PROFILE; ROW_LANGS];
+                        for r in row.iter_mut().take(p.langs.len()) {
+                            if case % 2 == 0 || next(3) != 0 {
+                                *r = if case == 0 { 299 } else { next(300) as i16 };
+                            }
+                        }
+                        row
+                    })
+                })
+                .collect();
+            let expected: Vec<i64> = (0..p.langs.len())
+                .map(|l| {
+                    let sum: i64 = rows
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(pos, row)| {
+                            let rank = i64::from(row.as_ref()?[l]);
+                            (rank >= 0).then(|| (pos as i64 - rank).abs() - MAX_TRIGRAM_DISTANCE)
+                        })
+                        .sum();
+                    MAX_TOTAL_DISTANCE + sum
+                })
+                .collect();
+            assert_eq!(
+                distances(rows.iter().map(Option::as_ref), p),
+                expected,
+                "case {case}"
+            );
+        }
+    }
+
     #[test]
     fn profiles_parse() {
         let p = profiles().map(|p| p.langs.len());
