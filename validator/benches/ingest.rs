@@ -17,7 +17,8 @@
 //! ≥ 10,000 records/s with ~5 KB texts), 1 s divided by the CPU time per record, and the median
 //! of the rounds is printed last (the first round is printed in full). That run also measures the issue's
 //! yardstick for the machine, ed25519-dalek batch verification at its limit (batches of 1,024;
-//! ~87,000 signatures/s on one core, the issue says), in 40 ms slices between its batches, and
+//! ~87,000 signatures/s on one core, the issue says), in slices between blocks of nine batches
+//! (`--yardstick-every N`; 1 was the rule until 2026-12-06, 0 measures no yardstick), and
 //! prints ingest against it: records per signature verified, and the rate at the issue's
 //! machine's speed. The host's speed drifts by up to a factor of two between and within runs;
 //! that ratio, taken over the same moments, hardly does. Then, on every core: a per-stage
@@ -94,6 +95,27 @@ fn process_system_cpu() -> Option<Duration> {
 /// The issue's yardstick for "this machine kind": ed25519 batch verification, ~87,000
 /// signatures/s on one core.
 const REFERENCE_ED25519_PER_SEC: f64 = 87_000.0;
+/// Batches of ingest between two slices of the [`Yardstick`] (`--yardstick-every N` to change).
+///
+/// Each slice leaves ingest's caches cold (ed25519's tables and batches in place of the store's
+/// pages, the language profiles, the counters) and ingest pays for that on the batch after it:
+/// with a slice before every batch, ingest ran 2–6 % slower than with no yardstick at all
+/// (2026-12-06, pinned rounds of `2619 --wcxb`, raw medians of five alternated runs each: 8,328
+/// against 8,843 records/s, then 8,438 against 8,610), and with blocks of nine batches as fast as
+/// with none (8,660 in the second set). A server ingesting at its limit does nothing else between
+/// batches, so the slices come between blocks of batches: ~100 ms of ingest, short enough that
+/// the host's drift within a run still cancels.
+const BATCHES_PER_YARDSTICK_SLICE: usize = 9;
+
+/// The length of each yardstick slice for blocks of `every` batches: 40 ms a batch of ingest in
+/// the block (at most 400 ms), so that the yardstick gets about as much CPU time as ingest, as
+/// with the 40 ms slices before each batch that the bench took until 2026-12-06. At least 40 ms:
+/// shorter slices flatter ingest (the yardstick finds its own caches cold after a block of
+/// ingest; 2 ms slices put ingest ~8 % higher than 10 or 40 ms, which agreed within the noise).
+fn yardstick_slice(every: usize) -> Duration {
+    Duration::from_millis(40 * every.clamp(1, 10) as u64)
+}
+
 /// Signatures per batch for [`Yardstick`]: large enough to be batch verification's limit, the
 /// issue's word. Per signature, batches cost less as they grow, and hardly less past a few
 /// hundred: here, one run, 16: ~48,000/s, 64: ~51,000, 128: ~54,000, 256: ~61,000, 1,024:
@@ -268,7 +290,7 @@ fn positional(all_args: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut it = all_args.iter();
     while let Some(a) = it.next() {
-        if a == "--rounds" {
+        if a == "--rounds" || a == "--yardstick-every" {
             it.next();
         } else if !a.starts_with('-') {
             out.push(a.clone());
@@ -561,17 +583,23 @@ fn main() {
     let (mut cpu, mut db, mut db_cpu) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut db_sys = Duration::ZERO;
     let (mut accepted, mut total) = (0usize, 0usize);
-    // The one-core run measures the issue's yardstick between its batches (a slice before each
-    // batch and one after the last); that CPU time is taken out of ingest's below.
-    let mut yardstick = one_core.then(Yardstick::new);
-    // 40 ms: ~30 batches of signatures each, so the caches the yardstick finds cold after a
-    // batch of ingest cost it little (2 ms slices put ingest ~8 % higher than 10 or 40 ms, which
-    // agree within the noise).
-    let slice = Duration::from_millis(40);
+    // The one-core run measures the issue's yardstick between blocks of its batches (a slice
+    // before each block and one after the last); that CPU time is taken out of ingest's below.
+    // `--yardstick-every N`: blocks of N batches (0: no yardstick, the raw rate only).
+    let every: usize = all_args
+        .iter()
+        .position(|a| a == "--yardstick-every")
+        .and_then(|i| all_args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCHES_PER_YARDSTICK_SLICE);
+    let mut yardstick = (one_core && every > 0).then(Yardstick::new);
+    let slice = yardstick_slice(every);
     let cpu_before = process_cpu();
     let started = Instant::now();
-    for body in &bodies[..half] {
-        if let Some(y) = yardstick.as_mut() {
+    for (b, body) in bodies[..half].iter().enumerate() {
+        if b % every.max(1) == 0
+            && let Some(y) = yardstick.as_mut()
+        {
             y.run(slice);
         }
         let t = Instant::now();
@@ -635,11 +663,11 @@ fn main() {
                 "ingest: {RAW_MARKER} {rate:.0} records/s (1 s / CPU per record; target ≥ 10,000)"
             );
             // The same figure against the issue's yardstick, measured on the same core in
-            // slices between the batches.
+            // slices between blocks of batches.
             if let Some(host) = yardstick.as_ref().and_then(Yardstick::rate) {
                 println!(
-                    "yardstick: ed25519-dalek batch verification on this core, between the \
-                     batches: {host:.0} signatures/s (the issue's machine: \
+                    "yardstick: ed25519-dalek batch verification on this core, between blocks \
+                     of {every} batches: {host:.0} signatures/s (the issue's machine: \
                      ~{REFERENCE_ED25519_PER_SEC:.0})"
                 );
                 println!(
