@@ -955,10 +955,23 @@ fn ngram_hash(hashes: &[u64]) -> u64 {
 /// from one text to the next. A slot holds a key only while its stamp is the current one, so
 /// clearing is one increment. Each slot holds everything a probe reads (key, count, stamp, first
 /// position).
+///
+/// A reused table keeps the size of the largest text it served (up to [`MAX_SPARE_SLOTS`]), but
+/// probes only the first [`table_slots`] of its slots for the text at hand: a text of ~8,600
+/// words left a 768 KiB table (32,768 slots) behind, and every later text's keys spread over all
+/// of it, where ~800 words need 48 KiB; one text of a million short words would have left 96 MiB
+/// to every later text on its thread.
 struct Counter {
     slots: Vec<Slot>,
     stamp: u32,
+    /// The slots probed: the first `mask + 1`, a power of two.
+    mask: usize,
     shift: u32,
+}
+
+/// Slots for up to `n` distinct keys, at most half full: a power of two, at least 16.
+fn table_slots(n: usize) -> usize {
+    n.saturating_mul(2).next_power_of_two().max(16)
 }
 
 #[derive(Clone, Copy, Default)]
@@ -989,6 +1002,7 @@ impl std::ops::Deref for Reused {
 static EMPTY_COUNTER: Counter = Counter {
     slots: Vec::new(),
     stamp: 1,
+    mask: 0,
     shift: 0,
 };
 
@@ -1000,29 +1014,39 @@ impl std::ops::DerefMut for Reused {
 
 impl Drop for Reused {
     fn drop(&mut self) {
-        if let Some(c) = self.0.take() {
+        if let Some(c) = self.0.take().filter(|c| c.slots.len() <= MAX_SPARE_SLOTS) {
             SPARE_COUNTER.with(|s| s.set(Some(c)));
         }
     }
 }
 
+/// The largest table a thread keeps for the next text (1.5 MiB, texts of up to ~32,000 words);
+/// a larger one, for a text near the 4 MiB limit, is freed after its text.
+const MAX_SPARE_SLOTS: usize = 1 << 16;
+
 impl Counter {
     /// A table for up to `n` distinct keys.
     fn with_capacity(n: usize) -> Self {
-        let slots = n.saturating_mul(2).next_power_of_two().max(16);
+        let slots = table_slots(n);
         Counter {
             slots: vec![Slot::default(); slots],
             stamp: 1,
+            mask: slots - 1,
             shift: 64 - slots.trailing_zeros(),
         }
     }
 
-    /// This thread's spare counter (or a new one), emptied and large enough for `n` distinct
-    /// keys; it goes back when the guard is dropped.
+    /// This thread's spare counter (or a new one), emptied and probing [`table_slots`]`(n)` of
+    /// its slots, enough for `n` distinct keys; it goes back when the guard is dropped.
     fn reused(n: usize) -> Reused {
         let mut c = SPARE_COUNTER.with(|s| s.take());
+        let slots = table_slots(n);
         match &mut c {
-            Some(c) if c.slots.len() >= n.saturating_mul(2) => c.clear(),
+            Some(c) if c.slots.len() >= slots => {
+                c.clear();
+                c.mask = slots - 1;
+                c.shift = 64 - slots.trailing_zeros();
+            }
             _ => c = Some(Counter::with_capacity(n)),
         }
         Reused(c)
@@ -1049,7 +1073,7 @@ impl Counter {
     /// occurrence).
     #[inline]
     fn add_from(&mut self, key: u64, at: usize) -> (u32, usize) {
-        let mask = self.slots.len() - 1;
+        let mask = self.mask;
         let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
         loop {
             let slot = &mut self.slots[i];
@@ -1670,6 +1694,40 @@ mod tests {
         assert_eq!((c.add(0), c.add(0), c.add(7), c.add(0)), (1, 2, 1, 3));
         c.clear();
         assert_eq!(c.add(0), 1);
+    }
+
+    #[test]
+    fn a_reused_counter_probes_only_what_the_text_needs() {
+        // A long text leaves a large table behind on this thread.
+        drop(Counter::reused(20_000));
+        let mut c = Counter::reused(40);
+        assert_eq!(c.slots.len(), table_slots(20_000));
+        assert_eq!(
+            c.mask + 1,
+            table_slots(40),
+            "a short text probes a short table"
+        );
+        // Counts as a hash map does, with 40 distinct keys (some landing on one slot) in it.
+        let keys: Vec<u64> = (0..200u64)
+            .map(|i| (i % 40).wrapping_mul(0x1_0000_0001))
+            .collect();
+        let mut expected: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        for (at, &k) in keys.iter().enumerate() {
+            let n = expected.entry(k).or_default();
+            *n += 1;
+            let first = keys.iter().position(|&x| x == k).unwrap_or(usize::MAX);
+            assert_eq!(c.add_from(k, at), (*n, first), "key {k:#x} at {at}");
+        }
+        drop(c);
+        // A long text after it gets a table for its own size again.
+        let c = Counter::reused(20_000);
+        assert_eq!(c.mask + 1, table_slots(20_000));
+        drop(c);
+        // A table larger than a thread keeps is freed with its text.
+        let c = Counter::reused(1_000_000);
+        assert!(c.slots.len() > MAX_SPARE_SLOTS);
+        drop(c);
+        assert_eq!(Counter::reused(40).slots.len(), table_slots(40));
     }
 
     #[test]
