@@ -103,8 +103,8 @@ fn assess_again(texts: &[String], rounds: usize) -> Vec<f64> {
 /// scratch tables are reused by the next, and one left at a long text's size must not slow
 /// every later text down. Prints both per-text times (the first measured just before).
 fn after_a_long_text(texts: &[String], rounds: usize, before: f64) {
-    // One line of ~750,000 short English words (no repeated line or paragraph, so the rules get
-    // as far as the n-gram counts), in a pseudo-random order.
+    // One line of ~1.1 million short English words (no repeated line or paragraph, so the rules
+    // get as far as the n-gram counts), in a pseudo-random order.
     const WORDS: [&str; 16] = [
         "the", "of", "and", "to", "in", "is", "it", "that", "was", "for", "on", "are", "as",
         "with", "his", "they",
