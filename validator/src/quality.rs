@@ -14,7 +14,7 @@ use memchr::memmem::Finder;
 
 use crate::dedup::{
     IdentityHasher, Stretch, ascii_space_candidates, ascii_stretches, is_ascii_space,
-    short_word_key, word_hash, word_key,
+    short_word_key, word_key,
 };
 
 /// Texts shorter than this many bytes are not worth a record: below a short paragraph.
@@ -927,11 +927,22 @@ impl DupUnits {
             return;
         }
         self.n += 1;
-        if !self.seen.insert(word_hash(unit.as_bytes())) {
+        if !self.seen.insert(unit_hash(unit)) {
             self.dups += 1;
             self.dup_bytes += unit.len();
         }
     }
+}
+
+/// A line's or paragraph's identity within one text, for [`DupUnits`]: foldhash with a fixed
+/// seed, which takes a long string in up to six independent lanes where
+/// [`word_hash`](crate::dedup::word_hash) chains one multiply per 8 bytes (every byte of a text
+/// is hashed twice, in its line and in its paragraph). Never stored; two different units would
+/// count as one only on a 64-bit collision.
+fn unit_hash(unit: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static UNITS: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x756e_6974);
+    UNITS.hash_one(unit.as_bytes())
 }
 
 const NGRAM_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -1259,6 +1270,7 @@ mod v1;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dedup::word_hash;
 
     /// Texts for the equivalence tests against `v1`: every rule reached and failed, ASCII and
     /// not, CJK, long lines, no spaces, repeated lines, case-changing characters next to the
