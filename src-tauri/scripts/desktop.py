@@ -36,10 +36,6 @@ def wait_for(what, check, timeout=20.0, every=0.2):
 
 # ---------------------------------------------------------------- WebDriver (W3C, raw HTTP)
 
-
-class DroppedConnection(AssertionError):
-    """The driver closed the connection without answering a command."""
-
 class WebDriver:
     ELEMENT = "element-6066-11e4-a52e-4f735466cecc"
 
@@ -47,11 +43,13 @@ class WebDriver:
         self.base = f"http://127.0.0.1:{port}"
         self.session = None
 
-    def _req(self, method, path, body=None, timeout=60, retry=False):
+    def _req(self, method, path, body=None, timeout=60, retry=False, before_retry=None):
         """One WebDriver command. With `retry` (reads only: status, screenshots, reading the DOM), a
-        connection the driver dropped before answering is tried again, twice at most."""
+        connection the driver dropped before answering is tried again, twice at most. A command
+        that is not a read may be retried too when `before_retry()` undoes what a dropped attempt
+        may have done; it runs before each new attempt."""
         data = json.dumps(body).encode() if body is not None else None
-        attempts = 3 if retry else 1
+        attempts = 3 if retry or before_retry else 1
         for attempt in range(attempts):
             req = urllib.request.Request(self.base + path, data=data, method=method,
                                          headers={"content-type": "application/json"})
@@ -62,9 +60,11 @@ class WebDriver:
                 raise AssertionError(f"WebDriver {method} {path}: {e.code} {e.read()[:400]!r}") from None
             except (http.client.RemoteDisconnected, ConnectionResetError) as e:
                 if attempt == attempts - 1:
-                    raise DroppedConnection(f"WebDriver {method} {path}: {e}") from None
+                    raise AssertionError(f"WebDriver {method} {path}: {e}") from None
                 print(f"# WebDriver {method} {path}: {e}; sending it again", flush=True)
                 time.sleep(1)
+                if before_retry:
+                    before_retry()
 
     def ready(self):
         return self._req("GET", "/status", timeout=2, retry=True)
@@ -79,16 +79,7 @@ class WebDriver:
             "browserName": "wry",
             "tauri:options": {"application": application, "args": list(args)},
         }}}
-        attempts = 3 if on_dropped else 1
-        for attempt in range(attempts):
-            try:
-                value = self._req("POST", "/session", caps, timeout=120)
-                break
-            except DroppedConnection as e:
-                if attempt == attempts - 1:
-                    raise
-                print(f"# {e}; asking again", flush=True)
-                on_dropped()
+        value = self._req("POST", "/session", caps, timeout=120, before_retry=on_dropped)
         self.session = value["sessionId"]
 
     def quit(self):

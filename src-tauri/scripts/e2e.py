@@ -59,8 +59,11 @@ def test_window_and_tray(results):
     try:
         wait_for("tauri-driver", wd.ready, timeout=30)
         os.environ.update(GLEANER_APP_DIR=app_dir)
-        wd.start(BINARY, on_dropped=lambda: (no_app_left(timeout=5),
-                                             wait_for("tauri-driver", wd.ready, timeout=30)))
+        def end_dropped_launch():
+            no_app_left(timeout=5)
+            wait_for("tauri-driver", wd.ready, timeout=30)
+
+        wd.start(BINARY, on_dropped=end_dropped_launch)
 
         def check(name, fn):
             try:
