@@ -101,13 +101,16 @@ fn pack(a: char, b: char, c: char) -> u64 {
 impl Profiles {
     /// The row of ASCII trigram `t` ([`ascii_trigram`]), if a profile has it.
     fn ascii_row(&self, t: usize) -> Option<&Row> {
-        let row = *self.ascii_rows.get(t)?;
-        self.rows.get(usize::try_from(row).ok()?)
+        self.row_at(*self.ascii_rows.get(t)?)
     }
 
     /// The row of packed trigram `t` ([`pack`]), if a profile has it.
     fn row(&self, t: u64) -> Option<&Row> {
-        let row = *self.inverted.get(&t)?;
+        self.row_at(*self.inverted.get(&t)?)
+    }
+
+    /// Row number `row` of `rows` ([`NO_ROW`] has none).
+    fn row_at(&self, row: u32) -> Option<&Row> {
         self.rows.get(usize::try_from(row).ok()?)
     }
 }

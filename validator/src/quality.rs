@@ -1039,12 +1039,20 @@ impl Counter {
     /// A table for up to `n` distinct keys.
     fn with_capacity(n: usize) -> Self {
         let slots = table_slots(n);
-        Counter {
+        let mut c = Counter {
             slots: vec![Slot::default(); slots],
             stamp: 1,
-            mask: slots - 1,
-            shift: 64 - slots.trailing_zeros(),
-        }
+            mask: 0,
+            shift: 0,
+        };
+        c.probe_first(slots);
+        c
+    }
+
+    /// Probes only the first `slots` slots (a power of two, at most `self.slots.len()`).
+    fn probe_first(&mut self, slots: usize) {
+        self.mask = slots - 1;
+        self.shift = 64 - slots.trailing_zeros();
     }
 
     /// This thread's spare counter (or a new one), emptied and probing [`table_slots`]`(n)` of
@@ -1055,8 +1063,7 @@ impl Counter {
         match &mut c {
             Some(c) if c.slots.len() >= slots => {
                 c.clear();
-                c.mask = slots - 1;
-                c.shift = 64 - slots.trailing_zeros();
+                c.probe_first(slots);
             }
             _ => c = Some(Counter::with_capacity(n)),
         }
