@@ -285,12 +285,21 @@ fn real_texts(bytes: usize, all_links: bool) -> Vec<RealPiece> {
     out
 }
 
-/// The arguments that are not flags (`--rounds` takes the one after it).
+/// Flags that take the argument after them.
+const FLAGS_WITH_VALUES: [&str; 2] = ["--rounds", "--yardstick-every"];
+
+/// The value after `flag` (one of [`FLAGS_WITH_VALUES`]), if given and it parses.
+fn flag_value<T: std::str::FromStr>(all_args: &[String], flag: &str) -> Option<T> {
+    let at = all_args.iter().position(|a| a == flag)?;
+    all_args.get(at + 1)?.parse().ok()
+}
+
+/// The arguments that are neither flags nor a flag's value.
 fn positional(all_args: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut it = all_args.iter();
     while let Some(a) = it.next() {
-        if a == "--rounds" || a == "--yardstick-every" {
+        if FLAGS_WITH_VALUES.contains(&a.as_str()) {
             it.next();
         } else if !a.starts_with('-') {
             out.push(a.clone());
@@ -304,13 +313,7 @@ fn positional(all_args: &[String]) -> Vec<String> {
 /// median: the host's speed drifts from one run to the next (by ±5 % within minutes here), so one
 /// run's figure is not the figure.
 fn one_core_rounds(all_args: &[String]) {
-    let rounds: usize = all_args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| all_args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    let rounds: usize = flag_value(all_args, "--rounds").unwrap_or(5).max(1);
     let child_args: Vec<&String> = all_args
         .iter()
         .filter(|a| !matches!(a.as_str(), "--bench" | "--one-core"))
@@ -586,12 +589,8 @@ fn main() {
     // The one-core run measures the yardstick between blocks of its batches (a slice
     // before each block and one after the last); that CPU time is taken out of ingest's below.
     // `--yardstick-every N`: blocks of N batches (0: no yardstick, the raw rate only).
-    let every: usize = all_args
-        .iter()
-        .position(|a| a == "--yardstick-every")
-        .and_then(|i| all_args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(BATCHES_PER_YARDSTICK_SLICE);
+    let every: usize =
+        flag_value(&all_args, "--yardstick-every").unwrap_or(BATCHES_PER_YARDSTICK_SLICE);
     let mut yardstick = (one_core && every > 0).then(Yardstick::new);
     let slice = yardstick_slice(every);
     let cpu_before = process_cpu();
