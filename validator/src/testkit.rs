@@ -68,6 +68,7 @@ pub fn leased_jobs_at_depth(
         domain_delay_ms: 0,
         max_open_per_node: u32::try_from(pages).unwrap_or(u32::MAX),
         validator_fetches: false,
+        network: None,
     };
     // One lease call hands out at most `store::jobs::MAX_JOBS_PER_LEASE` jobs.
     let mut jobs = Vec::with_capacity(pages);

@@ -26,6 +26,7 @@ const LEASE: LeaseParams = LeaseParams {
     domain_delay_ms: 0,
     max_open_per_node: 512,
     validator_fetches: false,
+    network: None,
 };
 
 struct Fixture {

@@ -24,7 +24,7 @@ use super::openapi::schema;
 use super::{AppState, blocking};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
-use crate::store::{CrawlRequest, LeaseParams};
+use crate::store::{CrawlRequest, LeaseParams, Network};
 
 /// How long a deferred lease asks its node to wait, milliseconds: spread so that the nodes turned
 /// away together do not all come back together.
@@ -294,6 +294,7 @@ pub(super) async fn lease(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Body,
 ) -> Result<Response, ApiError> {
     let (bytes, req): (_, LeaseRequest) = json_body(&headers, body).await?;
@@ -333,6 +334,11 @@ pub(super) async fn lease(
         domain_delay_ms: c.domain_delay_ms,
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
         validator_fetches: c.tiebreak_interval_secs > 0,
+        // The address the request came from (absent only when the router is driven without a
+        // listener).
+        network: extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .and_then(|c| Network::of(c.0.ip())),
     };
     let now = s.now_ms();
     let res = s

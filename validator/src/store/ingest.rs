@@ -15,7 +15,10 @@ use super::jobs::{
     CLOSE_DOMAIN_LEASE, RequestScope, add_pending, close_domain_lease_with, note_crawl_delay,
     push_task,
 };
-use super::nodes::{apply_check, apply_page_gone, epoch_points, payout_and_credibility, payout_of};
+use super::nodes::{
+    apply_check, apply_page_gone, epoch_points, independence_keys, payout_and_credibility,
+    payout_of,
+};
 use super::tiebreaks::ValidatorFetch;
 use super::{Cached, Op, Store, StoreError, open_epoch};
 use crate::dedup::{MinHash, NUM_BANDS};
@@ -481,8 +484,12 @@ pub(super) fn ingest_in(
                     task.depth,
                     "check",
                     Some(check_id),
-                    // Nor to a node paid to the same key: not an independent check.
-                    &format!("{node_s} {payout}"),
+                    // Nor to a node paid to the same key or on the same network: not an
+                    // independent check.
+                    &std::iter::once(node_s.clone())
+                        .chain(independence_keys(tx, &node_s)?)
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     now_ms,
                 )?;
             }
@@ -842,8 +849,8 @@ pub(super) fn queue_validator_fetch(
     Ok(())
 }
 
-/// Queues the tie-break of a disputed check for a node that made neither fetch, and is paid to
-/// neither one's payout key.
+/// Queues the tie-break of a disputed check for a node that made neither fetch, is paid to
+/// neither one's payout key, and is on neither one's network.
 pub(super) fn third_node_tiebreak(
     conn: &Connection,
     check_id: i64,
@@ -854,7 +861,7 @@ pub(super) fn third_node_tiebreak(
 ) -> Result<(), StoreError> {
     let mut excluded = vec![primary_node.to_string(), check_node.to_string()];
     for node in [primary_node, check_node] {
-        excluded.extend(payout_of(conn, node)?);
+        excluded.extend(independence_keys(conn, node)?);
     }
     push_task(
         conn,
@@ -1734,6 +1741,107 @@ mod tests {
         ingest(store, &key, records, now)
     }
 
+    /// A check goes to a node on another network than the checked node's, and a tie-break to one
+    /// on neither earlier fetcher's network, whatever their keys and payout keys.
+    #[test]
+    fn checks_and_tie_breaks_go_to_nodes_on_other_networks() {
+        use crate::store::{CrawlRequest, LeaseParams, Network};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = crate::testkit::FILL_T0;
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        let key = |b: u8| SecretKey::from_bytes(&[b; 32]);
+        let (primary, neighbour, checker, checker_neighbour, judge) =
+            (key(91), key(92), key(93), key(94), key(95));
+        for k in [&primary, &neighbour, &checker, &checker_neighbour, &judge] {
+            // Each paid to its own key: only networks tie them.
+            store
+                .register_node(&k.public(), &k.public(), "test", now)
+                .unwrap();
+        }
+        let request = CrawlRequest {
+            seeds: vec!["http://net.example/".into()],
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: 10,
+            max_depth: 0,
+        };
+        store.add_crawl_request("test", &request, now).unwrap();
+        let lease = |k: &SecretKey, ip: &str| {
+            let params = LeaseParams {
+                ttl_ms: 3_600_000,
+                max_per_domain: 1,
+                domain_delay_ms: 0,
+                max_open_per_node: 10,
+                validator_fetches: false,
+                network: Network::of(ip.parse().unwrap()),
+            };
+            store.lease(&k.public(), 5, now, &params).unwrap().jobs
+        };
+        let submit = |k: &SecretKey, job: &Job, seed: u64| {
+            let record =
+                crate::testkit::record_for(k, job, crate::testkit::sample_text(seed, 3_000), now);
+            let batch = gleaner_protocol::Batch::new(k, now, vec![record]);
+            let (id, prepared) = crate::ingest::prepare(&batch, &k.public(), now, &[]).unwrap();
+            let params = IngestParams {
+                cross_check_rate: 1.0,
+                new_node_cross_check_rate: 1.0,
+                audit_rate: 0.0,
+                domain_delay_ms: 0,
+                validator_tiebreaks: false,
+                sample_key: [0; 32],
+            };
+            store
+                .ingest(id, &k.public(), &prepared, now, &validator, &params)
+                .unwrap();
+        };
+        let check = |outcome: &str| -> i64 {
+            store
+                .conn()
+                .unwrap()
+                .query_row(
+                    "SELECT COUNT(*) FROM cross_checks WHERE outcome = ?1",
+                    [outcome],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+
+        let page = lease(&primary, "203.0.113.7");
+        assert_eq!(page.len(), 1);
+        submit(&primary, &page[0], 1);
+        assert_eq!(check("pending"), 1);
+        assert!(
+            lease(&neighbour, "203.0.113.200").is_empty(),
+            "a node on the primary's /24 gets no check of it"
+        );
+        let checking = lease(&checker, "198.51.100.5");
+        assert_eq!(
+            checking.len(),
+            1,
+            "a node on another network gets the check"
+        );
+        assert_eq!(checking[0].url, page[0].url);
+        // The checker's text differs: a third fetch decides (the validator's own are off).
+        submit(&checker, &checking[0], 2);
+        assert_eq!(check("disputed"), 1);
+        assert!(
+            lease(&neighbour, "203.0.113.9").is_empty(),
+            "not the primary's network"
+        );
+        assert!(
+            lease(&checker_neighbour, "198.51.100.77").is_empty(),
+            "nor the checker's"
+        );
+        let judging = lease(&judge, "192.0.2.1");
+        assert_eq!(
+            judging.len(),
+            1,
+            "a node on a third network gets the tie-break"
+        );
+        assert_eq!(judging[0].url, page[0].url);
+    }
+
     /// The replay lookup on the request path reads through the store's second connection: it
     /// answers from the last commit while the writer holds a transaction open (a submit's checks
     /// never wait for another group's commit and fsync).
@@ -1821,6 +1929,7 @@ mod tests {
             domain_delay_ms: 0,
             max_open_per_node: 10,
             validator_fetches: false,
+            network: None,
         };
         let jobs = store.lease(&key.public(), 2, now, &params).unwrap().jobs;
         assert_eq!(jobs.len(), 2);

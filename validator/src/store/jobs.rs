@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::ingest::{TiebreakPlace, queue_validator_fetch};
+use super::nodes::Network;
 use super::{Cached, Op, Store, StoreError};
 use crate::frontier::{NormalUrl, in_scope, normalize, plain_registered_domain, registered_domain};
 
@@ -82,6 +83,9 @@ pub struct LeaseParams {
     /// node gets done before its lease expires for the last time waits for the validator's fetch
     /// (outcome `unchecked`) rather than ending `abandoned`.
     pub validator_fetches: bool,
+    /// The network the node asks from, kept as its network: checks of its fetches avoid it, and
+    /// it gets no check of a node on it.
+    pub network: Option<Network>,
 }
 
 /// Answer to a failure report or release.
@@ -398,8 +402,8 @@ pub(super) fn lease_in(
     let node_s = node.to_string();
     expire_leases(tx, now_ms, p.domain_delay_ms, p.validator_fetches)?;
     tx.exec_cached(
-        "UPDATE nodes SET last_seen_ms = ?2 WHERE node = ?1",
-        params![node_s, now_ms],
+        "UPDATE nodes SET last_seen_ms = ?2, network = coalesce(?3, network) WHERE node = ?1",
+        params![node_s, now_ms, p.network.map(|n| n.to_string())],
     )
     .op("lease")?;
     let open: i64 = tx
@@ -426,12 +430,16 @@ pub(super) fn lease_in(
         .optional()
         .op("lease")?
         .unwrap_or((true, false, None));
-    // A task names the nodes it must not go to and their payout keys (see `push_task`): a node
-    // paid to the same key as the node it would check is not independent of it.
+    // A task names the nodes it must not go to, their payout keys and their networks (see
+    // `push_task`): a node paid to the same key as the node it would check, or on the same
+    // network, is not independent of it.
+    let network = p
+        .network
+        .map(|n| super::nodes::network_token(&n.to_string()));
     let excludes = |excluded: &str| {
         excluded
             .split(' ')
-            .any(|k| k == node_s || Some(k) == payout.as_deref())
+            .any(|k| k == node_s || Some(k) == payout.as_deref() || Some(k) == network.as_deref())
     };
     let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
     let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
@@ -704,10 +712,11 @@ pub(crate) fn enqueue(
     Ok(true)
 }
 
-/// Adds a queued task and counts it on its domain. `excluded`: space-separated node keys and
-/// payout keys the task must not be leased to (a node is excluded by its own key or by its
-/// payout key): for a check, the primary node and its payout; for a tie-break, both earlier
-/// fetchers and theirs; for a page taken back from a node caught lying, that node.
+/// Adds a queued task and counts it on its domain. `excluded`: space-separated node keys, payout
+/// keys and network tokens (`net:` and a [`Network`]) the task must
+/// not be leased to (a node is excluded by its own key, its payout key or the network it asks
+/// from): for a check, the primary node, its payout and its network; for a tie-break, both
+/// earlier fetchers and theirs; for a page taken back from a node caught lying, that node.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn push_task(
     conn: &Connection,
@@ -1040,6 +1049,7 @@ mod tests {
             domain_delay_ms: 0,
             max_open_per_node: 100,
             validator_fetches: false,
+            network: None,
         }
     }
 

@@ -120,6 +120,11 @@ const STEPS: &[Step] = &[
         what: "checks no node gets done made by the validator's own fetch",
         run: Run::Code(validator_checks),
     },
+    Step {
+        to: 19,
+        what: "the network each node leases from, kept apart from the nodes it checks",
+        run: Run::Code(node_networks),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -206,6 +211,16 @@ fn validator_checks(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), Stor
         "cross_checks",
         "validator_minhash",
         include_str!("migrations/0018_validator_checks.sql"),
+    )
+}
+
+/// Step 19: `migrations/0019_node_networks.sql`.
+fn node_networks(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    add_column(
+        tx,
+        "nodes",
+        "network",
+        include_str!("migrations/0019_node_networks.sql"),
     )
 }
 
@@ -733,6 +748,38 @@ mod tests {
                 .unwrap();
             assert_eq!(row, (7, "pending".into(), None), "the check is kept");
             conn.execute_batch("PRAGMA user_version = 17;").unwrap();
+        }
+    }
+
+    /// Version 19 adds each node's network to the nodes a version 18 database holds, which keep
+    /// their rows (network unknown until they next lease); a database that has the column
+    /// already is left as it is.
+    #[test]
+    fn version_19_adds_the_nodes_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v18.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE nodes DROP COLUMN network;
+             INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility)
+                  VALUES ('n1', 'p1', 'test', 5, 6, 0.25);
+             PRAGMA user_version = 18;",
+        )
+        .unwrap();
+        assert!(!table_sql(&conn, "nodes").unwrap().contains("network"));
+        drop(conn);
+        for _ in 0..2 {
+            drop(Store::open_file(&path).unwrap());
+            let conn = Connection::open(&path).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            let row: (String, String, Option<String>) = conn
+                .query_row("SELECT node, payout, network FROM nodes", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .unwrap();
+            assert_eq!(row, ("n1".into(), "p1".into(), None), "the node is kept");
+            conn.execute_batch("PRAGMA user_version = 18;").unwrap();
         }
     }
 

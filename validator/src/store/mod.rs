@@ -38,7 +38,7 @@ pub use jobs::{
     CrawlRequest, CrawlRequestAdded, LeaseParams, MAX_SEEDS_PER_REQUEST, MAX_TASK_ATTEMPTS,
     ReportOutcome,
 };
-pub use nodes::NodeStanding;
+pub use nodes::{Network, NodeStanding};
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow,
     ReasonCount,

@@ -92,6 +92,68 @@ pub(crate) fn payout_and_credibility(
     .op("node_standing")
 }
 
+/// The network a node connects from, for telling checkers apart: an IPv4 address's /24, an IPv6
+/// address's /48 (an IPv4 address written as IPv6 counts as IPv4), held as the prefix's first
+/// address and written `203.0.113.0/24` or `2001:db8:1::/48`. Nodes on one network may be one
+/// operator's, so a check never goes to a node on the checked node's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network(std::net::IpAddr);
+
+impl Network {
+    /// The network of `ip`; `None` for loopback and unspecified addresses: a validator and its
+    /// nodes on one machine (development, tests) are all on one network, and keeping them apart
+    /// would leave no one to check.
+    pub fn of(ip: std::net::IpAddr) -> Option<Self> {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let ip = ip.to_canonical();
+        if ip.is_loopback() || ip.is_unspecified() {
+            return None;
+        }
+        Some(Network(match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+            }
+        }))
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bits = if self.0.is_ipv4() { 24 } else { 48 };
+        write!(f, "{}/{bits}", self.0)
+    }
+}
+
+/// A task's exclusion-list entry for nodes on `network` (as [`Network`] writes it): `net:` and the
+/// network, never a node key or payout key (those are base-58 without a colon).
+pub(crate) fn network_token(network: &str) -> String {
+    format!("net:{network}")
+}
+
+/// What a check of `node`'s fetch must avoid besides `node` itself: its payout key (a node paid
+/// to the same key is not independent) and its network, when known (see [`Network`]). The
+/// entries of a task's `excluded` list ([`super::jobs::push_task`]).
+pub(crate) fn independence_keys(conn: &Connection, node: &str) -> Result<Vec<String>, StoreError> {
+    let row: Option<(String, Option<String>)> = conn
+        .query_row_cached(
+            "SELECT payout, network FROM nodes WHERE node = ?1",
+            params![node],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .op("independence_keys")?;
+    Ok(row.map_or_else(Vec::new, |(payout, network)| {
+        std::iter::once(payout)
+            .chain(network.as_deref().map(network_token))
+            .collect()
+    }))
+}
+
 /// The payout key of `node` (a node key as text), if it is registered.
 pub(crate) fn payout_of(conn: &Connection, node: &str) -> Result<Option<String>, StoreError> {
     conn.query_row_cached(
@@ -184,4 +246,36 @@ pub(super) fn register_in(
     super::read::node_in(conn, node)?.ok_or_else(|| StoreError::NotFound {
         what: format!("node {node}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_ipv4_24s_and_ipv6_48s_and_loopback_is_none() {
+        let net = |ip: &str| Network::of(ip.parse().unwrap()).map(|n| n.to_string());
+        assert_eq!(net("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(net("203.0.113.7"), net("203.0.113.250"), "one /24");
+        assert_ne!(net("203.0.113.7"), net("203.0.114.7"));
+        // An IPv4 address written as IPv6 is the IPv4 address.
+        assert_eq!(net("::ffff:203.0.113.9").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(net("2001:db8:1:2:3::4").as_deref(), Some("2001:db8:1::/48"));
+        assert_eq!(net("2001:db8:1:ffff::1"), net("2001:db8:1::9"), "one /48");
+        assert_ne!(net("2001:db8:1::1"), net("2001:db8:2::1"));
+        // Private networks are networks: nodes behind one router are not independent.
+        assert_eq!(net("192.168.1.20").as_deref(), Some("192.168.1.0/24"));
+        for none in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "::1",
+            "0.0.0.0",
+            "::",
+            "::ffff:127.0.0.1",
+        ] {
+            assert_eq!(net(none), None, "{none}");
+        }
+        // The token never looks like a key.
+        assert!(network_token("203.0.113.0/24").contains(':'));
+    }
 }

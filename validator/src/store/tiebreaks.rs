@@ -716,6 +716,7 @@ mod tests {
             domain_delay_ms: 0,
             max_open_per_node: 100,
             validator_fetches: false,
+            network: None,
         };
         let leased_domains = |now| -> Vec<String> {
             let mut d: Vec<String> = store
@@ -810,6 +811,7 @@ mod tests {
             domain_delay_ms: 5_000,
             max_open_per_node: 100,
             validator_fetches: false,
+            network: None,
         };
         let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
         let first = lease(NOW);
