@@ -1441,7 +1441,7 @@ fn penalise(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CrawlRequest, LeaseParams};
+    use crate::store::{CrawlRequest, LeaseParams, Network};
     use gleaner_protocol::api::Job;
 
     fn add_record(
@@ -1741,11 +1741,22 @@ mod tests {
         ingest(store, &key, records, now)
     }
 
+    /// Leases of up to ten open jobs, one per domain, asked from `network`.
+    fn lease_params(network: Option<Network>) -> LeaseParams {
+        LeaseParams {
+            ttl_ms: 3_600_000,
+            max_per_domain: 1,
+            domain_delay_ms: 0,
+            max_open_per_node: 10,
+            validator_fetches: false,
+            network,
+        }
+    }
+
     /// A check goes to a node on another network than the checked node's, and a tie-break to one
     /// on neither earlier fetcher's network, whatever their keys and payout keys.
     #[test]
     fn checks_and_tie_breaks_go_to_nodes_on_other_networks() {
-        use crate::store::{CrawlRequest, LeaseParams, Network};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let now = crate::testkit::FILL_T0;
@@ -1768,14 +1779,7 @@ mod tests {
         };
         store.add_crawl_request("test", &request, now).unwrap();
         let lease = |k: &SecretKey, ip: &str| {
-            let params = LeaseParams {
-                ttl_ms: 3_600_000,
-                max_per_domain: 1,
-                domain_delay_ms: 0,
-                max_open_per_node: 10,
-                validator_fetches: false,
-                network: Network::of(ip.parse().unwrap()),
-            };
+            let params = lease_params(Network::of(ip.parse().unwrap()));
             store.lease(&k.public(), 5, now, &params).unwrap().jobs
         };
         let submit = |k: &SecretKey, job: &Job, seed: u64| {
@@ -1809,21 +1813,22 @@ mod tests {
 
         let page = lease(&primary, "203.0.113.7");
         assert_eq!(page.len(), 1);
+        // The one job `k` is given from `ip`: the page's check or tie-break.
+        let the_page = |k: &SecretKey, ip: &str, why: &str| {
+            let jobs = lease(k, ip);
+            assert_eq!(jobs.len(), 1, "{why}");
+            assert_eq!(jobs[0].url, page[0].url, "{why}");
+            jobs[0].clone()
+        };
         submit(&primary, &page[0], 1);
         assert_eq!(check("pending"), 1);
         assert!(
             lease(&neighbour, "203.0.113.200").is_empty(),
             "a node on the primary's /24 gets no check of it"
         );
-        let checking = lease(&checker, "198.51.100.5");
-        assert_eq!(
-            checking.len(),
-            1,
-            "a node on another network gets the check"
-        );
-        assert_eq!(checking[0].url, page[0].url);
+        let checking = the_page(&checker, "198.51.100.5", "another network gets the check");
         // The checker's text differs: a third fetch decides (the validator's own are off).
-        submit(&checker, &checking[0], 2);
+        submit(&checker, &checking, 2);
         assert_eq!(check("disputed"), 1);
         assert!(
             lease(&neighbour, "203.0.113.9").is_empty(),
@@ -1833,13 +1838,7 @@ mod tests {
             lease(&checker_neighbour, "198.51.100.77").is_empty(),
             "nor the checker's"
         );
-        let judging = lease(&judge, "192.0.2.1");
-        assert_eq!(
-            judging.len(),
-            1,
-            "a node on a third network gets the tie-break"
-        );
-        assert_eq!(judging[0].url, page[0].url);
+        the_page(&judge, "192.0.2.1", "a third network gets the tie-break");
     }
 
     /// The replay lookup on the request path reads through the store's second connection: it
@@ -1923,15 +1922,10 @@ mod tests {
             };
             store.add_crawl_request("test", &request, now).unwrap();
         }
-        let params = LeaseParams {
-            ttl_ms: 3_600_000,
-            max_per_domain: 1,
-            domain_delay_ms: 0,
-            max_open_per_node: 10,
-            validator_fetches: false,
-            network: None,
-        };
-        let jobs = store.lease(&key.public(), 2, now, &params).unwrap().jobs;
+        let jobs = store
+            .lease(&key.public(), 2, now, &lease_params(None))
+            .unwrap()
+            .jobs;
         assert_eq!(jobs.len(), 2);
         let records = jobs
             .iter()
