@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::openapi::schema;
-use super::{AppState, blocking};
+use super::{AppState, blocking, peer_ip};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
 use crate::store::{CrawlRequest, LeaseParams, Network};
@@ -334,11 +334,7 @@ pub(super) async fn lease(
         domain_delay_ms: c.domain_delay_ms,
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
         validator_fetches: c.tiebreak_interval_secs > 0,
-        // The address the request came from (absent only when the router is driven without a
-        // listener).
-        network: extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .and_then(|c| Network::of(c.0.ip())),
+        network: peer_ip(&extensions).and_then(Network::of),
     };
     let now = s.now_ms();
     let res = s

@@ -222,14 +222,18 @@ async fn handle_layer_error(err: tower::BoxError) -> Response {
     }
 }
 
+/// The address a request came from (absent only when the router is driven without a listener).
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// Outermost middleware: per-IP rate limit (health and metrics exempt), request metrics.
 async fn edge(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let exempt = path == "/healthz" || path == "/metrics";
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let ip = peer_ip(req.extensions());
     let started = Instant::now();
     let res = match ip {
         Some(ip) if !exempt && state.inner.ip_limiter.check_key(&ip).is_err() => {

@@ -16,7 +16,7 @@ use super::jobs::{
     push_task,
 };
 use super::nodes::{
-    apply_check, apply_page_gone, epoch_points, independence_keys, payout_and_credibility,
+    apply_check, apply_page_gone, epoch_points, not_independent_of, payout_and_credibility,
     payout_of,
 };
 use super::tiebreaks::ValidatorFetch;
@@ -486,10 +486,7 @@ pub(super) fn ingest_in(
                     Some(check_id),
                     // Nor to a node paid to the same key or on the same network: not an
                     // independent check.
-                    &std::iter::once(node_s.clone())
-                        .chain(independence_keys(tx, &node_s)?)
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    &not_independent_of(tx, &[&node_s])?,
                     now_ms,
                 )?;
             }
@@ -859,10 +856,6 @@ pub(super) fn third_node_tiebreak(
     check_node: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let mut excluded = vec![primary_node.to_string(), check_node.to_string()];
-    for node in [primary_node, check_node] {
-        excluded.extend(independence_keys(conn, node)?);
-    }
     push_task(
         conn,
         &place.url,
@@ -871,7 +864,7 @@ pub(super) fn third_node_tiebreak(
         place.depth,
         "tiebreak",
         Some(check_id),
-        &excluded.join(" "),
+        &not_independent_of(conn, &[primary_node, check_node])?,
         now_ms,
     )
 }

@@ -135,23 +135,27 @@ pub(crate) fn network_token(network: &str) -> String {
     format!("net:{network}")
 }
 
-/// What a check of `node`'s fetch must avoid besides `node` itself: its payout key (a node paid
-/// to the same key is not independent) and its network, when known (see [`Network`]). The
-/// entries of a task's `excluded` list ([`super::jobs::push_task`]).
-pub(crate) fn independence_keys(conn: &Connection, node: &str) -> Result<Vec<String>, StoreError> {
-    let row: Option<(String, Option<String>)> = conn
-        .query_row_cached(
-            "SELECT payout, network FROM nodes WHERE node = ?1",
-            params![node],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .op("independence_keys")?;
-    Ok(row.map_or_else(Vec::new, |(payout, network)| {
-        std::iter::once(payout)
-            .chain(network.as_deref().map(network_token))
-            .collect()
-    }))
+/// The `excluded` list ([`super::jobs::push_task`]) of a task that checks the fetches of `nodes`
+/// (node keys as text): each node, its payout key (a node paid to the same key is not
+/// independent) and its network when known (see [`Network`]).
+pub(crate) fn not_independent_of(conn: &Connection, nodes: &[&str]) -> Result<String, StoreError> {
+    let mut excluded = Vec::with_capacity(3 * nodes.len());
+    for &node in nodes {
+        excluded.push(node.to_string());
+        let row: Option<(String, Option<String>)> = conn
+            .query_row_cached(
+                "SELECT payout, network FROM nodes WHERE node = ?1",
+                params![node],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .op("not_independent_of")?;
+        if let Some((payout, network)) = row {
+            excluded.push(payout);
+            excluded.extend(network.as_deref().map(network_token));
+        }
+    }
+    Ok(excluded.join(" "))
 }
 
 /// The payout key of `node` (a node key as text), if it is registered.

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     records_duplicate INTEGER NOT NULL DEFAULT 0,
     records_rejected  INTEGER NOT NULL DEFAULT 0,
     jobs_failed       INTEGER NOT NULL DEFAULT 0,
-    -- The network the node last leased from (`nodes::network_of`); NULL for loopback or unseen.
+    -- The network the node last leased from (`nodes::Network`); NULL for loopback or unseen.
     network           TEXT
 );
 
