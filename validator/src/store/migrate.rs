@@ -675,80 +675,83 @@ mod tests {
         assert_eq!(plan, "SCAN records", "{plan}");
     }
 
-    /// Version 16 adds the validator's hold to the disputes a version 15 database queued, which
-    /// keep their rows; a database that has the column already is left as it is.
-    #[test]
-    fn version_16_adds_the_hold_to_queued_disputes() {
+    /// Tests a step that adds `column` to `table`: makes a database of version `from` (the
+    /// current schema without the column, then `seed` run on it), opens it, and calls `check` on
+    /// the result at the current version; then sets the version back to `from` and does it again,
+    /// which finds the column there already (as a database made from the current schema at an
+    /// older version has it) and must leave it as it is.
+    fn adds_a_column(
+        table: &str,
+        column: &str,
+        from: i64,
+        seed: &str,
+        check: impl Fn(&Connection),
+    ) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v15.db");
+        let path = dir.path().join(format!("v{from}.db"));
         drop(Store::open_file(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "ALTER TABLE tiebreak_fetches DROP COLUMN held_until_ms;
-             INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth, queued_at_ms)
-                  VALUES (7, 'http://a.example/p', 'a.example', 1, 0, 5);
-             PRAGMA user_version = 15;",
-        )
+        conn.execute_batch(&format!(
+            "ALTER TABLE {table} DROP COLUMN {column}; {seed} PRAGMA user_version = {from};"
+        ))
         .unwrap();
-        assert!(
-            !table_sql(&conn, "tiebreak_fetches")
-                .unwrap()
-                .contains("held_until_ms")
-        );
+        assert!(!table_sql(&conn, table).unwrap().contains(column));
         drop(conn);
         for _ in 0..2 {
             drop(Store::open_file(&path).unwrap());
             let conn = Connection::open(&path).unwrap();
             assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-            let row: (i64, Option<i64>) = conn
-                .query_row(
-                    "SELECT check_id, held_until_ms FROM tiebreak_fetches",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+            check(&conn);
+            conn.execute_batch(&format!("PRAGMA user_version = {from};"))
                 .unwrap();
-            assert_eq!(row, (7, None), "the queued dispute is kept, not held");
-            // Opened again at version 16 after the first pass: nothing to add.
-            conn.execute_batch("PRAGMA user_version = 15;").unwrap();
         }
+    }
+
+    /// Version 16 adds the validator's hold to the disputes a version 15 database queued, which
+    /// keep their rows; a database that has the column already is left as it is.
+    #[test]
+    fn version_16_adds_the_hold_to_queued_disputes() {
+        adds_a_column(
+            "tiebreak_fetches",
+            "held_until_ms",
+            15,
+            "INSERT INTO tiebreak_fetches(check_id, url, domain, request_id, depth, queued_at_ms)
+                  VALUES (7, 'http://a.example/p', 'a.example', 1, 0, 5);",
+            |conn| {
+                let row: (i64, Option<i64>) = conn
+                    .query_row(
+                        "SELECT check_id, held_until_ms FROM tiebreak_fetches",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .unwrap();
+                assert_eq!(row, (7, None), "the queued dispute is kept, not held");
+            },
+        );
     }
 
     /// Version 18 adds the validator's signature to the cross-checks a version 17 database
     /// holds, which keep their rows; a database that has the column already is left as it is.
     #[test]
     fn version_18_adds_the_validators_signature_to_checks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v17.db");
-        drop(Store::open_file(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "ALTER TABLE cross_checks DROP COLUMN validator_minhash;
-             INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+        adds_a_column(
+            "cross_checks",
+            "validator_minhash",
+            17,
+            "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
                                       created_at_ms)
-                  VALUES (7, 'http://a.example/p', x'01', 'n1', 'pending', 5);
-             PRAGMA user_version = 17;",
-        )
-        .unwrap();
-        assert!(
-            !table_sql(&conn, "cross_checks")
-                .unwrap()
-                .contains("validator_minhash")
+                  VALUES (7, 'http://a.example/p', x'01', 'n1', 'pending', 5);",
+            |conn| {
+                let row: (i64, String, Option<Vec<u8>>) = conn
+                    .query_row(
+                        "SELECT id, outcome, validator_minhash FROM cross_checks",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                assert_eq!(row, (7, "pending".into(), None), "the check is kept");
+            },
         );
-        drop(conn);
-        for _ in 0..2 {
-            drop(Store::open_file(&path).unwrap());
-            let conn = Connection::open(&path).unwrap();
-            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-            let row: (i64, String, Option<Vec<u8>>) = conn
-                .query_row(
-                    "SELECT id, outcome, validator_minhash FROM cross_checks",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .unwrap();
-            assert_eq!(row, (7, "pending".into(), None), "the check is kept");
-            conn.execute_batch("PRAGMA user_version = 17;").unwrap();
-        }
     }
 
     /// Version 19 adds each node's network to the nodes a version 18 database holds, which keep
@@ -756,31 +759,21 @@ mod tests {
     /// already is left as it is.
     #[test]
     fn version_19_adds_the_nodes_networks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v18.db");
-        drop(Store::open_file(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "ALTER TABLE nodes DROP COLUMN network;
-             INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility)
-                  VALUES ('n1', 'p1', 'test', 5, 6, 0.25);
-             PRAGMA user_version = 18;",
-        )
-        .unwrap();
-        assert!(!table_sql(&conn, "nodes").unwrap().contains("network"));
-        drop(conn);
-        for _ in 0..2 {
-            drop(Store::open_file(&path).unwrap());
-            let conn = Connection::open(&path).unwrap();
-            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-            let row: (String, String, Option<String>) = conn
-                .query_row("SELECT node, payout, network FROM nodes", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .unwrap();
-            assert_eq!(row, ("n1".into(), "p1".into(), None), "the node is kept");
-            conn.execute_batch("PRAGMA user_version = 18;").unwrap();
-        }
+        adds_a_column(
+            "nodes",
+            "network",
+            18,
+            "INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility)
+                  VALUES ('n1', 'p1', 'test', 5, 6, 0.25);",
+            |conn| {
+                let row: (String, String, Option<String>) = conn
+                    .query_row("SELECT node, payout, network FROM nodes", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .unwrap();
+                assert_eq!(row, ("n1".into(), "p1".into(), None), "the node is kept");
+            },
+        );
     }
 
     #[test]
