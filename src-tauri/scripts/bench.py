@@ -56,7 +56,7 @@ def phase(label, args, pause=False, binary=BINARY):
               f"PSS {pss / 1024:6.1f} MiB (peak {peak_pss / 1024:.1f})  CPU {cpu:.2f}% of a core "
               f"over {SAMPLE_S:.0f} s", flush=True)
         if tray:
-            tray.click("Quit")
+            tray.click("Quit", ends_process=True)
         else:
             app.terminate()
         app.wait(20)

@@ -209,12 +209,19 @@ class Tray:
                 found[label.group(1).replace("_", "")] = int(item_id)
         return found
 
-    def click(self, label):
+    def click(self, label, ends_process=False):
+        """Clicks the item `label`. With `ends_process` (Quit), the process may exit before it
+        answers the click: the bus then reports that it left without replying, which is the click
+        taking effect, not a failure (the caller checks how the process ended)."""
         items = self.items()
         if label not in items:
             raise AssertionError(f"no tray item {label!r} in {sorted(items)}")
-        gdbus(self.dest, self.path, "com.canonical.dbusmenu.Event", str(items[label]), "clicked", "<int32 0>",
-              "uint32 0")
+        try:
+            gdbus(self.dest, self.path, "com.canonical.dbusmenu.Event", str(items[label]), "clicked",
+                  "<int32 0>", "uint32 0")
+        except RuntimeError as e:
+            if not (ends_process and "org.freedesktop.DBus.Error.NoReply" in str(e)):
+                raise
 
 
 # ---------------------------------------------------------------- processes from /proc

@@ -195,7 +195,7 @@ def test_single_instance_and_quit(results):
         second = subprocess.run([BINARY], env=env, capture_output=True, timeout=30)
         assert second.returncode == 0, f"second launch exited {second.returncode}"
         assert app.poll() is None, "the first instance must keep running"
-        tray.click("Quit")
+        tray.click("Quit", ends_process=True)
         code = app.wait(20)
         assert code == 0, f"Quit exited {code}: {app.stderr.read()[-2000:]!r}"
         report(results, name)
