@@ -1096,6 +1096,7 @@ async fn report_check_failed(
     reason: &str,
     status: Option<u16>,
 ) {
+    wait_out_judging_pause(net);
     let job = net.lease(checker, 1).await.jobs.remove(0);
     assert_eq!(job.url, url, "a job for {url} was queued");
     let r = net
@@ -1211,12 +1212,17 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
     until(|| check_of(&url).0 != "unfound").await;
     assert_eq!(check_of(&url).0, "primary_upheld");
     assert_eq!(row(&honest).checks_passed, 1);
+    assert_eq!(row(&checker).checks_failed, 0, "the checker is not blamed");
     assert_eq!(row(&honest).points_total, before + receipt.points as i64);
     // A page that has gone since: the record and a pass's weight of credibility, no more.
     let standing = row(&honest).credibility;
     assert!(standing > 0.0);
     let url = format!("http://{site}/removed");
     fetch_primary(&net, &honest, &url, &sample_text(712, 3000)).await;
+    assert!(
+        net.lease(&checker, 1).await.jobs.is_empty(),
+        "the checker whose \"no page\" the validator did not bear out sits out checks"
+    );
     report_check_failed(&net, &checker, &url, "http_error", Some(410)).await;
     until(|| check_of(&url).0 != "unfound").await;
     assert_eq!(check_of(&url).0, "page_gone");
@@ -1246,12 +1252,28 @@ async fn a_check_that_finds_no_page_goes_to_the_validators_own_fetch() {
 /// the next lease call gives the check up.
 async fn sit_on_check(net: &Net, sitter: &SecretKey, url: &str) {
     let ttl = net.state.config().lease_ttl_ms;
-    for _ in 0..gleaner_validator::store::MAX_TASK_ATTEMPTS {
+    let attempts = gleaner_validator::store::MAX_TASK_ATTEMPTS;
+    for attempt in 1..=attempts {
+        wait_out_judging_pause(net);
         let job = net.lease(sitter, 1).await.jobs.remove(0);
         assert_eq!(job.url, url, "the check of {url} was queued");
         net.clock.advance_ms(ttl + 1);
+        if attempt < attempts {
+            assert!(
+                net.lease(sitter, 1).await.jobs.is_empty(),
+                "the lease call that expires a check pauses its node"
+            );
+        }
     }
     assert!(net.lease(sitter, 1).await.jobs.is_empty());
+}
+
+/// A node that gave back a check unfinished (let it expire, said a page that is there was not)
+/// sits out checks for a while; moves the clock past that, before a test node leases a check
+/// again.
+fn wait_out_judging_pause(net: &Net) {
+    net.clock
+        .advance_ms(gleaner_validator::store::JUDGING_PAUSE_MS);
 }
 
 /// A check no node gets done (here: a node leases it and lets the lease expire, every time) is

@@ -13,7 +13,7 @@ use super::bands::BandIndex;
 use super::bodies::{Appender, Bodies};
 use super::jobs::{
     CLOSE_DOMAIN_LEASE, RequestScope, add_pending, close_domain_lease_with, note_crawl_delay,
-    push_task,
+    pause_judging, push_task,
 };
 use super::nodes::{
     apply_check, apply_page_gone, epoch_points, not_independent_of, payout_and_credibility,
@@ -997,7 +997,8 @@ pub(super) fn settle_dispute(
 /// Settles check `d` (its outcome `unfound`: its checker found no page,
 /// `jobs::requeue_or_fail`) with the validator's own fetch of it, to one of:
 /// - `primary_upheld`: the validator's text agrees with the primary's, which passes a check (the
-///   checker's failure blames nobody: a page can fail for a while);
+///   checker's failure blames nobody: a page can fail for a while; but the checker sits out
+///   checks for [`super::jobs::JUDGING_PAUSE_MS`], as one that gave a check back);
 /// - `check_upheld`: the validator's text disagrees: the primary is penalised as for any failed
 ///   check;
 /// - `page_gone`: no page either ([`ValidatorFetch::NoPage`]). Two independent fetches find none
@@ -1021,6 +1022,12 @@ pub(super) fn settle_unfound(
         ValidatorFetch::Text(sig) => match minhash_of(conn, d.primary_seq)? {
             Some(primary_sig) if sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY => {
                 apply_check(conn, &d.primary_node, true)?;
+                // Not blamed (a page can fail for a while), but the check came back without a
+                // text: as if given back, else a node could dump every check it does not want
+                // as "no page" and draw the next.
+                if let Some(checker) = &d.check_node {
+                    pause_judging(conn, checker, now_ms)?;
+                }
                 "primary_upheld"
             }
             Some(_) => {
@@ -1434,8 +1441,9 @@ fn penalise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::jobs::JUDGING_PAUSE_MS;
     use crate::store::{CrawlRequest, LeaseParams, Network};
-    use gleaner_protocol::api::Job;
+    use gleaner_protocol::api::{Job, JobFailure};
 
     fn add_record(
         conn: &Connection,
@@ -1746,83 +1754,107 @@ mod tests {
         }
     }
 
-    /// A check goes to a node on another network than the checked node's, and a tie-break to one
-    /// on neither earlier fetcher's network, whatever their keys and payout keys.
-    #[test]
-    fn checks_and_tie_breaks_go_to_nodes_on_other_networks() {
+    /// A store with `nodes` registered, each paid to its own key (only networks and the pause
+    /// for giving checks back keep them apart), and one crawl request for the page `seed`.
+    fn checking_network(nodes: &[&SecretKey], seed: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let now = crate::testkit::FILL_T0;
-        let validator = SecretKey::from_bytes(&[200; 32]);
-        let key = |b: u8| SecretKey::from_bytes(&[b; 32]);
-        let (primary, neighbour, checker, checker_neighbour, judge) =
-            (key(91), key(92), key(93), key(94), key(95));
-        for k in [&primary, &neighbour, &checker, &checker_neighbour, &judge] {
-            // Each paid to its own key: only networks tie them.
+        for k in nodes {
             store
                 .register_node(&k.public(), &k.public(), "test", now)
                 .unwrap();
         }
+        add_page(&store, seed, now);
+        (dir, store)
+    }
+
+    fn add_page(store: &Store, url: &str, now: i64) {
         let request = CrawlRequest {
-            seeds: vec!["http://net.example/".into()],
+            seeds: vec![url.into()],
             domains: Vec::new(),
             sitemaps: Vec::new(),
             max_pages: 10,
             max_depth: 0,
         };
         store.add_crawl_request("test", &request, now).unwrap();
-        let lease = |k: &SecretKey, ip: &str| {
-            let params = lease_params(Network::of(ip.parse().unwrap()));
-            store.lease(&k.public(), 5, now, &params).unwrap().jobs
+    }
+
+    /// The jobs `k` is leased at `at`, asking from `ip`.
+    fn lease_from(store: &Store, k: &SecretKey, ip: &str, at: i64) -> Vec<Job> {
+        let params = lease_params(Network::of(ip.parse().unwrap()));
+        store.lease(&k.public(), 5, at, &params).unwrap().jobs
+    }
+
+    /// Submits a record of `k` for `job` (its text from `seed`), every accepted record sampled
+    /// for a check.
+    fn submit_checked(store: &Store, k: &SecretKey, job: &Job, seed: u64, at: i64) {
+        let record =
+            crate::testkit::record_for(k, job, crate::testkit::sample_text(seed, 3_000), at);
+        let batch = gleaner_protocol::Batch::new(k, at, vec![record]);
+        let (id, prepared) = crate::ingest::prepare(&batch, &k.public(), at, &[]).unwrap();
+        let params = IngestParams {
+            cross_check_rate: 1.0,
+            new_node_cross_check_rate: 1.0,
+            audit_rate: 0.0,
+            domain_delay_ms: 0,
+            validator_tiebreaks: false,
+            sample_key: [0; 32],
         };
-        let submit = |k: &SecretKey, job: &Job, seed: u64| {
-            let record =
-                crate::testkit::record_for(k, job, crate::testkit::sample_text(seed, 3_000), now);
-            let batch = gleaner_protocol::Batch::new(k, now, vec![record]);
-            let (id, prepared) = crate::ingest::prepare(&batch, &k.public(), now, &[]).unwrap();
-            let params = IngestParams {
-                cross_check_rate: 1.0,
-                new_node_cross_check_rate: 1.0,
-                audit_rate: 0.0,
-                domain_delay_ms: 0,
-                validator_tiebreaks: false,
-                sample_key: [0; 32],
-            };
-            store
-                .ingest(id, &k.public(), &prepared, now, &validator, &params)
-                .unwrap();
-        };
-        let check = |outcome: &str| -> i64 {
-            store
-                .conn()
-                .unwrap()
-                .query_row(
-                    "SELECT COUNT(*) FROM cross_checks WHERE outcome = ?1",
-                    [outcome],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        store
+            .ingest(id, &k.public(), &prepared, at, &validator, &params)
+            .unwrap();
+    }
+
+    fn checks_with_outcome(store: &Store, outcome: &str) -> i64 {
+        store
+            .conn()
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM cross_checks WHERE outcome = ?1",
+                [outcome],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    fn urls(jobs: &[Job]) -> Vec<&str> {
+        jobs.iter().map(|j| j.url.as_str()).collect()
+    }
+
+    /// A check goes to a node on another network than the checked node's, and a tie-break to one
+    /// on neither earlier fetcher's network, whatever their keys and payout keys.
+    #[test]
+    fn checks_and_tie_breaks_go_to_nodes_on_other_networks() {
+        let now = crate::testkit::FILL_T0;
+        let key = |b: u8| SecretKey::from_bytes(&[b; 32]);
+        let (primary, neighbour, checker, checker_neighbour, judge) =
+            (key(91), key(92), key(93), key(94), key(95));
+        let (_dir, store) = checking_network(
+            &[&primary, &neighbour, &checker, &checker_neighbour, &judge],
+            "http://net.example/",
+        );
+        let lease = |k: &SecretKey, ip: &str| lease_from(&store, k, ip, now);
 
         let page = lease(&primary, "203.0.113.7");
         assert_eq!(page.len(), 1);
         // The one job `k` is given from `ip`: the page's check or tie-break.
         let the_page = |k: &SecretKey, ip: &str, why: &str| {
             let jobs = lease(k, ip);
-            assert_eq!(jobs.len(), 1, "{why}");
-            assert_eq!(jobs[0].url, page[0].url, "{why}");
+            assert_eq!(urls(&jobs), [page[0].url.as_str()], "{why}");
             jobs[0].clone()
         };
-        submit(&primary, &page[0], 1);
-        assert_eq!(check("pending"), 1);
+        submit_checked(&store, &primary, &page[0], 1, now);
+        assert_eq!(checks_with_outcome(&store, "pending"), 1);
         assert!(
             lease(&neighbour, "203.0.113.200").is_empty(),
             "a node on the primary's /24 gets no check of it"
         );
         let checking = the_page(&checker, "198.51.100.5", "another network gets the check");
         // The checker's text differs: a third fetch decides (the validator's own are off).
-        submit(&checker, &checking, 2);
-        assert_eq!(check("disputed"), 1);
+        submit_checked(&store, &checker, &checking, 2, now);
+        assert_eq!(checks_with_outcome(&store, "disputed"), 1);
         assert!(
             lease(&neighbour, "203.0.113.9").is_empty(),
             "not the primary's network"
@@ -1832,6 +1864,116 @@ mod tests {
             "nor the checker's"
         );
         the_page(&judge, "192.0.2.1", "a third network gets the tie-break");
+    }
+
+    /// A node that gives a check back without its record (releases it, reports a failure that
+    /// may pass, or lets it expire) is given no check or tie-break for an hour, while its own
+    /// pages still come; so it cannot hand back the checks it does not want until it draws the
+    /// one it wants. Giving back a page of its own pauses nothing, nor does reporting that a
+    /// checked page is not there (the check's result, which the validator's fetch bears out).
+    #[test]
+    fn a_node_that_gives_a_check_back_sits_out_checks_for_an_hour() {
+        let now = crate::testkit::FILL_T0;
+        let key = |b: u8| SecretKey::from_bytes(&[b; 32]);
+        let (primary, fisher, other, late) = (key(81), key(82), key(83), key(84));
+        let (_dir, store) =
+            checking_network(&[&primary, &fisher, &other, &late], "http://fish.example/");
+        let (p_ip, f_ip, o_ip, l_ip) = ("203.0.113.7", "198.51.100.5", "192.0.2.1", "100.64.0.1");
+        let page = lease_from(&store, &primary, p_ip, now);
+        assert_eq!(page.len(), 1);
+        let checked = page[0].url.as_str();
+        submit_checked(&store, &primary, &page[0], 1, now);
+        assert_eq!(checks_with_outcome(&store, "pending"), 1);
+        let given_back = |k: &SecretKey| -> Option<i64> {
+            store
+                .conn()
+                .unwrap()
+                .query_row(
+                    "SELECT judging_given_back_ms FROM nodes WHERE node = ?1",
+                    [k.public().to_string()],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+
+        // Released.
+        let drawn = lease_from(&store, &fisher, f_ip, now);
+        assert_eq!(urls(&drawn), [checked], "the fisher draws the check");
+        let released = store
+            .release(&fisher.public(), &[drawn[0].lease_id.clone()], now)
+            .unwrap();
+        assert_eq!(released.accepted, 1);
+        assert_eq!(given_back(&fisher), Some(now));
+        add_page(&store, "http://own.example/", now);
+        let own = lease_from(&store, &fisher, f_ip, now + 1);
+        assert_eq!(
+            urls(&own),
+            ["http://own.example/"],
+            "a page of its own, not the check it gave back"
+        );
+        store
+            .release(&fisher.public(), &[own[0].lease_id.clone()], now + 2)
+            .unwrap();
+        assert_eq!(
+            given_back(&fisher),
+            Some(now),
+            "a page of its own pauses nothing"
+        );
+
+        // Reported failed.
+        let drawn = lease_from(&store, &other, o_ip, now + 3);
+        assert!(urls(&drawn).contains(&checked), "another node draws it");
+        let failure = |job: &Job| JobFailure {
+            lease_id: job.lease_id.clone(),
+            reason: gleaner_protocol::api::FailureReason::Timeout,
+            detail: "timed out".into(),
+            status: None,
+            crawl_delay_ms: None,
+        };
+        let failures: Vec<JobFailure> = drawn.iter().map(failure).collect();
+        store
+            .report_failures(&other.public(), &failures, now + 4, 0, false)
+            .unwrap();
+        assert_eq!(given_back(&other), Some(now + 4));
+        let paused = now + JUDGING_PAUSE_MS - 1;
+        for (k, ip) in [(&fisher, f_ip), (&other, o_ip)] {
+            assert!(
+                !urls(&lease_from(&store, k, ip, paused)).contains(&checked),
+                "no check within the hour"
+            );
+        }
+
+        // Let expire: the pause is over, the check comes again, and the fisher sits on it.
+        let drawn = lease_from(&store, &fisher, f_ip, now + JUDGING_PAUSE_MS);
+        assert!(
+            urls(&drawn).contains(&checked),
+            "after the hour, checks again"
+        );
+        let expired = now + JUDGING_PAUSE_MS + lease_params(None).ttl_ms + 1;
+        assert!(
+            !urls(&lease_from(&store, &fisher, f_ip, expired)).contains(&checked),
+            "its lease expired: the fisher sits out checks again"
+        );
+        assert_eq!(given_back(&fisher), Some(expired));
+        let drawn = lease_from(&store, &late, l_ip, expired);
+        assert!(
+            urls(&drawn).contains(&checked),
+            "a node that gave nothing back gets the check"
+        );
+
+        // The page is gone: a result, not a give-back.
+        let gone: Vec<JobFailure> = drawn
+            .iter()
+            .map(|job| JobFailure {
+                reason: gleaner_protocol::api::FailureReason::HttpError,
+                status: Some(404),
+                ..failure(job)
+            })
+            .collect();
+        store
+            .report_failures(&late.public(), &gone, expired + 1, 0, false)
+            .unwrap();
+        assert_eq!(given_back(&late), None, "a dead link pauses nothing");
     }
 
     /// The replay lookup on the request path reads through the store's second connection: it

@@ -17,6 +17,15 @@ use crate::frontier::{NormalUrl, in_scope, normalize, plain_registered_domain, r
 
 /// Most jobs handed out in one lease call: a node works through a few dozen pages at a time.
 pub const MAX_JOBS_PER_LEASE: u32 = 64;
+/// How long a node that gave back a check or tie-break job without its record (released it,
+/// let its lease expire, or reported a failure that may pass, such as a time-out, so that the
+/// job goes to another node) is given no check or tie-break jobs: an hour. A report that the
+/// page is not there, or refused, is the job's result and pauses nothing.
+/// Giving back costs a node nothing otherwise, so without the pause a node could lease, hand back
+/// the checks it does not want and lease again until it drew the one it wants: a partner's page
+/// to vouch for. With it, it draws checks at most as often as any node that does them.
+pub const JUDGING_PAUSE_MS: i64 = 60 * 60 * 1000;
+
 /// A task is given up after this many failed or expired leases.
 pub const MAX_TASK_ATTEMPTS: i64 = 3;
 /// Largest robots Crawl-delay honoured (Nutch and StormCrawler skip or cap at 30 s); a node
@@ -310,6 +319,12 @@ pub(super) fn report_in(
                     | FailureReason::InvalidUrl
                     | FailureReason::NoIndex
             );
+        if !permanent {
+            // Back to the queue for another node: given back. A permanent failure is the job's
+            // result (the page is gone, closed to robots, refused): it ends the task, and a
+            // check's goes to the validator's own fetch, which bears it out or not.
+            note_given_back(conn, &node_s, task_id, now_ms)?;
+        }
         let no_page = super::tiebreaks::no_page(f.reason, f.status).is_some();
         let unfound_by = no_page.then_some(node_s.as_str());
         requeue_or_fail(
@@ -347,6 +362,7 @@ pub(super) fn release_in(
             params![id, now_ms],
         )
         .op("release")?;
+        note_given_back(conn, &node_s, task_id, now_ms)?;
         let closed = conn
             .exec_cached(
                 "UPDATE domains SET active_leases = active_leases - 1
@@ -413,15 +429,20 @@ pub(super) fn lease_in(
             |r| r.get(0),
         )
         .op("lease")?;
-    // A node caught fabricating, with no pass since, gets no check or tie-break jobs.
+    // A node caught fabricating, with no pass since, gets no check or tie-break jobs; nor does
+    // one that gave such a job back unfinished within the last `JUDGING_PAUSE_MS`.
     let (judges, proven, payout) = tx
         .query_row_cached(
-            "SELECT checks_failed, credibility, payout FROM nodes WHERE node = ?1",
+            "SELECT checks_failed, credibility, payout, judging_given_back_ms
+               FROM nodes WHERE node = ?1",
             params![node_s],
             |r| {
                 let (failed, credibility): (i64, f64) = (r.get(0)?, r.get(1)?);
+                let given_back: Option<i64> = r.get(3)?;
+                let paused =
+                    given_back.is_some_and(|t| now_ms < t.saturating_add(JUDGING_PAUSE_MS));
                 Ok((
-                    crate::scoring::may_judge(failed, credibility),
+                    crate::scoring::may_judge(failed, credibility) && !paused,
                     crate::scoring::is_proven(credibility),
                     Some(r.get::<_, String>(2)?),
                 ))
@@ -556,6 +577,39 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Notes that `node` gave back task `task_id` without its record at `now_ms`, if the task is a
+/// check or tie-break: the node then sits out such jobs for [`JUDGING_PAUSE_MS`] (see there).
+fn note_given_back(
+    conn: &Connection,
+    node: &str,
+    task_id: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let kind: String = conn
+        .query_row_cached(
+            "SELECT kind FROM tasks WHERE id = ?1",
+            params![task_id],
+            |r| r.get(0),
+        )
+        .op("give_back")?;
+    if kind == "primary" {
+        return Ok(());
+    }
+    pause_judging(conn, node, now_ms)
+}
+
+/// Gives `node` no check or tie-break jobs for [`JUDGING_PAUSE_MS`] from `now_ms`: it gave one
+/// back unfinished, or said a checked page was not there where the validator's fetch found it.
+pub(super) fn pause_judging(conn: &Connection, node: &str, now_ms: i64) -> Result<(), StoreError> {
+    conn.exec_cached(
+        "UPDATE nodes SET judging_given_back_ms = max(coalesce(judging_given_back_ms, ?2), ?2)
+          WHERE node = ?1",
+        params![node, now_ms],
+    )
+    .op("pause_judging")?;
+    Ok(())
 }
 
 /// The task and domain of an open lease held by `node`.
@@ -981,24 +1035,27 @@ fn expire_leases(
     domain_delay_ms: i64,
     validator_fetches: bool,
 ) -> Result<u32, StoreError> {
-    let expired: Vec<(String, i64, String)> = {
+    let expired: Vec<(String, i64, String, String)> = {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT lease_id, task_id, domain FROM leases
+                "SELECT lease_id, task_id, domain, node FROM leases
                  WHERE state = 'open' AND expires_at_ms < ?1",
             )
             .op("expire")?;
         let rows = stmt
-            .query_map(params![now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map(params![now_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .op("expire")?;
         rows.collect::<Result<_, _>>().op("expire")?
     };
-    for (lease_id, task_id, domain) in &expired {
+    for (lease_id, task_id, domain, node) in &expired {
         conn.exec_cached(
             "UPDATE leases SET state = 'expired', closed_at_ms = ?2 WHERE lease_id = ?1",
             params![lease_id, now_ms],
         )
         .op("expire")?;
+        note_given_back(conn, node, *task_id, now_ms)?;
         close_domain_lease(conn, domain, now_ms, domain_delay_ms, Some(false))?;
         requeue_or_fail(
             conn,

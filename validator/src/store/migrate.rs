@@ -125,6 +125,11 @@ const STEPS: &[Step] = &[
         what: "the network each node leases from, kept apart from the nodes it checks",
         run: Run::Code(node_networks),
     },
+    Step {
+        to: 20,
+        what: "when each node last gave back a check or tie-break job unfinished",
+        run: Run::Code(judging_given_back),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -221,6 +226,16 @@ fn node_networks(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreEr
         "nodes",
         "network",
         include_str!("migrations/0019_node_networks.sql"),
+    )
+}
+
+/// Step 20: `migrations/0020_judging_given_back.sql`.
+fn judging_given_back(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    add_column(
+        tx,
+        "nodes",
+        "judging_given_back_ms",
+        include_str!("migrations/0020_judging_given_back.sql"),
     )
 }
 
@@ -695,12 +710,22 @@ mod tests {
             "ALTER TABLE {table} DROP COLUMN {column}; {seed} PRAGMA user_version = {from};"
         ))
         .unwrap();
-        assert!(!table_sql(&conn, table).unwrap().contains(column));
+        let has_column = |conn: &Connection| -> bool {
+            conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+                == 1
+        };
+        assert!(!has_column(&conn), "{table}.{column} dropped");
         drop(conn);
         for _ in 0..2 {
             drop(Store::open_file(&path).unwrap());
             let conn = Connection::open(&path).unwrap();
             assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            assert!(has_column(&conn), "{table}.{column} added");
             check(&conn);
             conn.execute_batch(&format!("PRAGMA user_version = {from};"))
                 .unwrap();
@@ -772,6 +797,34 @@ mod tests {
                     })
                     .unwrap();
                 assert_eq!(row, ("n1".into(), "p1".into(), None), "the node is kept");
+            },
+        );
+    }
+
+    /// Version 20 adds to each node of a version 19 database when it last gave back a check
+    /// unfinished: never, for the nodes it holds, which keep their rows.
+    #[test]
+    fn version_20_adds_when_nodes_gave_back_checks() {
+        adds_a_column(
+            "nodes",
+            "judging_given_back_ms",
+            19,
+            "INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility,
+                               network)
+                  VALUES ('n1', 'p1', 'test', 5, 6, 0.25, '198.51.100.0/24');",
+            |conn| {
+                let row: (String, Option<String>, Option<i64>) = conn
+                    .query_row(
+                        "SELECT node, network, judging_given_back_ms FROM nodes",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    row,
+                    ("n1".into(), Some("198.51.100.0/24".into()), None),
+                    "the node is kept"
+                );
             },
         );
     }

@@ -35,8 +35,8 @@ pub use bands::BandIndexSize;
 pub use group::Group;
 pub use ingest::{DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{
-    CrawlRequest, CrawlRequestAdded, LeaseParams, MAX_SEEDS_PER_REQUEST, MAX_TASK_ATTEMPTS,
-    ReportOutcome,
+    CrawlRequest, CrawlRequestAdded, JUDGING_PAUSE_MS, LeaseParams, MAX_SEEDS_PER_REQUEST,
+    MAX_TASK_ATTEMPTS, ReportOutcome,
 };
 pub use nodes::{Network, NodeStanding};
 pub use read::{

@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS nodes (
     records_rejected  INTEGER NOT NULL DEFAULT 0,
     jobs_failed       INTEGER NOT NULL DEFAULT 0,
     -- The network the node last leased from (`nodes::Network`); NULL for loopback or unseen.
-    network           TEXT
+    network           TEXT,
+    -- When the node last gave back a check or tie-break job without its record; NULL if never
+    -- (`jobs::JUDGING_PAUSE_MS`).
+    judging_given_back_ms INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS crawl_requests (
