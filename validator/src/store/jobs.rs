@@ -20,7 +20,8 @@ pub const MAX_JOBS_PER_LEASE: u32 = 64;
 /// How long a node that gave back a check or tie-break job without its record (released it,
 /// let its lease expire, or reported a failure that may pass, such as a time-out, so that the
 /// job goes to another node) is given no check or tie-break jobs: an hour. A report that the
-/// page is not there, or refused, is the job's result and pauses nothing.
+/// page is not there, or refused, is the job's result and pauses nothing, unless the
+/// validator's fetch then finds the page as the primary had it (`settle_unfound`).
 /// Giving back costs a node nothing otherwise, so without the pause a node could lease, hand back
 /// the checks it does not want and lease again until it drew the one it wants: a partner's page
 /// to vouch for. With it, it draws checks at most as often as any node that does them.

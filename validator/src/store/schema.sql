@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     jobs_failed       INTEGER NOT NULL DEFAULT 0,
     -- The network the node last leased from (`nodes::Network`); NULL for loopback or unseen.
     network           TEXT,
-    -- When the node last gave back a check or tie-break job without its record; NULL if never
+    -- When the node last gave back a check or tie-break job without its record, or said "no
+    -- page" where the validator's fetch found the primary's; NULL if never
     -- (`jobs::JUDGING_PAUSE_MS`).
     judging_given_back_ms INTEGER
 );
