@@ -320,21 +320,13 @@ pub(super) fn report_in(
                     | FailureReason::InvalidUrl
                     | FailureReason::NoIndex
             );
-        if !permanent {
-            // Back to the queue for another node: given back. A permanent failure is the job's
-            // result (the page is gone, closed to robots, refused): it ends the task, and a
-            // check's goes to the validator's own fetch, which bears it out or not.
-            note_given_back(conn, &node_s, task_id, now_ms)?;
-        }
         let no_page = super::tiebreaks::no_page(f.reason, f.status).is_some();
-        let unfound_by = no_page.then_some(node_s.as_str());
         requeue_or_fail(
             conn,
             task_id,
             &domain,
-            permanent,
-            true,
-            unfound_by,
+            &node_s,
+            Ended::Failed { permanent, no_page },
             validator_fetches,
             now_ms,
         )?;
@@ -363,7 +355,6 @@ pub(super) fn release_in(
             params![id, now_ms],
         )
         .op("release")?;
-        note_given_back(conn, &node_s, task_id, now_ms)?;
         let closed = conn
             .exec_cached(
                 "UPDATE domains SET active_leases = active_leases - 1
@@ -373,7 +364,15 @@ pub(super) fn release_in(
             .op("release")?;
         add_pending(conn, -count(closed))?;
         // Never given up (no attempt counted), so the validator's fetches play no part.
-        requeue_or_fail(conn, task_id, &domain, false, false, None, false, now_ms)?;
+        requeue_or_fail(
+            conn,
+            task_id,
+            &domain,
+            &node_s,
+            Ended::Released,
+            false,
+            now_ms,
+        )?;
     }
     Ok(ReportOutcome { accepted })
 }
@@ -578,27 +577,6 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].chars().filter(|c| !c.is_control()).collect()
-}
-
-/// Notes that `node` gave back task `task_id` without its record at `now_ms`, if the task is a
-/// check or tie-break: the node then sits out such jobs for [`JUDGING_PAUSE_MS`] (see there).
-fn note_given_back(
-    conn: &Connection,
-    node: &str,
-    task_id: i64,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let kind: String = conn
-        .query_row_cached(
-            "SELECT kind FROM tasks WHERE id = ?1",
-            params![task_id],
-            |r| r.get(0),
-        )
-        .op("give_back")?;
-    if kind == "primary" {
-        return Ok(());
-    }
-    pause_judging(conn, node, now_ms)
 }
 
 /// Gives `node` no check or tie-break jobs for [`JUDGING_PAUSE_MS`] from `now_ms`: it gave one
@@ -924,12 +902,27 @@ pub(crate) fn note_crawl_delay(
     Ok(())
 }
 
-/// Puts a task back in the queue, or gives it up (permanent failure or too many attempts). A
-/// check given up counts against nobody. With the validator's own fetches on
+/// How a node's lease of a task ended without a record.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    /// Given back unfetched: no attempt counted.
+    Released,
+    /// The lease ran out.
+    Expired,
+    /// The node reported a failure: `permanent` when a retry will not change it, `no_page` when
+    /// the site says there is no page there ([`super::tiebreaks::no_page`]).
+    Failed { permanent: bool, no_page: bool },
+}
+
+/// After `node`'s lease of a task ended as `ended`: puts the task back in the queue, or gives it
+/// up (permanent failure or too many attempts). A check or tie-break that `node` gives back
+/// unfinished, every way but a permanent failure (the job's result: the page is gone, closed to
+/// robots, refused), pauses `node` for such jobs ([`JUDGING_PAUSE_MS`]). A check given up counts
+/// against nobody. With the validator's own fetches on
 /// (`validator_fetches`) it is not abandoned but waits for the validator's fetch, as a disputed
 /// check does:
-/// - with the outcome `unfound` when `unfound_by` names its checker, which found no page where
-///   the primary claimed one (the caller decides: 404, 410, robots.txt, not HTML, noindex).
+/// - with the outcome `unfound` when its checker `node` found no page where the primary claimed
+///   one (`no_page`: 404, 410, robots.txt, not HTML, noindex).
 ///   Abandoned, such a check would let a node invent text for dead links (the frontier hands
 ///   them out: links to pages since removed, to ads, to share buttons) and never be
 ///   contradicted, since no honest checker can fetch such a page
@@ -941,17 +934,21 @@ pub(crate) fn note_crawl_delay(
 ///   ([`super::ingest::settle_unchecked`]).
 ///
 /// Without them the check ends `abandoned`; a third node's tie-break given up ends so too.
-#[allow(clippy::too_many_arguments)]
 fn requeue_or_fail(
     conn: &Connection,
     task_id: i64,
     domain: &str,
-    permanent: bool,
-    count_attempt: bool,
-    unfound_by: Option<&str>,
+    node: &str,
+    ended: Ended,
     validator_fetches: bool,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    let (permanent, count_attempt, no_page) = match ended {
+        Ended::Released => (false, false, false),
+        Ended::Expired => (false, true, false),
+        Ended::Failed { permanent, no_page } => (permanent, true, no_page),
+    };
+    let unfound_by = no_page.then_some(node);
     type TaskRow = (i64, String, Option<i64>, String, i64, i64);
     let (attempts, kind, check_id, url, request_id, depth): TaskRow = conn
         .query_row_cached(
@@ -960,6 +957,9 @@ fn requeue_or_fail(
             |r| TaskRow::try_from(r),
         )
         .op("requeue")?;
+    if !permanent && kind != "primary" {
+        pause_judging(conn, node, now_ms)?;
+    }
     let attempts = attempts + i64::from(count_attempt);
     if permanent || attempts >= MAX_TASK_ATTEMPTS {
         conn.exec_cached(
@@ -1056,15 +1056,13 @@ fn expire_leases(
             params![lease_id, now_ms],
         )
         .op("expire")?;
-        note_given_back(conn, node, *task_id, now_ms)?;
         close_domain_lease(conn, domain, now_ms, domain_delay_ms, Some(false))?;
         requeue_or_fail(
             conn,
             *task_id,
             domain,
-            false,
-            true,
-            None,
+            node,
+            Ended::Expired,
             validator_fetches,
             now_ms,
         )?;
