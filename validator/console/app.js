@@ -38,6 +38,8 @@ const CHECK_OUTCOMES = {
   auditing: "agreed; waiting for the validator's audit",
   audit_disputed: "the validator's audit disagrees with both nodes: waiting for a third fetch",
   audit_refuted: "a third fetch bore the audit out: both nodes penalised",
+  three_way: "the validator's fetch agrees with neither node: waiting for a fourth fetch",
+  both_refuted: "a fourth fetch bore the validator out against both nodes: both penalised",
   disputed: "the fetches disagree: waiting for a third fetch",
   unfound: "the checker found no page: waiting for the validator's fetch",
   unchecked: "no node got the check done: waiting for the validator's fetch",

@@ -1476,6 +1476,98 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     net.healthy().await;
 }
 
+/// Two nodes that claim different texts, neither of them the page the validator fetches: the
+/// validator's text alone refutes nobody (a page may change, or show the validator's address
+/// another page), so a fourth fetch, a node's independent of both, decides. Bearing the
+/// validator out, it refutes both nodes; bearing one node out, it refutes the other; agreeing
+/// with nobody, or not made, nobody is penalised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_the_validator_agrees_with_neither_side_of_goes_to_a_fourth_fetch() {
+    let (a, b, c, d, judge) = (key(101), key(102), key(103), key(104), key(105));
+    let (net, site, html) = dispute_net(&[&a, &b, &c, &d, &judge]).await;
+    let store = net.state.store().clone();
+    let row = |k: &SecretKey| net.node(k);
+    let real = gleaner_collector::clean::clean(&html, Some(&format!("http://{site}/article"))).text;
+    // Both nodes claim a text of their own; the validator's fetch finds the article's.
+    let three_way = |path: &'static str, primary, checker, seed: u64| {
+        let net = &net;
+        async move {
+            let url = format!("http://{site}{path}");
+            let (mine, theirs) = (sample_text(seed, 3000), sample_text(seed + 1, 3000));
+            fetch_primary(net, primary, &url, &mine).await;
+            fetch_check(net, checker, &url, &theirs).await;
+            until(|| net.check_of(&url).0 != "disputed").await;
+            assert_eq!(net.check_of(&url), ("three_way".into(), None), "{path}");
+            (url, mine)
+        }
+    };
+
+    // A fourth text: nobody is penalised, nobody passes.
+    let (url, _) = three_way("/article?side=1", &a, &b, 810).await;
+    assert_eq!(
+        (row(&a).checks_failed, row(&b).checks_failed),
+        (0, 0),
+        "not on the validator's word alone"
+    );
+    fetch_check(&net, &judge, &url, &sample_text(812, 3000)).await;
+    assert_eq!(
+        net.check_of(&url),
+        ("inconclusive".into(), Some(judge.public().to_string()))
+    );
+    for k in [&a, &b, &judge] {
+        assert_eq!((row(k).checks_passed, row(k).checks_failed), (0, 0));
+    }
+    assert!(net.accepted(&url), "the primary's record stands");
+
+    // No fourth fetch to be had (the fourth node finds no page): as inconclusive, nobody blamed.
+    let (url, _) = three_way("/article?side=4", &a, &b, 840).await;
+    report_check_failed(&net, &judge, &url, "http_error", Some(404)).await;
+    assert_eq!(net.check_of(&url).0, "inconclusive");
+    for k in [&a, &b, &judge] {
+        assert_eq!((row(k).checks_passed, row(k).checks_failed), (0, 0));
+    }
+    assert!(net.accepted(&url));
+
+    // The fourth fetch bears the primary out: the validator was shown another page, and the
+    // checker is refuted.
+    let (url, mine) = three_way("/article?side=2", &a, &b, 820).await;
+    fetch_check(&net, &judge, &url, &format!("{mine} Updated today.")).await;
+    assert_eq!(
+        net.check_of(&url),
+        ("primary_upheld".into(), Some(judge.public().to_string()))
+    );
+    assert_eq!((row(&a).checks_passed, row(&a).checks_failed), (1, 0));
+    assert_eq!((row(&b).checks_passed, row(&b).checks_failed), (0, 1));
+    assert_eq!(
+        row(&b).points_total,
+        0,
+        "the checker's points are forfeited"
+    );
+    assert!(row(&a).points_total > 0);
+    assert_eq!(row(&judge).checks_passed, 1);
+
+    // The fourth fetch bears the validator out: both nodes invented their texts.
+    let (url, _) = three_way("/article?side=3", &c, &d, 830).await;
+    fetch_check(&net, &judge, &url, &format!("{real} Updated today.")).await;
+    assert_eq!(
+        net.check_of(&url),
+        ("both_refuted".into(), Some(judge.public().to_string()))
+    );
+    for k in [&c, &d] {
+        assert_eq!((row(k).checks_passed, row(k).checks_failed), (0, 1));
+        assert_eq!(row(k).points_total, 0, "the epoch's points are forfeited");
+        let last = store.ledger(&k.public()).unwrap().pop().unwrap();
+        assert_eq!(last.kind, "penalty");
+    }
+    assert!(!net.accepted(&url), "the primary's record is revoked");
+    assert_eq!(row(&judge).checks_passed, 2);
+    assert!(
+        row(&a).points_total > 0,
+        "nothing of the others' is touched"
+    );
+    net.healthy().await;
+}
+
 /// Turning the validator's own fetches off strands no check: a server started with
 /// `tiebreak_interval_secs = 0` hands on, once, what a run with them on left waiting: the
 /// dispute goes to a third node, the check whose checker found no page and the one no node got

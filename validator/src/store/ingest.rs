@@ -914,17 +914,23 @@ pub(super) fn dispute_of(conn: &Connection, check_id: i64) -> Result<Option<Disp
 pub(super) enum Third<'a> {
     /// A node that made neither earlier fetch, with the record it submitted.
     Node { node: &'a str, record: &'a [u8] },
-    /// The validator itself (`tiebreak_node` 'validator', no record).
-    Validator,
+    /// The validator itself (`tiebreak_node` 'validator', no record), which fetched the page at
+    /// `place` (where a fourth fetch goes if it agrees with neither node).
+    Validator { place: &'a TiebreakPlace },
 }
 
 /// Settles disputed check `d` (as [`dispute_of`] read it) by a third fetch
 /// (`third_sig` its text's signature): the earlier
 /// fetch it agrees with is upheld, the other node penalised and its credibility lowered; if it
-/// agrees with both or neither, the check is inconclusive and nobody is penalised. An audit's
-/// dispute (`audit_disputed`: two agreeing nodes against the validator) is settled by a third
-/// node's fetch as [`settle_audit_dispute`] says. Returns the outcome, or `None` when the check
-/// is not (or no longer) disputed: a second third fetch changes nothing.
+/// agrees with both, or a node's third fetch agrees with neither, the check is inconclusive and
+/// nobody is penalised. The validator's own fetch agreeing with neither node means three
+/// fetches, three texts: the check becomes `three_way`, the validator's signature is kept and a
+/// fourth fetch, a node's independent of both, decides ([`settle_three_way`]); the validator's
+/// text alone refutes nobody (a page may change between fetches, or show the validator's address
+/// another page). An audit's dispute (`audit_disputed`: two agreeing nodes against the
+/// validator) is settled by a third node's fetch as [`settle_audit_dispute`] says. Returns the
+/// outcome, or `None` when the check is not (or no longer) disputed: a second third fetch
+/// changes nothing.
 pub(super) fn settle_dispute(
     conn: &Connection,
     bands: &mut BandIndex,
@@ -934,8 +940,19 @@ pub(super) fn settle_dispute(
     epoch: u64,
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
-    if let (Third::Node { node, record }, "audit_disputed") = (third, d.outcome.as_str()) {
-        return settle_audit_dispute(conn, bands, d, third_sig, node, record, epoch, now_ms);
+    if let Third::Node { node, record } = third {
+        let fourth = Fourth {
+            sig: third_sig,
+            node,
+            record,
+        };
+        match d.outcome.as_str() {
+            "audit_disputed" => {
+                return settle_audit_dispute(conn, bands, d, fourth, epoch, now_ms);
+            }
+            "three_way" => return settle_three_way(conn, bands, d, fourth, epoch, now_ms),
+            _ => {}
+        }
     }
     let check_id = d.id;
     let Some(check_node) = d.check_node.as_deref() else {
@@ -966,6 +983,19 @@ pub(super) fn settle_dispute(
         ),
         _ => ("inconclusive", None, None),
     };
+    if let (Third::Validator { place }, false, false) = (third, agrees_primary, agrees_check) {
+        conn.exec_cached(
+            "UPDATE cross_checks SET outcome = 'three_way', validator_minhash = ?2 WHERE id = ?1",
+            params![check_id, third_sig.to_bytes()],
+        )
+        .op("settle_dispute")?;
+        third_node_tiebreak(conn, check_id, place, &d.primary_node, check_node, now_ms)?;
+        tracing::info!(
+            check = check_id,
+            "the validator's fetch agrees with neither node; a fourth fetch will decide"
+        );
+        return Ok(Some("three_way"));
+    }
     if outcome != "inconclusive" {
         if let Some(upheld) = upheld {
             apply_check(conn, upheld, true)?;
@@ -983,7 +1013,7 @@ pub(super) fn settle_dispute(
     }
     let (third_record, third_node) = match third {
         Third::Node { node, record } => (Some(record), node),
-        Third::Validator => (None, VALIDATOR),
+        Third::Validator { .. } => (None, VALIDATOR),
     };
     conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
@@ -1175,23 +1205,36 @@ pub(super) fn settle_audit(
     }
 }
 
+/// A node's fetch that decides a check the validator's own fetch disagreed on
+/// ([`settle_audit_dispute`], [`settle_three_way`]): after the two nodes' and the validator's,
+/// the fourth.
+#[derive(Clone, Copy)]
+struct Fourth<'a> {
+    /// Its text's signature.
+    sig: &'a MinHash,
+    node: &'a str,
+    record: &'a [u8],
+}
+
 /// Settles audited check `d` (outcome `audit_disputed`: the validator's fetch disagreed with two
-/// agreeing nodes, [`settle_audit`]) by a third node's fetch (`node`, its `record` and its
-/// text's signature `third_sig`): agreeing with the pair, the check stands `agreed` (the
-/// validator's text is nobody's fault); agreeing with the validator, both nodes invented the
-/// same text: `audit_refuted`, each fails a check and is penalised as a refuted node is; with
-/// both or neither, `inconclusive`. `None` when the check is not (or no longer) so disputed.
-#[allow(clippy::too_many_arguments)]
+/// agreeing nodes, [`settle_audit`]) by a further node's fetch: agreeing with the pair, the
+/// check stands `agreed` (the validator's text is nobody's fault); agreeing with the validator,
+/// both nodes invented the same text: `audit_refuted`, each fails a check and is penalised as a
+/// refuted node is; with both or neither, `inconclusive`. `None` when the check is not (or no
+/// longer) so disputed.
 fn settle_audit_dispute(
     conn: &Connection,
     bands: &mut BandIndex,
     d: Dispute,
-    third_sig: &MinHash,
-    node: &str,
-    record: &[u8],
+    fourth: Fourth<'_>,
     epoch: u64,
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
+    let Fourth {
+        sig: third_sig,
+        node,
+        record,
+    } = fourth;
     if d.outcome != "audit_disputed" {
         return Ok(None);
     }
@@ -1228,6 +1271,78 @@ fn settle_audit_dispute(
         params![d.id, record, node, outcome, now_ms],
     )
     .op("settle_audit_dispute")?;
+    Ok(Some(outcome))
+}
+
+/// Settles check `d` (outcome `three_way`: two nodes' texts disagree and the validator's own
+/// fetch agreed with neither, [`settle_dispute`]) by a fourth fetch, a node's independent of
+/// both:
+/// - agreeing with one node's text and not the other's: that node is upheld and the other
+///   refuted, as after any third fetch (`primary_upheld`, `check_upheld`; the validator's text
+///   was the odd one out, nobody's fault);
+/// - agreeing with the validator and neither node: each node's text is contradicted by two
+///   fetches that agree with each other, so both invented theirs: `both_refuted`, each fails a
+///   check and is penalised as a refuted node is;
+/// - otherwise `inconclusive`, nobody penalised.
+///
+/// The fourth node passes a check whenever the outcome is not `inconclusive`. `None` when the
+/// check is not (or no longer) so disputed.
+fn settle_three_way(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    d: Dispute,
+    fourth: Fourth<'_>,
+    epoch: u64,
+    now_ms: i64,
+) -> Result<Option<&'static str>, StoreError> {
+    if d.outcome != "three_way" {
+        return Ok(None);
+    }
+    let validator_sig = d.validator_minhash.as_deref().and_then(MinHash::from_bytes);
+    let (Some(primary_sig), Some(check_sig), Some(validator_sig)) = (
+        minhash_of(conn, d.primary_seq)?,
+        minhash_of(conn, d.check_seq)?,
+        validator_sig,
+    ) else {
+        return Ok(None);
+    };
+    let agrees = |sig: &MinHash| fourth.sig.similarity(sig) >= AGREEMENT_SIMILARITY;
+    let (with_primary, with_check) = (agrees(&primary_sig), agrees(&check_sig));
+    let primary = Claim::primary(&d);
+    let check = Claim::check(&d);
+    let (outcome, upheld, refuted): (_, Option<&str>, Vec<Claim<'_>>) =
+        match (with_primary, with_check) {
+            (true, false) => (
+                "primary_upheld",
+                Some(d.primary_node.as_str()),
+                check.into_iter().collect(),
+            ),
+            (false, true) => ("check_upheld", d.check_node.as_deref(), vec![primary]),
+            (false, false) if agrees(&validator_sig) => {
+                let mut both = vec![primary];
+                both.extend(check);
+                ("both_refuted", None, both)
+            }
+            _ => ("inconclusive", None, Vec::new()),
+        };
+    if outcome != "inconclusive" {
+        apply_check(conn, fourth.node, true)?;
+    }
+    if let Some(upheld) = upheld {
+        apply_check(conn, upheld, true)?;
+    }
+    for liar in refuted {
+        apply_check(conn, liar.node, false)?;
+        penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
+        tracing::warn!(check = d.id, node = %liar.node, outcome,
+            "a fourth fetch bore the validator out against a node's text; penalised");
+    }
+    conn.exec_cached(
+        "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
+                resolved_at_ms = ?5 WHERE id = ?1",
+        params![d.id, fourth.record, fourth.node, outcome, now_ms],
+    )
+    .op("settle_three_way")?;
     Ok(Some(outcome))
 }
 

@@ -933,7 +933,8 @@ enum Ended {
 ///   inventions; the validator's fetch stands in as the checker
 ///   ([`super::ingest::settle_unchecked`]).
 ///
-/// Without them the check ends `abandoned`; a third node's tie-break given up ends so too.
+/// Without them the check ends `abandoned`; a third node's tie-break given up ends so too, and
+/// a fourth node's (outcome `three_way`) ends `inconclusive`.
 fn requeue_or_fail(
     conn: &Connection,
     task_id: i64,
@@ -1005,10 +1006,14 @@ fn requeue_or_fail(
                     "no node got a check done; the validator will fetch the page itself");
             }
         } else {
-            // A check that could not be done counts against nobody.
+            // A check that could not be done counts against nobody. A check whose fourth fetch
+            // nobody made stands where the validator's fetch left it: three fetches, three
+            // texts, inconclusive.
             conn.exec_cached(
-                "UPDATE cross_checks SET outcome = 'abandoned'
-                  WHERE id = ?1 AND outcome IN ('pending', 'disputed')",
+                "UPDATE cross_checks
+                    SET outcome = CASE outcome WHEN 'three_way' THEN 'inconclusive'
+                                               ELSE 'abandoned' END
+                  WHERE id = ?1 AND outcome IN ('pending', 'disputed', 'three_way')",
                 params![c],
             )
             .op("requeue")?;

@@ -105,10 +105,10 @@ pub struct NetworkStats {
     /// Job failure reasons reported by nodes, most frequent first.
     pub failure_reasons: Vec<ReasonCount>,
     /// Cross-checks by outcome (the `reason` is the outcome), most frequent first: waiting
-    /// (`pending` for a checker, `disputed` and `audit_disputed` for a third fetch, `unfound`,
-    /// `unchecked` and `auditing` for the validator's own fetch) and settled (`agreed`,
-    /// `primary_upheld`, `check_upheld`, `audit_refuted`, `inconclusive`, `page_gone`,
-    /// `abandoned`).
+    /// (`pending` for a checker, `disputed` for a third fetch, `audit_disputed` and `three_way`
+    /// for a node's fetch after the validator's, `unfound`, `unchecked` and `auditing` for the
+    /// validator's own fetch) and settled (`agreed`, `primary_upheld`, `check_upheld`,
+    /// `audit_refuted`, `both_refuted`, `inconclusive`, `page_gone`, `abandoned`).
     pub check_outcomes: Vec<ReasonCount>,
     pub frontier_queued: u64,
     pub leases_open: u64,

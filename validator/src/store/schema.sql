@@ -212,8 +212,9 @@ CREATE TABLE IF NOT EXISTS cross_checks (
     resolved_at_ms   INTEGER,
     -- The validator's own fetch as one side of a dispute (version 18): its text's MinHash
     -- signature, kept when it disagrees and a third node decides: as the checker of a check no
-    -- node got done (check_node 'validator'), or as the auditor of an agreed check
-    -- (outcome 'audit_disputed').
+    -- node got done (check_node 'validator'), as the auditor of an agreed check
+    -- (outcome 'audit_disputed'), or as the third fetch of a dispute that agrees with neither
+    -- node (outcome 'three_way': a fourth fetch, a node's, decides).
     validator_minhash BLOB
 );
 

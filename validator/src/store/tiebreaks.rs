@@ -86,8 +86,9 @@ pub const UNFOUND_MAX_WAIT_MS: i64 = 30 * 60_000;
 /// How a check waiting for the validator's fetch stands after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TiebreakSettled {
-    /// The check's outcome now: for a dispute `primary_upheld`, `check_upheld`,
-    /// `inconclusive` or `page_gone`; for a check whose checker found no page, also `abandoned`;
+    /// The check's outcome now: for a dispute `primary_upheld`, `check_upheld`, `inconclusive`
+    /// (the validator's text agrees with both), `three_way` (with neither: a fourth fetch, a
+    /// node's, is to decide) or `page_gone`; for a check whose checker found no page, also `abandoned`;
     /// for a check no node got done, also `agreed`, or `disputed` when a third node's fetch is to
     /// decide between the primary and the validator; for an audit `agreed`, `page_gone` or
     /// `audit_disputed` (a third node's fetch is to decide between the pair and the validator).
@@ -378,7 +379,7 @@ impl Group<'_> {
                         bands,
                         d,
                         sig,
-                        Third::Validator,
+                        Third::Validator { place: &place },
                         epoch,
                         now_ms,
                     )?;
