@@ -293,14 +293,17 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     // than in the other runs: about 170 s after the rounds on this machine kind.
     wait_crawl(&mut net, Duration::from_secs(420)).await;
     // A disputed check is settled by the validator's own tie-break fetch (every 2 s here), possibly
-    // after the crawl is done, and a settled lie forfeits the liar's points of the epoch: points
-    // are read once no check of either fabricator's records, nor one they made, is disputed.
+    // after the crawl is done, or by a node's fourth fetch when the validator's text agrees with
+    // neither node (`three_way`), and a settled lie forfeits the liar's points of the epoch:
+    // points are read once no check of either fabricator's records, nor one they made, waits so.
+    let waiting = |outcomes: BTreeMap<String, i64>| {
+        outcomes.contains_key("disputed") || outcomes.contains_key("three_way")
+    };
     let settled_by = Instant::now() + Duration::from_secs(60);
     while Instant::now() < settled_by
-        && [liar.public_key(), sometimes.public_key()].iter().any(|k| {
-            checks_by_outcome(&net, k).contains_key("disputed")
-                || checks_it_made(&net, k).contains_key("disputed")
-        })
+        && [liar.public_key(), sometimes.public_key()]
+            .iter()
+            .any(|k| waiting(checks_by_outcome(&net, k)) || waiting(checks_it_made(&net, k)))
     {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
