@@ -1435,6 +1435,22 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     }
     assert_eq!(row(&judge).checks_passed, 1);
 
+    // The same, and no node gets the deciding fetch done (here it finds no page): the pair
+    // stays agreed, as when the audit's own fetch fails, and nobody is blamed.
+    let undecided = format!("http://{site}/article?copy=3");
+    let theirs = sample_text(773, 3000);
+    fetch_primary(&net, &a, &undecided, &theirs).await;
+    fetch_check(&net, &b, &undecided, &theirs).await;
+    until(|| net.check_of(&undecided).0 != "auditing").await;
+    assert_eq!(net.check_of(&undecided), ("audit_disputed".into(), None));
+    report_check_failed(&net, &judge, &undecided, "http_error", Some(404)).await;
+    assert_eq!(net.check_of(&undecided), ("agreed".into(), None));
+    for k in [&a, &b] {
+        assert_eq!((row(k).checks_passed, row(k).checks_failed), (3, 0));
+    }
+    assert_eq!(row(&judge).checks_passed, 1);
+    assert!(net.accepted(&undecided));
+
     // A pair agreeing on text for a dead link.
     let gone = format!("http://{site}/gone");
     let made_up = sample_text(770, 3000);

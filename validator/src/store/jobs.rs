@@ -933,8 +933,8 @@ enum Ended {
 ///   inventions; the validator's fetch stands in as the checker
 ///   ([`super::ingest::settle_unchecked`]).
 ///
-/// Without them the check ends `abandoned`; a third node's tie-break given up ends so too, and
-/// a fourth node's (outcome `three_way`) ends `inconclusive`.
+/// Without them the check ends `abandoned`; a third node's tie-break given up ends so too, a
+/// fourth node's ends `inconclusive` (outcome `three_way`) or `agreed` (`audit_disputed`).
 fn requeue_or_fail(
     conn: &Connection,
     task_id: i64,
@@ -1006,14 +1006,17 @@ fn requeue_or_fail(
                     "no node got a check done; the validator will fetch the page itself");
             }
         } else {
-            // A check that could not be done counts against nobody. A check whose fourth fetch
-            // nobody made stands where the validator's fetch left it: three fetches, three
-            // texts, inconclusive.
+            // A check that could not be done counts against nobody. One whose fourth fetch
+            // nobody made stands where the validator's fetch left it: a dispute with three
+            // texts is inconclusive, an audit that disagreed with an agreeing pair leaves the
+            // pair agreed, unaudited (as an audit whose fetch failed does).
             conn.exec_cached(
                 "UPDATE cross_checks
                     SET outcome = CASE outcome WHEN 'three_way' THEN 'inconclusive'
+                                               WHEN 'audit_disputed' THEN 'agreed'
                                                ELSE 'abandoned' END
-                  WHERE id = ?1 AND outcome IN ('pending', 'disputed', 'three_way')",
+                  WHERE id = ?1
+                    AND outcome IN ('pending', 'disputed', 'three_way', 'audit_disputed')",
                 params![c],
             )
             .op("requeue")?;
