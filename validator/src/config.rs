@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 /// File read from the data directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "validator.toml";
 
+/// Longest [`Config::judging_pause_secs`]: 30 days.
+const MAX_JUDGING_PAUSE_SECS: u64 = 30 * 24 * 60 * 60;
+
 /// Every tunable of the validator. All fields have defaults; a config file lists only overrides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -58,6 +61,11 @@ pub struct Config {
     /// fetches on): two nodes that agree on invented text, a colluding pair, are found out only
     /// so (0..=1).
     pub audit_rate: f64,
+    /// Seconds a node that gave back a check or tie-break job unfinished (released it, let its
+    /// lease expire, or reported a failure that may pass) is given no such jobs, so that it
+    /// cannot hand back the checks it does not want until it draws the one it wants (its own
+    /// pages still come). 0 turns the pause off; at most 30 days.
+    pub judging_pause_secs: u64,
     /// ISO 639-1 languages accepted; empty accepts every language.
     pub languages: Vec<String>,
     /// Close the open epoch every this many seconds; 0 closes epochs only on command.
@@ -97,6 +105,7 @@ impl Default for Config {
             cross_check_rate: 0.07,
             new_node_cross_check_rate: 0.5,
             audit_rate: 0.1,
+            judging_pause_secs: crate::store::JUDGING_PAUSE_MS as u64 / 1000,
             languages: Vec::new(),
             epoch_interval_secs: 0,
             datasets_dir: PathBuf::new(),
@@ -231,6 +240,11 @@ impl Config {
             &mut self.new_node_cross_check_rate,
         )?;
         set(&get, "GLEANER_VALIDATOR_AUDIT_RATE", &mut self.audit_rate)?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_JUDGING_PAUSE_SECS",
+            &mut self.judging_pause_secs,
+        )?;
         set(&get, "GLEANER_VALIDATOR_PER_IP_RPS", &mut self.per_ip_rps)?;
         set(
             &get,
@@ -275,6 +289,12 @@ impl Config {
         if !(0.0..=1.0).contains(&self.audit_rate) {
             return Err(range("audit_rate", "must be within 0..=1"));
         }
+        if self.judging_pause_secs > MAX_JUDGING_PAUSE_SECS {
+            return Err(range(
+                "judging_pause_secs",
+                "must be at most 2592000 (30 days)",
+            ));
+        }
         if self.lease_ttl_ms < 1_000 {
             return Err(range("lease_ttl_ms", "must be at least 1000"));
         }
@@ -311,6 +331,7 @@ mod tests {
             "GLEANER_VALIDATOR_INGEST_WORKERS" => Some("3".into()),
             "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS" => Some("0".into()),
             "GLEANER_VALIDATOR_TIEBREAK_INTERVAL_SECS" => Some("0".into()),
+            "GLEANER_VALIDATOR_JUDGING_PAUSE_SECS" => Some("600".into()),
             _ => None,
         })
         .unwrap();
@@ -333,6 +354,19 @@ mod tests {
         let mut bad = c.clone();
         bad.audit_rate = 1.5;
         assert!(bad.check().is_err(), "an audit rate above 1");
+        assert_eq!(c.judging_pause_secs, 600);
+        assert_eq!(
+            Config::default().judging_pause_secs,
+            3_600,
+            "an hour by default"
+        );
+        let mut bad = c.clone();
+        bad.judging_pause_secs = 31 * 24 * 60 * 60;
+        let err = bad.check().unwrap_err();
+        assert_eq!(err.code(), "config_range");
+        assert!(err.to_string().contains("judging_pause_secs"), "{err}");
+        bad.judging_pause_secs = 0;
+        assert!(bad.check().is_ok(), "0 turns the pause off");
         assert!(Config::from_toml("no_such_key = 1").is_err());
         let err = c
             .apply_env(|k| (k == "GLEANER_VALIDATOR_LEASE_TTL_MS").then(|| "soon".into()))

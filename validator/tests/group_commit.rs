@@ -27,6 +27,7 @@ const LEASE: LeaseParams = LeaseParams {
     max_open_per_node: 512,
     validator_fetches: false,
     network: None,
+    judging_pause_ms: gleaner_validator::store::JUDGING_PAUSE_MS,
 };
 
 struct Fixture {

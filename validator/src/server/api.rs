@@ -335,6 +335,8 @@ pub(super) async fn lease(
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
         validator_fetches: c.tiebreak_interval_secs > 0,
         network: peer_ip(&extensions).and_then(Network::of),
+        judging_pause_ms: i64::try_from(c.judging_pause_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX),
     };
     let now = s.now_ms();
     let res = s

@@ -1866,6 +1866,7 @@ mod tests {
             max_open_per_node: 10,
             validator_fetches: false,
             network,
+            judging_pause_ms: JUDGING_PAUSE_MS,
         }
     }
 
@@ -1979,6 +1980,47 @@ mod tests {
             "nor the checker's"
         );
         the_page(&judge, "192.0.2.1", "a third network gets the tie-break");
+    }
+
+    /// The pause after giving a check back is the configured one (`LeaseParams::
+    /// judging_pause_ms`, from `Config::judging_pause_secs`), and none when it is 0.
+    #[test]
+    fn the_pause_for_giving_a_check_back_is_the_configured_one() {
+        let now = crate::testkit::FILL_T0;
+        let key = |b: u8| SecretKey::from_bytes(&[b; 32]);
+        let (primary, giver) = (key(71), key(72));
+        let (_dir, store) = checking_network(&[&primary, &giver], "http://pause.example/");
+        let (p_ip, g_ip) = ("203.0.113.7", "198.51.100.5");
+        let page = lease_from(&store, &primary, p_ip, now);
+        submit_checked(&store, &primary, &page[0], 1, now);
+        let checked = page[0].url.as_str();
+        let lease = |pause_ms: i64, at: i64| -> Vec<Job> {
+            let params = LeaseParams {
+                judging_pause_ms: pause_ms,
+                ..lease_params(Network::of(g_ip.parse().unwrap()))
+            };
+            store.lease(&giver.public(), 5, at, &params).unwrap().jobs
+        };
+        let give_back = |jobs: &[Job], at: i64| {
+            let ids: Vec<String> = jobs.iter().map(|j| j.lease_id.clone()).collect();
+            store.release(&giver.public(), &ids, at).unwrap();
+        };
+        let minute = 60_000;
+        let drawn = lease(minute, now);
+        assert_eq!(urls(&drawn), [checked]);
+        give_back(&drawn, now);
+        assert!(
+            lease(minute, now + minute - 1).is_empty(),
+            "within the minute"
+        );
+        let drawn = lease(minute, now + minute);
+        assert_eq!(urls(&drawn), [checked], "after the minute");
+        give_back(&drawn, now + minute);
+        assert_eq!(
+            urls(&lease(0, now + minute)),
+            [checked],
+            "no pause when it is 0"
+        );
     }
 
     /// A node that gives a check back without its record (releases it, reports a failure that

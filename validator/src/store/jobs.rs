@@ -19,7 +19,8 @@ use crate::frontier::{NormalUrl, in_scope, normalize, plain_registered_domain, r
 pub const MAX_JOBS_PER_LEASE: u32 = 64;
 /// How long a node that gave back a check or tie-break job without its record (released it,
 /// let its lease expire, or reported a failure that may pass, such as a time-out, so that the
-/// job goes to another node) is given no check or tie-break jobs: an hour. A report that the
+/// job goes to another node) is given no check or tie-break jobs by default: an hour
+/// (`Config::judging_pause_secs`, passed as [`LeaseParams::judging_pause_ms`]). A report that the
 /// page is not there, or refused, is the job's result and pauses nothing, unless the
 /// validator's fetch then finds the page as the primary had it (`settle_unfound`).
 /// Giving back costs a node nothing otherwise, so without the pause a node could lease, hand back
@@ -96,6 +97,9 @@ pub struct LeaseParams {
     /// The network the node asks from, kept as its network: checks of its fetches avoid it, and
     /// it gets no check of a node on it.
     pub network: Option<Network>,
+    /// How long a node that gave back a check or tie-break job unfinished gets no such jobs
+    /// ([`JUDGING_PAUSE_MS`] by default; 0: no pause).
+    pub judging_pause_ms: i64,
 }
 
 /// Answer to a failure report or release.
@@ -430,7 +434,7 @@ pub(super) fn lease_in(
         )
         .op("lease")?;
     // A node caught fabricating, with no pass since, gets no check or tie-break jobs; nor does
-    // one that gave such a job back unfinished within the last `JUDGING_PAUSE_MS`.
+    // one that gave such a job back unfinished within the last `p.judging_pause_ms`.
     let (judges, proven, payout) = tx
         .query_row_cached(
             "SELECT checks_failed, credibility, payout, judging_given_back_ms
@@ -440,7 +444,7 @@ pub(super) fn lease_in(
                 let (failed, credibility): (i64, f64) = (r.get(0)?, r.get(1)?);
                 let given_back: Option<i64> = r.get(3)?;
                 let paused =
-                    given_back.is_some_and(|t| now_ms < t.saturating_add(JUDGING_PAUSE_MS));
+                    given_back.is_some_and(|t| now_ms < t.saturating_add(p.judging_pause_ms));
                 Ok((
                     crate::scoring::may_judge(failed, credibility) && !paused,
                     crate::scoring::is_proven(credibility),
@@ -579,8 +583,9 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].chars().filter(|c| !c.is_control()).collect()
 }
 
-/// Gives `node` no check or tie-break jobs for [`JUDGING_PAUSE_MS`] from `now_ms`: it gave one
-/// back unfinished, or said a checked page was not there where the validator's fetch found it.
+/// Notes `now_ms` as when `node` gave a check or tie-break job back unfinished, or said a
+/// checked page was not there where the validator's fetch found it: no such jobs for the
+/// pause ([`LeaseParams::judging_pause_ms`]) from then.
 pub(super) fn pause_judging(conn: &Connection, node: &str, now_ms: i64) -> Result<(), StoreError> {
     conn.exec_cached(
         "UPDATE nodes SET judging_given_back_ms = max(coalesce(judging_given_back_ms, ?2), ?2)
@@ -1114,6 +1119,7 @@ mod tests {
             max_open_per_node: 100,
             validator_fetches: false,
             network: None,
+            judging_pause_ms: JUDGING_PAUSE_MS,
         }
     }
 

@@ -718,6 +718,7 @@ mod tests {
             max_open_per_node: 100,
             validator_fetches: false,
             network: None,
+            judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
         };
         let leased_domains = |now| -> Vec<String> {
             let mut d: Vec<String> = store
@@ -813,6 +814,7 @@ mod tests {
             max_open_per_node: 100,
             validator_fetches: false,
             network: None,
+            judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
         };
         let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
         let first = lease(NOW);
