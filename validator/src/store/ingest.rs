@@ -1335,7 +1335,7 @@ fn settle_three_way(
         apply_check(conn, liar.node, false)?;
         penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
         tracing::warn!(check = d.id, node = %liar.node, outcome,
-            "a fourth fetch bore the validator out against a node's text; penalised");
+            "a fourth fetch contradicted a node's text; penalised");
     }
     conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
