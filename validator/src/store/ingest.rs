@@ -1556,7 +1556,7 @@ fn penalise(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::jobs::JUDGING_PAUSE_MS;
+    use crate::store::jobs::{JUDGING_PAUSE_MS, MAX_UNSETTLED_UNFOUND};
     use crate::store::{CrawlRequest, LeaseParams, Network};
     use gleaner_protocol::api::{Job, JobFailure};
 
@@ -1980,6 +1980,84 @@ mod tests {
             "nor the checker's"
         );
         the_page(&judge, "192.0.2.1", "a third network gets the tie-break");
+    }
+
+    /// A node holding `MAX_UNSETTLED_UNFOUND` checks it said had no page, none of them settled by
+    /// the validator's fetch yet, is given no more checks until one is; so it cannot report the
+    /// checks it does not want as gone faster than the validator can look.
+    #[test]
+    fn a_node_whose_no_page_reports_wait_for_the_validator_draws_no_more_checks() {
+        let now = crate::testkit::FILL_T0;
+        let key = |b: u8| SecretKey::from_bytes(&[b; 32]);
+        let (primary, dumper) = (key(61), key(62));
+        let (_dir, store) = checking_network(&[&primary, &dumper], "http://d0.example/");
+        let (p_ip, d_ip) = ("203.0.113.7", "198.51.100.5");
+        // Each page its own text (the same one twice would be a duplicate, and go unchecked).
+        let primaries = |at: i64| {
+            for (i, job) in lease_from(&store, &primary, p_ip, at).iter().enumerate() {
+                let seed = 10 * (at - now) as u64 + i as u64;
+                submit_checked(&store, &primary, job, seed, at);
+            }
+        };
+        let cap = usize::try_from(MAX_UNSETTLED_UNFOUND).unwrap();
+        for d in 1..cap {
+            add_page(&store, &format!("http://d{d}.example/"), now);
+        }
+        primaries(now);
+        assert_eq!(checks_with_outcome(&store, "pending"), cap as i64);
+        let gone = |job: &Job| JobFailure {
+            lease_id: job.lease_id.clone(),
+            reason: gleaner_protocol::api::FailureReason::HttpError,
+            detail: "not found".into(),
+            status: Some(404),
+            crawl_delay_ms: None,
+        };
+        let mut at = now;
+        while checks_with_outcome(&store, "unfound") < MAX_UNSETTLED_UNFOUND {
+            at += 1;
+            let drawn = lease_from(&store, &dumper, d_ip, at);
+            assert!(!drawn.is_empty(), "a check to draw");
+            let failures: Vec<JobFailure> = drawn.iter().map(gone).collect();
+            store
+                .report_failures(&dumper.public(), &failures, at, 0, true)
+                .unwrap();
+        }
+        assert_eq!(
+            checks_with_outcome(&store, "unfound"),
+            MAX_UNSETTLED_UNFOUND
+        );
+
+        // One more page, and its check: not for the node with its reports unsettled.
+        add_page(&store, "http://next.example/", at);
+        primaries(at + 1);
+        assert_eq!(checks_with_outcome(&store, "pending"), 1);
+        let next = lease_from(&store, &dumper, d_ip, at + 2);
+        assert!(
+            !urls(&next).contains(&"http://next.example/"),
+            "no check while {MAX_UNSETTLED_UNFOUND} reports wait: {:?}",
+            urls(&next)
+        );
+
+        // The validator's fetch settles one (the page is gone indeed): the node checks again.
+        let settled: i64 = store
+            .conn()
+            .unwrap()
+            .query_row(
+                "SELECT id FROM cross_checks WHERE outcome = 'unfound' LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let code = "http_404".to_string();
+        store
+            .settle_by_validator(settled, &ValidatorFetch::NoPage { code }, at + 3, 0)
+            .unwrap();
+        assert_eq!(
+            checks_with_outcome(&store, "unfound"),
+            MAX_UNSETTLED_UNFOUND - 1
+        );
+        let next = lease_from(&store, &dumper, d_ip, at + 4);
+        assert_eq!(urls(&next), ["http://next.example/"]);
     }
 
     /// The pause after giving a check back is the configured one (`LeaseParams::

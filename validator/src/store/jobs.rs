@@ -28,6 +28,16 @@ pub const MAX_JOBS_PER_LEASE: u32 = 64;
 /// to vouch for. With it, it draws checks at most as often as any node that does them.
 pub const JUDGING_PAUSE_MS: i64 = 60 * 60 * 1000;
 
+/// Most checks a node may have reported as having no page while the validator's fetch has not
+/// settled them yet (outcome `unfound`) and still be given check or tie-break jobs; at this many
+/// it gets none until one settles (or is abandoned, after `UNFOUND_MAX_WAIT_MS`). Such a report
+/// is the check's result and pauses nothing by itself (a page can go between two fetches), and
+/// the validator's fetch that bears it out or not comes only at the domain's turn: without a cap
+/// a node could report every check it does not want as gone, faster than the validator settles
+/// them, and lease again until it drew the one it wanted, making the validator fetch each page
+/// it dumped. An honest checker meets a page gone since the primary's fetch now and then.
+pub const MAX_UNSETTLED_UNFOUND: i64 = 3;
+
 /// A task is given up after this many failed or expired leases.
 pub const MAX_TASK_ATTEMPTS: i64 = 3;
 /// Largest robots Crawl-delay honoured (Nutch and StormCrawler skip or cap at 30 s); a node
@@ -455,6 +465,9 @@ pub(super) fn lease_in(
         .optional()
         .op("lease")?
         .unwrap_or((true, false, None));
+    // Nor does one holding `MAX_UNSETTLED_UNFOUND` "no page" reports the validator has not
+    // settled.
+    let judges = judges && unsettled_unfound(tx, &node_s)? < MAX_UNSETTLED_UNFOUND;
     // A task names the nodes it must not go to, their payout keys and their networks (see
     // `push_task`): a node paid to the same key as the node it would check, or on the same
     // network, is not independent of it.
@@ -581,6 +594,17 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].chars().filter(|c| !c.is_control()).collect()
+}
+
+/// How many checks `node` reported as having no page that the validator's fetch has not settled
+/// yet (partial index `cross_checks_unfound`).
+fn unsettled_unfound(conn: &Connection, node: &str) -> Result<i64, StoreError> {
+    conn.query_row_cached(
+        "SELECT COUNT(*) FROM cross_checks WHERE outcome = 'unfound' AND check_node = ?1",
+        params![node],
+        |r| r.get(0),
+    )
+    .op("unsettled_unfound")
 }
 
 /// Notes `now_ms` as when `node` gave a check or tie-break job back unfinished, or said a

@@ -829,6 +829,48 @@ mod tests {
         );
     }
 
+    /// The index of the checks each node said had no page (`cross_checks_unfound`, which the
+    /// lease reads) needs no version step: the current schema, run at every open, makes it in a
+    /// database that lacks it, which keeps its checks.
+    #[test]
+    fn a_database_without_the_unfound_index_gets_it_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v20.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX cross_checks_unfound;
+             INSERT INTO cross_checks(url, primary_record, primary_node, check_node, outcome,
+                                      created_at_ms)
+                  VALUES ('https://a.example/', x'01', 'p', 'c', 'unfound', 1);",
+        )
+        .unwrap();
+        drop(conn);
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN
+                 SELECT COUNT(*) FROM cross_checks WHERE outcome = 'unfound' AND check_node = ?1",
+            )
+            .unwrap()
+            .query_map(["c"], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("cross_checks_unfound")),
+            "{plan:?}"
+        );
+        let kept: (String, String) = conn
+            .query_row("SELECT check_node, outcome FROM cross_checks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(kept, ("c".into(), "unfound".into()));
+    }
+
     #[test]
     fn a_newer_database_is_refused_untouched() {
         let (_dir, path, conn) = new_database();

@@ -36,7 +36,7 @@ pub use group::Group;
 pub use ingest::{DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub use jobs::{
     CrawlRequest, CrawlRequestAdded, JUDGING_PAUSE_MS, LeaseParams, MAX_SEEDS_PER_REQUEST,
-    MAX_TASK_ATTEMPTS, ReportOutcome,
+    MAX_TASK_ATTEMPTS, MAX_UNSETTLED_UNFOUND, ReportOutcome,
 };
 pub use nodes::{Network, NodeStanding};
 pub use read::{

@@ -218,6 +218,12 @@ CREATE TABLE IF NOT EXISTS cross_checks (
     validator_minhash BLOB
 );
 
+-- Checks each node said had no page, while the validator's fetch has not settled them: a node
+-- holding `jobs::MAX_UNSETTLED_UNFOUND` of them is given no more checks. No version step: this
+-- file, run at every open, makes the index in a database that lacks it.
+CREATE INDEX IF NOT EXISTS cross_checks_unfound ON cross_checks(check_node)
+    WHERE outcome = 'unfound';
+
 -- Disputed cross-checks waiting for the validator's own fetch (version 15): one row each until
 -- that fetch settles the dispute or, failing, hands the tie-break to a third node.
 CREATE TABLE IF NOT EXISTS tiebreak_fetches (
