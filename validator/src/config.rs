@@ -292,7 +292,7 @@ impl Config {
         if self.judging_pause_secs > MAX_JUDGING_PAUSE_SECS {
             return Err(range(
                 "judging_pause_secs",
-                "must be at most 2592000 (30 days)",
+                &format!("must be at most {MAX_JUDGING_PAUSE_SECS} (30 days)"),
             ));
         }
         if self.lease_ttl_ms < 1_000 {
