@@ -925,10 +925,10 @@ pub(super) enum Third<'a> {
 /// agrees with both, or a node's third fetch agrees with neither, the check is inconclusive and
 /// nobody is penalised. The validator's own fetch agreeing with neither node means three
 /// fetches, three texts: the check becomes `three_way`, the validator's signature is kept and a
-/// fourth fetch, a node's independent of both, decides ([`settle_three_way`]); the validator's
+/// fourth fetch, a node's independent of both, decides ([`settle_by_fourth`]); the validator's
 /// text alone refutes nobody (a page may change between fetches, or show the validator's address
 /// another page). An audit's dispute (`audit_disputed`: two agreeing nodes against the
-/// validator) is settled by a third node's fetch as [`settle_audit_dispute`] says. Returns the
+/// validator) is settled by a further node's fetch as [`settle_by_fourth`] says. Returns the
 /// outcome, or `None` when the check is not (or no longer) disputed: a second third fetch
 /// changes nothing.
 pub(super) fn settle_dispute(
@@ -946,12 +946,8 @@ pub(super) fn settle_dispute(
             node,
             record,
         };
-        match d.outcome.as_str() {
-            "audit_disputed" => {
-                return settle_audit_dispute(conn, bands, d, fourth, epoch, now_ms);
-            }
-            "three_way" => return settle_three_way(conn, bands, d, fourth, epoch, now_ms),
-            _ => {}
+        if matches!(d.outcome.as_str(), "audit_disputed" | "three_way") {
+            return settle_by_fourth(conn, bands, d, fourth, epoch, now_ms);
         }
     }
     let check_id = d.id;
@@ -1007,21 +1003,51 @@ pub(super) fn settle_dispute(
     // The validator's own fetch, contradicted, is nobody's lie: the page changed, or its
     // address was shown another page; nobody is penalised for it.
     if let Some(liar) = refuted {
-        apply_check(conn, liar.node, false)?;
-        penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
-        tracing::warn!(check = check_id, node = %liar.node, "node failed a cross-check; penalised");
+        refute(conn, bands, check_id, outcome, &liar, epoch, now_ms)?;
     }
     let (third_record, third_node) = match third {
         Third::Node { node, record } => (Some(record), node),
         Third::Validator { .. } => (None, VALIDATOR),
     };
+    record_settled(conn, check_id, third_record, third_node, outcome, now_ms)?;
+    Ok(Some(outcome))
+}
+
+/// Fails `liar`'s check and penalises it ([`penalise`]): the fetch that settled check
+/// `check_id` to `outcome` contradicted its text.
+fn refute(
+    conn: &Connection,
+    bands: &mut BandIndex,
+    check_id: i64,
+    outcome: &str,
+    liar: &Claim<'_>,
+    epoch: u64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    apply_check(conn, liar.node, false)?;
+    penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
+    tracing::warn!(check = check_id, node = %liar.node, outcome,
+        "a cross-check refuted a node's text; penalised");
+    Ok(())
+}
+
+/// Notes that the fetch of `node` (its `record`; none for the validator's own) settled check
+/// `check_id` to `outcome`.
+fn record_settled(
+    conn: &Connection,
+    check_id: i64,
+    record: Option<&[u8]>,
+    node: &str,
+    outcome: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     conn.exec_cached(
         "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
                 resolved_at_ms = ?5 WHERE id = ?1",
-        params![check_id, third_record, third_node, outcome, now_ms],
+        params![check_id, record, node, outcome, now_ms],
     )
-    .op("resolve_check")?;
-    Ok(Some(outcome))
+    .op("record_settled")?;
+    Ok(())
 }
 
 /// Settles check `d` (its outcome `unfound`: its checker found no page,
@@ -1155,7 +1181,7 @@ pub(super) fn settle_unchecked(
 /// - text agreeing with the primary's (and so with the checker's): `agreed` as before, now with
 ///   `tiebreak_node` 'validator' (audited);
 /// - text disagreeing: `audit_disputed`, the validator's signature kept, and a third node's fetch
-///   decides between the pair and the validator ([`settle_audit_dispute`]); the validator's text
+///   decides between the pair and the validator ([`settle_by_fourth`]); the validator's text
 ///   alone refutes nobody;
 /// - no page: both claims go, `page_gone` for each ([`settle_gone_dispute`]);
 /// - fetch failed or not tried: `agreed`, unaudited, blaming nobody.
@@ -1206,8 +1232,7 @@ pub(super) fn settle_audit(
 }
 
 /// A node's fetch that decides a check the validator's own fetch disagreed on
-/// ([`settle_audit_dispute`], [`settle_three_way`]): after the two nodes' and the validator's,
-/// the fourth.
+/// ([`settle_by_fourth`]): after the two nodes' and the validator's, the fourth.
 #[derive(Clone, Copy)]
 struct Fourth<'a> {
     /// Its text's signature.
@@ -1216,13 +1241,23 @@ struct Fourth<'a> {
     record: &'a [u8],
 }
 
-/// Settles audited check `d` (outcome `audit_disputed`: the validator's fetch disagreed with two
-/// agreeing nodes, [`settle_audit`]) by a further node's fetch: agreeing with the pair, the
-/// check stands `agreed` (the validator's text is nobody's fault); agreeing with the validator,
-/// both nodes invented the same text: `audit_refuted`, each fails a check and is penalised as a
-/// refuted node is; with both or neither, `inconclusive`. `None` when the check is not (or no
-/// longer) so disputed.
-fn settle_audit_dispute(
+/// Settles check `d` by a node's fetch made after the validator's own disagreed (`fourth`), for
+/// the two outcomes that wait for one:
+/// - `audit_disputed` (the validator's audit disagreed with two agreeing nodes,
+///   [`settle_audit`]): agreeing with the pair, the check stands `agreed` (the validator's text
+///   is nobody's fault); agreeing with the validator, both nodes invented the same text:
+///   `audit_refuted`, both refuted;
+/// - `three_way` (two nodes' texts disagree and the validator's, the third fetch, agreed with
+///   neither, [`settle_dispute`]): agreeing with one node's text and not the other's, that node
+///   is upheld and the other refuted, as after any third fetch (`primary_upheld`,
+///   `check_upheld`; the validator's text was the odd one out, nobody's fault); agreeing with the
+///   validator and neither node, each node's text is contradicted by two fetches that agree, so
+///   both invented theirs: `both_refuted`, both refuted.
+///
+/// Anything else is `inconclusive` and penalises nobody; otherwise the deciding node passes a
+/// check, and a refuted node fails one and is penalised as any refuted node is. `None` when the
+/// check is not (or no longer) so disputed.
+fn settle_by_fourth(
     conn: &Connection,
     bands: &mut BandIndex,
     d: Dispute,
@@ -1230,119 +1265,64 @@ fn settle_audit_dispute(
     epoch: u64,
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
-    let Fourth {
-        sig: third_sig,
-        node,
-        record,
-    } = fourth;
-    if d.outcome != "audit_disputed" {
-        return Ok(None);
-    }
     let validator_sig = d.validator_minhash.as_deref().and_then(MinHash::from_bytes);
     let (Some(primary_sig), Some(validator_sig)) =
         (minhash_of(conn, d.primary_seq)?, validator_sig)
     else {
         return Ok(None);
     };
-    let with_pair = third_sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
-    let with_validator = third_sig.similarity(&validator_sig) >= AGREEMENT_SIMILARITY;
-    let outcome = match (with_pair, with_validator) {
-        (true, false) => "agreed",
-        (false, true) => "audit_refuted",
-        _ => "inconclusive",
-    };
-    if outcome != "inconclusive" {
-        apply_check(conn, node, true)?;
-    }
-    if outcome == "audit_refuted" {
-        for liar in [Some(Claim::primary(&d)), Claim::check(&d)]
+    let agrees = |sig: &MinHash| fourth.sig.similarity(sig) >= AGREEMENT_SIMILARITY;
+    let (with_primary, with_validator) = (agrees(&primary_sig), agrees(&validator_sig));
+    let both = || -> Vec<Claim<'_>> {
+        [Some(Claim::primary(&d)), Claim::check(&d)]
             .into_iter()
             .flatten()
-        {
-            apply_check(conn, liar.node, false)?;
-            penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
-            tracing::warn!(check = d.id, node = %liar.node,
-                "two nodes agreed on text a third fetch and the validator's refute; penalised");
-        }
-    }
-    conn.exec_cached(
-        "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
-                resolved_at_ms = ?5 WHERE id = ?1",
-        params![d.id, record, node, outcome, now_ms],
-    )
-    .op("settle_audit_dispute")?;
-    Ok(Some(outcome))
-}
-
-/// Settles check `d` (outcome `three_way`: two nodes' texts disagree and the validator's own
-/// fetch agreed with neither, [`settle_dispute`]) by a fourth fetch, a node's independent of
-/// both:
-/// - agreeing with one node's text and not the other's: that node is upheld and the other
-///   refuted, as after any third fetch (`primary_upheld`, `check_upheld`; the validator's text
-///   was the odd one out, nobody's fault);
-/// - agreeing with the validator and neither node: each node's text is contradicted by two
-///   fetches that agree with each other, so both invented theirs: `both_refuted`, each fails a
-///   check and is penalised as a refuted node is;
-/// - otherwise `inconclusive`, nobody penalised.
-///
-/// The fourth node passes a check whenever the outcome is not `inconclusive`. `None` when the
-/// check is not (or no longer) so disputed.
-fn settle_three_way(
-    conn: &Connection,
-    bands: &mut BandIndex,
-    d: Dispute,
-    fourth: Fourth<'_>,
-    epoch: u64,
-    now_ms: i64,
-) -> Result<Option<&'static str>, StoreError> {
-    if d.outcome != "three_way" {
-        return Ok(None);
-    }
-    let validator_sig = d.validator_minhash.as_deref().and_then(MinHash::from_bytes);
-    let (Some(primary_sig), Some(check_sig), Some(validator_sig)) = (
-        minhash_of(conn, d.primary_seq)?,
-        minhash_of(conn, d.check_seq)?,
-        validator_sig,
-    ) else {
-        return Ok(None);
+            .collect()
     };
-    let agrees = |sig: &MinHash| fourth.sig.similarity(sig) >= AGREEMENT_SIMILARITY;
-    let (with_primary, with_check) = (agrees(&primary_sig), agrees(&check_sig));
-    let primary = Claim::primary(&d);
-    let check = Claim::check(&d);
-    let (outcome, upheld, refuted): (_, Option<&str>, Vec<Claim<'_>>) =
-        match (with_primary, with_check) {
-            (true, false) => (
-                "primary_upheld",
-                Some(d.primary_node.as_str()),
-                check.into_iter().collect(),
-            ),
-            (false, true) => ("check_upheld", d.check_node.as_deref(), vec![primary]),
-            (false, false) if agrees(&validator_sig) => {
-                let mut both = vec![primary];
-                both.extend(check);
-                ("both_refuted", None, both)
-            }
+    let (outcome, upheld, refuted): (_, Option<&str>, Vec<Claim<'_>>) = match d.outcome.as_str() {
+        "audit_disputed" => match (with_primary, with_validator) {
+            (true, false) => ("agreed", None, Vec::new()),
+            (false, true) => ("audit_refuted", None, both()),
             _ => ("inconclusive", None, Vec::new()),
-        };
+        },
+        "three_way" => {
+            let Some(check_sig) = minhash_of(conn, d.check_seq)? else {
+                return Ok(None);
+            };
+            match (with_primary, agrees(&check_sig)) {
+                (true, false) => (
+                    "primary_upheld",
+                    Some(d.primary_node.as_str()),
+                    Claim::check(&d).into_iter().collect(),
+                ),
+                (false, true) => (
+                    "check_upheld",
+                    d.check_node.as_deref(),
+                    vec![Claim::primary(&d)],
+                ),
+                (false, false) if with_validator => ("both_refuted", None, both()),
+                _ => ("inconclusive", None, Vec::new()),
+            }
+        }
+        _ => return Ok(None),
+    };
     if outcome != "inconclusive" {
         apply_check(conn, fourth.node, true)?;
     }
     if let Some(upheld) = upheld {
         apply_check(conn, upheld, true)?;
     }
-    for liar in refuted {
-        apply_check(conn, liar.node, false)?;
-        penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
-        tracing::warn!(check = d.id, node = %liar.node, outcome,
-            "a fourth fetch contradicted a node's text; penalised");
+    for liar in &refuted {
+        refute(conn, bands, d.id, outcome, liar, epoch, now_ms)?;
     }
-    conn.exec_cached(
-        "UPDATE cross_checks SET tiebreak_record = ?2, tiebreak_node = ?3, outcome = ?4,
-                resolved_at_ms = ?5 WHERE id = ?1",
-        params![d.id, fourth.record, fourth.node, outcome, now_ms],
-    )
-    .op("settle_three_way")?;
+    record_settled(
+        conn,
+        d.id,
+        Some(fourth.record),
+        fourth.node,
+        outcome,
+        now_ms,
+    )?;
     Ok(Some(outcome))
 }
 
