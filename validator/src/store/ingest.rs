@@ -940,15 +940,15 @@ pub(super) fn settle_dispute(
     epoch: u64,
     now_ms: i64,
 ) -> Result<Option<&'static str>, StoreError> {
-    if let Third::Node { node, record } = third {
+    if let (Third::Node { node, record }, "audit_disputed" | "three_way") =
+        (third, d.outcome.as_str())
+    {
         let fourth = Fourth {
             sig: third_sig,
             node,
             record,
         };
-        if matches!(d.outcome.as_str(), "audit_disputed" | "three_way") {
-            return settle_by_fourth(conn, bands, d, fourth, epoch, now_ms);
-        }
+        return settle_by_fourth(conn, bands, d, fourth, epoch, now_ms);
     }
     let check_id = d.id;
     let Some(check_node) = d.check_node.as_deref() else {
@@ -968,17 +968,6 @@ pub(super) fn settle_dispute(
     };
     let agrees_primary = third_sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY;
     let agrees_check = third_sig.similarity(&check_sig) >= AGREEMENT_SIMILARITY;
-    let check = Claim::check(&d);
-    // Who the third fetch contradicts, and who it bears out.
-    let (outcome, refuted, upheld) = match (agrees_primary, agrees_check) {
-        (true, false) => ("primary_upheld", check, Some(d.primary_node.as_str())),
-        (false, true) => (
-            "check_upheld",
-            Some(Claim::primary(&d)),
-            Some(check_node).filter(|_| !by_validator),
-        ),
-        _ => ("inconclusive", None, None),
-    };
     if let (Third::Validator { place }, false, false) = (third, agrees_primary, agrees_check) {
         conn.exec_cached(
             "UPDATE cross_checks SET outcome = 'three_way', validator_minhash = ?2 WHERE id = ?1",
@@ -992,6 +981,17 @@ pub(super) fn settle_dispute(
         );
         return Ok(Some("three_way"));
     }
+    let check = Claim::check(&d);
+    // Who the third fetch contradicts, and who it bears out.
+    let (outcome, refuted, upheld) = match (agrees_primary, agrees_check) {
+        (true, false) => ("primary_upheld", check, Some(d.primary_node.as_str())),
+        (false, true) => (
+            "check_upheld",
+            Some(Claim::primary(&d)),
+            Some(check_node).filter(|_| !by_validator),
+        ),
+        _ => ("inconclusive", None, None),
+    };
     if outcome != "inconclusive" {
         if let Some(upheld) = upheld {
             apply_check(conn, upheld, true)?;

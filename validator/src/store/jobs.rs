@@ -596,15 +596,15 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].chars().filter(|c| !c.is_control()).collect()
 }
 
-/// How many checks `node` reported as having no page that the validator's fetch has not settled
-/// yet (partial index `cross_checks_unfound`).
+/// How many checks node `?1` reported as having no page that the validator's fetch has not
+/// settled yet: read through the partial index `cross_checks_unfound` (tested on this text).
+pub(super) const UNSETTLED_UNFOUND: &str =
+    "SELECT COUNT(*) FROM cross_checks WHERE outcome = 'unfound' AND check_node = ?1";
+
+/// [`UNSETTLED_UNFOUND`] for `node`.
 fn unsettled_unfound(conn: &Connection, node: &str) -> Result<i64, StoreError> {
-    conn.query_row_cached(
-        "SELECT COUNT(*) FROM cross_checks WHERE outcome = 'unfound' AND check_node = ?1",
-        params![node],
-        |r| r.get(0),
-    )
-    .op("unsettled_unfound")
+    conn.query_row_cached(UNSETTLED_UNFOUND, params![node], |r| r.get(0))
+        .op("unsettled_unfound")
 }
 
 /// Notes `now_ms` as when `node` gave a check or tie-break job back unfinished, or said a

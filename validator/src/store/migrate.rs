@@ -850,10 +850,10 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         let plan: Vec<String> = conn
-            .prepare(
-                "EXPLAIN QUERY PLAN
-                 SELECT COUNT(*) FROM cross_checks WHERE outcome = 'unfound' AND check_node = ?1",
-            )
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                crate::store::jobs::UNSETTLED_UNFOUND
+            ))
             .unwrap()
             .query_map(["c"], |r| r.get(3))
             .unwrap()
