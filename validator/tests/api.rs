@@ -1584,6 +1584,38 @@ async fn a_dispute_the_validator_agrees_with_neither_side_of_goes_to_a_fourth_fe
     net.healthy().await;
 }
 
+/// The server pauses a node that gave a check back for the configured time
+/// (`judging_pause_secs`, here a minute), not the default hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pause_for_giving_a_check_back_is_the_servers_setting() {
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        c.judging_pause_secs = 60;
+    })
+    .await;
+    let (primary, checker) = (key(111), key(112));
+    for k in [&primary, &checker] {
+        net.register(k).await;
+    }
+    let url = "https://pause.example/page";
+    fetch_primary(&net, &primary, url, &sample_text(900, 3000)).await;
+    report_check_failed(&net, &checker, url, "timeout", None).await;
+    net.clock.advance_ms(59_000);
+    assert!(
+        net.lease(&checker, 5).await.jobs.is_empty(),
+        "within the minute the check is not for it"
+    );
+    net.clock.advance_ms(1_000);
+    let jobs = net.lease(&checker, 5).await.jobs;
+    assert_eq!(
+        jobs.iter().map(|j| j.url.as_str()).collect::<Vec<_>>(),
+        [url],
+        "after the minute it is"
+    );
+    net.healthy().await;
+}
+
 /// Turning the validator's own fetches off strands no check: a server started with
 /// `tiebreak_interval_secs = 0` hands on, once, what a run with them on left waiting: the
 /// dispute goes to a third node, the check whose checker found no page and the one no node got
