@@ -1403,13 +1403,20 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     let row = |k: &SecretKey| net.node(k);
     let url = format!("http://{site}/article");
     let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+    // `primary` and `checker` fetch `url` alike (`text`); the check once the audit is done.
+    let audited = |primary, checker, url: &str, text: &str| {
+        let (net, url, text) = (&net, url.to_string(), text.to_string());
+        async move {
+            fetch_primary(net, primary, &url, &text).await;
+            fetch_check(net, checker, &url, &text).await;
+            until(|| net.check_of(&url).0 != "auditing").await;
+            net.check_of(&url)
+        }
+    };
 
     // An honest pair: the audit agrees.
-    fetch_primary(&net, &a, &url, &real).await;
-    fetch_check(&net, &b, &url, &real).await;
-    until(|| net.check_of(&url).0 != "auditing").await;
     assert_eq!(
-        net.check_of(&url),
+        audited(&a, &b, &url, &real).await,
         ("agreed".into(), Some("validator".into()))
     );
     assert_eq!((row(&a).checks_passed, row(&b).checks_passed), (1, 1));
@@ -1417,10 +1424,10 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     // The validator shown another page than the pair: the third node bears the pair out.
     let other = format!("http://{site}/article?copy=2");
     let theirs = sample_text(772, 3000);
-    fetch_primary(&net, &a, &other, &theirs).await;
-    fetch_check(&net, &b, &other, &theirs).await;
-    until(|| net.check_of(&other).0 != "auditing").await;
-    assert_eq!(net.check_of(&other), ("audit_disputed".into(), None));
+    assert_eq!(
+        audited(&a, &b, &other, &theirs).await,
+        ("audit_disputed".into(), None)
+    );
     fetch_check(&net, &judge, &other, &format!("{theirs} Updated today.")).await;
     assert_eq!(
         net.check_of(&other),
@@ -1439,10 +1446,10 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     // stays agreed, as when the audit's own fetch fails, and nobody is blamed.
     let undecided = format!("http://{site}/article?copy=3");
     let theirs = sample_text(773, 3000);
-    fetch_primary(&net, &a, &undecided, &theirs).await;
-    fetch_check(&net, &b, &undecided, &theirs).await;
-    until(|| net.check_of(&undecided).0 != "auditing").await;
-    assert_eq!(net.check_of(&undecided), ("audit_disputed".into(), None));
+    assert_eq!(
+        audited(&a, &b, &undecided, &theirs).await,
+        ("audit_disputed".into(), None)
+    );
     report_check_failed(&net, &judge, &undecided, "http_error", Some(404)).await;
     assert_eq!(net.check_of(&undecided), ("agreed".into(), None));
     for k in [&a, &b] {
@@ -1454,11 +1461,8 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     // A pair agreeing on text for a dead link.
     let gone = format!("http://{site}/gone");
     let made_up = sample_text(770, 3000);
-    fetch_primary(&net, &x, &gone, &made_up).await;
-    fetch_check(&net, &y, &gone, &made_up).await;
-    until(|| net.check_of(&gone).0 != "auditing").await;
     assert_eq!(
-        net.check_of(&gone),
+        audited(&x, &y, &gone, &made_up).await,
         ("page_gone".into(), Some("validator".into()))
     );
     assert!(!net.accepted(&gone));
@@ -1469,10 +1473,10 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     // decides against the pair.
     let copy = format!("http://{site}/article?copy=1");
     let invented = sample_text(771, 3000);
-    fetch_primary(&net, &x, &copy, &invented).await;
-    fetch_check(&net, &y, &copy, &invented).await;
-    until(|| net.check_of(&copy).0 != "auditing").await;
-    assert_eq!(net.check_of(&copy), ("audit_disputed".into(), None));
+    assert_eq!(
+        audited(&x, &y, &copy, &invented).await,
+        ("audit_disputed".into(), None)
+    );
     assert_eq!(
         row(&x).checks_failed,
         x_failed,
