@@ -1054,7 +1054,8 @@ fn record_settled(
 /// `jobs::requeue_or_fail`) with the validator's own fetch of it, to one of:
 /// - `primary_upheld`: the validator's text agrees with the primary's, which passes a check (the
 ///   checker's failure blames nobody: a page can fail for a while; but the checker sits out
-///   checks for [`super::jobs::JUDGING_PAUSE_MS`], as one that gave a check back);
+///   checks for the pause ([`super::LeaseParams::judging_pause_ms`]), as one that gave a check
+///   back);
 /// - `check_upheld`: the validator's text disagrees: the primary is penalised as for any failed
 ///   check;
 /// - `page_gone`: no page either ([`ValidatorFetch::NoPage`]). Two independent fetches find none

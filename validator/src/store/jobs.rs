@@ -946,9 +946,9 @@ enum Ended {
 /// After `node`'s lease of a task ended as `ended`: puts the task back in the queue, or gives it
 /// up (permanent failure or too many attempts). A check or tie-break that `node` gives back
 /// unfinished, every way but a permanent failure (the job's result: the page is gone, closed to
-/// robots, refused), pauses `node` for such jobs ([`JUDGING_PAUSE_MS`]). A check given up counts
-/// against nobody. With the validator's own fetches on
-/// (`validator_fetches`) it is not abandoned but waits for the validator's fetch, as a disputed
+/// robots, refused), pauses `node` for such jobs ([`LeaseParams::judging_pause_ms`]). A check
+/// given up counts against nobody. With the validator's own fetches on (`validator_fetches`) it
+/// is not abandoned but waits for the validator's fetch, as a disputed
 /// check does:
 /// - with the outcome `unfound` when its checker `node` found no page where the primary claimed
 ///   one (`no_page`: 404, 410, robots.txt, not HTML, noindex).

@@ -22,8 +22,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     -- The network the node last leased from (`nodes::Network`); NULL for loopback or unseen.
     network           TEXT,
     -- When the node last gave back a check or tie-break job without its record, or said "no
-    -- page" where the validator's fetch found the primary's; NULL if never
-    -- (`jobs::JUDGING_PAUSE_MS`).
+    -- page" where the validator's fetch found the primary's; NULL if never. For
+    -- `judging_pause_secs` after it the node gets no check or tie-break jobs.
     judging_given_back_ms INTEGER
 );
 
