@@ -402,9 +402,18 @@ pub(super) const READY_DOMAINS_SQL: &str = "SELECT domain FROM domains
      WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?3
      ORDER BY next_allowed_ms, domain LIMIT ?2";
 
-/// A domain's first queued tasks, oldest first: the candidates for its next lease.
-pub(super) const DOMAIN_TASKS_SQL: &str = "SELECT id, url, excluded, kind FROM tasks
-     WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16";
+/// A domain's oldest queued task the asking node may take: a page to fetch first (`primary`)
+/// or, when ?2 (it may take another check or tie-break job), any task, if its `excluded` list
+/// ([`push_task`]) names neither the node (?3), its payout key (?4) nor its network (?5), each
+/// given as ` token ` so that only a whole token matches (?4 and ?5 may be NULL). Every queued
+/// task of the domain is a candidate, so checks the node may not take, however many lead the
+/// queue, never hide the pages behind them.
+pub(super) const DOMAIN_TASKS_SQL: &str = "SELECT id, url, kind FROM tasks
+     WHERE domain = ?1 AND state = 'queued' AND (?2 OR kind = 'primary')
+       AND instr(' ' || excluded || ' ', ?3) = 0
+       AND (?4 IS NULL OR instr(' ' || excluded || ' ', ?4) = 0)
+       AND (?5 IS NULL OR instr(' ' || excluded || ' ', ?5) = 0)
+     ORDER BY id LIMIT 1";
 
 /// Most check and tie-break jobs (fetches of other nodes' pages) in one lease of `want` jobs: none
 /// for a node that may not judge ([`crate::scoring::may_judge`]); all of them for a proven node;
@@ -471,14 +480,12 @@ pub(super) fn lease_in(
     // A task names the nodes it must not go to, their payout keys and their networks (see
     // `push_task`): a node paid to the same key as the node it would check, or on the same
     // network, is not independent of it.
+    let token = |k: &str| format!(" {k} ");
+    let me = token(&node_s);
+    let payout = payout.as_deref().map(token);
     let network = p
         .network
-        .map(|n| super::nodes::network_token(&n.to_string()));
-    let excludes = |excluded: &str| {
-        excluded
-            .split(' ')
-            .any(|k| k == node_s || Some(k) == payout.as_deref() || Some(k) == network.as_deref())
-    };
+        .map(|n| token(&super::nodes::network_token(&n.to_string())));
     let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
     let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
     let max_judging = judging_jobs_allowed(want, judges, proven);
@@ -503,29 +510,14 @@ pub(super) fn lease_in(
             if jobs.len() as i64 >= want {
                 break;
             }
-            let task: Option<(i64, String, bool)> = {
-                let mut stmt = tx.prepare_cached(DOMAIN_TASKS_SQL).op("lease")?;
-                let rows = stmt
-                    .query_map(params![domain], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                        ))
-                    })
-                    .op("lease")?;
-                let mut found = None;
-                for row in rows {
-                    let (id, url, excluded, kind) = row.op("lease")?;
-                    let judging_task = kind != "primary";
-                    if (!judging_task || judging < max_judging) && !excludes(&excluded) {
-                        found = Some((id, url, judging_task));
-                        break;
-                    }
-                }
-                found
-            };
+            let task: Option<(i64, String, bool)> = tx
+                .query_row_cached(
+                    DOMAIN_TASKS_SQL,
+                    params![domain, judging < max_judging, me, payout, network],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)? != "primary")),
+                )
+                .optional()
+                .op("lease")?;
             let Some((task_id, url, judging_task)) = task else {
                 continue;
             };
@@ -1171,6 +1163,63 @@ mod tests {
                 assert_eq!(judging_jobs_allowed(want, false, proven), 0, "caught: none");
             }
         }
+    }
+
+    /// However many checks a node may not take lead a domain's queue (here twenty of its own
+    /// pages' checks, more than a lease used to look at), the page behind them is leased to it;
+    /// a node the checks do not name takes the oldest check first.
+    #[test]
+    fn checks_a_node_may_not_take_never_hide_its_domain_s_pages() {
+        let (_dir, store, node) = store_with(1, 1);
+        let other = SecretKey::from_bytes(&[8; 32]).public();
+        store.register_node(&other, &other, "test", 0).unwrap();
+        {
+            let conn = store.writer().unwrap();
+            // The other node's key with a character more is another token, not its key.
+            let excluded = format!("{node} {other}0");
+            for i in 0..20 {
+                let url = format!("http://busy.example/check{i}");
+                push_task(
+                    &conn,
+                    &url,
+                    "busy.example",
+                    1,
+                    0,
+                    "check",
+                    Some(i),
+                    &excluded,
+                    0,
+                )
+                .unwrap();
+            }
+            push_task(
+                &conn,
+                "http://busy.example/page",
+                "busy.example",
+                1,
+                0,
+                "primary",
+                None,
+                "",
+                0,
+            )
+            .unwrap();
+        }
+        let mut urls: Vec<String> = store
+            .lease(&node, 4, 1, &params(1))
+            .unwrap()
+            .jobs
+            .into_iter()
+            .map(|j| j.url)
+            .collect();
+        urls.sort();
+        assert_eq!(
+            urls,
+            ["http://busy.example/page", "http://site0.example/p0"]
+        );
+        let jobs = store.lease(&other, 4, 2, &params(2)).unwrap().jobs;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].url, "http://busy.example/check0");
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the
