@@ -47,9 +47,16 @@ pub const MAX_CRAWL_DELAY_MS: i64 = 30_000;
 pub const MAX_SEEDS_PER_REQUEST: usize = 10_000;
 /// Cap of consecutive-failure exponent in domain back-off (2^6 = 64× the delay).
 pub(super) const MAX_BACKOFF_SHIFT: i64 = 6;
-/// Candidate domains examined per job wanted, when some domains only have tasks this node may
-/// not take (its own cross-checks).
+/// Candidate domains read at first per job wanted, when some domains only have tasks this node
+/// may not take (its own pages' checks).
 const DOMAIN_SCAN_FACTOR: u32 = 4;
+/// Candidate domains read at a time after the first window, while the lease is short.
+const DOMAIN_SCAN_WINDOW: i64 = 256;
+/// Most domains one lease looks at for tasks the node may take. Domains holding only tasks it
+/// may not take (its own pages' checks, in a network with no node independent of it) keep
+/// their place at the head of the order, since no lease of theirs ends to move them back; the
+/// lease reads on past them in windows, up to this many, so they do not starve the node.
+const MAX_DOMAINS_EXAMINED: i64 = 4096;
 /// Longest failure detail kept from a node.
 const MAX_FAILURE_DETAIL: usize = 256;
 
@@ -391,15 +398,19 @@ pub(super) fn release_in(
     Ok(ReportOutcome { accepted })
 }
 
-/// Ready domains in lease order, with no lease out (the default of one lease per domain). The
-/// literal `active_leases = 0` is what lets SQLite use the partial index `domains_idle_order`.
-pub(super) const IDLE_DOMAINS_SQL: &str = "SELECT domain FROM domains
+/// Ready domains in lease order after `(next_allowed_ms, domain)` = (?3, ?4), at most ?2, with
+/// no lease out (the default of one lease per domain). The literal `active_leases = 0` is what
+/// lets SQLite use the partial index `domains_idle_order`.
+pub(super) const IDLE_DOMAINS_SQL: &str = "SELECT next_allowed_ms, domain FROM domains
      WHERE queued > 0 AND active_leases = 0 AND next_allowed_ms <= ?1
+       AND (next_allowed_ms, domain) > (?3, ?4)
      ORDER BY next_allowed_ms, domain LIMIT ?2";
 
-/// Ready domains in lease order with room for another lease (more than one per domain allowed).
-pub(super) const READY_DOMAINS_SQL: &str = "SELECT domain FROM domains
-     WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?3
+/// Ready domains in lease order after (?3, ?4), at most ?2, with room for another lease (?5 per
+/// domain allowed, more than one).
+pub(super) const READY_DOMAINS_SQL: &str = "SELECT next_allowed_ms, domain FROM domains
+     WHERE queued > 0 AND next_allowed_ms <= ?1 AND active_leases < ?5
+       AND (next_allowed_ms, domain) > (?3, ?4)
      ORDER BY next_allowed_ms, domain LIMIT ?2";
 
 /// A domain's oldest queued task the asking node may take: a page to fetch first (`primary`)
@@ -491,25 +502,35 @@ pub(super) fn lease_in(
     let max_judging = judging_jobs_allowed(want, judges, proven);
     let mut judging = 0;
     let mut jobs = Vec::new();
-    if want > 0 {
-        let domains: Vec<String> = {
-            let scan = want * i64::from(DOMAIN_SCAN_FACTOR);
-            let first = |r: &rusqlite::Row<'_>| r.get::<_, String>(0);
+    // Ready domains, a window at a time, until the lease is full or none are left.
+    let mut window = want * i64::from(DOMAIN_SCAN_FACTOR);
+    let mut after = (i64::MIN, String::new());
+    let mut examined = 0;
+    while (jobs.len() as i64) < want && examined < MAX_DOMAINS_EXAMINED {
+        let domains: Vec<(i64, String)> = {
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
             let mut stmt;
             let rows = if p.max_per_domain == 1 {
                 stmt = tx.prepare_cached(IDLE_DOMAINS_SQL).op("lease")?;
-                stmt.query_map(params![now_ms, scan], first)
+                stmt.query_map(params![now_ms, window, after.0, after.1], row)
             } else {
                 stmt = tx.prepare_cached(READY_DOMAINS_SQL).op("lease")?;
-                stmt.query_map(params![now_ms, scan, p.max_per_domain], first)
+                stmt.query_map(
+                    params![now_ms, window, after.0, after.1, p.max_per_domain],
+                    row,
+                )
             }
             .op("lease")?;
             rows.collect::<Result<_, _>>().op("lease")?
         };
-        for domain in domains {
-            if jobs.len() as i64 >= want {
+        let last_window = (domains.len() as i64) < window;
+        window = DOMAIN_SCAN_WINDOW;
+        for (next_allowed_ms, domain) in domains {
+            if jobs.len() as i64 >= want || examined >= MAX_DOMAINS_EXAMINED {
                 break;
             }
+            examined += 1;
+            after = (next_allowed_ms, domain.clone());
             let task: Option<(i64, String, bool)> = tx
                 .query_row_cached(
                     DOMAIN_TASKS_SQL,
@@ -547,6 +568,9 @@ pub(super) fn lease_in(
                 url,
                 expires_at_ms: expires,
             });
+        }
+        if last_window {
+            break;
         }
     }
     let retry_after_ms = if jobs.is_empty() {
@@ -1220,6 +1244,44 @@ mod tests {
         let jobs = store.lease(&other, 4, 2, &params(2)).unwrap().jobs;
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].url, "http://busy.example/check0");
+    }
+
+    /// Domains holding only checks the node may not take stay first in lease order (no lease of
+    /// theirs ends to move them back); however many there are, more than the first window of
+    /// candidates, the lease reads on past them to a page the node may fetch.
+    #[test]
+    fn domains_holding_only_checks_a_node_may_not_take_never_starve_it() {
+        let (_dir, store, node) = store_with(1, 1);
+        {
+            let conn = store.writer().unwrap();
+            for i in 0..600 {
+                let domain = format!("a{i:03}.example");
+                let url = format!("http://{domain}/check");
+                push_task(
+                    &conn,
+                    &url,
+                    &domain,
+                    1,
+                    0,
+                    "check",
+                    Some(i),
+                    &node.to_string(),
+                    0,
+                )
+                .unwrap();
+            }
+        }
+        for (want, max_per_domain) in [(1, 1), (1, 2), (3, 1)] {
+            let jobs = store
+                .lease(&node, want, 1, &params(max_per_domain))
+                .unwrap()
+                .jobs;
+            let urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
+            assert_eq!(urls, ["http://site0.example/p0"], "{want} {max_per_domain}");
+            store
+                .release(&node, &[jobs[0].lease_id.clone()], 1)
+                .unwrap();
+        }
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the

@@ -659,11 +659,7 @@ mod tests {
     fn live_row_indexes_serve_the_hot_queries() {
         let (_dir, _, conn) = new_database();
         for (sql, index) in [
-            (
-                "SELECT id, url, excluded FROM tasks
-                  WHERE domain = ?1 AND state = 'queued' ORDER BY id LIMIT 16",
-                "tasks_queued",
-            ),
+            (super::super::jobs::DOMAIN_TASKS_SQL, "tasks_queued"),
             (
                 "SELECT lease_id, task_id, domain FROM leases
                   WHERE state = 'open' AND expires_at_ms < ?1",
