@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 /// File read from the data directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "validator.toml";
 
-/// Longest [`Config::judging_pause_secs`]: 30 days.
-const MAX_JUDGING_PAUSE_SECS: u64 = 30 * 24 * 60 * 60;
+/// Longest [`Config::judging_pause_secs`] and [`Config::check_wait_secs`]: 30 days.
+const THIRTY_DAYS_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// Every tunable of the validator. All fields have defaults; a config file lists only overrides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +66,13 @@ pub struct Config {
     /// cannot hand back the checks it does not want until it draws the one it wants (its own
     /// pages still come). 0 turns the pause off; at most 30 days.
     pub judging_pause_secs: u64,
+    /// Seconds a check or tie-break job may wait in the queue for a node that may take it (one
+    /// independent of the nodes it checks, not paused, not caught) before it is given up as no
+    /// node got it done: a check then goes to the validator's own fetch (with those on), or is
+    /// abandoned; a tie-break ends as one given up by its nodes does. Without it a network with
+    /// no independent node for a check (a single node, or all on one network) keeps it queued
+    /// for good. 0 never gives up; at most 30 days.
+    pub check_wait_secs: u64,
     /// ISO 639-1 languages accepted; empty accepts every language.
     pub languages: Vec<String>,
     /// Close the open epoch every this many seconds; 0 closes epochs only on command.
@@ -106,6 +113,7 @@ impl Default for Config {
             new_node_cross_check_rate: 0.5,
             audit_rate: 0.1,
             judging_pause_secs: crate::store::JUDGING_PAUSE_MS as u64 / 1000,
+            check_wait_secs: 24 * 60 * 60,
             languages: Vec::new(),
             epoch_interval_secs: 0,
             datasets_dir: PathBuf::new(),
@@ -245,6 +253,11 @@ impl Config {
             "GLEANER_VALIDATOR_JUDGING_PAUSE_SECS",
             &mut self.judging_pause_secs,
         )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_CHECK_WAIT_SECS",
+            &mut self.check_wait_secs,
+        )?;
         set(&get, "GLEANER_VALIDATOR_PER_IP_RPS", &mut self.per_ip_rps)?;
         set(
             &get,
@@ -289,10 +302,16 @@ impl Config {
         if !(0.0..=1.0).contains(&self.audit_rate) {
             return Err(range("audit_rate", "must be within 0..=1"));
         }
-        if self.judging_pause_secs > MAX_JUDGING_PAUSE_SECS {
+        if self.judging_pause_secs > THIRTY_DAYS_SECS {
             return Err(range(
                 "judging_pause_secs",
-                &format!("must be at most {MAX_JUDGING_PAUSE_SECS} (30 days)"),
+                &format!("must be at most {THIRTY_DAYS_SECS} (30 days)"),
+            ));
+        }
+        if self.check_wait_secs > THIRTY_DAYS_SECS {
+            return Err(range(
+                "check_wait_secs",
+                &format!("must be at most {THIRTY_DAYS_SECS} (30 days)"),
             ));
         }
         if self.lease_ttl_ms < 1_000 {
@@ -332,6 +351,7 @@ mod tests {
             "GLEANER_VALIDATOR_LEASE_DEFER_AFTER_MS" => Some("0".into()),
             "GLEANER_VALIDATOR_TIEBREAK_INTERVAL_SECS" => Some("0".into()),
             "GLEANER_VALIDATOR_JUDGING_PAUSE_SECS" => Some("600".into()),
+            "GLEANER_VALIDATOR_CHECK_WAIT_SECS" => Some("7200".into()),
             _ => None,
         })
         .unwrap();
@@ -367,6 +387,17 @@ mod tests {
         assert!(err.to_string().contains("judging_pause_secs"), "{err}");
         bad.judging_pause_secs = 0;
         assert!(bad.check().is_ok(), "0 turns the pause off");
+        assert_eq!(c.check_wait_secs, 7_200);
+        assert_eq!(
+            Config::default().check_wait_secs,
+            86_400,
+            "a day by default"
+        );
+        bad.check_wait_secs = 31 * 24 * 60 * 60;
+        let err = bad.check().unwrap_err();
+        assert!(err.to_string().contains("check_wait_secs"), "{err}");
+        bad.check_wait_secs = 0;
+        assert!(bad.check().is_ok(), "0 never gives a check up");
         assert!(Config::from_toml("no_such_key = 1").is_err());
         let err = c
             .apply_env(|k| (k == "GLEANER_VALIDATOR_LEASE_TTL_MS").then(|| "soon".into()))

@@ -1380,6 +1380,50 @@ async fn a_check_no_node_gets_done_is_made_by_the_validators_own_fetch() {
     net.healthy().await;
 }
 
+/// A network of one node can check none of its pages (a check never goes to the node it
+/// checks): the check waits in the queue until `check_wait_secs` is up, then the server gives
+/// it up and the validator's own fetch stands in as the checker. Before, the check stayed
+/// queued for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_no_node_may_take_is_given_to_the_validators_fetch_after_the_wait() {
+    let (site, html) = article_site().await;
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        c.tiebreak_interval_secs = 1;
+        c.check_wait_secs = 10;
+        c.fetch_allow_addrs = vec![site];
+    })
+    .await;
+    let alone = key(71);
+    net.register(&alone).await;
+    let url = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+    fetch_primary(&net, &alone, &url, &real).await;
+    assert!(
+        net.lease(&alone, 5).await.jobs.is_empty(),
+        "not its own page's check"
+    );
+    // Within the wait (the server looks every second) the check stays queued.
+    net.clock.advance_ms(9_000);
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(net.check_of(&url).0, "pending");
+    net.clock.advance_ms(2_000);
+    until(|| net.check_of(&url).0 == "agreed").await;
+    let by: Option<String> = net
+        .db()
+        .query_row(
+            "SELECT check_node FROM cross_checks WHERE url = ?1",
+            [&url],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(by.as_deref(), Some("validator"));
+    assert_eq!(net.node(&alone).checks_passed, 1);
+    assert!(net.lease(&alone, 5).await.jobs.is_empty(), "nothing left");
+    net.healthy().await;
+}
+
 /// Agreed checks are audited by the validator's own fetch (here every one): a real page stays
 /// `agreed`, audited; two nodes agreeing on text for a page the site says is not there lose
 /// both records (`page_gone`); two agreeing on invented text for a real page are disputed

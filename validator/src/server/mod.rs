@@ -346,6 +346,35 @@ fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>>
     })
 }
 
+/// Gives up the check and tie-break jobs no node took within `check_wait_secs` (0: never;
+/// `Store::give_up_unclaimed_jobs`), looking every tenth of that wait, at least every second and
+/// at most every minute.
+fn spawn_unclaimed_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let config = &state.inner.config;
+    let wait_secs = config.check_wait_secs;
+    if wait_secs == 0 {
+        return None;
+    }
+    let wait_ms = i64::try_from(wait_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let validator_fetches = config.tiebreak_interval_secs > 0;
+    let state = state.clone();
+    spawn_every(
+        (wait_secs / 10).clamp(1, 60),
+        "unclaimed-check pass",
+        move || {
+            let (store, now) = (state.inner.store.clone(), state.inner.clock.now_ms());
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    store.give_up_unclaimed_jobs(now, wait_ms, validator_fetches)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+            }
+        },
+    )
+}
+
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 /// Also closes epochs on a timer when `epoch_interval_secs` is set.
 pub async fn run(
@@ -370,6 +399,7 @@ pub async fn run(
     });
     let sitemaps = spawn_sitemap_timer(&state);
     let tiebreaks = spawn_tiebreak_timer(&state);
+    let unclaimed = spawn_unclaimed_timer(&state);
     // The near-duplicate index is built from the store before the first request, not by it, and
     // so are the checks' tables.
     let store = state.inner.store.clone();
@@ -398,7 +428,7 @@ pub async fn run(
     if let Some(t) = timer {
         t.abort();
     }
-    for t in [sitemaps, tiebreaks].into_iter().flatten() {
+    for t in [sitemaps, tiebreaks, unclaimed].into_iter().flatten() {
         t.abort();
     }
     tracing::info!("validator stopped");

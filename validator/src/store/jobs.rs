@@ -1013,58 +1013,15 @@ fn requeue_or_fail(
             params![task_id, attempts],
         )
         .op("requeue")?;
-        if kind == "primary" {
-            return Ok(());
-        }
-        let Some(c) = check_id else {
-            return Ok(());
-        };
-        let to_validator = if kind == "check" && validator_fetches {
-            // A checker's "no page", or a check nobody got done: the validator fetches it.
-            let (outcome, checker) = match unfound_by {
-                Some(checker) => ("unfound", Some(checker)),
-                None => ("unchecked", None),
-            };
-            conn.exec_cached(
-                "UPDATE cross_checks SET outcome = ?2, check_node = ?3
-                  WHERE id = ?1 AND outcome = 'pending'",
-                params![c, outcome, checker],
-            )
-            .op("requeue")?
-                == 1
-        } else {
-            false
-        };
-        if to_validator {
+        if let (Some(c), false) = (check_id, kind == "primary") {
             let place = TiebreakPlace {
                 url,
                 domain: domain.to_string(),
                 request_id,
                 depth,
             };
-            queue_validator_fetch(conn, c, &place, now_ms)?;
-            if unfound_by.is_some() {
-                tracing::info!(check = c, url = %truncate(&place.url, 200),
-                    "a checker found no page where a node claimed one; the validator will fetch it");
-            } else {
-                tracing::info!(check = c, url = %truncate(&place.url, 200),
-                    "no node got a check done; the validator will fetch the page itself");
-            }
-        } else {
-            // A check that could not be done counts against nobody. One whose fourth fetch
-            // nobody made stands where the validator's fetch left it: a dispute with three
-            // texts is inconclusive, an audit that disagreed with an agreeing pair leaves the
-            // pair agreed, unaudited (as an audit whose fetch failed does).
-            conn.exec_cached(
-                "UPDATE cross_checks
-                    SET outcome = CASE outcome WHEN 'three_way' THEN 'inconclusive'
-                                               WHEN 'audit_disputed' THEN 'agreed'
-                                               ELSE 'abandoned' END
-                  WHERE id = ?1
-                    AND outcome IN ('pending', 'disputed', 'three_way', 'audit_disputed')",
-                params![c],
-            )
-            .op("requeue")?;
+            let to_validator = kind == "check" && validator_fetches;
+            give_up_check(conn, c, to_validator, place, unfound_by, now_ms)?;
         }
     } else {
         conn.exec_cached(
@@ -1081,6 +1038,155 @@ fn requeue_or_fail(
         add_pending(conn, count(requeued))?;
     }
     Ok(())
+}
+
+/// Ends check `check_id` whose check or tie-break job at `place` was given up (its nodes failed
+/// it, or no node took it in time: [`Store::give_up_unclaimed_jobs`]). With `to_validator` (a
+/// check's job, with the validator's own fetches on) the check waits for the validator's fetch:
+/// as `unfound` when `unfound_by`, its checker, found no page where the primary claimed one,
+/// else as `unchecked`, the validator standing in as the checker. Otherwise it counts against
+/// nobody: a check or a dispute ends `abandoned`, and a check whose fourth fetch nobody made
+/// stands where the validator's fetch left it: a dispute with three texts is inconclusive, an
+/// audit that disagreed with an agreeing pair leaves the pair agreed, unaudited (as an audit
+/// whose fetch failed does).
+fn give_up_check(
+    conn: &Connection,
+    check_id: i64,
+    to_validator: bool,
+    place: TiebreakPlace,
+    unfound_by: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let to_validator = to_validator && {
+        let (outcome, checker) = match unfound_by {
+            Some(checker) => ("unfound", Some(checker)),
+            None => ("unchecked", None),
+        };
+        conn.exec_cached(
+            "UPDATE cross_checks SET outcome = ?2, check_node = ?3
+              WHERE id = ?1 AND outcome = 'pending'",
+            params![check_id, outcome, checker],
+        )
+        .op("give_up_check")?
+            == 1
+    };
+    if to_validator {
+        queue_validator_fetch(conn, check_id, &place, now_ms)?;
+        if unfound_by.is_some() {
+            tracing::info!(check = check_id, url = %truncate(&place.url, 200),
+                "a checker found no page where a node claimed one; the validator will fetch it");
+        } else {
+            tracing::info!(check = check_id, url = %truncate(&place.url, 200),
+                "no node got a check done; the validator will fetch the page itself");
+        }
+    } else {
+        conn.exec_cached(
+            "UPDATE cross_checks
+                SET outcome = CASE outcome WHEN 'three_way' THEN 'inconclusive'
+                                           WHEN 'audit_disputed' THEN 'agreed'
+                                           ELSE 'abandoned' END
+              WHERE id = ?1
+                AND outcome IN ('pending', 'disputed', 'three_way', 'audit_disputed')",
+            params![check_id],
+        )
+        .op("give_up_check")?;
+    }
+    Ok(())
+}
+
+/// Check and tie-break jobs still queued that were made before ?1, oldest first, at most ?2:
+/// those no node that may take them leased in time. Reads the partial index
+/// `tasks_judging_queued`.
+pub(super) const UNCLAIMED_JOBS_SQL: &str =
+    "SELECT id, kind, check_id, url, domain, request_id, depth FROM tasks
+      WHERE state = 'queued' AND kind <> 'primary' AND created_at_ms < ?1
+      ORDER BY created_at_ms LIMIT ?2";
+
+/// Most jobs [`Store::give_up_unclaimed_jobs`] gives up in one transaction.
+const UNCLAIMED_PER_STEP: usize = 256;
+
+impl Store {
+    /// Gives up every check and tie-break job queued for longer than `max_wait_ms` (no node that
+    /// may take it leased it meanwhile: there may be none independent of the nodes it checks),
+    /// as its nodes giving it up would: a check goes to the validator's own fetch with
+    /// `validator_fetches`, or is abandoned; a tie-break ends its check. The job leaves its
+    /// domain's queue. In steps of at most 256 jobs, each one transaction. Returns how many were
+    /// given up.
+    pub fn give_up_unclaimed_jobs(
+        &self,
+        now_ms: i64,
+        max_wait_ms: i64,
+        validator_fetches: bool,
+    ) -> Result<usize, StoreError> {
+        let before = now_ms.saturating_sub(max_wait_ms);
+        let mut total = 0;
+        loop {
+            let n = self.group(|g| {
+                g.savepoint(|conn, _, _| give_up_unclaimed(conn, before, validator_fetches, now_ms))
+            })??;
+            total += n;
+            if n < UNCLAIMED_PER_STEP {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// One step of [`Store::give_up_unclaimed_jobs`]: the jobs made before `before`.
+fn give_up_unclaimed(
+    conn: &Connection,
+    before: i64,
+    validator_fetches: bool,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    type Row = (i64, String, Option<i64>, String, String, i64, i64);
+    let jobs: Vec<Row> = {
+        let mut stmt = conn
+            .prepare_cached(UNCLAIMED_JOBS_SQL)
+            .op("give_up_unclaimed")?;
+        let rows = stmt
+            .query_map(params![before, UNCLAIMED_PER_STEP as i64], |r| {
+                Row::try_from(r)
+            })
+            .op("give_up_unclaimed")?;
+        rows.collect::<Result<_, _>>().op("give_up_unclaimed")?
+    };
+    for (id, kind, check_id, url, domain, request_id, depth) in &jobs {
+        conn.exec_cached(
+            "UPDATE tasks SET state = 'failed' WHERE id = ?1",
+            params![id],
+        )
+        .op("give_up_unclaimed")?;
+        let dequeued = conn
+            .exec_cached(
+                "UPDATE domains SET queued = queued - 1 WHERE domain = ?1",
+                params![domain],
+            )
+            .op("give_up_unclaimed")?;
+        add_pending(conn, -count(dequeued))?;
+        let Some(c) = *check_id else { continue };
+        let place = TiebreakPlace {
+            url: url.clone(),
+            domain: domain.clone(),
+            request_id: *request_id,
+            depth: *depth,
+        };
+        give_up_check(
+            conn,
+            c,
+            kind == "check" && validator_fetches,
+            place,
+            None,
+            now_ms,
+        )?;
+    }
+    if !jobs.is_empty() {
+        tracing::info!(
+            jobs = jobs.len(),
+            "check and tie-break jobs no node took in time were given up"
+        );
+    }
+    Ok(jobs.len())
 }
 
 fn expire_leases(
@@ -1282,6 +1388,101 @@ mod tests {
                 .release(&node, &[jobs[0].lease_id.clone()], 1)
                 .unwrap();
         }
+    }
+
+    /// Check and tie-break jobs no node took within the wait are given up as their nodes giving
+    /// them up would be: a check goes to the validator's own fetch (or is abandoned with those
+    /// off), a tie-break ends its check where the validator's fetch left it. Pages, younger
+    /// jobs and leased ones stay; the queue's counters follow.
+    #[test]
+    fn check_jobs_no_node_takes_in_time_are_given_up() {
+        let (_dir, store, node) = store_with(1, 1);
+        let me = node.to_string();
+        // (check id, kind, made at, the check's outcome)
+        let jobs = [
+            (1, "check", 0, "pending"),
+            (2, "tiebreak", 100, "three_way"),
+            (3, "tiebreak", 200, "audit_disputed"),
+            (4, "tiebreak", 300, "disputed"),
+            (5, "check", 5_000, "pending"),
+            (6, "check", 9_000, "pending"),
+        ];
+        {
+            let conn = store.writer().unwrap();
+            for (id, kind, at, outcome) in jobs {
+                conn.execute(
+                    "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+                                              created_at_ms)
+                     VALUES (?1, ?2, x'00', 'someone', ?3, 0)",
+                    params![id, format!("http://c{id}.example/"), outcome],
+                )
+                .unwrap();
+                let (url, domain) = (format!("http://c{id}.example/"), format!("c{id}.example"));
+                push_task(&conn, &url, &domain, 1, 0, kind, Some(id), &me, at).unwrap();
+            }
+        }
+        // Check 1's job goes out on a lease to a node it does not exclude: not given up.
+        let other = SecretKey::from_bytes(&[9; 32]).public();
+        store.register_node(&other, &other, "test", 0).unwrap();
+        let leased = store.lease(&other, 1, 1, &params(1)).unwrap().jobs;
+        assert_eq!(leased.len(), 1);
+        assert_eq!(leased[0].url, "http://c1.example/", "the oldest job first");
+        let outcome = |id: i64| -> String {
+            store
+                .writer()
+                .unwrap()
+                .query_row(
+                    "SELECT outcome FROM cross_checks WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let waiting = |id: i64| -> bool {
+            store
+                .writer()
+                .unwrap()
+                .query_row(
+                    "SELECT COUNT(*) FROM tiebreak_fetches WHERE check_id = ?1",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 1
+        };
+        let (counter, recount) = pending_and_recount(&store);
+        assert_eq!(counter, recount);
+
+        // At 1,000 + 300 with a wait of 1,000: the jobs made before 300 are given up (check 1's
+        // is leased, so it stays).
+        assert_eq!(store.give_up_unclaimed_jobs(1_300, 1_000, true).unwrap(), 2);
+        assert_eq!(outcome(1), "pending", "a leased job is not given up");
+        assert_eq!(outcome(2), "inconclusive");
+        assert_eq!(outcome(3), "agreed");
+        assert_eq!(outcome(4), "disputed", "made at 300: not yet");
+        assert_eq!(store.give_up_unclaimed_jobs(1_301, 1_000, true).unwrap(), 1);
+        assert_eq!(outcome(4), "abandoned");
+        // A check with the validator's fetches on waits for one, unchecked; off, it is abandoned.
+        assert_eq!(store.give_up_unclaimed_jobs(6_001, 1_000, true).unwrap(), 1);
+        assert_eq!(outcome(5), "unchecked");
+        assert!(waiting(5));
+        assert_eq!(store.give_up_unclaimed_jobs(6_001, 1_000, true).unwrap(), 0);
+        assert_eq!(
+            store.give_up_unclaimed_jobs(10_001, 1_000, false).unwrap(),
+            1
+        );
+        assert_eq!(outcome(6), "abandoned");
+        assert!(!waiting(6));
+        let (counter, recount) = pending_and_recount(&store);
+        assert_eq!(
+            (counter, recount),
+            (2, 2),
+            "site0's page and check 1's lease"
+        );
+        // The page is still there to lease, and the given-up jobs are not.
+        let jobs = store.lease(&node, 10, 20_000, &params(1)).unwrap().jobs;
+        let urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
+        assert_eq!(urls, ["http://site0.example/p0"]);
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the

@@ -661,6 +661,10 @@ mod tests {
         for (sql, index) in [
             (super::super::jobs::DOMAIN_TASKS_SQL, "tasks_queued"),
             (
+                super::super::jobs::UNCLAIMED_JOBS_SQL,
+                "tasks_judging_queued",
+            ),
+            (
                 "SELECT lease_id, task_id, domain FROM leases
                   WHERE state = 'open' AND expires_at_ms < ?1",
                 "leases_open_expiry",
