@@ -73,6 +73,11 @@ pub struct Config {
     /// no independent node for a check (a single node, or all on one network) keeps it queued
     /// for good. 0 never gives up; at most 30 days.
     pub check_wait_secs: u64,
+    /// How many checks a node may hold that it reported as having no page, while the
+    /// validator's own fetch has not settled them, and still be given check or tie-break jobs:
+    /// at this many it gets none until one is settled, so that it cannot dump the checks it does
+    /// not want faster than the validator looks. 0: no cap.
+    pub max_unsettled_unfound: u32,
     /// ISO 639-1 languages accepted; empty accepts every language.
     pub languages: Vec<String>,
     /// Close the open epoch every this many seconds; 0 closes epochs only on command.
@@ -114,6 +119,7 @@ impl Default for Config {
             audit_rate: 0.1,
             judging_pause_secs: crate::store::JUDGING_PAUSE_MS as u64 / 1000,
             check_wait_secs: 24 * 60 * 60,
+            max_unsettled_unfound: crate::store::MAX_UNSETTLED_UNFOUND as u32,
             languages: Vec::new(),
             epoch_interval_secs: 0,
             datasets_dir: PathBuf::new(),
@@ -258,6 +264,11 @@ impl Config {
             "GLEANER_VALIDATOR_CHECK_WAIT_SECS",
             &mut self.check_wait_secs,
         )?;
+        set(
+            &get,
+            "GLEANER_VALIDATOR_MAX_UNSETTLED_UNFOUND",
+            &mut self.max_unsettled_unfound,
+        )?;
         set(&get, "GLEANER_VALIDATOR_PER_IP_RPS", &mut self.per_ip_rps)?;
         set(
             &get,
@@ -352,6 +363,7 @@ mod tests {
             "GLEANER_VALIDATOR_TIEBREAK_INTERVAL_SECS" => Some("0".into()),
             "GLEANER_VALIDATOR_JUDGING_PAUSE_SECS" => Some("600".into()),
             "GLEANER_VALIDATOR_CHECK_WAIT_SECS" => Some("7200".into()),
+            "GLEANER_VALIDATOR_MAX_UNSETTLED_UNFOUND" => Some("5".into()),
             _ => None,
         })
         .unwrap();
@@ -388,6 +400,8 @@ mod tests {
         bad.judging_pause_secs = 0;
         assert!(bad.check().is_ok(), "0 turns the pause off");
         assert_eq!(c.check_wait_secs, 7_200);
+        assert_eq!(c.max_unsettled_unfound, 5);
+        assert_eq!(Config::default().max_unsettled_unfound, 3);
         assert_eq!(
             Config::default().check_wait_secs,
             86_400,

@@ -70,6 +70,7 @@ pub fn leased_jobs_at_depth(
         validator_fetches: false,
         network: None,
         judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
+        max_unsettled_unfound: crate::store::MAX_UNSETTLED_UNFOUND,
     };
     // One lease call hands out at most `store::jobs::MAX_JOBS_PER_LEASE` jobs.
     let mut jobs = Vec::with_capacity(pages);

@@ -1664,6 +1664,35 @@ async fn the_pause_for_giving_a_check_back_is_the_servers_setting() {
     net.healthy().await;
 }
 
+/// The server holds back checks from a node at its setting's count of unsettled "no page"
+/// reports (`max_unsettled_unfound`, here one), not at the default three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_on_unsettled_no_page_reports_is_the_servers_setting() {
+    let net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        // Fetches on, the next pass an hour away: the report stays unsettled.
+        c.tiebreak_interval_secs = 3600;
+        c.max_unsettled_unfound = 1;
+    })
+    .await;
+    let (primary, checker) = (key(113), key(114));
+    for k in [&primary, &checker] {
+        net.register(k).await;
+    }
+    let (first, second) = ("https://cap1.example/page", "https://cap2.example/page");
+    fetch_primary(&net, &primary, first, &sample_text(901, 3000)).await;
+    fetch_primary(&net, &primary, second, &sample_text(902, 3000)).await;
+    report_check_failed(&net, &checker, first, "http_error", Some(404)).await;
+    assert_eq!(net.check_of(first).0, "unfound");
+    assert!(
+        net.lease(&checker, 5).await.jobs.is_empty(),
+        "one unsettled report holds the next check back"
+    );
+    assert_eq!(net.check_of(second).0, "pending");
+    net.healthy().await;
+}
+
 /// Turning the validator's own fetches off strands no check: a server started with
 /// `tiebreak_interval_secs = 0` hands on, once, what a run with them on left waiting: the
 /// dispute goes to a third node, the check whose checker found no page and the one no node got

@@ -28,6 +28,7 @@ const LEASE: LeaseParams = LeaseParams {
     validator_fetches: false,
     network: None,
     judging_pause_ms: gleaner_validator::store::JUDGING_PAUSE_MS,
+    max_unsettled_unfound: gleaner_validator::store::MAX_UNSETTLED_UNFOUND,
 };
 
 struct Fixture {

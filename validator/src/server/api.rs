@@ -337,6 +337,7 @@ pub(super) async fn lease(
         network: peer_ip(&extensions).and_then(Network::of),
         judging_pause_ms: i64::try_from(c.judging_pause_secs.saturating_mul(1000))
             .unwrap_or(i64::MAX),
+        max_unsettled_unfound: i64::from(c.max_unsettled_unfound),
     };
     let now = s.now_ms();
     let res = s

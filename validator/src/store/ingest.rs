@@ -1848,6 +1848,7 @@ mod tests {
             validator_fetches: false,
             network,
             judging_pause_ms: JUDGING_PAUSE_MS,
+            max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
         }
     }
 
@@ -2018,6 +2019,20 @@ mod tests {
             "no check while {MAX_UNSETTLED_UNFOUND} reports wait: {:?}",
             urls(&next)
         );
+        // The cap is a setting (`LeaseParams::max_unsettled_unfound`): one higher, the check
+        // comes.
+        let raised = LeaseParams {
+            max_unsettled_unfound: MAX_UNSETTLED_UNFOUND + 1,
+            ..lease_params(Network::of(d_ip.parse().unwrap()))
+        };
+        let next = store
+            .lease(&dumper.public(), 5, at + 2, &raised)
+            .unwrap()
+            .jobs;
+        assert_eq!(urls(&next), ["http://next.example/"]);
+        add_page(&store, "http://after.example/", at + 2);
+        primaries(at + 2);
+        assert!(lease_from(&store, &dumper, d_ip, at + 2).is_empty());
 
         // The validator's fetch settles one (the page is gone indeed): the node checks again.
         let settled: i64 = store
@@ -2038,7 +2053,7 @@ mod tests {
             MAX_UNSETTLED_UNFOUND - 1
         );
         let next = lease_from(&store, &dumper, d_ip, at + 4);
-        assert_eq!(urls(&next), ["http://next.example/"]);
+        assert_eq!(urls(&next), ["http://after.example/"]);
     }
 
     /// The pause after giving a check back is the configured one (`LeaseParams::

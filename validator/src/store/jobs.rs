@@ -29,7 +29,8 @@ pub const MAX_JOBS_PER_LEASE: u32 = 64;
 pub const JUDGING_PAUSE_MS: i64 = 60 * 60 * 1000;
 
 /// Most checks a node may have reported as having no page while the validator's fetch has not
-/// settled them yet (outcome `unfound`) and still be given check or tie-break jobs; at this many
+/// settled them yet (outcome `unfound`) and still be given check or tie-break jobs, by default
+/// (`Config::max_unsettled_unfound`, passed as [`LeaseParams::max_unsettled_unfound`]); at this many
 /// it gets none until one settles (or is abandoned, after `UNFOUND_MAX_WAIT_MS`). Such a report
 /// is the check's result and pauses nothing by itself (a page can go between two fetches), and
 /// the validator's fetch that bears it out or not comes only at the domain's turn: without a cap
@@ -117,6 +118,10 @@ pub struct LeaseParams {
     /// How long a node that gave back a check or tie-break job unfinished gets no such jobs
     /// ([`JUDGING_PAUSE_MS`] by default; 0: no pause).
     pub judging_pause_ms: i64,
+    /// How many checks a node may hold reported as having no page, unsettled by the
+    /// validator's fetch, and still be given check or tie-break jobs
+    /// ([`MAX_UNSETTLED_UNFOUND`] by default; 0: no cap).
+    pub max_unsettled_unfound: i64,
 }
 
 /// Answer to a failure report or release.
@@ -485,9 +490,11 @@ pub(super) fn lease_in(
         .optional()
         .op("lease")?
         .unwrap_or((true, false, None));
-    // Nor does one holding `MAX_UNSETTLED_UNFOUND` "no page" reports the validator has not
+    // Nor does one holding `p.max_unsettled_unfound` "no page" reports the validator has not
     // settled.
-    let judges = judges && unsettled_unfound(tx, &node_s)? < MAX_UNSETTLED_UNFOUND;
+    let judges = judges
+        && (p.max_unsettled_unfound <= 0
+            || unsettled_unfound(tx, &node_s)? < p.max_unsettled_unfound);
     // A task names the nodes it must not go to, their payout keys and their networks (see
     // `push_task`): a node paid to the same key as the node it would check, or on the same
     // network, is not independent of it.
@@ -1266,6 +1273,7 @@ mod tests {
             validator_fetches: false,
             network: None,
             judging_pause_ms: JUDGING_PAUSE_MS,
+            max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
         }
     }
 

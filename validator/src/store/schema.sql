@@ -223,8 +223,8 @@ CREATE TABLE IF NOT EXISTS cross_checks (
 );
 
 -- Checks each node said had no page, while the validator's fetch has not settled them: a node
--- holding `jobs::MAX_UNSETTLED_UNFOUND` of them is given no more checks. No version step: this
--- file, run at every open, makes the index in a database that lacks it.
+-- holding `max_unsettled_unfound` of them (3 by default) is given no more checks. No version
+-- step: this file, run at every open, makes the index in a database that lacks it.
 CREATE INDEX IF NOT EXISTS cross_checks_unfound ON cross_checks(check_node)
     WHERE outcome = 'unfound';
 

@@ -719,6 +719,7 @@ mod tests {
             validator_fetches: false,
             network: None,
             judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
+            max_unsettled_unfound: crate::store::MAX_UNSETTLED_UNFOUND,
         };
         let leased_domains = |now| -> Vec<String> {
             let mut d: Vec<String> = store
@@ -815,6 +816,7 @@ mod tests {
             validator_fetches: false,
             network: None,
             judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
+            max_unsettled_unfound: crate::store::MAX_UNSETTLED_UNFOUND,
         };
         let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
         let first = lease(NOW);
