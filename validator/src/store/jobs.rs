@@ -30,8 +30,8 @@ pub const JUDGING_PAUSE_MS: i64 = 60 * 60 * 1000;
 
 /// Most checks a node may have reported as having no page while the validator's fetch has not
 /// settled them yet (outcome `unfound`) and still be given check or tie-break jobs, by default
-/// (`Config::max_unsettled_unfound`, passed as [`LeaseParams::max_unsettled_unfound`]); at this many
-/// it gets none until one settles (or is abandoned, after `UNFOUND_MAX_WAIT_MS`). Such a report
+/// (`Config::max_unsettled_unfound`, passed as [`LeaseParams::max_unsettled_unfound`]); at this
+/// many it gets none until one settles (or is abandoned, after `UNFOUND_MAX_WAIT_MS`). Such a report
 /// is the check's result and pauses nothing by itself (a page can go between two fetches), and
 /// the validator's fetch that bears it out or not comes only at the domain's turn: without a cap
 /// a node could report every check it does not want as gone, faster than the validator settles
@@ -1158,7 +1158,8 @@ fn give_up_unclaimed(
             .op("give_up_unclaimed")?;
         rows.collect::<Result<_, _>>().op("give_up_unclaimed")?
     };
-    for (id, kind, check_id, url, domain, request_id, depth) in &jobs {
+    let n = jobs.len();
+    for (id, kind, check_id, url, domain, request_id, depth) in jobs {
         conn.exec_cached(
             "UPDATE tasks SET state = 'failed' WHERE id = ?1",
             params![id],
@@ -1171,12 +1172,12 @@ fn give_up_unclaimed(
             )
             .op("give_up_unclaimed")?;
         add_pending(conn, -count(dequeued))?;
-        let Some(c) = *check_id else { continue };
+        let Some(c) = check_id else { continue };
         let place = TiebreakPlace {
-            url: url.clone(),
-            domain: domain.clone(),
-            request_id: *request_id,
-            depth: *depth,
+            url,
+            domain,
+            request_id,
+            depth,
         };
         give_up_check(
             conn,
@@ -1187,13 +1188,13 @@ fn give_up_unclaimed(
             now_ms,
         )?;
     }
-    if !jobs.is_empty() {
+    if n > 0 {
         tracing::info!(
-            jobs = jobs.len(),
+            jobs = n,
             "check and tie-break jobs no node took in time were given up"
         );
     }
-    Ok(jobs.len())
+    Ok(n)
 }
 
 fn expire_leases(
