@@ -1101,21 +1101,27 @@ fn give_up_check(
     Ok(())
 }
 
-/// Check and tie-break jobs still queued that were made before ?1, oldest first, at most ?2:
-/// those no node that may take them leased in time. Reads the partial index
-/// `tasks_judging_queued`.
+/// Check and tie-break jobs still queued that were made before ?1, oldest first, at most ?2, with
+/// no page of their domain queued before them: those no node that may take them leased in time
+/// although their turn had come. A job behind pages of its domain still waits its turn (a large
+/// site's queue takes as long as its politeness says), and is not given up for that. Reads the
+/// partial index `tasks_judging_queued`, and `tasks_queued` for the pages before.
 pub(super) const UNCLAIMED_JOBS_SQL: &str =
-    "SELECT id, kind, check_id, url, domain, request_id, depth FROM tasks
-      WHERE state = 'queued' AND kind <> 'primary' AND created_at_ms < ?1
-      ORDER BY created_at_ms LIMIT ?2";
+    "SELECT t.id, t.kind, t.check_id, t.url, t.domain, t.request_id, t.depth FROM tasks t
+      WHERE t.state = 'queued' AND t.kind <> 'primary' AND t.created_at_ms < ?1
+        AND NOT EXISTS (SELECT 1 FROM tasks p
+                         WHERE p.domain = t.domain AND p.state = 'queued' AND p.id < t.id
+                           AND p.kind = 'primary')
+      ORDER BY t.created_at_ms LIMIT ?2";
 
 /// Most jobs [`Store::give_up_unclaimed_jobs`] gives up in one transaction.
 const UNCLAIMED_PER_STEP: usize = 256;
 
 impl Store {
-    /// Gives up every check and tie-break job queued for longer than `max_wait_ms` (no node that
-    /// may take it leased it meanwhile: there may be none independent of the nodes it checks),
-    /// as its nodes giving it up would: a check goes to the validator's own fetch with
+    /// Gives up every check and tie-break job queued for longer than `max_wait_ms` with no page
+    /// of its domain queued before it (no node that may take it leased it though its turn had
+    /// come: there may be none independent of the nodes it checks), as its nodes giving it up
+    /// would: a check goes to the validator's own fetch with
     /// `validator_fetches`, or is abandoned; a tie-break ends its check. The job leaves its
     /// domain's queue. In steps of at most 256 jobs, each one transaction. Returns how many were
     /// given up.
@@ -1402,7 +1408,8 @@ mod tests {
     /// Check and tie-break jobs no node took within the wait are given up as their nodes giving
     /// them up would be: a check goes to the validator's own fetch (or is abandoned with those
     /// off), a tie-break ends its check where the validator's fetch left it. Pages, younger
-    /// jobs and leased ones stay; the queue's counters follow.
+    /// jobs, leased ones and those behind a queued page of their domain stay; the queue's
+    /// counters follow.
     #[test]
     fn check_jobs_no_node_takes_in_time_are_given_up() {
         let (_dir, store, node) = store_with(1, 1);
@@ -1418,6 +1425,9 @@ mod tests {
         ];
         {
             let conn = store.writer().unwrap();
+            // A page queued on check 6's domain before its job.
+            let (url, domain) = ("http://c6.example/first", "c6.example");
+            push_task(&conn, url, domain, 1, 0, "primary", None, "", 0).unwrap();
             for (id, kind, at, outcome) in jobs {
                 conn.execute(
                     "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
@@ -1476,22 +1486,32 @@ mod tests {
         assert_eq!(outcome(5), "unchecked");
         assert!(waiting(5));
         assert_eq!(store.give_up_unclaimed_jobs(6_001, 1_000, true).unwrap(), 0);
+        // Check 6's job waits behind a page of its domain: its turn has not come.
         assert_eq!(
             store.give_up_unclaimed_jobs(10_001, 1_000, false).unwrap(),
+            0
+        );
+        assert_eq!(outcome(6), "pending");
+        let (counter, recount) = pending_and_recount(&store);
+        assert_eq!(
+            (counter, recount),
+            (4, 4),
+            "two pages, check 6's job, check 1's lease"
+        );
+        // The pages are still there to lease (the given-up jobs are not); then check 6's turn
+        // has come, and with the validator's fetches off it is abandoned.
+        let jobs = store.lease(&node, 10, 20_000, &params(1)).unwrap().jobs;
+        let mut urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
+        urls.sort();
+        assert_eq!(urls, ["http://c6.example/first", "http://site0.example/p0"]);
+        assert_eq!(
+            store.give_up_unclaimed_jobs(20_001, 1_000, false).unwrap(),
             1
         );
         assert_eq!(outcome(6), "abandoned");
         assert!(!waiting(6));
         let (counter, recount) = pending_and_recount(&store);
-        assert_eq!(
-            (counter, recount),
-            (2, 2),
-            "site0's page and check 1's lease"
-        );
-        // The page is still there to lease, and the given-up jobs are not.
-        let jobs = store.lease(&node, 10, 20_000, &params(1)).unwrap().jobs;
-        let urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
-        assert_eq!(urls, ["http://site0.example/p0"]);
+        assert_eq!((counter, recount), (3, 3), "three leases out");
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the
