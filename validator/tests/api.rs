@@ -1421,6 +1421,11 @@ async fn a_check_no_node_may_take_is_given_to_the_validators_fetch_after_the_wai
     assert_eq!(by.as_deref(), Some("validator"));
     assert_eq!(net.node(&alone).checks_passed, 1);
     assert!(net.lease(&alone, 5).await.jobs.is_empty(), "nothing left");
+    assert!(
+        net.metrics()
+            .await
+            .contains("gleaner_check_jobs_given_up_total 1\n")
+    );
     net.healthy().await;
 }
 

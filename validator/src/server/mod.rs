@@ -348,7 +348,7 @@ fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>>
 
 /// Gives up the check and tie-break jobs no node took within `check_wait_secs` (0: never;
 /// `Store::give_up_unclaimed_jobs`), looking every tenth of that wait, at least every second and
-/// at most every minute.
+/// at most every minute, and counts them (`gleaner_check_jobs_given_up_total`).
 fn spawn_unclaimed_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let config = &state.inner.config;
     let wait_secs = config.check_wait_secs;
@@ -363,13 +363,20 @@ fn spawn_unclaimed_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>
         "unclaimed-check pass",
         move || {
             let (store, now) = (state.inner.store.clone(), state.inner.clock.now_ms());
+            let state = state.clone();
             async move {
-                tokio::task::spawn_blocking(move || {
+                let n = tokio::task::spawn_blocking(move || {
                     store.give_up_unclaimed_jobs(now, wait_ms, validator_fetches)
                 })
                 .await
                 .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+                state.inner.metrics.add(
+                    "gleaner_check_jobs_given_up_total",
+                    "",
+                    u64::try_from(n).unwrap_or(0),
+                );
+                Ok::<_, String>(n)
             }
         },
     )
