@@ -418,18 +418,35 @@ pub(super) const READY_DOMAINS_SQL: &str = "SELECT next_allowed_ms, domain FROM 
        AND (next_allowed_ms, domain) > (?3, ?4)
      ORDER BY next_allowed_ms, domain LIMIT ?2";
 
-/// A domain's oldest queued task the asking node may take: a page to fetch first (`primary`)
-/// or, when ?2 (it may take another check or tie-break job), any task, if its `excluded` list
-/// ([`push_task`]) names neither the node (?3), its payout key (?4) nor its network (?5), each
-/// given as ` token ` so that only a whole token matches (?4 and ?5 may be NULL). Every queued
-/// task of the domain is a candidate, so checks the node may not take, however many lead the
-/// queue, never hide the pages behind them.
-pub(super) const DOMAIN_TASKS_SQL: &str = "SELECT id, url, kind FROM tasks
-     WHERE domain = ?1 AND state = 'queued' AND (?2 OR kind = 'primary')
-       AND instr(' ' || excluded || ' ', ?3) = 0
-       AND (?4 IS NULL OR instr(' ' || excluded || ' ', ?4) = 0)
-       AND (?5 IS NULL OR instr(' ' || excluded || ' ', ?5) = 0)
-     ORDER BY id LIMIT 1";
+/// The end of a task query for the asking node: the task's `excluded` list ([`push_task`])
+/// names neither the node (?2), its payout key (?3) nor its network (?4), each given as
+/// ` token ` so that only a whole token matches (?3 and ?4 may be NULL); oldest first, one.
+macro_rules! for_the_node {
+    () => {
+        " AND instr(' ' || excluded || ' ', ?2) = 0
+          AND (?3 IS NULL OR instr(' ' || excluded || ' ', ?3) = 0)
+          AND (?4 IS NULL OR instr(' ' || excluded || ' ', ?4) = 0)
+        ORDER BY id LIMIT 1"
+    };
+}
+
+/// Domain ?1's oldest queued check or tie-break job the asking node may take (see
+/// `for_the_node`), over the partial index `tasks_queued_judging`. A domain's checks go before
+/// its pages: a check fetched soon after the page it checks finds the page as it was (pages
+/// change), and a new node is proven, and paid by its credibility, as soon as its checks are
+/// done rather than after the site's whole queue.
+pub(super) const DOMAIN_JUDGING_TASK_SQL: &str = concat!(
+    "SELECT id, url FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'",
+    for_the_node!()
+);
+
+/// Domain ?1's oldest queued page to fetch first (`primary`) the asking node may take (see
+/// `for_the_node`). Every queued page of the domain is a candidate, so checks the node may not
+/// take, however many are queued, never hide the pages.
+pub(super) const DOMAIN_PAGE_TASK_SQL: &str = concat!(
+    "SELECT id, url FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind = 'primary'",
+    for_the_node!()
+);
 
 /// Most check and tie-break jobs (fetches of other nodes' pages) in one lease of `want` jobs: none
 /// for a node that may not judge ([`crate::scoring::may_judge`]); all of them for a proven node;
@@ -538,14 +555,22 @@ pub(super) fn lease_in(
             }
             examined += 1;
             after = (next_allowed_ms, domain.clone());
-            let task: Option<(i64, String, bool)> = tx
-                .query_row_cached(
-                    DOMAIN_TASKS_SQL,
-                    params![domain, judging < max_judging, me, payout, network],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)? != "primary")),
-                )
+            let first = |sql: &str| -> Result<Option<(i64, String)>, StoreError> {
+                tx.query_row_cached(sql, params![domain, me, payout, network], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
-                .op("lease")?;
+                .op("lease")
+            };
+            let check = if judging < max_judging {
+                first(DOMAIN_JUDGING_TASK_SQL)?
+            } else {
+                None
+            };
+            let task = match check {
+                Some((id, url)) => Some((id, url, true)),
+                None => first(DOMAIN_PAGE_TASK_SQL)?.map(|(id, url)| (id, url, false)),
+            };
             let Some((task_id, url, judging_task)) = task else {
                 continue;
             };
@@ -1101,27 +1126,22 @@ fn give_up_check(
     Ok(())
 }
 
-/// Check and tie-break jobs still queued that were made before ?1, oldest first, at most ?2, with
-/// no page of their domain queued before them: those no node that may take them leased in time
-/// although their turn had come. A job behind pages of its domain still waits its turn (a large
-/// site's queue takes as long as its politeness says), and is not given up for that. Reads the
-/// partial index `tasks_judging_queued`, and `tasks_queued` for the pages before.
+/// Check and tie-break jobs still queued that were made before ?1, oldest first, at most ?2:
+/// those no node that may take them leased in time (they go before their domain's pages, so
+/// they do not wait behind a large site's queue). Reads the partial index
+/// `tasks_judging_queued`.
 pub(super) const UNCLAIMED_JOBS_SQL: &str =
-    "SELECT t.id, t.kind, t.check_id, t.url, t.domain, t.request_id, t.depth FROM tasks t
-      WHERE t.state = 'queued' AND t.kind <> 'primary' AND t.created_at_ms < ?1
-        AND NOT EXISTS (SELECT 1 FROM tasks p
-                         WHERE p.domain = t.domain AND p.state = 'queued' AND p.id < t.id
-                           AND p.kind = 'primary')
-      ORDER BY t.created_at_ms LIMIT ?2";
+    "SELECT id, kind, check_id, url, domain, request_id, depth FROM tasks
+      WHERE state = 'queued' AND kind <> 'primary' AND created_at_ms < ?1
+      ORDER BY created_at_ms LIMIT ?2";
 
 /// Most jobs [`Store::give_up_unclaimed_jobs`] gives up in one transaction.
 const UNCLAIMED_PER_STEP: usize = 256;
 
 impl Store {
-    /// Gives up every check and tie-break job queued for longer than `max_wait_ms` with no page
-    /// of its domain queued before it (no node that may take it leased it though its turn had
-    /// come: there may be none independent of the nodes it checks), as its nodes giving it up
-    /// would: a check goes to the validator's own fetch with
+    /// Gives up every check and tie-break job queued for longer than `max_wait_ms` (no node that
+    /// may take it leased it meanwhile, though such jobs go before their domain's pages: there
+    /// may be none independent of the nodes it checks), as its nodes giving it up would: a check goes to the validator's own fetch with
     /// `validator_fetches`, or is abandoned; a tie-break ends its check. The job leaves its
     /// domain's queue. In steps of at most 256 jobs, each one transaction. Returns how many were
     /// given up.
@@ -1367,6 +1387,47 @@ mod tests {
         assert_eq!(jobs[0].url, "http://busy.example/check0");
     }
 
+    /// A domain's check and tie-break jobs go before its pages: a check queued after three pages
+    /// is leased first to a node that may take it; a node that may judge nobody (caught, no pass
+    /// since) gets the oldest page.
+    #[test]
+    fn a_domain_s_checks_go_before_its_pages() {
+        let (_dir, store, node) = store_with(1, 3);
+        let caught = SecretKey::from_bytes(&[9; 32]).public();
+        store.register_node(&caught, &caught, "test", 0).unwrap();
+        {
+            let conn = store.writer().unwrap();
+            let url = "http://site0.example/checked";
+            push_task(
+                &conn,
+                url,
+                "site0.example",
+                1,
+                0,
+                "check",
+                Some(1),
+                "another",
+                0,
+            )
+            .unwrap();
+            conn.execute(
+                "UPDATE nodes SET checks_failed = 1, credibility = 0 WHERE node = ?1",
+                [caught.to_string()],
+            )
+            .unwrap();
+        }
+        let urls = |k: &PublicKey| -> Vec<String> {
+            let p = LeaseParams {
+                max_per_domain: 2,
+                ..params(1)
+            };
+            let jobs = store.lease(k, 1, 1, &p).unwrap().jobs;
+            jobs.into_iter().map(|j| j.url).collect()
+        };
+        assert_eq!(urls(&node), ["http://site0.example/checked"]);
+        assert_eq!(urls(&caught), ["http://site0.example/p0"]);
+    }
+
     /// Domains holding only checks the node may not take stay first in lease order (no lease of
     /// theirs ends to move them back); however many there are, more than the first window of
     /// candidates, the lease reads on past them to a page the node may fetch.
@@ -1408,8 +1469,7 @@ mod tests {
     /// Check and tie-break jobs no node took within the wait are given up as their nodes giving
     /// them up would be: a check goes to the validator's own fetch (or is abandoned with those
     /// off), a tie-break ends its check where the validator's fetch left it. Pages, younger
-    /// jobs, leased ones and those behind a queued page of their domain stay; the queue's
-    /// counters follow.
+    /// jobs and leased ones stay; the queue's counters follow.
     #[test]
     fn check_jobs_no_node_takes_in_time_are_given_up() {
         let (_dir, store, node) = store_with(1, 1);
@@ -1425,7 +1485,7 @@ mod tests {
         ];
         {
             let conn = store.writer().unwrap();
-            // A page queued on check 6's domain before its job.
+            // A page queued on check 6's domain before its job (which goes first all the same).
             let (url, domain) = ("http://c6.example/first", "c6.example");
             push_task(&conn, url, domain, 1, 0, "primary", None, "", 0).unwrap();
             for (id, kind, at, outcome) in jobs {
@@ -1486,32 +1546,21 @@ mod tests {
         assert_eq!(outcome(5), "unchecked");
         assert!(waiting(5));
         assert_eq!(store.give_up_unclaimed_jobs(6_001, 1_000, true).unwrap(), 0);
-        // Check 6's job waits behind a page of its domain: its turn has not come.
+        // Check 6's job goes before the page queued on its domain before it, so it has not
+        // waited behind it: with the validator's fetches off it is abandoned.
         assert_eq!(
             store.give_up_unclaimed_jobs(10_001, 1_000, false).unwrap(),
-            0
-        );
-        assert_eq!(outcome(6), "pending");
-        let (counter, recount) = pending_and_recount(&store);
-        assert_eq!(
-            (counter, recount),
-            (4, 4),
-            "two pages, check 6's job, check 1's lease"
-        );
-        // The pages are still there to lease (the given-up jobs are not); then check 6's turn
-        // has come, and with the validator's fetches off it is abandoned.
-        let jobs = store.lease(&node, 10, 20_000, &params(1)).unwrap().jobs;
-        let mut urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
-        urls.sort();
-        assert_eq!(urls, ["http://c6.example/first", "http://site0.example/p0"]);
-        assert_eq!(
-            store.give_up_unclaimed_jobs(20_001, 1_000, false).unwrap(),
             1
         );
         assert_eq!(outcome(6), "abandoned");
         assert!(!waiting(6));
         let (counter, recount) = pending_and_recount(&store);
-        assert_eq!((counter, recount), (3, 3), "three leases out");
+        assert_eq!((counter, recount), (3, 3), "two pages and check 1's lease");
+        // The pages are still there to lease, and the given-up jobs are not.
+        let jobs = store.lease(&node, 10, 20_000, &params(1)).unwrap().jobs;
+        let mut urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
+        urls.sort();
+        assert_eq!(urls, ["http://c6.example/first", "http://site0.example/p0"]);
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the
@@ -1525,10 +1574,13 @@ mod tests {
             assert_eq!(lease.jobs.len(), 4, "round {round}");
         }
         let conn = store.writer().unwrap();
-        let stmt = conn.prepare_cached(DOMAIN_TASKS_SQL).unwrap();
-        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
-        // It ran once per domain leased: the count above is about the statement the leases used.
-        assert!(stmt.get_status(rusqlite::StatementStatus::VmStep) > 0);
+        for sql in [DOMAIN_JUDGING_TASK_SQL, DOMAIN_PAGE_TASK_SQL] {
+            let stmt = conn.prepare_cached(sql).unwrap();
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+            // It ran once per domain leased: the count above is about the statement the leases
+            // used.
+            assert!(stmt.get_status(rusqlite::StatementStatus::VmStep) > 0);
+        }
     }
 
     /// How a domain lease was closed before the one-statement `UPDATE`: read the row, compute in

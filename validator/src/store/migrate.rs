@@ -659,7 +659,11 @@ mod tests {
     fn live_row_indexes_serve_the_hot_queries() {
         let (_dir, _, conn) = new_database();
         for (sql, index) in [
-            (super::super::jobs::DOMAIN_TASKS_SQL, "tasks_queued"),
+            (super::super::jobs::DOMAIN_PAGE_TASK_SQL, "tasks_queued"),
+            (
+                super::super::jobs::DOMAIN_JUDGING_TASK_SQL,
+                "tasks_queued_judging",
+            ),
             (
                 super::super::jobs::UNCLAIMED_JOBS_SQL,
                 "tasks_judging_queued",

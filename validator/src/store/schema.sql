@@ -111,8 +111,11 @@ CREATE TABLE IF NOT EXISTS tasks (
 -- Queued tasks only: a task leaves the index when it is leased and a finished one costs the index
 -- nothing. (Version 2 indexed (domain, state, id) over every task ever made.)
 CREATE INDEX IF NOT EXISTS tasks_queued ON tasks(domain, id) WHERE state = 'queued';
--- Queued check and tie-break jobs by age, for giving up those no node took in time
--- (`jobs::UNCLAIMED_JOBS_SQL`). No version step: this file, run at every open, makes it.
+-- Queued check and tie-break jobs: by domain, for the lease, which gives them before the
+-- domain's pages (`jobs::DOMAIN_JUDGING_TASK_SQL`); by age, for giving up those no node took in
+-- time (`jobs::UNCLAIMED_JOBS_SQL`). No version step: this file, run at every open, makes them.
+CREATE INDEX IF NOT EXISTS tasks_queued_judging ON tasks(domain, id)
+    WHERE state = 'queued' AND kind <> 'primary';
 CREATE INDEX IF NOT EXISTS tasks_judging_queued ON tasks(created_at_ms)
     WHERE state = 'queued' AND kind <> 'primary';
 
