@@ -67,9 +67,10 @@ pub struct Config {
     /// pages still come). 0 turns the pause off; at most 30 days.
     pub judging_pause_secs: u64,
     /// Seconds a check or tie-break job may wait in the queue for a node that may take it (one
-    /// independent of the nodes it checks, not paused, not caught) before it is given up as no
-    /// node got it done, once no page of its domain is queued before it: a check then goes to the validator's own fetch (with those on), or is
-    /// abandoned; a tie-break ends as one given up by its nodes does. Without it a network with
+    /// independent of the nodes it checks, not paused, not caught; such jobs go before their
+    /// domain's pages) before it is given up as no node got it done: a check then goes to the
+    /// validator's own fetch (with those on), or is abandoned; a tie-break ends as one given up
+    /// by its nodes does. Without it a network with
     /// no independent node for a check (a single node, or all on one network) keeps it queued
     /// for good. 0 never gives up; at most 30 days.
     pub check_wait_secs: u64,
