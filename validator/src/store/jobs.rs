@@ -54,9 +54,10 @@ const DOMAIN_SCAN_FACTOR: u32 = 4;
 /// Candidate domains read at a time after the first window, while the lease is short.
 const DOMAIN_SCAN_WINDOW: i64 = 256;
 /// Most domains one lease looks at for tasks the node may take. Domains holding only tasks it
-/// may not take (its own pages' checks, in a network with no node independent of it) keep
+/// may not take (its own pages' checks, in a network with no node independent of it) would keep
 /// their place at the head of the order, since no lease of theirs ends to move them back; the
-/// lease reads on past them in windows, up to this many, so they do not starve the node.
+/// lease reads on past them in windows, up to this many, and moves those it passed over to the
+/// back of the order, so they do not starve the node.
 const MAX_DOMAINS_EXAMINED: i64 = 4096;
 /// Longest failure detail kept from a node.
 const MAX_FAILURE_DETAIL: usize = 256;
@@ -530,6 +531,7 @@ pub(super) fn lease_in(
     let mut window = want * i64::from(DOMAIN_SCAN_FACTOR);
     let mut after = (i64::MIN, String::new());
     let mut examined = 0;
+    let mut passed_over = Vec::new();
     while (jobs.len() as i64) < want && examined < MAX_DOMAINS_EXAMINED {
         let domains: Vec<(i64, String)> = {
             let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
@@ -572,6 +574,7 @@ pub(super) fn lease_in(
                 None => first(DOMAIN_PAGE_TASK_SQL)?.map(|(id, url)| (id, url, false)),
             };
             let Some((task_id, url, judging_task)) = task else {
+                passed_over.push(domain);
                 continue;
             };
             judging += i64::from(judging_task);
@@ -604,6 +607,17 @@ pub(super) fn lease_in(
         if last_window {
             break;
         }
+    }
+    // Domains with nothing for this node go to the back of the ready order (their rest ends
+    // now, still ready for any node), so the next lease reads others first: without it, domains
+    // holding only jobs this node may not take would lead every lease it makes. Never sooner
+    // than their rest would end.
+    for domain in passed_over {
+        tx.exec_cached(
+            "UPDATE domains SET next_allowed_ms = ?2 WHERE domain = ?1 AND next_allowed_ms < ?2",
+            params![domain, now_ms],
+        )
+        .op("lease")?;
     }
     let retry_after_ms = if jobs.is_empty() {
         let next: Option<i64> = tx
@@ -1561,6 +1575,37 @@ mod tests {
         let mut urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
         urls.sort();
         assert_eq!(urls, ["http://c6.example/first", "http://site0.example/p0"]);
+    }
+
+    /// More domains holding only jobs a node may not take than one lease looks at: the lease
+    /// moves those it passed over to the back of the order (still ready), so the node's next
+    /// lease reaches the page behind them, and a node that may take their jobs still gets them.
+    #[test]
+    fn domains_a_lease_passed_over_go_to_the_back_of_the_order() {
+        let (_dir, store, node) = store_with(1, 1);
+        let other = SecretKey::from_bytes(&[8; 32]).public();
+        store.register_node(&other, &other, "test", 0).unwrap();
+        {
+            let conn = store.writer().unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            for i in 0..MAX_DOMAINS_EXAMINED + 100 {
+                let domain = format!("a{i:05}.example");
+                let url = format!("http://{domain}/check");
+                let excluded = node.to_string();
+                push_task(&conn, &url, &domain, 1, 0, "check", Some(i), &excluded, 0).unwrap();
+            }
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        let urls = |k: &PublicKey, at: i64| -> Vec<String> {
+            let jobs = store.lease(k, 1, at, &params(1)).unwrap().jobs;
+            jobs.into_iter().map(|j| j.url).collect()
+        };
+        assert!(
+            urls(&node, 1).is_empty(),
+            "the first lease looks at 4,096 of them"
+        );
+        assert_eq!(urls(&node, 2), ["http://site0.example/p0"]);
+        assert_eq!(urls(&other, 3), ["http://a00000.example/check"]);
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the
