@@ -70,9 +70,9 @@ pub struct Config {
     /// independent of the nodes it checks, not paused, not caught; such jobs go before their
     /// domain's pages) before it is given up as no node got it done: a check then goes to the
     /// validator's own fetch (with those on), or is abandoned; a tie-break ends as one given up
-    /// by its nodes does. Without it a network with
-    /// no independent node for a check (a single node, or all on one network) keeps it queued
-    /// for good. 0 never gives up; at most 30 days.
+    /// by its nodes does. Without it a network with no independent node for a check (a single
+    /// node, or all on one network) keeps it queued for good. 0 never gives up; at most 30
+    /// days.
     pub check_wait_secs: u64,
     /// How many checks a node may hold that it reported as having no page, while the
     /// validator's own fetch has not settled them, and still be given check or tie-break jobs:
