@@ -31,12 +31,12 @@ pub const JUDGING_PAUSE_MS: i64 = 60 * 60 * 1000;
 /// Most checks a node may have reported as having no page while the validator's fetch has not
 /// settled them yet (outcome `unfound`) and still be given check or tie-break jobs, by default
 /// (`Config::max_unsettled_unfound`, passed as [`LeaseParams::max_unsettled_unfound`]); at this
-/// many it gets none until one settles (or is abandoned, after `UNFOUND_MAX_WAIT_MS`). Such a report
-/// is the check's result and pauses nothing by itself (a page can go between two fetches), and
-/// the validator's fetch that bears it out or not comes only at the domain's turn: without a cap
-/// a node could report every check it does not want as gone, faster than the validator settles
-/// them, and lease again until it drew the one it wanted, making the validator fetch each page
-/// it dumped. An honest checker meets a page gone since the primary's fetch now and then.
+/// many it gets none until one settles (or is abandoned, after `UNFOUND_MAX_WAIT_MS`). Such a
+/// report is the check's result and pauses nothing by itself (a page can go between two
+/// fetches), and the validator's fetch that bears it out or not comes only at the domain's turn:
+/// without a cap a node could report every check it does not want as gone, faster than the
+/// validator settles them, and lease again until it drew the one it wanted, making the
+/// validator fetch each page it dumped. An honest checker meets a page gone since the primary's fetch now and then.
 pub const MAX_UNSETTLED_UNFOUND: i64 = 3;
 
 /// A task is given up after this many failed or expired leases.
@@ -1140,14 +1140,15 @@ fn give_up_check(
     Ok(())
 }
 
-/// Check and tie-break jobs still queued that were made before ?1, oldest first, at most ?2:
-/// those no node that may take them leased in time (they go before their domain's pages, so
-/// they do not wait behind a large site's queue). Reads the partial index
-/// `tasks_judging_queued`.
+/// Check and tie-break jobs still queued that were made before ?1, at most ?2: those no node
+/// that may take them leased in time (they go before their domain's pages, so they do not wait
+/// behind a large site's queue). Reads every queued such job through the lease's partial index
+/// `tasks_queued_judging` (a check backlog, not the crawl's queue), in its order.
 pub(super) const UNCLAIMED_JOBS_SQL: &str =
-    "SELECT id, kind, check_id, url, domain, request_id, depth FROM tasks
+    "SELECT id, kind, check_id, url, domain, request_id, depth
+       FROM tasks INDEXED BY tasks_queued_judging
       WHERE state = 'queued' AND kind <> 'primary' AND created_at_ms < ?1
-      ORDER BY created_at_ms LIMIT ?2";
+      ORDER BY domain, id LIMIT ?2";
 
 /// Most jobs [`Store::give_up_unclaimed_jobs`] gives up in one transaction.
 const UNCLAIMED_PER_STEP: usize = 256;
@@ -1155,10 +1156,10 @@ const UNCLAIMED_PER_STEP: usize = 256;
 impl Store {
     /// Gives up every check and tie-break job queued for longer than `max_wait_ms` (no node that
     /// may take it leased it meanwhile, though such jobs go before their domain's pages: there
-    /// may be none independent of the nodes it checks), as its nodes giving it up would: a check goes to the validator's own fetch with
-    /// `validator_fetches`, or is abandoned; a tie-break ends its check. The job leaves its
-    /// domain's queue. In steps of at most 256 jobs, each one transaction. Returns how many were
-    /// given up.
+    /// may be none independent of the nodes it checks), as its nodes giving it up would: a
+    /// check goes to the validator's own fetch with `validator_fetches`, or is abandoned; a
+    /// tie-break ends its check. The job leaves its domain's queue. In steps of at most 256
+    /// jobs, each one transaction. Returns how many were given up.
     pub fn give_up_unclaimed_jobs(
         &self,
         now_ms: i64,

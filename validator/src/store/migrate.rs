@@ -666,7 +666,7 @@ mod tests {
             ),
             (
                 super::super::jobs::UNCLAIMED_JOBS_SQL,
-                "tasks_judging_queued",
+                "tasks_queued_judging",
             ),
             (
                 "SELECT lease_id, task_id, domain FROM leases

@@ -111,13 +111,13 @@ CREATE TABLE IF NOT EXISTS tasks (
 -- Queued tasks only: a task leaves the index when it is leased and a finished one costs the index
 -- nothing. (Version 2 indexed (domain, state, id) over every task ever made.)
 CREATE INDEX IF NOT EXISTS tasks_queued ON tasks(domain, id) WHERE state = 'queued';
--- Queued check and tie-break jobs: by domain, for the lease, which gives them before the
--- domain's pages (`jobs::DOMAIN_JUDGING_TASK_SQL`); by age, for giving up those no node took in
--- time (`jobs::UNCLAIMED_JOBS_SQL`). No version step: this file, run at every open, makes them.
+-- Queued check and tie-break jobs, by domain: for the lease, which gives them before the
+-- domain's pages (`jobs::DOMAIN_JUDGING_TASK_SQL`), and for giving up those no node took in time
+-- (`jobs::UNCLAIMED_JOBS_SQL`, reading all of them). No version step: this file, run at every
+-- open, makes it. (A second index of the same tasks by age, briefly made, is dropped.)
 CREATE INDEX IF NOT EXISTS tasks_queued_judging ON tasks(domain, id)
     WHERE state = 'queued' AND kind <> 'primary';
-CREATE INDEX IF NOT EXISTS tasks_judging_queued ON tasks(created_at_ms)
-    WHERE state = 'queued' AND kind <> 'primary';
+DROP INDEX IF EXISTS tasks_judging_queued;
 
 CREATE TABLE IF NOT EXISTS leases (
     lease_id        TEXT PRIMARY KEY,
