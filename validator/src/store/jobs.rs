@@ -1319,6 +1319,25 @@ mod tests {
         }
     }
 
+    /// Queues a task of `kind` for `url`, on its host's domain (request 1, depth 0), made at `at`.
+    fn queue(
+        conn: &Connection,
+        url: &str,
+        kind: &str,
+        check_id: Option<i64>,
+        excluded: &str,
+        at: i64,
+    ) {
+        let domain = url.split('/').nth(2).unwrap();
+        push_task(conn, url, domain, 1, 0, kind, check_id, excluded, at).unwrap();
+    }
+
+    /// The URLs of the jobs `node` is leased at `at`, asking for `want`.
+    fn leased(store: &Store, node: &PublicKey, want: u32, at: i64, p: &LeaseParams) -> Vec<String> {
+        let jobs = store.lease(node, want, at, p).unwrap().jobs;
+        jobs.into_iter().map(|j| j.url).collect()
+    }
+
     fn domains(jobs: &[Job]) -> Vec<String> {
         let mut d: Vec<String> = jobs
             .iter()
@@ -1359,47 +1378,20 @@ mod tests {
             let excluded = format!("{node} {other}0");
             for i in 0..20 {
                 let url = format!("http://busy.example/check{i}");
-                push_task(
-                    &conn,
-                    &url,
-                    "busy.example",
-                    1,
-                    0,
-                    "check",
-                    Some(i),
-                    &excluded,
-                    0,
-                )
-                .unwrap();
+                queue(&conn, &url, "check", Some(i), &excluded, 0);
             }
-            push_task(
-                &conn,
-                "http://busy.example/page",
-                "busy.example",
-                1,
-                0,
-                "primary",
-                None,
-                "",
-                0,
-            )
-            .unwrap();
+            queue(&conn, "http://busy.example/page", "primary", None, "", 0);
         }
-        let mut urls: Vec<String> = store
-            .lease(&node, 4, 1, &params(1))
-            .unwrap()
-            .jobs
-            .into_iter()
-            .map(|j| j.url)
-            .collect();
+        let mut urls = leased(&store, &node, 4, 1, &params(1));
         urls.sort();
         assert_eq!(
             urls,
             ["http://busy.example/page", "http://site0.example/p0"]
         );
-        let jobs = store.lease(&other, 4, 2, &params(2)).unwrap().jobs;
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].url, "http://busy.example/check0");
+        assert_eq!(
+            leased(&store, &other, 4, 2, &params(2)),
+            ["http://busy.example/check0"]
+        );
     }
 
     /// A domain's check and tie-break jobs go before its pages: a check queued after three pages
@@ -1412,35 +1404,32 @@ mod tests {
         store.register_node(&caught, &caught, "test", 0).unwrap();
         {
             let conn = store.writer().unwrap();
-            let url = "http://site0.example/checked";
-            push_task(
+            queue(
                 &conn,
-                url,
-                "site0.example",
-                1,
-                0,
+                "http://site0.example/checked",
                 "check",
                 Some(1),
                 "another",
                 0,
-            )
-            .unwrap();
+            );
             conn.execute(
                 "UPDATE nodes SET checks_failed = 1, credibility = 0 WHERE node = ?1",
                 [caught.to_string()],
             )
             .unwrap();
         }
-        let urls = |k: &PublicKey| -> Vec<String> {
-            let p = LeaseParams {
-                max_per_domain: 2,
-                ..params(1)
-            };
-            let jobs = store.lease(k, 1, 1, &p).unwrap().jobs;
-            jobs.into_iter().map(|j| j.url).collect()
+        let p = LeaseParams {
+            max_per_domain: 2,
+            ..params(1)
         };
-        assert_eq!(urls(&node), ["http://site0.example/checked"]);
-        assert_eq!(urls(&caught), ["http://site0.example/p0"]);
+        assert_eq!(
+            leased(&store, &node, 1, 1, &p),
+            ["http://site0.example/checked"]
+        );
+        assert_eq!(
+            leased(&store, &caught, 1, 1, &p),
+            ["http://site0.example/p0"]
+        );
     }
 
     /// Domains holding only checks the node may not take stay first in lease order (no lease of
@@ -1452,20 +1441,8 @@ mod tests {
         {
             let conn = store.writer().unwrap();
             for i in 0..600 {
-                let domain = format!("a{i:03}.example");
-                let url = format!("http://{domain}/check");
-                push_task(
-                    &conn,
-                    &url,
-                    &domain,
-                    1,
-                    0,
-                    "check",
-                    Some(i),
-                    &node.to_string(),
-                    0,
-                )
-                .unwrap();
+                let url = format!("http://a{i:03}.example/check");
+                queue(&conn, &url, "check", Some(i), &node.to_string(), 0);
             }
         }
         for (want, max_per_domain) in [(1, 1), (1, 2), (3, 1)] {
@@ -1501,8 +1478,7 @@ mod tests {
         {
             let conn = store.writer().unwrap();
             // A page queued on check 6's domain before its job (which goes first all the same).
-            let (url, domain) = ("http://c6.example/first", "c6.example");
-            push_task(&conn, url, domain, 1, 0, "primary", None, "", 0).unwrap();
+            queue(&conn, "http://c6.example/first", "primary", None, "", 0);
             for (id, kind, at, outcome) in jobs {
                 conn.execute(
                     "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
@@ -1511,16 +1487,24 @@ mod tests {
                     params![id, format!("http://c{id}.example/"), outcome],
                 )
                 .unwrap();
-                let (url, domain) = (format!("http://c{id}.example/"), format!("c{id}.example"));
-                push_task(&conn, &url, &domain, 1, 0, kind, Some(id), &me, at).unwrap();
+                queue(
+                    &conn,
+                    &format!("http://c{id}.example/"),
+                    kind,
+                    Some(id),
+                    &me,
+                    at,
+                );
             }
         }
         // Check 1's job goes out on a lease to a node it does not exclude: not given up.
         let other = SecretKey::from_bytes(&[9; 32]).public();
         store.register_node(&other, &other, "test", 0).unwrap();
-        let leased = store.lease(&other, 1, 1, &params(1)).unwrap().jobs;
-        assert_eq!(leased.len(), 1);
-        assert_eq!(leased[0].url, "http://c1.example/", "the oldest job first");
+        assert_eq!(
+            leased(&store, &other, 1, 1, &params(1)),
+            ["http://c1.example/"],
+            "the oldest job first"
+        );
         let outcome = |id: i64| -> String {
             store
                 .writer()
@@ -1572,8 +1556,7 @@ mod tests {
         let (counter, recount) = pending_and_recount(&store);
         assert_eq!((counter, recount), (3, 3), "two pages and check 1's lease");
         // The pages are still there to lease, and the given-up jobs are not.
-        let jobs = store.lease(&node, 10, 20_000, &params(1)).unwrap().jobs;
-        let mut urls: Vec<&str> = jobs.iter().map(|j| j.url.as_str()).collect();
+        let mut urls = leased(&store, &node, 10, 20_000, &params(1));
         urls.sort();
         assert_eq!(urls, ["http://c6.example/first", "http://site0.example/p0"]);
     }
@@ -1590,17 +1573,12 @@ mod tests {
             let conn = store.writer().unwrap();
             conn.execute_batch("BEGIN").unwrap();
             for i in 0..MAX_DOMAINS_EXAMINED + 100 {
-                let domain = format!("a{i:05}.example");
-                let url = format!("http://{domain}/check");
-                let excluded = node.to_string();
-                push_task(&conn, &url, &domain, 1, 0, "check", Some(i), &excluded, 0).unwrap();
+                let url = format!("http://a{i:05}.example/check");
+                queue(&conn, &url, "check", Some(i), &node.to_string(), 0);
             }
             conn.execute_batch("COMMIT").unwrap();
         }
-        let urls = |k: &PublicKey, at: i64| -> Vec<String> {
-            let jobs = store.lease(k, 1, at, &params(1)).unwrap().jobs;
-            jobs.into_iter().map(|j| j.url).collect()
-        };
+        let urls = |k: &PublicKey, at: i64| leased(&store, k, 1, at, &params(1));
         assert!(
             urls(&node, 1).is_empty(),
             "the first lease looks at 4,096 of them"
