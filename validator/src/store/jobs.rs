@@ -36,7 +36,8 @@ pub const JUDGING_PAUSE_MS: i64 = 60 * 60 * 1000;
 /// fetches), and the validator's fetch that bears it out or not comes only at the domain's turn:
 /// without a cap a node could report every check it does not want as gone, faster than the
 /// validator settles them, and lease again until it drew the one it wanted, making the
-/// validator fetch each page it dumped. An honest checker meets a page gone since the primary's fetch now and then.
+/// validator fetch each page it dumped. An honest checker meets a page gone since the
+/// primary's fetch now and then.
 pub const MAX_UNSETTLED_UNFOUND: i64 = 3;
 
 /// A task is given up after this many failed or expired leases.

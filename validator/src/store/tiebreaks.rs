@@ -89,9 +89,10 @@ pub enum TiebreakSettled {
     /// The check's outcome now: for a dispute `primary_upheld`, `check_upheld`, `inconclusive`
     /// (the validator's text agrees with both), `three_way` (with neither: a fourth fetch, a
     /// node's, is to decide) or `page_gone`; for a check whose checker found no page, also
-    /// `abandoned`; for a check no node got done, also `agreed`, or `disputed` when a third node's fetch is to
-    /// decide between the primary and the validator; for an audit `agreed`, `page_gone` or
-    /// `audit_disputed` (a third node's fetch is to decide between the pair and the validator).
+    /// `abandoned`; for a check no node got done, also `agreed`, or `disputed` when a third
+    /// node's fetch is to decide between the primary and the validator; for an audit `agreed`,
+    /// `page_gone` or `audit_disputed` (a third node's fetch is to decide between the pair and
+    /// the validator).
     Settled(&'static str),
     /// The validator's fetch failed: a third node fetches the page instead.
     ToNodes,
