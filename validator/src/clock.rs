@@ -36,6 +36,11 @@ impl Clock {
     }
 }
 
+/// `secs` seconds as milliseconds, saturating at `i64::MAX`.
+pub fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 /// Unix milliseconds UTC from the system clock (0 if the clock is before 1970).
 pub fn system_now_ms() -> i64 {
     SystemTime::now()

@@ -299,6 +299,12 @@ impl Config {
         Ok(())
     }
 
+    /// Whether the validator fetches disputed and unchecked pages itself (its tie-break timer
+    /// runs: `tiebreak_interval_secs` > 0); without, such checks go to nodes or are abandoned.
+    pub fn validator_fetches(&self) -> bool {
+        self.tiebreak_interval_secs > 0
+    }
+
     /// Rejects settings that would make the service unsafe or useless.
     pub fn check(&self) -> Result<(), ConfigError> {
         let range = |field, why: &str| ConfigError::Range {

@@ -333,10 +333,9 @@ pub(super) async fn lease(
         max_per_domain: c.max_leases_per_domain,
         domain_delay_ms: c.domain_delay_ms,
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
-        validator_fetches: c.tiebreak_interval_secs > 0,
+        validator_fetches: c.validator_fetches(),
         network: peer_ip(&extensions).and_then(Network::of),
-        judging_pause_ms: i64::try_from(c.judging_pause_secs.saturating_mul(1000))
-            .unwrap_or(i64::MAX),
+        judging_pause_ms: crate::clock::secs_to_ms(c.judging_pause_secs),
         max_unsettled_unfound: i64::from(c.max_unsettled_unfound),
     };
     let now = s.now_ms();
@@ -381,7 +380,7 @@ pub(super) async fn report(
     }
     let now = s.now_ms();
     let delay = s.config().domain_delay_ms;
-    let validator_fetches = s.config().tiebreak_interval_secs > 0;
+    let validator_fetches = s.config().validator_fetches();
     let out = s
         .write(move |g| g.report_failures(&node, &req.failures, now, delay, validator_fetches))
         .await??;
@@ -488,7 +487,7 @@ pub(super) async fn submit_batch(
             new_node_cross_check_rate: c.new_node_cross_check_rate,
             audit_rate: c.audit_rate,
             domain_delay_ms: c.domain_delay_ms,
-            validator_tiebreaks: c.tiebreak_interval_secs > 0,
+            validator_tiebreaks: c.validator_fetches(),
             sample_key: state.identity().sampling_key(),
         };
         Ok(Ok((batch_id, prepared, now, params)))

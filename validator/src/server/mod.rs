@@ -310,7 +310,7 @@ fn spawn_sitemap_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
 /// fetches on left waiting are handed on once, at start-up: `Store::hand_on_validator_fetches`).
 fn spawn_tiebreak_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let config = &state.inner.config;
-    if config.tiebreak_interval_secs == 0 {
+    if !config.validator_fetches() {
         let (store, now) = (state.inner.store.clone(), state.inner.clock.now_ms());
         return Some(tokio::spawn(async move {
             match tokio::task::spawn_blocking(move || store.hand_on_validator_fetches(now)).await {
@@ -355,8 +355,8 @@ fn spawn_unclaimed_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>
     if wait_secs == 0 {
         return None;
     }
-    let wait_ms = i64::try_from(wait_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let validator_fetches = config.tiebreak_interval_secs > 0;
+    let wait_ms = crate::clock::secs_to_ms(wait_secs);
+    let validator_fetches = config.validator_fetches();
     let state = state.clone();
     spawn_every(
         (wait_secs / 10).clamp(1, 60),
