@@ -641,23 +641,22 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
     let gate = net.state.ingest_gate();
     assert_eq!(gate.workers(), 1);
 
-    // The one worker is busy; batch q1 queues for it 40 ms, gets it and keeps it while batch
-    // q2 queues behind.
+    // The one worker is busy; batches q1 and q2 queue for it. Whichever gets it when it frees
+    // keeps it (the gate counts a batch as waiting just before it takes its place in line, so
+    // the order between the two is not for the test to assume) while the other queues behind.
     let busy = gate.admit().await.expect("slot");
-    let (release, hold) = tokio::sync::oneshot::channel::<()>();
-    let q1 = {
+    let (release, hold) = tokio::sync::watch::channel(false);
+    let queue = |mut hold: tokio::sync::watch::Receiver<bool>| {
         let state = net.state.clone();
         tokio::spawn(async move {
             let slot = state.ingest_gate().admit().await.expect("slot");
-            let _ = hold.await;
+            let _ = hold.wait_for(|go| *go).await;
             slot.waited
         })
     };
+    let q1 = queue(hold.clone());
     until(|| gate.waiting() == 1).await;
-    let q2 = {
-        let state = net.state.clone();
-        tokio::spawn(async move { state.ingest_gate().admit().await.map(|s| s.waited) })
-    };
+    let q2 = queue(hold);
     until(|| gate.waiting() == 2).await;
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     assert!(!gate.defer_leases(), "the last batch admitted did not wait");
@@ -678,9 +677,10 @@ async fn leases_wait_while_batches_queue_for_the_checks() {
     let batch = net.batch(&a, &first.jobs, 1);
     let submit = net.submit_in_background(&a, &batch);
     until(|| gate.waiting() == 2).await;
-    release.send(()).unwrap();
-    assert!(q1.await.unwrap() > std::time::Duration::from_millis(20));
-    q2.await.unwrap().expect("slot");
+    release.send(true).unwrap();
+    for q in [q1, q2] {
+        assert!(q.await.unwrap() > std::time::Duration::from_millis(20));
+    }
     let r = submit.await.unwrap().unwrap();
     assert_eq!(r.status(), 200);
     let receipt: Receipt = r.json().await.unwrap();
