@@ -2,12 +2,13 @@
 //! pass the quality rules, and records answering a job. Not used by the service itself.
 
 use gleaner_protocol::api::Job;
-use gleaner_protocol::{Batch, Digest, Record, RecordDraft, RobotsVerdict, SecretKey};
+use gleaner_protocol::{Batch, Digest, PublicKey, Record, RecordDraft, RobotsVerdict, SecretKey};
 
 use crate::Identity;
 use crate::ingest::prepare;
 use crate::store::{
     CrawlRequest, IngestError, IngestOutcome, IngestParams, LeaseParams, Store, StoreError,
+    push_task,
 };
 
 /// Registers `node` (paying itself) and leases it one job on each of `pages` sites
@@ -296,6 +297,39 @@ pub fn ingest_batch(
         validator,
         &params,
     )
+}
+
+/// Queues `n` check jobs on `domain` (for `http://{domain}/check/{i}`) that `primary` may not
+/// take, as ingest queues the checks of a node's pages for other nodes; in a network of one
+/// node they wait for the give-up (`check_wait_secs`). For the lease bench: a large backlog
+/// without ingesting its pages first. The tasks name crawl request 1, which must exist.
+pub fn queue_checks_excluding(
+    store: &Store,
+    domain: &str,
+    n: usize,
+    primary: &PublicKey,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    use crate::store::Op;
+    let conn = store.writer()?;
+    conn.execute_batch("BEGIN").op("queue_checks")?;
+    let excluded = primary.to_string();
+    for i in 0..n {
+        let url = format!("http://{domain}/check/{i}");
+        let check_id = i64::try_from(i).unwrap_or(i64::MAX);
+        push_task(
+            &conn,
+            &url,
+            domain,
+            1,
+            0,
+            "check",
+            Some(check_id),
+            &excluded,
+            now_ms,
+        )?;
+    }
+    conn.execute_batch("COMMIT").op("queue_checks")
 }
 
 /// Start of the records [`fill_store`] makes, Unix milliseconds (2026-01-01).

@@ -34,6 +34,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use bands::BandIndexSize;
 pub use group::Group;
 pub use ingest::{DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
+pub(crate) use jobs::push_task;
 pub use jobs::{
     CrawlRequest, CrawlRequestAdded, JUDGING_PAUSE_MS, LeaseParams, MAX_SEEDS_PER_REQUEST,
     MAX_TASK_ATTEMPTS, MAX_UNSETTLED_UNFOUND, ReportOutcome,

@@ -1,0 +1,132 @@
+//! The lease where queues hold check jobs the asking node may not take: a network of one node,
+//! whose every check (of its own pages) waits for another node or for the give-up after
+//! `check_wait_secs` (a day by default). Each lease asks a domain for its oldest check the node
+//! may take before its oldest page, and that query reads past every check the node may not
+//! take; a lease also reads on past domains holding nothing for the node (up to 4,096 a lease),
+//! and moves them to the back of the ready order.
+//!
+//! `cargo bench -p gleaner-validator --bench lease` (optional: `-- LEASES`, default 200). Two
+//! cases, each on a fresh store:
+//! - one large site whose queue holds B such checks beside its pages (B = 0, 1,000, 10,000,
+//!   50,000, 200,000; a site gives at most ~86,400 pages a day at one page a second, so a
+//!   one-node network's day of checks at the new-node rate of one in two is ~43,000): the median
+//!   time of a lease of one page;
+//! - D domains holding one such check each, ahead of the node's pages in the lease order
+//!   (D = 100, 1,000, 4,196): the first lease, which reads past them, then the median of the
+//!   leases after it.
+//!
+//! The leases run on the store's writer connection, as the server's group-commit writer runs
+//! them: while one runs, no batch is stored.
+
+// A benchmark binary: failing loudly on setup errors is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use gleaner_protocol::SecretKey;
+use gleaner_validator::store::{
+    CrawlRequest, JUDGING_PAUSE_MS, LeaseParams, MAX_UNSETTLED_UNFOUND,
+};
+use gleaner_validator::{Store, testkit};
+
+const T0: i64 = 1_767_225_600_000;
+
+fn params() -> LeaseParams {
+    LeaseParams {
+        ttl_ms: 3_600_000,
+        // Room for every lease of the run on the one site, and no rest between them.
+        max_per_domain: 1_000_000,
+        domain_delay_ms: 0,
+        max_open_per_node: 1_000_000,
+        validator_fetches: true,
+        network: None,
+        judging_pause_ms: JUDGING_PAUSE_MS,
+        max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
+    }
+}
+
+/// A store with one registered node and a crawl request for `pages` pages of `site`.
+fn store_with_pages(
+    site: &str,
+    pages: usize,
+) -> (tempfile::TempDir, Store, gleaner_protocol::PublicKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let node = SecretKey::from_bytes(&[7; 32]).public();
+    store.register_node(&node, &node, "bench", T0).unwrap();
+    let request = CrawlRequest {
+        seeds: (0..pages).map(|p| format!("http://{site}/p{p}")).collect(),
+        domains: Vec::new(),
+        sitemaps: Vec::new(),
+        max_pages: u32::try_from(pages).unwrap(),
+        max_depth: 0,
+    };
+    store.add_crawl_request("bench", &request, T0).unwrap();
+    (dir, store, node)
+}
+
+fn median_ms(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let leases: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
+    let p = params();
+
+    println!("one site, its queue holding checks the node may not take beside its pages:");
+    for backlog in [0usize, 1_000, 10_000, 50_000, 200_000] {
+        let (_dir, store, node) = store_with_pages("big.example", leases);
+        let other = SecretKey::from_bytes(&[8; 32]).public();
+        testkit::queue_checks_excluding(&store, "big.example", backlog, &node, T0).unwrap();
+        let mut times = Vec::with_capacity(leases);
+        for k in 0..leases {
+            let t = Instant::now();
+            let lease = store.lease(&node, 1, T0 + 1 + k as i64, &p).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(lease.jobs.len(), 1, "a page each lease");
+            assert!(lease.jobs[0].url.contains("/p"), "{:?}", lease.jobs[0]);
+        }
+        // Another node takes the oldest check: the backlog was there to be read past.
+        if backlog > 0 {
+            store.register_node(&other, &other, "bench", T0).unwrap();
+            let lease = store.lease(&other, 1, T0 + 10_000_000, &p).unwrap();
+            assert!(lease.jobs[0].url.ends_with("/check/0"), "{:?}", lease.jobs);
+        }
+        println!(
+            "  {backlog:>7} checks queued: {:.3} ms a lease of one page (median of {leases})",
+            median_ms(times)
+        );
+    }
+
+    println!("domains holding only a check the node may not take, ahead of its pages:");
+    for domains in [100usize, 1_000, 4_196] {
+        let (_dir, store, node) = store_with_pages("zz-pages.example", leases);
+        for d in 0..domains {
+            let domain = format!("a{d:05}.example");
+            testkit::queue_checks_excluding(&store, &domain, 1, &node, T0 - 1).unwrap();
+        }
+        let t = Instant::now();
+        let first = store.lease(&node, 1, T0 + 1, &p).unwrap();
+        let first_ms = t.elapsed().as_secs_f64() * 1e3;
+        let mut times = Vec::with_capacity(leases);
+        let mut pages = first.jobs.len();
+        for k in 1..leases {
+            let t = Instant::now();
+            let lease = store.lease(&node, 1, T0 + 1 + k as i64, &p).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            pages += lease.jobs.len();
+        }
+        println!(
+            "  {domains:>5} domains: first lease {first_ms:.1} ms ({} page), then {:.3} ms a \
+             lease (median of {}; {pages} pages in all)",
+            first.jobs.len(),
+            median_ms(times),
+            leases - 1
+        );
+    }
+}
