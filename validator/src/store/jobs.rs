@@ -1154,6 +1154,28 @@ pub(super) const UNCLAIMED_JOBS_SQL: &str =
 /// Most jobs [`Store::give_up_unclaimed_jobs`] gives up in one transaction.
 const UNCLAIMED_PER_STEP: usize = 256;
 
+/// How long a check or tie-break job waits before it is given up when no active node may take
+/// it (every node that leased within [`ACTIVE_NODE_MS`] is one it excludes: its own page, a node
+/// paid to its payout key or on its network), if that is sooner than the server's wait: a
+/// network of one node, or of one operator's nodes, is checked by the validator's fetch within
+/// the hour, not a day later, and its nodes are proven as soon.
+pub const UNCLAIMABLE_WAIT_MS: i64 = 15 * 60 * 1000;
+/// How recently a node must have leased to count as one that may still take a job.
+pub const ACTIVE_NODE_MS: i64 = 60 * 60 * 1000;
+/// Most active nodes for which jobs are looked at for the early give-up: with more, some node
+/// independent of a job's fetchers is all but certain, and each pass would read the nodes.
+const MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP: usize = 64;
+
+/// Check and tie-break jobs still queued that were made before ?1, after `(domain, id)` =
+/// (?2, ?3) in the index's order, at most ?4, with their exclusion lists: the candidates for the
+/// early give-up ([`UNCLAIMABLE_WAIT_MS`]).
+pub(super) const EARLY_UNCLAIMED_JOBS_SQL: &str =
+    "SELECT id, kind, check_id, url, domain, request_id, depth, excluded
+       FROM tasks INDEXED BY tasks_queued_judging
+      WHERE state = 'queued' AND kind <> 'primary' AND created_at_ms < ?1
+        AND (domain, id) > (?2, ?3)
+      ORDER BY domain, id LIMIT ?4";
+
 impl Store {
     /// Gives up every check and tie-break job queued for longer than `max_wait_ms` (no node that
     /// may take it leased it meanwhile, though such jobs go before their domain's pages: there
@@ -1161,6 +1183,11 @@ impl Store {
     /// check goes to the validator's own fetch with `validator_fetches`, or is abandoned; a
     /// tie-break ends its check. The job leaves its domain's queue. In steps of at most 256
     /// jobs, each one transaction. Returns how many were given up.
+    ///
+    /// When `max_wait_ms` is longer than [`UNCLAIMABLE_WAIT_MS`], a job no active node may take
+    /// (none that leased within [`ACTIVE_NODE_MS`] is outside its exclusions: a network of one
+    /// node, or of one operator's nodes) is given up once it has waited that long instead,
+    /// unless more than 64 nodes are active.
     pub fn give_up_unclaimed_jobs(
         &self,
         now_ms: i64,
@@ -1175,10 +1202,123 @@ impl Store {
             })??;
             total += n;
             if n < UNCLAIMED_PER_STEP {
-                return Ok(total);
+                break;
+            }
+        }
+        if max_wait_ms <= UNCLAIMABLE_WAIT_MS {
+            return Ok(total);
+        }
+        let Some(active) =
+            self.group(|g| g.savepoint(|conn, _, _| active_node_tokens(conn, now_ms)))??
+        else {
+            return Ok(total);
+        };
+        let early = now_ms.saturating_sub(UNCLAIMABLE_WAIT_MS);
+        let mut after = (String::new(), i64::MIN);
+        loop {
+            let (n, read, last) = self.group(|g| {
+                g.savepoint(|conn, _, _| {
+                    give_up_unclaimable(conn, early, &after, &active, validator_fetches, now_ms)
+                })
+            })??;
+            total += n;
+            match last {
+                Some(last) if read == UNCLAIMED_PER_STEP => after = last,
+                _ => return Ok(total),
             }
         }
     }
+}
+
+/// The tokens ([`push_task`]'s `excluded`) of each node that leased within [`ACTIVE_NODE_MS`]
+/// of `now_ms`: its key, its payout key and its network when known. `None` when there are more
+/// than [`MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP`] such nodes.
+fn active_node_tokens(
+    conn: &Connection,
+    now_ms: i64,
+) -> Result<Option<Vec<Vec<String>>>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT node, payout, network FROM nodes WHERE last_seen_ms >= ?1 LIMIT ?2")
+        .op("active_nodes")?;
+    let rows = stmt
+        .query_map(
+            params![
+                now_ms.saturating_sub(ACTIVE_NODE_MS),
+                MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP as i64 + 1
+            ],
+            |r| {
+                let (node, payout, network): (String, String, Option<String>) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?);
+                let mut tokens = vec![format!(" {node} "), format!(" {payout} ")];
+                if let Some(n) = network {
+                    tokens.push(format!(" {} ", super::nodes::network_token(&n)));
+                }
+                Ok(tokens)
+            },
+        )
+        .op("active_nodes")?;
+    let nodes: Vec<Vec<String>> = rows.collect::<Result<_, _>>().op("active_nodes")?;
+    Ok((nodes.len() <= MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP).then_some(nodes))
+}
+
+/// One step of the early give-up: reads up to [`UNCLAIMED_PER_STEP`] jobs made before `early`,
+/// after `after` in the index's order, and gives up those no node of `active` may take (each
+/// node's tokens from [`active_node_tokens`]; a job excludes a node when its list holds any of
+/// them). Returns how many were given up, how many were read and the last one's place.
+#[allow(clippy::type_complexity)]
+fn give_up_unclaimable(
+    conn: &Connection,
+    early: i64,
+    after: &(String, i64),
+    active: &[Vec<String>],
+    validator_fetches: bool,
+    now_ms: i64,
+) -> Result<(usize, usize, Option<(String, i64)>), StoreError> {
+    let rows: Vec<(UnclaimedJob, String)> = {
+        let mut stmt = conn
+            .prepare_cached(EARLY_UNCLAIMED_JOBS_SQL)
+            .op("give_up_unclaimable")?;
+        let rows = stmt
+            .query_map(
+                params![early, after.0, after.1, UNCLAIMED_PER_STEP as i64],
+                |r| {
+                    Ok((
+                        (
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ),
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .op("give_up_unclaimable")?;
+        rows.collect::<Result<_, _>>().op("give_up_unclaimable")?
+    };
+    let read = rows.len();
+    let last = rows.last().map(|(job, _)| (job.4.clone(), job.0));
+    let unclaimable: Vec<UnclaimedJob> = rows
+        .into_iter()
+        .filter(|(_, excluded)| {
+            let excluded = format!(" {excluded} ");
+            active
+                .iter()
+                .all(|tokens| tokens.iter().any(|t| excluded.contains(t.as_str())))
+        })
+        .map(|(job, _)| job)
+        .collect();
+    let n = give_up_jobs(conn, unclaimable, validator_fetches, now_ms)?;
+    if n > 0 {
+        tracing::info!(
+            jobs = n,
+            "check and tie-break jobs no active node may take were given up"
+        );
+    }
+    Ok((n, read, last))
 }
 
 /// One step of [`Store::give_up_unclaimed_jobs`]: the jobs made before `before`.
@@ -1188,18 +1328,39 @@ fn give_up_unclaimed(
     validator_fetches: bool,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    type Row = (i64, String, Option<i64>, String, String, i64, i64);
-    let jobs: Vec<Row> = {
+    let jobs: Vec<UnclaimedJob> = {
         let mut stmt = conn
             .prepare_cached(UNCLAIMED_JOBS_SQL)
             .op("give_up_unclaimed")?;
         let rows = stmt
             .query_map(params![before, UNCLAIMED_PER_STEP as i64], |r| {
-                Row::try_from(r)
+                UnclaimedJob::try_from(r)
             })
             .op("give_up_unclaimed")?;
         rows.collect::<Result<_, _>>().op("give_up_unclaimed")?
     };
+    let n = give_up_jobs(conn, jobs, validator_fetches, now_ms)?;
+    if n > 0 {
+        tracing::info!(
+            jobs = n,
+            "check and tie-break jobs no node took in time were given up"
+        );
+    }
+    Ok(n)
+}
+
+/// A queued check or tie-break job to give up: id, kind, check id, URL, domain, crawl request
+/// and depth.
+type UnclaimedJob = (i64, String, Option<i64>, String, String, i64, i64);
+
+/// Gives up `jobs` (see [`Store::give_up_unclaimed_jobs`]): each leaves its domain's queue and
+/// its check is given up as its nodes giving it up would. Returns how many.
+fn give_up_jobs(
+    conn: &Connection,
+    jobs: Vec<UnclaimedJob>,
+    validator_fetches: bool,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
     let n = jobs.len();
     for (id, kind, check_id, url, domain, request_id, depth) in jobs {
         conn.exec_cached(
@@ -1229,12 +1390,6 @@ fn give_up_unclaimed(
             None,
             now_ms,
         )?;
-    }
-    if n > 0 {
-        tracing::info!(
-            jobs = n,
-            "check and tie-break jobs no node took in time were given up"
-        );
     }
     Ok(n)
 }
@@ -1456,6 +1611,153 @@ mod tests {
             store
                 .release(&node, &[jobs[0].lease_id.clone()], 1)
                 .unwrap();
+        }
+    }
+
+    /// A check or tie-break job that no node seen within the hour may take (a network of one
+    /// node checks none of its own pages; one operator's nodes share a network) is given up
+    /// after `UNCLAIMABLE_WAIT_MS` rather than the server's wait; one an active node may take
+    /// waits, until that node has not been seen for an hour.
+    #[test]
+    fn jobs_no_active_node_may_take_are_given_up_within_the_hour() {
+        const DAY: i64 = 86_400_000;
+        let (_dir, store, node) = store_with(1, 1);
+        let me = node.to_string();
+        let other = SecretKey::from_bytes(&[9; 32]).public();
+        store.register_node(&other, &other, "test", 0).unwrap();
+        let net = "net:203.0.113.0/24";
+        // (check id, kind, excluded, the check's outcome)
+        let jobs = [
+            (1, "check", me.clone(), "pending"),
+            (2, "check", "someone".to_string(), "pending"),
+            (3, "tiebreak", format!("{me} {net}"), "three_way"),
+        ];
+        {
+            let conn = store.writer().unwrap();
+            conn.execute(
+                "UPDATE nodes SET network = '203.0.113.0/24' WHERE node = ?1",
+                [other.to_string()],
+            )
+            .unwrap();
+            for (id, kind, excluded, outcome) in &jobs {
+                conn.execute(
+                    "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+                                              created_at_ms)
+                     VALUES (?1, ?2, x'00', 'someone', ?3, 0)",
+                    params![id, format!("http://c{id}.example/"), outcome],
+                )
+                .unwrap();
+                queue(
+                    &conn,
+                    &format!("http://c{id}.example/"),
+                    kind,
+                    Some(*id),
+                    excluded,
+                    0,
+                );
+            }
+        }
+        let outcome = |id: i64| -> String {
+            store
+                .writer()
+                .unwrap()
+                .query_row(
+                    "SELECT outcome FROM cross_checks WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let seen = |k: &PublicKey, at: i64| store.register_node(k, k, "test", at).unwrap();
+        let t = UNCLAIMABLE_WAIT_MS;
+        seen(&node, t);
+        seen(&other, t);
+        // Not yet the quarter of an hour.
+        assert_eq!(store.give_up_unclaimed_jobs(t - 1, DAY, true).unwrap(), 0);
+        // Job 3 excludes both active nodes (`node` by its key, `other` by its network): given
+        // up. `other` may take job 1, and both may take job 2: they wait.
+        assert_eq!(store.give_up_unclaimed_jobs(t + 1, DAY, true).unwrap(), 1);
+        assert_eq!(outcome(3), "inconclusive");
+        assert_eq!(
+            (outcome(1), outcome(2)),
+            ("pending".into(), "pending".into())
+        );
+        // `other` unseen for an hour, `node` alone: its own page's check goes to the
+        // validator's fetch; job 2, which `node` may take, still waits.
+        let later = t + ACTIVE_NODE_MS + 1;
+        seen(&node, later);
+        assert_eq!(store.give_up_unclaimed_jobs(later, DAY, true).unwrap(), 1);
+        assert_eq!(outcome(1), "unchecked");
+        assert_eq!(outcome(2), "pending");
+        let (counter, recount) = pending_and_recount(&store);
+        assert_eq!(counter, recount);
+    }
+
+    /// The early give-up reads the backlog in steps and passes over the jobs it keeps: in 600
+    /// jobs on three domains, every other one for the node alone, it gives up the 300 others.
+    #[test]
+    fn the_early_give_up_reads_past_the_jobs_it_keeps() {
+        const DAY: i64 = 86_400_000;
+        let (_dir, store, node) = store_with(1, 1);
+        let me = node.to_string();
+        {
+            let conn = store.writer().unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            for i in 0..600 {
+                let excluded = if i % 2 == 0 { me.as_str() } else { "someone" };
+                let url = format!("http://d{}.example/{i}", i % 2 + i / 300);
+                queue(&conn, &url, "tiebreak", None, excluded, 0);
+            }
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        store.register_node(&node, &node, "test", 1).unwrap();
+        let now = UNCLAIMABLE_WAIT_MS + 1;
+        assert_eq!(store.give_up_unclaimed_jobs(now, DAY, true).unwrap(), 300);
+        assert_eq!(store.give_up_unclaimed_jobs(now, DAY, true).unwrap(), 0);
+        let left: i64 = store
+            .writer()
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM tasks WHERE state = 'queued' AND excluded = 'someone'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 300);
+    }
+
+    /// With more active nodes than the early give-up looks at, it gives up nothing, even a job
+    /// that excludes them all (here by their network): the server's wait stands.
+    #[test]
+    fn the_early_give_up_stands_aside_for_a_large_network() {
+        const DAY: i64 = 86_400_000;
+        for (nodes, given_up) in [(MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP, 1), (65, 0)] {
+            let (_dir, store, node) = store_with(1, 1);
+            // `node` and nodes - 1 others.
+            for i in 1..nodes {
+                let k = SecretKey::from_bytes(&[u8::try_from(i + 10).unwrap(); 32]).public();
+                store.register_node(&k, &k, "test", 0).unwrap();
+            }
+            {
+                let conn = store.writer().unwrap();
+                conn.execute("UPDATE nodes SET network = '203.0.113.0/24'", [])
+                    .unwrap();
+                conn.execute(
+                    "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+                                              created_at_ms)
+                     VALUES (1, 'http://c1.example/', x'00', 'someone', 'pending', 0)",
+                    [],
+                )
+                .unwrap();
+                let excluded = format!("{node} net:203.0.113.0/24");
+                queue(&conn, "http://c1.example/", "check", Some(1), &excluded, 0);
+            }
+            let now = UNCLAIMABLE_WAIT_MS + 1;
+            assert_eq!(
+                store.give_up_unclaimed_jobs(now, DAY, true).unwrap(),
+                given_up,
+                "{nodes} active nodes"
+            );
         }
     }
 
