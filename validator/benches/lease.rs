@@ -1,16 +1,17 @@
-//! The lease where queues hold check jobs the asking node may not take: a network of one node,
-//! whose every check (of its own pages) waits for another node or for the give-up after
-//! `check_wait_secs` (a day by default). Each lease asks a domain for its oldest check the node
-//! may take before its oldest page, and that query reads past every check the node may not
+//! The lease where queues hold check jobs the asking node may not take (checks of its own pages,
+//! or of nodes paid to its payout key or on its network), waiting for another node or for the
+//! give-up: after `check_wait_secs` (a day by default), or a quarter of an hour when no active
+//! node may take them (a network of one node). Each lease asks a domain for its oldest check the
+//! node may take before its oldest page, and that query reads past every check the node may not
 //! take; a lease also reads on past domains holding nothing for the node (up to 4,096 a lease),
 //! and moves them to the back of the ready order.
 //!
 //! `cargo bench -p gleaner-validator --bench lease` (optional: `-- LEASES`, default 200). Two
 //! cases, each on a fresh store:
 //! - one large site whose queue holds B such checks beside its pages (B = 0, 1,000, 10,000,
-//!   50,000, 200,000; a site gives at most ~86,400 pages a day at one page a second, so a
-//!   one-node network's day of checks at the new-node rate of one in two is ~43,000): the median
-//!   time of a lease of one page;
+//!   50,000, 200,000; a site gives at most ~86,400 pages a day at one page a second, so a day of
+//!   one node's checks at the new-node rate of one in two is ~43,000): the median time of a
+//!   lease of one page;
 //! - D domains holding one such check each, ahead of the node's pages in the lease order
 //!   (D = 100, 1,000, 4,196): the first lease, which reads past them, then the median of the
 //!   leases after it.

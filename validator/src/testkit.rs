@@ -300,9 +300,9 @@ pub fn ingest_batch(
 }
 
 /// Queues `n` check jobs on `domain` (for `http://{domain}/check/{i}`) that `primary` may not
-/// take, as ingest queues the checks of a node's pages for other nodes; in a network of one
-/// node they wait for the give-up (`check_wait_secs`). For the lease bench: a large backlog
-/// without ingesting its pages first. The tasks name crawl request 1, which must exist.
+/// take, as ingest queues the checks of a node's pages for other nodes. For the lease bench: a
+/// large backlog without ingesting its pages first. The tasks name crawl request 1, which must
+/// exist.
 pub fn queue_checks_excluding(
     store: &Store,
     domain: &str,
