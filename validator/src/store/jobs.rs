@@ -1261,55 +1261,48 @@ fn active_node_tokens(
     Ok((nodes.len() <= MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP).then_some(nodes))
 }
 
+/// A job's place in `tasks_queued_judging`'s order: its domain and id.
+type IndexPlace = (String, i64);
+
 /// One step of the early give-up: reads up to [`UNCLAIMED_PER_STEP`] jobs made before `early`,
 /// after `after` in the index's order, and gives up those no node of `active` may take (each
 /// node's tokens from [`active_node_tokens`]; a job excludes a node when its list holds any of
 /// them). Returns how many were given up, how many were read and the last one's place.
-#[allow(clippy::type_complexity)]
 fn give_up_unclaimable(
     conn: &Connection,
     early: i64,
-    after: &(String, i64),
+    after: &IndexPlace,
     active: &[Vec<String>],
     validator_fetches: bool,
     now_ms: i64,
-) -> Result<(usize, usize, Option<(String, i64)>), StoreError> {
-    let rows: Vec<(UnclaimedJob, String)> = {
+) -> Result<(usize, usize, Option<IndexPlace>), StoreError> {
+    // An [`UnclaimedJob`] and its exclusion list.
+    type Candidate = (i64, String, Option<i64>, String, String, i64, i64, String);
+    let rows: Vec<Candidate> = {
         let mut stmt = conn
             .prepare_cached(EARLY_UNCLAIMED_JOBS_SQL)
             .op("give_up_unclaimable")?;
         let rows = stmt
             .query_map(
                 params![early, after.0, after.1, UNCLAIMED_PER_STEP as i64],
-                |r| {
-                    Ok((
-                        (
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                        ),
-                        r.get(7)?,
-                    ))
-                },
+                |r| Candidate::try_from(r),
             )
             .op("give_up_unclaimable")?;
         rows.collect::<Result<_, _>>().op("give_up_unclaimable")?
     };
     let read = rows.len();
-    let last = rows.last().map(|(job, _)| (job.4.clone(), job.0));
+    let last = rows.last().map(|c| (c.4.clone(), c.0));
     let unclaimable: Vec<UnclaimedJob> = rows
         .into_iter()
-        .filter(|(_, excluded)| {
-            let excluded = format!(" {excluded} ");
-            active
-                .iter()
-                .all(|tokens| tokens.iter().any(|t| excluded.contains(t.as_str())))
-        })
-        .map(|(job, _)| job)
+        .filter_map(
+            |(id, kind, check_id, url, domain, request_id, depth, excluded)| {
+                let excluded = format!(" {excluded} ");
+                let no_node_may = active
+                    .iter()
+                    .all(|tokens| tokens.iter().any(|t| excluded.contains(t.as_str())));
+                no_node_may.then_some((id, kind, check_id, url, domain, request_id, depth))
+            },
+        )
         .collect();
     let n = give_up_jobs(conn, unclaimable, validator_fetches, now_ms)?;
     if n > 0 {
