@@ -1481,6 +1481,27 @@ mod tests {
         push_task(conn, url, domain, 1, 0, kind, check_id, excluded, at).unwrap();
     }
 
+    /// Queues a `kind` job (check or tie-break) for check `id` on `http://c{id}.example/`, made
+    /// at `at`, with the check's row in `outcome`.
+    fn queue_judging(
+        conn: &Connection,
+        id: i64,
+        kind: &str,
+        outcome: &str,
+        excluded: &str,
+        at: i64,
+    ) {
+        let url = format!("http://c{id}.example/");
+        conn.execute(
+            "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+                                      created_at_ms)
+             VALUES (?1, ?2, x'00', 'someone', ?3, 0)",
+            params![id, url, outcome],
+        )
+        .unwrap();
+        queue(conn, &url, kind, Some(id), excluded, at);
+    }
+
     /// The URLs of the jobs `node` is leased at `at`, asking for `want`.
     fn leased(store: &Store, node: &PublicKey, want: u32, at: i64, p: &LeaseParams) -> Vec<String> {
         let jobs = store.lease(node, want, at, p).unwrap().jobs;
@@ -1633,21 +1654,7 @@ mod tests {
             )
             .unwrap();
             for (id, kind, excluded, outcome) in &jobs {
-                conn.execute(
-                    "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
-                                              created_at_ms)
-                     VALUES (?1, ?2, x'00', 'someone', ?3, 0)",
-                    params![id, format!("http://c{id}.example/"), outcome],
-                )
-                .unwrap();
-                queue(
-                    &conn,
-                    &format!("http://c{id}.example/"),
-                    kind,
-                    Some(*id),
-                    excluded,
-                    0,
-                );
+                queue_judging(&conn, *id, kind, outcome, excluded, 0);
             }
         }
         let outcome = |id: i64| -> String {
@@ -1735,15 +1742,8 @@ mod tests {
                 let conn = store.writer().unwrap();
                 conn.execute("UPDATE nodes SET network = '203.0.113.0/24'", [])
                     .unwrap();
-                conn.execute(
-                    "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
-                                              created_at_ms)
-                     VALUES (1, 'http://c1.example/', x'00', 'someone', 'pending', 0)",
-                    [],
-                )
-                .unwrap();
                 let excluded = format!("{node} net:203.0.113.0/24");
-                queue(&conn, "http://c1.example/", "check", Some(1), &excluded, 0);
+                queue_judging(&conn, 1, "check", "pending", &excluded, 0);
             }
             let now = UNCLAIMABLE_WAIT_MS + 1;
             assert_eq!(
@@ -1776,21 +1776,7 @@ mod tests {
             // A page queued on check 6's domain before its job (which goes first all the same).
             queue(&conn, "http://c6.example/first", "primary", None, "", 0);
             for (id, kind, at, outcome) in jobs {
-                conn.execute(
-                    "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
-                                              created_at_ms)
-                     VALUES (?1, ?2, x'00', 'someone', ?3, 0)",
-                    params![id, format!("http://c{id}.example/"), outcome],
-                )
-                .unwrap();
-                queue(
-                    &conn,
-                    &format!("http://c{id}.example/"),
-                    kind,
-                    Some(id),
-                    &me,
-                    at,
-                );
+                queue_judging(&conn, id, kind, outcome, &me, at);
             }
         }
         // Check 1's job goes out on a lease to a node it does not exclude: not given up.
