@@ -1502,6 +1502,19 @@ mod tests {
         queue(conn, &url, kind, Some(id), excluded, at);
     }
 
+    /// Check `id`'s outcome.
+    fn check_outcome(store: &Store, id: i64) -> String {
+        store
+            .writer()
+            .unwrap()
+            .query_row(
+                "SELECT outcome FROM cross_checks WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
     /// The URLs of the jobs `node` is leased at `at`, asking for `want`.
     fn leased(store: &Store, node: &PublicKey, want: u32, at: i64, p: &LeaseParams) -> Vec<String> {
         let jobs = store.lease(node, want, at, p).unwrap().jobs;
@@ -1657,17 +1670,7 @@ mod tests {
                 queue_judging(&conn, *id, kind, outcome, excluded, 0);
             }
         }
-        let outcome = |id: i64| -> String {
-            store
-                .writer()
-                .unwrap()
-                .query_row(
-                    "SELECT outcome FROM cross_checks WHERE id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
+        let outcome = |id: i64| check_outcome(&store, id);
         let seen = |k: &PublicKey, at: i64| store.register_node(k, k, "test", at).unwrap();
         let t = UNCLAIMABLE_WAIT_MS;
         seen(&node, t);
@@ -1787,17 +1790,7 @@ mod tests {
             ["http://c1.example/"],
             "the oldest job first"
         );
-        let outcome = |id: i64| -> String {
-            store
-                .writer()
-                .unwrap()
-                .query_row(
-                    "SELECT outcome FROM cross_checks WHERE id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
+        let outcome = |id: i64| check_outcome(&store, id);
         let waiting = |id: i64| -> bool {
             store
                 .writer()
