@@ -1154,11 +1154,14 @@ pub(super) const UNCLAIMED_JOBS_SQL: &str =
 /// Most jobs [`Store::give_up_unclaimed_jobs`] gives up in one transaction.
 const UNCLAIMED_PER_STEP: usize = 256;
 
-/// How long a check or tie-break job waits before it is given up when no active node may take
-/// it (every node that leased within [`ACTIVE_NODE_MS`] is one it excludes: its own page, a node
-/// paid to its payout key or on its network), if that is sooner than the server's wait: a
-/// network of one node, or of one operator's nodes, is checked by the validator's fetch within
-/// the hour, not a day later, and its nodes are proven as soon.
+/// How long a check job waits before it goes to the validator's own fetch when no active node
+/// may take it (every node that leased within [`ACTIVE_NODE_MS`] is one it excludes: its own
+/// page, a node paid to its payout key or on its network), if that is sooner than the server's
+/// wait: a network of one node, or of one operator's nodes, is checked by the validator's fetch
+/// within the hour, not a day later, and its nodes are proven as soon. Only with the
+/// validator's fetches on (off, the check would be abandoned, where a node back within the
+/// server's wait could still have done it), and not tie-break jobs (given up, a dispute ends
+/// unsettled).
 pub const UNCLAIMABLE_WAIT_MS: i64 = 15 * 60 * 1000;
 /// How recently a node must have leased to count as one that may still take a job.
 pub const ACTIVE_NODE_MS: i64 = 60 * 60 * 1000;
@@ -1166,13 +1169,14 @@ pub const ACTIVE_NODE_MS: i64 = 60 * 60 * 1000;
 /// independent of a job's fetchers is all but certain, and each pass would read the nodes.
 const MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP: usize = 64;
 
-/// Check and tie-break jobs still queued that were made before ?1, after `(domain, id)` =
-/// (?2, ?3) in the index's order, at most ?4, with their exclusion lists: the candidates for the
-/// early give-up ([`UNCLAIMABLE_WAIT_MS`]).
+/// Check jobs still queued that were made before ?1, after `(domain, id)` = (?2, ?3) in the
+/// index's order, at most ?4, with their exclusion lists: the candidates for the early give-up
+/// ([`UNCLAIMABLE_WAIT_MS`]). (`kind <> 'primary'` is the index's condition, which SQLite needs
+/// to see to use it.)
 pub(super) const EARLY_UNCLAIMED_JOBS_SQL: &str =
     "SELECT id, kind, check_id, url, domain, request_id, depth, excluded
        FROM tasks INDEXED BY tasks_queued_judging
-      WHERE state = 'queued' AND kind <> 'primary' AND created_at_ms < ?1
+      WHERE state = 'queued' AND kind <> 'primary' AND kind = 'check' AND created_at_ms < ?1
         AND (domain, id) > (?2, ?3)
       ORDER BY domain, id LIMIT ?4";
 
@@ -1184,10 +1188,10 @@ impl Store {
     /// tie-break ends its check. The job leaves its domain's queue. In steps of at most 256
     /// jobs, each one transaction. Returns how many were given up.
     ///
-    /// When `max_wait_ms` is longer than [`UNCLAIMABLE_WAIT_MS`], a job no active node may take
-    /// (none that leased within [`ACTIVE_NODE_MS`] is outside its exclusions: a network of one
-    /// node, or of one operator's nodes) is given up once it has waited that long instead,
-    /// unless more than 64 nodes are active.
+    /// With `validator_fetches`, and `max_wait_ms` longer than [`UNCLAIMABLE_WAIT_MS`], a check
+    /// job no active node may take (none that leased within [`ACTIVE_NODE_MS`] is outside its
+    /// exclusions: a network of one node, or of one operator's nodes) goes to the validator's
+    /// fetch once it has waited that long instead, unless more than 64 nodes are active.
     pub fn give_up_unclaimed_jobs(
         &self,
         now_ms: i64,
@@ -1205,7 +1209,7 @@ impl Store {
                 break;
             }
         }
-        if max_wait_ms <= UNCLAIMABLE_WAIT_MS {
+        if max_wait_ms <= UNCLAIMABLE_WAIT_MS || !validator_fetches {
             return Ok(total);
         }
         let Some(active) =
@@ -1264,10 +1268,10 @@ fn active_node_tokens(
 /// A job's place in `tasks_queued_judging`'s order: its domain and id.
 type IndexPlace = (String, i64);
 
-/// One step of the early give-up: reads up to [`UNCLAIMED_PER_STEP`] jobs made before `early`,
-/// after `after` in the index's order, and gives up those no node of `active` may take (each
-/// node's tokens from [`active_node_tokens`]; a job excludes a node when its list holds any of
-/// them). Returns how many were given up, how many were read and the last one's place.
+/// One step of the early give-up: reads up to [`UNCLAIMED_PER_STEP`] check jobs made before
+/// `early`, after `after` in the index's order, and gives up those no node of `active` may take
+/// (each node's tokens from [`active_node_tokens`]; a job excludes a node when its list holds
+/// any of them). Returns how many were given up, how many were read and the last one's place.
 fn give_up_unclaimable(
     conn: &Connection,
     early: i64,
@@ -1641,10 +1645,11 @@ mod tests {
         }
     }
 
-    /// A check or tie-break job that no node seen within the hour may take (a network of one
-    /// node checks none of its own pages; one operator's nodes share a network) is given up
-    /// after `UNCLAIMABLE_WAIT_MS` rather than the server's wait; one an active node may take
-    /// waits, until that node has not been seen for an hour.
+    /// A check job that no node seen within the hour may take (a network of one node checks
+    /// none of its own pages; one operator's nodes share a network) goes to the validator's
+    /// fetch after `UNCLAIMABLE_WAIT_MS` rather than the server's wait; one an active node may
+    /// take waits, until that node has not been seen for an hour. Tie-break jobs, and checks
+    /// with the validator's fetches off, wait the server's wait.
     #[test]
     fn jobs_no_active_node_may_take_are_given_up_within_the_hour() {
         const DAY: i64 = 86_400_000;
@@ -1657,7 +1662,8 @@ mod tests {
         let jobs = [
             (1, "check", me.clone(), "pending"),
             (2, "check", "someone".to_string(), "pending"),
-            (3, "tiebreak", format!("{me} {net}"), "three_way"),
+            (3, "check", format!("{me} {net}"), "pending"),
+            (4, "tiebreak", format!("{me} {net}"), "three_way"),
         ];
         {
             let conn = store.writer().unwrap();
@@ -1677,10 +1683,13 @@ mod tests {
         seen(&other, t);
         // Not yet the quarter of an hour.
         assert_eq!(store.give_up_unclaimed_jobs(t - 1, DAY, true).unwrap(), 0);
-        // Job 3 excludes both active nodes (`node` by its key, `other` by its network): given
-        // up. `other` may take job 1, and both may take job 2: they wait.
+        // Jobs 3 and 4 exclude both active nodes (`node` by its key, `other` by its network):
+        // with the validator's fetches off, both wait; on, check 3 goes to the validator's
+        // fetch and tie-break 4 waits. `other` may take job 1, and both may take job 2.
+        assert_eq!(store.give_up_unclaimed_jobs(t + 1, DAY, false).unwrap(), 0);
         assert_eq!(store.give_up_unclaimed_jobs(t + 1, DAY, true).unwrap(), 1);
-        assert_eq!(outcome(3), "inconclusive");
+        assert_eq!(outcome(3), "unchecked");
+        assert_eq!(outcome(4), "three_way");
         assert_eq!(
             (outcome(1), outcome(2)),
             ("pending".into(), "pending".into())
@@ -1709,7 +1718,7 @@ mod tests {
             for i in 0..600 {
                 let excluded = if i % 2 == 0 { me.as_str() } else { "someone" };
                 let url = format!("http://d{}.example/{i}", i % 2 + i / 300);
-                queue(&conn, &url, "tiebreak", None, excluded, 0);
+                queue(&conn, &url, "check", None, excluded, 0);
             }
             conn.execute_batch("COMMIT").unwrap();
         }
