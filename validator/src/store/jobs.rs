@@ -517,12 +517,11 @@ pub(super) fn lease_in(
     // A task names the nodes it must not go to, their payout keys and their networks (see
     // `push_task`): a node paid to the same key as the node it would check, or on the same
     // network, is not independent of it.
-    let token = |k: &str| format!(" {k} ");
-    let me = token(&node_s);
-    let payout = payout.as_deref().map(token);
+    let me = exclusion_token(&node_s);
+    let payout = payout.as_deref().map(exclusion_token);
     let network = p
         .network
-        .map(|n| token(&super::nodes::network_token(&n.to_string())));
+        .map(|n| exclusion_token(&super::nodes::network_token(&n.to_string())));
     let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
     let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
     let max_judging = judging_jobs_allowed(want, judges, proven);
@@ -1221,9 +1220,7 @@ impl Store {
         let mut after = (String::new(), i64::MIN);
         loop {
             let (n, read, last) = self.group(|g| {
-                g.savepoint(|conn, _, _| {
-                    give_up_unclaimable(conn, early, &after, &active, validator_fetches, now_ms)
-                })
+                g.savepoint(|conn, _, _| give_up_unclaimable(conn, early, &after, &active, now_ms))
             })??;
             total += n;
             match last {
@@ -1232,6 +1229,12 @@ impl Store {
             }
         }
     }
+}
+
+/// `k` (a node key, a payout key or a network token) as it is matched in a task's `excluded`
+/// list padded with a space at each end (see `for_the_node`): a whole token only.
+fn exclusion_token(k: &str) -> String {
+    format!(" {k} ")
 }
 
 /// The tokens ([`push_task`]'s `excluded`) of each node that leased within [`ACTIVE_NODE_MS`]
@@ -1253,9 +1256,9 @@ fn active_node_tokens(
             |r| {
                 let (node, payout, network): (String, String, Option<String>) =
                     (r.get(0)?, r.get(1)?, r.get(2)?);
-                let mut tokens = vec![format!(" {node} "), format!(" {payout} ")];
+                let mut tokens = vec![exclusion_token(&node), exclusion_token(&payout)];
                 if let Some(n) = network {
-                    tokens.push(format!(" {} ", super::nodes::network_token(&n)));
+                    tokens.push(exclusion_token(&super::nodes::network_token(&n)));
                 }
                 Ok(tokens)
             },
@@ -1271,13 +1274,13 @@ type IndexPlace = (String, i64);
 /// One step of the early give-up: reads up to [`UNCLAIMED_PER_STEP`] check jobs made before
 /// `early`, after `after` in the index's order, and gives up those no node of `active` may take
 /// (each node's tokens from [`active_node_tokens`]; a job excludes a node when its list holds
-/// any of them). Returns how many were given up, how many were read and the last one's place.
+/// any of them), handing each check to the validator's fetch. Returns how many were given up,
+/// how many were read and the last one's place.
 fn give_up_unclaimable(
     conn: &Connection,
     early: i64,
     after: &IndexPlace,
     active: &[Vec<String>],
-    validator_fetches: bool,
     now_ms: i64,
 ) -> Result<(usize, usize, Option<IndexPlace>), StoreError> {
     // An [`UnclaimedJob`] and its exclusion list.
@@ -1300,7 +1303,7 @@ fn give_up_unclaimable(
         .into_iter()
         .filter_map(
             |(id, kind, check_id, url, domain, request_id, depth, excluded)| {
-                let excluded = format!(" {excluded} ");
+                let excluded = exclusion_token(&excluded);
                 let no_node_may = active
                     .iter()
                     .all(|tokens| tokens.iter().any(|t| excluded.contains(t.as_str())));
@@ -1308,11 +1311,12 @@ fn give_up_unclaimable(
             },
         )
         .collect();
-    let n = give_up_jobs(conn, unclaimable, validator_fetches, now_ms)?;
+    // Only ever run with the validator's fetches on: each check goes to that fetch.
+    let n = give_up_jobs(conn, unclaimable, true, now_ms)?;
     if n > 0 {
         tracing::info!(
             jobs = n,
-            "check and tie-break jobs no active node may take were given up"
+            "check jobs no active node may take went to the validator's fetch"
         );
     }
     Ok((n, read, last))
