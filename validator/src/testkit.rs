@@ -312,13 +312,14 @@ pub fn queue_checks_excluding(
 ) -> Result<(), StoreError> {
     use crate::store::Op;
     let conn = store.writer()?;
-    conn.execute_batch("BEGIN").op("queue_checks")?;
+    // Rolled back when dropped unless committed: an error leaves nothing half queued.
+    let tx = conn.unchecked_transaction().op("queue_checks")?;
     let excluded = primary.to_string();
     for i in 0..n {
         let url = format!("http://{domain}/check/{i}");
         let check_id = i64::try_from(i).unwrap_or(i64::MAX);
         push_task(
-            &conn,
+            &tx,
             &url,
             domain,
             1,
@@ -329,7 +330,7 @@ pub fn queue_checks_excluding(
             now_ms,
         )?;
     }
-    conn.execute_batch("COMMIT").op("queue_checks")
+    tx.commit().op("queue_checks")
 }
 
 /// Start of the records [`fill_store`] makes, Unix milliseconds (2026-01-01).
