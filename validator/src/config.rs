@@ -305,6 +305,15 @@ impl Config {
         self.tiebreak_interval_secs > 0
     }
 
+    /// Who may take check and tie-break jobs: for the lease, and for the early give-up, which
+    /// must read it the same way.
+    pub fn judging_rules(&self) -> crate::store::JudgingRules {
+        crate::store::JudgingRules {
+            pause_ms: crate::clock::secs_to_ms(self.judging_pause_secs),
+            max_unsettled_unfound: i64::from(self.max_unsettled_unfound),
+        }
+    }
+
     /// Rejects settings that would make the service unsafe or useless.
     pub fn check(&self) -> Result<(), ConfigError> {
         let range = |field, why: &str| ConfigError::Range {

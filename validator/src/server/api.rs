@@ -328,6 +328,7 @@ pub(super) async fn lease(
         .into_response());
     };
     let c = s.config();
+    let judging = c.judging_rules();
     let params = LeaseParams {
         ttl_ms: c.lease_ttl_ms,
         max_per_domain: c.max_leases_per_domain,
@@ -335,8 +336,8 @@ pub(super) async fn lease(
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
         validator_fetches: c.validator_fetches(),
         network: peer_ip(&extensions).and_then(Network::of),
-        judging_pause_ms: crate::clock::secs_to_ms(c.judging_pause_secs),
-        max_unsettled_unfound: i64::from(c.max_unsettled_unfound),
+        judging_pause_ms: judging.pause_ms,
+        max_unsettled_unfound: judging.max_unsettled_unfound,
     };
     let now = s.now_ms();
     let res = s

@@ -357,6 +357,7 @@ fn spawn_unclaimed_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>
     }
     let wait_ms = crate::clock::secs_to_ms(wait_secs);
     let validator_fetches = config.validator_fetches();
+    let judging = config.judging_rules();
     let state = state.clone();
     spawn_every(
         (wait_secs / 10).clamp(1, 60),
@@ -366,7 +367,7 @@ fn spawn_unclaimed_timer(state: &AppState) -> Option<tokio::task::JoinHandle<()>
             let state = state.clone();
             async move {
                 let n = tokio::task::spawn_blocking(move || {
-                    store.give_up_unclaimed_jobs(now, wait_ms, validator_fetches)
+                    store.give_up_unclaimed_jobs(now, wait_ms, validator_fetches, judging)
                 })
                 .await
                 .map_err(|e| e.to_string())?

@@ -126,6 +126,52 @@ pub struct LeaseParams {
     pub max_unsettled_unfound: i64,
 }
 
+impl LeaseParams {
+    /// The settings among these that decide whether a node may take check and tie-break jobs.
+    pub fn judging(&self) -> JudgingRules {
+        JudgingRules {
+            pause_ms: self.judging_pause_ms,
+            max_unsettled_unfound: self.max_unsettled_unfound,
+        }
+    }
+}
+
+/// What keeps a node from taking check and tie-break jobs, besides each job's exclusions: the
+/// lease's rules, which the early give-up ([`Store::give_up_unclaimed_jobs`]) reads the same way
+/// to tell which active nodes could take a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JudgingRules {
+    /// [`LeaseParams::judging_pause_ms`].
+    pub pause_ms: i64,
+    /// [`LeaseParams::max_unsettled_unfound`].
+    pub max_unsettled_unfound: i64,
+}
+
+/// A node's standing as its `nodes` row has it, for [`JudgingRules::allow`]: checks failed,
+/// credibility, and when it last gave a check or tie-break job back unfinished.
+type JudgeStanding = (i64, f64, Option<i64>);
+
+impl JudgingRules {
+    /// Whether `node`, with `standing`, may take check and tie-break jobs at `now_ms`: not while
+    /// it is caught ([`crate::scoring::may_judge`]), nor within [`JudgingRules::pause_ms`] of
+    /// giving such a job back, nor while it holds [`JudgingRules::max_unsettled_unfound`]
+    /// "no page" reports the validator has not settled.
+    fn allow(
+        &self,
+        conn: &Connection,
+        node: &str,
+        (failed, credibility, given_back): JudgeStanding,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let paused = given_back.is_some_and(|t| now_ms < t.saturating_add(self.pause_ms));
+        if !crate::scoring::may_judge(failed, credibility) || paused {
+            return Ok(false);
+        }
+        Ok(self.max_unsettled_unfound <= 0
+            || unsettled_unfound(conn, node)? < self.max_unsettled_unfound)
+    }
+}
+
 /// Answer to a failure report or release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportOutcome {
@@ -488,32 +534,20 @@ pub(super) fn lease_in(
         )
         .op("lease")?;
     // A node caught fabricating, with no pass since, gets no check or tie-break jobs; nor does
-    // one that gave such a job back unfinished within the last `p.judging_pause_ms`.
-    let (judges, proven, payout) = tx
+    // one that gave such a job back unfinished lately, or holds too many unsettled "no page"
+    // reports (`JudgingRules::allow`). A node not registered judges, unproven.
+    let row: Option<(JudgeStanding, String)> = tx
         .query_row_cached(
-            "SELECT checks_failed, credibility, payout, judging_given_back_ms
+            "SELECT checks_failed, credibility, judging_given_back_ms, payout
                FROM nodes WHERE node = ?1",
             params![node_s],
-            |r| {
-                let (failed, credibility): (i64, f64) = (r.get(0)?, r.get(1)?);
-                let given_back: Option<i64> = r.get(3)?;
-                let paused =
-                    given_back.is_some_and(|t| now_ms < t.saturating_add(p.judging_pause_ms));
-                Ok((
-                    crate::scoring::may_judge(failed, credibility) && !paused,
-                    crate::scoring::is_proven(credibility),
-                    Some(r.get::<_, String>(2)?),
-                ))
-            },
+            |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)),
         )
         .optional()
-        .op("lease")?
-        .unwrap_or((true, false, None));
-    // Nor does one holding `p.max_unsettled_unfound` "no page" reports the validator has not
-    // settled.
-    let judges = judges
-        && (p.max_unsettled_unfound <= 0
-            || unsettled_unfound(tx, &node_s)? < p.max_unsettled_unfound);
+        .op("lease")?;
+    let (standing, payout) = row.map_or(((0, 0.0, None), None), |(s, payout)| (s, Some(payout)));
+    let judges = p.judging().allow(tx, &node_s, standing, now_ms)?;
+    let proven = crate::scoring::is_proven(standing.1);
     // A task names the nodes it must not go to, their payout keys and their networks (see
     // `push_task`): a node paid to the same key as the node it would check, or on the same
     // network, is not independent of it.
@@ -1154,8 +1188,9 @@ pub(super) const UNCLAIMED_JOBS_SQL: &str =
 const UNCLAIMED_PER_STEP: usize = 256;
 
 /// How long a check job waits before it goes to the validator's own fetch when no active node
-/// may take it (every node that leased within [`ACTIVE_NODE_MS`] is one it excludes: its own
-/// page, a node paid to its payout key or on its network), if that is sooner than the server's
+/// may take it (every node that leased within [`ACTIVE_NODE_MS`] is one it excludes, its own
+/// page, a node paid to its payout key or on its network, or one the lease gives no checks at
+/// all: caught, paused, see [`JudgingRules`]), if that is sooner than the server's
 /// wait: a network of one node, or of one operator's nodes, is checked by the validator's fetch
 /// within the hour, not a day later, and its nodes are proven as soon. Only with the
 /// validator's fetches on (off, the check would be abandoned, where a node back within the
@@ -1189,13 +1224,15 @@ impl Store {
     ///
     /// With `validator_fetches`, and `max_wait_ms` longer than [`UNCLAIMABLE_WAIT_MS`], a check
     /// job no active node may take (none that leased within [`ACTIVE_NODE_MS`] is outside its
-    /// exclusions: a network of one node, or of one operator's nodes) goes to the validator's
-    /// fetch once it has waited that long instead, unless more than 64 nodes are active.
+    /// exclusions and allowed checks by `judging`: a network of one node, or of one operator's
+    /// nodes, or whose other nodes are caught or paused) goes to the validator's fetch once it
+    /// has waited that long instead, unless more than 64 nodes are active.
     pub fn give_up_unclaimed_jobs(
         &self,
         now_ms: i64,
         max_wait_ms: i64,
         validator_fetches: bool,
+        judging: JudgingRules,
     ) -> Result<usize, StoreError> {
         let before = now_ms.saturating_sub(max_wait_ms);
         let mut total = 0;
@@ -1212,7 +1249,7 @@ impl Store {
             return Ok(total);
         }
         let Some(active) =
-            self.group(|g| g.savepoint(|conn, _, _| active_node_tokens(conn, now_ms)))??
+            self.group(|g| g.savepoint(|conn, _, _| active_node_tokens(conn, now_ms, judging)))??
         else {
             return Ok(total);
         };
@@ -1238,34 +1275,56 @@ fn exclusion_token(k: &str) -> String {
 }
 
 /// The tokens ([`push_task`]'s `excluded`) of each node that leased within [`ACTIVE_NODE_MS`]
-/// of `now_ms`: its key, its payout key and its network when known. `None` when there are more
-/// than [`MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP`] such nodes.
+/// of `now_ms` and that `judging` lets take checks: its key, its payout key and its network
+/// when known. `None` when more than [`MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP`] nodes leased
+/// (whether or not they may take checks).
 fn active_node_tokens(
     conn: &Connection,
     now_ms: i64,
+    judging: JudgingRules,
 ) -> Result<Option<Vec<Vec<String>>>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT node, payout, network FROM nodes WHERE last_seen_ms >= ?1 LIMIT ?2")
-        .op("active_nodes")?;
-    let rows = stmt
-        .query_map(
-            params![
-                now_ms.saturating_sub(ACTIVE_NODE_MS),
-                MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP as i64 + 1
-            ],
-            |r| {
-                let (node, payout, network): (String, String, Option<String>) =
-                    (r.get(0)?, r.get(1)?, r.get(2)?);
-                let mut tokens = vec![exclusion_token(&node), exclusion_token(&payout)];
-                if let Some(n) = network {
-                    tokens.push(exclusion_token(&super::nodes::network_token(&n)));
-                }
-                Ok(tokens)
-            },
-        )
-        .op("active_nodes")?;
-    let nodes: Vec<Vec<String>> = rows.collect::<Result<_, _>>().op("active_nodes")?;
-    Ok((nodes.len() <= MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP).then_some(nodes))
+    // A node, its payout key, its network, its standing.
+    type Active = (String, String, Option<String>, JudgeStanding);
+    let active: Vec<Active> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT node, payout, network, checks_failed, credibility, judging_given_back_ms
+                   FROM nodes WHERE last_seen_ms >= ?1 LIMIT ?2",
+            )
+            .op("active_nodes")?;
+        let rows = stmt
+            .query_map(
+                params![
+                    now_ms.saturating_sub(ACTIVE_NODE_MS),
+                    MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP as i64 + 1
+                ],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        (r.get(3)?, r.get(4)?, r.get(5)?),
+                    ))
+                },
+            )
+            .op("active_nodes")?;
+        rows.collect::<Result<_, _>>().op("active_nodes")?
+    };
+    if active.len() > MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP {
+        return Ok(None);
+    }
+    let mut nodes = Vec::with_capacity(active.len());
+    for (node, payout, network, standing) in active {
+        if !judging.allow(conn, &node, standing, now_ms)? {
+            continue;
+        }
+        let mut tokens = vec![exclusion_token(&node), exclusion_token(&payout)];
+        if let Some(n) = network {
+            tokens.push(exclusion_token(&super::nodes::network_token(&n)));
+        }
+        nodes.push(tokens);
+    }
+    Ok(Some(nodes))
 }
 
 /// A job's place in `tasks_queued_judging`'s order: its domain and id.
@@ -1462,6 +1521,12 @@ mod tests {
         store.add_crawl_request("test", &request, 0).unwrap();
         (dir, store, node)
     }
+
+    /// The default rules for who may take checks.
+    const RULES: JudgingRules = JudgingRules {
+        pause_ms: JUDGING_PAUSE_MS,
+        max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
+    };
 
     fn params(max_per_domain: u32) -> LeaseParams {
         LeaseParams {
@@ -1686,12 +1751,27 @@ mod tests {
         seen(&node, t);
         seen(&other, t);
         // Not yet the quarter of an hour.
-        assert_eq!(store.give_up_unclaimed_jobs(t - 1, DAY, true).unwrap(), 0);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(t - 1, DAY, true, RULES)
+                .unwrap(),
+            0
+        );
         // Jobs 3 and 4 exclude both active nodes (`node` by its key, `other` by its network):
         // with the validator's fetches off, both wait; on, check 3 goes to the validator's
         // fetch and tie-break 4 waits. `other` may take job 1, and both may take job 2.
-        assert_eq!(store.give_up_unclaimed_jobs(t + 1, DAY, false).unwrap(), 0);
-        assert_eq!(store.give_up_unclaimed_jobs(t + 1, DAY, true).unwrap(), 1);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(t + 1, DAY, false, RULES)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(t + 1, DAY, true, RULES)
+                .unwrap(),
+            1
+        );
         assert_eq!(outcome(3), "unchecked");
         assert_eq!(outcome(4), "three_way");
         assert_eq!(
@@ -1702,7 +1782,12 @@ mod tests {
         // validator's fetch; job 2, which `node` may take, still waits.
         let later = t + ACTIVE_NODE_MS + 1;
         seen(&node, later);
-        assert_eq!(store.give_up_unclaimed_jobs(later, DAY, true).unwrap(), 1);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(later, DAY, true, RULES)
+                .unwrap(),
+            1
+        );
         assert_eq!(outcome(1), "unchecked");
         assert_eq!(outcome(2), "pending");
         let (counter, recount) = pending_and_recount(&store);
@@ -1728,8 +1813,14 @@ mod tests {
         }
         store.register_node(&node, &node, "test", 1).unwrap();
         let now = UNCLAIMABLE_WAIT_MS + 1;
-        assert_eq!(store.give_up_unclaimed_jobs(now, DAY, true).unwrap(), 300);
-        assert_eq!(store.give_up_unclaimed_jobs(now, DAY, true).unwrap(), 0);
+        assert_eq!(
+            store.give_up_unclaimed_jobs(now, DAY, true, RULES).unwrap(),
+            300
+        );
+        assert_eq!(
+            store.give_up_unclaimed_jobs(now, DAY, true, RULES).unwrap(),
+            0
+        );
         let left: i64 = store
             .writer()
             .unwrap()
@@ -1763,11 +1854,89 @@ mod tests {
             }
             let now = UNCLAIMABLE_WAIT_MS + 1;
             assert_eq!(
-                store.give_up_unclaimed_jobs(now, DAY, true).unwrap(),
+                store.give_up_unclaimed_jobs(now, DAY, true, RULES).unwrap(),
                 given_up,
                 "{nodes} active nodes"
             );
         }
+    }
+
+    /// An active node the lease gives no checks counts for the early give-up as one that cannot
+    /// take the job: caught (a failed check, no pass since), paused (gave such a job back within
+    /// the pause) or holding the cap of unsettled "no page" reports. Once it may judge again,
+    /// the next check waits for it.
+    #[test]
+    fn the_early_give_up_passes_over_nodes_the_lease_gives_no_checks() {
+        const DAY: i64 = 86_400_000;
+        let (_dir, store, node) = store_with(1, 1);
+        let other = SecretKey::from_bytes(&[9; 32]).public();
+        store.register_node(&other, &other, "test", 0).unwrap();
+        let other_s = other.to_string();
+        let now = UNCLAIMABLE_WAIT_MS + 1;
+        // Each way `other` may not judge, then the row put back.
+        let unable = [
+            "UPDATE nodes SET checks_failed = 1 WHERE node = ?1",
+            "UPDATE nodes SET judging_given_back_ms = 1000 WHERE node = ?1",
+        ];
+        let mut id = 0;
+        let mut pending_check = |store: &Store| {
+            id += 1;
+            let conn = store.writer().unwrap();
+            queue_judging(&conn, id, "check", "pending", &node.to_string(), 0);
+            id
+        };
+        for sql in unable {
+            let check = pending_check(&store);
+            store.writer().unwrap().execute(sql, [&other_s]).unwrap();
+            store.register_node(&other, &other, "test", now).unwrap();
+            assert_eq!(
+                store.give_up_unclaimed_jobs(now, DAY, true, RULES).unwrap(),
+                1,
+                "{sql}"
+            );
+            assert_eq!(check_outcome(&store, check), "unchecked", "{sql}");
+            store
+                .writer()
+                .unwrap()
+                .execute(
+                    "UPDATE nodes SET checks_failed = 0, judging_given_back_ms = NULL
+                      WHERE node = ?1",
+                    [&other_s],
+                )
+                .unwrap();
+        }
+        // The cap of unsettled "no page" reports: `other` holds three.
+        {
+            let conn = store.writer().unwrap();
+            for i in 0..MAX_UNSETTLED_UNFOUND {
+                conn.execute(
+                    "INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+                                              check_node, created_at_ms)
+                     VALUES (?1, 'http://u.example/', x'00', 'someone', 'unfound', ?2, 0)",
+                    params![100 + i, other_s],
+                )
+                .unwrap();
+            }
+        }
+        let check = pending_check(&store);
+        assert_eq!(
+            store.give_up_unclaimed_jobs(now, DAY, true, RULES).unwrap(),
+            1
+        );
+        assert_eq!(check_outcome(&store, check), "unchecked");
+        // No cap: `other` may take the next one, which waits.
+        let no_cap = JudgingRules {
+            max_unsettled_unfound: 0,
+            ..RULES
+        };
+        let check = pending_check(&store);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(now, DAY, true, no_cap)
+                .unwrap(),
+            0
+        );
+        assert_eq!(check_outcome(&store, check), "pending");
     }
 
     /// Check and tie-break jobs no node took within the wait are given up as their nodes giving
@@ -1821,22 +1990,44 @@ mod tests {
 
         // At 1,000 + 300 with a wait of 1,000: the jobs made before 300 are given up (check 1's
         // is leased, so it stays).
-        assert_eq!(store.give_up_unclaimed_jobs(1_300, 1_000, true).unwrap(), 2);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(1_300, 1_000, true, RULES)
+                .unwrap(),
+            2
+        );
         assert_eq!(outcome(1), "pending", "a leased job is not given up");
         assert_eq!(outcome(2), "inconclusive");
         assert_eq!(outcome(3), "agreed");
         assert_eq!(outcome(4), "disputed", "made at 300: not yet");
-        assert_eq!(store.give_up_unclaimed_jobs(1_301, 1_000, true).unwrap(), 1);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(1_301, 1_000, true, RULES)
+                .unwrap(),
+            1
+        );
         assert_eq!(outcome(4), "abandoned");
         // A check with the validator's fetches on waits for one, unchecked; off, it is abandoned.
-        assert_eq!(store.give_up_unclaimed_jobs(6_001, 1_000, true).unwrap(), 1);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(6_001, 1_000, true, RULES)
+                .unwrap(),
+            1
+        );
         assert_eq!(outcome(5), "unchecked");
         assert!(waiting(5));
-        assert_eq!(store.give_up_unclaimed_jobs(6_001, 1_000, true).unwrap(), 0);
+        assert_eq!(
+            store
+                .give_up_unclaimed_jobs(6_001, 1_000, true, RULES)
+                .unwrap(),
+            0
+        );
         // Check 6's job goes before the page queued on its domain before it, so it has not
         // waited behind it: with the validator's fetches off it is abandoned.
         assert_eq!(
-            store.give_up_unclaimed_jobs(10_001, 1_000, false).unwrap(),
+            store
+                .give_up_unclaimed_jobs(10_001, 1_000, false, RULES)
+                .unwrap(),
             1
         );
         assert_eq!(outcome(6), "abandoned");
