@@ -13,6 +13,7 @@ use gleaner_protocol::{
     verify_reward_proof,
 };
 use gleaner_validator::server::{self, AppState, ServerHandle};
+use gleaner_validator::store::UNCLAIMABLE_WAIT_MS;
 use gleaner_validator::testkit::{record_for, sample_text};
 use gleaner_validator::{Clock, Config, CrawlRequest, Identity, Store};
 use serde_json::{Value, json};
@@ -115,6 +116,18 @@ impl Net {
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.handle.local_addr())
+    }
+
+    /// Stops the server (in-flight requests finish, its timers stop) and starts it again on the
+    /// same state and database, at a new address: a restart, whose timers make their first
+    /// pass at once.
+    async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let old = std::mem::replace(
+            &mut self.handle,
+            server::spawn(listener, self.state.clone()).unwrap(),
+        );
+        old.shutdown().await.unwrap();
     }
 
     fn auth(&self, key: &SecretKey, method: &str, path: &str, body: &[u8], ts: i64) -> RequestAuth {
@@ -1423,6 +1436,65 @@ async fn a_check_no_node_may_take_is_given_to_the_validators_fetch_after_the_wai
     assert_eq!(by.as_deref(), Some("validator"));
     assert_eq!(net.node(&alone).checks_passed, 1);
     assert!(net.lease(&alone, 5).await.jobs.is_empty(), "nothing left");
+    assert!(
+        net.metrics()
+            .await
+            .contains("gleaner_check_jobs_given_up_total 1\n")
+    );
+    net.healthy().await;
+}
+
+/// With the server's own wait (a day), a check no active node may take goes to the validator's
+/// fetch after a quarter of an hour: here a network whose only other node was caught
+/// fabricating, which the lease gives no checks. The give-up pass runs every minute and at
+/// start-up, so the test moves the clock and restarts the server. Within the quarter of an hour,
+/// the check waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_only_caught_nodes_could_take_goes_to_the_validators_fetch_within_the_hour() {
+    let (site, html) = article_site().await;
+    let mut net = start(|c| {
+        c.cross_check_rate = 1.0;
+        c.new_node_cross_check_rate = 1.0;
+        c.tiebreak_interval_secs = 1;
+        c.fetch_allow_addrs = vec![site];
+    })
+    .await;
+    assert_eq!(net.state.config().check_wait_secs, 24 * 60 * 60);
+    let (alone, caught) = (key(72), key(73));
+    net.register(&alone).await;
+    net.register(&caught).await;
+    net.db()
+        .execute(
+            "UPDATE nodes SET checks_failed = 1 WHERE node = ?1",
+            [caught.public().to_string()],
+        )
+        .unwrap();
+    let url = format!("http://{site}/article");
+    let real = gleaner_collector::clean::clean(&html, Some(&url)).text;
+    fetch_primary(&net, &alone, &url, &real).await;
+    // The caught node leases (so it is active) and is given no check.
+    assert!(net.lease(&caught, 5).await.jobs.is_empty());
+    net.clock.advance_ms(UNCLAIMABLE_WAIT_MS - 1_000);
+    net.restart().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(
+        net.check_of(&url).0,
+        "pending",
+        "within the quarter of an hour"
+    );
+    net.clock.advance_ms(2_000);
+    net.restart().await;
+    until(|| net.check_of(&url).0 == "agreed").await;
+    let by: Option<String> = net
+        .db()
+        .query_row(
+            "SELECT check_node FROM cross_checks WHERE url = ?1",
+            [&url],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(by.as_deref(), Some("validator"));
+    assert_eq!(net.node(&alone).checks_passed, 1);
     assert!(
         net.metrics()
             .await
