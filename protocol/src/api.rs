@@ -59,6 +59,17 @@ pub struct Job {
     pub url: String,
     /// Unix milliseconds UTC.
     pub expires_at_ms: i64,
+    /// Whether the validator may follow the page's links (its crawl request reaches deeper and
+    /// has pages left to queue). When false the record carries none: the validator would read
+    /// none, and they would cost the node's upload and the validator's decoding for nothing.
+    /// Absent (from validators before this field): true.
+    #[serde(default = "links_wanted_by_default")]
+    pub follow_links: bool,
+}
+
+/// [`Job::follow_links`] when a validator does not say.
+fn links_wanted_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,5 +199,29 @@ impl Problem {
             detail: detail.into(),
             code: code.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job from a validator that does not say whether it wants the page's links asks for
+    /// them, as every validator did before; one that says is taken at its word.
+    #[test]
+    fn a_job_wants_its_links_unless_the_validator_says_otherwise() {
+        let old: Job = serde_json::from_str(
+            r#"{"lease_id":"l","url":"https://a.example/","expires_at_ms":1}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(old.follow_links);
+        let no = Job {
+            follow_links: false,
+            ..old.clone()
+        };
+        let json = serde_json::to_string(&no).unwrap_or_else(|e| panic!("{e}"));
+        assert!(json.contains(r#""follow_links":false"#), "{json}");
+        let back: Job = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, no);
     }
 }

@@ -102,6 +102,7 @@ impl Adversary {
                     lease_id: format!("forged-{}-{i}", self.counter),
                     url: format!("https://example.com/spam/{}/{i}", self.counter),
                     expires_at_ms: gleaner_collector::now_ms() + 60_000,
+                    follow_links: true,
                 })
                 .collect(),
             _ => {

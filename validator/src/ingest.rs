@@ -378,6 +378,7 @@ mod tests {
                     lease_id: format!("lease-{i}"),
                     url: format!("https://site{i}.example/a \"quoted\" path"),
                     expires_at_ms: 0,
+                    follow_links: true,
                 };
                 let mut text = sample_text(i as u64, 800);
                 text.push_str("\n\n\"Quotes\", tabs\t, back\\slashes, ünïcödé and \u{1}.");
@@ -447,6 +448,7 @@ mod tests {
             lease_id: format!("lease-{i}"),
             url: format!("https://site{i}.example/"),
             expires_at_ms: 0,
+            follow_links: true,
         };
         // With an outlink, covered by the signature.
         let with_link = |i: usize, text: &str| {

@@ -2261,6 +2261,7 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         lease_id: "00000000000000000000000000000000".into(),
         url: "http://bad1.example/".into(),
         expires_at_ms: now,
+        follow_links: false,
     };
     cases.push((
         "never leased",

@@ -63,6 +63,9 @@ pub mod schema {
         pub url: String,
         /// Unix milliseconds UTC.
         pub expires_at_ms: i64,
+        /// Whether the validator may follow the page's links; when false the record carries
+        /// none. Absent: true.
+        pub follow_links: bool,
     }
 
     #[derive(ToSchema)]

@@ -479,20 +479,25 @@ macro_rules! for_the_node {
 }
 
 /// Domain ?1's oldest queued check or tie-break job the asking node may take (see
-/// `for_the_node`), over the partial index `tasks_queued_judging`. A domain's checks go before
+/// `for_the_node`), over the partial index `tasks_queued_judging`, and that its links are not
+/// wanted (a check's record grows no frontier). A domain's checks go before
 /// its pages: a check fetched soon after the page it checks finds the page as it was (pages
 /// change), and a new node is proven, and paid by its credibility, as soon as its checks are
 /// done rather than after the site's whole queue.
 pub(super) const DOMAIN_JUDGING_TASK_SQL: &str = concat!(
-    "SELECT id, url FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'",
+    "SELECT id, url, 0 FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'",
     for_the_node!()
 );
 
 /// Domain ?1's oldest queued page to fetch first (`primary`) the asking node may take (see
-/// `for_the_node`). Every queued page of the domain is a candidate, so checks the node may not
-/// take, however many are queued, never hide the pages.
+/// `for_the_node`), and whether its links are wanted ([`Job::follow_links`]): its crawl request
+/// reaches deeper than the page and has pages left to queue, as ingest checks before it follows
+/// them. Every queued page of the domain is a candidate, so checks the node may not take,
+/// however many are queued, never hide the pages.
 pub(super) const DOMAIN_PAGE_TASK_SQL: &str = concat!(
-    "SELECT id, url FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind = 'primary'",
+    "SELECT id, url, coalesce((SELECT tasks.depth < r.max_depth AND r.pages_queued < r.max_pages
+                                 FROM crawl_requests r WHERE r.id = tasks.request_id), 0)
+       FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind = 'primary'",
     for_the_node!()
 );
 
@@ -591,9 +596,10 @@ pub(super) fn lease_in(
             }
             examined += 1;
             after = (next_allowed_ms, domain.clone());
-            let first = |sql: &str| -> Result<Option<(i64, String)>, StoreError> {
+            // A task: its id, its URL and whether its links are wanted.
+            let first = |sql: &str| -> Result<Option<(i64, String, bool)>, StoreError> {
                 tx.query_row_cached(sql, params![domain, me, payout, network], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()
                 .op("lease")
@@ -604,10 +610,10 @@ pub(super) fn lease_in(
                 None
             };
             let task = match check {
-                Some((id, url)) => Some((id, url, true)),
-                None => first(DOMAIN_PAGE_TASK_SQL)?.map(|(id, url)| (id, url, false)),
+                Some(check) => Some((check, true)),
+                None => first(DOMAIN_PAGE_TASK_SQL)?.map(|page| (page, false)),
             };
-            let Some((task_id, url, judging_task)) = task else {
+            let Some(((task_id, url, follow_links), judging_task)) = task else {
                 passed_over.push(domain);
                 continue;
             };
@@ -636,6 +642,7 @@ pub(super) fn lease_in(
                 lease_id,
                 url,
                 expires_at_ms: expires,
+                follow_links,
             });
         }
         if last_window {
@@ -1859,6 +1866,46 @@ mod tests {
                 "{nodes} active nodes"
             );
         }
+    }
+
+    /// A page's job asks for its links only when ingest would follow them: its crawl request
+    /// reaches deeper than the page and has pages left to queue. A check's job never does.
+    #[test]
+    fn jobs_ask_for_links_only_where_ingest_follows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let node = SecretKey::from_bytes(&[7; 32]).public();
+        store.register_node(&node, &node, "test", 0).unwrap();
+        // (seed, max_pages, max_depth, whether its links are wanted)
+        let requests = [
+            ("http://deeper.example/", 10, 1, true),
+            ("http://limit.example/", 10, 0, false),
+            ("http://spent.example/", 1, 1, false),
+        ];
+        for (seed, max_pages, max_depth, _) in requests {
+            let request = CrawlRequest {
+                seeds: vec![seed.to_string()],
+                domains: Vec::new(),
+                sitemaps: Vec::new(),
+                max_pages,
+                max_depth,
+            };
+            store.add_crawl_request("test", &request, 0).unwrap();
+        }
+        {
+            let conn = store.writer().unwrap();
+            queue_judging(&conn, 1, "check", "pending", "someone", 0);
+        }
+        let jobs = store.lease(&node, 10, 1, &params(1)).unwrap().jobs;
+        let wanted: std::collections::HashMap<&str, bool> = jobs
+            .iter()
+            .map(|j| (j.url.as_str(), j.follow_links))
+            .collect();
+        for (seed, _, _, want) in requests {
+            assert_eq!(wanted.get(seed), Some(&want), "{seed}");
+        }
+        assert_eq!(wanted.get("http://c1.example/"), Some(&false), "a check");
+        assert_eq!(jobs.len(), 4);
     }
 
     /// An active node the lease gives no checks counts for the early give-up as one that cannot
