@@ -587,11 +587,17 @@ impl Node {
     /// Runs the whole pipeline on one URL without a validator (lease id `local`): policy,
     /// robots.txt, fetch, clean, hash, sign. Nothing is stored except the activity log.
     pub async fn fetch_one(&self, url: &str) -> Result<Record, FetchError> {
-        self.process(url, "local").await
+        self.process(url, "local", true).await
     }
 
-    /// The pipeline for one job.
-    async fn process(&self, url: &str, lease_id: &str) -> Result<Record, FetchError> {
+    /// The pipeline for one job. Without `follow_links` ([`Job::follow_links`]: the validator
+    /// will not follow them) the record carries no outlinks.
+    async fn process(
+        &self,
+        url: &str,
+        lease_id: &str,
+        follow_links: bool,
+    ) -> Result<Record, FetchError> {
         let fetcher = self.fetcher();
         let hooks = NodeHooks {
             node: self.clone(),
@@ -672,7 +678,7 @@ impl Node {
                 source_of: "meta robots",
             });
         }
-        let outlinks = if cleaned.robots.nofollow || fetched.x_robots.nofollow {
+        let outlinks = if !follow_links || cleaned.robots.nofollow || fetched.x_robots.nofollow {
             Vec::new()
         } else {
             outlinks_to_send(cleaned.outlinks)
@@ -821,7 +827,10 @@ impl Node {
                 .drop_leases(&v.url, std::slice::from_ref(&job.lease_id));
             return JobOutcome::Released;
         }
-        match self.process(&job.url, &job.lease_id).await {
+        match self
+            .process(&job.url, &job.lease_id, job.follow_links)
+            .await
+        {
             Ok(record) => match self.inner.store.insert_record(&v.url, &record) {
                 Ok(_) => {
                     self.emit(NodeEvent::Fetched {

@@ -206,6 +206,41 @@ async fn run_leases_fetches_submits_and_reports() {
     );
 }
 
+/// A job whose links the validator will not follow (`Job::follow_links` false) gets a record
+/// without outlinks; the same kind of page leased with links wanted carries them. The signature
+/// covers the (empty) list either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_carry_links_only_for_jobs_that_want_them() {
+    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
+    let (wanted, unwanted) = (site.url("/page/3"), site.url("/page/5"));
+    let stub = spawn_stub(vec![wanted.clone(), unwanted.clone()], 60_000).await;
+    stub.state
+        .lock()
+        .unwrap()
+        .links_unwanted
+        .insert(unwanted.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let opts = RunOptions {
+        exit_when_idle: true,
+        ..RunOptions::default()
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        node.run(opts, std::future::pending()),
+    )
+    .await
+    .expect("run finishes when idle")
+    .unwrap();
+    assert_eq!(summary.pages, 2);
+    let received = stub.state.lock().unwrap().outlinks_received.clone();
+    assert!(received.get(&wanted).is_some_and(|&n| n > 0));
+    assert_eq!(received.get(&unwanted), Some(&0));
+    // The same page fetched with links wanted has some: the difference is the job's flag.
+    let r = node.fetch_one(&unwanted).await.unwrap();
+    assert!(!r.outlinks.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_releases_leases_and_resume_continues() {
     let site = spawn_site(RobotsMode::NotFound).await;

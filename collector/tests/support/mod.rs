@@ -4,7 +4,7 @@
 //! with a test key and counts credits per record id.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -565,6 +565,10 @@ pub struct StubState {
     pub registered: u32,
     pub bad_auth: u32,
     pub points: u64,
+    /// URLs whose jobs say the validator will not follow their links (`Job::follow_links`).
+    pub links_unwanted: HashSet<String>,
+    /// URL → how many outlinks its record carried, as received.
+    pub outlinks_received: HashMap<String, usize>,
 }
 
 #[derive(Clone)]
@@ -700,10 +704,12 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
             let id = format!("lease-{}", s.next_lease);
             let exp = now + s.lease_ttl_ms;
             s.leases.insert(id.clone(), (url.clone(), exp));
+            let follow_links = !s.links_unwanted.contains(&url);
             jobs.push(Job {
                 lease_id: id,
                 url,
                 expires_at_ms: exp,
+                follow_links,
             });
         }
         axum::Json(LeaseResponse {
@@ -782,6 +788,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
         }
         for r in &batch.records {
             s.leases.remove(&r.lease_id);
+            s.outlinks_received.insert(r.url.clone(), r.outlinks.len());
         }
         let receipt = Receipt::sign(
             &key,
