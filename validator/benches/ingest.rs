@@ -8,10 +8,11 @@
 //! truth beside the workspace, `../shared/bench/wcxb-dev`), cut at paragraph breaks into disjoint
 //! pieces of about TEXT_BYTES, in many languages and with a real vocabulary (a few thousand
 //! pieces, so RECORDS is capped there), each record carrying its page's outlinks as a node sends
-//! them (the first hundred the cleaner finds, all a validator reads; `--all-links`: every one, as
-//! nodes sent before). The crawl requests follow no links unless `--follow` is given: then each
-//! accepted record's first hundred outlinks are normalised and checked against its request's
-//! scope.
+//! them: none unless its job asks for them (`Job::follow_links`), then the first hundred the
+//! cleaner finds, all a validator reads (`--all-links`: every one whatever the job says, as nodes
+//! sent before either rule). The crawl requests follow no links unless `--follow` is given (so
+//! jobs ask for none): then each job asks for its links and each accepted record's first hundred
+//! outlinks are normalised and checked against its request's scope.
 //! First runs itself `--rounds N` times (default 5), each a fresh process pinned to one CPU that
 //! ingests every batch one after another: its `ONE CORE` line is the issue's figure (target
 //! ≥ 10,000 records/s with ~5 KB texts), 1 s divided by the CPU time per record, and the median
@@ -437,17 +438,30 @@ fn main() {
             "synthetic text"
         }
     );
+    // The links a node sends with a piece's record: those it would send when the job asks for
+    // them (`Job::follow_links`: the request follows links from the page), else none; with
+    // `--all-links`, every link the cleaner found, whatever the job says, as nodes sent before
+    // either rule.
+    let sent = |job: &gleaner_protocol::api::Job, piece: &RealPiece| -> Vec<String> {
+        if all_links || job.follow_links {
+            piece.outlinks.clone()
+        } else {
+            Vec::new()
+        }
+    };
     if let Some(pieces) = &real {
-        let links: usize = pieces.iter().take(n).map(|p| p.outlinks.len()).sum();
+        let links: usize = jobs.iter().zip(pieces).map(|(j, p)| sent(j, p).len()).sum();
+        let asking = jobs.iter().filter(|j| j.follow_links).count();
         println!(
-            "records carry their page's outlinks as {}: {:.1} a record on average (the validator \
-             follows at most {})",
+            "records carry their page's outlinks as {}: {:.1} a record on average ({asking} of {} \
+             jobs ask for their links; the validator follows at most {})",
             if all_links {
                 "the node's cleaner lists them (--all-links)"
             } else {
                 "a node sends them"
             },
             links as f64 / n.max(1) as f64,
+            jobs.len(),
             gleaner_validator::frontier::MAX_OUTLINKS_FOLLOWED
         );
     }
@@ -465,7 +479,7 @@ fn main() {
                             &node,
                             j,
                             pieces[k].text.clone(),
-                            pieces[k].outlinks.clone(),
+                            sent(j, &pieces[k]),
                             now,
                         ),
                         None => record_for(&node, j, sample_text(k as u64, text_bytes), now),
