@@ -479,11 +479,11 @@ macro_rules! for_the_node {
 }
 
 /// Domain ?1's oldest queued check or tie-break job the asking node may take (see
-/// `for_the_node`), over the partial index `tasks_queued_judging`, and that its links are not
-/// wanted (a check's record grows no frontier). A domain's checks go before
-/// its pages: a check fetched soon after the page it checks finds the page as it was (pages
-/// change), and a new node is proven, and paid by its credibility, as soon as its checks are
-/// done rather than after the site's whole queue.
+/// `for_the_node`), over the partial index `tasks_queued_judging`, its links never wanted (a
+/// check's record grows no frontier). A domain's checks go before its pages: a check fetched
+/// soon after the page it checks finds the page as it was (pages change), and a new node is
+/// proven, and paid by its credibility, as soon as its checks are done rather than after the
+/// site's whole queue.
 pub(super) const DOMAIN_JUDGING_TASK_SQL: &str = concat!(
     "SELECT id, url, 0 FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'",
     for_the_node!()
