@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use gleaner_collector::{
     ActivityKind, ActivityQuery, ExportFormat, Node, NodeConfig, NodeEvent, NodeState, RunOptions,
+    RunSummary,
 };
 use gleaner_protocol::RobotsVerdict;
 use gleaner_protocol::api::FailureReason;
@@ -29,6 +30,21 @@ fn config(data: &Path, stub: &Stub, site: &Site) -> NodeConfig {
         total_timeout_ms: 5_000,
         ..NodeConfig::default()
     }
+}
+
+/// Runs `node` until it has no work left (a minute at most) and returns its summary.
+async fn run_until_idle(node: &Node) -> RunSummary {
+    let opts = RunOptions {
+        exit_when_idle: true,
+        ..RunOptions::default()
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        node.run(opts, std::future::pending()),
+    )
+    .await
+    .expect("run finishes when idle")
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,17 +144,7 @@ async fn run_leases_fetches_submits_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
     let mut events = node.subscribe();
-    let opts = RunOptions {
-        exit_when_idle: true,
-        ..RunOptions::default()
-    };
-    let summary = tokio::time::timeout(
-        Duration::from_secs(60),
-        node.run(opts, std::future::pending()),
-    )
-    .await
-    .expect("run finishes when idle")
-    .unwrap();
+    let summary = run_until_idle(&node).await;
     assert_eq!(summary.pages, 10);
     assert_eq!(summary.failures, 5);
     {
@@ -221,17 +227,7 @@ async fn records_carry_links_only_for_jobs_that_want_them() {
         .insert(unwanted.clone());
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
-    let opts = RunOptions {
-        exit_when_idle: true,
-        ..RunOptions::default()
-    };
-    let summary = tokio::time::timeout(
-        Duration::from_secs(60),
-        node.run(opts, std::future::pending()),
-    )
-    .await
-    .expect("run finishes when idle")
-    .unwrap();
+    let summary = run_until_idle(&node).await;
     assert_eq!(summary.pages, 2);
     let received = stub.state.lock().unwrap().outlinks_received.clone();
     assert!(received.get(&wanted).is_some_and(|&n| n > 0));

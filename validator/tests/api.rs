@@ -1424,24 +1424,31 @@ async fn a_check_no_node_may_take_is_given_to_the_validators_fetch_after_the_wai
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(net.check_of(&url).0, "pending");
     net.clock.advance_ms(2_000);
-    until(|| net.check_of(&url).0 == "agreed").await;
+    given_up_and_agreed_by_the_validators_fetch(&net, &url, &alone).await;
+    assert!(net.lease(&alone, 5).await.jobs.is_empty(), "nothing left");
+    net.healthy().await;
+}
+
+/// Waits until the check of `url`, given up by the server's pass (once, in `/metrics`), is
+/// settled `agreed` by the validator's own fetch standing in as the checker, and `node`, whose
+/// page it is, has passed it.
+async fn given_up_and_agreed_by_the_validators_fetch(net: &Net, url: &str, node: &SecretKey) {
+    until(|| net.check_of(url).0 == "agreed").await;
     let by: Option<String> = net
         .db()
         .query_row(
             "SELECT check_node FROM cross_checks WHERE url = ?1",
-            [&url],
+            [url],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(by.as_deref(), Some("validator"));
-    assert_eq!(net.node(&alone).checks_passed, 1);
-    assert!(net.lease(&alone, 5).await.jobs.is_empty(), "nothing left");
+    assert_eq!(net.node(node).checks_passed, 1);
     assert!(
         net.metrics()
             .await
             .contains("gleaner_check_jobs_given_up_total 1\n")
     );
-    net.healthy().await;
 }
 
 /// With the server's own wait (a day), a check no active node may take goes to the validator's
@@ -1484,22 +1491,7 @@ async fn a_check_only_caught_nodes_could_take_goes_to_the_validators_fetch_withi
     );
     net.clock.advance_ms(2_000);
     net.restart().await;
-    until(|| net.check_of(&url).0 == "agreed").await;
-    let by: Option<String> = net
-        .db()
-        .query_row(
-            "SELECT check_node FROM cross_checks WHERE url = ?1",
-            [&url],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(by.as_deref(), Some("validator"));
-    assert_eq!(net.node(&alone).checks_passed, 1);
-    assert!(
-        net.metrics()
-            .await
-            .contains("gleaner_check_jobs_given_up_total 1\n")
-    );
+    given_up_and_agreed_by_the_validators_fetch(&net, &url, &alone).await;
     net.healthy().await;
 }
 
