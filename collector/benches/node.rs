@@ -31,7 +31,9 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn draft(html: &[u8], text: &str, url: &str) -> RecordDraft {
+/// The record a node makes of a page, with the links it sends when its job asks for them
+/// (`Job::follow_links`), or none.
+fn draft(html: &[u8], text: &str, url: &str, follow_links: bool) -> RecordDraft {
     let c = clean(text, Some(url));
     RecordDraft {
         lease_id: "lease-bench".into(),
@@ -50,7 +52,11 @@ fn draft(html: &[u8], text: &str, url: &str) -> RecordDraft {
         lang: c.lang,
         robots: RobotsVerdict::Allowed,
         crawl_delay_ms: 0,
-        outlinks: gleaner_collector::node::outlinks_to_send(c.outlinks),
+        outlinks: if follow_links {
+            gleaner_collector::node::outlinks_to_send(c.outlinks)
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -106,7 +112,7 @@ fn cpu_per_page() {
             let url = format!("https://bench.example/{round}/{i}");
             let t0 = Instant::now();
             let text = String::from_utf8_lossy(html);
-            let d = draft(html, &text, &url);
+            let d = draft(html, &text, &url, true);
             let t1 = Instant::now();
             let rec = d.sign(&key);
             let _ = rec.id();
@@ -168,20 +174,25 @@ fn upload_ratio() {
     }
     let mut raw = 0u64;
     let mut gz = 0u64;
+    // Uploaded bytes with the links (jobs whose links the validator follows) and without.
     let mut up = 0u64;
+    let mut up_no_links = 0u64;
     let mut records = Vec::new();
+    let mut no_links = Vec::new();
+    let batch_bytes = |records: &mut Vec<_>| -> u64 {
+        let b = Batch::new(&key, gleaner_collector::now_ms(), std::mem::take(records));
+        b.encode().unwrap().len() as u64
+    };
     for (i, (html, gz_len)) in pages.iter().enumerate() {
         let text = String::from_utf8_lossy(html);
-        records.push(draft(html, &text, &format!("https://bench.example/{i}")).sign(&key));
+        let url = format!("https://bench.example/{i}");
+        records.push(draft(html, &text, &url, true).sign(&key));
+        no_links.push(draft(html, &text, &url, false).sign(&key));
         raw += html.len() as u64;
         gz += gz_len;
         if records.len() == 100 || i + 1 == pages.len() {
-            let b = Batch::new(
-                &key,
-                gleaner_collector::now_ms(),
-                std::mem::take(&mut records),
-            );
-            up += b.encode().unwrap().len() as u64;
+            up += batch_bytes(&mut records);
+            up_no_links += batch_bytes(&mut no_links);
         }
     }
     println!("== upload / download ({source}, {} pages)", pages.len());
@@ -195,6 +206,13 @@ fn upload_ratio() {
         "   upload/download = {:.2} % of decoded HTML, {:.2} % of gzip wire bytes   (target <= 5 %)",
         100.0 * up as f64 / raw as f64,
         100.0 * up as f64 / gz as f64
+    );
+    println!(
+        "   jobs whose links the validator will not follow (records without links): {:.2} MB, \
+         {:.2} % of decoded HTML, {:.2} % of gzip wire bytes",
+        up_no_links as f64 / 1e6,
+        100.0 * up_no_links as f64 / raw as f64,
+        100.0 * up_no_links as f64 / gz as f64
     );
 }
 
