@@ -25,9 +25,7 @@
 use std::time::Instant;
 
 use gleaner_protocol::SecretKey;
-use gleaner_validator::store::{
-    CrawlRequest, JUDGING_PAUSE_MS, LeaseParams, MAX_UNSETTLED_UNFOUND,
-};
+use gleaner_validator::store::{CrawlRequest, JudgingRules, LeaseParams};
 use gleaner_validator::{Store, testkit};
 
 const T0: i64 = 1_767_225_600_000;
@@ -41,8 +39,7 @@ fn params() -> LeaseParams {
         max_open_per_node: 1_000_000,
         validator_fetches: true,
         network: None,
-        judging_pause_ms: JUDGING_PAUSE_MS,
-        max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
+        judging: JudgingRules::DEFAULT,
     }
 }
 

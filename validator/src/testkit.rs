@@ -70,8 +70,7 @@ pub fn leased_jobs_at_depth(
         max_open_per_node: u32::try_from(pages).unwrap_or(u32::MAX),
         validator_fetches: false,
         network: None,
-        judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
-        max_unsettled_unfound: crate::store::MAX_UNSETTLED_UNFOUND,
+        judging: crate::store::JudgingRules::DEFAULT,
     };
     // One lease call hands out at most `store::jobs::MAX_JOBS_PER_LEASE` jobs.
     let mut jobs = Vec::with_capacity(pages);

@@ -27,8 +27,7 @@ const LEASE: LeaseParams = LeaseParams {
     max_open_per_node: 512,
     validator_fetches: false,
     network: None,
-    judging_pause_ms: gleaner_validator::store::JUDGING_PAUSE_MS,
-    max_unsettled_unfound: gleaner_validator::store::MAX_UNSETTLED_UNFOUND,
+    judging: gleaner_validator::store::JudgingRules::DEFAULT,
 };
 
 struct Fixture {

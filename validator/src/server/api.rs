@@ -328,7 +328,6 @@ pub(super) async fn lease(
         .into_response());
     };
     let c = s.config();
-    let judging = c.judging_rules();
     let params = LeaseParams {
         ttl_ms: c.lease_ttl_ms,
         max_per_domain: c.max_leases_per_domain,
@@ -336,8 +335,7 @@ pub(super) async fn lease(
         max_open_per_node: MAX_OPEN_LEASES_PER_NODE,
         validator_fetches: c.validator_fetches(),
         network: peer_ip(&extensions).and_then(Network::of),
-        judging_pause_ms: judging.pause_ms,
-        max_unsettled_unfound: judging.max_unsettled_unfound,
+        judging: c.judging_rules(),
     };
     let now = s.now_ms();
     let res = s

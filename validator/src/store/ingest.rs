@@ -1054,7 +1054,7 @@ fn record_settled(
 /// `jobs::requeue_or_fail`) with the validator's own fetch of it, to one of:
 /// - `primary_upheld`: the validator's text agrees with the primary's, which passes a check (the
 ///   checker's failure blames nobody: a page can fail for a while; but the checker sits out
-///   checks for the pause ([`super::LeaseParams::judging_pause_ms`]), as one that gave a check
+///   checks for the pause ([`super::JudgingRules::pause_ms`]), as one that gave a check
 ///   back);
 /// - `check_upheld`: the validator's text disagrees: the primary is penalised as for any failed
 ///   check;
@@ -1538,7 +1538,7 @@ fn penalise(
 mod tests {
     use super::*;
     use crate::store::jobs::{JUDGING_PAUSE_MS, MAX_UNSETTLED_UNFOUND};
-    use crate::store::{CrawlRequest, LeaseParams, Network};
+    use crate::store::{CrawlRequest, JudgingRules, LeaseParams, Network};
     use gleaner_protocol::api::{Job, JobFailure};
 
     fn add_record(
@@ -1847,8 +1847,7 @@ mod tests {
             max_open_per_node: 10,
             validator_fetches: false,
             network,
-            judging_pause_ms: JUDGING_PAUSE_MS,
-            max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
+            judging: JudgingRules::DEFAULT,
         }
     }
 
@@ -2019,10 +2018,13 @@ mod tests {
             "no check while {MAX_UNSETTLED_UNFOUND} reports wait: {:?}",
             urls(&next)
         );
-        // The cap is a setting (`LeaseParams::max_unsettled_unfound`): one higher, the check
+        // The cap is a setting (`JudgingRules::max_unsettled_unfound`): one higher, the check
         // comes.
         let raised = LeaseParams {
-            max_unsettled_unfound: MAX_UNSETTLED_UNFOUND + 1,
+            judging: JudgingRules {
+                max_unsettled_unfound: MAX_UNSETTLED_UNFOUND + 1,
+                ..JudgingRules::DEFAULT
+            },
             ..lease_params(Network::of(d_ip.parse().unwrap()))
         };
         let next = store
@@ -2056,8 +2058,8 @@ mod tests {
         assert_eq!(urls(&next), ["http://after.example/"]);
     }
 
-    /// The pause after giving a check back is the configured one (`LeaseParams::
-    /// judging_pause_ms`, from `Config::judging_pause_secs`), and none when it is 0.
+    /// The pause after giving a check back is the configured one (`JudgingRules::
+    /// pause_ms`, from `Config::judging_pause_secs`), and none when it is 0.
     #[test]
     fn the_pause_for_giving_a_check_back_is_the_configured_one() {
         let now = crate::testkit::FILL_T0;
@@ -2070,7 +2072,10 @@ mod tests {
         let checked = page[0].url.as_str();
         let lease = |pause_ms: i64, at: i64| -> Vec<Job> {
             let params = LeaseParams {
-                judging_pause_ms: pause_ms,
+                judging: JudgingRules {
+                    pause_ms,
+                    ..JudgingRules::DEFAULT
+                },
                 ..lease_params(Network::of(g_ip.parse().unwrap()))
             };
             store.lease(&giver.public(), 5, at, &params).unwrap().jobs

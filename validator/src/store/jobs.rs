@@ -20,7 +20,7 @@ pub const MAX_JOBS_PER_LEASE: u32 = 64;
 /// How long a node that gave back a check or tie-break job without its record (released it,
 /// let its lease expire, or reported a failure that may pass, such as a time-out, so that the
 /// job goes to another node) is given no check or tie-break jobs by default: an hour
-/// (`Config::judging_pause_secs`, passed as [`LeaseParams::judging_pause_ms`]). A report that the
+/// (`Config::judging_pause_secs`, passed as [`JudgingRules::pause_ms`]). A report that the
 /// page is not there, or refused, is the job's result and pauses nothing, unless the
 /// validator's fetch then finds the page as the primary had it (`settle_unfound`).
 /// Giving back costs a node nothing otherwise, so without the pause a node could lease, hand back
@@ -30,7 +30,7 @@ pub const JUDGING_PAUSE_MS: i64 = 60 * 60 * 1000;
 
 /// Most checks a node may have reported as having no page while the validator's fetch has not
 /// settled them yet (outcome `unfound`) and still be given check or tie-break jobs, by default
-/// (`Config::max_unsettled_unfound`, passed as [`LeaseParams::max_unsettled_unfound`]); at this
+/// (`Config::max_unsettled_unfound`, passed as [`JudgingRules::max_unsettled_unfound`]); at this
 /// many it gets none until one settles (or is abandoned, after `UNFOUND_MAX_WAIT_MS`). Such a
 /// report is the check's result and pauses nothing by itself (a page can go between two
 /// fetches), and the validator's fetch that bears it out or not comes only at the domain's turn:
@@ -117,23 +117,8 @@ pub struct LeaseParams {
     /// The network the node asks from, kept as its network: checks of its fetches avoid it, and
     /// it gets no check of a node on it.
     pub network: Option<Network>,
-    /// How long a node that gave back a check or tie-break job unfinished gets no such jobs
-    /// ([`JUDGING_PAUSE_MS`] by default; 0: no pause).
-    pub judging_pause_ms: i64,
-    /// How many checks a node may hold reported as having no page, unsettled by the
-    /// validator's fetch, and still be given check or tie-break jobs
-    /// ([`MAX_UNSETTLED_UNFOUND`] by default; 0: no cap).
-    pub max_unsettled_unfound: i64,
-}
-
-impl LeaseParams {
-    /// The settings among these that decide whether a node may take check and tie-break jobs.
-    pub fn judging(&self) -> JudgingRules {
-        JudgingRules {
-            pause_ms: self.judging_pause_ms,
-            max_unsettled_unfound: self.max_unsettled_unfound,
-        }
-    }
+    /// Who may take check and tie-break jobs.
+    pub judging: JudgingRules,
 }
 
 /// What keeps a node from taking check and tie-break jobs, besides each job's exclusions: the
@@ -141,9 +126,12 @@ impl LeaseParams {
 /// to tell which active nodes could take a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JudgingRules {
-    /// [`LeaseParams::judging_pause_ms`].
+    /// How long a node that gave back a check or tie-break job unfinished gets no such jobs
+    /// ([`JUDGING_PAUSE_MS`] by default; 0: no pause).
     pub pause_ms: i64,
-    /// [`LeaseParams::max_unsettled_unfound`].
+    /// How many checks a node may hold reported as having no page, unsettled by the
+    /// validator's fetch, and still be given check or tie-break jobs
+    /// ([`MAX_UNSETTLED_UNFOUND`] by default; 0: no cap).
     pub max_unsettled_unfound: i64,
 }
 
@@ -152,6 +140,12 @@ pub struct JudgingRules {
 type JudgeStanding = (i64, f64, Option<i64>);
 
 impl JudgingRules {
+    /// The defaults: [`JUDGING_PAUSE_MS`] and [`MAX_UNSETTLED_UNFOUND`].
+    pub const DEFAULT: JudgingRules = JudgingRules {
+        pause_ms: JUDGING_PAUSE_MS,
+        max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
+    };
+
     /// Whether `node`, with `standing`, may take check and tie-break jobs at `now_ms`: not while
     /// it is caught ([`crate::scoring::may_judge`]), nor within [`JudgingRules::pause_ms`] of
     /// giving such a job back, nor while it holds [`JudgingRules::max_unsettled_unfound`]
@@ -551,7 +545,7 @@ pub(super) fn lease_in(
         .optional()
         .op("lease")?;
     let (standing, payout) = row.map_or(((0, 0.0, None), None), |(s, payout)| (s, Some(payout)));
-    let judges = p.judging().allow(tx, &node_s, standing, now_ms)?;
+    let judges = p.judging.allow(tx, &node_s, standing, now_ms)?;
     let proven = crate::scoring::is_proven(standing.1);
     // A task names the nodes it must not go to, their payout keys and their networks (see
     // `push_task`): a node paid to the same key as the node it would check, or on the same
@@ -712,7 +706,7 @@ fn unsettled_unfound(conn: &Connection, node: &str) -> Result<i64, StoreError> {
 
 /// Notes `now_ms` as when `node` gave a check or tie-break job back unfinished, or said a
 /// checked page was not there where the validator's fetch found it: no such jobs for the
-/// pause ([`LeaseParams::judging_pause_ms`]) from then.
+/// pause ([`JudgingRules::pause_ms`]) from then.
 pub(super) fn pause_judging(conn: &Connection, node: &str, now_ms: i64) -> Result<(), StoreError> {
     conn.exec_cached(
         "UPDATE nodes SET judging_given_back_ms = max(coalesce(judging_given_back_ms, ?2), ?2)
@@ -1049,7 +1043,7 @@ enum Ended {
 /// After `node`'s lease of a task ended as `ended`: puts the task back in the queue, or gives it
 /// up (permanent failure or too many attempts). A check or tie-break that `node` gives back
 /// unfinished, every way but a permanent failure (the job's result: the page is gone, closed to
-/// robots, refused), pauses `node` for such jobs ([`LeaseParams::judging_pause_ms`]). A check
+/// robots, refused), pauses `node` for such jobs ([`JudgingRules::pause_ms`]). A check
 /// given up counts against nobody. With the validator's own fetches on (`validator_fetches`) it
 /// is not abandoned but waits for the validator's fetch, as a disputed
 /// check does:
@@ -1530,10 +1524,7 @@ mod tests {
     }
 
     /// The default rules for who may take checks.
-    const RULES: JudgingRules = JudgingRules {
-        pause_ms: JUDGING_PAUSE_MS,
-        max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
-    };
+    const RULES: JudgingRules = JudgingRules::DEFAULT;
 
     fn params(max_per_domain: u32) -> LeaseParams {
         LeaseParams {
@@ -1543,8 +1534,7 @@ mod tests {
             max_open_per_node: 100,
             validator_fetches: false,
             network: None,
-            judging_pause_ms: JUDGING_PAUSE_MS,
-            max_unsettled_unfound: MAX_UNSETTLED_UNFOUND,
+            judging: JudgingRules::DEFAULT,
         }
     }
 

@@ -719,8 +719,7 @@ mod tests {
             max_open_per_node: 100,
             validator_fetches: false,
             network: None,
-            judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
-            max_unsettled_unfound: crate::store::MAX_UNSETTLED_UNFOUND,
+            judging: crate::store::JudgingRules::DEFAULT,
         };
         let leased_domains = |now| -> Vec<String> {
             let mut d: Vec<String> = store
@@ -816,8 +815,7 @@ mod tests {
             max_open_per_node: 100,
             validator_fetches: false,
             network: None,
-            judging_pause_ms: crate::store::JUDGING_PAUSE_MS,
-            max_unsettled_unfound: crate::store::MAX_UNSETTLED_UNFOUND,
+            judging: crate::store::JudgingRules::DEFAULT,
         };
         let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
         let first = lease(NOW);
