@@ -1859,12 +1859,15 @@ mod tests {
     }
 
     /// A page's job asks for its links only when ingest would follow them: its crawl request
-    /// reaches deeper than the page and has pages left to queue. A check's job never does.
+    /// reaches deeper than the page and has pages left to queue. A check's job never does. The
+    /// lease decides in SQL and ingest in `grow_frontier`: each page's record is then submitted
+    /// with an in-scope link, which is queued exactly where the job asked for links.
     #[test]
     fn jobs_ask_for_links_only_where_ingest_follows_them() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let node = SecretKey::from_bytes(&[7; 32]).public();
+        let key = SecretKey::from_bytes(&[7; 32]);
+        let node = key.public();
         store.register_node(&node, &node, "test", 0).unwrap();
         // (seed, max_pages, max_depth, whether its links are wanted)
         let requests = [
@@ -1886,7 +1889,8 @@ mod tests {
             let conn = store.writer().unwrap();
             queue_judging(&conn, 1, "check", "pending", "someone", 0);
         }
-        let jobs = store.lease(&node, 10, 1, &params(1)).unwrap().jobs;
+        let now = crate::testkit::FILL_T0;
+        let jobs = store.lease(&node, 10, now, &params(1)).unwrap().jobs;
         let wanted: std::collections::HashMap<&str, bool> = jobs
             .iter()
             .map(|j| (j.url.as_str(), j.follow_links))
@@ -1896,6 +1900,29 @@ mod tests {
         }
         assert_eq!(wanted.get("http://c1.example/"), Some(&false), "a check");
         assert_eq!(jobs.len(), 4);
+        let link = |page: &str| format!("{page}next");
+        let records = jobs
+            .iter()
+            .filter(|j| j.url != "http://c1.example/")
+            .enumerate()
+            .map(|(i, j)| {
+                let text = crate::testkit::sample_text(i as u64, 3_000);
+                crate::testkit::record_with_outlinks(&key, j, text, vec![link(&j.url)], now)
+            })
+            .collect();
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        crate::testkit::ingest_batch(&store, &key, &validator, records, now + 1).unwrap();
+        let conn = store.writer().unwrap();
+        for (seed, _, _, want) in requests {
+            let queued: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM tasks WHERE url = ?1",
+                    [link(seed)],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(queued, i64::from(want), "{seed}: the link followed");
+        }
     }
 
     /// An active node the lease gives no checks counts for the early give-up as one that cannot
