@@ -1200,9 +1200,14 @@ const UNCLAIMED_PER_STEP: usize = 256;
 pub const UNCLAIMABLE_WAIT_MS: i64 = 15 * 60 * 1000;
 /// How recently a node must have leased to count as one that may still take a job.
 pub const ACTIVE_NODE_MS: i64 = 60 * 60 * 1000;
-/// Most active nodes for which jobs are looked at for the early give-up: with more, some node
-/// independent of a job's fetchers is all but certain, and each pass would read the nodes.
+/// Most active nodes that may take checks for which jobs are looked at for the early give-up:
+/// with more, some node independent of a job's fetchers is all but certain, and each pass would
+/// compare every job with every node.
 const MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP: usize = 64;
+/// Most active nodes the early give-up reads to find those that may take checks: a network
+/// with more active nodes than this, most of them caught or paused, waits the server's wait,
+/// so that a pass never reads an unbounded number of rows on the writer.
+const MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP: usize = 4_096;
 
 /// Check jobs still queued that were made before ?1, after `(domain, id)` = (?2, ?3) in the
 /// index's order, at most ?4, with their exclusion lists: the candidates for the early give-up
@@ -1227,7 +1232,8 @@ impl Store {
     /// job no active node may take (none that leased within [`ACTIVE_NODE_MS`] is outside its
     /// exclusions and allowed checks by `judging`: a network of one node, or of one operator's
     /// nodes, or whose other nodes are caught or paused) goes to the validator's fetch once it
-    /// has waited that long instead, unless more than 64 nodes are active.
+    /// has waited that long instead, unless more than 64 active nodes may take checks or more
+    /// than 4,096 nodes are active.
     pub fn give_up_unclaimed_jobs(
         &self,
         now_ms: i64,
@@ -1277,8 +1283,8 @@ fn exclusion_token(k: &str) -> String {
 
 /// The tokens ([`push_task`]'s `excluded`) of each node that leased within [`ACTIVE_NODE_MS`]
 /// of `now_ms` and that `judging` lets take checks: its key, its payout key and its network
-/// when known. `None` when more than [`MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP`] nodes leased
-/// (whether or not they may take checks).
+/// when known. `None` when more than [`MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP`] such nodes leased,
+/// or more than [`MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP`] nodes of any standing.
 fn active_node_tokens(
     conn: &Connection,
     now_ms: i64,
@@ -1297,7 +1303,7 @@ fn active_node_tokens(
             .query_map(
                 params![
                     now_ms.saturating_sub(ACTIVE_NODE_MS),
-                    MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP as i64 + 1
+                    MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP as i64 + 1
                 ],
                 |r| {
                     Ok((
@@ -1311,13 +1317,16 @@ fn active_node_tokens(
             .op("active_nodes")?;
         rows.collect::<Result<_, _>>().op("active_nodes")?
     };
-    if active.len() > MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP {
+    if active.len() > MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP {
         return Ok(None);
     }
-    let mut nodes = Vec::with_capacity(active.len());
+    let mut nodes = Vec::new();
     for (node, payout, network, standing) in active {
         if !judging.allow(conn, &node, standing, now_ms)? {
             continue;
+        }
+        if nodes.len() == MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP {
+            return Ok(None);
         }
         let mut tokens = vec![exclusion_token(&node), exclusion_token(&payout)];
         if let Some(n) = network {
@@ -1830,20 +1839,40 @@ mod tests {
         assert_eq!(left, 300);
     }
 
-    /// With more active nodes than the early give-up looks at, it gives up nothing, even a job
-    /// that excludes them all (here by their network): the server's wait stands.
+    /// With more active nodes that may take checks than the early give-up looks at, it gives
+    /// up nothing, even a job that excludes them all (here by their network): the server's wait
+    /// stands. Caught nodes do not count towards that cap, up to the most nodes it reads.
     #[test]
     fn the_early_give_up_stands_aside_for_a_large_network() {
         const DAY: i64 = 86_400_000;
-        for (nodes, given_up) in [(MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP, 1), (65, 0)] {
+        let cap = MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP;
+        let read = MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP;
+        // (nodes that may take checks, caught nodes beside them, jobs given up)
+        for (allowed, caught, given_up) in [
+            (cap, 0, 1),
+            (cap + 1, 0, 0),
+            (cap, 100, 1),
+            (1, read - 1, 1),
+            (1, read, 0),
+        ] {
             let (_dir, store, node) = store_with(1, 1);
-            // `node` and nodes - 1 others.
-            for i in 1..nodes {
+            // `node` and allowed - 1 others.
+            for i in 1..allowed {
                 let k = SecretKey::from_bytes(&[u8::try_from(i + 10).unwrap(); 32]).public();
                 store.register_node(&k, &k, "test", 0).unwrap();
             }
             {
                 let conn = store.writer().unwrap();
+                // Caught: a failed check and credibility no higher than a new node's.
+                conn.execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                     INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms,
+                                       credibility, checks_failed)
+                     SELECT 'caught' || i, 'caught' || i, 'test', 0, 0, 0.0, 1 FROM n
+                      WHERE ?1 > 0",
+                    [caught as i64],
+                )
+                .unwrap();
                 conn.execute("UPDATE nodes SET network = '203.0.113.0/24'", [])
                     .unwrap();
                 let excluded = format!("{node} net:203.0.113.0/24");
@@ -1853,7 +1882,7 @@ mod tests {
             assert_eq!(
                 store.give_up_unclaimed_jobs(now, DAY, true, RULES).unwrap(),
                 given_up,
-                "{nodes} active nodes"
+                "{allowed} active nodes that may take checks, {caught} caught"
             );
         }
     }
