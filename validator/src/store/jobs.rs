@@ -1292,36 +1292,35 @@ fn active_node_tokens(
 ) -> Result<Option<Vec<Vec<String>>>, StoreError> {
     // A node, its payout key, its network, its standing.
     type Active = (String, String, Option<String>, JudgeStanding);
-    let active: Vec<Active> = {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT node, payout, network, checks_failed, credibility, judging_given_back_ms
-                   FROM nodes WHERE last_seen_ms >= ?1 LIMIT ?2",
-            )
-            .op("active_nodes")?;
-        let rows = stmt
-            .query_map(
-                params![
-                    now_ms.saturating_sub(ACTIVE_NODE_MS),
-                    MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP as i64 + 1
-                ],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        (r.get(3)?, r.get(4)?, r.get(5)?),
-                    ))
-                },
-            )
-            .op("active_nodes")?;
-        rows.collect::<Result<_, _>>().op("active_nodes")?
-    };
-    if active.len() > MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP {
-        return Ok(None);
-    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT node, payout, network, checks_failed, credibility, judging_given_back_ms
+               FROM nodes WHERE last_seen_ms >= ?1 LIMIT ?2",
+        )
+        .op("active_nodes")?;
+    // Read one at a time: in a large network the cap is reached after its first rows.
+    let rows = stmt
+        .query_map(
+            params![
+                now_ms.saturating_sub(ACTIVE_NODE_MS),
+                MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP as i64 + 1
+            ],
+            |r| -> rusqlite::Result<Active> {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    (r.get(3)?, r.get(4)?, r.get(5)?),
+                ))
+            },
+        )
+        .op("active_nodes")?;
     let mut nodes = Vec::new();
-    for (node, payout, network, standing) in active {
+    for (read, row) in rows.enumerate() {
+        let (node, payout, network, standing) = row.op("active_nodes")?;
+        if read == MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP {
+            return Ok(None);
+        }
         if !judging.allow(conn, &node, standing, now_ms)? {
             continue;
         }
