@@ -1511,12 +1511,21 @@ mod tests {
     use super::*;
     use gleaner_protocol::SecretKey;
 
-    /// A store with one registered node and a request for `pages` URLs on each of `sites` sites.
-    fn store_with(sites: usize, pages: usize) -> (tempfile::TempDir, Store, PublicKey) {
+    /// An empty store with one registered node (paid to its own key), and the node's key.
+    fn store_with_node() -> (tempfile::TempDir, Store, SecretKey) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let node = SecretKey::from_bytes(&[7; 32]).public();
-        store.register_node(&node, &node, "test", 0).unwrap();
+        let key = SecretKey::from_bytes(&[7; 32]);
+        store
+            .register_node(&key.public(), &key.public(), "test", 0)
+            .unwrap();
+        (dir, store, key)
+    }
+
+    /// A store with one registered node and a request for `pages` URLs on each of `sites` sites.
+    fn store_with(sites: usize, pages: usize) -> (tempfile::TempDir, Store, PublicKey) {
+        let (dir, store, key) = store_with_node();
+        let node = key.public();
         let seeds = (0..sites)
             .flat_map(|s| (0..pages).map(move |p| format!("http://site{s}.example/p{p}")))
             .collect();
@@ -1892,11 +1901,8 @@ mod tests {
     /// with an in-scope link, which is queued exactly where the job asked for links.
     #[test]
     fn jobs_ask_for_links_only_where_ingest_follows_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let key = SecretKey::from_bytes(&[7; 32]);
+        let (_dir, store, key) = store_with_node();
         let node = key.public();
-        store.register_node(&node, &node, "test", 0).unwrap();
         // (seed, max_pages, max_depth, whether its links are wanted)
         let requests = [
             ("http://deeper.example/", 10, 1, true),
