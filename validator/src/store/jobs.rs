@@ -1295,16 +1295,14 @@ fn active_node_tokens(
     let mut stmt = conn
         .prepare_cached(
             "SELECT node, payout, network, checks_failed, credibility, judging_given_back_ms
-               FROM nodes WHERE last_seen_ms >= ?1 LIMIT ?2",
+               FROM nodes WHERE last_seen_ms >= ?1",
         )
         .op("active_nodes")?;
-    // Read one at a time: in a large network the cap is reached after its first rows.
+    // Read one at a time, and no further than the loop needs: in a large network the cap is
+    // reached after its first rows, and the read bound ends the scan in any other.
     let rows = stmt
         .query_map(
-            params![
-                now_ms.saturating_sub(ACTIVE_NODE_MS),
-                MAX_ACTIVE_NODES_READ_FOR_EARLY_GIVE_UP as i64 + 1
-            ],
+            params![now_ms.saturating_sub(ACTIVE_NODE_MS)],
             |r| -> rusqlite::Result<Active> {
                 Ok((
                     r.get(0)?,
