@@ -2,9 +2,10 @@
 //! or of nodes paid to its payout key or on its network), waiting for another node or for the
 //! give-up: after `check_wait_secs` (a day by default), or a quarter of an hour when no active
 //! node may take them (a network of one node). Each lease asks a domain for its oldest check the
-//! node may take before its oldest page, and that query reads past every check the node may not
-//! take; a lease also reads on past domains holding nothing for the node (up to 4,096 a lease),
-//! and moves them to the back of the ready order.
+//! node may take before its oldest page: it reads the checks oldest first, and past 64 the node
+//! may not take, one exclusion list at a time (each list's oldest check, one index seek), up to
+//! 64 lists, then on in id order; a lease also reads on past domains holding nothing for the
+//! node (up to 4,096 a lease), and moves them to the back of the ready order.
 //!
 //! `cargo bench -p gleaner-validator --bench lease` (optional: `-- LEASES`, default 200). Two
 //! cases, each on a fresh store:
@@ -12,6 +13,9 @@
 //!   50,000, 200,000; a site gives at most ~86,400 pages a day at one page a second, so a day of
 //!   one node's checks at the new-node rate of one in two is ~43,000): the median time of a
 //!   lease of one page;
+//! - the same site, its B checks (B = 1,000, 10,000, 50,000) each of another node on the asking
+//!   node's network, so each its own exclusion list: the case the lease cannot read past a list
+//!   at a time, where it reads on in id order;
 //! - D domains holding one such check each, ahead of the node's pages in the lease order
 //!   (D = 100, 1,000, 4,196): the first lease, which reads past them, then the median of the
 //!   leases after it.
@@ -25,7 +29,7 @@
 use std::time::Instant;
 
 use gleaner_protocol::SecretKey;
-use gleaner_validator::store::{CrawlRequest, JudgingRules, LeaseParams};
+use gleaner_validator::store::{CrawlRequest, JudgingRules, LeaseParams, Network};
 use gleaner_validator::{Store, testkit};
 
 const T0: i64 = 1_767_225_600_000;
@@ -94,6 +98,41 @@ fn main() {
             store.register_node(&other, &other, "bench", T0).unwrap();
             let lease = store.lease(&other, 1, T0 + 10_000_000, &p).unwrap();
             assert!(lease.jobs[0].url.ends_with("/check/0"), "{:?}", lease.jobs);
+        }
+        println!(
+            "  {backlog:>7} checks queued: {:.3} ms a lease of one page (median of {leases})",
+            median_ms(times)
+        );
+    }
+
+    println!(
+        "one site, its queue holding checks of as many other nodes on the node's network (each \
+         its own exclusion list) beside its pages:"
+    );
+    let network = Network::of("203.0.113.7".parse().unwrap());
+    let on_network = LeaseParams {
+        network,
+        ..params()
+    };
+    for backlog in [1_000usize, 10_000, 50_000] {
+        let (_dir, store, node) = store_with_pages("big.example", leases);
+        testkit::queue_checks(
+            &store,
+            "big.example",
+            backlog,
+            |i| format!("other{i} net:203.0.113.0/24"),
+            T0,
+        )
+        .unwrap();
+        let mut times = Vec::with_capacity(leases);
+        for k in 0..leases {
+            let t = Instant::now();
+            let lease = store
+                .lease(&node, 1, T0 + 1 + k as i64, &on_network)
+                .unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(lease.jobs.len(), 1, "a page each lease");
+            assert!(lease.jobs[0].url.contains("/p"), "{:?}", lease.jobs[0]);
         }
         println!(
             "  {backlog:>7} checks queued: {:.3} ms a lease of one page (median of {leases})",

@@ -309,11 +309,23 @@ pub fn queue_checks_excluding(
     primary: &PublicKey,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    let excluded = primary.to_string();
+    queue_checks(store, domain, n, |_| excluded.clone(), now_ms)
+}
+
+/// Queues `n` check jobs on `domain` as [`queue_checks_excluding`] does, job `i` with the
+/// exclusion list `excluded(i)` (space-separated node keys, payout keys and `net:` tokens).
+pub fn queue_checks(
+    store: &Store,
+    domain: &str,
+    n: usize,
+    excluded: impl Fn(usize) -> String,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     use crate::store::Op;
     let conn = store.writer()?;
     // Rolled back when dropped unless committed: an error leaves nothing half queued.
     let tx = conn.unchecked_transaction().op("queue_checks")?;
-    let excluded = primary.to_string();
     for i in 0..n {
         let url = format!("http://{domain}/check/{i}");
         let check_id = i64::try_from(i).unwrap_or(i64::MAX);
@@ -325,7 +337,7 @@ pub fn queue_checks_excluding(
             0,
             "check",
             Some(check_id),
-            &excluded,
+            &excluded(i),
             now_ms,
         )?;
     }

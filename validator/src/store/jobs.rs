@@ -472,16 +472,139 @@ macro_rules! for_the_node {
     };
 }
 
-/// Domain ?1's oldest queued check or tie-break job the asking node may take (see
-/// `for_the_node`), over the partial index `tasks_queued_judging`, its links never wanted (a
-/// check's record grows no frontier). A domain's checks go before its pages: a check fetched
-/// soon after the page it checks finds the page as it was (pages change), and a new node is
-/// proven, and paid by its credibility, as soon as its checks are done rather than after the
-/// site's whole queue.
-pub(super) const DOMAIN_JUDGING_TASK_SQL: &str = concat!(
-    "SELECT id, url, 0 FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'",
+/// Domain ?1's queued check and tie-break jobs after id ?2, oldest first, with their exclusion
+/// lists, over the partial index `tasks_queued_judging`: what [`first_judging_task`] reads.
+pub(super) const DOMAIN_JUDGING_TASKS_SQL: &str = "SELECT id, url, excluded FROM tasks
+     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND id > ?2
+     ORDER BY id";
+
+/// Domain ?1's oldest queued check or tie-break job of the first exclusion list in sort order,
+/// over the partial index `tasks_queued_judging_excluded`.
+pub(super) const DOMAIN_JUDGING_FIRST_LIST_SQL: &str = "SELECT id, url, excluded FROM tasks
+     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'
+     ORDER BY excluded, id LIMIT 1";
+
+/// Domain ?1's oldest queued check or tie-break job whose exclusion list sorts after ?2, over
+/// the partial index `tasks_queued_judging_excluded`: the oldest job of the next list, one seek.
+/// (A row-value bound `(excluded, id) > (?2, ?3)` would seek to the list ?2 itself and read
+/// through all its jobs.)
+pub(super) const DOMAIN_JUDGING_LIST_SQL: &str = "SELECT id, url, excluded FROM tasks
+     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND excluded > ?2
+     ORDER BY excluded, id LIMIT 1";
+
+/// Domain ?1's oldest queued check or tie-break job after id ?5 the asking node may take (see
+/// `for_the_node`), over `tasks_queued_judging`: [`first_judging_task`]'s last resort.
+pub(super) const DOMAIN_JUDGING_TASK_AFTER_SQL: &str = concat!(
+    "SELECT id, url FROM tasks
+      WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND id > ?5",
     for_the_node!()
 );
+
+/// Check and tie-break jobs [`first_judging_task`] reads in id order before it turns to reading
+/// them an exclusion list at a time.
+const JUDGING_HEAD_ROWS: usize = 64;
+/// Most exclusion lists [`first_judging_task`] reads one at a time; a queue with more is read
+/// on in id order.
+const MAX_JUDGING_LISTS: usize = 64;
+
+/// What a task's `excluded` list ([`push_task`]) is matched against for one node: its key, its
+/// payout key and its network when known, each padded as [`exclusion_token`] pads it, in the
+/// order `for_the_node` binds them (?2, ?3, ?4).
+#[derive(Debug, Clone)]
+struct NodeTokens {
+    node: String,
+    payout: Option<String>,
+    network: Option<String>,
+}
+
+impl NodeTokens {
+    /// The tokens of `node`, paid to `payout`, on `network` (as [`Network`] writes it).
+    fn of(node: &str, payout: Option<&str>, network: Option<&str>) -> Self {
+        NodeTokens {
+            node: exclusion_token(node),
+            payout: payout.map(exclusion_token),
+            network: network.map(|n| exclusion_token(&super::nodes::network_token(n))),
+        }
+    }
+
+    /// Whether `excluded` names the node, its payout key or its network: the node may not take
+    /// the task. The same test as `for_the_node`'s `instr`s.
+    fn excluded_by(&self, excluded: &str) -> bool {
+        let padded = exclusion_token(excluded);
+        std::iter::once(&self.node)
+            .chain(&self.payout)
+            .chain(&self.network)
+            .any(|t| padded.contains(t.as_str()))
+    }
+}
+
+/// Domain `domain`'s oldest queued check or tie-break job that the node of `tokens` may take:
+/// (id, URL). Its links are never wanted (a check's record grows no frontier). A domain's checks
+/// go before its pages: a check fetched soon after the page it checks finds the page as it was
+/// (pages change), and a new node is proven, and paid by its credibility, as soon as its checks
+/// are done rather than after the site's whole queue.
+///
+/// The jobs are read oldest first ([`DOMAIN_JUDGING_TASKS_SQL`]) until one may be taken, but
+/// not through a long run of jobs the node may not take: its own pages' checks waiting for
+/// another node can be a day's worth, tens of thousands, and each lease would read them all.
+/// After [`JUDGING_HEAD_ROWS`] such jobs the queue is read an exclusion list at a time instead
+/// ([`DOMAIN_JUDGING_LIST_SQL`]): each list's oldest job, one seek each. Whether a node may
+/// take a job depends on its list alone, so the oldest job the node may take is the oldest
+/// among the lists that allow it: the same job. Lists are few where one node's checks fill
+/// the queue; past [`MAX_JUDGING_LISTS`] of them the rest is read in id order as before.
+fn first_judging_task(
+    conn: &Connection,
+    domain: &str,
+    tokens: &NodeTokens,
+) -> Result<Option<(i64, String)>, StoreError> {
+    type Row = (i64, String, String);
+    let row =
+        |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) };
+    // The oldest jobs, in id order.
+    let mut last = i64::MIN;
+    {
+        let mut stmt = conn.prepare_cached(DOMAIN_JUDGING_TASKS_SQL).op("lease")?;
+        let mut rows = stmt.query(params![domain, last]).op("lease")?;
+        for _ in 0..JUDGING_HEAD_ROWS {
+            let Some(r) = rows.next().op("lease")? else {
+                return Ok(None);
+            };
+            let (id, url, excluded) = row(r).op("lease")?;
+            if !tokens.excluded_by(&excluded) {
+                return Ok(Some((id, url)));
+            }
+            last = id;
+        }
+    }
+    // An exclusion list at a time: the oldest job of each list that allows the node.
+    let mut best: Option<(i64, String)> = None;
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_JUDGING_LISTS {
+        let next = match &after {
+            None => conn.query_row_cached(DOMAIN_JUDGING_FIRST_LIST_SQL, params![domain], row),
+            Some(list) => {
+                conn.query_row_cached(DOMAIN_JUDGING_LIST_SQL, params![domain, list], row)
+            }
+        }
+        .optional()
+        .op("lease")?;
+        let Some((id, url, excluded)) = next else {
+            return Ok(best);
+        };
+        if !tokens.excluded_by(&excluded) && best.as_ref().is_none_or(|(b, _)| id < *b) {
+            best = Some((id, url));
+        }
+        after = Some(excluded);
+    }
+    // Too many lists: the rest of the queue in id order, filtered inside SQLite.
+    conn.query_row_cached(
+        DOMAIN_JUDGING_TASK_AFTER_SQL,
+        params![domain, tokens.node, tokens.payout, tokens.network, last],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .op("lease")
+}
 
 /// Domain ?1's oldest queued page to fetch first (`primary`) the asking node may take (see
 /// `for_the_node`), and whether its links are wanted ([`Job::follow_links`]): its crawl request
@@ -550,11 +673,8 @@ pub(super) fn lease_in(
     // A task names the nodes it must not go to, their payout keys and their networks (see
     // `push_task`): a node paid to the same key as the node it would check, or on the same
     // network, is not independent of it.
-    let me = exclusion_token(&node_s);
-    let payout = payout.as_deref().map(exclusion_token);
-    let network = p
-        .network
-        .map(|n| exclusion_token(&super::nodes::network_token(&n.to_string())));
+    let network = p.network.map(|n| n.to_string());
+    let tokens = NodeTokens::of(&node_s, payout.as_deref(), network.as_deref());
     let room = i64::from(p.max_open_per_node).saturating_sub(open).max(0);
     let want = i64::from(max.min(MAX_JOBS_PER_LEASE)).min(room);
     let max_judging = judging_jobs_allowed(want, judges, proven);
@@ -592,14 +712,15 @@ pub(super) fn lease_in(
             after = (next_allowed_ms, domain.clone());
             // A task: its id, its URL and whether its links are wanted.
             let first = |sql: &str| -> Result<Option<(i64, String, bool)>, StoreError> {
-                tx.query_row_cached(sql, params![domain, me, payout, network], |r| {
+                let t = &tokens;
+                tx.query_row_cached(sql, params![domain, t.node, t.payout, t.network], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()
                 .op("lease")
             };
             let check = if judging < max_judging {
-                first(DOMAIN_JUDGING_TASK_SQL)?
+                first_judging_task(tx, &domain, &tokens)?.map(|(id, url)| (id, url, false))
             } else {
                 None
             };
@@ -1289,7 +1410,7 @@ fn active_node_tokens(
     conn: &Connection,
     now_ms: i64,
     judging: JudgingRules,
-) -> Result<Option<Vec<Vec<String>>>, StoreError> {
+) -> Result<Option<Vec<NodeTokens>>, StoreError> {
     // A node, its payout key, its network, its standing.
     type Active = (String, String, Option<String>, JudgeStanding);
     let mut stmt = conn
@@ -1325,11 +1446,7 @@ fn active_node_tokens(
         if nodes.len() == MAX_ACTIVE_NODES_FOR_EARLY_GIVE_UP {
             return Ok(None);
         }
-        let mut tokens = vec![exclusion_token(&node), exclusion_token(&payout)];
-        if let Some(n) = network {
-            tokens.push(exclusion_token(&super::nodes::network_token(&n)));
-        }
-        nodes.push(tokens);
+        nodes.push(NodeTokens::of(&node, Some(&payout), network.as_deref()));
     }
     Ok(Some(nodes))
 }
@@ -1346,7 +1463,7 @@ fn give_up_unclaimable(
     conn: &Connection,
     early: i64,
     after: &IndexPlace,
-    active: &[Vec<String>],
+    active: &[NodeTokens],
     now_ms: i64,
 ) -> Result<(usize, usize, Option<IndexPlace>), StoreError> {
     // An [`UnclaimedJob`] and its exclusion list.
@@ -1369,10 +1486,7 @@ fn give_up_unclaimable(
         .into_iter()
         .filter_map(
             |(id, kind, check_id, url, domain, request_id, depth, excluded)| {
-                let excluded = exclusion_token(&excluded);
-                let no_node_may = active
-                    .iter()
-                    .all(|tokens| tokens.iter().any(|t| excluded.contains(t.as_str())));
+                let no_node_may = active.iter().all(|tokens| tokens.excluded_by(&excluded));
                 no_node_may.then_some((id, kind, check_id, url, domain, request_id, depth))
             },
         )
@@ -2162,6 +2276,197 @@ mod tests {
         assert_eq!(urls(&other, 3), ["http://a00000.example/check"]);
     }
 
+    /// The lease's check pick as one query, the form it had before [`first_judging_task`]:
+    /// the domain's queued check and tie-break jobs in id order, the first the node may take.
+    const JUDGING_IN_ID_ORDER_SQL: &str = concat!(
+        "SELECT id, url FROM tasks WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'",
+        for_the_node!()
+    );
+
+    /// However the queue is read (in id order; past a long head of jobs the node may not take,
+    /// an exclusion list at a time; past too many lists, in id order again), the job picked is
+    /// the one the whole queue read in id order gives, for every node: nodes sharing a payout key
+    /// or a network, one whose key is a prefix of another's, one with no payout or network known.
+    #[test]
+    fn the_check_a_lease_picks_is_the_oldest_the_node_may_take_however_the_queue_is_read() {
+        const LONG_RUN: usize = 2_000;
+        let (_dir, store, _) = store_with_node();
+        let conn = store.writer().unwrap();
+        // Twelve nodes `k0`..`k11` (`k1` a prefix of `k10` and `k11`); pairs share a payout key,
+        // threes a network.
+        let key = |i: usize| format!("k{i}");
+        let payout = |i: usize| format!("pay{}", i / 2);
+        let net = |i: usize| format!("net:10.0.{}.0/24", i / 3);
+        let own = |i: usize| format!("{} {} {}", key(i), payout(i), net(i));
+        // A small linear congruential generator: the same queue every run.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        let mut pushed = 0;
+        let mut push = |domain: &str, kind: &str, excluded: &str, state: &str| {
+            pushed += 1;
+            let url = format!("http://{domain}/{pushed}");
+            push_task(&conn, &url, domain, 1, 0, kind, Some(pushed), excluded, 0).unwrap();
+            if state != "queued" {
+                conn.execute(
+                    "UPDATE tasks SET state = ?2 WHERE url = ?1",
+                    params![url, state],
+                )
+                .unwrap();
+            }
+        };
+        let mut random_job = |domain: &str, push: &mut dyn FnMut(&str, &str, &str, &str)| {
+            let excluded = match next(5) {
+                0 => String::new(),
+                1 => own(next(12)),
+                2 => format!("{} {}", own(next(12)), own(next(12))),
+                3 => format!("k1{}", next(3)),
+                _ => format!("someone{} net:10.0.{}.0/24", next(50), next(4)),
+            };
+            let kind = ["check", "tiebreak", "primary"][next(3)];
+            let state = ["queued", "queued", "queued", "leased", "done"][next(5)];
+            push(domain, kind, &excluded, state);
+        };
+        // Few jobs: the head alone.
+        for _ in 0..20 {
+            random_job("few.example", &mut push);
+        }
+        // Node 0's own checks fill the head (a day's worth is tens of thousands), then jobs
+        // whose lists sort in another order than their ages (the oldest one node 0 may take
+        // has the last list), then jobs of every kind: a few lists.
+        for _ in 0..LONG_RUN {
+            push("long.example", "check", &own(0), "queued");
+        }
+        push("long.example", "check", "zz", "queued");
+        push("long.example", "tiebreak", "", "queued");
+        push("long.example", "check", "aa", "queued");
+        for _ in 0..40 {
+            random_job("long.example", &mut push);
+        }
+        // Jobs of many nodes on nodes 0–2's network, each its own list: more lists than are
+        // read one at a time, then jobs of every kind.
+        for k in 0..(MAX_JUDGING_LISTS + 20) {
+            push(
+                "many.example",
+                "check",
+                &format!("m{k} net:10.0.0.0/24"),
+                "queued",
+            );
+        }
+        push("many.example", "check", "zz", "queued");
+        push("many.example", "check", "", "queued");
+        for _ in 0..40 {
+            random_job("many.example", &mut push);
+        }
+        let lists = |domain: &str| -> i64 {
+            conn.query_row(
+                "SELECT COUNT(DISTINCT excluded) FROM tasks
+                  WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'",
+                [domain],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert!(lists("many.example") > MAX_JUDGING_LISTS as i64);
+
+        let mut picked = 0;
+        for domain in [
+            "few.example",
+            "long.example",
+            "many.example",
+            "none.example",
+        ] {
+            for i in 0..12 {
+                for (known_payout, known_net) in [(true, true), (false, true), (true, false)] {
+                    let pay = payout(i);
+                    let network = net(i);
+                    let tokens = NodeTokens {
+                        node: exclusion_token(&key(i)),
+                        payout: known_payout.then(|| exclusion_token(&pay)),
+                        network: known_net.then(|| exclusion_token(&network)),
+                    };
+                    let t = &tokens;
+                    let expected: Option<(i64, String)> = conn
+                        .query_row(
+                            JUDGING_IN_ID_ORDER_SQL,
+                            params![domain, t.node, t.payout, t.network],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()
+                        .unwrap();
+                    let got = first_judging_task(&conn, domain, &tokens).unwrap();
+                    assert_eq!(got, expected, "{domain}, node {i}, {tokens:?}");
+                    picked += usize::from(got.is_some());
+                }
+            }
+        }
+        assert!(picked > 50, "most nodes find a job: {picked}");
+        // Node 0's pick on the long queue lies past the head, found by list; nodes 0–2's on the
+        // many-list queue past every list read one at a time.
+        let position = |domain: &str, i: usize| -> i64 {
+            let tokens = NodeTokens {
+                node: exclusion_token(&key(i)),
+                payout: Some(exclusion_token(&payout(i))),
+                network: Some(exclusion_token(&net(i))),
+            };
+            let (id, _) = first_judging_task(&conn, domain, &tokens).unwrap().unwrap();
+            conn.query_row(
+                "SELECT COUNT(*) FROM tasks WHERE domain = ?1 AND state = 'queued'
+                    AND kind <> 'primary' AND id < ?2",
+                params![domain, id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(position("long.example", 0), LONG_RUN as i64);
+        assert_eq!(position("many.example", 1), MAX_JUDGING_LISTS as i64 + 20);
+
+        // Node 0's pick on the long queue reads far fewer rows than the run it reads past: the
+        // virtual machine steps of both statements, a few per row read, stay below the run's
+        // length (read row by row, they are several times it).
+        let vm_steps = |reset: bool| -> i32 {
+            [
+                DOMAIN_JUDGING_TASKS_SQL,
+                DOMAIN_JUDGING_FIRST_LIST_SQL,
+                DOMAIN_JUDGING_LIST_SQL,
+                DOMAIN_JUDGING_TASK_AFTER_SQL,
+            ]
+            .iter()
+            .map(|sql| {
+                let stmt = conn.prepare_cached(sql).unwrap();
+                if reset {
+                    stmt.reset_status(rusqlite::StatementStatus::VmStep)
+                } else {
+                    stmt.get_status(rusqlite::StatementStatus::VmStep)
+                }
+            })
+            .sum()
+        };
+        vm_steps(true);
+        let tokens = NodeTokens {
+            node: exclusion_token(&key(0)),
+            payout: Some(exclusion_token(&payout(0))),
+            network: None,
+        };
+        let (_, url) = first_judging_task(&conn, "long.example", &tokens)
+            .unwrap()
+            .unwrap();
+        let oldest_allowed: String = conn
+            .query_row(
+                "SELECT url FROM tasks WHERE domain = 'long.example' AND excluded = 'zz'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(url, oldest_allowed);
+        let read = vm_steps(false);
+        assert!(read < LONG_RUN as i32, "{read} steps");
+    }
+
     /// A lease looks at many domains, each with its own binding of the cached task query; the
     /// query planner stability guarantee (`store::prepare_connection`) keeps SQLite from parsing
     /// and planning it again for each one (without it, every new domain re-planned it).
@@ -2173,7 +2478,7 @@ mod tests {
             assert_eq!(lease.jobs.len(), 4, "round {round}");
         }
         let conn = store.writer().unwrap();
-        for sql in [DOMAIN_JUDGING_TASK_SQL, DOMAIN_PAGE_TASK_SQL] {
+        for sql in [DOMAIN_JUDGING_TASKS_SQL, DOMAIN_PAGE_TASK_SQL] {
             let stmt = conn.prepare_cached(sql).unwrap();
             assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
             // It ran once per domain leased: the count above is about the statement the leases

@@ -112,12 +112,17 @@ CREATE TABLE IF NOT EXISTS tasks (
 -- nothing. (Version 2 indexed (domain, state, id) over every task ever made.)
 CREATE INDEX IF NOT EXISTS tasks_queued ON tasks(domain, id) WHERE state = 'queued';
 -- Queued check and tie-break jobs, by domain: for the lease, which gives them before the
--- domain's pages (`jobs::DOMAIN_JUDGING_TASK_SQL`), and for giving up those no node took in time
+-- domain's pages (`jobs::DOMAIN_JUDGING_TASKS_SQL`), and for giving up those no node took in time
 -- (`jobs::UNCLAIMED_JOBS_SQL`, reading all of them). No version step: this file, run at every
 -- open, makes it. (A second index of the same tasks by age, briefly made, is dropped.)
 CREATE INDEX IF NOT EXISTS tasks_queued_judging ON tasks(domain, id)
     WHERE state = 'queued' AND kind <> 'primary';
 DROP INDEX IF EXISTS tasks_judging_queued;
+-- The same jobs by exclusion list: the lease reads past a long run of jobs the node may not take
+-- one list at a time (`jobs::DOMAIN_JUDGING_LIST_SQL`) instead of one job at a time. Made at
+-- open like the one above.
+CREATE INDEX IF NOT EXISTS tasks_queued_judging_excluded ON tasks(domain, excluded, id)
+    WHERE state = 'queued' AND kind <> 'primary';
 
 CREATE TABLE IF NOT EXISTS leases (
     lease_id        TEXT PRIMARY KEY,
