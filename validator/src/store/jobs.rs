@@ -478,14 +478,14 @@ pub(super) const DOMAIN_JUDGING_TASKS_SQL: &str = "SELECT id, url, excluded FROM
      WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND id > ?2
      ORDER BY id";
 
-/// Domain ?1's oldest queued check or tie-break job of the first exclusion list in sort order,
-/// over the partial index `tasks_queued_judging_excluded`.
-pub(super) const DOMAIN_JUDGING_FIRST_LIST_SQL: &str = "SELECT id, url, excluded FROM tasks
-     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary'
+/// Domain ?1's oldest queued check or tie-break job whose exclusion list sorts at or after ?2,
+/// over the partial index `tasks_queued_judging_excluded`: the oldest job of the first such
+/// list, one seek.
+pub(super) const DOMAIN_JUDGING_LIST_FROM_SQL: &str = "SELECT id, url, excluded FROM tasks
+     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND excluded >= ?2
      ORDER BY excluded, id LIMIT 1";
 
-/// Domain ?1's oldest queued check or tie-break job whose exclusion list sorts after ?2, over
-/// the partial index `tasks_queued_judging_excluded`: the oldest job of the next list, one seek.
+/// [`DOMAIN_JUDGING_LIST_FROM_SQL`] for the lists that sort after ?2: the next list's oldest job.
 /// (A row-value bound `(excluded, id) > (?2, ?3)` would seek to the list ?2 itself and read
 /// through all its jobs.)
 pub(super) const DOMAIN_JUDGING_LIST_SQL: &str = "SELECT id, url, excluded FROM tasks
@@ -503,8 +503,8 @@ pub(super) const DOMAIN_JUDGING_TASK_AFTER_SQL: &str = concat!(
 /// Check and tie-break jobs [`first_judging_task`] reads in id order before it turns to reading
 /// them an exclusion list at a time.
 const JUDGING_HEAD_ROWS: usize = 64;
-/// Most exclusion lists [`first_judging_task`] reads one at a time; a queue with more is read
-/// on in id order.
+/// Most exclusion lists (or runs of lists) [`first_judging_task`] reads one at a time; a queue
+/// with more is read on in id order.
 const MAX_JUDGING_LISTS: usize = 64;
 
 /// What a task's `excluded` list ([`push_task`]) is matched against for one node: its key, its
@@ -527,14 +527,25 @@ impl NodeTokens {
         }
     }
 
+    /// The node's tokens, padded.
+    fn padded(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.node)
+            .chain(&self.payout)
+            .chain(&self.network)
+    }
+
     /// Whether `excluded` names the node, its payout key or its network: the node may not take
     /// the task. The same test as `for_the_node`'s `instr`s.
     fn excluded_by(&self, excluded: &str) -> bool {
         let padded = exclusion_token(excluded);
-        std::iter::once(&self.node)
-            .chain(&self.payout)
-            .chain(&self.network)
-            .any(|t| padded.contains(t.as_str()))
+        self.padded().any(|t| padded.contains(t.as_str()))
+    }
+
+    /// The first token of `excluded`, when it is one of the node's: every list that starts
+    /// with it excludes the node too.
+    fn first_of<'e>(&self, excluded: &'e str) -> Option<&'e str> {
+        let first = excluded.split(' ').next()?;
+        (!first.is_empty() && self.padded().any(|t| t.trim_matches(' ') == first)).then_some(first)
     }
 }
 
@@ -550,8 +561,12 @@ impl NodeTokens {
 /// After [`JUDGING_HEAD_ROWS`] such jobs the queue is read an exclusion list at a time instead
 /// ([`DOMAIN_JUDGING_LIST_SQL`]): each list's oldest job, one seek each. Whether a node may
 /// take a job depends on its list alone, so the oldest job the node may take is the oldest
-/// among the lists that allow it: the same job. Lists are few where one node's checks fill
-/// the queue; past [`MAX_JUDGING_LISTS`] of them the rest is read in id order as before.
+/// among the lists that allow it: the same job. A list that starts with one of the node's own
+/// tokens is passed over with every list that starts the same way, in one seek: lists start
+/// with the checked node's network ([`super::nodes::not_independent_of`]), so the checks of
+/// every node on the asking node's network go by at once. Lists are few where one node's
+/// checks fill the queue; past [`MAX_JUDGING_LISTS`] seeks the rest is read in id order as
+/// before.
 fn first_judging_task(
     conn: &Connection,
     domain: &str,
@@ -578,23 +593,29 @@ fn first_judging_task(
     }
     // An exclusion list at a time: the oldest job of each list that allows the node.
     let mut best: Option<(i64, String)> = None;
-    let mut after: Option<String> = None;
+    // Where the next list starts: at or after a bound (the first list: at or after ''), or
+    // after a list.
+    let mut from = (DOMAIN_JUDGING_LIST_FROM_SQL, String::new());
     for _ in 0..MAX_JUDGING_LISTS {
-        let next = match &after {
-            None => conn.query_row_cached(DOMAIN_JUDGING_FIRST_LIST_SQL, params![domain], row),
-            Some(list) => {
-                conn.query_row_cached(DOMAIN_JUDGING_LIST_SQL, params![domain, list], row)
-            }
-        }
-        .optional()
-        .op("lease")?;
+        let next = conn
+            .query_row_cached(from.0, params![domain, from.1], row)
+            .optional()
+            .op("lease")?;
         let Some((id, url, excluded)) = next else {
             return Ok(best);
         };
-        if !tokens.excluded_by(&excluded) && best.as_ref().is_none_or(|(b, _)| id < *b) {
-            best = Some((id, url));
-        }
-        after = Some(excluded);
+        from = match tokens.first_of(&excluded) {
+            // Past every list that starts with the token: they sort before the token and
+            // `!`, the character after the space that ends it (tokens hold no character
+            // below `!`).
+            Some(first) => (DOMAIN_JUDGING_LIST_FROM_SQL, format!("{first}!")),
+            None => {
+                if !tokens.excluded_by(&excluded) && best.as_ref().is_none_or(|(b, _)| id < *b) {
+                    best = Some((id, url));
+                }
+                (DOMAIN_JUDGING_LIST_SQL, excluded)
+            }
+        };
     }
     // Too many lists: the rest of the queue in id order, filtered inside SQLite.
     conn.query_row_cached(
@@ -993,10 +1014,12 @@ pub(crate) fn enqueue(
 }
 
 /// Adds a queued task and counts it on its domain. `excluded`: space-separated node keys, payout
-/// keys and network tokens (`net:` and a [`Network`]) the task must
-/// not be leased to (a node is excluded by its own key, its payout key or the network it asks
-/// from): for a check, the primary node, its payout and its network; for a tie-break, both
-/// earlier fetchers and theirs; for a page taken back from a node caught lying, that node.
+/// keys and network tokens (`net:` and a [`Network`]) the task must not be leased to (a node is
+/// excluded by its own key, its payout key or the network it asks from): for a check, the
+/// primary node's network, the node and its payout ([`super::nodes::not_independent_of`]);
+/// for a tie-break, both earlier fetchers' so; for a page taken back from a node caught lying,
+/// that node. Tokens hold no character at or below the space, and one space separates them
+/// ([`first_judging_task`] passes over the lists that start with a token on that ground).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn push_task(
     conn: &Connection,
@@ -2297,7 +2320,10 @@ mod tests {
         let key = |i: usize| format!("k{i}");
         let payout = |i: usize| format!("pay{}", i / 2);
         let net = |i: usize| format!("net:10.0.{}.0/24", i / 3);
-        let own = |i: usize| format!("{} {} {}", key(i), payout(i), net(i));
+        // A check of node `i`'s page, its list as `not_independent_of` writes it (network
+        // first), and as lists were written before (node first).
+        let own = |i: usize| format!("{} {} {}", net(i), key(i), payout(i));
+        let own_before = |i: usize| format!("{} {} {}", key(i), payout(i), net(i));
         // A small linear congruential generator: the same queue every run.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move |n: usize| {
@@ -2320,11 +2346,14 @@ mod tests {
             }
         };
         let mut random_job = |domain: &str, push: &mut dyn FnMut(&str, &str, &str, &str)| {
-            let excluded = match next(5) {
+            let excluded = match next(8) {
                 0 => String::new(),
                 1 => own(next(12)),
                 2 => format!("{} {}", own(next(12)), own(next(12))),
                 3 => format!("k1{}", next(3)),
+                4 => own_before(next(12)),
+                5 => format!("net:10.0.{}.0/24 someone{}", next(4), next(50)),
+                6 => format!("k{} zz", next(12)),
                 _ => format!("someone{} net:10.0.{}.0/24", next(50), next(4)),
             };
             let kind = ["check", "tiebreak", "primary"][next(3)];
@@ -2341,14 +2370,34 @@ mod tests {
         for _ in 0..LONG_RUN {
             push("long.example", "check", &own(0), "queued");
         }
+        // Lists that start with node 1's key (passed over with it) beside one that starts with
+        // a longer key (`k10`: not passed over).
+        push("long.example", "check", "k1", "queued");
+        push("long.example", "check", "k1 zz", "queued");
+        push("long.example", "check", "k10 zz", "queued");
         push("long.example", "check", "zz", "queued");
         push("long.example", "tiebreak", "", "queued");
         push("long.example", "check", "aa", "queued");
         for _ in 0..40 {
             random_job("long.example", &mut push);
         }
-        // Jobs of many nodes on nodes 0–2's network, each its own list: more lists than are
-        // read one at a time, then jobs of every kind.
+        // Checks of many nodes on nodes 0–2's network, lists network first (passed over in one
+        // seek by those nodes), then one each node may take, then jobs of every kind.
+        for k in 0..LONG_RUN {
+            push(
+                "net.example",
+                "check",
+                &format!("{} m{k}", net(0)),
+                "queued",
+            );
+        }
+        push("net.example", "check", "zz", "queued");
+        push("net.example", "check", "", "queued");
+        for _ in 0..40 {
+            random_job("net.example", &mut push);
+        }
+        // The same with lists written node first: each its own list, more than are read one at
+        // a time, so the rest is read in id order.
         for k in 0..(MAX_JUDGING_LISTS + 20) {
             push(
                 "many.example",
@@ -2377,6 +2426,7 @@ mod tests {
         for domain in [
             "few.example",
             "long.example",
+            "net.example",
             "many.example",
             "none.example",
         ] {
@@ -2405,15 +2455,16 @@ mod tests {
             }
         }
         assert!(picked > 50, "most nodes find a job: {picked}");
-        // Node 0's pick on the long queue lies past the head, found by list; nodes 0–2's on the
-        // many-list queue past every list read one at a time.
-        let position = |domain: &str, i: usize| -> i64 {
-            let tokens = NodeTokens {
-                node: exclusion_token(&key(i)),
-                payout: Some(exclusion_token(&payout(i))),
-                network: Some(exclusion_token(&net(i))),
-            };
-            let (id, _) = first_judging_task(&conn, domain, &tokens).unwrap().unwrap();
+        // Where the picks lie: past the head, found a list at a time (node 1's past lists that
+        // start with its key, and past the network's lists in one seek), and past every list
+        // read one at a time.
+        let tokens = |i: usize, network: bool| NodeTokens {
+            node: exclusion_token(&key(i)),
+            payout: Some(exclusion_token(&payout(i))),
+            network: network.then(|| exclusion_token(&net(i))),
+        };
+        let position = |domain: &str, tokens: &NodeTokens| -> i64 {
+            let (id, _) = first_judging_task(&conn, domain, tokens).unwrap().unwrap();
             conn.query_row(
                 "SELECT COUNT(*) FROM tasks WHERE domain = ?1 AND state = 'queued'
                     AND kind <> 'primary' AND id < ?2",
@@ -2422,16 +2473,22 @@ mod tests {
             )
             .unwrap()
         };
-        assert_eq!(position("long.example", 0), LONG_RUN as i64);
-        assert_eq!(position("many.example", 1), MAX_JUDGING_LISTS as i64 + 20);
+        let run = LONG_RUN as i64;
+        assert_eq!(position("long.example", &tokens(0, true)), run);
+        assert_eq!(position("long.example", &tokens(1, false)), run + 2);
+        assert_eq!(position("net.example", &tokens(1, true)), run);
+        assert_eq!(
+            position("many.example", &tokens(1, true)),
+            MAX_JUDGING_LISTS as i64 + 20
+        );
 
-        // Node 0's pick on the long queue reads far fewer rows than the run it reads past: the
-        // virtual machine steps of both statements, a few per row read, stay below the run's
-        // length (read row by row, they are several times it).
+        // Those reading past a run read far fewer rows than it: the virtual machine steps of
+        // the statements, a few per row read, stay below the run's length (read row by row,
+        // they are several times it).
         let vm_steps = |reset: bool| -> i32 {
             [
                 DOMAIN_JUDGING_TASKS_SQL,
-                DOMAIN_JUDGING_FIRST_LIST_SQL,
+                DOMAIN_JUDGING_LIST_FROM_SQL,
                 DOMAIN_JUDGING_LIST_SQL,
                 DOMAIN_JUDGING_TASK_AFTER_SQL,
             ]
@@ -2446,25 +2503,12 @@ mod tests {
             })
             .sum()
         };
-        vm_steps(true);
-        let tokens = NodeTokens {
-            node: exclusion_token(&key(0)),
-            payout: Some(exclusion_token(&payout(0))),
-            network: None,
-        };
-        let (_, url) = first_judging_task(&conn, "long.example", &tokens)
-            .unwrap()
-            .unwrap();
-        let oldest_allowed: String = conn
-            .query_row(
-                "SELECT url FROM tasks WHERE domain = 'long.example' AND excluded = 'zz'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(url, oldest_allowed);
-        let read = vm_steps(false);
-        assert!(read < LONG_RUN as i32, "{read} steps");
+        for (domain, i, network) in [("long.example", 1, false), ("net.example", 1, true)] {
+            vm_steps(true);
+            position(domain, &tokens(i, network));
+            let read = vm_steps(false);
+            assert!(read < LONG_RUN as i32, "{domain}: {read} steps");
+        }
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the

@@ -669,7 +669,7 @@ mod tests {
                 "tasks_queued_judging_excluded",
             ),
             (
-                super::super::jobs::DOMAIN_JUDGING_FIRST_LIST_SQL,
+                super::super::jobs::DOMAIN_JUDGING_LIST_FROM_SQL,
                 "tasks_queued_judging_excluded",
             ),
             (

@@ -136,12 +136,13 @@ pub(crate) fn network_token(network: &str) -> String {
 }
 
 /// The `excluded` list ([`super::jobs::push_task`]) of a task that checks the fetches of `nodes`
-/// (node keys as text): each node, its payout key (a node paid to the same key is not
-/// independent) and its network when known (see [`Network`]).
+/// (node keys as text): for each node, its network when known (see [`Network`]), the node and
+/// its payout key (a node paid to the same key is not independent). The network comes first:
+/// the lists of one network's nodes then sort together, and a lease on that network passes
+/// over all of them in one seek (`jobs::first_judging_task`).
 pub(crate) fn not_independent_of(conn: &Connection, nodes: &[&str]) -> Result<String, StoreError> {
     let mut excluded = Vec::with_capacity(3 * nodes.len());
     for &node in nodes {
-        excluded.push(node.to_string());
         let row: Option<(String, Option<String>)> = conn
             .query_row_cached(
                 "SELECT payout, network FROM nodes WHERE node = ?1",
@@ -150,10 +151,10 @@ pub(crate) fn not_independent_of(conn: &Connection, nodes: &[&str]) -> Result<St
             )
             .optional()
             .op("not_independent_of")?;
-        if let Some((payout, network)) = row {
-            excluded.push(payout);
-            excluded.extend(network.as_deref().map(network_token));
-        }
+        let (payout, network) = row.unzip();
+        excluded.extend(network.flatten().as_deref().map(network_token));
+        excluded.push(node.to_string());
+        excluded.extend(payout);
     }
     Ok(excluded.join(" "))
 }
@@ -281,5 +282,39 @@ mod tests {
         }
         // The token never looks like a key.
         assert!(network_token("203.0.113.0/24").contains(':'));
+    }
+
+    /// A check's exclusion list starts with the checked node's network when it is known (the
+    /// lease passes over a network's lists in one seek), then names the node and its payout;
+    /// a tie-break's names both nodes so.
+    #[test]
+    fn exclusion_lists_start_with_the_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path()).unwrap();
+        let key = |b: u8| gleaner_protocol::SecretKey::from_bytes(&[b; 32]).public();
+        let (a, b, pay) = (key(1), key(2), key(3));
+        store.register_node(&a, &pay, "test", 0).unwrap();
+        store.register_node(&b, &b, "test", 0).unwrap();
+        let conn = store.writer().unwrap();
+        conn.execute(
+            "UPDATE nodes SET network = '203.0.113.0/24' WHERE node = ?1",
+            [a.to_string()],
+        )
+        .unwrap();
+        let (a, b, pay) = (a.to_string(), b.to_string(), pay.to_string());
+        assert_eq!(
+            not_independent_of(&conn, &[&a]).unwrap(),
+            format!("net:203.0.113.0/24 {a} {pay}")
+        );
+        assert_eq!(
+            not_independent_of(&conn, &[&b]).unwrap(),
+            format!("{b} {b}")
+        );
+        assert_eq!(
+            not_independent_of(&conn, &[&a, &b]).unwrap(),
+            format!("net:203.0.113.0/24 {a} {pay} {b} {b}")
+        );
+        // An unknown node is named alone.
+        assert_eq!(not_independent_of(&conn, &["someone"]).unwrap(), "someone");
     }
 }
