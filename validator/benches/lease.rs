@@ -3,8 +3,9 @@
 //! give-up: after `check_wait_secs` (a day by default), or a quarter of an hour when no active
 //! node may take them (a network of one node). Each lease asks a domain for its oldest check the
 //! node may take before its oldest page: it reads the checks oldest first, and past 64 the node
-//! may not take, one exclusion list at a time (each list's oldest check, one index seek), up to
-//! 64 lists, then on in id order; a lease also reads on past domains holding nothing for the
+//! may not take, one exclusion list at a time (each list's oldest check, one index seek; every
+//! list that starts with one of the node's tokens in one seek), up to 64 seeks, then on in id
+//! order, at most 4,096 checks; a lease also reads on past domains holding nothing for the
 //! node (up to 4,096 a lease), and moves them to the back of the ready order.
 //!
 //! `cargo bench -p gleaner-validator --bench lease` (optional: `-- LEASES`, default 200). Two

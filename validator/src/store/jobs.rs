@@ -492,13 +492,20 @@ pub(super) const DOMAIN_JUDGING_LIST_SQL: &str = "SELECT id, url, excluded FROM 
      WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND excluded > ?2
      ORDER BY excluded, id LIMIT 1";
 
-/// Domain ?1's oldest queued check or tie-break job after id ?5 the asking node may take (see
-/// `for_the_node`), over `tasks_queued_judging`: [`first_judging_task`]'s last resort.
+/// Domain ?1's oldest queued check or tie-break job with an id in (?5, ?6] that the asking node
+/// may take (see `for_the_node`), over `tasks_queued_judging`: [`first_judging_task`]'s last
+/// resort.
 pub(super) const DOMAIN_JUDGING_TASK_AFTER_SQL: &str = concat!(
     "SELECT id, url FROM tasks
-      WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND id > ?5",
+      WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND id > ?5 AND id <= ?6",
     for_the_node!()
 );
+
+/// The id of domain ?1's ?3th queued check or tie-break job after id ?2 (from 0), read from the
+/// index alone: where [`first_judging_task`]'s last resort stops.
+pub(super) const DOMAIN_JUDGING_NTH_SQL: &str = "SELECT id FROM tasks
+     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND id > ?2
+     ORDER BY id LIMIT 1 OFFSET ?3";
 
 /// Check and tie-break jobs [`first_judging_task`] reads in id order before it turns to reading
 /// them an exclusion list at a time.
@@ -506,6 +513,9 @@ const JUDGING_HEAD_ROWS: usize = 64;
 /// Most exclusion lists (or runs of lists) [`first_judging_task`] reads one at a time; a queue
 /// with more is read on in id order.
 const MAX_JUDGING_LISTS: usize = 64;
+/// Most check and tie-break jobs [`first_judging_task`] then reads on in id order: a lease reads
+/// a bounded number of a domain's jobs however its queue is made.
+const MAX_JUDGING_ROWS_AFTER_LISTS: i64 = 4_096;
 
 /// What a task's `excluded` list ([`push_task`]) is matched against for one node: its key, its
 /// payout key and its network when known, each padded as [`exclusion_token`] pads it, in the
@@ -565,8 +575,11 @@ impl NodeTokens {
 /// tokens is passed over with every list that starts the same way, in one seek: lists start
 /// with the checked node's network ([`super::nodes::not_independent_of`]), so the checks of
 /// every node on the asking node's network go by at once. Lists are few where one node's
-/// checks fill the queue; past [`MAX_JUDGING_LISTS`] seeks the rest is read in id order as
-/// before.
+/// checks fill the queue; past [`MAX_JUDGING_LISTS`] seeks the queue is read on in id order, at
+/// most [`MAX_JUDGING_ROWS_AFTER_LISTS`] jobs, inside SQLite. A job past those (only in a queue
+/// of more lists than that, most of them excluding the node, and more jobs) is not found by
+/// this lease: the node is given pages instead, and the job waits for another node or for the
+/// give-up.
 fn first_judging_task(
     conn: &Connection,
     domain: &str,
@@ -617,10 +630,20 @@ fn first_judging_task(
             }
         };
     }
-    // Too many lists: the rest of the queue in id order, filtered inside SQLite.
+    // Too many lists: on in id order, filtered inside SQLite, up to a bound.
+    let end: i64 = conn
+        .query_row_cached(
+            DOMAIN_JUDGING_NTH_SQL,
+            params![domain, last, MAX_JUDGING_ROWS_AFTER_LISTS - 1],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("lease")?
+        .unwrap_or(i64::MAX);
+    let t = tokens;
     conn.query_row_cached(
         DOMAIN_JUDGING_TASK_AFTER_SQL,
-        params![domain, tokens.node, tokens.payout, tokens.network, last],
+        params![domain, t.node, t.payout, t.network, last, end],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
@@ -2509,6 +2532,74 @@ mod tests {
             let read = vm_steps(false);
             assert!(read < LONG_RUN as i32, "{domain}: {read} steps");
         }
+    }
+
+    /// Past the lists read one at a time, a lease reads on at most
+    /// [`MAX_JUDGING_ROWS_AFTER_LISTS`] of a domain's checks: a check the node may take behind
+    /// more than that many it may not, each its own list written node first, is found by no
+    /// lease of that node, however long the queue; one within the bound is.
+    #[test]
+    fn a_lease_reads_a_bounded_number_of_a_domain_s_checks() {
+        let (_dir, store, _) = store_with_node();
+        let conn = store.writer().unwrap();
+        let tokens = NodeTokens::of("me", None, Some("10.0.0.0/24"));
+        let bound = JUDGING_HEAD_ROWS + MAX_JUDGING_ROWS_AFTER_LISTS as usize;
+        let queue = |domain: &str, untakeable: usize| {
+            for k in 0..untakeable {
+                let excluded = format!("m{k} net:10.0.0.0/24");
+                queue(
+                    &conn,
+                    &format!("http://{domain}/{k}"),
+                    "check",
+                    None,
+                    &excluded,
+                    0,
+                );
+            }
+            queue(
+                &conn,
+                &format!("http://{domain}/mine"),
+                "check",
+                None,
+                "zz",
+                0,
+            );
+        };
+        let tx = conn.unchecked_transaction().unwrap();
+        queue("within.example", bound - 1);
+        queue("past.example", 2 * bound);
+        tx.commit().unwrap();
+        let steps = |domain: &str| -> (Option<(i64, String)>, i32) {
+            let sqls = [
+                DOMAIN_JUDGING_TASKS_SQL,
+                DOMAIN_JUDGING_LIST_FROM_SQL,
+                DOMAIN_JUDGING_LIST_SQL,
+                DOMAIN_JUDGING_NTH_SQL,
+                DOMAIN_JUDGING_TASK_AFTER_SQL,
+            ];
+            for sql in sqls {
+                let stmt = conn.prepare_cached(sql).unwrap();
+                stmt.reset_status(rusqlite::StatementStatus::VmStep);
+            }
+            let got = first_judging_task(&conn, domain, &tokens).unwrap();
+            let steps = sqls
+                .iter()
+                .map(|sql| {
+                    let stmt = conn.prepare_cached(sql).unwrap();
+                    stmt.get_status(rusqlite::StatementStatus::VmStep)
+                })
+                .sum();
+            (got, steps)
+        };
+        let (within, within_steps) = steps("within.example");
+        assert_eq!(within.unwrap().1, "http://within.example/mine");
+        let (past, past_steps) = steps("past.example");
+        assert_eq!(past, None);
+        // Twice the queue, about the same reading.
+        assert!(
+            f64::from(past_steps) < 1.2 * f64::from(within_steps),
+            "{past_steps} steps past the bound, {within_steps} within it"
+        );
     }
 
     /// A lease looks at many domains, each with its own binding of the cached task query; the

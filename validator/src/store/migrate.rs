@@ -677,6 +677,10 @@ mod tests {
                 "tasks_queued_judging",
             ),
             (
+                super::super::jobs::DOMAIN_JUDGING_NTH_SQL,
+                "tasks_queued_judging",
+            ),
+            (
                 super::super::jobs::UNCLAIMED_JOBS_SQL,
                 "tasks_queued_judging",
             ),
