@@ -2322,6 +2322,38 @@ mod tests {
         assert_eq!(urls(&other, 3), ["http://a00000.example/check"]);
     }
 
+    /// `first_judging_task`'s pick on `domain` for the node of `tokens`, and the virtual machine
+    /// steps its statements took: a few per row read, a few dozen per seek.
+    fn pick_and_steps(
+        conn: &Connection,
+        domain: &str,
+        tokens: &NodeTokens,
+    ) -> (Option<(i64, String)>, i32) {
+        let statements = [
+            DOMAIN_JUDGING_TASKS_SQL,
+            DOMAIN_JUDGING_LIST_FROM_SQL,
+            DOMAIN_JUDGING_LIST_SQL,
+            DOMAIN_JUDGING_NTH_SQL,
+            DOMAIN_JUDGING_TASK_AFTER_SQL,
+        ];
+        let steps = |reset: bool| -> i32 {
+            statements
+                .iter()
+                .map(|sql| {
+                    let stmt = conn.prepare_cached(sql).unwrap();
+                    if reset {
+                        stmt.reset_status(rusqlite::StatementStatus::VmStep)
+                    } else {
+                        stmt.get_status(rusqlite::StatementStatus::VmStep)
+                    }
+                })
+                .sum()
+        };
+        steps(true);
+        let got = first_judging_task(conn, domain, tokens).unwrap();
+        (got, steps(false))
+    }
+
     /// The lease's check pick as one query, the form it had before [`first_judging_task`]:
     /// the domain's queued check and tie-break jobs in id order, the first the node may take.
     const JUDGING_IN_ID_ORDER_SQL: &str = concat!(
@@ -2508,28 +2540,9 @@ mod tests {
         // Those reading past a run read far fewer rows than it: the virtual machine steps of
         // the statements, a few per row read, stay below the run's length (read row by row,
         // they are several times it).
-        let vm_steps = |reset: bool| -> i32 {
-            [
-                DOMAIN_JUDGING_TASKS_SQL,
-                DOMAIN_JUDGING_LIST_FROM_SQL,
-                DOMAIN_JUDGING_LIST_SQL,
-                DOMAIN_JUDGING_TASK_AFTER_SQL,
-            ]
-            .iter()
-            .map(|sql| {
-                let stmt = conn.prepare_cached(sql).unwrap();
-                if reset {
-                    stmt.reset_status(rusqlite::StatementStatus::VmStep)
-                } else {
-                    stmt.get_status(rusqlite::StatementStatus::VmStep)
-                }
-            })
-            .sum()
-        };
         for (domain, i, network) in [("long.example", 1, false), ("net.example", 1, true)] {
-            vm_steps(true);
-            position(domain, &tokens(i, network));
-            let read = vm_steps(false);
+            let (got, read) = pick_and_steps(&conn, domain, &tokens(i, network));
+            assert!(got.is_some(), "{domain}");
             assert!(read < LONG_RUN as i32, "{domain}: {read} steps");
         }
     }
@@ -2569,31 +2582,9 @@ mod tests {
         queue("within.example", bound - 1);
         queue("past.example", 2 * bound);
         tx.commit().unwrap();
-        let steps = |domain: &str| -> (Option<(i64, String)>, i32) {
-            let sqls = [
-                DOMAIN_JUDGING_TASKS_SQL,
-                DOMAIN_JUDGING_LIST_FROM_SQL,
-                DOMAIN_JUDGING_LIST_SQL,
-                DOMAIN_JUDGING_NTH_SQL,
-                DOMAIN_JUDGING_TASK_AFTER_SQL,
-            ];
-            for sql in sqls {
-                let stmt = conn.prepare_cached(sql).unwrap();
-                stmt.reset_status(rusqlite::StatementStatus::VmStep);
-            }
-            let got = first_judging_task(&conn, domain, &tokens).unwrap();
-            let steps = sqls
-                .iter()
-                .map(|sql| {
-                    let stmt = conn.prepare_cached(sql).unwrap();
-                    stmt.get_status(rusqlite::StatementStatus::VmStep)
-                })
-                .sum();
-            (got, steps)
-        };
-        let (within, within_steps) = steps("within.example");
+        let (within, within_steps) = pick_and_steps(&conn, "within.example", &tokens);
         assert_eq!(within.unwrap().1, "http://within.example/mine");
-        let (past, past_steps) = steps("past.example");
+        let (past, past_steps) = pick_and_steps(&conn, "past.example", &tokens);
         assert_eq!(past, None);
         // Twice the queue, about the same reading.
         assert!(
