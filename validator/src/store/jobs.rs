@@ -537,25 +537,27 @@ impl NodeTokens {
         }
     }
 
-    /// The node's tokens, padded.
-    fn padded(&self) -> impl Iterator<Item = &String> {
-        std::iter::once(&self.node)
-            .chain(&self.payout)
-            .chain(&self.network)
+    /// Whether `word` (one space-separated piece of an `excluded` list) is one of the node's
+    /// tokens.
+    fn names(&self, word: &str) -> bool {
+        !word.is_empty()
+            && std::iter::once(&self.node)
+                .chain(&self.payout)
+                .chain(&self.network)
+                .any(|t| t.trim_matches(' ') == word)
     }
 
     /// Whether `excluded` names the node, its payout key or its network: the node may not take
-    /// the task. The same test as `for_the_node`'s `instr`s.
+    /// the task. The same test as `for_the_node`'s `instr`s (tokens hold no space), without
+    /// padding the list.
     fn excluded_by(&self, excluded: &str) -> bool {
-        let padded = exclusion_token(excluded);
-        self.padded().any(|t| padded.contains(t.as_str()))
+        excluded.split(' ').any(|w| self.names(w))
     }
 
     /// The first token of `excluded`, when it is one of the node's: every list that starts
     /// with it excludes the node too.
     fn first_of<'e>(&self, excluded: &'e str) -> Option<&'e str> {
-        let first = excluded.split(' ').next()?;
-        (!first.is_empty() && self.padded().any(|t| t.trim_matches(' ') == first)).then_some(first)
+        excluded.split(' ').next().filter(|w| self.names(w))
     }
 }
 
