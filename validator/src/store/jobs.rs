@@ -472,11 +472,10 @@ macro_rules! for_the_node {
     };
 }
 
-/// Domain ?1's queued check and tie-break jobs after id ?2, oldest first, with their exclusion
-/// lists, over the partial index `tasks_queued_judging`: what [`first_judging_task`] reads.
+/// Domain ?1's queued check and tie-break jobs, oldest first, with their exclusion lists, over
+/// the partial index `tasks_queued_judging`: what [`first_judging_task`] reads first.
 pub(super) const DOMAIN_JUDGING_TASKS_SQL: &str = "SELECT id, url, excluded FROM tasks
-     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' AND id > ?2
-     ORDER BY id";
+     WHERE domain = ?1 AND state = 'queued' AND kind <> 'primary' ORDER BY id";
 
 /// Domain ?1's oldest queued check or tie-break job whose exclusion list sorts at or after ?2,
 /// over the partial index `tasks_queued_judging_excluded`: the oldest job of the first such
@@ -520,7 +519,7 @@ const MAX_JUDGING_ROWS_AFTER_LISTS: i64 = 4_096;
 /// What a task's `excluded` list ([`push_task`]) is matched against for one node: its key, its
 /// payout key and its network when known, each padded as [`exclusion_token`] pads it, in the
 /// order `for_the_node` binds them (?2, ?3, ?4).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct NodeTokens {
     node: String,
     payout: Option<String>,
@@ -594,7 +593,7 @@ fn first_judging_task(
     let mut last = i64::MIN;
     {
         let mut stmt = conn.prepare_cached(DOMAIN_JUDGING_TASKS_SQL).op("lease")?;
-        let mut rows = stmt.query(params![domain, last]).op("lease")?;
+        let mut rows = stmt.query(params![domain]).op("lease")?;
         for _ in 0..JUDGING_HEAD_ROWS {
             let Some(r) = rows.next().op("lease")? else {
                 return Ok(None);
