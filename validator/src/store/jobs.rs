@@ -663,6 +663,23 @@ pub(super) const DOMAIN_PAGE_TASK_SQL: &str = concat!(
     for_the_node!()
 );
 
+/// Domain `domain`'s oldest queued page the node of `tokens` may take ([`DOMAIN_PAGE_TASK_SQL`]):
+/// (id, URL, whether its links are wanted).
+fn first_page_task(
+    conn: &Connection,
+    domain: &str,
+    tokens: &NodeTokens,
+) -> Result<Option<(i64, String, bool)>, StoreError> {
+    let t = tokens;
+    conn.query_row_cached(
+        DOMAIN_PAGE_TASK_SQL,
+        params![domain, t.node, t.payout, t.network],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
+    .op("lease")
+}
+
 /// Most check and tie-break jobs (fetches of other nodes' pages) in one lease of `want` jobs: none
 /// for a node that may not judge ([`crate::scoring::may_judge`]); all of them for a proven node;
 /// half (at least one) for a node not yet proven. A node is judged by the pages it fetches
@@ -755,23 +772,16 @@ pub(super) fn lease_in(
             }
             examined += 1;
             after = (next_allowed_ms, domain.clone());
-            // A task: its id, its URL and whether its links are wanted.
-            let first = |sql: &str| -> Result<Option<(i64, String, bool)>, StoreError> {
-                let t = &tokens;
-                tx.query_row_cached(sql, params![domain, t.node, t.payout, t.network], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-                .op("lease")
-            };
+            // A task: its id, its URL, whether its links are wanted, whether it is a check or
+            // tie-break job.
             let check = if judging < max_judging {
-                first_judging_task(tx, &domain, &tokens)?.map(|(id, url)| (id, url, false))
+                first_judging_task(tx, &domain, &tokens)?
             } else {
                 None
             };
             let task = match check {
-                Some(check) => Some((check, true)),
-                None => first(DOMAIN_PAGE_TASK_SQL)?.map(|page| (page, false)),
+                Some((id, url)) => Some(((id, url, false), true)),
+                None => first_page_task(tx, &domain, &tokens)?.map(|page| (page, false)),
             };
             let Some(((task_id, url, follow_links), judging_task)) = task else {
                 passed_over.push(domain);
