@@ -2385,7 +2385,8 @@ mod tests {
         // threes a network.
         let key = |i: usize| format!("k{i}");
         let payout = |i: usize| format!("pay{}", i / 2);
-        let net = |i: usize| format!("net:10.0.{}.0/24", i / 3);
+        let network = |i: usize| format!("10.0.{}.0/24", i / 3);
+        let net = |i: usize| crate::store::nodes::network_token(&network(i));
         // A check of node `i`'s page, its list as `not_independent_of` writes it (network
         // first), and as lists were written before (node first).
         let own = |i: usize| format!("{} {} {}", net(i), key(i), payout(i));
@@ -2498,13 +2499,11 @@ mod tests {
         ] {
             for i in 0..12 {
                 for (known_payout, known_net) in [(true, true), (false, true), (true, false)] {
-                    let pay = payout(i);
-                    let network = net(i);
-                    let tokens = NodeTokens {
-                        node: exclusion_token(&key(i)),
-                        payout: known_payout.then(|| exclusion_token(&pay)),
-                        network: known_net.then(|| exclusion_token(&network)),
-                    };
+                    let tokens = NodeTokens::of(
+                        &key(i),
+                        known_payout.then(|| payout(i)).as_deref(),
+                        known_net.then(|| network(i)).as_deref(),
+                    );
                     let t = &tokens;
                     let expected: Option<(i64, String)> = conn
                         .query_row(
@@ -2524,10 +2523,12 @@ mod tests {
         // Where the picks lie: past the head, found a list at a time (node 1's past lists that
         // start with its key, and past the network's lists in one seek), and past every list
         // read one at a time.
-        let tokens = |i: usize, network: bool| NodeTokens {
-            node: exclusion_token(&key(i)),
-            payout: Some(exclusion_token(&payout(i))),
-            network: network.then(|| exclusion_token(&net(i))),
+        let tokens = |i: usize, known_net: bool| {
+            NodeTokens::of(
+                &key(i),
+                Some(&payout(i)),
+                known_net.then(|| network(i)).as_deref(),
+            )
         };
         let position = |domain: &str, tokens: &NodeTokens| -> i64 {
             let (id, _) = first_judging_task(&conn, domain, tokens).unwrap().unwrap();
