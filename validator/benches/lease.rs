@@ -8,7 +8,7 @@
 //! order, at most 4,096 checks; a lease also reads on past domains holding nothing for the
 //! node (up to 4,096 a lease), and moves them to the back of the ready order.
 //!
-//! `cargo bench -p gleaner-validator --bench lease` (optional: `-- LEASES`, default 200). Two
+//! `cargo bench -p gleaner-validator --bench lease` (optional: `-- LEASES`, default 200). Three
 //! cases, each on a fresh store:
 //! - one large site whose queue holds B such checks beside its pages (B = 0, 1,000, 10,000,
 //!   50,000, 200,000; a site gives at most ~86,400 pages a day at one page a second, so a day of
@@ -69,6 +69,26 @@ fn store_with_pages(
     (dir, store, node)
 }
 
+/// `node` leases one job `leases` times, one a millisecond from `T0 + 1`, each a page (never a
+/// check): each lease's time in ms.
+fn page_lease_times(
+    store: &Store,
+    node: &gleaner_protocol::PublicKey,
+    leases: usize,
+    p: &LeaseParams,
+) -> Vec<f64> {
+    (0..leases)
+        .map(|k| {
+            let t = Instant::now();
+            let lease = store.lease(node, 1, T0 + 1 + k as i64, p).unwrap();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            assert_eq!(lease.jobs.len(), 1, "a page each lease");
+            assert!(lease.jobs[0].url.contains("/p"), "{:?}", lease.jobs[0]);
+            ms
+        })
+        .collect()
+}
+
 fn median_ms(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -87,14 +107,7 @@ fn main() {
         let (_dir, store, node) = store_with_pages("big.example", leases);
         let other = SecretKey::from_bytes(&[8; 32]).public();
         testkit::queue_checks_excluding(&store, "big.example", backlog, &node, T0).unwrap();
-        let mut times = Vec::with_capacity(leases);
-        for k in 0..leases {
-            let t = Instant::now();
-            let lease = store.lease(&node, 1, T0 + 1 + k as i64, &p).unwrap();
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-            assert_eq!(lease.jobs.len(), 1, "a page each lease");
-            assert!(lease.jobs[0].url.contains("/p"), "{:?}", lease.jobs[0]);
-        }
+        let times = page_lease_times(&store, &node, leases, &p);
         // Another node takes the oldest check: the backlog was there to be read past.
         if backlog > 0 {
             store.register_node(&other, &other, "bench", T0).unwrap();
@@ -130,16 +143,7 @@ fn main() {
     {
         let (_dir, store, node) = store_with_pages("big.example", leases);
         testkit::queue_checks(&store, "big.example", backlog, list, T0).unwrap();
-        let mut times = Vec::with_capacity(leases);
-        for k in 0..leases {
-            let t = Instant::now();
-            let lease = store
-                .lease(&node, 1, T0 + 1 + k as i64, &on_network)
-                .unwrap();
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-            assert_eq!(lease.jobs.len(), 1, "a page each lease");
-            assert!(lease.jobs[0].url.contains("/p"), "{:?}", lease.jobs[0]);
-        }
+        let times = page_lease_times(&store, &node, leases, &on_network);
         println!(
             "  {backlog:>7} checks queued, lists {order}: {:.3} ms a lease of one page (median \
              of {leases})",
