@@ -1833,6 +1833,56 @@ mod tests {
         );
     }
 
+    /// Through the lease itself: a node on the network of a node whose checks fill a domain's
+    /// queue (lists as ingest writes them) is leased the one check behind them it may take,
+    /// found past the run by its network token; the checked node itself is not leased its own.
+    #[test]
+    fn a_lease_finds_the_check_behind_a_run_of_its_network_s() {
+        let (_dir, store, node) = store_with(1, 1);
+        let key = |b: u8| SecretKey::from_bytes(&[b; 32]).public();
+        let (other, neighbour) = (key(8), key(9));
+        for k in [other, neighbour] {
+            store.register_node(&k, &k, "test", 0).unwrap();
+        }
+        {
+            let conn = store.writer().unwrap();
+            conn.execute(
+                "UPDATE nodes SET network = '203.0.113.0/24' WHERE node = ?1",
+                [node.to_string()],
+            )
+            .unwrap();
+            let run = crate::store::nodes::not_independent_of(&conn, &[&node.to_string()]).unwrap();
+            assert!(run.starts_with("net:203.0.113.0/24 "), "{run}");
+            let others =
+                crate::store::nodes::not_independent_of(&conn, &[&other.to_string()]).unwrap();
+            for i in 0..3 * JUDGING_HEAD_ROWS {
+                let url = format!("http://busy.example/check{i}");
+                queue(&conn, &url, "check", None, &run, 0);
+            }
+            queue(
+                &conn,
+                "http://busy.example/theirs",
+                "check",
+                None,
+                &others,
+                0,
+            );
+        }
+        let on_network = LeaseParams {
+            network: Network::of("203.0.113.9".parse().unwrap()),
+            ..params(1)
+        };
+        assert_eq!(
+            leased(&store, &neighbour, 1, 1, &on_network),
+            ["http://busy.example/theirs"]
+        );
+        // The node's own checks stay where they are: it gets its page.
+        assert_eq!(
+            leased(&store, &node, 2, 2, &on_network),
+            ["http://site0.example/p0"]
+        );
+    }
+
     /// A domain's check and tie-break jobs go before its pages: a check queued after three pages
     /// is leased first to a node that may take it; a node that may judge nobody (caught, no pass
     /// since) gets the oldest page.
