@@ -20,12 +20,5 @@ pub fn registered_domain(host: &str) -> String {
 
 /// Cuts `s` to at most `max` bytes on a char boundary.
 pub fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    s.get(..s.floor_char_boundary(max)).unwrap_or(s)
 }

@@ -65,11 +65,8 @@ fn main() {
         assess.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         for text in &texts {
-            let mut end = text.len().min(512);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            std::hint::black_box(gleaner_validator::lang::detect(&text[..end]));
+            let sample = &text[..text.floor_char_boundary(512)];
+            std::hint::black_box(gleaner_validator::lang::detect(sample));
         }
         lang.push(t.elapsed().as_secs_f64());
     }
@@ -142,11 +139,7 @@ fn after_a_long_text(texts: &[String], rounds: usize, median: impl Fn(Vec<f64>) 
 fn lang_by_kind(texts: &[String], rounds: usize, median: impl Fn(Vec<f64>) -> f64) {
     let mut kinds: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for text in texts {
-        let mut end = text.len().min(512);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let sample = &text[..end];
+        let sample = &text[..text.floor_char_boundary(512)];
         let kind = if sample.is_ascii() {
             "ascii"
         } else if whatlang::detect_script(sample) == Some(whatlang::Script::Latin) {

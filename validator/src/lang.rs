@@ -1028,11 +1028,7 @@ mod tests {
         for seed in 0..40 {
             let t = crate::testkit::sample_text(seed, 2_000);
             for len in [30, 100, 250, 512, 2_000] {
-                let mut end = t.len().min(len);
-                while !t.is_char_boundary(end) {
-                    end -= 1;
-                }
-                texts.push(t[..end].to_string());
+                texts.push(t[..t.floor_char_boundary(len)].to_string());
             }
         }
         // Pseudo-random Latin letters with diacritics, spaces and punctuation: many trigrams.

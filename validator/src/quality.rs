@@ -252,11 +252,8 @@ fn run(
     if !languages.is_empty() && !languages.iter().any(|l| l == lang) {
         return Some("lang_not_accepted");
     }
-    let mut end = text.len().min(LANG_SAMPLE_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    if let Some(info) = crate::lang::detect(&text[..end]) {
+    let sample = text.get(..text.floor_char_boundary(LANG_SAMPLE_BYTES));
+    if let Some(info) = sample.and_then(crate::lang::detect) {
         let detected = iso639_1(info.lang());
         if info.is_reliable() && detected.is_some_and(|d| d != lang) {
             put("language_score", 0.0);

@@ -13,6 +13,7 @@ use scraper::node::Element;
 use scraper::{Html, Node};
 
 use super::hints::{self, AttrHint, Display, TagClass};
+use crate::util::cut;
 
 /// `parent` of the root item.
 pub(crate) const NO_PARENT: u32 = u32::MAX;
@@ -162,17 +163,6 @@ fn text_stats(s: &str, in_link: bool) -> Stats {
     }
 }
 
-fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Handle the elements whose subtree is skipped but which carry document facts.
 fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<'a>) {
     match el.name() {
@@ -192,7 +182,7 @@ fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<
         "meta" => {
             let key = el.attr("property").or_else(|| el.attr("name"));
             if let (Some(k), Some(v)) = (key, el.attr("content")) {
-                facts.metas.push((prefix(k, 64).to_ascii_lowercase(), v));
+                facts.metas.push((cut(k, 64).to_ascii_lowercase(), v));
             }
         }
         "base" if facts.base_href.is_none() => {
@@ -204,7 +194,7 @@ fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<
                 .is_some_and(|t| t.eq_ignore_ascii_case("application/ld+json")) =>
         {
             if let Some(t) = node.children().find_map(|c| c.value().as_text()) {
-                facts.json_ld.push(prefix(t, JSON_LD_SNIFF_BYTES));
+                facts.json_ld.push(cut(t, JSON_LD_SNIFF_BYTES));
             }
         }
         _ => {}
@@ -214,7 +204,7 @@ fn note_skipped<'a>(node: NodeRef<'a, Node>, el: &'a Element, facts: &mut Facts<
 /// FNV-1a over the tag name and (a bounded prefix of) the `class` attribute; never 0.
 fn signature(name: &str, class: Option<&str>) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    let class = class.map_or("", |c| prefix(c.trim(), 256));
+    let class = class.map_or("", |c| cut(c.trim(), 256));
     for b in name.bytes().chain([b' ']).chain(class.bytes()) {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);

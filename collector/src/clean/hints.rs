@@ -5,6 +5,8 @@
 
 use scraper::node::Element;
 
+use crate::util::cut;
+
 /// How an element is rendered, as far as line breaks in the text are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Display {
@@ -267,18 +269,6 @@ fn negative_role(role: &str) -> bool {
     )
 }
 
-/// Cut `s` to at most `max` bytes at a char boundary.
-fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Every attribute the cleaner reads, here and in `dom`/`select`; the pre-parse guard drops
 /// all others from start tags. A new attribute read anywhere must be added here.
 pub(crate) const READ_ATTRIBUTES: &[&str] = &[
@@ -435,7 +425,7 @@ pub(crate) fn attr_hint(a: &Attrs<'_>, buf: &mut String) -> AttrHint {
         hint.collapsed = !aria_hidden;
     }
     if let Some(style) = a.style {
-        let style = prefix(style, MAX_HINT_BYTES);
+        let style = cut(style, MAX_HINT_BYTES);
         buf.clear();
         buf.extend(
             style
@@ -465,11 +455,11 @@ pub(crate) fn attr_hint(a: &Attrs<'_>, buf: &mut String) -> AttrHint {
     }
     buf.clear();
     if let Some(class) = a.class {
-        buf.push_str(prefix(class, MAX_HINT_BYTES));
+        buf.push_str(cut(class, MAX_HINT_BYTES));
     }
     if let Some(id) = a.id {
         buf.push(' ');
-        buf.push_str(prefix(id, MAX_HINT_BYTES));
+        buf.push_str(cut(id, MAX_HINT_BYTES));
     }
     if buf.is_empty() {
         return hint;

@@ -1,6 +1,7 @@
 //! Language identification with `whatlang`, mapped to ISO 639-1.
 
 use super::dom::Facts;
+use crate::util::cut;
 
 /// Only this many bytes of text go to the detector: a few kilobytes identify a language as
 /// well as the whole page, and detection time grows with input.
@@ -34,17 +35,6 @@ pub(crate) fn detect(text: &str, title: &str, facts: &Facts<'_>) -> (String, f64
 fn declared_code(lang: &str) -> Option<String> {
     let primary = lang.trim().split(['-', '_']).next()?.to_ascii_lowercase();
     (primary.len() == 2 && primary.bytes().all(|b| b.is_ascii_lowercase())).then_some(primary)
-}
-
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Map whatlang's ISO 639-3 codes to ISO 639-1 (None where there is no two-letter code).

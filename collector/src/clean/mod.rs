@@ -32,6 +32,8 @@ mod text;
 
 use serde::Serialize;
 
+use crate::util::cut;
+
 pub use meta::{MAX_OUTLINKS, MetaRobots};
 pub use page_type::PageType;
 
@@ -417,16 +419,4 @@ pub fn explain(html: &str, base_url: Option<&str>, needle: &str) -> String {
         i = it.parent as usize;
     }
     out
-}
-
-/// Cut `s` to at most `max` bytes at a char boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

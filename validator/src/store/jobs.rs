@@ -862,11 +862,10 @@ pub(super) fn lease_in(
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].chars().filter(|c| !c.is_control()).collect()
+    s[..s.floor_char_boundary(max)]
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
 }
 
 /// How many checks node `?1` reported as having no page that the validator's fetch has not
