@@ -1,7 +1,7 @@
 //! `gleaner-validator`: the validator service and its admin commands.
 //!
-//! Admin commands (`crawl add`, `nodes list`, `ledger show`, `key show`, `epoch close`, `stats`)
-//! work directly on the data directory; SQLite's WAL lets them run next to a serving validator.
+//! Admin commands (`crawl add`, `nodes list`, `ledger show`, `key show`, `epoch close`, `stats`,
+//! `backup`) work directly on the data directory; SQLite's WAL lets them run next to a serving validator.
 //! The same operations are available over HTTP at `/v1/admin/*` with the admin bearer token.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gleaner_validator::server::{self, AppState};
-use gleaner_validator::{Clock, Config, CrawlRequest, Identity, Store, clock};
+use gleaner_validator::{Clock, Config, CrawlRequest, Identity, Store, clock, config};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +71,13 @@ enum Command {
     Stats,
     /// Datasets for AI labs: export, list.
     Dataset(gleaner_validator::dataset::Args),
+    /// Copy the data directory (a database snapshot, the bodies it names, the key and config
+    /// file) into a new directory; safe while the validator serves. Prints what was copied.
+    Backup {
+        /// The backup's directory: must not exist yet, or be empty.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -223,6 +230,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats => print_json(&open_store(&data)?.network_stats(clock::system_now_ms())?),
         Command::Dataset(a) => gleaner_validator::dataset::main(&data, a),
+        Command::Backup { to } => {
+            let beside = [
+                gleaner_validator::identity::KEY_FILE,
+                config::DEFAULT_CONFIG_FILE,
+            ];
+            let report = Store::backup(&data, &to, &beside).map_err(|e| {
+                anyhow::anyhow!(
+                    "backing up {} to {}: {e} ({})",
+                    data.display(),
+                    to.display(),
+                    e.code()
+                )
+            })?;
+            print_json(&report)
+        }
     }
 }
 

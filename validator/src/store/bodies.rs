@@ -117,11 +117,11 @@ pub(crate) fn dir_for(db: &Path) -> PathBuf {
     db.with_file_name(name)
 }
 
-fn segment_path(dir: &Path, segment: i64) -> PathBuf {
+pub(super) fn segment_path(dir: &Path, segment: i64) -> PathBuf {
     dir.join(format!("{segment:06}.seg"))
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+pub(super) fn io_error(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Io {
         path: path.to_path_buf(),
         source,

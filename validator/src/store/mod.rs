@@ -10,6 +10,7 @@
 //! the server calls these methods from `spawn_blocking`. Read-only handles
 //! ([`Store::open_read_only`]) are for exporters and admin tools running next to the server.
 
+mod backup;
 mod bands;
 mod bodies;
 mod epochs;
@@ -31,6 +32,7 @@ use gleaner_protocol::{Digest, PublicKey};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
+pub use backup::BackupReport;
 pub use bands::BandIndexSize;
 pub use group::Group;
 pub use ingest::{DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};

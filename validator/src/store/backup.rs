@@ -1,0 +1,571 @@
+//! Online backups of a data directory (`gleaner-validator backup`), safe next to a running server.
+//!
+//! A backup is a directory laid out as a data directory, so restoring one is serving from it (or
+//! moving it into place while no server runs):
+//! * `validator.db`: a snapshot of the database, taken by SQLite's online backup in one step, so
+//!   under one read transaction: every commit before it and none after, whatever the server
+//!   writes meanwhile (WAL lets the copy read beside the writer). The copy is left in rollback
+//!   journal mode, one file with no `-wal` beside it; the server turns WAL back on when it opens
+//!   it.
+//! * `validator.db-bodies/`: each body segment the snapshot names, cut at the length the snapshot
+//!   says is committed. Committed bytes are never rewritten (see `bodies`), so the segments,
+//!   copied after the snapshot, hold every body it points at; what the server appended since is
+//!   left out.
+//! * the other files the caller names (the validator's key and its config file), where present,
+//!   with their permissions.
+//!
+//! The copy is checked before it is reported: SQLite's `quick_check` on the snapshot and every
+//! segment at its committed length. Any failure removes what the backup wrote.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::bodies::{self, io_error};
+use super::{DB_FILE, Op, Store, StoreError, migrate, open_reading};
+
+/// How many times a snapshot is tried while the source is locked (another process in the middle
+/// of a checkpoint or a migration), [`SNAPSHOT_RETRY_PAUSE`] apart, before the backup gives up.
+const SNAPSHOT_TRIES: u32 = 100;
+const SNAPSHOT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a backup copied, as `gleaner-validator backup` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupReport {
+    /// The backup's directory.
+    pub path: PathBuf,
+    /// The snapshot's schema version.
+    pub schema_version: i64,
+    /// Bytes of the database snapshot.
+    pub database_bytes: u64,
+    /// Records in the snapshot (accepted or not).
+    pub records: u64,
+    /// Body segments copied.
+    pub segments: u64,
+    /// Bytes of bodies copied (the segments' committed lengths).
+    pub body_bytes: u64,
+    /// The other files copied beside them, by name.
+    pub files: Vec<String>,
+}
+
+impl Store {
+    /// Backs up the data directory `data_dir` into `dest`, a directory that must not exist yet
+    /// or be empty (made with mode 0700: the copy holds the validator's key). `beside` names the
+    /// other files of `data_dir` to copy where present (the key, the config file). Safe while a
+    /// server serves `data_dir`; see the module's documentation for what the copy holds.
+    ///
+    /// Errors: `not_found` when `data_dir` has no database, `invalid_request` when `dest` holds
+    /// anything, `store_schema_version` for a database newer than this build, `store_corrupt`
+    /// when a segment is shorter than the database says or the snapshot fails its check,
+    /// `store_io` for the files. Nothing is left in `dest` after an error.
+    pub fn backup(
+        data_dir: &Path,
+        dest: &Path,
+        beside: &[&str],
+    ) -> Result<BackupReport, StoreError> {
+        let source = data_dir.join(DB_FILE);
+        if !source.is_file() {
+            return Err(StoreError::NotFound {
+                what: format!("database {}", source.display()),
+            });
+        }
+        let created = prepare_destination(dest)?;
+        let copied = copy_data_dir(data_dir, &source, dest, beside);
+        if copied.is_err() {
+            remove_written(dest, created);
+        }
+        copied
+    }
+}
+
+/// Makes `dest` (mode 0700) or accepts it as it is when it is an empty directory. Returns
+/// whether it was made.
+fn prepare_destination(dest: &Path) -> Result<bool, StoreError> {
+    let invalid = |why: String| StoreError::Invalid {
+        field: "backup destination",
+        why,
+    };
+    match std::fs::read_dir(dest) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(invalid(format!(
+                    "{} is not empty: a backup goes into a new or empty directory",
+                    dest.display()
+                )));
+            }
+            Ok(false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dest).map_err(|e| io_error(dest, e))?;
+            Ok(true)
+        }
+        Err(e) if dest.exists() && !dest.is_dir() => Err(invalid(format!(
+            "{} is not a directory ({e})",
+            dest.display()
+        ))),
+        Err(e) => Err(io_error(dest, e)),
+    }
+}
+
+/// After a failed backup: removes what it wrote (all of `dest` when it made it). Best effort:
+/// the error being reported matters more than one about the clean-up.
+fn remove_written(dest: &Path, created: bool) {
+    if created {
+        let _ = std::fs::remove_dir_all(dest);
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dest) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+fn copy_data_dir(
+    data_dir: &Path,
+    source: &Path,
+    dest: &Path,
+    beside: &[&str],
+) -> Result<BackupReport, StoreError> {
+    let copy = dest.join(DB_FILE);
+    snapshot(source, &copy)?;
+    let conn = open_reading(&copy)?;
+    let schema_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .op("backup")?;
+    if schema_version > migrate::SCHEMA_VERSION {
+        return Err(StoreError::SchemaVersion {
+            found: schema_version,
+            supported: migrate::SCHEMA_VERSION,
+        });
+    }
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .op("backup")?;
+    if check != "ok" {
+        return Err(StoreError::Corrupt {
+            what: "database snapshot",
+            why: format!("quick_check: {check}"),
+        });
+    }
+    let records: i64 = conn
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .op("backup")?;
+    let segments = committed_segments(&conn)?;
+    drop(conn);
+
+    let body_bytes = copy_segments(&bodies::dir_for(source), &bodies::dir_for(&copy), &segments)?;
+    let mut files = Vec::new();
+    for name in beside {
+        let from = data_dir.join(name);
+        if !from.is_file() {
+            continue;
+        }
+        let to = dest.join(name);
+        std::fs::copy(&from, &to).map_err(|e| io_error(&from, e))?;
+        File::open(&to)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io_error(&to, e))?;
+        files.push((*name).to_string());
+    }
+    sync_dir(dest)?;
+    let database_bytes = std::fs::metadata(&copy)
+        .map_err(|e| io_error(&copy, e))?
+        .len();
+    Ok(BackupReport {
+        path: dest.to_path_buf(),
+        schema_version,
+        database_bytes,
+        records: u64::try_from(records).unwrap_or(0),
+        segments: segments.len() as u64,
+        body_bytes,
+        files,
+    })
+}
+
+/// Copies the database at `source` to a new file `copy` in one backup step, so under one read
+/// transaction, then leaves the copy in rollback journal mode, synced.
+fn snapshot(source: &Path, copy: &Path) -> Result<(), StoreError> {
+    let from = open_reading(source)?;
+    let mut to = Connection::open(copy).map_err(|source| StoreError::Open {
+        path: copy.to_path_buf(),
+        source,
+    })?;
+    {
+        let backup = Backup::new(&from, &mut to).op("backup")?;
+        let mut tries = 0;
+        loop {
+            // -1: every page in this one step.
+            match backup.step(-1).op("backup")? {
+                StepResult::Done => break,
+                StepResult::Busy | StepResult::Locked if tries + 1 < SNAPSHOT_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(SNAPSHOT_RETRY_PAUSE);
+                }
+                other => {
+                    return Err(StoreError::Sqlite {
+                        op: "backup",
+                        source: rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                            Some(format!(
+                                "the database stayed locked ({other:?}) through {tries} tries"
+                            )),
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let mode: String = to
+        .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+        .op("backup")?;
+    tracing::debug!(copy = %copy.display(), journal_mode = %mode, "database snapshot taken");
+    to.close().map_err(|(_, source)| StoreError::Sqlite {
+        op: "backup",
+        source,
+    })?;
+    File::open(copy)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_error(copy, e))
+}
+
+/// Each body segment the database names, with its committed length, in order. None before the
+/// segments existed (schema version 9), when bodies were columns of their rows.
+fn committed_segments(conn: &Connection) -> Result<Vec<(i64, u64)>, StoreError> {
+    let has_table = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'body_segments'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()
+        .op("backup")?
+        .is_some();
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare("SELECT segment, bytes FROM body_segments ORDER BY segment")
+        .op("backup")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .op("backup")?
+        .collect::<Result<Vec<_>, _>>()
+        .op("backup")?;
+    rows.into_iter()
+        .map(|(segment, bytes)| {
+            u64::try_from(bytes)
+                .map(|bytes| (segment, bytes))
+                .map_err(|_| StoreError::Corrupt {
+                    what: "body segment",
+                    why: format!("segment {segment} has a committed length of {bytes}"),
+                })
+        })
+        .collect()
+}
+
+/// Copies the committed bytes of each of `segments` from the segment directory `from` to `to`
+/// (made if needed), each file synced, then the directory. Returns the bytes copied.
+fn copy_segments(from: &Path, to: &Path, segments: &[(i64, u64)]) -> Result<u64, StoreError> {
+    if segments.is_empty() {
+        return Ok(0);
+    }
+    std::fs::create_dir_all(to).map_err(|e| io_error(to, e))?;
+    let mut total = 0;
+    for &(segment, bytes) in segments {
+        let src_path = bodies::segment_path(from, segment);
+        let dst_path = bodies::segment_path(to, segment);
+        let src = File::open(&src_path).map_err(|e| io_error(&src_path, e))?;
+        let len = src.metadata().map_err(|e| io_error(&src_path, e))?.len();
+        if len < bytes {
+            return Err(StoreError::Corrupt {
+                what: "body segment",
+                why: format!(
+                    "{} holds {len} bytes where the database says {bytes} are committed",
+                    src_path.display()
+                ),
+            });
+        }
+        let mut dst = File::create_new(&dst_path).map_err(|e| io_error(&dst_path, e))?;
+        let copied =
+            std::io::copy(&mut src.take(bytes), &mut dst).map_err(|e| io_error(&dst_path, e))?;
+        if copied != bytes {
+            return Err(StoreError::Corrupt {
+                what: "body segment",
+                why: format!(
+                    "{} gave {copied} of its {bytes} committed bytes",
+                    src_path.display()
+                ),
+            });
+        }
+        dst.flush()
+            .and_then(|()| dst.sync_all())
+            .map_err(|e| io_error(&dst_path, e))?;
+        total += bytes;
+    }
+    sync_dir(to)?;
+    Ok(total)
+}
+
+/// Makes the directory's entries durable (a new file's name is in its directory).
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use gleaner_protocol::{EpochRoot, PublicKey, SecretKey};
+
+    use super::*;
+    use crate::identity::KEY_FILE;
+    use crate::store::{AcceptedRecord, LedgerEntry};
+    use crate::testkit::{
+        FILL_T0, fill_store, ingest_batch, leased_jobs_on, record_for, sample_text,
+    };
+
+    const BESIDE: [&str; 2] = [KEY_FILE, crate::config::DEFAULT_CONFIG_FILE];
+
+    type Contents = (Vec<AcceptedRecord>, Vec<LedgerEntry>, Vec<EpochRoot>);
+
+    /// What a reader sees of a store: every accepted record (each body read back and checked
+    /// against its row), `node`'s ledger and the closed epochs.
+    fn contents(store: &Store, node: &PublicKey) -> Contents {
+        (
+            store.accepted_records(None).unwrap(),
+            store.ledger(node).unwrap(),
+            store.epochs().unwrap(),
+        )
+    }
+
+    fn record_count(store: &Store) -> u64 {
+        let conn = store.conn.lock().unwrap();
+        conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_backup_reads_back_as_the_same_store_and_can_be_served_on() {
+        let src = tempfile::tempdir().unwrap();
+        let (_identity, accepted) = fill_store(src.path(), 40).unwrap();
+        assert!(accepted >= 30, "{accepted}");
+        std::fs::write(
+            src.path().join("validator.toml"),
+            "# the operator's settings\n",
+        )
+        .unwrap();
+        let node = SecretKey::from_bytes(&[7; 32]);
+        let source = Store::open(src.path()).unwrap();
+        let before = contents(&source, &node.public());
+        let source_records = record_count(&source);
+
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("nightly");
+        let report = Store::backup(src.path(), &dest, &BESIDE).unwrap();
+        assert_eq!(report.path, dest);
+        assert_eq!(report.schema_version, migrate::SCHEMA_VERSION);
+        assert_eq!(report.records, source_records);
+        assert!(report.segments >= 1 && report.body_bytes > 0, "{report:?}");
+        assert_eq!(report.files, ["validator.key", "validator.toml"]);
+        assert_eq!(
+            report.database_bytes,
+            std::fs::metadata(dest.join(DB_FILE)).unwrap().len()
+        );
+        assert_eq!(mode(&dest), 0o700);
+        // One file, no write-ahead log beside it.
+        assert!(!dest.join("validator.db-wal").exists());
+        for name in BESIDE {
+            assert_eq!(
+                std::fs::read(dest.join(name)).unwrap(),
+                std::fs::read(src.path().join(name)).unwrap(),
+                "{name}"
+            );
+        }
+        assert_eq!(mode(&dest.join(KEY_FILE)), 0o600);
+
+        let copy = Store::open_read_only(&dest).unwrap();
+        assert_eq!(contents(&copy, &node.public()), before);
+        drop(copy);
+
+        // Restored: served from, it takes new batches, and the source does not see them.
+        let restored = Store::open(&dest).unwrap();
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        let jobs = leased_jobs_on(&restored, &node, "after", 3, FILL_T0 + 10_000).unwrap();
+        let records = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| record_for(&node, job, sample_text(900 + i as u64, 2_000), FILL_T0))
+            .collect();
+        ingest_batch(&restored, &node, &validator, records, FILL_T0 + 11_000).unwrap();
+        assert_eq!(record_count(&restored), source_records + 3);
+        assert_eq!(record_count(&source), source_records);
+        assert_eq!(contents(&source, &node.public()), before);
+    }
+
+    /// Batches go in one after another while backups are taken: each backup holds a prefix of
+    /// them, whole, with every body its rows name, and its segments end where it says.
+    #[test]
+    fn a_backup_taken_while_batches_go_in_is_a_consistent_snapshot() {
+        let src = tempfile::tempdir().unwrap();
+        // Small segments: the batches span several, and the last grows during the backups.
+        let store = Store::open(src.path()).unwrap().with_segment_limit(30_000);
+        let node = SecretKey::from_bytes(&[9; 32]);
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        const BATCHES: usize = 30;
+        const PER_BATCH: usize = 4;
+        let jobs = leased_jobs_on(&store, &node, "live", BATCHES * PER_BATCH, FILL_T0).unwrap();
+        let done = AtomicUsize::new(0);
+        let out = tempfile::tempdir().unwrap();
+        let mut seen = Vec::new();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for (n, chunk) in jobs.chunks(PER_BATCH).enumerate() {
+                    let records = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, job)| {
+                            let text = sample_text((n * PER_BATCH + i) as u64, 2_000);
+                            record_for(&node, job, text, FILL_T0)
+                        })
+                        .collect();
+                    let now = FILL_T0 + 1_000 + n as i64;
+                    ingest_batch(&store, &node, &validator, records, now).unwrap();
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            let mut k = 0;
+            while done.load(Ordering::SeqCst) < BATCHES {
+                let before = done.load(Ordering::SeqCst);
+                if before == 0 {
+                    std::thread::yield_now();
+                    continue;
+                }
+                let dest = out.path().join(format!("b{k}"));
+                let report = Store::backup(src.path(), &dest, &BESIDE).unwrap();
+                let after = done.load(Ordering::SeqCst);
+                let batches = report.records as usize / PER_BATCH;
+                assert_eq!(report.records as usize % PER_BATCH, 0, "{report:?}");
+                assert!(
+                    (before..=after).contains(&batches),
+                    "{before} {batches} {after}"
+                );
+                seen.push((dest, batches));
+                k += 1;
+            }
+        });
+        assert!(
+            seen.len() >= 2,
+            "backups taken while ingesting: {}",
+            seen.len()
+        );
+        for (dest, batches) in &seen {
+            let copy = Store::open_read_only(dest).unwrap();
+            let (records, ledger, _) = contents(&copy, &node.public());
+            // Every record of these texts is accepted, and each batch credited once.
+            assert_eq!(records.len(), batches * PER_BATCH, "{}", dest.display());
+            assert_eq!(ledger.len(), *batches, "{}", dest.display());
+            let conn = copy.conn.lock().unwrap();
+            for (segment, bytes) in committed_segments(&conn).unwrap() {
+                let path = bodies::segment_path(&bodies::dir_for(&dest.join(DB_FILE)), segment);
+                assert_eq!(
+                    std::fs::metadata(&path).unwrap().len(),
+                    bytes,
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+        let last = out.path().join("last");
+        let report = Store::backup(src.path(), &last, &BESIDE).unwrap();
+        assert_eq!(report.records as usize, BATCHES * PER_BATCH);
+        assert!(report.segments >= 3, "{report:?}");
+    }
+
+    #[test]
+    fn a_backup_refuses_a_destination_in_use_and_a_directory_without_a_database() {
+        let src = tempfile::tempdir().unwrap();
+        fill_store(src.path(), 5).unwrap();
+        let out = tempfile::tempdir().unwrap();
+
+        let busy = out.path().join("busy");
+        std::fs::create_dir(&busy).unwrap();
+        std::fs::write(busy.join("notes.txt"), "keep me").unwrap();
+        let err = Store::backup(src.path(), &busy, &BESIDE).unwrap_err();
+        assert_eq!(err.code(), "invalid_request", "{err}");
+        assert!(err.to_string().contains("not empty"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(&busy).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "only the file that was there");
+        assert_eq!(
+            std::fs::read_to_string(busy.join("notes.txt")).unwrap(),
+            "keep me"
+        );
+
+        let file = out.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let err = Store::backup(src.path(), &file, &BESIDE).unwrap_err();
+        assert_eq!(err.code(), "invalid_request", "{err}");
+
+        let empty = tempfile::tempdir().unwrap();
+        let dest = out.path().join("from-nothing");
+        let err = Store::backup(empty.path(), &dest, &BESIDE).unwrap_err();
+        assert_eq!(err.code(), "not_found", "{err}");
+        assert!(!dest.exists());
+
+        // The data directory itself holds files: never a destination.
+        let err = Store::backup(src.path(), src.path(), &BESIDE).unwrap_err();
+        assert_eq!(err.code(), "invalid_request", "{err}");
+    }
+
+    #[test]
+    fn a_segment_shorter_than_the_database_says_stops_the_backup_and_leaves_nothing() {
+        let src = tempfile::tempdir().unwrap();
+        fill_store(src.path(), 10).unwrap();
+        let segment = bodies::segment_path(&bodies::dir_for(&src.path().join(DB_FILE)), 1);
+        let len = std::fs::metadata(&segment).unwrap().len();
+        File::options()
+            .write(true)
+            .open(&segment)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+
+        let dest = out.path().join("new");
+        let err = Store::backup(src.path(), &dest, &BESIDE).unwrap_err();
+        assert_eq!(err.code(), "store_corrupt", "{err}");
+        assert!(err.to_string().contains("000001.seg"), "{err}");
+        assert!(!dest.exists(), "the directory the backup made is gone");
+
+        // A directory that was there, empty, stays, and empty.
+        let empty = out.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let err = Store::backup(src.path(), &empty, &BESIDE).unwrap_err();
+        assert_eq!(err.code(), "store_corrupt", "{err}");
+        assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,122 @@
+//! `gleaner-validator backup` through the binary, next to a serving validator: the backup reads
+//! back through the admin commands as the original does, keeps the validator's key, and refuses
+//! a destination that holds files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use gleaner_validator::testkit::fill_store;
+
+fn cli(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gleaner-validator"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(data: &Path, args: &[&str]) -> String {
+    let out = cli(data, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A `gleaner-validator serve` on `data`, killed when dropped.
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_gleaner-validator"))
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", &listen])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&listen).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not listen on {listen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_backup_taken_next_to_a_server_reads_back_the_same_and_keeps_the_key() {
+    let src = tempfile::tempdir().unwrap();
+    let (identity, accepted) = fill_store(src.path(), 30).unwrap();
+    let node = gleaner_protocol::SecretKey::from_bytes(&[7; 32])
+        .public()
+        .to_string();
+    let _server = Server::start(src.path());
+
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("backup");
+    let dest_arg = dest.to_str().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout_of(src.path(), &["backup", "--to", dest_arg])).unwrap();
+    assert_eq!(report["path"], dest_arg);
+    assert_eq!(
+        report["records"].as_u64(),
+        Some(accepted as u64),
+        "{report}"
+    );
+    assert_eq!(
+        report["files"],
+        serde_json::json!(["validator.key"]),
+        "{report}"
+    );
+    assert!(report["body_bytes"].as_u64().unwrap() > 0, "{report}");
+
+    for args in [
+        &["ledger", "show", node.as_str()][..],
+        &["epoch", "list"],
+        &["nodes", "list"],
+    ] {
+        assert_eq!(
+            stdout_of(&dest, args),
+            stdout_of(src.path(), args),
+            "{args:?}"
+        );
+    }
+    // The key came with the backup (`key show` would have made a new one).
+    assert_eq!(
+        stdout_of(&dest, &["key", "show"]).trim(),
+        identity.public().to_string()
+    );
+
+    let again = cli(src.path(), &["backup", "--to", dest_arg]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("invalid_request") && stderr.contains("not empty"),
+        "{stderr}"
+    );
+}
