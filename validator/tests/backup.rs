@@ -1,6 +1,7 @@
-//! `gleaner-validator backup` through the binary, next to a serving validator: the backup reads
-//! back through the admin commands as the original does, keeps the validator's key, and refuses
-//! a destination that holds files.
+//! `gleaner-validator backup` and `check` through the binary, next to a serving validator: the
+//! backup reads back through the admin commands as the original does, keeps the validator's key,
+//! checks clean (and a body damaged afterwards is found), and a destination that holds files is
+//! refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -110,6 +111,26 @@ fn a_backup_taken_next_to_a_server_reads_back_the_same_and_keeps_the_key() {
     assert_eq!(
         stdout_of(&dest, &["key", "show"]).trim(),
         identity.public().to_string()
+    );
+
+    // The backup checks clean end to end; a body damaged afterwards is found.
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&dest, &["check"])).unwrap();
+    assert_eq!(report["problems"], 0, "{report}");
+    assert_eq!(report["bodies"].as_u64(), Some(accepted as u64), "{report}");
+    let segment = dest.join("validator.db-bodies").join("000001.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"\"text\"").unwrap() + 20;
+    bytes[at] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let damaged = cli(&dest, &["check"]);
+    assert!(!damaged.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&damaged.stdout).unwrap();
+    assert_eq!(report["problems"], 1, "{report}");
+    assert_eq!(report["listed"][0]["code"], "body_mismatch", "{report}");
+    let stderr = String::from_utf8_lossy(&damaged.stderr);
+    assert!(
+        stderr.contains("the check found 1 problem(s)") && stderr.contains("body_mismatch"),
+        "{stderr}"
     );
 
     let again = cli(src.path(), &["backup", "--to", dest_arg]);

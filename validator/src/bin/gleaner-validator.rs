@@ -1,9 +1,9 @@
 //! `gleaner-validator`: the validator service and its admin commands.
 //!
 //! Admin commands (`crawl add`, `nodes list`, `ledger show`, `key show`, `epoch close`, `stats`,
-//! `backup`) work directly on the data directory; SQLite's WAL lets them run next to a serving
-//! validator. The same operations (but the backup) are available over HTTP at `/v1/admin/*` with
-//! the admin bearer token.
+//! `backup`, `check`) work directly on the data directory; SQLite's WAL lets them run next to a
+//! serving validator. The same operations (but the backup and the check) are available over HTTP
+//! at `/v1/admin/*` with the admin bearer token.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +79,10 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Check the data directory end to end: every record body, batch receipt, ledger total and
+    /// epoch root (read-only; safe while serving). Prints a JSON report; fails when anything is
+    /// wrong.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -245,6 +249,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
             print_json(&report)
+        }
+        Command::Check => {
+            let identity = Identity::load(&data)?;
+            let store = Store::open_read_only(&data)
+                .with_context(|| format!("opening the store in {}", data.display()))?;
+            let report = store
+                .check(&identity.public())
+                .map_err(|e| anyhow::anyhow!("checking {}: {e} ({})", data.display(), e.code()))?;
+            print_json(&report)?;
+            if report.ok() {
+                return Ok(());
+            }
+            let codes: std::collections::BTreeSet<&str> =
+                report.listed.iter().map(|p| p.code).collect();
+            anyhow::bail!(
+                "the check found {} problem(s) in {}: {}",
+                report.problems,
+                data.display(),
+                codes.into_iter().collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }

@@ -13,6 +13,7 @@
 mod backup;
 mod bands;
 mod bodies;
+mod check;
 mod epochs;
 mod group;
 mod ingest;
@@ -34,6 +35,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use backup::BackupReport;
 pub use bands::BandIndexSize;
+pub use check::{CheckReport, MAX_LISTED_PROBLEMS, Problem};
 pub use group::Group;
 pub use ingest::{DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub(crate) use jobs::push_task;

@@ -1,0 +1,723 @@
+//! A data directory checked end to end (`gleaner-validator check`): after a crash, a restore or a
+//! move to another disk, or on a schedule, an operator learns whether everything the validator
+//! has promised is still there and still verifies. Read-only, and safe next to a serving writer:
+//! every read happens in one read transaction, so the check sees one commit, as a backup does.
+//!
+//! What is checked, each failure a [`Problem`] with a stable code:
+//! * `database_corrupt`: SQLite's `quick_check` (pages, records and indexes well formed).
+//! * `segment_short`: a body segment shorter than its committed length.
+//! * `body_mismatch`: a stored record whose body cannot be read, does not parse, or is not the
+//!   record its row names (the id of its signed fields, its text digest, its node, URL and
+//!   lease); `body_missing`: an accepted or duplicate record without a body.
+//! * `receipt_invalid`: a batch's stored receipt that does not verify (signature, total), was
+//!   not signed by this validator, or disagrees with its row (batch, node, epoch, records,
+//!   points); `batch_records_mismatch`: a batch whose stored records are not the receipt's.
+//! * `ledger_totals_mismatch`: the running totals (per epoch and payout key, per node and epoch)
+//!   are not the sums of the ledger's entries.
+//! * `epoch_invalid`: a closed epoch's root that does not verify, was not signed by this
+//!   validator, or is not the root, total and leaf count of its stored leaves.
+
+use std::path::Path;
+
+use gleaner_protocol::{PublicKey, Receipt, RewardTree};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::bodies::{self, BodyAt, Reader};
+use super::{Op, Store, StoreError, key_from, migrate};
+
+/// Problems listed in a report; past this many they are only counted.
+pub const MAX_LISTED_PROBLEMS: usize = 100;
+
+/// One thing that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Stable code (see the module's documentation).
+    pub code: &'static str,
+    /// What, and where: the record's `seq`, the batch, the epoch, the segment file.
+    pub detail: String,
+}
+
+/// What a check read, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    pub schema_version: i64,
+    /// Record rows read.
+    pub records: u64,
+    /// Record bodies read back and checked.
+    pub bodies: u64,
+    /// Batch receipts verified.
+    pub batches: u64,
+    pub ledger_entries: u64,
+    /// Closed epochs whose roots were rebuilt from their leaves.
+    pub epochs: u64,
+    /// Problems found, all of them.
+    pub problems: u64,
+    /// The first [`MAX_LISTED_PROBLEMS`] of them.
+    pub listed: Vec<Problem>,
+}
+
+impl CheckReport {
+    /// Whether nothing was found.
+    pub fn ok(&self) -> bool {
+        self.problems == 0
+    }
+
+    fn found(&mut self, code: &'static str, detail: String) {
+        self.problems += 1;
+        if self.listed.len() < MAX_LISTED_PROBLEMS {
+            self.listed.push(Problem { code, detail });
+        }
+    }
+}
+
+impl Store {
+    /// Checks everything stored against everything it must agree with (see the module's
+    /// documentation); `validator` is this validator's public key, which must have signed every
+    /// receipt and epoch root. Problems go in the report; an error means the check itself could
+    /// not run (the database cannot be read, or has another schema version than this build's).
+    pub fn check(&self, validator: &PublicKey) -> Result<CheckReport, StoreError> {
+        let conn = self.reader()?;
+        let schema_version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .op("check")?;
+        if schema_version != migrate::SCHEMA_VERSION {
+            return Err(StoreError::Invalid {
+                field: "database",
+                why: format!(
+                    "schema version {schema_version}, where this build checks version {}: \
+                     open it once with this build (any admin command) to migrate it",
+                    migrate::SCHEMA_VERSION
+                ),
+            });
+        }
+        conn.execute_batch("BEGIN").op("check")?;
+        let mut report = CheckReport {
+            schema_version,
+            records: 0,
+            bodies: 0,
+            batches: 0,
+            ledger_entries: 0,
+            epochs: 0,
+            problems: 0,
+            listed: Vec::new(),
+        };
+        let checked = check_database(&conn, &mut report)
+            .and_then(|()| check_segments(&conn, &self.bodies_dir, &mut report))
+            .and_then(|()| check_records(&conn, &self.bodies_dir, &mut report))
+            .and_then(|()| check_receipts(&conn, validator, &mut report))
+            .and_then(|()| check_ledger(&conn, &mut report))
+            .and_then(|()| check_epochs(&conn, validator, &mut report));
+        // A read transaction: ending it can only fail if it already ended.
+        let _ = conn.execute_batch("COMMIT");
+        checked?;
+        Ok(report)
+    }
+}
+
+fn check_database(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("PRAGMA quick_check").op("check")?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .op("check")?
+        .collect::<Result<Vec<_>, _>>()
+        .op("check")?;
+    for line in lines.into_iter().filter(|l| l != "ok") {
+        report.found("database_corrupt", line);
+    }
+    Ok(())
+}
+
+fn check_segments(
+    conn: &Connection,
+    dir: &Path,
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT segment, bytes FROM body_segments ORDER BY segment")
+        .op("check")?;
+    let segments = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .op("check")?
+        .collect::<Result<Vec<_>, _>>()
+        .op("check")?;
+    for (segment, bytes) in segments {
+        let path = bodies::segment_path(dir, segment);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if u64::try_from(bytes).map_or(true, |bytes| len < bytes) {
+            report.found(
+                "segment_short",
+                format!(
+                    "{} holds {len} bytes where {bytes} are committed",
+                    path.display()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One `records` row as the check reads it.
+struct Row {
+    seq: i64,
+    record_id: Vec<u8>,
+    node: String,
+    lease_id: String,
+    url: String,
+    verdict: String,
+    body: Option<BodyAt>,
+    json: Option<Vec<u8>>,
+}
+
+fn check_records(
+    conn: &Connection,
+    dir: &Path,
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
+    // In seq order, which is the order the bodies were appended in: the reader's window reads
+    // neighbours with one read.
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, record_id, node, lease_id, url, verdict, body_segment, body_offset,
+                    body_len, record_json
+               FROM records ORDER BY seq",
+        )
+        .op("check")?;
+    let mut rows = stmt.query([]).op("check")?;
+    let mut reader = Reader::new(dir);
+    while let Some(r) = rows.next().op("check")? {
+        let body = match (r.get(6), r.get(7), r.get(8)) {
+            (Ok(Some(segment)), Ok(Some(offset)), Ok(Some(len))) => Some(BodyAt {
+                segment,
+                offset,
+                len,
+            }),
+            _ => None,
+        };
+        let row = Row {
+            seq: r.get(0).op("check")?,
+            record_id: r.get(1).op("check")?,
+            node: r.get(2).op("check")?,
+            lease_id: r.get(3).op("check")?,
+            url: r.get(4).op("check")?,
+            verdict: r.get(5).op("check")?,
+            body,
+            json: r.get(9).op("check")?,
+        };
+        report.records += 1;
+        let stored = match (row.body, &row.json) {
+            (Some(at), _) => Some(reader.read(at)),
+            (None, Some(json)) => Some(Ok(json.clone())),
+            (None, None) => None,
+        };
+        let Some(stored) = stored else {
+            // The quality rules' rejections keep no body; every other record does.
+            if row.verdict != "rejected" {
+                report.found(
+                    "body_missing",
+                    format!("record seq {} ({}) has no body", row.seq, row.verdict),
+                );
+            }
+            continue;
+        };
+        report.bodies += 1;
+        if let Err(why) = body_matches(&row, stored) {
+            report.found("body_mismatch", format!("record seq {}: {why}", row.seq));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `stored` (the body as read) is the record `row` names.
+fn body_matches(row: &Row, stored: Result<Vec<u8>, StoreError>) -> Result<(), String> {
+    let json = stored.map_err(|e| e.to_string())?;
+    let id: [u8; 32] = row
+        .record_id
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("record_id has {} bytes", row.record_id.len()))?;
+    let record = bodies::check(&json, &gleaner_protocol::Digest::from_bytes(id))
+        .map_err(|e| e.to_string())?;
+    let node = record.node.to_string();
+    if node != row.node || record.url != row.url || record.lease_id != row.lease_id {
+        return Err(format!(
+            "the body is of node {node}, URL {}, lease {}; the row says {}, {}, {}",
+            record.url, record.lease_id, row.node, row.url, row.lease_id
+        ));
+    }
+    Ok(())
+}
+
+fn check_receipts(
+    conn: &Connection,
+    validator: &PublicKey,
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT batch_id, node, epoch, record_count, points, receipt_json FROM batches
+              ORDER BY received_at_ms, batch_id",
+        )
+        .op("check")?;
+    let mut rows = stmt.query([]).op("check")?;
+    while let Some(r) = rows.next().op("check")? {
+        let batch_id: Vec<u8> = r.get(0).op("check")?;
+        let node: String = r.get(1).op("check")?;
+        let epoch: i64 = r.get(2).op("check")?;
+        let record_count: i64 = r.get(3).op("check")?;
+        let points: i64 = r.get(4).op("check")?;
+        let json: Vec<u8> = r.get(5).op("check")?;
+        report.batches += 1;
+        let batch = hex::encode(&batch_id);
+        let receipt = match serde_json::from_slice::<Receipt>(&json) {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                report.found("receipt_invalid", format!("batch {batch}: {e}"));
+                continue;
+            }
+        };
+        let why = if let Err(e) = receipt.verify() {
+            Some(e.to_string())
+        } else if receipt.validator != *validator {
+            Some(format!(
+                "signed by {}, not by this validator",
+                receipt.validator
+            ))
+        } else if receipt.batch_id.as_bytes().as_slice() != batch_id.as_slice()
+            || receipt.node.to_string() != node
+            || i64::try_from(receipt.epoch) != Ok(epoch)
+            || i64::try_from(receipt.verdicts.len()) != Ok(record_count)
+            || i64::try_from(receipt.points) != Ok(points)
+        {
+            Some(format!(
+                "the receipt says batch {}, node {}, epoch {}, {} records, {} points; the row \
+                 says batch {batch}, node {node}, epoch {epoch}, {record_count} records, \
+                 {points} points",
+                receipt.batch_id,
+                receipt.node,
+                receipt.epoch,
+                receipt.verdicts.len(),
+                receipt.points
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            report.found("receipt_invalid", format!("batch {batch}: {why}"));
+        }
+    }
+    drop(rows);
+    // Each batch's stored records are as many as its receipt's verdicts, with its points.
+    let mut stmt = conn
+        .prepare(
+            "SELECT hex(b.batch_id), b.record_count, b.points, COUNT(r.seq),
+                    COALESCE(SUM(r.points), 0)
+               FROM batches b LEFT JOIN records r ON r.batch_id = b.batch_id
+              GROUP BY b.batch_id
+             HAVING COUNT(r.seq) != b.record_count OR COALESCE(SUM(r.points), 0) != b.points",
+        )
+        .op("check")?;
+    let mismatches = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "batch {}: the receipt has {} records and {} points, the records table {} and {}",
+                r.get::<_, String>(0)?.to_lowercase(),
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?
+            ))
+        })
+        .op("check")?
+        .collect::<Result<Vec<_>, _>>()
+        .op("check")?;
+    for detail in mismatches {
+        report.found("batch_records_mismatch", detail);
+    }
+    Ok(())
+}
+
+/// The running totals against the ledger's own sums, both ways round.
+const LEDGER_TOTALS_DIFF: [(&str, &str); 2] = [
+    (
+        "per epoch and payout key",
+        "SELECT epoch, payout, amount FROM (
+             SELECT epoch, payout, SUM(amount) AS amount FROM ledger GROUP BY epoch, payout
+             EXCEPT SELECT epoch, payout, amount FROM ledger_totals)
+         UNION ALL
+         SELECT epoch, payout, amount FROM (
+             SELECT epoch, payout, amount FROM ledger_totals
+             EXCEPT SELECT epoch, payout, SUM(amount) FROM ledger GROUP BY epoch, payout)",
+    ),
+    (
+        "per node and epoch",
+        "SELECT epoch, node, amount FROM (
+             SELECT epoch, node, SUM(amount) AS amount FROM ledger GROUP BY node, epoch
+             EXCEPT SELECT epoch, node, amount FROM node_ledger_totals)
+         UNION ALL
+         SELECT epoch, node, amount FROM (
+             SELECT epoch, node, amount FROM node_ledger_totals
+             EXCEPT SELECT epoch, node, SUM(amount) FROM ledger GROUP BY node, epoch)",
+    ),
+];
+
+fn check_ledger(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    report.ledger_entries = conn
+        .query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get::<_, i64>(0))
+        .op("check")
+        .map(|n| u64::try_from(n).unwrap_or(0))?;
+    for (what, sql) in LEDGER_TOTALS_DIFF {
+        let mut stmt = conn.prepare(sql).op("check")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .op("check")?
+            .collect::<Result<Vec<_>, _>>()
+            .op("check")?;
+        // Each disagreeing key shows up once from each side (or once, where one side lacks it).
+        let mut keys: Vec<(i64, String)> = rows.into_iter().map(|(e, k, _)| (e, k)).collect();
+        keys.dedup();
+        for (epoch, key) in keys {
+            report.found(
+                "ledger_totals_mismatch",
+                format!(
+                    "the running total {what} for epoch {epoch}, {key}, is not the ledger's sum"
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_epochs(
+    conn: &Connection,
+    validator: &PublicKey,
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT epoch, root_json FROM epochs ORDER BY epoch")
+        .op("check")?;
+    let epochs = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .op("check")?
+        .collect::<Result<Vec<_>, _>>()
+        .op("check")?;
+    let mut leaves_of = conn
+        .prepare("SELECT claimant, amount FROM epoch_leaves WHERE epoch = ?1")
+        .op("check")?;
+    for (epoch, json) in epochs {
+        report.epochs += 1;
+        let leaves = leaves_of
+            .query_map(params![epoch], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .op("check")?
+            .collect::<Result<Vec<_>, _>>()
+            .op("check")?;
+        if let Err(why) = epoch_matches(epoch, &json, leaves, validator) {
+            report.found("epoch_invalid", format!("epoch {epoch}: {why}"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the signed root `json` of `epoch` verifies, is this validator's, and is the root,
+/// total and leaf count of `leaves` (claimant, amount).
+fn epoch_matches(
+    epoch: i64,
+    json: &str,
+    leaves: Vec<(String, i64)>,
+    validator: &PublicKey,
+) -> Result<(), String> {
+    let root: gleaner_protocol::EpochRoot =
+        serde_json::from_str(json).map_err(|e| e.to_string())?;
+    root.verify().map_err(|e| e.to_string())?;
+    if root.validator != *validator {
+        return Err(format!(
+            "signed by {}, not by this validator",
+            root.validator
+        ));
+    }
+    if i64::try_from(root.epoch) != Ok(epoch) {
+        return Err(format!("the root is of epoch {}", root.epoch));
+    }
+    let leaves = leaves
+        .into_iter()
+        .map(|(claimant, amount)| {
+            Ok(gleaner_protocol::RewardLeaf {
+                claimant: key_from(&claimant, "claimant").map_err(|e| e.to_string())?,
+                amount: u64::try_from(amount).map_err(|_| format!("a leaf of {amount}"))?,
+                locked: 0,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let tree = RewardTree::new(leaves).map_err(|e| e.to_string())?;
+    let (count, total) = (tree.leaves().len(), tree.total());
+    if tree.root() != *root.root.as_bytes()
+        || u32::try_from(count) != Ok(root.leaf_count)
+        || total != root.total
+    {
+        return Err(format!(
+            "the signed root is {} over {} leaves totalling {}; the stored leaves make {} over \
+             {count} totalling {total}",
+            root.root,
+            root.leaf_count,
+            root.total,
+            gleaner_protocol::Digest::from_bytes(tree.root()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use gleaner_protocol::SecretKey;
+
+    use super::*;
+    use crate::store::DB_FILE;
+    use crate::testkit::{
+        FILL_T0, fill_store, ingest_batch, leased_jobs_on, record_for, sample_text,
+    };
+
+    /// A filled data directory (two epochs, one closed) and the validator's public key.
+    fn filled() -> (tempfile::TempDir, PublicKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let (identity, accepted) = fill_store(dir.path(), 30).unwrap();
+        assert!(accepted >= 20, "{accepted}");
+        (dir, identity.public())
+    }
+
+    fn check(dir: &Path, validator: &PublicKey) -> CheckReport {
+        Store::open_read_only(dir)
+            .unwrap()
+            .check(validator)
+            .unwrap()
+    }
+
+    fn codes(report: &CheckReport) -> BTreeSet<&'static str> {
+        report.listed.iter().map(|p| p.code).collect()
+    }
+
+    fn sql(dir: &Path, statement: &str) {
+        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+        let changed = conn.execute(statement, []).unwrap();
+        assert!(changed > 0, "{statement}");
+    }
+
+    #[test]
+    fn a_store_as_ingest_left_it_checks_clean() {
+        let (dir, validator) = filled();
+        let report = check(dir.path(), &validator);
+        assert!(report.ok(), "{report:#?}");
+        let store = Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(report.records, 30);
+        assert_eq!(report.bodies, 30, "every record of these texts has a body");
+        assert_eq!(report.batches, 3);
+        assert_eq!(report.ledger_entries, store.ledger_len().unwrap());
+        assert_eq!(report.epochs, 1);
+        assert_eq!(report.schema_version, migrate::SCHEMA_VERSION);
+    }
+
+    /// Each kind of damage is found, under its own code and no other.
+    #[test]
+    fn each_kind_of_damage_is_found_under_its_code() {
+        type Damage = fn(&Path);
+        let cases: [(&str, Damage, &[&str]); 8] = [
+            (
+                "a byte of a body flipped",
+                |dir| {
+                    let seg = bodies::segment_path(&bodies::dir_for(&dir.join(DB_FILE)), 1);
+                    let mut bytes = std::fs::read(&seg).unwrap();
+                    // Inside the first body's text.
+                    let at = bytes.windows(6).position(|w| w == b"\"text\"").unwrap() + 20;
+                    bytes[at] ^= 0x01;
+                    std::fs::write(&seg, bytes).unwrap();
+                },
+                &["body_mismatch"],
+            ),
+            (
+                "two rows' bodies swapped",
+                |dir| {
+                    sql(
+                        dir,
+                        "UPDATE records SET body_offset = CASE seq
+                             WHEN 1 THEN (SELECT body_offset FROM records WHERE seq = 2)
+                             ELSE (SELECT body_offset FROM records WHERE seq = 1) END,
+                           body_len = CASE seq
+                             WHEN 1 THEN (SELECT body_len FROM records WHERE seq = 2)
+                             ELSE (SELECT body_len FROM records WHERE seq = 1) END
+                         WHERE seq IN (1, 2)",
+                    );
+                },
+                &["body_mismatch"],
+            ),
+            (
+                "a segment cut short",
+                |dir| {
+                    let seg = bodies::segment_path(&bodies::dir_for(&dir.join(DB_FILE)), 1);
+                    let len = std::fs::metadata(&seg).unwrap().len();
+                    std::fs::File::options()
+                        .write(true)
+                        .open(&seg)
+                        .unwrap()
+                        .set_len(len / 2)
+                        .unwrap();
+                },
+                &["segment_short", "body_mismatch"],
+            ),
+            (
+                "an accepted record's body forgotten",
+                |dir| {
+                    sql(
+                        dir,
+                        "UPDATE records SET body_segment = NULL, body_offset = NULL,
+                                body_len = NULL WHERE seq = 5",
+                    );
+                },
+                &["body_missing"],
+            ),
+            (
+                "a receipt's bytes changed",
+                |dir| {
+                    sql(
+                        dir,
+                        "UPDATE batches SET receipt_json = CAST(replace(CAST(receipt_json AS TEXT),
+                             '\"epoch\":1', '\"epoch\":7') AS BLOB)
+                          WHERE rowid = (SELECT MIN(rowid) FROM batches)",
+                    );
+                },
+                &["receipt_invalid"],
+            ),
+            (
+                "a batch's points changed",
+                |dir| {
+                    sql(
+                        dir,
+                        "UPDATE batches SET points = points + 1
+                          WHERE rowid = (SELECT MIN(rowid) FROM batches)",
+                    );
+                },
+                &["receipt_invalid", "batch_records_mismatch"],
+            ),
+            (
+                "a running total changed",
+                |dir| {
+                    sql(
+                        dir,
+                        "UPDATE ledger_totals SET amount = amount + 5
+                          WHERE (epoch, payout) = (SELECT epoch, payout FROM ledger_totals
+                                                    ORDER BY epoch, payout LIMIT 1)",
+                    );
+                },
+                &["ledger_totals_mismatch"],
+            ),
+            (
+                "a closed epoch's leaf changed",
+                |dir| sql(dir, "UPDATE epoch_leaves SET amount = amount + 1"),
+                &["epoch_invalid"],
+            ),
+        ];
+        for (what, damage, want) in cases {
+            let (dir, validator) = filled();
+            damage(dir.path());
+            let report = check(dir.path(), &validator);
+            assert!(!report.ok(), "{what}: {report:#?}");
+            assert_eq!(report.problems, report.listed.len() as u64, "{what}");
+            let want: BTreeSet<&str> = want.iter().copied().collect();
+            assert_eq!(codes(&report), want, "{what}: {report:#?}");
+        }
+    }
+
+    #[test]
+    fn another_validators_key_fails_every_receipt_and_root() {
+        let (dir, _) = filled();
+        let other = SecretKey::from_bytes(&[77; 32]).public();
+        let report = check(dir.path(), &other);
+        assert_eq!(
+            codes(&report),
+            BTreeSet::from(["receipt_invalid", "epoch_invalid"])
+        );
+        assert_eq!(report.problems, report.batches + report.epochs);
+        assert!(
+            report
+                .listed
+                .iter()
+                .all(|p| p.detail.contains("not by this validator")),
+            "{report:#?}"
+        );
+    }
+
+    #[test]
+    fn a_database_of_another_schema_version_is_not_checked() {
+        let (dir, validator) = filled();
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = {}",
+            migrate::SCHEMA_VERSION - 1
+        ))
+        .unwrap();
+        let err = Store::open_read_only(dir.path())
+            .unwrap()
+            .check(&validator)
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_request", "{err}");
+        assert!(err.to_string().contains("schema version"), "{err}");
+    }
+
+    /// Checks run while batches go in: each sees one commit, so none finds a problem.
+    #[test]
+    fn a_check_beside_a_writer_sees_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap().with_segment_limit(30_000);
+        let node = SecretKey::from_bytes(&[9; 32]);
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        let jobs = leased_jobs_on(&store, &node, "live", 80, FILL_T0).unwrap();
+        let writing = AtomicBool::new(true);
+        let mut checks = 0;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for (n, chunk) in jobs.chunks(4).enumerate() {
+                    let records = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, job)| {
+                            record_for(&node, job, sample_text((n * 4 + i) as u64, 2_000), FILL_T0)
+                        })
+                        .collect();
+                    ingest_batch(
+                        &store,
+                        &node,
+                        &validator,
+                        records,
+                        FILL_T0 + 1_000 + n as i64,
+                    )
+                    .unwrap();
+                    if n == 9 {
+                        store.close_epoch(&validator, FILL_T0 + 5_000).unwrap();
+                    }
+                }
+                writing.store(false, Ordering::SeqCst);
+            });
+            let reading = Store::open_read_only(dir.path()).unwrap();
+            while writing.load(Ordering::SeqCst) {
+                let report = reading.check(&validator.public()).unwrap();
+                assert!(report.ok(), "{report:#?}");
+                checks += 1;
+            }
+        });
+        assert!(checks >= 2, "checks while writing: {checks}");
+        let report = check(dir.path(), &validator.public());
+        assert!(
+            report.ok() && report.records == 80 && report.epochs == 1,
+            "{report:#?}"
+        );
+    }
+}
