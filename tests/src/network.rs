@@ -273,6 +273,20 @@ impl Network {
         self.config.dir.join("validator")
     }
 
+    /// Runs `gleaner-validator check` on the validator's data directory (beside the running
+    /// server) and returns its JSON report; fails unless it found nothing wrong.
+    pub fn check_validator_store(&self) -> anyhow::Result<Value> {
+        let data = self.validator_dir().display().to_string();
+        let out = self.validator_cli(&["check", "--data", &data])?;
+        let report: Value = serde_json::from_slice(&out.stdout)?;
+        anyhow::ensure!(
+            out.status.success() && report["problems"] == 0,
+            "the validator's store does not check: {report} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(report)
+    }
+
     /// Exports the validator's accepted records as a dataset under `out` (with the real
     /// `gleaner-validator dataset export`), then verifies it as a lab would (with the real
     /// `gleaner dataset verify --trust KEY --json`). Returns the dataset's directory and the

@@ -447,6 +447,12 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
             "an honest node lost a page: {page_gone:?}"
         );
     }
+    // Penalties, revoked records, settled disputes: the store still reads back end to end.
+    let report = net.check_validator_store().unwrap();
+    assert!(
+        num(&report, "batches") > 0 && num(&report, "bodies") > 0,
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,4 +621,7 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
         accepted.len() as u64,
         "every accepted record is a verified dataset row: {report}"
     );
+    // Through the crashes and restarts, nothing stored is torn or disagrees with anything else.
+    let report = net.check_validator_store().unwrap();
+    assert!(num(&report, "bodies") >= accepted.len() as u64, "{report}");
 }
