@@ -143,15 +143,17 @@ fn check_segments(
         .op("check")?;
     for (segment, bytes) in segments {
         let path = bodies::segment_path(dir, segment);
-        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        if u64::try_from(bytes).map_or(true, |bytes| len < bytes) {
-            report.found(
+        match std::fs::metadata(&path) {
+            Err(e) => report.found("segment_short", format!("{}: {e}", path.display())),
+            Ok(m) if u64::try_from(bytes).map_or(true, |bytes| m.len() < bytes) => report.found(
                 "segment_short",
                 format!(
-                    "{} holds {len} bytes where {bytes} are committed",
-                    path.display()
+                    "{} holds {} bytes where {bytes} are committed",
+                    path.display(),
+                    m.len()
                 ),
-            );
+            ),
+            Ok(_) => {}
         }
     }
     Ok(())
@@ -381,6 +383,7 @@ fn check_ledger(conn: &Connection, report: &mut CheckReport) -> Result<(), Store
             .op("check")?;
         // Each disagreeing key shows up once from each side (or once, where one side lacks it).
         let mut keys: Vec<(i64, String)> = rows.into_iter().map(|(e, k, _)| (e, k)).collect();
+        keys.sort_unstable();
         keys.dedup();
         for (epoch, key) in keys {
             report.found(
@@ -634,6 +637,28 @@ mod tests {
             let want: BTreeSet<&str> = want.iter().copied().collect();
             assert_eq!(codes(&report), want, "{what}: {report:#?}");
         }
+    }
+
+    #[test]
+    fn each_wrong_running_total_is_one_problem() {
+        let (dir, validator) = filled();
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let count = |table: &str| -> u64 {
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            n as u64
+        };
+        let wrong = count("ledger_totals") + count("node_ledger_totals");
+        assert!(wrong >= 4, "{wrong}");
+        conn.execute_batch(
+            "UPDATE ledger_totals SET amount = amount - 1;
+             UPDATE node_ledger_totals SET amount = amount + 1;",
+        )
+        .unwrap();
+        let report = check(dir.path(), &validator);
+        assert_eq!(report.problems, wrong, "{report:#?}");
+        assert_eq!(codes(&report), BTreeSet::from(["ledger_totals_mismatch"]));
     }
 
     #[test]
