@@ -22,8 +22,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::bodies::{self, io_error};
@@ -168,7 +168,7 @@ fn copy_data_dir(
     let records: i64 = conn
         .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
         .op("backup")?;
-    let segments = committed_segments(&conn)?;
+    let segments = bodies::committed_segments(&conn)?;
     drop(conn);
 
     let body_bytes = copy_segments(&bodies::dir_for(source), &bodies::dir_for(&copy), &segments)?;
@@ -244,41 +244,6 @@ fn snapshot(source: &Path, copy: &Path) -> Result<(), StoreError> {
     File::open(copy)
         .and_then(|f| f.sync_all())
         .map_err(|e| io_error(copy, e))
-}
-
-/// Each body segment the database names, with its committed length, in order. None before the
-/// segments existed (schema version 9), when bodies were columns of their rows.
-fn committed_segments(conn: &Connection) -> Result<Vec<(i64, u64)>, StoreError> {
-    let has_table = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'body_segments'",
-            [],
-            |_| Ok(()),
-        )
-        .optional()
-        .op("backup")?
-        .is_some();
-    if !has_table {
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn
-        .prepare("SELECT segment, bytes FROM body_segments ORDER BY segment")
-        .op("backup")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .op("backup")?
-        .collect::<Result<Vec<_>, _>>()
-        .op("backup")?;
-    rows.into_iter()
-        .map(|(segment, bytes)| {
-            u64::try_from(bytes)
-                .map(|bytes| (segment, bytes))
-                .map_err(|_| StoreError::Corrupt {
-                    what: "body segment",
-                    why: format!("segment {segment} has a committed length of {bytes}"),
-                })
-        })
-        .collect()
 }
 
 /// Copies the committed bytes of each of `segments` from the segment directory `from` to `to`
@@ -490,7 +455,7 @@ mod tests {
             assert_eq!(records.len(), batches * PER_BATCH, "{}", dest.display());
             assert_eq!(ledger.len(), *batches, "{}", dest.display());
             let conn = copy.conn.lock().unwrap();
-            for (segment, bytes) in committed_segments(&conn).unwrap() {
+            for (segment, bytes) in bodies::committed_segments(&conn).unwrap() {
                 let path = bodies::segment_path(&bodies::dir_for(&dest.join(DB_FILE)), segment);
                 assert_eq!(
                     std::fs::metadata(&path).unwrap().len(),

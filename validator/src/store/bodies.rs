@@ -121,6 +121,41 @@ pub(super) fn segment_path(dir: &Path, segment: i64) -> PathBuf {
     dir.join(format!("{segment:06}.seg"))
 }
 
+/// Each body segment the database names, with its committed length, in order. None before the
+/// segments existed (schema version 9), when bodies were columns of their rows.
+pub(super) fn committed_segments(conn: &Connection) -> Result<Vec<(i64, u64)>, StoreError> {
+    let has_table = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'body_segments'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()
+        .op("body_segments")?
+        .is_some();
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare("SELECT segment, bytes FROM body_segments ORDER BY segment")
+        .op("body_segments")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .op("body_segments")?
+        .collect::<Result<Vec<_>, _>>()
+        .op("body_segments")?;
+    rows.into_iter()
+        .map(|(segment, bytes)| {
+            u64::try_from(bytes)
+                .map(|bytes| (segment, bytes))
+                .map_err(|_| StoreError::Corrupt {
+                    what: "body segment",
+                    why: format!("segment {segment} has a committed length of {bytes}"),
+                })
+        })
+        .collect()
+}
+
 pub(super) fn io_error(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Io {
         path: path.to_path_buf(),

@@ -115,13 +115,22 @@ impl Store {
     }
 }
 
-fn check_database(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare("PRAGMA quick_check").op("check")?;
-    let lines = stmt
-        .query_map([], |r| r.get::<_, String>(0))
+/// Every row `sql` (with `params`) gives, through `map`.
+fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).op("check")?;
+    stmt.query_map(params, map)
         .op("check")?
         .collect::<Result<Vec<_>, _>>()
-        .op("check")?;
+        .op("check")
+}
+
+fn check_database(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    let lines = all_rows(conn, "PRAGMA quick_check", [], |r| r.get::<_, String>(0))?;
     for line in lines.into_iter().filter(|l| l != "ok") {
         report.found("database_corrupt", line);
     }
@@ -133,19 +142,11 @@ fn check_segments(
     dir: &Path,
     report: &mut CheckReport,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT segment, bytes FROM body_segments ORDER BY segment")
-        .op("check")?;
-    let segments = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .op("check")?
-        .collect::<Result<Vec<_>, _>>()
-        .op("check")?;
-    for (segment, bytes) in segments {
+    for (segment, bytes) in bodies::committed_segments(conn)? {
         let path = bodies::segment_path(dir, segment);
         match std::fs::metadata(&path) {
             Err(e) => report.found("segment_short", format!("{}: {e}", path.display())),
-            Ok(m) if u64::try_from(bytes).map_or(true, |bytes| m.len() < bytes) => report.found(
+            Ok(m) if m.len() < bytes => report.found(
                 "segment_short",
                 format!(
                     "{} holds {} bytes where {bytes} are committed",
@@ -310,17 +311,14 @@ fn check_receipts(
     }
     drop(rows);
     // Each batch's stored records are as many as its receipt's verdicts, with its points.
-    let mut stmt = conn
-        .prepare(
-            "SELECT hex(b.batch_id), b.record_count, b.points, COUNT(r.seq),
-                    COALESCE(SUM(r.points), 0)
-               FROM batches b LEFT JOIN records r ON r.batch_id = b.batch_id
-              GROUP BY b.batch_id
-             HAVING COUNT(r.seq) != b.record_count OR COALESCE(SUM(r.points), 0) != b.points",
-        )
-        .op("check")?;
-    let mismatches = stmt
-        .query_map([], |r| {
+    let mismatches = all_rows(
+        conn,
+        "SELECT hex(b.batch_id), b.record_count, b.points, COUNT(r.seq), COALESCE(SUM(r.points), 0)
+           FROM batches b LEFT JOIN records r ON r.batch_id = b.batch_id
+          GROUP BY b.batch_id
+         HAVING COUNT(r.seq) != b.record_count OR COALESCE(SUM(r.points), 0) != b.points",
+        [],
+        |r| {
             Ok(format!(
                 "batch {}: the receipt has {} records and {} points, the records table {} and {}",
                 r.get::<_, String>(0)?.to_lowercase(),
@@ -329,10 +327,8 @@ fn check_receipts(
                 r.get::<_, i64>(3)?,
                 r.get::<_, i64>(4)?
             ))
-        })
-        .op("check")?
-        .collect::<Result<Vec<_>, _>>()
-        .op("check")?;
+        },
+    )?;
     for detail in mismatches {
         report.found("batch_records_mismatch", detail);
     }
@@ -369,20 +365,10 @@ fn check_ledger(conn: &Connection, report: &mut CheckReport) -> Result<(), Store
         .op("check")
         .map(|n| u64::try_from(n).unwrap_or(0))?;
     for (what, sql) in LEDGER_TOTALS_DIFF {
-        let mut stmt = conn.prepare(sql).op("check")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .op("check")?
-            .collect::<Result<Vec<_>, _>>()
-            .op("check")?;
         // Each disagreeing key shows up once from each side (or once, where one side lacks it).
-        let mut keys: Vec<(i64, String)> = rows.into_iter().map(|(e, k, _)| (e, k)).collect();
+        let mut keys = all_rows(conn, sql, [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         keys.sort_unstable();
         keys.dedup();
         for (epoch, key) in keys {
@@ -402,26 +388,20 @@ fn check_epochs(
     validator: &PublicKey,
     report: &mut CheckReport,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT epoch, root_json FROM epochs ORDER BY epoch")
-        .op("check")?;
-    let epochs = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-        .op("check")?
-        .collect::<Result<Vec<_>, _>>()
-        .op("check")?;
-    let mut leaves_of = conn
-        .prepare("SELECT claimant, amount FROM epoch_leaves WHERE epoch = ?1")
-        .op("check")?;
+    let epochs = all_rows(
+        conn,
+        "SELECT epoch, root_json FROM epochs ORDER BY epoch",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+    )?;
     for (epoch, json) in epochs {
         report.epochs += 1;
-        let leaves = leaves_of
-            .query_map(params![epoch], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .op("check")?
-            .collect::<Result<Vec<_>, _>>()
-            .op("check")?;
+        let leaves = all_rows(
+            conn,
+            "SELECT claimant, amount FROM epoch_leaves WHERE epoch = ?1",
+            params![epoch],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+        )?;
         if let Err(why) = epoch_matches(epoch, &json, leaves, validator) {
             report.found("epoch_invalid", format!("epoch {epoch}: {why}"));
         }
