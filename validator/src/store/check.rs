@@ -718,7 +718,7 @@ mod tests {
                 checks += 1;
             }
         });
-        assert!(checks >= 2, "checks while writing: {checks}");
+        assert!(checks >= 1, "no check ran while writing");
         let report = check(dir.path(), &validator.public());
         assert!(
             report.ok() && report.records == 80 && report.epochs == 1,
