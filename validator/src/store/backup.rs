@@ -257,6 +257,13 @@ fn copy_segments(from: &Path, to: &Path, segments: &[(i64, u64)]) -> Result<u64,
     for &(segment, bytes) in segments {
         let src_path = bodies::segment_path(from, segment);
         let dst_path = bodies::segment_path(to, segment);
+        if bytes == 0 {
+            // Nothing committed: the copy is empty whether or not the source file was made.
+            File::create_new(&dst_path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_error(&dst_path, e))?;
+            continue;
+        }
         let src = File::open(&src_path).map_err(|e| io_error(&src_path, e))?;
         let len = src.metadata().map_err(|e| io_error(&src_path, e))?.len();
         if len < bytes {
@@ -500,6 +507,30 @@ mod tests {
         // The data directory itself holds files: never a destination.
         let err = Store::backup(src.path(), src.path(), &BESIDE).unwrap_err();
         assert_eq!(err.code(), "invalid_request", "{err}");
+    }
+
+    /// A segment with nothing committed needs no file: it is backed up (empty) and checks.
+    #[test]
+    fn a_segment_with_nothing_committed_needs_no_file() {
+        let src = tempfile::tempdir().unwrap();
+        let (identity, _) = fill_store(src.path(), 5).unwrap();
+        Connection::open(src.path().join(DB_FILE))
+            .unwrap()
+            .execute(
+                "INSERT INTO body_segments(segment, bytes) VALUES (99, 0)",
+                [],
+            )
+            .unwrap();
+        let source = Store::open_read_only(src.path()).unwrap();
+        assert!(source.check(&identity.public()).unwrap().ok());
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("b");
+        let report = Store::backup(src.path(), &dest, &BESIDE).unwrap();
+        assert_eq!(report.segments, 2);
+        let empty = bodies::segment_path(&bodies::dir_for(&dest.join(DB_FILE)), 99);
+        assert_eq!(std::fs::metadata(empty).unwrap().len(), 0);
+        let copy = Store::open_read_only(&dest).unwrap();
+        assert!(copy.check(&identity.public()).unwrap().ok());
     }
 
     #[test]
