@@ -356,23 +356,44 @@ pub fn fill_store(data: &std::path::Path, jobs: usize) -> anyhow::Result<(Identi
     let store = Store::open(data)?;
     let node = SecretKey::from_bytes(&[7; 32]);
     let jobs = leased_jobs(&store, &node, jobs, FILL_T0)?;
-    for (n, chunk) in jobs.chunks(10).enumerate() {
+    let key = identity.secret();
+    submit_sample_texts(&store, &node, key, &jobs, 10, FILL_T0 + 1_000, |n, now| {
+        if n == 0 {
+            store.close_epoch(key, now + 1)?;
+        }
+        Ok(())
+    })?;
+    let accepted = usize::try_from(store.accepted_count()?)?;
+    Ok((identity, accepted))
+}
+
+/// Answers each of `jobs` with a record of ~2 kB of [`sample_text`] fetched at `fetched_at_ms`
+/// (job `k`'s text from seed `k`), submitted by `node` `per_batch` to a batch through the real
+/// checks and store (batch `n` at `fetched_at_ms + 1_000 + n`, receipted by `validator`).
+/// `after(n, now_ms)` runs once batch `n` is stored; its error stops the submissions.
+pub fn submit_sample_texts(
+    store: &Store,
+    node: &SecretKey,
+    validator: &SecretKey,
+    jobs: &[Job],
+    per_batch: usize,
+    fetched_at_ms: i64,
+    mut after: impl FnMut(usize, i64) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for (n, chunk) in jobs.chunks(per_batch).enumerate() {
         let records = chunk
             .iter()
             .enumerate()
             .map(|(i, job)| {
-                let text = sample_text((n * 10 + i) as u64, 2_000);
-                record_for(&node, job, text, FILL_T0 + 1_000)
+                let text = sample_text((n * per_batch + i) as u64, 2_000);
+                record_for(node, job, text, fetched_at_ms)
             })
             .collect();
-        let now = FILL_T0 + 2_000 + n as i64;
-        ingest_batch(&store, &node, identity.secret(), records, now)?;
-        if n == 0 {
-            store.close_epoch(identity.secret(), now + 1)?;
-        }
+        let now = fetched_at_ms + 1_000 + n as i64;
+        ingest_batch(store, node, validator, records, now)?;
+        after(n, now)?;
     }
-    let accepted = usize::try_from(store.accepted_count()?)?;
-    Ok((identity, accepted))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -305,7 +305,7 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use gleaner_protocol::{EpochRoot, PublicKey, SecretKey};
 
@@ -314,6 +314,7 @@ mod tests {
     use crate::store::{AcceptedRecord, LedgerEntry};
     use crate::testkit::{
         FILL_T0, fill_store, ingest_batch, leased_jobs_on, record_for, sample_text,
+        submit_sample_texts,
     };
 
     const BESIDE: [&str; 2] = [KEY_FILE, crate::config::DEFAULT_CONFIG_FILE];
@@ -412,26 +413,29 @@ mod tests {
         const PER_BATCH: usize = 4;
         let jobs = leased_jobs_on(&store, &node, "live", BATCHES * PER_BATCH, FILL_T0).unwrap();
         let done = AtomicUsize::new(0);
+        let writing = AtomicBool::new(true);
         let out = tempfile::tempdir().unwrap();
         let mut seen = Vec::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                for (n, chunk) in jobs.chunks(PER_BATCH).enumerate() {
-                    let records = chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, job)| {
-                            let text = sample_text((n * PER_BATCH + i) as u64, 2_000);
-                            record_for(&node, job, text, FILL_T0)
-                        })
-                        .collect();
-                    let now = FILL_T0 + 1_000 + n as i64;
-                    ingest_batch(&store, &node, &validator, records, now).unwrap();
-                    done.fetch_add(1, Ordering::SeqCst);
-                }
+                let submitted = submit_sample_texts(
+                    &store,
+                    &node,
+                    &validator,
+                    &jobs,
+                    PER_BATCH,
+                    FILL_T0,
+                    |_, _| {
+                        done.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    },
+                );
+                // Whatever happened, the loop below stops.
+                writing.store(false, Ordering::SeqCst);
+                submitted.unwrap();
             });
             let mut k = 0;
-            while done.load(Ordering::SeqCst) < BATCHES {
+            while writing.load(Ordering::SeqCst) {
                 let before = done.load(Ordering::SeqCst);
                 if before == 0 {
                     std::thread::yield_now();

@@ -468,9 +468,7 @@ mod tests {
 
     use super::*;
     use crate::store::DB_FILE;
-    use crate::testkit::{
-        FILL_T0, fill_store, ingest_batch, leased_jobs_on, record_for, sample_text,
-    };
+    use crate::testkit::{FILL_T0, fill_store, leased_jobs_on, submit_sample_texts};
 
     /// A filled data directory (two epochs, one closed) and the validator's public key.
     fn filled() -> (tempfile::TempDir, PublicKey) {
@@ -691,27 +689,16 @@ mod tests {
         let mut checks = 0;
         std::thread::scope(|s| {
             s.spawn(|| {
-                for (n, chunk) in jobs.chunks(4).enumerate() {
-                    let records = chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, job)| {
-                            record_for(&node, job, sample_text((n * 4 + i) as u64, 2_000), FILL_T0)
-                        })
-                        .collect();
-                    ingest_batch(
-                        &store,
-                        &node,
-                        &validator,
-                        records,
-                        FILL_T0 + 1_000 + n as i64,
-                    )
-                    .unwrap();
-                    if n == 9 {
-                        store.close_epoch(&validator, FILL_T0 + 5_000).unwrap();
-                    }
-                }
+                let submitted =
+                    submit_sample_texts(&store, &node, &validator, &jobs, 4, FILL_T0, |n, now| {
+                        if n == 9 {
+                            store.close_epoch(&validator, now + 1)?;
+                        }
+                        Ok(())
+                    });
+                // Whatever happened, the checks below stop.
                 writing.store(false, Ordering::SeqCst);
+                submitted.unwrap();
             });
             let reading = Store::open_read_only(dir.path()).unwrap();
             while writing.load(Ordering::SeqCst) {
