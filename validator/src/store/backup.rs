@@ -27,7 +27,7 @@ use rusqlite::backup::{Backup, StepResult};
 use serde::Serialize;
 
 use super::bodies::{self, io_error};
-use super::{DB_FILE, Op, Store, StoreError, migrate, open_reading};
+use super::{DB_FILE, Op, Store, StoreError, check, migrate, open_reading};
 
 /// How many times a snapshot is tried while the source is locked (another process in the middle
 /// of a checkpoint or a migration), [`SNAPSHOT_RETRY_PAUSE`] apart, before the backup gives up.
@@ -147,22 +147,18 @@ fn copy_data_dir(
     let copy = dest.join(DB_FILE);
     snapshot(source, &copy)?;
     let conn = open_reading(&copy)?;
-    let schema_version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .op("backup")?;
+    let schema_version = migrate::user_version(&conn)?;
     if schema_version > migrate::SCHEMA_VERSION {
         return Err(StoreError::SchemaVersion {
             found: schema_version,
             supported: migrate::SCHEMA_VERSION,
         });
     }
-    let check: String = conn
-        .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .op("backup")?;
-    if check != "ok" {
+    let failures = check::quick_check_failures(&conn)?;
+    if !failures.is_empty() {
         return Err(StoreError::Corrupt {
             what: "database snapshot",
-            why: format!("quick_check: {check}"),
+            why: format!("quick_check: {}", failures.join("; ")),
         });
     }
     let records: i64 = conn

@@ -78,9 +78,7 @@ impl Store {
     /// not run (the database cannot be read, or has another schema version than this build's).
     pub fn check(&self, validator: &PublicKey) -> Result<CheckReport, StoreError> {
         let conn = self.reader()?;
-        let schema_version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .op("check")?;
+        let schema_version = migrate::user_version(&conn)?;
         if schema_version != migrate::SCHEMA_VERSION {
             return Err(StoreError::Invalid {
                 field: "database",
@@ -129,9 +127,14 @@ fn all_rows<T>(
         .op("check")
 }
 
-fn check_database(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+/// What SQLite's `quick_check` finds wrong with the database: nothing when it says `ok`.
+pub(super) fn quick_check_failures(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let lines = all_rows(conn, "PRAGMA quick_check", [], |r| r.get::<_, String>(0))?;
-    for line in lines.into_iter().filter(|l| l != "ok") {
+    Ok(lines.into_iter().filter(|l| l != "ok").collect())
+}
+
+fn check_database(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    for line in quick_check_failures(conn)? {
         report.found("database_corrupt", line);
     }
     Ok(())

@@ -343,7 +343,7 @@ fn recompute_signatures(tx: &Transaction<'_>, bodies_dir: &Path) -> Result<(), S
     Ok(())
 }
 
-fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+pub(super) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         .op("user_version")
 }
