@@ -509,6 +509,39 @@ mod tests {
         assert_eq!(err.code(), "invalid_request", "{err}");
     }
 
+    /// A damaged page of the source fails the snapshot's check: the backup stops (and leaves
+    /// nothing), and `check` on the source names the damage.
+    #[test]
+    fn a_damaged_database_is_not_backed_up() {
+        let src = tempfile::tempdir().unwrap();
+        let (identity, _) = fill_store(src.path(), 30).unwrap();
+        let db = src.path().join(DB_FILE);
+        // Through a checkpoint into the main file, then a page in its middle overwritten.
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        let mut bytes = std::fs::read(&db).unwrap();
+        let page = 4096 * (bytes.len() / 4096 / 2);
+        bytes[page..page + 4096].fill(0xa5);
+        std::fs::write(&db, bytes).unwrap();
+
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("b");
+        let err = Store::backup(src.path(), &dest, &BESIDE).unwrap_err();
+        assert_eq!(err.code(), "store_corrupt", "{err}");
+        assert!(err.to_string().contains("quick_check"), "{err}");
+        assert!(!dest.exists());
+        let report = Store::open_read_only(src.path())
+            .unwrap()
+            .check(&identity.public())
+            .unwrap();
+        assert!(
+            report.listed.iter().any(|p| p.code == "database_corrupt"),
+            "{report:#?}"
+        );
+    }
+
     /// A segment with nothing committed needs no file: it is backed up (empty) and checks.
     #[test]
     fn a_segment_with_nothing_committed_needs_no_file() {

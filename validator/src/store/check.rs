@@ -4,7 +4,8 @@
 //! every read happens in one read transaction, so the check sees one commit, as a backup does.
 //!
 //! What is checked, each failure a [`Problem`] with a stable code:
-//! * `database_corrupt`: SQLite's `quick_check` (pages, records and indexes well formed).
+//! * `database_corrupt`: SQLite's `quick_check` (pages, records and indexes well formed). A
+//!   database that fails it is read no further: what else it holds cannot be trusted.
 //! * `segment_short`: a body segment shorter than its committed length.
 //! * `body_mismatch`: a stored record whose body cannot be read, does not parse, or is not the
 //!   record its row names (the id of its signed fields, its text digest, its node, URL and
@@ -100,17 +101,32 @@ impl Store {
             problems: 0,
             listed: Vec::new(),
         };
-        let checked = check_database(&conn, &mut report)
-            .and_then(|()| check_segments(&conn, &self.bodies_dir, &mut report))
-            .and_then(|()| check_records(&conn, &self.bodies_dir, &mut report))
-            .and_then(|()| check_receipts(&conn, validator, &mut report))
-            .and_then(|()| check_ledger(&conn, &mut report))
-            .and_then(|()| check_epochs(&conn, validator, &mut report));
+        let checked = check_all(&conn, &self.bodies_dir, validator, &mut report);
         // A read transaction: ending it can only fail if it already ended.
         let _ = conn.execute_batch("COMMIT");
         checked?;
         Ok(report)
     }
+}
+
+/// Every check in turn, into `report`.
+fn check_all(
+    conn: &Connection,
+    dir: &Path,
+    validator: &PublicKey,
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
+    check_database(conn, report)?;
+    if !report.ok() {
+        // A database that fails SQLite's own check is read no further: its other reads may
+        // fail, and what they give cannot be trusted.
+        return Ok(());
+    }
+    check_segments(conn, dir, report)?;
+    check_records(conn, dir, report)?;
+    check_receipts(conn, validator, report)?;
+    check_ledger(conn, report)?;
+    check_epochs(conn, validator, report)
 }
 
 /// Every row `sql` (with `params`) gives, through `map`.
