@@ -1,0 +1,95 @@
+//! What an operator's maintenance commands cost: `gleaner-validator backup` and `check` on a
+//! store filled as real use fills it (`testkit::fill_store`: one node's records of ~2 kB sample
+//! text, answering its leases, in batches of 10 through the real checks, over two epochs).
+//!
+//! `cargo bench -p gleaner-validator --bench maintenance` (optional: `-- RECORDS`, default
+//! 20,000). Prints the store's size, then each command's time over five runs and their median:
+//! the check reads every body back (JSON parse, record id, text digest), every receipt, the
+//! ledger's totals and the epoch roots; the backup snapshots the database and copies the
+//! committed segments, here from the page cache (a fresh process reading a cold disk would add
+//! the disk's read time).
+
+// A benchmark binary: failing loudly on setup errors is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use gleaner_validator::identity::KEY_FILE;
+use gleaner_validator::testkit::fill_store;
+use gleaner_validator::{Identity, Store};
+
+const RUNS: usize = 5;
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+fn main() {
+    let records: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map_or(20_000, |a| a.parse().expect("RECORDS"));
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let t = Instant::now();
+    let (_, accepted) = fill_store(&data, records).unwrap();
+    let bytes: u64 = walk(&data);
+    println!(
+        "store: {accepted} accepted of {records} records, {:.1} MB, filled in {:.1} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let identity = Identity::load(&data).unwrap();
+    let store = Store::open_read_only(&data).unwrap();
+    let mut checks = Vec::new();
+    for run in 1..=RUNS {
+        let t = Instant::now();
+        let report = store.check(&identity.public()).unwrap();
+        let took = t.elapsed();
+        assert!(report.ok(), "{report:#?}");
+        println!(
+            "check {run}: {} records, {} bodies, {} batches in {:.3} s ({:.0} records/s)",
+            report.records,
+            report.bodies,
+            report.batches,
+            took.as_secs_f64(),
+            report.records as f64 / took.as_secs_f64()
+        );
+        checks.push(took);
+    }
+    let mut backups = Vec::new();
+    for run in 1..=RUNS {
+        let dest = tmp.path().join(format!("backup{run}"));
+        let t = Instant::now();
+        let report = Store::backup(&data, &dest, &[KEY_FILE]).unwrap();
+        let took = t.elapsed();
+        println!(
+            "backup {run}: database {:.1} MB, bodies {:.1} MB in {:.3} s",
+            report.database_bytes as f64 / 1e6,
+            report.body_bytes as f64 / 1e6,
+            took.as_secs_f64()
+        );
+        backups.push(took);
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
+    let (check, backup) = (median(checks), median(backups));
+    println!(
+        "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s",
+        check.as_secs_f64(),
+        records as f64 / check.as_secs_f64(),
+        backup.as_secs_f64()
+    );
+}
+
+/// Bytes of the files below `dir`.
+fn walk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            if m.is_dir() { walk(&e.path()) } else { m.len() }
+        })
+        .sum()
+}
