@@ -100,16 +100,18 @@ async fn wait_crawl(net: &mut Network, timeout: Duration) {
     }
 }
 
-/// Points earned per record submitted (accepted, duplicate or rejected), by node: what a node
-/// earns for the same amount of work. Totals alone depend on how many jobs each node managed to
-/// take, which on a loaded machine favours the light in-test adversaries over real collectors.
+/// Points earned per record submitted (accepted, duplicate, rejected or revoked since), by node:
+/// what a node earns for the same amount of work. Totals alone depend on how many jobs each node
+/// managed to take, which on a loaded machine favours the light in-test adversaries over real
+/// collectors.
 fn points_per_record(nodes: &[Value]) -> BTreeMap<String, f64> {
     nodes
         .iter()
         .map(|n| {
             let submitted = num(n, "records_accepted")
                 + num(n, "records_duplicate")
-                + num(n, "records_rejected");
+                + num(n, "records_rejected")
+                + num(n, "records_revoked");
             (
                 n["node"].as_str().unwrap().to_string(),
                 num(n, "points_total") as f64 / submitted.max(1) as f64,
@@ -403,6 +405,12 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
     assert!(
         num(liar_row, "checks_failed") >= 1,
         "the fabricator failed cross-checks: {liar_row}"
+    );
+    // Its records were revoked, and its counts say so: they are its records by their verdict
+    // now, not at ingest (the store check below holds every node's counts to its records).
+    assert!(
+        num(liar_row, "records_revoked") >= 1,
+        "the fabricator's records were revoked: {liar_row}"
     );
     // The disputes were settled by the validator's own fetch of the sites' pages, each upholding
     // the honest fetch.

@@ -56,7 +56,7 @@ function renderOverview(o) {
   $("nodes").textContent = fmt(s.nodes_total);
   $("nodes-active").textContent = `${fmt(s.nodes_active_24h)} active in 24 h`;
   $("records").textContent = fmt(s.records_total);
-  $("records-split").textContent = `${fmt(s.records_accepted)} accepted · ${fmt(s.records_duplicate)} duplicate · ${fmt(s.records_rejected)} rejected`;
+  $("records-split").textContent = `${fmt(s.records_accepted)} accepted · ${fmt(s.records_duplicate)} duplicate · ${fmt(s.records_rejected)} rejected · ${fmt(s.records_revoked)} revoked`;
   $("acceptance").textContent = `${(100 * (s.acceptance_rate || 0)).toFixed(1)} %`;
   $("open-epoch").textContent = fmt(s.open_epoch);
   $("frontier").textContent = `${fmt(s.frontier_queued)} URLs queued · ${fmt(s.leases_open)} leases open`;

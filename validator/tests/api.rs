@@ -824,6 +824,38 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     );
     let ledger = net.state.store().ledger(&liar.public()).unwrap();
     assert_eq!(ledger.last().unwrap().kind, "penalty");
+    // The liar's counts are its records as they stand now: the one it was credited for, revoked.
+    let counts = |r: &gleaner_validator::store::NodeRow| {
+        [
+            r.records_accepted,
+            r.records_duplicate,
+            r.records_rejected,
+            r.records_revoked,
+        ]
+    };
+    assert_eq!(counts(&row(&liar)), [0, 0, 0, 1]);
+    assert_eq!(counts(&row(&checker))[3], 0, "{:?}", counts(&row(&checker)));
+    // The network's counts are the nodes' summed.
+    let stats = net.state.store().network_stats(0).unwrap();
+    let network = [
+        stats.records_accepted,
+        stats.records_duplicate,
+        stats.records_rejected,
+        stats.records_revoked,
+    ];
+    let summed = nodes.iter().map(counts).fold([0; 4], |mut sum, c| {
+        for (s, c) in sum.iter_mut().zip(c) {
+            *s += c;
+        }
+        sum
+    });
+    assert_eq!(summed, network);
+    assert_eq!(stats.records_revoked, 1);
+    assert_eq!(
+        stats.records_total,
+        network.iter().sum::<u64>(),
+        "every record has one of the four verdicts"
+    );
     // The fabricated record never reaches a dataset.
     let urls: Vec<_> = net
         .state

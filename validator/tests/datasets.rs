@@ -293,6 +293,25 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
         )
         .unwrap();
     }
+    // Records by verdict: one accepted, one revoked since (a failed cross-check).
+    for (i, (verdict, reason)) in [("accepted", "ok"), ("revoked", "failed_cross_check")]
+        .into_iter()
+        .enumerate()
+    {
+        db.execute(
+            "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json)
+             VALUES (?1, x'00', 'n1', ?2, ?3, 'primary', 1, 0, ?4, ?5, 0, ?1, x'', '{}')",
+            rusqlite::params![
+                vec![i as u8; 32],
+                format!("l{i}"),
+                format!("http://a.example/{i}"),
+                verdict,
+                reason
+            ],
+        )
+        .unwrap();
+    }
     drop(db);
     // The JSON the page reads.
     let o: serde_json::Value = net
@@ -306,6 +325,18 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
         .unwrap();
     assert_eq!(o["validator"], validator_key().public().to_string());
     assert!(o["stats"]["pages_per_hour"].is_array());
+    assert_eq!(
+        [
+            &o["stats"]["records_total"],
+            &o["stats"]["records_accepted"],
+            &o["stats"]["records_revoked"]
+        ],
+        [2, 1, 1]
+    );
+    assert_eq!(
+        o["stats"]["rejection_reasons"],
+        serde_json::json!([{ "reason": "failed_cross_check", "count": 1 }])
+    );
     assert_eq!(
         o["stats"]["check_outcomes"],
         serde_json::json!([
@@ -353,6 +384,10 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
     assert!(html.contains("1,200 rows"), "row count missing");
     assert!(html.contains(&validator_key().public().to_string()));
     assert!(html.contains("data/gleaner-epoch-000001/part-00000.parquet"));
+    assert!(
+        html.contains("1 accepted · 0 duplicate · 0 rejected · 1 revoked"),
+        "records by verdict missing"
+    );
     assert!(
         html.contains("<td><code>check_upheld</code></td><td>1</td>")
             && html.contains("no node got the check done"),

@@ -139,12 +139,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let s = net.stats().await?;
         println!(
-            "  [{:>4.0}s] received {:>4}  accepted {:>4}  duplicate {:>3}  rejected {:>3}  | queued {:>3}  leased {:>2}",
+            "  [{:>4.0}s] received {:>4}  accepted {:>4}  duplicate {:>3}  rejected {:>3}  revoked {:>3}  | queued {:>3}  leased {:>2}",
             started.elapsed().as_secs_f64(),
             num(&s, "records_total"),
             num(&s, "records_accepted"),
             num(&s, "records_duplicate"),
             num(&s, "records_rejected"),
+            num(&s, "records_revoked"),
             num(&s, "frontier_queued"),
             num(&s, "leases_open"),
         );
@@ -220,6 +221,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("  accepted         {}", num(&s, "records_accepted"));
     println!("  duplicates       {}", num(&s, "records_duplicate"));
     println!("  rejected         {}", num(&s, "records_rejected"));
+    println!("  revoked          {}", num(&s, "records_revoked"));
+    println!("  why records were not accepted:");
     for r in s["rejection_reasons"].as_array().into_iter().flatten() {
         println!(
             "    {:<28} {}",
@@ -235,17 +238,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\n  {:<46} {:>8} {:>6} {:>9} {:>5} {:>9}",
-        "node", "accepted", "dup", "rejected", "cred", "points"
+        "\n  {:<46} {:>8} {:>6} {:>9} {:>8} {:>5} {:>9}",
+        "node", "accepted", "dup", "rejected", "revoked", "cred", "points"
     );
     let nodes = net.nodes_view().await?;
     for n in &nodes {
         println!(
-            "  {:<46} {:>8} {:>6} {:>9} {:>5.2} {:>9}",
+            "  {:<46} {:>8} {:>6} {:>9} {:>8} {:>5.2} {:>9}",
             n["node"].as_str().unwrap_or("?"),
             num(n, "records_accepted"),
             num(n, "records_duplicate"),
             num(n, "records_rejected"),
+            num(n, "records_revoked"),
             n["credibility"].as_f64().unwrap_or(0.0),
             n["points_total"],
         );

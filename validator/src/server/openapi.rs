@@ -224,6 +224,9 @@ pub mod schema {
         pub records_accepted: u64,
         pub records_duplicate: u64,
         pub records_rejected: u64,
+        /// Records revoked after they were accepted; the four counts are the node's records by
+        /// their verdict now.
+        pub records_revoked: u64,
         pub jobs_failed: u64,
         pub points_total: i64,
     }
@@ -261,6 +264,8 @@ pub mod schema {
         pub records_accepted: u64,
         pub records_duplicate: u64,
         pub records_rejected: u64,
+        /// Records revoked after they were accepted (a failed cross-check, a page found gone).
+        pub records_revoked: u64,
         pub acceptance_rate: f64,
         pub rejection_reasons: Vec<ReasonCount>,
         pub failure_reasons: Vec<ReasonCount>,

@@ -15,6 +15,8 @@
 //!   points); `batch_records_mismatch`: a batch whose stored records are not the receipt's.
 //! * `ledger_totals_mismatch`: the running totals (per epoch and payout key, per node and epoch)
 //!   are not the sums of the ledger's entries.
+//! * `node_counts_mismatch`: a node's record counts (accepted, duplicate, rejected, revoked) are
+//!   not its records counted by verdict.
 //! * `epoch_invalid`: a closed epoch's root that does not verify, was not signed by this
 //!   validator, or is not the root, total and leaf count of its stored leaves.
 
@@ -126,6 +128,7 @@ fn check_all(
     check_records(conn, dir, report)?;
     check_receipts(conn, validator, report)?;
     check_ledger(conn, report)?;
+    check_node_counts(conn, report)?;
     check_epochs(conn, validator, report)
 }
 
@@ -404,6 +407,42 @@ fn check_ledger(conn: &Connection, report: &mut CheckReport) -> Result<(), Store
     Ok(())
 }
 
+/// Each node whose four record counts are not its records counted by verdict (in one pass over
+/// the records), with both sets of figures.
+const NODE_COUNTS_DIFF: &str = "
+    SELECT n.node, n.records_accepted, n.records_duplicate, n.records_rejected,
+           n.records_revoked, COALESCE(c.accepted, 0), COALESCE(c.duplicate, 0),
+           COALESCE(c.rejected, 0), COALESCE(c.revoked, 0)
+      FROM nodes n LEFT JOIN (
+           SELECT node, SUM(verdict = 'accepted') AS accepted,
+                  SUM(verdict = 'duplicate') AS duplicate, SUM(verdict = 'rejected') AS rejected,
+                  SUM(verdict = 'revoked') AS revoked
+             FROM records GROUP BY node) c ON c.node = n.node
+     WHERE (n.records_accepted, n.records_duplicate, n.records_rejected, n.records_revoked)
+           != (COALESCE(c.accepted, 0), COALESCE(c.duplicate, 0), COALESCE(c.rejected, 0),
+                   COALESCE(c.revoked, 0))
+     ORDER BY n.node";
+
+fn check_node_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    let wrong = all_rows(conn, NODE_COUNTS_DIFF, [], |r| {
+        let mut n = [0i64; 8];
+        for (i, v) in n.iter_mut().enumerate() {
+            *v = r.get(i + 1)?;
+        }
+        Ok((r.get::<_, String>(0)?, n))
+    })?;
+    for (node, [a, d, rj, rv, ca, cd, crj, crv]) in wrong {
+        report.found(
+            "node_counts_mismatch",
+            format!(
+                "node {node} counts {a} accepted, {d} duplicate, {rj} rejected, {rv} revoked; \
+                 its records are {ca}, {cd}, {crj}, {crv}"
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn check_epochs(
     conn: &Connection,
     validator: &PublicKey,
@@ -532,7 +571,7 @@ mod tests {
     #[test]
     fn each_kind_of_damage_is_found_under_its_code() {
         type Damage = fn(&Path);
-        let cases: [(&str, Damage, &[&str]); 8] = [
+        let cases: [(&str, Damage, &[&str]); 9] = [
             (
                 "a byte of a body flipped",
                 |dir| {
@@ -620,6 +659,17 @@ mod tests {
                     );
                 },
                 &["ledger_totals_mismatch"],
+            ),
+            (
+                "a node's count changed",
+                |dir| {
+                    sql(
+                        dir,
+                        "UPDATE nodes SET records_revoked = records_revoked + 1
+                          WHERE node = (SELECT MIN(node) FROM nodes)",
+                    );
+                },
+                &["node_counts_mismatch"],
             ),
             (
                 "a closed epoch's leaf changed",

@@ -130,6 +130,11 @@ const STEPS: &[Step] = &[
         what: "when each node last gave back a check or tie-break job unfinished",
         run: Run::Code(judging_given_back),
     },
+    Step {
+        to: 21,
+        what: "nodes' records counted by their verdict now, revocations included",
+        run: Run::Code(node_record_counts),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -237,6 +242,20 @@ fn judging_given_back(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), St
         "judging_given_back_ms",
         include_str!("migrations/0020_judging_given_back.sql"),
     )
+}
+
+/// Step 21: `migrations/0021_node_record_counts.sql`, then every node's counts recounted.
+fn node_record_counts(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    add_column(
+        tx,
+        "nodes",
+        "records_revoked",
+        include_str!("migrations/0021_node_record_counts.sql"),
+    )?;
+    tx.execute_batch(include_str!(
+        "migrations/0021_node_record_counts_recount.sql"
+    ))
+    .op("migrate")
 }
 
 /// Runs `sql`, which adds `column` to `table`, unless the column is there already (a database of
@@ -848,6 +867,71 @@ mod tests {
                 );
             },
         );
+    }
+
+    /// Version 21 counts every node's records by their verdict now: a version 20 database's
+    /// counts (taken at ingest, blind to revocations) are recounted from its records, a node
+    /// without records keeps zeros, and from then on a revocation moves a record between counts.
+    /// Run again on a database that has the column, the step recounts to the same figures.
+    #[test]
+    fn version_21_counts_each_nodes_records_by_their_verdict_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v20.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let mut seed = String::from(
+            "DROP TRIGGER records_revoked_count;
+             ALTER TABLE nodes DROP COLUMN records_revoked;
+             INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility,
+                               records_accepted, records_duplicate, records_rejected)
+                  VALUES ('n1', 'p1', 'test', 5, 6, 0.25, 3, 1, 1),
+                         ('n2', 'p2', 'test', 5, 6, 0.25, 0, 0, 0);",
+        );
+        // n1's records now: two accepted, one duplicate, one rejected, one revoked (accepted at
+        // ingest, which is why its old counts say three accepted).
+        for (i, verdict) in ["accepted", "accepted", "duplicate", "rejected", "revoked"]
+            .iter()
+            .enumerate()
+        {
+            seed.push_str(&format!(
+                "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                         received_at_ms, verdict, reason, points, text_key, minhash,
+                         quality_json)
+                 VALUES (x'{i:02x}', x'00', 'n1', 'l{i}', 'https://a.example/{i}', 'primary', 1,
+                         0, '{verdict}', 'ok', 0, x'{i:02x}', x'', '{{}}');"
+            ));
+        }
+        seed.push_str("PRAGMA user_version = 20;");
+        conn.execute_batch(&seed).unwrap();
+        drop(conn);
+        let counts = |conn: &Connection, node: &str| -> [i64; 4] {
+            conn.query_row(
+                "SELECT records_accepted, records_duplicate, records_rejected, records_revoked
+                   FROM nodes WHERE node = ?1",
+                [node],
+                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+            )
+            .unwrap()
+        };
+        for _ in 0..2 {
+            drop(Store::open_file(&path).unwrap());
+            let conn = Connection::open(&path).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            assert_eq!(counts(&conn, "n1"), [2, 1, 1, 1]);
+            assert_eq!(counts(&conn, "n2"), [0, 0, 0, 0]);
+            conn.execute_batch("PRAGMA user_version = 20;").unwrap();
+        }
+        // The trigger is in place: revoking an accepted record and a duplicate moves each from
+        // its own count; revoking a revoked record again moves nothing.
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE records SET verdict = 'revoked' WHERE verdict IN ('duplicate', 'revoked')
+                OR seq = (SELECT MIN(seq) FROM records WHERE verdict = 'accepted');",
+        )
+        .unwrap();
+        assert_eq!(counts(&conn, "n1"), [1, 0, 1, 3]);
+        assert_eq!(counts(&conn, "n2"), [0, 0, 0, 0]);
     }
 
     /// The index of the checks each node said had no page (`cross_checks_unfound`, which the

@@ -49,6 +49,9 @@ pub struct NodeRow {
     pub records_accepted: u64,
     pub records_duplicate: u64,
     pub records_rejected: u64,
+    /// Records revoked after they were accepted (a failed cross-check, a page found gone). The
+    /// four counts are the node's records by their verdict now.
+    pub records_revoked: u64,
     pub jobs_failed: u64,
     /// Sum of the node's ledger entries (all epochs).
     pub points_total: i64,
@@ -98,9 +101,12 @@ pub struct NetworkStats {
     pub records_accepted: u64,
     pub records_duplicate: u64,
     pub records_rejected: u64,
+    /// Records revoked after they were accepted; with the three counts before it, every record.
+    pub records_revoked: u64,
     /// accepted / total (0 when nothing was received).
     pub acceptance_rate: f64,
-    /// Rejection and duplicate reasons, most frequent first.
+    /// Why records were not accepted (rejected, duplicate, revoked): reason codes, most frequent
+    /// first.
     pub rejection_reasons: Vec<ReasonCount>,
     /// Job failure reasons reported by nodes, most frequent first.
     pub failure_reasons: Vec<ReasonCount>,
@@ -442,6 +448,7 @@ impl Store {
         let records_accepted = by_verdict("accepted")?;
         let records_duplicate = by_verdict("duplicate")?;
         let records_rejected = by_verdict("rejected")?;
+        let records_revoked = by_verdict("revoked")?;
         let records_total = count("SELECT COUNT(*) FROM records", &[])?;
         let start = (now_ms / HOUR_MS - 23) * HOUR_MS;
         let mut per_hour: BTreeMap<i64, u64> = (0..24).map(|h| (start + h * HOUR_MS, 0)).collect();
@@ -506,6 +513,7 @@ impl Store {
             records_accepted,
             records_duplicate,
             records_rejected,
+            records_revoked,
             acceptance_rate: if records_total == 0 {
                 0.0
             } else {
@@ -670,7 +678,7 @@ fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRo
         .prepare_cached(
             "SELECT n.node, n.payout, n.client, n.registered_at_ms, n.last_seen_ms,
                     n.credibility, n.checks_passed, n.checks_failed, n.records_accepted,
-                    n.records_duplicate, n.records_rejected, n.jobs_failed,
+                    n.records_duplicate, n.records_rejected, n.records_revoked, n.jobs_failed,
                     (SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals t WHERE t.node = n.node)
              FROM nodes n WHERE (?1 IS NULL OR n.node = ?1) ORDER BY n.node",
         )
@@ -691,8 +699,9 @@ fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRo
                     r.get::<_, i64>(9)?,
                     r.get::<_, i64>(10)?,
                     r.get::<_, i64>(11)?,
+                    r.get::<_, i64>(12)?,
                 ],
-                r.get::<_, i64>(12)?,
+                r.get::<_, i64>(13)?,
             ))
         })
         .op("nodes")?;
@@ -712,7 +721,8 @@ fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRo
             records_accepted: u(n[2]),
             records_duplicate: u(n[3]),
             records_rejected: u(n[4]),
-            jobs_failed: u(n[5]),
+            records_revoked: u(n[5]),
+            jobs_failed: u(n[6]),
             points_total: pts,
         });
     }

@@ -1,6 +1,6 @@
--- Gleaner validator schema, version 4: what a new database gets. Older databases are brought here
--- by `migrate.rs` first. Times are Unix milliseconds UTC; keys are base58 text; digests are 32-byte
--- blobs.
+-- Gleaner validator schema at the last version `migrate.rs` lists: what a new database gets.
+-- Older databases are brought here by `migrate.rs` first. Times are Unix milliseconds UTC; keys
+-- are base58 text; digests are 32-byte blobs.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -24,7 +24,12 @@ CREATE TABLE IF NOT EXISTS nodes (
     -- When the node last gave back a check or tie-break job without its record, or said "no
     -- page" where the validator's fetch found the primary's; NULL if never. For
     -- `judging_pause_secs` after it the node gets no check or tie-break jobs.
-    judging_given_back_ms INTEGER
+    judging_given_back_ms INTEGER,
+    -- The node's records revoked after they were accepted (a failed cross-check, a page gone on
+    -- a later fetch). Each revoked record leaves the count of the verdict it had
+    -- (`records_revoked_count` below), so the four counts are the node's records by their
+    -- verdict now (version 21; until then the first three were counts at ingest).
+    records_revoked   INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS crawl_requests (
@@ -193,6 +198,17 @@ CREATE TABLE IF NOT EXISTS records (
 -- epoch's record ids itself). Until version 9 it was (epoch, record_id), a random page per record.
 CREATE INDEX IF NOT EXISTS records_export ON records(epoch) WHERE verdict = 'accepted' AND role = 'primary';
 CREATE INDEX IF NOT EXISTS records_time ON records(received_at_ms);
+-- A record revoked moves from its verdict's count in `nodes` to `records_revoked`. Only a
+-- revocation changes a stored verdict, and it is rare: ingest's inserts do not fire this.
+CREATE TRIGGER IF NOT EXISTS records_revoked_count AFTER UPDATE OF verdict ON records
+WHEN NEW.verdict = 'revoked' AND OLD.verdict != 'revoked'
+BEGIN
+    UPDATE nodes SET records_accepted = records_accepted - (OLD.verdict = 'accepted'),
+                     records_duplicate = records_duplicate - (OLD.verdict = 'duplicate'),
+                     records_rejected = records_rejected - (OLD.verdict = 'rejected'),
+                     records_revoked = records_revoked + 1
+     WHERE node = OLD.node;
+END;
 
 -- The in-memory dedup index (store/bands.rs) is rebuilt from this table itself, read in rowid
 -- (arrival) order: every accepted primary record's text key and MinHash. Versions 7 and 8 kept a
