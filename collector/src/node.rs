@@ -192,6 +192,10 @@ pub struct PageStats {
     pub accepted: u64,
     pub duplicate: u64,
     pub rejected: u64,
+    /// Accepted, then revoked by a validator (its points taken back), as the validators last
+    /// reported (`GET /v1/nodes/me`): counted among `accepted` too, which is what the receipts
+    /// said.
+    pub revoked: u64,
     /// Jobs that ended without a record.
     pub failed: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
@@ -520,12 +524,16 @@ impl Node {
             .iter()
             .filter_map(|v| v.health.lock().ok().map(|h| h.clone()))
             .collect();
-        let (vt, vp) = validators
-            .iter()
-            .filter_map(|h| h.standing.as_ref())
-            .fold((0, 0), |(t, p), s| {
-                (t + s.points_total, p + s.points_pending)
-            });
+        let (vt, vp, revoked) = validators.iter().filter_map(|h| h.standing.as_ref()).fold(
+            (0, 0, 0),
+            |(t, p, r), s| {
+                (
+                    t + s.points_total,
+                    p + s.points_pending,
+                    r + s.records_revoked,
+                )
+            },
+        );
         Ok(Stats {
             node: self.public_key().to_string(),
             bandwidth: BandwidthStats {
@@ -541,6 +549,7 @@ impl Node {
                 accepted: c.accepted,
                 duplicate: c.duplicate,
                 rejected: c.rejected,
+                revoked,
                 failed: c.failures_by_reason.iter().map(|(_, n)| n).sum(),
                 rejected_by_reason: c.rejected_by_reason.into_iter().collect(),
                 failed_by_reason: c.failures_by_reason.into_iter().collect(),

@@ -144,6 +144,8 @@ async fn run_leases_fetches_submits_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
     let mut events = node.subscribe();
+    // The validator says it revoked two of this node's records (as after a failed check).
+    stub.state.lock().unwrap().revoked = 2;
     let summary = run_until_idle(&node).await;
     assert_eq!(summary.pages, 10);
     assert_eq!(summary.failures, 5);
@@ -171,6 +173,10 @@ async fn run_leases_fetches_submits_and_reports() {
         0
     );
     assert_eq!(stats.points.credited, 100);
+    assert_eq!(
+        stats.pages.revoked, 2,
+        "revocations come from the validator's standing: no receipt changes"
+    );
     // Per epoch, from the stored receipts (the stub credits everything in epoch 1).
     let totals = node.store().epoch_totals(10).unwrap();
     assert_eq!(totals.len(), 1, "{totals:?}");

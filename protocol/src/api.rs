@@ -165,6 +165,11 @@ pub struct NodeStatus {
     /// Points credited in the open epoch.
     pub points_pending: u64,
     pub epoch: u64,
+    /// The node's records this validator accepted and revoked since (a failed cross-check, a
+    /// page found gone), their points taken back. A receipt never changes, so this is how a node
+    /// learns of it. 0 from validators older than the field.
+    #[serde(default)]
+    pub records_revoked: u64,
 }
 
 /// `GET /v1/epochs/{epoch}/proof/{claimant}`: a claim proof, verifiable with

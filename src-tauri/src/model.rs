@@ -77,6 +77,8 @@ pub struct Pages {
     pub accepted: u64,
     pub duplicate: u64,
     pub rejected: u64,
+    /// Accepted, then revoked by a validator's later check (counted in `accepted` too).
+    pub revoked: u64,
     pub failed: u64,
     pub reasons: Vec<ReasonCount>,
 }

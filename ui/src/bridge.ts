@@ -44,6 +44,8 @@ export interface Pages {
   accepted: number;
   duplicate: number;
   rejected: number;
+  /** Accepted, then revoked by a validator's later check (counted in `accepted` too). */
+  revoked: number;
   /** Fetches that failed on this machine (robots, timeouts, …) — never submitted. */
   failed: number;
   reasons: ReasonCount[];

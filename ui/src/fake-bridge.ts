@@ -95,12 +95,13 @@ function makeStats(scenario: Scenario): Stats {
       monthlyCapBytes: 20_480 * MB,
     },
     pages: empty
-      ? { fetched: 0, accepted: 0, duplicate: 0, rejected: 0, failed: 0, reasons: [] }
+      ? { fetched: 0, accepted: 0, duplicate: 0, rejected: 0, revoked: 0, failed: 0, reasons: [] }
       : {
           fetched: 1_284,
           accepted: 1_093,
           duplicate: 88,
           rejected: 61,
+          revoked: 3,
           failed: 42,
           reasons: [
             { code: 'gopher_word_count', count: 37 },

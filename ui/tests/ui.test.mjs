@@ -69,6 +69,8 @@ describe('dashboard', () => {
     assert.match(await page.locator('#rate-now').innerText(), /KB\/s/);
     assert.equal(await page.locator('#pages .reasons tbody tr').count(), 4);
     assert.match(await page.locator('#pages').innerText(), /robots_disallowed/);
+    assert.match(await page.locator('#pages').innerText(), /Revoked later\s+3/);
+    assert.match(await page.locator('#pages-revoked').innerText(), /^3 accepted pages were revoked later/);
     assert.equal(await page.locator('#points-credited').innerText(), '10,930');
     assert.equal(await page.locator('#points details.epoch').count(), 2);
     assert.equal(await page.locator('#bandwidth canvas').count(), 1, 'throughput chart drawn');

@@ -834,6 +834,14 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
         ]
     };
     assert_eq!(counts(&row(&liar)), [0, 0, 0, 1]);
+    // The liar's receipt said accepted and never changes: its standing tells it otherwise.
+    let me: NodeStatus = net
+        .signed(&liar, "GET", PATH_ME, vec![], "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((me.records_revoked, me.points_total), (1, 0));
     assert_eq!(counts(&row(&checker))[3], 0, "{:?}", counts(&row(&checker)));
     // The network's counts are the nodes' summed.
     let stats = net.state.store().network_stats(0).unwrap();

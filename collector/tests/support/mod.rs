@@ -565,6 +565,8 @@ pub struct StubState {
     pub registered: u32,
     pub bad_auth: u32,
     pub points: u64,
+    /// What `GET /v1/nodes/me` reports as revoked.
+    pub revoked: u64,
     /// URLs whose jobs say the validator will not follow their links (`Job::follow_links`).
     pub links_unwanted: HashSet<String>,
     /// URL → how many outlinks its record carried, as received.
@@ -820,6 +822,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
             points_total: s.points,
             points_pending: s.points,
             epoch: 1,
+            records_revoked: s.revoked,
         })
         .into_response()
     }

@@ -328,6 +328,7 @@ impl NodeApi for CollectorNode {
                 accepted: s.pages.accepted,
                 duplicate: s.pages.duplicate,
                 rejected: s.pages.rejected,
+                revoked: s.pages.revoked,
                 failed: s.pages.failed,
                 reasons,
             },

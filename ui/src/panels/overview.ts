@@ -169,8 +169,18 @@ export class Overview {
         row('Accepted', p.accepted, 'ok'),
         row('Duplicate', p.duplicate, ''),
         row('Rejected', p.rejected, 'bad'),
+        ...(p.revoked > 0 ? [row('Revoked later', p.revoked, 'bad')] : []),
         row('Failed here', p.failed, 'bad'),
       ),
+      ...(p.revoked > 0
+        ? [
+            h(
+              'p',
+              { class: 'muted small', id: 'pages-revoked' },
+              `${formatNumber(p.revoked)} accepted ${p.revoked === 1 ? 'page was' : 'pages were'} revoked later by a validator's check (another fetch of the page disagreed, or the page was gone); their points were taken back.`,
+            ),
+          ]
+        : []),
       reasons ?? h('p', { class: 'muted small' }, 'Nothing rejected.'),
     );
   }

@@ -577,6 +577,7 @@ pub(super) async fn me(
         points_total: u64::try_from(standing.row.points_total).unwrap_or(0),
         points_pending: u64::try_from(standing.epoch_points).unwrap_or(0),
         epoch: standing.open_epoch,
+        records_revoked: standing.row.records_revoked,
     }))
 }
 

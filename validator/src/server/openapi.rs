@@ -126,6 +126,9 @@ pub mod schema {
         pub points_total: u64,
         pub points_pending: u64,
         pub epoch: u64,
+        /// The node's records accepted and revoked since (a failed cross-check, a page found
+        /// gone), their points taken back.
+        pub records_revoked: u64,
     }
 
     #[derive(ToSchema)]
