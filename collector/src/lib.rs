@@ -35,6 +35,7 @@
 //! * [`governor`]: bandwidth ceiling, daily/monthly caps, pause, schedule, idle/metered.
 //! * [`store`]: the crash-safe SQLite queue (fetched → batched → submitted → receipted).
 //! * [`submit`]: the validator client (signed requests, receipts verified).
+//! * [`rewards`]: the node's reward claims checked against the validators' signed epoch roots.
 //! * [`activity`]: the log of every request on the user's connection, query and export.
 //! * [`node`]: ties it together; [`config`]: settings; [`identity`]: the key file.
 //! * [`clean`]: main-content extraction (pure, no I/O).
@@ -52,6 +53,7 @@ pub mod identity;
 pub mod node;
 pub mod policy;
 pub mod politeness;
+pub mod rewards;
 pub mod robots;
 pub mod store;
 pub mod submit;

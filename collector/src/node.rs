@@ -171,6 +171,16 @@ pub struct ValidatorHealth {
     pub consecutive_failures: u32,
     /// From the validator's last `GET /v1/nodes/me`.
     pub standing: Option<NodeStatus>,
+    /// The node's claim in the validator's newest closed epoch, checked against its signed root
+    /// ([`crate::rewards`]); checked again once a newer epoch closes. `None` before the first
+    /// close, or when the check failed (`claim_error`).
+    pub claim: Option<crate::rewards::Claim>,
+    /// Why the last claim check failed, `code: message`, when the validator published something
+    /// that does not verify.
+    pub claim_error: Option<String>,
+    /// The open epoch the claim was last checked under (a newer one means a newer close).
+    #[serde(skip)]
+    pub claim_checked_in: Option<u64>,
 }
 
 /// Bandwidth figures.
@@ -368,6 +378,75 @@ impl Node {
     /// The node's public key (its identity and default payout address).
     pub fn public_key(&self) -> PublicKey {
         self.inner.key.public()
+    }
+
+    /// The key rewards are paid to: the configured payout address, else the node's key.
+    pub fn payout_key(&self) -> PublicKey {
+        self.settings()
+            .payout
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| self.public_key())
+    }
+
+    /// Checks this node's claim in `v`'s newest closed epoch, unless it was checked under the
+    /// same open epoch already (no epoch has closed since). A validator that cannot be reached
+    /// is tried again at the next refresh; one whose answer does not verify is recorded as such.
+    async fn refresh_claim(&self, v: &Validator, open_epoch: u64) {
+        let due = v
+            .health
+            .lock()
+            .is_ok_and(|h| h.claim_checked_in != Some(open_epoch));
+        if !due {
+            return;
+        }
+        let expected = self.inner.store.receipt_validator(&v.url).ok().flatten();
+        let checked =
+            crate::rewards::check_claims(&v.client, &self.payout_key(), expected, 1).await;
+        let Ok(mut h) = v.health.lock() else {
+            return;
+        };
+        match checked {
+            Ok(claims) => {
+                h.claim = claims.claims.into_iter().next();
+                h.claim_error = None;
+            }
+            Err(crate::rewards::ClaimError::Validator(e)) => {
+                tracing::debug!(validator = %v.url, cause = %e, "claim check failed");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(validator = %v.url, code = e.code(), cause = %e, "claim does not verify");
+                h.claim = None;
+                h.claim_error = Some(format!("{}: {e}", e.code()));
+            }
+        }
+        h.claim_checked_in = Some(open_epoch);
+    }
+
+    /// Each configured validator's reward claims for [`Node::payout_key`] in its `last` newest
+    /// closed epochs, checked ([`crate::rewards::check_claims`]) against the validator key this
+    /// node's stored receipts from it carry, if it has any. In configuration order.
+    pub async fn check_claims(
+        &self,
+        last: usize,
+    ) -> Vec<(
+        String,
+        Result<crate::rewards::Claims, crate::rewards::ClaimError>,
+    )> {
+        let payout = self.payout_key();
+        let mut out = Vec::with_capacity(self.inner.validators.len());
+        for v in &self.inner.validators {
+            let expected = match self.inner.store.receipt_validator(&v.url) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(validator = %v.url, cause = %e, "reading the receipts' key");
+                    None
+                }
+            };
+            let checked = crate::rewards::check_claims(&v.client, &payout, expected, last).await;
+            out.push((v.url.clone(), checked));
+        }
+        out
     }
 
     /// The secret key's 32-byte seed as hex, for backups. Whoever has it can sign as this node.
@@ -776,12 +855,7 @@ impl Node {
         );
         v.max_batch_bytes
             .store(info.max_batch_bytes.max(64 * 1024), Ordering::Release);
-        let payout = self
-            .settings()
-            .payout
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| self.public_key());
-        v.client.register(payout).await?;
+        v.client.register(self.payout_key()).await?;
         v.registered.store(true, Ordering::Release);
         if let Ok(mut h) = v.health.lock() {
             h.registered = true;
@@ -1193,9 +1267,11 @@ impl Node {
             if refresh_standing {
                 match v.client.me().await {
                     Ok(s) => {
+                        let open = s.epoch;
                         if let Ok(mut h) = v.health.lock() {
                             h.standing = Some(s);
                         }
+                        self.refresh_claim(v, open).await;
                     }
                     Err(e) => tracing::debug!(cause = %e, "standing refresh failed"),
                 }

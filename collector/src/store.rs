@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gleaner_protocol::api::{FailureReason, JobFailure};
-use gleaner_protocol::{Batch, Digest, Receipt, Record, SecretKey};
+use gleaner_protocol::{Batch, Digest, PublicKey, Receipt, Record, SecretKey};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::activity::{ActivityEntry, ActivityKind, ActivityQuery};
@@ -563,6 +563,26 @@ impl Store {
     }
 
     /// The `max` most recently received receipts, newest first.
+    /// The validator key on the newest stored receipt from the validator at `url`, if any.
+    pub fn receipt_validator(&self, url: &str) -> Result<Option<PublicKey>, StoreError> {
+        let db = self.db()?;
+        let json: Option<String> = db
+            .query_row(
+                "SELECT receipt FROM batches
+                  WHERE validator = ?1 AND state = 'receipted' AND receipt IS NOT NULL
+                  ORDER BY receipted_at_ms DESC, rowid DESC LIMIT 1",
+                [url],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.map(|j| {
+            serde_json::from_str::<Receipt>(&j)
+                .map(|r| r.validator)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
     pub fn recent_receipts(&self, max: usize) -> Result<Vec<Receipt>, StoreError> {
         let db = self.db()?;
         let mut st = db.prepare_cached(

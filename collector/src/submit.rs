@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gleaner_protocol::api::{
-    Ack, JobFailure, LeaseRequest, LeaseResponse, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE,
-    PATH_ME, PATH_REGISTER, PATH_RELEASE, PATH_REPORT, Problem, RegisterRequest, RegisterResponse,
-    ReleaseRequest, ReportRequest, ValidatorInfo,
+    Ack, ClaimProof, JobFailure, LeaseRequest, LeaseResponse, NodeStatus, PATH_BATCHES,
+    PATH_EPOCHS, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER, PATH_RELEASE, PATH_REPORT, Problem,
+    RegisterRequest, RegisterResponse, ReleaseRequest, ReportRequest, ValidatorInfo,
 };
 use gleaner_protocol::{
-    BATCH_CONTENT_TYPE, Digest, PublicKey, Receipt, RequestAuth, SecretKey, random_nonce,
+    BATCH_CONTENT_TYPE, Digest, EpochRoot, PublicKey, Receipt, RequestAuth, SecretKey, random_nonce,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -242,6 +242,28 @@ impl ValidatorClient {
             Some(&ReleaseRequest { lease_ids }),
         )
         .await
+    }
+
+    /// `GET /v1/epochs`: the closed epochs' signed roots, newest first, as the validator
+    /// publishes them (unverified: [`crate::rewards`] checks them).
+    pub async fn epochs(&self) -> Result<Vec<EpochRoot>, SubmitError> {
+        self.json::<(), _>(reqwest::Method::GET, PATH_EPOCHS, None)
+            .await
+    }
+
+    /// `GET /v1/epochs/{epoch}/proof/{claimant}`: the claimant's leaf in the epoch's reward tree
+    /// and its proof (unverified); `None` when the validator says the tree has no leaf for it.
+    pub async fn claim_proof(
+        &self,
+        epoch: u64,
+        claimant: &PublicKey,
+    ) -> Result<Option<ClaimProof>, SubmitError> {
+        let path = format!("{PATH_EPOCHS}/{epoch}/proof/{claimant}");
+        match self.json::<(), _>(reqwest::Method::GET, &path, None).await {
+            Ok(proof) => Ok(Some(proof)),
+            Err(SubmitError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn me(&self) -> Result<NodeStatus, SubmitError> {

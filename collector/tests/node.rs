@@ -626,3 +626,142 @@ async fn sigkill_at_random_points_loses_nothing_and_never_credits_twice() {
     assert!(disallowed >= 10, "{disallowed}");
     assert!(s.credits.len() >= 200);
 }
+
+/// A reward leaf for `claimant`.
+fn leaf(claimant: gleaner_protocol::PublicKey, amount: u64) -> gleaner_protocol::RewardLeaf {
+    gleaner_protocol::RewardLeaf {
+        claimant,
+        amount,
+        locked: 0,
+    }
+}
+
+/// The node checks its claims against what the validator signs: its leaf and proof against the
+/// epoch's signed root, every listed root's signature, and the key on its own receipts. What
+/// does not verify is refused under its code, by the library and by `gleaner rewards` (exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reward_claims_are_checked_against_the_signed_roots() {
+    use gleaner_protocol::api::ClaimProof;
+    use gleaner_protocol::{Digest, EpochRoot, RewardTree, SecretKey};
+
+    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
+    let urls = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
+    let stub = spawn_stub(urls, 60_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let checked = node.check_claims(5).await;
+    let claims = checked[0].1.as_ref().unwrap();
+    assert!(claims.claims.is_empty(), "no closed epoch yet: {claims:?}");
+    // Receipts signed by the stub's key are stored: the key the claims must be signed by.
+    run_until_idle(&node).await;
+
+    let key = SecretKey::from_bytes(&VALIDATOR_SEED);
+    let me = node.payout_key();
+    let other = SecretKey::from_bytes(&[42; 32]).public();
+    let tree = RewardTree::new(vec![leaf(me, 100), leaf(other, 7)]).unwrap();
+    let first = EpochRoot::sign(&key, 1, 1_000, tree.root(), 107, 2);
+    // In epoch 2 the tree has no leaf for this node.
+    let second_tree = RewardTree::new(vec![leaf(other, 9)]).unwrap();
+    let second = EpochRoot::sign(&key, 2, 2_000, second_tree.root(), 9, 1);
+    let (mine, siblings) = tree.proof(&me).unwrap();
+    let proof = ClaimProof {
+        epoch: first.clone(),
+        leaf: mine,
+        proof: siblings.into_iter().map(Digest::from_bytes).collect(),
+    };
+    let set = |epochs: Vec<EpochRoot>, proof: ClaimProof| {
+        let mut s = stub.state.lock().unwrap();
+        s.epochs = epochs;
+        s.proofs = [((1, me.to_string()), proof)].into();
+    };
+    set(vec![second.clone(), first.clone()], proof.clone());
+    let checked = node.check_claims(5).await;
+    let claims = checked[0].1.as_ref().unwrap();
+    assert_eq!(claims.validator, key.public());
+    let got: Vec<(u64, u64, bool)> = claims
+        .claims
+        .iter()
+        .map(|c| (c.epoch, c.amount, c.proven))
+        .collect();
+    assert_eq!(got, [(2, 0, false), (1, 100, true)], "newest first");
+
+    // A running node checks its claim in the newest closed epoch itself, once an epoch closes,
+    // and shows it in its stats.
+    set(vec![first.clone()], proof.clone());
+    run_until_idle(&node).await;
+    let health = node.stats().unwrap().validators.remove(0);
+    let claim = health.claim.expect("claim checked");
+    assert_eq!((claim.epoch, claim.amount, claim.proven), (1, 100, true));
+    assert_eq!(health.claim_error, None);
+
+    let code = |node: &Node| {
+        let rt = tokio::runtime::Handle::current();
+        let node = node.clone();
+        std::thread::spawn(move || rt.block_on(node.check_claims(5)))
+            .join()
+            .unwrap()
+            .remove(0)
+            .1
+            .unwrap_err()
+            .code()
+    };
+    // A leaf with more points than the signed tree holds.
+    let mut more = proof.clone();
+    more.leaf.amount = 1_000;
+    set(vec![second.clone(), first.clone()], more);
+    assert_eq!(code(&node), "bad_proof");
+    // A listed root changed after signing, even one whose claim is not asked for.
+    let mut changed = first.clone();
+    changed.total += 1;
+    set(vec![second.clone(), changed], proof.clone());
+    assert_eq!(code(&node), "bad_epoch_root");
+    // A root signed by a key other than the one on this node's receipts.
+    let stranger = SecretKey::from_bytes(&[43; 32]);
+    let theirs = EpochRoot::sign(&stranger, 3, 3_000, tree.root(), 107, 2);
+    set(vec![theirs, second.clone(), first.clone()], proof.clone());
+    assert_eq!(code(&node), "wrong_validator");
+
+    // The CLI says the same, as JSON, and exits 1.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gleaner"))
+        .arg("--data")
+        .arg(dir.path())
+        .env("GLEANER_CONFIG", dir.path().join("no-such-config.toml"))
+        .args(["--json", "rewards", "--validator", &stub.url()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["code"], "wrong_validator", "{v}");
+    // And the claims as they are, exit 0.
+    set(vec![second, first], proof);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gleaner"))
+        .arg("--data")
+        .arg(dir.path())
+        .env("GLEANER_CONFIG", dir.path().join("no-such-config.toml"))
+        .args([
+            "--json",
+            "rewards",
+            "--validator",
+            &stub.url(),
+            "--last",
+            "1",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The newest epoch only: every root checked, one claim shown.
+    assert_eq!(v["epochs_listed"], 2, "{v}");
+    assert_eq!(v["claims"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        (&v["claims"][0]["epoch"], &v["claims"][0]["proven"]),
+        (&serde_json::json!(2), &serde_json::json!(false)),
+        "{v}"
+    );
+}

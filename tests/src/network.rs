@@ -172,6 +172,23 @@ impl Network {
         Ok(self.nodes.len() - 1)
     }
 
+    /// `gleaner rewards --json` on node `i`'s data dir against this validator: its checked
+    /// claims (the command fails on anything that does not verify).
+    pub fn node_rewards(&self, i: usize) -> anyhow::Result<Value> {
+        let out = Command::new(binary("gleaner")?)
+            .arg("--data")
+            .arg(self.node_dir(i))
+            .args(["--json", "rewards", "--validator", &self.validator_url()])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "gleaner rewards failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
     /// Kills node `i` (if still running) and starts it again in place, on the same data dir.
     pub fn restart_node(&mut self, i: usize) -> anyhow::Result<()> {
         self.nodes[i].kill();

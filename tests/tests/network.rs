@@ -186,6 +186,7 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
     // The epoch closes with a signed root; each node's claim verifies with the protocol alone.
     let root = net.close_epoch().await.unwrap();
     let epoch = root["epoch"].as_u64().unwrap();
+    let mut leaves = BTreeMap::new();
     for node in points.keys() {
         let node: PublicKey = node.parse().unwrap();
         let proof: ClaimProof = serde_json::from_value(
@@ -198,6 +199,21 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
         let path: Vec<[u8; 32]> = proof.proof.iter().map(|d| *d.as_bytes()).collect();
         verify_reward_proof(proof.epoch.root.as_bytes(), &proof.leaf, &path).unwrap();
         assert!(proof.leaf.amount > 0);
+        leaves.insert(node.to_string(), proof.leaf.amount);
+    }
+    // Each node checks its own claim (`gleaner rewards`): the same amount, proven against the
+    // signed root, by the key on the receipts it holds.
+    for i in 0..2 {
+        let claims = net.node_rewards(i).unwrap();
+        let claim = &claims["claims"][0];
+        assert_eq!(claim["epoch"], epoch, "{claims}");
+        assert_eq!(claim["proven"], true, "{claims}");
+        let claimant = claim["claimant"].as_str().unwrap();
+        assert_eq!(
+            claim["amount"].as_u64(),
+            leaves.get(claimant).copied(),
+            "{claims}"
+        );
     }
 
     // A lab exports the accepted records and verifies the dataset offline: one row per record.

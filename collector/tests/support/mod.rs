@@ -567,6 +567,10 @@ pub struct StubState {
     pub points: u64,
     /// What `GET /v1/nodes/me` reports as revoked.
     pub revoked: u64,
+    /// What `GET /v1/epochs` lists (newest first).
+    pub epochs: Vec<gleaner_protocol::EpochRoot>,
+    /// `(epoch, claimant)` → what `GET /v1/epochs/{epoch}/proof/{claimant}` answers (else 404).
+    pub proofs: HashMap<(u64, String), ClaimProof>,
     /// URLs whose jobs say the validator will not follow their links (`Job::follow_links`).
     pub links_unwanted: HashSet<String>,
     /// URL → how many outlinks its record carried, as received.
@@ -821,10 +825,24 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
             credibility: 0.1,
             points_total: s.points,
             points_pending: s.points,
-            epoch: 1,
+            // The open epoch: the one after those closed.
+            epoch: s.epochs.len() as u64 + 1,
             records_revoked: s.revoked,
         })
         .into_response()
+    }
+
+    async fn epochs(State(st): State<S>) -> Response {
+        axum::Json(st.lock().unwrap().epochs.clone()).into_response()
+    }
+    async fn proof(
+        State(st): State<S>,
+        axum::extract::Path((epoch, claimant)): axum::extract::Path<(u64, String)>,
+    ) -> Response {
+        match st.lock().unwrap().proofs.get(&(epoch, claimant)) {
+            Some(p) => axum::Json(p.clone()).into_response(),
+            None => problem(404, "not_found"),
+        }
     }
 
     let _ = key;
@@ -836,6 +854,8 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
         .route(PATH_RELEASE, post(release))
         .route(PATH_BATCHES, post(batches))
         .route(PATH_ME, get(me))
+        .route(PATH_EPOCHS, get(epochs))
+        .route("/v1/epochs/{epoch}/proof/{claimant}", get(proof))
         .with_state(state.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

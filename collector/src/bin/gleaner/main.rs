@@ -8,6 +8,7 @@ mod config;
 mod fetch;
 mod key;
 mod log;
+mod rewards;
 mod run;
 mod status;
 
@@ -40,6 +41,8 @@ enum Command {
     Status,
     /// Query or export the activity log.
     Log(log::Args),
+    /// The node's reward claims, checked against each validator's signed epoch roots.
+    Rewards(rewards::Args),
     /// The node's identity key.
     Key(key::Args),
     /// The effective configuration.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Clean(a) => clean::main(&cli.global, a),
         Command::Status => status::main(&cli.global),
         Command::Log(a) => log::main(&cli.global, a),
+        Command::Rewards(a) => rewards::main(&cli.global, a),
         Command::Key(a) => key::main(&cli.global, a),
         Command::Config(a) => config::main(&cli.global, a),
         Command::Dataset(a) => gleaner_collector::dataset::main(a, cli.global.json),
