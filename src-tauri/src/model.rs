@@ -121,6 +121,24 @@ pub struct ValidatorHealth {
     pub reachable: bool,
     pub last_error: Option<String>,
     pub last_contact_ms: Option<i64>,
+    /// This node's claim in the validator's newest closed epoch, checked against its signed
+    /// root; `None` before the first close or when the check failed (`claim_error`).
+    pub claim: Option<ClaimCheck>,
+    /// Why the claim did not verify (`code: message`).
+    pub claim_error: Option<String>,
+}
+
+/// A reward claim the node checked (`gleaner_collector::rewards`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimCheck {
+    pub epoch: u64,
+    /// Cumulative points claimable through `epoch`.
+    pub amount: u64,
+    /// True when the leaf's proof was verified; false when the validator has no leaf for this
+    /// node (absence has no proof).
+    pub proven: bool,
+    pub root: String,
 }
 
 /// Everything the overview shows, pushed about once a second while the window is open.

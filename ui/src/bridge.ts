@@ -84,6 +84,19 @@ export interface ValidatorHealth {
   reachable: boolean;
   lastError: string | null;
   lastContactMs: number | null;
+  /** This node's claim in the validator's newest closed epoch, checked against its signed root. */
+  claim: ClaimCheck | null;
+  /** Why the claim did not verify (`code: message`). */
+  claimError: string | null;
+}
+
+export interface ClaimCheck {
+  epoch: number;
+  /** Cumulative points claimable through `epoch`. */
+  amount: number;
+  /** True when the proof was verified; false when the validator has no leaf for this node. */
+  proven: boolean;
+  root: string;
 }
 
 export interface Stats {

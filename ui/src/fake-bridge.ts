@@ -157,6 +157,8 @@ function makeStats(scenario: Scenario): Stats {
         reachable: scenario !== 'offline',
         lastError: scenario === 'offline' ? 'connection refused' : null,
         lastContactMs: NOW - 30_000,
+        claim: empty ? null : { epoch: 41, amount: 9_812, proven: true, root: '3557' + '5eb5b45a18ec9a82de76392d41ca5172'.repeat(2).slice(0, 60) },
+        claimError: null,
       },
     ],
   };

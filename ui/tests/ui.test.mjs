@@ -72,6 +72,10 @@ describe('dashboard', () => {
     assert.match(await page.locator('#pages').innerText(), /Revoked later\s+3/);
     assert.match(await page.locator('#pages-revoked').innerText(), /^3 accepted pages were revoked later/);
     assert.equal(await page.locator('#points-credited').innerText(), '10,930');
+    assert.match(
+      await page.locator('#validators .claim').innerText(),
+      /^Claimable through epoch 41: 9,812 points \(proof checked against the signed root\)$/,
+    );
     assert.equal(await page.locator('#points details.epoch').count(), 2);
     assert.equal(await page.locator('#bandwidth canvas').count(), 1, 'throughput chart drawn');
     // Let the live samples draw a curve, and keep the other views out of sight.

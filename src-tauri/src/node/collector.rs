@@ -17,9 +17,9 @@ use tokio::sync::{broadcast, watch};
 use super::{NodeApi, NodeEvent};
 use crate::error::AppError;
 use crate::model::{
-    ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, EpochPoints,
-    NodeSettings, NodeState, NodeStatus, Pages, Points, ReasonCount, ReceiptSummary, Schedule,
-    Stats, ValidatorHealth, write_csv,
+    ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, ClaimCheck,
+    EpochPoints, NodeSettings, NodeState, NodeStatus, Pages, Points, ReasonCount, ReceiptSummary,
+    Schedule, Stats, ValidatorHealth, write_csv,
 };
 
 /// Events buffered per subscriber: a slow window skips old ones rather than stalling the node.
@@ -297,6 +297,13 @@ fn health(h: NodeHealth) -> ValidatorHealth {
         reachable: h.reachable,
         last_error: h.last_error,
         last_contact_ms: h.last_ok_ms,
+        claim: h.claim.map(|c| ClaimCheck {
+            epoch: c.epoch,
+            amount: c.amount,
+            proven: c.proven,
+            root: c.root.to_string(),
+        }),
+        claim_error: h.claim_error,
     }
 }
 

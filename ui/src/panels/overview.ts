@@ -2,7 +2,7 @@
 
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { BridgeError, Stats } from '../bridge';
+import type { BridgeError, Stats, ValidatorHealth } from '../bridge';
 import { Panel, formatBytes, formatNumber, formatRate, formatTime, h, humanCode, meter } from '../dom';
 
 /** Seconds of throughput the chart keeps (one sample per stats event, about one a second). */
@@ -254,9 +254,27 @@ export class Overview {
             h('span', { class: `dot ${v.reachable ? 'dot-sharing' : 'dot-error'}`, 'aria-hidden': 'true' }),
             h('span', {}, v.url),
             h('span', { class: 'small' }, v.reachable ? 'reachable' : `unreachable${v.lastError ? `: ${v.lastError}` : ''}`),
+            claimLine(v),
           ),
         ),
       ),
     );
   }
+}
+
+/** What the node found when it checked its reward claim with this validator. */
+function claimLine(v: ValidatorHealth): HTMLElement {
+  if (v.claimError) {
+    return h('span', { class: 'small bad claim', role: 'alert' }, `Reward claim does not verify: ${v.claimError}`);
+  }
+  const c = v.claim;
+  if (!c) return h('span', { class: 'small muted claim' }, 'No epoch closed yet: claims are checked once one is.');
+  if (!c.proven) {
+    return h('span', { class: 'small muted claim' }, `Epoch ${c.epoch}: no claim for this node yet.`);
+  }
+  return h(
+    'span',
+    { class: 'small ok claim', title: `Merkle root ${c.root}` },
+    `Claimable through epoch ${c.epoch}: ${formatNumber(c.amount)} points (proof checked against the signed root)`,
+  );
 }
