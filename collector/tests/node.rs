@@ -722,34 +722,20 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
     assert_eq!(code(&node), "wrong_validator");
 
     // The CLI says the same, as JSON, and exits 1.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gleaner"))
-        .arg("--data")
-        .arg(dir.path())
-        .env("GLEANER_CONFIG", dir.path().join("no-such-config.toml"))
-        .args(["--json", "rewards", "--validator", &stub.url()])
-        .output()
-        .await
-        .unwrap();
+    let url = stub.url();
+    let rewards = |more: &'static [&'static str]| {
+        let mut c = gleaner(dir.path());
+        c.args(["--json", "rewards", "--validator", &url])
+            .args(more);
+        c
+    };
+    let out = rewards(&[]).output().await.unwrap();
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["code"], "wrong_validator", "{v}");
     // And the claims as they are, exit 0.
     set(vec![second, first], proof);
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gleaner"))
-        .arg("--data")
-        .arg(dir.path())
-        .env("GLEANER_CONFIG", dir.path().join("no-such-config.toml"))
-        .args([
-            "--json",
-            "rewards",
-            "--validator",
-            &stub.url(),
-            "--last",
-            "1",
-        ])
-        .output()
-        .await
-        .unwrap();
+    let out = rewards(&["--last", "1"]).output().await.unwrap();
     assert!(
         out.status.success(),
         "{}",
