@@ -178,9 +178,10 @@ pub struct ValidatorHealth {
     /// Why the last claim check failed, `code: message`, when the validator published something
     /// that does not verify.
     pub claim_error: Option<String>,
-    /// The open epoch the claim was last checked under (a newer one means a newer close).
+    /// The open epoch the claim was last checked under (a newer one means a newer close) and
+    /// the payout key it was checked for.
     #[serde(skip)]
-    pub claim_checked_in: Option<u64>,
+    pub claim_checked_in: Option<(u64, PublicKey)>,
 }
 
 /// Bandwidth figures.
@@ -388,20 +389,21 @@ impl Node {
             .unwrap_or_else(|| self.public_key())
     }
 
-    /// Checks this node's claim in `v`'s newest closed epoch, unless it was checked under the
-    /// same open epoch already (no epoch has closed since). A validator that cannot be reached
-    /// is tried again at the next refresh; one whose answer does not verify is recorded as such.
+    /// Checks this node's claim in `v`'s newest closed epoch, unless it was checked for the same
+    /// payout key under the same open epoch already (no epoch has closed since). A validator that
+    /// cannot be reached is tried again at the next refresh; one whose answer does not verify is
+    /// recorded as such.
     async fn refresh_claim(&self, v: &Validator, open_epoch: u64) {
+        let payout = self.payout_key();
         let due = v
             .health
             .lock()
-            .is_ok_and(|h| h.claim_checked_in != Some(open_epoch));
+            .is_ok_and(|h| h.claim_checked_in != Some((open_epoch, payout)));
         if !due {
             return;
         }
         let expected = self.inner.store.receipt_validator(&v.url).ok().flatten();
-        let checked =
-            crate::rewards::check_claims(&v.client, &self.payout_key(), expected, 1).await;
+        let checked = crate::rewards::check_claims(&v.client, &payout, expected, 1).await;
         let Ok(mut h) = v.health.lock() else {
             return;
         };
@@ -420,7 +422,7 @@ impl Node {
                 h.claim_error = Some(format!("{}: {e}", e.code()));
             }
         }
-        h.claim_checked_in = Some(open_epoch);
+        h.claim_checked_in = Some((open_epoch, payout));
     }
 
     /// Each configured validator's reward claims for [`Node::payout_key`] in its `last` newest

@@ -693,6 +693,20 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
     let claim = health.claim.expect("claim checked");
     assert_eq!((claim.epoch, claim.amount, claim.proven), (1, 100, true));
     assert_eq!(health.claim_error, None);
+    // A new payout key is checked at once, not at the next close: the tree has no leaf for it.
+    let elsewhere = SecretKey::from_bytes(&[44; 32]).public();
+    let mut settings = node.settings();
+    settings.payout = Some(elsewhere.to_string());
+    node.update_settings(settings.clone()).unwrap();
+    run_until_idle(&node).await;
+    let claim = node.stats().unwrap().validators.remove(0).claim.unwrap();
+    assert_eq!(
+        (claim.claimant, claim.amount, claim.proven),
+        (elsewhere, 0, false),
+        "{claim:?}"
+    );
+    settings.payout = None;
+    node.update_settings(settings).unwrap();
 
     let code = |node: &Node| {
         let rt = tokio::runtime::Handle::current();
