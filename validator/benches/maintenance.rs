@@ -7,7 +7,8 @@
 //! the check reads every body back (JSON parse, record id, text digest), every receipt, the
 //! ledger's totals and the epoch roots; the backup snapshots the database and copies the
 //! committed segments, here from the page cache (a fresh process reading a cold disk would add
-//! the disk's read time).
+//! the disk's read time). Last, the network statistics the console and `GET /v1/admin/stats`
+//! read (`Store::network_stats`), which count the records by verdict and reason.
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -73,12 +74,20 @@ fn main() {
         backups.push(took);
         std::fs::remove_dir_all(&dest).unwrap();
     }
-    let (check, backup) = (median(checks), median(backups));
+    let mut stats = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let s = store.network_stats(0).unwrap();
+        stats.push(t.elapsed());
+        assert_eq!(s.records_total, records as u64);
+    }
+    let (check, backup, stats) = (median(checks), median(backups), median(stats));
     println!(
-        "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s",
+        "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s, network stats {:.1} ms",
         check.as_secs_f64(),
         records as f64 / check.as_secs_f64(),
-        backup.as_secs_f64()
+        backup.as_secs_f64(),
+        stats.as_secs_f64() * 1e3
     );
 }
 
