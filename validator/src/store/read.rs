@@ -444,12 +444,44 @@ impl Store {
             "SELECT COUNT(*) FROM nodes WHERE last_seen_ms >= ?1",
             &[&day_ago],
         )?;
-        let by_verdict = |v: &str| count("SELECT COUNT(*) FROM records WHERE verdict = ?1", &[&v]);
-        let records_accepted = by_verdict("accepted")?;
-        let records_duplicate = by_verdict("duplicate")?;
-        let records_rejected = by_verdict("rejected")?;
-        let records_revoked = by_verdict("revoked")?;
-        let records_total = count("SELECT COUNT(*) FROM records", &[])?;
+        // The records by verdict and reason in one pass over them (there is no index by
+        // verdict): the counts, the total and the reasons records were not accepted for.
+        let mut by_verdict: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+        {
+            let mut stmt = conn
+                .prepare("SELECT verdict, reason, COUNT(*) FROM records GROUP BY verdict, reason")
+                .op("network_stats")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .op("network_stats")?;
+            for row in rows {
+                let (verdict, reason, n) = row.op("network_stats")?;
+                let n = u64::try_from(n).unwrap_or(0);
+                if verdict != "accepted" {
+                    *by_reason.entry(reason).or_default() += n;
+                }
+                *by_verdict.entry(verdict).or_default() += n;
+            }
+        }
+        let verdict = |v: &str| by_verdict.get(v).copied().unwrap_or(0);
+        let records_accepted = verdict("accepted");
+        let records_duplicate = verdict("duplicate");
+        let records_rejected = verdict("rejected");
+        let records_revoked = verdict("revoked");
+        let records_total = by_verdict.values().sum();
+        // Most frequent first, then by name.
+        let mut rejection_reasons: Vec<ReasonCount> = by_reason
+            .into_iter()
+            .map(|(reason, count)| ReasonCount { reason, count })
+            .collect();
+        rejection_reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
         let start = (now_ms / HOUR_MS - 23) * HOUR_MS;
         let mut per_hour: BTreeMap<i64, u64> = (0..24).map(|h| (start + h * HOUR_MS, 0)).collect();
         {
@@ -486,10 +518,6 @@ impl Store {
             }
             Ok(out)
         };
-        let rejection_reasons = reasons(
-            "SELECT reason, COUNT(*) AS n FROM records WHERE verdict != 'accepted'
-             GROUP BY reason ORDER BY n DESC, reason",
-        )?;
         let failure_reasons = reasons(
             "SELECT failure_reason, COUNT(*) AS n FROM leases WHERE failure_reason IS NOT NULL
              GROUP BY failure_reason ORDER BY n DESC, failure_reason",
@@ -842,6 +870,62 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    /// The network's counts are its records by verdict, they add up to the total, and the
+    /// reasons records were not accepted for are counted over every other verdict, most
+    /// frequent first, then by name.
+    #[test]
+    fn network_stats_count_records_by_verdict_and_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testkit::fill_store(dir.path(), 8).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.network_stats(0).unwrap();
+        assert_eq!(
+            (before.records_total, before.records_accepted),
+            (8, 8),
+            "{before:?}"
+        );
+        assert!(before.rejection_reasons.is_empty(), "{before:?}");
+        // Two revoked for a failed check, one for a page gone, two duplicates, two rejected.
+        store
+            .writer()
+            .unwrap()
+            .execute_batch(
+                "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
+                  WHERE seq IN (1, 2);
+                 UPDATE records SET verdict = 'revoked', reason = 'page_not_found' WHERE seq = 3;
+                 UPDATE records SET verdict = 'duplicate', reason = 'exact_duplicate'
+                  WHERE seq IN (4, 5);
+                 UPDATE records SET verdict = 'rejected', reason = 'c4_curly_bracket'
+                  WHERE seq IN (6, 7);",
+            )
+            .unwrap();
+        let s = store.network_stats(0).unwrap();
+        assert_eq!(
+            [
+                s.records_accepted,
+                s.records_duplicate,
+                s.records_rejected,
+                s.records_revoked,
+                s.records_total
+            ],
+            [1, 2, 2, 3, 8]
+        );
+        let reasons: Vec<(&str, u64)> = s
+            .rejection_reasons
+            .iter()
+            .map(|r| (r.reason.as_str(), r.count))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("c4_curly_bracket", 2),
+                ("exact_duplicate", 2),
+                ("failed_cross_check", 2),
+                ("page_not_found", 1)
+            ]
+        );
     }
 
     #[test]
