@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use gleaner_collector::{ActivityKind, ActivityQuery, ExportFormat, Node};
 
-use crate::common::Global;
+use crate::common::{Global, utc};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -92,13 +92,7 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
         None => {
             use std::io::Write;
             for e in node.activity(&q)? {
-                let t = time::OffsetDateTime::from_unix_timestamp(e.at_ms / 1000)
-                    .ok()
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .unwrap_or_else(|| e.at_ms.to_string());
+                let t = utc(e.at_ms);
                 writeln!(
                     out,
                     "{t}  {:<7} {:<4} {:>9}  {:<18} {}",

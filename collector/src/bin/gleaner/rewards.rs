@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use gleaner_collector::Node;
 
-use crate::common::{Global, print_json, runtime};
+use crate::common::{Global, print_json, runtime, utc};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -77,15 +77,4 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// RFC 3339 UTC, or the raw milliseconds if out of range.
-fn utc(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }
