@@ -402,8 +402,7 @@ impl Node {
         if !due {
             return;
         }
-        let expected = self.inner.store.receipt_validator(&v.url).ok().flatten();
-        let checked = crate::rewards::check_claims(&v.client, &payout, expected, 1).await;
+        let checked = self.claims_of(v, &payout, 1).await;
         let Ok(mut h) = v.health.lock() else {
             return;
         };
@@ -438,17 +437,27 @@ impl Node {
         let payout = self.payout_key();
         let mut out = Vec::with_capacity(self.inner.validators.len());
         for v in &self.inner.validators {
-            let expected = match self.inner.store.receipt_validator(&v.url) {
-                Ok(k) => k,
-                Err(e) => {
-                    tracing::warn!(validator = %v.url, cause = %e, "reading the receipts' key");
-                    None
-                }
-            };
-            let checked = crate::rewards::check_claims(&v.client, &payout, expected, last).await;
-            out.push((v.url.clone(), checked));
+            out.push((v.url.clone(), self.claims_of(v, &payout, last).await));
         }
         out
+    }
+
+    /// `payout`'s claims in `v`'s `last` newest closed epochs, checked against the validator
+    /// key on this node's newest stored receipt from `v`, if it has one.
+    async fn claims_of(
+        &self,
+        v: &Validator,
+        payout: &PublicKey,
+        last: usize,
+    ) -> Result<crate::rewards::Claims, crate::rewards::ClaimError> {
+        let expected = match self.inner.store.receipt_validator(&v.url) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(validator = %v.url, cause = %e, "reading the receipts' key");
+                None
+            }
+        };
+        crate::rewards::check_claims(&v.client, payout, expected, last).await
     }
 
     /// The secret key's 32-byte seed as hex, for backups. Whoever has it can sign as this node.

@@ -52,7 +52,9 @@ pub enum ClaimError {
         epoch: u64,
         why: String,
     },
-    #[error("{url} signs as {found}, but this node's receipts from it are signed by {expected}")]
+    /// The validator announces another key than the node's receipts from it carry, or lists a
+    /// root signed by another key than the one it announces.
+    #[error("{url} answered with a key of {found} where {expected} was expected")]
     WrongValidator {
         url: String,
         expected: PublicKey,
