@@ -734,6 +734,18 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
     let theirs = EpochRoot::sign(&stranger, 3, 3_000, tree.root(), 107, 2);
     set(vec![theirs, second.clone(), first.clone()], proof.clone());
     assert_eq!(code(&node), "wrong_validator");
+    // A running node records it (a third epoch closed, so it checks again) and shows no claim.
+    run_until_idle(&node).await;
+    let health = node.stats().unwrap().validators.remove(0);
+    assert_eq!(health.claim, None);
+    assert!(
+        health
+            .claim_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("wrong_validator: ")),
+        "{:?}",
+        health.claim_error
+    );
 
     // The CLI says the same, as JSON, and exits 1.
     let url = stub.url();
@@ -756,12 +768,30 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The newest epoch only: every root checked, one claim shown.
+    // The newest epoch only: every root checked, one claim shown. As text, both epochs.
     assert_eq!(v["epochs_listed"], 2, "{v}");
     assert_eq!(v["claims"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(
         (&v["claims"][0]["epoch"], &v["claims"][0]["proven"]),
         (&serde_json::json!(2), &serde_json::json!(false)),
         "{v}"
+    );
+    let out = gleaner(dir.path())
+        .args(["rewards", "--validator", &url])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("epoch")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("  epoch    2 ") && lines[0].contains("no leaf for this key"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("  epoch    1 ")
+            && lines[1].contains("claimable        100 points  proof verified"),
+        "{text}"
     );
 }
