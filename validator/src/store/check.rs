@@ -146,6 +146,20 @@ fn all_rows<T>(
         .op("check")
 }
 
+/// `f` on every row `sql` gives, one at a time (for tables too large to collect).
+fn each_row(
+    conn: &Connection,
+    sql: &str,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(sql).op("check")?;
+    let mut rows = stmt.query([]).op("check")?;
+    while let Some(r) = rows.next().op("check")? {
+        f(r)?;
+    }
+    Ok(())
+}
+
 /// What SQLite's `quick_check` finds wrong with the database: nothing when it says `ok`.
 pub(super) fn quick_check_failures(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let lines = all_rows(conn, "PRAGMA quick_check", [], |r| r.get::<_, String>(0))?;
@@ -203,16 +217,11 @@ fn check_records(
 ) -> Result<(), StoreError> {
     // In seq order, which is the order the bodies were appended in: the reader's window reads
     // neighbours with one read.
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, record_id, node, lease_id, url, verdict, body_segment, body_offset,
-                    body_len, record_json
-               FROM records ORDER BY seq",
-        )
-        .op("check")?;
-    let mut rows = stmt.query([]).op("check")?;
     let mut reader = Reader::new(dir);
-    while let Some(r) = rows.next().op("check")? {
+    let sql = "SELECT seq, record_id, node, lease_id, url, verdict, body_segment, body_offset,
+                      body_len, record_json
+                 FROM records ORDER BY seq";
+    each_row(conn, sql, |r| {
         let body = match (r.get(6), r.get(7), r.get(8)) {
             (Ok(Some(segment)), Ok(Some(offset)), Ok(Some(len))) => Some(BodyAt {
                 segment,
@@ -245,14 +254,14 @@ fn check_records(
                     format!("record seq {} ({}) has no body", row.seq, row.verdict),
                 );
             }
-            continue;
+            return Ok(());
         };
         report.bodies += 1;
         if let Err(why) = body_matches(&row, stored) {
             report.found("body_mismatch", format!("record seq {}: {why}", row.seq));
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Whether `stored` (the body as read) is the record `row` names.
@@ -280,14 +289,9 @@ fn check_receipts(
     validator: &PublicKey,
     report: &mut CheckReport,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT batch_id, node, epoch, record_count, points, receipt_json FROM batches
-              ORDER BY received_at_ms, batch_id",
-        )
-        .op("check")?;
-    let mut rows = stmt.query([]).op("check")?;
-    while let Some(r) = rows.next().op("check")? {
+    let sql = "SELECT batch_id, node, epoch, record_count, points, receipt_json FROM batches
+                ORDER BY received_at_ms, batch_id";
+    each_row(conn, sql, |r| {
         let batch_id: Vec<u8> = r.get(0).op("check")?;
         let node: String = r.get(1).op("check")?;
         let epoch: i64 = r.get(2).op("check")?;
@@ -300,7 +304,7 @@ fn check_receipts(
             Ok(receipt) => receipt,
             Err(e) => {
                 report.found("receipt_invalid", format!("batch {batch}: {e}"));
-                continue;
+                return Ok(());
             }
         };
         let why = if let Err(e) = receipt.verify() {
@@ -332,8 +336,8 @@ fn check_receipts(
         if let Some(why) = why {
             report.found("receipt_invalid", format!("batch {batch}: {why}"));
         }
-    }
-    drop(rows);
+        Ok(())
+    })?;
     // Each batch's stored records are as many as its receipt's verdicts, with its points.
     let mismatches = all_rows(
         conn,
