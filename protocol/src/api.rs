@@ -229,4 +229,24 @@ mod tests {
         let back: Job = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, no);
     }
+
+    /// A standing from a validator older than `records_revoked` reads as none revoked; a newer
+    /// one's count is kept.
+    #[test]
+    fn a_standing_without_revocations_reads_as_none_revoked() {
+        let key = crate::SecretKey::from_bytes(&[3; 32]).public();
+        let old = format!(
+            r#"{{"node":"{key}","payout":"{key}","credibility":0.5,"points_total":7,
+                "points_pending":2,"epoch":4}}"#
+        );
+        let old: NodeStatus = serde_json::from_str(&old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((old.records_revoked, old.points_total), (0, 7));
+        let new = NodeStatus {
+            records_revoked: 5,
+            ..old
+        };
+        let json = serde_json::to_string(&new).unwrap_or_else(|e| panic!("{e}"));
+        let back: NodeStatus = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.records_revoked, 5);
+    }
 }
