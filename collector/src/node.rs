@@ -391,8 +391,9 @@ impl Node {
 
     /// Checks this node's claim in `v`'s newest closed epoch, unless it was checked for the same
     /// payout key under the same open epoch already (no epoch has closed since). A validator that
-    /// cannot be reached is tried again at the next refresh; one whose answer does not verify is
-    /// recorded as such.
+    /// cannot be reached (or answers 5xx, 429) is tried again at the next refresh; one that refuses
+    /// the question for good (4xx, e.g. an older validator without epochs) is asked again only
+    /// after its next close; one whose answer does not verify is recorded as such.
     async fn refresh_claim(&self, v: &Validator, open_epoch: u64) {
         let payout = self.payout_key();
         let due = v
@@ -411,9 +412,16 @@ impl Node {
                 h.claim = claims.claims.into_iter().next();
                 h.claim_error = None;
             }
-            Err(crate::rewards::ClaimError::Validator(e)) => {
-                tracing::debug!(validator = %v.url, cause = %e, "claim check failed");
+            Err(crate::rewards::ClaimError::Validator(e)) if e.is_transient() => {
+                tracing::debug!(validator = %v.url, cause = %e, "claim check failed; will retry");
                 return;
+            }
+            Err(crate::rewards::ClaimError::Validator(e)) => {
+                // A refusal that asking again will not change, such as a validator older than
+                // `GET /v1/epochs` (404): no claim to show, and no question until the next close.
+                tracing::debug!(validator = %v.url, cause = %e, "validator publishes no claims");
+                h.claim = None;
+                h.claim_error = None;
             }
             Err(e) => {
                 tracing::warn!(validator = %v.url, code = e.code(), cause = %e, "claim does not verify");

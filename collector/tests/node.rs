@@ -795,3 +795,55 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
         "{text}"
     );
 }
+
+/// A validator older than `GET /v1/epochs` answers it 404: a running node shows no claim and no
+/// error, and asks once per open epoch, not at every standing refresh. A validator that is down
+/// or overloaded (5xx) is asked again at the next refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_without_epochs_is_not_asked_at_every_refresh() {
+    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
+    let stub = spawn_stub(vec![], 60_000).await;
+    let fail = |status| stub.state.lock().unwrap().epochs_fail = status;
+    fail(Some(503));
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let asked = || stub.state.lock().unwrap().epochs_asked;
+
+    // Overloaded: asked again at each refresh.
+    for _ in 0..2 {
+        node.submit_round(true, true).await.unwrap();
+    }
+    assert_eq!(asked(), 2);
+    // Older: asked once for the open epoch.
+    fail(Some(404));
+    for _ in 0..3 {
+        node.submit_round(true, true).await.unwrap();
+    }
+    assert_eq!(asked(), 3, "one question for the open epoch");
+    let health = node.stats().unwrap().validators.remove(0);
+    assert!(health.standing.is_some(), "the standing still refreshes");
+    assert_eq!((health.claim, health.claim_error), (None, None));
+
+    // An epoch closes (the open epoch moves on): asked once more.
+    let key = gleaner_protocol::SecretKey::from_bytes(&VALIDATOR_SEED);
+    let tree = gleaner_protocol::RewardTree::new(vec![leaf(node.payout_key(), 5)]).unwrap();
+    let root = gleaner_protocol::EpochRoot::sign(&key, 1, 1_000, tree.root(), 5, 1);
+    stub.state.lock().unwrap().epochs = vec![root];
+    for _ in 0..2 {
+        node.submit_round(true, true).await.unwrap();
+    }
+    assert_eq!(asked(), 4);
+
+    // The validator learns to list epochs: the next close is checked and shown.
+    {
+        let mut s = stub.state.lock().unwrap();
+        s.epochs_fail = None;
+        let second = gleaner_protocol::EpochRoot::sign(&key, 2, 2_000, tree.root(), 5, 1);
+        s.epochs.insert(0, second);
+    }
+    node.submit_round(true, true).await.unwrap();
+    let health = node.stats().unwrap().validators.remove(0);
+    let claim = health.claim.expect("checked after the close");
+    assert_eq!((claim.epoch, claim.proven), (2, false), "no proof served");
+    assert_eq!(asked(), 5);
+}

@@ -569,6 +569,11 @@ pub struct StubState {
     pub revoked: u64,
     /// What `GET /v1/epochs` lists (newest first).
     pub epochs: Vec<gleaner_protocol::EpochRoot>,
+    /// What `GET /v1/epochs` answers instead of the list, if set: 404 as an older validator
+    /// would, 503 as an overloaded one.
+    pub epochs_fail: Option<u16>,
+    /// How many times `GET /v1/epochs` was asked.
+    pub epochs_asked: u32,
     /// `(epoch, claimant)` → what `GET /v1/epochs/{epoch}/proof/{claimant}` answers (else 404).
     pub proofs: HashMap<(u64, String), ClaimProof>,
     /// URLs whose jobs say the validator will not follow their links (`Job::follow_links`).
@@ -833,7 +838,12 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
     }
 
     async fn epochs(State(st): State<S>) -> Response {
-        axum::Json(st.lock().unwrap().epochs.clone()).into_response()
+        let mut s = st.lock().unwrap();
+        s.epochs_asked += 1;
+        if let Some(status) = s.epochs_fail {
+            return problem(status, "epochs_unavailable");
+        }
+        axum::Json(s.epochs.clone()).into_response()
     }
     async fn proof(
         State(st): State<S>,
