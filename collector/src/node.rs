@@ -159,7 +159,9 @@ pub struct RunSummary {
     pub released: u64,
 }
 
-/// Health of one validator, as seen by this node.
+/// Health of one validator, as seen by this node. What the validator reported (its key, the
+/// standing, the claim, when it last answered) is saved in the node's store and shown by the
+/// next run and by `gleaner status` until it is refreshed; the connection state is this run's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ValidatorHealth {
     pub url: String,
@@ -316,6 +318,35 @@ fn month_start_day(now_ms: i64) -> i64 {
     }
 }
 
+/// What an earlier run last saw of each validator, by URL: the facts the validator reported
+/// (its key, the node's standing, the checked claim, when it last answered). The live connection
+/// state (reachable, registered, the last error) starts afresh; an unreadable entry is skipped.
+fn remembered_health(store: &Store) -> HashMap<String, ValidatorHealth> {
+    let rows = store.validator_health().unwrap_or_else(|e| {
+        tracing::warn!(cause = %e, "reading the validators' last health failed");
+        Vec::new()
+    });
+    rows.into_iter()
+        .filter_map(|(url, json)| {
+            let seen: ValidatorHealth = serde_json::from_str(&json)
+                .inspect_err(
+                    |e| tracing::warn!(validator = %url, cause = %e, "unreadable saved health"),
+                )
+                .ok()?;
+            let kept = ValidatorHealth {
+                url: url.clone(),
+                validator_key: seen.validator_key,
+                last_ok_ms: seen.last_ok_ms,
+                standing: seen.standing,
+                claim: seen.claim,
+                claim_error: seen.claim_error,
+                ..ValidatorHealth::default()
+            };
+            Some((url, kept))
+        })
+        .collect()
+}
+
 impl Node {
     /// Opens the node's state in `config.data_dir` (creating the directory, the identity key and
     /// the database on first use). Does not contact any validator.
@@ -343,16 +374,17 @@ impl Node {
         let governor = Governor::new(config.limits.clone(), now, today, month);
         let fetcher = Fetcher::new(fetch_config(&config, &resolver))
             .map_err(|e| NodeError::Setup(e.to_string()))?;
+        let mut remembered = remembered_health(&store);
         let mut validators = Vec::new();
         for url in &config.validators {
             validators.push(Validator {
                 url: url.clone(),
                 client: ValidatorClient::new(url, key.clone())?,
                 registered: AtomicBool::new(false),
-                health: Mutex::new(ValidatorHealth {
+                health: Mutex::new(remembered.remove(url).unwrap_or_else(|| ValidatorHealth {
                     url: url.clone(),
                     ..ValidatorHealth::default()
-                }),
+                })),
                 max_batch_records: AtomicU64::new(config.batch_max_records as u64),
                 max_batch_bytes: AtomicU64::new(DEFAULT_MAX_BATCH_BYTES),
             });
@@ -374,6 +406,22 @@ impl Node {
                 flush: Notify::new(),
             }),
         })
+    }
+
+    /// Stores what this node now knows of each validator (see [`remembered_health`]).
+    fn save_health(&self) {
+        let seen: Vec<(String, String)> = self
+            .inner
+            .validators
+            .iter()
+            .filter_map(|v| {
+                let h = v.health.lock().ok()?;
+                Some((v.url.clone(), serde_json::to_string(&*h).ok()?))
+            })
+            .collect();
+        if let Err(e) = self.inner.store.save_validator_health(&seen, now_ms()) {
+            tracing::warn!(cause = %e, "saving the validators' health failed");
+        }
     }
 
     /// The node's public key (its identity and default payout address).
@@ -1295,6 +1343,9 @@ impl Node {
                     Err(e) => tracing::debug!(cause = %e, "standing refresh failed"),
                 }
             }
+        }
+        if refresh_standing || force {
+            self.save_health();
         }
         if refresh_standing {
             // Keep the activity log within its retention during long runs too.

@@ -1,4 +1,5 @@
-//! The crash-safe queue and the node's local records, in one SQLite file (WAL, `synchronous=FULL`).
+//! The crash-safe queue and the node's local records, in one SQLite file (WAL, `synchronous=NORMAL`:
+//! see [`Store::open`]).
 //!
 //! A record moves through explicit states, each change in one transaction:
 //! `fetched` (stored, signed) → `batched` (inside a persisted batch whose encoded bytes are stored)
@@ -8,7 +9,8 @@
 //! is always resent as the same bytes, so the validator's idempotency by batch id does the rest.
 //!
 //! Also here: open leases (released after a crash), job failures waiting to be reported, the
-//! activity log and daily byte usage.
+//! activity log, daily byte usage, and what the node last saw of each validator (its standing
+//! and reward claim, for `gleaner status` and the next start).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -113,6 +115,11 @@ CREATE TABLE IF NOT EXISTS activity(
 CREATE INDEX IF NOT EXISTS activity_at ON activity(at_ms);
 CREATE INDEX IF NOT EXISTS activity_domain ON activity(domain, at_ms);
 CREATE TABLE IF NOT EXISTS usage(day INTEGER PRIMARY KEY, bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS validator_health(
+  url TEXT PRIMARY KEY,
+  health TEXT NOT NULL,
+  saved_ms INTEGER NOT NULL
+);
 ";
 
 /// A batch waiting to be (re)sent.
@@ -703,6 +710,34 @@ impl Store {
             |r| r.get(0),
         )?;
         Ok(n as u64)
+    }
+
+    /// Replaces what is remembered of each validator in `seen` (`(url, health as JSON)`), at
+    /// `now_ms`, in one transaction.
+    pub fn save_validator_health(
+        &self,
+        seen: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut db = self.db()?;
+        let tx = db.transaction()?;
+        for (url, health) in seen {
+            tx.execute(
+                "INSERT INTO validator_health(url, health, saved_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(url) DO UPDATE SET health = excluded.health, saved_ms = excluded.saved_ms",
+                params![url, health, now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// What [`Store::save_validator_health`] remembered: `(url, health as JSON)` by URL.
+    pub fn validator_health(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let db = self.db()?;
+        let mut st = db.prepare("SELECT url, health FROM validator_health ORDER BY url")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Appends activity entries.

@@ -847,3 +847,102 @@ async fn a_validator_without_epochs_is_not_asked_at_every_refresh() {
     assert_eq!((claim.epoch, claim.proven), (2, false), "no proof served");
     assert_eq!(asked(), 5);
 }
+
+/// What a running node last saw of its validators (standing, revocations, checked claim) is
+/// kept in its store: the next start shows it before any validator answers, and `gleaner
+/// status`, which contacts nobody, prints it. A validator never heard from says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
+    use gleaner_protocol::api::ClaimProof;
+    use gleaner_protocol::{Digest, EpochRoot, RewardTree, SecretKey};
+
+    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
+    let urls = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
+    let stub = spawn_stub(urls, 60_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let me = node.payout_key();
+    let key = SecretKey::from_bytes(&VALIDATOR_SEED);
+    let tree = RewardTree::new(vec![leaf(me, 40)]).unwrap();
+    let root = EpochRoot::sign(&key, 1, 1_000, tree.root(), 40, 1);
+    let (mine, siblings) = tree.proof(&me).unwrap();
+    {
+        let mut s = stub.state.lock().unwrap();
+        s.revoked = 3;
+        s.epochs = vec![root.clone()];
+        s.proofs = [(
+            (1, me.to_string()),
+            ClaimProof {
+                epoch: root,
+                leaf: mine,
+                proof: siblings.into_iter().map(Digest::from_bytes).collect(),
+            },
+        )]
+        .into();
+    }
+    run_until_idle(&node).await;
+    let seen = node.stats().unwrap().validators.remove(0);
+    drop(node);
+
+    // The validator goes away; a new start still knows what it said.
+    let gone = stub.url();
+    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let stats = node.stats().unwrap();
+    let kept = &stats.validators[0];
+    assert_eq!(stats.pages.revoked, 3);
+    assert_eq!(kept.standing.as_ref().unwrap().records_revoked, 3);
+    assert_eq!(kept.claim, seen.claim);
+    assert_eq!(kept.claim.as_ref().unwrap().amount, 40);
+    assert_eq!(kept.last_ok_ms, seen.last_ok_ms);
+    assert!(
+        !kept.reachable && !kept.registered,
+        "this run has not reached it"
+    );
+    drop(node);
+
+    let status = |json: bool| {
+        let mut c = gleaner(dir.path());
+        c.env("GLEANER_VALIDATORS", format!("{gone}, http://127.0.0.1:9"));
+        if json {
+            c.arg("--json");
+        }
+        c.arg("status");
+        c
+    };
+    let out = status(false).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("validator  {gone} (last answer ")),
+        "{text}"
+    );
+    assert!(text.contains(", 3 records revoked"), "{text}");
+    assert!(text.contains("3 accepted records revoked later"), "{text}");
+    assert!(
+        text.contains("claim in epoch 1: 40 points, proof verified against the signed root"),
+        "{text}"
+    );
+    assert!(
+        text.contains("validator  http://127.0.0.1:9 (no answer seen yet)"),
+        "{text}"
+    );
+    let out = status(true).output().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown = &v["stats"]["validators"];
+    assert_eq!(shown[0]["standing"]["records_revoked"], 3, "{v}");
+    assert_eq!(shown[0]["claim"]["amount"], 40, "{v}");
+    assert!(shown[1]["standing"].is_null(), "{v}");
+
+    // A saved entry that no longer reads is skipped, not fatal.
+    gleaner_collector::store::Store::open(&dir.path().join("node.sqlite"))
+        .unwrap()
+        .save_validator_health(&[(gone.clone(), "{\"url\": 7".into())], 0)
+        .unwrap();
+    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let fresh = node.stats().unwrap().validators.remove(0);
+    assert_eq!((fresh.last_ok_ms, fresh.standing), (None, None));
+}

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use gleaner_collector::Node;
+use gleaner_collector::node::ValidatorHealth;
 
-use crate::common::{Global, PID_FILE, bytes, print_json};
+use crate::common::{Global, PID_FILE, bytes, print_json, utc};
 
 pub fn main(g: &Global) -> anyhow::Result<ExitCode> {
     let cfg = g.load_config(&[])?;
@@ -41,6 +42,12 @@ pub fn main(g: &Global) -> anyhow::Result<ExitCode> {
         "pages      {} fetched, {} accepted, {} duplicate, {} rejected, {} failed",
         p.fetched, p.accepted, p.duplicate, p.rejected, p.failed
     );
+    if p.revoked > 0 {
+        println!(
+            "           {} accepted records revoked later by cross-checks (validators' count)",
+            p.revoked
+        );
+    }
     for (reason, n) in p.failed_by_reason.iter().chain(&p.rejected_by_reason) {
         println!("             {n:>6} {reason}");
     }
@@ -54,7 +61,35 @@ pub fn main(g: &Global) -> anyhow::Result<ExitCode> {
         stats.points.credited, stats.points.pending_records
     );
     for v in &stats.validators {
-        println!("validator  {} (not contacted by `status`)", v.url);
+        validator(v);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One validator as the node last saw it: `status` contacts nobody, so these are the facts a
+/// running node saved (every minute and when it stops).
+fn validator(v: &ValidatorHealth) {
+    let Some(last) = v.last_ok_ms else {
+        println!("validator  {} (no answer seen yet)", v.url);
+        return;
+    };
+    println!("validator  {} (last answer {})", v.url, utc(last));
+    if let Some(s) = &v.standing {
+        println!(
+            "           credibility {:.2}, {} points ({} in open epoch {}), {} records revoked",
+            s.credibility, s.points_total, s.points_pending, s.epoch, s.records_revoked
+        );
+    }
+    match (&v.claim, &v.claim_error) {
+        (_, Some(e)) => println!("           claim does not verify: {e}"),
+        (Some(c), None) if c.proven => println!(
+            "           claim in epoch {}: {} points, proof verified against the signed root",
+            c.epoch, c.amount
+        ),
+        (Some(c), None) => println!(
+            "           claim in epoch {}: no leaf for this key (nothing claimable yet)",
+            c.epoch
+        ),
+        (None, None) => println!("           claim: no closed epoch checked yet"),
+    }
 }
