@@ -118,6 +118,9 @@ pub struct Points {
 #[serde(rename_all = "camelCase")]
 pub struct ValidatorHealth {
     pub url: String,
+    /// Whether this run has had an answer or a failure from it yet; before that, `reachable`
+    /// says nothing (the node may be paused), and `last_contact_ms` is an earlier run's.
+    pub contacted: bool,
     pub reachable: bool,
     pub last_error: Option<String>,
     pub last_contact_ms: Option<i64>,

@@ -81,6 +81,8 @@ export interface Points {
 
 export interface ValidatorHealth {
   url: string;
+  /** Whether this run has heard from it (an answer or a failure); before that `reachable` means nothing. */
+  contacted: boolean;
   reachable: boolean;
   lastError: string | null;
   lastContactMs: number | null;

@@ -154,9 +154,11 @@ function makeStats(scenario: Scenario): Stats {
     validators: [
       {
         url: 'https://validator-1.gleaner.example',
-        reachable: scenario !== 'offline',
+        // 'empty': a fresh start that has not reached the validator yet (an earlier run had).
+        contacted: !empty,
+        reachable: scenario !== 'offline' && !empty,
         lastError: scenario === 'offline' ? 'connection refused' : null,
-        lastContactMs: NOW - 30_000,
+        lastContactMs: scenario === 'firstrun' ? null : NOW - 30_000,
         claim: empty ? null : { epoch: 41, amount: 9_812, proven: true, root: '3557' + '5eb5b45a18ec9a82de76392d41ca5172'.repeat(2).slice(0, 60) },
         claimError: null,
       },

@@ -132,6 +132,10 @@ describe('dashboard', () => {
       await waitState(page, 'validators', 'ready');
       const text = await page.locator('#control').innerText();
       assert.match(text, scenario === 'capped' ? /Monthly cap/ : /No validator answered/);
+      assert.match(
+        await page.locator('#validators .reach').innerText(),
+        scenario === 'capped' ? /^reachable · last answer / : /^unreachable: connection refused · last answer /,
+      );
       await page.screenshot({ path: join(shots, `ui-${scenario}.png`) });
       await page.close();
     }
@@ -212,6 +216,9 @@ describe('dashboard', () => {
     await waitState(page, 'pages', 'empty');
     await waitState(page, 'points', 'ready');
     assert.match(await page.locator('#points').innerText(), /No receipts yet/);
+    // Not reached yet this run: neither reachable nor unreachable, with an earlier run's answer.
+    assert.match(await page.locator('#validators .reach').innerText(), /^not contacted yet · last answer /);
+    assert.equal(await page.locator('#validators .dot-error').count(), 0);
     await page.click('#nav-activity');
     await waitState(page, 'activity', 'empty');
     assert.match(await page.locator('#activity').innerText(), /No requests yet/);

@@ -294,6 +294,7 @@ fn translate(event: gleaner_collector::NodeEvent) -> Option<NodeEvent> {
 fn health(h: NodeHealth) -> ValidatorHealth {
     ValidatorHealth {
         url: h.url,
+        contacted: h.reachable || h.consecutive_failures > 0,
         reachable: h.reachable,
         last_error: h.last_error,
         last_contact_ms: h.last_ok_ms,
@@ -476,7 +477,7 @@ impl NodeApi for CollectorNode {
 mod tests {
     use gleaner_protocol::{Digest, Receipt, RecordVerdict, SecretKey, Verdict};
 
-    use super::receipt_summary;
+    use super::{NodeHealth, health, receipt_summary};
 
     #[test]
     fn a_receipt_summary_counts_each_verdict() {
@@ -509,5 +510,33 @@ mod tests {
         );
         assert_eq!(s.validator, validator.public().to_string());
         assert_eq!(s.batch_id, Digest::of(b"batch").to_string());
+    }
+
+    /// A validator this run has not heard from is neither reachable nor unreachable, whatever an
+    /// earlier run's answer says; an answer or a failure makes it contacted.
+    #[test]
+    fn a_validator_is_contacted_once_it_answered_or_failed() {
+        let earlier = NodeHealth {
+            url: "http://v.test".into(),
+            last_ok_ms: Some(1_000),
+            ..NodeHealth::default()
+        };
+        let shown = health(earlier.clone());
+        assert_eq!(
+            (shown.contacted, shown.reachable, shown.last_contact_ms),
+            (false, false, Some(1_000))
+        );
+        let answered = NodeHealth {
+            reachable: true,
+            ..earlier.clone()
+        };
+        assert!(health(answered).contacted);
+        let failed = NodeHealth {
+            consecutive_failures: 1,
+            last_error: Some("connection refused".into()),
+            ..earlier
+        };
+        let shown = health(failed);
+        assert_eq!((shown.contacted, shown.reachable), (true, false));
     }
 }

@@ -251,15 +251,23 @@ export class Overview {
           h(
             'li',
             {},
-            h('span', { class: `dot ${v.reachable ? 'dot-sharing' : 'dot-error'}`, 'aria-hidden': 'true' }),
+            h('span', { class: `dot ${!v.contacted ? 'dot-paused' : v.reachable ? 'dot-sharing' : 'dot-error'}`, 'aria-hidden': 'true' }),
             h('span', {}, v.url),
-            h('span', { class: 'small' }, v.reachable ? 'reachable' : `unreachable${v.lastError ? `: ${v.lastError}` : ''}`),
+            h('span', { class: 'small reach' }, reachLine(v)),
             claimLine(v),
           ),
         ),
       ),
     );
   }
+}
+
+/** Whether the validator answers, and when it last did (an earlier run's answer counts). */
+function reachLine(v: ValidatorHealth): string {
+  const last = v.lastContactMs === null ? '' : ` · last answer ${formatTime(v.lastContactMs)}`;
+  if (!v.contacted) return `not contacted yet${last}`;
+  if (v.reachable) return `reachable${last}`;
+  return `unreachable${v.lastError ? `: ${v.lastError}` : ''}${last}`;
 }
 
 /** What the node found when it checked its reward claim with this validator. */
