@@ -670,13 +670,14 @@ impl Node {
             .iter()
             .filter_map(|v| v.health.lock().ok().map(|h| h.clone()))
             .collect();
+        // Saturating: these are validators' numbers, and a hostile one may send any.
         let (vt, vp, revoked) = validators.iter().filter_map(|h| h.standing.as_ref()).fold(
-            (0, 0, 0),
+            (0u64, 0u64, 0u64),
             |(t, p, r), s| {
                 (
-                    t + s.points_total,
-                    p + s.points_pending,
-                    r + s.records_revoked,
+                    t.saturating_add(s.points_total),
+                    p.saturating_add(s.points_pending),
+                    r.saturating_add(s.records_revoked),
                 )
             },
         );

@@ -122,6 +122,18 @@ CREATE TABLE IF NOT EXISTS validator_health(
 );
 ";
 
+/// Points as SQLite stores them (a signed 64-bit integer): a validator's receipt may say anything
+/// up to `u64::MAX`, kept as the largest value the column holds.
+fn sql_points(points: u64) -> i64 {
+    i64::try_from(points).unwrap_or(i64::MAX)
+}
+
+/// A `TOTAL(points)` (a float, so no sum of stored points overflows) as points, saturating.
+fn total_points(total: f64) -> u64 {
+    // `as` saturates: negative and NaN give 0, beyond `u64::MAX` gives `u64::MAX`.
+    total as u64
+}
+
 /// A batch waiting to be (re)sent.
 #[derive(Debug, Clone)]
 pub struct PendingBatch {
@@ -513,7 +525,7 @@ impl Store {
         tx.execute(
             "UPDATE batches SET state = 'receipted', receipt = ?2, points = ?3, receipted_at_ms = ?4, body = NULL
              WHERE id = ?1",
-            params![id, json, receipt.points as i64, now_ms],
+            params![id, json, sql_points(receipt.points), now_ms],
         )?;
         for v in &receipt.verdicts {
             let verdict = match v.verdict {
@@ -524,7 +536,7 @@ impl Store {
             tx.execute(
                 "UPDATE records SET state = 'receipted', verdict = ?2, reason = ?3, points = ?4, body = NULL
                  WHERE id = ?1 AND batch_id = ?5",
-                params![v.record_id.to_string(), verdict, v.reason, v.points as i64, id],
+                params![v.record_id.to_string(), verdict, v.reason, sql_points(v.points), id],
             )?;
         }
         // Records the receipt did not mention are still covered by it.
@@ -555,14 +567,14 @@ impl Store {
     pub fn epoch_totals(&self, max: usize) -> Result<Vec<EpochTotal>, StoreError> {
         let db = self.db()?;
         let mut st = db.prepare_cached(
-            "SELECT json_extract(receipt, '$.epoch') AS epoch, SUM(points), COUNT(*)
+            "SELECT json_extract(receipt, '$.epoch') AS epoch, TOTAL(points), COUNT(*)
              FROM batches WHERE state = 'receipted' AND receipt IS NOT NULL
              GROUP BY epoch ORDER BY epoch DESC LIMIT ?1",
         )?;
         let rows = st.query_map([max as i64], |r| {
             Ok(EpochTotal {
                 epoch: r.get::<_, Option<i64>>(0)?.unwrap_or(0).max(0) as u64,
-                points: r.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0) as u64,
+                points: total_points(r.get(1)?),
                 batches: r.get::<_, i64>(2)?.max(0) as u64,
             })
         })?;
@@ -647,20 +659,20 @@ impl Store {
         }
         {
             let mut st = db.prepare(
-                "SELECT verdict, reason, COUNT(*), SUM(points) FROM records WHERE state = 'receipted' GROUP BY verdict, reason",
+                "SELECT verdict, reason, COUNT(*), TOTAL(points) FROM records WHERE state = 'receipted' GROUP BY verdict, reason",
             )?;
             let rows = st.query_map([], |r| {
                 Ok((
                     r.get::<_, Option<String>>(0)?,
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, f64>(3)?,
                 ))
             })?;
             for row in rows {
                 let (verdict, reason, n, points) = row?;
                 let n = n as u64;
-                c.points += points.unwrap_or(0) as u64;
+                c.points = c.points.saturating_add(total_points(points));
                 match verdict.as_deref() {
                     Some("accepted") => c.accepted += n,
                     Some("duplicate") => c.duplicate += n,

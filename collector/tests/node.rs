@@ -946,3 +946,48 @@ async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
     let fresh = node.stats().unwrap().validators.remove(0);
     assert_eq!((fresh.last_ok_ms, fresh.standing), (None, None));
 }
+
+/// Validators' numbers are theirs to choose, and a hostile one may send the largest there are:
+/// receipts crediting `u64::MAX` a record and standings of `u64::MAX` from two validators. The
+/// node stores and sums them saturating; its stats, epochs and status still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_numbers_a_validator_can_send_break_no_sums() {
+    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
+    let urls = (0..6).map(|i| site.url(&format!("/page/{i}"))).collect();
+    let stub = spawn_stub(urls, 60_000).await;
+    let other = spawn_stub(vec![], 60_000).await;
+    for s in [&stub, &other] {
+        let mut s = s.state.lock().unwrap();
+        s.record_points = Some(u64::MAX);
+        s.points = u64::MAX;
+        s.revoked = u64::MAX;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), &stub, &site);
+    cfg.validators.push(other.url());
+    let node = Node::open(cfg).unwrap();
+    let summary = run_until_idle(&node).await;
+    assert_eq!(summary.pages, 6);
+
+    let stats = node.stats().unwrap();
+    assert_eq!(stats.pages.accepted, 6, "{:?}", stats.pages);
+    assert_eq!(stats.points.credited, u64::MAX);
+    assert_eq!(stats.points.validator_total, u64::MAX);
+    assert_eq!(stats.pages.revoked, u64::MAX);
+    let epochs = node.store().epoch_totals(5).unwrap();
+    assert_eq!((epochs[0].points, epochs[0].batches), (u64::MAX, 2));
+    let out = gleaner(dir.path())
+        .env(
+            "GLEANER_VALIDATORS",
+            format!("{}, {}", stub.url(), other.url()),
+        )
+        .args(["--json", "status"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -565,6 +565,8 @@ pub struct StubState {
     pub registered: u32,
     pub bad_auth: u32,
     pub points: u64,
+    /// Points each accepted record is credited (10 unless set).
+    pub record_points: Option<u64>,
     /// What `GET /v1/nodes/me` reports as revoked.
     pub revoked: u64,
     /// What `GET /v1/epochs` lists (newest first).
@@ -791,7 +793,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
                 record_id: r.id(),
                 verdict: Verdict::Accepted,
                 reason: "ok".into(),
-                points: 10,
+                points: s.record_points.unwrap_or(10),
             })
             .collect();
         for v in &verdicts {
@@ -810,7 +812,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
             "points/v1",
             verdicts,
         );
-        s.points += receipt.points;
+        s.points = s.points.saturating_add(receipt.points);
         s.batches.insert(id.to_string(), (digest, receipt.clone()));
         axum::Json(receipt).into_response()
     }
