@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gleaner_protocol::api::{
-    Ack, ClaimProof, JobFailure, LeaseRequest, LeaseResponse, NodeStatus, PATH_BATCHES,
-    PATH_EPOCHS, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER, PATH_RELEASE, PATH_REPORT, Problem,
-    RegisterRequest, RegisterResponse, ReleaseRequest, ReportRequest, ValidatorInfo,
+    Ack, ClaimProof, EpochDetail, JobFailure, LeaseRequest, LeaseResponse, NodeStatus,
+    PATH_BATCHES, PATH_EPOCHS, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER, PATH_RELEASE,
+    PATH_REPORT, Problem, RegisterRequest, RegisterResponse, ReleaseRequest, ReportRequest,
+    ValidatorInfo,
 };
 use gleaner_protocol::{
     BATCH_CONTENT_TYPE, Digest, EpochRoot, PublicKey, Receipt, RequestAuth, SecretKey, random_nonce,
@@ -25,6 +26,9 @@ use crate::util::now_ms;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest validator answer read (receipts of 1,000 records are ~200 KB).
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest epoch detail read (every leaf of a reward tree, ~80 bytes of JSON each: about
+/// 400,000 payout keys). Read once per closed epoch, and only by a node with no leaf in it.
+pub const MAX_EPOCH_DETAIL_BYTES: usize = 32 * 1024 * 1024;
 /// First retry delay of a failed batch submission; doubles per attempt up to [`BACKOFF_MAX`].
 pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
 /// Longest retry delay.
@@ -135,6 +139,19 @@ impl ValidatorClient {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, SubmitError> {
+        self.call_up_to(method, path, content_type, body, MAX_RESPONSE_BYTES)
+            .await
+    }
+
+    /// [`ValidatorClient::call`] reading at most `max` bytes of answer.
+    async fn call_up_to(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        max: usize,
+    ) -> Result<Vec<u8>, SubmitError> {
         let url = format!("{}{}", self.base, path);
         let nonce = random_nonce().map_err(|e| SubmitError::Sign(e.to_string()))?;
         let auth = RequestAuth::sign(&self.key, method.as_str(), path, now_ms(), nonce, &body);
@@ -155,7 +172,7 @@ impl ValidatorClient {
         let status = resp.status().as_u16();
         let mut out = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
-            if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            if out.len() + chunk.len() > max {
                 return Err(SubmitError::Decode {
                     url,
                     why: "answer too large".into(),
@@ -249,6 +266,25 @@ impl ValidatorClient {
     pub async fn epochs(&self) -> Result<Vec<EpochRoot>, SubmitError> {
         self.json::<(), _>(reqwest::Method::GET, PATH_EPOCHS, None)
             .await
+    }
+
+    /// `GET /v1/epochs/{epoch}`: the epoch's root and all its leaves, as published (unverified),
+    /// at most [`MAX_EPOCH_DETAIL_BYTES`].
+    pub async fn epoch_detail(&self, epoch: u64) -> Result<EpochDetail, SubmitError> {
+        let path = format!("{PATH_EPOCHS}/{epoch}");
+        let out = self
+            .call_up_to(
+                reqwest::Method::GET,
+                &path,
+                "application/json",
+                Vec::new(),
+                MAX_EPOCH_DETAIL_BYTES,
+            )
+            .await?;
+        serde_json::from_slice(&out).map_err(|e| SubmitError::Decode {
+            url: format!("{}{}", self.base, path),
+            why: e.to_string(),
+        })
     }
 
     /// `GET /v1/epochs/{epoch}/proof/{claimant}`: the claimant's leaf in the epoch's reward tree

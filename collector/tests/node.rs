@@ -684,6 +684,31 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
         .map(|c| (c.epoch, c.amount, c.proven))
         .collect();
     assert_eq!(got, [(2, 0, false), (1, 100, true)], "newest first");
+    assert!(!claims.claims[0].leaf, "epoch 2's tree has no leaf for it");
+
+    // With epoch 2's leaves published, the missing leaf is proven: the leaves rebuild the
+    // signed root without one. Leaves that hold one after all are a lie.
+    let publish = |leaves: Vec<gleaner_protocol::RewardLeaf>| {
+        stub.state.lock().unwrap().details = [(
+            2,
+            gleaner_protocol::api::EpochDetail {
+                root: second.clone(),
+                leaves,
+            },
+        )]
+        .into();
+    };
+    publish(second_tree.leaves().to_vec());
+    let checked = node.check_claims(1).await;
+    let claim = &checked[0].1.as_ref().unwrap().claims[0];
+    assert_eq!(
+        (claim.epoch, claim.amount, claim.proven, claim.leaf),
+        (2, 0, true, false)
+    );
+    publish(vec![leaf(other, 9), leaf(me, 1)]);
+    let e = node.check_claims(1).await.remove(0).1.unwrap_err();
+    assert_eq!(e.code(), "bad_proof", "{e}");
+    stub.state.lock().unwrap().details.clear();
 
     // A running node checks its claim in the newest closed epoch itself, once an epoch closes,
     // and shows it in its stats.

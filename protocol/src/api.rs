@@ -172,6 +172,15 @@ pub struct NodeStatus {
     pub records_revoked: u64,
 }
 
+/// `GET /v1/epochs/{epoch}`: a closed epoch's signed root and every leaf of its reward tree.
+/// [`crate::RewardTree::new`] over `leaves` rebuilds `root.root`, which also shows which payout
+/// keys have no leaf (the sorted tree has no proof of absence, but all its leaves are public).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochDetail {
+    pub root: EpochRoot,
+    pub leaves: Vec<RewardLeaf>,
+}
+
 /// `GET /v1/epochs/{epoch}/proof/{claimant}`: a claim proof, verifiable with
 /// [`crate::verify_reward_proof`] against `epoch.root`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

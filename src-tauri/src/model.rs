@@ -138,9 +138,12 @@ pub struct ClaimCheck {
     pub epoch: u64,
     /// Cumulative points claimable through `epoch`.
     pub amount: u64,
-    /// True when the leaf's proof was verified; false when the validator has no leaf for this
-    /// node (absence has no proof).
+    /// True when `amount` was verified against the signed root: the leaf's proof, or with no
+    /// leaf, every published leaf rebuilding the root without one; false only when the tree has
+    /// no leaf for this node and its leaves could not be fetched (the validator's word).
     pub proven: bool,
+    /// Whether the tree holds a leaf for this node.
+    pub leaf: bool,
     pub root: String,
 }
 

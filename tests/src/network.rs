@@ -175,9 +175,16 @@ impl Network {
     /// `gleaner rewards --json` on node `i`'s data dir against this validator: its checked
     /// claims (the command fails on anything that does not verify).
     pub fn node_rewards(&self, i: usize) -> anyhow::Result<Value> {
+        self.rewards_of(&self.node_dir(i))
+    }
+
+    /// `gleaner --json rewards` against this network's validator for the node whose data
+    /// directory is `data` (one of this network's, or any other: a new one makes a new key).
+    pub fn rewards_of(&self, data: &Path) -> anyhow::Result<Value> {
         let out = Command::new(binary("gleaner")?)
             .arg("--data")
-            .arg(self.node_dir(i))
+            .arg(data)
+            .env("GLEANER_CONFIG", data.join("no-such-config.toml"))
             .args(["--json", "rewards", "--validator", &self.validator_url()])
             .output()?;
         anyhow::ensure!(

@@ -14,7 +14,7 @@ use gleaner_e2e::network::{Network, NetworkConfig, num};
 use gleaner_e2e::site::Site;
 use gleaner_protocol::api::ClaimProof;
 use gleaner_protocol::{PublicKey, verify_reward_proof};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Serialises the tests of this file, whatever `--test-threads` says.
 /// (A tokio mutex: each test has its own runtime, and the guard is held across awaits.)
@@ -207,7 +207,11 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
         let claims = net.node_rewards(i).unwrap();
         let claim = &claims["claims"][0];
         assert_eq!(claim["epoch"], epoch, "{claims}");
-        assert_eq!(claim["proven"], true, "{claims}");
+        assert_eq!(
+            (&claim["proven"], &claim["leaf"]),
+            (&json!(true), &json!(true)),
+            "{claims}"
+        );
         let claimant = claim["claimant"].as_str().unwrap();
         assert_eq!(
             claim["amount"].as_u64(),
@@ -215,6 +219,18 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
             "{claims}"
         );
     }
+
+    // A key that earned nothing has no leaf, and the node proves it: every published leaf of
+    // the epoch rebuilds the signed root without one for it.
+    let stranger = tempfile::tempdir().unwrap();
+    let claims = net.rewards_of(stranger.path()).unwrap();
+    let claim = &claims["claims"][0];
+    assert_eq!(claim["epoch"], epoch, "{claims}");
+    assert_eq!(
+        (&claim["amount"], &claim["proven"], &claim["leaf"]),
+        (&json!(0), &json!(true), &json!(false)),
+        "{claims}"
+    );
 
     // A lab exports the accepted records and verifies the dataset offline: one row per record.
     let (_, report) = net

@@ -96,8 +96,10 @@ export interface ClaimCheck {
   epoch: number;
   /** Cumulative points claimable through `epoch`. */
   amount: number;
-  /** True when the proof was verified; false when the validator has no leaf for this node. */
+  /** True when `amount` was verified against the signed root (by the leaf's proof, or with no leaf by every published leaf); false only for a missing leaf taken on the validator's word. */
   proven: boolean;
+  /** Whether the epoch's tree holds a leaf for this node. */
+  leaf: boolean;
   root: string;
 }
 

@@ -159,7 +159,7 @@ function makeStats(scenario: Scenario): Stats {
         reachable: scenario !== 'offline' && !empty,
         lastError: scenario === 'offline' ? 'connection refused' : null,
         lastContactMs: scenario === 'firstrun' ? null : NOW - 30_000,
-        claim: empty ? null : { epoch: 41, amount: 9_812, proven: true, root: '3557' + '5eb5b45a18ec9a82de76392d41ca5172'.repeat(2).slice(0, 60) },
+        claim: empty ? null : { epoch: 41, amount: 9_812, proven: true, leaf: true, root: '3557' + '5eb5b45a18ec9a82de76392d41ca5172'.repeat(2).slice(0, 60) },
         claimError: null,
       },
     ],

@@ -106,6 +106,20 @@ describe('dashboard', () => {
       fake.emit({ kind: 'stats', stats });
     });
     assert.equal(await page.locator('#rate-now').innerText(), '3.0 MB/s');
+    // A newer epoch whose tree has no leaf for this node: proven by its leaves, or taken on the
+    // validator's word.
+    for (const [proven, want] of [
+      [true, 'Epoch 42: no claim for this node yet (every leaf of the signed root checked).'],
+      [false, 'Epoch 42: no claim for this node yet.'],
+    ]) {
+      await page.evaluate(async (proven) => {
+        const fake = window.__gleanerFake;
+        const stats = await fake.stats();
+        stats.validators[0].claim = { epoch: 42, amount: 0, proven, leaf: false, root: '00'.repeat(32) };
+        fake.emit({ kind: 'stats', stats });
+      }, proven);
+      assert.equal(await page.locator('#validators .claim').innerText(), want);
+    }
     await page.close();
   });
 

@@ -576,6 +576,8 @@ pub struct StubState {
     pub epochs_fail: Option<u16>,
     /// How many times `GET /v1/epochs` was asked.
     pub epochs_asked: u32,
+    /// epoch → what `GET /v1/epochs/{epoch}` answers (else 404).
+    pub details: HashMap<u64, gleaner_protocol::api::EpochDetail>,
     /// `(epoch, claimant)` → what `GET /v1/epochs/{epoch}/proof/{claimant}` answers (else 404).
     pub proofs: HashMap<(u64, String), ClaimProof>,
     /// URLs whose jobs say the validator will not follow their links (`Job::follow_links`).
@@ -847,6 +849,15 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
         }
         axum::Json(s.epochs.clone()).into_response()
     }
+    async fn detail(
+        State(st): State<S>,
+        axum::extract::Path(epoch): axum::extract::Path<u64>,
+    ) -> Response {
+        match st.lock().unwrap().details.get(&epoch) {
+            Some(d) => axum::Json(d.clone()).into_response(),
+            None => problem(404, "not_found"),
+        }
+    }
     async fn proof(
         State(st): State<S>,
         axum::extract::Path((epoch, claimant)): axum::extract::Path<(u64, String)>,
@@ -867,6 +878,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
         .route(PATH_BATCHES, post(batches))
         .route(PATH_ME, get(me))
         .route(PATH_EPOCHS, get(epochs))
+        .route("/v1/epochs/{epoch}", get(detail))
         .route("/v1/epochs/{epoch}/proof/{claimant}", get(proof))
         .with_state(state.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -302,6 +302,7 @@ fn health(h: NodeHealth) -> ValidatorHealth {
             epoch: c.epoch,
             amount: c.amount,
             proven: c.proven,
+            leaf: c.leaf,
             root: c.root.to_string(),
         }),
         claim_error: h.claim_error,

@@ -277,8 +277,9 @@ function claimLine(v: ValidatorHealth): HTMLElement {
   }
   const c = v.claim;
   if (!c) return h('span', { class: 'small muted claim' }, 'No epoch closed yet: claims are checked once one is.');
-  if (!c.proven) {
-    return h('span', { class: 'small muted claim' }, `Epoch ${c.epoch}: no claim for this node yet.`);
+  if (!c.leaf) {
+    const checked = c.proven ? ' (every leaf of the signed root checked)' : '';
+    return h('span', { class: 'small muted claim' }, `Epoch ${c.epoch}: no claim for this node yet${checked}.`);
   }
   return h(
     'span',

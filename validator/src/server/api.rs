@@ -612,7 +612,7 @@ pub(super) async fn get_epoch(
     let found = blocking(move || store.epoch(epoch)).await??;
     let (root, leaves) =
         found.ok_or_else(|| ApiError::not_found(format!("epoch {epoch} is not closed")))?;
-    Ok(Json(serde_json::json!({ "root": root, "leaves": leaves })).into_response())
+    Ok(Json(gleaner_protocol::api::EpochDetail { root, leaves }).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/epochs/{epoch}/proof/{claimant}", tag = "public",

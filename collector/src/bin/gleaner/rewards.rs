@@ -42,10 +42,14 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
                     println!("  no closed epoch yet");
                 }
                 for c in &claims.claims {
-                    let status = if c.proven {
-                        "proof verified against the signed root"
-                    } else {
-                        "no leaf for this key (the validator's word: absence has no proof)"
+                    let status = match (c.leaf, c.proven) {
+                        (true, _) => "proof verified against the signed root",
+                        (false, true) => {
+                            "no leaf for this key (every leaf checked against the signed root)"
+                        }
+                        (false, false) => {
+                            "no leaf for this key (the validator's word: its leaves were not to be had)"
+                        }
                     };
                     println!(
                         "  epoch {:>4}  closed {}  claimable {:>10} points  {status}",

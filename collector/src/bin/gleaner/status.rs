@@ -82,13 +82,18 @@ fn validator(v: &ValidatorHealth) {
     }
     match (&v.claim, &v.claim_error) {
         (_, Some(e)) => println!("           claim does not verify: {e}"),
-        (Some(c), None) if c.proven => println!(
+        (Some(c), None) if c.leaf => println!(
             "           claim in epoch {}: {} points, proof verified against the signed root",
             c.epoch, c.amount
         ),
         (Some(c), None) => println!(
-            "           claim in epoch {}: no leaf for this key (nothing claimable yet)",
-            c.epoch
+            "           claim in epoch {}: nothing claimable yet (no leaf for this key{})",
+            c.epoch,
+            if c.proven {
+                ", every leaf checked"
+            } else {
+                ", the validator's word"
+            }
         ),
         (None, None) => println!("           claim: no closed epoch checked yet"),
     }
