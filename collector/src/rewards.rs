@@ -201,7 +201,7 @@ fn check_absence(
     url: &str,
     root: &EpochRoot,
     claimant: &PublicKey,
-    detail: Result<EpochDetail, crate::submit::SubmitError>,
+    detail: Result<EpochDetail, SubmitError>,
 ) -> Result<Claim, ClaimError> {
     let detail = match detail {
         Ok(d) => d,
