@@ -1,11 +1,12 @@
-//! `gleaner dataset pull|verify`: the lab side of Gleaner datasets. Glue over
-//! [`gleaner_dataset`]: download a dataset resumably, and verify one offline.
+//! `gleaner dataset pull|verify|revoked`: the lab side of Gleaner datasets. Glue over
+//! [`gleaner_dataset`]: download a dataset resumably, verify one offline, and find the rows its
+//! validator has revoked since the export.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gleaner_dataset::pull::{PullOptions, pull};
-use gleaner_dataset::{VerifyOptions, VerifyReport, verify_dir};
+use gleaner_dataset::pull::{PullOptions, pull, revoked_rows};
+use gleaner_dataset::{Manifest, VerifyOptions, VerifyReport, dataset_rows, verify_dir};
 use gleaner_protocol::PublicKey;
 
 /// `gleaner dataset …`
@@ -50,6 +51,20 @@ pub enum Command {
         /// signatures verify is accepted and the summary says the key was not pinned.
         #[arg(long = "trust", value_name = "VALIDATOR_KEY")]
         trust: Vec<PublicKey>,
+    },
+    /// List the rows of a dataset that its validator revoked after the export (a failed
+    /// cross-check, a page found gone): records it no longer stands by. Exits 1 when there are
+    /// any, so a pipeline can drop them first (`--json` lists their ids).
+    Revoked {
+        /// The dataset directory (holding manifest.json).
+        dir: PathBuf,
+        /// The validator's base URL, e.g. https://validator.example
+        #[allow(rustdoc::bare_urls)]
+        #[arg(long)]
+        validator: String,
+        /// Lab API key, when the validator requires one.
+        #[arg(long, env = "GLEANER_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
     },
 }
 
@@ -101,7 +116,75 @@ pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
             Ok(print_verify(&out, &trust, json))
         }
         Command::Verify { dir, trust } => Ok(print_verify(&dir, &trust, json)),
+        Command::Revoked {
+            dir,
+            validator,
+            api_key,
+        } => revoked(&dir, &validator, api_key, json),
     }
+}
+
+/// `gleaner dataset revoked`.
+fn revoked(
+    dir: &std::path::Path,
+    validator: &str,
+    api_key: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let manifest = Manifest::read(dir)?;
+    let rows = dataset_rows(dir, &manifest)?;
+    let opts = PullOptions {
+        api_key,
+        progress: false,
+        ..PullOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let found = rt.block_on(revoked_rows(validator, &rows, &opts))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "dataset": manifest.name,
+                "rows": rows.len(),
+                "revocations_listed": found.listed,
+                "revoked": found.rows.iter().map(|(row, r)| serde_json::json!({
+                    "id": row.id,
+                    "url": row.url,
+                    "shard": row.shard,
+                    "row": row.row,
+                    "reason": r.reason,
+                    "epoch": r.epoch,
+                    "seq": r.seq,
+                })).collect::<Vec<_>>(),
+            })
+        );
+    } else {
+        println!("dataset    {} ({} rows)", manifest.name, rows.len());
+        println!(
+            "validator  {validator}: {} revocations listed",
+            found.listed
+        );
+        for (row, r) in &found.rows {
+            println!(
+                "REVOKED    {} {} ({}, epoch {}; {} row {})",
+                row.id, row.url, r.reason, r.epoch, row.shard, row.row
+            );
+        }
+        println!(
+            "result     {}",
+            match found.rows.len() {
+                0 => "no row revoked".to_string(),
+                n => format!("{n} rows revoked since the export: drop them"),
+            }
+        );
+    }
+    Ok(if found.rows.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_verify(dir: &std::path::Path, trust: &[PublicKey], json: bool) -> ExitCode {

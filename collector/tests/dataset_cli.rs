@@ -69,3 +69,167 @@ fn verify_passes_then_fails_naming_the_tampered_shard() {
         "{v}"
     );
 }
+
+/// A validator's revocation log served as `GET /v1/revocations` serves it: `after` and `limit`,
+/// oldest first. `backwards` serves every page from the start again (a broken or hostile log).
+#[derive(Default)]
+struct RevocationLog {
+    entries: Vec<gleaner_protocol::api::Revocation>,
+    pages_served: u32,
+    backwards: bool,
+}
+
+async fn serve_revocations(
+    log: std::sync::Arc<std::sync::Mutex<RevocationLog>>,
+) -> std::net::SocketAddr {
+    use axum::extract::{Query, State};
+    type Shared = std::sync::Arc<std::sync::Mutex<RevocationLog>>;
+    async fn page(
+        State(log): State<Shared>,
+        Query(q): Query<std::collections::HashMap<String, u64>>,
+    ) -> axum::Json<Vec<gleaner_protocol::api::Revocation>> {
+        let mut log = log.lock().unwrap();
+        log.pages_served += 1;
+        let after = if log.backwards { 0 } else { q["after"] };
+        let limit = q["limit"] as usize;
+        axum::Json(
+            log.entries
+                .iter()
+                .filter(|r| r.seq > after)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
+    }
+    let app = axum::Router::new()
+        .route(
+            gleaner_protocol::api::PATH_REVOCATIONS,
+            axum::routing::get(page),
+        )
+        .with_state(log);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// `gleaner dataset revoked`: the rows its validator revoked after the export, found by record
+/// id in the validator's revocation log, read a page at a time over a real socket; exit 1 while
+/// there are any. A log whose pages go backwards is refused, not read for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_finds_the_rows_the_validator_took_back() {
+    use gleaner_protocol::Digest;
+    use gleaner_protocol::api::Revocation;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let manifest = export(sample(300, 800), &validator_key(), &ExportConfig::new(&dir))
+        .unwrap()
+        .manifest;
+    let rows = gleaner_dataset::dataset_rows(&dir, &manifest).unwrap();
+    assert_eq!(rows.len(), 300);
+    let by_row = |n: u64| rows.values().find(|r| r.row == n).unwrap().clone();
+    let (early, late) = (by_row(5), by_row(250));
+    // 2,500 revocations, three pages: two of them name rows of this dataset.
+    let entries: Vec<Revocation> = (1..=2_500u64)
+        .map(|seq| {
+            let (record_id, url) = match seq {
+                700 => (early.id.parse().unwrap(), early.url.clone()),
+                2_100 => (late.id.parse().unwrap(), late.url.clone()),
+                _ => (
+                    Digest::of(&seq.to_le_bytes()),
+                    format!("https://elsewhere.example/{seq}"),
+                ),
+            };
+            Revocation {
+                seq,
+                record_id,
+                url,
+                epoch: 1,
+                reason: if seq == 700 {
+                    "page_not_found".into()
+                } else {
+                    "failed_cross_check".into()
+                },
+            }
+        })
+        .collect();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(RevocationLog {
+        entries,
+        ..RevocationLog::default()
+    }));
+    let addr = serve_revocations(log.clone()).await;
+    let revoked = |json: bool| {
+        let mut c = tokio::process::Command::new(BIN);
+        if json {
+            c.arg("--json");
+        }
+        c.args(["dataset", "revoked"])
+            .arg(&dir)
+            .args(["--validator", &format!("http://{addr}/")]);
+        c.output()
+    };
+
+    let out = revoked(true).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["rows"], &v["revocations_listed"]),
+        (&300.into(), &2_500.into())
+    );
+    let found: Vec<(String, u64, String)> = v["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["row"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (early.id.clone(), 5, "page_not_found".into()),
+            (late.id.clone(), 250, "failed_cross_check".into())
+        ]
+    );
+    assert_eq!(log.lock().unwrap().pages_served, 3);
+    let out = revoked(false).await.unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("REVOKED    {} {}", early.id, early.url)),
+        "{text}"
+    );
+    assert!(
+        text.contains("result     2 rows revoked since the export"),
+        "{text}"
+    );
+
+    // Nothing of this dataset revoked: exit 0.
+    log.lock()
+        .unwrap()
+        .entries
+        .retain(|r| r.seq != 700 && r.seq != 2_100);
+    let out = revoked(false).await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("result     no row revoked"));
+
+    // Pages that start over each time: refused after the second.
+    {
+        let mut log = log.lock().unwrap();
+        log.backwards = true;
+        log.pages_served = 0;
+    }
+    let out = revoked(true).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"], "http_error", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("out of order"),
+        "{v}"
+    );
+    assert_eq!(log.lock().unwrap().pages_served, 2);
+}

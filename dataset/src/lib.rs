@@ -27,6 +27,7 @@ mod manifest;
 mod par;
 #[cfg(feature = "pull")]
 pub mod pull;
+mod revoked;
 mod sample;
 mod schema;
 mod tokens;
@@ -41,6 +42,7 @@ pub use manifest::{
     CARD_FILE, FileEntry, MANIFEST_DOMAIN, MANIFEST_FILE, MANIFEST_FORMAT, Manifest, RECEIPTS_FILE,
     list_datasets, safe_join,
 };
+pub use revoked::{RowRef, dataset_rows};
 pub use sample::{SampleRow, sample_rows};
 pub use schema::{ExportRow, arrow_schema, columns, dump_label};
 pub use tokens::{TOKENIZER_NAME, TokenCounter};

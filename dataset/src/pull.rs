@@ -5,16 +5,19 @@
 //! Server layout (what the validator serves): `{base}/manifest.json` and `{base}/files/{path}`,
 //! where `base` is e.g. `https://validator.example/v1/datasets/{name}`.
 
+use std::collections::HashMap;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use gleaner_protocol::api::{PATH_REVOCATIONS, Revocation};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, IF_RANGE, RANGE};
+use serde::Serialize;
 
 use crate::manifest::{MAX_MANIFEST_BYTES, digest_file, safe_join};
-use crate::{DatasetError, FileEntry, MANIFEST_FILE, Manifest};
+use crate::{DatasetError, FileEntry, MANIFEST_FILE, Manifest, RowRef};
 
 /// Attempts per file before giving up: enough to ride out a flaky link or a restarting server.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
@@ -131,6 +134,93 @@ pub async fn pull(url: &str, out: &Path, opts: &PullOptions) -> Result<PullRepor
     let path = out.join(MANIFEST_FILE);
     std::fs::write(&path, &manifest_bytes).map_err(|e| DatasetError::io(&path, e))?;
     Ok(report)
+}
+
+/// Revocations asked for in one page (the validator's largest page).
+const REVOCATION_PAGE: usize = 1_000;
+/// Most pages of revocations read from one validator (ten million revocations): a bound on what
+/// a validator can make a lab read.
+pub const MAX_REVOCATION_PAGES: u64 = 10_000;
+/// Largest page of revocations read (a thousand are ~250 KB).
+const MAX_REVOCATION_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What [`revoked_rows`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedRows {
+    /// Revocations the validator lists, whichever dataset they touch.
+    pub listed: u64,
+    /// The dataset's rows among them, each with its revocation, in the validator's order.
+    pub rows: Vec<(RowRef, Revocation)>,
+}
+
+/// Pages through the revocations of the validator at `validator` (its base URL) and keeps those
+/// that name a row of `rows` ([`crate::dataset_rows`]). A validator whose pages do not follow
+/// each other (a `seq` not above the one before) or do not end is refused.
+pub async fn revoked_rows(
+    validator: &str,
+    rows: &HashMap<String, RowRef>,
+    opts: &PullOptions,
+) -> Result<RevokedRows, DatasetError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let base = validator.trim().trim_end_matches('/');
+    let http = |url: &str, why: String| DatasetError::Http {
+        url: url.to_string(),
+        why,
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .user_agent(concat!("gleaner-dataset/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| http(base, e.to_string()))?;
+    let mut found = RevokedRows {
+        listed: 0,
+        rows: Vec::new(),
+    };
+    let mut after = 0u64;
+    for _ in 0..MAX_REVOCATION_PAGES {
+        let url = format!("{base}{PATH_REVOCATIONS}?after={after}&limit={REVOCATION_PAGE}");
+        let mut resp = get(&client, &url, opts)
+            .send()
+            .await
+            .map_err(|e| http(&url, e.to_string()))?;
+        let status = resp.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| http(&url, e.to_string()))? {
+            if body.len() + chunk.len() > MAX_REVOCATION_PAGE_BYTES {
+                return Err(http(&url, "a page of revocations larger than 4 MiB".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status != StatusCode::OK {
+            let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            return Err(http(&url, format!("answered {status}: {detail}")));
+        }
+        let page: Vec<Revocation> = serde_json::from_slice(&body)
+            .map_err(|e| http(&url, format!("not revocations: {e}")))?;
+        for r in &page {
+            if r.seq <= after {
+                return Err(http(
+                    &url,
+                    format!("revocation {} listed after {after}: out of order", r.seq),
+                ));
+            }
+            after = r.seq;
+        }
+        found.listed += page.len() as u64;
+        for r in &page {
+            if let Some(row) = rows.get(&r.record_id.to_string()) {
+                found.rows.push((row.clone(), r.clone()));
+            }
+        }
+        if page.len() < REVOCATION_PAGE {
+            return Ok(found);
+        }
+    }
+    Err(http(
+        base,
+        format!("more than {MAX_REVOCATION_PAGES} pages of revocations"),
+    ))
 }
 
 fn get(client: &reqwest::Client, url: &str, opts: &PullOptions) -> reqwest::RequestBuilder {

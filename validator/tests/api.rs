@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gleaner_protocol::api::{
     ClaimProof, Job, LeaseResponse, NodeStatus, PATH_BATCHES, PATH_LEASE, PATH_ME, PATH_REGISTER,
-    PATH_RELEASE, PATH_REPORT, Problem, RegisterResponse,
+    PATH_RELEASE, PATH_REPORT, PATH_REVOCATIONS, Problem, RegisterResponse, Revocation,
 };
 use gleaner_protocol::{
     BATCH_CONTENT_TYPE, Batch, EpochRoot, PublicKey, Receipt, RequestAuth, SecretKey, Verdict,
@@ -864,6 +864,32 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
         network.iter().sum::<u64>(),
         "every record has one of the four verdicts"
     );
+    // Anyone can read the revocation: a lab whose dataset was exported before holds a row
+    // the validator no longer stands by, and finds it by the record's id.
+    let get = |path: String| {
+        let r = net.http.get(net.url(&path)).send();
+        async move { r.await.unwrap() }
+    };
+    let r = get(PATH_REVOCATIONS.to_string()).await;
+    assert_eq!(r.status(), 200);
+    let revoked: Vec<Revocation> = r.json().await.unwrap();
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    let first = &revoked[0];
+    assert_eq!(first.record_id, receipt.verdicts[0].record_id);
+    assert_eq!(
+        (first.url.as_str(), first.epoch, first.reason.as_str()),
+        (url, receipt.epoch, "failed_cross_check")
+    );
+    let after: Vec<Revocation> = get(format!("{PATH_REVOCATIONS}?after={}", first.seq))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "{after:?}");
+    for query in ["limit=0", "after=x", "since=1"] {
+        let r = get(format!("{PATH_REVOCATIONS}?{query}")).await;
+        assert_eq!(problem(r).await, (400, "bad_query".into()), "{query}");
+    }
     // The fabricated record never reaches a dataset.
     let urls: Vec<_> = net
         .state

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use gleaner_protocol::api::{
     Ack, LeaseRequest, LeaseResponse, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME,
-    PATH_REGISTER, PATH_RELEASE, PATH_REPORT, RegisterRequest, RegisterResponse, ReleaseRequest,
-    ReportRequest, ValidatorInfo,
+    PATH_REGISTER, PATH_RELEASE, PATH_REPORT, PATH_REVOCATIONS, RegisterRequest, RegisterResponse,
+    ReleaseRequest, ReportRequest, ValidatorInfo,
 };
 use gleaner_protocol::{BATCH_CONTENT_TYPE, DecodeLimits, PublicKey, Verdict};
 use rand::Rng;
@@ -52,6 +52,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/epochs", get(list_epochs))
         .route("/v1/epochs/{epoch}", get(get_epoch))
         .route("/v1/epochs/{epoch}/proof/{claimant}", get(proof))
+        .route(PATH_REVOCATIONS, get(revocations))
         .route("/v1/crawl-requests", post(lab_crawl))
         .route("/v1/admin/crawl-requests", post(admin_crawl))
         .route("/v1/admin/nodes", get(admin_nodes))
@@ -708,45 +709,82 @@ pub(super) async fn admin_ledger(
 ) -> Result<Response, ApiError> {
     s.require_admin(&headers)?;
     let key = parse_key(&node, "node")?;
-    let page = LedgerPage::parse(query.as_deref())?;
+    let page = SeqPage::parse(query.as_deref())?;
     let store = s.store().clone();
     // One entry past the page says whether there is a next one.
-    let mut entries =
-        blocking(move || store.ledger_page(&key, page.after, page.limit + 1)).await??;
-    let more = entries.len() > page.limit;
-    entries.truncate(page.limit);
-    let mut response = Json(&entries).into_response();
-    if let Some(last) = entries.last().filter(|_| more) {
-        let next = format!(
-            "</v1/admin/nodes/{node}/ledger?after={}&limit={}>; rel=\"next\"",
-            last.seq, page.limit
-        );
-        if let Ok(v) = HeaderValue::from_str(&next) {
-            response.headers_mut().insert(header::LINK, v);
-        }
-    }
-    Ok(response)
+    let entries = blocking(move || store.ledger_page(&key, page.after, page.limit + 1)).await??;
+    Ok(page.response(
+        entries,
+        |e| e.seq,
+        &format!("/v1/admin/nodes/{node}/ledger"),
+    ))
 }
 
-/// Ledger entries in a page when the query does not say.
-pub const LEDGER_PAGE_DEFAULT: usize = 500;
-/// Most ledger entries a page may ask for.
-pub const LEDGER_PAGE_MAX: usize = 1_000;
+#[utoipa::path(get, path = "/v1/revocations", tag = "public",
+    params(("after" = Option<i64>, Query, description = "Only revocations whose `seq` is above this (default 0: from the first)"),
+        ("limit" = Option<u32>, Query, description = "Most revocations in the page, 1 to 1000 (default 500)")),
+    responses((status = 200, body = Vec<schema::Revocation>,
+            description = "Records revoked after they were accepted, oldest first: rows a dataset exported before them should drop.",
+            headers(("link" = String, description = "`<…?after=SEQ&limit=N>; rel=\"next\"` while revocations remain after this page (RFC 8288)"))),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")))]
+pub(super) async fn revocations(
+    State(s): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let page = SeqPage::parse(query.as_deref())?;
+    let store = s.store().clone();
+    let found = blocking(move || store.revocations(page.after, page.limit + 1)).await??;
+    Ok(page.response(
+        found,
+        |r| i64::try_from(r.seq).unwrap_or(i64::MAX),
+        PATH_REVOCATIONS,
+    ))
+}
 
-/// The query of a ledger page: `after` (a `seq`, default 0) and `limit` (1 to
-/// [`LEDGER_PAGE_MAX`], default [`LEDGER_PAGE_DEFAULT`]), each at most once, nothing else.
+/// Entries in a page (ledger, revocations) when the query does not say.
+pub const PAGE_DEFAULT: usize = 500;
+/// Most entries a page may ask for.
+pub const PAGE_MAX: usize = 1_000;
+
+/// The query of a page of a log read by `seq` (a node's ledger, the revocations): `after` (a
+/// `seq`, default 0) and `limit` (1 to [`PAGE_MAX`], default [`PAGE_DEFAULT`]), each at most
+/// once, nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct LedgerPage {
+struct SeqPage {
     after: i64,
     limit: usize,
 }
 
-impl LedgerPage {
+impl SeqPage {
+    /// The page's JSON from `entries`, read as up to `limit + 1` (one entry past the page says
+    /// whether there is a next one), with a `Link` to the next page at `path` when there is.
+    fn response<T: serde::Serialize>(
+        &self,
+        mut entries: Vec<T>,
+        seq: impl Fn(&T) -> i64,
+        path: &str,
+    ) -> Response {
+        let more = entries.len() > self.limit;
+        entries.truncate(self.limit);
+        let mut response = Json(&entries).into_response();
+        if let Some(last) = entries.last().filter(|_| more) {
+            let next = format!(
+                "<{path}?after={}&limit={}>; rel=\"next\"",
+                seq(last),
+                self.limit
+            );
+            if let Ok(v) = HeaderValue::from_str(&next) {
+                response.headers_mut().insert(header::LINK, v);
+            }
+        }
+        response
+    }
+
     fn parse(query: Option<&str>) -> Result<Self, ApiError> {
         let bad = |detail: String| ApiError::bad_request("bad_query", detail);
-        let mut page = LedgerPage {
+        let mut page = SeqPage {
             after: 0,
-            limit: LEDGER_PAGE_DEFAULT,
+            limit: PAGE_DEFAULT,
         };
         let (mut after_seen, mut limit_seen) = (false, false);
         for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -754,7 +792,7 @@ impl LedgerPage {
                 "after" => {
                     page.after = value.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
                         bad(format!(
-                            "after must be a ledger seq (an integer from 0), not {value:?}"
+                            "after must be a seq (an integer from 0), not {value:?}"
                         ))
                     })?;
                     &mut after_seen
@@ -763,10 +801,10 @@ impl LedgerPage {
                     page.limit = value
                         .parse()
                         .ok()
-                        .filter(|n| (1..=LEDGER_PAGE_MAX).contains(n))
+                        .filter(|n| (1..=PAGE_MAX).contains(n))
                         .ok_or_else(|| {
                             bad(format!(
-                                "limit must be an integer from 1 to {LEDGER_PAGE_MAX}, not {value:?}"
+                                "limit must be an integer from 1 to {PAGE_MAX}, not {value:?}"
                             ))
                         })?;
                     &mut limit_seen

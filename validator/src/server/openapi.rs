@@ -249,6 +249,20 @@ pub mod schema {
         pub note: String,
     }
 
+    /// A record revoked after it was accepted (`gleaner_protocol::api::Revocation`).
+    #[derive(ToSchema)]
+    pub struct Revocation {
+        /// Position in the revocation log; the next page starts after the last one's.
+        pub seq: u64,
+        /// The record's id, hex (a dataset row's `id`).
+        pub record_id: String,
+        pub url: String,
+        /// The epoch the record was credited in.
+        pub epoch: u64,
+        /// Reason code: `failed_cross_check`, `page_not_found`, …
+        pub reason: String,
+    }
+
     #[derive(ToSchema)]
     pub struct ReasonCount {
         pub reason: String,
@@ -309,7 +323,7 @@ impl Modify for Security {
     paths(
         api::healthz, api::metrics, api::info, api::register, api::lease, api::report,
         api::release, api::submit_batch, api::me, api::list_epochs, api::get_epoch, api::proof,
-        api::lab_crawl, api::admin_crawl, api::admin_nodes, api::admin_ledger,
+        api::revocations, api::lab_crawl, api::admin_crawl, api::admin_nodes, api::admin_ledger,
         api::admin_close_epoch, api::admin_stats
     ),
     modifiers(&Security)

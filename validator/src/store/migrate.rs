@@ -135,6 +135,11 @@ const STEPS: &[Step] = &[
         what: "nodes' records counted by their verdict now, revocations included",
         run: Run::Code(node_record_counts),
     },
+    Step {
+        to: 22,
+        what: "a log of revocations, for labs holding records exported before",
+        run: Run::Sql(include_str!("migrations/0022_revocations.sql")),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -932,6 +937,90 @@ mod tests {
         .unwrap();
         assert_eq!(counts(&conn, "n1"), [1, 0, 1, 3]);
         assert_eq!(counts(&conn, "n2"), [0, 0, 0, 0]);
+    }
+
+    /// Version 22 lists the records a version 21 database had revoked, in arrival order, and
+    /// from then on the trigger logs each revocation as it happens (once: revoking a revoked
+    /// record again logs nothing). Run again, the step lists nothing twice.
+    #[test]
+    fn version_22_lists_the_revocations_before_it_and_logs_those_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v21.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let mut seed = String::from(
+            "DROP TRIGGER records_revocations_log;
+             DROP TABLE revocations;",
+        );
+        for (i, (verdict, reason)) in [
+            ("revoked", "failed_cross_check"),
+            ("accepted", "ok"),
+            ("revoked", "page_not_found"),
+            ("accepted", "ok"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            seed.push_str(&format!(
+                "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                         received_at_ms, verdict, reason, points, text_key, minhash,
+                         quality_json)
+                 VALUES (x'{i:02x}', x'00', 'n1', 'l{i}', 'https://a.example/{i}', 'primary', {i},
+                         0, '{verdict}', '{reason}', 0, x'{i:02x}', x'', '{{}}');"
+            ));
+        }
+        seed.push_str("PRAGMA user_version = 21;");
+        conn.execute_batch(&seed).unwrap();
+        drop(conn);
+        let logged = |conn: &Connection| -> Vec<(Vec<u8>, String, i64, String)> {
+            let mut st = conn
+                .prepare("SELECT record_id, url, epoch, reason FROM revocations ORDER BY seq")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let before = vec![
+            (
+                vec![0],
+                "https://a.example/0".to_string(),
+                0,
+                "failed_cross_check".to_string(),
+            ),
+            (
+                vec![2],
+                "https://a.example/2".to_string(),
+                2,
+                "page_not_found".to_string(),
+            ),
+        ];
+        for _ in 0..2 {
+            drop(Store::open_file(&path).unwrap());
+            let conn = Connection::open(&path).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            assert_eq!(logged(&conn), before);
+            conn.execute_batch("PRAGMA user_version = 21;").unwrap();
+        }
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
+              WHERE record_id = x'03' OR record_id = x'00';",
+        )
+        .unwrap();
+        let after = logged(&conn);
+        assert_eq!(after.len(), 3, "{after:?}");
+        assert_eq!(after[..2], before);
+        assert_eq!(
+            after[2],
+            (
+                vec![3],
+                "https://a.example/3".to_string(),
+                3,
+                "failed_cross_check".to_string()
+            )
+        );
     }
 
     /// The index of the checks each node said had no page (`cross_checks_unfound`, which the

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use gleaner_protocol::api::Revocation;
 use gleaner_protocol::{Digest, EpochRoot, PublicKey, Receipt, Record};
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -397,6 +398,42 @@ impl Store {
                 batch_id: batch.map(|b| digest_from(&b, "batch id")).transpose()?,
                 record_id: record.map(|b| digest_from(&b, "record id")).transpose()?,
                 note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// At most `limit` revocations whose `seq` is above `after`, oldest first: one page of the
+    /// revocation log (`revocations`, appended by a trigger whenever a record is revoked).
+    pub fn revocations(&self, after: i64, limit: usize) -> Result<Vec<Revocation>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, record_id, url, epoch, reason FROM revocations
+                  WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .op("revocations")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![after, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .op("revocations")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, record, url, epoch, reason) = row.op("revocations")?;
+            out.push(Revocation {
+                seq: u64::try_from(seq).unwrap_or(0),
+                record_id: digest_from(&record, "record id")?,
+                url,
+                epoch: u64::try_from(epoch).unwrap_or(0),
+                reason,
             });
         }
         Ok(out)

@@ -210,6 +210,23 @@ BEGIN
      WHERE node = OLD.node;
 END;
 
+-- Every revocation, in the order it happened (`GET /v1/revocations`): a lab's dataset may hold a
+-- record exported before it was revoked. Appended by the trigger below (version 22 listed the
+-- records revoked before it); the record's own row keeps its verdict and reason as well.
+CREATE TABLE IF NOT EXISTS revocations (
+    seq        INTEGER PRIMARY KEY,
+    record_id  BLOB NOT NULL,
+    url        TEXT NOT NULL,
+    epoch      INTEGER NOT NULL,
+    reason     TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS records_revocations_log AFTER UPDATE OF verdict ON records
+WHEN NEW.verdict = 'revoked' AND OLD.verdict != 'revoked'
+BEGIN
+    INSERT INTO revocations(record_id, url, epoch, reason)
+         VALUES (NEW.record_id, NEW.url, NEW.epoch, NEW.reason);
+END;
+
 -- The in-memory dedup index (store/bands.rs) is rebuilt from this table itself, read in rowid
 -- (arrival) order: every accepted primary record's text key and MinHash. Versions 7 and 8 kept a
 -- covering index for that (`records_bands`), one more copy of each MinHash written per record;

@@ -75,6 +75,10 @@ fn main() -> ExitCode {
                 let code = e
                     .downcast_ref::<gleaner_collector::NodeError>()
                     .map(|n| n.code())
+                    .or_else(|| {
+                        e.downcast_ref::<gleaner_dataset::DatasetError>()
+                            .map(|d| d.code())
+                    })
                     .unwrap_or("error");
                 println!(
                     "{}",
