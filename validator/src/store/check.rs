@@ -17,6 +17,8 @@
 //!   are not the sums of the ledger's entries.
 //! * `node_counts_mismatch`: a node's record counts (accepted, duplicate, rejected, revoked) are
 //!   not its records counted by verdict.
+//! * `revocations_mismatch`: the revocation log (`GET /v1/revocations`) does not name each
+//!   revoked record exactly once, and nothing else.
 //! * `epoch_invalid`: a closed epoch's root that does not verify, was not signed by this
 //!   validator, or is not the root, total and leaf count of its stored leaves.
 
@@ -129,6 +131,7 @@ fn check_all(
     check_receipts(conn, validator, report)?;
     check_ledger(conn, report)?;
     check_node_counts(conn, report)?;
+    check_revocations(conn, report)?;
     check_epochs(conn, validator, report)
 }
 
@@ -160,10 +163,22 @@ fn each_row(
     Ok(())
 }
 
-/// What SQLite's `quick_check` finds wrong with the database: nothing when it says `ok`.
+/// What SQLite's `quick_check` finds wrong with the database: nothing when it says `ok`. Damage
+/// that stops the check itself (a page SQLite cannot read as one, `SQLITE_CORRUPT`) is a finding
+/// too, not an error: which of the two a damaged page gives depends on where it is.
 pub(super) fn quick_check_failures(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let lines = all_rows(conn, "PRAGMA quick_check", [], |r| r.get::<_, String>(0))?;
-    Ok(lines.into_iter().filter(|l| l != "ok").collect())
+    match all_rows(conn, "PRAGMA quick_check", [], |r| r.get::<_, String>(0)) {
+        Ok(lines) => Ok(lines.into_iter().filter(|l| l != "ok").collect()),
+        Err(StoreError::Sqlite { source, .. })
+            if matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            ) =>
+        {
+            Ok(vec![source.to_string()])
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn check_database(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
@@ -447,6 +462,34 @@ fn check_node_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), 
     Ok(())
 }
 
+/// The revocation log against the revoked records: one pass over the records, set differences
+/// in SQLite's temporary b-trees (the records have no index on their id).
+fn check_revocations(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    let count = |sql: &str| -> Result<i64, StoreError> {
+        conn.query_row(sql, [], |r| r.get(0))
+            .op("check revocations")
+    };
+    let missing = count(
+        "SELECT COUNT(*) FROM (SELECT record_id FROM records WHERE verdict = 'revoked'
+                               EXCEPT SELECT record_id FROM revocations)",
+    )?;
+    let extra = count(
+        "SELECT COUNT(*) FROM (SELECT record_id FROM revocations
+                               EXCEPT SELECT record_id FROM records WHERE verdict = 'revoked')",
+    )?;
+    let twice = count("SELECT COUNT(*) - COUNT(DISTINCT record_id) FROM revocations")?;
+    for (n, what) in [
+        (missing, "revoked records missing from the revocation log"),
+        (extra, "revocations logged for records that are not revoked"),
+        (twice, "revocations logged more than once"),
+    ] {
+        if n > 0 {
+            report.found("revocations_mismatch", format!("{n} {what}"));
+        }
+    }
+    Ok(())
+}
+
 fn check_epochs(
     conn: &Connection,
     validator: &PublicKey,
@@ -575,7 +618,7 @@ mod tests {
     #[test]
     fn each_kind_of_damage_is_found_under_its_code() {
         type Damage = fn(&Path);
-        let cases: [(&str, Damage, &[&str]); 9] = [
+        let cases: [(&str, Damage, &[&str]); 10] = [
             (
                 "a byte of a body flipped",
                 |dir| {
@@ -674,6 +717,18 @@ mod tests {
                     );
                 },
                 &["node_counts_mismatch"],
+            ),
+            (
+                "a revocation logged for a record that was not revoked",
+                |dir| {
+                    sql(
+                        dir,
+                        "INSERT INTO revocations(record_id, url, epoch, reason)
+                         SELECT record_id, url, epoch, 'failed_cross_check' FROM records
+                          WHERE verdict = 'accepted' LIMIT 1",
+                    );
+                },
+                &["revocations_mismatch"],
             ),
             (
                 "a closed epoch's leaf changed",
