@@ -444,6 +444,31 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
         num(liar_row, "records_revoked") >= 1,
         "the fabricator's records were revoked: {liar_row}"
     );
+    // Labs learn of each revocation from the validator's log, read a page at a time: it only
+    // grows, so it holds at least what the counts said a moment ago (the store check below
+    // holds it to the revoked records exactly).
+    let mut log = Vec::new();
+    loop {
+        let after = log.last().map_or(0, |r: &Value| num(r, "seq"));
+        let page = net
+            .get(&format!("/v1/revocations?after={after}&limit=2"))
+            .await
+            .unwrap();
+        let page = page.as_array().unwrap().clone();
+        let last = page.len() < 2;
+        log.extend(page);
+        if last {
+            break;
+        }
+    }
+    let revoked_then: u64 = nodes.iter().map(|n| num(n, "records_revoked")).sum();
+    assert!(log.len() as u64 >= revoked_then, "{log:?}");
+    for r in &log {
+        assert!(
+            ["failed_cross_check", "page_not_found"].contains(&r["reason"].as_str().unwrap()),
+            "{r}"
+        );
+    }
     // The disputes were settled by the validator's own fetch of the sites' pages, each upholding
     // the honest fetch.
     let db = rusqlite::Connection::open_with_flags(
