@@ -315,6 +315,24 @@ impl Network {
     /// `gleaner-validator dataset export`), then verifies it as a lab would (with the real
     /// `gleaner dataset verify --trust KEY --json`). Returns the dataset's directory and the
     /// verifier's JSON report; fails unless the export succeeded and the report says `ok`.
+    /// `gleaner --json dataset revoked DIR` against this network's validator: whether it
+    /// exited 0 (no row revoked) and its report.
+    pub fn dataset_revoked(&self, dir: &Path) -> anyhow::Result<(bool, Value)> {
+        let out = Command::new(binary("gleaner")?)
+            .args(["--json", "dataset", "revoked"])
+            .arg(dir)
+            .args(["--validator", &self.validator_url()])
+            .output()?;
+        let report = serde_json::from_slice(&out.stdout).map_err(|e| {
+            anyhow::anyhow!(
+                "dataset revoked printed no JSON ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        Ok((out.status.success(), report))
+    }
+
     pub async fn export_and_verify_dataset(&self, out: &Path) -> anyhow::Result<(PathBuf, Value)> {
         let data = self.validator_dir().display().to_string();
         let export = self.validator_cli(&[

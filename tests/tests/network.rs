@@ -233,11 +233,16 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
     );
 
     // A lab exports the accepted records and verifies the dataset offline: one row per record.
-    let (_, report) = net
+    let (dataset, report) = net
         .export_and_verify_dataset(&dir.path().join("dataset"))
         .await
         .unwrap();
     assert_eq!(report["validator_pinned"], true, "{report}");
+    // Honest nodes: the validator has revoked none of the dataset's rows.
+    let (clean, revoked) = net.dataset_revoked(&dataset).unwrap();
+    assert!(clean, "{revoked}");
+    assert_eq!(revoked["revoked"], json!([]), "{revoked}");
+    assert_eq!(revoked["rows"], report["rows_checked"], "{revoked}");
     // Cross-check fetches of a URL are credited but the dataset keeps the primary record only.
     let store = gleaner_validator::Store::open_read_only(&net.validator_dir()).unwrap();
     let primaries = store.accepted_records(None).unwrap().len() as u64;

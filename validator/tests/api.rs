@@ -803,6 +803,17 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     let url = "http://fraud.example/page";
     let receipt = fetch_primary(&net, &liar, url, &sample_text(666, 3000)).await;
     assert!(receipt.points > 0);
+    // A lab exports the dataset now, while the fabricated record stands accepted.
+    let exports = tempfile::tempdir().unwrap();
+    let exported = gleaner_validator::dataset::export_from_store(
+        net.state.store(),
+        net.state.identity().secret(),
+        exports.path(),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(exported.manifest.rows, 1);
     // The liar cannot check itself.
     assert!(net.lease(&liar, 5).await.jobs.is_empty());
     let real = sample_text(1234, 3000);
@@ -890,6 +901,15 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
         let r = get(format!("{PATH_REVOCATIONS}?{query}")).await;
         assert_eq!(problem(r).await, (400, "bad_query".into()), "{query}");
     }
+    // The lab's dataset, exported before, holds the row: the lab finds it by its id.
+    let rows = gleaner_dataset::dataset_rows(&exported.dir, &exported.manifest).unwrap();
+    let found = gleaner_dataset::pull::revoked_rows(&net.url(""), &rows, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(found.listed, 1);
+    let ids: Vec<&str> = found.rows.iter().map(|(row, _)| row.id.as_str()).collect();
+    assert_eq!(ids, [first.record_id.to_string()]);
+    assert_eq!(found.rows[0].0.url, url);
     // The fabricated record never reaches a dataset.
     let urls: Vec<_> = net
         .state
