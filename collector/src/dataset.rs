@@ -20,7 +20,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Download a dataset from a validator (resuming interrupted transfers), check every file's
-    /// digest, then verify every row.
+    /// digest, then verify every row; also says how many rows the validator has revoked since
+    /// the export (`revoked` lists them).
     Pull {
         /// The dataset's URL, e.g. https://validator.example/v1/datasets/NAME
         // A bare URL on purpose: this comment is also the command's help text.
@@ -88,6 +89,18 @@ pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let report = rt.block_on(pull(&url, &out, &opts))?;
+            // A dataset pulled long after its export may hold rows revoked since: say how many.
+            let revoked = match validator_base(&url) {
+                Some(base) => dataset_rows(&out, &report.manifest)
+                    .map_err(|e| e.to_string())
+                    .and_then(|rows| {
+                        rt.block_on(revoked_rows(base, &rows, &opts))
+                            .map(|found| found.rows.len())
+                            .map_err(|e| e.to_string())
+                    }),
+                None => Err("the URL names no validator (…/v1/datasets/NAME)".to_string()),
+            };
+            let revoked_json = revoked.as_ref().ok().copied();
             if !json {
                 println!(
                     "pulled {} ({} rows, {} files) into {}: {} bytes downloaded, {} files already present, {} resumed",
@@ -99,6 +112,15 @@ pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                     report.files_skipped,
                     report.resumed_requests
                 );
+                match (&revoked, validator_base(&url)) {
+                    (Ok(0), _) => println!("revoked    none of its rows since the export"),
+                    (Ok(n), Some(base)) => println!(
+                        "revoked    {n} rows since the export: `gleaner dataset revoked {} --validator {base}` lists them",
+                        out.display()
+                    ),
+                    (Ok(n), None) => println!("revoked    {n} rows since the export"),
+                    (Err(e), _) => println!("revoked    not checked: {e}"),
+                }
             }
             if no_verify {
                 if json {
@@ -108,14 +130,20 @@ pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                             "pulled": report.manifest.name,
                             "rows": report.manifest.rows,
                             "bytes_downloaded": report.bytes_downloaded,
+                            "revoked_rows": revoked_json,
                         })
                     );
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            Ok(print_verify(&out, &trust, json))
+            Ok(print_verify(
+                &out,
+                &trust,
+                json,
+                Some(("revoked_rows", revoked_json.into())),
+            ))
         }
-        Command::Verify { dir, trust } => Ok(print_verify(&dir, &trust, json)),
+        Command::Verify { dir, trust } => Ok(print_verify(&dir, &trust, json, None)),
         Command::Revoked {
             dir,
             validator,
@@ -187,7 +215,20 @@ fn revoked(
     })
 }
 
-fn print_verify(dir: &std::path::Path, trust: &[PublicKey], json: bool) -> ExitCode {
+/// The validator's base URL in a dataset's URL (`{base}/v1/datasets/{name}`).
+fn validator_base(dataset_url: &str) -> Option<&str> {
+    dataset_url
+        .find("/v1/datasets/")
+        .map(|at| &dataset_url[..at])
+}
+
+/// Verifies `dir` and prints the report (with `extra`, a field the JSON report gains).
+fn print_verify(
+    dir: &std::path::Path,
+    trust: &[PublicKey],
+    json: bool,
+    extra: Option<(&str, serde_json::Value)>,
+) -> ExitCode {
     let report = verify_dir(
         dir,
         &VerifyOptions {
@@ -196,7 +237,11 @@ fn print_verify(dir: &std::path::Path, trust: &[PublicKey], json: bool) -> ExitC
         },
     );
     if json {
-        println!("{}", report_json(&report));
+        let mut out = report_json(&report);
+        if let (Some((name, value)), Some(fields)) = (extra, out.as_object_mut()) {
+            fields.insert(name.to_string(), value);
+        }
+        println!("{out}");
     } else {
         print_report(&report);
     }

@@ -77,6 +77,10 @@ struct RevocationLog {
     entries: Vec<gleaner_protocol::api::Revocation>,
     pages_served: u32,
     backwards: bool,
+    /// No revocation log at all (a validator older than it): 404.
+    missing: bool,
+    /// A dataset served as the validator serves one, at `/v1/datasets/ds/`.
+    dataset: Option<std::path::PathBuf>,
 }
 
 async fn serve_revocations(
@@ -87,25 +91,44 @@ async fn serve_revocations(
     async fn page(
         State(log): State<Shared>,
         Query(q): Query<std::collections::HashMap<String, u64>>,
-    ) -> axum::Json<Vec<gleaner_protocol::api::Revocation>> {
+    ) -> Result<axum::Json<Vec<gleaner_protocol::api::Revocation>>, axum::http::StatusCode> {
         let mut log = log.lock().unwrap();
         log.pages_served += 1;
+        if log.missing {
+            return Err(axum::http::StatusCode::NOT_FOUND);
+        }
         let after = if log.backwards { 0 } else { q["after"] };
         let limit = q["limit"] as usize;
-        axum::Json(
+        Ok(axum::Json(
             log.entries
                 .iter()
                 .filter(|r| r.seq > after)
                 .take(limit)
                 .cloned()
                 .collect(),
-        )
+        ))
+    }
+    async fn file(
+        State(log): State<Shared>,
+        axum::extract::Path(path): axum::extract::Path<String>,
+    ) -> Result<Vec<u8>, axum::http::StatusCode> {
+        let dir = log.lock().unwrap().dataset.clone();
+        dir.and_then(|d| std::fs::read(d.join(path)).ok())
+            .ok_or(axum::http::StatusCode::NOT_FOUND)
+    }
+    async fn manifest(State(log): State<Shared>) -> Result<Vec<u8>, axum::http::StatusCode> {
+        file(State(log), axum::extract::Path("manifest.json".into())).await
     }
     let app = axum::Router::new()
         .route(
             gleaner_protocol::api::PATH_REVOCATIONS,
             axum::routing::get(page),
         )
+        .route(
+            "/v1/datasets/ds/manifest.json",
+            axum::routing::get(manifest),
+        )
+        .route("/v1/datasets/ds/files/{*path}", axum::routing::get(file))
         .with_state(log);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -232,4 +255,64 @@ async fn revoked_finds_the_rows_the_validator_took_back() {
         "{v}"
     );
     assert_eq!(log.lock().unwrap().pages_served, 2);
+}
+
+/// `gleaner dataset pull` says how many of the pulled rows its validator has revoked since the
+/// export (the validator's URL is the dataset URL's), and still verifies and exits 0: the rows
+/// are as signed, `dataset revoked` lists which to drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_says_how_many_rows_were_revoked_since_the_export() {
+    use gleaner_protocol::api::Revocation;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let manifest = export(sample(40, 800), &validator_key(), &ExportConfig::new(&dir))
+        .unwrap()
+        .manifest;
+    let rows = gleaner_dataset::dataset_rows(&dir, &manifest).unwrap();
+    let row = rows.values().next().unwrap().clone();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(RevocationLog {
+        entries: vec![Revocation {
+            seq: 1,
+            record_id: row.id.parse().unwrap(),
+            url: row.url.clone(),
+            epoch: 1,
+            reason: "failed_cross_check".into(),
+        }],
+        dataset: Some(dir.clone()),
+        ..RevocationLog::default()
+    }));
+    let addr = serve_revocations(log.clone()).await;
+    let url = format!("http://{addr}/v1/datasets/ds");
+    let key = validator_key().public().to_string();
+    let pull = |json: bool, out: std::path::PathBuf| {
+        let mut c = tokio::process::Command::new(BIN);
+        if json {
+            c.arg("--json");
+        }
+        c.args(["dataset", "pull", &url, "--quiet", "--trust", &key])
+            .arg("--out")
+            .arg(out);
+        c.output()
+    };
+    let out = pull(true, tmp.path().join("a")).await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["ok"], &v["revoked_rows"]),
+        (&true.into(), &1.into()),
+        "{v}"
+    );
+    let out = pull(false, tmp.path().join("b")).await.unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("revoked    1 rows since the export: `gleaner dataset revoked "),
+        "{text}"
+    );
+    // A validator that lists no revocations (older, 404): the pull says it could not check.
+    log.lock().unwrap().missing = true;
+    let out = pull(false, tmp.path().join("c")).await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("revoked    not checked: "), "{text}");
 }
