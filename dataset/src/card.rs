@@ -175,6 +175,13 @@ pub fn render_card(m: &Manifest) -> String {
     );
     let _ = writeln!(
         s,
+        "A record may be revoked after this export (a cross-check it failed, a page found gone): \
+         the validator then no longer stands by it, takes its points back and lists it at \
+         `GET /v1/revocations`. To find this dataset's rows among them:\n\n```sh\n\
+         gleaner dataset revoked . --validator https://VALIDATOR\n```\n"
+    );
+    let _ = writeln!(
+        s,
         "## Files\n\n| file | rows | bytes | blake3 |\n| --- | --- | --- | --- |"
     );
     for e in m.shards.iter().chain([&m.receipts]).chain(m.jsonl.iter()) {

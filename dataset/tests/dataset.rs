@@ -769,6 +769,10 @@ fn jsonl_copies_hold_the_shards_rows_are_signed_and_deterministic() {
         card.contains("jsonl/"),
         "the card names the JSON Lines files"
     );
+    assert!(
+        card.contains("gleaner dataset revoked . --validator"),
+        "the card tells a lab how to find rows revoked since the export"
+    );
 
     // Verified with the rest, and covered by the manifest's signature.
     let report = verify_dir(&dir, &VerifyOptions::default());
