@@ -636,13 +636,30 @@ fn leaf(claimant: gleaner_protocol::PublicKey, amount: u64) -> gleaner_protocol:
     }
 }
 
+/// `claimant`'s leaf in `tree` and its proof, against the signed `root`, as a validator serves it.
+fn proof_of(
+    tree: &gleaner_protocol::RewardTree,
+    root: &gleaner_protocol::EpochRoot,
+    claimant: &gleaner_protocol::PublicKey,
+) -> gleaner_protocol::api::ClaimProof {
+    let (leaf, siblings) = tree.proof(claimant).unwrap();
+    gleaner_protocol::api::ClaimProof {
+        epoch: root.clone(),
+        leaf,
+        proof: siblings
+            .into_iter()
+            .map(gleaner_protocol::Digest::from_bytes)
+            .collect(),
+    }
+}
+
 /// The node checks its claims against what the validator signs: its leaf and proof against the
 /// epoch's signed root, every listed root's signature, and the key on its own receipts. What
 /// does not verify is refused under its code, by the library and by `gleaner rewards` (exit 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reward_claims_are_checked_against_the_signed_roots() {
     use gleaner_protocol::api::ClaimProof;
-    use gleaner_protocol::{Digest, EpochRoot, RewardTree, SecretKey};
+    use gleaner_protocol::{EpochRoot, RewardTree, SecretKey};
 
     let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
     let urls = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
@@ -663,12 +680,7 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
     // In epoch 2 the tree has no leaf for this node.
     let second_tree = RewardTree::new(vec![leaf(other, 9)]).unwrap();
     let second = EpochRoot::sign(&key, 2, 2_000, second_tree.root(), 9, 1);
-    let (mine, siblings) = tree.proof(&me).unwrap();
-    let proof = ClaimProof {
-        epoch: first.clone(),
-        leaf: mine,
-        proof: siblings.into_iter().map(Digest::from_bytes).collect(),
-    };
+    let proof = proof_of(&tree, &first, &me);
     let set = |epochs: Vec<EpochRoot>, proof: ClaimProof| {
         let mut s = stub.state.lock().unwrap();
         s.epochs = epochs;
@@ -878,8 +890,7 @@ async fn a_validator_without_epochs_is_not_asked_at_every_refresh() {
 /// status`, which contacts nobody, prints it. A validator never heard from says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
-    use gleaner_protocol::api::ClaimProof;
-    use gleaner_protocol::{Digest, EpochRoot, RewardTree, SecretKey};
+    use gleaner_protocol::{EpochRoot, RewardTree, SecretKey};
 
     let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
     let urls = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
@@ -890,20 +901,11 @@ async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
     let key = SecretKey::from_bytes(&VALIDATOR_SEED);
     let tree = RewardTree::new(vec![leaf(me, 40)]).unwrap();
     let root = EpochRoot::sign(&key, 1, 1_000, tree.root(), 40, 1);
-    let (mine, siblings) = tree.proof(&me).unwrap();
     {
         let mut s = stub.state.lock().unwrap();
         s.revoked = 3;
         s.epochs = vec![root.clone()];
-        s.proofs = [(
-            (1, me.to_string()),
-            ClaimProof {
-                epoch: root,
-                leaf: mine,
-                proof: siblings.into_iter().map(Digest::from_bytes).collect(),
-            },
-        )]
-        .into();
+        s.proofs = [((1, me.to_string()), proof_of(&tree, &root, &me))].into();
     }
     run_until_idle(&node).await;
     let seen = node.stats().unwrap().validators.remove(0);

@@ -874,6 +874,17 @@ mod tests {
         );
     }
 
+    /// SQL inserting record `i` of node `n1` (id, text key and URL numbered `i`) with `verdict`,
+    /// `reason` and `epoch`.
+    fn record_row(i: usize, verdict: &str, reason: &str, epoch: usize) -> String {
+        format!(
+            "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
+                     received_at_ms, verdict, reason, points, text_key, minhash, quality_json)
+             VALUES (x'{i:02x}', x'00', 'n1', 'l{i}', 'https://a.example/{i}', 'primary', {epoch},
+                     0, '{verdict}', '{reason}', 0, x'{i:02x}', x'', '{{}}');"
+        )
+    }
+
     /// Version 21 counts every node's records by their verdict now: a version 20 database's
     /// counts (taken at ingest, blind to revocations) are recounted from its records, a node
     /// without records keeps zeros, and from then on a revocation moves a record between counts.
@@ -898,13 +909,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            seed.push_str(&format!(
-                "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
-                         received_at_ms, verdict, reason, points, text_key, minhash,
-                         quality_json)
-                 VALUES (x'{i:02x}', x'00', 'n1', 'l{i}', 'https://a.example/{i}', 'primary', 1,
-                         0, '{verdict}', 'ok', 0, x'{i:02x}', x'', '{{}}');"
-            ));
+            seed.push_str(&record_row(i, verdict, "ok", 1));
         }
         seed.push_str("PRAGMA user_version = 20;");
         conn.execute_batch(&seed).unwrap();
@@ -961,13 +966,7 @@ mod tests {
         .iter()
         .enumerate()
         {
-            seed.push_str(&format!(
-                "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
-                         received_at_ms, verdict, reason, points, text_key, minhash,
-                         quality_json)
-                 VALUES (x'{i:02x}', x'00', 'n1', 'l{i}', 'https://a.example/{i}', 'primary', {i},
-                         0, '{verdict}', '{reason}', 0, x'{i:02x}', x'', '{{}}');"
-            ));
+            seed.push_str(&record_row(i, verdict, reason, i));
         }
         seed.push_str("PRAGMA user_version = 21;");
         conn.execute_batch(&seed).unwrap();
