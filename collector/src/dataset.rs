@@ -183,6 +183,7 @@ fn revoked(
                     "shard": row.shard,
                     "row": row.row,
                     "reason": r.reason,
+                    "node": r.node.to_string(),
                     "epoch": r.epoch,
                     "seq": r.seq,
                 })).collect::<Vec<_>>(),

@@ -167,6 +167,7 @@ async fn revoked_finds_the_rows_the_validator_took_back() {
             Revocation {
                 seq,
                 record_id,
+                node: gleaner_dataset::fixtures::node_key().public(),
                 url,
                 epoch: 1,
                 reason: if seq == 700 {
@@ -275,6 +276,7 @@ async fn pull_says_how_many_rows_were_revoked_since_the_export() {
         entries: vec![Revocation {
             seq: 1,
             record_id: row.id.parse().unwrap(),
+            node: gleaner_dataset::fixtures::node_key().public(),
             url: row.url.clone(),
             epoch: 1,
             reason: "failed_cross_check".into(),

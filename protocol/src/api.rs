@@ -183,6 +183,8 @@ pub struct Revocation {
     pub seq: u64,
     /// The record's id (a dataset row's `id`).
     pub record_id: Digest,
+    /// The node that submitted it (a dataset row's `node`).
+    pub node: PublicKey,
     pub url: String,
     /// The epoch the record was credited in.
     pub epoch: u64,

@@ -887,6 +887,7 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     assert_eq!(revoked.len(), 1, "{revoked:?}");
     let first = &revoked[0];
     assert_eq!(first.record_id, receipt.verdicts[0].record_id);
+    assert_eq!(first.node, liar.public());
     assert_eq!(
         (first.url.as_str(), first.epoch, first.reason.as_str()),
         (url, receipt.epoch, "failed_cross_check")

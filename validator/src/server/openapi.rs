@@ -256,6 +256,8 @@ pub mod schema {
         pub seq: u64,
         /// The record's id, hex (a dataset row's `id`).
         pub record_id: String,
+        /// The node that submitted it, base58 (a dataset row's `node`).
+        pub node: String,
         pub url: String,
         /// The epoch the record was credited in.
         pub epoch: u64,

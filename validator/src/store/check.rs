@@ -723,8 +723,8 @@ mod tests {
                 |dir| {
                     sql(
                         dir,
-                        "INSERT INTO revocations(record_id, url, epoch, reason)
-                         SELECT record_id, url, epoch, 'failed_cross_check' FROM records
+                        "INSERT INTO revocations(record_id, node, url, epoch, reason)
+                         SELECT record_id, node, url, epoch, 'failed_cross_check' FROM records
                           WHERE verdict = 'accepted' LIMIT 1",
                     );
                 },

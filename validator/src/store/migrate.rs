@@ -973,7 +973,10 @@ mod tests {
         drop(conn);
         let logged = |conn: &Connection| -> Vec<(Vec<u8>, String, i64, String)> {
             let mut st = conn
-                .prepare("SELECT record_id, url, epoch, reason FROM revocations ORDER BY seq")
+                .prepare(
+                    "SELECT record_id, url, epoch, reason FROM revocations
+                      WHERE node = 'n1' ORDER BY seq",
+                )
                 .unwrap();
             st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .unwrap()

@@ -409,7 +409,7 @@ impl Store {
         let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, record_id, url, epoch, reason FROM revocations
+                "SELECT seq, record_id, node, url, epoch, reason FROM revocations
                   WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .op("revocations")?;
@@ -420,17 +420,19 @@ impl Store {
                     r.get::<_, i64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .op("revocations")?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, record, url, epoch, reason) = row.op("revocations")?;
+            let (seq, record, node, url, epoch, reason) = row.op("revocations")?;
             out.push(Revocation {
                 seq: u64::try_from(seq).unwrap_or(0),
                 record_id: digest_from(&record, "record id")?,
+                node: key_from(&node, "node key")?,
                 url,
                 epoch: u64::try_from(epoch).unwrap_or(0),
                 reason,

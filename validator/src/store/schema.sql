@@ -216,6 +216,7 @@ END;
 CREATE TABLE IF NOT EXISTS revocations (
     seq        INTEGER PRIMARY KEY,
     record_id  BLOB NOT NULL,
+    node       TEXT NOT NULL,
     url        TEXT NOT NULL,
     epoch      INTEGER NOT NULL,
     reason     TEXT NOT NULL
@@ -223,8 +224,8 @@ CREATE TABLE IF NOT EXISTS revocations (
 CREATE TRIGGER IF NOT EXISTS records_revocations_log AFTER UPDATE OF verdict ON records
 WHEN NEW.verdict = 'revoked' AND OLD.verdict != 'revoked'
 BEGIN
-    INSERT INTO revocations(record_id, url, epoch, reason)
-         VALUES (NEW.record_id, NEW.url, NEW.epoch, NEW.reason);
+    INSERT INTO revocations(record_id, node, url, epoch, reason)
+         VALUES (NEW.record_id, NEW.node, NEW.url, NEW.epoch, NEW.reason);
 END;
 
 -- The in-memory dedup index (store/bands.rs) is rebuilt from this table itself, read in rowid
