@@ -898,7 +898,18 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
         .await
         .unwrap();
     assert!(after.is_empty(), "{after:?}");
-    for query in ["limit=0", "after=x", "since=1"] {
+    // One node's revocations: the liar's one, none of the checker's.
+    for (node, want) in [(&liar, 1), (&checker, 0)] {
+        let page: Vec<Revocation> =
+            get(format!("{PATH_REVOCATIONS}?node={}&limit=5", node.public()))
+                .await
+                .json()
+                .await
+                .unwrap();
+        assert_eq!(page.len(), want, "{page:?}");
+    }
+    let twice = format!("node={0}&node={0}", liar.public());
+    for query in ["limit=0", "after=x", "since=1", "node=nobody", &twice] {
         let r = get(format!("{PATH_REVOCATIONS}?{query}")).await;
         assert_eq!(problem(r).await, (400, "bad_query".into()), "{query}");
     }

@@ -721,7 +721,8 @@ pub(super) async fn admin_ledger(
 }
 
 #[utoipa::path(get, path = "/v1/revocations", tag = "public",
-    params(("after" = Option<i64>, Query, description = "Only revocations whose `seq` is above this (default 0: from the first)"),
+    params(("node" = Option<String>, Query, description = "Only this node's records (base58 key)"),
+        ("after" = Option<i64>, Query, description = "Only revocations whose `seq` is above this (default 0: from the first)"),
         ("limit" = Option<u32>, Query, description = "Most revocations in the page, 1 to 1000 (default 500)")),
     responses((status = 200, body = Vec<schema::Revocation>,
             description = "Records revoked after they were accepted, oldest first: rows a dataset exported before them should drop.",
@@ -731,14 +732,39 @@ pub(super) async fn revocations(
     State(s): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let page = SeqPage::parse(query.as_deref())?;
+    let (node, page) = revocations_query(query.as_deref())?;
     let store = s.store().clone();
-    let found = blocking(move || store.revocations(page.after, page.limit + 1)).await??;
-    Ok(page.response(
-        found,
-        |r| i64::try_from(r.seq).unwrap_or(i64::MAX),
-        PATH_REVOCATIONS,
-    ))
+    let found =
+        blocking(move || store.revocations(page.after, page.limit + 1, node.as_ref())).await??;
+    let path = match node {
+        Some(k) => format!("{PATH_REVOCATIONS}?node={k}"),
+        None => PATH_REVOCATIONS.to_string(),
+    };
+    Ok(page.response(found, |r| i64::try_from(r.seq).unwrap_or(i64::MAX), &path))
+}
+
+/// The query of `GET /v1/revocations`: `node` (at most once) narrows the log to one node's
+/// records; the rest is a [`SeqPage`].
+fn revocations_query(query: Option<&str>) -> Result<(Option<PublicKey>, SeqPage), ApiError> {
+    let mut node = None;
+    let mut rest = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name != "node" {
+            rest.append_pair(&name, &value);
+        } else {
+            let key = value
+                .parse()
+                .map_err(|e| ApiError::bad_request("bad_query", format!("node {value:?}: {e}")))?;
+            if node.replace(key).is_none() {
+                continue;
+            }
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "query parameter \"node\" given twice",
+            ));
+        }
+    }
+    Ok((node, SeqPage::parse(Some(&rest.finish()))?))
 }
 
 /// Entries in a page (ledger, revocations) when the query does not say.
@@ -768,8 +794,9 @@ impl SeqPage {
         entries.truncate(self.limit);
         let mut response = Json(&entries).into_response();
         if let Some(last) = entries.last().filter(|_| more) {
+            let join = if path.contains('?') { '&' } else { '?' };
             let next = format!(
-                "<{path}?after={}&limit={}>; rel=\"next\"",
+                "<{path}{join}after={}&limit={}>; rel=\"next\"",
                 seq(last),
                 self.limit
             );

@@ -404,18 +404,27 @@ impl Store {
     }
 
     /// At most `limit` revocations whose `seq` is above `after`, oldest first: one page of the
-    /// revocation log (`revocations`, appended by a trigger whenever a record is revoked).
-    pub fn revocations(&self, after: i64, limit: usize) -> Result<Vec<Revocation>, StoreError> {
+    /// revocation log (`revocations`, appended by a trigger whenever a record is revoked); only
+    /// `node`'s records when it is given (read through the log's `(node, seq)` index).
+    pub fn revocations(
+        &self,
+        after: i64,
+        limit: usize,
+        node: Option<&PublicKey>,
+    ) -> Result<Vec<Revocation>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare_cached(
+            .prepare_cached(if node.is_some() {
                 "SELECT seq, record_id, node, url, epoch, reason FROM revocations
-                  WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )
+                  WHERE node = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"
+            } else {
+                "SELECT seq, record_id, node, url, epoch, reason FROM revocations
+                  WHERE seq > ?1 AND ?3 IS NULL ORDER BY seq LIMIT ?2"
+            })
             .op("revocations")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![after, limit], |r| {
+            .query_map(params![after, limit, node.map(|k| k.to_string())], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,

@@ -221,6 +221,8 @@ CREATE TABLE IF NOT EXISTS revocations (
     epoch      INTEGER NOT NULL,
     reason     TEXT NOT NULL
 );
+-- A node's own revocations (`GET /v1/revocations?node=KEY`), a page at a time.
+CREATE INDEX IF NOT EXISTS revocations_node ON revocations(node, seq);
 CREATE TRIGGER IF NOT EXISTS records_revocations_log AFTER UPDATE OF verdict ON records
 WHEN NEW.verdict = 'revoked' AND OLD.verdict != 'revoked'
 BEGIN
