@@ -266,7 +266,7 @@ pub(super) fn ingest_in(
         return Ok(IngestOutcome::Replayed { json });
     }
     let node_s = node.to_string();
-    let (payout, credibility) =
+    let (payout, credibility, checks_failed) =
         payout_and_credibility(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
     let epoch = open_epoch(tx)?;
     let mut verdicts = Vec::with_capacity(records.len());
@@ -461,9 +461,13 @@ pub(super) fn ingest_in(
             && let Some(k) = keys
         {
             bands.insert(d.id, seq, &k.text_key, &k.bands);
-            // A node caught fabricating is new again (its credibility went back to the start).
             let rate = if scoring::is_proven(credibility) {
                 p.cross_check_rate
+            } else if checks_failed > 0 {
+                // A node caught fabricating (its credibility back at the start) has every record
+                // checked until it is proven again: what it sends next is no more to be trusted
+                // than what it was caught on, and a record left unchecked could reach a dataset.
+                1.0
             } else {
                 p.new_node_cross_check_rate
             };
@@ -1886,13 +1890,18 @@ mod tests {
     /// Submits a record of `k` for `job` (its text from `seed`), every accepted record sampled
     /// for a check.
     fn submit_checked(store: &Store, k: &SecretKey, job: &Job, seed: u64, at: i64) {
+        submit_sampled(store, k, job, seed, at, 1.0);
+    }
+
+    /// [`submit_checked`] with `rate` as both sampling rates (proven and new nodes).
+    fn submit_sampled(store: &Store, k: &SecretKey, job: &Job, seed: u64, at: i64, rate: f64) {
         let record =
             crate::testkit::record_for(k, job, crate::testkit::sample_text(seed, 3_000), at);
         let batch = gleaner_protocol::Batch::new(k, at, vec![record]);
         let (id, prepared) = crate::ingest::prepare(&batch, &k.public(), at, &[]).unwrap();
         let params = IngestParams {
-            cross_check_rate: 1.0,
-            new_node_cross_check_rate: 1.0,
+            cross_check_rate: rate,
+            new_node_cross_check_rate: rate,
             audit_rate: 0.0,
             domain_delay_ms: 0,
             validator_tiebreaks: false,
@@ -1918,6 +1927,45 @@ mod tests {
 
     fn urls(jobs: &[Job]) -> Vec<&str> {
         jobs.iter().map(|j| j.url.as_str()).collect()
+    }
+
+    /// A node caught fabricating has every record checked, whatever the sampling rates, until it
+    /// is proven again; a new node with no failed check is sampled at the new-node rate (here 0).
+    #[test]
+    fn a_node_caught_fabricating_has_every_record_checked() {
+        let now = crate::testkit::FILL_T0;
+        let (caught, fresh) = (
+            SecretKey::from_bytes(&[81; 32]),
+            SecretKey::from_bytes(&[82; 32]),
+        );
+        let (_dir, store) = checking_network(&[&caught, &fresh], "http://caught.example/");
+        store
+            .conn()
+            .unwrap()
+            .execute(
+                "UPDATE nodes SET checks_failed = 1, credibility = 0 WHERE node = ?1",
+                [caught.public().to_string()],
+            )
+            .unwrap();
+        let jobs = |k: &SecretKey, ip: &str| lease_from(&store, k, ip, now);
+        let page = jobs(&caught, "203.0.113.7");
+        assert_eq!(page.len(), 1);
+        submit_sampled(&store, &caught, &page[0], 1, now, 0.0);
+        assert_eq!(
+            checks_with_outcome(&store, "pending"),
+            1,
+            "the caught node's page is checked"
+        );
+        add_page(&store, "http://fresh.example/", now);
+        let page = jobs(&fresh, "198.51.100.5");
+        let own: Vec<_> = page.iter().filter(|j| j.url.contains("fresh")).collect();
+        assert_eq!(own.len(), 1, "{page:?}");
+        submit_sampled(&store, &fresh, own[0], 2, now, 0.0);
+        assert_eq!(
+            checks_with_outcome(&store, "pending"),
+            1,
+            "the new node's is not"
+        );
     }
 
     /// A check goes to a node on another network than the checked node's, and a tie-break to one

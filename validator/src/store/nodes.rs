@@ -82,11 +82,11 @@ pub(crate) fn epoch_points(conn: &Connection, node: &str, epoch: u64) -> Result<
 pub(crate) fn payout_and_credibility(
     conn: &Connection,
     node: &PublicKey,
-) -> Result<Option<(String, f64)>, StoreError> {
+) -> Result<Option<(String, f64, i64)>, StoreError> {
     conn.query_row_cached(
-        "SELECT payout, credibility FROM nodes WHERE node = ?1",
+        "SELECT payout, credibility, checks_failed FROM nodes WHERE node = ?1",
         params![node.to_string()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
     .optional()
     .op("node_standing")
