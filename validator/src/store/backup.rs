@@ -75,7 +75,15 @@ impl Store {
             });
         }
         let created = prepare_destination(dest)?;
-        let copied = copy_data_dir(data_dir, &source, dest, beside);
+        let copied = copy_data_dir(data_dir, &source, dest, beside).map_err(|e| {
+            match check::corruption(&e) {
+                Some(why) => StoreError::Corrupt {
+                    what: "database snapshot",
+                    why,
+                },
+                None => e,
+            }
+        });
         if copied.is_err() {
             remove_written(dest, created);
         }
@@ -538,7 +546,7 @@ mod tests {
         let dest = out.path().join("b");
         let err = Store::backup(src.path(), &dest, &BESIDE).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "page at {quarter}/4: {err}");
-        assert!(err.to_string().contains("quick_check"), "{err}");
+        assert!(err.to_string().contains("database snapshot"), "{err}");
         assert!(!dest.exists());
         let report = Store::open_read_only(src.path())
             .unwrap()

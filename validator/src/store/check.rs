@@ -108,7 +108,14 @@ impl Store {
         let checked = check_all(&conn, &self.bodies_dir, validator, &mut report);
         // A read transaction: ending it can only fail if it already ended.
         let _ = conn.execute_batch("COMMIT");
-        checked?;
+        match checked {
+            // Damage the quick check did not show stops the read where it is found.
+            Err(e) => match corruption(&e) {
+                Some(why) => report.found("database_corrupt", why),
+                None => return Err(e),
+            },
+            Ok(()) => {}
+        }
         Ok(report)
     }
 }
@@ -169,15 +176,23 @@ fn each_row(
 pub(super) fn quick_check_failures(conn: &Connection) -> Result<Vec<String>, StoreError> {
     match all_rows(conn, "PRAGMA quick_check", [], |r| r.get::<_, String>(0)) {
         Ok(lines) => Ok(lines.into_iter().filter(|l| l != "ok").collect()),
-        Err(StoreError::Sqlite { source, .. })
+        Err(e) => corruption(&e).map(|why| vec![why]).ok_or(e),
+    }
+}
+
+/// What SQLite said, when `e` is SQLite finding the database damaged (`SQLITE_CORRUPT`,
+/// `SQLITE_NOTADB`): a page `quick_check` passed can still fail to read as what it should be.
+pub(super) fn corruption(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::Sqlite { op, source }
             if matches!(
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
             ) =>
         {
-            Ok(vec![source.to_string()])
+            Some(format!("{source} (while reading for {op})"))
         }
-        Err(e) => Err(e),
+        _ => None,
     }
 }
 
