@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "Building gleaner, gleaner-validator and the demo driver…"
 cargo build --quiet -p gleaner-collector -p gleaner-validator -p gleaner-e2e --bins
-exec target/debug/gleaner-demo "$@"
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to the repository, as cargo reads it).
+exec "${CARGO_TARGET_DIR:-target}/debug/gleaner-demo" "$@"
