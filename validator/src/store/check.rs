@@ -108,13 +108,12 @@ impl Store {
         let checked = check_all(&conn, &self.bodies_dir, validator, &mut report);
         // A read transaction: ending it can only fail if it already ended.
         let _ = conn.execute_batch("COMMIT");
-        match checked {
-            // Damage the quick check did not show stops the read where it is found.
-            Err(e) => match corruption(&e) {
+        // Damage the quick check did not show stops the read where it is found.
+        if let Err(e) = checked {
+            match corruption(&e) {
                 Some(why) => report.found("database_corrupt", why),
                 None => return Err(e),
-            },
-            Ok(()) => {}
+            }
         }
         Ok(report)
     }
