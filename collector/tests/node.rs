@@ -636,6 +636,17 @@ fn leaf(claimant: gleaner_protocol::PublicKey, amount: u64) -> gleaner_protocol:
     }
 }
 
+/// A site, a stub validator whose jobs are three of its pages, and a node on both (in a new
+/// data directory).
+async fn node_with_three_pages() -> (Site, Stub, tempfile::TempDir, Node) {
+    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
+    let urls = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
+    let stub = spawn_stub(urls, 60_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    (site, stub, dir, node)
+}
+
 /// `claimant`'s leaf in `tree` and its proof, against the signed `root`, as a validator serves it.
 fn proof_of(
     tree: &gleaner_protocol::RewardTree,
@@ -661,11 +672,7 @@ async fn reward_claims_are_checked_against_the_signed_roots() {
     use gleaner_protocol::api::ClaimProof;
     use gleaner_protocol::{EpochRoot, RewardTree, SecretKey};
 
-    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
-    let urls = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
-    let stub = spawn_stub(urls, 60_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let (_site, stub, dir, node) = node_with_three_pages().await;
     let checked = node.check_claims(5).await;
     let claims = checked[0].1.as_ref().unwrap();
     assert!(claims.claims.is_empty(), "no closed epoch yet: {claims:?}");
@@ -892,11 +899,7 @@ async fn a_validator_without_epochs_is_not_asked_at_every_refresh() {
 async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
     use gleaner_protocol::{EpochRoot, RewardTree, SecretKey};
 
-    let site = spawn_site(RobotsMode::Body(ROBOTS.into())).await;
-    let urls = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
-    let stub = spawn_stub(urls, 60_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(config(dir.path(), &stub, &site)).unwrap();
+    let (site, stub, dir, node) = node_with_three_pages().await;
     let me = node.payout_key();
     let key = SecretKey::from_bytes(&VALIDATOR_SEED);
     let tree = RewardTree::new(vec![leaf(me, 40)]).unwrap();
