@@ -1005,7 +1005,10 @@ async fn the_largest_numbers_a_validator_can_send_break_no_sums() {
     assert_eq!(stats.points.validator_total, u64::MAX);
     assert_eq!(stats.pages.revoked, u64::MAX);
     let epochs = node.store().epoch_totals(5).unwrap();
-    assert_eq!((epochs[0].points, epochs[0].batches), (u64::MAX, 2));
+    // Six records in batches of at most four: two batches or more (timing decides), each
+    // receipt at `u64::MAX`, whose sum no integer holds.
+    assert_eq!(epochs[0].points, u64::MAX);
+    assert!(epochs[0].batches >= 2, "{epochs:?}");
     let out = gleaner(dir.path())
         .env(
             "GLEANER_VALIDATORS",
