@@ -90,17 +90,16 @@ pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                 .build()?;
             let report = rt.block_on(pull(&url, &out, &opts))?;
             // A dataset pulled long after its export may hold rows revoked since: say how many.
-            let revoked = match validator_base(&url) {
-                Some(base) => dataset_rows(&out, &report.manifest)
-                    .map_err(|e| e.to_string())
-                    .and_then(|rows| {
-                        rt.block_on(revoked_rows(base, &rows, &opts))
-                            .map(|found| found.rows.len())
-                            .map_err(|e| e.to_string())
-                    }),
-                None => Err("the URL names no validator (…/v1/datasets/NAME)".to_string()),
-            };
-            let revoked_json = revoked.as_ref().ok().copied();
+            let revoked = validator_base(&url)
+                .ok_or_else(|| "the URL names no validator (…/v1/datasets/NAME)".to_string())
+                .and_then(|base| {
+                    let rows = dataset_rows(&out, &report.manifest).map_err(|e| e.to_string())?;
+                    let found = rt
+                        .block_on(revoked_rows(base, &rows, &opts))
+                        .map_err(|e| e.to_string())?;
+                    Ok((found.rows.len(), base))
+                });
+            let revoked_json = revoked.as_ref().ok().map(|(n, _)| *n);
             if !json {
                 println!(
                     "pulled {} ({} rows, {} files) into {}: {} bytes downloaded, {} files already present, {} resumed",
@@ -112,14 +111,13 @@ pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                     report.files_skipped,
                     report.resumed_requests
                 );
-                match (&revoked, validator_base(&url)) {
-                    (Ok(0), _) => println!("revoked    none of its rows since the export"),
-                    (Ok(n), Some(base)) => println!(
+                match &revoked {
+                    Ok((0, _)) => println!("revoked    none of its rows since the export"),
+                    Ok((n, base)) => println!(
                         "revoked    {n} rows since the export: `gleaner dataset revoked {} --validator {base}` lists them",
                         out.display()
                     ),
-                    (Ok(n), None) => println!("revoked    {n} rows since the export"),
-                    (Err(e), _) => println!("revoked    not checked: {e}"),
+                    Err(e) => println!("revoked    not checked: {e}"),
                 }
             }
             if no_verify {

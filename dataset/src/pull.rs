@@ -14,7 +14,6 @@ use gleaner_protocol::api::{PATH_REVOCATIONS, Revocation};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, IF_RANGE, RANGE};
-use serde::Serialize;
 
 use crate::manifest::{MAX_MANIFEST_BYTES, digest_file, safe_join};
 use crate::{DatasetError, FileEntry, MANIFEST_FILE, Manifest, RowRef};
@@ -78,17 +77,7 @@ pub fn dataset_base(url: &str) -> String {
 /// Downloads the dataset at `url` into `out`, resuming partial files, and checks the manifest's
 /// signature and every file's digest. Verifying rows is [`crate::verify_dir`]'s job.
 pub async fn pull(url: &str, out: &Path, opts: &PullOptions) -> Result<PullReport, DatasetError> {
-    // reqwest is built without a bundled crypto provider; use ring (already installed is fine).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .user_agent(concat!("gleaner-dataset/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| DatasetError::Http {
-            url: url.to_string(),
-            why: e.to_string(),
-        })?;
+    let client = http_client(url)?;
     let base = dataset_base(url);
     let manifest_bytes = fetch_manifest(&client, &base, opts).await?;
     let manifest = Manifest::from_json(&manifest_bytes)?;
@@ -145,7 +134,7 @@ pub const MAX_REVOCATION_PAGES: u64 = 10_000;
 const MAX_REVOCATION_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What [`revoked_rows`] found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RevokedRows {
     /// Revocations the validator lists, whichever dataset they touch.
     pub listed: u64,
@@ -161,18 +150,12 @@ pub async fn revoked_rows(
     rows: &HashMap<String, RowRef>,
     opts: &PullOptions,
 ) -> Result<RevokedRows, DatasetError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let base = validator.trim().trim_end_matches('/');
     let http = |url: &str, why: String| DatasetError::Http {
         url: url.to_string(),
         why,
     };
-    let client = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .user_agent(concat!("gleaner-dataset/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| http(base, e.to_string()))?;
+    let client = http_client(base)?;
     let mut found = RevokedRows {
         listed: 0,
         rows: Vec::new(),
@@ -180,22 +163,14 @@ pub async fn revoked_rows(
     let mut after = 0u64;
     for _ in 0..MAX_REVOCATION_PAGES {
         let url = format!("{base}{PATH_REVOCATIONS}?after={after}&limit={REVOCATION_PAGE}");
-        let mut resp = get(&client, &url, opts)
-            .send()
-            .await
-            .map_err(|e| http(&url, e.to_string()))?;
-        let status = resp.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| http(&url, e.to_string()))? {
-            if body.len() + chunk.len() > MAX_REVOCATION_PAGE_BYTES {
-                return Err(http(&url, "a page of revocations larger than 4 MiB".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if status != StatusCode::OK {
-            let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(http(&url, format!("answered {status}: {detail}")));
-        }
+        let body = get_body(
+            &client,
+            &url,
+            opts,
+            MAX_REVOCATION_PAGE_BYTES,
+            "page of revocations",
+        )
+        .await?;
         let page: Vec<Revocation> = serde_json::from_slice(&body)
             .map_err(|e| http(&url, format!("not revocations: {e}")))?;
         for r in &page {
@@ -237,25 +212,53 @@ async fn fetch_manifest(
     opts: &PullOptions,
 ) -> Result<Vec<u8>, DatasetError> {
     let url = format!("{base}/{MANIFEST_FILE}");
+    let max = usize::try_from(MAX_MANIFEST_BYTES).unwrap_or(usize::MAX);
+    get_body(client, &url, opts, max, "manifest").await
+}
+
+/// The HTTP client of pulls and revocation checks. reqwest is built without a bundled crypto
+/// provider; this uses ring (already installed is fine).
+fn http_client(url: &str) -> Result<reqwest::Client, DatasetError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .user_agent(concat!("gleaner-dataset/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| DatasetError::Http {
+            url: url.to_string(),
+            why: e.to_string(),
+        })
+}
+
+/// GETs `url` whole, at most `max` bytes of it (`what` names it in the error); any status but
+/// a success is an error that quotes the start of the answer.
+async fn get_body(
+    client: &reqwest::Client,
+    url: &str,
+    opts: &PullOptions,
+    max: usize,
+    what: &str,
+) -> Result<Vec<u8>, DatasetError> {
     let http = |why: String| DatasetError::Http {
-        url: url.clone(),
+        url: url.to_string(),
         why,
     };
-    let mut resp = get(client, &url, opts)
+    let mut resp = get(client, url, opts)
         .send()
         .await
         .map_err(|e| http(e.to_string()))?;
-    if !resp.status().is_success() {
-        return Err(http(format!("status {}", resp.status())));
-    }
+    let status = resp.status();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| http(e.to_string()))? {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(http(format!(
-                "manifest larger than {MAX_MANIFEST_BYTES} bytes"
-            )));
+        if body.len() + chunk.len() > max {
+            return Err(http(format!("{what} larger than {max} bytes")));
         }
+        body.extend_from_slice(&chunk);
+    }
+    if !status.is_success() {
+        let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+        return Err(http(format!("status {status}: {detail}")));
     }
     Ok(body)
 }

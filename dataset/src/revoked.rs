@@ -7,16 +7,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use arrow_array::{Array, StringArray};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde::Serialize;
 
+use crate::sample::string_column;
 use crate::schema::columns as c;
 use crate::{DatasetError, Manifest, safe_join};
 
 /// Where a row is: its record id (hex, the `id` column), URL, shard and row in the shard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowRef {
     pub id: String,
     pub url: String,
@@ -44,13 +43,10 @@ pub fn dataset_rows(
         let mut row = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| DatasetError::parquet(&path, e))?;
-            let column = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .and_then(|a| a.as_any().downcast_ref::<StringArray>())
-                    .ok_or_else(|| DatasetError::parquet(&path, format!("column {name} missing")))
-            };
-            let (ids, urls) = (column(c::ID)?, column(c::URL)?);
+            let (ids, urls) = (
+                string_column(&batch, c::ID, &path)?,
+                string_column(&batch, c::URL, &path)?,
+            );
             for i in 0..batch.num_rows() {
                 let id = ids.value(i).to_string();
                 rows.insert(

@@ -24,6 +24,18 @@ pub struct SampleRow {
     pub text: String,
 }
 
+/// The text column `name` of a batch read from the shard at `path`.
+pub(crate) fn string_column<'a>(
+    batch: &'a arrow_array::RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a StringArray, DatasetError> {
+    batch
+        .column_by_name(name)
+        .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| DatasetError::parquet(path, format!("column {name} missing")))
+}
+
 /// The first `n` rows of the dataset's first shard.
 pub fn sample_rows(
     dir: &Path,
@@ -41,12 +53,7 @@ pub fn sample_rows(
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| DatasetError::parquet(&path, e))?;
-        let s = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|a| a.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| DatasetError::parquet(&path, format!("column {name} missing")))
-        };
+        let s = |name: &str| string_column(&batch, name, &path);
         let (id, url, date, lang, text) = (
             s(c::ID)?,
             s(c::URL)?,
