@@ -1259,6 +1259,8 @@ impl Node {
                 tracing::error!(cause = %e, "submit round failed");
             }
             if stopping {
+                // What the validators last said outlives the run (`gleaner status`, next start).
+                self.save_health();
                 break;
             }
             let force = tokio::select! {
@@ -1345,10 +1347,8 @@ impl Node {
                 }
             }
         }
-        if refresh_standing || force {
-            self.save_health();
-        }
         if refresh_standing {
+            self.save_health();
             // Keep the activity log within its retention during long runs too.
             let retention_ms = i64::from(cfg.activity_retention_days) * 86_400_000;
             self.inner.store.prune_activity(now - retention_ms)?;
