@@ -419,12 +419,14 @@ impl Store {
                   WHERE node = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"
             } else {
                 "SELECT seq, record_id, node, url, epoch, reason FROM revocations
-                  WHERE seq > ?1 AND ?3 IS NULL ORDER BY seq LIMIT ?2"
+                  WHERE seq > ?1 ORDER BY seq LIMIT ?2"
             })
             .op("revocations")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut args: Vec<rusqlite::types::Value> = vec![after.into(), limit.into()];
+        args.extend(node.map(|k| k.to_string().into()));
         let rows = stmt
-            .query_map(params![after, limit, node.map(|k| k.to_string())], |r| {
+            .query_map(rusqlite::params_from_iter(args), |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
