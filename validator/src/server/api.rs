@@ -877,3 +877,47 @@ pub(super) async fn admin_stats(
     let stats = blocking(move || store.network_stats(now)).await??;
     Ok(Json(stats).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page of one node's revocations keeps the node in the link to the next page, after the
+    /// query it already has; the ledger's plain path gets a query of its own.
+    #[test]
+    fn the_next_page_link_keeps_the_query_it_was_asked_with() {
+        let key = gleaner_protocol::SecretKey::from_bytes(&[5; 32]).public();
+        let (node, page) = revocations_query(Some(&format!("limit=2&node={key}&after=7"))).unwrap();
+        assert_eq!(node, Some(key));
+        assert_eq!((page.after, page.limit), (7, 2));
+        let link = |path: &str| {
+            let r = page.response(vec![8i64, 9, 10], |s| *s, path);
+            r.headers()
+                .get(header::LINK)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(
+            link(&format!("{PATH_REVOCATIONS}?node={key}")).unwrap(),
+            format!("<{PATH_REVOCATIONS}?node={key}&after=9&limit=2>; rel=\"next\"")
+        );
+        assert_eq!(
+            link("/v1/admin/nodes/N/ledger").unwrap(),
+            "</v1/admin/nodes/N/ledger?after=9&limit=2>; rel=\"next\""
+        );
+        // Two entries fill the page and none is past it: no next page.
+        assert_eq!(
+            page.response(vec![8i64, 9], |s| *s, "/x")
+                .headers()
+                .get(header::LINK),
+            None
+        );
+        for bad in [
+            "node=nobody",
+            &format!("node={key}&node={key}"),
+            "node=x&limit=0",
+        ] {
+            let e = revocations_query(Some(bad)).unwrap_err();
+            assert_eq!(e.code, "bad_query", "{bad}");
+        }
+    }
+}
