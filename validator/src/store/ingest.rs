@@ -16,7 +16,7 @@ use super::jobs::{
     pause_judging, push_task,
 };
 use super::nodes::{
-    apply_check, apply_page_gone, epoch_points, not_independent_of, payout_and_credibility,
+    apply_check, apply_page_gone, epoch_points, not_independent_of, payout_credibility_failures,
     payout_of,
 };
 use super::tiebreaks::ValidatorFetch;
@@ -267,7 +267,7 @@ pub(super) fn ingest_in(
     }
     let node_s = node.to_string();
     let (payout, credibility, checks_failed) =
-        payout_and_credibility(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
+        payout_credibility_failures(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
     let epoch = open_epoch(tx)?;
     let mut verdicts = Vec::with_capacity(records.len());
     let mut counts = [0i64; 3];

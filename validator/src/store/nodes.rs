@@ -78,8 +78,9 @@ pub(crate) fn epoch_points(conn: &Connection, node: &str, epoch: u64) -> Result<
     .op("epoch_points")
 }
 
-/// The node's payout key and credibility, inside a transaction.
-pub(crate) fn payout_and_credibility(
+/// The node's payout key, credibility and failed checks (ingest reads them for its points and
+/// its sampling), inside a transaction.
+pub(crate) fn payout_credibility_failures(
     conn: &Connection,
     node: &PublicKey,
 ) -> Result<Option<(String, f64, i64)>, StoreError> {
