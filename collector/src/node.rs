@@ -28,7 +28,7 @@ use crate::identity::KeyError;
 use crate::policy::{AddressPolicy, Resolver};
 use crate::politeness::Politeness;
 use crate::robots::{RobotsCache, RobotsDecision};
-use crate::store::{Store, StoreError};
+use crate::store::{RevokedRecord, Store, StoreError};
 use crate::submit::{SubmitError, ValidatorClient, backoff};
 use crate::util::{cut, now_ms, registered_domain};
 
@@ -43,6 +43,10 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(20);
 const SUBMIT_TICK: Duration = Duration::from_millis(500);
 /// Interval between refreshes of the node's standing (`GET /v1/nodes/me`).
 const STANDING_REFRESH: Duration = Duration::from_secs(60);
+/// Most entries asked for in one page of a validator's revocation log, and most pages read at
+/// one standing refresh (the rest wait for the next).
+const REVOCATION_PAGE: u32 = 500;
+const MAX_REVOCATION_PAGES: usize = 20;
 /// Bounds on how long to wait before asking a validator with no jobs again.
 const LEASE_RETRY_MIN: Duration = Duration::from_millis(200);
 const LEASE_RETRY_MAX: Duration = Duration::from_secs(60);
@@ -140,6 +144,13 @@ pub enum NodeEvent {
         validator: String,
         error: String,
     },
+    /// A validator revoked records it had accepted from this node (a failed cross-check, a page
+    /// found gone): `points` of theirs were taken back.
+    Revoked {
+        validator: String,
+        records: u64,
+        points: u64,
+    },
 }
 
 /// Options of one [`Node::run`].
@@ -184,6 +195,10 @@ pub struct ValidatorHealth {
     /// the payout key it was checked for.
     #[serde(skip)]
     pub claim_checked_in: Option<(u64, PublicKey)>,
+    /// The revoked count (`standing.records_revoked`) at which the validator refused to list
+    /// its revocation log for good (an older validator): asked again only once it grows.
+    #[serde(skip)]
+    pub revocations_refused_at: Option<u64>,
 }
 
 /// Bandwidth figures.
@@ -205,9 +220,10 @@ pub struct PageStats {
     pub accepted: u64,
     pub duplicate: u64,
     pub rejected: u64,
-    /// Accepted, then revoked by a validator (its points taken back), as the validators last
-    /// reported (`GET /v1/nodes/me`): counted among `accepted` too, which is what the receipts
-    /// said.
+    /// Accepted, then revoked by a validator (its points taken back): per validator, the larger
+    /// of what it last reported (`GET /v1/nodes/me`) and the entries of its revocation log this
+    /// node keeps ([`Node::revoked`] lists those). Counted among `accepted` too, which is what
+    /// the receipts said.
     pub revoked: u64,
     /// Jobs that ended without a record.
     pub failed: u64,
@@ -229,6 +245,9 @@ pub struct QueueStats {
 pub struct PointsStats {
     /// Sum of verified receipts.
     pub credited: u64,
+    /// Of `credited`, the points of records revoked since (from the validators' revocation
+    /// logs): what the validators stand by is `credited - taken_back`.
+    pub taken_back: u64,
     /// Records sent or queued without a receipt yet.
     pub pending_records: u64,
     /// As reported by validators (`/v1/nodes/me`), summed.
@@ -480,6 +499,73 @@ impl Node {
         h.claim_checked_in = Some((open_epoch, payout));
     }
 
+    /// Reads the new entries of `v`'s revocation log for this node, when the validator says it
+    /// revoked more of the node's records (`reported`) than the store keeps. Only entries for this
+    /// node past the stored cursor, in increasing order, are kept; whatever else a validator
+    /// sends is skipped. A validator that cannot be reached is asked at the next refresh; one
+    /// that refuses for good (older, without the log) only once its count grows.
+    async fn refresh_revocations(&self, v: &Validator, reported: u64) -> Result<(), NodeError> {
+        let store = &self.inner.store;
+        if reported <= store.revoked_totals(Some(&v.url))?.records
+            || v.health
+                .lock()
+                .is_ok_and(|h| h.revocations_refused_at == Some(reported))
+        {
+            return Ok(());
+        }
+        let me = self.public_key();
+        let mut after = store.revocation_cursor(&v.url)?;
+        let mut new = Vec::new();
+        for _ in 0..MAX_REVOCATION_PAGES {
+            let page = match v.client.revocations(&me, after, REVOCATION_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::debug!(validator = %v.url, cause = %e, "revocation log not read");
+                    if !e.is_transient()
+                        && let Ok(mut h) = v.health.lock()
+                    {
+                        h.revocations_refused_at = Some(reported);
+                    }
+                    break;
+                }
+            };
+            let mut last = after;
+            let mine: Vec<_> = page
+                .iter()
+                .filter(|r| {
+                    let next = r.seq > last;
+                    last = last.max(r.seq);
+                    next && r.node == me
+                })
+                .cloned()
+                .collect();
+            if last == after {
+                break; // nothing past the cursor: the end of the log, or a log going backwards
+            }
+            new.extend(store.add_revocations(&v.url, &mine, last, now_ms())?);
+            after = last;
+            if page.len() < REVOCATION_PAGE as usize {
+                break;
+            }
+        }
+        if !new.is_empty() {
+            let points = new.iter().fold(0u64, |p, r| p.saturating_add(r.points));
+            tracing::warn!(validator = %v.url, records = new.len(), points, "records revoked");
+            self.emit(NodeEvent::Revoked {
+                validator: v.url.clone(),
+                records: new.len() as u64,
+                points,
+            });
+        }
+        Ok(())
+    }
+
+    /// This node's records that validators revoked after accepting them, newest first, at most
+    /// `max` (as kept from their revocation logs at each standing refresh).
+    pub fn revoked(&self, max: usize) -> Result<Vec<RevokedRecord>, NodeError> {
+        Ok(self.inner.store.revoked_records(max)?)
+    }
+
     /// Each configured validator's reward claims for [`Node::payout_key`] in its `last` newest
     /// closed epochs, checked ([`crate::rewards::check_claims`]) against the validator key this
     /// node's stored receipts from it carry, if it has any. In configuration order.
@@ -671,16 +757,22 @@ impl Node {
             .filter_map(|v| v.health.lock().ok().map(|h| h.clone()))
             .collect();
         // Saturating: these are validators' numbers, and a hostile one may send any.
-        let (vt, vp, revoked) = validators.iter().filter_map(|h| h.standing.as_ref()).fold(
-            (0u64, 0u64, 0u64),
-            |(t, p, r), s| {
+        let (vt, vp) = validators.iter().filter_map(|h| h.standing.as_ref()).fold(
+            (0u64, 0u64),
+            |(t, p), s| {
                 (
                     t.saturating_add(s.points_total),
                     p.saturating_add(s.points_pending),
-                    r.saturating_add(s.records_revoked),
                 )
             },
         );
+        let mut revoked = 0u64;
+        for h in &validators {
+            let kept = self.inner.store.revoked_totals(Some(&h.url))?.records;
+            let reported = h.standing.as_ref().map_or(0, |s| s.records_revoked);
+            revoked = revoked.saturating_add(kept.max(reported));
+        }
+        let taken_back = self.inner.store.revoked_totals(None)?.points;
         Ok(Stats {
             node: self.public_key().to_string(),
             bandwidth: BandwidthStats {
@@ -709,6 +801,7 @@ impl Node {
             },
             points: PointsStats {
                 credited: c.points,
+                taken_back,
                 pending_records: c.fetched + c.batched + c.submitted,
                 validator_total: vt,
                 validator_pending: vp,
@@ -1337,11 +1430,12 @@ impl Node {
             if refresh_standing {
                 match v.client.me().await {
                     Ok(s) => {
-                        let open = s.epoch;
+                        let (open, revoked) = (s.epoch, s.records_revoked);
                         if let Ok(mut h) = v.health.lock() {
                             h.standing = Some(s);
                         }
                         self.refresh_claim(v, open).await;
+                        self.refresh_revocations(v, revoked).await?;
                     }
                     Err(e) => tracing::debug!(cause = %e, "standing refresh failed"),
                 }

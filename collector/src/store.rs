@@ -9,8 +9,9 @@
 //! is always resent as the same bytes, so the validator's idempotency by batch id does the rest.
 //!
 //! Also here: open leases (released after a crash), job failures waiting to be reported, the
-//! activity log, daily byte usage, and what the node last saw of each validator (its standing
-//! and reward claim, for `gleaner status` and the next start).
+//! activity log, daily byte usage, what the node last saw of each validator (its standing
+//! and reward claim, for `gleaner status` and the next start), and the node's own entries of each
+//! validator's revocation log (records accepted, then revoked, their points taken back).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use gleaner_protocol::api::{FailureReason, JobFailure};
 use gleaner_protocol::{Batch, Digest, PublicKey, Receipt, Record, SecretKey};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityEntry, ActivityKind, ActivityQuery};
 
@@ -120,6 +122,21 @@ CREATE TABLE IF NOT EXISTS validator_health(
   health TEXT NOT NULL,
   saved_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revocations(
+  validator TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  record_id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  PRIMARY KEY (validator, seq),
+  UNIQUE (validator, record_id)
+);
+CREATE TABLE IF NOT EXISTS revocation_cursor(
+  validator TEXT PRIMARY KEY,
+  after INTEGER NOT NULL
+);
 ";
 
 /// Points as SQLite stores them (a signed 64-bit integer): a validator's receipt may say anything
@@ -175,6 +192,70 @@ pub struct EpochTotal {
     pub points: u64,
     /// Receipted batches.
     pub batches: u64,
+}
+
+/// Longest URL and reason kept from a validator's revocation log (a validator may send anything).
+const MAX_REVOKED_URL_CHARS: usize = 2_048;
+const MAX_REVOKED_REASON_CHARS: usize = 64;
+
+/// One of this node's records that a validator revoked after accepting it, as kept from the
+/// validator's revocation log (`GET /v1/revocations?node=…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedRecord {
+    /// The validator's URL, as configured.
+    pub validator: String,
+    /// Position in the validator's log.
+    pub seq: u64,
+    pub record_id: String,
+    pub url: String,
+    /// The epoch the record was credited in.
+    pub epoch: u64,
+    /// Why, as the validator's reason code (`failed_cross_check`, `page_not_found`, …).
+    pub reason: String,
+    /// The points its receipt credited, now taken back; 0 while this store has no receipt
+    /// accepting it (the key was used elsewhere, or the receipt is not stored yet).
+    pub points: u64,
+    /// Whether this store holds a receipt accepting the record.
+    pub known: bool,
+    /// When this node learned of it (Unix ms).
+    pub at_ms: i64,
+}
+
+/// Revocations kept for one validator, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevokedTotals {
+    pub records: u64,
+    pub points: u64,
+}
+
+fn clipped(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// A kept revocation with the points of the stored receipt accepting its record, if any: read
+/// by [`revoked_row`].
+const REVOKED_SELECT: &str = "SELECT v.validator, v.seq, v.record_id, v.url, v.epoch, v.reason,
+       r.points, r.id IS NOT NULL, v.at_ms
+FROM revocations v
+LEFT JOIN records r ON r.id = v.record_id AND r.validator = v.validator
+                   AND r.state = 'receipted' AND r.verdict = 'accepted'";
+
+fn revoked_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevokedRecord> {
+    let count = |i| {
+        r.get::<_, Option<i64>>(i)
+            .map(|v| v.unwrap_or(0).max(0) as u64)
+    };
+    Ok(RevokedRecord {
+        validator: r.get(0)?,
+        seq: count(1)?,
+        record_id: r.get(2)?,
+        url: r.get(3)?,
+        epoch: count(4)?,
+        reason: r.get(5)?,
+        points: count(6)?,
+        known: r.get(7)?,
+        at_ms: r.get(8)?,
+    })
 }
 
 /// The store. Cheap to clone; one connection behind a mutex (operations are short).
@@ -749,6 +830,101 @@ impl Store {
         let db = self.db()?;
         let mut st = db.prepare("SELECT url, health FROM validator_health ORDER BY url")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How far this node has read `validator`'s revocation log: the last `seq` seen (0: none).
+    pub fn revocation_cursor(&self, validator: &str) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let after: Option<i64> = db
+            .query_row(
+                "SELECT after FROM revocation_cursor WHERE validator = ?1",
+                params![validator],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(after.map_or(0, |a| a.max(0) as u64))
+    }
+
+    /// Keeps `entries` of `validator`'s revocation log (this node's own, in log order) and moves
+    /// the cursor to `after`, in one transaction. Each revoked record takes back the points its
+    /// stored receipt credited (looked up when read, so a receipt stored later counts too); a
+    /// record revoked twice, or an entry at or before the cursor, is kept once. Returns the
+    /// entries kept now.
+    pub fn add_revocations(
+        &self,
+        validator: &str,
+        entries: &[gleaner_protocol::api::Revocation],
+        after: u64,
+        now_ms: i64,
+    ) -> Result<Vec<RevokedRecord>, StoreError> {
+        let mut db = self.db()?;
+        let tx = db.transaction()?;
+        let cursor: u64 = tx
+            .query_row(
+                "SELECT after FROM revocation_cursor WHERE validator = ?1",
+                params![validator],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map_or(0, |a| a.max(0) as u64);
+        let mut kept = Vec::new();
+        for e in entries.iter().filter(|e| e.seq > cursor) {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO revocations(validator, seq, record_id, url, epoch, reason, at_ms)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                params![
+                    validator,
+                    sql_points(e.seq),
+                    e.record_id.to_string(),
+                    clipped(&e.url, MAX_REVOKED_URL_CHARS),
+                    sql_points(e.epoch),
+                    clipped(&e.reason, MAX_REVOKED_REASON_CHARS),
+                    now_ms
+                ],
+            )?;
+            if n == 1 {
+                kept.push(tx.query_row(
+                    &format!("{REVOKED_SELECT} WHERE v.validator = ?1 AND v.seq = ?2"),
+                    params![validator, sql_points(e.seq)],
+                    revoked_row,
+                )?);
+            }
+        }
+        tx.execute(
+            "INSERT INTO revocation_cursor(validator, after) VALUES (?1, ?2)
+             ON CONFLICT(validator) DO UPDATE SET after = MAX(after, excluded.after)",
+            params![validator, sql_points(after)],
+        )?;
+        tx.commit()?;
+        Ok(kept)
+    }
+
+    /// Revocations kept for `validator` (every validator: `None`), summed.
+    pub fn revoked_totals(&self, validator: Option<&str>) -> Result<RevokedTotals, StoreError> {
+        let db = self.db()?;
+        let (records, points) = db.query_row(
+            "SELECT COUNT(*), TOTAL(r.points) FROM revocations v
+             LEFT JOIN records r ON r.id = v.record_id AND r.validator = v.validator
+                                AND r.state = 'receipted' AND r.verdict = 'accepted'
+             WHERE ?1 IS NULL OR v.validator = ?1",
+            params![validator],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)),
+        )?;
+        Ok(RevokedTotals {
+            records: records.max(0) as u64,
+            points: total_points(points),
+        })
+    }
+
+    /// The `max` newest revocations kept, newest first.
+    pub fn revoked_records(&self, max: usize) -> Result<Vec<RevokedRecord>, StoreError> {
+        let db = self.db()?;
+        let mut st = db.prepare(&format!(
+            "{REVOKED_SELECT} ORDER BY v.at_ms DESC, v.seq DESC LIMIT ?1"
+        ))?;
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = st.query_map(params![max], revoked_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use gleaner_protocol::api::{
     Ack, ClaimProof, EpochDetail, JobFailure, LeaseRequest, LeaseResponse, NodeStatus,
     PATH_BATCHES, PATH_EPOCHS, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER, PATH_RELEASE,
-    PATH_REPORT, Problem, RegisterRequest, RegisterResponse, ReleaseRequest, ReportRequest,
-    ValidatorInfo,
+    PATH_REPORT, PATH_REVOCATIONS, Problem, RegisterRequest, RegisterResponse, ReleaseRequest,
+    ReportRequest, Revocation, ValidatorInfo,
 };
 use gleaner_protocol::{
     BATCH_CONTENT_TYPE, Digest, EpochRoot, PublicKey, Receipt, RequestAuth, SecretKey, random_nonce,
@@ -300,6 +300,18 @@ impl ValidatorClient {
             Err(SubmitError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `GET /v1/revocations?node=…&after=…&limit=…`: up to `limit` entries of the validator's
+    /// revocation log for `node` after `after`, as published (unverified, possibly out of order).
+    pub async fn revocations(
+        &self,
+        node: &PublicKey,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, SubmitError> {
+        let path = format!("{PATH_REVOCATIONS}?node={node}&after={after}&limit={limit}");
+        self.json::<(), _>(reqwest::Method::GET, &path, None).await
     }
 
     pub async fn me(&self) -> Result<NodeStatus, SubmitError> {

@@ -1024,3 +1024,159 @@ async fn the_largest_numbers_a_validator_can_send_break_no_sums() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A validator that revokes records it accepted (a failed cross-check, a page found gone) lists
+/// them in its revocation log. The node reads its own entries at each standing refresh and
+/// keeps them: which pages, why, and the points taken back, in stats, `gleaner status` and an
+/// event. Whatever else a validator's log holds (other nodes' entries, entries out of order, a
+/// record twice) is skipped, and a log already read is not asked for again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_records_are_read_from_the_validators_log_and_shown() {
+    use gleaner_protocol::api::Revocation;
+    use gleaner_protocol::{Digest, SecretKey};
+
+    let (site, stub, dir, node) = node_with_three_pages().await;
+    run_until_idle(&node).await;
+    let me = node.public_key();
+    let mut ids: Vec<Digest> = stub
+        .state
+        .lock()
+        .unwrap()
+        .credits
+        .keys()
+        .map(|k| k.parse().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 3);
+    let stranger = SecretKey::from_bytes(&[7; 32]).public();
+    let entry = |seq, id: Digest, node, reason: &str| Revocation {
+        seq,
+        record_id: id,
+        node,
+        url: format!("https://example.org/{seq}"),
+        epoch: 1,
+        reason: reason.into(),
+    };
+    let asked = || stub.state.lock().unwrap().revocations_asked;
+    let mut events = node.subscribe();
+    {
+        let mut s = stub.state.lock().unwrap();
+        s.revoked = 2;
+        s.revocations = vec![
+            entry(3, ids[0], me, "failed_cross_check"),
+            entry(5, Digest::of(b"theirs"), stranger, "failed_cross_check"),
+            entry(4, ids[1], me, "out_of_order"),
+            entry(7, ids[1], me, "page_not_found"),
+            entry(9, ids[0], me, "twice"),
+        ];
+    }
+    node.submit_round(false, true).await.unwrap();
+    assert_eq!(asked(), 1);
+    let stats = node.stats().unwrap();
+    assert_eq!(stats.pages.revoked, 2);
+    assert_eq!(stats.pages.accepted, 3, "what the receipts said");
+    assert_eq!((stats.points.credited, stats.points.taken_back), (30, 20));
+    let revoked = node.revoked(10).unwrap();
+    let seen: Vec<_> = revoked
+        .iter()
+        .map(|r| (r.seq, r.reason.as_str(), r.points, r.known))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (7, "page_not_found", 10, true),
+            (3, "failed_cross_check", 10, true)
+        ]
+    );
+    assert_eq!(revoked[0].record_id, ids[1].to_string());
+    assert_eq!(revoked[0].url, "https://example.org/7");
+    let event = loop {
+        match events.try_recv() {
+            Ok(NodeEvent::Revoked {
+                records, points, ..
+            }) => break (records, points),
+            Ok(_) => continue,
+            Err(e) => panic!("no revocation event: {e:?}"),
+        }
+    };
+    assert_eq!(event, (2, 20));
+
+    // Everything the validator counts is kept: its log is not asked again.
+    node.submit_round(false, true).await.unwrap();
+    assert_eq!(asked(), 1);
+
+    // One more, for a record this store never held (the key was used elsewhere): listed, and
+    // no points taken back from this node's receipts.
+    {
+        let mut s = stub.state.lock().unwrap();
+        s.revoked = 3;
+        s.revocations.push(entry(
+            12,
+            Digest::of(b"elsewhere"),
+            me,
+            "failed_cross_check",
+        ));
+    }
+    node.submit_round(false, true).await.unwrap();
+    assert_eq!(asked(), 2);
+    let stats = node.stats().unwrap();
+    assert_eq!((stats.pages.revoked, stats.points.taken_back), (3, 20));
+    let newest = node.revoked(1).unwrap().remove(0);
+    assert_eq!((newest.seq, newest.points, newest.known), (12, 0, false));
+
+    // A validator older than the log (404) is asked once per count it reports.
+    {
+        let mut s = stub.state.lock().unwrap();
+        s.revoked = 4;
+        s.revocations_fail = Some(404);
+    }
+    for _ in 0..3 {
+        node.submit_round(false, true).await.unwrap();
+    }
+    assert_eq!(asked(), 3);
+    assert_eq!(
+        node.stats().unwrap().pages.revoked,
+        4,
+        "the validator's count"
+    );
+    stub.state.lock().unwrap().revoked = 5;
+    node.submit_round(false, true).await.unwrap();
+    assert_eq!(asked(), 4);
+    drop(node);
+
+    // `gleaner status` lists them, newest first, and says what was taken back.
+    let status = |json: bool| {
+        let mut c = gleaner(dir.path());
+        c.env("GLEANER_VALIDATORS", stub.url());
+        if json {
+            c.arg("--json");
+        }
+        c.arg("status");
+        c
+    };
+    let out = status(false).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("5 accepted records revoked later by validators' checks, the newest:"),
+        "{text}"
+    );
+    let first =
+        text.find("https://example.org/12 (failed_cross_check, epoch 1, 0 points taken back)");
+    let second = text.find("https://example.org/7 (page_not_found, epoch 1, 10 points taken back)");
+    assert!(first.is_some() && first < second, "{text}");
+    assert!(
+        text.contains("points     30 credited, 20 of them taken back by revocations"),
+        "{text}"
+    );
+    let out = status(true).output().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["revoked"].as_array().map(Vec::len), Some(3), "{v}");
+    assert_eq!(v["revoked"][1]["reason"], "page_not_found", "{v}");
+    assert_eq!(v["stats"]["points"]["taken_back"], 20, "{v}");
+    drop(site);
+}

@@ -580,6 +580,13 @@ pub struct StubState {
     pub details: HashMap<u64, gleaner_protocol::api::EpochDetail>,
     /// `(epoch, claimant)` → what `GET /v1/epochs/{epoch}/proof/{claimant}` answers (else 404).
     pub proofs: HashMap<(u64, String), ClaimProof>,
+    /// The revocation log `GET /v1/revocations` pages through (`after`, `limit`), every node's
+    /// entries whatever `node` asks: the node must pick its own.
+    pub revocations: Vec<gleaner_protocol::api::Revocation>,
+    /// What `GET /v1/revocations` answers instead, if set (404: a validator older than the log).
+    pub revocations_fail: Option<u16>,
+    /// How many times `GET /v1/revocations` was asked.
+    pub revocations_asked: u32,
     /// URLs whose jobs say the validator will not follow their links (`Job::follow_links`).
     pub links_unwanted: HashSet<String>,
     /// URL → how many outlinks its record carried, as received.
@@ -868,6 +875,28 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
         }
     }
 
+    async fn revocations(
+        State(st): State<S>,
+        axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    ) -> Response {
+        let mut s = st.lock().unwrap();
+        s.revocations_asked += 1;
+        if let Some(status) = s.revocations_fail {
+            return problem(status, "not_found");
+        }
+        let number = |k: &str, default| q.get(k).map_or(default, |v| v.parse().unwrap());
+        let (after, limit): (u64, u64) = (number("after", 0), number("limit", 500));
+        assert!(q.contains_key("node"), "the node asks for its own entries");
+        let page: Vec<_> = s
+            .revocations
+            .iter()
+            .filter(|r| r.seq > after)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        axum::Json(page).into_response()
+    }
+
     let _ = key;
     let app = axum::Router::new()
         .route(PATH_INFO, get(info))
@@ -880,6 +909,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
         .route(PATH_EPOCHS, get(epochs))
         .route("/v1/epochs/{epoch}", get(detail))
         .route("/v1/epochs/{epoch}/proof/{claimant}", get(proof))
+        .route(gleaner_protocol::api::PATH_REVOCATIONS, get(revocations))
         .with_state(state.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

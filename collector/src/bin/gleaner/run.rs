@@ -115,6 +115,14 @@ fn print_event(ev: &NodeEvent) {
         NodeEvent::ValidatorUnreachable { validator, error } => {
             println!("offline  {validator}: {error}");
         }
+        NodeEvent::Revoked {
+            validator,
+            records,
+            points,
+        } => println!(
+            "revoked  {validator}: {records} accepted records revoked, {points} points taken back \
+             (`gleaner status` lists them)"
+        ),
     }
 }
 

@@ -8,6 +8,9 @@ use gleaner_collector::node::ValidatorHealth;
 
 use crate::common::{Global, PID_FILE, bytes, print_json, utc};
 
+/// Most revoked records `status` lists (newest first).
+const MAX_REVOKED_SHOWN: usize = 10;
+
 pub fn main(g: &Global) -> anyhow::Result<ExitCode> {
     let cfg = g.load_config(&[])?;
     let pid = std::fs::read_to_string(cfg.data_dir.join(PID_FILE))
@@ -16,12 +19,18 @@ pub fn main(g: &Global) -> anyhow::Result<ExitCode> {
         .filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
     let node = Node::open(cfg).context("opening the node")?;
     let stats = node.stats()?;
+    let revoked = node.revoked(MAX_REVOKED_SHOWN)?;
     let state = match (node.status(), pid) {
         (gleaner_collector::NodeState::Stopped, Some(_)) => serde_json::json!({"state": "running"}),
         (s, _) => serde_json::to_value(&s)?,
     };
     if g.json {
-        print_json(&serde_json::json!({ "state": state, "run_pid": pid, "stats": stats }))?;
+        print_json(&serde_json::json!({
+            "state": state,
+            "run_pid": pid,
+            "stats": stats,
+            "revoked": revoked,
+        }))?;
         return Ok(ExitCode::SUCCESS);
     }
     println!("node       {}", stats.node);
@@ -44,8 +53,23 @@ pub fn main(g: &Global) -> anyhow::Result<ExitCode> {
     );
     if p.revoked > 0 {
         println!(
-            "           {} accepted records revoked later by cross-checks (validators' count)",
-            p.revoked
+            "           {} accepted records revoked later by validators' checks{}",
+            p.revoked,
+            if revoked.is_empty() {
+                " (the validators' count; not listed yet)"
+            } else {
+                ", the newest:"
+            }
+        );
+    }
+    for r in &revoked {
+        println!(
+            "             {} {} ({}, epoch {}, {} points taken back)",
+            utc(r.at_ms),
+            r.url,
+            r.reason,
+            r.epoch,
+            r.points
         );
     }
     for (reason, n) in p.failed_by_reason.iter().chain(&p.rejected_by_reason) {
@@ -56,10 +80,18 @@ pub fn main(g: &Global) -> anyhow::Result<ExitCode> {
         "queue      {} fetched, {} batched, {} submitted, {} receipted",
         q.fetched, q.batched, q.submitted, q.receipted
     );
-    println!(
-        "points     {} credited, {} records pending",
-        stats.points.credited, stats.points.pending_records
-    );
+    let pts = &stats.points;
+    if pts.taken_back > 0 {
+        println!(
+            "points     {} credited, {} of them taken back by revocations, {} records pending",
+            pts.credited, pts.taken_back, pts.pending_records
+        );
+    } else {
+        println!(
+            "points     {} credited, {} records pending",
+            pts.credited, pts.pending_records
+        );
+    }
     for v in &stats.validators {
         validator(v);
     }
