@@ -95,6 +95,20 @@ fn on_node_event<R: Runtime>(app: &AppHandle<R>, event: NodeEvent) {
                 &format!("{points} points for {accepted} accepted pages."),
             );
         }
+        NodeEvent::Revoked { pages, points } => {
+            emit(app, ACTIVITY, &());
+            let what = match pages {
+                1 => "1 accepted page was".to_string(),
+                n => format!("{n} accepted pages were"),
+            };
+            notify(
+                app,
+                "Pages revoked",
+                &format!(
+                    "{what} revoked by a validator's later check; {points} points were taken back."
+                ),
+            );
+        }
         NodeEvent::ValidatorUnreachable { url, error } => notify(
             app,
             "Validator unreachable",

@@ -72,6 +72,7 @@ pub struct ReasonCount {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pages {
     pub fetched: u64,
     pub accepted: u64,
@@ -81,6 +82,24 @@ pub struct Pages {
     pub revoked: u64,
     pub failed: u64,
     pub reasons: Vec<ReasonCount>,
+    /// The newest revoked pages the node has read from its validators' revocation logs.
+    pub revoked_pages: Vec<RevokedPage>,
+}
+
+/// One accepted page a validator revoked later.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedPage {
+    pub url: String,
+    /// The validator's reason code, e.g. `failed_cross_check`, `page_not_found`.
+    pub reason: String,
+    /// The epoch the page was credited in.
+    pub epoch: u64,
+    /// Points its receipt credited, taken back (0 when this install holds no such receipt).
+    pub points: u64,
+    /// When the node learned of it.
+    pub at_ms: i64,
+    pub validator: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,6 +126,8 @@ pub struct EpochPoints {
 #[serde(rename_all = "camelCase")]
 pub struct Points {
     pub credited: u64,
+    /// Of `credited`, the points of pages revoked since.
+    pub taken_back: u64,
     /// Points the validators report as pending in the open epoch.
     pub pending: u64,
     /// Records sent or queued without a receipt yet.

@@ -253,6 +253,9 @@ fn stats_and_key_export() {
     assert_eq!(stats["bandwidth"]["todayBytes"], 0);
     assert_eq!(stats["pages"]["fetched"], 0);
     assert_eq!(stats["points"]["epochs"], json!([]));
+    // The shape the UI reads (camelCase), with nothing revoked yet.
+    assert_eq!(stats["pages"]["revokedPages"], json!([]));
+    assert_eq!(stats["points"]["takenBack"], 0);
     let key = h.ok("export_key", json!({}));
     let key = key.as_str().unwrap();
     assert_eq!(key.len(), 64, "the key's seed as hex");

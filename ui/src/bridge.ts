@@ -49,6 +49,21 @@ export interface Pages {
   /** Fetches that failed on this machine (robots, timeouts, …) — never submitted. */
   failed: number;
   reasons: ReasonCount[];
+  /** The newest revoked pages, as read from the validators' revocation logs (newest first). */
+  revokedPages: RevokedPage[];
+}
+
+export interface RevokedPage {
+  url: string;
+  /** The validator's reason code, e.g. `failed_cross_check`, `page_not_found`. */
+  reason: string;
+  /** The epoch the page was credited in. */
+  epoch: number;
+  /** Points its receipt credited, taken back (0 when this install holds no such receipt). */
+  points: number;
+  /** When the node learned of it. */
+  atMs: number;
+  validator: string;
 }
 
 export interface ReceiptSummary {
@@ -71,6 +86,8 @@ export interface EpochPoints {
 
 export interface Points {
   credited: number;
+  /** Of `credited`, the points of pages revoked since. */
+  takenBack: number;
   /** Points the validators report as pending in the open epoch. */
   pending: number;
   /** Records sent or queued without a receipt yet. */

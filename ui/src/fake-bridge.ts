@@ -95,7 +95,7 @@ function makeStats(scenario: Scenario): Stats {
       monthlyCapBytes: 20_480 * MB,
     },
     pages: empty
-      ? { fetched: 0, accepted: 0, duplicate: 0, rejected: 0, revoked: 0, failed: 0, reasons: [] }
+      ? { fetched: 0, accepted: 0, duplicate: 0, rejected: 0, revoked: 0, failed: 0, reasons: [], revokedPages: [] }
       : {
           fetched: 1_284,
           accepted: 1_093,
@@ -109,11 +109,30 @@ function makeStats(scenario: Scenario): Stats {
             { code: 'content_mismatch', count: 24 },
             { code: 'timeout', count: 12 },
           ],
+          revokedPages: [
+            {
+              url: 'https://news.example.org/2026/11/storm-update',
+              reason: 'page_not_found',
+              epoch: 42,
+              points: 14,
+              atMs: NOW - 3_600_000,
+              validator: 'https://validator.example.net',
+            },
+            {
+              url: 'https://blog.example.com/recipes/bread',
+              reason: 'failed_cross_check',
+              epoch: 41,
+              points: 9,
+              atMs: NOW - 86_400_000,
+              validator: 'https://validator.example.net',
+            },
+          ],
         },
     points: empty
-      ? { credited: 0, pending: 0, pendingRecords: 0, epochs: [] }
+      ? { credited: 0, takenBack: 0, pending: 0, pendingRecords: 0, epochs: [] }
       : {
           credited: 10_930,
+          takenBack: 23,
           pending: 412,
           pendingRecords: 37,
           epochs: [

@@ -71,7 +71,14 @@ describe('dashboard', () => {
     assert.match(await page.locator('#pages').innerText(), /robots_disallowed/);
     assert.match(await page.locator('#pages').innerText(), /Revoked later\s+3/);
     assert.match(await page.locator('#pages-revoked').innerText(), /^3 accepted pages were revoked later/);
+    const revoked = page.locator('#pages-revoked-list li');
+    assert.equal(await revoked.count(), 2);
+    assert.match(
+      await revoked.first().innerText(),
+      /^https:\/\/news\.example\.org\/2026\/11\/storm-update\s+page not found · epoch 42 · −14 points$/,
+    );
     assert.equal(await page.locator('#points-credited').innerText(), '10,930');
+    assert.equal(await page.locator('#points-taken-back').innerText(), '23');
     assert.match(
       await page.locator('#validators .claim').innerText(),
       /^Claimable through epoch 41: 9,812 points \(proof checked against the signed root\)$/,
@@ -230,6 +237,7 @@ describe('dashboard', () => {
     await waitState(page, 'pages', 'empty');
     await waitState(page, 'points', 'ready');
     assert.match(await page.locator('#points').innerText(), /No receipts yet/);
+    assert.equal(await page.locator('#points-taken-back').count(), 0, 'nothing taken back, no row');
     // Not reached yet this run: neither reachable nor unreachable, with an earlier run's answer.
     assert.match(await page.locator('#validators .reach').innerText(), /^not contacted yet · last answer /);
     assert.equal(await page.locator('#validators .dot-error').count(), 0);

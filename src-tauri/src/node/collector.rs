@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::model::{
     ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, ClaimCheck,
     EpochPoints, NodeSettings, NodeState, NodeStatus, Pages, Points, ReasonCount, ReceiptSummary,
-    Schedule, Stats, ValidatorHealth, write_csv,
+    RevokedPage, Schedule, Stats, ValidatorHealth, write_csv,
 };
 
 /// Events buffered per subscriber: a slow window skips old ones rather than stalling the node.
@@ -36,6 +36,8 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
 const EPOCHS_SHOWN: usize = 12;
 /// Latest receipts listed under their epochs.
 const RECEIPTS_SHOWN: usize = 50;
+/// Newest revoked pages the pages panel lists.
+const REVOKED_SHOWN: usize = 20;
 
 fn node_err(e: gleaner_collector::node::NodeError) -> AppError {
     AppError::Node(format!("{} ({})", e, e.code()))
@@ -287,6 +289,12 @@ fn translate(event: gleaner_collector::NodeEvent) -> Option<NodeEvent> {
             url: validator,
             error,
         },
+        E::Revoked {
+            records, points, ..
+        } => NodeEvent::Revoked {
+            pages: records,
+            points,
+        },
         E::Batched { .. } => return None,
     })
 }
@@ -340,9 +348,24 @@ impl NodeApi for CollectorNode {
                 revoked: s.pages.revoked,
                 failed: s.pages.failed,
                 reasons,
+                revoked_pages: self
+                    .node
+                    .revoked(REVOKED_SHOWN)
+                    .map_err(node_err)?
+                    .into_iter()
+                    .map(|r| RevokedPage {
+                        url: r.url,
+                        reason: r.reason,
+                        epoch: r.epoch,
+                        points: r.points,
+                        at_ms: r.at_ms,
+                        validator: r.validator,
+                    })
+                    .collect(),
             },
             points: Points {
                 credited: s.points.credited,
+                taken_back: s.points.taken_back,
                 pending: s.points.validator_pending,
                 pending_records: s.points.pending_records,
                 epochs: self.epochs()?,

@@ -23,6 +23,8 @@ pub enum NodeEvent {
     Activity,
     /// A validator's receipt credited points.
     PointsCredited { accepted: u64, points: u64 },
+    /// A validator revoked pages it had accepted; their points were taken back.
+    Revoked { pages: u64, points: u64 },
     /// A validator stopped answering.
     ValidatorUnreachable { url: String, error: String },
     /// A cap the user set was reached; sharing paused.

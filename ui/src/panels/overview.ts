@@ -179,6 +179,23 @@ export class Overview {
               { class: 'muted small', id: 'pages-revoked' },
               `${formatNumber(p.revoked)} accepted ${p.revoked === 1 ? 'page was' : 'pages were'} revoked later by a validator's check (another fetch of the page disagreed, or the page was gone); their points were taken back.`,
             ),
+            ...(p.revokedPages.length > 0
+              ? [
+                  h(
+                    'ul',
+                    { class: 'revoked small', id: 'pages-revoked-list', 'aria-label': 'Revoked pages, newest first' },
+                    ...p.revokedPages.map((r) =>
+                      h(
+                        'li',
+                        { title: `Validator ${r.validator}, learned ${formatTime(r.atMs)}` },
+                        h('span', { class: 'url' }, r.url),
+                        ' ',
+                        h('span', { class: 'muted' }, `${humanCode(r.reason)} · epoch ${r.epoch} · −${formatNumber(r.points)} points`),
+                      ),
+                    ),
+                  ),
+                ]
+              : []),
           ]
         : []),
       reasons ?? h('p', { class: 'muted small' }, 'Nothing rejected.'),
@@ -191,6 +208,9 @@ export class Overview {
       'dl',
       { class: 'kvs' },
       h('div', { class: 'kv ok' }, h('dt', {}, 'Credited'), h('dd', { id: 'points-credited' }, formatNumber(pts.credited))),
+      ...(pts.takenBack > 0
+        ? [h('div', { class: 'kv bad' }, h('dt', {}, 'Taken back'), h('dd', { id: 'points-taken-back' }, formatNumber(pts.takenBack)))]
+        : []),
       h('div', { class: 'kv' }, h('dt', {}, 'Pending'), h('dd', {}, formatNumber(pts.pending))),
       h('div', { class: 'kv' }, h('dt', {}, 'Pages awaiting receipt'), h('dd', {}, formatNumber(pts.pendingRecords))),
     );
