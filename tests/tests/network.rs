@@ -474,6 +474,39 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
             "{r}"
         );
     }
+    // The fabricator's key in the node software reads its own entries of that log at its first
+    // standing refresh, and shows them: every one the log held a moment ago, none of them
+    // backed by a receipt in this fresh store (so no points to take back here).
+    let liar_key = liar.public_key().to_string();
+    let theirs: HashSet<&str> = log
+        .iter()
+        .filter(|r| r["node"] == liar_key.as_str())
+        .map(|r| r["record_id"].as_str().unwrap())
+        .collect();
+    assert!(!theirs.is_empty(), "{log:?}");
+    let liar_dir = dir.path().join("liar-node");
+    std::fs::create_dir_all(&liar_dir).unwrap();
+    std::fs::write(
+        liar_dir.join(gleaner_collector::identity::KEY_FILE),
+        hex::encode([0xA1; 32]),
+    )
+    .unwrap();
+    let node = gleaner_collector::Node::open(gleaner_collector::NodeConfig {
+        data_dir: liar_dir,
+        validators: vec![url.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(node.public_key(), liar.public_key());
+    node.submit_round(false, true).await.unwrap();
+    let kept = node.revoked(usize::MAX).unwrap();
+    let kept_ids: HashSet<&str> = kept.iter().map(|r| r.record_id.as_str()).collect();
+    assert!(kept_ids.is_superset(&theirs), "{kept:?} vs {theirs:?}");
+    assert!(kept.iter().all(|r| !r.known && r.points == 0), "{kept:?}");
+    let stats = node.stats().unwrap();
+    assert_eq!(stats.pages.revoked, kept.len() as u64, "{:?}", stats.pages);
+    assert_eq!(stats.points.taken_back, 0);
+    drop(node);
     // The disputes were settled by the validator's own fetch of the sites' pages, each upholding
     // the honest fetch.
     let db = rusqlite::Connection::open_with_flags(
