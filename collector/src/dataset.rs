@@ -54,8 +54,9 @@ pub enum Command {
         trust: Vec<PublicKey>,
     },
     /// List the rows of a dataset that its validator revoked after the export (a failed
-    /// cross-check, a page found gone): records it no longer stands by. Exits 1 when there are
-    /// any, so a pipeline can drop them first (`--json` lists their ids).
+    /// cross-check, a page found gone): records it no longer stands by. Exits 0 when there are
+    /// none, 1 when there are (`--json` lists their ids, so a pipeline can drop them first), and
+    /// 2 when it could not tell (an unreadable dataset, a validator that does not answer).
     Revoked {
         /// The dataset directory (holding manifest.json).
         dir: PathBuf,
@@ -67,6 +68,17 @@ pub enum Command {
         #[arg(long, env = "GLEANER_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
+}
+
+impl Args {
+    /// The exit code when the subcommand fails: 2 for `revoked`, whose 1 means "rows revoked"
+    /// (as `diff` answers 1 for "files differ" and 2 for trouble), else 1.
+    pub fn failure_exit(&self) -> u8 {
+        match self.command {
+            Command::Revoked { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Runs a dataset subcommand; `json` prints machine-readable output.

@@ -54,6 +54,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     common::init_tracing(matches!(cli.command, Command::Run(_)));
+    let failure = match &cli.command {
+        Command::Dataset(a) => ExitCode::from(a.failure_exit()),
+        _ => ExitCode::FAILURE,
+    };
     let result = match cli.command {
         Command::Run(a) => run::main(&cli.global, a),
         Command::Fetch(a) => fetch::main(&cli.global, a),
@@ -87,7 +91,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("gleaner: {e:#}");
             }
-            ExitCode::FAILURE
+            failure
         }
     }
 }
