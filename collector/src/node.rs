@@ -46,7 +46,10 @@ const STANDING_REFRESH: Duration = Duration::from_secs(60);
 /// Most entries asked for in one page of a validator's revocation log, and most pages read at
 /// one standing refresh (the rest wait for the next).
 const REVOCATION_PAGE: u32 = 500;
-const MAX_REVOCATION_PAGES: usize = 20;
+const MAX_REVOCATION_PAGES: usize = 4;
+/// Most revocation log entries kept of one validator: far more than an honest one sends a node,
+/// and a bound on the store when a hostile one lists records without end.
+const MAX_KEPT_REVOCATIONS: u64 = 100_000;
 /// Bounds on how long to wait before asking a validator with no jobs again.
 const LEASE_RETRY_MIN: Duration = Duration::from_millis(200);
 const LEASE_RETRY_MAX: Duration = Duration::from_secs(60);
@@ -506,7 +509,9 @@ impl Node {
     /// that refuses for good (older, without the log) only once its count grows.
     async fn refresh_revocations(&self, v: &Validator, reported: u64) -> Result<(), NodeError> {
         let store = &self.inner.store;
-        if reported <= store.revoked_totals(Some(&v.url))?.records
+        let kept = store.revoked_totals(Some(&v.url))?.records;
+        if reported <= kept
+            || kept >= MAX_KEPT_REVOCATIONS
             || v.health
                 .lock()
                 .is_ok_and(|h| h.revocations_refused_at == Some(reported))
@@ -542,7 +547,13 @@ impl Node {
             if last == after {
                 break; // nothing past the cursor: the end of the log, or a log going backwards
             }
-            new.extend(store.add_revocations(&v.url, &mine, last, now_ms())?);
+            new.extend(store.add_revocations(
+                &v.url,
+                &mine,
+                last,
+                MAX_KEPT_REVOCATIONS,
+                now_ms(),
+            )?);
             after = last;
             if page.len() < REVOCATION_PAGE as usize {
                 break;

@@ -232,27 +232,29 @@ fn clipped(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
-/// A kept revocation with the points of the stored receipt accepting its record, if any: read
-/// by [`revoked_row`].
-const REVOKED_SELECT: &str = "SELECT v.validator, v.seq, v.record_id, v.url, v.epoch, v.reason,
-       r.points, r.id IS NOT NULL, v.at_ms
-FROM revocations v
+/// Kept revocations (`v`), each with the stored receipt's verdict accepting its record (`r`), if
+/// any: the points taken back are the ones that receipt credited.
+const REVOKED_FROM: &str = "FROM revocations v
 LEFT JOIN records r ON r.id = v.record_id AND r.validator = v.validator
                    AND r.state = 'receipted' AND r.verdict = 'accepted'";
 
+/// The columns [`revoked_row`] reads.
+const REVOKED_COLUMNS: &str = "v.validator, v.seq, v.record_id, v.url, v.epoch, v.reason,
+       r.points, r.id IS NOT NULL, v.at_ms";
+
 fn revoked_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevokedRecord> {
-    let count = |i| {
+    let number = |i| {
         r.get::<_, Option<i64>>(i)
             .map(|v| v.unwrap_or(0).max(0) as u64)
     };
     Ok(RevokedRecord {
         validator: r.get(0)?,
-        seq: count(1)?,
+        seq: number(1)?,
         record_id: r.get(2)?,
         url: r.get(3)?,
-        epoch: count(4)?,
+        epoch: number(4)?,
         reason: r.get(5)?,
-        points: count(6)?,
+        points: number(6)?,
         known: r.get(7)?,
         at_ms: r.get(8)?,
     })
@@ -849,13 +851,15 @@ impl Store {
     /// Keeps `entries` of `validator`'s revocation log (this node's own, in log order) and moves
     /// the cursor to `after`, in one transaction. Each revoked record takes back the points its
     /// stored receipt credited (looked up when read, so a receipt stored later counts too); a
-    /// record revoked twice, or an entry at or before the cursor, is kept once. Returns the
-    /// entries kept now.
+    /// record revoked twice, or an entry at or before the cursor, is kept once, and no more than
+    /// `max_kept` entries of one validator are kept (a hostile one could list records without
+    /// end). Returns the entries kept now.
     pub fn add_revocations(
         &self,
         validator: &str,
         entries: &[gleaner_protocol::api::Revocation],
         after: u64,
+        max_kept: u64,
         now_ms: i64,
     ) -> Result<Vec<RevokedRecord>, StoreError> {
         let mut db = self.db()?;
@@ -868,8 +872,23 @@ impl Store {
             )
             .optional()?
             .map_or(0, |a| a.max(0) as u64);
+        let mut held: u64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM revocations WHERE validator = ?1",
+                params![validator],
+                |r| r.get::<_, i64>(0),
+            )?
+            .max(0) as u64;
         let mut kept = Vec::new();
         for e in entries.iter().filter(|e| e.seq > cursor) {
+            if held >= max_kept {
+                tracing::warn!(
+                    validator,
+                    max_kept,
+                    "revocation log entries beyond the cap skipped"
+                );
+                break;
+            }
             let n = tx.execute(
                 "INSERT OR IGNORE INTO revocations(validator, seq, record_id, url, epoch, reason, at_ms)
                  VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -884,8 +903,11 @@ impl Store {
                 ],
             )?;
             if n == 1 {
+                held += 1;
                 kept.push(tx.query_row(
-                    &format!("{REVOKED_SELECT} WHERE v.validator = ?1 AND v.seq = ?2"),
+                    &format!(
+                        "SELECT {REVOKED_COLUMNS} {REVOKED_FROM} WHERE v.validator = ?1 AND v.seq = ?2"
+                    ),
                     params![validator, sql_points(e.seq)],
                     revoked_row,
                 )?);
@@ -904,10 +926,9 @@ impl Store {
     pub fn revoked_totals(&self, validator: Option<&str>) -> Result<RevokedTotals, StoreError> {
         let db = self.db()?;
         let (records, points) = db.query_row(
-            "SELECT COUNT(*), TOTAL(r.points) FROM revocations v
-             LEFT JOIN records r ON r.id = v.record_id AND r.validator = v.validator
-                                AND r.state = 'receipted' AND r.verdict = 'accepted'
-             WHERE ?1 IS NULL OR v.validator = ?1",
+            &format!(
+                "SELECT COUNT(*), TOTAL(r.points) {REVOKED_FROM} WHERE ?1 IS NULL OR v.validator = ?1"
+            ),
             params![validator],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)),
         )?;
@@ -921,7 +942,7 @@ impl Store {
     pub fn revoked_records(&self, max: usize) -> Result<Vec<RevokedRecord>, StoreError> {
         let db = self.db()?;
         let mut st = db.prepare(&format!(
-            "{REVOKED_SELECT} ORDER BY v.at_ms DESC, v.seq DESC LIMIT ?1"
+            "SELECT {REVOKED_COLUMNS} {REVOKED_FROM} ORDER BY v.at_ms DESC, v.seq DESC LIMIT ?1"
         ))?;
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         let rows = st.query_map(params![max], revoked_row)?;
@@ -1036,4 +1057,78 @@ pub fn reason_from_code(code: &str) -> FailureReason {
     .into_iter()
     .find(|r| r.code() == code)
     .unwrap_or(Other)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use gleaner_protocol::api::Revocation;
+
+    use super::*;
+
+    fn entry(seq: u64, record: &[u8]) -> Revocation {
+        Revocation {
+            seq,
+            record_id: Digest::of(record),
+            node: SecretKey::from_bytes(&[1; 32]).public(),
+            url: format!("https://example.org/{seq}"),
+            epoch: 1,
+            reason: "failed_cross_check".into(),
+        }
+    }
+
+    /// What a validator's log may hold that a node must not keep as it came: a record twice,
+    /// entries at or before the cursor, endless entries, oversized fields.
+    #[test]
+    fn a_validators_revocation_log_is_kept_once_and_within_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("node.sqlite")).unwrap();
+        let v = "http://validator";
+        assert_eq!(store.revocation_cursor(v).unwrap(), 0);
+
+        let mut big = entry(2, b"b");
+        big.url = "u".repeat(10_000);
+        big.reason = "r".repeat(1_000);
+        let first = [entry(1, b"a"), big, entry(3, b"a")];
+        let kept = store.add_revocations(v, &first, 3, 10, 7).unwrap();
+        let seqs: Vec<u64> = kept.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2], "the record revoked twice is kept once");
+        assert_eq!(kept[1].url.len(), MAX_REVOKED_URL_CHARS);
+        assert_eq!(kept[1].reason.len(), MAX_REVOKED_REASON_CHARS);
+        assert!(
+            kept.iter()
+                .all(|r| !r.known && r.points == 0 && r.at_ms == 7)
+        );
+        assert_eq!(store.revocation_cursor(v).unwrap(), 3);
+
+        // At or before the cursor: nothing; past it, no more than the cap.
+        let again = [entry(2, b"c"), entry(3, b"d")];
+        assert!(
+            store
+                .add_revocations(v, &again, 3, 10, 8)
+                .unwrap()
+                .is_empty()
+        );
+        let endless: Vec<_> = (4..20).map(|i| entry(i, &i.to_le_bytes())).collect();
+        let kept = store.add_revocations(v, &endless, 19, 5, 9).unwrap();
+        assert_eq!(kept.len(), 3, "two held, three more to the cap of five");
+        assert_eq!(store.revocation_cursor(v).unwrap(), 19);
+        let totals = store.revoked_totals(Some(v)).unwrap();
+        assert_eq!((totals.records, totals.points), (5, 0));
+        assert_eq!(
+            store.revoked_totals(Some("http://other")).unwrap().records,
+            0
+        );
+        // The cursor never moves back.
+        store.add_revocations(v, &[], 4, 5, 10).unwrap();
+        assert_eq!(store.revocation_cursor(v).unwrap(), 19);
+        let newest: Vec<u64> = store
+            .revoked_records(2)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(newest, [6, 5]);
+    }
 }
