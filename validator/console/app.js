@@ -69,6 +69,8 @@ function renderOverview(o) {
   fillTable("reasons", s.rejection_reasons.map((r) => [el("code", {}, r.reason), fmt(r.count)]));
   fillTable("failures", s.failure_reasons.map((r) => [el("code", {}, r.reason), fmt(r.count)]));
   fillTable("checks", s.check_outcomes.map((r) => [el("code", {}, r.reason), fmt(r.count), CHECK_OUTCOMES[r.reason] || ""]));
+  fillTable("revocations", o.revocations.map((r) => [fmt(r.seq), el("code", { title: r.node }, short(r.node, 12)),
+    el("a", { href: r.url, rel: "noreferrer" }, short(r.url, 64)), fmt(r.epoch), el("code", {}, r.reason)]));
   fillTable("epoch-table", s.epochs.map((e) => [fmt(e.epoch), when(e.closed_at_ms), el("code", { title: e.root }, short(e.root, 20)), fmt(e.total), fmt(e.leaf_count)]));
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use gleaner_dataset::fixtures::{sample, validator_key};
 use gleaner_dataset::pull::{PullOptions, pull};
 use gleaner_dataset::{ExportConfig, Manifest, VerifyOptions, export, verify_dir};
+use gleaner_protocol::SecretKey;
 use gleaner_validator::server::{self, AppState, ServerHandle};
 use gleaner_validator::{Clock, Config, Identity, Store};
 
@@ -293,25 +294,28 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
         )
         .unwrap();
     }
-    // Records by verdict: one accepted, one revoked since (a failed cross-check).
-    for (i, (verdict, reason)) in [("accepted", "ok"), ("revoked", "failed_cross_check")]
-        .into_iter()
-        .enumerate()
-    {
+    // Records by verdict: two accepted, one of them revoked since (a failed cross-check), which
+    // the revocation log's trigger records.
+    let liar = SecretKey::from_bytes(&[0x11; 32]).public().to_string();
+    for i in 0..2u8 {
         db.execute(
             "INSERT INTO records(record_id, batch_id, node, lease_id, url, role, epoch,
                      received_at_ms, verdict, reason, points, text_key, minhash, quality_json)
-             VALUES (?1, x'00', 'n1', ?2, ?3, 'primary', 1, 0, ?4, ?5, 0, ?1, x'', '{}')",
+             VALUES (?1, x'00', ?2, ?3, ?4, 'primary', 1, 0, 'accepted', 'ok', 0, ?1, x'', '{}')",
             rusqlite::params![
-                vec![i as u8; 32],
+                vec![i; 32],
+                liar,
                 format!("l{i}"),
-                format!("http://a.example/{i}"),
-                verdict,
-                reason
+                format!("http://a.example/{i}")
             ],
         )
         .unwrap();
     }
+    db.execute(
+        "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check' WHERE lease_id = 'l1'",
+        [],
+    )
+    .unwrap();
     drop(db);
     // The JSON the page reads.
     let o: serde_json::Value = net
@@ -336,6 +340,20 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
     assert_eq!(
         o["stats"]["rejection_reasons"],
         serde_json::json!([{ "reason": "failed_cross_check", "count": 1 }])
+    );
+    let revoked = &o["revocations"];
+    assert_eq!(revoked.as_array().map(Vec::len), Some(1), "{o}");
+    assert_eq!(
+        (
+            &revoked[0]["url"],
+            &revoked[0]["node"],
+            &revoked[0]["reason"]
+        ),
+        (
+            &"http://a.example/1".into(),
+            &liar.as_str().into(),
+            &"failed_cross_check".into()
+        )
     );
     assert_eq!(
         o["stats"]["check_outcomes"],
@@ -387,6 +405,10 @@ async fn console_renders_overview_and_catalog_in_headless_chromium() {
     assert!(
         html.contains("1 accepted · 0 duplicate · 0 rejected · 1 revoked"),
         "records by verdict missing"
+    );
+    assert!(
+        html.contains(r#"<a href="http://a.example/1" rel="noreferrer">http://a.example/1</a></td><td>1</td><td><code>failed_cross_check</code>"#),
+        "latest revocations missing"
     );
     assert!(
         html.contains("<td><code>check_upheld</code></td><td>1</td>")

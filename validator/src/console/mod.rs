@@ -1,5 +1,5 @@
 //! The web console: one static page (HTML, CSS, JS built into the binary) and two JSON endpoints
-//! it reads: `GET /console/api/overview` (network statistics and epochs) and
+//! it reads: `GET /console/api/overview` (network statistics, epochs, the newest revocations) and
 //! `GET /console/api/datasets` (the catalog with sample rows).
 
 use axum::Router;
@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use gleaner_dataset::{SampleRow, list_datasets, sample_rows};
+use gleaner_protocol::api::Revocation;
 use serde::Serialize;
 
 use crate::dataset::DatasetInfo;
@@ -18,6 +19,8 @@ const INDEX_HTML: &str = include_str!("../../console/index.html");
 const APP_JS: &str = include_str!("../../console/app.js");
 const STYLE_CSS: &str = include_str!("../../console/style.css");
 
+/// Newest revocations listed.
+const LATEST_REVOCATIONS: usize = 10;
 /// Sample rows shown per dataset.
 const SAMPLE_ROWS: usize = 5;
 /// Datasets shown in the catalog (newest names last; the rest are reachable via `/v1/datasets`).
@@ -63,18 +66,27 @@ pub struct Overview {
     pub validator: String,
     pub version: &'static str,
     pub stats: NetworkStats,
+    /// The newest revocations, newest first (the whole log: `GET /v1/revocations`).
+    pub revocations: Vec<Revocation>,
 }
 
 async fn overview(State(state): State<AppState>) -> Result<axum::Json<Overview>, ApiError> {
     let now = state.now_ms();
     let s = state.clone();
-    let stats = crate::server::blocking(move || s.store().network_stats(now))
-        .await?
-        .map_err(|e| ApiError::internal(e.code(), &e))?;
+    let (stats, revocations) = crate::server::blocking(move || {
+        let store = s.store();
+        Ok::<_, crate::store::StoreError>((
+            store.network_stats(now)?,
+            store.latest_revocations(LATEST_REVOCATIONS)?,
+        ))
+    })
+    .await?
+    .map_err(|e| ApiError::internal(e.code(), &e))?;
     Ok(axum::Json(Overview {
         validator: state.identity().public().to_string(),
         version: env!("CARGO_PKG_VERSION"),
         stats,
+        revocations,
     }))
 }
 

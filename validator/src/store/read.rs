@@ -412,19 +412,39 @@ impl Store {
         limit: usize,
         node: Option<&PublicKey>,
     ) -> Result<Vec<Revocation>, StoreError> {
-        let conn = self.reader()?;
-        let mut stmt = conn
-            .prepare_cached(if node.is_some() {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut args: Vec<rusqlite::types::Value> = vec![after.into(), limit.into()];
+        args.extend(node.map(|k| k.to_string().into()));
+        self.revocation_rows(
+            if node.is_some() {
                 "SELECT seq, record_id, node, url, epoch, reason FROM revocations
                   WHERE node = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"
             } else {
                 "SELECT seq, record_id, node, url, epoch, reason FROM revocations
                   WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-            })
-            .op("revocations")?;
+            },
+            args,
+        )
+    }
+
+    /// The `limit` newest revocations, newest first (the console lists them).
+    pub fn latest_revocations(&self, limit: usize) -> Result<Vec<Revocation>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut args: Vec<rusqlite::types::Value> = vec![after.into(), limit.into()];
-        args.extend(node.map(|k| k.to_string().into()));
+        self.revocation_rows(
+            "SELECT seq, record_id, node, url, epoch, reason FROM revocations
+              ORDER BY seq DESC LIMIT ?1",
+            vec![limit.into()],
+        )
+    }
+
+    /// The revocations `sql` selects (`seq, record_id, node, url, epoch, reason`) with `args`.
+    fn revocation_rows(
+        &self,
+        sql: &str,
+        args: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(sql).op("revocations")?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {
                 Ok((
