@@ -107,7 +107,7 @@ pub fn main(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                 .and_then(|base| {
                     let rows = dataset_rows(&out, &report.manifest).map_err(|e| e.to_string())?;
                     let found = rt
-                        .block_on(revoked_rows(base, &rows, &opts))
+                        .block_on(revoked_rows(base, &report.manifest.validator, &rows, &opts))
                         .map_err(|e| e.to_string())?;
                     Ok((found.rows.len(), base))
                 });
@@ -179,7 +179,7 @@ fn revoked(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let found = rt.block_on(revoked_rows(validator, &rows, &opts))?;
+    let found = rt.block_on(revoked_rows(validator, &manifest.validator, &rows, &opts))?;
     if json {
         println!(
             "{}",

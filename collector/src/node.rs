@@ -504,8 +504,8 @@ impl Node {
 
     /// Reads the new entries of `v`'s revocation log for this node, when the validator says it
     /// revoked more of the node's records (`reported`) than the store keeps. Only entries for this
-    /// node past the stored cursor, in increasing order, are kept; whatever else a validator
-    /// sends is skipped. A validator that cannot be reached is asked at the next refresh; one
+    /// node, signed by the validator's key, past the stored cursor and in increasing order, are
+    /// kept; whatever else a validator sends is skipped. A validator that cannot be reached is asked at the next refresh; one
     /// that refuses for good (older, without the log) only once its count grows.
     async fn refresh_revocations(&self, v: &Validator, reported: u64) -> Result<(), NodeError> {
         let store = &self.inner.store;
@@ -518,6 +518,9 @@ impl Node {
         {
             return Ok(());
         }
+        let Some(validator) = v.client.validator_key() else {
+            return Ok(()); // not registered yet: nothing to check the entries' signatures by
+        };
         let me = self.public_key();
         let mut after = store.revocation_cursor(&v.url)?;
         let mut new = Vec::new();
@@ -540,7 +543,7 @@ impl Node {
                 .filter(|r| {
                     let next = r.seq > last;
                     last = last.max(r.seq);
-                    next && r.node == me
+                    next && r.node == me && r.validator == validator && r.verify().is_ok()
                 })
                 .cloned()
                 .collect();

@@ -1068,14 +1068,15 @@ mod tests {
     use super::*;
 
     fn entry(seq: u64, record: &[u8]) -> Revocation {
-        Revocation {
+        Revocation::sign(
+            &SecretKey::from_bytes(&[2; 32]),
             seq,
-            record_id: Digest::of(record),
-            node: SecretKey::from_bytes(&[1; 32]).public(),
-            url: format!("https://example.org/{seq}"),
-            epoch: 1,
-            reason: "failed_cross_check".into(),
-        }
+            Digest::of(record),
+            SecretKey::from_bytes(&[1; 32]).public(),
+            format!("https://example.org/{seq}"),
+            1,
+            "failed_cross_check".into(),
+        )
     }
 
     /// What a validator's log may hold that a node must not keep as it came: a record twice,

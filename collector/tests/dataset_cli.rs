@@ -164,18 +164,19 @@ async fn revoked_finds_the_rows_the_validator_took_back() {
                     format!("https://elsewhere.example/{seq}"),
                 ),
             };
-            Revocation {
+            Revocation::sign(
+                &validator_key(),
                 seq,
                 record_id,
-                node: gleaner_dataset::fixtures::node_key().public(),
+                gleaner_dataset::fixtures::node_key().public(),
                 url,
-                epoch: 1,
-                reason: if seq == 700 {
+                1,
+                if seq == 700 {
                     "page_not_found".into()
                 } else {
                     "failed_cross_check".into()
                 },
-            }
+            )
         })
         .collect();
     let log = std::sync::Arc::new(std::sync::Mutex::new(RevocationLog {
@@ -241,6 +242,33 @@ async fn revoked_finds_the_rows_the_validator_took_back() {
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("result     no row revoked"));
 
+    // An entry the dataset's validator did not sign (another key signed it, or its reason was
+    // changed after signing) makes the log untrustworthy: exit 2, `bad_revocation`.
+    let original = log.lock().unwrap().entries[1_000].clone();
+    let stranger = gleaner_protocol::SecretKey::from_bytes(&[0x5e; 32]);
+    let mut changed = original.clone();
+    changed.reason = "page_not_found".into();
+    let forgeries = [
+        Revocation::sign(
+            &stranger,
+            original.seq,
+            original.record_id,
+            original.node,
+            original.url.clone(),
+            original.epoch,
+            original.reason.clone(),
+        ),
+        changed,
+    ];
+    for forged in forgeries {
+        log.lock().unwrap().entries[1_000] = forged;
+        let out = revoked(true).await.unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["error"], "bad_revocation", "{v}");
+    }
+    log.lock().unwrap().entries[1_000] = original;
+
     // Pages that start over each time: refused after the second.
     {
         let mut log = log.lock().unwrap();
@@ -277,14 +305,15 @@ async fn pull_says_how_many_rows_were_revoked_since_the_export() {
     let rows = gleaner_dataset::dataset_rows(&dir, &manifest).unwrap();
     let row = rows.values().next().unwrap().clone();
     let log = std::sync::Arc::new(std::sync::Mutex::new(RevocationLog {
-        entries: vec![Revocation {
-            seq: 1,
-            record_id: row.id.parse().unwrap(),
-            node: gleaner_dataset::fixtures::node_key().public(),
-            url: row.url.clone(),
-            epoch: 1,
-            reason: "failed_cross_check".into(),
-        }],
+        entries: vec![Revocation::sign(
+            &validator_key(),
+            1,
+            row.id.parse().unwrap(),
+            gleaner_dataset::fixtures::node_key().public(),
+            row.url.clone(),
+            1,
+            "failed_cross_check".into(),
+        )],
         dataset: Some(dir.clone()),
         ..RevocationLog::default()
     }));

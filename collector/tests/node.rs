@@ -1028,8 +1028,9 @@ async fn the_largest_numbers_a_validator_can_send_break_no_sums() {
 /// A validator that revokes records it accepted (a failed cross-check, a page found gone) lists
 /// them in its revocation log. The node reads its own entries at each standing refresh and
 /// keeps them: which pages, why, and the points taken back, in stats, `gleaner status` and an
-/// event. Whatever else a validator's log holds (other nodes' entries, entries out of order, a
-/// record twice) is skipped, and a log already read is not asked for again.
+/// event. Whatever else a validator's log holds (other nodes' entries, entries out of order or
+/// not signed by the validator, a record twice) is skipped, and a log already read is not asked
+/// for again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_records_are_read_from_the_validators_log_and_shown() {
     use gleaner_protocol::api::Revocation;
@@ -1048,15 +1049,22 @@ async fn revoked_records_are_read_from_the_validators_log_and_shown() {
         .collect();
     ids.sort();
     assert_eq!(ids.len(), 3);
-    let stranger = SecretKey::from_bytes(&[7; 32]).public();
-    let entry = |seq, id: Digest, node, reason: &str| Revocation {
-        seq,
-        record_id: id,
-        node,
-        url: format!("https://example.org/{seq}"),
-        epoch: 1,
-        reason: reason.into(),
+    let stranger = SecretKey::from_bytes(&[0x5e; 32]);
+    let signed_by = |key: &SecretKey, seq, id: Digest, node, reason: &str| {
+        Revocation::sign(
+            key,
+            seq,
+            id,
+            node,
+            format!("https://example.org/{seq}"),
+            1,
+            reason.into(),
+        )
     };
+    let validator = SecretKey::from_bytes(&VALIDATOR_SEED);
+    let entry = |seq, id, node, reason: &str| signed_by(&validator, seq, id, node, reason);
+    let mut tampered = entry(8, ids[2], me, "failed_cross_check");
+    tampered.reason = "page_not_found".into();
     let asked = || stub.state.lock().unwrap().revocations_asked;
     let mut events = node.subscribe();
     {
@@ -1064,9 +1072,16 @@ async fn revoked_records_are_read_from_the_validators_log_and_shown() {
         s.revoked = 2;
         s.revocations = vec![
             entry(3, ids[0], me, "failed_cross_check"),
-            entry(5, Digest::of(b"theirs"), stranger, "failed_cross_check"),
+            entry(
+                5,
+                Digest::of(b"theirs"),
+                stranger.public(),
+                "failed_cross_check",
+            ),
             entry(4, ids[1], me, "out_of_order"),
+            signed_by(&stranger, 6, ids[2], me, "not_the_validators"),
             entry(7, ids[1], me, "page_not_found"),
+            tampered,
             entry(9, ids[0], me, "twice"),
         ];
     }

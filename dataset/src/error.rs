@@ -57,6 +57,9 @@ pub enum DatasetError {
     /// A downloaded file does not match its manifest entry.
     #[error("downloaded {path} does not match the manifest: {why}")]
     DownloadMismatch { path: String, why: String },
+    /// A validator's revocation log holds an entry not signed by the dataset's validator.
+    #[error("revocation {seq} from {url} is not the dataset validator's: {why}")]
+    BadRevocation { url: String, seq: u64, why: String },
 }
 
 impl DatasetError {
@@ -74,6 +77,7 @@ impl DatasetError {
             DatasetError::BadManifest { .. } => "bad_manifest",
             DatasetError::Http { .. } => "http_error",
             DatasetError::DownloadMismatch { .. } => "download_mismatch",
+            DatasetError::BadRevocation { .. } => "bad_revocation",
         }
     }
 

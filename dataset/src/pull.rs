@@ -10,6 +10,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use gleaner_protocol::PublicKey;
 use gleaner_protocol::api::{PATH_REVOCATIONS, Revocation};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::StatusCode;
@@ -143,10 +144,12 @@ pub struct RevokedRows {
 }
 
 /// Pages through the revocations of the validator at `validator` (its base URL) and keeps those
-/// that name a row of `rows` ([`crate::dataset_rows`]). A validator whose pages do not follow
-/// each other (a `seq` not above the one before) or do not end is refused.
+/// that name a row of `rows` ([`crate::dataset_rows`]). Every entry must be signed by `key`, the
+/// validator that signed the dataset's manifest. A validator whose pages do not follow each
+/// other (a `seq` not above the one before) or do not end is refused.
 pub async fn revoked_rows(
     validator: &str,
+    key: &PublicKey,
     rows: &HashMap<String, RowRef>,
     opts: &PullOptions,
 ) -> Result<RevokedRows, DatasetError> {
@@ -180,6 +183,15 @@ pub async fn revoked_rows(
                     format!("revocation {} listed after {after}: out of order", r.seq),
                 ));
             }
+            let foreign = |why: String| DatasetError::BadRevocation {
+                url: url.clone(),
+                seq: r.seq,
+                why,
+            };
+            if r.validator != *key {
+                return Err(foreign(format!("signed by {}, not {key}", r.validator)));
+            }
+            r.verify().map_err(|e| foreign(e.to_string()))?;
             after = r.seq;
         }
         found.listed += page.len() as u64;

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::receipt::Revocation;
 use crate::{Digest, EpochRoot, PublicKey, RewardLeaf};
 
 pub const PATH_REGISTER: &str = "/v1/nodes/register";
@@ -172,24 +173,6 @@ pub struct NodeStatus {
     /// learns of it. 0 from validators older than the field.
     #[serde(default)]
     pub records_revoked: u64,
-}
-
-/// One record a validator revoked after accepting it (a failed cross-check, a page found gone):
-/// its points were taken back, and a dataset exported before holds a row it no longer stands by.
-/// `GET /v1/revocations` lists them oldest first, a page at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revocation {
-    /// Position in the validator's revocation log; the next page starts after the last one's.
-    pub seq: u64,
-    /// The record's id (a dataset row's `id`).
-    pub record_id: Digest,
-    /// The node that submitted it (a dataset row's `node`).
-    pub node: PublicKey,
-    pub url: String,
-    /// The epoch the record was credited in.
-    pub epoch: u64,
-    /// Why, as a reason code: `failed_cross_check`, `page_not_found`, …
-    pub reason: String,
 }
 
 /// `GET /v1/epochs/{epoch}`: a closed epoch's signed root and every leaf of its reward tree.

@@ -49,7 +49,10 @@ pub use merkle::{
     MerkleTree, RewardLeaf, RewardTree, merkle_root, verify_proof, verify_reward_proof,
 };
 pub use outlinks::Outlinks;
-pub use receipt::{EPOCH_DOMAIN, EpochRoot, RECEIPT_DOMAIN, Receipt, RecordVerdict, Verdict};
+pub use receipt::{
+    EPOCH_DOMAIN, EpochRoot, RECEIPT_DOMAIN, REVOCATION_DOMAIN, Receipt, RecordVerdict, Revocation,
+    Verdict,
+};
 pub use record::{
     MAX_OUTLINKS, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES,
     MIN_FETCH_TIME_MS, OUTLINKS_READ, RECORD_DOMAIN, Record, RecordDraft, RobotsVerdict,

@@ -1,5 +1,6 @@
-//! `Receipt`: the validator's signed attestation of what it made of a batch, and `EpochRoot`, its
-//! signed publication of an epoch's reward tree.
+//! `Receipt`: the validator's signed attestation of what it made of a batch; `EpochRoot`, its
+//! signed publication of an epoch's reward tree; and `Revocation`, its signed word that a record
+//! it accepted no longer stands.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,8 @@ use crate::{Canon, Digest, ProtocolError, PublicKey, SecretKey, Signature};
 pub const RECEIPT_DOMAIN: &str = "gleaner/receipt/v1";
 /// Domain tag of an epoch root's signing bytes.
 pub const EPOCH_DOMAIN: &str = "gleaner/epoch/v1";
+/// Domain tag of a revocation's signing bytes.
+pub const REVOCATION_DOMAIN: &str = "gleaner/revocation/v1";
 
 /// What the validator decided about one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -211,5 +214,75 @@ impl EpochRoot {
     pub fn verify(&self) -> Result<(), ProtocolError> {
         self.validator
             .verify(&self.signing_bytes(), &self.signature, "epoch root")
+    }
+}
+
+/// One record a validator revoked after accepting it (a failed cross-check, a page found gone):
+/// its points were taken back, and a dataset exported before holds a row it no longer stands by.
+/// `GET /v1/revocations` lists them oldest first, a page at a time, each signed by the validator,
+/// so a lab can show which rows it dropped and why, and a node can trust what it is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// Position in the validator's revocation log; the next page starts after the last one's.
+    pub seq: u64,
+    /// The record's id (a dataset row's `id`).
+    pub record_id: Digest,
+    /// The node that submitted it (a dataset row's `node`).
+    pub node: PublicKey,
+    pub url: String,
+    /// The epoch the record was credited in.
+    pub epoch: u64,
+    /// Why, as a reason code: `failed_cross_check`, `page_not_found`, …
+    pub reason: String,
+    /// The validator that revoked it (a dataset manifest's `validator`).
+    pub validator: PublicKey,
+    pub signature: Signature,
+}
+
+impl Revocation {
+    /// The entry at `seq` of `key`'s revocation log, signed.
+    pub fn sign(
+        key: &SecretKey,
+        seq: u64,
+        record_id: Digest,
+        node: PublicKey,
+        url: String,
+        epoch: u64,
+        reason: String,
+    ) -> Self {
+        let mut r = Revocation {
+            seq,
+            record_id,
+            node,
+            url,
+            epoch,
+            reason,
+            validator: key.public(),
+            signature: Signature::from_bytes([0; 64]),
+        };
+        r.signature = key.sign(&r.signing_bytes());
+        r
+    }
+
+    /// Domain tag `gleaner/revocation/v1`, then `validator` 32 bytes, `seq` u64, `record_id` 32
+    /// bytes, `node` 32 bytes, `url` string, `epoch` u64, `reason` string.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut c = Canon::new(REVOCATION_DOMAIN);
+        c.key(&self.validator)
+            .u64(self.seq)
+            .digest(&self.record_id)
+            .key(&self.node)
+            .str(&self.url)
+            .u64(self.epoch)
+            .str(&self.reason);
+        c.finish()
+    }
+
+    /// Checks the signature against the entry's own `validator` key; the caller checks that key
+    /// is the validator it asked.
+    pub fn verify(&self) -> Result<(), ProtocolError> {
+        self.validator
+            .verify(&self.signing_bytes(), &self.signature, "revocation")
     }
 }

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use common::*;
 use gleaner_protocol::{
-    EpochRoot, MerkleTree, RequestAuth, RewardLeaf, RewardTree, SecretKey, merkle_root,
-    outlinks_digest, verify_proof, verify_reward_proof,
+    Digest, EpochRoot, MerkleTree, RequestAuth, Revocation, RewardLeaf, RewardTree, SecretKey,
+    merkle_root, outlinks_digest, verify_proof, verify_reward_proof,
 };
 use serde_json::{Value, json};
 
@@ -164,6 +164,30 @@ fn epoch() {
             "proof_for_node_hex": proof.iter().map(hex::encode).collect::<Vec<_>>(),
             "epoch_root_json": root,
             "epoch_signing_bytes_hex": hex::encode(root.signing_bytes()),
+        }),
+    );
+}
+
+#[test]
+fn revocation() {
+    let r = Revocation::sign(
+        &validator_key(),
+        17,
+        Digest::of(b"a revoked record"),
+        node_key().public(),
+        "https://example.org/a".into(),
+        3,
+        "failed_cross_check".into(),
+    );
+    r.verify().unwrap();
+    let mut forged = r.clone();
+    forged.reason = "page_not_found".into();
+    assert!(forged.verify().is_err(), "every field is signed");
+    check(
+        "revocation",
+        json!({
+            "revocation_json": r,
+            "signing_bytes_hex": hex::encode(r.signing_bytes()),
         }),
     );
 }

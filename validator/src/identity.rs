@@ -36,7 +36,7 @@ impl IdentityError {
     }
 }
 
-/// The validator's ed25519 key: signs receipts and epoch roots.
+/// The validator's ed25519 key: signs receipts, epoch roots and revocations.
 #[derive(Debug, Clone)]
 pub struct Identity {
     key: SecretKey,

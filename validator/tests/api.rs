@@ -892,6 +892,9 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
         (first.url.as_str(), first.epoch, first.reason.as_str()),
         (url, receipt.epoch, "failed_cross_check")
     );
+    // Signed by the validator that signed the receipt: a lab can show why it dropped the row.
+    assert_eq!(first.validator, receipt.validator);
+    first.verify().unwrap();
     let after: Vec<Revocation> = get(format!("{PATH_REVOCATIONS}?after={}", first.seq))
         .await
         .json()
@@ -915,9 +918,14 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     }
     // The lab's dataset, exported before, holds the row: the lab finds it by its id.
     let rows = gleaner_dataset::dataset_rows(&exported.dir, &exported.manifest).unwrap();
-    let found = gleaner_dataset::pull::revoked_rows(&net.url(""), &rows, &Default::default())
-        .await
-        .unwrap();
+    let found = gleaner_dataset::pull::revoked_rows(
+        &net.url(""),
+        &exported.manifest.validator,
+        &rows,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(found.listed, 1);
     let ids: Vec<&str> = found.rows.iter().map(|(row, _)| row.id.as_str()).collect();
     assert_eq!(ids, [first.record_id.to_string()]);

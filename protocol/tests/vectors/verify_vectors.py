@@ -176,6 +176,13 @@ def main(folder: Path) -> int:
     check("epoch: signing bytes", eb.hex() == v["epoch_signing_bytes_hex"])
     check("epoch: validator signature", verify(e["validator"], eb, e["signature"]))
 
+    v = json.loads((folder / "revocation.json").read_text())
+    r = v["revocation_json"]
+    vb = bytes(Canon("gleaner/revocation/v1").key(r["validator"]).u64(r["seq"]).hex(r["record_id"])
+               .key(r["node"]).str(r["url"]).u64(r["epoch"]).str(r["reason"]).buf)
+    check("revocation: signing bytes", vb.hex() == v["signing_bytes_hex"])
+    check("revocation: validator signature", verify(r["validator"], vb, r["signature"]))
+
     v = json.loads((folder / "request.json").read_text())
     hd = v["headers"]
     rb = bytes(Canon("gleaner/request/v1").str(v["method"]).str(v["path_and_query"]).i64(v["timestamp_ms"])

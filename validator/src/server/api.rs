@@ -24,7 +24,7 @@ use super::openapi::schema;
 use super::{AppState, blocking, peer_ip};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
-use crate::store::{CrawlRequest, LeaseParams, Network};
+use crate::store::{CrawlRequest, LeaseParams, Network, StoreError};
 
 /// How long a deferred lease asks its node to wait, milliseconds: spread so that the nodes turned
 /// away together do not all come back together.
@@ -733,9 +733,20 @@ pub(super) async fn revocations(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (node, page) = revocations_query(query.as_deref())?;
-    let store = s.store().clone();
-    let found =
-        blocking(move || store.revocations(page.after, page.limit + 1, node.as_ref())).await??;
+    let state = s.clone();
+    let found = blocking(move || {
+        let entries = state
+            .store()
+            .revocations(page.after, page.limit + 1, node.as_ref())?;
+        let key = state.identity().secret();
+        Ok::<_, StoreError>(
+            entries
+                .into_iter()
+                .map(|e| e.signed(key))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await??;
     let path = match node {
         Some(k) => format!("{PATH_REVOCATIONS}?node={k}"),
         None => PATH_REVOCATIONS.to_string(),

@@ -263,6 +263,11 @@ pub mod schema {
         pub epoch: u64,
         /// Reason code: `failed_cross_check`, `page_not_found`, …
         pub reason: String,
+        /// The validator's key, base58 (a dataset manifest's `validator`).
+        pub validator: String,
+        /// ed25519 signature, base58, over the entry's signing bytes (domain tag
+        /// `gleaner/revocation/v1`; `gleaner_protocol::Revocation::signing_bytes`).
+        pub signature: String,
     }
 
     #[derive(ToSchema)]

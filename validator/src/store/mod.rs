@@ -47,7 +47,7 @@ pub use jobs::{
 pub use nodes::{Network, NodeStanding};
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow,
-    ReasonCount,
+    ReasonCount, RevocationEntry,
 };
 pub use sitemaps::{
     MAX_CHILD_SITEMAPS, MAX_SITEMAP_DEPTH, SitemapApplied, SitemapJob, SitemapOutcome,

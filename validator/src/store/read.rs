@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use gleaner_protocol::api::Revocation;
 use gleaner_protocol::{Digest, EpochRoot, PublicKey, Receipt, Record};
+use gleaner_protocol::{Revocation, SecretKey};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
@@ -122,6 +122,32 @@ pub struct NetworkStats {
     pub urls_seen: u64,
     /// Closed epochs, newest first.
     pub epochs: Vec<EpochRoot>,
+}
+
+/// One entry of the revocation log as stored; the server signs it ([`RevocationEntry::signed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationEntry {
+    pub seq: u64,
+    pub record_id: Digest,
+    pub node: PublicKey,
+    pub url: String,
+    pub epoch: u64,
+    pub reason: String,
+}
+
+impl RevocationEntry {
+    /// The entry as published: signed by the validator's `key`.
+    pub fn signed(self, key: &SecretKey) -> Revocation {
+        Revocation::sign(
+            key,
+            self.seq,
+            self.record_id,
+            self.node,
+            self.url,
+            self.epoch,
+            self.reason,
+        )
+    }
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -411,7 +437,7 @@ impl Store {
         after: i64,
         limit: usize,
         node: Option<&PublicKey>,
-    ) -> Result<Vec<Revocation>, StoreError> {
+    ) -> Result<Vec<RevocationEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut args: Vec<rusqlite::types::Value> = vec![after.into(), limit.into()];
         args.extend(node.map(|k| k.to_string().into()));
@@ -428,7 +454,7 @@ impl Store {
     }
 
     /// The `limit` newest revocations, newest first (the console lists them).
-    pub fn latest_revocations(&self, limit: usize) -> Result<Vec<Revocation>, StoreError> {
+    pub fn latest_revocations(&self, limit: usize) -> Result<Vec<RevocationEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.revocation_rows(
             "SELECT seq, record_id, node, url, epoch, reason FROM revocations
@@ -442,7 +468,7 @@ impl Store {
         &self,
         sql: &str,
         args: Vec<rusqlite::types::Value>,
-    ) -> Result<Vec<Revocation>, StoreError> {
+    ) -> Result<Vec<RevocationEntry>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(sql).op("revocations")?;
         let rows = stmt
@@ -460,7 +486,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (seq, record, node, url, epoch, reason) = row.op("revocations")?;
-            out.push(Revocation {
+            out.push(RevocationEntry {
                 seq: u64::try_from(seq).unwrap_or(0),
                 record_id: digest_from(&record, "record id")?,
                 node: key_from(&node, "node key")?,
