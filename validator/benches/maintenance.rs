@@ -7,8 +7,10 @@
 //! the check reads every body back (JSON parse, record id, text digest), every receipt, the
 //! ledger's totals and the epoch roots; the backup snapshots the database and copies the
 //! committed segments, here from the page cache (a fresh process reading a cold disk would add
-//! the disk's read time). Last, the network statistics the console and `GET /v1/admin/stats`
-//! read (`Store::network_stats`), which count the records by verdict and reason.
+//! the disk's read time). Then the network statistics the console and `GET /v1/admin/stats`
+//! read (`Store::network_stats`), which count the records by verdict and reason. Last, a full
+//! page of `GET /v1/revocations` (1,000 entries, read from the log and each signed) after
+//! 1,000 accepted records are revoked.
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -81,13 +83,36 @@ fn main() {
         stats.push(t.elapsed());
         assert_eq!(s.records_total, records as u64);
     }
+    // Revoked as a failed cross-check revokes: the log's trigger appends each.
+    let revoked = rusqlite::Connection::open(data.join(gleaner_validator::store::DB_FILE))
+        .unwrap()
+        .execute(
+            "UPDATE records SET verdict = 'revoked', reason = 'failed_cross_check'
+              WHERE seq IN (SELECT seq FROM records WHERE verdict = 'accepted' LIMIT 1000)",
+            [],
+        )
+        .unwrap();
+    let mut pages = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let page: Vec<_> = store
+            .revocations(0, 1_000, None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.signed(identity.secret()))
+            .collect();
+        pages.push(t.elapsed());
+        assert_eq!(page.len(), revoked);
+    }
     let (check, backup, stats) = (median(checks), median(backups), median(stats));
     println!(
-        "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s, network stats {:.1} ms",
+        "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s, network stats {:.1} ms, \
+         a page of {revoked} revocations read and signed {:.1} ms",
         check.as_secs_f64(),
         records as f64 / check.as_secs_f64(),
         backup.as_secs_f64(),
-        stats.as_secs_f64() * 1e3
+        stats.as_secs_f64() * 1e3,
+        median(pages).as_secs_f64() * 1e3
     );
 }
 
