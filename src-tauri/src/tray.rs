@@ -177,16 +177,25 @@ pub fn show_status<R: Runtime>(app: &AppHandle<R>, status: &Status) {
 
 /// Updates the "today" line (no-op without a tray).
 pub fn show_today<R: Runtime>(app: &AppHandle<R>, stats: &Stats) {
-    if let Some(ui) = app.try_state::<TrayUi<R>>() {
-        let text = format!(
-            "Today: {} · {} points",
-            format_bytes(stats.bandwidth.today_bytes),
-            stats.points.credited + stats.points.pending
-        );
-        if let Err(err) = ui.today.set_text(text) {
-            tracing::warn!(%err, "could not update the tray");
-        }
+    if let Some(ui) = app.try_state::<TrayUi<R>>()
+        && let Err(err) = ui.today.set_text(today_line(stats))
+    {
+        tracing::warn!(%err, "could not update the tray");
     }
+}
+
+/// The tray's "today" line: today's traffic, and the points the validators stand by (credited
+/// by receipts, less what revocations took back; the open epoch's receipts are among them).
+/// Validators' numbers may be anything, so nothing here can overflow.
+fn today_line(stats: &Stats) -> String {
+    format!(
+        "Today: {} · {} points",
+        format_bytes(stats.bandwidth.today_bytes),
+        stats
+            .points
+            .credited
+            .saturating_sub(stats.points.taken_back)
+    )
 }
 
 /// 1536 → "1.5 KB", as the dashboard writes it.
@@ -215,6 +224,23 @@ mod tests {
             assert_eq!(MenuId::parse(id.as_str()), Some(id));
         }
         assert_eq!(MenuId::parse("nope"), None);
+    }
+
+    #[test]
+    fn the_today_line_counts_what_validators_stand_by() {
+        let mut stats = Stats::default();
+        stats.bandwidth.today_bytes = 1536;
+        stats.points.credited = 10_930;
+        stats.points.taken_back = 23;
+        stats.points.pending = 412;
+        assert_eq!(today_line(&stats), "Today: 1.5 KB · 10907 points");
+        stats.points.credited = u64::MAX;
+        stats.points.pending = u64::MAX;
+        stats.points.taken_back = 0;
+        assert_eq!(
+            today_line(&stats),
+            format!("Today: 1.5 KB · {} points", u64::MAX)
+        );
     }
 
     #[test]
