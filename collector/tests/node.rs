@@ -647,6 +647,23 @@ async fn node_with_three_pages() -> (Site, Stub, tempfile::TempDir, Node) {
     (site, stub, dir, node)
 }
 
+/// What `gleaner [--json] status` prints for the node in `dir` with `validators` configured,
+/// having exited 0 (`status` contacts nobody: it shows what the store keeps).
+async fn status_of(dir: &Path, validators: &str, json: bool) -> String {
+    let mut c = gleaner(dir);
+    c.env("GLEANER_VALIDATORS", validators);
+    if json {
+        c.arg("--json");
+    }
+    let out = c.arg("status").output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `claimant`'s leaf in `tree` and its proof, against the signed `root`, as a validator serves it.
 fn proof_of(
     tree: &gleaner_protocol::RewardTree,
@@ -930,22 +947,8 @@ async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
     );
     drop(node);
 
-    let status = |json: bool| {
-        let mut c = gleaner(dir.path());
-        c.env("GLEANER_VALIDATORS", format!("{gone}, http://127.0.0.1:9"));
-        if json {
-            c.arg("--json");
-        }
-        c.arg("status");
-        c
-    };
-    let out = status(false).output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let validators = format!("{gone}, http://127.0.0.1:9");
+    let text = status_of(dir.path(), &validators, false).await;
     assert!(
         text.contains(&format!("validator  {gone} (last answer ")),
         "{text}"
@@ -960,8 +963,8 @@ async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
         text.contains("validator  http://127.0.0.1:9 (no answer seen yet)"),
         "{text}"
     );
-    let out = status(true).output().await.unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&status_of(dir.path(), &validators, true).await).unwrap();
     let shown = &v["stats"]["validators"];
     assert_eq!(shown[0]["standing"]["records_revoked"], 3, "{v}");
     assert_eq!(shown[0]["claim"]["amount"], 40, "{v}");
@@ -1160,22 +1163,7 @@ async fn revoked_records_are_read_from_the_validators_log_and_shown() {
     drop(node);
 
     // `gleaner status` lists them, newest first, and says what was taken back.
-    let status = |json: bool| {
-        let mut c = gleaner(dir.path());
-        c.env("GLEANER_VALIDATORS", stub.url());
-        if json {
-            c.arg("--json");
-        }
-        c.arg("status");
-        c
-    };
-    let out = status(false).output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = status_of(dir.path(), &stub.url(), false).await;
     assert!(
         text.contains("5 accepted records revoked later by validators' checks, the newest:"),
         "{text}"
@@ -1188,8 +1176,8 @@ async fn revoked_records_are_read_from_the_validators_log_and_shown() {
         text.contains("points     30 credited, 20 of them taken back by revocations"),
         "{text}"
     );
-    let out = status(true).output().await.unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&status_of(dir.path(), &stub.url(), true).await).unwrap();
     assert_eq!(v["revoked"].as_array().map(Vec::len), Some(3), "{v}");
     assert_eq!(v["revoked"][1]["reason"], "page_not_found", "{v}");
     assert_eq!(v["stats"]["points"]["taken_back"], 20, "{v}");
