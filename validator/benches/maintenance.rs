@@ -10,14 +10,14 @@
 //! the disk's read time). Then the network statistics the console and `GET /v1/admin/stats`
 //! read (`Store::network_stats`), which count the records by verdict and reason. Last, a full
 //! page of `GET /v1/revocations` (1,000 entries, read from the log and each signed) after
-//! 1,000 accepted records are revoked.
+//! 1,000 accepted records are revoked, then the same page served again (signatures kept).
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
-use gleaner_validator::identity::KEY_FILE;
+use gleaner_validator::identity::{KEY_FILE, RevocationSigner};
 use gleaner_validator::testkit::fill_store;
 use gleaner_validator::{Identity, Store};
 
@@ -92,27 +92,27 @@ fn main() {
             [],
         )
         .unwrap();
-    let mut pages = Vec::new();
+    // The page as a fresh server signs it, then as it serves it again (signatures kept).
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        let t = Instant::now();
-        let page: Vec<_> = store
-            .revocations(0, 1_000, None)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.signed(identity.secret()))
-            .collect();
-        pages.push(t.elapsed());
-        assert_eq!(page.len(), revoked);
+        let signer = RevocationSigner::new(identity.clone());
+        for times in [&mut cold, &mut warm] {
+            let t = Instant::now();
+            let page = signer.sign(store.revocations(0, 1_000, None).unwrap());
+            times.push(t.elapsed());
+            assert_eq!(page.len(), revoked);
+        }
     }
     let (check, backup, stats) = (median(checks), median(backups), median(stats));
     println!(
         "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s, network stats {:.1} ms, \
-         a page of {revoked} revocations read and signed {:.1} ms",
+         a page of {revoked} revocations read and signed {:.1} ms ({:.1} ms served again)",
         check.as_secs_f64(),
         records as f64 / check.as_secs_f64(),
         backup.as_secs_f64(),
         stats.as_secs_f64() * 1e3,
-        median(pages).as_secs_f64() * 1e3
+        median(cold).as_secs_f64() * 1e3,
+        median(warm).as_secs_f64() * 1e3
     );
 }
 

@@ -4,7 +4,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use gleaner_protocol::{PublicKey, SecretKey};
+use gleaner_protocol::{Digest, PublicKey, Revocation, SecretKey, Signature};
+
+use crate::store::RevocationEntry;
 
 /// File name of the validator's secret key inside the data directory: 64 hex digits (the ed25519
 /// seed) and a newline, readable by the owner only.
@@ -115,3 +117,111 @@ impl Identity {
 
 /// blake3 key-derivation context of [`Identity::sampling_key`].
 const SAMPLING_KEY_CONTEXT: &str = "gleaner validator 2026-12-06 cross-check sampling key";
+
+/// Most revocation signatures a [`RevocationSigner`] keeps: the log's first 200,000 entries
+/// (~20 MB), the ones every lab's full read starts with.
+const MAX_KEPT_SIGNATURES: usize = 200_000;
+
+/// Signs the revocation log's entries as they are served ([`crate::store::RevocationEntry`]).
+/// Entries never change and ed25519 signatures are deterministic, so each entry's signature is
+/// kept once made (up to [`MAX_KEPT_SIGNATURES`]): a page asked for again costs a read, not a
+/// thousand signatures, and a client asking for pages in a loop cannot make the validator sign
+/// without end.
+#[derive(Debug)]
+pub struct RevocationSigner {
+    identity: Identity,
+    /// `seq` → the record id it was signed for, and the signature.
+    signed: std::sync::Mutex<std::collections::HashMap<u64, (Digest, Signature)>>,
+    max_kept: usize,
+}
+
+impl RevocationSigner {
+    pub fn new(identity: Identity) -> Self {
+        RevocationSigner::keeping(identity, MAX_KEPT_SIGNATURES)
+    }
+
+    /// A signer that keeps at most `max_kept` signatures.
+    pub fn keeping(identity: Identity, max_kept: usize) -> Self {
+        RevocationSigner {
+            identity,
+            signed: std::sync::Mutex::default(),
+            max_kept,
+        }
+    }
+
+    /// How many signatures are kept.
+    pub fn kept(&self) -> usize {
+        self.signed.lock().map_or(0, |s| s.len())
+    }
+
+    /// `entries`, each signed; the signing happens outside the lock.
+    pub fn sign(&self, entries: Vec<RevocationEntry>) -> Vec<Revocation> {
+        let lock = || self.signed.lock().unwrap_or_else(|p| p.into_inner());
+        let kept: Vec<Option<Signature>> = {
+            let signed = lock();
+            entries
+                .iter()
+                .map(|e| {
+                    signed
+                        .get(&e.seq)
+                        .filter(|(id, _)| *id == e.record_id)
+                        .map(|&(_, s)| s)
+                })
+                .collect()
+        };
+        let validator = self.identity.public();
+        let out: Vec<Revocation> = entries
+            .into_iter()
+            .zip(kept)
+            .map(|(e, kept)| match kept {
+                Some(signature) => e.with_signature(validator, signature),
+                None => e.signed(self.identity.secret()),
+            })
+            .collect();
+        let mut signed = lock();
+        for r in &out {
+            if signed.len() >= self.max_kept {
+                break;
+            }
+            signed.entry(r.seq).or_insert((r.record_id, r.signature));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn entry(seq: u64, record: &[u8]) -> RevocationEntry {
+        RevocationEntry {
+            seq,
+            record_id: Digest::of(record),
+            node: SecretKey::from_bytes(&[1; 32]).public(),
+            url: format!("https://example.org/{seq}"),
+            epoch: 1,
+            reason: "failed_cross_check".into(),
+        }
+    }
+
+    #[test]
+    fn revocations_are_signed_once_and_alike_every_time() {
+        let identity = Identity::from_key(SecretKey::from_bytes(&[3; 32]));
+        let signer = RevocationSigner::keeping(identity.clone(), 2);
+        let first = signer.sign(vec![entry(1, b"a"), entry(2, b"b"), entry(3, b"c")]);
+        assert_eq!(signer.kept(), 2, "no more than it may keep");
+        for r in &first {
+            r.verify().unwrap();
+            assert_eq!(r.validator, identity.public());
+        }
+        // Asked again (kept or not), the same bytes: ed25519 is deterministic.
+        let again = signer.sign(vec![entry(1, b"a"), entry(2, b"b"), entry(3, b"c")]);
+        assert_eq!(again, first);
+        // A kept signature is never put on other content.
+        let other = signer.sign(vec![entry(1, b"not a")]).remove(0);
+        other.verify().unwrap();
+        assert_ne!(other.signature, first[0].signature);
+    }
+}

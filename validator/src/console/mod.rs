@@ -75,11 +75,10 @@ async fn overview(State(state): State<AppState>) -> Result<axum::Json<Overview>,
     let s = state.clone();
     let (stats, revocations) = crate::server::blocking(move || {
         let store = s.store();
-        let key = s.identity().secret();
         let latest = store.latest_revocations(LATEST_REVOCATIONS)?;
         Ok::<_, crate::store::StoreError>((
             store.network_stats(now)?,
-            latest.into_iter().map(|e| e.signed(key)).collect(),
+            s.revocation_signer().sign(latest),
         ))
     })
     .await?

@@ -738,13 +738,7 @@ pub(super) async fn revocations(
         let entries = state
             .store()
             .revocations(page.after, page.limit + 1, node.as_ref())?;
-        let key = state.identity().secret();
-        Ok::<_, StoreError>(
-            entries
-                .into_iter()
-                .map(|e| e.signed(key))
-                .collect::<Vec<_>>(),
-        )
+        Ok::<_, StoreError>(state.revocation_signer().sign(entries))
     })
     .await??;
     let path = match node {

@@ -33,7 +33,7 @@ use tower::ServiceBuilder;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::identity::Identity;
+use crate::identity::{Identity, RevocationSigner};
 use crate::store::Store;
 pub use auth::NonceCache;
 pub use error::{ApiError, PROBLEM_CONTENT_TYPE};
@@ -48,6 +48,8 @@ pub struct AppState {
 struct Inner {
     store: Arc<Store>,
     identity: Identity,
+    /// Signs the revocation log as it is served, keeping the signatures made.
+    revocations: RevocationSigner,
     config: Config,
     clock: Clock,
     nonces: auth::NonceMutex,
@@ -91,6 +93,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                revocations: RevocationSigner::new(identity.clone()),
                 identity,
                 config,
                 clock,
@@ -114,6 +117,11 @@ impl AppState {
     /// The validator's identity.
     pub fn identity(&self) -> &Identity {
         &self.inner.identity
+    }
+
+    /// Signs revocation log entries for serving.
+    pub fn revocation_signer(&self) -> &RevocationSigner {
+        &self.inner.revocations
     }
 
     /// The settings.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use gleaner_protocol::{Digest, EpochRoot, PublicKey, Receipt, Record};
-use gleaner_protocol::{Revocation, SecretKey};
+use gleaner_protocol::{Revocation, SecretKey, Signature};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
@@ -147,6 +147,21 @@ impl RevocationEntry {
             self.epoch,
             self.reason,
         )
+    }
+
+    /// The entry with a signature `validator` made of it before
+    /// ([`crate::identity::RevocationSigner`] keeps them).
+    pub fn with_signature(self, validator: PublicKey, signature: Signature) -> Revocation {
+        Revocation {
+            seq: self.seq,
+            record_id: self.record_id,
+            node: self.node,
+            url: self.url,
+            epoch: self.epoch,
+            reason: self.reason,
+            validator,
+            signature,
+        }
     }
 }
 
