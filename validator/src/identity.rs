@@ -124,7 +124,7 @@ const MAX_KEPT_SIGNATURES: usize = 200_000;
 
 /// Signs the revocation log's entries as they are served ([`crate::store::RevocationEntry`]).
 /// Entries never change and ed25519 signatures are deterministic, so each entry's signature is
-/// kept once made (up to [`MAX_KEPT_SIGNATURES`]): a page asked for again costs a read, not a
+/// kept once made (the first 200,000): a page asked for again costs a read, not a
 /// thousand signatures, and a client asking for pages in a loop cannot make the validator sign
 /// without end.
 #[derive(Debug)]

@@ -733,12 +733,11 @@ pub(super) async fn revocations(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (node, page) = revocations_query(query.as_deref())?;
-    let state = s.clone();
     let found = blocking(move || {
-        let entries = state
+        let entries = s
             .store()
             .revocations(page.after, page.limit + 1, node.as_ref())?;
-        Ok::<_, StoreError>(state.revocation_signer().sign(entries))
+        Ok::<_, StoreError>(s.revocation_signer().sign(entries))
     })
     .await??;
     let path = match node {
