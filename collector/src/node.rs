@@ -574,6 +574,15 @@ impl Node {
         Ok(())
     }
 
+    /// What became of the newest record of each of `urls` (pages fetched on this connection):
+    /// queued, the receipt's verdict, or revoked since. URLs without a record are absent.
+    pub fn page_outcomes(
+        &self,
+        urls: &[&str],
+    ) -> Result<HashMap<String, crate::store::PageOutcome>, NodeError> {
+        Ok(self.inner.store.page_outcomes(urls)?)
+    }
+
     /// This node's records that validators revoked after accepting them, newest first, at most
     /// `max` (as kept from their revocation logs at each standing refresh).
     pub fn revoked(&self, max: usize) -> Result<Vec<RevokedRecord>, NodeError> {

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS records(
   points INTEGER
 );
 CREATE INDEX IF NOT EXISTS records_state ON records(state, validator);
+CREATE INDEX IF NOT EXISTS records_url ON records(url, fetched_at_ms);
 CREATE TABLE IF NOT EXISTS batches(
   id TEXT PRIMARY KEY,
   validator TEXT NOT NULL,
@@ -219,6 +220,18 @@ pub struct RevokedRecord {
     pub known: bool,
     /// When this node learned of it (Unix ms).
     pub at_ms: i64,
+}
+
+/// What became of a fetched page's record ([`Store::page_outcomes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageOutcome {
+    /// `queued` until a receipt says; then the receipt's verdict (`accepted`, `duplicate`,
+    /// `rejected`), or `revoked` once a validator's revocation log names the record.
+    pub outcome: String,
+    /// The receipt's reason code (`ok` when accepted), or the revocation's.
+    pub reason: Option<String>,
+    /// Points the receipt credited (0 once revoked: they were taken back).
+    pub points: u64,
 }
 
 /// Revocations kept for one validator, summed.
@@ -920,6 +933,57 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(kept)
+    }
+
+    /// What became of the newest record stored for each of `urls` (a URL with none is absent).
+    pub fn page_outcomes(
+        &self,
+        urls: &[&str],
+    ) -> Result<std::collections::HashMap<String, PageOutcome>, StoreError> {
+        let db = self.db()?;
+        let mut st = db.prepare_cached(
+            "SELECT r.state, r.verdict, r.reason, r.points, v.reason
+             FROM records r
+             LEFT JOIN revocations v ON v.validator = r.validator AND v.record_id = r.id
+             WHERE r.url = ?1 ORDER BY r.fetched_at_ms DESC LIMIT 1",
+        )?;
+        let mut out = std::collections::HashMap::new();
+        for &url in urls {
+            let row = st
+                .query_row(params![url], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((state, verdict, reason, points, revoked)) = row else {
+                continue;
+            };
+            let points = points.unwrap_or(0).max(0) as u64;
+            let outcome = match (state.as_str(), verdict, revoked) {
+                ("receipted", _, Some(why)) => PageOutcome {
+                    outcome: "revoked".into(),
+                    reason: Some(why),
+                    points: 0,
+                },
+                ("receipted", Some(verdict), None) => PageOutcome {
+                    outcome: verdict,
+                    reason,
+                    points,
+                },
+                _ => PageOutcome {
+                    outcome: "queued".into(),
+                    reason: None,
+                    points: 0,
+                },
+            };
+            out.insert(url.to_string(), outcome);
+        }
+        Ok(out)
     }
 
     /// Revocations kept for `validator` (every validator: `None`), summed.

@@ -1108,6 +1108,25 @@ async fn revoked_records_are_read_from_the_validators_log_and_shown() {
     );
     assert_eq!(revoked[0].record_id, ids[1].to_string());
     assert_eq!(revoked[0].url, "https://example.org/7");
+    // Each fetched page says what became of it: two revoked (their reasons), one accepted.
+    let pages: Vec<String> = (0..3).map(|i| site.url(&format!("/page/{i}"))).collect();
+    let mut asked_for: Vec<&str> = pages.iter().map(String::as_str).collect();
+    asked_for.push("http://nowhere.example/");
+    let outcomes = node.page_outcomes(&asked_for).unwrap();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    let mut seen: Vec<_> = outcomes
+        .values()
+        .map(|o| (o.outcome.as_str(), o.reason.as_deref(), o.points))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("accepted", Some("ok"), 10),
+            ("revoked", Some("failed_cross_check"), 0),
+            ("revoked", Some("page_not_found"), 0)
+        ]
+    );
     let event = loop {
         match events.try_recv() {
             Ok(NodeEvent::Revoked {

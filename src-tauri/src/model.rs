@@ -218,6 +218,21 @@ pub struct ActivityEntry {
     pub verdict: ActivityVerdict,
     pub reason: Option<String>,
     pub detail: String,
+    /// For a page fetched: what became of its record (none for robots.txt, refusals and
+    /// failures, or a request whose URL no stored record carries).
+    pub outcome: Option<PageOutcome>,
+}
+
+/// What became of a fetched page's record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageOutcome {
+    /// `queued` (no receipt yet), `accepted`, `duplicate`, `rejected` or `revoked`.
+    pub outcome: String,
+    /// The receipt's or the revocation's reason code.
+    pub reason: Option<String>,
+    /// Points credited (0 once revoked).
+    pub points: u64,
 }
 
 /// Most rows one activity page returns: the UI shows 25; this bounds a hostile or buggy caller.
@@ -548,6 +563,7 @@ mod tests {
             verdict: ActivityVerdict::Failed,
             reason: Some("robots_disallowed".into()),
             detail: "Disallow: /x".into(),
+            outcome: None,
         };
         let mut out = Vec::new();
         assert_eq!(write_csv([&e], &mut out).unwrap(), 1);

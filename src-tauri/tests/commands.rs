@@ -312,9 +312,19 @@ fn activity_of_real_fetches_filters_and_exports() {
     let node =
         CollectorNode::open(&dir.path().join("config.toml"), &dir.path().join("node")).unwrap();
     for path in ["/a", "/b", "/private"] {
-        let _ = tauri::async_runtime::block_on(
+        let fetched = tauri::async_runtime::block_on(
             node.library().fetch_one(&format!("http://{site}{path}")),
         );
+        // `/a`'s record waits in the queue for a validator: its row says so.
+        if path == "/a" {
+            let record = fetched.unwrap();
+            assert!(
+                node.library()
+                    .store()
+                    .insert_record("http://validator.invalid", &record)
+                    .unwrap()
+            );
+        }
     }
     drop(node);
     let h = harness(dir.path());
@@ -328,10 +338,25 @@ fn activity_of_real_fetches_filters_and_exports() {
             .iter()
             .any(|e| e["robots"] == true && e["url"].as_str().unwrap().ends_with("/robots.txt"))
     );
+    let a = entries
+        .iter()
+        .find(|e| e["verdict"] == "ok" && e["url"].as_str().unwrap().ends_with("/a"))
+        .unwrap();
+    assert_eq!(
+        a["outcome"],
+        json!({"outcome": "queued", "reason": null, "points": 0})
+    );
+    let b = entries
+        .iter()
+        .find(|e| e["verdict"] == "ok" && e["url"].as_str().unwrap().ends_with("/b"))
+        .unwrap();
+    assert!(b["outcome"].is_null(), "no record kept: {b}");
     assert!(
         entries
             .iter()
-            .any(|e| e["verdict"] == "ok" && e["url"].as_str().unwrap().ends_with("/a"))
+            .filter(|e| e["robots"] == true || e["verdict"] != "ok")
+            .all(|e| e["outcome"].is_null()),
+        "{all}"
     );
 
     let refused = h.ok(

@@ -146,6 +146,17 @@ export interface ActivityEntry {
   /** Reason code for refused/failed entries, e.g. `robots_disallowed`. */
   reason: string | null;
   detail: string;
+  /** For a page fetched: what became of its record (null when no stored record carries its URL). */
+  outcome: PageOutcome | null;
+}
+
+/** What became of a fetched page's record. */
+export interface PageOutcome {
+  outcome: 'queued' | 'accepted' | 'duplicate' | 'rejected' | 'revoked';
+  /** The receipt's or the revocation's reason code. */
+  reason: string | null;
+  /** Points credited (0 once revoked). */
+  points: number;
 }
 
 export interface ActivityQuery {

@@ -9,6 +9,7 @@ import type {
   BridgeError,
   BridgeEvent,
   ExportResult,
+  PageOutcome,
   Settings,
   Stats,
   Status,
@@ -44,6 +45,14 @@ const REASONS: Record<string, string | null> = {
   failed: 'robots_disallowed',
 };
 
+const OUTCOMES: PageOutcome[] = [
+  { outcome: 'accepted', reason: 'ok', points: 12 },
+  { outcome: 'queued', reason: null, points: 0 },
+  { outcome: 'duplicate', reason: 'near_duplicate', points: 0 },
+  { outcome: 'rejected', reason: 'gopher_word_count', points: 0 },
+  { outcome: 'revoked', reason: 'page_not_found', points: 0 },
+];
+
 function makeActivity(count: number): ActivityEntry[] {
   const out: ActivityEntry[] = [];
   for (let i = 0; i < count; i++) {
@@ -61,6 +70,7 @@ function makeActivity(count: number): ActivityEntry[] {
       verdict,
       reason: REASONS[verdict],
       detail: verdict === 'failed' ? 'Disallow: /page/' : '',
+      outcome: verdict === 'ok' ? OUTCOMES[i % OUTCOMES.length] : null,
     });
   }
   return out;

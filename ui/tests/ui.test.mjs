@@ -93,6 +93,11 @@ describe('dashboard', () => {
     await page.click('#nav-activity');
     await waitState(page, 'activity', 'ready');
     assert.equal(await page.locator('#activity-table tbody tr').count(), 25);
+    // What a validator made of each page fetched whole; nothing for what was refused.
+    const validatorCell = (row) => page.locator(`#activity-table tbody tr:nth-child(${row}) .validator-outcome`).innerText();
+    assert.equal(await validatorCell(1), 'Accepted · 12 points');
+    assert.equal(await validatorCell(5), 'Revoked: page not found');
+    assert.equal(await validatorCell(7), '—');
     await page.screenshot({ path: join(shots, 'ui-activity.png'), fullPage: true });
 
     await page.click('#nav-settings');

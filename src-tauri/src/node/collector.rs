@@ -18,8 +18,8 @@ use super::{NodeApi, NodeEvent};
 use crate::error::AppError;
 use crate::model::{
     ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, ClaimCheck,
-    EpochPoints, NodeSettings, NodeState, NodeStatus, Pages, Points, ReasonCount, ReceiptSummary,
-    RevokedPage, Schedule, Stats, ValidatorHealth, write_csv,
+    EpochPoints, NodeSettings, NodeState, NodeStatus, PageOutcome, Pages, Points, ReasonCount,
+    ReceiptSummary, RevokedPage, Schedule, Stats, ValidatorHealth, write_csv,
 };
 
 /// Events buffered per subscriber: a slow window skips old ones rather than stalling the node.
@@ -214,6 +214,7 @@ fn entry(i: usize, e: gleaner_collector::ActivityEntry) -> ActivityEntry {
         verdict,
         reason,
         detail: e.detail,
+        outcome: None,
     }
 }
 
@@ -405,11 +406,31 @@ impl NodeApi for CollectorNode {
         domains.sort();
         domains.dedup();
         let total = all.len() as u64;
-        let entries = all
+        let mut entries: Vec<ActivityEntry> = all
             .into_iter()
             .skip(query.offset as usize)
             .take(query.limit as usize)
             .collect();
+        // What became of each page fetched on this page of the log (a record carries its job's
+        // URL, which may be a redirect's first hop).
+        let fetched = |e: &ActivityEntry| {
+            !e.robots && matches!(e.verdict, ActivityVerdict::Ok | ActivityVerdict::Redirect)
+        };
+        let pages: Vec<&str> = entries
+            .iter()
+            .filter(|e| fetched(e))
+            .map(|e| e.url.as_str())
+            .collect();
+        let mut outcomes = self.node.page_outcomes(&pages).map_err(node_err)?;
+        for e in &mut entries {
+            if fetched(e) {
+                e.outcome = outcomes.remove(&e.url).map(|o| PageOutcome {
+                    outcome: o.outcome,
+                    reason: o.reason,
+                    points: o.points,
+                });
+            }
+        }
         Ok(ActivityPage {
             entries,
             total,

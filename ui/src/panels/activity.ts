@@ -1,7 +1,7 @@
 // The activity log: every request made on this connection, searchable, filterable, exportable.
 
-import { toBridgeError, type ActivityPage, type ActivityQuery, type Bridge } from '../bridge';
-import { Panel, formatBytes, formatTime, h, humanCode } from '../dom';
+import { toBridgeError, type ActivityPage, type ActivityQuery, type Bridge, type PageOutcome } from '../bridge';
+import { Panel, formatBytes, formatNumber, formatTime, h, humanCode } from '../dom';
 
 /** Rows per page: enough to scan, small enough to render instantly. */
 const PAGE_SIZE = 25;
@@ -14,6 +14,22 @@ const VERDICT_LABELS: Record<(typeof VERDICTS)[number], string> = {
   failed: 'Failed',
   refused: 'Refused (not requested)',
 };
+
+/** What a validator made of a fetched page, in words. */
+function outcomeText(o: PageOutcome): string {
+  switch (o.outcome) {
+    case 'queued':
+      return 'Awaiting receipt';
+    case 'accepted':
+      return `Accepted · ${formatNumber(o.points)} points`;
+    case 'duplicate':
+      return 'Duplicate';
+    case 'rejected':
+      return o.reason ? `Rejected: ${humanCode(o.reason)}` : 'Rejected';
+    case 'revoked':
+      return o.reason ? `Revoked: ${humanCode(o.reason)}` : 'Revoked';
+  }
+}
 
 export class ActivityPanel {
   readonly panel: Panel;
@@ -101,6 +117,7 @@ export class ActivityPanel {
         h('td', { class: 'num' }, e.status ?? '—'),
         h('td', { class: 'num' }, formatBytes(e.bytes)),
         h('td', {}, h('span', { class: `verdict v-${e.verdict}` }, VERDICT_LABELS[e.verdict]), e.reason ? h('span', { class: 'small' }, ` ${humanCode(e.reason)}`) : null),
+        h('td', { class: 'validator-outcome' }, e.outcome ? outcomeText(e.outcome) : '—'),
       ),
     );
     const first = this.query.offset + 1;
@@ -119,7 +136,7 @@ export class ActivityPanel {
         h(
           'table',
           { id: 'activity-table' },
-          h('thead', {}, h('tr', {}, ...['Time', 'Method', 'Address', 'HTTP', 'Size', 'Outcome'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('thead', {}, h('tr', {}, ...['Time', 'Method', 'Address', 'HTTP', 'Size', 'Outcome', 'Validator'].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, ...rows),
         ),
       ),
