@@ -505,11 +505,12 @@ impl Node {
     /// Reads the new entries of `v`'s revocation log for this node, when the validator says it
     /// revoked more of the node's records (`reported`) than the store keeps. Only entries for this
     /// node, signed by the validator's key, past the stored cursor and in increasing order, are
-    /// kept; whatever else a validator sends is skipped. A validator that cannot be reached is asked at the next refresh; one
-    /// that refuses for good (older, without the log) only once its count grows.
+    /// kept; whatever else a validator sends is skipped. A validator that cannot be reached is
+    /// asked at the next refresh; one that refuses for good (older, without the log) only once
+    /// its count grows.
     async fn refresh_revocations(&self, v: &Validator, reported: u64) -> Result<(), NodeError> {
         let store = &self.inner.store;
-        let kept = store.revoked_totals(Some(&v.url))?.records;
+        let kept = store.revoked_totals()?.get(&v.url).map_or(0, |t| t.records);
         if reported <= kept
             || kept >= MAX_KEPT_REVOCATIONS
             || v.health
@@ -789,13 +790,15 @@ impl Node {
                 )
             },
         );
-        let mut revoked = 0u64;
-        for h in &validators {
-            let kept = self.inner.store.revoked_totals(Some(&h.url))?.records;
+        let kept = self.inner.store.revoked_totals()?;
+        let revoked = validators.iter().fold(0u64, |sum, h| {
+            let listed = kept.get(&h.url).map_or(0, |t| t.records);
             let reported = h.standing.as_ref().map_or(0, |s| s.records_revoked);
-            revoked = revoked.saturating_add(kept.max(reported));
-        }
-        let taken_back = self.inner.store.revoked_totals(None)?.points;
+            sum.saturating_add(listed.max(reported))
+        });
+        let taken_back = kept
+            .values()
+            .fold(0u64, |sum, t| sum.saturating_add(t.points));
         Ok(Stats {
             node: self.public_key().to_string(),
             bandwidth: BandwidthStats {

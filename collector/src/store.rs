@@ -241,6 +241,18 @@ pub struct RevokedTotals {
     pub points: u64,
 }
 
+/// The last `seq` this node read of `validator`'s revocation log (0: none).
+fn cursor_of(conn: &Connection, validator: &str) -> Result<u64, StoreError> {
+    let after: Option<i64> = conn
+        .query_row(
+            "SELECT after FROM revocation_cursor WHERE validator = ?1",
+            params![validator],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(after.map_or(0, |a| a.max(0) as u64))
+}
+
 fn clipped(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
@@ -850,15 +862,7 @@ impl Store {
 
     /// How far this node has read `validator`'s revocation log: the last `seq` seen (0: none).
     pub fn revocation_cursor(&self, validator: &str) -> Result<u64, StoreError> {
-        let db = self.db()?;
-        let after: Option<i64> = db
-            .query_row(
-                "SELECT after FROM revocation_cursor WHERE validator = ?1",
-                params![validator],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(after.map_or(0, |a| a.max(0) as u64))
+        cursor_of(&*self.db()?, validator)
     }
 
     /// Keeps `entries` of `validator`'s revocation log (this node's own, in log order) and moves
@@ -877,14 +881,7 @@ impl Store {
     ) -> Result<Vec<RevokedRecord>, StoreError> {
         let mut db = self.db()?;
         let tx = db.transaction()?;
-        let cursor: u64 = tx
-            .query_row(
-                "SELECT after FROM revocation_cursor WHERE validator = ?1",
-                params![validator],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .map_or(0, |a| a.max(0) as u64);
+        let cursor = cursor_of(&tx, validator)?;
         let mut held: u64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM revocations WHERE validator = ?1",
@@ -986,20 +983,24 @@ impl Store {
         Ok(out)
     }
 
-    /// Revocations kept for `validator` (every validator: `None`), summed.
-    pub fn revoked_totals(&self, validator: Option<&str>) -> Result<RevokedTotals, StoreError> {
+    /// Revocations kept, summed per validator (a validator with none is absent).
+    pub fn revoked_totals(
+        &self,
+    ) -> Result<std::collections::HashMap<String, RevokedTotals>, StoreError> {
         let db = self.db()?;
-        let (records, points) = db.query_row(
-            &format!(
-                "SELECT COUNT(*), TOTAL(r.points) {REVOKED_FROM} WHERE ?1 IS NULL OR v.validator = ?1"
-            ),
-            params![validator],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)),
-        )?;
-        Ok(RevokedTotals {
-            records: records.max(0) as u64,
-            points: total_points(points),
-        })
+        let mut st = db.prepare_cached(&format!(
+            "SELECT v.validator, COUNT(*), TOTAL(r.points) {REVOKED_FROM} GROUP BY v.validator"
+        ))?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                RevokedTotals {
+                    records: r.get::<_, i64>(1)?.max(0) as u64,
+                    points: total_points(r.get(2)?),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The `max` newest revocations kept, newest first.
@@ -1179,12 +1180,9 @@ mod tests {
         let kept = store.add_revocations(v, &endless, 19, 5, 9).unwrap();
         assert_eq!(kept.len(), 3, "two held, three more to the cap of five");
         assert_eq!(store.revocation_cursor(v).unwrap(), 19);
-        let totals = store.revoked_totals(Some(v)).unwrap();
-        assert_eq!((totals.records, totals.points), (5, 0));
-        assert_eq!(
-            store.revoked_totals(Some("http://other")).unwrap().records,
-            0
-        );
+        let totals = store.revoked_totals().unwrap();
+        assert_eq!(totals.len(), 1, "{totals:?}");
+        assert_eq!((totals[v].records, totals[v].points), (5, 0));
         // The cursor never moves back.
         store.add_revocations(v, &[], 4, 5, 10).unwrap();
         assert_eq!(store.revocation_cursor(v).unwrap(), 19);
