@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gleaner_dataset::pull::{PullOptions, pull, revoked_rows};
+use gleaner_dataset::pull::{PullOptions, pull, revoked_rows, validator_base};
 use gleaner_dataset::{Manifest, VerifyOptions, VerifyReport, dataset_rows, verify_dir};
 use gleaner_protocol::PublicKey;
 
@@ -224,13 +224,6 @@ fn revoked(
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// The validator's base URL in a dataset's URL (`{base}/v1/datasets/{name}`).
-fn validator_base(dataset_url: &str) -> Option<&str> {
-    dataset_url
-        .find("/v1/datasets/")
-        .map(|at| &dataset_url[..at])
 }
 
 /// Verifies `dir` and prints the report (with `extra`, a field the JSON report gains).

@@ -75,6 +75,13 @@ pub fn dataset_base(url: &str) -> String {
         .to_string()
 }
 
+/// The base URL of the validator serving the dataset at `url` (`{base}/v1/datasets/{name}`), if
+/// the URL has that shape.
+pub fn validator_base(url: &str) -> Option<&str> {
+    let url = url.trim();
+    url.find("/v1/datasets/").map(|at| &url[..at])
+}
+
 /// Downloads the dataset at `url` into `out`, resuming partial files, and checks the manifest's
 /// signature and every file's digest. Verifying rows is [`crate::verify_dir`]'s job.
 pub async fn pull(url: &str, out: &Path, opts: &PullOptions) -> Result<PullReport, DatasetError> {
@@ -497,6 +504,8 @@ mod tests {
             "http://h/v1/datasets/x/manifest.json",
         ] {
             assert_eq!(dataset_base(u), "http://h/v1/datasets/x");
+            assert_eq!(validator_base(u), Some("http://h"));
         }
+        assert_eq!(validator_base("http://h/datasets/x"), None);
     }
 }
