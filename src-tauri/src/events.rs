@@ -97,17 +97,7 @@ fn on_node_event<R: Runtime>(app: &AppHandle<R>, event: NodeEvent) {
         }
         NodeEvent::Revoked { pages, points } => {
             emit(app, ACTIVITY, &());
-            let what = match pages {
-                1 => "1 accepted page was".to_string(),
-                n => format!("{n} accepted pages were"),
-            };
-            notify(
-                app,
-                "Pages revoked",
-                &format!(
-                    "{what} revoked by a validator's later check; {points} points were taken back."
-                ),
-            );
+            notify(app, "Pages revoked", &revoked_message(pages, points));
         }
         NodeEvent::ValidatorUnreachable { url, error } => notify(
             app,
@@ -133,5 +123,31 @@ fn notify<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
     };
     if let Err(err) = n.builder().title(title).body(body).show() {
         tracing::warn!(%err, "notification failed");
+    }
+}
+
+/// The notification's text when a validator revokes `pages` of this node's accepted pages.
+fn revoked_message(pages: u64, points: u64) -> String {
+    let what = match pages {
+        1 => "1 accepted page was".to_string(),
+        n => format!("{n} accepted pages were"),
+    };
+    format!("{what} revoked by a validator's later check; {points} points were taken back.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::revoked_message;
+
+    #[test]
+    fn a_revocation_is_told_in_words() {
+        assert_eq!(
+            revoked_message(1, 12),
+            "1 accepted page was revoked by a validator's later check; 12 points were taken back."
+        );
+        assert_eq!(
+            revoked_message(3, 0),
+            "3 accepted pages were revoked by a validator's later check; 0 points were taken back."
+        );
     }
 }

@@ -522,7 +522,29 @@ impl NodeApi for CollectorNode {
 mod tests {
     use gleaner_protocol::{Digest, Receipt, RecordVerdict, SecretKey, Verdict};
 
-    use super::{NodeHealth, health, receipt_summary};
+    use super::{NodeEvent, NodeHealth, health, receipt_summary, translate};
+
+    /// A validator's revocation reaches the window as pages and points; a batch cut does not.
+    #[test]
+    fn node_events_translate_for_the_window() {
+        let revoked = gleaner_collector::NodeEvent::Revoked {
+            validator: "http://v.test".into(),
+            records: 2,
+            points: 30,
+        };
+        assert_eq!(
+            translate(revoked),
+            Some(NodeEvent::Revoked {
+                pages: 2,
+                points: 30
+            })
+        );
+        let batched = gleaner_collector::NodeEvent::Batched {
+            batch_id: "b".into(),
+            records: 4,
+        };
+        assert_eq!(translate(batched), None);
+    }
 
     #[test]
     fn a_receipt_summary_counts_each_verdict() {
