@@ -141,7 +141,7 @@ impl RevocationSigner {
     }
 
     /// A signer that keeps at most `max_kept` signatures.
-    pub fn keeping(identity: Identity, max_kept: usize) -> Self {
+    fn keeping(identity: Identity, max_kept: usize) -> Self {
         RevocationSigner {
             identity,
             signed: std::sync::Mutex::default(),
@@ -150,7 +150,8 @@ impl RevocationSigner {
     }
 
     /// How many signatures are kept.
-    pub fn kept(&self) -> usize {
+    #[cfg(test)]
+    fn kept(&self) -> usize {
         self.signed.lock().map_or(0, |s| s.len())
     }
 
