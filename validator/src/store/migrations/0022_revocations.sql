@@ -1,7 +1,7 @@
--- Version 22: every revocation (record, node, URL, epoch, reason) in the order it happened, for labs whose datasets may hold a
--- record revoked after it was exported (`GET /v1/revocations`). The trigger
--- `records_revocations_log` (schema.sql) appends from now on; the records revoked before this
--- version are listed here in arrival order.
+-- Version 22: every revocation (record, node, URL, epoch, reason) in the order it happened, for
+-- labs whose datasets may hold a record revoked after it was exported (`GET /v1/revocations`).
+-- The trigger `records_revocations_log` (schema.sql) appends from now on; the records revoked
+-- before this version are listed here in arrival order.
 CREATE TABLE IF NOT EXISTS revocations (
     seq        INTEGER PRIMARY KEY,
     record_id  BLOB NOT NULL,
