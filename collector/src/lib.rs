@@ -59,7 +59,7 @@ pub mod store;
 pub mod submit;
 mod util;
 
-pub use activity::{ActivityEntry, ActivityKind, ActivityQuery, ExportFormat};
+pub use activity::{ActivityEntry, ActivityKind, ActivityQuery, ExportFormat, PageOutcome};
 pub use config::NodeConfig;
 pub use fetch::{FetchConfig, FetchError, Fetched, Fetcher};
 pub use node::{Node, NodeError, NodeEvent, NodeState, RunOptions, RunSummary, Stats};

@@ -584,6 +584,22 @@ impl Node {
         Ok(self.inner.store.page_outcomes(urls)?)
     }
 
+    /// [`Node::page_outcomes`] for the pages these activity entries fetched
+    /// ([`ActivityEntry::fetched_page`]).
+    pub fn outcomes_of(
+        &self,
+        entries: &[ActivityEntry],
+    ) -> Result<HashMap<String, crate::store::PageOutcome>, NodeError> {
+        let mut urls: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.fetched_page())
+            .map(|e| e.url.as_str())
+            .collect();
+        urls.sort_unstable();
+        urls.dedup();
+        self.page_outcomes(&urls)
+    }
+
     /// This node's records that validators revoked after accepting them, newest first, at most
     /// `max` (as kept from their revocation logs at each standing refresh).
     pub fn revoked(&self, max: usize) -> Result<Vec<RevokedRecord>, NodeError> {
@@ -855,7 +871,8 @@ impl Node {
             q.limit = Some(1_000_000);
         }
         let entries = self.inner.store.activity(&q)?;
-        crate::activity::write_entries(&entries, format, out)
+        let outcomes = self.outcomes_of(&entries)?;
+        crate::activity::write_entries(&entries, &outcomes, format, out)
             .map_err(|e| NodeError::Setup(format!("export: {e}")))
     }
 

@@ -222,17 +222,7 @@ pub struct RevokedRecord {
     pub at_ms: i64,
 }
 
-/// What became of a fetched page's record ([`Store::page_outcomes`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageOutcome {
-    /// `queued` until a receipt says; then the receipt's verdict (`accepted`, `duplicate`,
-    /// `rejected`), or `revoked` once a validator's revocation log names the record.
-    pub outcome: String,
-    /// The receipt's reason code (`ok` when accepted), or the revocation's.
-    pub reason: Option<String>,
-    /// Points the receipt credited (0 once revoked: they were taken back).
-    pub points: u64,
-}
+pub use crate::activity::PageOutcome;
 
 /// Revocations kept for one validator, summed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -119,7 +119,9 @@ async fn fetch_one_builds_a_verifiable_record() {
     node.export_activity(&ActivityQuery::default(), ExportFormat::Csv, &mut csv)
         .unwrap();
     let csv = String::from_utf8(csv).unwrap();
-    assert!(csv.starts_with("at_ms,kind,url,domain,status,bytes,verdict,detail\n"));
+    assert!(csv.starts_with(
+        "at_ms,kind,url,domain,status,bytes,verdict,detail,outcome,outcome_reason,points\n"
+    ));
     assert_eq!(csv.lines().count(), all.len() + 1);
     let mut jsonl = Vec::new();
     node.export_activity(&ActivityQuery::default(), ExportFormat::Jsonl, &mut jsonl)
@@ -1200,5 +1202,99 @@ async fn revoked_records_are_read_from_the_validators_log_and_shown() {
     assert_eq!(v["revoked"].as_array().map(Vec::len), Some(3), "{v}");
     assert_eq!(v["revoked"][1]["reason"], "page_not_found", "{v}");
     assert_eq!(v["stats"]["points"]["taken_back"], 20, "{v}");
+
+    // `gleaner log` says the same of each page: in its table, and in both exports (the
+    // robots.txt request and other entries carry no outcome).
+    let log = |args: &'static [&'static str]| {
+        let mut c = gleaner(dir.path());
+        c.args(args);
+        async move {
+            let out = c.output().await.unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let table = log(&["log"]).await;
+    let row_of = |text: &str, url: &str| {
+        text.lines()
+            .find(|l| l.ends_with(&format!(" {url}")) && l.contains(" page "))
+            .unwrap_or_else(|| panic!("no row for {url}:\n{text}"))
+            .to_string()
+    };
+    let mut said: Vec<String> = pages
+        .iter()
+        .map(|u| {
+            let row = row_of(&table, u);
+            [
+                "accepted +10",
+                "revoked: failed_cross_check",
+                "revoked: page_not_found",
+            ]
+            .into_iter()
+            .find(|o| row.contains(o))
+            .unwrap_or_else(|| panic!("no outcome in {row}"))
+            .to_string()
+        })
+        .collect();
+    said.sort();
+    assert_eq!(
+        said,
+        [
+            "accepted +10",
+            "revoked: failed_cross_check",
+            "revoked: page_not_found"
+        ]
+    );
+    let robots = table
+        .lines()
+        .find(|l| l.contains(" robots "))
+        .expect("a robots.txt row");
+    let cols: Vec<&str> = robots.split_whitespace().collect();
+    assert_eq!(
+        cols[cols.len() - 2],
+        "-",
+        "no outcome for robots.txt: {robots}"
+    );
+    let csv = log(&["log", "--format", "csv"]).await;
+    assert!(
+        csv.starts_with(gleaner_collector::activity::CSV_HEADER),
+        "{csv}"
+    );
+    let outcome_cols: Vec<String> = pages
+        .iter()
+        .map(|u| {
+            let line = csv
+                .lines()
+                .find(|l| l.contains(&format!(",page,{u},")))
+                .unwrap_or_else(|| panic!("no CSV row for {u}"));
+            line.rsplitn(4, ',').take(3).collect::<Vec<_>>().join("|")
+        })
+        .collect();
+    assert!(
+        outcome_cols.contains(&"0|page_not_found|revoked".to_string()),
+        "{outcome_cols:?}"
+    );
+    assert!(
+        outcome_cols.contains(&"10|ok|accepted".to_string()),
+        "{outcome_cols:?}"
+    );
+    let jsonl = log(&["--json", "log", "--kind", "page"]).await;
+    let mut outcomes: Vec<String> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| pages.iter().any(|u| v["url"] == u.as_str()))
+        .map(|v| {
+            v["outcome"]["outcome"]
+                .as_str()
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["accepted", "revoked", "revoked"]);
     drop(site);
 }

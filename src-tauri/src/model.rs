@@ -416,27 +416,25 @@ pub struct Settings {
     pub notifications: bool,
 }
 
-/// Writes activity rows as CSV (RFC 4180 quoting) to `out`; returns the number of rows.
+/// Columns of the activity export, in order; the last three say what became of a fetched
+/// page's record (empty where there is none).
+pub const ACTIVITY_CSV_HEADER: &str = "time_ms,method,url,domain,robots,status,bytes,verdict,\
+     reason,detail,outcome,outcome_reason,points";
+
+/// Writes activity rows as CSV (RFC 4180 quoting, spreadsheet formulas defused) to `out`;
+/// returns the number of rows.
 pub fn write_csv<'a>(
     rows: impl IntoIterator<Item = &'a ActivityEntry>,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<u64> {
-    fn field(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    }
-    writeln!(
-        out,
-        "time_ms,method,url,domain,robots,status,bytes,verdict,reason,detail"
-    )?;
+    use gleaner_collector::activity::csv_field as field;
+    writeln!(out, "{ACTIVITY_CSV_HEADER}")?;
     let mut n = 0;
     for e in rows {
+        let o = e.outcome.as_ref();
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             e.at_ms,
             field(&e.method),
             field(&e.url),
@@ -447,6 +445,11 @@ pub fn write_csv<'a>(
             e.verdict.as_str(),
             field(e.reason.as_deref().unwrap_or("")),
             field(&e.detail),
+            o.map(|o| field(&o.outcome)).unwrap_or_default(),
+            o.and_then(|o| o.reason.as_deref())
+                .map(field)
+                .unwrap_or_default(),
+            o.map(|o| o.points.to_string()).unwrap_or_default(),
         )?;
         n += 1;
     }
@@ -565,12 +568,32 @@ mod tests {
             detail: "Disallow: /x".into(),
             outcome: None,
         };
+        // A fetched page with its record's outcome, and a detail a spreadsheet would run.
+        let page = ActivityEntry {
+            verdict: ActivityVerdict::Ok,
+            reason: None,
+            status: Some(200),
+            detail: "=HYPERLINK(\"x\")".into(),
+            outcome: Some(PageOutcome {
+                outcome: "revoked".into(),
+                reason: Some("failed_cross_check".into()),
+                points: 0,
+            }),
+            ..e.clone()
+        };
         let mut out = Vec::new();
-        assert_eq!(write_csv([&e], &mut out).unwrap(), 1);
+        assert_eq!(write_csv([&e, &page], &mut out).unwrap(), 2);
         let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], ACTIVITY_CSV_HEADER);
+        assert_eq!(lines[0].split(',').count(), 13);
         assert_eq!(
-            text.lines().nth(1).unwrap(),
-            r#"5,GET,"https://a.example/x,""y""",a.example,false,,10,failed,robots_disallowed,Disallow: /x"#
+            lines[1],
+            r#"5,GET,"https://a.example/x,""y""",a.example,false,,10,failed,robots_disallowed,Disallow: /x,,,"#
+        );
+        assert_eq!(
+            lines[2],
+            r#"5,GET,"https://a.example/x,""y""",a.example,false,200,10,ok,,"'=HYPERLINK(""x"")",revoked,failed_cross_check,0"#
         );
     }
 }

@@ -240,9 +240,7 @@ fn activity_paging_is_bounded_and_export_writes_csv() {
     let path = export["path"].as_str().unwrap();
     assert!(path.starts_with(dir.path().join("exports").to_str().unwrap()));
     let csv = std::fs::read_to_string(path).unwrap();
-    assert!(
-        csv.starts_with("time_ms,method,url,domain,robots,status,bytes,verdict,reason,detail\n")
-    );
+    assert!(csv.starts_with(&format!("{}\n", gleaner_app::model::ACTIVITY_CSV_HEADER)));
 }
 
 #[test]
@@ -388,6 +386,17 @@ fn activity_of_real_fetches_filters_and_exports() {
         1 + export["rows"].as_u64().unwrap()
     );
     assert!(csv.lines().skip(1).all(|l| l.contains(",ok,")), "{csv}");
+    // The export says what became of each page, as the view does: the kept record is queued.
+    let row_a = csv
+        .lines()
+        .find(|l| l.contains("/a,"))
+        .expect("a row for /a");
+    assert!(row_a.ends_with(",queued,,0"), "{row_a}");
+    let row_b = csv
+        .lines()
+        .find(|l| l.contains("/b,"))
+        .expect("a row for /b");
+    assert!(row_b.ends_with(",,,"), "no record kept: {row_b}");
 
     let stats = h.ok("stats", json!({}));
     assert!(stats["pages"]["failed"].as_u64().is_some(), "{stats}");

@@ -188,6 +188,31 @@ impl CollectorNode {
     }
 }
 
+impl CollectorNode {
+    /// What became of each page these entries (newest first) fetched: the newest fetch of a
+    /// URL carries its newest record's outcome (a record carries its job's URL, which may be a
+    /// redirect's first hop).
+    fn add_outcomes(&self, entries: &mut [ActivityEntry]) -> Result<(), AppError> {
+        let fetched = |e: &ActivityEntry| {
+            !e.robots && matches!(e.verdict, ActivityVerdict::Ok | ActivityVerdict::Redirect)
+        };
+        let pages: Vec<&str> = entries
+            .iter()
+            .filter(|e| fetched(e))
+            .map(|e| e.url.as_str())
+            .collect();
+        let mut outcomes = self.node.page_outcomes(&pages).map_err(node_err)?;
+        for e in entries.iter_mut().filter(|e| fetched(e)) {
+            e.outcome = outcomes.remove(&e.url).map(|o| PageOutcome {
+                outcome: o.outcome,
+                reason: o.reason,
+                points: o.points,
+            });
+        }
+        Ok(())
+    }
+}
+
 fn entry(i: usize, e: gleaner_collector::ActivityEntry) -> ActivityEntry {
     let verdict = match (e.kind, e.verdict.as_str()) {
         (ActivityKind::Refused, _) => ActivityVerdict::Refused,
@@ -411,26 +436,7 @@ impl NodeApi for CollectorNode {
             .skip(query.offset as usize)
             .take(query.limit as usize)
             .collect();
-        // What became of each page fetched on this page of the log (a record carries its job's
-        // URL, which may be a redirect's first hop).
-        let fetched = |e: &ActivityEntry| {
-            !e.robots && matches!(e.verdict, ActivityVerdict::Ok | ActivityVerdict::Redirect)
-        };
-        let pages: Vec<&str> = entries
-            .iter()
-            .filter(|e| fetched(e))
-            .map(|e| e.url.as_str())
-            .collect();
-        let mut outcomes = self.node.page_outcomes(&pages).map_err(node_err)?;
-        for e in &mut entries {
-            if fetched(e) {
-                e.outcome = outcomes.remove(&e.url).map(|o| PageOutcome {
-                    outcome: o.outcome,
-                    reason: o.reason,
-                    points: o.points,
-                });
-            }
-        }
+        self.add_outcomes(&mut entries)?;
         Ok(ActivityPage {
             entries,
             total,
@@ -443,7 +449,8 @@ impl NodeApi for CollectorNode {
         query: &ActivityQuery,
         out: &mut dyn Write,
     ) -> Result<u64, AppError> {
-        let rows = self.scan(query, EXPORT_MAX)?;
+        let mut rows = self.scan(query, EXPORT_MAX)?;
+        self.add_outcomes(&mut rows)?;
         write_csv(&rows, out).map_err(|e| AppError::io("activity export", &self.config_path, e))
     }
 

@@ -1,4 +1,5 @@
-//! `gleaner log`: query and export the activity log.
+//! `gleaner log`: query and export the activity log, each fetched page with what became of its
+//! record.
 
 use std::process::ExitCode;
 
@@ -91,17 +92,24 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
         Some(f) => node.export_activity(&q, f, &mut out)?,
         None => {
             use std::io::Write;
-            for e in node.activity(&q)? {
+            let entries = node.activity(&q)?;
+            let outcomes = node.outcomes_of(&entries)?;
+            let shown = gleaner_collector::activity::outcomes_by_entry(&entries, &outcomes);
+            for (e, o) in entries.iter().zip(shown) {
                 let t = utc(e.at_ms);
+                // What became of the page's record, by its validator: "-" where the request
+                // made none.
+                let outcome = o.map_or_else(|| "-".to_string(), ToString::to_string);
                 writeln!(
                     out,
-                    "{t}  {:<7} {:<4} {:>9}  {:<18} {}",
+                    "{t}  {:<7} {:<4} {:>9}  {:<18} {:<24} {}",
                     e.kind.as_str(),
                     e.status
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "-".into()),
                     e.bytes,
                     e.verdict,
+                    outcome,
                     e.url
                 )?;
             }

@@ -39,7 +39,8 @@ enum Command {
     Clean(clean::Args),
     /// The node's state, bandwidth, pages, points and validator health.
     Status,
-    /// Query or export the activity log.
+    /// Query or export the activity log: every request made on this connection, and what
+    /// became of each fetched page (queued, accepted, duplicate, rejected or revoked).
     Log(log::Args),
     /// The node's reward claims, checked against each validator's signed epoch roots.
     Rewards(rewards::Args),
