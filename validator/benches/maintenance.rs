@@ -65,7 +65,7 @@ fn main() {
     for run in 1..=RUNS {
         let dest = tmp.path().join(format!("backup{run}"));
         let t = Instant::now();
-        let report = Store::backup(&data, &dest, &[KEY_FILE]).unwrap();
+        let report = Store::backup(&data, &dest, &[KEY_FILE], None).unwrap();
         let took = t.elapsed();
         println!(
             "backup {run}: database {:.1} MB, bodies {:.1} MB in {:.3} s",

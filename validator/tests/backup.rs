@@ -141,3 +141,64 @@ fn a_backup_taken_next_to_a_server_reads_back_the_same_and_keeps_the_key() {
         "{stderr}"
     );
 }
+
+/// `dataset export` and `dataset list` use the directory the server serves datasets from (the
+/// config file's `datasets_dir`), and a backup copies the datasets from there unless told not to.
+#[test]
+fn datasets_go_where_the_config_says_and_come_with_the_backup() {
+    let src = tempfile::tempdir().unwrap();
+    let (_identity, accepted) = fill_store(src.path(), 30).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let served = elsewhere.path().join("served");
+    std::fs::write(
+        src.path().join("validator.toml"),
+        format!("datasets_dir = {:?}\n", served.to_str().unwrap()),
+    )
+    .unwrap();
+
+    let export: serde_json::Value = serde_json::from_str(&stdout_of(
+        src.path(),
+        &["dataset", "export", "--name", "nightly"],
+    ))
+    .unwrap();
+    assert_eq!(export["rows"].as_u64(), Some(accepted as u64), "{export}");
+    assert_eq!(export["dir"], served.join("nightly").to_str().unwrap());
+    assert!(served.join("nightly/manifest.json").is_file());
+    assert!(!src.path().join("datasets").exists());
+    let listed = stdout_of(src.path(), &["dataset", "list"]);
+    assert!(listed.contains("\"name\":\"nightly\""), "{listed}");
+
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("backup");
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(
+        src.path(),
+        &["backup", "--to", dest.to_str().unwrap()],
+    ))
+    .unwrap();
+    assert_eq!(
+        report["datasets"],
+        serde_json::json!(["nightly"]),
+        "{report}"
+    );
+    assert!(report["dataset_bytes"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        report["files"],
+        serde_json::json!(["validator.key", "validator.toml"])
+    );
+    assert_eq!(
+        std::fs::read(dest.join("datasets/nightly/manifest.json")).unwrap(),
+        std::fs::read(served.join("nightly/manifest.json")).unwrap()
+    );
+    let copy = dest.join("datasets");
+    let listed_copy = stdout_of(&dest, &["dataset", "list", "--out", copy.to_str().unwrap()]);
+    assert_eq!(listed_copy, listed);
+
+    let bare = out.path().join("bare");
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(
+        src.path(),
+        &["backup", "--to", bare.to_str().unwrap(), "--no-datasets"],
+    ))
+    .unwrap();
+    assert_eq!(report["datasets"], serde_json::json!([]), "{report}");
+    assert!(!bare.join("datasets").exists());
+}

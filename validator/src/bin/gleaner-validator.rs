@@ -72,12 +72,17 @@ enum Command {
     Stats,
     /// Datasets for AI labs: export, list.
     Dataset(gleaner_validator::dataset::Args),
-    /// Copy the data directory (a database snapshot, the bodies it names, the key and config
-    /// file) into a new directory; safe while the validator serves. Prints what was copied.
+    /// Copy the data directory (a database snapshot, the bodies it names, the key, the config
+    /// file and the exported datasets) into a new directory; safe while the validator serves.
+    /// Prints what was copied.
     Backup {
         /// The backup's directory: must not exist yet, or be empty.
         #[arg(long)]
         to: PathBuf,
+        /// Leave the exported datasets out (they can be exported again from the store, though
+        /// not as the same signed files labs may hold).
+        #[arg(long)]
+        no_datasets: bool,
     },
     /// Check the data directory end to end: every record body, batch receipt, ledger total and
     /// epoch root (read-only; safe while serving). Prints a JSON report; fails when anything is
@@ -235,12 +240,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats => print_json(&open_store(&data)?.network_stats(clock::system_now_ms())?),
         Command::Dataset(a) => gleaner_validator::dataset::main(&data, a),
-        Command::Backup { to } => {
+        Command::Backup { to, no_datasets } => {
             let beside = [
                 gleaner_validator::identity::KEY_FILE,
                 config::DEFAULT_CONFIG_FILE,
             ];
-            let report = Store::backup(&data, &to, &beside).map_err(|e| {
+            // The datasets the server would serve: DATA/datasets, or the config file's
+            // `datasets_dir`.
+            let datasets = (!no_datasets)
+                .then(|| Config::load(None, &data).map(|c| c.datasets_dir))
+                .transpose()?;
+            let report = Store::backup(&data, &to, &beside, datasets.as_deref()).map_err(|e| {
                 anyhow::anyhow!(
                     "backing up {} to {}: {e} ({})",
                     data.display(),
@@ -288,8 +298,7 @@ fn serve(data: &Path, listen: &str, config: Option<&Path>) -> anyhow::Result<()>
             .await
             .with_context(|| format!("binding {listen}"))?;
         let state = AppState::new(store, identity, config, Clock::System);
-        let _export =
-            gleaner_validator::dataset::spawn_export_timer(state.clone(), data.to_path_buf());
+        let _export = gleaner_validator::dataset::spawn_export_timer(state.clone());
         server::run(listener, state, shutdown_signal()).await?;
         Ok(())
     })

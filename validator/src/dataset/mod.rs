@@ -197,10 +197,7 @@ fn keep_token_counts(
 
 /// Re-exports [`LATEST_DATASET`] every `GLEANER_DATASET_EXPORT_SECS` seconds when set, skipping
 /// ticks where nothing new was accepted. Returns the task, or `None` when disabled.
-pub fn spawn_export_timer(
-    state: AppState,
-    data_dir: PathBuf,
-) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn_export_timer(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     let secs: u64 = std::env::var(EXPORT_INTERVAL_ENV)
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -211,7 +208,7 @@ pub fn spawn_export_timer(
         loop {
             tick.tick().await;
             let state = state.clone();
-            let root = datasets_root(&data_dir);
+            let root = state.config().datasets_dir.clone();
             let prev = last_rows;
             let res = tokio::task::spawn_blocking(move || {
                 let rows = state.store().accepted_count()?;
@@ -255,7 +252,8 @@ pub enum Command {
         /// Only records credited in this epoch or later.
         #[arg(long)]
         since: Option<u64>,
-        /// Directory holding datasets (default DATA/datasets, where the server serves them from).
+        /// Directory holding datasets (default: where the server serves them from, the config's
+        /// `datasets_dir`, else DATA/datasets).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Dataset name (default gleaner-eFROM-eTO).
@@ -283,7 +281,10 @@ pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         } => {
             let identity = crate::Identity::load_or_create(data_dir)?;
             let store = Store::open(data_dir)?;
-            let root = out.unwrap_or_else(|| datasets_root(data_dir));
+            let root = match out {
+                Some(out) => out,
+                None => served_root(data_dir)?,
+            };
             let summary = export_from_store_with(
                 &store,
                 identity.secret(),
@@ -310,13 +311,22 @@ pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::List { out } => {
-            let root = out.unwrap_or_else(|| datasets_root(data_dir));
+            let root = match out {
+                Some(out) => out,
+                None => served_root(data_dir)?,
+            };
             for m in list_datasets(&root)? {
                 println!("{}", serde_json::to_string(&DatasetInfo::of(&m))?);
             }
             Ok(())
         }
     }
+}
+
+/// The directory a server on `data_dir` serves datasets from: the config file's (or the
+/// environment's) `datasets_dir`, else `DATA/datasets`.
+fn served_root(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    Ok(crate::config::Config::load(None, data_dir)?.datasets_dir)
 }
 
 /// One dataset in `GET /v1/datasets`.

@@ -13,6 +13,10 @@
 //!   left out.
 //! * the other files the caller names (the validator's key and its config file), where present,
 //!   with their permissions.
+//! * `datasets/`: the exported datasets, when the caller names their directory. An export writes a
+//!   dataset whole into a hidden staging directory and renames it into place, and nothing changes
+//!   a dataset after, so each is copied as it stood; one replaced while it was copied (a new
+//!   export under its name) is copied again.
 //!
 //! The copy is checked before it is reported: SQLite's `quick_check` on the snapshot and every
 //! segment at its committed length. Any failure removes what the backup wrote.
@@ -51,22 +55,29 @@ pub struct BackupReport {
     pub body_bytes: u64,
     /// The other files copied beside them, by name.
     pub files: Vec<String>,
+    /// The datasets copied into `datasets/`, by name (none when not asked for).
+    pub datasets: Vec<String>,
+    /// Bytes of the datasets' files.
+    pub dataset_bytes: u64,
 }
 
 impl Store {
     /// Backs up the data directory `data_dir` into `dest`, a directory that must not exist yet
     /// or be empty (made with mode 0700: the copy holds the validator's key). `beside` names the
-    /// other files of `data_dir` to copy where present (the key, the config file). Safe while a
-    /// server serves `data_dir`; see the module's documentation for what the copy holds.
+    /// other files of `data_dir` to copy where present (the key, the config file); `datasets`,
+    /// the exported datasets' directory to copy into `dest/datasets` (where present). Safe while
+    /// a server serves `data_dir`; see the module's documentation for what the copy holds.
     ///
     /// Errors: `not_found` when `data_dir` has no database, `invalid_request` when `dest` holds
     /// anything, `store_schema_version` for a database newer than this build, `store_corrupt`
     /// when a segment is shorter than the database says or the snapshot fails its check,
-    /// `store_io` for the files. Nothing is left in `dest` after an error.
+    /// `store_io` for the files (and a dataset replaced at every try). Nothing is left in
+    /// `dest` after an error.
     pub fn backup(
         data_dir: &Path,
         dest: &Path,
         beside: &[&str],
+        datasets: Option<&Path>,
     ) -> Result<BackupReport, StoreError> {
         let source = data_dir.join(DB_FILE);
         if !source.is_file() {
@@ -75,7 +86,7 @@ impl Store {
             });
         }
         let created = prepare_destination(dest)?;
-        let copied = copy_data_dir(data_dir, &source, dest, beside).map_err(|e| {
+        let copied = copy_data_dir(data_dir, &source, dest, beside, datasets).map_err(|e| {
             match check::corruption(&e) {
                 Some(why) => StoreError::Corrupt {
                     what: "database snapshot",
@@ -151,6 +162,7 @@ fn copy_data_dir(
     source: &Path,
     dest: &Path,
     beside: &[&str],
+    datasets: Option<&Path>,
 ) -> Result<BackupReport, StoreError> {
     let copy = dest.join(DB_FILE);
     snapshot(source, &copy)?;
@@ -189,6 +201,10 @@ fn copy_data_dir(
             .map_err(|e| io_error(&to, e))?;
         files.push((*name).to_string());
     }
+    let (datasets, dataset_bytes) = match datasets {
+        Some(from) => copy_datasets(from, &dest.join(DATASETS_DIR))?,
+        None => (Vec::new(), 0),
+    };
     sync_dir(dest)?;
     let database_bytes = std::fs::metadata(&copy)
         .map_err(|e| io_error(&copy, e))?
@@ -201,7 +217,109 @@ fn copy_data_dir(
         segments: segments.len() as u64,
         body_bytes,
         files,
+        datasets,
+        dataset_bytes,
     })
+}
+
+/// The backup's directory of datasets, as in a data directory.
+const DATASETS_DIR: &str = "datasets";
+
+/// How many times a dataset replaced while it was copied is copied again.
+const DATASET_TRIES: u32 = 3;
+
+/// Copies each dataset directory under `from` (where it exists) into `to`; returns their names,
+/// sorted, and their files' bytes. Names starting with a dot (an export's staging directory, or
+/// the dataset it is replacing) are left out, and so is anything but a directory at the top.
+fn copy_datasets(from: &Path, to: &Path) -> Result<(Vec<String>, u64), StoreError> {
+    let entries = match std::fs::read_dir(from) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(io_error(from, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(from, e))?;
+        let kind = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if kind.is_dir() && !name.starts_with('.') {
+            names.push(name);
+        }
+    }
+    names.sort();
+    std::fs::create_dir_all(to).map_err(|e| io_error(to, e))?;
+    let mut total = 0;
+    let mut copied = Vec::new();
+    for name in names {
+        // A dataset removed before its copy began is not in the backup.
+        if let Some(bytes) = copy_dataset(&from.join(&name), &to.join(&name), &mut copy_tree)? {
+            total += bytes;
+            copied.push(name);
+        }
+    }
+    sync_dir(to)?;
+    Ok((copied, total))
+}
+
+/// Copies one dataset directory `src` to `dst` with `copy`, again while it was replaced during
+/// the copy (at most [`DATASET_TRIES`] times); `None` when `src` is gone.
+fn copy_dataset(
+    src: &Path,
+    dst: &Path,
+    copy: &mut dyn FnMut(&Path, &Path) -> Result<u64, StoreError>,
+) -> Result<Option<u64>, StoreError> {
+    for _ in 0..DATASET_TRIES {
+        // An export replaces a dataset by renaming a new directory into its place: the same
+        // directory before and after the copy means none was replaced meanwhile.
+        let Some(before) = dir_identity(src)? else {
+            return Ok(None);
+        };
+        let bytes = copy(src, dst)?;
+        if dir_identity(src)? == Some(before) {
+            return Ok(Some(bytes));
+        }
+        std::fs::remove_dir_all(dst).map_err(|e| io_error(dst, e))?;
+    }
+    Err(io_error(
+        src,
+        std::io::Error::other(format!(
+            "the dataset was replaced during each of {DATASET_TRIES} copies"
+        )),
+    ))
+}
+
+/// The directory's device, inode and change time, or `None` once it is gone. A directory
+/// renamed into place has its change time set, so even an inode used again (a dataset replaced
+/// twice during one copy) does not look the same.
+fn dir_identity(dir: &Path) -> Result<Option<(u64, u64, i64, i64)>, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) => Ok(Some((m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(dir, e)),
+    }
+}
+
+/// Copies the directory tree `from` into a new directory `to`, files synced; symbolic links
+/// and other special files are left out (an export writes none). Returns the files' bytes.
+fn copy_tree(from: &Path, to: &Path) -> Result<u64, StoreError> {
+    std::fs::create_dir(to).map_err(|e| io_error(to, e))?;
+    let mut total = 0;
+    for entry in std::fs::read_dir(from).map_err(|e| io_error(from, e))? {
+        let entry = entry.map_err(|e| io_error(from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| io_error(&src, e))?;
+        if kind.is_dir() {
+            total += copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            total += std::fs::copy(&src, &dst).map_err(|e| io_error(&src, e))?;
+            File::open(&dst)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_error(&dst, e))?;
+        }
+    }
+    sync_dir(to)?;
+    Ok(total)
 }
 
 /// Copies the database at `source` to a new file `copy` in one backup step, so under one read
@@ -363,7 +481,7 @@ mod tests {
 
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("nightly");
-        let report = Store::backup(src.path(), &dest, &BESIDE).unwrap();
+        let report = Store::backup(src.path(), &dest, &BESIDE, None).unwrap();
         assert_eq!(report.path, dest);
         assert_eq!(report.schema_version, migrate::SCHEMA_VERSION);
         assert_eq!(report.records, source_records);
@@ -402,6 +520,147 @@ mod tests {
         assert_eq!(record_count(&restored), source_records + 3);
         assert_eq!(record_count(&source), source_records);
         assert_eq!(contents(&source, &node.public()), before);
+    }
+
+    /// Every file under `dir`, by path inside it, with its bytes.
+    fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).unwrap();
+                    out.push((p.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The exported datasets come along, file for file, and the copy verifies against the
+    /// validator's key; an export's hidden staging directory and stray files do not.
+    #[test]
+    fn exported_datasets_are_copied_whole_and_verify() {
+        let src = tempfile::tempdir().unwrap();
+        let (identity, accepted) = fill_store(src.path(), 30).unwrap();
+        let root = crate::dataset::datasets_root(src.path());
+        let store = Store::open(src.path()).unwrap();
+        let first = crate::dataset::export_from_store(
+            &store,
+            identity.secret(),
+            &root,
+            None,
+            Some("first"),
+        )
+        .unwrap();
+        let second =
+            crate::dataset::export_from_store(&store, identity.secret(), &root, Some(2), None)
+                .unwrap();
+        drop(store);
+        std::fs::create_dir_all(root.join(".half.staging/data")).unwrap();
+        std::fs::write(root.join(".half.staging/data/part.parquet"), b"half").unwrap();
+        std::fs::write(root.join("notes.txt"), b"not a dataset").unwrap();
+
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("with-datasets");
+        let report = Store::backup(src.path(), &dest, &BESIDE, Some(&root)).unwrap();
+        let mut names = vec![first.manifest.name.clone(), second.manifest.name.clone()];
+        names.sort();
+        assert_eq!(report.datasets, names);
+        let copied = dest.join("datasets");
+        let mut bytes = 0;
+        for name in &names {
+            let (from, to) = (tree(&root.join(name)), tree(&copied.join(name)));
+            assert!(from.len() >= 3, "{name}: {} files", from.len());
+            assert!(from == to, "{name}: the copy differs");
+            bytes += from.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+        }
+        assert_eq!(report.dataset_bytes, bytes);
+        let entries: Vec<_> = std::fs::read_dir(&copied)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(entries.len(), 2, "only the datasets: {entries:?}");
+        let verified = gleaner_dataset::verify_dir(
+            &copied.join("first"),
+            &gleaner_dataset::VerifyOptions {
+                trust: vec![identity.public()],
+                ..Default::default()
+            },
+        );
+        assert!(verified.is_ok(), "{:?}", verified.failures);
+        assert_eq!(verified.rows_checked, accepted as u64);
+
+        // Not asked for, or none exported yet: nothing copied, no directory made.
+        let without = out.path().join("without");
+        let report = Store::backup(src.path(), &without, &BESIDE, None).unwrap();
+        assert!(report.datasets.is_empty() && report.dataset_bytes == 0);
+        assert!(!without.join("datasets").exists());
+        let none_yet = out.path().join("none-yet");
+        let missing = src.path().join("no-datasets-here");
+        let report = Store::backup(src.path(), &none_yet, &BESIDE, Some(&missing)).unwrap();
+        assert!(report.datasets.is_empty(), "{report:?}");
+    }
+
+    /// A dataset replaced by a new export while it is copied is copied again, as it now
+    /// stands; one replaced at every try is refused, and its half copy removed.
+    #[test]
+    fn a_dataset_replaced_while_copied_is_copied_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("ds"), tmp.path().join("copy"));
+        let write = |dir: &Path, text: &str| {
+            std::fs::create_dir_all(dir.join("data")).unwrap();
+            std::fs::write(dir.join("manifest.json"), text).unwrap();
+            std::fs::write(dir.join("data/part-0.parquet"), text.repeat(10)).unwrap();
+        };
+        write(&src, "old");
+        // What an export does: the new dataset written aside, renamed into place.
+        let replace = |text: &str| {
+            let staging = tmp.path().join(".ds.staging");
+            write(&staging, text);
+            std::fs::remove_dir_all(&src).unwrap();
+            std::fs::rename(&staging, &src).unwrap();
+        };
+        let mut calls = 0;
+        let mut copy_once_replaced = |from: &Path, to: &Path| {
+            calls += 1;
+            let bytes = copy_tree(from, to);
+            if calls == 1 {
+                replace("new");
+            }
+            bytes
+        };
+        let bytes = copy_dataset(&src, &dst, &mut copy_once_replaced).unwrap();
+        assert_eq!(calls, 2);
+        assert_eq!(bytes, Some(3 + 30));
+        assert_eq!(tree(&dst), tree(&src));
+        assert_eq!(std::fs::read(dst.join("manifest.json")).unwrap(), b"new");
+
+        std::fs::remove_dir_all(&dst).unwrap();
+        let mut calls = 0;
+        let mut copy_always_replaced = |from: &Path, to: &Path| {
+            calls += 1;
+            let bytes = copy_tree(from, to);
+            replace(&format!("v{calls}"));
+            bytes
+        };
+        let err = copy_dataset(&src, &dst, &mut copy_always_replaced).unwrap_err();
+        assert_eq!(err.code(), "store_io");
+        assert!(
+            err.to_string().contains("replaced during each of 3"),
+            "{err}"
+        );
+        assert_eq!(calls, DATASET_TRIES);
+        assert!(!dst.exists(), "the half copy is removed");
+
+        // Gone before its copy: not copied, not an error.
+        std::fs::remove_dir_all(&src).unwrap();
+        let mut never = |_: &Path, _: &Path| -> Result<u64, StoreError> { panic!("copied") };
+        assert_eq!(copy_dataset(&src, &dst, &mut never).unwrap(), None);
     }
 
     /// Batches go in one after another while backups are taken: each backup holds a prefix of
@@ -446,7 +705,7 @@ mod tests {
                     continue;
                 }
                 let dest = out.path().join(format!("b{k}"));
-                let report = Store::backup(src.path(), &dest, &BESIDE).unwrap();
+                let report = Store::backup(src.path(), &dest, &BESIDE, None).unwrap();
                 let after = done.load(Ordering::SeqCst);
                 let batches = report.records as usize / PER_BATCH;
                 assert_eq!(report.records as usize % PER_BATCH, 0, "{report:?}");
@@ -477,7 +736,7 @@ mod tests {
             }
         }
         let last = out.path().join("last");
-        let report = Store::backup(src.path(), &last, &BESIDE).unwrap();
+        let report = Store::backup(src.path(), &last, &BESIDE, None).unwrap();
         assert_eq!(report.records as usize, BATCHES * PER_BATCH);
         assert!(report.segments >= 3, "{report:?}");
     }
@@ -491,7 +750,7 @@ mod tests {
         let busy = out.path().join("busy");
         std::fs::create_dir(&busy).unwrap();
         std::fs::write(busy.join("notes.txt"), "keep me").unwrap();
-        let err = Store::backup(src.path(), &busy, &BESIDE).unwrap_err();
+        let err = Store::backup(src.path(), &busy, &BESIDE, None).unwrap_err();
         assert_eq!(err.code(), "invalid_request", "{err}");
         assert!(err.to_string().contains("not empty"), "{err}");
         let left: Vec<_> = std::fs::read_dir(&busy).unwrap().flatten().collect();
@@ -503,17 +762,17 @@ mod tests {
 
         let file = out.path().join("a-file");
         std::fs::write(&file, "x").unwrap();
-        let err = Store::backup(src.path(), &file, &BESIDE).unwrap_err();
+        let err = Store::backup(src.path(), &file, &BESIDE, None).unwrap_err();
         assert_eq!(err.code(), "invalid_request", "{err}");
 
         let empty = tempfile::tempdir().unwrap();
         let dest = out.path().join("from-nothing");
-        let err = Store::backup(empty.path(), &dest, &BESIDE).unwrap_err();
+        let err = Store::backup(empty.path(), &dest, &BESIDE, None).unwrap_err();
         assert_eq!(err.code(), "not_found", "{err}");
         assert!(!dest.exists());
 
         // The data directory itself holds files: never a destination.
-        let err = Store::backup(src.path(), src.path(), &BESIDE).unwrap_err();
+        let err = Store::backup(src.path(), src.path(), &BESIDE, None).unwrap_err();
         assert_eq!(err.code(), "invalid_request", "{err}");
     }
 
@@ -544,7 +803,7 @@ mod tests {
 
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("b");
-        let err = Store::backup(src.path(), &dest, &BESIDE).unwrap_err();
+        let err = Store::backup(src.path(), &dest, &BESIDE, None).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "page at {quarter}/4: {err}");
         assert!(err.to_string().contains("database snapshot"), "{err}");
         assert!(!dest.exists());
@@ -574,7 +833,7 @@ mod tests {
         assert!(source.check(&identity.public()).unwrap().ok());
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("b");
-        let report = Store::backup(src.path(), &dest, &BESIDE).unwrap();
+        let report = Store::backup(src.path(), &dest, &BESIDE, None).unwrap();
         assert_eq!(report.segments, 2);
         let empty = bodies::segment_path(&bodies::dir_for(&dest.join(DB_FILE)), 99);
         assert_eq!(std::fs::metadata(empty).unwrap().len(), 0);
@@ -597,7 +856,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
 
         let dest = out.path().join("new");
-        let err = Store::backup(src.path(), &dest, &BESIDE).unwrap_err();
+        let err = Store::backup(src.path(), &dest, &BESIDE, None).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
         assert!(err.to_string().contains("000001.seg"), "{err}");
         assert!(!dest.exists(), "the directory the backup made is gone");
@@ -605,7 +864,7 @@ mod tests {
         // A directory that was there, empty, stays, and empty.
         let empty = out.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
-        let err = Store::backup(src.path(), &empty, &BESIDE).unwrap_err();
+        let err = Store::backup(src.path(), &empty, &BESIDE, None).unwrap_err();
         assert_eq!(err.code(), "store_corrupt", "{err}");
         assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
     }
