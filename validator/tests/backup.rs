@@ -1,7 +1,7 @@
 //! `gleaner-validator backup` and `check` through the binary, next to a serving validator: the
-//! backup reads back through the admin commands as the original does, keeps the validator's key,
-//! checks clean (and a body damaged afterwards is found), and a destination that holds files is
-//! refused.
+//! backup reads back through the admin commands as the original does, keeps the validator's key
+//! and the exported datasets, checks clean (and a body or dataset damaged afterwards is found),
+//! and a destination that holds files is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -192,6 +192,47 @@ fn datasets_go_where_the_config_says_and_come_with_the_backup() {
     let copy = dest.join("datasets");
     let listed_copy = stdout_of(&dest, &["dataset", "list", "--out", copy.to_str().unwrap()]);
     assert_eq!(listed_copy, listed);
+
+    // `check` verifies the served datasets too: clean, then a damaged shard is found (and
+    // `--no-datasets` leaves them be).
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout_of(src.path(), &["check"])).unwrap();
+    assert_eq!(
+        (report["problems"].as_u64(), report["datasets"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        report["dataset_rows"].as_u64(),
+        Some(accepted as u64),
+        "{report}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(served.join("nightly/manifest.json")).unwrap())
+            .unwrap();
+    let shard = served
+        .join("nightly")
+        .join(manifest["shards"][0]["path"].as_str().unwrap());
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&shard, bytes).unwrap();
+    let damaged = cli(src.path(), &["check"]);
+    assert!(!damaged.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&damaged.stdout).unwrap();
+    assert_eq!(report["listed"][0]["code"], "dataset_invalid", "{report}");
+    assert!(
+        report["listed"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("dataset nightly:"),
+        "{report}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout_of(src.path(), &["check", "--no-datasets"])).unwrap();
+    assert_eq!(
+        (report["problems"].as_u64(), report["datasets"].as_u64()),
+        (Some(0), Some(0))
+    );
 
     let bare = out.path().join("bare");
     let report: serde_json::Value = serde_json::from_str(&stdout_of(

@@ -85,9 +85,13 @@ enum Command {
         no_datasets: bool,
     },
     /// Check the data directory end to end: every record body, batch receipt, ledger total and
-    /// epoch root (read-only; safe while serving). Prints a JSON report; fails when anything is
-    /// wrong.
-    Check,
+    /// epoch root, and every exported dataset as a lab verifies it (read-only; safe while
+    /// serving). Prints a JSON report; fails when anything is wrong.
+    Check {
+        /// Leave the exported datasets unchecked.
+        #[arg(long)]
+        no_datasets: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,10 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 gleaner_validator::identity::KEY_FILE,
                 config::DEFAULT_CONFIG_FILE,
             ];
-            // The datasets the server would serve: DATA/datasets, or the config file's
-            // `datasets_dir`.
             let datasets = (!no_datasets)
-                .then(|| Config::load(None, &data).map(|c| c.datasets_dir))
+                .then(|| gleaner_validator::dataset::served_root(&data))
                 .transpose()?;
             let report = Store::backup(&data, &to, &beside, datasets.as_deref()).map_err(|e| {
                 anyhow::anyhow!(
@@ -260,13 +262,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             print_json(&report)
         }
-        Command::Check => {
+        Command::Check { no_datasets } => {
             let identity = Identity::load(&data)?;
             let store = Store::open_read_only(&data)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
-            let report = store
-                .check(&identity.public())
-                .map_err(|e| anyhow::anyhow!("checking {}: {e} ({})", data.display(), e.code()))?;
+            let failed = |e: gleaner_validator::store::StoreError| {
+                anyhow::anyhow!("checking {}: {e} ({})", data.display(), e.code())
+            };
+            let mut report = store.check(&identity.public()).map_err(failed)?;
+            if !no_datasets {
+                report
+                    .check_datasets(
+                        &gleaner_validator::dataset::served_root(&data)?,
+                        &identity.public(),
+                    )
+                    .map_err(failed)?;
+            }
             print_json(&report)?;
             if report.ok() {
                 return Ok(());

@@ -325,7 +325,7 @@ pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<()> {
 
 /// The directory a server on `data_dir` serves datasets from: the config file's (or the
 /// environment's) `datasets_dir`, else `DATA/datasets`.
-fn served_root(data_dir: &Path) -> anyhow::Result<PathBuf> {
+pub fn served_root(data_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(crate::config::Config::load(None, data_dir)?.datasets_dir)
 }
 

@@ -232,21 +232,10 @@ const DATASET_TRIES: u32 = 3;
 /// sorted, and their files' bytes. Names starting with a dot (an export's staging directory, or
 /// the dataset it is replacing) are left out, and so is anything but a directory at the top.
 fn copy_datasets(from: &Path, to: &Path) -> Result<(Vec<String>, u64), StoreError> {
-    let entries = match std::fs::read_dir(from) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(io_error(from, e)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_error(from, e))?;
-        let kind = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if kind.is_dir() && !name.starts_with('.') {
-            names.push(name);
-        }
+    let names = dataset_dirs(from)?;
+    if names.is_empty() {
+        return Ok((Vec::new(), 0));
     }
-    names.sort();
     std::fs::create_dir_all(to).map_err(|e| io_error(to, e))?;
     let mut total = 0;
     let mut copied = Vec::new();
@@ -259,6 +248,28 @@ fn copy_datasets(from: &Path, to: &Path) -> Result<(Vec<String>, u64), StoreErro
     }
     sync_dir(to)?;
     Ok((copied, total))
+}
+
+/// The datasets under `root` (none when it does not exist): its directories, sorted by name,
+/// but those whose name starts with a dot (an export's staging directory, or the dataset it is
+/// replacing).
+pub(super) fn dataset_dirs(root: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(root, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(root, e))?;
+        let kind = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if kind.is_dir() && !name.starts_with('.') {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// Copies one dataset directory `src` to `dst` with `copy`, again while it was replaced during
