@@ -396,6 +396,27 @@ pub fn submit_sample_texts(
     Ok(())
 }
 
+/// Every file under `dir`, by its path inside `dir`, with its bytes, sorted by path: two trees
+/// are the same files when these are equal.
+pub fn files_under(dir: &std::path::Path) -> std::io::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path)?;
+                let inside = path.strip_prefix(dir).map_err(std::io::Error::other)?;
+                out.push((inside.to_path_buf(), bytes));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

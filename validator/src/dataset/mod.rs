@@ -550,21 +550,7 @@ mod tests {
     use super::*;
 
     fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut out = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    let bytes = std::fs::read(&p).unwrap();
-                    out.push((p.strip_prefix(dir).unwrap().to_path_buf(), bytes));
-                }
-            }
-        }
-        out.sort();
-        out
+        crate::testkit::files_under(dir).unwrap()
     }
 
     /// The store's records stream to the dataset writer in pieces; small pieces (cut inside

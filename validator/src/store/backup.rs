@@ -533,23 +533,8 @@ mod tests {
         assert_eq!(contents(&source, &node.public()), before);
     }
 
-    /// Every file under `dir`, by path inside it, with its bytes.
     fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut out = Vec::new();
-        let mut todo = vec![dir.to_path_buf()];
-        while let Some(d) = todo.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    todo.push(p);
-                } else {
-                    let bytes = std::fs::read(&p).unwrap();
-                    out.push((p.strip_prefix(dir).unwrap().to_path_buf(), bytes));
-                }
-            }
-        }
-        out.sort();
-        out
+        crate::testkit::files_under(dir).unwrap()
     }
 
     /// The exported datasets come along, file for file, and the copy verifies against the
