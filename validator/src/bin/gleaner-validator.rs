@@ -112,6 +112,9 @@ enum CrawlCommand {
         #[arg(long, default_value_t = 3)]
         max_depth: u32,
     },
+    /// Every crawl request with how far it has got: pages queued, its jobs and sitemaps by
+    /// state, finished or not (JSON lines, oldest first; reads every job once).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -190,6 +193,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 max_depth,
             };
             print_json(&store.add_crawl_request("operator-cli", &req, clock::system_now_ms())?)
+        }
+        Command::Crawl {
+            command: CrawlCommand::List,
+        } => {
+            for request in open_store(&data)?.crawl_requests()? {
+                print_json(&request)?;
+            }
+            Ok(())
         }
         Command::Nodes {
             command: NodesCommand::List,

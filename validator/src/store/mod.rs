@@ -46,8 +46,8 @@ pub use jobs::{
 };
 pub use nodes::{Network, NodeStanding};
 pub use read::{
-    ACCEPTED_PAGE_ROWS, AcceptedRecord, EpochSummary, LedgerEntry, NetworkStats, NodeRow,
-    ReasonCount, RevocationEntry,
+    ACCEPTED_PAGE_ROWS, AcceptedRecord, CrawlProgress, EpochSummary, LedgerEntry, NetworkStats,
+    NodeRow, ReasonCount, RevocationEntry,
 };
 pub use sitemaps::{
     MAX_CHILD_SITEMAPS, MAX_SITEMAP_DEPTH, SitemapApplied, SitemapJob, SitemapOutcome,

@@ -13,6 +13,104 @@ use super::bodies::{self, BodyAt};
 use super::{Op, Store, StoreError, digest_from, key_from, open_epoch};
 use crate::quality::StoredScores;
 
+/// A crawl request and how far it has got ([`Store::crawl_requests`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrawlProgress {
+    pub id: i64,
+    pub created_at_ms: i64,
+    /// `operator`, `admin` or `lab:N` (the lab's key by its place in the config).
+    pub requester: String,
+    /// The registered domains in scope.
+    pub scope: Vec<String>,
+    pub max_pages: i64,
+    pub max_depth: i64,
+    /// Pages queued for it (seeds, outlinks and sitemaps' URLs), at most `max_pages`.
+    pub pages_queued: i64,
+    /// Its pages' jobs by state: `queued`, `leased` (a node is on it), `done` (a record came
+    /// back) and `failed` (no record: robots.txt, fetch errors, gone).
+    pub pages: BTreeMap<String, u64>,
+    /// Its sitemaps by state: `queued`, `done`, `failed`.
+    pub sitemaps: BTreeMap<String, u64>,
+    /// Nothing of it is queued or out: no page job queued or leased, no sitemap queued.
+    pub finished: bool,
+}
+
+fn crawl_requests_in(conn: &Connection) -> Result<Vec<CrawlProgress>, StoreError> {
+    let counts = |sql: &str| -> Result<HashMap<i64, BTreeMap<String, u64>>, StoreError> {
+        let mut stmt = conn.prepare(sql).op("crawl_requests")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .op("crawl_requests")?;
+        let mut out: HashMap<i64, BTreeMap<String, u64>> = HashMap::new();
+        for row in rows {
+            let (request, state, n) = row.op("crawl_requests")?;
+            out.entry(request)
+                .or_default()
+                .insert(state, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
+    };
+    let mut pages = counts(
+        "SELECT request_id, state, COUNT(*) FROM tasks WHERE kind = 'primary'
+         GROUP BY request_id, state",
+    )?;
+    let mut sitemaps =
+        counts("SELECT request_id, state, COUNT(*) FROM sitemaps GROUP BY request_id, state")?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, created_at_ms, requester, scope_json, max_pages, max_depth, pages_queued
+             FROM crawl_requests ORDER BY id",
+        )
+        .op("crawl_requests")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })
+        .op("crawl_requests")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, created_at_ms, requester, scope_json, max_pages, max_depth, pages_queued) =
+            row.op("crawl_requests")?;
+        let scope: Vec<String> =
+            serde_json::from_str(&scope_json).map_err(|e| StoreError::Corrupt {
+                what: "crawl request scope",
+                why: format!("request {id}: {e}"),
+            })?;
+        let pages = pages.remove(&id).unwrap_or_default();
+        let sitemaps = sitemaps.remove(&id).unwrap_or_default();
+        let busy = |m: &BTreeMap<String, u64>, state: &str| m.get(state).copied().unwrap_or(0) > 0;
+        let finished =
+            !busy(&pages, "queued") && !busy(&pages, "leased") && !busy(&sitemaps, "queued");
+        out.push(CrawlProgress {
+            id,
+            created_at_ms,
+            requester,
+            scope,
+            max_pages,
+            max_depth,
+            pages_queued,
+            pages,
+            sitemaps,
+            finished,
+        });
+    }
+    Ok(out)
+}
+
 /// One accepted (verified, unique, good enough) record with its provenance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcceptedRecord {
@@ -373,6 +471,19 @@ impl Store {
         };
         tx.commit().op("accepted_records")?;
         Ok(page)
+    }
+
+    /// Every crawl request, oldest first, with how far it has got: what it asked for, the
+    /// pages queued for it, its pages' jobs by state and its sitemaps by state. Reads every job
+    /// once (no index holds jobs by request, which would cost ingest a write per record), so it
+    /// is for the operator's `crawl list`, not for anything polled.
+    pub fn crawl_requests(&self) -> Result<Vec<CrawlProgress>, StoreError> {
+        let conn = self.reader()?;
+        conn.execute_batch("BEGIN").op("crawl_requests")?;
+        let read = crawl_requests_in(&conn);
+        // A read transaction: ending it can only fail if it already ended.
+        let _ = conn.execute_batch("COMMIT");
+        read
     }
 
     /// Every registered node, by key.
@@ -885,6 +996,71 @@ mod tests {
             })
             .unwrap();
         out
+    }
+
+    /// Each crawl request says how far it has got: its jobs by state as they are leased,
+    /// answered with a record or a failure, and finished once none is queued or out.
+    #[test]
+    fn crawl_requests_show_their_jobs_by_state_and_when_they_are_finished() {
+        use crate::testkit::{ingest_batch, leased_jobs_on, record_for, sample_text};
+        use gleaner_protocol::api::{FailureReason, JobFailure};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let node = SecretKey::from_bytes(&[7; 32]);
+        let validator = SecretKey::from_bytes(&[200; 32]);
+        let t0 = 1_800_000_000_000;
+        // Request 1: three pages, all leased; request 2: two pages and a sitemap, none leased.
+        let jobs = leased_jobs_on(&store, &node, "one", 3, t0).unwrap();
+        assert_eq!(jobs.len(), 3);
+        let second = crate::store::CrawlRequest {
+            seeds: vec!["http://two0.example/".into(), "http://two1.example/".into()],
+            domains: vec!["extra.example".into()],
+            sitemaps: vec!["http://two0.example/sitemap.xml".into()],
+            max_pages: 50,
+            max_depth: 2,
+        };
+        store.add_crawl_request("lab:0", &second, t0).unwrap();
+
+        let by_state = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+        };
+        let all = store.crawl_requests().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[0].id, all[0].requester.as_str()), (1, "test"));
+        assert_eq!((all[0].pages_queued, all[0].max_pages), (3, 3));
+        assert_eq!(all[0].pages, by_state(&[("leased", 3)]));
+        assert!(!all[0].finished);
+        assert_eq!(all[1].requester, "lab:0");
+        assert_eq!(
+            all[1].scope,
+            ["extra.example", "two0.example", "two1.example"]
+        );
+        assert_eq!((all[1].max_pages, all[1].max_depth), (50, 2));
+        assert_eq!(all[1].pages, by_state(&[("queued", 2)]));
+        assert_eq!(all[1].sitemaps, by_state(&[("queued", 1)]));
+        assert!(!all[1].finished);
+
+        // Two of request 1's pages come back as records, the third as a failure: finished.
+        let records = jobs[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, job)| record_for(&node, job, sample_text(i as u64, 2_000), t0))
+            .collect();
+        ingest_batch(&store, &node, &validator, records, t0 + 1_000).unwrap();
+        let failure = JobFailure {
+            lease_id: jobs[2].lease_id.clone(),
+            reason: FailureReason::RobotsDisallowed,
+            detail: String::new(),
+            status: None,
+            crawl_delay_ms: None,
+        };
+        store
+            .report_failures(&node.public(), &[failure], t0 + 2_000, 0, false)
+            .unwrap();
+        let all = store.crawl_requests().unwrap();
+        assert_eq!(all[0].pages, by_state(&[("done", 2), ("failed", 1)]));
+        assert!(all[0].finished, "{:?}", all[0]);
+        assert!(!all[1].finished, "untouched");
     }
 
     /// Paging resumes exactly after the last (epoch, record id) read, whatever the page size, and
