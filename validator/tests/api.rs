@@ -2628,3 +2628,74 @@ async fn the_admin_ledger_comes_in_pages_linked_to_the_next() {
     assert_eq!(store.ledger(&node.public()).unwrap().len(), 7);
     net.healthy().await;
 }
+
+/// A lab sees its own crawl requests and how far each has got; another lab's key sees only its
+/// own, the admin token every one, and no key none.
+#[tokio::test]
+async fn labs_see_their_own_crawl_requests_and_their_progress() {
+    const OTHER_LAB: &str = "other-lab-key";
+    let net = start(|c| c.lab_tokens.push(OTHER_LAB.into())).await;
+    let add = |token: &'static str, seeds: Value| {
+        let req = net
+            .http
+            .post(net.url("/v1/crawl-requests"))
+            .bearer_auth(token)
+            .json(&json!({ "seeds": seeds, "max_pages": 20 }));
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        }
+    };
+    let mine = add(
+        LAB,
+        json!(["http://mine0.example/", "http://mine1.example/"]),
+    )
+    .await;
+    let theirs = add(OTHER_LAB, json!(["http://theirs.example/"])).await;
+    let list = |token: Option<&'static str>| {
+        let mut req = net.http.get(net.url("/v1/crawl-requests"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let r = list(Some(LAB)).await;
+    assert_eq!(r.status(), 200);
+    let listed: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], mine);
+    assert_eq!(listed[0]["requester"], "lab:0");
+    assert_eq!(listed[0]["pages_queued"], 2);
+    assert_eq!(listed[0]["pages"], json!({"queued": 2}));
+    assert_eq!(listed[0]["finished"], false);
+    let listed: Vec<Value> = list(Some(OTHER_LAB)).await.json().await.unwrap();
+    let ids: Vec<&Value> = listed.iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids, [&json!(theirs)]);
+    let listed: Vec<Value> = list(Some(ADMIN)).await.json().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    // A request just added is in the next list (the progress is read at most every 5 s, but
+    // read again after a request is added).
+    let another = add(LAB, json!(["http://mine2.example/"])).await;
+    let listed: Vec<Value> = list(Some(LAB)).await.json().await.unwrap();
+    let ids: Vec<&Value> = listed.iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids, [&json!(mine), &json!(another)]);
+    assert_eq!(problem(list(None).await).await, (401, "bad_token".into()));
+    assert_eq!(
+        problem(list(Some("nope")).await).await,
+        (401, "bad_token".into())
+    );
+    // The document describes it.
+    let doc: Value = net
+        .http
+        .get(net.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/v1/crawl-requests"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["CrawlProgress"].is_object());
+    net.handle.shutdown().await.unwrap();
+}

@@ -53,7 +53,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/epochs/{epoch}", get(get_epoch))
         .route("/v1/epochs/{epoch}/proof/{claimant}", get(proof))
         .route(PATH_REVOCATIONS, get(revocations))
-        .route("/v1/crawl-requests", post(lab_crawl))
+        .route("/v1/crawl-requests", post(lab_crawl).get(lab_crawls))
         .route("/v1/admin/crawl-requests", post(admin_crawl))
         .route("/v1/admin/nodes", get(admin_nodes))
         .route("/v1/admin/nodes/{node}/ledger", get(admin_ledger))
@@ -646,6 +646,7 @@ async fn add_crawl(
     let store = s.store().clone();
     let now = s.now_ms();
     let added = blocking(move || store.add_crawl_request(&requester, &req, now)).await??;
+    s.forget_crawl_progress().await;
     Ok(Json(added).into_response())
 }
 
@@ -662,6 +663,26 @@ pub(super) async fn lab_crawl(
 ) -> Result<Response, ApiError> {
     let who = s.require_lab(&headers)?;
     add_crawl(&s, who, &headers, body).await
+}
+
+#[utoipa::path(get, path = "/v1/crawl-requests", tag = "labs",
+    responses((status = 200, body = Vec<schema::CrawlProgress>,
+            description = "The caller's crawl requests (every one for the admin token), oldest \
+                first, with how far each has got, as read at most 5 s ago."),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+    description = "Lab API key (bearer): the crawl requests made with it.")]
+pub(super) async fn lab_crawls(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = s.require_lab(&headers)?;
+    let all = s.crawl_progress().await?;
+    let mine: Vec<&crate::store::CrawlProgress> = all
+        .iter()
+        .filter(|r| who == "admin" || r.requester == who)
+        .collect();
+    Ok(Json(mine).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/admin/crawl-requests", tag = "admin",

@@ -64,7 +64,13 @@ struct Inner {
     ingest_gate: admission::IngestGate,
     /// Jobs waiting in the network as the last lease saw them, for answers that skip the store.
     last_pending: std::sync::atomic::AtomicU64,
+    /// The crawl requests' progress as last read, and when ([`AppState::crawl_progress`]).
+    crawl_progress: tokio::sync::Mutex<Option<(Instant, Arc<Vec<crate::store::CrawlProgress>>)>>,
 }
+
+/// How long the crawl requests' progress is served from one read of the store: the read goes
+/// over every job, so callers, however many, cause at most one a period.
+pub const CRAWL_PROGRESS_TTL: Duration = Duration::from_secs(5);
 
 fn quota(rps: u32, burst: u32) -> Quota {
     let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
@@ -105,8 +111,31 @@ impl AppState {
                 writer,
                 ingest_gate,
                 last_pending: std::sync::atomic::AtomicU64::new(0),
+                crawl_progress: tokio::sync::Mutex::new(None),
             }),
         }
+    }
+
+    /// Drops the crawl requests' progress last read: a request was added, and whoever added it
+    /// should see it in the next list.
+    pub async fn forget_crawl_progress(&self) {
+        *self.inner.crawl_progress.lock().await = None;
+    }
+
+    /// Every crawl request's progress ([`Store::crawl_requests`]), read again from the store at
+    /// most once per [`CRAWL_PROGRESS_TTL`] (or after a request is added); callers meanwhile
+    /// share the last read (those that come while it is made wait for it).
+    pub async fn crawl_progress(&self) -> Result<Arc<Vec<crate::store::CrawlProgress>>, ApiError> {
+        let mut cached = self.inner.crawl_progress.lock().await;
+        if let Some((at, progress)) = cached.as_ref()
+            && at.elapsed() < CRAWL_PROGRESS_TTL
+        {
+            return Ok(progress.clone());
+        }
+        let store = self.store().clone();
+        let progress = Arc::new(blocking(move || store.crawl_requests()).await??);
+        *cached = Some((Instant::now(), progress.clone()));
+        Ok(progress)
     }
 
     /// The store.

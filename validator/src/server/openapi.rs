@@ -214,6 +214,27 @@ pub mod schema {
         pub refused: Vec<Vec<String>>,
     }
 
+    /// A crawl request and how far it has got.
+    #[derive(ToSchema)]
+    pub struct CrawlProgress {
+        pub id: i64,
+        pub created_at_ms: i64,
+        /// `operator`, `admin` or `lab:N`.
+        pub requester: String,
+        /// Registered domains in scope.
+        pub scope: Vec<String>,
+        pub max_pages: i64,
+        pub max_depth: i64,
+        /// Pages queued for it (seeds, outlinks, sitemaps' URLs), at most `max_pages`.
+        pub pages_queued: i64,
+        /// Its pages' jobs by state: `queued`, `leased`, `done` (a record came back), `failed`.
+        pub pages: std::collections::BTreeMap<String, u64>,
+        /// Its sitemaps by state: `queued`, `done`, `failed`.
+        pub sitemaps: std::collections::BTreeMap<String, u64>,
+        /// No page job queued or leased and no sitemap queued.
+        pub finished: bool,
+    }
+
     #[derive(ToSchema)]
     pub struct NodeRow {
         pub node: String,
@@ -330,7 +351,7 @@ impl Modify for Security {
     paths(
         api::healthz, api::metrics, api::info, api::register, api::lease, api::report,
         api::release, api::submit_batch, api::me, api::list_epochs, api::get_epoch, api::proof,
-        api::revocations, api::lab_crawl, api::admin_crawl, api::admin_nodes, api::admin_ledger,
+        api::revocations, api::lab_crawl, api::lab_crawls, api::admin_crawl, api::admin_nodes, api::admin_ledger,
         api::admin_close_epoch, api::admin_stats
     ),
     modifiers(&Security)
