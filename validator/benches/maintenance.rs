@@ -8,7 +8,9 @@
 //! ledger's totals and the epoch roots; the backup snapshots the database and copies the
 //! committed segments, here from the page cache (a fresh process reading a cold disk would add
 //! the disk's read time). Then the network statistics the console and `GET /v1/admin/stats`
-//! read (`Store::network_stats`), which count the records by verdict and reason. Last, a full
+//! read (`Store::network_stats`), which count the records by verdict and reason, and the crawl
+//! requests' progress (`Store::crawl_requests`, one grouped read of every job); the backup again
+//! with one dataset export of every accepted record beside the store. Last, a full
 //! page of `GET /v1/revocations` (1,000 entries, read from the log and each signed) after
 //! 1,000 accepted records are revoked, then the same page served again (signatures kept).
 
@@ -76,12 +78,43 @@ fn main() {
         backups.push(took);
         std::fs::remove_dir_all(&dest).unwrap();
     }
+    // The same backup with the exported datasets: one export of every accepted record.
+    let root = gleaner_validator::dataset::datasets_root(&data);
+    let export =
+        gleaner_validator::dataset::export_from_store(&store, identity.secret(), &root, None, None)
+            .unwrap();
+    let mut with_datasets = Vec::new();
+    for run in 1..=RUNS {
+        let dest = tmp.path().join(format!("full{run}"));
+        let t = Instant::now();
+        let report = Store::backup(&data, &dest, &[KEY_FILE], Some(&root)).unwrap();
+        with_datasets.push(t.elapsed());
+        assert_eq!(report.datasets, std::slice::from_ref(&export.manifest.name));
+        if run == 1 {
+            println!(
+                "backup with datasets: {} rows, {:.1} MB of dataset files",
+                export.manifest.rows,
+                report.dataset_bytes as f64 / 1e6
+            );
+        }
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
     let mut stats = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
         let s = store.network_stats(0).unwrap();
         stats.push(t.elapsed());
         assert_eq!(s.records_total, records as u64);
+    }
+    // `crawl list` (and `GET /v1/crawl-requests` at most every 5 s): one grouped read of every
+    // job.
+    let mut crawls = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let progress = store.crawl_requests().unwrap();
+        crawls.push(t.elapsed());
+        let jobs: u64 = progress.iter().flat_map(|p| p.pages.values()).sum();
+        assert_eq!(jobs, records as u64);
     }
     // Revoked as a failed cross-check revokes: the log's trigger appends each.
     let revoked = rusqlite::Connection::open(data.join(gleaner_validator::store::DB_FILE))
@@ -105,12 +138,15 @@ fn main() {
     }
     let (check, backup, stats) = (median(checks), median(backups), median(stats));
     println!(
-        "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s, network stats {:.1} ms, \
-         a page of {revoked} revocations read and signed {:.1} ms ({:.1} ms served again)",
+        "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s ({:.3} s with the \
+         datasets), network stats {:.1} ms, crawl list {:.1} ms ({records} jobs), a page of \
+         {revoked} revocations read and signed {:.1} ms ({:.1} ms served again)",
         check.as_secs_f64(),
         records as f64 / check.as_secs_f64(),
         backup.as_secs_f64(),
+        median(with_datasets).as_secs_f64(),
         stats.as_secs_f64() * 1e3,
+        median(crawls).as_secs_f64() * 1e3,
         median(cold).as_secs_f64() * 1e3,
         median(warm).as_secs_f64() * 1e3
     );
