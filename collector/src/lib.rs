@@ -50,6 +50,7 @@ pub mod dataset;
 pub mod fetch;
 pub mod governor;
 pub mod identity;
+pub mod labs;
 pub mod node;
 pub mod policy;
 pub mod politeness;

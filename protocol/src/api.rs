@@ -194,6 +194,70 @@ pub struct ClaimProof {
     pub proof: Vec<Digest>,
 }
 
+/// `POST /v1/crawl-requests` (lab API key) and `/v1/admin/crawl-requests` (admin token): pages
+/// to crawl.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlRequest {
+    /// URLs to fetch first.
+    pub seeds: Vec<String>,
+    /// Registered domains whose outlinks are followed (the seeds' domains always are).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Sitemap URLs, fetched by the validator itself (robots.txt permitting); the pages they
+    /// list are queued, and their sites are in scope.
+    #[serde(default)]
+    pub sitemaps: Vec<String>,
+    /// Most pages queued for this request, seeds included.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// How many links away from a seed the crawl may go (0 = seeds only).
+    #[serde(default = "default_max_depth")]
+    pub max_depth: u32,
+}
+
+fn default_max_pages() -> u32 {
+    10_000
+}
+
+fn default_max_depth() -> u32 {
+    3
+}
+
+/// What adding a crawl request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlRequestAdded {
+    pub id: i64,
+    /// New URLs queued.
+    pub queued: u32,
+    /// Seeds already in the seen-set.
+    pub already_seen: u32,
+    /// Seeds refused, with a reason code.
+    pub refused: Vec<(String, String)>,
+}
+
+/// `GET /v1/crawl-requests`: a crawl request and how far it has got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlProgress {
+    pub id: i64,
+    pub created_at_ms: i64,
+    /// `operator`, `admin` or `lab:N` (the lab's key by its place in the validator's config).
+    pub requester: String,
+    /// The registered domains in scope.
+    pub scope: Vec<String>,
+    pub max_pages: i64,
+    pub max_depth: i64,
+    /// Pages queued for it (seeds, outlinks and sitemaps' URLs), at most `max_pages`.
+    pub pages_queued: i64,
+    /// Its pages' jobs by state: `queued`, `leased` (a node is on it), `done` (a record came
+    /// back) and `failed` (no record: robots.txt, fetch errors, gone).
+    pub pages: std::collections::BTreeMap<String, u64>,
+    /// Its sitemaps by state: `queued`, `done`, `failed`.
+    pub sitemaps: std::collections::BTreeMap<String, u64>,
+    /// Nothing of it is queued or out: no page job queued or leased, no sitemap queued.
+    pub finished: bool,
+}
+
 /// An RFC 9457 problem document with a stable reason `code`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

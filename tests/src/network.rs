@@ -15,6 +15,8 @@ use crate::site::{Site, SiteConfig};
 
 /// The admin token the network's validator is started with.
 pub const ADMIN_TOKEN: &str = "demo-admin-token";
+/// The one lab API key the validator accepts.
+pub const LAB_TOKEN: &str = "demo-lab-key";
 
 /// How the network is set up.
 #[derive(Debug, Clone)]
@@ -311,10 +313,32 @@ impl Network {
         Ok(report)
     }
 
-    /// Exports the validator's accepted records as a dataset under `out` (with the real
-    /// `gleaner-validator dataset export`), then verifies it as a lab would (with the real
-    /// `gleaner dataset verify --trust KEY --json`). Returns the dataset's directory and the
-    /// verifier's JSON report; fails unless the export succeeded and the report says `ok`.
+    /// `gleaner --json crawl COMMAND ARGS` (the lab CLI) against this network's validator with
+    /// the lab's key: its JSON lines; fails unless it exited 0.
+    pub fn lab_crawl(&self, command: &str, args: &[&str]) -> anyhow::Result<Vec<Value>> {
+        let out = Command::new(binary("gleaner")?)
+            .args([
+                "--json",
+                "crawl",
+                command,
+                "--validator",
+                &self.validator_url(),
+            ])
+            .args(args)
+            .env("GLEANER_API_KEY", LAB_TOKEN)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "gleaner crawl {command} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| Ok(serde_json::from_str(l)?))
+            .collect()
+    }
+
     /// `gleaner --json dataset revoked DIR` against this network's validator: whether it
     /// exited 0 (no row revoked) and its report.
     pub fn dataset_revoked(&self, dir: &Path) -> anyhow::Result<(bool, Value)> {
@@ -333,6 +357,10 @@ impl Network {
         Ok((out.status.success(), report))
     }
 
+    /// Exports the validator's accepted records as a dataset under `out` (with the real
+    /// `gleaner-validator dataset export`), then verifies it as a lab would (with the real
+    /// `gleaner dataset verify --trust KEY --json`). Returns the dataset's directory and the
+    /// verifier's JSON report; fails unless the export succeeded and the report says `ok`.
     pub async fn export_and_verify_dataset(&self, out: &Path) -> anyhow::Result<(PathBuf, Value)> {
         let data = self.validator_dir().display().to_string();
         let export = self.validator_cli(&[
@@ -390,6 +418,7 @@ fn spawn_validator(config: &NetworkConfig, addr: SocketAddr) -> anyhow::Result<P
     cmd.args(["serve", "--listen", &addr.to_string(), "--data"])
         .arg(config.dir.join("validator"))
         .env("GLEANER_VALIDATOR_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("GLEANER_VALIDATOR_LAB_TOKENS", LAB_TOKEN)
         .env(
             "GLEANER_VALIDATOR_DOMAIN_DELAY_MS",
             config.domain_delay_ms.to_string(),

@@ -139,8 +139,15 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
     let mut net = Network::start(NetworkConfig::new(dir.path()))
         .await
         .unwrap();
+    // The lab asks for the crawl with its own key, through the lab CLI.
     let seeds: Vec<String> = net.sites.iter().flat_map(Site::public_urls).collect();
-    net.add_crawl(&seeds, 500).await.unwrap();
+    let mut args = vec!["--max-pages", "500", "--max-depth", "3"];
+    for seed in &seeds {
+        args.extend(["--seed", seed.as_str()]);
+    }
+    let added = net.lab_crawl("add", &args).unwrap();
+    assert_eq!(added.len(), 1);
+    assert_eq!(num(&added[0], "queued") as usize, seeds.len(), "{added:?}");
     for i in 0..2 {
         net.start_node(i, &[]).unwrap();
     }
@@ -155,6 +162,15 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
     assert!(
         num(&stats, "records_duplicate") >= 1,
         "the republished articles are duplicates: {stats}"
+    );
+    // The lab sees its request finished, a record back for every article at least.
+    let listed = net.lab_crawl("list", &[]).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["requester"], "lab:0");
+    assert_eq!(listed[0]["finished"], true, "{listed:?}");
+    assert!(
+        num(&listed[0]["pages"], "done") as usize >= articles,
+        "{listed:?}"
     );
     let reasons: Vec<&str> = stats["rejection_reasons"]
         .as_array()

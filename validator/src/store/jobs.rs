@@ -8,7 +8,6 @@
 use gleaner_protocol::PublicKey;
 use gleaner_protocol::api::{FailureReason, Job, JobFailure, LeaseResponse};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 
 use super::ingest::{TiebreakPlace, queue_validator_fetch};
 use super::nodes::Network;
@@ -63,44 +62,7 @@ const MAX_DOMAINS_EXAMINED: i64 = 4096;
 /// Longest failure detail kept from a node.
 const MAX_FAILURE_DETAIL: usize = 256;
 
-/// A crawl request from an operator or a lab.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CrawlRequest {
-    /// URLs to fetch first.
-    pub seeds: Vec<String>,
-    /// Registered domains whose outlinks are followed (the seeds' domains always are).
-    #[serde(default)]
-    pub domains: Vec<String>,
-    /// Sitemap URLs (recorded; fetching them needs the validator's own fetcher, not yet wired).
-    #[serde(default)]
-    pub sitemaps: Vec<String>,
-    /// Most pages queued for this request, seeds included.
-    #[serde(default = "default_max_pages")]
-    pub max_pages: u32,
-    /// How many links away from a seed the crawl may go (0 = seeds only).
-    #[serde(default = "default_max_depth")]
-    pub max_depth: u32,
-}
-
-fn default_max_pages() -> u32 {
-    10_000
-}
-fn default_max_depth() -> u32 {
-    3
-}
-
-/// What adding a crawl request did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CrawlRequestAdded {
-    pub id: i64,
-    /// New URLs queued.
-    pub queued: u32,
-    /// Seeds already in the seen-set.
-    pub already_seen: u32,
-    /// Seeds refused, with a reason code.
-    pub refused: Vec<(String, String)>,
-}
+pub use gleaner_protocol::api::{CrawlRequest, CrawlRequestAdded};
 
 /// Lease settings.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -13,27 +13,7 @@ use super::bodies::{self, BodyAt};
 use super::{Op, Store, StoreError, digest_from, key_from, open_epoch};
 use crate::quality::StoredScores;
 
-/// A crawl request and how far it has got ([`Store::crawl_requests`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CrawlProgress {
-    pub id: i64,
-    pub created_at_ms: i64,
-    /// `operator`, `admin` or `lab:N` (the lab's key by its place in the config).
-    pub requester: String,
-    /// The registered domains in scope.
-    pub scope: Vec<String>,
-    pub max_pages: i64,
-    pub max_depth: i64,
-    /// Pages queued for it (seeds, outlinks and sitemaps' URLs), at most `max_pages`.
-    pub pages_queued: i64,
-    /// Its pages' jobs by state: `queued`, `leased` (a node is on it), `done` (a record came
-    /// back) and `failed` (no record: robots.txt, fetch errors, gone).
-    pub pages: BTreeMap<String, u64>,
-    /// Its sitemaps by state: `queued`, `done`, `failed`.
-    pub sitemaps: BTreeMap<String, u64>,
-    /// Nothing of it is queued or out: no page job queued or leased, no sitemap queued.
-    pub finished: bool,
-}
+pub use gleaner_protocol::api::CrawlProgress;
 
 fn crawl_requests_in(conn: &Connection) -> Result<Vec<CrawlProgress>, StoreError> {
     let counts = |sql: &str| -> Result<HashMap<i64, BTreeMap<String, u64>>, StoreError> {

@@ -5,6 +5,7 @@
 mod clean;
 mod common;
 mod config;
+mod crawl;
 mod fetch;
 mod key;
 mod log;
@@ -50,6 +51,8 @@ enum Command {
     Config(config::Args),
     /// Datasets for AI labs: download resumably, verify offline.
     Dataset(gleaner_collector::dataset::Args),
+    /// Crawl requests for AI labs: ask a validator to crawl pages, follow how far each got.
+    Crawl(crawl::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Key(a) => key::main(&cli.global, a),
         Command::Config(a) => config::main(&cli.global, a),
         Command::Dataset(a) => gleaner_collector::dataset::main(a, cli.global.json),
+        Command::Crawl(a) => crawl::main(&cli.global, a),
     };
     match result {
         Ok(code) => code,
@@ -83,6 +87,10 @@ fn main() -> ExitCode {
                     .or_else(|| {
                         e.downcast_ref::<gleaner_dataset::DatasetError>()
                             .map(|d| d.code())
+                    })
+                    .or_else(|| {
+                        e.downcast_ref::<gleaner_collector::labs::LabError>()
+                            .map(|l| l.code())
                     })
                     .unwrap_or("error");
                 println!(

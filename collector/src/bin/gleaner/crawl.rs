@@ -1,0 +1,132 @@
+//! `gleaner crawl`: a lab's crawl requests to a validator (`gleaner_collector::labs`): add one,
+//! list them with how far each has got.
+
+use std::process::ExitCode;
+
+use gleaner_collector::labs::LabClient;
+use gleaner_protocol::api::{CrawlProgress, CrawlRequest};
+
+use crate::common::{Global, print_json, runtime, utc};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the validator is and the lab's key, for every crawl subcommand.
+#[derive(Debug, clap::Args)]
+pub struct Lab {
+    /// The validator's base URL, e.g. https://validator.example
+    #[allow(rustdoc::bare_urls)]
+    #[arg(long)]
+    pub validator: String,
+    /// The lab's API key (a bearer token the validator's operator issued).
+    #[arg(long, env = "GLEANER_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Ask the validator to crawl seed URLs (and their sites' pages within `--max-depth`
+    /// links), and the pages sitemaps list. Prints what it queued and what it refused.
+    Add {
+        #[command(flatten)]
+        lab: Lab,
+        /// Seed URL (repeatable).
+        #[arg(long = "seed", required_unless_present = "sitemaps")]
+        seeds: Vec<String>,
+        /// Another registered domain whose pages may be followed (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Sitemap URL (repeatable): the validator fetches it and queues what it lists.
+        #[arg(long = "sitemap")]
+        sitemaps: Vec<String>,
+        /// Most pages crawled for this request, seeds included.
+        #[arg(long, default_value_t = 10_000)]
+        max_pages: u32,
+        /// How many links away from a seed the crawl may go (0: the seeds alone).
+        #[arg(long, default_value_t = 3)]
+        max_depth: u32,
+    },
+    /// The lab's crawl requests, oldest first, with how far each has got.
+    List {
+        #[command(flatten)]
+        lab: Lab,
+    },
+}
+
+pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    match a.command {
+        Command::Add {
+            lab,
+            seeds,
+            domains,
+            sitemaps,
+            max_pages,
+            max_depth,
+        } => {
+            let client = LabClient::new(&lab.validator, &lab.api_key)?;
+            let request = CrawlRequest {
+                seeds,
+                domains,
+                sitemaps,
+                max_pages,
+                max_depth,
+            };
+            let added = rt.block_on(client.add(&request))?;
+            if g.json {
+                print_json(&added)?;
+            } else {
+                println!(
+                    "crawl request {}: {} pages queued, {} already seen by the network",
+                    added.id, added.queued, added.already_seen
+                );
+                for (url, why) in &added.refused {
+                    println!("  refused  {url}  ({why})");
+                }
+            }
+        }
+        Command::List { lab } => {
+            let client = LabClient::new(&lab.validator, &lab.api_key)?;
+            let requests = rt.block_on(client.list())?;
+            if g.json {
+                for r in &requests {
+                    print_json(r)?;
+                }
+            } else if requests.is_empty() {
+                println!("no crawl requests yet");
+            } else {
+                for r in &requests {
+                    println!("{}", line(r));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One request as a line: id, when, state, its pages by state, its budget, its scope.
+fn line(r: &CrawlProgress) -> String {
+    let pages = |state: &str| r.pages.get(state).copied().unwrap_or(0);
+    let sitemaps_queued = r.sitemaps.get("queued").copied().unwrap_or(0);
+    let state = if r.finished { "finished" } else { "running" };
+    let mut line = format!(
+        "#{:<5} {}  {state:<8}  pages: {} done, {} failed, {} in progress, {} queued \
+         ({} of at most {} queued so far)",
+        r.id,
+        utc(r.created_at_ms),
+        pages("done"),
+        pages("failed"),
+        pages("leased"),
+        pages("queued"),
+        r.pages_queued,
+        r.max_pages
+    );
+    if sitemaps_queued > 0 {
+        line.push_str(&format!(", {sitemaps_queued} sitemaps to read"));
+    }
+    line.push_str(&format!("  scope: {}", r.scope.join(", ")));
+    line
+}
