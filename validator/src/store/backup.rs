@@ -285,11 +285,17 @@ fn copy_dataset(
         let Some(before) = dir_identity(src)? else {
             return Ok(None);
         };
-        let bytes = copy(src, dst)?;
+        let copied = copy(src, dst);
         if dir_identity(src)? == Some(before) {
-            return Ok(Some(bytes));
+            return copied.map(Some);
         }
-        std::fs::remove_dir_all(dst).map_err(|e| io_error(dst, e))?;
+        // Replaced (or removed) meanwhile, which may also have failed the copy (a file gone
+        // from under it): what was copied may mix two datasets.
+        match std::fs::remove_dir_all(dst) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(dst, e)),
+        }
     }
     Err(io_error(
         src,
@@ -652,6 +658,28 @@ mod tests {
         );
         assert_eq!(calls, DATASET_TRIES);
         assert!(!dst.exists(), "the half copy is removed");
+
+        // Replaced while copied, the copy failing on a file taken from under it: copied again.
+        std::fs::remove_dir_all(&dst).unwrap_or_default();
+        let mut calls = 0;
+        let mut copy_failing_once = |from: &Path, to: &Path| {
+            calls += 1;
+            if calls == 1 {
+                std::fs::create_dir(to).unwrap();
+                replace("newest");
+                return Err(io_error(from, std::io::ErrorKind::NotFound.into()));
+            }
+            copy_tree(from, to)
+        };
+        let bytes = copy_dataset(&src, &dst, &mut copy_failing_once).unwrap();
+        assert_eq!((calls, bytes), (2, Some(6 + 60)));
+        assert_eq!(std::fs::read(dst.join("manifest.json")).unwrap(), b"newest");
+        // A copy failing while the dataset stands still is the backup's failure.
+        let mut broken = |from: &Path, _: &Path| -> Result<u64, StoreError> {
+            Err(io_error(from, std::io::ErrorKind::PermissionDenied.into()))
+        };
+        let err = copy_dataset(&src, &tmp.path().join("other"), &mut broken).unwrap_err();
+        assert_eq!(err.code(), "store_io");
 
         // Gone before its copy: not copied, not an error.
         std::fs::remove_dir_all(&src).unwrap();
