@@ -226,7 +226,7 @@ fn copy_data_dir(
 const DATASETS_DIR: &str = "datasets";
 
 /// How many times a dataset replaced while it was copied is copied again.
-const DATASET_TRIES: u32 = 3;
+pub(super) const DATASET_TRIES: u32 = 3;
 
 /// Copies each dataset directory under `from` (where it exists) into `to`; returns their names,
 /// sorted, and their files' bytes. Names starting with a dot (an export's staging directory, or
@@ -308,7 +308,7 @@ fn copy_dataset(
 /// The directory's device, inode and change time, or `None` once it is gone. A directory
 /// renamed into place has its change time set, so even an inode used again (a dataset replaced
 /// twice during one copy) does not look the same.
-fn dir_identity(dir: &Path) -> Result<Option<(u64, u64, i64, i64)>, StoreError> {
+pub(super) fn dir_identity(dir: &Path) -> Result<Option<(u64, u64, i64, i64)>, StoreError> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(dir) {
         Ok(m) => Ok(Some((m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))),

@@ -91,7 +91,25 @@ impl CheckReport {
             max_reported_failures: 3,
         };
         for name in super::backup::dataset_dirs(root)? {
-            let verified = gleaner_dataset::verify_dir(&root.join(&name), &opts);
+            let dir = root.join(&name);
+            // A dataset replaced by a new export while it was read (beside a serving validator
+            // with its export timer) is read again, as a backup copies it again.
+            let mut verified = None;
+            for _ in 0..super::backup::DATASET_TRIES {
+                let Some(before) = super::backup::dir_identity(&dir)? else {
+                    break;
+                };
+                let report = gleaner_dataset::verify_dir(&dir, &opts);
+                let after = super::backup::dir_identity(&dir)?;
+                verified = after.is_some().then_some(report);
+                if after == Some(before) {
+                    break;
+                }
+            }
+            // Removed before or while it was read: nothing to check.
+            let Some(verified) = verified else {
+                continue;
+            };
             self.datasets += 1;
             self.dataset_rows += verified.rows_checked;
             if !verified.is_ok() {
