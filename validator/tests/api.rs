@@ -2699,3 +2699,122 @@ async fn labs_see_their_own_crawl_requests_and_their_progress() {
     assert!(doc["components"]["schemas"]["CrawlProgress"].is_object());
     net.handle.shutdown().await.unwrap();
 }
+
+/// The document's schema `name` describes `answer`: every field the server sent is one of the
+/// schema's properties, and every property the schema requires was sent. (The schemas are
+/// written beside the handlers, not derived from the types they serialise; this keeps them
+/// honest for clients generated from the document.)
+fn assert_described(doc: &Value, name: &str, answer: &Value) {
+    let schema = &doc["components"]["schemas"][name];
+    let keys = |v: &Value| -> std::collections::BTreeSet<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let properties = keys(&schema["properties"]);
+    assert!(!properties.is_empty(), "no schema {name} in the document");
+    let required: std::collections::BTreeSet<String> = schema["required"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let sent = keys(answer);
+    let undocumented: Vec<_> = sent.difference(&properties).collect();
+    assert!(
+        undocumented.is_empty(),
+        "{name}: the server sends {undocumented:?}, which the document does not list"
+    );
+    let missing: Vec<_> = required.difference(&sent).collect();
+    assert!(
+        missing.is_empty(),
+        "{name}: the document requires {missing:?}, which the server did not send: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_what_the_server_answers() {
+    let net = start(|_| {}).await;
+    let get = |path: String, admin: bool| {
+        let req = if admin {
+            net.admin(reqwest::Method::GET, &path)
+        } else {
+            net.http.get(net.url(&path))
+        };
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let doc = get("/openapi.json".into(), false).await;
+    let a = key(1);
+    let added = net
+        .crawl(&["http://doc-a.example/", "http://doc-b.example/"])
+        .await;
+    assert_described(&doc, "CrawlRequestAdded", &added);
+    let r = net
+        .post_json(
+            &a,
+            PATH_REGISTER,
+            json!({"payout": a.public().to_string(), "client": "t/1"}),
+        )
+        .await;
+    assert_described(&doc, "RegisterResponse", &r.json::<Value>().await.unwrap());
+    let r = net.post_json(&a, PATH_LEASE, json!({ "max": 5 })).await;
+    let leased: Value = r.json().await.unwrap();
+    assert_described(&doc, "LeaseResponse", &leased);
+    assert_described(&doc, "Job", &leased["jobs"][0]);
+    let jobs: LeaseResponse = serde_json::from_value(leased).unwrap();
+    let receipt: Value = net
+        .submit(&a, &net.batch(&a, &jobs.jobs, 1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_described(&doc, "Receipt", &receipt);
+    assert_described(&doc, "RecordVerdict", &receipt["verdicts"][0]);
+    let me: Value = net
+        .signed(&a, "GET", PATH_ME, vec![], "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_described(&doc, "NodeStatus", &me);
+    assert_described(
+        &doc,
+        "ValidatorInfo",
+        &get(gleaner_protocol::api::PATH_INFO.into(), false).await,
+    );
+    assert_described(
+        &doc,
+        "NetworkStats",
+        &get("/v1/admin/stats".into(), true).await,
+    );
+    let nodes = get("/v1/admin/nodes".into(), true).await;
+    assert_described(&doc, "NodeRow", &nodes[0]);
+    let ledger = get(format!("/v1/admin/nodes/{}/ledger", a.public()), true).await;
+    assert_described(&doc, "LedgerEntry", &ledger[0]);
+    let crawls = get("/v1/crawl-requests".into(), true).await;
+    assert_described(&doc, "CrawlProgress", &crawls[0]);
+    let root: Value = net
+        .admin(reqwest::Method::POST, "/v1/admin/epochs/close")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_described(&doc, "EpochRoot", &root);
+    assert_described(&doc, "EpochRoot", &get("/v1/epochs".into(), false).await[0]);
+    let detail = get("/v1/epochs/1".into(), false).await;
+    assert_described(&doc, "EpochDetail", &detail);
+    assert_described(&doc, "RewardLeaf", &detail["leaves"][0]);
+    let proof = get(format!("/v1/epochs/1/proof/{}", a.public()), false).await;
+    assert_described(&doc, "ClaimProof", &proof);
+    let refused = net.http.get(net.url("/v1/nothing")).send().await.unwrap();
+    assert_described(&doc, "Problem", &refused.json::<Value>().await.unwrap());
+    net.handle.shutdown().await.unwrap();
+}
