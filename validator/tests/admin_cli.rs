@@ -1,10 +1,16 @@
-//! The operator's crawl commands through the binary: `crawl add` queues seeds and says what it
-//! refused, and `crawl list` shows each request with how far it has got.
+//! The operator's commands through the binary. `backup` and `check` next to a serving validator:
+//! the backup reads back through the admin commands as the original does, keeps the validator's
+//! key and the exported datasets, checks clean (and a body or dataset damaged afterwards is
+//! found), and a destination that holds files is refused. `crawl add` queues seeds and says what
+//! it refused, and `crawl list` shows each request with how far it has got.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use gleaner_validator::testkit::fill_store;
 
 fn cli(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gleaner-validator"))
@@ -13,6 +19,230 @@ fn cli(data: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+fn stdout_of(data: &Path, args: &[&str]) -> String {
+    let out = cli(data, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A `gleaner-validator serve` on `data`, killed when dropped.
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_gleaner-validator"))
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", &listen])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&listen).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not listen on {listen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_backup_taken_next_to_a_server_reads_back_the_same_and_keeps_the_key() {
+    let src = tempfile::tempdir().unwrap();
+    let (identity, accepted) = fill_store(src.path(), 30).unwrap();
+    let node = gleaner_protocol::SecretKey::from_bytes(&[7; 32])
+        .public()
+        .to_string();
+    let _server = Server::start(src.path());
+
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("backup");
+    let dest_arg = dest.to_str().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout_of(src.path(), &["backup", "--to", dest_arg])).unwrap();
+    assert_eq!(report["path"], dest_arg);
+    assert_eq!(
+        report["records"].as_u64(),
+        Some(accepted as u64),
+        "{report}"
+    );
+    assert_eq!(
+        report["files"],
+        serde_json::json!(["validator.key"]),
+        "{report}"
+    );
+    assert!(report["body_bytes"].as_u64().unwrap() > 0, "{report}");
+
+    for args in [
+        &["ledger", "show", node.as_str()][..],
+        &["epoch", "list"],
+        &["nodes", "list"],
+    ] {
+        assert_eq!(
+            stdout_of(&dest, args),
+            stdout_of(src.path(), args),
+            "{args:?}"
+        );
+    }
+    // The key came with the backup (`key show` would have made a new one).
+    assert_eq!(
+        stdout_of(&dest, &["key", "show"]).trim(),
+        identity.public().to_string()
+    );
+
+    // The backup checks clean end to end; a body damaged afterwards is found.
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&dest, &["check"])).unwrap();
+    assert_eq!(report["problems"], 0, "{report}");
+    assert_eq!(report["bodies"].as_u64(), Some(accepted as u64), "{report}");
+    let segment = dest.join("validator.db-bodies").join("000001.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"\"text\"").unwrap() + 20;
+    bytes[at] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let damaged = cli(&dest, &["check"]);
+    assert!(!damaged.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&damaged.stdout).unwrap();
+    assert_eq!(report["problems"], 1, "{report}");
+    assert_eq!(report["listed"][0]["code"], "body_mismatch", "{report}");
+    let stderr = String::from_utf8_lossy(&damaged.stderr);
+    assert!(
+        stderr.contains("the check found 1 problem(s)") && stderr.contains("body_mismatch"),
+        "{stderr}"
+    );
+
+    let again = cli(src.path(), &["backup", "--to", dest_arg]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("invalid_request") && stderr.contains("not empty"),
+        "{stderr}"
+    );
+}
+
+/// `dataset export` and `dataset list` use the directory the server serves datasets from (the
+/// config file's `datasets_dir`), and a backup copies the datasets from there unless told not to.
+#[test]
+fn datasets_go_where_the_config_says_and_come_with_the_backup() {
+    let src = tempfile::tempdir().unwrap();
+    let (_identity, accepted) = fill_store(src.path(), 30).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let served = elsewhere.path().join("served");
+    std::fs::write(
+        src.path().join("validator.toml"),
+        format!("datasets_dir = {:?}\n", served.to_str().unwrap()),
+    )
+    .unwrap();
+
+    let export: serde_json::Value = serde_json::from_str(&stdout_of(
+        src.path(),
+        &["dataset", "export", "--name", "nightly"],
+    ))
+    .unwrap();
+    assert_eq!(export["rows"].as_u64(), Some(accepted as u64), "{export}");
+    assert_eq!(export["dir"], served.join("nightly").to_str().unwrap());
+    assert!(served.join("nightly/manifest.json").is_file());
+    assert!(!src.path().join("datasets").exists());
+    let listed = stdout_of(src.path(), &["dataset", "list"]);
+    assert!(listed.contains("\"name\":\"nightly\""), "{listed}");
+
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("backup");
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(
+        src.path(),
+        &["backup", "--to", dest.to_str().unwrap()],
+    ))
+    .unwrap();
+    assert_eq!(
+        report["datasets"],
+        serde_json::json!(["nightly"]),
+        "{report}"
+    );
+    assert!(report["dataset_bytes"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        report["files"],
+        serde_json::json!(["validator.key", "validator.toml"])
+    );
+    assert_eq!(
+        std::fs::read(dest.join("datasets/nightly/manifest.json")).unwrap(),
+        std::fs::read(served.join("nightly/manifest.json")).unwrap()
+    );
+    let copy = dest.join("datasets");
+    let listed_copy = stdout_of(&dest, &["dataset", "list", "--out", copy.to_str().unwrap()]);
+    assert_eq!(listed_copy, listed);
+
+    // `check` verifies the served datasets too: clean, then a damaged shard is found (and
+    // `--no-datasets` leaves them be).
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout_of(src.path(), &["check"])).unwrap();
+    assert_eq!(
+        (report["problems"].as_u64(), report["datasets"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        report["dataset_rows"].as_u64(),
+        Some(accepted as u64),
+        "{report}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(served.join("nightly/manifest.json")).unwrap())
+            .unwrap();
+    let shard = served
+        .join("nightly")
+        .join(manifest["shards"][0]["path"].as_str().unwrap());
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&shard, bytes).unwrap();
+    let damaged = cli(src.path(), &["check"]);
+    assert!(!damaged.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&damaged.stdout).unwrap();
+    assert_eq!(report["listed"][0]["code"], "dataset_invalid", "{report}");
+    assert!(
+        report["listed"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("dataset nightly:"),
+        "{report}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout_of(src.path(), &["check", "--no-datasets"])).unwrap();
+    assert_eq!(
+        (report["problems"].as_u64(), report["datasets"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let bare = out.path().join("bare");
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(
+        src.path(),
+        &["backup", "--to", bare.to_str().unwrap(), "--no-datasets"],
+    ))
+    .unwrap();
+    assert_eq!(report["datasets"], serde_json::json!([]), "{report}");
+    assert!(!bare.join("datasets").exists());
 }
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {

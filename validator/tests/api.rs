@@ -118,6 +118,13 @@ impl Net {
         format!("http://{}{path}", self.handle.local_addr())
     }
 
+    /// `GET path` with no credentials, as JSON; fails unless it answered 200.
+    async fn public_json(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
     /// Stops the server (in-flight requests finish, its timers stop) and starts it again on the
     /// same state and database, at a new address: a restart, whose timers make their first
     /// pass at once.
@@ -461,15 +468,7 @@ async fn node_lifecycle_receipts_ledger_and_epoch_proofs() {
     );
 
     // Public documents.
-    let doc: Value = net
-        .http
-        .get(net.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = net.public_json("/openapi.json").await;
     assert!(doc["paths"]["/v1/batches"]["post"].is_object());
     assert!(doc["components"]["schemas"]["Receipt"].is_object());
     let metrics = net.metrics().await;
@@ -2686,15 +2685,7 @@ async fn labs_see_their_own_crawl_requests_and_their_progress() {
         (401, "bad_token".into())
     );
     // The document describes it.
-    let doc: Value = net
-        .http
-        .get(net.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = net.public_json("/openapi.json").await;
     assert!(doc["paths"]["/v1/crawl-requests"]["get"].is_object());
     assert!(doc["components"]["schemas"]["CrawlProgress"].is_object());
     net.handle.shutdown().await.unwrap();
@@ -2749,7 +2740,7 @@ async fn the_openapi_document_describes_what_the_server_answers() {
             r.json::<Value>().await.unwrap()
         }
     };
-    let doc = get("/openapi.json".into(), false).await;
+    let doc = net.public_json("/openapi.json").await;
     let a = key(1);
     let added = net
         .crawl(&["http://doc-a.example/", "http://doc-b.example/"])
