@@ -236,6 +236,18 @@ pub struct CrawlRequestAdded {
     pub refused: Vec<(String, String)>,
 }
 
+/// `DELETE /v1/crawl-requests/{id}`: what cancelling a crawl request stopped. Pages already
+/// out with nodes finish; nothing more is queued for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlCancelled {
+    pub id: i64,
+    /// Queued pages taken off the frontier (`cancelled` in its progress), and out of the
+    /// seen-set, so a later request may ask for them again.
+    pub pages_cancelled: u64,
+    /// Sitemaps not yet read, now never read.
+    pub sitemaps_cancelled: u64,
+}
+
 /// `GET /v1/crawl-requests`: a crawl request and how far it has got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrawlProgress {
@@ -250,7 +262,7 @@ pub struct CrawlProgress {
     /// Pages queued for it (seeds, outlinks and sitemaps' URLs), at most `max_pages`.
     pub pages_queued: i64,
     /// Its pages' jobs by state: `queued`, `leased` (a node is on it), `done` (a record came
-    /// back) and `failed` (no record: robots.txt, fetch errors, gone).
+    /// back), `failed` (no record: robots.txt, fetch errors, gone) and `cancelled`.
     pub pages: std::collections::BTreeMap<String, u64>,
     /// Its sitemaps by state: `queued`, `done`, `failed`.
     pub sitemaps: std::collections::BTreeMap<String, u64>,

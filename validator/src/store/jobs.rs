@@ -62,7 +62,7 @@ const MAX_DOMAINS_EXAMINED: i64 = 4096;
 /// Longest failure detail kept from a node.
 const MAX_FAILURE_DETAIL: usize = 256;
 
-pub use gleaner_protocol::api::{CrawlRequest, CrawlRequestAdded};
+pub use gleaner_protocol::api::{CrawlCancelled, CrawlRequest, CrawlRequestAdded};
 
 /// Lease settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -237,6 +237,91 @@ impl Store {
             queued,
             already_seen,
             refused,
+        })
+    }
+
+    /// Cancels crawl request `id`: its queued pages leave the frontier (state `cancelled`, each
+    /// out of its domain's queue and of the seen-set, so another request may ask for it), its
+    /// page budget is closed at what it queued (no outlink or sitemap adds more), and its
+    /// sitemaps not yet read are never read. Pages already leased finish as any other. With
+    /// `requester`, only that requester's request is found (a lab cancels its own).
+    ///
+    /// Errors: `not_found` for no such request (or another requester's). Reads every queued
+    /// job once to find the request's (no index by request: see [`Store::crawl_requests`]).
+    pub fn cancel_crawl_request(
+        &self,
+        id: i64,
+        requester: Option<&str>,
+        now_ms: i64,
+    ) -> Result<CrawlCancelled, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().op("cancel_crawl_request")?;
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT requester FROM crawl_requests WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .op("cancel_crawl_request")?;
+        if owner.is_none() || requester.is_some_and(|r| owner.as_deref() != Some(r)) {
+            return Err(StoreError::NotFound {
+                what: format!("crawl request {id}"),
+            });
+        }
+        let queued: Vec<(i64, String, String)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, domain, url FROM tasks INDEXED BY tasks_queued
+                     WHERE state = 'queued' AND kind = 'primary' AND request_id = ?1",
+                )
+                .op("cancel_crawl_request")?;
+            let rows = stmt
+                .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .op("cancel_crawl_request")?;
+            rows.collect::<Result<_, _>>().op("cancel_crawl_request")?
+        };
+        for (task, domain, url) in &queued {
+            tx.exec_cached(
+                "UPDATE tasks SET state = 'cancelled' WHERE id = ?1",
+                params![task],
+            )
+            .op("cancel_crawl_request")?;
+            tx.exec_cached(
+                "UPDATE domains SET queued = queued - 1 WHERE domain = ?1",
+                params![domain],
+            )
+            .op("cancel_crawl_request")?;
+            tx.exec_cached(
+                "DELETE FROM urls WHERE url = ?1 AND request_id = ?2",
+                params![url, id],
+            )
+            .op("cancel_crawl_request")?;
+        }
+        add_pending(&tx, -count(queued.len()))?;
+        tx.exec_cached(
+            "UPDATE crawl_requests SET max_pages = min(max_pages, pages_queued) WHERE id = ?1",
+            params![id],
+        )
+        .op("cancel_crawl_request")?;
+        let sitemaps = tx
+            .exec_cached(
+                "UPDATE sitemaps SET state = 'failed', fetched_at_ms = ?2, error = 'cancelled'
+                 WHERE request_id = ?1 AND state = 'queued'",
+                params![id, now_ms],
+            )
+            .op("cancel_crawl_request")?;
+        tx.commit().op("cancel_crawl_request")?;
+        tracing::info!(
+            request = id,
+            pages = queued.len(),
+            sitemaps,
+            "crawl request cancelled"
+        );
+        Ok(CrawlCancelled {
+            id,
+            pages_cancelled: queued.len() as u64,
+            sitemaps_cancelled: sitemaps as u64,
         })
     }
 

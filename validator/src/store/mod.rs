@@ -40,9 +40,9 @@ pub use group::Group;
 pub use ingest::{DedupKeys, Derived, IngestError, IngestOutcome, IngestParams, PreparedRecord};
 pub(crate) use jobs::push_task;
 pub use jobs::{
-    ACTIVE_NODE_MS, CrawlRequest, CrawlRequestAdded, JUDGING_PAUSE_MS, JudgingRules, LeaseParams,
-    MAX_SEEDS_PER_REQUEST, MAX_TASK_ATTEMPTS, MAX_UNSETTLED_UNFOUND, ReportOutcome,
-    UNCLAIMABLE_WAIT_MS,
+    ACTIVE_NODE_MS, CrawlCancelled, CrawlRequest, CrawlRequestAdded, JUDGING_PAUSE_MS,
+    JudgingRules, LeaseParams, MAX_SEEDS_PER_REQUEST, MAX_TASK_ATTEMPTS, MAX_UNSETTLED_UNFOUND,
+    ReportOutcome, UNCLAIMABLE_WAIT_MS,
 };
 pub use nodes::{Network, NodeStanding};
 pub use read::{

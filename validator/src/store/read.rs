@@ -1043,6 +1043,84 @@ mod tests {
         assert!(!all[1].finished, "untouched");
     }
 
+    /// Cancelling a request takes its queued pages off the frontier, its domains' queues and
+    /// the seen-set, closes its budget and drops its unread sitemaps; leased pages finish, and
+    /// another requester cannot cancel it.
+    #[test]
+    fn a_cancelled_crawl_request_leaves_the_frontier_and_nothing_else() {
+        use crate::testkit::leased_jobs_on;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let node = SecretKey::from_bytes(&[7; 32]);
+        let t0 = 1_800_000_000_000;
+        let leased = leased_jobs_on(&store, &node, "one", 2, t0).unwrap();
+        assert_eq!(leased.len(), 2);
+        let seeds: Vec<String> = (0..4).map(|i| format!("http://two{i}.example/")).collect();
+        let request = crate::store::CrawlRequest {
+            seeds: seeds.clone(),
+            domains: Vec::new(),
+            sitemaps: vec!["http://two0.example/sitemap.xml".into()],
+            max_pages: 50,
+            max_depth: 2,
+        };
+        let second = store.add_crawl_request("lab:0", &request, t0).unwrap().id;
+        let scalar = |sql: &str| -> i64 {
+            let conn = store.conn.lock().unwrap();
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        };
+        let pending = "SELECT value FROM counters WHERE name = 'pending'";
+        let queued_in_domains = "SELECT coalesce(sum(queued), 0) FROM domains";
+        // Jobs in the network (queued and leased), and queued ones by domain.
+        assert_eq!((scalar(pending), scalar(queued_in_domains)), (6, 4));
+
+        let refused = store
+            .cancel_crawl_request(second, Some("lab:1"), t0)
+            .unwrap_err();
+        assert_eq!(refused.code(), "not_found");
+        let missing = store.cancel_crawl_request(99, None, t0).unwrap_err();
+        assert_eq!(missing.code(), "not_found");
+        let cancelled = store
+            .cancel_crawl_request(second, Some("lab:0"), t0 + 1)
+            .unwrap();
+        assert_eq!(
+            (cancelled.pages_cancelled, cancelled.sitemaps_cancelled),
+            (4, 1)
+        );
+        assert_eq!((scalar(pending), scalar(queued_in_domains)), (2, 0));
+        let progress = store.crawl_requests().unwrap();
+        let p = progress.iter().find(|p| p.id == second).unwrap();
+        assert_eq!(p.pages, BTreeMap::from([("cancelled".to_string(), 4)]));
+        assert_eq!(p.sitemaps, BTreeMap::from([("failed".to_string(), 1)]));
+        assert_eq!(p.max_pages, 4, "the budget closed at what it queued");
+        assert!(p.finished);
+        // Nothing of it is leased any more.
+        let params = crate::store::LeaseParams {
+            ttl_ms: 60_000,
+            max_per_domain: 1,
+            domain_delay_ms: 0,
+            max_open_per_node: 100,
+            validator_fetches: false,
+            network: None,
+            judging: crate::store::JudgingRules::DEFAULT,
+        };
+        assert!(
+            store
+                .lease(&node.public(), 10, t0 + 2, &params)
+                .unwrap()
+                .jobs
+                .is_empty()
+        );
+        // The first request's leased pages are untouched by cancelling it.
+        let first = store.cancel_crawl_request(1, None, t0 + 3).unwrap();
+        assert_eq!(first.pages_cancelled, 0);
+        let p = &store.crawl_requests().unwrap()[0];
+        assert_eq!(p.pages, BTreeMap::from([("leased".to_string(), 2)]));
+        // Its pages are out of the seen-set: asked for again, they are queued again.
+        let again = store.add_crawl_request("lab:1", &request, t0 + 4).unwrap();
+        assert_eq!((again.queued, again.already_seen), (4, 0));
+        assert_eq!(scalar(pending), 6);
+    }
+
     /// Paging resumes exactly after the last (epoch, record id) read, whatever the page size, and
     /// keeps to the epochs asked for.
     #[test]
