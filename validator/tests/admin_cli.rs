@@ -320,6 +320,20 @@ fn crawl_add_then_list_shows_each_request_and_its_progress() {
     assert_eq!(listed[1]["pages"], serde_json::json!({}));
     assert_eq!(listed[1]["finished"], true);
 
+    // Cancelled: its queued pages leave the frontier; an unknown request is not found.
+    let cancelled = json_lines(&cli(data, &["crawl", "cancel", "1"]));
+    assert_eq!(cancelled[0]["pages_cancelled"], 2, "{}", cancelled[0]);
+    let listed = json_lines(&cli(data, &["crawl", "list"]));
+    assert_eq!(listed[0]["pages"], serde_json::json!({"cancelled": 2}));
+    assert_eq!(listed[0]["finished"], true);
+    let unknown = cli(data, &["crawl", "cancel", "99"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("crawl request 99"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+
     // Without a seed or sitemap, clap refuses before the store is touched.
     let bad = cli(data, &["crawl", "add", "--max-pages", "5"]);
     assert_eq!(bad.status.code(), Some(2));

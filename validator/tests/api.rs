@@ -2684,8 +2684,42 @@ async fn labs_see_their_own_crawl_requests_and_their_progress() {
         problem(list(Some("nope")).await).await,
         (401, "bad_token".into())
     );
+    // A lab cancels its own request, not another's: the pages still queued leave the frontier.
+    let cancel = |token: Option<&'static str>, id: String| {
+        let mut req = net
+            .http
+            .delete(net.url(&format!("/v1/crawl-requests/{id}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(
+        problem(cancel(Some(OTHER_LAB), mine.to_string()).await).await,
+        (404, "not_found".into())
+    );
+    assert_eq!(
+        problem(cancel(Some(LAB), "abc".into()).await).await,
+        (400, "bad_path".into())
+    );
+    assert_eq!(
+        problem(cancel(None, mine.to_string()).await).await,
+        (401, "bad_token".into())
+    );
+    let r = cancel(Some(LAB), mine.to_string()).await;
+    assert_eq!(r.status(), 200);
+    let cancelled: Value = r.json().await.unwrap();
+    assert_eq!(cancelled["pages_cancelled"], 2, "{cancelled}");
+    let listed: Vec<Value> = list(Some(LAB)).await.json().await.unwrap();
+    assert_eq!(listed[0]["pages"], json!({"cancelled": 2}));
+    assert_eq!(listed[0]["finished"], true);
+    // The admin token cancels any request.
+    let r = cancel(Some(ADMIN), theirs.to_string()).await;
+    assert_eq!(r.status(), 200);
+
     // The document describes it.
     let doc = net.public_json("/openapi.json").await;
+    assert!(doc["paths"]["/v1/crawl-requests/{id}"]["delete"].is_object());
     assert!(doc["paths"]["/v1/crawl-requests"]["get"].is_object());
     assert!(doc["components"]["schemas"]["CrawlProgress"].is_object());
     net.handle.shutdown().await.unwrap();
@@ -2790,6 +2824,19 @@ async fn the_openapi_document_describes_what_the_server_answers() {
     assert_described(&doc, "LedgerEntry", &ledger[0]);
     let crawls = get("/v1/crawl-requests".into(), true).await;
     assert_described(&doc, "CrawlProgress", &crawls[0]);
+    let extra = net.crawl(&["http://doc-c.example/"]).await;
+    let cancelled: Value = net
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/v1/crawl-requests/{}", extra["id"]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_described(&doc, "CrawlCancelled", &cancelled);
     let root: Value = net
         .admin(reqwest::Method::POST, "/v1/admin/epochs/close")
         .send()

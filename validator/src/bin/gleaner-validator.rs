@@ -115,6 +115,12 @@ enum CrawlCommand {
     /// Every crawl request with how far it has got: pages queued, its jobs and sitemaps by
     /// state, finished or not (JSON lines, oldest first; reads every job once).
     List,
+    /// Stop a crawl request: its queued pages leave the frontier (and the seen-set), nothing
+    /// more is queued for it, its unread sitemaps are dropped; pages out with nodes finish.
+    Cancel {
+        /// The request's id (`crawl list`).
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +200,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             print_json(&store.add_crawl_request("operator-cli", &req, clock::system_now_ms())?)
         }
+        Command::Crawl {
+            command: CrawlCommand::Cancel { id },
+        } => print_json(&open_store(&data)?.cancel_crawl_request(
+            id,
+            None,
+            clock::system_now_ms(),
+        )?),
         Command::Crawl {
             command: CrawlCommand::List,
         } => {

@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use gleaner_protocol::api::{
     Ack, LeaseRequest, LeaseResponse, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME,
     PATH_REGISTER, PATH_RELEASE, PATH_REPORT, PATH_REVOCATIONS, RegisterRequest, RegisterResponse,
@@ -54,6 +54,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/epochs/{epoch}/proof/{claimant}", get(proof))
         .route(PATH_REVOCATIONS, get(revocations))
         .route("/v1/crawl-requests", post(lab_crawl).get(lab_crawls))
+        .route("/v1/crawl-requests/{id}", delete(lab_cancel_crawl))
         .route("/v1/admin/crawl-requests", post(admin_crawl))
         .route("/v1/admin/nodes", get(admin_nodes))
         .route("/v1/admin/nodes/{node}/ledger", get(admin_ledger))
@@ -683,6 +684,35 @@ pub(super) async fn lab_crawls(
         .filter(|r| who == "admin" || r.requester == who)
         .collect();
     Ok(Json(mine).into_response())
+}
+
+#[utoipa::path(delete, path = "/v1/crawl-requests/{id}", tag = "labs",
+    params(("id" = i64, Path, description = "The crawl request's id")),
+    responses((status = 200, body = schema::CrawlCancelled,
+            description = "Its queued pages left the frontier; pages out with nodes finish."),
+        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])),
+    description = "Lab API key (bearer): cancels one of the key's own crawl requests (the admin \
+        token: any). Another key's request is `not_found`.")]
+pub(super) async fn lab_cancel_crawl(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = s.require_lab(&headers)?;
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request(
+            "bad_path",
+            format!("crawl request id {id:?} is not a number"),
+        )
+    })?;
+    let store = s.store().clone();
+    let now = s.now_ms();
+    let owner = (who != "admin").then_some(who);
+    let cancelled =
+        blocking(move || store.cancel_crawl_request(id, owner.as_deref(), now)).await??;
+    s.forget_crawl_progress().await;
+    Ok(Json(cancelled).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/admin/crawl-requests", tag = "admin",

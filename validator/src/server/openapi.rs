@@ -214,6 +214,16 @@ pub mod schema {
         pub refused: Vec<Vec<String>>,
     }
 
+    /// What cancelling a crawl request stopped.
+    #[derive(ToSchema)]
+    pub struct CrawlCancelled {
+        pub id: i64,
+        /// Queued pages taken off the frontier (and out of the seen-set).
+        pub pages_cancelled: u64,
+        /// Sitemaps not yet read, now never read.
+        pub sitemaps_cancelled: u64,
+    }
+
     /// A crawl request and how far it has got.
     #[derive(ToSchema)]
     pub struct CrawlProgress {
@@ -227,7 +237,8 @@ pub mod schema {
         pub max_depth: i64,
         /// Pages queued for it (seeds, outlinks, sitemaps' URLs), at most `max_pages`.
         pub pages_queued: i64,
-        /// Its pages' jobs by state: `queued`, `leased`, `done` (a record came back), `failed`.
+        /// Its pages' jobs by state: `queued`, `leased`, `done` (a record came back), `failed`,
+        /// `cancelled`.
         pub pages: std::collections::BTreeMap<String, u64>,
         /// Its sitemaps by state: `queued`, `done`, `failed`.
         pub sitemaps: std::collections::BTreeMap<String, u64>,
@@ -351,7 +362,7 @@ impl Modify for Security {
     paths(
         api::healthz, api::metrics, api::info, api::register, api::lease, api::report,
         api::release, api::submit_batch, api::me, api::list_epochs, api::get_epoch, api::proof,
-        api::revocations, api::lab_crawl, api::lab_crawls, api::admin_crawl, api::admin_nodes, api::admin_ledger,
+        api::revocations, api::lab_crawl, api::lab_crawls, api::lab_cancel_crawl, api::admin_crawl, api::admin_nodes, api::admin_ledger,
         api::admin_close_epoch, api::admin_stats
     ),
     modifiers(&Security)
