@@ -1,14 +1,18 @@
 //! The lab side of a validator's crawl API (`gleaner crawl`): submit crawl requests with the
 //! lab's API key and follow how far each has got. The wire types are the protocol crate's
-//! ([`CrawlRequest`], [`CrawlRequestAdded`], [`CrawlProgress`]); refusals come back as the
+//! ([`CrawlRequest`], [`CrawlRequestAdded`], [`CrawlProgress`], [`CrawlCancelled`]); refusals
+//! come back as the
 //! validator's problem documents, their reason codes kept.
 
 use std::time::Duration;
 
-use gleaner_protocol::api::{CrawlProgress, CrawlRequest, CrawlRequestAdded, Problem};
+use gleaner_protocol::api::{
+    CrawlCancelled, CrawlProgress, CrawlRequest, CrawlRequestAdded, Problem,
+};
 use serde::de::DeserializeOwned;
 
-/// The crawl API's path: `POST` adds a request, `GET` lists the key's own.
+/// The crawl API's path: `POST` adds a request, `GET` lists the key's own, `DELETE …/{id}`
+/// cancels one.
 pub const PATH_CRAWL_REQUESTS: &str = "/v1/crawl-requests";
 
 /// How long one call may take.
@@ -98,6 +102,13 @@ impl LabClient {
     pub async fn list(&self) -> Result<Vec<CrawlProgress>, LabError> {
         let url = self.url();
         answer(&url, self.http.get(&url).bearer_auth(&self.api_key)).await
+    }
+
+    /// Cancels one of the key's crawl requests: its queued pages leave the frontier; pages out
+    /// with nodes finish.
+    pub async fn cancel(&self, id: i64) -> Result<CrawlCancelled, LabError> {
+        let url = format!("{}/{id}", self.url());
+        answer(&url, self.http.delete(&url).bearer_auth(&self.api_key)).await
     }
 
     fn url(&self) -> String {

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{delete, post};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gleaner");
@@ -58,6 +58,27 @@ async fn start() -> (String, Seen) {
     };
     let app = Router::new()
         .route("/ok/v1/crawl-requests", post(added).get(listed))
+        .route(
+            "/ok/v1/crawl-requests/{id}",
+            delete(
+                |axum::extract::Path(id): axum::extract::Path<i64>| async move {
+                    if id == 7 {
+                        axum::Json(json!({"id": 7, "pages_cancelled": 3, "sitemaps_cancelled": 1}))
+                            .into_response()
+                    } else {
+                        (
+                            StatusCode::NOT_FOUND,
+                            [(header::CONTENT_TYPE, "application/problem+json")],
+                            json!({"type": "urn:gleaner:problem:not_found", "title": "Not Found",
+                               "status": 404, "detail": format!("crawl request {id}"),
+                               "code": "not_found"})
+                            .to_string(),
+                        )
+                            .into_response()
+                    }
+                },
+            ),
+        )
         .route(
             "/refuse/v1/crawl-requests",
             post(move || async move { problem() }).get(move || async move { problem() }),
@@ -158,6 +179,26 @@ async fn crawl_add_and_list_speak_the_crawl_api_and_name_each_failure() {
     let out = gleaner(args(&["--json", "crawl", "list", "--validator", &ok])).await;
     let line: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["pages"]["done"], 9);
+
+    let out = gleaner(args(&["crawl", "cancel", "--validator", &ok, "7"])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("crawl request 7: cancelled; 3 queued pages dropped, 1 sitemaps left unread"),
+        "{text}"
+    );
+    let out = gleaner(args(&[
+        "--json",
+        "crawl",
+        "cancel",
+        "--validator",
+        &ok,
+        "8",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"], "not_found", "{v}");
 
     // Each failure: exit 1, its code in --json, for both commands.
     let gone = {

@@ -1,5 +1,5 @@
 //! `gleaner crawl`: a lab's crawl requests to a validator (`gleaner_collector::labs`): add one,
-//! list them with how far each has got.
+//! list them with how far each has got, cancel one.
 
 use std::process::ExitCode;
 
@@ -54,6 +54,14 @@ pub enum Command {
         #[command(flatten)]
         lab: Lab,
     },
+    /// Stop one of the lab's crawl requests: its queued pages are dropped; pages already out
+    /// with nodes finish.
+    Cancel {
+        #[command(flatten)]
+        lab: Lab,
+        /// The request's id (`gleaner crawl list`).
+        id: i64,
+    },
 }
 
 pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
@@ -88,6 +96,18 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Cancel { lab, id } => {
+            let client = LabClient::new(&lab.validator, &lab.api_key)?;
+            let cancelled = rt.block_on(client.cancel(id))?;
+            if g.json {
+                print_json(&cancelled)?;
+            } else {
+                println!(
+                    "crawl request {}: cancelled; {} queued pages dropped, {} sitemaps left unread",
+                    cancelled.id, cancelled.pages_cancelled, cancelled.sitemaps_cancelled
+                );
+            }
+        }
         Command::List { lab } => {
             let client = LabClient::new(&lab.validator, &lab.api_key)?;
             let requests = rt.block_on(client.list())?;
@@ -111,7 +131,11 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
 fn line(r: &CrawlProgress) -> String {
     let pages = |state: &str| r.pages.get(state).copied().unwrap_or(0);
     let sitemaps_queued = r.sitemaps.get("queued").copied().unwrap_or(0);
-    let state = if r.finished { "finished" } else { "running" };
+    let state = match (r.finished, pages("cancelled") > 0) {
+        (_, true) => "cancelled",
+        (true, false) => "finished",
+        (false, false) => "running",
+    };
     let mut line = format!(
         "#{:<5} {}  {state:<8}  pages: {} done, {} failed, {} in progress, {} queued \
          ({} of at most {} queued so far)",
@@ -129,4 +153,36 @@ fn line(r: &CrawlProgress) -> String {
     }
     line.push_str(&format!("  scope: {}", r.scope.join(", ")));
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(pages: &[(&str, u64)], finished: bool) -> CrawlProgress {
+        CrawlProgress {
+            id: 3,
+            created_at_ms: 0,
+            requester: "lab:0".into(),
+            scope: vec!["a.example".into()],
+            max_pages: 10,
+            max_depth: 1,
+            pages_queued: 4,
+            pages: pages.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
+            sitemaps: Default::default(),
+            finished,
+        }
+    }
+
+    #[test]
+    fn a_line_says_whether_the_request_runs_finished_or_was_cancelled() {
+        let running = line(&progress(&[("queued", 2), ("done", 2)], false));
+        assert!(
+            running.contains("running   pages: 2 done, 0 failed, 0 in progress, 2 queued"),
+            "{running}"
+        );
+        assert!(running.ends_with("scope: a.example"), "{running}");
+        assert!(line(&progress(&[("done", 4)], true)).contains(" finished "));
+        assert!(line(&progress(&[("done", 1), ("cancelled", 3)], true)).contains(" cancelled "));
+    }
 }

@@ -51,7 +51,8 @@ enum Command {
     Config(config::Args),
     /// Datasets for AI labs: download resumably, verify offline.
     Dataset(gleaner_collector::dataset::Args),
-    /// Crawl requests for AI labs: ask a validator to crawl pages, follow how far each got.
+    /// Crawl requests for AI labs: ask a validator to crawl pages, follow how far each got,
+    /// cancel one.
     Crawl(crawl::Args),
 }
 
