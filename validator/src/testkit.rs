@@ -63,15 +63,7 @@ pub fn leased_jobs_at_depth(
         };
         store.add_crawl_request("test", &request, now_ms)?;
     }
-    let params = LeaseParams {
-        ttl_ms: 3_600_000,
-        max_per_domain: 1,
-        domain_delay_ms: 0,
-        max_open_per_node: u32::try_from(pages).unwrap_or(u32::MAX),
-        validator_fetches: false,
-        network: None,
-        judging: crate::store::JudgingRules::DEFAULT,
-    };
+    let params = lease_params(u32::try_from(pages).unwrap_or(u32::MAX));
     // One lease call hands out at most `store::jobs::MAX_JOBS_PER_LEASE` jobs.
     let mut jobs = Vec::with_capacity(pages);
     while jobs.len() < pages {
@@ -83,6 +75,20 @@ pub fn leased_jobs_at_depth(
         jobs.extend(got);
     }
     Ok(jobs)
+}
+
+/// Lease settings for tests: hour-long leases, one per domain, no rest between a domain's
+/// fetches, at most `max_open_per_node` open per node, no validator fetches, no network.
+pub fn lease_params(max_open_per_node: u32) -> LeaseParams {
+    LeaseParams {
+        ttl_ms: 3_600_000,
+        max_per_domain: 1,
+        domain_delay_ms: 0,
+        max_open_per_node,
+        validator_fetches: false,
+        network: None,
+        judging: crate::store::JudgingRules::DEFAULT,
+    }
 }
 
 const WORDS: [&str; 96] = [

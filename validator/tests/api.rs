@@ -2825,26 +2825,18 @@ async fn the_openapi_document_describes_what_the_server_answers() {
     let crawls = get("/v1/crawl-requests".into(), true).await;
     assert_described(&doc, "CrawlProgress", &crawls[0]);
     let extra = net.crawl(&["http://doc-c.example/"]).await;
-    let cancelled: Value = net
-        .admin(
-            reqwest::Method::DELETE,
-            &format!("/v1/crawl-requests/{}", extra["id"]),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin_json = |method: reqwest::Method, path: String| {
+        let req = net.admin(method, &path);
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let path = format!("/v1/crawl-requests/{}", extra["id"]);
+    let cancelled = admin_json(reqwest::Method::DELETE, path).await;
     assert_described(&doc, "CrawlCancelled", &cancelled);
-    let root: Value = net
-        .admin(reqwest::Method::POST, "/v1/admin/epochs/close")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let root = admin_json(reqwest::Method::POST, "/v1/admin/epochs/close".into()).await;
     assert_described(&doc, "EpochRoot", &root);
     assert_described(&doc, "EpochRoot", &get("/v1/epochs".into(), false).await[0]);
     let detail = get("/v1/epochs/1".into(), false).await;

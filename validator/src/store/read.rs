@@ -1094,15 +1094,7 @@ mod tests {
         assert_eq!(p.max_pages, 4, "the budget closed at what it queued");
         assert!(p.finished);
         // Nothing of it is leased any more.
-        let params = crate::store::LeaseParams {
-            ttl_ms: 60_000,
-            max_per_domain: 1,
-            domain_delay_ms: 0,
-            max_open_per_node: 100,
-            validator_fetches: false,
-            network: None,
-            judging: crate::store::JudgingRules::DEFAULT,
-        };
+        let params = crate::testkit::lease_params(100);
         assert!(
             store
                 .lease(&node.public(), 10, t0 + 2, &params)

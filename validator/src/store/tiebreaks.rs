@@ -689,7 +689,7 @@ mod tests {
     /// mid-fetch) ends by itself.
     #[test]
     fn no_node_is_leased_a_domain_the_validator_is_fetching_from() {
-        use crate::store::{CrawlRequest, LeaseParams};
+        use crate::store::CrawlRequest;
         use gleaner_protocol::SecretKey;
 
         let dir = tempfile::tempdir().unwrap();
@@ -712,15 +712,7 @@ mod tests {
         for (id, domain) in [(1, "held.example"), (2, "gone.example")] {
             queue_dispute(&db, id, domain);
         }
-        let p = LeaseParams {
-            ttl_ms: 3_600_000,
-            max_per_domain: 1,
-            domain_delay_ms: 0,
-            max_open_per_node: 100,
-            validator_fetches: false,
-            network: None,
-            judging: crate::store::JudgingRules::DEFAULT,
-        };
+        let p = crate::testkit::lease_params(100);
         let leased_domains = |now| -> Vec<String> {
             let mut d: Vec<String> = store
                 .lease(&node, 10, now, &p)
@@ -809,13 +801,8 @@ mod tests {
         };
         store.add_crawl_request("test", &request, 0).unwrap();
         let p = LeaseParams {
-            ttl_ms: 3_600_000,
-            max_per_domain: 1,
             domain_delay_ms: 5_000,
-            max_open_per_node: 100,
-            validator_fetches: false,
-            network: None,
-            judging: crate::store::JudgingRules::DEFAULT,
+            ..crate::testkit::lease_params(100)
         };
         let lease = |now| store.lease(&node, 10, now, &p).unwrap().jobs;
         let first = lease(NOW);
