@@ -226,7 +226,7 @@ fn copy_data_dir(
 const DATASETS_DIR: &str = "datasets";
 
 /// How many times a dataset replaced while it was copied is copied again.
-pub(super) const DATASET_TRIES: u32 = 3;
+const DATASET_TRIES: u32 = 3;
 
 /// Copies each dataset directory under `from` (where it exists) into `to`; returns their names,
 /// sorted, and their files' bytes. Names starting with a dot (an export's staging directory, or
@@ -272,35 +272,50 @@ pub(super) fn dataset_dirs(root: &Path) -> Result<Vec<String>, StoreError> {
     Ok(names)
 }
 
-/// Copies one dataset directory `src` to `dst` with `copy`, again while it was replaced during
-/// the copy (at most [`DATASET_TRIES`] times); `None` when `src` is gone.
+/// Copies one dataset directory `src` to `dst` with `copy` ([`read_standing`]: again while it
+/// was replaced during the copy); `None` when `src` is gone.
 fn copy_dataset(
     src: &Path,
     dst: &Path,
     copy: &mut dyn FnMut(&Path, &Path) -> Result<u64, StoreError>,
 ) -> Result<Option<u64>, StoreError> {
+    // What a copy made of a dataset replaced meanwhile may mix two datasets.
+    read_standing(
+        src,
+        &mut || copy(src, dst),
+        &mut || match std::fs::remove_dir_all(dst) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(dst, e)),
+        },
+    )
+}
+
+/// Runs `read` over the dataset directory `dir` until `dir` is the same directory before and
+/// after it, at most [`DATASET_TRIES`] times: an export replaces a dataset by renaming a new
+/// directory into its place, so an unchanged directory was read as it stood. After a read the
+/// directory was replaced during, `undo` clears what that read left. `None` once `dir` is gone.
+/// A read's error stands only when the directory stood still (a replacement may have caused
+/// it, a file taken from under it); replaced at every try is an error.
+pub(super) fn read_standing<T>(
+    dir: &Path,
+    read: &mut dyn FnMut() -> Result<T, StoreError>,
+    undo: &mut dyn FnMut() -> Result<(), StoreError>,
+) -> Result<Option<T>, StoreError> {
     for _ in 0..DATASET_TRIES {
-        // An export replaces a dataset by renaming a new directory into its place: the same
-        // directory before and after the copy means none was replaced meanwhile.
-        let Some(before) = dir_identity(src)? else {
+        let Some(before) = dir_identity(dir)? else {
             return Ok(None);
         };
-        let copied = copy(src, dst);
-        if dir_identity(src)? == Some(before) {
-            return copied.map(Some);
+        let result = read();
+        if dir_identity(dir)? == Some(before) {
+            return result.map(Some);
         }
-        // Replaced (or removed) meanwhile, which may also have failed the copy (a file gone
-        // from under it): what was copied may mix two datasets.
-        match std::fs::remove_dir_all(dst) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error(dst, e)),
-        }
+        undo()?;
     }
     Err(io_error(
-        src,
+        dir,
         std::io::Error::other(format!(
-            "the dataset was replaced during each of {DATASET_TRIES} copies"
+            "the dataset was replaced during each of {DATASET_TRIES} reads"
         )),
     ))
 }
@@ -308,7 +323,7 @@ fn copy_dataset(
 /// The directory's device, inode and change time, or `None` once it is gone. A directory
 /// renamed into place has its change time set, so even an inode used again (a dataset replaced
 /// twice during one copy) does not look the same.
-pub(super) fn dir_identity(dir: &Path) -> Result<Option<(u64, u64, i64, i64)>, StoreError> {
+fn dir_identity(dir: &Path) -> Result<Option<(u64, u64, i64, i64)>, StoreError> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(dir) {
         Ok(m) => Ok(Some((m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))),

@@ -85,6 +85,7 @@ impl CheckReport {
     /// backup copies them) as a lab would, trusting `validator` alone: one `dataset_invalid`
     /// problem per dataset that fails, naming its first failures. Reads only the files; the
     /// rows are checked at the dataset verifier's speed (tens of thousands a second a core).
+    /// Errors: `store_io` for a dataset replaced during each of its reads.
     pub fn check_datasets(&mut self, root: &Path, validator: &PublicKey) -> Result<(), StoreError> {
         let opts = gleaner_dataset::VerifyOptions {
             trust: vec![*validator],
@@ -93,20 +94,13 @@ impl CheckReport {
         for name in super::backup::dataset_dirs(root)? {
             let dir = root.join(&name);
             // A dataset replaced by a new export while it was read (beside a serving validator
-            // with its export timer) is read again, as a backup copies it again.
-            let mut verified = None;
-            for _ in 0..super::backup::DATASET_TRIES {
-                let Some(before) = super::backup::dir_identity(&dir)? else {
-                    break;
-                };
-                let report = gleaner_dataset::verify_dir(&dir, &opts);
-                let after = super::backup::dir_identity(&dir)?;
-                verified = after.is_some().then_some(report);
-                if after == Some(before) {
-                    break;
-                }
-            }
-            // Removed before or while it was read: nothing to check.
+            // with its export timer) is read again, as a backup copies it again; one removed
+            // is not checked.
+            let verified = super::backup::read_standing(
+                &dir,
+                &mut || Ok(gleaner_dataset::verify_dir(&dir, &opts)),
+                &mut || Ok(()),
+            )?;
             let Some(verified) = verified else {
                 continue;
             };
