@@ -125,20 +125,29 @@ struct JsonRow<'a> {
 }
 
 /// The outcome each entry (newest first) shows: the newest fetch of a URL carries the newest
-/// record's outcome for that URL; older fetches and entries that fetched no page, none.
-pub fn outcomes_by_entry<'a>(
-    entries: &[ActivityEntry],
+/// record's outcome for that URL; older fetches and entries that fetched no page (`fetched`
+/// gives the URL of those that did), none. For any entry type: the app's view has its own.
+pub fn outcomes_by_entry<'a, E>(
+    entries: &[E],
+    fetched: impl Fn(&E) -> Option<&str>,
     outcomes: &'a HashMap<String, PageOutcome>,
 ) -> Vec<Option<&'a PageOutcome>> {
     let mut shown = std::collections::HashSet::new();
     entries
         .iter()
         .map(|e| {
-            (e.fetched_page() && shown.insert(e.url.as_str()))
-                .then(|| outcomes.get(&e.url))
-                .flatten()
+            fetched(e)
+                .filter(|url| shown.insert(*url))
+                .and_then(|url| outcomes.get(url))
         })
         .collect()
+}
+
+impl ActivityEntry {
+    /// The URL of the page this entry fetched ([`ActivityEntry::fetched_page`]), if it did.
+    pub fn fetched_url(&self) -> Option<&str> {
+        self.fetched_page().then_some(self.url.as_str())
+    }
 }
 
 /// Writes entries (newest first) as JSON Lines or CSV (RFC 4180 quoting), each fetched page
@@ -149,7 +158,7 @@ pub fn write_entries(
     format: ExportFormat,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let shown = outcomes_by_entry(entries, outcomes);
+    let shown = outcomes_by_entry(entries, ActivityEntry::fetched_url, outcomes);
     match format {
         ExportFormat::Jsonl => {
             for (e, &outcome) in entries.iter().zip(&shown) {

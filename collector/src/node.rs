@@ -592,8 +592,7 @@ impl Node {
     ) -> Result<HashMap<String, crate::store::PageOutcome>, NodeError> {
         let mut urls: Vec<&str> = entries
             .iter()
-            .filter(|e| e.fetched_page())
-            .map(|e| e.url.as_str())
+            .filter_map(ActivityEntry::fetched_url)
             .collect();
         urls.sort_unstable();
         urls.dedup();

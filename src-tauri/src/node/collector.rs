@@ -193,21 +193,26 @@ impl CollectorNode {
     /// URL carries its newest record's outcome (a record carries its job's URL, which may be a
     /// redirect's first hop).
     fn add_outcomes(&self, entries: &mut [ActivityEntry]) -> Result<(), AppError> {
-        let fetched = |e: &ActivityEntry| {
-            !e.robots && matches!(e.verdict, ActivityVerdict::Ok | ActivityVerdict::Redirect)
-        };
-        let pages: Vec<&str> = entries
-            .iter()
-            .filter(|e| fetched(e))
-            .map(|e| e.url.as_str())
-            .collect();
-        let mut outcomes = self.node.page_outcomes(&pages).map_err(node_err)?;
-        for e in entries.iter_mut().filter(|e| fetched(e)) {
-            e.outcome = outcomes.remove(&e.url).map(|o| PageOutcome {
-                outcome: o.outcome,
-                reason: o.reason,
-                points: o.points,
-            });
+        fn fetched(e: &ActivityEntry) -> Option<&str> {
+            let page =
+                !e.robots && matches!(e.verdict, ActivityVerdict::Ok | ActivityVerdict::Redirect);
+            page.then_some(e.url.as_str())
+        }
+        let pages: Vec<&str> = entries.iter().filter_map(fetched).collect();
+        let outcomes = self.node.page_outcomes(&pages).map_err(node_err)?;
+        let shown: Vec<Option<PageOutcome>> =
+            gleaner_collector::activity::outcomes_by_entry(entries, fetched, &outcomes)
+                .into_iter()
+                .map(|o| {
+                    o.map(|o| PageOutcome {
+                        outcome: o.outcome.clone(),
+                        reason: o.reason.clone(),
+                        points: o.points,
+                    })
+                })
+                .collect();
+        for (e, outcome) in entries.iter_mut().zip(shown) {
+            e.outcome = outcome;
         }
         Ok(())
     }

@@ -94,7 +94,11 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
             use std::io::Write;
             let entries = node.activity(&q)?;
             let outcomes = node.outcomes_of(&entries)?;
-            let shown = gleaner_collector::activity::outcomes_by_entry(&entries, &outcomes);
+            let shown = gleaner_collector::activity::outcomes_by_entry(
+                &entries,
+                gleaner_collector::ActivityEntry::fetched_url,
+                &outcomes,
+            );
             for (e, o) in entries.iter().zip(shown) {
                 let t = utc(e.at_ms);
                 // What became of the page's record, by its validator: "-" where the request
