@@ -21,6 +21,40 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest answer read (a list of many requests stays far below it).
 const MAX_ANSWER_BYTES: usize = 16 << 20;
 
+/// A crawl request's command-line arguments, for both sides: a lab's `gleaner crawl add` and an
+/// operator's `gleaner-validator crawl add`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CrawlArgs {
+    /// Seed URL (repeatable).
+    #[arg(long = "seed", required_unless_present = "sitemaps")]
+    pub seeds: Vec<String>,
+    /// Another registered domain whose pages may be followed (repeatable); the seeds' own are.
+    #[arg(long = "domain")]
+    pub domains: Vec<String>,
+    /// Sitemap URL (repeatable): the validator fetches it (robots.txt permitting) and queues
+    /// what it lists.
+    #[arg(long = "sitemap")]
+    pub sitemaps: Vec<String>,
+    /// Most pages crawled for this request, seeds included.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_pages: u32,
+    /// How many links away from a seed the crawl may go (0: the seeds alone).
+    #[arg(long, default_value_t = 3)]
+    pub max_depth: u32,
+}
+
+impl From<CrawlArgs> for CrawlRequest {
+    fn from(a: CrawlArgs) -> Self {
+        CrawlRequest {
+            seeds: a.seeds,
+            domains: a.domains,
+            sitemaps: a.sitemaps,
+            max_pages: a.max_pages,
+            max_depth: a.max_depth,
+        }
+    }
+}
+
 /// Why a call to the crawl API failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gleaner_validator::server::{self, AppState};
-use gleaner_validator::{Clock, Config, CrawlRequest, Identity, Store, clock, config};
+use gleaner_validator::{Clock, Config, Identity, Store, clock, config};
 
 #[derive(Parser)]
 #[command(
@@ -97,21 +97,7 @@ enum Command {
 #[derive(Subcommand)]
 enum CrawlCommand {
     /// Queue seed URLs; outlinks within their registered domains (and --domain) are followed.
-    Add {
-        /// Seed URL (repeatable).
-        #[arg(long = "seed", required_unless_present = "sitemaps")]
-        seeds: Vec<String>,
-        /// Extra registered domain in scope (repeatable).
-        #[arg(long = "domain")]
-        domains: Vec<String>,
-        /// Sitemap URL (repeatable; fetched by the validator, robots.txt permitting).
-        #[arg(long = "sitemap")]
-        sitemaps: Vec<String>,
-        #[arg(long, default_value_t = 10_000)]
-        max_pages: u32,
-        #[arg(long, default_value_t = 3)]
-        max_depth: u32,
-    },
+    Add(gleaner_collector::labs::CrawlArgs),
     /// Every crawl request with how far it has got: pages queued, its jobs and sitemaps by
     /// state, finished or not (JSON lines, oldest first; reads every job once).
     List,
@@ -181,23 +167,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, config } => serve(&data, &listen, config.as_deref()),
         Command::Crawl {
-            command:
-                CrawlCommand::Add {
-                    seeds,
-                    domains,
-                    sitemaps,
-                    max_pages,
-                    max_depth,
-                },
+            command: CrawlCommand::Add(request),
         } => {
             let store = open_store(&data)?;
-            let req = CrawlRequest {
-                seeds,
-                domains,
-                sitemaps,
-                max_pages,
-                max_depth,
-            };
+            let req = request.into();
             print_json(&store.add_crawl_request("operator-cli", &req, clock::system_now_ms())?)
         }
         Command::Crawl {

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use gleaner_collector::labs::LabClient;
-use gleaner_protocol::api::{CrawlProgress, CrawlRequest};
+use gleaner_collector::labs::{CrawlArgs, LabClient};
+use gleaner_protocol::api::CrawlProgress;
 
 use crate::common::{Global, print_json, runtime, utc};
 
@@ -33,21 +33,8 @@ pub enum Command {
     Add {
         #[command(flatten)]
         lab: Lab,
-        /// Seed URL (repeatable).
-        #[arg(long = "seed", required_unless_present = "sitemaps")]
-        seeds: Vec<String>,
-        /// Another registered domain whose pages may be followed (repeatable).
-        #[arg(long = "domain")]
-        domains: Vec<String>,
-        /// Sitemap URL (repeatable): the validator fetches it and queues what it lists.
-        #[arg(long = "sitemap")]
-        sitemaps: Vec<String>,
-        /// Most pages crawled for this request, seeds included.
-        #[arg(long, default_value_t = 10_000)]
-        max_pages: u32,
-        /// How many links away from a seed the crawl may go (0: the seeds alone).
-        #[arg(long, default_value_t = 3)]
-        max_depth: u32,
+        #[command(flatten)]
+        request: CrawlArgs,
     },
     /// The lab's crawl requests, oldest first, with how far each has got.
     List {
@@ -67,23 +54,9 @@ pub enum Command {
 pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     match a.command {
-        Command::Add {
-            lab,
-            seeds,
-            domains,
-            sitemaps,
-            max_pages,
-            max_depth,
-        } => {
+        Command::Add { lab, request } => {
             let client = LabClient::new(&lab.validator, &lab.api_key)?;
-            let request = CrawlRequest {
-                seeds,
-                domains,
-                sitemaps,
-                max_pages,
-                max_depth,
-            };
-            let added = rt.block_on(client.add(&request))?;
+            let added = rt.block_on(client.add(&request.into()))?;
             if g.json {
                 print_json(&added)?;
             } else {
