@@ -22,6 +22,7 @@ pub const PATH_REVOCATIONS: &str = "/v1/revocations";
 
 /// `POST /v1/nodes/register` (signed): the node's payout address and client name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     /// Where rewards go; an ed25519 key (Solana address). Defaults to the node key.
     pub payout: PublicKey,
@@ -30,6 +31,7 @@ pub struct RegisterRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     pub node: PublicKey,
     pub payout: PublicKey,
@@ -40,6 +42,7 @@ pub struct RegisterResponse {
 
 /// `GET /v1/info`: who the validator is and what it accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidatorInfo {
     pub validator: PublicKey,
     pub version: String,
@@ -51,12 +54,14 @@ pub struct ValidatorInfo {
 
 /// `POST /v1/jobs/lease` (signed): ask for up to `max` jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeaseRequest {
     pub max: u32,
 }
 
 /// One crawl job: fetch `url` and answer with a record carrying `lease_id` before `expires_at_ms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     pub lease_id: String,
     pub url: String,
@@ -76,6 +81,7 @@ fn links_wanted_by_default() -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeaseResponse {
     pub jobs: Vec<Job>,
     /// When `jobs` is empty: how long to wait before asking again.
@@ -89,6 +95,7 @@ pub struct LeaseResponse {
 
 /// Why a node could not produce a record for a job. Stable snake_case codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     RobotsDisallowed,
@@ -129,11 +136,13 @@ impl FailureReason {
 
 /// `POST /v1/jobs/report` (signed): jobs that ended without a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportRequest {
     pub failures: Vec<JobFailure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobFailure {
     pub lease_id: String,
     pub reason: FailureReason,
@@ -147,18 +156,21 @@ pub struct JobFailure {
 
 /// `POST /v1/jobs/release` (signed): give leases back unfetched (pause, exit).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReleaseRequest {
     pub lease_ids: Vec<String>,
 }
 
 /// Answer to report and release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ack {
     pub accepted: u32,
 }
 
 /// `GET /v1/nodes/me` (signed): the node's standing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeStatus {
     pub node: PublicKey,
     pub payout: PublicKey,
@@ -179,6 +191,7 @@ pub struct NodeStatus {
 /// [`crate::RewardTree::new`] over `leaves` rebuilds `root.root`, which also shows which payout
 /// keys have no leaf (the sorted tree has no proof of absence, but all its leaves are public).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EpochDetail {
     pub root: EpochRoot,
     pub leaves: Vec<RewardLeaf>,
@@ -187,6 +200,7 @@ pub struct EpochDetail {
 /// `GET /v1/epochs/{epoch}/proof/{claimant}`: a claim proof, verifiable with
 /// [`crate::verify_reward_proof`] against `epoch.root`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimProof {
     pub epoch: EpochRoot,
     pub leaf: RewardLeaf,
@@ -197,6 +211,7 @@ pub struct ClaimProof {
 /// `POST /v1/crawl-requests` (lab API key) and `/v1/admin/crawl-requests` (admin token): pages
 /// to crawl.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CrawlRequest {
     /// URLs to fetch first.
@@ -226,6 +241,7 @@ fn default_max_depth() -> u32 {
 
 /// What adding a crawl request did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CrawlRequestAdded {
     pub id: i64,
     /// New URLs queued.
@@ -239,6 +255,7 @@ pub struct CrawlRequestAdded {
 /// `DELETE /v1/crawl-requests/{id}`: what cancelling a crawl request stopped. Pages already
 /// out with nodes finish; nothing more is queued for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CrawlCancelled {
     pub id: i64,
     /// Queued pages taken off the frontier (`cancelled` in its progress), and out of the
@@ -250,6 +267,7 @@ pub struct CrawlCancelled {
 
 /// `GET /v1/crawl-requests`: a crawl request and how far it has got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CrawlProgress {
     pub id: i64,
     pub created_at_ms: i64,
@@ -272,6 +290,7 @@ pub struct CrawlProgress {
 
 /// An RFC 9457 problem document with a stable reason `code`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// A URI naming the problem type, `urn:gleaner:problem:{code}`.
     #[serde(rename = "type")]

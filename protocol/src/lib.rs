@@ -32,6 +32,8 @@ mod digest;
 mod error;
 mod keys;
 pub mod merkle;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod outlinks;
 mod receipt;
 mod record;

@@ -134,6 +134,7 @@ pub fn verify_proof(
 
 /// One claimant's cumulative reward, a leaf of the epoch reward tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RewardLeaf {
     /// The payout account (an ed25519 key, i.e. a Solana address).
     pub claimant: PublicKey,

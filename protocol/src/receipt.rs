@@ -15,6 +15,7 @@ pub const REVOCATION_DOMAIN: &str = "gleaner/revocation/v1";
 
 /// What the validator decided about one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Verified, unique and good enough: credited.
@@ -37,6 +38,7 @@ impl Verdict {
 
 /// The verdict on one record of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordVerdict {
     pub record_id: Digest,
@@ -49,6 +51,7 @@ pub struct RecordVerdict {
 
 /// A validator's signed receipt for one batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     pub validator: PublicKey,
@@ -162,6 +165,7 @@ impl Receipt {
 
 /// A validator's signed publication of an epoch's reward tree root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EpochRoot {
     pub validator: PublicKey,
@@ -222,6 +226,7 @@ impl EpochRoot {
 /// `GET /v1/revocations` lists them oldest first, a page at a time, each signed by the validator,
 /// so a lab can show which rows it dropped and why, and a node can trust what it is told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Revocation {
     /// Position in the validator's revocation log; the next page starts after the last one's.

@@ -2725,38 +2725,109 @@ async fn labs_see_their_own_crawl_requests_and_their_progress() {
     net.handle.shutdown().await.unwrap();
 }
 
-/// The document's schema `name` describes `answer`: every field the server sent is one of the
-/// schema's properties, and every property the schema requires was sent. (The schemas are
-/// written beside the handlers, not derived from the types they serialise; this keeps them
-/// honest for clients generated from the document.)
+/// Why `value` does not conform to `schema` (a schema object of `doc`), or `None`: its JSON type is
+/// one the schema allows, a string matches the schema's pattern, an object sends only the
+/// schema's properties and every required one, and arrays, properties and references are
+/// followed down. The subset of JSON Schema utoipa writes; anything else in a schema fails.
+fn nonconformity(doc: &Value, schema: &Value, value: &Value, at: &str) -> Option<String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.strip_prefix("#/components/schemas/")?;
+        let target = &doc["components"]["schemas"][name];
+        if target.is_null() {
+            return Some(format!("{at}: no schema {name} in the document"));
+        }
+        return nonconformity(doc, target, value, at);
+    }
+    if let Some(branches) = schema["oneOf"].as_array() {
+        let fails: Vec<String> = branches
+            .iter()
+            .filter_map(|b| nonconformity(doc, b, value, at))
+            .collect();
+        return (fails.len() == branches.len())
+            .then(|| format!("{at}: no branch of oneOf fits: {fails:?}"));
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ if schema["enum"].is_array() => vec!["string"],
+        other => {
+            return Some(format!(
+                "{at}: a schema without a type: {other} in {schema}"
+            ));
+        }
+    };
+    let fits = allowed.contains(&kind) || (kind == "integer" && allowed.contains(&"number"));
+    if !fits {
+        return Some(format!(
+            "{at}: {value} is {kind}, the schema allows {allowed:?}"
+        ));
+    }
+    if let Some(values) = schema["enum"].as_array()
+        && !values.contains(value)
+    {
+        return Some(format!("{at}: {value} is not one of {values:?}"));
+    }
+    match value {
+        Value::String(text) => {
+            let pattern = schema["pattern"].as_str()?;
+            let re = regex::Regex::new(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+            (!re.is_match(text)).then(|| format!("{at}: {text:?} does not match {pattern}"))
+        }
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let each = match schema["prefixItems"].get(i) {
+                Some(fixed) => fixed,
+                None if schema["items"].is_object() => &schema["items"],
+                None => return Some(format!("{at}: item {i} is past the schema's items")),
+            };
+            nonconformity(doc, each, item, &format!("{at}[{i}]"))
+        }),
+        Value::Object(fields) => {
+            let properties = &schema["properties"];
+            let extra = &schema["additionalProperties"];
+            for (name, v) in fields {
+                let field = &properties[name.as_str()];
+                let field = if field.is_null() { extra } else { field };
+                if !field.is_object() {
+                    return Some(format!(
+                        "{at}: the server sends {name:?}, which the document does not list"
+                    ));
+                }
+                if let Some(why) = nonconformity(doc, field, v, &format!("{at}.{name}")) {
+                    return Some(why);
+                }
+            }
+            let required = schema["required"].as_array().cloned().unwrap_or_default();
+            required
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|k| !fields.contains_key(*k))
+                .map(|k| {
+                    format!("{at}: the document requires {k:?}, which the server did not send")
+                })
+        }
+        _ => None,
+    }
+}
+
+/// The document's schema `name` describes `answer` (see [`nonconformity`]). The schemas are
+/// derived from the served types by utoipa, but serde's attributes and the types' own
+/// `Serialize` can still say otherwise; this keeps the document honest for clients generated
+/// from it.
 fn assert_described(doc: &Value, name: &str, answer: &Value) {
     let schema = &doc["components"]["schemas"][name];
-    let keys = |v: &Value| -> std::collections::BTreeSet<String> {
-        v.as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default()
-    };
-    let properties = keys(&schema["properties"]);
-    assert!(!properties.is_empty(), "no schema {name} in the document");
-    let required: std::collections::BTreeSet<String> = schema["required"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let sent = keys(answer);
-    let undocumented: Vec<_> = sent.difference(&properties).collect();
-    assert!(
-        undocumented.is_empty(),
-        "{name}: the server sends {undocumented:?}, which the document does not list"
-    );
-    let missing: Vec<_> = required.difference(&sent).collect();
-    assert!(
-        missing.is_empty(),
-        "{name}: the document requires {missing:?}, which the server did not send: {answer}"
-    );
+    assert!(schema.is_object(), "no schema {name} in the document");
+    if let Some(why) = nonconformity(doc, schema, answer, name) {
+        panic!("{why}\nanswer: {answer}\nschema: {schema}");
+    }
 }
 
 #[tokio::test]
@@ -2801,6 +2872,33 @@ async fn the_openapi_document_describes_what_the_server_answers() {
         .unwrap();
     assert_described(&doc, "Receipt", &receipt);
     assert_described(&doc, "RecordVerdict", &receipt["verdicts"][0]);
+    // The check fails an answer that is not what the document says.
+    let schema = &doc["components"]["schemas"]["Receipt"];
+    let tampered = |change: &dyn Fn(&mut Value)| {
+        let mut r = receipt.clone();
+        change(&mut r);
+        nonconformity(&doc, schema, &r, "Receipt")
+    };
+    for (what, change) in [
+        (
+            "an extra field",
+            &(|r: &mut Value| r["surprise"] = json!(1)) as &dyn Fn(&mut Value),
+        ),
+        ("a required field missing", &|r| {
+            r.as_object_mut().unwrap().remove("epoch");
+        }),
+        ("a string for a number", &|r| r["points"] = json!("7")),
+        ("a hex key", &|r| r["node"] = json!("ab".repeat(32))),
+        ("a short digest", &|r| r["batch_id"] = json!("abcd")),
+        ("an unknown verdict", &|r| {
+            r["verdicts"][0]["verdict"] = json!("maybe")
+        }),
+        ("a nested extra field", &|r| {
+            r["verdicts"][0]["x"] = json!(null)
+        }),
+    ] {
+        assert!(tampered(change).is_some(), "{what} passed");
+    }
     let me: Value = net
         .signed(&a, "GET", PATH_ME, vec![], "")
         .await
@@ -2846,5 +2944,53 @@ async fn the_openapi_document_describes_what_the_server_answers() {
     assert_described(&doc, "ClaimProof", &proof);
     let refused = net.http.get(net.url("/v1/nothing")).send().await.unwrap();
     assert_described(&doc, "Problem", &refused.json::<Value>().await.unwrap());
+    // And the bodies clients send, as the protocol's types serialise them.
+    use gleaner_protocol::api::{
+        FailureReason, JobFailure, LeaseRequest, RegisterRequest, ReleaseRequest, ReportRequest,
+    };
+    fn sent<T: serde::Serialize>(body: &T) -> Value {
+        serde_json::to_value(body).unwrap()
+    }
+    assert_described(
+        &doc,
+        "RegisterRequest",
+        &sent(&RegisterRequest {
+            payout: a.public(),
+            client: "t/1".into(),
+        }),
+    );
+    assert_described(&doc, "LeaseRequest", &sent(&LeaseRequest { max: 3 }));
+    let failure = |status, crawl_delay_ms| JobFailure {
+        lease_id: "l1".into(),
+        reason: FailureReason::RobotsDisallowed,
+        detail: "disallowed".into(),
+        status,
+        crawl_delay_ms,
+    };
+    assert_described(
+        &doc,
+        "ReportRequest",
+        &sent(&ReportRequest {
+            failures: vec![failure(Some(403), Some(2_000)), failure(None, None)],
+        }),
+    );
+    assert_described(
+        &doc,
+        "ReleaseRequest",
+        &sent(&ReleaseRequest {
+            lease_ids: vec!["l1".into()],
+        }),
+    );
+    assert_described(
+        &doc,
+        "CrawlRequest",
+        &sent(&CrawlRequest {
+            seeds: vec!["http://doc-d.example/".into()],
+            domains: vec!["doc-d.example".into()],
+            sitemaps: vec!["http://doc-d.example/sitemap.xml".into()],
+            max_pages: 10,
+            max_depth: 2,
+        }),
+    );
     net.handle.shutdown().await.unwrap();
 }

@@ -11,20 +11,24 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
 use gleaner_protocol::api::{
-    Ack, LeaseRequest, LeaseResponse, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME,
-    PATH_REGISTER, PATH_RELEASE, PATH_REPORT, PATH_REVOCATIONS, RegisterRequest, RegisterResponse,
+    Ack, ClaimProof, CrawlCancelled, CrawlProgress, CrawlRequestAdded, EpochDetail, LeaseRequest,
+    LeaseResponse, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER,
+    PATH_RELEASE, PATH_REPORT, PATH_REVOCATIONS, Problem, RegisterRequest, RegisterResponse,
     ReleaseRequest, ReportRequest, ValidatorInfo,
 };
-use gleaner_protocol::{BATCH_CONTENT_TYPE, DecodeLimits, PublicKey, Verdict};
+use gleaner_protocol::{
+    BATCH_CONTENT_TYPE, DecodeLimits, EpochRoot, PublicKey, Receipt, Revocation, Verdict,
+};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::openapi::schema;
 use super::{AppState, blocking, peer_ip};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
-use crate::store::{CrawlRequest, LeaseParams, Network, StoreError};
+use crate::store::{
+    CrawlRequest, LeaseParams, LedgerEntry, Network, NetworkStats, NodeRow, StoreError,
+};
 
 /// How long a deferred lease asks its node to wait, milliseconds: spread so that the nodes turned
 /// away together do not all come back together.
@@ -240,7 +244,7 @@ pub(super) async fn openapi_json() -> Response {
 }
 
 #[utoipa::path(get, path = "/v1/info", tag = "public",
-    responses((status = 200, body = schema::ValidatorInfo)))]
+    responses((status = 200, body = ValidatorInfo)))]
 pub(super) async fn info(State(s): State<AppState>) -> Result<Json<ValidatorInfo>, ApiError> {
     let store = s.store().clone();
     let epoch = blocking(move || store.open_epoch()).await??;
@@ -256,9 +260,9 @@ pub(super) async fn info(State(s): State<AppState>) -> Result<Json<ValidatorInfo
 }
 
 #[utoipa::path(post, path = "/v1/nodes/register", tag = "nodes",
-    request_body = schema::RegisterRequest,
-    responses((status = 200, body = schema::RegisterResponse),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    request_body = RegisterRequest,
+    responses((status = 200, body = RegisterResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     description = "Signed request (x-gleaner-node, -timestamp, -nonce, -signature). Registers or \
                    updates the node's payout address; credibility and history are kept.")]
 pub(super) async fn register(
@@ -285,9 +289,9 @@ pub(super) async fn register(
 }
 
 #[utoipa::path(post, path = "/v1/jobs/lease", tag = "nodes",
-    request_body = schema::LeaseRequest,
-    responses((status = 200, body = schema::LeaseResponse),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    request_body = LeaseRequest,
+    responses((status = 200, body = LeaseResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     description = "Signed. Up to `max` jobs, at most one per free registered domain. No jobs with \
                    `pending` > 0 means later: domains are resting, or the validator defers new \
                    work while batches queue for its checks; ask again after `retry_after_ms`.")]
@@ -357,9 +361,9 @@ pub(super) async fn lease(
 }
 
 #[utoipa::path(post, path = "/v1/jobs/report", tag = "nodes",
-    request_body = schema::ReportRequest,
-    responses((status = 200, body = schema::Ack),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    request_body = ReportRequest,
+    responses((status = 200, body = Ack),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     description = "Signed. Jobs that ended without a record; unknown or foreign leases are not counted.")]
 pub(super) async fn report(
     State(s): State<AppState>,
@@ -391,9 +395,9 @@ pub(super) async fn report(
 }
 
 #[utoipa::path(post, path = "/v1/jobs/release", tag = "nodes",
-    request_body = schema::ReleaseRequest,
-    responses((status = 200, body = schema::Ack),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    request_body = ReleaseRequest,
+    responses((status = 200, body = Ack),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     description = "Signed. Gives leases back unfetched.")]
 pub(super) async fn release(
     State(s): State<AppState>,
@@ -425,9 +429,9 @@ pub(super) async fn release(
 #[utoipa::path(post, path = "/v1/batches", tag = "nodes",
     request_body(content = Vec<u8>, content_type = "application/vnd.gleaner.batch+zstd",
         description = "A zstd-compressed JSON Batch (see gleaner-protocol)."),
-    responses((status = 200, body = schema::Receipt,
+    responses((status = 200, body = Receipt,
             description = "The signed receipt; a resubmitted batch gets the stored receipt, byte for byte."),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json",
+        (status = "4XX", body = Problem, content_type = "application/problem+json",
             description = "The whole batch was refused and nothing changed: malformed, too large, \
                            bad signature, digest mismatch, unknown/foreign/expired lease, already \
                            submitted record, future timestamp, …")),
@@ -554,8 +558,8 @@ pub(super) async fn submit_batch(
 }
 
 #[utoipa::path(get, path = "/v1/nodes/me", tag = "nodes",
-    responses((status = 200, body = schema::NodeStatus),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = NodeStatus),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     description = "Signed (empty body). The node's standing.")]
 pub(super) async fn me(
     State(s): State<AppState>,
@@ -584,7 +588,7 @@ pub(super) async fn me(
 }
 
 #[utoipa::path(get, path = "/v1/epochs", tag = "public",
-    responses((status = 200, body = Vec<schema::EpochRoot>, description = "Closed epochs, newest first.")))]
+    responses((status = 200, body = Vec<EpochRoot>, description = "Closed epochs, newest first.")))]
 pub(super) async fn list_epochs(State(s): State<AppState>) -> Result<Response, ApiError> {
     let store = s.store().clone();
     let roots = blocking(move || store.epochs()).await??;
@@ -603,8 +607,8 @@ fn parse_key(raw: &str, what: &str) -> Result<PublicKey, ApiError> {
 
 #[utoipa::path(get, path = "/v1/epochs/{epoch}", tag = "public",
     params(("epoch" = u64, Path, description = "Epoch number")),
-    responses((status = 200, body = schema::EpochDetail, description = "The signed root, the total and all leaves."),
-        (status = 404, body = schema::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EpochDetail, description = "The signed root, the total and all leaves."),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn get_epoch(
     State(s): State<AppState>,
     Path(epoch): Path<String>,
@@ -614,15 +618,15 @@ pub(super) async fn get_epoch(
     let found = blocking(move || store.epoch(epoch)).await??;
     let (root, leaves) =
         found.ok_or_else(|| ApiError::not_found(format!("epoch {epoch} is not closed")))?;
-    Ok(Json(gleaner_protocol::api::EpochDetail { root, leaves }).into_response())
+    Ok(Json(EpochDetail { root, leaves }).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/epochs/{epoch}/proof/{claimant}", tag = "public",
     params(("epoch" = u64, Path, description = "Epoch number"),
         ("claimant" = String, Path, description = "Payout key, base58")),
-    responses((status = 200, body = schema::ClaimProof,
+    responses((status = 200, body = ClaimProof,
             description = "Verifiable with gleaner_protocol::verify_reward_proof against epoch.root."),
-        (status = 404, body = schema::Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn proof(
     State(s): State<AppState>,
     Path((epoch, claimant)): Path<(String, String)>,
@@ -652,9 +656,9 @@ async fn add_crawl(
 }
 
 #[utoipa::path(post, path = "/v1/crawl-requests", tag = "labs",
-    request_body = schema::CrawlRequest,
-    responses((status = 200, body = schema::CrawlRequestAdded),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    request_body = CrawlRequest,
+    responses((status = 200, body = CrawlRequestAdded),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])),
     description = "Lab API key (bearer). Seeds, domains in scope and sitemaps to crawl.")]
 pub(super) async fn lab_crawl(
@@ -667,10 +671,10 @@ pub(super) async fn lab_crawl(
 }
 
 #[utoipa::path(get, path = "/v1/crawl-requests", tag = "labs",
-    responses((status = 200, body = Vec<schema::CrawlProgress>,
+    responses((status = 200, body = Vec<CrawlProgress>,
             description = "The caller's crawl requests (every one for the admin token), oldest \
                 first, with how far each has got, as read at most 5 s ago."),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])),
     description = "Lab API key (bearer): the crawl requests made with it.")]
 pub(super) async fn lab_crawls(
@@ -688,9 +692,9 @@ pub(super) async fn lab_crawls(
 
 #[utoipa::path(delete, path = "/v1/crawl-requests/{id}", tag = "labs",
     params(("id" = i64, Path, description = "The crawl request's id")),
-    responses((status = 200, body = schema::CrawlCancelled,
+    responses((status = 200, body = CrawlCancelled,
             description = "Its queued pages left the frontier; pages out with nodes finish."),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])),
     description = "Lab API key (bearer): cancels one of the key's own crawl requests (the admin \
         token: any). Another key's request is `not_found`.")]
@@ -716,9 +720,9 @@ pub(super) async fn lab_cancel_crawl(
 }
 
 #[utoipa::path(post, path = "/v1/admin/crawl-requests", tag = "admin",
-    request_body = schema::CrawlRequest,
-    responses((status = 200, body = schema::CrawlRequestAdded),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    request_body = CrawlRequest,
+    responses((status = 200, body = CrawlRequestAdded),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn admin_crawl(
     State(s): State<AppState>,
@@ -730,8 +734,8 @@ pub(super) async fn admin_crawl(
 }
 
 #[utoipa::path(get, path = "/v1/admin/nodes", tag = "admin",
-    responses((status = 200, body = Vec<schema::NodeRow>),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Vec<NodeRow>),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn admin_nodes(
     State(s): State<AppState>,
@@ -747,10 +751,10 @@ pub(super) async fn admin_nodes(
     params(("node" = String, Path, description = "Node key, base58"),
         ("after" = Option<i64>, Query, description = "Only entries whose `seq` is above this (default 0: from the first)"),
         ("limit" = Option<u32>, Query, description = "Most entries in the page, 1 to 1000 (default 500)")),
-    responses((status = 200, body = Vec<schema::LedgerEntry>,
+    responses((status = 200, body = Vec<LedgerEntry>,
             description = "One page of the node's ledger, oldest first.",
             headers(("link" = String, description = "`<…?after=SEQ&limit=N>; rel=\"next\"` while entries remain after this page (RFC 8288)"))),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn admin_ledger(
     State(s): State<AppState>,
@@ -775,10 +779,10 @@ pub(super) async fn admin_ledger(
     params(("node" = Option<String>, Query, description = "Only this node's records (base58 key)"),
         ("after" = Option<i64>, Query, description = "Only revocations whose `seq` is above this (default 0: from the first)"),
         ("limit" = Option<u32>, Query, description = "Most revocations in the page, 1 to 1000 (default 500)")),
-    responses((status = 200, body = Vec<schema::Revocation>,
+    responses((status = 200, body = Vec<Revocation>,
             description = "Records revoked after they were accepted, oldest first: rows a dataset exported before them should drop.",
             headers(("link" = String, description = "`<…?after=SEQ&limit=N>; rel=\"next\"` while revocations remain after this page (RFC 8288)"))),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn revocations(
     State(s): State<AppState>,
     RawQuery(query): RawQuery,
@@ -906,8 +910,8 @@ impl SeqPage {
 }
 
 #[utoipa::path(post, path = "/v1/admin/epochs/close", tag = "admin",
-    responses((status = 200, body = schema::EpochRoot),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = EpochRoot),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn admin_close_epoch(
     State(s): State<AppState>,
@@ -919,8 +923,8 @@ pub(super) async fn admin_close_epoch(
 }
 
 #[utoipa::path(get, path = "/v1/admin/stats", tag = "admin",
-    responses((status = 200, body = schema::NetworkStats),
-        (status = "4XX", body = schema::Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = NetworkStats),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(super) async fn admin_stats(
     State(s): State<AppState>,

@@ -115,7 +115,7 @@ pub struct AcceptedRecord {
 }
 
 /// A registered node and its standing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NodeRow {
     pub node: PublicKey,
     pub payout: PublicKey,
@@ -137,7 +137,7 @@ pub struct NodeRow {
 }
 
 /// One ledger entry (credit or penalty).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub seq: i64,
     pub at_ms: i64,
@@ -160,14 +160,14 @@ pub struct EpochSummary {
 }
 
 /// A reason code and how often it occurred.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReasonCount {
     pub reason: String,
     pub count: u64,
 }
 
 /// What the web console shows about the network.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NetworkStats {
     pub now_ms: i64,
     pub open_epoch: u64,
