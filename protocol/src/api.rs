@@ -185,6 +185,11 @@ pub struct NodeStatus {
     /// learns of it. 0 from validators older than the field.
     #[serde(default)]
     pub records_revoked: u64,
+    /// Why this validator's operator suspended the node, while it is suspended: it gets no
+    /// lease and no batch of its is taken. Absent otherwise, and from validators older than the
+    /// field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
 }
 
 /// `GET /v1/epochs/{epoch}`: a closed epoch's signed root and every leaf of its reward tree.

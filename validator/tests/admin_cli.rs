@@ -2,7 +2,8 @@
 //! the backup reads back through the admin commands as the original does, keeps the validator's
 //! key and the exported datasets, checks clean (and a body or dataset damaged afterwards is
 //! found), and a destination that holds files is refused. `crawl add` queues seeds and says what
-//! it refused, and `crawl list` shows each request with how far it has got.
+//! it refused, and `crawl list` shows each request with how far it has got. `nodes suspend` and
+//! `nodes resume` mark a node and show in `nodes list`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -338,4 +339,69 @@ fn crawl_add_then_list_shows_each_request_and_its_progress() {
     let bad = cli(data, &["crawl", "add", "--max-pages", "5"]);
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(json_lines(&cli(data, &["crawl", "list"])).len(), 2);
+}
+
+/// `nodes suspend` and `nodes resume` through the binary: the suspension shows in `nodes list`
+/// with its reason and time; an unknown node, a bad key and an empty reason fail with a message
+/// and change nothing.
+#[test]
+fn nodes_suspend_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let node = gleaner_protocol::SecretKey::from_bytes(&[74; 32]).public();
+    let stranger = gleaner_protocol::SecretKey::from_bytes(&[75; 32]).public();
+    gleaner_validator::Store::open(data)
+        .unwrap()
+        .register_node(&node, &node, "test/1", 1_000)
+        .unwrap();
+    let (node, stranger) = (node.to_string(), stranger.to_string());
+    let suspension = |nodes: &[serde_json::Value]| {
+        (
+            nodes[0]["suspended_reason"].clone(),
+            nodes[0]["suspended_at_ms"].is_i64(),
+        )
+    };
+
+    for (args, says) in [
+        (
+            vec!["nodes", "suspend", &stranger, "--reason", "spam"],
+            "not found",
+        ),
+        (
+            vec!["nodes", "suspend", "not-a-key", "--reason", "spam"],
+            "node key",
+        ),
+        (vec!["nodes", "suspend", &node, "--reason", " "], "reason"),
+        (vec!["nodes", "resume", &stranger], "not found"),
+    ] {
+        let out = cli(data, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let listed = json_lines(&cli(data, &["nodes", "list"]));
+    assert_eq!(suspension(&listed), (serde_json::Value::Null, false));
+
+    let done = json_lines(&cli(
+        data,
+        &[
+            "nodes",
+            "suspend",
+            &node,
+            "--reason",
+            "copied other nodes' pages",
+        ],
+    ));
+    assert_eq!(done[0]["reason"], "copied other nodes' pages");
+    assert_eq!(done[0]["leases_released"], 0);
+    let listed = json_lines(&cli(data, &["nodes", "list"]));
+    assert_eq!(
+        suspension(&listed),
+        (serde_json::json!("copied other nodes' pages"), true)
+    );
+
+    let resumed = json_lines(&cli(data, &["nodes", "resume", &node]));
+    assert_eq!(resumed[0]["was_suspended"], true);
+    let listed = json_lines(&cli(data, &["nodes", "list"]));
+    assert_eq!(suspension(&listed), (serde_json::Value::Null, false));
 }

@@ -2942,6 +2942,31 @@ async fn the_openapi_document_describes_what_the_server_answers() {
     assert_described(&doc, "RewardLeaf", &detail["leaves"][0]);
     let proof = get(format!("/v1/epochs/1/proof/{}", a.public()), false).await;
     assert_described(&doc, "ClaimProof", &proof);
+    // A suspension, and the answers that carry one.
+    let suspension = format!("/v1/admin/nodes/{}/suspension", a.public());
+    let r = net
+        .admin(reqwest::Method::PUT, &suspension)
+        .json(&json!({ "reason": "documented" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_described(&doc, "NodeSuspended", &r.json::<Value>().await.unwrap());
+    assert_described(
+        &doc,
+        "NodeRow",
+        &get("/v1/admin/nodes".into(), true).await[0],
+    );
+    let me: Value = net
+        .signed(&a, "GET", PATH_ME, vec![], "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["suspended"], "documented");
+    assert_described(&doc, "NodeStatus", &me);
+    let resumed = admin_json(reqwest::Method::DELETE, suspension).await;
+    assert_described(&doc, "NodeResumed", &resumed);
     let refused = net.http.get(net.url("/v1/nothing")).send().await.unwrap();
     assert_described(&doc, "Problem", &refused.json::<Value>().await.unwrap());
     // And the bodies clients send, as the protocol's types serialise them.
@@ -2960,6 +2985,7 @@ async fn the_openapi_document_describes_what_the_server_answers() {
         }),
     );
     assert_described(&doc, "LeaseRequest", &sent(&LeaseRequest { max: 3 }));
+    assert_described(&doc, "SuspendRequest", &json!({ "reason": "spam" }));
     let failure = |status, crawl_delay_ms| JobFailure {
         lease_id: "l1".into(),
         reason: FailureReason::RobotsDisallowed,
@@ -2992,5 +3018,120 @@ async fn the_openapi_document_describes_what_the_server_answers() {
             max_depth: 2,
         }),
     );
+    net.handle.shutdown().await.unwrap();
+}
+
+/// The operator suspends a node over HTTP: it gets no lease and no batch of its is taken (403
+/// `node_suspended`, with the reason), its open lease goes to another node, its standing says
+/// why, and nothing is credited; resumed, it works again. Only the admin token may do it, for a
+/// registered node, with a readable reason.
+#[tokio::test]
+async fn a_suspended_node_gets_no_work_until_it_is_resumed() {
+    let net = start(|_| {}).await;
+    let (a, b) = (key(71), key(72));
+    let held = net
+        .one_job_of(&a, &["http://sus-a.example/", "http://sus-b.example/"])
+        .await;
+    net.register(&b).await;
+    let path = format!("/v1/admin/nodes/{}/suspension", a.public());
+    let suspend = |token: Option<&str>, node_path: &str, body: Value| {
+        let req = net.http.put(net.url(node_path)).json(&body);
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        async move { req.send().await.unwrap() }
+    };
+    let problem = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        (
+            status,
+            body["code"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+
+    // Refused, changing nothing: no token, a lab's, an unknown node, no reason, a bad body.
+    let why = json!({ "reason": "fabricated pages on sus-a.example" });
+    let stranger = format!("/v1/admin/nodes/{}/suspension", key(73).public());
+    for (token, at, body, status, code) in [
+        (None, path.as_str(), why.clone(), 401, "bad_token"),
+        (Some(LAB), path.as_str(), why.clone(), 401, "bad_token"),
+        (
+            Some(ADMIN),
+            stranger.as_str(),
+            why.clone(),
+            404,
+            "not_found",
+        ),
+        (
+            Some(ADMIN),
+            path.as_str(),
+            json!({ "reason": " " }),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(ADMIN),
+            path.as_str(),
+            json!({ "why": "x" }),
+            400,
+            "malformed",
+        ),
+    ] {
+        let got = problem(suspend(token, at, body.clone()).await).await;
+        assert_eq!(got, (status, code.to_string()), "{token:?} {at} {body}");
+    }
+    assert_eq!(net.node(&a).suspended_reason, None);
+
+    let r = suspend(Some(ADMIN), &path, why.clone()).await;
+    assert_eq!(r.status(), 200);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["leases_released"], 1, "{done}");
+    assert_eq!(done["reason"], why["reason"]);
+
+    let ledger = net.ledger_len();
+    let r = net.post_json(&a, PATH_LEASE, json!({ "max": 5 })).await;
+    let (status, body) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("node_suspended"))
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("fabricated pages"),
+        "{body}"
+    );
+    let r = net.submit(&a, &net.batch(&a, &held.jobs, 7_100)).await;
+    assert_eq!(problem(r).await, (403, "node_suspended".to_string()));
+    assert_eq!(net.ledger_len(), ledger, "nothing credited");
+    // Its page went back to the queue: the other node gets both sites.
+    let theirs = net.lease(&b, 5).await;
+    assert_eq!(theirs.jobs.len(), 2, "{theirs:?}");
+    // It reads why in its standing.
+    let me: Value = net
+        .signed(&a, "GET", PATH_ME, vec![], "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["suspended"], why["reason"], "{me}");
+
+    let resume = |token: &str| net.http.delete(net.url(&path)).bearer_auth(token).send();
+    assert_eq!(resume(LAB).await.unwrap().status(), 401);
+    let r = resume(ADMIN).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let resumed: Value = r.json().await.unwrap();
+    assert_eq!(resumed["was_suspended"], true);
+    assert_eq!(net.lease(&a, 5).await.jobs.len(), 0, "both sites are out");
+    let me: Value = net
+        .signed(&a, "GET", PATH_ME, vec![], "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(me.get("suspended").is_none(), "{me}");
     net.handle.shutdown().await.unwrap();
 }

@@ -844,6 +844,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
             // The open epoch: the one after those closed.
             epoch: s.epochs.len() as u64 + 1,
             records_revoked: s.revoked,
+            suspended: None,
         })
         .into_response()
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use gleaner_protocol::PublicKey;
 use gleaner_validator::server::{self, AppState};
 use gleaner_validator::{Clock, Config, Identity, Store, clock, config};
 
@@ -113,6 +114,21 @@ enum CrawlCommand {
 enum NodesCommand {
     /// Every node with credibility, counts and points (JSON lines).
     List,
+    /// Suspend a node: no lease and no batch of its taken until it is resumed; its open leases
+    /// are given back at once. Its records, credibility and points stay; it sees the reason in
+    /// its standing. Safe while the validator serves
+    Suspend {
+        /// The node's key (base58)
+        node: String,
+        /// Why, for the node's owner (at most 200 bytes)
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a node's suspension
+    Resume {
+        /// The node's key (base58)
+        node: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +174,11 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn node_key(text: &str) -> anyhow::Result<PublicKey> {
+    text.parse()
+        .map_err(|e| anyhow::anyhow!("node key {text:?}: {e}"))
+}
+
 fn open_store(data: &Path) -> anyhow::Result<Store> {
     Store::open(data).with_context(|| format!("opening the store in {}", data.display()))
 }
@@ -196,12 +217,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Nodes {
+            command: NodesCommand::Suspend { node, reason },
+        } => print_json(&open_store(&data)?.suspend_node(
+            &node_key(&node)?,
+            &reason,
+            clock::system_now_ms(),
+        )?),
+        Command::Nodes {
+            command: NodesCommand::Resume { node },
+        } => print_json(&open_store(&data)?.resume_node(&node_key(&node)?)?),
         Command::Ledger {
             command: LedgerCommand::Show { node },
         } => {
-            let key = node
-                .parse()
-                .map_err(|e| anyhow::anyhow!("node key {node:?}: {e}"))?;
+            let key = node_key(&node)?;
             // Page by page, so that a long ledger is never held whole.
             let store = open_store(&data)?;
             let (mut after, mut count, mut total) = (0, 0usize, 0i64);

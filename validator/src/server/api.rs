@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use gleaner_protocol::api::{
     Ack, ClaimProof, CrawlCancelled, CrawlProgress, CrawlRequestAdded, EpochDetail, LeaseRequest,
     LeaseResponse, NodeStatus, PATH_BATCHES, PATH_INFO, PATH_LEASE, PATH_ME, PATH_REGISTER,
@@ -27,7 +27,8 @@ use super::{AppState, blocking, peer_ip};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
 use crate::store::{
-    CrawlRequest, LeaseParams, LedgerEntry, Network, NetworkStats, NodeRow, StoreError,
+    CrawlRequest, LeaseParams, LedgerEntry, Network, NetworkStats, NodeResumed, NodeRow,
+    NodeSuspended, StoreError,
 };
 
 /// How long a deferred lease asks its node to wait, milliseconds: spread so that the nodes turned
@@ -62,6 +63,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/admin/crawl-requests", post(admin_crawl))
         .route("/v1/admin/nodes", get(admin_nodes))
         .route("/v1/admin/nodes/{node}/ledger", get(admin_ledger))
+        .route(
+            "/v1/admin/nodes/{node}/suspension",
+            put(admin_suspend).delete(admin_resume),
+        )
         .route("/v1/admin/epochs/close", post(admin_close_epoch))
         .route("/v1/admin/stats", get(admin_stats))
         .fallback(not_found)
@@ -584,6 +589,7 @@ pub(super) async fn me(
         points_pending: u64::try_from(standing.epoch_points).unwrap_or(0),
         epoch: standing.open_epoch,
         records_revoked: standing.row.records_revoked,
+        suspended: standing.row.suspended_reason,
     }))
 }
 
@@ -745,6 +751,54 @@ pub(super) async fn admin_nodes(
     let store = s.store().clone();
     let nodes = blocking(move || store.nodes()).await??;
     Ok(Json(nodes).into_response())
+}
+
+/// `PUT /v1/admin/nodes/{node}/suspension`: why the node is suspended.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendRequest {
+    /// For the node's owner, who reads it in their node's standing: at most 200 bytes, no
+    /// control characters.
+    pub reason: String,
+}
+
+#[utoipa::path(put, path = "/v1/admin/nodes/{node}/suspension", tag = "admin",
+    params(("node" = String, Path, description = "Node key, base58")),
+    request_body = SuspendRequest,
+    responses((status = 200, body = NodeSuspended,
+            description = "Suspended: no lease and no batch taken until resumed; its open leases are given back."),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_suspend(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    let key = parse_key(&node, "node")?;
+    let (_, req): (_, SuspendRequest) = json_body(&headers, body).await?;
+    let now = s.now_ms();
+    let done = s
+        .write(move |g| g.suspend_node(&key, &req.reason, now))
+        .await??;
+    Ok(Json(done).into_response())
+}
+
+#[utoipa::path(delete, path = "/v1/admin/nodes/{node}/suspension", tag = "admin",
+    params(("node" = String, Path, description = "Node key, base58")),
+    responses((status = 200, body = NodeResumed),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_resume(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    let key = parse_key(&node, "node")?;
+    let done = s.write(move |g| g.resume_node(&key)).await??;
+    Ok(Json(done).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/admin/nodes/{node}/ledger", tag = "admin",

@@ -69,6 +69,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Invalid { .. } => ApiError::bad_request(e.code(), e.to_string()),
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            StoreError::Suspended { .. } => ApiError::new(403, e.code(), e.to_string()),
             other => ApiError::internal(other.code(), &other),
         }
     }

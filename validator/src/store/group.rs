@@ -16,6 +16,7 @@ use super::bands::BandIndex;
 use super::bodies::Appender;
 use super::ingest::{IngestError, IngestOutcome, IngestParams, PreparedRecord};
 use super::jobs::{LeaseParams, ReportOutcome};
+use super::nodes::{NodeResumed, NodeSuspended};
 use super::{NodeRow, Op, Store, StoreError};
 
 /// An open write transaction shared by several operations. See the module docs.
@@ -125,6 +126,21 @@ impl Group<'_> {
                 validator_fetches,
             )
         })
+    }
+
+    /// [`Store::suspend_node`] inside the group.
+    pub fn suspend_node(
+        &mut self,
+        node: &PublicKey,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<NodeSuspended, StoreError> {
+        self.savepoint(|conn, _, _| super::nodes::suspend_in(conn, node, reason, now_ms))
+    }
+
+    /// [`Store::resume_node`] inside the group.
+    pub fn resume_node(&mut self, node: &PublicKey) -> Result<NodeResumed, StoreError> {
+        self.savepoint(|conn, _, _| super::nodes::resume_in(conn, node))
     }
 
     /// [`Store::release`] inside the group.

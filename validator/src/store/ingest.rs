@@ -16,8 +16,7 @@ use super::jobs::{
     pause_judging, push_task,
 };
 use super::nodes::{
-    apply_check, apply_page_gone, epoch_points, not_independent_of, payout_credibility_failures,
-    payout_of,
+    apply_check, apply_page_gone, epoch_points, ingest_standing, not_independent_of, payout_of,
 };
 use super::tiebreaks::ValidatorFetch;
 use super::{Cached, Op, Store, StoreError, open_epoch};
@@ -266,8 +265,19 @@ pub(super) fn ingest_in(
         return Ok(IngestOutcome::Replayed { json });
     }
     let node_s = node.to_string();
-    let (payout, credibility, checks_failed) =
-        payout_credibility_failures(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
+    let standing = ingest_standing(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
+    if let Some(reason) = standing.suspended {
+        return Err(StoreError::Suspended {
+            node: node.to_string(),
+            reason,
+        }
+        .into());
+    }
+    let (payout, credibility, checks_failed) = (
+        standing.payout,
+        standing.credibility,
+        standing.checks_failed,
+    );
     let epoch = open_epoch(tx)?;
     let mut verdicts = Vec::with_capacity(records.len());
     let mut counts = [0i64; 3];

@@ -767,15 +767,23 @@ pub(super) fn lease_in(
     // A node caught fabricating, with no pass since, gets no check or tie-break jobs; nor does
     // one that gave such a job back unfinished lately, or holds too many unsettled "no page"
     // reports (`JudgingRules::allow`). A node not registered judges, unproven.
-    let row: Option<(JudgeStanding, String)> = tx
+    let row: Option<(JudgeStanding, String, Option<String>)> = tx
         .query_row_cached(
-            "SELECT checks_failed, credibility, judging_given_back_ms, payout
+            "SELECT checks_failed, credibility, judging_given_back_ms, payout, suspended_reason
                FROM nodes WHERE node = ?1",
             params![node_s],
-            |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)),
+            |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?, r.get(4)?)),
         )
         .optional()
         .op("lease")?;
+    // A node the operator suspended gets nothing.
+    if let Some((_, _, Some(reason))) = row {
+        return Err(StoreError::Suspended {
+            node: node_s,
+            reason,
+        });
+    }
+    let row = row.map(|(standing, payout, _)| (standing, payout));
     let (standing, payout) = row.map_or(((0, 0.0, None), None), |(s, payout)| (s, Some(payout)));
     let judges = p.judging.allow(tx, &node_s, standing, now_ms)?;
     let proven = crate::scoring::is_proven(standing.1);

@@ -140,6 +140,11 @@ const STEPS: &[Step] = &[
         what: "a log of revocations, for labs holding records exported before",
         run: Run::Sql(include_str!("migrations/0022_revocations.sql")),
     },
+    Step {
+        to: 23,
+        what: "nodes the operator suspended, and why",
+        run: Run::Code(node_suspensions),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -261,6 +266,16 @@ fn node_record_counts(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), St
         "migrations/0021_node_record_counts_recount.sql"
     ))
     .op("migrate")
+}
+
+/// Step 23: `migrations/0023_node_suspensions.sql` (both columns come together).
+fn node_suspensions(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    add_column(
+        tx,
+        "nodes",
+        "suspended_at_ms",
+        include_str!("migrations/0023_node_suspensions.sql"),
+    )
 }
 
 /// Runs `sql`, which adds `column` to `table`, unless the column is there already (a database of
@@ -842,6 +857,31 @@ mod tests {
                     })
                     .unwrap();
                 assert_eq!(row, ("n1".into(), "p1".into(), None), "the node is kept");
+            },
+        );
+    }
+
+    /// Version 23 adds the operator's suspension to the nodes of a version 22 database: none is
+    /// suspended, and each keeps its row.
+    #[test]
+    fn version_23_adds_suspensions_and_suspends_nobody() {
+        adds_a_column(
+            "nodes",
+            "suspended_at_ms",
+            22,
+            "ALTER TABLE nodes DROP COLUMN suspended_reason;
+             INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility)
+                  VALUES ('n1', 'p1', 'test', 5, 6, 0.25);",
+            |conn| {
+                type Row = (String, Option<i64>, Option<String>);
+                let row: Row = conn
+                    .query_row(
+                        "SELECT node, suspended_at_ms, suspended_reason FROM nodes",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                assert_eq!(row, ("n1".into(), None, None), "kept, not suspended");
             },
         );
     }

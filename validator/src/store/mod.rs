@@ -44,7 +44,7 @@ pub use jobs::{
     JudgingRules, LeaseParams, MAX_SEEDS_PER_REQUEST, MAX_TASK_ATTEMPTS, MAX_UNSETTLED_UNFOUND,
     ReportOutcome, UNCLAIMABLE_WAIT_MS,
 };
-pub use nodes::{Network, NodeStanding};
+pub use nodes::{MAX_SUSPENSION_REASON_BYTES, Network, NodeResumed, NodeStanding, NodeSuspended};
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, CrawlProgress, EpochSummary, LedgerEntry, NetworkStats,
     NodeRow, ReasonCount, RevocationEntry,
@@ -99,6 +99,8 @@ pub enum StoreError {
     GroupAborted { why: String },
     #[error("{what} not found")]
     NotFound { what: String },
+    #[error("node {node} is suspended by this validator's operator: {reason}")]
+    Suspended { node: String, reason: String },
     #[error("invalid {field}: {why}")]
     Invalid { field: &'static str, why: String },
     #[error("another process is serving {path}: it holds the lock on {lock}")]
@@ -123,6 +125,7 @@ impl StoreError {
             StoreError::Poisoned => "store_poisoned",
             StoreError::GroupAborted { .. } => "store_error",
             StoreError::NotFound { .. } => "not_found",
+            StoreError::Suspended { .. } => "node_suspended",
             StoreError::Invalid { .. } => "invalid_request",
             StoreError::InUse { .. } => "store_in_use",
             StoreError::Io { .. } => "store_io",

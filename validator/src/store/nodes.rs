@@ -20,6 +20,28 @@ pub struct NodeStanding {
 /// Longest client name kept (`gleaner/0.1.0 (linux)` is ~25 bytes).
 pub const MAX_CLIENT_BYTES: usize = 64;
 
+/// What lifting a node's suspension did ([`Store::resume_node`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeResumed {
+    pub node: PublicKey,
+    /// Whether it was suspended (resuming a node free to work changes nothing).
+    pub was_suspended: bool,
+}
+
+/// Longest reason for a suspension: a sentence for the node's owner, not a report.
+pub const MAX_SUSPENSION_REASON_BYTES: usize = 200;
+
+/// What suspending a node did ([`Store::suspend_node`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeSuspended {
+    pub node: PublicKey,
+    /// When the suspension began (a node suspended again keeps its first time).
+    pub suspended_at_ms: i64,
+    pub reason: String,
+    /// The node's open leases given back: their pages return to the queue for other nodes.
+    pub leases_released: u32,
+}
+
 impl Store {
     /// Registers `node` (or updates its payout address and client name). Credibility and history
     /// are kept across re-registration, so a node cannot launder a bad record by registering again.
@@ -31,6 +53,29 @@ impl Store {
         now_ms: i64,
     ) -> Result<NodeRow, StoreError> {
         self.group(|g| g.register_node(node, payout, client, now_ms))?
+    }
+
+    /// Suspends `node`: until [`Store::resume_node`] it gets no lease (`node_suspended`) and no
+    /// batch of its is taken (a batch already taken still gets its receipt again), and its open
+    /// leases are given back at once. Its records, credibility and ledger stay as they are; it
+    /// may still report failed jobs and read its standing, which says why. Suspending a
+    /// suspended node changes only the reason.
+    ///
+    /// Errors: `not_found` for a node never registered; `invalid_request` for an empty reason,
+    /// one longer than [`MAX_SUSPENSION_REASON_BYTES`] or with control characters.
+    pub fn suspend_node(
+        &self,
+        node: &PublicKey,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<NodeSuspended, StoreError> {
+        self.group(|g| g.suspend_node(node, reason, now_ms))?
+    }
+
+    /// Lifts `node`'s suspension, saying whether it was suspended. Errors: `not_found` for a
+    /// node never registered.
+    pub fn resume_node(&self, node: &PublicKey) -> Result<NodeResumed, StoreError> {
+        self.group(|g| g.resume_node(node))?
     }
 
     /// Whether `node` is registered (as of the last commit: never waits for the writer).
@@ -78,19 +123,132 @@ pub(crate) fn epoch_points(conn: &Connection, node: &str, epoch: u64) -> Result<
     .op("epoch_points")
 }
 
-/// The node's payout key, credibility and failed checks (ingest reads them for its points and
-/// its sampling), inside a transaction.
-pub(crate) fn payout_credibility_failures(
+/// What ingest reads of a node ([`ingest_standing`]).
+pub(crate) struct IngestStanding {
+    pub payout: String,
+    pub credibility: f64,
+    pub checks_failed: i64,
+    /// Why the operator suspended the node, if it is suspended.
+    pub suspended: Option<String>,
+}
+
+/// The node's payout key, credibility, failed checks and suspension (ingest reads them for its
+/// points and its sampling, and refuses a suspended node's batch), inside a transaction.
+pub(crate) fn ingest_standing(
     conn: &Connection,
     node: &PublicKey,
-) -> Result<Option<(String, f64, i64)>, StoreError> {
+) -> Result<Option<IngestStanding>, StoreError> {
     conn.query_row_cached(
-        "SELECT payout, credibility, checks_failed FROM nodes WHERE node = ?1",
+        "SELECT payout, credibility, checks_failed, suspended_reason FROM nodes WHERE node = ?1",
         params![node.to_string()],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| {
+            Ok(IngestStanding {
+                payout: r.get(0)?,
+                credibility: r.get(1)?,
+                checks_failed: r.get(2)?,
+                suspended: r.get(3)?,
+            })
+        },
     )
     .optional()
     .op("node_standing")
+}
+
+/// The reason given for a suspension, checked: trimmed, not empty, at most
+/// [`MAX_SUSPENSION_REASON_BYTES`], no control characters.
+fn suspension_reason(reason: &str) -> Result<&str, StoreError> {
+    let reason = reason.trim();
+    let why = if reason.is_empty() {
+        "a suspension needs a reason the node's owner can read"
+    } else if reason.len() > MAX_SUSPENSION_REASON_BYTES {
+        "longer than 200 bytes"
+    } else if reason.chars().any(char::is_control) {
+        "control characters"
+    } else {
+        return Ok(reason);
+    };
+    Err(StoreError::Invalid {
+        field: "reason",
+        why: why.into(),
+    })
+}
+
+/// [`Store::suspend_node`] in `conn`'s transaction.
+pub(crate) fn suspend_in(
+    conn: &Connection,
+    node: &PublicKey,
+    reason: &str,
+    now_ms: i64,
+) -> Result<NodeSuspended, StoreError> {
+    let reason = suspension_reason(reason)?;
+    let node_s = node.to_string();
+    let since: Option<i64> = conn
+        .query_row_cached(
+            "UPDATE nodes SET suspended_at_ms = COALESCE(suspended_at_ms, ?2),
+                              suspended_reason = ?3
+             WHERE node = ?1 RETURNING suspended_at_ms",
+            params![node_s, now_ms, reason],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("suspend_node")?;
+    let Some(suspended_at_ms) = since else {
+        return Err(StoreError::NotFound {
+            what: format!("node {node_s}"),
+        });
+    };
+    let open: Vec<String> = {
+        let mut stmt = conn
+            .prepare_cached("SELECT lease_id FROM leases WHERE node = ?1 AND state = 'open'")
+            .op("suspend_node")?;
+        let rows = stmt
+            .query_map(params![node_s], |r| r.get(0))
+            .op("suspend_node")?;
+        rows.collect::<Result<_, _>>().op("suspend_node")?
+    };
+    let released = super::jobs::release_in(conn, node, &open, now_ms)?;
+    tracing::warn!(
+        node = %node_s,
+        reason,
+        leases_released = released.accepted,
+        "node suspended"
+    );
+    Ok(NodeSuspended {
+        node: *node,
+        suspended_at_ms,
+        reason: reason.to_string(),
+        leases_released: released.accepted,
+    })
+}
+
+/// [`Store::resume_node`] in `conn`'s transaction.
+pub(crate) fn resume_in(conn: &Connection, node: &PublicKey) -> Result<NodeResumed, StoreError> {
+    let node_s = node.to_string();
+    let was: Option<Option<i64>> = conn
+        .query_row_cached(
+            "SELECT suspended_at_ms FROM nodes WHERE node = ?1",
+            params![node_s],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("resume_node")?;
+    let Some(was) = was else {
+        return Err(StoreError::NotFound {
+            what: format!("node {node_s}"),
+        });
+    };
+    conn.exec_cached(
+        "UPDATE nodes SET suspended_at_ms = NULL, suspended_reason = NULL WHERE node = ?1",
+        params![node_s],
+    )
+    .op("resume_node")?;
+    if was.is_some() {
+        tracing::info!(node = %node_s, "node resumed");
+    }
+    Ok(NodeResumed {
+        node: *node,
+        was_suspended: was.is_some(),
+    })
 }
 
 /// The network a node connects from, for telling checkers apart: an IPv4 address's /24, an IPv6
@@ -257,6 +415,123 @@ pub(super) fn register_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A suspended node gets no lease and no batch of its is taken; its open leases go back to
+    /// the queue for other nodes at once; a batch receipted before is answered again; its
+    /// standing says why; resumed, it works again.
+    #[test]
+    fn a_suspended_node_gets_no_work_and_its_leases_go_back() {
+        use crate::store::IngestOutcome;
+        use crate::testkit::{ingest_batch, lease_params, leased_jobs, record_for, sample_text};
+        use gleaner_protocol::SecretKey;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path()).unwrap();
+        let validator = SecretKey::from_bytes(&[61; 32]);
+        let (a, b) = (
+            SecretKey::from_bytes(&[41; 32]),
+            SecretKey::from_bytes(&[42; 32]),
+        );
+        let now = 1_780_000_000_000;
+        let jobs = leased_jobs(&store, &a, 3, now).unwrap();
+        assert_eq!(jobs.len(), 3);
+        let first = || vec![record_for(&a, &jobs[0], sample_text(1, 3_000), now + 1)];
+        let receipted = ingest_batch(&store, &a, &validator, first(), now + 2).unwrap();
+
+        let done = store
+            .suspend_node(&a.public(), "  fabricated pages  ", now + 3)
+            .unwrap();
+        assert_eq!(done.reason, "fabricated pages");
+        assert_eq!(done.suspended_at_ms, now + 3);
+        assert_eq!(done.leases_released, 2, "the two leases still open");
+        // Suspended again: the reason changes, the time stays, nothing more to give back.
+        let again = store.suspend_node(&a.public(), "spam", now + 4).unwrap();
+        assert_eq!(
+            (
+                again.suspended_at_ms,
+                again.leases_released,
+                again.reason.as_str()
+            ),
+            (now + 3, 0, "spam")
+        );
+
+        let refused = store
+            .lease(&a.public(), 5, now + 5, &lease_params(10))
+            .unwrap_err();
+        assert_eq!(refused.code(), "node_suspended");
+        assert!(refused.to_string().contains("spam"), "{refused}");
+        let late = vec![record_for(&a, &jobs[1], sample_text(2, 3_000), now + 6)];
+        let refused = ingest_batch(&store, &a, &validator, late, now + 6).unwrap_err();
+        assert_eq!(refused.code(), "node_suspended");
+        // The batch it sent before is answered with its receipt, byte for byte.
+        match ingest_batch(&store, &a, &validator, first(), now + 2).unwrap() {
+            IngestOutcome::Replayed { json } => assert_eq!(json, receipted.json()),
+            IngestOutcome::Fresh { .. } => panic!("ingested twice"),
+        }
+
+        // The pages it held go to another node.
+        store
+            .register_node(&b.public(), &b.public(), "test", now)
+            .unwrap();
+        let mut theirs: Vec<String> = store
+            .lease(&b.public(), 5, now + 7, &lease_params(10))
+            .unwrap()
+            .jobs
+            .into_iter()
+            .map(|j| j.url)
+            .collect();
+        theirs.sort();
+        assert_eq!(theirs, vec![jobs[1].url.clone(), jobs[2].url.clone()]);
+
+        let row = |store: &Store| {
+            let nodes = store.nodes().unwrap();
+            nodes.into_iter().find(|n| n.node == a.public()).unwrap()
+        };
+        let standing = row(&store);
+        assert_eq!(standing.suspended_reason.as_deref(), Some("spam"));
+        assert_eq!(standing.suspended_at_ms, Some(now + 3));
+        assert_eq!(standing.records_accepted, 1, "its records stay");
+
+        assert!(store.resume_node(&a.public()).unwrap().was_suspended);
+        assert!(!store.resume_node(&a.public()).unwrap().was_suspended);
+        let standing = row(&store);
+        assert_eq!(
+            (standing.suspended_at_ms, standing.suspended_reason),
+            (None, None)
+        );
+        store
+            .lease(&a.public(), 5, now + 8, &lease_params(10))
+            .unwrap();
+    }
+
+    /// Only a registered node is suspended, and only for a reason its owner can read; a refused
+    /// suspension changes nothing.
+    #[test]
+    fn a_suspension_needs_a_registered_node_and_a_readable_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path()).unwrap();
+        let key = |b: u8| gleaner_protocol::SecretKey::from_bytes(&[b; 32]).public();
+        let (node, stranger) = (key(43), key(44));
+        store.register_node(&node, &node, "test", 0).unwrap();
+        let err = store.suspend_node(&stranger, "spam", 1).unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        assert_eq!(
+            store.resume_node(&stranger).unwrap_err().code(),
+            "not_found"
+        );
+        let long = "x".repeat(MAX_SUSPENSION_REASON_BYTES + 1);
+        for bad in ["", "   ", "bell\u{7}", "two\nlines", long.as_str()] {
+            let err = store.suspend_node(&node, bad, 1).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{bad:?}");
+        }
+        let row = store.nodes().unwrap().remove(0);
+        assert_eq!((row.suspended_at_ms, row.suspended_reason), (None, None));
+        let at_limit = "y".repeat(MAX_SUSPENSION_REASON_BYTES);
+        assert_eq!(
+            store.suspend_node(&node, &at_limit, 1).unwrap().reason,
+            at_limit
+        );
+    }
 
     #[test]
     fn networks_are_ipv4_24s_and_ipv6_48s_and_loopback_is_none() {

@@ -134,6 +134,11 @@ pub struct NodeRow {
     pub jobs_failed: u64,
     /// Sum of the node's ledger entries (all epochs).
     pub points_total: i64,
+    /// When the operator suspended the node (`gleaner-validator nodes suspend`); `None` while it
+    /// may work.
+    pub suspended_at_ms: Option<i64>,
+    /// Why, as the operator said it.
+    pub suspended_reason: Option<String>,
 }
 
 /// One ledger entry (credit or penalty).
@@ -909,7 +914,8 @@ fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRo
             "SELECT n.node, n.payout, n.client, n.registered_at_ms, n.last_seen_ms,
                     n.credibility, n.checks_passed, n.checks_failed, n.records_accepted,
                     n.records_duplicate, n.records_rejected, n.records_revoked, n.jobs_failed,
-                    (SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals t WHERE t.node = n.node)
+                    (SELECT COALESCE(SUM(amount), 0) FROM node_ledger_totals t WHERE t.node = n.node),
+                    n.suspended_at_ms, n.suspended_reason
              FROM nodes n WHERE (?1 IS NULL OR n.node = ?1) ORDER BY n.node",
         )
         .op("nodes")?;
@@ -932,12 +938,16 @@ fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRo
                     r.get::<_, i64>(12)?,
                 ],
                 r.get::<_, i64>(13)?,
+                (
+                    r.get::<_, Option<i64>>(14)?,
+                    r.get::<_, Option<String>>(15)?,
+                ),
             ))
         })
         .op("nodes")?;
     let mut out = Vec::new();
     for row in rows {
-        let (node, payout, client, reg, seen, cred, n, pts) = row.op("nodes")?;
+        let (node, payout, client, reg, seen, cred, n, pts, suspended) = row.op("nodes")?;
         let u = |v: i64| u64::try_from(v).unwrap_or(0);
         out.push(NodeRow {
             node: key_from(&node, "node key")?,
@@ -954,6 +964,8 @@ fn nodes_where(conn: &Connection, only: Option<&PublicKey>) -> Result<Vec<NodeRo
             records_revoked: u(n[5]),
             jobs_failed: u(n[6]),
             points_total: pts,
+            suspended_at_ms: suspended.0,
+            suspended_reason: suspended.1,
         });
     }
     Ok(out)

@@ -29,7 +29,11 @@ CREATE TABLE IF NOT EXISTS nodes (
     -- a later fetch). Each revoked record leaves the count of the verdict it had
     -- (`records_revoked_count` below), so the four counts are the node's records by their
     -- verdict now (version 21; until then the first three were counts at ingest).
-    records_revoked   INTEGER NOT NULL DEFAULT 0
+    records_revoked   INTEGER NOT NULL DEFAULT 0,
+    -- Set while the operator has the node suspended (`gleaner-validator nodes suspend`, version
+    -- 23): no lease for it and no batch of its taken. NULL for a node free to work.
+    suspended_at_ms   INTEGER,
+    suspended_reason  TEXT
 );
 
 CREATE TABLE IF NOT EXISTS crawl_requests (

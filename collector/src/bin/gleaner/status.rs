@@ -111,6 +111,11 @@ fn validator(v: &ValidatorHealth) {
             "           credibility {:.2}, {} points ({} in open epoch {}), {} records revoked",
             s.credibility, s.points_total, s.points_pending, s.epoch, s.records_revoked
         );
+        if let Some(reason) = &s.suspended {
+            println!(
+                "           SUSPENDED by the validator's operator (no jobs, no batches taken): {reason}"
+            );
+        }
     }
     match (&v.claim, &v.claim_error) {
         (_, Some(e)) => println!("           claim does not verify: {e}"),
