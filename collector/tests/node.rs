@@ -926,6 +926,7 @@ async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
     {
         let mut s = stub.state.lock().unwrap();
         s.revoked = 3;
+        s.suspended = Some("hammered a site".into());
         s.epochs = vec![root.clone()];
         s.proofs = [((1, me.to_string()), proof_of(&tree, &root, &me))].into();
     }
@@ -956,6 +957,12 @@ async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
         "{text}"
     );
     assert!(text.contains(", 3 records revoked"), "{text}");
+    assert!(
+        text.contains(
+            "SUSPENDED by the validator's operator (no jobs, no batches taken): hammered a site"
+        ),
+        "{text}"
+    );
     assert!(text.contains("3 accepted records revoked later"), "{text}");
     assert!(
         text.contains("claim in epoch 1: 40 points, proof verified against the signed root"),

@@ -569,6 +569,8 @@ pub struct StubState {
     pub record_points: Option<u64>,
     /// What `GET /v1/nodes/me` reports as revoked.
     pub revoked: u64,
+    /// What `GET /v1/nodes/me` reports as the operator's reason for a suspension.
+    pub suspended: Option<String>,
     /// What `GET /v1/epochs` lists (newest first).
     pub epochs: Vec<gleaner_protocol::EpochRoot>,
     /// What `GET /v1/epochs` answers instead of the list, if set: 404 as an older validator
@@ -844,7 +846,7 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
             // The open epoch: the one after those closed.
             epoch: s.epochs.len() as u64 + 1,
             records_revoked: s.revoked,
-            suspended: None,
+            suspended: s.suspended.clone(),
         })
         .into_response()
     }
