@@ -191,6 +191,13 @@ impl Net {
         .await
     }
 
+    /// The node's standing (`GET /v1/nodes/me`), signed by `key`.
+    async fn me<T: serde::de::DeserializeOwned>(&self, key: &SecretKey) -> T {
+        let r = self.signed(key, "GET", PATH_ME, vec![], "").await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
     async fn register(&self, key: &SecretKey) -> RegisterResponse {
         self.register_paid_to(key, &key.public()).await
     }
@@ -845,12 +852,7 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     };
     assert_eq!(counts(&row(&liar)), [0, 0, 0, 1]);
     // The liar's receipt said accepted and never changes: its standing tells it otherwise.
-    let me: NodeStatus = net
-        .signed(&liar, "GET", PATH_ME, vec![], "")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: NodeStatus = net.me(&liar).await;
     assert_eq!((me.records_revoked, me.points_total), (1, 0));
     assert_eq!(counts(&row(&checker))[3], 0, "{:?}", counts(&row(&checker)));
     // The network's counts are the nodes' summed.
@@ -2899,12 +2901,7 @@ async fn the_openapi_document_describes_what_the_server_answers() {
     ] {
         assert!(tampered(change).is_some(), "{what} passed");
     }
-    let me: Value = net
-        .signed(&a, "GET", PATH_ME, vec![], "")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = net.me(&a).await;
     assert_described(&doc, "NodeStatus", &me);
     assert_described(
         &doc,
@@ -2957,12 +2954,7 @@ async fn the_openapi_document_describes_what_the_server_answers() {
         "NodeRow",
         &get("/v1/admin/nodes".into(), true).await[0],
     );
-    let me: Value = net
-        .signed(&a, "GET", PATH_ME, vec![], "")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = net.me(&a).await;
     assert_eq!(me["suspended"], "documented");
     assert_described(&doc, "NodeStatus", &me);
     let resumed = admin_json(reqwest::Method::DELETE, suspension).await;
@@ -3111,12 +3103,7 @@ async fn a_suspended_node_gets_no_work_until_it_is_resumed() {
     let theirs = net.lease(&b, 5).await;
     assert_eq!(theirs.jobs.len(), 2, "{theirs:?}");
     // It reads why in its standing.
-    let me: Value = net
-        .signed(&a, "GET", PATH_ME, vec![], "")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = net.me(&a).await;
     assert_eq!(me["suspended"], why["reason"], "{me}");
 
     let resume = |token: &str| net.http.delete(net.url(&path)).bearer_auth(token).send();
@@ -3126,12 +3113,7 @@ async fn a_suspended_node_gets_no_work_until_it_is_resumed() {
     let resumed: Value = r.json().await.unwrap();
     assert_eq!(resumed["was_suspended"], true);
     assert_eq!(net.lease(&a, 5).await.jobs.len(), 0, "both sites are out");
-    let me: Value = net
-        .signed(&a, "GET", PATH_ME, vec![], "")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = net.me(&a).await;
     assert!(me.get("suspended").is_none(), "{me}");
     net.handle.shutdown().await.unwrap();
 }
