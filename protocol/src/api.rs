@@ -289,6 +289,11 @@ pub struct CrawlProgress {
     pub pages: std::collections::BTreeMap<String, u64>,
     /// Its sitemaps by state: `queued`, `done`, `failed`.
     pub sitemaps: std::collections::BTreeMap<String, u64>,
+    /// The records its pages brought, by their verdict now: `accepted` (in the next dataset),
+    /// `duplicate`, `rejected` (by the quality rules) and `revoked` (accepted, then found
+    /// fabricated or gone). Empty from validators older than the field.
+    #[serde(default)]
+    pub records: std::collections::BTreeMap<String, u64>,
     /// Nothing of it is queued or out: no page job queued or leased, no sitemap queued.
     pub finished: bool,
 }

@@ -172,6 +172,15 @@ async fn honest_path_from_crawl_request_to_verified_dataset() {
         num(&listed[0]["pages"], "done") as usize >= articles,
         "{listed:?}"
     );
+    // And what its pages brought: every article accepted, the republished ones duplicates, none
+    // of the network's own check fetches counted.
+    let records = &listed[0]["records"];
+    assert!(num(records, "accepted") as usize >= articles, "{listed:?}");
+    assert!(num(records, "duplicate") >= 1, "{listed:?}");
+    assert!(
+        num(records, "accepted") <= num(&stats, "records_accepted"),
+        "{listed:?} {stats}"
+    );
     let reasons: Vec<&str> = stats["rejection_reasons"]
         .as_array()
         .unwrap()

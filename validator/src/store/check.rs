@@ -17,6 +17,8 @@
 //!   are not the sums of the ledger's entries.
 //! * `node_counts_mismatch`: a node's record counts (accepted, duplicate, rejected, revoked) are
 //!   not its records counted by verdict.
+//! * `request_counts_mismatch`: a crawl request's record counts are not the records its pages
+//!   brought counted by verdict.
 //! * `revocations_mismatch`: the revocation log (`GET /v1/revocations`) does not name each
 //!   revoked record exactly once, and nothing else.
 //! * `epoch_invalid`: a closed epoch's root that does not verify, was not signed by this
@@ -186,6 +188,7 @@ fn check_all(
     check_receipts(conn, validator, report)?;
     check_ledger(conn, report)?;
     check_node_counts(conn, report)?;
+    check_request_counts(conn, report)?;
     check_revocations(conn, report)?;
     check_epochs(conn, validator, report)
 }
@@ -525,6 +528,45 @@ fn check_node_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), 
     Ok(())
 }
 
+/// Each crawl request whose four record counts are not the records its pages brought (primary
+/// fetches, through their leases and tasks) counted by verdict, with both sets of figures.
+const REQUEST_COUNTS_DIFF: &str = "
+    SELECT q.id, q.records_accepted, q.records_duplicate, q.records_rejected,
+           q.records_revoked, COALESCE(c.accepted, 0), COALESCE(c.duplicate, 0),
+           COALESCE(c.rejected, 0), COALESCE(c.revoked, 0)
+      FROM crawl_requests q LEFT JOIN (
+           SELECT t.request_id AS id, SUM(r.verdict = 'accepted') AS accepted,
+                  SUM(r.verdict = 'duplicate') AS duplicate,
+                  SUM(r.verdict = 'rejected') AS rejected, SUM(r.verdict = 'revoked') AS revoked
+             FROM records r JOIN leases l ON l.lease_id = r.lease_id
+                  JOIN tasks t ON t.id = l.task_id
+            WHERE r.role = 'primary'
+            GROUP BY t.request_id) c ON c.id = q.id
+     WHERE (q.records_accepted, q.records_duplicate, q.records_rejected, q.records_revoked)
+           != (COALESCE(c.accepted, 0), COALESCE(c.duplicate, 0), COALESCE(c.rejected, 0),
+                   COALESCE(c.revoked, 0))
+     ORDER BY q.id";
+
+fn check_request_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    let wrong = all_rows(conn, REQUEST_COUNTS_DIFF, [], |r| {
+        let mut n = [0i64; 8];
+        for (i, v) in n.iter_mut().enumerate() {
+            *v = r.get(i + 1)?;
+        }
+        Ok((r.get::<_, i64>(0)?, n))
+    })?;
+    for (id, [a, d, rj, rv, ca, cd, crj, crv]) in wrong {
+        report.found(
+            "request_counts_mismatch",
+            format!(
+                "crawl request {id} counts {a} accepted, {d} duplicate, {rj} rejected, \
+                 {rv} revoked; its records are {ca}, {cd}, {crj}, {crv}"
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// The revocation log against the revoked records: one pass over the records, set differences
 /// in SQLite's temporary b-trees (the records have no index on their id).
 fn check_revocations(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
@@ -735,7 +777,7 @@ mod tests {
     #[test]
     fn each_kind_of_damage_is_found_under_its_code() {
         type Damage = fn(&Path);
-        let cases: [(&str, Damage, &[&str]); 10] = [
+        let cases: [(&str, Damage, &[&str]); 11] = [
             (
                 "a byte of a body flipped",
                 |dir| {
@@ -834,6 +876,17 @@ mod tests {
                     );
                 },
                 &["node_counts_mismatch"],
+            ),
+            (
+                "a crawl request's count changed",
+                |dir| {
+                    sql(
+                        dir,
+                        "UPDATE crawl_requests SET records_accepted = records_accepted + 1
+                          WHERE id = (SELECT MIN(id) FROM crawl_requests)",
+                    );
+                },
+                &["request_counts_mismatch"],
             ),
             (
                 "a revocation logged for a record that was not revoked",

@@ -209,6 +209,40 @@ impl IngestError {
     }
 }
 
+/// A batch's primary records by crawl request and verdict, added to each request's counts
+/// once per batch (a batch's pages mostly come from one request or a few).
+#[derive(Default)]
+struct RequestCounts(Vec<(i64, [i64; 3])>);
+
+impl RequestCounts {
+    fn add(&mut self, request: i64, verdict: Verdict) {
+        let at = match self.0.iter().position(|(r, _)| *r == request) {
+            Some(at) => at,
+            None => {
+                self.0.push((request, [0; 3]));
+                self.0.len() - 1
+            }
+        };
+        if let Some((_, counts)) = self.0.get_mut(at) {
+            counts[usize::from(verdict.code() - 1)] += 1;
+        }
+    }
+
+    fn save(&self, tx: &Connection) -> Result<(), StoreError> {
+        for (request, [accepted, duplicate, rejected]) in &self.0 {
+            tx.exec_cached(
+                "UPDATE crawl_requests SET records_accepted = records_accepted + ?2,
+                        records_duplicate = records_duplicate + ?3,
+                        records_rejected = records_rejected + ?4
+                  WHERE id = ?1",
+                params![request, accepted, duplicate, rejected],
+            )
+            .op("ingest")?;
+        }
+        Ok(())
+    }
+}
+
 struct LeaseRow {
     node: String,
     url: String,
@@ -281,6 +315,7 @@ pub(super) fn ingest_in(
     let epoch = open_epoch(tx)?;
     let mut verdicts = Vec::with_capacity(records.len());
     let mut counts = [0i64; 3];
+    let mut by_request = RequestCounts::default();
     let mut scopes: HashMap<i64, RequestScope> = HashMap::new();
     // The change to the pending-work counter, applied once after the loop (a failure anywhere
     // rolls the whole batch back, counter included).
@@ -422,6 +457,9 @@ pub(super) fn ingest_in(
             Verdict::Rejected => "rejected",
         };
         counts[usize::from(verdict.code() - 1)] += 1;
+        if is_primary {
+            by_request.add(task.request_id, verdict);
+        }
         let body = body_at
             .filter(|_| verdict != Verdict::Rejected)
             .map(|(segment, start)| {
@@ -527,6 +565,7 @@ pub(super) fn ingest_in(
     for s in scopes.values() {
         s.save(tx)?;
     }
+    by_request.save(tx)?;
     tx.exec_cached(
         "UPDATE nodes SET records_accepted = records_accepted + ?2,
                     records_duplicate = records_duplicate + ?3,

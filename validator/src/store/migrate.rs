@@ -145,6 +145,11 @@ const STEPS: &[Step] = &[
         what: "nodes the operator suspended, and why",
         run: Run::Code(node_suspensions),
     },
+    Step {
+        to: 24,
+        what: "each crawl request's records counted by verdict",
+        run: Run::Code(request_record_counts),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -276,6 +281,21 @@ fn node_suspensions(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), Stor
         "suspended_at_ms",
         include_str!("migrations/0023_node_suspensions.sql"),
     )
+}
+
+/// Step 24: `migrations/0024_request_record_counts.sql`, then every request's records counted
+/// (the trigger that keeps them in step comes with `schema.sql`, after the steps).
+fn request_record_counts(tx: &Transaction<'_>, _bodies_dir: &Path) -> Result<(), StoreError> {
+    add_column(
+        tx,
+        "crawl_requests",
+        "records_accepted",
+        include_str!("migrations/0024_request_record_counts.sql"),
+    )?;
+    tx.execute_batch(include_str!(
+        "migrations/0024_request_record_counts_recount.sql"
+    ))
+    .op("migrate")
 }
 
 /// Runs `sql`, which adds `column` to `table`, unless the column is there already (a database of

@@ -44,7 +44,8 @@ fn crawl_requests_in(conn: &Connection) -> Result<Vec<CrawlProgress>, StoreError
         counts("SELECT request_id, state, COUNT(*) FROM sitemaps GROUP BY request_id, state")?;
     let mut stmt = conn
         .prepare(
-            "SELECT id, created_at_ms, requester, scope_json, max_pages, max_depth, pages_queued
+            "SELECT id, created_at_ms, requester, scope_json, max_pages, max_depth, pages_queued,
+                    records_accepted, records_duplicate, records_rejected, records_revoked
              FROM crawl_requests ORDER BY id",
         )
         .op("crawl_requests")?;
@@ -58,13 +59,26 @@ fn crawl_requests_in(conn: &Connection) -> Result<Vec<CrawlProgress>, StoreError
                 r.get::<_, i64>(4)?,
                 r.get::<_, i64>(5)?,
                 r.get::<_, i64>(6)?,
+                [
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(9)?,
+                    r.get::<_, i64>(10)?,
+                ],
             ))
         })
         .op("crawl_requests")?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, created_at_ms, requester, scope_json, max_pages, max_depth, pages_queued) =
+        let (id, created_at_ms, requester, scope_json, max_pages, max_depth, pages_queued, by) =
             row.op("crawl_requests")?;
+        // Verdicts with records only, as the job states are listed.
+        let records: BTreeMap<String, u64> = ["accepted", "duplicate", "rejected", "revoked"]
+            .into_iter()
+            .zip(by)
+            .filter(|&(_, n)| n > 0)
+            .map(|(verdict, n)| (verdict.to_string(), u64::try_from(n).unwrap_or(0)))
+            .collect();
         let scope: Vec<String> =
             serde_json::from_str(&scope_json).map_err(|e| StoreError::Corrupt {
                 what: "crawl request scope",
@@ -85,6 +99,7 @@ fn crawl_requests_in(conn: &Connection) -> Result<Vec<CrawlProgress>, StoreError
             pages_queued,
             pages,
             sitemaps,
+            records,
             finished,
         });
     }
@@ -1053,6 +1068,83 @@ mod tests {
         assert_eq!(all[0].pages, by_state(&[("done", 2), ("failed", 1)]));
         assert!(all[0].finished, "{:?}", all[0]);
         assert!(!all[1].finished, "untouched");
+    }
+
+    /// Each crawl request counts the records its pages brought by their verdict now: ingest adds
+    /// them, a revocation moves one to `revoked`, another request's stay apart, and a database
+    /// from before the counts (version 23) has them counted when it is opened.
+    #[test]
+    fn crawl_requests_count_their_records_by_verdict() {
+        use crate::testkit::{ingest_batch, leased_jobs_on, record_for, sample_text};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let node = SecretKey::from_bytes(&[77; 32]);
+        let validator = SecretKey::from_bytes(&[201; 32]);
+        let t0 = 1_800_000_000_000;
+        let jobs = leased_jobs_on(&store, &node, "rec", 4, t0).unwrap();
+        assert_eq!(jobs.len(), 4);
+        let other = crate::store::CrawlRequest {
+            seeds: vec!["http://other0.example/".into()],
+            domains: Vec::new(),
+            sitemaps: Vec::new(),
+            max_pages: 5,
+            max_depth: 0,
+        };
+        store.add_crawl_request("lab:0", &other, t0).unwrap();
+        let texts = [
+            sample_text(1, 2_000),
+            sample_text(1, 2_000),
+            "Too short.".to_string(),
+            sample_text(3, 2_000),
+        ];
+        let records = jobs
+            .iter()
+            .zip(texts)
+            .map(|(job, text)| record_for(&node, job, text, t0))
+            .collect();
+        ingest_batch(&store, &node, &validator, records, t0 + 1_000).unwrap();
+        let counts = |store: &Store| -> Vec<BTreeMap<String, u64>> {
+            let all = store.crawl_requests().unwrap();
+            all.into_iter().map(|r| r.records).collect()
+        };
+        let by_verdict = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+        };
+        let ingested = by_verdict(&[("accepted", 2), ("duplicate", 1), ("rejected", 1)]);
+        assert_eq!(counts(&store), vec![ingested, BTreeMap::new()]);
+
+        // A revocation (as a failed cross-check makes one) moves the record's count.
+        store
+            .writer()
+            .unwrap()
+            .execute(
+                "UPDATE records SET verdict = 'revoked' WHERE url = ?1",
+                [&jobs[3].url],
+            )
+            .unwrap();
+        let now = by_verdict(&[
+            ("accepted", 1),
+            ("duplicate", 1),
+            ("rejected", 1),
+            ("revoked", 1),
+        ]);
+        assert_eq!(counts(&store), vec![now.clone(), BTreeMap::new()]);
+
+        // The same database before version 24: the counts are made from its records.
+        drop(store);
+        let conn = Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER records_revoked_request_count;
+             ALTER TABLE crawl_requests DROP COLUMN records_accepted;
+             ALTER TABLE crawl_requests DROP COLUMN records_duplicate;
+             ALTER TABLE crawl_requests DROP COLUMN records_rejected;
+             ALTER TABLE crawl_requests DROP COLUMN records_revoked;
+             PRAGMA user_version = 23;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(counts(&store), vec![now, BTreeMap::new()]);
     }
 
     /// Cancelling a request takes its queued pages off the frontier, its domains' queues and

@@ -44,7 +44,14 @@ CREATE TABLE IF NOT EXISTS crawl_requests (
     sitemaps_json  TEXT NOT NULL,
     max_pages      INTEGER NOT NULL,
     max_depth      INTEGER NOT NULL,
-    pages_queued   INTEGER NOT NULL DEFAULT 0
+    pages_queued   INTEGER NOT NULL DEFAULT 0,
+    -- The records its pages brought (primary fetches), by their verdict now (version 24): ingest
+    -- adds each batch's once per request; a revocation moves one to `records_revoked`
+    -- (`records_revoked_request_count` below).
+    records_accepted  INTEGER NOT NULL DEFAULT 0,
+    records_duplicate INTEGER NOT NULL DEFAULT 0,
+    records_rejected  INTEGER NOT NULL DEFAULT 0,
+    records_revoked   INTEGER NOT NULL DEFAULT 0
 );
 
 -- Sitemaps named by crawl requests (and sitemaps those index), fetched by the validator itself.
@@ -212,6 +219,18 @@ BEGIN
                      records_rejected = records_rejected - (OLD.verdict = 'rejected'),
                      records_revoked = records_revoked + 1
      WHERE node = OLD.node;
+END;
+-- The same move in the counts of the crawl request whose page the record is (a node's first
+-- fetch of it; its lease names the task, the task the request).
+CREATE TRIGGER IF NOT EXISTS records_revoked_request_count AFTER UPDATE OF verdict ON records
+WHEN NEW.verdict = 'revoked' AND OLD.verdict != 'revoked' AND OLD.role = 'primary'
+BEGIN
+    UPDATE crawl_requests SET records_accepted = records_accepted - (OLD.verdict = 'accepted'),
+                              records_duplicate = records_duplicate - (OLD.verdict = 'duplicate'),
+                              records_rejected = records_rejected - (OLD.verdict = 'rejected'),
+                              records_revoked = records_revoked + 1
+     WHERE id = (SELECT t.request_id FROM leases l JOIN tasks t ON t.id = l.task_id
+                  WHERE l.lease_id = OLD.lease_id);
 END;
 
 -- Every revocation, in the order it happened (`GET /v1/revocations`): a lab's dataset may hold a

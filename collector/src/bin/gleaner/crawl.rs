@@ -100,7 +100,8 @@ pub fn main(g: &Global, a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One request as a line: id, when, state, its pages by state, its budget, its scope.
+/// One request as a line: id, when, state, its pages by state, its budget, its records by
+/// verdict, its scope.
 fn line(r: &CrawlProgress) -> String {
     let pages = |state: &str| r.pages.get(state).copied().unwrap_or(0);
     let sitemaps_queued = r.sitemaps.get("queued").copied().unwrap_or(0);
@@ -124,6 +125,17 @@ fn line(r: &CrawlProgress) -> String {
     if sitemaps_queued > 0 {
         line.push_str(&format!(", {sitemaps_queued} sitemaps to read"));
     }
+    // What the pages brought: accepted into the data, and what was not.
+    let records = |verdict: &str| r.records.get(verdict).copied().unwrap_or(0);
+    line.push_str(&format!(
+        "; records: {} accepted, {} duplicate, {} rejected",
+        records("accepted"),
+        records("duplicate"),
+        records("rejected")
+    ));
+    if records("revoked") > 0 {
+        line.push_str(&format!(", {} revoked", records("revoked")));
+    }
     line.push_str(&format!("  scope: {}", r.scope.join(", ")));
     line
 }
@@ -143,6 +155,7 @@ mod tests {
             pages_queued: 4,
             pages: pages.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
             sitemaps: Default::default(),
+            records: [("accepted".to_string(), 2), ("rejected".to_string(), 1)].into(),
             finished,
         }
     }
@@ -152,6 +165,10 @@ mod tests {
         let running = line(&progress(&[("queued", 2), ("done", 2)], false));
         assert!(
             running.contains("running   pages: 2 done, 0 failed, 0 in progress, 2 queued"),
+            "{running}"
+        );
+        assert!(
+            running.contains("; records: 2 accepted, 0 duplicate, 1 rejected  scope: a.example"),
             "{running}"
         );
         assert!(running.ends_with("scope: a.example"), "{running}");
