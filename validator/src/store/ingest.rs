@@ -16,7 +16,8 @@ use super::jobs::{
     pause_judging, push_task,
 };
 use super::nodes::{
-    apply_check, apply_page_gone, epoch_points, ingest_standing, not_independent_of, payout_of,
+    IngestStanding, apply_check, apply_page_gone, epoch_points, ingest_standing,
+    not_independent_of, payout_of,
 };
 use super::tiebreaks::ValidatorFetch;
 use super::{Cached, Op, Store, StoreError, open_epoch};
@@ -216,15 +217,14 @@ struct RequestCounts(Vec<(i64, [i64; 3])>);
 
 impl RequestCounts {
     fn add(&mut self, request: i64, verdict: Verdict) {
-        let at = match self.0.iter().position(|(r, _)| *r == request) {
-            Some(at) => at,
+        let slot = usize::from(verdict.code() - 1);
+        match self.0.iter_mut().find(|(r, _)| *r == request) {
+            Some((_, counts)) => counts[slot] += 1,
             None => {
-                self.0.push((request, [0; 3]));
-                self.0.len() - 1
+                let mut counts = [0; 3];
+                counts[slot] = 1;
+                self.0.push((request, counts));
             }
-        };
-        if let Some((_, counts)) = self.0.get_mut(at) {
-            counts[usize::from(verdict.code() - 1)] += 1;
         }
     }
 
@@ -299,19 +299,19 @@ pub(super) fn ingest_in(
         return Ok(IngestOutcome::Replayed { json });
     }
     let node_s = node.to_string();
-    let standing = ingest_standing(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
-    if let Some(reason) = standing.suspended {
+    let IngestStanding {
+        payout,
+        credibility,
+        checks_failed,
+        suspended,
+    } = ingest_standing(tx, node)?.ok_or(IngestError::UnknownNode(*node))?;
+    if let Some(reason) = suspended {
         return Err(StoreError::Suspended {
-            node: node.to_string(),
+            node: node_s,
             reason,
         }
         .into());
     }
-    let (payout, credibility, checks_failed) = (
-        standing.payout,
-        standing.credibility,
-        standing.checks_failed,
-    );
     let epoch = open_epoch(tx)?;
     let mut verdicts = Vec::with_capacity(records.len());
     let mut counts = [0i64; 3];

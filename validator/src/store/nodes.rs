@@ -159,17 +159,17 @@ pub(crate) fn ingest_standing(
 fn suspension_reason(reason: &str) -> Result<&str, StoreError> {
     let reason = reason.trim();
     let why = if reason.is_empty() {
-        "a suspension needs a reason the node's owner can read"
+        "a suspension needs a reason the node's owner can read".to_string()
     } else if reason.len() > MAX_SUSPENSION_REASON_BYTES {
-        "longer than 200 bytes"
+        format!("longer than {MAX_SUSPENSION_REASON_BYTES} bytes")
     } else if reason.chars().any(char::is_control) {
-        "control characters"
+        "control characters".to_string()
     } else {
         return Ok(reason);
     };
     Err(StoreError::Invalid {
         field: "reason",
-        why: why.into(),
+        why,
     })
 }
 
