@@ -150,6 +150,9 @@ pub struct ValidatorHealth {
     pub claim: Option<ClaimCheck>,
     /// Why the claim did not verify (`code: message`).
     pub claim_error: Option<String>,
+    /// Why the validator's operator suspended this node, while it is suspended (its last
+    /// standing says so): the validator gives it no work and takes none of its pages.
+    pub suspended: Option<String>,
 }
 
 /// A reward claim the node checked (`gleaner_collector::rewards`).

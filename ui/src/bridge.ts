@@ -107,6 +107,8 @@ export interface ValidatorHealth {
   claim: ClaimCheck | null;
   /** Why the claim did not verify (`code: message`). */
   claimError: string | null;
+  /** Why the validator's operator suspended this node, while it is suspended. */
+  suspended: string | null;
 }
 
 export interface ClaimCheck {

@@ -20,12 +20,32 @@ import type {
  * - `empty`: onboarded, but nothing fetched yet.
  * - `firstrun`: `empty`, and the onboarding has not been seen.
  * - `paused`, `capped`, `offline`: that state, with history.
+ * - `suspended`: sharing, but the validator's operator has suspended this node.
  * - `error`: every call fails.
  * - `loading`: no call ever answers.
  */
-export type Scenario = 'default' | 'empty' | 'firstrun' | 'paused' | 'capped' | 'offline' | 'error' | 'loading';
+export type Scenario =
+  | 'default'
+  | 'empty'
+  | 'firstrun'
+  | 'paused'
+  | 'capped'
+  | 'offline'
+  | 'suspended'
+  | 'error'
+  | 'loading';
 
-const SCENARIOS: readonly Scenario[] = ['default', 'empty', 'firstrun', 'paused', 'capped', 'offline', 'error', 'loading'];
+const SCENARIOS: readonly Scenario[] = [
+  'default',
+  'empty',
+  'firstrun',
+  'paused',
+  'capped',
+  'offline',
+  'suspended',
+  'error',
+  'loading',
+];
 
 export function scenarioFromUrl(search: string): Scenario {
   const name = new URLSearchParams(search).get('scenario') ?? 'default';
@@ -190,6 +210,7 @@ function makeStats(scenario: Scenario): Stats {
         lastContactMs: scenario === 'firstrun' ? null : NOW - 30_000,
         claim: empty ? null : { epoch: 41, amount: 9_812, proven: true, leaf: true, root: '3557' + '5eb5b45a18ec9a82de76392d41ca5172'.repeat(2).slice(0, 60) },
         claimError: null,
+        suspended: scenario === 'suspended' ? 'pages fetched far faster than robots.txt allows' : null,
       },
     ],
   };

@@ -167,6 +167,25 @@ describe('dashboard', () => {
     }
   });
 
+  test("a validator's suspension of the node is shown with its reason", async () => {
+    const { page } = await open('suspended');
+    await waitState(page, 'validators', 'ready');
+    const alert = page.locator('#validators .suspended[role="alert"]');
+    assert.match(
+      await alert.innerText(),
+      /^Suspended by this validator's operator: pages fetched far faster than robots\.txt allows\./,
+    );
+    assert.equal(await page.locator('#validators .dot.dot-error').count(), 1);
+    await page.screenshot({ path: join(shots, 'ui-suspended.png') });
+    await page.close();
+    // No suspension, no line.
+    const plain = await open();
+    await waitState(plain.page, 'validators', 'ready');
+    assert.equal(await plain.page.locator('#validators .suspended').count(), 0);
+    assert.equal(await plain.page.locator('#validators .dot.dot-sharing').count(), 1);
+    await plain.page.close();
+  });
+
   test('settings round-trip through the bridge, and a refusal is shown', async () => {
     const { page } = await open();
     await page.click('#nav-settings');

@@ -345,6 +345,7 @@ fn health(h: NodeHealth) -> ValidatorHealth {
             root: c.root.to_string(),
         }),
         claim_error: h.claim_error,
+        suspended: h.standing.and_then(|s| s.suspended),
     }
 }
 
@@ -617,5 +618,32 @@ mod tests {
         };
         let shown = health(failed);
         assert_eq!((shown.contacted, shown.reachable), (true, false));
+        assert_eq!(shown.suspended, None);
+    }
+
+    /// A node its validator's operator suspended shows why, from its last standing.
+    #[test]
+    fn a_suspension_in_the_standing_is_shown() {
+        let key = gleaner_protocol::SecretKey::from_bytes(&[76; 32]).public();
+        let standing = gleaner_protocol::api::NodeStatus {
+            node: key,
+            payout: key,
+            credibility: 0.4,
+            points_total: 10,
+            points_pending: 2,
+            epoch: 3,
+            records_revoked: 0,
+            suspended: Some("hammered a site".into()),
+        };
+        let suspended = NodeHealth {
+            url: "http://v.test".into(),
+            reachable: true,
+            standing: Some(standing),
+            ..NodeHealth::default()
+        };
+        assert_eq!(
+            health(suspended).suspended.as_deref(),
+            Some("hammered a site")
+        );
     }
 }

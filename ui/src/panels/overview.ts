@@ -271,9 +271,10 @@ export class Overview {
           h(
             'li',
             {},
-            h('span', { class: `dot ${!v.contacted ? 'dot-paused' : v.reachable ? 'dot-sharing' : 'dot-error'}`, 'aria-hidden': 'true' }),
+            h('span', { class: `dot ${validatorDot(v)}`, 'aria-hidden': 'true' }),
             h('span', {}, v.url),
             h('span', { class: 'small reach' }, reachLine(v)),
+            ...suspendedLine(v),
             claimLine(v),
           ),
         ),
@@ -282,12 +283,30 @@ export class Overview {
   }
 }
 
+/** The validator's dot: grey before contact, red when it fails or has suspended this node. */
+function validatorDot(v: ValidatorHealth): string {
+  if (!v.contacted) return 'dot-paused';
+  return v.reachable && !v.suspended ? 'dot-sharing' : 'dot-error';
+}
+
 /** Whether the validator answers, and when it last did (an earlier run's answer counts). */
 function reachLine(v: ValidatorHealth): string {
   const last = v.lastContactMs === null ? '' : ` · last answer ${formatTime(v.lastContactMs)}`;
   if (!v.contacted) return `not contacted yet${last}`;
   if (v.reachable) return `reachable${last}`;
   return `unreachable${v.lastError ? `: ${v.lastError}` : ''}${last}`;
+}
+
+/** The validator's suspension of this node, if it has one: the reason its operator gave. */
+function suspendedLine(v: ValidatorHealth): HTMLElement[] {
+  if (!v.suspended) return [];
+  return [
+    h(
+      'span',
+      { class: 'small bad suspended', role: 'alert' },
+      `Suspended by this validator's operator: ${v.suspended}. It gives this node no work and takes none of its pages until the suspension is lifted.`,
+    ),
+  ];
 }
 
 /** What the node found when it checked its reward claim with this validator. */
