@@ -299,7 +299,8 @@ pub(super) async fn register(
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     description = "Signed. Up to `max` jobs, at most one per free registered domain. No jobs with \
                    `pending` > 0 means later: domains are resting, or the validator defers new \
-                   work while batches queue for its checks; ask again after `retry_after_ms`.")]
+                   work while batches queue for its checks; ask again after `retry_after_ms`. \
+                   A node the operator suspended gets 403 `node_suspended`, its detail the reason.")]
 pub(super) async fn lease(
     State(s): State<AppState>,
     method: Method,
