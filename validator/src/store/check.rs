@@ -509,18 +509,40 @@ const NODE_COUNTS_DIFF: &str = "
      ORDER BY n.node";
 
 fn check_node_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
-    let wrong = all_rows(conn, NODE_COUNTS_DIFF, [], |r| {
+    check_counts(
+        conn,
+        report,
+        NODE_COUNTS_DIFF,
+        "node_counts_mismatch",
+        "node",
+    )
+}
+
+/// Reports each row `diff` returns (a name, then four stored record counts and the same four
+/// counted from the records) as a `code` problem naming `what` and both sets of figures.
+fn check_counts(
+    conn: &Connection,
+    report: &mut CheckReport,
+    diff: &str,
+    code: &'static str,
+    what: &str,
+) -> Result<(), StoreError> {
+    let wrong = all_rows(conn, diff, [], |r| {
         let mut n = [0i64; 8];
         for (i, v) in n.iter_mut().enumerate() {
             *v = r.get(i + 1)?;
         }
-        Ok((r.get::<_, String>(0)?, n))
+        let name = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+            other => String::from_utf8_lossy(other.as_bytes().unwrap_or_default()).into_owned(),
+        };
+        Ok((name, n))
     })?;
-    for (node, [a, d, rj, rv, ca, cd, crj, crv]) in wrong {
+    for (name, [a, d, rj, rv, ca, cd, crj, crv]) in wrong {
         report.found(
-            "node_counts_mismatch",
+            code,
             format!(
-                "node {node} counts {a} accepted, {d} duplicate, {rj} rejected, {rv} revoked; \
+                "{what} {name} counts {a} accepted, {d} duplicate, {rj} rejected, {rv} revoked; \
                  its records are {ca}, {cd}, {crj}, {crv}"
             ),
         );
@@ -548,23 +570,13 @@ const REQUEST_COUNTS_DIFF: &str = "
      ORDER BY q.id";
 
 fn check_request_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
-    let wrong = all_rows(conn, REQUEST_COUNTS_DIFF, [], |r| {
-        let mut n = [0i64; 8];
-        for (i, v) in n.iter_mut().enumerate() {
-            *v = r.get(i + 1)?;
-        }
-        Ok((r.get::<_, i64>(0)?, n))
-    })?;
-    for (id, [a, d, rj, rv, ca, cd, crj, crv]) in wrong {
-        report.found(
-            "request_counts_mismatch",
-            format!(
-                "crawl request {id} counts {a} accepted, {d} duplicate, {rj} rejected, \
-                 {rv} revoked; its records are {ca}, {cd}, {crj}, {crv}"
-            ),
-        );
-    }
-    Ok(())
+    check_counts(
+        conn,
+        report,
+        REQUEST_COUNTS_DIFF,
+        "request_counts_mismatch",
+        "crawl request",
+    )
 }
 
 /// The revocation log against the revoked records: one pass over the records, set differences
