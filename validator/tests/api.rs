@@ -3034,14 +3034,6 @@ async fn a_suspended_node_gets_no_work_until_it_is_resumed() {
         };
         async move { req.send().await.unwrap() }
     };
-    let problem = |r: reqwest::Response| async move {
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap();
-        (
-            status,
-            body["code"].as_str().unwrap_or_default().to_string(),
-        )
-    };
 
     // Refused, changing nothing: no token, a lab's, an unknown node, no reason, a bad body.
     let why = json!({ "reason": "fabricated pages on sus-a.example" });
