@@ -1005,6 +1005,11 @@ mod tests {
         out
     }
 
+    /// `(state or verdict, count)` pairs as a crawl request's progress maps them.
+    fn counted(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+    }
+
     /// Each crawl request says how far it has got: its jobs by state as they are leased,
     /// answered with a record or a failure, and finished once none is queued or out.
     #[test]
@@ -1028,14 +1033,11 @@ mod tests {
         };
         store.add_crawl_request("lab:0", &second, t0).unwrap();
 
-        let by_state = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
-            pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
-        };
         let all = store.crawl_requests().unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!((all[0].id, all[0].requester.as_str()), (1, "test"));
         assert_eq!((all[0].pages_queued, all[0].max_pages), (3, 3));
-        assert_eq!(all[0].pages, by_state(&[("leased", 3)]));
+        assert_eq!(all[0].pages, counted(&[("leased", 3)]));
         assert!(!all[0].finished);
         assert_eq!(all[1].requester, "lab:0");
         assert_eq!(
@@ -1043,8 +1045,8 @@ mod tests {
             ["extra.example", "two0.example", "two1.example"]
         );
         assert_eq!((all[1].max_pages, all[1].max_depth), (50, 2));
-        assert_eq!(all[1].pages, by_state(&[("queued", 2)]));
-        assert_eq!(all[1].sitemaps, by_state(&[("queued", 1)]));
+        assert_eq!(all[1].pages, counted(&[("queued", 2)]));
+        assert_eq!(all[1].sitemaps, counted(&[("queued", 1)]));
         assert!(!all[1].finished);
 
         // Two of request 1's pages come back as records, the third as a failure: finished.
@@ -1065,7 +1067,7 @@ mod tests {
             .report_failures(&node.public(), &[failure], t0 + 2_000, 0, false)
             .unwrap();
         let all = store.crawl_requests().unwrap();
-        assert_eq!(all[0].pages, by_state(&[("done", 2), ("failed", 1)]));
+        assert_eq!(all[0].pages, counted(&[("done", 2), ("failed", 1)]));
         assert!(all[0].finished, "{:?}", all[0]);
         assert!(!all[1].finished, "untouched");
     }
@@ -1074,7 +1076,7 @@ mod tests {
     /// them, a revocation moves one to `revoked`, another request's stay apart, and a database
     /// from before the counts (version 23) has them counted when it is opened.
     #[test]
-    fn crawl_requests_count_their_records_by_verdict() {
+    fn crawl_requests_count_their_records_counted() {
         use crate::testkit::{ingest_batch, leased_jobs_on, record_for, sample_text};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -1107,10 +1109,7 @@ mod tests {
             let all = store.crawl_requests().unwrap();
             all.into_iter().map(|r| r.records).collect()
         };
-        let by_verdict = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
-            pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
-        };
-        let ingested = by_verdict(&[("accepted", 2), ("duplicate", 1), ("rejected", 1)]);
+        let ingested = counted(&[("accepted", 2), ("duplicate", 1), ("rejected", 1)]);
         assert_eq!(counts(&store), vec![ingested, BTreeMap::new()]);
 
         // A revocation (as a failed cross-check makes one) moves the record's count.
@@ -1122,7 +1121,7 @@ mod tests {
                 [&jobs[3].url],
             )
             .unwrap();
-        let now = by_verdict(&[
+        let now = counted(&[
             ("accepted", 1),
             ("duplicate", 1),
             ("rejected", 1),
