@@ -776,15 +776,17 @@ pub(super) fn lease_in(
         )
         .optional()
         .op("lease")?;
-    // A node the operator suspended gets nothing.
-    if let Some((_, _, Some(reason))) = row {
-        return Err(StoreError::Suspended {
-            node: node_s,
-            reason,
-        });
-    }
-    let row = row.map(|(standing, payout, _)| (standing, payout));
-    let (standing, payout) = row.map_or(((0, 0.0, None), None), |(s, payout)| (s, Some(payout)));
+    let (standing, payout) = match row {
+        // A node the operator suspended gets nothing.
+        Some((_, _, Some(reason))) => {
+            return Err(StoreError::Suspended {
+                node: node_s,
+                reason,
+            });
+        }
+        Some((standing, payout, None)) => (standing, Some(payout)),
+        None => ((0, 0.0, None), None),
+    };
     let judges = p.judging.allow(tx, &node_s, standing, now_ms)?;
     let proven = crate::scoring::is_proven(standing.1);
     // A task names the nodes it must not go to, their payout keys and their networks (see
