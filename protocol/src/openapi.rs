@@ -12,52 +12,36 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::{Digest, PublicKey, Signature};
 
-fn text(description: &str, pattern: &str) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .pattern(Some(pattern))
-        .into()
+/// `PartialSchema` and `ToSchema` for `$ty`, which serialises as a string: `$description`, its
+/// text matching `$pattern`.
+macro_rules! text_schema {
+    ($ty:ident, $description:literal, $pattern:literal) => {
+        impl PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some($description))
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $ty {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($ty))
+            }
+        }
+    };
 }
 
-impl PartialSchema for PublicKey {
-    fn schema() -> RefOr<Schema> {
-        text(
-            "An ed25519 public key, base58 (Bitcoin alphabet; also a Solana address).",
-            "^[1-9A-HJ-NP-Za-km-z]{32,44}$",
-        )
-    }
-}
-
-impl ToSchema for PublicKey {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("PublicKey")
-    }
-}
-
-impl PartialSchema for Signature {
-    fn schema() -> RefOr<Schema> {
-        text(
-            "An ed25519 signature, base58 (Bitcoin alphabet).",
-            "^[1-9A-HJ-NP-Za-km-z]{64,88}$",
-        )
-    }
-}
-
-impl ToSchema for Signature {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Signature")
-    }
-}
-
-impl PartialSchema for Digest {
-    fn schema() -> RefOr<Schema> {
-        text("A 32-byte digest, lowercase hex.", "^[0-9a-f]{64}$")
-    }
-}
-
-impl ToSchema for Digest {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Digest")
-    }
-}
+text_schema!(
+    PublicKey,
+    "An ed25519 public key, base58 (Bitcoin alphabet; also a Solana address).",
+    "^[1-9A-HJ-NP-Za-km-z]{32,44}$"
+);
+text_schema!(
+    Signature,
+    "An ed25519 signature, base58 (Bitcoin alphabet).",
+    "^[1-9A-HJ-NP-Za-km-z]{64,88}$"
+);
+text_schema!(Digest, "A 32-byte digest, lowercase hex.", "^[0-9a-f]{64}$");
