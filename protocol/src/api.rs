@@ -193,8 +193,9 @@ pub struct NodeStatus {
 }
 
 /// `GET /v1/epochs/{epoch}`: a closed epoch's signed root and every leaf of its reward tree.
-/// [`crate::RewardTree::new`] over `leaves` rebuilds `root.root`, which also shows which payout
-/// keys have no leaf (the sorted tree has no proof of absence, but all its leaves are public).
+/// `gleaner_protocol::RewardTree::new` over `leaves` rebuilds `root.root`, which also shows
+/// which payout keys have no leaf (the sorted tree has no proof of absence, but all its leaves
+/// are public).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EpochDetail {
@@ -203,7 +204,7 @@ pub struct EpochDetail {
 }
 
 /// `GET /v1/epochs/{epoch}/proof/{claimant}`: a claim proof, verifiable with
-/// [`crate::verify_reward_proof`] against `epoch.root`.
+/// `gleaner_protocol::verify_reward_proof` against `epoch.root`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimProof {

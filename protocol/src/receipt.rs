@@ -172,7 +172,7 @@ pub struct EpochRoot {
     pub epoch: u64,
     /// Unix milliseconds UTC.
     pub closed_at_ms: i64,
-    /// Root of the sha256 reward tree ([`crate::RewardTree`]).
+    /// Root of the sha256 reward tree (`gleaner_protocol::RewardTree`).
     pub root: Digest,
     /// Sum of all cumulative amounts in the tree.
     pub total: u64,

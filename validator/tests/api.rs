@@ -2832,6 +2832,32 @@ fn assert_described(doc: &Value, name: &str, answer: &Value) {
     }
 }
 
+/// The document's descriptions and summaries that still hold rustdoc syntax (an intra-doc link
+/// such as ``[`Store::x`]`` or a `crate::` path): they come from doc comments, and a client
+/// generated from the document would show them as they are.
+fn rustdoc_in_prose(value: &Value, at: &str) -> Vec<String> {
+    match value {
+        Value::Object(fields) => fields
+            .iter()
+            .flat_map(|(k, v)| match v.as_str() {
+                Some(text)
+                    if (k == "description" || k == "summary")
+                        && (text.contains("[`") || text.contains("crate::")) =>
+                {
+                    vec![format!("{at}/{k}: {text}")]
+                }
+                _ => rustdoc_in_prose(v, &format!("{at}/{k}")),
+            })
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| rustdoc_in_prose(v, &format!("{at}/{i}")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_what_the_server_answers() {
     let net = start(|_| {}).await;
@@ -2848,6 +2874,11 @@ async fn the_openapi_document_describes_what_the_server_answers() {
         }
     };
     let doc = net.public_json("/openapi.json").await;
+    let leaks = rustdoc_in_prose(&doc, "");
+    assert!(
+        leaks.is_empty(),
+        "rustdoc syntax in the document: {leaks:#?}"
+    );
     let a = key(1);
     let added = net
         .crawl(&["http://doc-a.example/", "http://doc-b.example/"])

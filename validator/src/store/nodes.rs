@@ -20,7 +20,7 @@ pub struct NodeStanding {
 /// Longest client name kept (`gleaner/0.1.0 (linux)` is ~25 bytes).
 pub const MAX_CLIENT_BYTES: usize = 64;
 
-/// What lifting a node's suspension did ([`Store::resume_node`]).
+/// What lifting a node's suspension did (`gleaner-validator nodes resume`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct NodeResumed {
     pub node: PublicKey,
@@ -31,7 +31,7 @@ pub struct NodeResumed {
 /// Longest reason for a suspension: a sentence for the node's owner, not a report.
 pub const MAX_SUSPENSION_REASON_BYTES: usize = 200;
 
-/// What suspending a node did ([`Store::suspend_node`]).
+/// What suspending a node did (`gleaner-validator nodes suspend`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct NodeSuspended {
     pub node: PublicKey,
