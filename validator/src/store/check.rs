@@ -21,6 +21,9 @@
 //!   brought counted by verdict.
 //! * `revocations_mismatch`: the revocation log (`GET /v1/revocations`) does not name each
 //!   revoked record exactly once, and nothing else.
+//! * `check_history_mismatch`: a node's check history (`node_judgements`, since version 25)
+//!   does not chain (each row's credibility before is the one after the row before it), does
+//!   not end at the node's credibility, or holds more passes or failures than its counts.
 //! * `epoch_invalid`: a closed epoch's root that does not verify, was not signed by this
 //!   validator, or is not the root, total and leaf count of its stored leaves.
 //! * `dataset_invalid` ([`CheckReport::check_datasets`], when asked): an exported dataset that
@@ -190,6 +193,7 @@ fn check_all(
     check_node_counts(conn, report)?;
     check_request_counts(conn, report)?;
     check_revocations(conn, report)?;
+    check_history(conn, report)?;
     check_epochs(conn, validator, report)
 }
 
@@ -607,6 +611,69 @@ fn check_revocations(conn: &Connection, report: &mut CheckReport) -> Result<(), 
     Ok(())
 }
 
+/// Each node's check history against itself and its row: every credibility change is written
+/// with its row (`nodes::apply_check_with`), so the rows chain and the last one ends where the
+/// node stands. Rows from before version 25 were never written, so the counts may exceed the
+/// history's, never the other way.
+fn check_history(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    let broken = all_rows(
+        conn,
+        "WITH j AS (
+             SELECT node, seq, credibility_before, credibility_after,
+                    LAG(credibility_after) OVER (PARTITION BY node ORDER BY seq) AS previous,
+                    LEAD(seq) OVER (PARTITION BY node ORDER BY seq) AS next
+               FROM node_judgements)
+         SELECT j.node, j.seq, CASE
+                    WHEN j.previous IS NOT NULL AND j.previous != j.credibility_before
+                        THEN 'does not start where the row before it ended'
+                    ELSE 'is the last, and the node''s credibility is not where it ended'
+                END
+           FROM j LEFT JOIN nodes n ON n.node = j.node
+          WHERE (j.previous IS NOT NULL AND j.previous != j.credibility_before)
+             OR (j.next IS NULL AND (n.node IS NULL OR n.credibility != j.credibility_after))",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        },
+    )?;
+    for (node, seq, why) in broken {
+        report.found(
+            "check_history_mismatch",
+            format!("node {node}: history row {seq} {why}"),
+        );
+    }
+    let overcounted = all_rows(
+        conn,
+        "SELECT j.node, SUM(j.verdict = 'passed'), SUM(j.verdict != 'passed'),
+                COALESCE(n.checks_passed, 0), COALESCE(n.checks_failed, 0)
+           FROM node_judgements j LEFT JOIN nodes n ON n.node = j.node
+          GROUP BY j.node
+         HAVING SUM(j.verdict = 'passed') > COALESCE(n.checks_passed, 0)
+             OR SUM(j.verdict != 'passed') > COALESCE(n.checks_failed, 0)",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                [r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+            ))
+        },
+    )?;
+    for (node, [passes, failures, passed, failed]) in overcounted {
+        report.found(
+            "check_history_mismatch",
+            format!(
+                "node {node}: its history holds {passes} passes and {failures} failures, \
+                 its counts {passed} and {failed}"
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn check_epochs(
     conn: &Connection,
     validator: &PublicKey,
@@ -717,6 +784,20 @@ mod tests {
         assert!(changed > 0, "{statement}");
     }
 
+    /// Adds a row to the check history of the first node (by key): check `check`'s `verdict`,
+    /// the credibility before and after as SQL over its `nodes` row (`credibility`, `0.5`).
+    fn judged(dir: &Path, check: i64, verdict: &str, before: &str, after: &str) {
+        sql(
+            dir,
+            &format!(
+                "INSERT INTO node_judgements(node, check_id, at_ms, verdict, credibility_before,
+                                             credibility_after)
+                 SELECT node, {check}, 0, '{verdict}', {before}, {after} FROM nodes
+                  WHERE node = (SELECT MIN(node) FROM nodes)"
+            ),
+        );
+    }
+
     #[test]
     fn a_store_as_ingest_left_it_checks_clean() {
         let (dir, validator) = filled();
@@ -789,7 +870,7 @@ mod tests {
     #[test]
     fn each_kind_of_damage_is_found_under_its_code() {
         type Damage = fn(&Path);
-        let cases: [(&str, Damage, &[&str]); 11] = [
+        let cases: [(&str, Damage, &[&str]); 14] = [
             (
                 "a byte of a body flipped",
                 |dir| {
@@ -911,6 +992,39 @@ mod tests {
                     );
                 },
                 &["revocations_mismatch"],
+            ),
+            (
+                "a node's credibility changed outside its check history",
+                |dir| {
+                    judged(dir, 1, "passed", "credibility", "credibility");
+                    sql(
+                        dir,
+                        "UPDATE nodes SET credibility = credibility + 0.25, checks_passed = 1
+                          WHERE node = (SELECT MIN(node) FROM nodes)",
+                    );
+                },
+                &["check_history_mismatch"],
+            ),
+            (
+                "a row cut out of a node's check history",
+                |dir| {
+                    // The row between them, from 0.45 to the node's credibility, is gone.
+                    judged(dir, 1, "failed", "0.5", "0.45");
+                    judged(dir, 3, "failed", "credibility", "credibility");
+                    sql(
+                        dir,
+                        "UPDATE nodes SET checks_failed = 3
+                          WHERE node = (SELECT MIN(node) FROM nodes)",
+                    );
+                },
+                &["check_history_mismatch"],
+            ),
+            (
+                "a failure in a node's history its counts lack",
+                |dir| {
+                    judged(dir, 1, "page_gone", "credibility", "credibility");
+                },
+                &["check_history_mismatch"],
             ),
             (
                 "a closed epoch's leaf changed",

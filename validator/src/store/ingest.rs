@@ -819,8 +819,8 @@ fn resolve_check(
         depth: task.depth,
     };
     if sim >= AGREEMENT_SIMILARITY {
-        apply_check(conn, &dispute.primary_node, true)?;
-        apply_check(conn, node, true)?;
+        apply_check(conn, &dispute.primary_node, true, check_id, now_ms)?;
+        apply_check(conn, node, true, check_id, now_ms)?;
         let audit = p.validator_tiebreaks && sampled(&p.sample_key, &pr.derived.id, p.audit_rate);
         let outcome = if audit { "auditing" } else { "agreed" };
         conn.exec_cached(
@@ -1047,10 +1047,10 @@ pub(super) fn settle_dispute(
     };
     if outcome != "inconclusive" {
         if let Some(upheld) = upheld {
-            apply_check(conn, upheld, true)?;
+            apply_check(conn, upheld, true, check_id, now_ms)?;
         }
         if let Third::Node { node, .. } = third {
-            apply_check(conn, node, true)?;
+            apply_check(conn, node, true, check_id, now_ms)?;
         }
     }
     // The validator's own fetch, contradicted, is nobody's lie: the page changed, or its
@@ -1077,7 +1077,7 @@ fn refute(
     epoch: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    apply_check(conn, liar.node, false)?;
+    apply_check(conn, liar.node, false, check_id, now_ms)?;
     penalise(conn, bands, liar.node, liar.record, liar.seq, epoch, now_ms)?;
     tracing::warn!(check = check_id, node = %liar.node, outcome,
         "a cross-check refuted a node's text; penalised");
@@ -1131,7 +1131,7 @@ pub(super) fn settle_unfound(
     let outcome = match fetched {
         ValidatorFetch::Text(sig) => match minhash_of(conn, d.primary_seq)? {
             Some(primary_sig) if sig.similarity(&primary_sig) >= AGREEMENT_SIMILARITY => {
-                apply_check(conn, &d.primary_node, true)?;
+                apply_check(conn, &d.primary_node, true, check_id, now_ms)?;
                 // Not blamed (a page can fail for a while), but the check came back without a
                 // text: as if given back, else a node could dump every check it does not want
                 // as "no page" and draw the next.
@@ -1141,7 +1141,7 @@ pub(super) fn settle_unfound(
                 "primary_upheld"
             }
             Some(_) => {
-                apply_check(conn, &d.primary_node, false)?;
+                apply_check(conn, &d.primary_node, false, check_id, now_ms)?;
                 penalise(
                     conn,
                     bands,
@@ -1159,7 +1159,7 @@ pub(super) fn settle_unfound(
             None => "abandoned",
         },
         ValidatorFetch::NoPage { code } => {
-            apply_page_gone(conn, &d.primary_node)?;
+            apply_page_gone(conn, &d.primary_node, check_id, now_ms)?;
             let gone = Claim::primary(d);
             revoke_gone(conn, bands, &gone, epoch, now_ms)?;
             tracing::warn!(check = check_id, node = %d.primary_node, code = %code,
@@ -1205,7 +1205,7 @@ pub(super) fn settle_unchecked(
     };
     let sim = sig.similarity(&primary_sig);
     if sim >= AGREEMENT_SIMILARITY {
-        apply_check(conn, &d.primary_node, true)?;
+        apply_check(conn, &d.primary_node, true, d.id, now_ms)?;
         conn.exec_cached(
             "UPDATE cross_checks SET check_node = ?2, similarity = ?3, outcome = 'agreed',
                     resolved_at_ms = ?4 WHERE id = ?1",
@@ -1361,10 +1361,10 @@ fn settle_by_fourth(
         _ => return Ok(None),
     };
     if outcome != "inconclusive" {
-        apply_check(conn, fourth.node, true)?;
+        apply_check(conn, fourth.node, true, d.id, now_ms)?;
     }
     if let Some(upheld) = upheld {
-        apply_check(conn, upheld, true)?;
+        apply_check(conn, upheld, true, d.id, now_ms)?;
     }
     for liar in &refuted {
         refute(conn, bands, d.id, outcome, liar, epoch, now_ms)?;
@@ -1473,7 +1473,7 @@ pub(super) fn settle_gone_dispute(
     };
     let epoch = open_epoch(conn)?;
     for claim in [Claim::primary(d), check] {
-        apply_page_gone(conn, claim.node)?;
+        apply_page_gone(conn, claim.node, d.id, now_ms)?;
         revoke_gone(conn, bands, &claim, epoch, now_ms)?;
     }
     tracing::warn!(check = d.id, primary = %d.primary_node, checker = ?d.check_node, code = %code,

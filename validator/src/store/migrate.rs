@@ -150,6 +150,11 @@ const STEPS: &[Step] = &[
         what: "each crawl request's records counted by verdict",
         run: Run::Code(request_record_counts),
     },
+    Step {
+        to: 25,
+        what: "each node's check history",
+        run: Run::Sql(include_str!("migrations/0025_node_judgements.sql")),
+    },
 ];
 
 /// Schema version this build writes: where the last step leads.
@@ -904,6 +909,51 @@ mod tests {
                 assert_eq!(row, ("n1".into(), None, None), "kept, not suspended");
             },
         );
+    }
+
+    /// Version 25 adds the nodes' check history to a version 24 database: empty (checks judged
+    /// before are only in the nodes' counts), then written with each credibility change.
+    #[test]
+    fn version_25_adds_an_empty_check_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v24.db");
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE node_judgements;
+             INSERT INTO nodes(node, payout, client, registered_at_ms, last_seen_ms, credibility,
+                               checks_passed)
+                  VALUES ('n1', 'p1', 'test', 5, 6, 0.25, 4);
+             INSERT INTO cross_checks(id, url, primary_record, primary_node, outcome,
+                                      created_at_ms)
+                  VALUES (1, 'https://a.example/', x'01', 'n1', 'pending', 5);
+             PRAGMA user_version = 24;",
+        )
+        .unwrap();
+        drop(conn);
+        drop(Store::open_file(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let count = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT COUNT(*) FROM node_judgements", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(&conn), 0);
+        let tx = conn.unchecked_transaction().unwrap();
+        super::super::nodes::apply_check(&tx, "n1", true, 1, 7).unwrap();
+        tx.commit().unwrap();
+        let row: (String, i64, i64, String, f64) = conn
+            .query_row(
+                "SELECT node, check_id, at_ms, verdict, credibility_before FROM node_judgements",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("n1".into(), 1, 7, "passed".into(), 0.25));
+        let passed: i64 = conn
+            .query_row("SELECT checks_passed FROM nodes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(passed, 5, "the count goes on from where it was");
     }
 
     /// Version 20 adds to each node of a version 19 database when it last gave back a check

@@ -44,7 +44,10 @@ pub use jobs::{
     JudgingRules, LeaseParams, MAX_SEEDS_PER_REQUEST, MAX_TASK_ATTEMPTS, MAX_UNSETTLED_UNFOUND,
     ReportOutcome, UNCLAIMABLE_WAIT_MS,
 };
-pub use nodes::{MAX_SUSPENSION_REASON_BYTES, Network, NodeResumed, NodeStanding, NodeSuspended};
+pub use nodes::{
+    CheckVerdict, Judgement, MAX_SUSPENSION_REASON_BYTES, Network, NodeResumed, NodeStanding,
+    NodeSuspended,
+};
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, CrawlProgress, EpochSummary, LedgerEntry, NetworkStats,
     NodeRow, ReasonCount, RevocationEntry,

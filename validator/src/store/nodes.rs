@@ -2,6 +2,7 @@
 
 use gleaner_protocol::PublicKey;
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
 use super::{Cached, NodeRow, Op, Store, StoreError};
 use crate::scoring::{CREDIBILITY_START, update_credibility};
@@ -329,27 +330,88 @@ pub(crate) fn payout_of(conn: &Connection, node: &str) -> Result<Option<String>,
     .op("payout_of")
 }
 
-/// Records a cross-check result for `node` (a node key as text).
-pub(crate) fn apply_check(conn: &Connection, node: &str, passed: bool) -> Result<(), StoreError> {
-    apply_check_with(conn, node, passed, |c| update_credibility(c, passed))
+/// Records a cross-check result for `node` (a node key as text): check `check_id` found it
+/// right (`passed`) or wrong at `now_ms`.
+pub(crate) fn apply_check(
+    conn: &Connection,
+    node: &str,
+    passed: bool,
+    check_id: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let verdict = if passed {
+        CheckVerdict::Passed
+    } else {
+        CheckVerdict::Failed
+    };
+    apply_check_with(conn, node, verdict, check_id, now_ms, |c| {
+        update_credibility(c, passed)
+    })
 }
 
 /// Records a failed check of `node` where nobody else found the page it claimed (`page_gone`):
 /// counted as failed, with the gentler credibility step of
 /// [`crate::scoring::update_credibility_page_gone`].
-pub(crate) fn apply_page_gone(conn: &Connection, node: &str) -> Result<(), StoreError> {
+pub(crate) fn apply_page_gone(
+    conn: &Connection,
+    node: &str,
+    check_id: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     apply_check_with(
         conn,
         node,
-        false,
+        CheckVerdict::PageGone,
+        check_id,
+        now_ms,
         crate::scoring::update_credibility_page_gone,
     )
+}
+
+/// How one cross-check judged one node, in a row of its check history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckVerdict {
+    /// Its text agreed with the fetch that decided (or it was the deciding fetch).
+    Passed,
+    /// A fetch that decided contradicted its text: its record revoked, its open epoch's points
+    /// forfeited, its credibility back toward the start.
+    Failed,
+    /// Nobody else found the page it claimed: its record revoked and its points taken back,
+    /// credibility down by a pass's weight only, since a page can go between two fetches.
+    PageGone,
+}
+
+impl CheckVerdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            CheckVerdict::Passed => "passed",
+            CheckVerdict::Failed => "failed",
+            CheckVerdict::PageGone => "page_gone",
+        }
+    }
+}
+
+impl rusqlite::types::FromSql for CheckVerdict {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        [
+            CheckVerdict::Passed,
+            CheckVerdict::Failed,
+            CheckVerdict::PageGone,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == text)
+        .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("verdict {text:?}").into()))
+    }
 }
 
 fn apply_check_with(
     conn: &Connection,
     node: &str,
-    passed: bool,
+    verdict: CheckVerdict,
+    check_id: i64,
+    now_ms: i64,
     next_credibility: impl FnOnce(f64) -> f64,
 ) -> Result<(), StoreError> {
     let current: Option<f64> = conn
@@ -364,14 +426,85 @@ fn apply_check_with(
         return Ok(());
     };
     let next = next_credibility(current);
-    let sql = if passed {
+    let sql = if verdict == CheckVerdict::Passed {
         "UPDATE nodes SET credibility = ?2, checks_passed = checks_passed + 1 WHERE node = ?1"
     } else {
         "UPDATE nodes SET credibility = ?2, checks_failed = checks_failed + 1 WHERE node = ?1"
     };
     conn.exec_cached(sql, params![node, next])
         .op("apply_check")?;
+    conn.exec_cached(
+        "INSERT INTO node_judgements(node, check_id, at_ms, verdict, credibility_before,
+                                     credibility_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![node, check_id, now_ms, verdict.as_str(), current, next],
+    )
+    .op("apply_check")?;
     Ok(())
+}
+
+/// One row of a node's check history: what cross-check `check` said of the node, and what it
+/// did to its credibility. Kept since schema version 25; checks judged before are only in the
+/// node's counts.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Judgement {
+    /// Order of judgements across all nodes; the next page starts after the last one's.
+    pub seq: i64,
+    /// The cross-check (one page fetched by two nodes, perhaps more when they disagreed).
+    pub check: i64,
+    pub at_ms: i64,
+    pub verdict: CheckVerdict,
+    /// The node's part in the check: `primary` (the job's first fetch), `checker` (the second)
+    /// or `tiebreak` (a fetch that decided a disagreement).
+    pub role: String,
+    /// The page.
+    pub url: String,
+    /// How the check ended (`agreed`, `primary_upheld`, `check_upheld`, `page_gone`, …; see the
+    /// validator's README, "Fraud checks"), or where it stands if a later fetch is still to
+    /// settle it.
+    pub outcome: String,
+    /// MinHash similarity of the first two fetches' texts, when both had one.
+    pub similarity: Option<f64>,
+    pub credibility_before: f64,
+    pub credibility_after: f64,
+}
+
+/// At most `limit` judgements of `node` whose `seq` is above `after`, oldest first.
+pub(super) fn judgements_in(
+    conn: &Connection,
+    node: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Judgement>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT j.seq, j.check_id, j.at_ms, j.verdict, j.credibility_before,
+                    j.credibility_after, c.url, c.outcome, c.similarity,
+                    CASE WHEN c.primary_node = j.node THEN 'primary'
+                         WHEN c.check_node = j.node THEN 'checker'
+                         ELSE 'tiebreak' END
+               FROM node_judgements j JOIN cross_checks c ON c.id = j.check_id
+              WHERE j.node = ?1 AND j.seq > ?2 ORDER BY j.seq LIMIT ?3",
+        )
+        .op("judgements")?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(params![node, after, limit], |r| {
+            Ok(Judgement {
+                seq: r.get(0)?,
+                check: r.get(1)?,
+                at_ms: r.get(2)?,
+                verdict: r.get(3)?,
+                credibility_before: r.get(4)?,
+                credibility_after: r.get(5)?,
+                url: r.get(6)?,
+                outcome: r.get(7)?,
+                similarity: r.get(8)?,
+                role: r.get(9)?,
+            })
+        })
+        .op("judgements")?;
+    rows.map(|row| row.op("judgements")).collect()
 }
 
 /// [`Store::register_node`] on `conn` (inside a group's savepoint).

@@ -502,6 +502,18 @@ impl Store {
         self.ledger_page(node, 0, usize::MAX)
     }
 
+    /// At most `limit` rows of one node's check history whose `seq` is above `after`, oldest
+    /// first: each cross-check's verdict on it and what that did to its credibility, read from
+    /// the `(node, seq)` index. The next page starts after the last row's `seq`.
+    pub fn judgements_page(
+        &self,
+        node: &PublicKey,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<super::Judgement>, StoreError> {
+        super::nodes::judgements_in(&*self.reader()?, &node.to_string(), after, limit)
+    }
+
     /// At most `limit` ledger entries of one node whose `seq` is above `after`, oldest first:
     /// one page of its ledger, read from the `(node, seq)` index, so a page costs the same
     /// however long the ledger is. The next page starts after the last entry's `seq`.

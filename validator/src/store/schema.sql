@@ -295,6 +295,21 @@ CREATE TABLE IF NOT EXISTS cross_checks (
 CREATE INDEX IF NOT EXISTS cross_checks_unfound ON cross_checks(check_node)
     WHERE outcome = 'unfound';
 
+-- A node's check history: one row per cross-check verdict on a node, written with the
+-- credibility change it made (version 25; `nodes::Judgement`). Checks judged before version 25
+-- are only in the node's counts.
+CREATE TABLE IF NOT EXISTS node_judgements (
+    seq                INTEGER PRIMARY KEY,
+    node               TEXT NOT NULL,
+    check_id           INTEGER NOT NULL,
+    at_ms              INTEGER NOT NULL,
+    -- 'passed', 'failed' or 'page_gone' (`nodes::CheckVerdict`).
+    verdict            TEXT NOT NULL,
+    credibility_before REAL NOT NULL,
+    credibility_after  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS node_judgements_node ON node_judgements(node, seq);
+
 -- Disputed cross-checks waiting for the validator's own fetch (version 15): one row each until
 -- that fetch settles the dispute or, failing, hands the tie-break to a third node.
 CREATE TABLE IF NOT EXISTS tiebreak_fetches (
