@@ -3,7 +3,8 @@
 //! key and the exported datasets, checks clean (and a body or dataset damaged afterwards is
 //! found), and a destination that holds files is refused. `crawl add` queues seeds and says what
 //! it refused, and `crawl list` shows each request with how far it has got. `nodes suspend` and
-//! `nodes resume` mark a node and show in `nodes list`.
+//! `nodes resume` mark a node and show in `nodes list`. `nodes checks` prints a node's whole
+//! check history.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -404,4 +405,66 @@ fn nodes_suspend_and_resume() {
     assert_eq!(resumed[0]["was_suspended"], true);
     let listed = json_lines(&cli(data, &["nodes", "list"]));
     assert_eq!(suspension(&listed), (serde_json::Value::Null, false));
+}
+
+/// `nodes checks` prints a node's whole check history, oldest first, across the pages it reads
+/// (1,000 rows each), with a count by verdict on stderr; another node's rows are not in it, and
+/// a bad key fails with a message. The rows are written straight into the database here: the
+/// server's tests make them by real cross-checks.
+#[test]
+fn nodes_checks_prints_the_whole_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let node = gleaner_protocol::SecretKey::from_bytes(&[76; 32]).public();
+    let other = gleaner_protocol::SecretKey::from_bytes(&[77; 32]).public();
+    drop(gleaner_validator::Store::open(data).unwrap());
+    let conn = rusqlite::Connection::open(data.join(gleaner_validator::store::DB_FILE)).unwrap();
+    let (node, other) = (node.to_string(), other.to_string());
+    let tx = conn.unchecked_transaction().unwrap();
+    for i in 0..1_203i64 {
+        let who = if i % 100 == 7 { &other } else { &node };
+        let verdict = match i {
+            9 => "page_gone",
+            _ if i % 50 == 3 => "failed",
+            _ => "passed",
+        };
+        tx.execute(
+            "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_node,
+                                      outcome, created_at_ms, similarity)
+             VALUES (?1, 'https://a.example/' || ?1, x'01', ?2, 'c', 'agreed', ?1, 0.9)",
+            rusqlite::params![i, who],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO node_judgements(node, check_id, at_ms, verdict, credibility_before,
+                                         credibility_after)
+             VALUES (?1, ?2, ?2, ?3, 0.25, 0.3)",
+            rusqlite::params![who, i, verdict],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(conn);
+
+    let out = cli(data, &["nodes", "checks", &node]);
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 1_203 - 12);
+    let checks: Vec<i64> = rows.iter().map(|r| r["check"].as_i64().unwrap()).collect();
+    let mine: Vec<i64> = (0..1_203).filter(|i| i % 100 != 7).collect();
+    assert_eq!(
+        checks, mine,
+        "every row of the node, oldest first, none twice"
+    );
+    assert_eq!(rows[0]["role"], "primary");
+    assert_eq!(rows[0]["url"], "https://a.example/0");
+    assert_eq!(rows[8]["check"], 9);
+    assert_eq!(rows[8]["verdict"], "page_gone");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1166 passed, 24 failed, 1 page gone"),
+        "{stderr}"
+    );
+    let bad = cli(data, &["nodes", "checks", "not-a-key"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("node key"));
 }

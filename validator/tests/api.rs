@@ -240,6 +240,35 @@ impl Net {
         self.http.request(method, self.url(path)).bearer_auth(ADMIN)
     }
 
+    /// A page of `node`'s check history (`query` as `?after=…&limit=…`, or empty) read with
+    /// the admin token, and the `Link` to the next page if the server gave one.
+    async fn checks_page(&self, node: &SecretKey, query: &str) -> (Vec<Value>, Option<String>) {
+        let path = format!("/v1/admin/nodes/{}/checks{query}", node.public());
+        let r = self
+            .admin(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let link = r
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_string());
+        (r.json().await.unwrap(), link)
+    }
+
+    /// `node`'s whole check history, as (verdict, role, outcome) of each row, oldest first.
+    async fn checks_of(&self, node: &SecretKey) -> Vec<(String, String, String)> {
+        let (rows, link) = self.checks_page(node, "").await;
+        assert_eq!(link, None);
+        rows.iter()
+            .map(|j| {
+                let field = |f: &str| j[f].as_str().unwrap().to_string();
+                (field("verdict"), field("role"), field("outcome"))
+            })
+            .collect()
+    }
+
     async fn crawl(&self, seeds: &[&str]) -> Value {
         let r = self
             .admin(reqwest::Method::POST, "/v1/admin/crawl-requests")
@@ -841,6 +870,54 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     );
     let ledger = net.state.store().ledger(&liar.public()).unwrap();
     assert_eq!(ledger.last().unwrap().kind, "penalty");
+    // Each node's check history says what the check found of it and what that did.
+    let history = |part: &str, verdict: &str| {
+        vec![(
+            verdict.to_string(),
+            part.to_string(),
+            "check_upheld".to_string(),
+        )]
+    };
+    assert_eq!(net.checks_of(&liar).await, history("primary", "failed"));
+    assert_eq!(net.checks_of(&checker).await, history("checker", "passed"));
+    assert_eq!(net.checks_of(&judge).await, history("tiebreak", "passed"));
+    let (rows, _) = net.checks_page(&liar, "").await;
+    let doc = net.public_json("/openapi.json").await;
+    assert_described(&doc, "Judgement", &rows[0]);
+    let (liar_row, checker_row) = (&rows[0], &net.checks_page(&checker, "").await.0[0]);
+    assert_eq!(liar_row["url"], url);
+    assert_eq!(
+        liar_row["check"], checker_row["check"],
+        "one check judged both"
+    );
+    assert_eq!(liar_row["credibility_after"], 0.0);
+    let similarity = liar_row["similarity"].as_f64().unwrap();
+    assert!(similarity < 0.5, "{liar_row}");
+    let (before, after) = (
+        checker_row["credibility_before"].as_f64().unwrap(),
+        checker_row["credibility_after"].as_f64().unwrap(),
+    );
+    assert!(before < after, "{checker_row}");
+    assert_eq!(after, row(&checker).credibility);
+    // The store's own check holds each history to its node's row.
+    let report = net
+        .state
+        .store()
+        .check(&net.state.identity().public())
+        .unwrap();
+    assert!(report.ok(), "{report:#?}");
+    // Only with the admin token, and only for a node key.
+    let path = format!("/v1/admin/nodes/{}/checks", liar.public());
+    assert_eq!(
+        problem(net.http.get(net.url(&path)).send().await.unwrap()).await,
+        (401, "bad_token".into())
+    );
+    let bad = net
+        .admin(reqwest::Method::GET, "/v1/admin/nodes/not-a-key/checks")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(bad).await.0, 400);
     // The liar's counts are its records as they stand now: the one it was credited for, revoked.
     let counts = |r: &gleaner_validator::store::NodeRow| {
         [
@@ -1678,6 +1755,35 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
         assert_eq!((row(k).checks_passed, row(k).checks_failed), (3, 0));
     }
     assert_eq!(row(&judge).checks_passed, 1);
+    // Their check histories: three passes each, the one the judge decided among them, read a
+    // page at a time.
+    let agreed = |part: &str| vec![("passed".into(), part.into(), "agreed".into()); 3];
+    assert_eq!(net.checks_of(&a).await, agreed("primary"));
+    assert_eq!(net.checks_of(&b).await, agreed("checker"));
+    assert_eq!(
+        net.checks_of(&judge).await,
+        agreed("tiebreak")[..1].to_vec()
+    );
+    let (first, link) = net.checks_page(&a, "?limit=2").await;
+    assert_eq!(first.len(), 2);
+    let link = link.expect("a next page");
+    let next = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once('>'))
+        .unwrap()
+        .0;
+    assert_eq!(
+        next,
+        format!(
+            "/v1/admin/nodes/{}/checks?after={}&limit=2",
+            a.public(),
+            first[1]["seq"]
+        )
+    );
+    let query = next.split_once('?').unwrap().1;
+    let (rest, link) = net.checks_page(&a, &format!("?{query}")).await;
+    assert_eq!((rest.len(), link), (1, None));
+    assert!(rest[0]["seq"].as_i64() > first[1]["seq"].as_i64());
     assert!(net.accepted(&undecided));
 
     // A pair agreeing on text for a dead link.
@@ -1688,6 +1794,20 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
         ("page_gone".into(), Some("validator".into()))
     );
     assert!(!net.accepted(&gone));
+    // Each passed when the two agreed, then failed gently when the audit found no page.
+    let gone_for = |part: &str| {
+        ["passed", "page_gone"]
+            .map(|verdict| (verdict.into(), part.into(), "page_gone".into()))
+            .to_vec()
+    };
+    assert_eq!(net.checks_of(&x).await, gone_for("primary"));
+    assert_eq!(net.checks_of(&y).await, gone_for("checker"));
+    let report = net
+        .state
+        .store()
+        .check(&net.state.identity().public())
+        .unwrap();
+    assert!(report.ok(), "{report:#?}");
     let (x_failed, y_failed) = (row(&x).checks_failed, row(&y).checks_failed);
     assert_eq!((x_failed, y_failed), (1, 1));
 

@@ -1,6 +1,6 @@
 //! `gleaner-validator`: the validator service and its admin commands.
 //!
-//! Admin commands (`crawl add`, `nodes list`, `ledger show`, `key show`, `epoch close`, `stats`,
+//! Admin commands (`crawl add`, `nodes list`, `nodes checks`, `ledger show`, `key show`, `epoch close`, `stats`,
 //! `backup`, `check`) work directly on the data directory; SQLite's WAL lets them run next to a
 //! serving validator. The same operations (but the backup and the check) are available over HTTP
 //! at `/v1/admin/*` with the admin bearer token.
@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gleaner_protocol::PublicKey;
 use gleaner_validator::server::{self, AppState};
+use gleaner_validator::store::CheckVerdict;
 use gleaner_validator::{Clock, Config, Identity, Store, clock, config};
 
 #[derive(Parser)]
@@ -129,6 +130,13 @@ enum NodesCommand {
         /// The node's key (base58)
         node: String,
     },
+    /// A node's check history (JSON lines, oldest first): each cross-check's verdict on it
+    /// (passed, failed, page_gone), its part, the page, how the check ended, and its
+    /// credibility before and after. Kept since schema version 25
+    Checks {
+        /// The node's key (base58)
+        node: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +235,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Nodes {
             command: NodesCommand::Resume { node },
         } => print_json(&open_store(&data)?.resume_node(&node_key(&node)?)?),
+        Command::Nodes {
+            command: NodesCommand::Checks { node },
+        } => {
+            let key = node_key(&node)?;
+            let store = open_store(&data)?;
+            let (mut after, mut passed, mut failed, mut gone) = (0, 0, 0, 0);
+            loop {
+                let page = store.judgements_page(&key, after, 1_000)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for j in &page {
+                    print_json(j)?;
+                    *match j.verdict {
+                        CheckVerdict::Passed => &mut passed,
+                        CheckVerdict::Failed => &mut failed,
+                        CheckVerdict::PageGone => &mut gone,
+                    } += 1;
+                }
+            }
+            eprintln!("{passed} passed, {failed} failed, {gone} page gone");
+            Ok(())
+        }
         Command::Ledger {
             command: LedgerCommand::Show { node },
         } => {

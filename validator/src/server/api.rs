@@ -27,7 +27,7 @@ use super::{AppState, blocking, peer_ip};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
 use crate::store::{
-    CrawlRequest, LeaseParams, LedgerEntry, Network, NetworkStats, NodeResumed, NodeRow,
+    CrawlRequest, Judgement, LeaseParams, LedgerEntry, Network, NetworkStats, NodeResumed, NodeRow,
     NodeSuspended, StoreError,
 };
 
@@ -63,6 +63,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/admin/crawl-requests", post(admin_crawl))
         .route("/v1/admin/nodes", get(admin_nodes))
         .route("/v1/admin/nodes/{node}/ledger", get(admin_ledger))
+        .route("/v1/admin/nodes/{node}/checks", get(admin_checks))
         .route(
             "/v1/admin/nodes/{node}/suspension",
             put(admin_suspend).delete(admin_resume),
@@ -828,6 +829,29 @@ pub(super) async fn admin_ledger(
         |e| e.seq,
         &format!("/v1/admin/nodes/{node}/ledger"),
     ))
+}
+
+#[utoipa::path(get, path = "/v1/admin/nodes/{node}/checks", tag = "admin",
+    params(("node" = String, Path, description = "Node key, base58"),
+        ("after" = Option<i64>, Query, description = "Only rows whose `seq` is above this (default 0: from the first)"),
+        ("limit" = Option<u32>, Query, description = "Most rows in the page, 1 to 1000 (default 500)")),
+    responses((status = 200, body = Vec<Judgement>,
+            description = "One page of the node's check history, oldest first: each cross-check's verdict on the node, its part in the check, and its credibility before and after.",
+            headers(("link" = String, description = "`<…?after=SEQ&limit=N>; rel=\"next\"` while rows remain after this page (RFC 8288)"))),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(super) async fn admin_checks(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    s.require_admin(&headers)?;
+    let key = parse_key(&node, "node")?;
+    let page = SeqPage::parse(query.as_deref())?;
+    let store = s.store().clone();
+    let rows = blocking(move || store.judgements_page(&key, page.after, page.limit + 1)).await??;
+    Ok(page.response(rows, |j| j.seq, &format!("/v1/admin/nodes/{node}/checks")))
 }
 
 #[utoipa::path(get, path = "/v1/revocations", tag = "public",

@@ -36,7 +36,7 @@ impl Modify for Security {
     paths(
         api::healthz, api::metrics, api::info, api::register, api::lease, api::report,
         api::release, api::submit_batch, api::me, api::list_epochs, api::get_epoch, api::proof,
-        api::revocations, api::lab_crawl, api::lab_crawls, api::lab_cancel_crawl, api::admin_crawl, api::admin_nodes, api::admin_suspend, api::admin_resume, api::admin_ledger,
+        api::revocations, api::lab_crawl, api::lab_crawls, api::lab_cancel_crawl, api::admin_crawl, api::admin_nodes, api::admin_suspend, api::admin_resume, api::admin_ledger, api::admin_checks,
         api::admin_close_epoch, api::admin_stats
     ),
     modifiers(&Security)
