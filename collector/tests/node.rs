@@ -958,6 +958,10 @@ async fn the_validators_last_word_outlives_the_run_and_shows_in_status() {
     );
     assert!(text.contains(", 3 records revoked"), "{text}");
     assert!(
+        text.contains("credibility 0.10 (3 cross-checks passed, 1 failed), "),
+        "{text}"
+    );
+    assert!(
         text.contains(
             "SUSPENDED by the validator's operator (no jobs, no batches taken): hammered a site"
         ),

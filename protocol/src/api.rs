@@ -185,6 +185,15 @@ pub struct NodeStatus {
     /// learns of it. 0 from validators older than the field.
     #[serde(default)]
     pub records_revoked: u64,
+    /// Cross-checks that found this node's fetch right: another node's (or the validator's) fetch
+    /// of the same page agreed. Credibility, and with it the points a page earns, grows with
+    /// them. 0 from validators older than the field.
+    #[serde(default)]
+    pub checks_passed: u64,
+    /// Cross-checks that found its fetch wrong (its text contradicted, or a page nobody else
+    /// found). 0 from validators older than the field.
+    #[serde(default)]
+    pub checks_failed: u64,
     /// Why this validator's operator suspended the node, while it is suspended: it gets no
     /// lease and no batch of its is taken. Absent otherwise, and from validators older than the
     /// field.
@@ -359,6 +368,7 @@ mod tests {
         );
         let old: NodeStatus = serde_json::from_str(&old).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((old.records_revoked, old.points_total), (0, 7));
+        assert_eq!((old.checks_passed, old.checks_failed), (0, 0));
         let new = NodeStatus {
             records_revoked: 5,
             ..old

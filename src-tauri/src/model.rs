@@ -153,6 +153,20 @@ pub struct ValidatorHealth {
     /// Why the validator's operator suspended this node, while it is suspended (its last
     /// standing says so): the validator gives it no work and takes none of its pages.
     pub suspended: Option<String>,
+    /// This node's standing with the validator as its last answer gave it; `None` before one.
+    pub standing: Option<Standing>,
+}
+
+/// How far a validator trusts this node, from its last standing (`GET /v1/nodes/me`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standing {
+    /// In [0, 1]: a new node starts at 0 and rises as cross-checks pass; the points a page
+    /// earns grow steeply with it.
+    pub credibility: f64,
+    /// Cross-checks that found this node's fetches right, and wrong.
+    pub checks_passed: u64,
+    pub checks_failed: u64,
 }
 
 /// A reward claim the node checked (`gleaner_collector::rewards`).

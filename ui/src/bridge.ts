@@ -109,6 +109,16 @@ export interface ValidatorHealth {
   claimError: string | null;
   /** Why the validator's operator suspended this node, while it is suspended. */
   suspended: string | null;
+  /** This node's standing with the validator, from its last answer; null before one. */
+  standing: Standing | null;
+}
+
+export interface Standing {
+  /** In [0, 1]: a new node starts at 0 and rises as cross-checks pass; points grow steeply with it. */
+  credibility: number;
+  /** Cross-checks that found this node's fetches right, and wrong. */
+  checksPassed: number;
+  checksFailed: number;
 }
 
 export interface ClaimCheck {

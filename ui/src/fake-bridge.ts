@@ -211,6 +211,11 @@ function makeStats(scenario: Scenario): Stats {
         claim: empty ? null : { epoch: 41, amount: 9_812, proven: true, leaf: true, root: '3557' + '5eb5b45a18ec9a82de76392d41ca5172'.repeat(2).slice(0, 60) },
         claimError: null,
         suspended: scenario === 'suspended' ? 'pages fetched far faster than robots.txt allows' : null,
+        standing: empty
+          ? null
+          : scenario === 'suspended'
+            ? { credibility: 0.08, checksPassed: 2, checksFailed: 1 }
+            : { credibility: 0.86, checksPassed: 57, checksFailed: 1 },
       },
     ],
   };

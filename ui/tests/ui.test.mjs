@@ -176,14 +176,28 @@ describe('dashboard', () => {
       /^Suspended by this validator's operator: pages fetched far faster than robots\.txt allows\./,
     );
     assert.equal(await page.locator('#validators .dot.dot-error').count(), 1);
+    // Its standing: low credibility, and why pages earn little.
+    assert.equal(
+      await page.locator('#validators .standing').innerText(),
+      "Credibility 0.08 · 2 cross-checks passed, 1 failed. Pages earn little while credibility is low: it grows each time another fetch of a page agrees with this node's.",
+    );
     await page.screenshot({ path: join(shots, 'ui-suspended.png') });
     await page.close();
-    // No suspension, no line.
+    // No suspension, no line; a trusted node's standing without the hint.
     const plain = await open();
     await waitState(plain.page, 'validators', 'ready');
     assert.equal(await plain.page.locator('#validators .suspended').count(), 0);
     assert.equal(await plain.page.locator('#validators .dot.dot-sharing').count(), 1);
+    assert.equal(
+      await plain.page.locator('#validators .standing').innerText(),
+      'Credibility 0.86 · 57 cross-checks passed, 1 failed.',
+    );
     await plain.page.close();
+    // No answer from the validator yet, no standing.
+    const fresh = await open('empty');
+    await waitState(fresh.page, 'validators', 'ready');
+    assert.equal(await fresh.page.locator('#validators .standing').count(), 0);
+    await fresh.page.close();
   });
 
   test('settings round-trip through the bridge, and a refusal is shown', async () => {

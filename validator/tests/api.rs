@@ -931,6 +931,9 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     // The liar's receipt said accepted and never changes: its standing tells it otherwise.
     let me: NodeStatus = net.me(&liar).await;
     assert_eq!((me.records_revoked, me.points_total), (1, 0));
+    assert_eq!((me.checks_passed, me.checks_failed), (0, 1));
+    let me: NodeStatus = net.me(&checker).await;
+    assert_eq!((me.checks_passed, me.checks_failed), (1, 0));
     assert_eq!(counts(&row(&checker))[3], 0, "{:?}", counts(&row(&checker)));
     // The network's counts are the nodes' summed.
     let stats = net.state.store().network_stats(0).unwrap();

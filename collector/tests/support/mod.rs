@@ -846,6 +846,8 @@ pub async fn spawn_stub(urls: Vec<String>, lease_ttl_ms: i64) -> Stub {
             // The open epoch: the one after those closed.
             epoch: s.epochs.len() as u64 + 1,
             records_revoked: s.revoked,
+            checks_passed: 3,
+            checks_failed: 1,
             suspended: s.suspended.clone(),
         })
         .into_response()

@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::model::{
     ActivityEntry, ActivityPage, ActivityQuery, ActivityVerdict, Bandwidth, ClaimCheck,
     EpochPoints, NodeSettings, NodeState, NodeStatus, PageOutcome, Pages, Points, ReasonCount,
-    ReceiptSummary, RevokedPage, Schedule, Stats, ValidatorHealth, write_csv,
+    ReceiptSummary, RevokedPage, Schedule, Standing, Stats, ValidatorHealth, write_csv,
 };
 
 /// Events buffered per subscriber: a slow window skips old ones rather than stalling the node.
@@ -345,6 +345,11 @@ fn health(h: NodeHealth) -> ValidatorHealth {
             root: c.root.to_string(),
         }),
         claim_error: h.claim_error,
+        standing: h.standing.as_ref().map(|s| Standing {
+            credibility: s.credibility,
+            checks_passed: s.checks_passed,
+            checks_failed: s.checks_failed,
+        }),
         suspended: h.standing.and_then(|s| s.suspended),
     }
 }
@@ -535,7 +540,7 @@ impl NodeApi for CollectorNode {
 mod tests {
     use gleaner_protocol::{Digest, Receipt, RecordVerdict, SecretKey, Verdict};
 
-    use super::{NodeEvent, NodeHealth, health, receipt_summary, translate};
+    use super::{NodeEvent, NodeHealth, Standing, health, receipt_summary, translate};
 
     /// A validator's revocation reaches the window as pages and points; a batch cut does not.
     #[test]
@@ -633,6 +638,8 @@ mod tests {
             points_pending: 2,
             epoch: 3,
             records_revoked: 0,
+            checks_passed: 12,
+            checks_failed: 1,
             suspended: Some("hammered a site".into()),
         };
         let suspended = NodeHealth {
@@ -641,9 +648,15 @@ mod tests {
             standing: Some(standing),
             ..NodeHealth::default()
         };
+        let shown = health(suspended);
+        assert_eq!(shown.suspended.as_deref(), Some("hammered a site"));
         assert_eq!(
-            health(suspended).suspended.as_deref(),
-            Some("hammered a site")
+            shown.standing,
+            Some(Standing {
+                credibility: 0.4,
+                checks_passed: 12,
+                checks_failed: 1
+            })
         );
     }
 }

@@ -275,6 +275,7 @@ export class Overview {
             h('span', {}, v.url),
             h('span', { class: 'small reach' }, reachLine(v)),
             ...suspendedLine(v),
+            ...standingLine(v),
             claimLine(v),
           ),
         ),
@@ -307,6 +308,21 @@ function suspendedLine(v: ValidatorHealth): HTMLElement[] {
       `Suspended by this validator's operator: ${v.suspended}. It gives this node no work and takes none of its pages until the suspension is lifted.`,
     ),
   ];
+}
+
+/**
+ * How far the validator trusts this node: its credibility and the cross-checks behind it, with
+ * why points are low while credibility is.
+ */
+function standingLine(v: ValidatorHealth): HTMLElement[] {
+  const s = v.standing;
+  if (!s) return [];
+  const checks = `${formatNumber(s.checksPassed)} cross-check${s.checksPassed === 1 ? '' : 's'} passed, ${formatNumber(s.checksFailed)} failed`;
+  const low =
+    s.credibility < 0.5
+      ? ' Pages earn little while credibility is low: it grows each time another fetch of a page agrees with this node\'s.'
+      : '';
+  return [h('span', { class: 'small standing' }, `Credibility ${s.credibility.toFixed(2)} · ${checks}.${low}`)];
 }
 
 /** What the node found when it checked its reward claim with this validator. */

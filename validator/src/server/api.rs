@@ -591,6 +591,8 @@ pub(super) async fn me(
         points_pending: u64::try_from(standing.epoch_points).unwrap_or(0),
         epoch: standing.open_epoch,
         records_revoked: standing.row.records_revoked,
+        checks_passed: standing.row.checks_passed,
+        checks_failed: standing.row.checks_failed,
         suspended: standing.row.suspended_reason,
     }))
 }

@@ -108,8 +108,15 @@ fn validator(v: &ValidatorHealth) {
     println!("validator  {} (last answer {})", v.url, utc(last));
     if let Some(s) = &v.standing {
         println!(
-            "           credibility {:.2}, {} points ({} in open epoch {}), {} records revoked",
-            s.credibility, s.points_total, s.points_pending, s.epoch, s.records_revoked
+            "           credibility {:.2} ({} cross-checks passed, {} failed), {} points ({} in open \
+             epoch {}), {} records revoked",
+            s.credibility,
+            s.checks_passed,
+            s.checks_failed,
+            s.points_total,
+            s.points_pending,
+            s.epoch,
+            s.records_revoked
         );
         if let Some(reason) = &s.suspended {
             println!(
