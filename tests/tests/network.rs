@@ -468,6 +468,34 @@ async fn dishonest_nodes_are_caught_and_earn_little() {
         num(liar_row, "checks_failed") >= 1,
         "the fabricator failed cross-checks: {liar_row}"
     );
+    // The operator reads which checks, with the validator's CLI beside the running server.
+    let out = net
+        .validator_cli(&[
+            "nodes",
+            "checks",
+            &liar.public_key().to_string(),
+            "--data",
+            &net.validator_dir().display().to_string(),
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let history: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed: Vec<&Value> = history
+        .iter()
+        .filter(|j| j["verdict"] != "passed")
+        .collect();
+    assert!(!failed.is_empty(), "{history:?}");
+    for j in failed {
+        assert!(j["url"].as_str().unwrap().starts_with("http://"), "{j}");
+        assert!(
+            j["credibility_after"].as_f64() <= j["credibility_before"].as_f64(),
+            "{j}"
+        );
+    }
     // Its records were revoked, and its counts say so: they are its records by their verdict
     // now, not at ingest (the store check below holds every node's counts to its records).
     assert!(
