@@ -146,6 +146,12 @@ pub enum ConfigError {
     Env { var: &'static str, why: String },
     #[error("setting {field} is out of range: {why}")]
     Range { field: &'static str, why: String },
+    #[error("cannot write config file {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl ConfigError {
@@ -156,8 +162,44 @@ impl ConfigError {
             ConfigError::Parse { .. } => "config_parse",
             ConfigError::Env { .. } => "config_env",
             ConfigError::Range { .. } => "config_range",
+            ConfigError::Write { .. } => "config_write",
         }
     }
+}
+
+/// Takes `datasets_dir` out of the config file at `path`, a backup's copy whose datasets were
+/// copied into the backup's own `datasets/`: a server started on the copy then serves those,
+/// not the directory the original named (which a restore on another machine may not have).
+/// The rest of the file stays as written, comments included (but those on the lines just above
+/// the setting, which go with it), and a comment at its top says what was taken out. Returns the value taken out; `None`, leaving the file untouched, when it
+/// set none.
+pub fn reset_datasets_dir(path: &Path) -> Result<Option<String>, ConfigError> {
+    let shown = || path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown(),
+        source,
+    })?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Parse {
+                path: shown(),
+                why: e.to_string(),
+            })?;
+    let Some(old) = doc.remove("datasets_dir") else {
+        return Ok(None);
+    };
+    let old = old
+        .as_str()
+        .map_or_else(|| old.to_string().trim().to_string(), str::to_string);
+    let note = format!(
+        "# `gleaner-validator backup` took `datasets_dir = {old:?}` out of this copy: its \
+         datasets are in\n# `datasets/` beside this file, where the validator looks by default.\n"
+    );
+    std::fs::write(path, format!("{note}{doc}")).map_err(|source| ConfigError::Write {
+        path: shown(),
+        source,
+    })?;
+    Ok(Some(old))
 }
 
 impl Config {
@@ -363,6 +405,61 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backup's copy of the config loses its `datasets_dir` and nothing else: the other
+    /// settings and the operator's comments stay, a note says what was taken out, and a file
+    /// without the setting is left byte for byte. A file that does not parse, or is not there,
+    /// is an error with its code.
+    #[test]
+    fn a_backups_config_is_pointed_at_its_own_datasets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_CONFIG_FILE);
+        let original = "# Our validator.\ndomain_delay_ms = 2500 # polite\n\
+                        datasets_dir = \"/srv/gleaner/datasets\"\nlab_tokens = [\"lab-a\"]\n";
+        std::fs::write(&path, original).unwrap();
+        assert_eq!(
+            reset_datasets_dir(&path).unwrap().as_deref(),
+            Some("/srv/gleaner/datasets")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# `gleaner-validator backup` took"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# Our validator.\ndomain_delay_ms = 2500 # polite\n"),
+            "{text}"
+        );
+        let read = Config::from_toml(&text).unwrap();
+        assert_eq!(
+            read.datasets_dir,
+            PathBuf::new(),
+            "the default: DATA/datasets"
+        );
+        assert_eq!(read.domain_delay_ms, 2500);
+        assert_eq!(read.lab_tokens, ["lab-a"]);
+        assert_eq!(
+            Config::load(None, dir.path()).unwrap().datasets_dir,
+            crate::dataset::datasets_root(dir.path())
+        );
+
+        // Nothing to take out: the file is not rewritten.
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(reset_datasets_dir(&path).unwrap(), None);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        std::fs::write(&path, "datasets_dir = [").unwrap();
+        assert_eq!(
+            reset_datasets_dir(&path).unwrap_err().code(),
+            "config_parse"
+        );
+        assert_eq!(
+            reset_datasets_dir(&dir.path().join("absent.toml"))
+                .unwrap_err()
+                .code(),
+            "config_read"
+        );
+    }
 
     #[test]
     fn toml_then_env_override_defaults() {

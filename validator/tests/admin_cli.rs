@@ -153,11 +153,11 @@ fn datasets_go_where_the_config_says_and_come_with_the_backup() {
     let (_identity, accepted) = fill_store(src.path(), 30).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let served = elsewhere.path().join("served");
-    std::fs::write(
-        src.path().join("validator.toml"),
-        format!("datasets_dir = {:?}\n", served.to_str().unwrap()),
-    )
-    .unwrap();
+    let config = format!(
+        "# Exports on the big disk.\ndatasets_dir = {:?}\n# Closed by hand.\nepoch_interval_secs = 0\n",
+        served.to_str().unwrap()
+    );
+    std::fs::write(src.path().join("validator.toml"), &config).unwrap();
 
     let export: serde_json::Value = serde_json::from_str(&stdout_of(
         src.path(),
@@ -192,9 +192,31 @@ fn datasets_go_where_the_config_says_and_come_with_the_backup() {
         std::fs::read(dest.join("datasets/nightly/manifest.json")).unwrap(),
         std::fs::read(served.join("nightly/manifest.json")).unwrap()
     );
-    let copy = dest.join("datasets");
-    let listed_copy = stdout_of(&dest, &["dataset", "list", "--out", copy.to_str().unwrap()]);
+    // The copy's config no longer names the original's directory, so the copy serves its own
+    // datasets: a restore on a machine without that directory loses none of them.
+    assert_eq!(
+        report["datasets_dir_reset"],
+        served.to_str().unwrap(),
+        "{report}"
+    );
+    let copied_config = std::fs::read_to_string(dest.join("validator.toml")).unwrap();
+    assert!(
+        copied_config.ends_with("\n# Closed by hand.\nepoch_interval_secs = 0\n"),
+        "{copied_config}"
+    );
+    let listed_copy = stdout_of(&dest, &["dataset", "list"]);
     assert_eq!(listed_copy, listed);
+    std::fs::remove_dir_all(&served).unwrap();
+    let listed_copy = stdout_of(&dest, &["dataset", "list"]);
+    assert_eq!(listed_copy, listed, "the copy's own, not the original's");
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&dest, &["check"])).unwrap();
+    assert_eq!(
+        (report["problems"].as_u64(), report["datasets"].as_u64()),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+    // Export again into the original's directory, for the checks below.
+    stdout_of(src.path(), &["dataset", "export", "--name", "nightly"]);
 
     // `check` verifies the served datasets too: clean, then a damaged shard is found (and
     // `--no-datasets` leaves them be).
@@ -245,6 +267,12 @@ fn datasets_go_where_the_config_says_and_come_with_the_backup() {
     .unwrap();
     assert_eq!(report["datasets"], serde_json::json!([]), "{report}");
     assert!(!bare.join("datasets").exists());
+    // Without its datasets the copy's config is kept as it was: they are still where it says.
+    assert!(report.get("datasets_dir_reset").is_none(), "{report}");
+    assert_eq!(
+        std::fs::read_to_string(bare.join("validator.toml")).unwrap(),
+        config
+    );
 }
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {

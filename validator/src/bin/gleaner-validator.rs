@@ -308,14 +308,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let datasets = (!no_datasets)
                 .then(|| gleaner_validator::dataset::served_root(&data))
                 .transpose()?;
-            let report = Store::backup(&data, &to, &beside, datasets.as_deref()).map_err(|e| {
-                anyhow::anyhow!(
-                    "backing up {} to {}: {e} ({})",
-                    data.display(),
-                    to.display(),
-                    e.code()
-                )
-            })?;
+            let mut report =
+                Store::backup(&data, &to, &beside, datasets.as_deref()).map_err(|e| {
+                    anyhow::anyhow!(
+                        "backing up {} to {}: {e} ({})",
+                        data.display(),
+                        to.display(),
+                        e.code()
+                    )
+                })?;
+            // The copy's datasets are in its own `datasets/`: a server started on it serves
+            // those, not the directory the original's config names.
+            let config_copied = report
+                .files
+                .iter()
+                .any(|f| f == config::DEFAULT_CONFIG_FILE);
+            if datasets.is_some() && config_copied {
+                let copy = to.join(config::DEFAULT_CONFIG_FILE);
+                report.datasets_dir_reset = config::reset_datasets_dir(&copy).map_err(|e| {
+                    anyhow::anyhow!(
+                        "the backup in {} is complete, but its config still names the \
+                         original's datasets directory: {e} ({})",
+                        to.display(),
+                        e.code()
+                    )
+                })?;
+            }
             print_json(&report)
         }
         Command::Check { no_datasets } => {

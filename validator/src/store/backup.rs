@@ -59,6 +59,12 @@ pub struct BackupReport {
     pub datasets: Vec<String>,
     /// Bytes of the datasets' files.
     pub dataset_bytes: u64,
+    /// The `datasets_dir` the copied `validator.toml` set, taken out of the copy (the
+    /// datasets are in its `datasets/`, where a server started on the copy looks by default);
+    /// absent when the file set none or the datasets were left out. Set by the caller that
+    /// knows the config ([`crate::config::reset_datasets_dir`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datasets_dir_reset: Option<String>,
 }
 
 impl Store {
@@ -219,6 +225,7 @@ fn copy_data_dir(
         files,
         datasets,
         dataset_bytes,
+        datasets_dir_reset: None,
     })
 }
 
