@@ -13,6 +13,9 @@
 //! with one dataset export of every accepted record beside the store. Last, a full
 //! page of `GET /v1/revocations` (1,000 entries, read from the log and each signed) after
 //! 1,000 accepted records are revoked, then the same page served again (signatures kept).
+//! Last, a node's check history (`nodes checks`, `GET /v1/admin/nodes/{node}/checks`) once
+//! the node has 50,000 judged checks: a page of 500 from its start and from its middle, and the
+//! check again, now holding that history to the node's row.
 
 // A benchmark binary: failing loudly on setup errors is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -136,6 +139,58 @@ fn main() {
             assert_eq!(page.len(), revoked);
         }
     }
+    // A busy node's check history: 50,000 judged checks, chained as ingest writes them.
+    let judged = 50_000i64;
+    let node = store.nodes().unwrap()[0].clone();
+    {
+        let mut conn =
+            rusqlite::Connection::open(data.join(gleaner_validator::store::DB_FILE)).unwrap();
+        let tx = conn.transaction().unwrap();
+        let key = node.node.to_string();
+        for i in 1..=judged {
+            tx.execute(
+                "INSERT INTO cross_checks(id, url, primary_record, primary_node, check_node,
+                                          outcome, created_at_ms, similarity)
+                 VALUES (?1, 'https://bench.example/' || ?1, x'01', ?2, 'other', 'agreed', ?1,
+                         0.9)",
+                rusqlite::params![i, key],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO node_judgements(node, check_id, at_ms, verdict, credibility_before,
+                                             credibility_after)
+                 VALUES (?1, ?2, ?2, 'passed', ?3, ?3)",
+                rusqlite::params![key, i, node.credibility],
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "UPDATE nodes SET checks_passed = ?2 WHERE node = ?1",
+            rusqlite::params![key, judged],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let (mut first, mut middle, mut rechecks) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        for (times, after) in [(&mut first, 0), (&mut middle, judged / 2)] {
+            let t = Instant::now();
+            let page = store.judgements_page(&node.node, after, 500).unwrap();
+            times.push(t.elapsed());
+            assert_eq!(page.len(), 500);
+        }
+        let t = Instant::now();
+        let report = store.check(&identity.public()).unwrap();
+        rechecks.push(t.elapsed());
+        assert!(report.ok(), "{report:#?}");
+    }
+    println!(
+        "check history of {judged} checks: a page of 500 {:.2} ms from its start, {:.2} ms from \
+         its middle; the check with it {:.3} s",
+        median(first).as_secs_f64() * 1e3,
+        median(middle).as_secs_f64() * 1e3,
+        median(rechecks).as_secs_f64()
+    );
     let (check, backup, stats) = (median(checks), median(backups), median(stats));
     println!(
         "median of {RUNS}: check {:.3} s ({:.0} records/s), backup {:.3} s ({:.3} s with the \
