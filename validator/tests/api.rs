@@ -240,6 +240,16 @@ impl Net {
         self.http.request(method, self.url(path)).bearer_auth(ADMIN)
     }
 
+    /// The store's own check (`gleaner-validator check`) finds nothing wrong.
+    fn assert_store_checks(&self) {
+        let report = self
+            .state
+            .store()
+            .check(&self.state.identity().public())
+            .unwrap();
+        assert!(report.ok(), "{report:#?}");
+    }
+
     /// A page of `node`'s check history (`query` as `?after=…&limit=…`, or empty) read with
     /// the admin token, and the `Link` to the next page if the server gave one.
     async fn checks_page(&self, node: &SecretKey, query: &str) -> (Vec<Value>, Option<String>) {
@@ -900,12 +910,7 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     assert!(before < after, "{checker_row}");
     assert_eq!(after, row(&checker).credibility);
     // The store's own check holds each history to its node's row.
-    let report = net
-        .state
-        .store()
-        .check(&net.state.identity().public())
-        .unwrap();
-    assert!(report.ok(), "{report:#?}");
+    net.assert_store_checks();
     // Only with the admin token, and only for a node key.
     let path = format!("/v1/admin/nodes/{}/checks", liar.public());
     assert_eq!(
@@ -1805,12 +1810,7 @@ async fn agreed_checks_are_audited_by_the_validators_own_fetch() {
     };
     assert_eq!(net.checks_of(&x).await, gone_for("primary"));
     assert_eq!(net.checks_of(&y).await, gone_for("checker"));
-    let report = net
-        .state
-        .store()
-        .check(&net.state.identity().public())
-        .unwrap();
-    assert!(report.ok(), "{report:#?}");
+    net.assert_store_checks();
     let (x_failed, y_failed) = (row(&x).checks_failed, row(&y).checks_failed);
     assert_eq!((x_failed, y_failed), (1, 1));
 

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gleaner_protocol::PublicKey;
 use gleaner_validator::server::{self, AppState};
-use gleaner_validator::store::CheckVerdict;
+use gleaner_validator::store::{CheckVerdict, NodePage};
 use gleaner_validator::{Clock, Config, Identity, Store, clock, config};
 
 #[derive(Parser)]
@@ -187,6 +187,30 @@ fn node_key(text: &str) -> anyhow::Result<PublicKey> {
         .map_err(|e| anyhow::anyhow!("node key {text:?}: {e}"))
 }
 
+/// Prints every row `read` gives of `node` as JSON lines, a page of 1,000 at a time so that a
+/// long history is never held whole; `each` sees each row and gives its `seq`, where the next
+/// page starts after.
+fn print_pages<T: serde::Serialize>(
+    data: &Path,
+    node: &str,
+    read: NodePage<T>,
+    mut each: impl FnMut(&T) -> i64,
+) -> anyhow::Result<()> {
+    let key = node_key(node)?;
+    let store = open_store(data)?;
+    let mut after = 0;
+    loop {
+        let page = read(&store, &key, after, 1_000)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        for row in &page {
+            print_json(row)?;
+            after = each(row);
+        }
+    }
+}
+
 fn open_store(data: &Path) -> anyhow::Result<Store> {
     Store::open(data).with_context(|| format!("opening the store in {}", data.display()))
 }
@@ -238,42 +262,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Nodes {
             command: NodesCommand::Checks { node },
         } => {
-            let key = node_key(&node)?;
-            let store = open_store(&data)?;
-            let (mut after, mut passed, mut failed, mut gone) = (0, 0, 0, 0);
-            loop {
-                let page = store.judgements_page(&key, after, 1_000)?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for j in &page {
-                    print_json(j)?;
-                    *match j.verdict {
-                        CheckVerdict::Passed => &mut passed,
-                        CheckVerdict::Failed => &mut failed,
-                        CheckVerdict::PageGone => &mut gone,
-                    } += 1;
-                }
-            }
+            let (mut passed, mut failed, mut gone) = (0, 0, 0);
+            print_pages(&data, &node, Store::judgements_page, |j| {
+                *match j.verdict {
+                    CheckVerdict::Passed => &mut passed,
+                    CheckVerdict::Failed => &mut failed,
+                    CheckVerdict::PageGone => &mut gone,
+                } += 1;
+                j.seq
+            })?;
             eprintln!("{passed} passed, {failed} failed, {gone} page gone");
             Ok(())
         }
         Command::Ledger {
             command: LedgerCommand::Show { node },
         } => {
-            let key = node_key(&node)?;
-            // Page by page, so that a long ledger is never held whole.
-            let store = open_store(&data)?;
-            let (mut after, mut count, mut total) = (0, 0usize, 0i64);
-            loop {
-                let page = store.ledger_page(&key, after, 1_000)?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for e in &page {
-                    print_json(e)?;
-                    total += e.amount;
-                }
-                count += page.len();
-            }
+            let (mut count, mut total) = (0usize, 0i64);
+            print_pages(&data, &node, Store::ledger_page, |e| {
+                count += 1;
+                total += e.amount;
+                e.seq
+            })?;
             eprintln!("{count} entries, balance {total}");
             Ok(())
         }

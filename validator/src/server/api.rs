@@ -27,8 +27,8 @@ use super::{AppState, blocking, peer_ip};
 use crate::ingest::{self, IngestOutcome, IngestParams};
 use crate::scoring::SCORING;
 use crate::store::{
-    CrawlRequest, Judgement, LeaseParams, LedgerEntry, Network, NetworkStats, NodeResumed, NodeRow,
-    NodeSuspended, StoreError,
+    CrawlRequest, Judgement, LeaseParams, LedgerEntry, Network, NetworkStats, NodePage,
+    NodeResumed, NodeRow, NodeSuspended, Store, StoreError,
 };
 
 /// How long a deferred lease asks its node to wait, milliseconds: spread so that the nodes turned
@@ -820,17 +820,16 @@ pub(super) async fn admin_ledger(
     Path(node): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    s.require_admin(&headers)?;
-    let key = parse_key(&node, "node")?;
-    let page = SeqPage::parse(query.as_deref())?;
-    let store = s.store().clone();
-    // One entry past the page says whether there is a next one.
-    let entries = blocking(move || store.ledger_page(&key, page.after, page.limit + 1)).await??;
-    Ok(page.response(
-        entries,
+    node_page(
+        &s,
+        &headers,
+        &node,
+        query,
+        "ledger",
+        Store::ledger_page,
         |e| e.seq,
-        &format!("/v1/admin/nodes/{node}/ledger"),
-    ))
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/admin/nodes/{node}/checks", tag = "admin",
@@ -848,12 +847,36 @@ pub(super) async fn admin_checks(
     Path(node): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    s.require_admin(&headers)?;
-    let key = parse_key(&node, "node")?;
+    node_page(
+        &s,
+        &headers,
+        &node,
+        query,
+        "checks",
+        Store::judgements_page,
+        |j| j.seq,
+    )
+    .await
+}
+
+/// One page of a node's rows at `/v1/admin/nodes/{node}/{what}` for the admin token: `read`
+/// gives the rows whose `seq` is above the query's `after`, oldest first.
+async fn node_page<T: serde::Serialize + Send + 'static>(
+    s: &AppState,
+    headers: &HeaderMap,
+    node: &str,
+    query: Option<String>,
+    what: &str,
+    read: NodePage<T>,
+    seq: fn(&T) -> i64,
+) -> Result<Response, ApiError> {
+    s.require_admin(headers)?;
+    let key = parse_key(node, "node")?;
     let page = SeqPage::parse(query.as_deref())?;
     let store = s.store().clone();
-    let rows = blocking(move || store.judgements_page(&key, page.after, page.limit + 1)).await??;
-    Ok(page.response(rows, |j| j.seq, &format!("/v1/admin/nodes/{node}/checks")))
+    // One row past the page says whether there is a next one.
+    let rows = blocking(move || read(&store, &key, page.after, page.limit + 1)).await??;
+    Ok(page.response(rows, seq, &format!("/v1/admin/nodes/{node}/{what}")))
 }
 
 #[utoipa::path(get, path = "/v1/revocations", tag = "public",

@@ -50,7 +50,7 @@ pub use nodes::{
 };
 pub use read::{
     ACCEPTED_PAGE_ROWS, AcceptedRecord, CrawlProgress, EpochSummary, LedgerEntry, NetworkStats,
-    NodeRow, ReasonCount, RevocationEntry,
+    NodePage, NodeRow, ReasonCount, RevocationEntry,
 };
 pub use sitemaps::{
     MAX_CHILD_SITEMAPS, MAX_SITEMAP_DEPTH, SitemapApplied, SitemapJob, SitemapOutcome,

@@ -13,6 +13,10 @@ use super::bodies::{self, BodyAt};
 use super::{Op, Store, StoreError, digest_from, key_from, open_epoch};
 use crate::quality::StoredScores;
 
+/// A `Store` method reading one page of a node's rows in `seq` order: the node, the `seq` the
+/// page starts after, and the most rows ([`Store::ledger_page`], [`Store::judgements_page`]).
+pub type NodePage<T> = fn(&Store, &PublicKey, i64, usize) -> Result<Vec<T>, StoreError>;
+
 pub use gleaner_protocol::api::CrawlProgress;
 
 fn crawl_requests_in(conn: &Connection) -> Result<Vec<CrawlProgress>, StoreError> {
