@@ -52,7 +52,7 @@ pub struct Problem {
 }
 
 /// What a check read, and what it found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CheckReport {
     pub schema_version: i64,
     /// Record rows read.
@@ -96,16 +96,22 @@ impl CheckReport {
             trust: vec![*validator],
             max_reported_failures: 3,
         };
+        self.check_datasets_with(root, &mut |dir| gleaner_dataset::verify_dir(dir, &opts))
+    }
+
+    /// [`CheckReport::check_datasets`] with `verify` reading each dataset's directory.
+    fn check_datasets_with(
+        &mut self,
+        root: &Path,
+        verify: &mut dyn FnMut(&Path) -> gleaner_dataset::VerifyReport,
+    ) -> Result<(), StoreError> {
         for name in super::backup::dataset_dirs(root)? {
             let dir = root.join(&name);
             // A dataset replaced by a new export while it was read (beside a serving validator
             // with its export timer) is read again, as a backup copies it again; one removed
             // is not checked.
-            let verified = super::backup::read_standing(
-                &dir,
-                &mut || Ok(gleaner_dataset::verify_dir(&dir, &opts)),
-                &mut || Ok(()),
-            )?;
+            let verified =
+                super::backup::read_standing(&dir, &mut || Ok(verify(&dir)), &mut || Ok(()))?;
             let Some(verified) = verified else {
                 continue;
             };
@@ -796,6 +802,68 @@ mod tests {
                   WHERE node = (SELECT MIN(node) FROM nodes)"
             ),
         );
+    }
+
+    /// A dataset an export replaces while the check reads it (the server's export timer beside
+    /// it) is read again, and what the second read found stands: a read that saw two datasets'
+    /// files mixed is not reported. One replaced at every read is an error; one removed is not
+    /// checked.
+    #[test]
+    fn a_dataset_replaced_while_checked_is_read_again() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("nightly");
+        std::fs::create_dir(&dir).unwrap();
+        // An export's replacement: a new directory renamed into the dataset's place.
+        let replace = |dir: &Path| {
+            let new = dir.with_extension("new");
+            std::fs::create_dir(&new).unwrap();
+            std::fs::remove_dir_all(dir).unwrap();
+            std::fs::rename(&new, dir).unwrap();
+        };
+        let mixed = gleaner_dataset::VerifyReport {
+            failure_count: 1,
+            ..Default::default()
+        };
+        let whole = gleaner_dataset::VerifyReport {
+            rows_checked: 7,
+            ..Default::default()
+        };
+
+        let mut reads = 0;
+        let mut report = CheckReport::default();
+        report
+            .check_datasets_with(root.path(), &mut |d| {
+                reads += 1;
+                if reads == 1 {
+                    replace(d);
+                    mixed.clone()
+                } else {
+                    whole.clone()
+                }
+            })
+            .unwrap();
+        assert_eq!(reads, 2);
+        assert_eq!((report.datasets, report.dataset_rows), (1, 7));
+        assert!(report.ok(), "{report:#?}");
+
+        let mut report = CheckReport::default();
+        let err = report
+            .check_datasets_with(root.path(), &mut |d| {
+                replace(d);
+                whole.clone()
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), "store_io");
+        assert!(err.to_string().contains("replaced during each of"), "{err}");
+
+        let mut report = CheckReport::default();
+        report
+            .check_datasets_with(root.path(), &mut |d| {
+                std::fs::remove_dir_all(d).unwrap();
+                mixed.clone()
+            })
+            .unwrap();
+        assert_eq!((report.datasets, report.problems), (0, 0), "{report:#?}");
     }
 
     #[test]
