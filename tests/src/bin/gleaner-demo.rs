@@ -279,6 +279,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         best_honest
     );
+    // What the operator reads to see why: the node's check history.
+    let history = net.validator_cli(&[
+        "nodes",
+        "checks",
+        &liar_key,
+        "--data",
+        &validator_dir.display().to_string(),
+    ])?;
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    println!(
+        "  its check history (gleaner-validator nodes checks {}…): {}",
+        &liar_key[..8],
+        String::from_utf8_lossy(&history.stderr).trim()
+    );
+    if let Some(j) = rows.iter().find(|j| j["verdict"] != "passed") {
+        println!(
+            "    e.g. check {} of {} as {}: {} ({}), credibility {:.2} → {:.2}",
+            j["check"],
+            j["url"].as_str().unwrap_or("?"),
+            j["role"].as_str().unwrap_or("?"),
+            j["verdict"].as_str().unwrap_or("?"),
+            j["outcome"].as_str().unwrap_or("?"),
+            j["credibility_before"].as_f64().unwrap_or(0.0),
+            j["credibility_after"].as_f64().unwrap_or(0.0)
+        );
+    }
     println!("\n  dataset   {}", dataset.display());
     println!("  logs      {}", out.join("logs").display());
     println!(
