@@ -911,6 +911,14 @@ async fn cross_check_catches_a_fabricating_node_and_penalises_it() {
     assert_eq!(after, row(&checker).credibility);
     // The store's own check holds each history to its node's row.
     net.assert_store_checks();
+    // Monitoring sees the checks: one failure (the liar), two passes (checker and judge).
+    let metrics = net.metrics().await;
+    for line in [
+        "gleaner_node_checks_passed 2",
+        "gleaner_node_checks_failed 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
     // Only with the admin token, and only for a node key.
     let path = format!("/v1/admin/nodes/{}/checks", liar.public());
     assert_eq!(

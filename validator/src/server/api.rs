@@ -162,14 +162,18 @@ pub(super) async fn healthz(
 pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     let nonces = s.inner.nonces.lock().map(|n| n.len()).unwrap_or(0);
     let bands = s.store().band_index_size();
-    // A count over a small table; off the async threads all the same. A failure leaves the
-    // gauge out rather than failing the scrape.
-    let waiting = {
+    // A count over a small table and a sum over the nodes; off the async threads all the
+    // same. A failure leaves the gauge out rather than failing the scrape.
+    let (waiting, judged) = {
         let store = s.store().clone();
-        tokio::task::spawn_blocking(move || store.tiebreak_fetches_waiting())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        tokio::task::spawn_blocking(move || {
+            (
+                store.tiebreak_fetches_waiting().ok(),
+                store.check_judgements().ok(),
+            )
+        })
+        .await
+        .unwrap_or((None, None))
     };
     let gate = s.ingest_gate();
     let (writer_queued, writer_oldest) = s.writer_queue();
@@ -212,6 +216,21 @@ pub(super) async fn metrics(State(s): State<AppState>) -> Response {
              page or that no node got done, audits).",
             n as f64,
         ));
+    }
+    if let Some((passed, failed)) = judged {
+        gauges.extend([
+            (
+                "gleaner_node_checks_passed",
+                "Cross-checks that found a node's fetch right, summed over every node (only grows).",
+                passed as f64,
+            ),
+            (
+                "gleaner_node_checks_failed",
+                "Cross-checks that found a node's fetch wrong or its page not there, summed over \
+                 every node (only grows): a rise is fabrication caught.",
+                failed as f64,
+            ),
+        ]);
     }
     if let Some(b) = bands {
         gauges.extend([
