@@ -171,8 +171,8 @@ impl ConfigError {
 /// copied into the backup's own `datasets/`: a server started on the copy then serves those,
 /// not the directory the original named (which a restore on another machine may not have).
 /// The rest of the file stays as written, comments included (but those on the lines just above
-/// the setting, which go with it), and a comment at its top says what was taken out. Returns the value taken out; `None`, leaving the file untouched, when it
-/// set none.
+/// the setting, which go with it), and a comment at its top says what was taken out. Returns
+/// the value taken out; `None`, leaving the file untouched, when it set none.
 pub fn reset_datasets_dir(path: &Path) -> Result<Option<String>, ConfigError> {
     let shown = || path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

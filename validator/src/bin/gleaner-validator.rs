@@ -1,9 +1,9 @@
 //! `gleaner-validator`: the validator service and its admin commands.
 //!
-//! Admin commands (`crawl add`, `nodes list`, `nodes checks`, `ledger show`, `key show`, `epoch close`, `stats`,
-//! `backup`, `check`) work directly on the data directory; SQLite's WAL lets them run next to a
-//! serving validator. The same operations (but the backup and the check) are available over HTTP
-//! at `/v1/admin/*` with the admin bearer token.
+//! Admin commands (`crawl add`, `nodes list`, `nodes suspend`, `nodes checks`, `ledger show`,
+//! `key show`, `epoch close`, `stats`, `backup`, `check`) work directly on the data directory;
+//! SQLite's WAL lets them run next to a serving validator. The same operations (but the backup
+//! and the check) are available over HTTP at `/v1/admin/*` with the admin bearer token.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

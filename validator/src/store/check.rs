@@ -196,8 +196,20 @@ fn check_all(
     check_records(conn, dir, report)?;
     check_receipts(conn, validator, report)?;
     check_ledger(conn, report)?;
-    check_node_counts(conn, report)?;
-    check_request_counts(conn, report)?;
+    check_counts(
+        conn,
+        report,
+        NODE_COUNTS_DIFF,
+        "node_counts_mismatch",
+        "node",
+    )?;
+    check_counts(
+        conn,
+        report,
+        REQUEST_COUNTS_DIFF,
+        "request_counts_mismatch",
+        "crawl request",
+    )?;
     check_revocations(conn, report)?;
     check_history(conn, report)?;
     check_epochs(conn, validator, report)
@@ -518,16 +530,6 @@ const NODE_COUNTS_DIFF: &str = "
                    COALESCE(c.revoked, 0))
      ORDER BY n.node";
 
-fn check_node_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
-    check_counts(
-        conn,
-        report,
-        NODE_COUNTS_DIFF,
-        "node_counts_mismatch",
-        "node",
-    )
-}
-
 /// Reports each row `diff` returns (a name, then four stored record counts and the same four
 /// counted from the records) as a `code` problem naming `what` and both sets of figures.
 fn check_counts(
@@ -578,16 +580,6 @@ const REQUEST_COUNTS_DIFF: &str = "
            != (COALESCE(c.accepted, 0), COALESCE(c.duplicate, 0), COALESCE(c.rejected, 0),
                    COALESCE(c.revoked, 0))
      ORDER BY q.id";
-
-fn check_request_counts(conn: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
-    check_counts(
-        conn,
-        report,
-        REQUEST_COUNTS_DIFF,
-        "request_counts_mismatch",
-        "crawl request",
-    )
-}
 
 /// The revocation log against the revoked records: one pass over the records, set differences
 /// in SQLite's temporary b-trees (the records have no index on their id).

@@ -79,6 +79,24 @@ impl Store {
         self.group(|g| g.resume_node(node))?
     }
 
+    /// Cross-check judgements of all nodes so far, as (passed, failed): the sums of the nodes'
+    /// counts, `page_gone` among the failed. Both only grow.
+    pub fn check_judgements(&self) -> Result<(u64, u64), StoreError> {
+        let (passed, failed): (i64, i64) = self
+            .reader()?
+            .query_row_cached(
+                "SELECT COALESCE(SUM(checks_passed), 0), COALESCE(SUM(checks_failed), 0)
+                   FROM nodes",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .op("check_judgements")?;
+        Ok((
+            u64::try_from(passed).unwrap_or(0),
+            u64::try_from(failed).unwrap_or(0),
+        ))
+    }
+
     /// Whether `node` is registered (as of the last commit: never waits for the writer).
     pub fn is_registered(&self, node: &PublicKey) -> Result<bool, StoreError> {
         let found: Option<i64> = self

@@ -1092,7 +1092,7 @@ mod tests {
     /// them, a revocation moves one to `revoked`, another request's stay apart, and a database
     /// from before the counts (version 23) has them counted when it is opened.
     #[test]
-    fn crawl_requests_count_their_records_counted() {
+    fn crawl_requests_count_their_records_by_verdict() {
         use crate::testkit::{ingest_batch, leased_jobs_on, record_for, sample_text};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

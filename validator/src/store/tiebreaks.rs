@@ -249,24 +249,6 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Cross-check judgements of all nodes so far, as (passed, failed): the sums of the nodes'
-    /// counts, `page_gone` among the failed. Both only grow.
-    pub fn check_judgements(&self) -> Result<(u64, u64), StoreError> {
-        let (passed, failed): (i64, i64) = self
-            .reader()?
-            .query_row_cached(
-                "SELECT COALESCE(SUM(checks_passed), 0), COALESCE(SUM(checks_failed), 0)
-                   FROM nodes",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .op("check_judgements")?;
-        Ok((
-            u64::try_from(passed).unwrap_or(0),
-            u64::try_from(failed).unwrap_or(0),
-        ))
-    }
-
     /// Settles disputed check `check_id` with the validator's fetch (see the module docs), in
     /// one transaction, and rests the page's domain as a node's fetch would (`domain_delay_ms`,
     /// or the site's crawl delay if longer). The rest replaces the hold
